@@ -1,0 +1,116 @@
+"""Green Button Sandbox: a fake utility (ESPI Data Custodian) for developers and CI."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import click
+from flask import Flask, current_app
+
+from .clock import Clock
+from .config import ROOT, load_config
+from .db import Database
+from .synth.world import WorldDef
+from .version import __version__
+
+# CLI commands that build the world themselves: creating the app for them must not seed.
+_SEEDING_COMMANDS = {"seed", "reset"}
+
+
+@dataclass
+class Sandbox:
+    """What the running sandbox holds besides Flask: configuration, database, clock, world."""
+
+    config: dict[str, Any]
+    db: Database
+    clock: Clock
+    world: WorldDef | None = None
+
+    def require_world(self) -> WorldDef:
+        if self.world is None:
+            raise RuntimeError("the database holds no world yet: run `flask --app sandbox seed`")
+        return self.world
+
+
+def sandbox() -> Sandbox:
+    """The Sandbox of the current Flask app."""
+    return current_app.extensions["sandbox"]
+
+
+def database_url(value: str | None, instance_path: str) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (None: the instance folder's sandbox.db)."""
+    if not value:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'sandbox.db'}"
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).resolve()}"
+
+
+def _running_cli_command() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return ctx.info_name if ctx is not None else None
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the app. `config` is the top layer over defaults and SANDBOX_* variables.
+
+    An empty database is seeded with the world from seed_data/ (AUTO_SEED); with
+    RESET the world is rebuilt even if the database holds one.
+    """
+    from .seeding import seed_world, stored_world
+    from .synth.world import read_seed_dir
+
+    cfg = load_config(config)
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"))
+    cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
+    db = Database(cfg["DATABASE_URL"])
+    state = Sandbox(cfg, db, clock or Clock())
+    app.extensions["sandbox"] = state
+    world = None if cfg["RESET"] else stored_world(db)
+    if world is None and cfg["AUTO_SEED"] and _running_cli_command() not in _SEEDING_COMMANDS:
+        seed_dir = cfg["SEED_DATA"]
+        world = seed_world(db, read_seed_dir(seed_dir), state.clock, seed=cfg["SEED"], customers=cfg["CUSTOMERS"],
+                           origin=str(seed_dir))
+    elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
+        print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed {cfg['SEED']}",
+              file=sys.stderr)
+    state.world = world
+    app.config.update(
+        SECRET_KEY=cfg["SECRET_KEY"] or _stored_secret(db) or "unseeded",
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.json.sort_keys = False
+
+    from .cli import register_commands
+    from .web import register_blueprints
+
+    register_blueprints(app)
+    register_commands(app)
+
+    @app.context_processor
+    def _globals():
+        return {"sandbox_version": __version__}
+
+    @app.after_request
+    def _version_header(response):
+        response.headers["X-Sandbox-Version"] = __version__
+        return response
+
+    return app
+
+
+def _stored_secret(db: Database) -> str | None:
+    from .models import WorldState
+
+    with db.sessions() as s:
+        try:
+            st = s.get(WorldState, 1)
+        except Exception:
+            return None
+        return st.secret_key if st else None
+
+
+__all__ = ["create_app", "sandbox", "Sandbox", "__version__"]

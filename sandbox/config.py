@@ -1,0 +1,54 @@
+"""Layered configuration: defaults < SANDBOX_* environment < run.py flags < a test mapping."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    "HOST": "127.0.0.1",
+    "PORT": 8080,
+    "DATABASE_URL": None,  # None: sqlite file in the instance folder
+    "SEED": None,  # None: the seed in seed_data/world.toml (42)
+    "CUSTOMERS": None,  # generated customers per utility; None: each utility file's count
+    "SEED_DATA": str(ROOT / "seed_data"),
+    "RESET": False,
+    "AUTO_SEED": True,  # seed an empty database when the app is created
+    "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
+    "SECRET_KEY": None,  # None: a random key kept in the database
+}
+
+# environment variable -> (key, parser)
+ENVIRONMENT: dict[str, tuple[str, Any]] = {
+    "SANDBOX_HOST": ("HOST", str),
+    "SANDBOX_PORT": ("PORT", int),
+    "SANDBOX_DATABASE_URL": ("DATABASE_URL", str),
+    "SANDBOX_SEED": ("SEED", int),
+    "SANDBOX_CUSTOMERS": ("CUSTOMERS", int),
+    "SANDBOX_SEED_DATA": ("SEED_DATA", str),
+    "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
+    "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(*layers: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Merge the defaults, the environment and then each given layer (later wins; None values skip)."""
+    env = os.environ if environ is None else environ
+    out = dict(DEFAULTS)
+    for var, (key, parse) in ENVIRONMENT.items():
+        if var in env and env[var] != "":
+            try:
+                out[key] = parse(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}={env[var]!r} is not a valid {parse.__name__}") from None
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if value is not None:
+                out[key] = value
+    return out

@@ -1,0 +1,133 @@
+"""What the sandbox stores. Readings are not here: they are computed from UsagePoint.params."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+
+
+class WorldState(Base):
+    """The one row that says which world the database holds."""
+
+    __tablename__ = "world_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    seed_files: Mapped[dict] = mapped_column(JSON)  # relative path -> text, the world as seeded
+    secret_key: Mapped[str] = mapped_column(String(64))
+    seeded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Utility(Base):
+    __tablename__ = "utility"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    customer_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+    __table_args__ = (UniqueConstraint("utility_id", "username"), UniqueConstraint("utility_id", "account_number"),
+                      UniqueConstraint("utility_id", "number"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 0 is the demo customer
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    username: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80), index=True)
+    email: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(40))
+    account_number: Mapped[str] = mapped_column(String(20))
+    street: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    postal_code: Mapped[str] = mapped_column(String(12), index=True)
+    archetype: Mapped[str] = mapped_column(String(32))
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)  # may authorize applications still in Review
+    service_start: Mapped[dt.date] = mapped_column(Date)
+    service_end: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # moved out: last day is the day before
+
+    utility: Mapped[Utility] = relationship()
+    usage_points: Mapped[list["UsagePoint"]] = relationship(back_populates="customer", order_by="UsagePoint.number")
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class UsagePoint(Base):
+    __tablename__ = "usage_point"
+    __table_args__ = (UniqueConstraint("customer_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    commodity: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(120))
+    meter_serial: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict] = mapped_column(JSON)
+
+    customer: Mapped[Customer] = relationship(back_populates="usage_points")
+
+
+class Application(Base):
+    """A third party's registration with one utility (ESPI ApplicationInformation)."""
+
+    __tablename__ = "application"
+    __table_args__ = (UniqueConstraint("utility_id", "client_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    client_secret_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    contact_email: Mapped[str] = mapped_column(String(200), default="")
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    allow_loopback_redirects: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    scope_selection_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="review")  # review, production, on_hold, blocked
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    utility: Mapped[Utility] = relationship()
+
+
+authorization_usage_point = Table(
+    "authorization_usage_point", Base.metadata,
+    Column("authorization_id", ForeignKey("authorization.id", ondelete="CASCADE"), primary_key=True),
+    Column("usage_point_id", ForeignKey("usage_point.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Authorization(Base):
+    """A customer's grant to a third party, with its subscription (the usage points shared)."""
+
+    __tablename__ = "authorization"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    subscription_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True, nullable=True)
+    scope: Mapped[str] = mapped_column(String(500))
+    grant_type: Mapped[str] = mapped_column(String(32), default="authorization_code")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, revoked, denied
+    status_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    authorized_start: Mapped[dt.datetime] = mapped_column(DateTime)
+    authorized_end: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    application: Mapped[Application] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    usage_points: Mapped[list[UsagePoint]] = relationship(secondary=authorization_usage_point, order_by="UsagePoint.id")

@@ -1,0 +1,133 @@
+"""Building the fake world in the database, and finding the one already there."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+from typing import Callable
+
+from sqlalchemy import insert, select
+from werkzeug.security import generate_password_hash
+
+from .clock import Clock
+from .db import Database
+from .espi.scopes import standard_scopes
+from .espi.uuids import resource_uuid
+from .models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
+from .synth.people import DEMO_PASSWORD, PeopleFactory
+from .synth.world import UtilityDef, WorldDef, parse_world
+from .version import __version__
+
+DEMO_CLIENT_ID = "demo-third-party"
+DEMO_CLIENT_SECRET = "demo-secret"
+DEMO_APP_CALLBACK = "http://127.0.0.1:8080/demo-third-party/callback"
+AUTHORIZATION_YEARS = 2
+CHUNK = 2000
+
+Progress = Callable[[int], None]
+
+
+def stored_world(db: Database) -> WorldDef | None:
+    """The world the database holds, or None if it holds no complete one."""
+    with db.sessions() as s:
+        try:
+            state = s.get(WorldState, 1)
+        except Exception:  # tables not created yet
+            return None
+        if state is None or not state.complete:
+            return None
+        world = parse_world(state.seed_files, "database copy of seed_data")
+        return dataclasses.replace(world, seed=state.seed)
+
+
+def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None = None,
+               customers: int | None = None, origin: str = "seed_data", progress: Progress | None = None) -> WorldDef:
+    """Replace whatever the database holds with the world the seed files define.
+
+    `customers` overrides every utility's count of generated customers (the demo customer
+    comes on top). The world is marked complete only at the end, so an interrupted seed
+    is redone at the next start.
+    """
+    world = parse_world(files, origin)
+    if seed is not None:
+        world = dataclasses.replace(world, seed=seed)
+    db.drop_all()
+    db.create_all()
+    now = clock.now().replace(tzinfo=None)
+    hashes = {DEMO_PASSWORD: generate_password_hash(DEMO_PASSWORD),
+              world.customer_password: generate_password_hash(world.customer_password)}
+    with db.transaction() as s:
+        s.add(WorldState(id=1, seed=world.seed, version=__version__, fingerprint=world.fingerprint, seed_files=files,
+                         secret_key=secrets.token_hex(32), seeded_at=now, complete=False))
+    for u in world.utilities:
+        count = u.customers if customers is None else customers
+        _seed_utility(db, world, u, count, hashes, now, progress)
+    with db.transaction() as s:
+        s.get(WorldState, 1).complete = True
+    return world
+
+
+def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hashes: dict[str, str],
+                  now: dt.datetime, progress: Progress | None) -> None:
+    seed = world.seed
+    with db.transaction() as s:
+        utility = Utility(slug=u.slug, name=u.name, customer_count=count + 1)
+        s.add(utility)
+        s.flush()
+        utility_id = utility.id
+    factory = PeopleFactory(world, u, seed)
+    people = factory.customers(count)
+    done = 0
+    while done <= count:
+        batch = [next(people) for _ in range(min(CHUNK, count + 1 - done))]
+        rows = [{
+            "utility_id": utility_id, "number": c.number, "uuid": str(resource_uuid(seed, u.slug, "customer", c.number)),
+            "username": c.username, "password_hash": hashes[DEMO_PASSWORD if c.is_demo else world.customer_password],
+            "first_name": c.first_name, "last_name": c.last_name, "email": c.email, "phone": c.phone,
+            "account_number": c.account_number, "street": c.street, "city": c.city, "state": c.state,
+            "postal_code": c.postal_code, "archetype": c.archetype, "is_test": c.is_demo,
+            "service_start": c.service_start, "service_end": None,
+        } for c in batch]
+        with db.transaction() as s:
+            ids = s.scalars(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), rows).all()
+            ups = [{
+                "customer_id": cid, "number": k,
+                "uuid": str(resource_uuid(seed, u.slug, "customer", c.number, "usage-point", k)),
+                "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
+            } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)]
+            s.execute(insert(UsagePoint), ups)
+        done += len(batch)
+        if progress:
+            progress(len(batch))
+    with db.transaction() as s:
+        app = Application(
+            utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
+            client_id=DEMO_CLIENT_ID, client_secret_hash=generate_password_hash(DEMO_CLIENT_SECRET),
+            name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
+            contact_email="developers@example.com", redirect_uris=[DEMO_APP_CALLBACK], allow_loopback_redirects=True,
+            notify_uri=None, scope_selection_uri=None,
+            scopes=standard_scopes(u.commodities, u.electricity_interval), status="production", created_at=now)
+        s.add(app)
+        s.flush()
+        demo = s.scalars(select(Customer).where(Customer.utility_id == utility_id, Customer.number == 0)).one()
+        auth = Authorization(
+            utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "authorization", "demo")),
+            subscription_uuid=str(resource_uuid(seed, u.slug, "subscription", "demo")),
+            application_id=app.id, customer_id=demo.id, scope=app.scopes[0], status="active",
+            authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
+        auth.usage_points = list(demo.usage_points)
+        s.add(auth)
+
+
+def add_years(when: dt.datetime, years: int) -> dt.datetime:
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:  # 29 February
+        return when.replace(year=when.year + years, day=28)
+
+
+def reset_world(db: Database) -> None:
+    """Remove everything (the next start seeds afresh)."""
+    db.drop_all()
+
+

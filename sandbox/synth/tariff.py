@@ -1,0 +1,59 @@
+"""Prices per interval from a utility's tariff: season, time-of-use period and tier.
+
+Rates are integers in 1e-5 of the currency per billing unit, so a reading's cost is
+exact integer arithmetic: round(value x rate / billing_divisor), half up. A tier is
+chosen by the month's consumption before the reading starts. Received (exported)
+energy is credited at the period's rate, without tier adders, as a negative cost.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .world import Tariff
+
+if TYPE_CHECKING:
+    from .usage import Series, Stream
+
+
+def rate_of(tariff: Tariff, month: int, weekend: bool, hour: int) -> tuple[int, int]:
+    """(rate, tou code) of a local clock hour."""
+    p = tariff.period(hour, weekend)
+    return tariff.season(month).rates[p.name], p.tou
+
+
+def _tables(tariff: Tariff) -> tuple[np.ndarray, np.ndarray]:
+    rates = np.zeros((13, 2, 24), dtype=np.int64)
+    tou = np.zeros((13, 2, 24), dtype=np.int64)
+    for m in range(1, 13):
+        for we in (0, 1):
+            for h in range(24):
+                rates[m, we, h], tou[m, we, h] = rate_of(tariff, m, bool(we), h)
+    return rates, tou
+
+
+def price(series: "Series", tariff: Tariff, stream: "Stream") -> None:
+    """Fill series.costs, .tou and .tiers (NumPy int64 arrays)."""
+    rates, tous = _tables(tariff)
+    month = series.extra["month"].astype(np.int64)
+    weekend = (series.extra["weekday"] >= 5).astype(np.int64)
+    hour = series.extra["hour"].astype(np.int64)
+    rate = rates[month, weekend, hour]
+    tiers = np.zeros(len(series), dtype=np.int64)
+    v = series.values
+    div = stream.billing_divisor
+    if tariff.tiers and stream.flow == "delivered" and len(v):
+        # consumption this month before each reading, in stored units
+        new_month = np.ones(len(v), dtype=bool)
+        new_month[1:] = month[1:] != month[:-1]
+        total = np.cumsum(v) - v
+        used = total - np.maximum.accumulate(np.where(new_month, total, 0))
+        limits = np.array([t.up_to * div for t in tariff.tiers if t.up_to is not None], dtype=np.float64)
+        idx = np.searchsorted(limits, used, side="right")
+        rate = rate + np.array([t.adder for t in tariff.tiers], dtype=np.int64)[idx]
+        tiers = np.array([t.tier for t in tariff.tiers], dtype=np.int64)[idx]
+    costs = (v * rate + div // 2) // div
+    series.costs = -costs if stream.flow == "received" else costs
+    series.tou = tous[month, weekend, hour]
+    series.tiers = tiers

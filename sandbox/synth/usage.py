@@ -1,0 +1,198 @@
+"""Readings of a usage point as a pure function of its stored parameters and time.
+
+Nothing here is stored. Every random draw is a hash of the usage point's seed and the
+interval's start (noise.uniforms), so any period computed alone gives exactly the
+numbers a longer period gives for the same intervals. The whole period is computed
+at once on NumPy arrays; only integer results leave this module.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from . import archetypes as A
+from .calendar import Grid, grid, month_start
+from .noise import key_int, uniforms
+from .solar import clear_sky_shape
+from .tariff import price
+from .weather import daily_weather, degree_days
+from .world import UtilityDef, WorldDef
+
+THERM_TO_M3 = 2.832
+GAL_TO_M3 = 0.003785
+ESTIMATED = 8  # ReadingQuality: estimated using reference day
+EV_CHARGER_KW = 7.2
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One MeterReading: what is measured, in which stored unit, how often."""
+
+    key: str  # "electricity", "electricity-received", "gas", "water"
+    commodity: str
+    flow: str  # "delivered" or "received"
+    interval: int  # seconds (a daily stream's DST days last 23 or 25 hours)
+    unit: str  # "Wh", "therm", "m3", "gal"
+    multiplier: int  # stored value x 10**multiplier = quantity in unit
+    billing_divisor: int  # stored value / divisor = billing unit (kWh, therm, m3, gal)
+    title: str
+
+
+@dataclass
+class Series:
+    """Readings of one stream in time order, grouped by local day (NumPy int64 arrays)."""
+
+    stream: Stream
+    starts: np.ndarray
+    durations: np.ndarray
+    values: np.ndarray
+    qualities: np.ndarray  # 0 measured, 8 estimated
+    days: list[tuple[dt.date, int, int]]  # (local day, first index, end index)
+    costs: np.ndarray | None = None  # 1e-5 currency
+    tou: np.ndarray | None = None
+    tiers: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def slice_days(self, start: dt.date, end: dt.date) -> "Series":
+        """The readings of local days start <= day < end."""
+        days = [d for d in self.days if start <= d[0] < end]
+        a = days[0][1] if days else 0
+        b = days[-1][2] if days else 0
+        cut = lambda xs: xs[a:b] if xs is not None else None  # noqa: E731
+        return Series(self.stream, self.starts[a:b], self.durations[a:b], self.values[a:b], self.qualities[a:b],
+                      [(d, i - a, j - a) for d, i, j in days], cut(self.costs), cut(self.tou), cut(self.tiers))
+
+
+def streams_for(utility: UtilityDef, params: A.UsagePointParams) -> list[Stream]:
+    c = params.commodity
+    if c == "electricity":
+        iv = utility.electricity_interval
+        label = "Hourly" if iv == 3600 else "Fifteen-minute"
+        out = [Stream("electricity", c, "delivered", iv, "Wh", 0, 1000, f"{label} electricity delivered")]
+        if params.solar_kw:
+            out.append(Stream("electricity-received", c, "received", iv, "Wh", 0, 1000,
+                              f"{label} electricity received (solar export)"))
+        return out
+    if c == "gas":
+        return [Stream("gas", c, "delivered", 86400, utility.gas_unit, -3, 1000, "Daily natural gas")]
+    iv = utility.water_interval
+    unit, mult, div = ("gal", 0, 1) if utility.water_unit == "gal" else ("m3", -3, 1000)
+    return [Stream("water", c, "delivered", iv, unit, mult, div, f"{'Hourly' if iv == 3600 else 'Daily'} water")]
+
+
+@lru_cache(maxsize=256)
+def _weather(seed: int, utility: UtilityDef, g: Grid) -> tuple[np.ndarray, ...]:
+    """(temperature, heating degree days, cooling degree days, cloud factor) per day."""
+    temps, clouds = daily_weather(seed, utility.slug, utility.climate, g.days)
+    return (temps, *degree_days(temps), clouds)
+
+
+@lru_cache(maxsize=256)
+def _sunshine(seed: int, utility: UtilityDef, g: Grid, interval: int) -> np.ndarray:
+    """kWh per installed kW in each interval of the grid, clouds included."""
+    clouds = _weather(seed, utility, g)[3]
+    parts = []
+    for i, d in enumerate(g.days):
+        start, end = int(g.day_starts[i]), int(g.day_starts[i + 1])
+        cs = clear_sky_shape(utility.latitude, utility.longitude, d.timetuple().tm_yday, start % 86400, interval,
+                             (end - start) // interval)
+        parts.append(cs)
+    shape = np.fromiter((x for part in parts for x in part), dtype=np.float64, count=len(g.starts))
+    return shape * clouds[g.day]
+
+
+_SHAPES = {name: np.array(getattr(A, name) + (getattr(A, name)[0],)) for name in
+           ("RESIDENTIAL_WEEKDAY", "RESIDENTIAL_WEEKEND", "BUSINESS_WEEKDAY", "BUSINESS_WEEKEND", "HEATING", "COOLING", "WATER")}
+
+
+def _shape_at(name: str, h_lo: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """A 24-hour shape interpolated at fractional local hours."""
+    s = _SHAPES[name]
+    return s[h_lo] * (1 - f) + s[h_lo + 1] * f
+
+
+class UsageModel:
+    """The readings of one usage point."""
+
+    def __init__(self, world: WorldDef, utility: UtilityDef, params: A.UsagePointParams):
+        self.world, self.utility, self.params = world, utility, params
+        self.streams = {s.key: s for s in streams_for(utility, params)}
+        self.tariff = utility.tariffs[params.commodity]
+
+    def series(self, key: str, start: dt.date, end: dt.date, cost: bool = True) -> Series:
+        """Readings of local days start <= day < end, with costs if asked.
+
+        Tiered prices depend on the month so far, so those start from the first of the month.
+        """
+        stream = self.streams[key]
+        first = month_start(start) if cost and self.tariff.tiers and stream.flow == "delivered" else start
+        out = self._compute(stream, first, max(end, first))
+        if cost:
+            price(out, self.tariff, stream)
+        return out.slice_days(start, end) if first != start else out
+
+    def _compute(self, stream: Stream, first: dt.date, end: dt.date) -> Series:
+        u, p, w = self.utility, self.params, self.world
+        g = grid(u.time_zone, first, end, stream.interval)
+        temps, hdd, cdd, _ = _weather(w.seed, u, g)
+        key = key_int(p.seed, stream.commodity)
+        day_noise = uniforms(key ^ 0x5DEECE66D, np.array([d.toordinal() for d in g.days], dtype=np.int64))
+        counters = g.starts * 4
+        noise = uniforms(key, counters)
+        q = uniforms(key, counters + 1)
+        weekend = g.weekday >= 5
+        if stream.interval == 86400:
+            if p.commodity == "gas":
+                qty = (p.base_per_day + p.heat_per_hdd * hdd) * (0.9 + 0.2 * noise)
+                qty = qty * (THERM_TO_M3 if stream.unit == "m3" else 1.0)
+            else:
+                qty = (p.base_per_day + p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)) * (0.85 + 0.3 * noise)
+                qty = qty * (GAL_TO_M3 if stream.unit == "m3" else 1.0)
+            raw = qty * 10.0 ** -stream.multiplier
+        else:
+            di = g.day
+            h_lo = g.hour.astype(np.int64)
+            f = g.hour - h_lo
+            frac = stream.interval / 3600
+            if p.commodity == "water":
+                total = p.base_per_day * (0.85 + 0.3 * day_noise) * np.where(weekend & p.business, 0.9, 1.0)
+                irrigation = p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)
+                level = total[di] / 24 * _shape_at("WATER", h_lo, f) + np.where((h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0)
+                scale = 1.0 if stream.unit == "gal" else GAL_TO_M3 * 1000
+            else:
+                kind = "BUSINESS" if p.business else "RESIDENTIAL"
+                we = weekend[di]
+                shape = np.where(we, _shape_at(kind + "_WEEKEND", h_lo, f), _shape_at(kind + "_WEEKDAY", h_lo, f))
+                lighting = np.where(hdd > 8, 1.08, 1.0)
+                base = p.base_per_day * lighting * (0.9 + 0.2 * day_noise) / 24
+                level = (base[di] * shape + (p.heat_per_hdd * hdd / 24)[di] * _shape_at("HEATING", h_lo, f)
+                         + (p.cool_per_cdd * cdd / 24)[di] * _shape_at("COOLING", h_lo, f))
+                if p.ev_kwh:
+                    ords = np.array([d.toordinal() for d in g.days], dtype=np.int64) * 4
+                    charging = uniforms(key ^ 0xE5, ords) < p.ev_share
+                    energy = p.ev_kwh * (0.6 + 0.8 * uniforms(key ^ 0xE5, ords + 1))
+                    begin = (uniforms(key ^ 0xE5, ords + 2) < 0.5).astype(np.int64)  # timer at midnight or 1 am
+                    into = h_lo - begin[di]
+                    ev = np.clip(energy[di] - EV_CHARGER_KW * into, 0.0, EV_CHARGER_KW)
+                    level = level + np.where(charging[di] & (into >= 0) & (h_lo < 7), ev, 0.0)
+                scale = 1000.0
+            raw = level * frac * (0.82 + 0.36 * noise)
+            if stream.commodity == "electricity" and p.solar_kw:
+                sun = _sunshine(w.seed, u, g, stream.interval) * p.solar_kw
+                raw = (sun - raw) if stream.flow == "received" else (raw - sun)
+                raw = np.maximum(raw, 0.0)
+            raw = raw * scale
+        keep = q >= w.missing_share
+        values = np.floor(raw + 0.5).astype(np.int64)[keep]
+        quality = np.where(q < w.missing_share + w.estimated_share, ESTIMATED, 0).astype(np.int64)[keep]
+        counts = np.bincount(g.day[keep], minlength=len(g.days))
+        ends = np.cumsum(counts)
+        days = [(d, int(e - c), int(e)) for d, c, e in zip(g.days, counts, ends)]
+        return Series(stream, g.starts[keep], g.durations[keep], values, quality, days,
+                      extra={"hour": g.hour[keep], "weekday": g.weekday[g.day[keep]], "month": g.month[g.day[keep]]})

@@ -1,0 +1,384 @@
+"""The fake world's definition, read from the human-edited files in `seed_data/`.
+
+Every problem is reported as a SeedDataError naming the file, the field and what is
+wrong, so that a typo stops start-up with a message a presenter can act on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ARCHETYPES = ("apartment", "gas_house", "electric_house", "solar_house", "ev_house", "small_business")
+COMMODITIES = ("electricity", "gas", "water")
+CURRENCIES = {"USD": 840, "CAD": 124, "EUR": 978, "GBP": 826, "AUD": 36}
+GAS_UNITS = ("therm", "m3")
+WATER_UNITS = ("gal", "m3")
+ELECTRICITY_INTERVALS = (900, 3600)
+WATER_INTERVALS = (3600, 86400)
+
+
+class SeedDataError(ValueError):
+    """A seed_data file that cannot define a world."""
+
+    def __init__(self, file: str, field_name: str, problem: str):
+        self.file, self.field, self.problem = file, field_name, problem
+        super().__init__(f"{file}: field '{field_name}': {problem}")
+
+
+@dataclass(frozen=True)
+class Season:
+    name: str
+    months: tuple[int, ...]
+    rates: dict[str, int]  # period name -> price in 1e-5 currency per billing unit
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    tou: int
+    weekday_hours: frozenset[int] | None  # None: every hour no other period claims
+    weekend_hours: frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class Tier:
+    tier: int
+    up_to: float | None  # billing units per month; None for the last tier
+    adder: int  # 1e-5 currency per billing unit
+
+
+@dataclass(frozen=True)
+class Tariff:
+    name: str
+    fixed_monthly: int  # 1e-5 currency
+    seasons: tuple[Season, ...]
+    periods: tuple[Period, ...]
+    tiers: tuple[Tier, ...] = ()
+
+    def season(self, month: int) -> Season:
+        for s in self.seasons:
+            if month in s.months:
+                return s
+        raise LookupError(month)  # unreachable: validation checks every month is covered
+
+    def period(self, hour: int, weekend: bool) -> Period:
+        default = None
+        for p in self.periods:
+            hours = p.weekend_hours if weekend else p.weekday_hours
+            if hours is None:
+                default = p
+            elif hour in hours:
+                return p
+        return default
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    city: str
+    postal_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Climate:
+    mean_c: float
+    amplitude_c: float
+    coldest_day: int
+    daily_noise_c: float
+    cloudy_winter: float
+    cloudy_summer: float
+
+
+@dataclass(frozen=True, eq=False)
+class UtilityDef:
+    slug: str
+    name: str
+    short_name: str
+    time_zone: str
+    currency: str
+    locale: str
+    state: str
+    latitude: float
+    longitude: float
+    colors: dict[str, str]
+    customers: int
+    commodities: tuple[str, ...]
+    electricity_interval: int
+    gas_unit: str
+    water_unit: str
+    water_interval: int
+    data_custodian_id: str
+    service_area: tuple[ServiceArea, ...]
+    archetypes: dict[str, int]
+    climate: Climate
+    tariffs: dict[str, Tariff]
+    source: str = ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def currency_code(self) -> int:
+        return CURRENCIES[self.currency]
+
+    def serves(self, postal_code: str) -> bool:
+        code = postal_code.replace(" ", "").upper()
+        return any(code.startswith(p.replace(" ", "").upper()) for a in self.service_area for p in a.postal_prefixes)
+
+
+@dataclass(frozen=True, eq=False)
+class WorldDef:
+    seed: int
+    history_start: dt.date
+    missing_share: float
+    estimated_share: float
+    customer_password: str
+    utilities: tuple[UtilityDef, ...]
+    fingerprint: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def utility(self, slug: str) -> UtilityDef:
+        for u in self.utilities:
+            if u.slug == slug:
+                return u
+        raise KeyError(slug)
+
+
+class _Reader:
+    """Typed field access that names the file and dotted field path on failure."""
+
+    def __init__(self, file: str, data: dict, prefix: str = ""):
+        self.file, self.data, self.prefix = file, data, prefix
+
+    def fail(self, key: str, problem: str):
+        raise SeedDataError(self.file, self.prefix + key, problem)
+
+    def get(self, key, kind, default=..., check=None, problem=""):
+        if key not in self.data:
+            if default is ...:
+                self.fail(key, "is required but missing")
+            return default
+        value = self.data[key]
+        ok_kind = kind is float and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok_kind and not (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+            self.fail(key, f"must be {_KIND_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        if check is not None and not check(value):
+            self.fail(key, problem)
+        return float(value) if kind is float else value
+
+    def table(self, key, default=...) -> "_Reader":
+        value = self.get(key, dict, default)
+        return _Reader(self.file, value if value is not None else {}, f"{self.prefix}{key}.")
+
+    def tables(self, key) -> list["_Reader"]:
+        value = self.get(key, list)
+        if not value:
+            self.fail(key, "must list at least one entry")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.fail(f"{key}[{i}]", f"must be a table, got {item!r}")
+            out.append(_Reader(self.file, item, f"{self.prefix}{key}[{i}]."))
+        return out
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a table", bool: "true or false"}
+
+
+def _money(r: _Reader, key: str, value: Any) -> int:
+    """Currency amount -> integer 1e-5 units, exactly (TOML floats via their decimal text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        r.fail(key, f"must be a number, got {value!r}")
+    try:
+        scaled = Decimal(str(value)) * 100000
+    except InvalidOperation:
+        r.fail(key, f"is not a number: {value!r}")
+    if scaled != scaled.to_integral_value():
+        r.fail(key, "has more than 5 decimal places")
+    if scaled < 0:
+        r.fail(key, "must not be negative")
+    return int(scaled)
+
+
+def _hours(r: _Reader, key: str) -> frozenset[int] | None:
+    hours = r.get(key, list, None)
+    if hours is None:
+        return None
+    if not all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 23 for h in hours):
+        r.fail(key, f"must list hours from 0 to 23, got {hours!r}")
+    return frozenset(hours)
+
+
+def _tariff(r: _Reader, commodity: str) -> Tariff:
+    seasons = []
+    covered: list[int] = []
+    periods = []
+    for pr in r.tables("periods") if "periods" in r.data else []:
+        periods.append(Period(
+            name=pr.get("name", str), tou=pr.get("tou", int, 0),
+            weekday_hours=_hours(pr, "weekday_hours"), weekend_hours=_hours(pr, "weekend_hours")))
+    if not periods:
+        periods.append(Period("all", 0, None, None))
+    defaults = [p for p in periods if p.weekday_hours is None and p.weekend_hours is None]
+    if len(defaults) != 1:
+        r.fail("periods", "exactly one period must leave out weekday_hours and weekend_hours (it covers the rest of the day)")
+    for day, attr in (("weekday", "weekday_hours"), ("weekend", "weekend_hours")):
+        seen: set[int] = set()
+        for p in periods:
+            hours = getattr(p, attr) or frozenset()
+            if seen & hours:
+                r.fail("periods", f"{day} hour {min(seen & hours)} belongs to two periods")
+            seen |= hours
+    names = {p.name for p in periods}
+    for sr in r.tables("seasons"):
+        months = sr.get("months", list)
+        if not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
+            sr.fail("months", f"must list months 1 to 12, got {months!r}")
+        covered.extend(months)
+        rates_r = sr.table("rates")
+        if set(rates_r.data) != names:
+            sr.fail("rates", f"must give a rate for each period {sorted(names)}, got {sorted(rates_r.data)}")
+        seasons.append(Season(sr.get("name", str), tuple(months),
+                              {k: _money(rates_r, k, v) for k, v in rates_r.data.items()}))
+    if sorted(covered) != list(range(1, 13)):
+        r.fail("seasons", "the seasons' months must cover 1 to 12, each once")
+    tiers = []
+    if "tiers" in r.data:
+        last = 0.0
+        trs = r.tables("tiers")
+        for i, tr in enumerate(trs):
+            up_to = tr.get("up_to", float, None)
+            if up_to is None and i != len(trs) - 1:
+                tr.fail("up_to", "is required on every tier but the last")
+            if up_to is not None and up_to <= last:
+                tr.fail("up_to", "must be larger than the previous tier's")
+            tiers.append(Tier(tr.get("tier", int, i + 1), up_to, _money(tr, "adder", tr.get("adder", float, 0.0))))
+            last = up_to or last
+    return Tariff(name=r.get("name", str), fixed_monthly=_money(r, "fixed_monthly", r.get("fixed_monthly", float, 0.0)),
+                  seasons=tuple(seasons), periods=tuple(periods), tiers=tuple(tiers))
+
+
+def _utility(file: str, data: dict) -> UtilityDef:
+    r = _Reader(file, data)
+    slug = r.get("slug", str, check=lambda s: s.isascii() and s.replace("-", "").isalnum() and s.islower(),
+                 problem="must be lower-case letters, digits and dashes")
+    tz = r.get("time_zone", str)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.fail("time_zone", f"unknown IANA time zone {tz!r}")
+    currency = r.get("currency", str, check=lambda c: c in CURRENCIES, problem=f"must be one of {sorted(CURRENCIES)}")
+    commodities = tuple(r.get("commodities", list))
+    for c in commodities:
+        if c not in COMMODITIES:
+            r.fail("commodities", f"unknown commodity {c!r}; use {', '.join(COMMODITIES)}")
+    if "electricity" not in commodities:
+        r.fail("commodities", "every utility delivers electricity")
+    areas = tuple(ServiceArea(a.get("city", str), tuple(a.get("postal_prefixes", list, check=bool, problem="must not be empty")))
+                  for a in r.tables("service_area"))
+    arch_r = r.table("archetypes")
+    archetypes = {}
+    for k, v in arch_r.data.items():
+        if k not in ARCHETYPES:
+            arch_r.fail(k, f"unknown archetype; use {', '.join(ARCHETYPES)}")
+        archetypes[k] = arch_r.get(k, int, check=lambda n: n >= 0, problem="must be zero or more")
+    if not any(archetypes.values()):
+        r.fail("archetypes", "must give at least one archetype a share above zero")
+    if "gas" not in commodities and archetypes.get("gas_house"):
+        arch_r.fail("gas_house", "needs gas in commodities")
+    cr = r.table("climate")
+    cloudy = cr.table("cloudy_share")
+    climate = Climate(
+        mean_c=cr.get("mean_c", float), amplitude_c=cr.get("amplitude_c", float),
+        coldest_day=cr.get("coldest_day", int, check=lambda d: 1 <= d <= 366, problem="must be a day of the year"),
+        daily_noise_c=cr.get("daily_noise_c", float, 2.0),
+        cloudy_winter=cloudy.get("winter", float, check=lambda x: 0 <= x <= 1, problem="must be between 0 and 1"),
+        cloudy_summer=cloudy.get("summer", float, check=lambda x: 0 <= x <= 1, problem="must be between 0 and 1"))
+    tr = r.table("tariff")
+    tariffs = {}
+    for c in commodities:
+        if c not in tr.data:
+            r.fail(f"tariff.{c}", f"is required because {c} is in commodities")
+        tariffs[c] = _tariff(tr.table(c), c)
+    colors = r.get("colors", dict, {"primary": "#333333", "accent": "#888888"})
+    return UtilityDef(
+        slug=slug, name=r.get("name", str), short_name=r.get("short_name", str, slug.upper()),
+        time_zone=tz, currency=currency, locale=r.get("locale", str, "en_US"), state=r.get("state", str, ""),
+        latitude=r.get("latitude", float, check=lambda x: -66 < x < 66, problem="must be between -66 and 66"),
+        longitude=r.get("longitude", float, check=lambda x: -180 <= x <= 180, problem="must be between -180 and 180"),
+        colors=colors, customers=r.get("customers", int, 25, check=lambda n: n >= 0, problem="must be zero or more"),
+        commodities=commodities,
+        electricity_interval=r.get("electricity_interval", int, 3600, check=lambda n: n in ELECTRICITY_INTERVALS,
+                                   problem=f"must be one of {ELECTRICITY_INTERVALS} seconds"),
+        gas_unit=r.get("gas_unit", str, "therm", check=lambda u: u in GAS_UNITS, problem=f"must be one of {GAS_UNITS}"),
+        water_unit=r.get("water_unit", str, "gal", check=lambda u: u in WATER_UNITS, problem=f"must be one of {WATER_UNITS}"),
+        water_interval=r.get("water_interval", int, 3600, check=lambda n: n in WATER_INTERVALS,
+                             problem=f"must be one of {WATER_INTERVALS} seconds"),
+        data_custodian_id=r.get("data_custodian_id", str, slug),
+        service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, source=file)
+
+
+def read_seed_dir(seed_dir: str | Path) -> dict[str, str]:
+    """The world's files as {path relative to seed_dir: text}."""
+    seed_dir = Path(seed_dir)
+    paths = [seed_dir / "world.toml", *sorted((seed_dir / "utilities").glob("*.toml"))]
+    out = {}
+    for path in paths:
+        rel = path.relative_to(seed_dir).as_posix()
+        try:
+            out[rel] = path.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise SeedDataError(str(path), "(file)", f"cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SeedDataError(str(path), "(file)", "is not UTF-8 text") from None
+    return out
+
+
+def load_world(seed_dir: str | Path) -> WorldDef:
+    """Read `world.toml` and every `utilities/*.toml` below seed_dir."""
+    return parse_world(read_seed_dir(seed_dir), str(seed_dir))
+
+
+def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
+    """Build the world from file texts ({relative path: text}); errors name origin/path."""
+    digest = hashlib.sha256()
+
+    def parse(rel: str) -> dict:
+        shown = f"{origin.rstrip('/')}/{rel}"
+        text = files[rel]
+        digest.update(rel.encode() + b"\0" + text.encode())
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SeedDataError(shown, "(file)", f"is not valid TOML: {exc}") from None
+
+    if "world.toml" not in files:
+        raise SeedDataError(f"{origin}/world.toml", "(file)", "is missing")
+    w = _Reader(f"{origin.rstrip('/')}/world.toml", parse("world.toml"))
+    try:
+        start = dt.date.fromisoformat(w.get("history_start", str))
+    except ValueError:
+        w.fail("history_start", "must be a date as YYYY-MM-DD")
+    rels = sorted(r for r in files if r.startswith("utilities/"))
+    if not rels:
+        raise SeedDataError(f"{origin}/utilities", "(folder)", "holds no utility .toml file")
+    utilities = []
+    for rel in rels:
+        shown = f"{origin.rstrip('/')}/{rel}"
+        u = _utility(shown, parse(rel))
+        for other in utilities:
+            if other.slug == u.slug:
+                raise SeedDataError(shown, "slug", f"{u.slug!r} is already used by {other.source}")
+        utilities.append(u)
+    return WorldDef(
+        seed=w.get("seed", int), history_start=start,
+        missing_share=w.get("missing_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
+        estimated_share=w.get("estimated_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
+        customer_password=w.get("customer_password", str, "password", check=bool, problem="must not be empty"),
+        utilities=tuple(utilities), fingerprint=digest.hexdigest())
