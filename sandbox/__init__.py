@@ -27,6 +27,7 @@ class Sandbox:
     db: Database
     clock: Clock
     world: WorldDef | None = None
+    seeded_at: str | None = None  # ISO time the database's world was built
 
     def require_world(self) -> WorldDef:
         if self.world is None:
@@ -79,8 +80,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed {cfg['SEED']}",
               file=sys.stderr)
     state.world = world
+    secret, seeded_at = _stored_state(db)
+    state.seeded_at = seeded_at
     app.config.update(
-        SECRET_KEY=cfg["SECRET_KEY"] or _stored_secret(db) or "unseeded",
+        SECRET_KEY=cfg["SECRET_KEY"] or secret or "unseeded",
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.json.sort_keys = False
 
@@ -102,15 +105,17 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     return app
 
 
-def _stored_secret(db: Database) -> str | None:
+def _stored_state(db: Database) -> tuple[str | None, str | None]:
+    """(session secret, seeding time) kept with the world in the database."""
     from .models import WorldState
 
+    if not db.has_table(WorldState.__tablename__):
+        return None, None
     with db.sessions() as s:
-        try:
-            st = s.get(WorldState, 1)
-        except Exception:
-            return None
-        return st.secret_key if st else None
+        st = s.get(WorldState, 1)
+        if st is None:
+            return None, None
+        return st.secret_key, st.seeded_at.isoformat() + "Z"
 
 
 __all__ = ["create_app", "sandbox", "Sandbox", "__version__"]

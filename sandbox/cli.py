@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from . import sandbox
 from .seeding import reset_world, seed_world
-from .synth.world import SeedDataError, read_seed_dir
+from .synth.world import SeedDataError, parse_world, read_seed_dir
 
 
 def register_commands(app: Flask) -> None:
@@ -20,14 +21,13 @@ def register_commands(app: Flask) -> None:
 @click.option("--seed", "seed", type=int, default=None, help="World seed (default: seed_data/world.toml).")
 @click.option("--seed-data", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder with world.toml and utilities/*.toml (default: the configured seed_data).")
+@with_appcontext
 def seed_command(customers: int | None, seed: int | None, seed_data: str | None) -> None:
     """Replace the database's world with a freshly seeded one."""
     sb = sandbox()
     folder = seed_data or sb.config["SEED_DATA"]
     try:
         files = read_seed_dir(folder)
-        from .synth.world import parse_world
-
         world = parse_world(files, folder)
     except SeedDataError as exc:
         raise click.ClickException(str(exc)) from None
@@ -42,6 +42,7 @@ def seed_command(customers: int | None, seed: int | None, seed_data: str | None)
 
 @click.command("reset")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
 def reset_command(yes: bool) -> None:
     """Empty the database; the next start seeds the world from seed_data/ again."""
     if not yes:

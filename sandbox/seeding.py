@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from sqlalchemy import insert, select
+from sqlalchemy import JSON, Date, func, select, text
 from werkzeug.security import generate_password_hash
 
 from .clock import Clock
 from .db import Database
 from .espi.scopes import standard_scopes
-from .espi.uuids import resource_uuid
+from .espi.uuids import resource_uuid, resource_uuid_str
 from .models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
 from .synth.people import DEMO_PASSWORD, PeopleFactory
 from .synth.world import UtilityDef, WorldDef, parse_world
@@ -29,11 +31,10 @@ Progress = Callable[[int], None]
 
 def stored_world(db: Database) -> WorldDef | None:
     """The world the database holds, or None if it holds no complete one."""
+    if not db.has_table(WorldState.__tablename__):
+        return None
     with db.sessions() as s:
-        try:
-            state = s.get(WorldState, 1)
-        except Exception:  # tables not created yet
-            return None
+        state = s.get(WorldState, 1)
         if state is None or not state.complete:
             return None
         world = parse_world(state.seed_files, "database copy of seed_data")
@@ -54,8 +55,7 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
     db.drop_all()
     db.create_all()
     now = clock.now().replace(tzinfo=None)
-    hashes = {DEMO_PASSWORD: generate_password_hash(DEMO_PASSWORD),
-              world.customer_password: generate_password_hash(world.customer_password)}
+    hashes = _hash_all({DEMO_PASSWORD, world.customer_password, DEMO_CLIENT_SECRET})
     with db.transaction() as s:
         s.add(WorldState(id=1, seed=world.seed, version=__version__, fingerprint=world.fingerprint, seed_files=files,
                          secret_key=secrets.token_hex(32), seeded_at=now, complete=False))
@@ -64,6 +64,8 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
         _seed_utility(db, world, u, count, hashes, now, progress)
     with db.transaction() as s:
         s.get(WorldState, 1).complete = True
+        if db.engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequence past them
+            s.execute(text("SELECT setval(pg_get_serial_sequence('customer', 'id'), (SELECT max(id) FROM customer))"))
     return world
 
 
@@ -77,32 +79,37 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
         utility_id = utility.id
     factory = PeopleFactory(world, u, seed)
     people = factory.customers(count)
+    customers_t, ups_t = Customer.__table__, UsagePoint.__table__  # Core inserts: no ORM bookkeeping
+    with db.sessions() as s:
+        next_id = (s.scalar(select(func.max(customers_t.c.id))) or 0) + 1
     done = 0
     while done <= count:
         batch = [next(people) for _ in range(min(CHUNK, count + 1 - done))]
+        ids = range(next_id, next_id + len(batch))
+        next_id += len(batch)
         rows = [{
-            "utility_id": utility_id, "number": c.number, "uuid": str(resource_uuid(seed, u.slug, "customer", c.number)),
+            "id": cid, "utility_id": utility_id, "number": c.number, "uuid": resource_uuid_str(seed, u.slug, "customer", c.number),
             "username": c.username, "password_hash": hashes[DEMO_PASSWORD if c.is_demo else world.customer_password],
             "first_name": c.first_name, "last_name": c.last_name, "email": c.email, "phone": c.phone,
             "account_number": c.account_number, "street": c.street, "city": c.city, "state": c.state,
             "postal_code": c.postal_code, "archetype": c.archetype, "is_test": c.is_demo,
             "service_start": c.service_start, "service_end": None,
-        } for c in batch]
+        } for cid, c in zip(ids, batch)]
         with db.transaction() as s:
-            ids = s.scalars(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), rows).all()
+            _bulk_insert(s, customers_t, rows)
             ups = [{
                 "customer_id": cid, "number": k,
-                "uuid": str(resource_uuid(seed, u.slug, "customer", c.number, "usage-point", k)),
+                "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
                 "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
             } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)]
-            s.execute(insert(UsagePoint), ups)
+            _bulk_insert(s, ups_t, ups)
         done += len(batch)
         if progress:
             progress(len(batch))
     with db.transaction() as s:
         app = Application(
             utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
-            client_id=DEMO_CLIENT_ID, client_secret_hash=generate_password_hash(DEMO_CLIENT_SECRET),
+            client_id=DEMO_CLIENT_ID, client_secret_hash=hashes[DEMO_CLIENT_SECRET],
             name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
             contact_email="developers@example.com", redirect_uris=[DEMO_APP_CALLBACK], allow_loopback_redirects=True,
             notify_uri=None, scope_selection_uri=None,
@@ -117,6 +124,39 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
             authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
         auth.usage_points = list(demo.usage_points)
         s.add(auth)
+
+
+def _bulk_insert(session, table, rows: list[dict]) -> None:
+    """executemany straight through the driver: seeding 100,000 customers cannot afford per-row
+    parameter processing. Values are plain str/int/date/bool; JSON columns are encoded here."""
+    if not rows:
+        return
+    conn = session.connection()
+    cols = list(rows[0])
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    # SQLite stores dates as ISO text, as SQLAlchemy's Date type would
+    date_cols = {c.name for c in table.columns if isinstance(c.type, Date)} if conn.dialect.name == "sqlite" else set()
+
+    def value(r, c):
+        v = r[c]
+        if c in json_cols:
+            return json.dumps(v)
+        if c in date_cols and v is not None:
+            return v.isoformat()
+        return v
+
+    sql = f'INSERT INTO {table.name} ({", ".join(cols)}) VALUES ({", ".join([mark] * len(cols))})'
+    conn.exec_driver_sql(sql, [tuple(value(r, c) for c in cols) for r in rows])
+
+
+def _hash_all(secrets_: set[str]) -> dict[str, str]:
+    """Hash each distinct secret once (scrypt releases the GIL, so they run side by side).
+
+    Every generated customer shares the documented password, so one hash serves them all.
+    """
+    with ThreadPoolExecutor(max_workers=len(secrets_)) as pool:
+        return dict(zip(secrets_, pool.map(generate_password_hash, secrets_)))
 
 
 def add_years(when: dt.datetime, years: int) -> dt.datetime:

@@ -5,7 +5,7 @@ Parameters are drawn once at seeding and stored; readings are then computed from
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from .world import UtilityDef
 
@@ -26,13 +26,16 @@ WATER = (0.15, 0.1, 0.08, 0.08, 0.12, 0.45, 1.6, 2.3, 2.0, 1.3, 1.0, 0.95,
          1.0, 0.9, 0.85, 0.9, 1.05, 1.35, 1.65, 1.6, 1.4, 1.15, 0.75, 0.3)
 
 
-def _normalise(shape):
-    m = sum(shape) / 24
+def _normalise(shape, by=None):
+    """Scale to a mean of 1 (or keep the level relative to `by`, a weekday shape)."""
+    m = sum(by or shape) / 24
     return tuple(x / m for x in shape)
 
 
-RESIDENTIAL_WEEKDAY, RESIDENTIAL_WEEKEND, BUSINESS_WEEKDAY, BUSINESS_WEEKEND, HEATING, COOLING, WATER = map(
-    _normalise, (RESIDENTIAL_WEEKDAY, RESIDENTIAL_WEEKEND, BUSINESS_WEEKDAY, BUSINESS_WEEKEND, HEATING, COOLING, WATER))
+# a business closes at weekends: its weekend shape keeps its level relative to weekdays
+BUSINESS_WEEKEND = _normalise(BUSINESS_WEEKEND, by=BUSINESS_WEEKDAY)
+RESIDENTIAL_WEEKDAY, RESIDENTIAL_WEEKEND, BUSINESS_WEEKDAY, HEATING, COOLING, WATER = map(
+    _normalise, (RESIDENTIAL_WEEKDAY, RESIDENTIAL_WEEKEND, BUSINESS_WEEKDAY, HEATING, COOLING, WATER))
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,14 @@ class UsagePointParams:
     irrigation_per_cdd: float = 0.0  # US gal per degree above 20 C
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_json(cls, data: dict) -> "UsagePointParams":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = tuple(f.name for f in fields(UsagePointParams))
 
 
 def _r(rng: random.Random, lo: float, hi: float) -> float:

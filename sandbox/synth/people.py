@@ -11,6 +11,7 @@ import datetime as dt
 import random
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 from faker import Faker
@@ -43,6 +44,7 @@ class CustomerSpec:
     is_demo: bool = False
 
 
+@lru_cache(maxsize=65536)
 def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isascii() and c.isalnum()).lower()
 

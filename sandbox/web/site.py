@@ -23,6 +23,7 @@ def healthz():
     body = {"status": "ok" if ok else "unseeded", "version": __version__}
     if ok:
         body["seed"] = sb.world.seed
+        body["seeded_at"] = sb.seeded_at
         body["utilities"] = len(sb.world.utilities)
     return jsonify(body), 200 if ok else 503
 

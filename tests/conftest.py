@@ -1,0 +1,48 @@
+"""Shared fixtures: the world from seed_data/, and a fresh app and database per test."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from sandbox import create_app
+from sandbox.clock import Clock
+from sandbox.synth.world import load_world
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXED_NOW = dt.datetime(2025, 7, 15, 18, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def world():
+    return load_world(ROOT / "seed_data")
+
+
+@pytest.fixture(scope="session")
+def exact_world(world):
+    """The world with no missing or estimated readings, for counting intervals."""
+    return dataclasses.replace(world, missing_share=0.0, estimated_share=0.0)
+
+
+@pytest.fixture
+def clock():
+    c = Clock()
+    c.freeze(FIXED_NOW)
+    return c
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    """A fresh database with a small world (3 generated customers per utility) and a frozen clock."""
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 3, "TESTING": True},
+                             clock=clock)
+    yield application
+    application.extensions["sandbox"].db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,61 @@
+"""Start the real `run.py` on a free loopback port and wait for its running-at line."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_RUNNING = re.compile(r"^Green Button Sandbox running at (http://\S+)$")
+
+
+class LiveServer:
+    def __init__(self, *args: str, env: dict | None = None, timeout: float = 60):
+        self.args = ["--port", "0", *args]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
+        self.lines: list[str] = []
+        self.stderr = ""
+
+    def start(self) -> "LiveServer":
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *self.args], cwd=ROOT, env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        found = threading.Event()
+
+        def read():
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                m = _RUNNING.match(self.lines[-1])
+                if m and self.url is None:
+                    self.url = m.group(1)
+                    found.set()
+            found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not found.wait(self.timeout) or self.url is None:
+            self.stop()
+            raise RuntimeError(f"run.py did not start: {self.stderr}")
+        return self
+
+    def stop(self) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.stderr = self.proc.stderr.read()
+        return self.proc.returncode if self.proc else 0
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

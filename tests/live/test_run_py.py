@@ -1,0 +1,69 @@
+"""The start-up contract of DESIGN.md, against the real run.py."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from .server import ROOT, LiveServer
+
+pytestmark = pytest.mark.live
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, dict(r.headers), r.read()
+
+
+def test_starts_on_a_free_port_and_answers(tmp_path):
+    db = tmp_path / "world.db"
+    with LiveServer("--database", str(db)) as server:
+        assert server.url.startswith("http://127.0.0.1:") and not server.url.endswith(":0")
+        assert server.lines[0].startswith("Green Button Sandbox running at ")
+        status, headers, body = get(server.url + "/healthz")
+        assert status == 200 and headers["X-Sandbox-Version"]
+        health = json.loads(body)
+        assert health["status"] == "ok" and health["seed"] == 42
+        _, _, body = get(server.url + "/utilities?postal_code=94612")
+        assert [u["slug"] for u in json.loads(body)["utilities"]] == ["bayview"]
+        _, _, body = get(server.url + "/utilities?postal_code=S4P%203Y2")
+        found = json.loads(body)["utilities"]
+        assert [u["slug"] for u in found] == ["prairie"]
+        assert found[0]["token_endpoint"] == server.url + "/dc/prairie/oauth/token"
+    # a restart reuses the database: the world is not seeded again
+    with LiveServer("--database", str(db)) as again:
+        _, _, body = get(again.url + "/healthz")
+        assert json.loads(body)["seeded_at"] == health["seeded_at"]
+    with LiveServer("--database", str(db), "--reset") as reset:
+        _, _, body = get(reset.url + "/healthz")
+        assert json.loads(body)["seeded_at"] != health["seeded_at"]
+
+
+def test_demo_credentials_are_printed_after_the_running_line(tmp_path):
+    with LiveServer("--database", str(tmp_path / "w.db")) as server:
+        pass
+    text = "\n".join(server.lines)
+    assert "demo / demo" in text and "client_id=demo-third-party client_secret=demo-secret" in text
+
+
+def test_broken_seed_file_stops_start_up_with_a_clear_message(tmp_path):
+    seed = tmp_path / "seed"
+    shutil.copytree(ROOT / "seed_data", seed)
+    path = seed / "utilities" / "prairie.toml"
+    path.write_text(path.read_text().replace('time_zone = "America/Regina"', 'time_zone = "America/Nowhere"'))
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "0", "--database", str(tmp_path / "x.db")],
+                          cwd=ROOT, env={**__import__("os").environ, "SANDBOX_SEED_DATA": str(seed)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "prairie.toml" in proc.stderr and "time_zone" in proc.stderr and "America/Nowhere" in proc.stderr
+    assert "running at" not in proc.stdout
+
+
+def test_bad_flag_is_a_usage_error_naming_it(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "eighty"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--port" in proc.stderr
