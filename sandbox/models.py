@@ -1,4 +1,5 @@
-"""What the sandbox stores. Readings are not here: they are computed from UsagePoint.params."""
+"""What the sandbox stores. Synthetic readings are not here: they are computed from
+UsagePoint.params. Readings imported from Green Button files are (ImportedReading)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -73,7 +74,14 @@ class UsagePoint(Base):
     commodity: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(120))
     meter_serial: Mapped[str] = mapped_column(String(40))
-    params: Mapped[dict] = mapped_column(JSON)
+    params: Mapped[dict] = mapped_column(JSON)  # synth.archetypes.UsagePointParams; {} for an imported one
+    service_kind: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ESPI ServiceKind of an imported one
+    imported_streams: Mapped[list["ImportedStream"]] = relationship(order_by="ImportedStream.number",
+                                                                     cascade="all, delete-orphan")
+
+    @property
+    def imported(self) -> bool:
+        return not self.params
 
     customer: Mapped[Customer] = relationship(back_populates="usage_points")
 
@@ -131,3 +139,29 @@ class Authorization(Base):
     application: Mapped[Application] = relationship()
     customer: Mapped[Customer | None] = relationship()
     usage_points: Mapped[list[UsagePoint]] = relationship(secondary=authorization_usage_point, order_by="UsagePoint.id")
+
+
+class ImportedStream(Base):
+    """A MeterReading loaded from a Green Button file, with its ReadingType as the file gave it."""
+
+    __tablename__ = "imported_stream"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    usage_point_id: Mapped[int] = mapped_column(ForeignKey("usage_point.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    uuid: Mapped[str] = mapped_column(String(36))  # the file's MeterReading id
+    title: Mapped[str] = mapped_column(String(200), default="")
+    reading_type: Mapped[dict] = mapped_column(JSON)  # ESPI ReadingType element name -> value
+    reading_type_uuid: Mapped[str] = mapped_column(String(36))
+
+
+class ImportedReading(Base):
+    """One interval reading of an ImportedStream. The only readings the sandbox stores."""
+
+    __tablename__ = "imported_reading"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream_id: Mapped[int] = mapped_column(ForeignKey("imported_stream.id", ondelete="CASCADE"), index=True)
+    start: Mapped[int] = mapped_column(BigInteger)
+    duration: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quality: Mapped[int | None] = mapped_column(Integer, nullable=True)  # first ReadingQuality, if any
