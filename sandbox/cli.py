@@ -1,5 +1,8 @@
-"""`flask --app sandbox ...` commands: seed and reset the world."""
+"""`flask --app sandbox ...` commands: seed and reset the world, export and import Green Button files."""
 from __future__ import annotations
+
+import datetime as dt
+import os
 
 import click
 from flask import Flask
@@ -13,6 +16,110 @@ from .synth.world import SeedDataError, parse_world, read_seed_dir
 def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(reset_command)
+    app.cli.add_command(export_command)
+    app.cli.add_command(import_command)
+
+
+def _customer(session, slug: str, username: str):
+    from sqlalchemy import select
+
+    from .models import Customer, Utility
+
+    world = sandbox().require_world()
+    try:
+        world.utility(slug)
+    except KeyError:
+        raise click.BadParameter(f"no utility {slug!r}; choose from {', '.join(u.slug for u in world.utilities)}",
+                                 param_hint="--utility") from None
+    customer = session.scalars(select(Customer).join(Utility).where(Utility.slug == slug,
+                                                                    Customer.username == username)).first()
+    if customer is None:
+        raise click.BadParameter(f"no customer {username!r} at {slug}", param_hint="--customer")
+    return customer
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD") from None
+
+
+@click.command("export")
+@click.option("--utility", "slug", required=True, help="Utility slug, e.g. bayview.")
+@click.option("--customer", "username", required=True, help="The customer's username, e.g. demo.")
+@click.option("--usage-point", "usage_points", multiple=True,
+              help="A usage point id (as in the XML) or its position (0, 1, ...); repeat for several. Default: all.")
+@click.option("--start", callback=_date, help="First day (YYYY-MM-DD, utility local time). Default: 13 months back.")
+@click.option("--end", callback=_date, help="Day after the last one (YYYY-MM-DD). Default: today (data ends yesterday).")
+@click.option("--no-cost", is_flag=True, help="Leave out interval costs and bills.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@with_appcontext
+def export_command(slug, username, usage_points, start, end, no_cost, output) -> None:
+    """Write a customer's Download My Data file."""
+    from .dmd import PeriodError, check_period, usage_document
+    from .readings import history
+
+    sb = sandbox()
+    world = sb.require_world()
+    with sb.db.sessions() as s:
+        customer = _customer(s, slug, username)
+        utility = world.utility(slug)
+        h = history(world, utility, sb.clock, customer)
+        end = end or h.end
+        start = start or max(h.first, _months_back(end, 13))
+        ids = []
+        for ref in usage_points:
+            match = [up for up in customer.usage_points if up.uuid == ref.lower() or str(up.number) == ref]
+            if not match:
+                raise click.BadParameter(f"{ref!r} is not one of {username}'s usage points "
+                                         f"({', '.join(up.uuid for up in customer.usage_points)})",
+                                         param_hint="--usage-point")
+            ids.append(match[0].id)
+        try:
+            check_period(sb, utility, customer, start, end)
+        except PeriodError as exc:
+            raise click.BadParameter(str(exc), param_hint="--start/--end") from None
+        base = sb.config["PUBLIC_URL"] or f"http://{sb.config['HOST']}:{sb.config['PORT']}"
+        chunks = usage_document(sb, customer.id, ids or None, start, end, not no_cost, base)
+        out = click.open_file(output or "-", "wb")
+        with out:
+            for chunk in chunks:
+                out.write(chunk)
+    if output:
+        click.echo(f"Wrote {output} ({start} to {end - dt.timedelta(days=1)}).", err=True)
+
+
+def _months_back(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return dt.date(y, m + 1, min(day.day, 28))
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--utility", "slug", required=True, help="Utility slug, e.g. bayview.")
+@click.option("--customer", "username", required=True, help="The customer's username.")
+@with_appcontext
+def import_command(file, slug, username) -> None:
+    """Load a Green Button file as a customer's data, or refuse it and store nothing."""
+    from .dmd import MAX_IMPORT_BYTES, ImportRefused, import_green_button
+
+    sb = sandbox()
+    size = os.path.getsize(file)
+    if size > MAX_IMPORT_BYTES:
+        raise click.ClickException(f"{file} is {size:,} bytes; at most {MAX_IMPORT_BYTES:,} are accepted. Nothing was stored.")
+    with open(file, "rb") as fh:
+        data = fh.read()
+    with sb.db.sessions() as s:
+        customer = _customer(s, slug, username)
+        try:
+            summary = import_green_button(sb, customer, data)
+        except ImportRefused as exc:
+            raise click.ClickException(f"{file}: {exc}. Nothing was stored.") from None
+    click.echo(f"Imported {summary.usage_points} usage point(s) with {summary.readings:,} readings "
+               f"for {username} at {slug}" + (f" ({summary.replaced} replaced)" if summary.replaced else "") + ".")
 
 
 @click.command("seed")

@@ -1,10 +1,11 @@
 """Engine and sessions. Plain SQLAlchemy, so services and tests can use it without Flask."""
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import JSON, Date, create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -52,3 +53,27 @@ class Database:
         """One unit of work: committed if the block ends normally, rolled back otherwise."""
         with self.sessions() as session, session.begin():
             yield session
+
+
+def bulk_insert(session: Session, table, rows: list[dict]) -> None:
+    """executemany straight through the driver: seeding 100,000 customers cannot afford per-row
+    parameter processing. Values are plain str/int/date/bool; JSON columns are encoded here."""
+    if not rows:
+        return
+    conn = session.connection()
+    cols = list(rows[0])
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    # SQLite stores dates as ISO text, as SQLAlchemy's Date type would
+    date_cols = {c.name for c in table.columns if isinstance(c.type, Date)} if conn.dialect.name == "sqlite" else set()
+
+    def value(r, c):
+        v = r[c]
+        if c in json_cols:
+            return json.dumps(v)
+        if c in date_cols and v is not None:
+            return v.isoformat()
+        return v
+
+    sql = f'INSERT INTO {table.name} ({", ".join(cols)}) VALUES ({", ".join([mark] * len(cols))})'
+    conn.exec_driver_sql(sql, [tuple(value(r, c) for c in cols) for r in rows])

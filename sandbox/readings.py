@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from .clock import Clock
-from .models import Customer, UsagePoint
+from .espi import codes
+from .models import Customer, ImportedReading, ImportedStream, UsagePoint
 from .synth.archetypes import UsagePointParams
 from .synth.bills import Bill, monthly_bills
+from .synth.calendar import local_midnight
 from .synth.usage import Series, Stream, UsageModel
 from .synth.world import UtilityDef, WorldDef
 
@@ -35,7 +42,8 @@ def model_for(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> UsageMode
     return UsageModel(world, utility, UsagePointParams.from_json(up.params))
 
 
-def history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer) -> History:
+def service_history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer) -> History:
+    """Days of synthetic data: from moving in (or the world's first day) to yesterday or moving out."""
     first = max(customer.service_start, world.history_start)
     end = clock.published_end(utility.time_zone)
     if customer.service_end is not None:
@@ -43,15 +51,103 @@ def history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Custom
     return History(first, max(first, end))
 
 
+def imported_days(utility: UtilityDef, up: UsagePoint) -> History | None:
+    """Days an imported usage point has readings for, or None."""
+    from sqlalchemy.orm import object_session
+
+    ids = [s.id for s in up.imported_streams]
+    if not ids:
+        return None
+    lo, hi = object_session(up).execute(select(func.min(ImportedReading.start), func.max(ImportedReading.start))
+                                        .where(ImportedReading.stream_id.in_(ids))).one()
+    if lo is None:
+        return None
+    tz = ZoneInfo(utility.time_zone)
+    return History(dt.datetime.fromtimestamp(lo, tz).date(), dt.datetime.fromtimestamp(hi, tz).date() + dt.timedelta(days=1))
+
+
+def history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer) -> History:
+    """Days with data of any of the customer's usage points (imported files may reach further back)."""
+    h = service_history(world, utility, clock, customer)
+    for up in customer.usage_points:
+        if up.imported:
+            days = imported_days(utility, up)
+            if days is not None:
+                h = History(min(h.first, days.first), max(h.end, days.end))
+    return h
+
+
+def usage_point_history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer,
+                        up: UsagePoint) -> History:
+    if up.imported:
+        return imported_days(utility, up) or History(world.history_start, world.history_start)
+    return service_history(world, utility, clock, customer)
+
+
+def _imported_stream(s: ImportedStream) -> Stream:
+    rt = s.reading_type
+    commodity = {v: k for k, v in codes.COMMODITY.items()}.get(rt.get("commodity"), "electricity")
+    flow = "received" if rt.get("flowDirection") == codes.FLOW_DIRECTION["received"] else "delivered"
+    uom = rt.get("uom", 72)
+    unit = {v[0]: k for k, v in codes.UNITS.items()}.get(uom, f"uom-{uom}")
+    mult = int(rt.get("powerOfTenMultiplier", 0))
+    divisor = 1000 if unit == "Wh" else 1  # only synthetic data is priced; kept for displaying kWh
+    return Stream(f"imported-{s.number}", commodity, flow, int(rt.get("intervalLength", 3600)), unit, mult,
+                  divisor, s.title or "Imported readings")
+
+
 def streams(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> list[Stream]:
+    if up.imported:
+        return [_imported_stream(s) for s in up.imported_streams]
     return list(model_for(world, utility, up).streams.values())
 
 
+def imported_stream(up: UsagePoint, key: str) -> ImportedStream:
+    for s in up.imported_streams:
+        if f"imported-{s.number}" == key:
+            return s
+    raise KeyError(key)
+
+
 def series(world: WorldDef, utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date,
-           cost: bool = True) -> Series:
-    return model_for(world, utility, up).series(key, start, end, cost=cost)
+           cost: bool = True, session: Session | None = None) -> Series:
+    """Readings of local days start <= day < end of one stream (see `streams`)."""
+    if not up.imported:
+        return model_for(world, utility, up).series(key, start, end, cost=cost)
+    return _imported_series(utility, up, key, start, end, cost, session)
+
+
+def _imported_series(utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date, cost: bool,
+                     session: Session | None) -> Series:
+    from sqlalchemy.orm import object_session
+
+    stored = imported_stream(up, key)
+    stream = _imported_stream(stored)
+    s = session or object_session(up)
+    lo, hi = local_midnight(utility.time_zone, start), local_midnight(utility.time_zone, end)
+    rows = s.execute(select(ImportedReading.start, ImportedReading.duration, ImportedReading.value,
+                            ImportedReading.cost, ImportedReading.quality)
+                     .where(ImportedReading.stream_id == stored.id, ImportedReading.start >= lo, ImportedReading.start < hi)
+                     .order_by(ImportedReading.start)).all()
+    cols = list(zip(*rows)) if rows else [[], [], [], [], []]
+    starts = np.array(cols[0], dtype=np.int64)
+    costs = None
+    if cost and rows and all(c is not None for c in cols[3]):
+        costs = np.array(cols[3], dtype=np.int64)
+    tz = ZoneInfo(utility.time_zone)
+    days: list[tuple[dt.date, int, int]] = []
+    for i, t in enumerate(starts.tolist()):
+        d = dt.datetime.fromtimestamp(t, tz).date()
+        if days and days[-1][0] == d:
+            days[-1] = (d, days[-1][1], i + 1)
+        else:
+            days.append((d, i, i + 1))
+    return Series(stream, starts, np.array(cols[1], dtype=np.int64), np.array(cols[2], dtype=np.int64),
+                  np.array([q or 0 for q in cols[4]], dtype=np.int64), days, costs)
 
 
 def bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, start: dt.date, end: dt.date) -> list[Bill]:
-    """Bills of the whole calendar months within start <= day < end."""
+    """Bills of the whole calendar months within start <= day < end (none for imported data)."""
+    if up.imported:
+        return []
     return monthly_bills(model_for(world, utility, up), start, end)

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as dt
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from sqlalchemy import JSON, Date, func, select, text
+from sqlalchemy import func, select, text
 from werkzeug.security import generate_password_hash
 
 from .clock import Clock
-from .db import Database
+from .db import Database, bulk_insert
 from .espi.scopes import standard_scopes
 from .espi.uuids import resource_uuid, resource_uuid_str
 from .models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
@@ -96,13 +95,13 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
             "service_start": c.service_start, "service_end": None,
         } for cid, c in zip(ids, batch)]
         with db.transaction() as s:
-            _bulk_insert(s, customers_t, rows)
+            bulk_insert(s, customers_t, rows)
             ups = [{
                 "customer_id": cid, "number": k,
                 "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
                 "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
             } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)]
-            _bulk_insert(s, ups_t, ups)
+            bulk_insert(s, ups_t, ups)
         done += len(batch)
         if progress:
             progress(len(batch))
@@ -124,30 +123,6 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
             authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
         auth.usage_points = list(demo.usage_points)
         s.add(auth)
-
-
-def _bulk_insert(session, table, rows: list[dict]) -> None:
-    """executemany straight through the driver: seeding 100,000 customers cannot afford per-row
-    parameter processing. Values are plain str/int/date/bool; JSON columns are encoded here."""
-    if not rows:
-        return
-    conn = session.connection()
-    cols = list(rows[0])
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    # SQLite stores dates as ISO text, as SQLAlchemy's Date type would
-    date_cols = {c.name for c in table.columns if isinstance(c.type, Date)} if conn.dialect.name == "sqlite" else set()
-
-    def value(r, c):
-        v = r[c]
-        if c in json_cols:
-            return json.dumps(v)
-        if c in date_cols and v is not None:
-            return v.isoformat()
-        return v
-
-    sql = f'INSERT INTO {table.name} ({", ".join(cols)}) VALUES ({", ".join([mark] * len(cols))})'
-    conn.exec_driver_sql(sql, [tuple(value(r, c) for c in cols) for r in rows])
 
 
 def _hash_all(secrets_: set[str]) -> dict[str, str]:

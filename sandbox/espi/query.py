@@ -1,0 +1,120 @@
+"""The query parameters of ESPI GETs (ESPI.md 4.4) as a pure filter over feed entries.
+
+Time filters apply to the entries that hold data (IntervalBlocks and summaries by the
+period they cover, others by their published/updated times); structural parents
+(UsagePoint, MeterReading, ReadingType, LocalTimeParameters) are always kept so the
+data that remains can be interpreted. Paging (start-index, max-results, depth) counts
+every entry of the result in document order.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+from .atom import Entry
+
+_DIGITS = re.compile(r"^[0-9]{1,9}$")
+TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")
+COUNT_PARAMS = ("max-results", "start-index", "depth")
+
+
+class QueryError(ValueError):
+    def __init__(self, parameter: str, problem: str):
+        self.parameter = parameter
+        super().__init__(f"query parameter {parameter}: {problem}")
+
+
+@dataclass(frozen=True)
+class Query:
+    published_min: int | None = None
+    published_max: int | None = None
+    updated_min: int | None = None
+    updated_max: int | None = None
+    max_results: int | None = None
+    start_index: int = 1
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Query()
+
+    def as_params(self) -> dict[str, str]:
+        out = {}
+        for name in TIME_PARAMS:
+            v = getattr(self, name.replace("-", "_"))
+            if v is not None:
+                out[name] = dt.datetime.fromtimestamp(v, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.max_results is not None:
+            out["max-results"] = str(self.max_results)
+        if self.start_index != 1:
+            out["start-index"] = str(self.start_index)
+        return out
+
+
+def _time(name: str, raw: str) -> int:
+    text = raw.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(name, f"{raw!r} is not a date-time such as 2025-01-31T00:00:00Z") from None
+    if when.tzinfo is None or len(raw.strip()) < 20:
+        raise QueryError(name, f"{raw!r} needs a full date, time and zone, such as 2025-01-31T00:00:00Z")
+    return int(when.timestamp())
+
+
+def _count(name: str, raw: str, minimum: int) -> int:
+    if not _DIGITS.match(raw.strip()):
+        raise QueryError(name, f"{raw!r} is not a whole number")
+    value = int(raw)
+    if value < minimum:
+        raise QueryError(name, f"must be {minimum} or more")
+    return value
+
+
+def parse_query(args: Mapping[str, str]) -> Query:
+    """Query from request arguments; unknown parameters are ignored, malformed ones raise QueryError."""
+    times = {name: _time(name, args[name]) for name in TIME_PARAMS if name in args}
+    max_results = _count("max-results", args["max-results"], 0) if "max-results" in args else None
+    depth = _count("depth", args["depth"], 0) if "depth" in args else None
+    if depth is not None:
+        max_results = depth if max_results is None else min(max_results, depth)
+    start_index = _count("start-index", args["start-index"], 1) if "start-index" in args else 1
+    for lo, hi in (("published-min", "published-max"), ("updated-min", "updated-max")):
+        if lo in times and hi in times and times[lo] > times[hi]:
+            raise QueryError(lo, f"is after {hi}")
+    return Query(times.get("published-min"), times.get("published-max"), times.get("updated-min"),
+                 times.get("updated-max"), max_results, start_index)
+
+
+def _passes(q: Query, e: Entry) -> bool:
+    if e.structural:
+        return True
+    start, end = e.window if e.window is not None else (e.published, e.published)
+    if q.published_min is not None and start < q.published_min:
+        return False
+    if q.published_max is not None and end > q.published_max:
+        return False
+    if q.updated_min is not None and e.updated < q.updated_min:
+        return False
+    if q.updated_max is not None and e.updated > q.updated_max:
+        return False
+    return True
+
+
+def apply(q: Query, entries: Iterable[Entry]) -> Iterator[Entry]:
+    """The entries the query selects, lazily and in order."""
+    position = 0
+    emitted = 0
+    for e in entries:
+        if not _passes(q, e):
+            continue
+        position += 1
+        if position < q.start_index:
+            continue
+        if q.max_results is not None and emitted >= q.max_results:
+            return
+        emitted += 1
+        yield e

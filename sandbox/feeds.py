@@ -1,0 +1,200 @@
+"""Turning the world's usage points into ESPI entries (the what) for the espi writers (the how).
+
+Ids are version-5 UUIDs of each resource's identity; URLs are `{R}` (the utility's
+resource endpoint) and `{P}` (RetailCustomer/{id} for Download My Data,
+Subscription/{id} for Connect My Data). Times are taken from the data, not the wall
+clock: a day's IntervalBlock is published at the end of that day, so the same data
+gives the same bytes whenever it is downloaded.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from .espi import codes
+from .espi.atom import Entry, Link
+from .espi.dst import local_time
+from .espi.resources import (format_readings, interval_block, local_time_parameters, meter_reading, reading_type,
+                             usage_point, usage_summary)
+from .espi.uuids import resource_uuid_str
+from .models import UsagePoint
+from .readings import History, bills, imported_stream, series, streams
+from .synth.calendar import local_midnight, month_start
+from .synth.usage import Series, Stream
+from .synth.world import UtilityDef, WorldDef
+
+
+@dataclass(frozen=True)
+class Urls:
+    root: str  # {R}: .../dc/<slug>/espi/1_1/resource
+    parent: str  # {P}: {R}/RetailCustomer/<id> or {R}/Subscription/<id>
+
+    @classmethod
+    def for_customer(cls, base_url: str, slug: str, customer_uuid: str) -> "Urls":
+        root = f"{base_url.rstrip('/')}/dc/{slug}/espi/1_1/resource"
+        return cls(root, f"{root}/RetailCustomer/{customer_uuid}")
+
+
+def ltp_uuid(world: WorldDef, utility: UtilityDef) -> str:
+    return resource_uuid_str(world.seed, utility.slug, "local-time-parameters")
+
+
+def meter_reading_uuid(world: WorldDef, up: UsagePoint, stream: Stream) -> str:
+    if up.imported:
+        return imported_stream(up, stream.key).uuid
+    return resource_uuid_str(world.seed, "usage-point", up.uuid, "meter-reading", stream.key)
+
+
+def reading_type_uuid(world: WorldDef, utility: UtilityDef, up: UsagePoint, stream: Stream) -> str:
+    if up.imported:
+        return imported_stream(up, stream.key).reading_type_uuid
+    return resource_uuid_str(world.seed, utility.slug, "reading-type", stream.key, stream.interval, stream.unit)
+
+
+def block_uuid(world: WorldDef, mr_uuid: str, day: dt.date) -> str:
+    return resource_uuid_str(world.seed, "interval-block", mr_uuid, day.isoformat())
+
+
+def summary_uuid(world: WorldDef, up_uuid: str, month: dt.date) -> str:
+    return resource_uuid_str(world.seed, "usage-summary", up_uuid, month.isoformat())
+
+
+def reading_type_fields(utility: UtilityDef, up: UsagePoint, stream: Stream) -> dict[str, int]:
+    if up.imported:
+        return dict(imported_stream(up, stream.key).reading_type)
+    return codes.reading_type(stream.commodity, stream.flow, stream.unit, stream.multiplier, stream.interval,
+                              utility.currency)
+
+
+def service_kind(up: UsagePoint) -> int:
+    if up.imported and up.service_kind is not None:
+        return up.service_kind
+    return codes.SERVICE_KIND[up.commodity]
+
+
+class UsageFeed:
+    """The entries of one customer's usage points over local days start <= day < end.
+
+    `histories` gives each usage point's days with data (readings.usage_point_history);
+    the period is clamped to them, so a feed never claims data that does not exist.
+    """
+
+    def __init__(self, world: WorldDef, utility: UtilityDef, urls: Urls, start: dt.date, end: dt.date,
+                 with_cost: bool = True):
+        self.world, self.utility, self.urls = world, utility, urls
+        self.requested = (start, end)
+        self.start, self.end = start, end
+        self.with_cost = with_cost
+        self.tz = utility.time_zone
+        self._sent: set[str] = set()  # shared entries (LocalTimeParameters, ReadingType) already in the document
+
+    @property
+    def first_published(self) -> int:
+        return local_midnight(self.tz, self.start)
+
+    @property
+    def last_updated(self) -> int:
+        return local_midnight(self.tz, max(self.end, self.start))
+
+    def entries(self, ups: Sequence[tuple[UsagePoint, History]]) -> Iterator[Entry]:
+        for up, h in ups:
+            yield from self.usage_point_entries(up, h)
+
+    def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry]:
+        self.start, self.end = history.clamp(*self.requested)
+        if self.end < self.start:
+            self.end = self.start
+        urls, world, utility = self.urls, self.world, self.utility
+        up_href = f"{urls.parent}/UsagePoint/{up.uuid}"
+        ltp = ltp_uuid(world, utility)
+        has_summaries = not up.imported and month_start(self.start) < month_start(self.end)
+        related = [Link("related", f"{up_href}/MeterReading", "espi-feed/MeterReading")]
+        if has_summaries:
+            related.append(Link("related", f"{up_href}/UsageSummary", "espi-feed/UsageSummary"))
+        related.append(Link("related", f"{urls.root}/LocalTimeParameters/{ltp}", "espi-entry/LocalTimeParameters"))
+        kind = service_kind(up)
+        tariff = utility.tariffs.get(up.commodity) if not up.imported else None
+        yield Entry("UsagePoint", up.uuid, up_href, f"{urls.parent}/UsagePoint", up.label, self.first_published,
+                    self.last_updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
+                    structural=True)
+        if ltp not in self._sent:
+            self._sent.add(ltp)
+            lt = local_time(utility.time_zone, max(self.end - dt.timedelta(days=1), self.start).year)
+            yield Entry("LocalTimeParameters", ltp, f"{urls.root}/LocalTimeParameters/{ltp}",
+                        f"{urls.root}/LocalTimeParameters", f"{utility.time_zone} local time", self.first_published,
+                        self.first_published, lambda: local_time_parameters(lt), structural=True)
+        for stream in streams(world, utility, up):
+            yield from self._meter_reading_entries(up, up_href, stream)
+        if has_summaries:
+            yield from self._summary_entries(up, up_href)
+
+    def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream) -> Iterator[Entry]:
+        urls, world = self.urls, self.world
+        mr = meter_reading_uuid(world, up, stream)
+        rt = reading_type_uuid(world, self.utility, up, stream)
+        mr_href = f"{up_href}/MeterReading/{mr}"
+        data = series(world, self.utility, up, stream.key, self.start, self.end, cost=self.with_cost)
+        yield Entry("MeterReading", mr, mr_href, f"{up_href}/MeterReading", stream.title, self.first_published,
+                    self.last_updated, meter_reading,
+                    [Link("related", f"{mr_href}/IntervalBlock", "espi-feed/IntervalBlock"),
+                     Link("related", f"{urls.root}/ReadingType/{rt}", "espi-entry/ReadingType")], structural=True)
+        if rt not in self._sent:
+            self._sent.add(rt)
+            fields = reading_type_fields(self.utility, up, stream)
+            yield Entry("ReadingType", rt, f"{urls.root}/ReadingType/{rt}", f"{urls.root}/ReadingType",
+                        _reading_type_title(stream), self.first_published, self.first_published,
+                        lambda: reading_type(fields), structural=True)
+        yield from self._block_entries(mr, mr_href, data)
+
+    def _block_entries(self, mr: str, mr_href: str, data: Series) -> Iterator[Entry]:
+        starts = data.starts.tolist()
+        durations = data.durations.tolist()
+        values = data.values.tolist()
+        qualities = data.qualities.tolist()
+        costs = data.costs.tolist() if data.costs is not None and self.with_cost else None
+        tou = data.tou.tolist() if data.tou is not None and costs is not None else None
+        tiers = data.tiers.tolist() if data.tiers is not None and costs is not None else None
+        for day, a, b in data.days:
+            if a == b:
+                continue  # a day with no reading at all has no block
+            first, end = starts[a], starts[b - 1] + durations[b - 1]
+            published = local_midnight(self.tz, day + dt.timedelta(days=1))
+            uuid = block_uuid(self.world, mr, day)
+            cut = lambda xs, a=a, b=b: xs[a:b] if xs is not None else None  # noqa: E731
+            yield Entry("IntervalBlock", uuid, f"{mr_href}/IntervalBlock/{uuid}", f"{mr_href}/IntervalBlock", "",
+                        published, published, lambda first=first, end=end: interval_block(first, end - first),
+                        readings=lambda a=a, b=b: format_readings(starts[a:b], durations[a:b], values[a:b],
+                                                                  qualities[a:b], cut(costs), cut(tou), cut(tiers)),
+                        window=(first, end))
+
+    def _summary_entries(self, up: UsagePoint, up_href: str) -> Iterator[Entry]:
+        u = self.utility
+        stream = streams(self.world, u, up)[0]
+        uom, _ = codes.UNITS[stream.unit]
+        for bill in bills(self.world, u, up, self.start, self.end):
+            uuid = summary_uuid(self.world, up.uuid, bill.first_day)
+            end = bill.start + bill.duration
+            items = [(bill.energy_charges, "Energy charges", codes.ITEM_USAGE_FEE),
+                     (bill.fixed_charge, "Basic service charge", codes.ITEM_ADMINISTRATIVE_FEE)]
+            if bill.received:
+                items.append((bill.credits, "Credit for energy exported", codes.ITEM_GENERATION_CREDIT))
+            with_cost = self.with_cost
+
+            def content(bill=bill, end=end, items=items):
+                return usage_summary(start=bill.start, duration=bill.duration, bill=bill.total if with_cost else None,
+                                     currency=u.currency_code, consumption=bill.consumption, uom=uom,
+                                     multiplier=stream.multiplier, line_items=items if with_cost else [],
+                                     status_time=end, commodity=codes.COMMODITY[up.commodity],
+                                     tariff_profile=u.tariffs[up.commodity].name)
+
+            yield Entry("UsageSummary", uuid, f"{up_href}/UsageSummary/{uuid}", f"{up_href}/UsageSummary",
+                        f"Bill for {bill.first_day:%B %Y}", end, end, content,
+                        [Link("related", up_href, "espi-entry/UsagePoint")], window=(bill.start, end))
+
+
+def _reading_type_title(stream: Stream) -> str:
+    minutes = stream.interval // 60
+    every = "daily" if stream.interval == 86400 else f"{minutes}-minute"
+    unit = {"Wh": "Wh", "therm": "therms", "m3": "cubic metres", "gal": "US gallons"}.get(stream.unit, stream.unit)
+    return f"{stream.commodity.capitalize()} {stream.flow}, {every}, {unit}"
