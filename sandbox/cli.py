@@ -117,7 +117,7 @@ def import_command(file, slug, username) -> None:
         try:
             summary = import_green_button(sb, customer, data)
         except ImportRefused as exc:
-            raise click.ClickException(f"{file}: {exc}. Nothing was stored.") from None
+            raise click.ClickException(f"{file}: {str(exc).rstrip('.')}. Nothing was stored.") from None
     click.echo(f"Imported {summary.usage_points} usage point(s) with {summary.readings:,} readings "
                f"for {username} at {slug}" + (f" ({summary.replaced} replaced)" if summary.replaced else "") + ".")
 

@@ -6,7 +6,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from . import Sandbox
 from .db import Database, bulk_insert
@@ -113,19 +113,22 @@ def parse_green_button(data: bytes) -> list[ParsedUsagePoint]:
         raise ImportRefused(str(exc)) from None
 
 
-def _uuid_or_none(text: str) -> str | None:
+def _name_based(text: str) -> str | None:
+    """The id itself if it is a name-based (version 3 or 5) UUID, as Green Button ids must be."""
     try:
-        return str(uuidlib.UUID(text))
+        u = uuidlib.UUID(text)
     except ValueError:
         return None
+    return str(u) if u.version in (3, 5) else None
 
 
 def import_green_button(sb: Sandbox, customer: Customer, data: bytes) -> ImportSummary:
     """Store a Green Button file's usage points as the customer's, in one transaction.
 
-    A usage point whose id the customer already has is replaced (re-uploading a file
-    updates instead of duplicating); one whose id belongs to someone else gets an id of
-    its own. Readings are kept as the file gives them.
+    A usage point the customer imported before under the same id is replaced (re-uploading
+    a file updates instead of duplicating). Ids are kept when they are version 3 or 5
+    UUIDs not used elsewhere; otherwise the sandbox derives version-5 ids from them.
+    Readings are kept as the file gives them.
     """
     parsed = parse_green_button(data)
     world = sb.require_world()
@@ -138,17 +141,19 @@ def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[P
         customer = s.get(Customer, customer_id)
         number = (s.scalar(select(func.max(UsagePoint.number)).where(UsagePoint.customer_id == customer.id)) or 0) + 1
         for p in parsed:
-            file_uuid = _uuid_or_none(p.uuid)
-            existing = s.scalars(select(UsagePoint).where(UsagePoint.uuid == file_uuid)).first() if file_uuid else None
-            if existing is not None and existing.customer_id == customer.id and existing.imported:
+            existing = s.scalars(select(UsagePoint).where(
+                UsagePoint.customer_id == customer.id, UsagePoint.source_uuid.is_not(None),
+                or_(UsagePoint.source_uuid == p.uuid, UsagePoint.uuid == p.uuid))).first()
+            if existing is not None:
                 up = existing
                 up.imported_streams.clear()
                 s.flush()
                 replaced += 1
             else:
-                taken = existing is not None or file_uuid is None
-                up = UsagePoint(customer_id=customer.id, number=number, params={},
-                                uuid=resource_uuid_str(seed, "imported", customer.uuid, p.uuid, number) if taken else file_uuid,
+                own = _name_based(p.uuid)
+                if own is None or s.scalars(select(UsagePoint.id).where(UsagePoint.uuid == own)).first() is not None:
+                    own = resource_uuid_str(seed, "imported", customer.uuid, p.uuid, number)
+                up = UsagePoint(customer_id=customer.id, number=number, params={}, uuid=own, source_uuid=p.uuid,
                                 commodity=codes.SERVICE_KIND_NAMES.get(p.service_kind, "electricity"),
                                 label=p.title or "Imported service", meter_serial="imported")
                 number += 1
@@ -158,10 +163,10 @@ def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[P
             s.flush()
             for n, ps in enumerate(p.streams):
                 stream = ImportedStream(usage_point_id=up.id, number=n,
-                                        uuid=_uuid_or_none(ps.uuid) or resource_uuid_str(seed, "imported-mr", up.uuid, n),
+                                        uuid=resource_uuid_str(seed, "imported-mr", up.uuid, ps.uuid, n),
                                         title=ps.title, reading_type=ps.reading_type,
-                                        reading_type_uuid=_uuid_or_none(ps.reading_type_uuid) or
-                                        resource_uuid_str(seed, "imported-rt", up.uuid, n))
+                                        reading_type_uuid=resource_uuid_str(seed, "imported-rt", up.uuid,
+                                                                            ps.reading_type_uuid, n))
                 s.add(stream)
                 s.flush()
                 bulk_insert(s, ImportedReading.__table__, [

@@ -76,6 +76,7 @@ class UsagePoint(Base):
     meter_serial: Mapped[str] = mapped_column(String(40))
     params: Mapped[dict] = mapped_column(JSON)  # synth.archetypes.UsagePointParams; {} for an imported one
     service_kind: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ESPI ServiceKind of an imported one
+    source_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the id an imported file gave it
     imported_streams: Mapped[list["ImportedStream"]] = relationship(order_by="ImportedStream.number",
                                                                      cascade="all, delete-orphan")
 
@@ -165,3 +166,34 @@ class ImportedReading(Base):
     value: Mapped[int] = mapped_column(BigInteger)
     cost: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)  # first ReadingQuality, if any
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins in a row for one login (a customer, staff, or an unknown identifier).
+
+    `key` is "customer:<id>" when the identifier names a customer (both login methods
+    count together), "staff:<username>" for the staff view, otherwise the method and the
+    identifier as typed (so unknown names lock too and reveal nothing). A success deletes
+    the row; the lock ends at locked_until (sandbox clock).
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("utility_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ApplicationStatusChange(Base):
+    """Who changed a third party's status and when; Unblock restores the status before the block."""
+
+    __tablename__ = "application_status_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    old_status: Mapped[str] = mapped_column(String(16))
+    new_status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    changed_by: Mapped[str] = mapped_column(String(80))

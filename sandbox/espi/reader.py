@@ -110,9 +110,14 @@ def _parent(e: _Entry, collection: str) -> str:
     return head
 
 
+_NESTED = {"interharmonic", "argument"}  # structured children, not kept
+
+
 def _reading_type(content: etree._Element) -> dict[str, int]:
     out = {}
     for name in READING_TYPE_ORDER:
+        if name in _NESTED:
+            continue
         v = _int(content.find(E + name), f"ReadingType {name}")
         if v is not None:
             out[name] = v

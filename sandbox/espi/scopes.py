@@ -44,3 +44,19 @@ def standard_scopes(commodities: tuple[str, ...], electricity_interval: int) -> 
     usage = Scope(tuple(fbs), intervals, "daily", HISTORY_13_MONTHS)
     with_customer = Scope(tuple(sorted(fbs + [46, 51, 55, 56, 58, 60])), intervals, "daily", HISTORY_13_MONTHS)
     return [str(usage), str(with_customer)]
+
+
+CUSTOMER_DATA_BLOCKS = frozenset({46, 47, 49, 50, 51, 55, 56, 58, 59, 60})
+
+
+def function_blocks(scope: str) -> set[int]:
+    """The FB numbers of a scope string (lenient: other terms and malformed numbers are skipped)."""
+    for term in scope.split(";"):
+        name, _, value = term.strip().partition("=")
+        if name == "FB":
+            return {int(n) for n in value.split("_") if n.isdigit()}
+    return set()
+
+
+def grants_customer_data(scope: str) -> bool:
+    return bool(function_blocks(scope) & CUSTOMER_DATA_BLOCKS)

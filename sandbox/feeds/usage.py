@@ -12,17 +12,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from .espi import codes
-from .espi.atom import Entry, Link
-from .espi.dst import local_time
-from .espi.resources import (format_readings, interval_block, local_time_parameters, meter_reading, reading_type,
+from ..espi import codes
+from ..espi.atom import Entry, Link
+from ..espi.dst import local_time
+from ..espi.resources import (format_readings, interval_block, local_time_parameters, meter_reading, reading_type,
                              usage_point, usage_summary)
-from .espi.uuids import resource_uuid_str
-from .models import UsagePoint
-from .readings import History, bills, imported_stream, series, streams
-from .synth.calendar import local_midnight, month_start
-from .synth.usage import Series, Stream
-from .synth.world import UtilityDef, WorldDef
+from ..espi.uuids import resource_uuid_str
+from ..models import UsagePoint
+from ..readings import History, bills, imported_stream, series, streams
+from ..synth.calendar import local_midnight, month_start
+from ..synth.usage import Series, Stream
+from ..synth.world import UtilityDef, WorldDef
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""Entries of the management resources: ApplicationInformation (a third party's registration)
+and Authorization (a customer's grant). Neither ever carries a secret or token value."""
+from __future__ import annotations
+
+import datetime as dt
+
+from ..espi import codes
+from ..espi.atom import Entry, Link
+from ..espi.resources import application_information, authorization
+from ..espi.scopes import grants_customer_data
+from ..models import Application, Authorization
+
+REDACTED = "redacted"  # the schema requires client_secret and registration_access_token; their values are never served
+GRANT_TYPES = ["authorization_code", "client_credentials", "refresh_token"]
+
+
+def _epoch(when: dt.datetime | None) -> int:
+    return int(when.replace(tzinfo=dt.timezone.utc).timestamp()) if when else 0
+
+
+def endpoints(base_url: str, slug: str) -> dict[str, str]:
+    dc = f"{base_url.rstrip('/')}/dc/{slug}"
+    root = f"{dc}/espi/1_1/resource"
+    return {"dc": dc, "root": root, "authorize": f"{dc}/oauth/authorize", "token": f"{dc}/oauth/token",
+            "register": f"{dc}/espi/1_1/register", "bulk": f"{root}/Batch/Bulk",
+            "scope_selection": f"{dc}/RetailCustomer/ScopeSelectionList"}
+
+
+def application_entry(app: Application, data_custodian_id: str, base_url: str, slug: str) -> Entry:
+    ep = endpoints(base_url, slug)
+    href = f"{ep['root']}/ApplicationInformation/{app.uuid}"
+    issued = _epoch(app.created_at)
+
+    def content():
+        return application_information({
+            "dataCustodianId": data_custodian_id,
+            "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
+            "thirdPartyApplicationDescription": app.description[:256] or None,
+            "thirdPartyApplicationStatus": 3 if app.status == "production" else 2,
+            "thirdPartyApplicationType": 1,
+            "thirdPartyApplicationUse": 1,
+            "authorizationServerUri": ep["dc"] + "/",
+            "thirdPartyNotifyUri": app.notify_uri or f"{ep['dc']}/developer/no-notify-uri",
+            "authorizationServerAuthorizationEndpoint": ep["authorize"],
+            "authorizationServerRegistrationEndpoint": ep["register"],
+            "authorizationServerTokenEndpoint": ep["token"],
+            "dataCustodianBulkRequestURI": ep["bulk"],
+            "dataCustodianResourceEndpoint": ep["root"],
+            "thirdPartyScopeSelectionScreenURI": app.scope_selection_uri,
+            "client_secret": REDACTED,
+            "client_name": app.name,
+            "redirect_uri": list(app.redirect_uris),
+            "client_id": app.client_id,
+            "software_id": app.uuid,
+            "software_version": "1.0",
+            "client_id_issued_at": issued,
+            "client_secret_expires_at": 0,
+            "contacts": [app.contact_email] if app.contact_email else None,
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": list(app.scopes),
+            "grant_types": GRANT_TYPES,
+            "response_types": "code",
+            "registration_client_uri": href,
+            "registration_access_token": REDACTED,
+            "dataCustodianScopeSelectionScreenURI": f"{ep['scope_selection']}?ThirdPartyID={app.client_id}",
+        })
+
+    return Entry("ApplicationInformation", app.uuid, href, f"{ep['root']}/ApplicationInformation", app.name, issued,
+                 issued, content)
+
+
+def authorization_entry(auth: Authorization, base_url: str, slug: str, token_expires_at: int | None = None) -> Entry:
+    ep = endpoints(base_url, slug)
+    href = f"{ep['root']}/Authorization/{auth.uuid}"
+    start, end = _epoch(auth.authorized_start), _epoch(auth.authorized_end)
+    customer_uri = None
+    if auth.customer is not None and grants_customer_data(auth.scope):
+        customer_uri = f"{ep['root']}/Batch/RetailCustomer/{auth.customer.uuid}"
+    resource = f"{ep['root']}/Batch/Subscription/{auth.subscription_uuid}" if auth.customer_id else f"{ep['root']}/Batch/Bulk"
+    status = codes.AUTHORIZATION_STATUS[auth.status]
+    updated = _epoch(auth.ended_at or auth.created_at)
+
+    def content():
+        return authorization(authorized_start=start, authorized_duration=max(0, end - start), published_start=None,
+                             published_duration=None, status=status,
+                             expires_at=token_expires_at if token_expires_at is not None else end,
+                             grant_type=auth.grant_type, scope=auth.scope, resource_uri=resource,
+                             authorization_uri=href, customer_resource_uri=customer_uri)
+
+    related = [Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else None)]
+    return Entry("Authorization", auth.uuid, href, f"{ep['root']}/Authorization", auth.application.name,
+                 _epoch(auth.created_at), updated, content, related)

@@ -1,0 +1,149 @@
+"""Every usage document the sandbox writes: schema-valid, and right where the schema cannot look."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sandbox.espi.atom import FeedWriter
+from sandbox.espi.uuids import resource_uuid_str
+from sandbox.feeds import Urls, UsageFeed
+from sandbox.models import UsagePoint
+from sandbox.readings import History, series
+from sandbox.synth.archetypes import usage_points_for
+from sandbox.synth.world import ARCHETYPES
+
+from .checks import (ATOM, ESPI, all_text, blocks_of, check_feed, check_usage_structure, links, parse, reading_type_of,
+                     readings_of)
+
+# a window with a DST change (US, 3 Nov 2024), a whole month (November) and the start of another
+START, END = dt.date(2024, 10, 27), dt.date(2024, 12, 3)
+
+
+def transient_usage_points(world, utility, archetype, seed=7):
+    rng = random.Random(f"{utility.slug}-{archetype}-{seed}")
+    out = []
+    for n, p in enumerate(usage_points_for(archetype, utility, rng)):
+        out.append(UsagePoint(number=n, uuid=resource_uuid_str(world.seed, "test", utility.slug, archetype, n),
+                              commodity=p.commodity, label=p.label, meter_serial="T1", params=p.to_json()))
+    return out
+
+
+def write(world, utility, ups, start=START, end=END, with_cost=True) -> bytes:
+    urls = Urls.for_customer("http://sandbox.test", utility.slug, "c0ffee00-0000-5000-8000-000000000000")
+    feed = UsageFeed(world, utility, urls, start, end, with_cost)
+    entries = feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
+    return b"".join(FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint",
+                                      0, entries))
+
+
+@pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie"])
+@pytest.mark.parametrize("archetype", ARCHETYPES)
+def test_every_archetype_and_utility_validates_and_holds_together(world, slug, archetype):
+    u = world.utility(slug)
+    ups = transient_usage_points(world, u, archetype)
+    root = parse(write(world, u, ups))
+    by_kind = check_feed(root)
+    check_usage_structure(by_kind, root)
+    assert len(by_kind["UsagePoint"]) == len(ups)
+    assert len(by_kind["LocalTimeParameters"]) == 1
+    tz = ZoneInfo(u.time_zone)
+    for up, up_entry in zip(ups, by_kind["UsagePoint"]):
+        up_self = links(up_entry, "self")[0]
+        mrs = [m for m in by_kind["MeterReading"] if links(m, "self")[0].startswith(up_self + "/")]
+        model_streams = list(__import__("sandbox.readings", fromlist=["streams"]).streams(world, u, up))
+        assert len(mrs) == len(model_streams)
+        for mr, stream in zip(mrs, model_streams):
+            rt = reading_type_of(mr, root)
+            assert rt["accumulationBehaviour"] == 4 and rt["intervalLength"] == stream.interval
+            for key in ("commodity", "flowDirection", "kind", "uom", "powerOfTenMultiplier"):
+                assert key in rt
+            truth = series(world, u, up, stream.key, START, END)
+            blocks = blocks_of(mr, by_kind)
+            rows = [r for b in blocks for r in readings_of(b)]
+            # exactly the computed readings: gaps only where the data has them
+            assert [r["start"] for r in rows] == truth.starts.tolist()
+            assert [r["value"] for r in rows] == truth.values.tolist()
+            assert [r["cost"] for r in rows] == truth.costs.tolist()
+            assert [r.get("quality", 0) for r in rows] == truth.qualities.tolist()
+            block_starts = [int(b.findtext(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}interval/{ESPI}start")) for b in blocks]
+            assert len(set(block_starts)) == len(block_starts)
+            for b in blocks:  # one block per local day
+                days = {dt.datetime.fromtimestamp(r["start"], tz).date() for r in readings_of(b)}
+                assert len(days) == 1
+            for r in rows:
+                if stream.interval == 86400:
+                    day = dt.datetime.fromtimestamp(r["start"], tz).date()
+                    nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).timestamp()
+                    assert r["start"] + r["duration"] == nxt
+                else:
+                    assert r["duration"] == rt["intervalLength"]
+
+
+def test_dst_day_blocks_hold_23_and_25_hours(exact_world):
+    u = exact_world.utility("bayview")
+    up = transient_usage_points(exact_world, u, "gas_house")[0]
+    root = parse(write(exact_world, u, [up], dt.date(2024, 3, 9), dt.date(2024, 3, 12)))
+    by_kind = check_feed(root)
+    counts = [len(readings_of(b)) for b in by_kind["IntervalBlock"]]
+    assert counts == [24, 23, 24]
+
+
+def test_summaries_add_up_to_the_readings_and_bill(world):
+    u = world.utility("prairie")
+    up = transient_usage_points(world, u, "electric_house")[0]
+    root = parse(write(world, u, [up]))
+    by_kind = check_feed(root)
+    (summary,) = by_kind["UsageSummary"]
+    c = summary.find(f"{ATOM}content/{ESPI}UsageSummary")
+    start = int(c.findtext(f"{ESPI}billingPeriod/{ESPI}start"))
+    end = start + int(c.findtext(f"{ESPI}billingPeriod/{ESPI}duration"))
+    rows = [r for b in by_kind["IntervalBlock"] for r in readings_of(b) if start <= r["start"] < end]
+    assert int(c.findtext(f"{ESPI}overallConsumptionLastPeriod/{ESPI}value")) == sum(r["value"] for r in rows)
+    items = {int(i.findtext(ESPI + "itemKind")): int(i.findtext(ESPI + "amount"))
+             for i in c.findall(ESPI + "costAdditionalDetailLastPeriod")}
+    assert items[3] == sum(r["cost"] for r in rows)
+    assert items[4] == u.tariffs["electricity"].fixed_monthly
+    assert int(c.findtext(ESPI + "billLastPeriod")) == sum(items.values())
+    assert int(c.findtext(ESPI + "currency")) == 124
+
+
+def test_without_cost_there_is_no_money(world):
+    u = world.utility("bayview")
+    root = parse(write(world, u, transient_usage_points(world, u, "solar_house"), with_cost=False))
+    check_feed(root)
+    assert not root.findall(f".//{ESPI}cost") and not root.findall(f".//{ESPI}billLastPeriod")
+
+
+def test_local_time_parameters_follow_the_zone(world):
+    expected = {"bayview": ("-28800", "3600", "360E2000", "B40E2000"),
+                "lakeshore": ("-18000", "3600", "360E2000", "B40E2000"),
+                "prairie": ("-21600", "0", "FFFFFFFF", "FFFFFFFF")}
+    for slug, (tz_offset, dst_offset, start_rule, end_rule) in expected.items():
+        u = world.utility(slug)
+        root = parse(write(world, u, transient_usage_points(world, u, "apartment")))
+        ltp = check_feed(root)["LocalTimeParameters"][0].find(f"{ATOM}content/{ESPI}LocalTimeParameters")
+        got = tuple(ltp.findtext(ESPI + n) for n in ("tzOffset", "dstOffset", "dstStartRule", "dstEndRule"))
+        assert got == (tz_offset, dst_offset, start_rule, end_rule)
+
+
+def test_usage_documents_carry_no_personal_data(app):
+    from sandbox.dmd import usage_document
+    from sandbox.models import Customer
+    from sqlalchemy import select
+
+    sb = app.extensions["sandbox"]
+    with sb.db.sessions() as s:
+        for customer in s.scalars(select(Customer)).all():
+            data = b"".join(usage_document(sb, customer.id, None, dt.date(2025, 5, 1), dt.date(2025, 7, 1), True,
+                                           "http://sandbox.test"))
+            text = all_text(parse(data))
+            tokens = set(re.split(r"[^0-9A-Za-z]+", text))
+            for secret in (customer.street, customer.email, customer.phone):
+                assert secret not in text, secret
+            for word in (customer.first_name, customer.last_name, customer.account_number,
+                         customer.postal_code.replace(" ", ""), customer.username if customer.username != "demo" else ""):
+                assert word not in tokens, word
