@@ -146,8 +146,14 @@ def _imported_series(utility: UtilityDef, up: UsagePoint, key: str, start: dt.da
                   np.array([q or 0 for q in cols[4]], dtype=np.int64), days, costs)
 
 
-def bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, start: dt.date, end: dt.date) -> list[Bill]:
-    """Bills of the whole calendar months within start <= day < end (none for imported data)."""
+def bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, start: dt.date, end: dt.date,
+          computed: dict[str, Series] | None = None) -> list[Bill]:
+    """Bills of the whole calendar months within start <= day < end (none for imported data).
+
+    `computed` may hold series with cost already computed for the period, by stream key.
+    """
     if up.imported:
         return []
-    return monthly_bills(model_for(world, utility, up), start, end)
+    model = model_for(world, utility, up)
+    computed = computed or {}
+    return monthly_bills(model, start, end, computed.get(up.commodity), computed.get(f"{up.commodity}-received"))

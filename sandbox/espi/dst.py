@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 NO_DST = "FFFFFFFF"
@@ -41,7 +42,7 @@ def _transitions(tz: ZoneInfo, year: int) -> list[tuple[dt.datetime, dt.timedelt
     t = int(dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc).timestamp())
     end = int(dt.datetime(year + 1, 1, 1, tzinfo=dt.timezone.utc).timestamp())
     prev = dt.datetime.fromtimestamp(t, tz).utcoffset()
-    step = 3600
+    step = 86400  # zones change offset at most once a day
     while t < end:
         off = dt.datetime.fromtimestamp(t + step, tz).utcoffset()
         if off != prev:
@@ -66,6 +67,7 @@ def _rule_for(wall: dt.datetime) -> str:
     return encode_rule(wall.month, operator, 0, wall.isoweekday(), wall.hour, wall.minute * 60 + wall.second)
 
 
+@lru_cache(maxsize=256)
 def local_time(tz_name: str, year: int) -> LocalTime:
     """The zone's parameters as they apply in `year`."""
     tz = ZoneInfo(tz_name)

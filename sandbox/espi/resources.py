@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from lxml import etree
 
 from .atom import ESPI, element
@@ -36,40 +37,50 @@ def reading_type(fields: dict[str, object]) -> etree._Element:
 
 
 def interval_block(start: int, duration: int) -> etree._Element:
-    """The block with its interval; the readings are appended as text by `format_readings`."""
+    """The block with its interval; the readings are appended as text from `reading_texts`."""
     return element("IntervalBlock", ESPI, [("interval", [("duration", duration), ("start", start)])])
 
 
-_READING = ("<espi:IntervalReading>%s<espi:timePeriod><espi:duration>%d</espi:duration><espi:start>%d</espi:start>"
-            "</espi:timePeriod><espi:value>%d</espi:value>%s</espi:IntervalReading>")
-_READING_COST = ("<espi:IntervalReading><espi:cost>%d</espi:cost>%s<espi:timePeriod><espi:duration>%d</espi:duration>"
-                 "<espi:start>%d</espi:start></espi:timePeriod><espi:value>%d</espi:value>%s</espi:IntervalReading>")
-_QUALITY = "<espi:ReadingQuality><espi:quality>%d</espi:quality></espi:ReadingQuality>"
+def _quality(q: int) -> str:
+    return f"<espi:ReadingQuality><espi:quality>{q}</espi:quality></espi:ReadingQuality>" if q else ""
 
 
 def _tail(tier: int, tou: int) -> str:
     return (f"<espi:consumptionTier>{tier}</espi:consumptionTier>" if tier else "") + (
-        f"<espi:tou>{tou}</espi:tou>" if tou else "")
+        f"<espi:tou>{tou}</espi:tou>" if tou else "") + "</espi:IntervalReading>"
 
 
-def format_readings(starts: Sequence[int], durations: Sequence[int], values: Sequence[int],
-                    qualities: Sequence[int] | None = None, costs: Sequence[int] | None = None,
-                    tou: Sequence[int] | None = None, tiers: Sequence[int] | None = None) -> bytes:
-    """IntervalReading elements (espi: prefix) from integer columns; quality 0 means none written."""
+def _column_strings(codes: np.ndarray, make) -> list[str]:
+    """make(code) for each code of an integer column, computed once per distinct code."""
+    distinct, index = np.unique(codes, return_inverse=True)
+    return np.array([make(int(c)) for c in distinct], dtype=object)[index.reshape(-1)].tolist()
+
+
+def reading_texts(starts: np.ndarray, durations: np.ndarray, values: np.ndarray, qualities: np.ndarray | None = None,
+                  costs: np.ndarray | None = None, tou: np.ndarray | None = None,
+                  tiers: np.ndarray | None = None) -> list[str]:
+    """One IntervalReading element (espi: prefix) per reading, from integer columns (NumPy arrays).
+
+    Quality 0 writes no ReadingQuality; tier and tou 0 are left out. The columns are
+    integers only, so nothing needs escaping; join a slice of the result for a block.
+    """
     n = len(values)
-    quality = [(_QUALITY % q if q else "") for q in qualities] if qualities is not None else [""] * n
-    if tou is not None or tiers is not None:
-        tiers_ = tiers if tiers is not None else [0] * n
-        tou_ = tou if tou is not None else [0] * n
-        cache: dict[tuple[int, int], str] = {}
-        tail = [cache.get(k) or cache.setdefault(k, _tail(*k)) for k in zip(tiers_, tou_)]
-    else:
-        tail = [""] * n
+    if n == 0:
+        return []
+    quality = _column_strings(qualities, _quality) if qualities is not None else [""] * n
+    zeros = np.zeros(n, dtype=np.int64)
+    tier_col = tiers if tiers is not None else zeros
+    tou_col = tou if tou is not None else zeros
+    tail = _column_strings(tier_col.astype(np.int64) * 65536 + tou_col, lambda k: _tail(k // 65536, k % 65536))
+    dur = [str(int(durations[0]))] * n if (durations == durations[0]).all() else durations.tolist()
+    starts_l, values_l = starts.tolist(), values.tolist()
     if costs is not None:
-        text = "".join([_READING_COST % row for row in zip(costs, quality, durations, starts, values, tail)])
-    else:
-        text = "".join([_READING % row for row in zip(quality, durations, starts, values, tail)])
-    return text.encode("ascii")
+        return [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{q}<espi:timePeriod><espi:duration>{d}"
+                f"</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"
+                for c, q, d, s, v, t in zip(costs.tolist(), quality, dur, starts_l, values_l, tail)]
+    return [f"<espi:IntervalReading>{q}<espi:timePeriod><espi:duration>{d}</espi:duration><espi:start>{s}"
+            f"</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"
+            for q, d, s, v, t in zip(quality, dur, starts_l, values_l, tail)]
 
 
 def summary_measurement(value: int, uom: int, multiplier: int, timestamp: int | None = None) -> list:

@@ -18,10 +18,26 @@ def resource_uuid(seed: int, *identity: object) -> uuid.UUID:
     return uuid.uuid5(world_namespace(seed), "/".join(str(p) for p in identity))
 
 
-def resource_uuid_str(seed: int, *identity: object) -> str:
-    """str(resource_uuid(...)), computed without building UUID objects (seeding makes hundreds of thousands)."""
-    b = bytearray(hashlib.sha1(world_namespace(seed).bytes + "/".join(str(p) for p in identity).encode()).digest()[:16])
+def _format(digest: bytes) -> str:
+    b = bytearray(digest[:16])
     b[6] = (b[6] & 0x0F) | 0x50
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def resource_uuid_str(seed: int, *identity: object) -> str:
+    """str(resource_uuid(...)), computed without building UUID objects (seeding makes hundreds of thousands)."""
+    return _format(hashlib.sha1(world_namespace(seed).bytes + "/".join(str(p) for p in identity).encode()).digest())
+
+
+def uuid_family(seed: int, *prefix: object):
+    """f(last) == resource_uuid_str(seed, *prefix, last), hashing the shared prefix once (a year of blocks)."""
+    base = hashlib.sha1(world_namespace(seed).bytes + ("/".join(str(p) for p in prefix) + "/").encode())
+
+    def make(last: object) -> str:
+        h = base.copy()
+        h.update(str(last).encode())
+        return _format(h.digest())
+
+    return make

@@ -15,9 +15,9 @@ from typing import Iterator, Sequence
 from ..espi import codes
 from ..espi.atom import Entry, Link
 from ..espi.dst import local_time
-from ..espi.resources import (format_readings, interval_block, local_time_parameters, meter_reading, reading_type,
+from ..espi.resources import (interval_block, local_time_parameters, meter_reading, reading_texts, reading_type,
                              usage_point, usage_summary)
-from ..espi.uuids import resource_uuid_str
+from ..espi.uuids import resource_uuid_str, uuid_family
 from ..models import UsagePoint
 from ..readings import History, bills, imported_stream, series, streams
 from ..synth.calendar import local_midnight, month_start
@@ -53,6 +53,7 @@ def reading_type_uuid(world: WorldDef, utility: UtilityDef, up: UsagePoint, stre
 
 
 def block_uuid(world: WorldDef, mr_uuid: str, day: dt.date) -> str:
+    """The id of a MeterReading's block of one local day (the feed computes it as uuid_family does)."""
     return resource_uuid_str(world.seed, "interval-block", mr_uuid, day.isoformat())
 
 
@@ -124,17 +125,20 @@ class UsageFeed:
             yield Entry("LocalTimeParameters", ltp, f"{urls.root}/LocalTimeParameters/{ltp}",
                         f"{urls.root}/LocalTimeParameters", f"{utility.time_zone} local time", self.first_published,
                         self.first_published, lambda: local_time_parameters(lt), structural=True)
+        computed: dict[str, Series] = {}
         for stream in streams(world, utility, up):
-            yield from self._meter_reading_entries(up, up_href, stream)
+            yield from self._meter_reading_entries(up, up_href, stream, computed)
         if has_summaries:
-            yield from self._summary_entries(up, up_href)
+            yield from self._summary_entries(up, up_href, computed)
 
-    def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream) -> Iterator[Entry]:
+    def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream,
+                               computed: dict[str, Series]) -> Iterator[Entry]:
         urls, world = self.urls, self.world
         mr = meter_reading_uuid(world, up, stream)
         rt = reading_type_uuid(world, self.utility, up, stream)
         mr_href = f"{up_href}/MeterReading/{mr}"
-        data = series(world, self.utility, up, stream.key, self.start, self.end, cost=self.with_cost)
+        data = computed[stream.key] = series(world, self.utility, up, stream.key, self.start, self.end,
+                                             cost=self.with_cost or not up.imported)
         yield Entry("MeterReading", mr, mr_href, f"{up_href}/MeterReading", stream.title, self.first_published,
                     self.last_updated, meter_reading,
                     [Link("related", f"{mr_href}/IntervalBlock", "espi-feed/IntervalBlock"),
@@ -150,29 +154,32 @@ class UsageFeed:
     def _block_entries(self, mr: str, mr_href: str, data: Series) -> Iterator[Entry]:
         starts = data.starts.tolist()
         durations = data.durations.tolist()
-        values = data.values.tolist()
-        qualities = data.qualities.tolist()
-        costs = data.costs.tolist() if data.costs is not None and self.with_cost else None
-        tou = data.tou.tolist() if data.tou is not None and costs is not None else None
-        tiers = data.tiers.tolist() if data.tiers is not None and costs is not None else None
+        priced = data.costs is not None and self.with_cost
+        texts: list[str] = []
+        block_id = uuid_family(self.world.seed, "interval-block", mr)
+
+        def readings(a: int, b: int) -> str:
+            if not texts:  # formatted for the whole stream at once, on first use
+                texts.extend(reading_texts(data.starts, data.durations, data.values, data.qualities,
+                                           data.costs if priced else None, data.tou if priced else None,
+                                           data.tiers if priced else None))
+            return "".join(texts[a:b])
+
         for day, a, b in data.days:
             if a == b:
                 continue  # a day with no reading at all has no block
             first, end = starts[a], starts[b - 1] + durations[b - 1]
             published = local_midnight(self.tz, day + dt.timedelta(days=1))
-            uuid = block_uuid(self.world, mr, day)
-            cut = lambda xs, a=a, b=b: xs[a:b] if xs is not None else None  # noqa: E731
+            uuid = block_id(day.isoformat())
             yield Entry("IntervalBlock", uuid, f"{mr_href}/IntervalBlock/{uuid}", f"{mr_href}/IntervalBlock", "",
                         published, published, lambda first=first, end=end: interval_block(first, end - first),
-                        readings=lambda a=a, b=b: format_readings(starts[a:b], durations[a:b], values[a:b],
-                                                                  qualities[a:b], cut(costs), cut(tou), cut(tiers)),
-                        window=(first, end))
+                        readings=lambda a=a, b=b: readings(a, b), window=(first, end))
 
-    def _summary_entries(self, up: UsagePoint, up_href: str) -> Iterator[Entry]:
+    def _summary_entries(self, up: UsagePoint, up_href: str, computed: dict[str, Series]) -> Iterator[Entry]:
         u = self.utility
         stream = streams(self.world, u, up)[0]
         uom, _ = codes.UNITS[stream.unit]
-        for bill in bills(self.world, u, up, self.start, self.end):
+        for bill in bills(self.world, u, up, self.start, self.end, computed):
             uuid = summary_uuid(self.world, up.uuid, bill.first_day)
             end = bill.start + bill.duration
             items = [(bill.energy_charges, "Energy charges", codes.ITEM_USAGE_FEE),

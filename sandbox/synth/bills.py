@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .calendar import local_midnight, month_start, next_month
-from .usage import UsageModel
+from .usage import Series, UsageModel
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,33 @@ class Bill:
         return self.energy_charges + self.credits + self.fixed_charge
 
 
-def monthly_bills(model: UsageModel, first: dt.date, end: dt.date) -> list[Bill]:
-    """Bills of the whole calendar months that lie in first <= day < end."""
+def billed_months(first: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
+    """(first month, end month) of the whole calendar months within first <= day < end, or None."""
     m = month_start(first) if first.day == 1 else next_month(first)
     last = month_start(end)
-    if m >= last:
+    return (m, last) if m < last else None
+
+
+def monthly_bills(model: UsageModel, first: dt.date, end: dt.date, delivered: Series | None = None,
+                  received: Series | None = None) -> list[Bill]:
+    """Bills of the whole calendar months that lie in first <= day < end.
+
+    `delivered` and `received` may pass readings already computed with cost that cover
+    those months (a feed has them anyway); otherwise they are computed here.
+    """
+    months = billed_months(first, end)
+    if months is None:
         return []
+    m, last = months
     tz = model.utility.time_zone
     delivered_key = model.params.commodity
-    delivered = model.series(delivered_key, m, last)
-    received = model.series(f"{delivered_key}-received", m, last) if f"{delivered_key}-received" in model.streams else None
+    received_key = f"{delivered_key}-received"
+    if delivered is None or delivered.costs is None:
+        delivered = model.series(delivered_key, m, last)
+    if received_key in model.streams and (received is None or received.costs is None):
+        received = model.series(received_key, m, last)
+    if received_key not in model.streams:
+        received = None
     out = []
     while m < last:
         n = next_month(m)

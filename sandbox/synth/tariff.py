@@ -7,6 +7,7 @@ energy is credited at the period's rate, without tier adders, as a negative cost
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,7 @@ def rate_of(tariff: Tariff, month: int, weekend: bool, hour: int) -> tuple[int, 
     return tariff.season(month).rates[p.name], p.tou
 
 
+@lru_cache(maxsize=64)
 def _tables(tariff: Tariff) -> tuple[np.ndarray, np.ndarray]:
     rates = np.zeros((13, 2, 24), dtype=np.int64)
     tou = np.zeros((13, 2, 24), dtype=np.int64)
@@ -30,6 +32,8 @@ def _tables(tariff: Tariff) -> tuple[np.ndarray, np.ndarray]:
         for we in (0, 1):
             for h in range(24):
                 rates[m, we, h], tou[m, we, h] = rate_of(tariff, m, bool(we), h)
+    rates.setflags(write=False)
+    tou.setflags(write=False)
     return rates, tou
 
 

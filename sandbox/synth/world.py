@@ -53,7 +53,7 @@ class Tier:
     adder: int  # 1e-5 currency per billing unit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tariff:
     name: str
     fixed_monthly: int  # 1e-5 currency

@@ -1,0 +1,77 @@
+"""The ESPI query parameters as a pure filter (ESPI.md 4.4)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sandbox.espi.atom import Entry
+from sandbox.espi.query import Query, QueryError, apply, parse_query
+
+T0 = int(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+DAY = 86400
+
+
+def _entries():
+    """A UsagePoint, its MeterReading and ReadingType, then five daily blocks and a monthly summary."""
+    out = [Entry("UsagePoint", "up", "s/up", "s", "", T0, T0 + 5 * DAY, dict, structural=True),
+           Entry("MeterReading", "mr", "s/mr", "s", "", T0, T0 + 5 * DAY, dict, structural=True),
+           Entry("ReadingType", "rt", "s/rt", "s", "", T0, T0, dict, structural=True)]
+    for d in range(5):
+        out.append(Entry("IntervalBlock", f"b{d}", f"s/b{d}", "s", "", T0 + (d + 1) * DAY, T0 + (d + 1) * DAY, dict,
+                         window=(T0 + d * DAY, T0 + (d + 1) * DAY)))
+    out.append(Entry("UsageSummary", "sum", "s/sum", "s", "", T0 + 31 * DAY, T0 + 31 * DAY, dict,
+                     window=(T0, T0 + 31 * DAY)))
+    return out
+
+
+def _ids(q: Query):
+    return [e.uuid for e in apply(q, _entries())]
+
+
+def iso(t):
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_no_parameters_keep_everything():
+    assert _ids(parse_query({})) == [e.uuid for e in _entries()]
+
+
+def test_published_window_keeps_parents_and_blocks_inside():
+    q = parse_query({"published-min": iso(T0 + DAY), "published-max": iso(T0 + 3 * DAY)})
+    assert _ids(q) == ["up", "mr", "rt", "b1", "b2"]
+
+
+def test_updated_min_selects_new_data_for_polling():
+    assert _ids(parse_query({"updated-min": iso(T0 + 4 * DAY)})) == ["up", "mr", "rt", "b3", "b4", "sum"]
+
+
+def test_paging_counts_entries_in_order():
+    assert _ids(parse_query({"max-results": "2"})) == ["up", "mr"]
+    assert _ids(parse_query({"start-index": "4", "max-results": "3"})) == ["b0", "b1", "b2"]
+    assert _ids(parse_query({"start-index": "8", "depth": "5"})) == ["b4", "sum"]
+    assert _ids(parse_query({"max-results": "9", "depth": "1"})) == ["up"]
+
+
+def test_unknown_parameters_are_ignored():
+    assert _ids(parse_query({"colour": "blue"})) == [e.uuid for e in _entries()]
+
+
+@pytest.mark.parametrize("params, bad", [
+    ({"published-min": "yesterday"}, "published-min"),
+    ({"published-max": "2025-01-01"}, "published-max"),
+    ({"updated-min": "2025-01-01T00:00:00"}, "updated-min"),
+    ({"max-results": "ten"}, "max-results"),
+    ({"start-index": "0"}, "start-index"),
+    ({"depth": "-1"}, "depth"),
+    ({"published-min": "2025-02-01T00:00:00Z", "published-max": "2025-01-01T00:00:00Z"}, "published-min"),
+])
+def test_malformed_values_name_the_parameter(params, bad):
+    with pytest.raises(QueryError) as err:
+        parse_query(params)
+    assert err.value.parameter == bad and bad in str(err.value)
+
+
+def test_query_round_trips_to_parameters():
+    params = {"published-min": "2025-01-02T00:00:00Z", "max-results": "5", "start-index": "2"}
+    assert parse_query(parse_query(params).as_params()) == parse_query(params)
