@@ -107,6 +107,23 @@ class Application(Base):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="review")  # review, production, on_hold, blocked
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # onboarding (developer portal) and dynamic registration
+    developer_id: Mapped[int | None] = mapped_column(ForeignKey("developer.id", ondelete="SET NULL"), nullable=True)
+    client_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    logo_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    terms_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # last version accepted
+    terms_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    certificate_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    certificate_subject: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    certificate_fingerprint: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    certificate_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    notify_check_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    notify_check_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # HTTP status; 0 no answer
+    notify_check_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notify_check_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    client_token_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # first client-credentials token
+    service_status_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # ReadServiceStatus called
 
     utility: Mapped[Utility] = relationship()
 
@@ -197,3 +214,62 @@ class ApplicationStatusChange(Base):
     new_status: Mapped[str] = mapped_column(String(16))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
     changed_by: Mapped[str] = mapped_column(String(80))
+
+
+class Developer(Base):
+    """A third-party developer's account on one utility's developer portal."""
+
+    __tablename__ = "developer"
+    __table_args__ = (UniqueConstraint("utility_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class OAuthCode(Base):
+    """An authorization code: single use, short-lived, bound to client, redirect URI and PKCE challenge."""
+
+    __tablename__ = "oauth_code"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)  # as sent, None if not sent
+    scope: Mapped[str] = mapped_column(String(500))
+    usage_point_ids: Mapped[list] = mapped_column(JSON)
+    code_challenge: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    authorization_id: Mapped[int | None] = mapped_column(ForeignKey("authorization.id", ondelete="SET NULL"), nullable=True)
+
+    application: Mapped[Application] = relationship()
+    customer: Mapped[Customer] = relationship()
+
+
+class OAuthToken(Base):
+    """An access token (and its refresh token), stored as SHA-256 digests only."""
+
+    __tablename__ = "oauth_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    authorization_id: Mapped[int | None] = mapped_column(ForeignKey("authorization.id", ondelete="CASCADE"),
+                                                         nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # customer, client, registration
+    access_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    scope: Mapped[str] = mapped_column(String(500))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    refresh_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    application: Mapped[Application] = relationship()
+    authorization: Mapped[Authorization | None] = relationship()
+

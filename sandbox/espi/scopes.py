@@ -1,17 +1,42 @@
-"""ESPI scope strings (ESPI.md 6.1): one OAuth scope made of `;`-separated terms."""
+"""ESPI scope strings (ESPI.md 6.1): one OAuth scope made of `;`-separated terms.
+
+    FB=1_3_4_5;IntervalDuration=900_3600;BlockDuration=daily;HistoryLength=34128000;BR=7
+
+`parse_scope` checks the grammar (strictly, or leniently as some utilities do);
+`covers` decides whether a requested scope stays within a registered one and names the
+first term that does not.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 HISTORY_13_MONTHS = 34128000  # seconds, as GBA's examples use
+NAMED_FREQUENCIES = ("billingPeriod", "daily", "monthly", "seasonal", "weekly")
+_NAMED = {n.lower(): n for n in NAMED_FREQUENCIES}
+_BR = re.compile(r"^[0-9A-Za-z-]+$")
+CUSTOMER_DATA_BLOCKS = frozenset({46, 47, 49, 50, 51, 55, 56, 58, 59, 60})
+TERMS = ("FB", "IntervalDuration", "BlockDuration", "HistoryLength", "SubscriptionFrequency", "AccountCollection", "BR")
+
+
+class ScopeError(ValueError):
+    """A scope string that is malformed or asks for more than allowed; `term` is the offending term."""
+
+    def __init__(self, term: str, problem: str):
+        self.term = term
+        super().__init__(f"scope term {term!r}: {problem}")
 
 
 @dataclass(frozen=True)
 class Scope:
     function_blocks: tuple[int, ...]
-    interval_durations: tuple[int, ...] = ()
+    interval_durations: tuple[int | str, ...] = ()
     block_duration: str | None = None
     history_length: int | None = None
+    subscription_frequency: int | str | None = None
+    account_collection: int | None = None
+    bulk_request: str | None = None
+    extra: tuple[str, ...] = field(default=())  # unknown terms kept by lenient parsing
 
     def __str__(self) -> str:
         terms = ["FB=" + "_".join(str(n) for n in self.function_blocks)]
@@ -21,7 +46,107 @@ class Scope:
             terms.append(f"BlockDuration={self.block_duration}")
         if self.history_length is not None:
             terms.append(f"HistoryLength={self.history_length}")
-        return ";".join(terms)
+        if self.subscription_frequency is not None:
+            terms.append(f"SubscriptionFrequency={self.subscription_frequency}")
+        if self.account_collection is not None:
+            terms.append(f"AccountCollection={self.account_collection}")
+        if self.bulk_request:
+            terms.append(f"BR={self.bulk_request}")
+        return ";".join(terms + list(self.extra))
+
+    @property
+    def customer_data(self) -> bool:
+        return bool(set(self.function_blocks) & CUSTOMER_DATA_BLOCKS)
+
+
+def _number(term: str, text: str) -> int:
+    if not text.isdigit():
+        raise ScopeError(term, f"{text!r} is not a non-negative whole number")
+    return int(text)
+
+
+def _number_or_named(term: str, text: str) -> int | str:
+    if text.isdigit():
+        return int(text)
+    named = _NAMED.get(text.lower())
+    if named is None:
+        raise ScopeError(term, f"{text!r} is neither a number of seconds nor one of {', '.join(NAMED_FREQUENCIES)}")
+    return named
+
+
+def parse_scope(text: str, strict: bool = True) -> Scope:
+    """Parse one ESPI scope string. Lenient parsing accepts term names in any case and keeps unknown terms."""
+    if not text or not text.strip():
+        raise ScopeError("", "the scope is empty")
+    if any(c.isspace() for c in text.strip()):
+        raise ScopeError(text, "an ESPI scope has no spaces (several scopes are not accepted in one request)")
+    values: dict[str, object] = {}
+    extra: list[str] = []
+    names = {t.lower(): t for t in TERMS}
+    for raw in text.strip().rstrip(";").split(";"):
+        term = raw.strip()
+        name, eq, value = term.partition("=")
+        canonical = names.get(name.lower()) if not strict else (name if name in TERMS else None)
+        if not eq or not value:
+            raise ScopeError(term, "a term is written Name=value")
+        if canonical is None:
+            if strict:
+                raise ScopeError(term, f"unknown term {name!r}; ESPI scopes use {', '.join(TERMS)}")
+            extra.append(term)
+            continue
+        if canonical in values:
+            raise ScopeError(term, f"{canonical} is given twice")
+        if canonical == "FB":
+            values["FB"] = tuple(_number(term, n) for n in value.split("_"))
+        elif canonical == "IntervalDuration":
+            values[canonical] = tuple(_number_or_named(term, n) for n in value.split("_"))
+        elif canonical == "BlockDuration":
+            values[canonical] = _number_or_named(term, value)
+        elif canonical == "SubscriptionFrequency":
+            values[canonical] = _number_or_named(term, value)
+        elif canonical in ("HistoryLength", "AccountCollection"):
+            values[canonical] = _number(term, value)
+        elif canonical == "BR":
+            if not _BR.match(value):
+                raise ScopeError(term, "a bulk request id is letters, digits and dashes")
+            values[canonical] = value
+    if "FB" not in values:
+        raise ScopeError(text, "the scope names no function blocks (FB=...)")
+    return Scope(values["FB"], values.get("IntervalDuration", ()), values.get("BlockDuration"),
+                 values.get("HistoryLength"), values.get("SubscriptionFrequency"), values.get("AccountCollection"),
+                 values.get("BR"), tuple(extra))
+
+
+def covers(registered: Scope, requested: Scope) -> None:
+    """Raise ScopeError naming the first term of `requested` that `registered` does not allow."""
+    extra_fb = [n for n in requested.function_blocks if n not in registered.function_blocks]
+    if extra_fb:
+        raise ScopeError(f"FB={'_'.join(map(str, requested.function_blocks))}",
+                         f"function block {extra_fb[0]} is not in the application's registered scope")
+    extra_iv = [n for n in requested.interval_durations if n not in registered.interval_durations]
+    if extra_iv:
+        raise ScopeError(f"IntervalDuration={'_'.join(map(str, requested.interval_durations))}",
+                         f"interval {extra_iv[0]} is not offered")
+    if requested.block_duration is not None and registered.block_duration is not None and \
+            str(requested.block_duration).lower() != str(registered.block_duration).lower():
+        raise ScopeError(f"BlockDuration={requested.block_duration}", f"only {registered.block_duration} is offered")
+    if requested.history_length is not None and registered.history_length is not None and \
+            requested.history_length > registered.history_length:
+        raise ScopeError(f"HistoryLength={requested.history_length}",
+                         f"at most {registered.history_length} seconds of history are offered")
+
+
+def allowed_by(registered: list[str], requested: str, strict: bool = True) -> Scope:
+    """The parsed requested scope if one of the registered scopes covers it, else ScopeError naming a term."""
+    wanted = parse_scope(requested, strict)
+    first_error: ScopeError | None = None
+    for text in registered:
+        try:
+            covers(parse_scope(text, strict=False), wanted)
+            return wanted
+        except ScopeError as exc:
+            first_error = first_error or exc
+    raise first_error or ScopeError(requested, "the application has no registered scope")
 
 
 # Function blocks every utility offers: common, CMD core, interval metering, electricity,
@@ -46,9 +171,6 @@ def standard_scopes(commodities: tuple[str, ...], electricity_interval: int) -> 
     return [str(usage), str(with_customer)]
 
 
-CUSTOMER_DATA_BLOCKS = frozenset({46, 47, 49, 50, 51, 55, 56, 58, 59, 60})
-
-
 def function_blocks(scope: str) -> set[int]:
     """The FB numbers of a scope string (lenient: other terms and malformed numbers are skipped)."""
     for term in scope.split(";"):
@@ -60,3 +182,13 @@ def function_blocks(scope: str) -> set[int]:
 
 def grants_customer_data(scope: str) -> bool:
     return bool(function_blocks(scope) & CUSTOMER_DATA_BLOCKS)
+
+
+# Plain words for the consent page (ESPI.md 6.2), by function block.
+PLAIN_WORDS = {
+    5: "Electricity use in intervals", 7: "Net electricity (solar and grid)", 8: "Electricity delivered and received",
+    10: "Natural gas use", 11: "Water use", 12: "Cost per interval", 15: "Monthly bill summaries",
+    16: "Bill amounts", 18: "All your service points", 46: "Billing data: name, service address, meter number",
+    55: "Contact details: name, address, phone, e-mail", 56: "Account and billing information",
+    58: "Service location", 60: "Meter details",
+}

@@ -26,7 +26,11 @@ def endpoints(base_url: str, slug: str) -> dict[str, str]:
             "scope_selection": f"{dc}/RetailCustomer/ScopeSelectionList"}
 
 
-def application_entry(app: Application, data_custodian_id: str, base_url: str, slug: str) -> Entry:
+def application_entry(app: Application, data_custodian_id: str, base_url: str, slug: str,
+                      reveal: dict[str, str] | None = None) -> Entry:
+    """The registration as ESPI ApplicationInformation. Secrets are written as "redacted" unless
+    `reveal` gives them ({"client_secret": ..., "registration_access_token": ...}), which only the
+    registration response does, once."""
     ep = endpoints(base_url, slug)
     href = f"{ep['root']}/ApplicationInformation/{app.uuid}"
     issued = _epoch(app.created_at)
@@ -47,7 +51,7 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
             "dataCustodianBulkRequestURI": ep["bulk"],
             "dataCustodianResourceEndpoint": ep["root"],
             "thirdPartyScopeSelectionScreenURI": app.scope_selection_uri,
-            "client_secret": REDACTED,
+            "client_secret": (reveal or {}).get("client_secret", REDACTED),
             "client_name": app.name,
             "redirect_uri": list(app.redirect_uris),
             "client_id": app.client_id,
@@ -61,7 +65,7 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
             "grant_types": GRANT_TYPES,
             "response_types": "code",
             "registration_client_uri": href,
-            "registration_access_token": REDACTED,
+            "registration_access_token": (reveal or {}).get("registration_access_token", REDACTED),
             "dataCustodianScopeSelectionScreenURI": f"{ep['scope_selection']}?ThirdPartyID={app.client_id}",
         })
 

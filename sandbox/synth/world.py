@@ -11,7 +11,6 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ARCHETYPES = ("apartment", "gas_house", "electric_house", "solar_house", "ev_house", "small_business")
@@ -94,6 +93,20 @@ class Climate:
     cloudy_summer: float
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How a utility behaves as an OAuth server and Data Custodian (DESIGN.md: behaviour profile)."""
+
+    access_token_seconds: int = 3600
+    authorization_days: int = 730
+    code_seconds: int = 600
+    refresh_rotation: bool = True  # a refresh returns a new refresh token and retires the old one
+    pkce_required: bool = False
+    scope_parsing: str = "strict"  # "lenient" accepts unknown terms and case differences
+    approval: str = "automatic"  # "automatic" or "staff": how an application reaches Production
+    terms_version: int = 1
+
+
 @dataclass(frozen=True, eq=False)
 class UtilityDef:
     slug: str
@@ -117,6 +130,7 @@ class UtilityDef:
     archetypes: dict[str, int]
     climate: Climate
     tariffs: dict[str, Tariff]
+    profile: Profile = Profile()
     source: str = ""
 
     @property
@@ -141,7 +155,7 @@ class WorldDef:
     customer_password: str
     utilities: tuple[UtilityDef, ...]
     fingerprint: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    terms: dict[int, str] = field(default_factory=dict)  # third-party terms text by version ({utility} placeholder)
 
     def utility(self, slug: str) -> UtilityDef:
         for u in self.utilities:
@@ -191,7 +205,7 @@ class _Reader:
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a table", bool: "true or false"}
 
 
-def _money(r: _Reader, key: str, value: Any) -> int:
+def _money(r: _Reader, key: str, value: object) -> int:
     """Currency amount -> integer 1e-5 units, exactly (TOML floats via their decimal text)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         r.fail(key, f"must be a number, got {value!r}")
@@ -307,6 +321,20 @@ def _utility(file: str, data: dict) -> UtilityDef:
             r.fail(f"tariff.{c}", f"is required because {c} is in commodities")
         tariffs[c] = _tariff(tr.table(c), c)
     colors = r.get("colors", dict, {"primary": "#333333", "accent": "#888888"})
+    pr = r.table("profile", None)
+    d = Profile()
+    positive = dict(check=lambda n: n > 0, problem="must be more than zero")
+    profile = Profile(
+        access_token_seconds=pr.get("access_token_seconds", int, d.access_token_seconds, **positive),
+        authorization_days=pr.get("authorization_days", int, d.authorization_days, **positive),
+        code_seconds=pr.get("code_seconds", int, d.code_seconds, **positive),
+        refresh_rotation=pr.get("refresh_rotation", bool, d.refresh_rotation),
+        pkce_required=pr.get("pkce_required", bool, d.pkce_required),
+        scope_parsing=pr.get("scope_parsing", str, d.scope_parsing, check=lambda x: x in ("strict", "lenient"),
+                             problem="must be strict or lenient"),
+        approval=pr.get("approval", str, d.approval, check=lambda x: x in ("automatic", "staff"),
+                        problem="must be automatic or staff"),
+        terms_version=pr.get("terms_version", int, d.terms_version, **positive))
     return UtilityDef(
         slug=slug, name=r.get("name", str), short_name=r.get("short_name", str, slug.upper()),
         time_zone=tz, currency=currency, locale=r.get("locale", str, "en_US"), state=r.get("state", str, ""),
@@ -321,13 +349,14 @@ def _utility(file: str, data: dict) -> UtilityDef:
         water_interval=r.get("water_interval", int, 3600, check=lambda n: n in WATER_INTERVALS,
                              problem=f"must be one of {WATER_INTERVALS} seconds"),
         data_custodian_id=r.get("data_custodian_id", str, slug),
-        service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, source=file)
+        service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, profile=profile, source=file)
 
 
 def read_seed_dir(seed_dir: str | Path) -> dict[str, str]:
     """The world's files as {path relative to seed_dir: text}."""
     seed_dir = Path(seed_dir)
-    paths = [seed_dir / "world.toml", *sorted((seed_dir / "utilities").glob("*.toml"))]
+    paths = [seed_dir / "world.toml", *sorted((seed_dir / "utilities").glob("*.toml")),
+             *sorted((seed_dir / "terms").glob("v*.md"))]
     out = {}
     for path in paths:
         rel = path.relative_to(seed_dir).as_posix()
@@ -376,8 +405,19 @@ def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
             if other.slug == u.slug:
                 raise SeedDataError(shown, "slug", f"{u.slug!r} is already used by {other.source}")
         utilities.append(u)
+    terms = {}
+    for rel in sorted(r for r in files if r.startswith("terms/")):
+        digest.update(rel.encode() + b"\0" + files[rel].encode())
+        stem = rel.rsplit("/", 1)[1].removesuffix(".md")
+        if not (stem.startswith("v") and stem[1:].isdigit()):
+            raise SeedDataError(f"{origin.rstrip('/')}/{rel}", "(file)", "terms files are named v<version>.md, e.g. v1.md")
+        terms[int(stem[1:])] = files[rel]
+    for u in utilities:
+        if u.profile.terms_version not in terms:
+            raise SeedDataError(u.source, "profile.terms_version",
+                                f"there is no {origin.rstrip('/')}/terms/v{u.profile.terms_version}.md")
     return WorldDef(
-        seed=w.get("seed", int), history_start=start,
+        seed=w.get("seed", int), history_start=start, terms=terms,
         missing_share=w.get("missing_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
         estimated_share=w.get("estimated_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
         customer_password=w.get("customer_password", str, "password", check=bool, problem="must not be empty"),
