@@ -1,0 +1,359 @@
+"""Authlib's authorization server, fitted to the sandbox: one server for every utility (the
+utility comes from the URL, in flask.g), ESPI scope checks, and ESPI's token response.
+
+Authlib does the protocol: parameter checks, client authentication, PKCE, code and token
+grants, revocation. This module supplies storage and ESPI's additions: Authorization and
+Subscription records, `resourceURI`/`authorizationURI`/`customerResourceURI` in the token
+response, single-use codes whose reuse revokes what they minted, and the behaviour profile
+(token lifetimes, PKCE required, refresh-token rotation, strict or lenient scopes).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError, UnauthorizedClientError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from flask import g, request
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from .. import sandbox
+from ..espi.scopes import ScopeError, allowed_by
+from ..models import Application, Authorization, Customer, OAuthCode, OAuthToken
+from . import grants as records
+from .secrets import digest, new_token
+
+TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
+
+def _now() -> dt.datetime:
+    return sandbox().clock.now()
+
+
+def resource_root() -> str:
+    return f"{request.host_url.rstrip('/')}/dc/{g.slug}/espi/1_1/resource"
+
+
+class Client(ClientMixin):
+    """An Application as Authlib sees it (detached copy: safe to keep after the session closes)."""
+
+    def __init__(self, app: Application):
+        self.app = app
+
+    def get_client_id(self):
+        return self.app.client_id
+
+    def get_default_redirect_uri(self):
+        return self.app.redirect_uris[0] if len(self.app.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope):
+        return scope
+
+    def check_redirect_uri(self, redirect_uri):
+        return records.redirect_allowed(self.app, redirect_uri)
+
+    def check_client_secret(self, client_secret):
+        return check_password_hash(self.app.client_secret_hash, client_secret)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        return method in TOKEN_METHODS
+
+    def check_response_type(self, response_type):
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type):
+        return grant_type in GRANT_TYPES
+
+
+class Code:
+    """An OAuthCode row as Authlib's authorization-code object."""
+
+    def __init__(self, row: OAuthCode):
+        self.row = row
+        self.code_challenge = row.code_challenge
+        self.code_challenge_method = row.code_challenge_method
+
+    def get_redirect_uri(self):
+        return self.row.redirect_uri
+
+    def get_scope(self):
+        return self.row.scope
+
+    def get_nonce(self):
+        return None
+
+    def get_auth_time(self):
+        return None
+
+
+class Token:
+    """An OAuthToken row as Authlib's token object (for refresh and revocation)."""
+
+    def __init__(self, row: OAuthToken):
+        self.row = row
+
+    def check_client(self, client):
+        return client.app.id == self.row.application_id
+
+    def get_scope(self):
+        return self.row.scope
+
+    def get_expires_in(self):
+        return int((self.row.expires_at - records.naive(_now())).total_seconds())
+
+    def is_expired(self):
+        return self.row.expires_at <= records.naive(_now())
+
+    def is_revoked(self):
+        return self.row.revoked_at is not None
+
+
+class MergedRequest(FlaskOAuth2Request):
+    """Token requests whose parameters come in the query string (of a POST or a GET) as well as
+    a form body, since deployed ESPI clients send all three (DESIGN.md)."""
+
+    @property
+    def form(self):
+        return self._request.values
+
+
+class Server(AuthorizationServer):
+    def query_client(self, client_id):
+        with sandbox().db.sessions() as s:
+            app = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
+                                                      Application.client_id == client_id)).first()
+            return Client(app) if app is not None else None
+
+    def save_token(self, token, req):
+        """Store the token's digests and add ESPI's members to the response."""
+        save_token(token, req)
+
+    def create_oauth2_request(self, req):
+        return MergedRequest(request)
+
+    def validate_requested_scope(self, scope):
+        """Scope is checked per client in the grants; here only its shape."""
+        if scope is None:
+            return
+        try:
+            allowed_by([scope], scope, strict=g.utility.profile.scope_parsing == "strict")
+        except ScopeError as exc:
+            raise InvalidScopeError(description=str(exc)) from None
+
+
+def check_scope(client: Client, scope: str | None) -> str:
+    """The requested scope if the application registered it (and the utility offers it), else invalid_scope."""
+    if not scope:
+        raise InvalidScopeError(description="scope is required: one of the application's registered ESPI scopes")
+    try:
+        allowed_by(list(client.app.scopes), scope, strict=g.utility.profile.scope_parsing == "strict")
+    except ScopeError as exc:
+        raise InvalidScopeError(description=str(exc)) from None
+    return scope
+
+
+def save_token(token: dict, req) -> None:
+    sb = sandbox()
+    now = _now()
+    world = sb.require_world()
+    profile = g.utility.profile
+    grant_type = req.payload.grant_type
+    with sb.db.transaction() as s:
+        app = s.get(Application, req.client.app.id)
+        if grant_type == "authorization_code":
+            code = s.get(OAuthCode, req.authorization_code.row.id)
+            auth = records.authorization_from_code(s, world.seed, g.slug, g.utility.time_zone, code, profile, now)
+            code.authorization_id = auth.id
+            records.store_token(s, app=app, kind="customer", token=token, authorization=auth, now=now,
+                                refresh_until=auth.authorized_end)
+        elif grant_type == "refresh_token":
+            old = s.get(OAuthToken, req.refresh_token.row.id)
+            auth = old.authorization
+            row = records.store_token(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
+                                      refresh_until=auth.authorized_end if auth else None)
+            old.revoked_at = records.naive(now)  # the previous access token stops working
+            if "refresh_token" not in token:  # no rotation: the same refresh token now belongs to the new row
+                kept, until = old.refresh_hash, old.refresh_expires_at
+                old.refresh_hash = None
+                s.flush()
+                row.refresh_hash, row.refresh_expires_at = kept, until
+        else:
+            auth = records.client_authorization(s, world.seed, g.slug, app, token.get("scope") or records.CLIENT_SCOPE,
+                                                profile, now)
+            s.flush()
+            records.store_token(s, app=app, kind="client", token=token, authorization=auth, now=now, refresh_until=None)
+            if app.client_token_at is None:
+                app.client_token_at = records.naive(now)
+            _evaluate_onboarding(app, profile, now)
+        s.flush()
+        uris = records.uris_for(auth, resource_root())
+        token["resourceURI"] = uris.resource
+        token["authorizationURI"] = uris.authorization
+        if uris.customer:
+            token["customerResourceURI"] = uris.customer
+
+
+def _evaluate_onboarding(app: Application, profile, now: dt.datetime) -> None:
+    try:
+        from .. import onboarding
+    except ImportError:  # the developer portal is optional for the OAuth server
+        return
+    onboarding.evaluate(app, profile, records.naive(now))
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(TOKEN_METHODS)
+    TOKEN_ENDPOINT_HTTP_METHODS = ["POST", "GET"]  # the reference ESPI third party sends a GET
+
+    def validate_authorization_request(self):
+        redirect_uri = super().validate_authorization_request()
+        try:
+            check_scope(self.request.client, self.request.payload.scope)
+        except InvalidScopeError as exc:  # the redirect URI is known good: the client hears about it
+            exc.redirect_uri = redirect_uri
+            raise
+        return redirect_uri
+
+    def save_authorization_code(self, code, req):
+        sb = sandbox()
+        now = _now()
+        chosen = g.get("consent_usage_points") or []
+        with sb.db.transaction() as s:
+            s.add(OAuthCode(utility_id=g.utility_id, code_hash=digest(code), application_id=req.client.app.id,
+                            customer_id=req.user.id, redirect_uri=req.payload.redirect_uri, scope=req.payload.scope,
+                            usage_point_ids=list(chosen), code_challenge=req.payload.data.get("code_challenge"),
+                            code_challenge_method=req.payload.data.get("code_challenge_method"),
+                            created_at=records.naive(now),
+                            expires_at=records.naive(now) + dt.timedelta(seconds=g.utility.profile.code_seconds)))
+
+    def query_authorization_code(self, code, client):
+        """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2)."""
+        sb = sandbox()
+        now = _now()
+        with sb.db.transaction() as s:
+            row = s.scalars(select(OAuthCode).where(OAuthCode.utility_id == g.utility_id,
+                                                    OAuthCode.code_hash == digest(code))).first()
+            if row is None or row.application_id != client.app.id:
+                return None
+            problem = None
+            if row.used_at is not None:
+                if row.authorization_id is not None:  # committed below, before the error is returned
+                    records.revoke_tokens_of(s, row.authorization_id, now)
+                    auth = s.get(Authorization, row.authorization_id)
+                    auth.status, auth.ended_at, auth.status_reason = "revoked", records.naive(now), "code reused"
+                problem = "this authorization code was already used; the tokens issued for it are revoked"
+            elif row.expires_at <= records.naive(now):
+                problem = "this authorization code has expired"
+            else:
+                row.used_at = records.naive(now)
+                s.flush()
+                _ = row.customer, row.application
+                found = Code(row)
+        if problem:
+            raise InvalidGrantError(description=problem)
+        return found
+
+    def delete_authorization_code(self, authorization_code):
+        """Codes are kept (marked used) so that reuse is recognised."""
+
+    def authenticate_user(self, authorization_code):
+        with sandbox().db.sessions() as s:
+            return s.get(Customer, authorization_code.row.customer_id)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(TOKEN_METHODS)
+    TOKEN_ENDPOINT_HTTP_METHODS = ["POST", "GET"]
+
+    @property
+    def INCLUDE_NEW_REFRESH_TOKEN(self):  # noqa: N802 (Authlib's name)
+        return g.utility.profile.refresh_rotation
+
+    def authenticate_refresh_token(self, refresh_token):
+        with sandbox().db.sessions() as s:
+            row = records.find_token(s, g.utility_id, refresh_token, refresh=True)
+            if row is None or not records.token_usable(row, _now(), refresh=True):
+                return None
+            _ = row.authorization, row.application
+            return Token(row)
+
+    def authenticate_user(self, credential):
+        auth = credential.row.authorization
+        if auth is None or auth.customer_id is None:
+            return None
+        with sandbox().db.sessions() as s:
+            return s.get(Customer, auth.customer_id)
+
+    def revoke_old_credential(self, credential):
+        """Done in save_token, which also keeps the refresh token when the profile does not rotate it."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(TOKEN_METHODS)
+    TOKEN_ENDPOINT_HTTP_METHODS = ["POST", "GET"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        app = self.request.client.app
+        if app.status == "blocked":
+            raise UnauthorizedClientError(description="this application is blocked by the utility")
+        scope = self.request.payload.scope
+        if scope and scope != records.CLIENT_SCOPE:
+            check_scope(self.request.client, scope)
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = list(TOKEN_METHODS)
+
+    def query_token(self, token_string, token_type_hint):
+        with sandbox().db.sessions() as s:
+            order = (True, False) if token_type_hint == "refresh_token" else (False, True)
+            for refresh in order:
+                row = records.find_token(s, g.utility_id, token_string, refresh=refresh)
+                if row is not None:
+                    return Token(row)
+        return None
+
+    def revoke_token(self, token, req):
+        """Revoking a customer token ends its authorization: every token of it stops working (ESPI.md 5.6)."""
+        now = _now()
+        with sandbox().db.transaction() as s:
+            row = s.get(OAuthToken, token.row.id)
+            row.revoked_at = records.naive(now)
+            if row.authorization_id is not None and row.kind == "customer":
+                auth = row.authorization
+                records.revoke_tokens_of(s, auth.id, now)
+                if auth.status == "active":
+                    auth.status, auth.ended_at, auth.status_reason = "revoked", records.naive(now), "revoked by the third party"
+
+
+def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):
+    """Opaque bearer tokens; lifetimes from the utility's profile; no refresh token for client credentials."""
+    token = {"token_type": "Bearer", "access_token": new_token(), "expires_in": g.utility.profile.access_token_seconds}
+    if scope:
+        token["scope"] = scope
+    elif grant_type == "client_credentials":
+        token["scope"] = records.CLIENT_SCOPE
+    if include_refresh_token and grant_type != "client_credentials":
+        token["refresh_token"] = new_token()
+    return token
+
+
+def create_server(app) -> Server:
+    server = Server(app)
+    server.register_token_generator("default", token_generator)
+    server.register_grant(AuthorizationCodeGrant, [_pkce])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(Revocation)
+    return server
+
+
+def _pkce(grant):
+    """S256 (and plain) accepted; required when the utility's profile says so."""
+    CodeChallenge(required=g.utility.profile.pkce_required)(grant)

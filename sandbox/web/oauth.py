@@ -1,0 +1,265 @@
+"""OAuth 2.0 endpoints of each utility, the customer's consent page, ESPI's legacy
+scope-selection screens, and ReadServiceStatus. Authlib (sandbox.oauth.server) does the
+protocol; this module parses requests, asks the customer, and renders."""
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode, urlsplit
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from .. import sandbox
+from ..espi.resources import service_status
+from ..espi.scopes import PLAIN_WORDS, ScopeError, parse_scope
+from ..models import Application, Customer
+from ..oauth import grants as records
+from ..oauth.bearer import BearerError, authenticate
+from ..oauth.server import create_server
+from . import portal
+
+bp = Blueprint("oauth", __name__, url_prefix="/dc/<slug>")
+wellknown = Blueprint("oauth_wellknown", __name__)
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    portal.load_utility(values.pop("slug"))
+
+
+@bp.url_defaults
+def _add_slug(endpoint, values):
+    if "slug" not in values and getattr(g, "slug", None):
+        values["slug"] = g.slug
+
+
+def server():
+    return current_app.extensions["oauth_server"]
+
+
+def _error_page(title: str, message: str, status: int = 400):
+    customer = portal.current_customer()
+    return render_template("oauth/error.html", utility=g.utility, title=title, message=message, customer=customer,
+                           account_state=None), status
+
+
+def _redirect_error(redirect_uri: str, error: str, description: str, state: str | None):
+    params = {"error": error, "error_description": description}
+    if state:
+        params["state"] = state
+    sep = "&" if urlsplit(redirect_uri).query else "?"
+    return redirect(redirect_uri + sep + urlencode(params))
+
+
+def _customer() -> Customer | None:
+    return portal.current_customer()
+
+
+def describe_scope(scope: str) -> list[str]:
+    """What a scope asks for, in plain words, for the consent page."""
+    try:
+        parsed = parse_scope(scope, strict=False)
+    except ScopeError:
+        return [scope]
+    out = [PLAIN_WORDS[fb] for fb in parsed.function_blocks if fb in PLAIN_WORDS]
+    intervals = [i for i in parsed.interval_durations if isinstance(i, int)]
+    if intervals:
+        words = {900: "15-minute", 3600: "hourly", 86400: "daily"}
+        out.insert(0, "Readings in " + ", ".join(words.get(i, f"{i}-second") for i in intervals) + " intervals")
+    if parsed.history_length:
+        out.append(f"History of up to {round(parsed.history_length / 2628000)} months")
+    return out
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize():
+    """Validate the request (bad client or redirect URI: an error page, never a redirect), sign the
+    customer in, and ask them. Accept redirects with code and state; Reject with access_denied."""
+    args = request.args
+    client = server().query_client(args.get("client_id", "")) if args.get("client_id") else None
+    if client is None:
+        return _error_page("Unknown application", "The link that brought you here names no application registered "
+                           f"with {g.utility.name} (client_id is missing or unknown). Nothing was shared.")
+    redirect_uri = args.get("redirect_uri") or client.get_default_redirect_uri()
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return _error_page("Unregistered return address", f"{client.app.name} asked to send you back to an address "
+                           "it has not registered (redirect_uri). For your safety you were not sent there.")
+    app = client.app
+    if app.status in ("blocked", "on_hold"):
+        return _error_page("Application unavailable", f"{g.utility.name} has {'blocked' if app.status == 'blocked' else 'put on hold'} "
+                           f"{app.name}. It cannot be authorized now. Nothing was shared.", 403)
+    state = args.get("state")
+    if not state:
+        return _redirect_error(redirect_uri, "invalid_request", "state is required", None)
+    customer = _customer()
+    if customer is None:
+        return redirect(url_for("portal.home", next=request.full_path))
+    if app.status == "review" and not customer.is_test:
+        return _error_page("Application in review", f"{app.name} is still being reviewed by {g.utility.name}; only "
+                           "test customers can authorize it for now. Nothing was shared.", 403)
+    try:
+        grant = server().get_consent_grant(end_user=customer)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            return _redirect_error(error.redirect_uri, error.error, error.description or "", state)
+        return _error_page("Invalid request", f"{error.error}: {error.description or ''}")
+    portal._enter(customer)
+    if request.method == "GET":
+        return _consent_page(app, customer, grant.request.payload.scope)
+    decision = request.form.get("decision")
+    if decision not in ("accept", "reject"):
+        return _consent_page(app, customer, grant.request.payload.scope, "Choose Allow or Deny.", 400)
+    if decision == "reject":
+        return server().create_authorization_response(grant_user=None, grant=grant)
+    try:
+        chosen = [int(x) for x in request.form.getlist("usage_point")]
+    except ValueError:
+        return _consent_page(app, customer, grant.request.payload.scope, "usage_point must be a number.", 400)
+    own = {up.id for up in customer.usage_points}
+    if not chosen or not set(chosen) <= own:
+        return _consent_page(app, customer, grant.request.payload.scope,
+                             "Choose at least one of your services to share.", 400)
+    g.consent_usage_points = chosen
+    return server().create_authorization_response(grant_user=customer, grant=grant)
+
+
+def _consent_page(app: Application, customer: Customer, scope: str, error: str | None = None, status: int = 200):
+    days = g.utility.profile.authorization_days
+    until = sandbox().clock.today(g.utility.time_zone) + dt.timedelta(days=days)
+    if customer.service_end is not None:
+        until = min(until, customer.service_end)
+    return render_template("oauth/consent.html", utility=g.utility, app=app, customer=customer,
+                           items=describe_scope(scope), scope=scope, until=until, error=error,
+                           usage_points=customer.usage_points, action=request.full_path,
+                           account_state=g.get("account_state")), status
+
+
+@bp.route("/oauth/token", methods=["POST", "GET"])
+def token():
+    return server().create_token_response()
+
+
+@bp.post("/oauth/revoke")
+def revoke():
+    return server().create_endpoint_response("revocation")
+
+
+def _metadata() -> dict:
+    base = f"{request.host_url.rstrip('/')}/dc/{g.slug}"
+    meta = AuthorizationServerMetadata({
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "registration_endpoint": f"{base}/espi/1_1/register",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "scopes_supported": sorted({s for s in _offered_scopes()}),
+        "service_documentation": f"{request.host_url.rstrip('/')}/",
+    })
+    meta.validate()
+    meta["espi_resource_endpoint"] = f"{base}/espi/1_1/resource"
+    meta["espi_data_custodian_id"] = g.utility.data_custodian_id
+    meta["pkce_required"] = g.utility.profile.pkce_required
+    return dict(meta)
+
+
+def _offered_scopes() -> list[str]:
+    from ..espi.scopes import standard_scopes
+
+    return standard_scopes(g.utility.commodities, g.utility.electricity_interval)
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def metadata():
+    return jsonify(_metadata())
+
+
+@wellknown.get("/.well-known/oauth-authorization-server/dc/<slug>")
+def metadata_rfc8414(slug: str):
+    portal.load_utility(slug)
+    return jsonify(_metadata())
+
+
+# --- ESPI's legacy scope-selection flows (ESPI.md 5.4) ------------------------------------
+
+def _scope_selection_redirect(app: Application):
+    if not app.scope_selection_uri:
+        return _error_page("No scope selection screen", f"{app.name} has not registered a scope selection screen "
+                           "(thirdPartyScopeSelectionScreenURI).", 404)
+    params = [("scope", s) for s in app.scopes] + [("DataCustodianID", g.utility.data_custodian_id)]
+    sep = "&" if urlsplit(app.scope_selection_uri).query else "?"
+    return redirect(app.scope_selection_uri + sep + urlencode(params))
+
+
+@bp.route("/RetailCustomer/<customer_uuid>/ThirdPartyList", methods=["GET", "POST"])
+def third_party_list(customer_uuid: str):
+    """The utility-initiated flow: the customer picks a third party, the utility sends them to its screen."""
+    customer = _customer()
+    if customer is None:
+        return redirect(url_for("portal.home", next=request.full_path))
+    if customer.uuid != customer_uuid:
+        abort(404)
+    with sandbox().db.sessions() as s:
+        apps = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
+                                                   Application.status == "production")
+                         .order_by(Application.name)).all()
+    if request.method == "GET":
+        portal._enter(customer)
+        return render_template("oauth/third_parties.html", utility=g.utility, apps=apps, customer=customer,
+                               account_state=g.get("account_state"))
+    chosen = request.form.get("Third_party", "")
+    app = next((a for a in apps if a.uuid == chosen or a.client_id == chosen), None)
+    if app is None:
+        return _error_page("Unknown third party", "Third_party names no third party of this utility.", 400)
+    return _scope_selection_redirect(app)
+
+
+@bp.get("/RetailCustomer/ScopeSelectionList")
+def scope_selection_list():
+    """The third-party-initiated flow: ?ThirdPartyID=<client_id> sends the customer back with the scopes."""
+    customer = _customer()
+    if customer is None:
+        return redirect(url_for("portal.home", next=request.full_path))
+    client_id = request.args.get("ThirdPartyID", "")
+    with sandbox().db.sessions() as s:
+        app = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
+                                                  Application.client_id == client_id)).first()
+    if app is None or app.status in ("blocked", "on_hold"):
+        return _error_page("Access Not Authorized", "ThirdPartyID names no third party that customers can "
+                           "authorize at this utility.", 403)
+    return _scope_selection_redirect(app)
+
+
+# --- ReadServiceStatus --------------------------------------------------------------------
+
+@bp.get("/espi/1_1/resource/ReadServiceStatus")
+def read_service_status():
+    sb = sandbox()
+    now = sb.clock.now()
+    try:
+        with sb.db.transaction() as s:
+            token = authenticate(s, g.utility_id, request.headers.get("Authorization"), now, ("client",))
+            app = token.application
+            if app.service_status_at is None:
+                app.service_status_at = records.naive(now)
+                from ..oauth.server import _evaluate_onboarding
+
+                _evaluate_onboarding(app, g.utility.profile, now)
+    except BearerError as err:
+        resp = jsonify(err.body())
+        resp.status_code = err.status
+        resp.headers.update(err.headers(g.utility.name))
+        return resp
+    return Response(service_status(1), mimetype="application/atom+xml")
+
+
+def register_oauth(app) -> None:
+    app.extensions["oauth_server"] = create_server(app)
+    app.register_blueprint(bp)
+    app.register_blueprint(wellknown)
