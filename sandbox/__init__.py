@@ -1,6 +1,7 @@
 """Green Button Sandbox: a fake utility (ESPI Data Custodian) for developers and CI."""
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from .cli import register_commands
     from .web import register_blueprints
 
+    _init_csrf(app)
     register_blueprints(app)
     register_commands(app)
 
@@ -103,6 +105,31 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         return response
 
     return app
+
+
+# Machine-to-machine endpoints that authenticate otherwise (client credentials, bearer tokens):
+# the OAuth token and revocation endpoints, the ESPI REST API and the control API.
+_CSRF_EXEMPT = re.compile(r"^/(?:dc/[^/]+/(?:oauth/(?:token|revoke)(?:/|$)|espi/)|sandbox-api/)")
+
+
+def _init_csrf(app: Flask) -> None:
+    """A CSRF token on every HTML form (Flask-WTF; templates call csrf_token()).
+
+    The check runs before every POST/PUT/PATCH/DELETE except on the API paths above and
+    on views marked with `app.extensions["csrf"].exempt` (which then check it themselves,
+    e.g. after setting a per-request upload limit).
+    """
+    from flask import request
+    from flask_wtf.csrf import CSRFProtect
+
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf = CSRFProtect(app)
+
+    @app.before_request
+    def _csrf_protect():
+        if not _CSRF_EXEMPT.match(request.path):
+            csrf.protect(apply_exemptions=True)
 
 
 def _stored_state(db: Database) -> tuple[str | None, str | None]:

@@ -180,6 +180,16 @@ def function_blocks(scope: str) -> set[int]:
     return set()
 
 
+_COMMODITY_BLOCKS = {"electricity": {5, 7, 8}, "gas": {10}, "water": {11}}
+
+
+def commodities_of(scope: str) -> set[str] | None:
+    """The commodities whose data a scope asks for, or None when it names no commodity's block (all)."""
+    fbs = function_blocks(scope)
+    named = {c for c, blocks in _COMMODITY_BLOCKS.items() if fbs & blocks}
+    return named or None
+
+
 def grants_customer_data(scope: str) -> bool:
     return bool(function_blocks(scope) & CUSTOMER_DATA_BLOCKS)
 

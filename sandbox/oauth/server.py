@@ -14,7 +14,8 @@ import datetime as dt
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError, UnauthorizedClientError
+from authlib.oauth2.rfc6749.errors import (InvalidGrantError, InvalidRequestError, InvalidScopeError,
+                                          UnauthorizedClientError)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import g, request
@@ -214,7 +215,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         redirect_uri = super().validate_authorization_request()
         try:
             check_scope(self.request.client, self.request.payload.scope)
-        except InvalidScopeError as exc:  # the redirect URI is known good: the client hears about it
+            if g.utility.profile.pkce_required and not self.request.payload.data.get("code_challenge"):
+                raise InvalidRequestError(description=f"{g.utility.name} requires PKCE: send code_challenge "
+                                                      "and code_challenge_method=S256")
+        except (InvalidScopeError, InvalidRequestError) as exc:  # the redirect URI is good: the client hears it
             exc.redirect_uri = redirect_uri
             raise
         return redirect_uri
@@ -355,5 +359,6 @@ def create_server(app) -> Server:
 
 
 def _pkce(grant):
-    """S256 (and plain) accepted; required when the utility's profile says so."""
-    CodeChallenge(required=g.utility.profile.pkce_required)(grant)
+    """S256 (and plain) accepted; the profile's "required" is checked in validate_authorization_request,
+    since Authlib's own flag concerns public clients only."""
+    CodeChallenge(required=True)(grant)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from .. import sandbox
 from ..espi.resources import service_status
-from ..espi.scopes import PLAIN_WORDS, ScopeError, parse_scope
+from ..espi.scopes import PLAIN_WORDS, ScopeError, commodities_of, parse_scope
 from ..models import Application, Customer
 from ..oauth import grants as records
 from ..oauth.bearer import BearerError, authenticate
@@ -105,7 +105,7 @@ def authorize():
         if error.redirect_uri:
             return _redirect_error(error.redirect_uri, error.error, error.description or "", state)
         return _error_page("Invalid request", f"{error.error}: {error.description or ''}")
-    portal._enter(customer)
+    portal.enter(customer)
     if request.method == "GET":
         return _consent_page(app, customer, grant.request.payload.scope)
     decision = request.form.get("decision")
@@ -117,12 +117,18 @@ def authorize():
         chosen = [int(x) for x in request.form.getlist("usage_point")]
     except ValueError:
         return _consent_page(app, customer, grant.request.payload.scope, "usage_point must be a number.", 400)
-    own = {up.id for up in customer.usage_points}
+    own = {up.id for up in _shareable(customer, grant.request.payload.scope)}
     if not chosen or not set(chosen) <= own:
         return _consent_page(app, customer, grant.request.payload.scope,
                              "Choose at least one of your services to share.", 400)
     g.consent_usage_points = chosen
     return server().create_authorization_response(grant_user=customer, grant=grant)
+
+
+def _shareable(customer: Customer, scope: str) -> list:
+    """The customer's usage points of the commodities the scope asks for."""
+    wanted = commodities_of(scope)
+    return [up for up in customer.usage_points if wanted is None or up.commodity in wanted]
 
 
 def _consent_page(app: Application, customer: Customer, scope: str, error: str | None = None, status: int = 200):
@@ -132,7 +138,7 @@ def _consent_page(app: Application, customer: Customer, scope: str, error: str |
         until = min(until, customer.service_end)
     return render_template("oauth/consent.html", utility=g.utility, app=app, customer=customer,
                            items=describe_scope(scope), scope=scope, until=until, error=error,
-                           usage_points=customer.usage_points, action=request.full_path,
+                           usage_points=_shareable(customer, scope), action=request.full_path,
                            account_state=g.get("account_state")), status
 
 
@@ -210,7 +216,7 @@ def third_party_list(customer_uuid: str):
                                                    Application.status == "production")
                          .order_by(Application.name)).all()
     if request.method == "GET":
-        portal._enter(customer)
+        portal.enter(customer)
         return render_template("oauth/third_parties.html", utility=g.utility, apps=apps, customer=customer,
                                account_state=g.get("account_state"))
     chosen = request.form.get("Third_party", "")

@@ -36,7 +36,8 @@ class LiveServer:
                     found.set()
             found.set()
 
-        threading.Thread(target=read, daemon=True).start()
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
         if not found.wait(self.timeout) or self.url is None:
             self.stop()
             raise RuntimeError(f"run.py did not start: {self.stderr}")
@@ -52,6 +53,8 @@ class LiveServer:
                 self.proc.wait()
         if self.proc and self.proc.stderr:
             self.stderr = self.proc.stderr.read()
+        if getattr(self, "_reader", None) is not None:
+            self._reader.join(10)  # every line the server printed is in self.lines once stop() returns
         return self.proc.returncode if self.proc else 0
 
     def __enter__(self) -> "LiveServer":

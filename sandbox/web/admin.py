@@ -1,0 +1,193 @@
+"""The utility staff view at /dc/<slug>/admin/ (fixed login `staff`/`staff`, see
+accounts.STAFF_USERNAME): find customers, see a customer's usage points and
+authorizations, import a Green Button file for a customer, and block or unblock third parties.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from .. import accounts, readings, sandbox
+from .portal import db_session, load_utility
+
+bp = Blueprint("admin", __name__, url_prefix="/dc/<slug>/admin")
+ROLE = "staff"
+UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the file
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    load_utility(values.pop("slug"))
+
+
+@bp.url_defaults
+def _add_slug(endpoint, values):
+    if "slug" not in values and getattr(g, "slug", None):
+        values["slug"] = g.slug
+
+
+@bp.context_processor
+def _admin_globals():
+    return {"utility": g.get("utility"), "staff": g.get("staff")}
+
+
+def staff_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.staff = accounts.logged_in(session, ROLE, g.slug)
+        if g.staff is None:
+            flash("Staff sign-in required.", "error")
+            return redirect(url_for("admin.home"))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _login_page(error: str | None = None, status: int = 200, username: str = ""):
+    return render_template("admin/login.html", error=error, username=username, staff_username=accounts.STAFF_USERNAME,
+                           staff_password=accounts.STAFF_PASSWORD), status
+
+
+@bp.get("/")
+def home():
+    g.staff = accounts.logged_in(session, ROLE, g.slug)
+    if g.staff is None:
+        return _login_page()
+    q = request.args.get("q", "").strip()
+    if len(q) > 200:
+        abort(400, description="q: at most 200 characters.")
+    found = accounts.find_customers(sandbox().db, g.utility_id, q)
+    return render_template("admin/customers.html", q=q, customers=found, limit=accounts.SEARCH_LIMIT, nav="customers")
+
+
+@bp.post("/login")
+def login():
+    sb = sandbox()
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    if not username.strip() or not password:
+        return _login_page("Enter the staff username and password.", 400, username)
+    result = accounts.staff_login(sb.db, sb.clock, g.utility_id, username, password)
+    if result.locked:
+        resp = Response(*_login_page(result.error, 429, username))
+        resp.headers["Retry-After"] = str(max(1, int((result.locked_until - sb.clock.now()).total_seconds())))
+        return resp
+    if not result.ok:
+        return _login_page(result.error, 401, username)
+    accounts.remember_login(session, ROLE, g.slug, accounts.STAFF_USERNAME)
+    return redirect(url_for("admin.home"), 303)
+
+
+@bp.post("/logout")
+def logout():
+    accounts.logout(session, ROLE, g.slug)
+    flash("Staff signed out.", "info")
+    return redirect(url_for("admin.home"), 303)
+
+
+def _customer(customer_id: int):
+    try:
+        return accounts.customer_of_utility(db_session(), g.utility_id, customer_id)
+    except accounts.NotFound:
+        abort(404, description="No such customer at this utility.")
+
+
+def _customer_page(customer_id: int, error: str | None = None, status: int = 200, summary=None):
+    sb = sandbox()
+    customer = _customer(customer_id)
+    now = sb.clock.now().replace(tzinfo=None)
+    auths = [(a, *accounts.authorization_state(a, now)) for a in accounts.customer_authorizations(db_session(), customer.id)]
+    today = sb.clock.today(g.utility.time_zone)
+    history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
+    lock = accounts.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
+    return render_template("admin/customer.html", c=customer, auths=auths, state=accounts.account_state(customer, today),
+                           history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary, lock=lock, nav="customers",
+                           describe=accounts.describe_scope, max_bytes=_dmd().MAX_IMPORT_BYTES), status
+
+
+@bp.get("/customers/<int:customer_id>")
+@staff_required
+def customer(customer_id: int):
+    return _customer_page(customer_id)
+
+
+@bp.post("/customers/<int:customer_id>/unlock")
+@staff_required
+def unlock(customer_id: int):
+    sb = sandbox()
+    _customer(customer_id)
+    accounts.clear_sign_in_lock(sb.db, g.utility_id, customer_id)
+    flash("Sign-in unlocked.", "info")
+    return redirect(url_for("admin.customer", customer_id=customer_id), 303)
+
+
+def _dmd():
+    from .. import dmd  # the XML layer
+    return dmd
+
+
+@bp.post("/customers/<int:customer_id>/import")
+def import_file(customer_id: int):
+    """Exempt from the app-wide CSRF hook so the upload limit applies before the body is read;
+    the CSRF token is checked here instead."""
+    dmd = _dmd()
+    request.max_content_length = dmd.MAX_IMPORT_BYTES + UPLOAD_OVERHEAD
+    current_app.extensions["csrf"].protect()
+    g.staff = accounts.logged_in(session, ROLE, g.slug)
+    if g.staff is None:
+        flash("Staff sign-in required.", "error")
+        return redirect(url_for("admin.home"))
+    sb = sandbox()
+    customer = _customer(customer_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _customer_page(customer_id, "file: choose a Green Button file (.xml) to import.", 400)
+    data = upload.read(dmd.MAX_IMPORT_BYTES + 1)
+    if len(data) > dmd.MAX_IMPORT_BYTES:
+        abort(413, description=f"file: larger than {dmd.MAX_IMPORT_BYTES:,} bytes.")
+    if not data:
+        return _customer_page(customer_id, "file: the file is empty.", 400)
+    try:
+        summary = dmd.import_green_button(sb, customer, data)
+    except dmd.ImportRefused as exc:
+        return _customer_page(customer_id, f"Import refused, nothing was stored: {exc}", 400)
+    g.pop("db_session").close()  # read the imported usage points afresh
+    return _customer_page(customer_id, summary=summary)
+
+
+@bp.record_once
+def _exempt_import(state):
+    state.app.extensions["csrf"].exempt(import_file)
+
+
+@bp.get("/applications")
+@staff_required
+def applications():
+    return render_template("admin/applications.html", apps=accounts.applications(sandbox().db, g.utility_id),
+                           nav="applications")
+
+
+def _set_blocked(app_id: int, blocked: bool):
+    sb = sandbox()
+    try:
+        app = accounts.set_application_blocked(sb.db, sb.clock, g.utility_id, app_id, blocked)
+    except accounts.NotFound:
+        abort(404, description="No such third party at this utility.")
+    except accounts.Refused as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{app.name} is {'blocked: its access to customer data is suspended' if blocked else 'unblocked'} "
+              f"(status {app.status}).", "info")
+    return redirect(url_for("admin.applications"), 303)
+
+
+@bp.post("/applications/<int:app_id>/block")
+@staff_required
+def block(app_id: int):
+    return _set_blocked(app_id, True)
+
+
+@bp.post("/applications/<int:app_id>/unblock")
+@staff_required
+def unblock(app_id: int):
+    return _set_blocked(app_id, False)

@@ -1,0 +1,395 @@
+"""The utility's developer portal at /dc/<slug>/developer/: third-party developers sign up and
+sign in (a session of their own, apart from customers and staff), register applications,
+see each application's onboarding checklist, client_id and (once) its secret, rotate the
+secret, read and accept the terms, upload the certificate, test their notification
+endpoint, and find the utility's endpoints.
+
+Views parse the request, call `onboarding` and render; every form carries a CSRF token.
+"""
+from __future__ import annotations
+
+import re
+from functools import wraps
+
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
+                   url_for)
+from markupsafe import Markup, escape
+
+from .. import accounts, onboarding, sandbox
+from ..directory import describe
+from ..feeds.management import endpoints
+from ..espi.scopes import standard_scopes
+from .portal import load_utility
+
+bp = Blueprint("developer", __name__, url_prefix="/dc/<slug>/developer")
+ROLE = "developer"
+UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    load_utility(values.pop("slug"))
+
+
+@bp.url_defaults
+def _add_slug(endpoint, values):
+    if "slug" not in values and getattr(g, "slug", None):
+        values["slug"] = g.slug
+
+
+@bp.context_processor
+def _developer_globals():
+    return {"utility": g.get("utility"), "developer": g.get("developer"), "status_labels": onboarding.STATUS_LABELS}
+
+
+@bp.app_template_filter("terms_html")
+def _terms_html(text: str) -> Markup:
+    """The terms' small Markdown subset: '# ' headings, numbered lists (indented continuation
+    lines), paragraphs. Everything else is escaped text."""
+    out: list[str] = []
+    para: list[str] = []
+    items: list[list[str]] = []
+
+    def flush_para():
+        if para:
+            out.append(f"<p>{escape(' '.join(para))}</p>")
+            para.clear()
+
+    def flush_list():
+        if items:
+            out.append("<ol>" + "".join(f"<li>{escape(' '.join(i))}</li>" for i in items) + "</ol>")
+            items.clear()
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = re.match(r"^(\d+)\.\s+(.*)$", line)
+        if not line:
+            flush_para()
+            flush_list()
+        elif line.startswith("#"):
+            flush_para()
+            flush_list()
+            level = min(6, 1 + len(line) - len(line.lstrip("#")))
+            out.append(f"<h{level}>{escape(line.lstrip('#').strip())}</h{level}>")
+        elif m:
+            flush_para()
+            items.append([m.group(2)])
+        elif items and raw[:1].isspace():
+            items[-1].append(line)
+        else:
+            flush_list()
+            para.append(line)
+    flush_para()
+    flush_list()
+    return Markup("\n".join(out))
+
+
+# --- who is signed in ---------------------------------------------------------------------
+
+def current_developer():
+    dev_id = accounts.logged_in(session, ROLE, g.slug)
+    if dev_id is None:
+        return None
+    with sandbox().db.sessions() as s:
+        try:
+            return onboarding.developer(s, g.utility_id, dev_id)
+        except onboarding.NotFound:
+            accounts.logout(session, ROLE, g.slug)
+            return None
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.developer = current_developer()
+        if g.developer is None:
+            flash("Please sign in to the developer portal first.", "error")
+            return redirect(url_for("developer.home"))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _abs(path: str) -> str:
+    return request.host_url.rstrip("/") + path
+
+
+def _offered() -> list[str]:
+    return standard_scopes(g.utility.commodities, g.utility.electricity_interval)
+
+
+def _connect_info(app=None) -> dict:
+    """The utility's endpoints for the "how to connect" box."""
+    info = describe(g.utility, _abs)
+    ep = endpoints(request.host_url, g.slug)
+    info["registration_endpoint"] = ep["register"]
+    info["service_status"] = f"{ep['root']}/ReadServiceStatus"
+    info["bulk"] = ep["bulk"]
+    if app is not None:
+        info["registration_client_uri"] = f"{ep['root']}/ApplicationInformation/{app.uuid}"
+    return info
+
+
+# --- sign-up, sign-in ---------------------------------------------------------------------
+
+def _landing(error: str | None = None, status: int = 200, form: str = "login", **fields):
+    return render_template("developer/landing.html", error=error, form=form, fields=fields,
+                           connect=_connect_info(), min_password=onboarding.MIN_PASSWORD,
+                           max_failures=accounts.MAX_FAILURES,
+                           lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status
+
+
+@bp.get("/")
+def home():
+    g.developer = current_developer()
+    if g.developer is None:
+        return _landing()
+    with sandbox().db.sessions() as s:
+        apps = onboarding.developer_applications(s, g.utility_id, g.developer.id)
+        return render_template("developer/apps.html", apps=apps, connect=_connect_info(), nav="apps")
+
+
+@bp.post("/signup")
+def signup():
+    sb = sandbox()
+    name, email, password = (request.form.get(k, "") for k in ("name", "email", "password"))
+    try:
+        dev = onboarding.sign_up(sb.db, sb.clock, g.utility_id, name, email, password)
+    except onboarding.Refused as exc:
+        return _landing(exc.message, 400, "signup", name=name, email=email)
+    accounts.remember_login(session, ROLE, g.slug, dev.id)
+    flash(f"Welcome, {dev.name}. Register your first application.", "info")
+    return redirect(url_for("developer.home"), 303)
+
+
+@bp.post("/login")
+def login():
+    sb = sandbox()
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    if not email.strip() or not password:
+        return _landing("Enter your e-mail address and your password.", 400, "login", email=email)
+    result = onboarding.developer_login(sb.db, sb.clock, g.utility_id, email, password)
+    if result.locked:
+        resp = Response(*_landing(f"{result.error} Try again after {result.locked_until:%H:%M} UTC.", 429, "login",
+                                  email=email))
+        resp.headers["Retry-After"] = str(max(1, int((result.locked_until - sb.clock.now()).total_seconds())))
+        return resp
+    if not result.ok:
+        return _landing(result.error, 401, "login", email=email)
+    accounts.remember_login(session, ROLE, g.slug, result.developer_id)
+    return redirect(url_for("developer.home"), 303)
+
+
+@bp.post("/logout")
+def logout():
+    accounts.logout(session, ROLE, g.slug)
+    flash("You are signed out of the developer portal.", "info")
+    return redirect(url_for("developer.home"), 303)
+
+
+# --- registering and editing an application -------------------------------------------------
+
+def _form_metadata() -> dict:
+    f = request.form
+    return {"name": f.get("name", ""), "description": f.get("description", ""),
+            "contact_email": f.get("contact_email", ""),
+            "redirect_uris": [line.strip() for line in f.get("redirect_uris", "").splitlines() if line.strip()],
+            "scopes": f.getlist("scopes"), "notify_uri": f.get("notify_uri", ""),
+            "scope_selection_uri": f.get("scope_selection_uri", ""), "client_uri": f.get("client_uri", ""),
+            "logo_uri": f.get("logo_uri", "")}
+
+
+def _form_page(values: dict, app=None, error: str | None = None, error_field: str | None = None, status: int = 200):
+    return render_template("developer/app_form.html", values=values, app=app, error=error, error_field=error_field,
+                           offered=onboarding.offered_scopes(_offered()), nav="new" if app is None else "apps"), status
+
+
+def _validate(values: dict) -> onboarding.Metadata:
+    return onboarding.validate_metadata(values, _offered(), utility_name=g.utility.name,
+                                        strict=g.utility.profile.scope_parsing == "strict")
+
+
+@bp.get("/apps/new")
+@login_required
+def new_app():
+    return _form_page({"contact_email": g.developer.email, "scopes": _offered()[:1], "redirect_uris": []})
+
+
+@bp.post("/apps/new")
+@login_required
+def register_app():
+    sb = sandbox()
+    values = _form_metadata()
+    try:
+        meta = _validate(values)
+        issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
+                                     developer_id=g.developer.id)
+    except onboarding.Refused as exc:
+        return _form_page(values, error=exc.message, error_field=exc.field, status=400)
+    return _app_page(issued.app.id, status=201, revealed=issued.client_secret, created=True)
+
+
+@bp.get("/apps/<int:app_id>/edit")
+@login_required
+def edit_app(app_id: int):
+    with sandbox().db.sessions() as s:
+        app = _own(s, app_id)
+        values = {"name": app.name, "description": app.description, "contact_email": app.contact_email,
+                  "redirect_uris": app.redirect_uris, "scopes": app.scopes, "notify_uri": app.notify_uri or "",
+                  "scope_selection_uri": app.scope_selection_uri or "", "client_uri": app.client_uri or "",
+                  "logo_uri": app.logo_uri or ""}
+        return _form_page(values, app=app)
+
+
+@bp.post("/apps/<int:app_id>/edit")
+@login_required
+def update_app(app_id: int):
+    sb = sandbox()
+    values = _form_metadata()
+    with sb.db.sessions() as s:
+        app = _own(s, app_id)
+    try:
+        meta = _validate(values)
+        onboarding.update(sb.db, sb.clock, g.utility_id, app_id, meta, g.utility.profile, developer_id=g.developer.id)
+    except onboarding.NotFound:
+        abort(404, description="No such application of yours at this utility.")
+    except onboarding.Refused as exc:
+        return _form_page(values, app=app, error=exc.message, error_field=exc.field, status=400)
+    flash("Registration updated.", "info")
+    return redirect(url_for("developer.show_app", app_id=app_id), 303)
+
+
+# --- one application ------------------------------------------------------------------------
+
+def _own(s, app_id: int):
+    try:
+        return onboarding.application(s, g.utility_id, app_id, g.developer.id)
+    except onboarding.NotFound:
+        abort(404, description="No such application of yours at this utility.")
+
+
+def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error: str | None = None,
+              created: bool = False):
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        app = _own(s, app_id)
+        profile = g.utility.profile
+        checks = onboarding.checklist(app, profile, now=sb.clock.now())
+        html = render_template(
+            "developer/app.html", app=app, checks=checks, done=sum(c.done for c in checks), revealed=revealed,
+            created=created, error=error, profile=profile, connect=_connect_info(app),
+            scopes=[{"scope": sc, "title": onboarding.scope_title(sc), "meaning": onboarding.scope_meaning(sc)}
+                    for sc in app.scopes],
+            terms_current=app.terms_version == profile.terms_version and app.terms_accepted_at is not None,
+            max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024, nav="apps")
+    resp = Response(html, status)
+    if revealed:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/apps/<int:app_id>")
+@login_required
+def show_app(app_id: int):
+    return _app_page(app_id)
+
+
+@bp.post("/apps/<int:app_id>/rotate")
+@login_required
+def rotate(app_id: int):
+    try:
+        secret = onboarding.rotate_secret(sandbox().db, g.utility_id, app_id, developer_id=g.developer.id)
+    except onboarding.NotFound:
+        abort(404, description="No such application of yours at this utility.")
+    return _app_page(app_id, revealed=secret)
+
+
+@bp.get("/apps/<int:app_id>/terms")
+@login_required
+def terms(app_id: int):
+    with sandbox().db.sessions() as s:
+        app = _own(s, app_id)
+        return _terms_page(app)
+
+
+def _terms_page(app, error: str | None = None, status: int = 200):
+    world = sandbox().require_world()
+    version = g.utility.profile.terms_version
+    text = onboarding.terms_text(world.terms, version, g.utility.name)
+    return render_template("developer/terms.html", app=app, version=version, text=text, error=error,
+                           accepted=app.terms_version == version and app.terms_accepted_at is not None,
+                           nav="apps"), status
+
+
+@bp.post("/apps/<int:app_id>/terms")
+@login_required
+def accept_terms(app_id: int):
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        app = _own(s, app_id)
+    if request.form.get("accept") != "yes":
+        return _terms_page(app, "accept: tick the box to accept the terms.", 400)
+    try:
+        version = int(request.form.get("version", ""))
+    except ValueError:
+        return _terms_page(app, "version: missing; reload the page and accept again.", 400)
+    try:
+        onboarding.accept_terms(sb.db, sb.clock, g.utility_id, app_id, version, g.utility.profile,
+                                developer_id=g.developer.id)
+    except onboarding.Refused as exc:
+        return _terms_page(app, exc.message, 400)
+    flash(f"Terms version {version} accepted.", "info")
+    return redirect(url_for("developer.show_app", app_id=app_id), 303)
+
+
+@bp.post("/apps/<int:app_id>/certificate")
+def upload_certificate(app_id: int):
+    """Exempt from the app-wide CSRF hook so the size limit applies before the body is read;
+    the CSRF token is checked here instead."""
+    request.max_content_length = onboarding.MAX_CERTIFICATE_BYTES + UPLOAD_OVERHEAD
+    current_app.extensions["csrf"].protect()
+    g.developer = current_developer()
+    if g.developer is None:
+        flash("Please sign in to the developer portal first.", "error")
+        return redirect(url_for("developer.home"))
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        _own(s, app_id)
+    upload = request.files.get("file")
+    data: str | bytes = ""
+    if upload is not None and upload.filename:
+        data = upload.read(onboarding.MAX_CERTIFICATE_BYTES + 1)
+    elif request.form.get("pem", "").strip():
+        data = request.form["pem"]
+    try:
+        info = onboarding.store_certificate(sb.db, sb.clock, g.utility_id, app_id, data, g.utility.profile,
+                                            developer_id=g.developer.id)
+    except onboarding.Refused as exc:
+        return _app_page(app_id, status=400, error=exc.message)
+    flash(f"Certificate stored: {info.subject}, SHA-256 {info.fingerprint[:23]}…", "info")
+    return redirect(url_for("developer.show_app", app_id=app_id), 303)
+
+
+@bp.record_once
+def _exempt_upload(state):
+    state.app.extensions["csrf"].exempt(upload_certificate)
+
+
+@bp.post("/apps/<int:app_id>/notify-test")
+@login_required
+def notify_test(app_id: int):
+    sb = sandbox()
+    root = endpoints(request.host_url, g.slug)["root"]
+    try:
+        result = onboarding.send_test_notification(sb.db, sb.clock, g.utility_id, app_id, root, g.utility.profile,
+                                                   developer_id=g.developer.id)
+    except onboarding.NotFound:
+        abort(404, description="No such application of yours at this utility.")
+    except onboarding.Refused as exc:
+        return _app_page(app_id, status=400, error=exc.message)
+    if result.ok:
+        flash(f"Test notification delivered: HTTP {result.status} in {result.ms} ms.", "info")
+    elif result.status == 0:
+        flash(f"Test notification not delivered: {result.body}", "error")
+    else:
+        flash(f"Your endpoint answered HTTP {result.status} in {result.ms} ms; it must answer 2xx.", "error")
+    return redirect(url_for("developer.show_app", app_id=app_id), 303)

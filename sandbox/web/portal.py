@@ -1,0 +1,355 @@
+"""The utility's customer portal at /dc/<slug>/: sign-in (username and password, or account
+number and postal code), home with usage charts and bills, Download My Data (Green Button
+XML or CSV), sharing (authorized third parties, revoke), and moving out.
+
+Views parse the request, call `accounts`, `charts`, `readings` and `dmd`, and render.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
+                   stream_with_context, url_for)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import accounts, charts, readings, sandbox
+from ..models import Customer
+from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
+
+bp = Blueprint("portal", __name__, url_prefix="/dc/<slug>")
+ROLE = "customer"
+
+
+# --- the utility of the URL -------------------------------------------------------------
+
+def load_utility(slug: str) -> None:
+    """Put the utility of the URL in g (UtilityDef as g.utility, its row id as g.utility_id); 404 if unknown."""
+    sb = sandbox()
+    try:
+        g.utility = sb.require_world().utility(slug)
+    except KeyError:
+        abort(404, description=f"No utility '{slug}' in this sandbox.")
+    g.utility_id = accounts.utility_id(sb.db, slug)
+    if g.utility_id is None:
+        abort(404, description=f"No utility '{slug}' in this sandbox.")
+    g.slug = slug
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    load_utility(values.pop("slug"))
+
+
+@bp.url_defaults
+def _add_slug(endpoint, values):
+    if "slug" not in values and getattr(g, "slug", None):
+        values["slug"] = g.slug
+
+
+@bp.app_template_filter("money")
+def _money(amount, currency=None):
+    return charts.format_money(amount, currency or g.utility.currency)
+
+
+@bp.app_template_filter("qty")
+def _qty(value, stream):
+    return charts.format_quantity(value, stream)
+
+
+@bp.app_template_filter("local")
+def _local(when: dt.datetime | None, fmt: str = "%d %b %Y %H:%M"):
+    """A stored (naive UTC) or aware time in the utility's local time."""
+    if when is None:
+        return "—"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(ZoneInfo(g.utility.time_zone)).strftime(fmt)
+
+
+@bp.app_template_filter("day")
+def _day(day: dt.date | None, fmt: str = "%d %b %Y"):
+    return "—" if day is None else day.strftime(fmt)
+
+
+# --- reading the database during a request -------------------------------------------------
+
+def db_session() -> Session:
+    """A read session kept open for the rest of the request (imported readings load lazily
+    through the customer's usage points). Changes go through the services' own transactions."""
+    if "db_session" not in g:
+        g.db_session = sandbox().db.sessions()
+    return g.db_session
+
+
+@bp.teardown_app_request
+def _close_db_session(_exc):
+    s = g.pop("db_session", None)
+    if s is not None:
+        s.close()
+
+
+# --- who is signed in -------------------------------------------------------------------
+
+def current_customer() -> Customer | None:
+    cid = accounts.logged_in(session, ROLE, g.slug)
+    if cid is None:
+        return None
+    try:
+        return accounts.customer_of_utility(db_session(), g.utility_id, cid)
+    except accounts.NotFound:
+        accounts.logout(session, ROLE, g.slug)
+        return None
+
+
+def enter(customer: Customer) -> None:
+    """Put the signed-in customer and their account's state in g for the page (also used by the OAuth pages)."""
+    sb = sandbox()
+    g.customer = customer
+    g.today = sb.clock.today(g.utility.time_zone)
+    g.history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
+    g.account_state = accounts.account_state(customer, g.today)
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        customer = current_customer()
+        if customer is None:
+            flash("Please sign in first.", "error")
+            return redirect(url_for("portal.home"))
+        enter(customer)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.context_processor
+def _portal_globals():
+    return {"utility": g.get("utility"), "customer": g.get("customer"), "account_state": g.get("account_state"),
+            "today": g.get("today"), "portal_history": g.get("history"), "one_day": dt.timedelta(days=1)}
+
+
+# --- sign-in ----------------------------------------------------------------------------
+
+def _demo_customer() -> Customer | None:
+    return db_session().scalars(select(Customer).where(Customer.utility_id == g.utility_id, Customer.number == 0)).first()
+
+
+def safe_next(value: str | None) -> str | None:
+    """A page of this utility to return to after sign-in (e.g. the OAuth consent page), or None.
+    Only paths under /dc/<slug>/ are followed, so the parameter cannot send anyone elsewhere."""
+    if not value or not value.startswith(f"/dc/{g.slug}/") or "\\" in value or any(ord(c) < 32 for c in value):
+        return None
+    return value
+
+
+def _login_page(error: str | None = None, status: int = 200, method: str = "password", **fields):
+    nxt = safe_next(request.values.get("next"))
+    resp = Response(render_template(
+        "portal/login.html", error=error, method=method, fields=fields, demo=_demo_customer(), next=nxt,
+        demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD,
+        customer_password=sandbox().require_world().customer_password, max_failures=accounts.MAX_FAILURES,
+        lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status)
+    return resp
+
+
+@bp.get("/")
+def home():
+    customer = current_customer()
+    if customer is None:
+        return _login_page()
+    enter(customer)
+    sb = sandbox()
+    view = charts.overview(sb.require_world(), g.utility, sb.clock, g.customer)
+    return render_template("portal/home.html", overview=view, nav="home")
+
+
+@bp.get("/login")
+def login_form():
+    return redirect(url_for("portal.home"))
+
+
+@bp.post("/login")
+def login():
+    sb = sandbox()
+    method = request.form.get("method", "")
+    if method == "password":
+        username, password = request.form.get("username", ""), request.form.get("password", "")
+        if not username.strip() or not password:
+            return _login_page("Enter your username and your password.", 400, method, username=username)
+        result = accounts.login_with_password(sb.db, sb.clock, g.utility_id, username, password)
+        fields = {"username": username}
+    elif method == "account":
+        number, postal = request.form.get("account_number", ""), request.form.get("postal_code", "")
+        if not number.strip() or not postal.strip():
+            return _login_page("Enter your account number and your postal code.", 400, method, account_number=number)
+        result = accounts.login_with_account(sb.db, sb.clock, g.utility_id, number, postal)
+        fields = {"account_number": number}
+    else:
+        return _login_page("method must be 'password' or 'account'.", 400)
+    if result.locked:
+        until = _local(result.locked_until, "%H:%M")
+        resp = _login_page(f"{result.error} Try again after {until}.", 429, method, **fields)
+        resp.headers["Retry-After"] = str(max(1, int((result.locked_until - sb.clock.now()).total_seconds())))
+        return resp
+    if not result.ok:
+        return _login_page(result.error, 401, method, **fields)
+    accounts.remember_login(session, ROLE, g.slug, result.customer_id)
+    return redirect(safe_next(request.form.get("next")) or url_for("portal.home"), 303)
+
+
+@bp.post("/logout")
+def logout():
+    accounts.logout(session, ROLE, g.slug)
+    flash("You are signed out.", "info")
+    return redirect(url_for("portal.home"), 303)
+
+
+# --- Download My Data -------------------------------------------------------------------
+
+def _dmd():
+    from .. import dmd  # the XML layer
+    return dmd
+
+
+def _dmd_page(error: str | None = None, status: int = 200, form=None):
+    h = g.history
+    presets = {c: accounts.preset_period(c, h) for c in ("last_month", "last_12_months")}
+    return render_template("portal/download.html", nav="download", error=error, form=form or {}, presets=presets,
+                           first_day=h.first, last_day=h.end - dt.timedelta(days=1), empty=h.empty,
+                           max_span_days=_dmd().MAX_SPAN_DAYS, label=accounts.last_month_label), status
+
+
+@bp.get("/download")
+@login_required
+def download_form():
+    return _dmd_page()
+
+
+@bp.post("/download")
+@login_required
+def download():
+    sb = sandbox()
+    dmd = _dmd()
+    form = request.form
+    raw_ids = form.getlist("usage_point")
+    try:
+        ids = [int(x) for x in raw_ids]
+    except ValueError:
+        return _dmd_page("usage_point: not a usage point number.", 400, form)
+    if not ids:
+        return _dmd_page("usage_point: choose at least one service to download.", 400, form)
+    try:
+        ups = accounts.chosen_usage_points(g.customer, ids)
+    except accounts.NotFound:
+        abort(404, description="usage_point: no such usage point on your account.")
+    fmt = form.get("format", "xml")
+    if fmt not in ("xml", "csv"):
+        return _dmd_page("format must be 'xml' or 'csv'.", 400, form)
+    with_cost = form.get("cost") == "1"
+    try:
+        start, end = accounts.dmd_period(form.get("period"), form.get("start"), form.get("end"), g.history,
+                                         dmd.MAX_SPAN_DAYS)
+    except accounts.Refused as exc:
+        return _dmd_page(exc.message, 400, form)
+    try:  # the XML layer checks the period too (its message is shown if it refuses)
+        d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
+                               base_url=request.host_url.rstrip("/"))
+    except dmd.PeriodError as exc:
+        return _dmd_page(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", 400, form)
+    if fmt == "csv":  # the same selection and the same numbers, one row per reading
+        getattr(d.chunks, "close", lambda: None)()  # the XML is not wanted (its generator has not started)
+        # read through this request's session (imported readings load lazily): keep the request open while streaming
+        body = stream_with_context(charts.usage_csv(sb.require_world(), g.utility, ups, start, end, with_cost))
+        return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
+    return _attachment(d.chunks, d.content_type, d.filename)  # opens its own database session
+
+
+def _attachment(chunks, content_type: str, filename: str) -> Response:
+    resp = Response(chunks, content_type=content_type)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# --- sharing ----------------------------------------------------------------------------
+
+@bp.get("/sharing")
+@login_required
+def sharing():
+    sb = sandbox()
+    now = sb.clock.now().replace(tzinfo=None)
+    auths = [(a, *accounts.authorization_state(a, now)) for a in accounts.customer_authorizations(db_session(), g.customer.id)]
+    current = [x for x in auths if x[1] in ("active", "pending")]
+    past = [x for x in auths if x[1] not in ("active", "pending")]
+    # the utility-initiated scope selection (ESPI's ThirdPartyList), where the OAuth layer offers it
+    connect = None
+    if "oauth.third_party_list" in current_app.view_functions:
+        connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
+    return render_template("portal/sharing.html", nav="sharing", current=current, past=past,
+                           directory=accounts.directory(sb.db, g.utility_id), describe=accounts.describe_scope,
+                           connect_url=connect)
+
+
+def _own_authorization(auth_id: int):
+    for a in accounts.customer_authorizations(db_session(), g.customer.id):
+        if a.id == auth_id:
+            return a
+    abort(404, description="No such authorization on your account.")
+
+
+@bp.get("/sharing/<int:auth_id>/revoke")
+@login_required
+def revoke_confirm(auth_id: int):
+    auth = _own_authorization(auth_id)
+    state, until = accounts.authorization_state(auth, sandbox().clock.now().replace(tzinfo=None))
+    return render_template("portal/revoke.html", nav="sharing", auth=auth, state=state, until=until,
+                           describe=accounts.describe_scope)
+
+
+@bp.post("/sharing/<int:auth_id>/revoke")
+@login_required
+def revoke(auth_id: int):
+    sb = sandbox()
+    try:
+        auth = accounts.revoke_authorization(sb.db, sb.clock, g.customer.id, auth_id)
+    except accounts.NotFound:
+        abort(404, description="No such authorization on your account.")
+    except accounts.Refused as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("portal.sharing"), 303)
+    flash(f"{auth.application.name} can no longer get your data: access ended {_local(auth.ended_at)}.", "info")
+    return redirect(url_for("portal.sharing"), 303)
+
+
+# --- moving -----------------------------------------------------------------------------
+
+def _moving_page(error: str | None = None, status: int = 200, value: str = ""):
+    return render_template("portal/moving.html", nav="moving", error=error, value=value,
+                           latest=g.today + dt.timedelta(days=accounts.MOVE_MAX_DAYS_AHEAD)), status
+
+
+@bp.get("/moving")
+@login_required
+def moving_form():
+    return _moving_page()
+
+
+@bp.post("/moving")
+@login_required
+def moving():
+    sb = sandbox()
+    text = request.form.get("moving_day", "")
+    try:
+        day = accounts.parse_day(text, "moving_day")
+        if request.form.get("confirm") != "1":
+            raise accounts.Refused("confirm: tick the box to confirm that service should end.", "confirm")
+        result = accounts.move_out(sb.db, sb.clock, g.customer.id, day, g.utility.time_zone)
+    except accounts.Refused as exc:
+        return _moving_page(exc.message, 400, text)
+    shared = f" {result.authorizations_ended} authorization(s) to share your data end then too." \
+        if result.authorizations_ended else ""
+    flash(f"Service at {g.customer.street} ends on {result.service_end:%d %b %Y}.{shared}", "info")
+    return redirect(url_for("portal.home"), 303)

@@ -1,0 +1,352 @@
+"""Dynamic client registration (ESPI.md 5.7, RFC 7591) and registration management (RFC 7592):
+
+    POST   /dc/<slug>/espi/1_1/register                                   -> 201, the new registration
+    GET    /dc/<slug>/espi/1_1/resource/ApplicationInformation/<uuid>     -> 200, secrets redacted
+    PUT    /dc/<slug>/espi/1_1/resource/ApplicationInformation/<uuid>     -> 200, metadata replaced
+    DELETE /dc/<slug>/espi/1_1/resource/ApplicationInformation/<uuid>     -> 204, registration deleted
+
+The registration call needs no token; the other three need the registration access token
+the registration response gave (Authorization: Bearer ...). No token or an unknown one is
+401 (WWW-Authenticate: Bearer error="invalid_token"); a real token for another record or
+of another kind is 403 naming the token needed; an id that does not exist is 404.
+
+Request bodies: RFC 7591 client metadata as JSON, or an ESPI ApplicationInformation (bare
+or in an Atom entry) as XML. Accepted metadata:
+
+| JSON member | XML element | meaning |
+| --- | --- | --- |
+| client_name (required) | client_name | the application's name (customers see it) |
+| redirect_uris (required, array) | redirect_uri (repeated) | absolute http(s) URIs, no fragment; exact match |
+| scope (space-separated string or array) | scope (repeated) | ESPI scope strings among the utility's offered scopes; omitted: all of them |
+| contacts (array of e-mail addresses) | contacts | the first one is kept |
+| client_uri, logo_uri | client_uri, logo_uri | absolute http(s) URIs |
+| thirdPartyNotifyUri | thirdPartyNotifyUri | where BatchList notifications are POSTed |
+| thirdPartyScopeSelectionScreenURI | thirdPartyScopeSelectionScreenURI | optional legacy scope screen |
+| thirdPartyApplicationDescription | thirdPartyApplicationDescription | optional description |
+| grant_types | grant_types | subset of authorization_code, client_credentials, refresh_token; all three are registered |
+| response_types | response_types | only "code" |
+| token_endpoint_auth_method | token_endpoint_auth_method | only "client_secret_basic" (ESPI) |
+| software_id, software_version | software_id, software_version | checked (length) but not kept: ApplicationInformation reports the registration's own id and "1.0" |
+
+Other members are ignored (RFC 7591 2). In a PUT, client_id (if given) must be the
+registration's and client_secret (if given and not "redirected") must be its current secret.
+Responses: the ESPI ApplicationInformation entry (application/atom+xml), or RFC 7591 JSON
+when the request's Accept header prefers application/json. Only the registration response
+carries client_secret and registration_access_token; everything else shows "redacted".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.security import check_password_hash
+
+from .. import onboarding, sandbox
+from ..espi import codes
+from ..espi.atom import FeedWriter
+from ..espi.scopes import standard_scopes
+from ..espi.xmlio import XmlRefused, parse_untrusted
+from ..feeds.management import GRANT_TYPES, REDACTED, application_entry, endpoints
+from .portal import load_utility
+
+bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>/espi/1_1")
+
+MAX_BODY = 256 * 1024
+ATOM_XML = "application/atom+xml"
+JSON_FIELDS = {"name": "client_name", "description": "thirdPartyApplicationDescription", "contact_email": "contacts",
+               "redirect_uris": "redirect_uris", "scopes": "scope", "notify_uri": "thirdPartyNotifyUri",
+               "scope_selection_uri": "thirdPartyScopeSelectionScreenURI", "client_uri": "client_uri",
+               "logo_uri": "logo_uri"}
+XML_FIELDS = JSON_FIELDS | {"redirect_uris": "redirect_uri"}
+_A, _E = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    load_utility(values.pop("slug"))
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    """Machine clients get JSON errors here, not HTML pages."""
+    return _error(exc.code or 500, "invalid_request" if exc.code == 400 else (exc.name or "error").lower()
+                  .replace(" ", "_"), exc.description or exc.name)
+
+
+def _error(status: int, error: str, description: str, headers: dict | None = None) -> Response:
+    resp = jsonify(error=error, error_description=description)
+    resp.status_code = status
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers.update(headers or {})
+    return resp
+
+
+def _token_error(status: int, error: str, description: str) -> Response:
+    headers = {}
+    if status == 401:
+        realm = g.utility.name.replace('"', "'")
+        headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="invalid_token", ' \
+                                      f'error_description="{description.replace(chr(34), chr(39))}"'
+    return _error(status, error, description, headers)
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best_match([ATOM_XML, "application/json"]) == "application/json"
+
+
+# --- reading a request body ---------------------------------------------------------------
+
+def _strings(value, name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise onboarding.Refused(f"{name}: must be an array of strings.", name)
+    return value
+
+
+def _server_checks(body: dict) -> None:
+    """The members the sandbox fixes itself: accepted when they agree with what it supports."""
+    if body.get("grant_types") is not None:
+        wanted = _strings(body["grant_types"], "grant_types")
+        bad = [g_ for g_ in wanted if g_ not in GRANT_TYPES]
+        if bad:
+            raise onboarding.Refused(f"grant_types: {bad[0]!r} is not supported; the sandbox registers "
+                                     f"{', '.join(GRANT_TYPES)}.", "grant_types")
+    if body.get("response_types") is not None:
+        bad = [r for r in _strings(body["response_types"], "response_types") if r != "code"]
+        if bad:
+            raise onboarding.Refused(f"response_types: {bad[0]!r} is not supported; only \"code\".", "response_types")
+    method = body.get("token_endpoint_auth_method")
+    if method is not None and method != "client_secret_basic":
+        raise onboarding.Refused(f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; ESPI uses "
+                                 "\"client_secret_basic\".", "token_endpoint_auth_method")
+    for name, limit in (("software_id", 256), ("software_version", 32)):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise onboarding.Refused(f"{name}: must be a string of at most {limit} characters.", name)
+
+
+def _contact(value, name: str) -> str:
+    if value is None:
+        return ""
+    contacts = _strings(value, name)
+    for i, c in enumerate(contacts):
+        if not onboarding.is_email(c):
+            raise onboarding.Refused(f"{name}[{i}]: {c[:60]!r} is not an e-mail address.", name)
+    return contacts[0].strip() if contacts else ""
+
+
+def _from_json(body) -> tuple[dict, dict]:
+    """(raw metadata under Metadata's keys, the body) from RFC 7591 JSON."""
+    if not isinstance(body, dict):
+        raise onboarding.Refused("body: must be a JSON object of client metadata (RFC 7591).", "body")
+    _server_checks(body)
+    scope = body.get("scope")
+    if isinstance(scope, str):
+        scopes = scope.split()
+    elif scope is None or isinstance(scope, list):
+        scopes = scope
+    else:
+        raise onboarding.Refused("scope: a space-separated string of ESPI scopes, or an array of them.", "scope")
+    redirect = body.get("redirect_uris", body.get("redirect_uri"))
+    if isinstance(redirect, str) and "redirect_uris" not in body:  # ESPI's singular name, one URI
+        redirect = [redirect]
+    description = body.get("thirdPartyApplicationDescription")
+    return {"name": body.get("client_name"), "description": description, "redirect_uris": redirect,
+            "scopes": scopes, "contact_email": _contact(body.get("contacts"), "contacts"),
+            "notify_uri": body.get("thirdPartyNotifyUri"),
+            "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
+            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri")}, body
+
+
+def _from_xml(data: bytes) -> tuple[dict, dict]:
+    """(raw metadata, the ApplicationInformation children as a JSON-like dict) from ESPI XML."""
+    try:
+        root = parse_untrusted(data, MAX_BODY)
+    except XmlRefused as exc:
+        raise onboarding.Refused(f"body: {exc}.", "body") from None
+    info = root if root.tag == _E + "ApplicationInformation" else root.find(f"{_A}content/{_E}ApplicationInformation")
+    if info is None:
+        raise onboarding.Refused("body: expected an ApplicationInformation element (bare, or in an Atom entry's "
+                                 "content) in the http://naesb.org/espi namespace.", "body")
+    repeated = {"redirect_uri", "scope", "contacts", "grant_types", "response_types"}
+    body: dict = {}
+    for child in info:
+        if not isinstance(child.tag, str) or not child.tag.startswith(_E):
+            continue
+        name, text = child.tag[len(_E):], (child.text or "").strip()
+        if name in repeated:
+            body.setdefault(name, []).append(text)
+        else:
+            body[name] = text
+    _server_checks(body)
+    dc = endpoints(request.host_url, g.slug)["dc"]
+    notify = body.get("thirdPartyNotifyUri")
+    if notify == f"{dc}/developer/no-notify-uri":  # the placeholder a GET shows when none is registered
+        notify = None
+    return {"name": body.get("client_name"), "description": body.get("thirdPartyApplicationDescription"),
+            "redirect_uris": body.get("redirect_uri"), "scopes": body.get("scope"),
+            "contact_email": _contact(body.get("contacts"), "contacts"), "notify_uri": notify,
+            "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
+            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri")}, body
+
+
+def _read_metadata() -> tuple[onboarding.Metadata, dict]:
+    request.max_content_length = MAX_BODY
+    data = request.get_data(cache=True)
+    ctype = (request.mimetype or "").lower()
+    if ctype.endswith("xml") or (not ctype and data.lstrip()[:1] == b"<"):
+        raw, body = _from_xml(data)
+        names = XML_FIELDS
+    else:
+        if not data.strip():
+            raise onboarding.Refused("body: empty; send RFC 7591 client metadata as a JSON object.", "body")
+        try:
+            parsed = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise onboarding.Refused(f"body: not valid JSON ({exc}).", "body") from None
+        raw, body = _from_json(parsed)
+        names = JSON_FIELDS
+    offered = standard_scopes(g.utility.commodities, g.utility.electricity_interval)
+    meta = onboarding.validate_metadata(raw, offered, utility_name=g.utility.name, default_scopes=True,
+                                        strict=g.utility.profile.scope_parsing == "strict", names=names)
+    return meta, body
+
+
+# --- writing a response ---------------------------------------------------------------------
+
+def _epoch(when: dt.datetime | None) -> int:
+    return int(when.replace(tzinfo=dt.timezone.utc).timestamp()) if when else 0
+
+
+def _client_json(app, reveal: dict | None = None) -> dict:
+    """RFC 7591/7592 client information: the secrets only when `reveal` gives them."""
+    ep = endpoints(request.host_url, g.slug)
+    out = {"client_id": app.client_id}
+    if reveal:
+        out["client_secret"] = reveal["client_secret"]
+    out |= {"client_id_issued_at": _epoch(app.created_at), "client_secret_expires_at": 0}
+    if reveal:
+        out["registration_access_token"] = reveal["registration_access_token"]
+    out |= {
+        "registration_client_uri": f"{ep['root']}/ApplicationInformation/{app.uuid}",
+        "client_name": app.name, "redirect_uris": list(app.redirect_uris), "scope": " ".join(app.scopes),
+        "contacts": [app.contact_email] if app.contact_email else [],
+        "grant_types": list(GRANT_TYPES), "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "software_id": app.uuid, "software_version": "1.0",
+    }
+    for key, value in (("client_uri", app.client_uri), ("logo_uri", app.logo_uri),
+                       ("thirdPartyApplicationDescription", app.description or None),
+                       ("thirdPartyNotifyUri", app.notify_uri),
+                       ("thirdPartyScopeSelectionScreenURI", app.scope_selection_uri)):
+        if value:
+            out[key] = value
+    out |= {"dataCustodianId": g.utility.data_custodian_id,
+            "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
+            "authorizationServerAuthorizationEndpoint": ep["authorize"],
+            "authorizationServerTokenEndpoint": ep["token"],
+            "authorizationServerRegistrationEndpoint": ep["register"],
+            "dataCustodianResourceEndpoint": ep["root"], "dataCustodianBulkRequestURI": ep["bulk"]}
+    return out
+
+
+def _answer(app, status: int, reveal: dict | None = None) -> Response:
+    if _wants_json():
+        resp = jsonify(_client_json(app, reveal))
+    else:
+        entry = application_entry(app, g.utility.data_custodian_id, request.host_url, g.slug, reveal=reveal)
+        resp = Response(FeedWriter("espi").entry_document(entry), mimetype=ATOM_XML)
+    resp.status_code = status
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
+# --- the endpoints ----------------------------------------------------------------------------
+
+@bp.post("/register")
+def register():
+    sb = sandbox()
+    try:
+        meta, _body = _read_metadata()
+        issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
+                                     registration_token=True)
+    except onboarding.Refused as exc:
+        return _error(400, exc.error, exc.message)
+    resp = _answer(issued.app, 201, {"client_secret": issued.client_secret,
+                                     "registration_access_token": issued.registration_access_token})
+    resp.headers["Location"] = f"{endpoints(request.host_url, g.slug)['root']}/ApplicationInformation/{issued.app.uuid}"
+    return resp
+
+
+def _bearer() -> str | None:
+    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _no_token() -> Response:
+    return _token_error(401, "invalid_token", "this resource needs the registration access token "
+                                              "(Authorization: Bearer <registration_access_token>)")
+
+
+@bp.route("/resource/ApplicationInformation/<app_uuid>", methods=["GET", "PUT", "DELETE"])
+def manage(app_uuid: str):
+    sb = sandbox()
+    token = _bearer()
+    if token is None:
+        return _no_token()
+    now = sb.clock.now()
+    if request.method == "GET":
+        with sb.db.sessions() as s:
+            try:
+                app = onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
+            except onboarding.NotFound:
+                return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
+            except onboarding.TokenRefused as exc:
+                return _token_error(exc.status, exc.error, exc.description)
+            return _answer(app, 200)
+    if request.method == "DELETE":
+        try:
+            with sb.db.transaction() as s:
+                app = onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
+                s.delete(app)
+        except onboarding.NotFound:
+            return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
+        except onboarding.TokenRefused as exc:
+            return _token_error(exc.status, exc.error, exc.description)
+        resp = Response(status=204)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    # PUT: check the token before reading the body, then validate, then change in one transaction
+    with sb.db.sessions() as s:
+        try:
+            onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
+        except onboarding.NotFound:
+            return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
+        except onboarding.TokenRefused as exc:
+            return _token_error(exc.status, exc.error, exc.description)
+    try:
+        meta, body = _read_metadata()
+        with sb.db.transaction() as s:
+            app = onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
+            client_id = body.get("client_id")
+            if client_id not in (None, "") and client_id != app.client_id:
+                raise onboarding.Refused(f"client_id: {str(client_id)[:64]!r} is not this registration's client_id.",
+                                         "client_id")
+            secret = body.get("client_secret")
+            if secret not in (None, "", REDACTED) and (not isinstance(secret, str) or
+                                                       not check_password_hash(app.client_secret_hash, secret)):
+                raise onboarding.Refused("client_secret: does not match the current secret (leave it out, or send "
+                                         "the current one).", "client_secret")
+            onboarding.apply_metadata(app, meta, g.utility.profile, now)
+            s.flush()
+    except onboarding.NotFound:
+        return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
+    except onboarding.TokenRefused as exc:
+        return _token_error(exc.status, exc.error, exc.description)
+    except onboarding.Refused as exc:
+        return _error(400, exc.error, exc.message)
+    return _answer(app, 200)

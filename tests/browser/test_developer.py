@@ -1,0 +1,77 @@
+"""A third-party developer in the browser: sign up, register an application, copy the secret,
+accept the terms, upload the certificate, test the notification endpoint; every page fits a phone."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from web.test_developer_services import ThirdParty, make_certificate
+
+from .helpers import DESKTOP, PHONE, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _no_overflow(page, name: str) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{name} is {overflow}px wider than a phone"
+
+
+def test_developer_onboarding_journey(server, context, tmp_path):
+    tp = ThirdParty(body=b"received")
+    try:
+        page = context.new_page()
+        base = f"{server.url}/dc/bayview/developer"
+        page.set_viewport_size(PHONE)
+        page.goto(base + "/")
+        _no_overflow(page, "landing")
+        screenshot(page, "developer-landing-phone")
+        signup = page.locator("#developer-signup")
+        signup.get_by_label("Your name or company").fill("Browser Apps")
+        signup.get_by_label("E-mail").fill("browser@example.com")
+        signup.get_by_label("Password").fill("correct horse")
+        signup.get_by_role("button", name="Create account").click()
+        expect(page.locator("#no-applications")).to_be_visible()
+
+        page.locator("#register-link").click()
+        page.get_by_label("Application name").fill("Browser Meter")
+        page.get_by_label("Redirect URIs").fill("http://127.0.0.1:9/cb")
+        page.get_by_label("Notification URI").fill(tp.url)
+        _no_overflow(page, "registration form")
+        screenshot(page, "developer-register-phone")
+        page.get_by_role("button", name="Register").click()
+        secret = page.locator("#client-secret")
+        expect(secret).to_be_visible()
+        assert len(secret.inner_text()) >= 40
+        expect(page.locator("#status")).to_have_text("Review")
+        _no_overflow(page, "application page")
+        screenshot(page, "developer-application-new-phone")
+
+        page.locator("#terms-link").click()
+        expect(page.locator("#terms")).to_contain_text("Bayview Power & Light may put your application on hold")
+        page.get_by_label("I accept these terms").check()
+        page.get_by_role("button", name="Accept").click()
+        expect(page.locator('[data-check="terms"]')).to_have_attribute("data-done", "true")
+        expect(page.locator("#client-secret")).to_have_count(0)  # shown once only
+
+        cert = tmp_path / "cert.pem"
+        now = dt.datetime.now(dt.timezone.utc)  # the live server runs in real time
+        cert.write_text(make_certificate("browser.example.com", now - dt.timedelta(days=1), now + dt.timedelta(days=365))[0])
+        page.locator("#cert-file").set_input_files(str(cert))
+        page.locator("#certificate-form").get_by_role("button", name="Upload").click()
+        expect(page.locator("#certificate-info")).to_contain_text("CN=browser.example.com")
+
+        page.locator("#notify-form").get_by_role("button").click()
+        expect(page.locator("#notify-result")).to_have_attribute("data-status", "200")
+        expect(page.locator("#notify-result")).to_contain_text("received")
+        assert len(tp.received) == 1
+        expect(page.locator('[data-check="notification"]')).to_have_attribute("data-done", "true")
+        _no_overflow(page, "application page with results")
+        screenshot(page, "developer-application-phone")
+        page.set_viewport_size(DESKTOP)
+        screenshot(page, "developer-application-desktop")
+        page.close()
+    finally:
+        tp.close()

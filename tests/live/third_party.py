@@ -1,0 +1,73 @@
+"""A stand-in third party on a free loopback port: OAuth callback, notification endpoint and
+scope-selection screen, recording what it receives."""
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+
+class ThirdParty:
+    def __init__(self, authorize_url: str | None = None, client_id: str = "demo-third-party", state: str = "tp-state"):
+        self.authorize_url = authorize_url  # where the scope-selection screen sends the customer on
+        self.client_id = client_id
+        self.state = state
+        self.callbacks: list[dict] = []
+        self.notifications: list[bytes] = []
+        self.selections: list[dict] = []
+        self.arrived = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status: int, body: bytes = b"ok", headers: dict | None = None):
+                self.send_response(status)
+                for k, v in (headers or {"Content-Type": "text/plain"}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                q = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(parts.query).items()}
+                if parts.path == "/callback":
+                    outer.callbacks.append(q)
+                    outer.arrived.set()
+                    self._reply(200, b"<html><body><h1 id='tp-done'>Back at the third party</h1></body></html>",
+                                {"Content-Type": "text/html"})
+                elif parts.path == "/ScopeSelection":
+                    outer.selections.append(q)
+                    scopes = q["scope"] if isinstance(q["scope"], list) else [q["scope"]]
+                    target = outer.authorize_url + "?" + urlencode({
+                        "client_id": outer.client_id, "redirect_uri": outer.callback, "response_type": "code",
+                        "scope": scopes[0], "state": outer.state})
+                    self._reply(302, b"", {"Location": target})
+                else:
+                    self._reply(404, b"not here")
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if urlsplit(self.path).path == "/notify":
+                    outer.notifications.append(body)
+                    self._reply(200)
+                else:
+                    self._reply(404, b"not here")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.callback = self.base + "/callback"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
