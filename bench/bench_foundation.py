@@ -75,7 +75,7 @@ def seeding(total: int) -> None:
         path = Path(tmp) / "big.db"
         db = Database(f"sqlite:///{path}")
         t0 = time.perf_counter()
-        world = seed_world(db, files, Clock(), customers=per_utility)
+        seed_world(db, files, Clock(), customers=per_utility)
         took = time.perf_counter() - t0
         db.engine.dispose()
         size = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6

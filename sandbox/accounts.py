@@ -83,7 +83,7 @@ class LoginResult:
 
 
 @lru_cache(maxsize=1)
-def _dummy_hash() -> str:
+def dummy_hash() -> str:
     """Checked against when no customer matches, so an unknown name takes as long as a wrong password."""
     return generate_password_hash("no such customer")
 
@@ -93,7 +93,7 @@ def _locked_result(until: dt.datetime) -> LoginResult:
                              f"{int(LOCKOUT.total_seconds() // 60)} minutes.", locked_until=utc(until))
 
 
-def _throttled(db: Database, clock: Clock, utility_id_: int, key: str, check) -> LoginResult:
+def throttled(db: Database, clock: Clock, utility_id_: int, key: str, check) -> LoginResult:
     """Run check(session) -> LoginResult under the lock-out rule for `key`, in one transaction."""
     for attempt in (1, 2):  # a concurrent first failure may insert the same row: retry once
         try:
@@ -134,10 +134,10 @@ def login_with_password(db: Database, clock: Clock, utility_id_: int, username: 
     key = f"customer:{customer.id}" if customer else f"username:{username.lower()}"
 
     def check(_s: Session) -> LoginResult:
-        good = check_password_hash(customer.password_hash if customer else _dummy_hash(), password)
+        good = check_password_hash(customer.password_hash if customer else dummy_hash(), password)
         return LoginResult(customer_id=customer.id, ok=True) if customer and good else LoginResult(error=BAD_LOGIN)
 
-    return _throttled(db, clock, utility_id_, key, check)
+    return throttled(db, clock, utility_id_, key, check)
 
 
 def normalise_account_number(text: str) -> str:
@@ -157,7 +157,7 @@ def login_with_account(db: Database, clock: Clock, utility_id_: int, account_num
         good = hmac.compare_digest(expected.encode(), normalise_postal_code(postal_code).encode())
         return LoginResult(customer_id=customer.id, ok=True) if customer and good else LoginResult(error=BAD_LOGIN)
 
-    return _throttled(db, clock, utility_id_, key, check)
+    return throttled(db, clock, utility_id_, key, check)
 
 
 def staff_login(db: Database, clock: Clock, utility_id_: int, username: str, password: str) -> LoginResult:
@@ -168,7 +168,7 @@ def staff_login(db: Database, clock: Clock, utility_id_: int, username: str, pas
             hmac.compare_digest(password.encode(), STAFF_PASSWORD.encode())
         return LoginResult(ok=True) if good else LoginResult(error=BAD_LOGIN)
 
-    return _throttled(db, clock, utility_id_, f"staff:{username.lower()}", check)
+    return throttled(db, clock, utility_id_, f"staff:{username.lower()}", check)
 
 
 def remember_login(store: MutableMapping, role: str, slug: str, value) -> None:
@@ -280,29 +280,50 @@ def revoke_authorization(db: Database, clock: Clock, customer_id: int, authoriza
 APPLICATION_STATUSES = ("review", "production", "on_hold", "blocked")
 
 
-def set_application_blocked(db: Database, clock: Clock, utility_id_: int, application_id: int, blocked: bool,
-                            by: str = STAFF_USERNAME) -> Application:
-    """Block a third party (its status becomes 'blocked'), or unblock it back to the status it had."""
+def _previous_status(s: Session, app: Application, suspended: str) -> str:
+    """The status the application had before it was put in `suspended` (review if unrecorded)."""
+    last = s.scalars(select(ApplicationStatusChange).where(ApplicationStatusChange.application_id == app.id)
+                     .order_by(ApplicationStatusChange.id.desc())).first()
+    recorded = last is not None and last.new_status == suspended and last.old_status != suspended
+    return last.old_status if recorded else "review"
+
+
+# action -> (statuses it applies to, new status or None for "the status before")
+STATUS_ACTIONS = {
+    "block": (("review", "production", "on_hold"), "blocked"),
+    "unblock": (("blocked",), None),
+    "hold": (("review", "production"), "on_hold"),
+    "release": (("on_hold",), None),
+}
+
+
+def set_application_status(db: Database, clock: Clock, utility_id_: int, application_id: int, action: str,
+                           by: str = STAFF_USERNAME) -> Application:
+    """Staff actions on a third party: block or put on hold (access suspended), and unblock or
+    release, which restore the status it had before."""
+    allowed, target = STATUS_ACTIONS[action]
     with db.transaction() as s:
         app = s.get(Application, application_id)
         if app is None or app.utility_id != utility_id_:
             raise NotFound(application_id)
-        if blocked:
-            if app.status == "blocked":
-                raise Refused(f"{app.name} is already blocked.", "application")
-            new = "blocked"
-        else:
-            if app.status != "blocked":
-                raise Refused(f"{app.name} is not blocked.", "application")
-            last = s.scalars(select(ApplicationStatusChange).where(ApplicationStatusChange.application_id == app.id)
-                             .order_by(ApplicationStatusChange.id.desc())).first()
-            # the block this ends, if it was recorded; otherwise the third party goes back to review
-            recorded = last is not None and last.new_status == "blocked" and last.old_status != "blocked"
-            new = last.old_status if recorded else "review"
+        if app.status not in allowed:
+            if app.status == target:
+                raise Refused(f"{app.name} is already {_PAST[action]}.", "application")
+            raise Refused(f"{app.name} is {app.status.replace('_', ' ')}: it cannot be {_PAST[action]}.", "application")
+        new = target or _previous_status(s, app, app.status)
         s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
                                       changed_at=_now(clock), changed_by=by))
         app.status = new
         return app
+
+
+_PAST = {"block": "blocked", "unblock": "unblocked", "hold": "put on hold", "release": "released"}
+
+
+def set_application_blocked(db: Database, clock: Clock, utility_id_: int, application_id: int, blocked: bool,
+                            by: str = STAFF_USERNAME) -> Application:
+    """Block a third party (its status becomes 'blocked'), or unblock it back to the status it had."""
+    return set_application_status(db, clock, utility_id_, application_id, "block" if blocked else "unblock", by)
 
 
 def applications(db: Database, utility_id_: int) -> list[tuple[Application, int]]:
@@ -462,45 +483,3 @@ def last_month_label(start: dt.date, end: dt.date) -> str:
     return f"{start.isoformat()} to {(end - dt.timedelta(days=1)).isoformat()}"
 
 
-# --- what an authorization shares ---------------------------------------------------------
-
-_FB_DATA = [((5, 7, 8), "electricity"), ((10,), "gas"), ((11,), "water")]
-_FB_CUSTOMER = {46, 51, 55, 56, 58, 59, 60}
-_INTERVALS = {900: "15-minute", 1800: "30-minute", 3600: "hourly", 86400: "daily"}
-
-
-def describe_scope(scope: str) -> list[str]:
-    """A person's reading of an ESPI scope string (lenient: unknown terms are skipped)."""
-    terms = {}
-    for part in scope.split(";"):
-        if "=" in part:
-            k, _, v = part.partition("=")
-            terms[k.strip().lower()] = v.strip()
-    try:
-        fbs = {int(x) for x in terms.get("fb", "").split("_") if x}
-    except ValueError:
-        fbs = set()
-    out = []
-    kinds = [name for blocks, name in _FB_DATA if fbs & set(blocks)]
-    usage = "Usage readings" + (f" ({', '.join(kinds)})" if kinds else "")
-    try:
-        ivs = [int(x) for x in terms.get("intervalduration", "").split("_") if x]
-    except ValueError:
-        ivs = []
-    if ivs:
-        usage += ", " + ", ".join(_INTERVALS.get(i, f"every {i} s") for i in sorted(ivs))
-    out.append(usage)
-    if fbs & {12, 16}:
-        out.append("Costs and bills")
-    elif 15 in fbs:
-        out.append("Monthly usage summaries")
-    if 8 in fbs:
-        out.append("Solar export (energy received)")
-    hist = terms.get("historylength", "")
-    if hist.isdigit():
-        n = int(hist)
-        months = n if n <= 240 else round(n / (30.4375 * 86400))
-        out.append(f"History: up to {months} months back")
-    if fbs & _FB_CUSTOMER:
-        out.append("Your name, contact details, account and service address")
-    return out

@@ -33,7 +33,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .clock import Clock
 from .db import Database
 from .espi.resources import batch_list
-from .espi.scopes import PLAIN_WORDS, ScopeError, parse_scope
+from .espi.scopes import ScopeError, parse_scope, plain_words
 from .espi.uuids import resource_uuid_str
 from .models import Application, ApplicationStatusChange, Authorization, Developer, OAuthToken, Utility
 from .oauth.secrets import digest, matches, new_token
@@ -154,12 +154,12 @@ def developer_login(db: Database, clock: Clock, utility_id: int, email: str, pas
                                                 func.lower(Developer.email) == email.lower())).first()
 
     def check(_s: Session):
-        good = check_password_hash(dev.password_hash if dev else accounts._dummy_hash(), password or "")
+        good = check_password_hash(dev.password_hash if dev else accounts.dummy_hash(), password or "")
         # accounts.LoginResult carries the signed-in id in customer_id
         return accounts.LoginResult(customer_id=dev.id, ok=True) if dev and good else \
             accounts.LoginResult(error=accounts.BAD_LOGIN)
 
-    result = accounts._throttled(db, clock, utility_id, f"developer:{email.lower()[:180]}", check)
+    result = accounts.throttled(db, clock, utility_id, f"developer:{email.lower()[:180]}", check)
     if result.ok:
         return DeveloperLogin(developer_id=result.customer_id)
     return DeveloperLogin(error=result.error, locked_until=result.locked_until)
@@ -232,27 +232,6 @@ def _optional_uri(value: object, field_name: str) -> str | None:
     return check_uri(value, field_name)
 
 
-def scope_meaning(scope: str) -> list[str]:
-    """A scope string in plain words, one line per thing it shares (PLAIN_WORDS and its terms)."""
-    try:
-        s = parse_scope(scope, strict=False)
-    except ScopeError:
-        return ["(not a valid ESPI scope)"]
-    lines = [PLAIN_WORDS[n] for n in s.function_blocks if n in PLAIN_WORDS]
-    if s.interval_durations:
-        names = {900: "15 minutes", 1800: "30 minutes", 3600: "1 hour", 86400: "1 day"}
-        lines.append("Readings every " + ", ".join(names.get(i, f"{i} s") if isinstance(i, int) else str(i)
-                                                    for i in s.interval_durations))
-    if s.block_duration:
-        lines.append(f"Delivered in {s.block_duration} blocks")
-    if s.history_length:
-        months = round(s.history_length / (30.4375 * 86400))
-        lines.append(f"Up to {months} months of history")
-    if s.bulk_request:
-        lines.append(f"Bulk transfer {s.bulk_request}")
-    return lines
-
-
 def scope_title(scope: str) -> str:
     try:
         return "Usage and customer data" if parse_scope(scope, strict=False).customer_data else "Usage data"
@@ -262,7 +241,7 @@ def scope_title(scope: str) -> str:
 
 def offered_scopes(offered: Iterable[str]) -> list[dict]:
     """[{scope, title, meaning}] for the registration form."""
-    return [{"scope": s, "title": scope_title(s), "meaning": scope_meaning(s)} for s in offered]
+    return [{"scope": s, "title": scope_title(s), "meaning": plain_words(s)} for s in offered]
 
 
 def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_name: str = "this utility",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
-from .atom import Entry
+from .atom import BlockRun, Entry
 
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
 TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")
@@ -104,11 +104,36 @@ def _passes(q: Query, e: Entry) -> bool:
     return True
 
 
-def apply(q: Query, entries: Iterable[Entry]) -> Iterator[Entry]:
-    """The entries the query selects, lazily and in order."""
+def _passes_window(q: Query, window: tuple[int, int], updated: int) -> bool:
+    start, end = window
+    return not ((q.published_min is not None and start < q.published_min)
+                or (q.published_max is not None and end > q.published_max)
+                or (q.updated_min is not None and updated < q.updated_min)
+                or (q.updated_max is not None and updated > q.updated_max))
+
+
+def apply(q: Query, entries: Iterable[Entry | BlockRun]) -> Iterator[Entry | BlockRun]:
+    """The entries the query selects, lazily and in order (a BlockRun counts as its blocks)."""
     position = 0
     emitted = 0
     for e in entries:
+        if isinstance(e, BlockRun):
+            keep = []
+            for i in range(len(e)):
+                if not _passes_window(q, e.windows[i], e.published[i]):
+                    continue
+                position += 1
+                if position < q.start_index:
+                    continue
+                if q.max_results is not None and emitted >= q.max_results:
+                    break
+                emitted += 1
+                keep.append(i)
+            if keep:
+                yield e if len(keep) == len(e) else e.subset(keep)
+            if q.max_results is not None and emitted >= q.max_results:
+                return
+            continue
         if not _passes(q, e):
             continue
         position += 1

@@ -202,3 +202,66 @@ PLAIN_WORDS = {
     55: "Contact details: name, address, phone, e-mail", 56: "Account and billing information",
     58: "Service location", 60: "Meter details",
 }
+
+
+def plain_words(scope: str) -> list[str]:
+    """A scope in plain words, one line per thing it shares (for the consent page and the developer portal)."""
+    try:
+        s = parse_scope(scope, strict=False)
+    except ScopeError:
+        return ["(not a valid ESPI scope)"]
+    lines = [PLAIN_WORDS[n] for n in s.function_blocks if n in PLAIN_WORDS]
+    if s.interval_durations:
+        names = {900: "15 minutes", 1800: "30 minutes", 3600: "1 hour", 86400: "1 day"}
+        lines.append("Readings every " + ", ".join(names.get(i, f"{i} s") if isinstance(i, int) else str(i)
+                                                    for i in s.interval_durations))
+    if s.block_duration:
+        lines.append(f"Delivered in {s.block_duration} blocks")
+    if s.history_length:
+        months = round(s.history_length / (30.4375 * 86400))
+        lines.append(f"Up to {months} months of history")
+    if s.bulk_request:
+        lines.append(f"Bulk transfer {s.bulk_request}")
+    return lines
+
+
+_FB_DATA = [((5, 7, 8), "electricity"), ((10,), "gas"), ((11,), "water")]
+_FB_CUSTOMER = {46, 51, 55, 56, 58, 59, 60}
+_INTERVALS = {900: "15-minute", 1800: "30-minute", 3600: "hourly", 86400: "daily"}
+
+
+def summary_words(scope: str) -> list[str]:
+    """A short reading of a scope for lists of authorizations (lenient: unknown terms are skipped)."""
+    terms = {}
+    for part in scope.split(";"):
+        if "=" in part:
+            k, _, v = part.partition("=")
+            terms[k.strip().lower()] = v.strip()
+    try:
+        fbs = {int(x) for x in terms.get("fb", "").split("_") if x}
+    except ValueError:
+        fbs = set()
+    out = []
+    kinds = [name for blocks, name in _FB_DATA if fbs & set(blocks)]
+    usage = "Usage readings" + (f" ({', '.join(kinds)})" if kinds else "")
+    try:
+        ivs = [int(x) for x in terms.get("intervalduration", "").split("_") if x]
+    except ValueError:
+        ivs = []
+    if ivs:
+        usage += ", " + ", ".join(_INTERVALS.get(i, f"every {i} s") for i in sorted(ivs))
+    out.append(usage)
+    if fbs & {12, 16}:
+        out.append("Costs and bills")
+    elif 15 in fbs:
+        out.append("Monthly usage summaries")
+    if 8 in fbs:
+        out.append("Solar export (energy received)")
+    hist = terms.get("historylength", "")
+    if hist.isdigit():
+        n = int(hist)
+        months = n if n <= 240 else round(n / (30.4375 * 86400))
+        out.append(f"History: up to {months} months back")
+    if fbs & _FB_CUSTOMER:
+        out.append("Your name, contact details, account and service address")
+    return out

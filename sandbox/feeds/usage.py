@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from ..espi import codes
-from ..espi.atom import Entry, Link
+from ..espi.atom import BlockRun, Entry, Link
 from ..espi.dst import local_time
-from ..espi.resources import (interval_block, local_time_parameters, meter_reading, reading_texts, reading_type,
+from ..espi.resources import (local_time_parameters, meter_reading, reading_texts, reading_type,
                              usage_point, usage_summary)
 from ..espi.uuids import resource_uuid_str, uuid_family
 from ..models import UsagePoint
@@ -151,29 +151,29 @@ class UsageFeed:
                         lambda: reading_type(fields), structural=True)
         yield from self._block_entries(mr, mr_href, data)
 
-    def _block_entries(self, mr: str, mr_href: str, data: Series) -> Iterator[Entry]:
+    def _block_entries(self, mr: str, mr_href: str, data: Series) -> Iterator[BlockRun]:
+        """The MeterReading's IntervalBlocks, one per local day with readings, as one run."""
         starts = data.starts.tolist()
         durations = data.durations.tolist()
         priced = data.costs is not None and self.with_cost
         texts: list[str] = []
-        block_id = uuid_family(self.world.seed, "interval-block", mr)
 
-        def readings(a: int, b: int) -> str:
-            if not texts:  # formatted for the whole stream at once, on first use
+        def formatted() -> list[str]:
+            if not texts:  # the whole stream at once, on first use
                 texts.extend(reading_texts(data.starts, data.durations, data.values, data.qualities,
                                            data.costs if priced else None, data.tou if priced else None,
                                            data.tiers if priced else None))
-            return "".join(texts[a:b])
+            return texts
 
-        for day, a, b in data.days:
-            if a == b:
-                continue  # a day with no reading at all has no block
-            first, end = starts[a], starts[b - 1] + durations[b - 1]
-            published = local_midnight(self.tz, day + dt.timedelta(days=1))
-            uuid = block_id(day.isoformat())
-            yield Entry("IntervalBlock", uuid, f"{mr_href}/IntervalBlock/{uuid}", f"{mr_href}/IntervalBlock", "",
-                        published, published, lambda first=first, end=end: interval_block(first, end - first),
-                        readings=lambda a=a, b=b: readings(a, b), window=(first, end))
+        block_id = uuid_family(self.world.seed, "interval-block", mr)
+        days = [(day, a, b) for day, a, b in data.days if a < b]  # a day with no reading at all has no block
+        if not days:
+            return
+        one = dt.timedelta(days=1)
+        yield BlockRun(f"{mr_href}/IntervalBlock", [block_id(day.isoformat()) for day, _, _ in days],
+                       [(starts[a], starts[b - 1] + durations[b - 1]) for _, a, b in days],
+                       [local_midnight(self.tz, day + one) for day, _, _ in days],
+                       [(a, b) for _, a, b in days], formatted)
 
     def _summary_entries(self, up: UsagePoint, up_href: str, computed: dict[str, Series]) -> Iterator[Entry]:
         u = self.utility

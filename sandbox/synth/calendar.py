@@ -66,7 +66,7 @@ def grid(tz_name: str, first: dt.date, end: dt.date, interval: int) -> Grid:
         day_idx = np.arange(len(days), dtype=np.int32)
         hour = np.zeros(len(days))
     else:
-        starts_l, hours_l, counts = [], [], []
+        hours_l, counts = [], []
         for i, x in enumerate(days):
             h = day_hours(tz_name, x, interval)
             counts.append(len(h))

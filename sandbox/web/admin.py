@@ -9,6 +9,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
+from ..espi.scopes import summary_words
 from .. import accounts, readings, sandbox
 from .portal import db_session, load_utility
 
@@ -102,7 +103,7 @@ def _customer_page(customer_id: int, error: str | None = None, status: int = 200
     lock = accounts.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
     return render_template("admin/customer.html", c=customer, auths=auths, state=accounts.account_state(customer, today),
                            history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary, lock=lock, nav="customers",
-                           describe=accounts.describe_scope, max_bytes=_dmd().MAX_IMPORT_BYTES), status
+                           describe=summary_words, max_bytes=_dmd().MAX_IMPORT_BYTES), status
 
 
 @bp.get("/customers/<int:customer_id>")
@@ -167,27 +168,39 @@ def applications():
                            nav="applications")
 
 
-def _set_blocked(app_id: int, blocked: bool):
+_DONE = {"block": "is blocked: its access to customer data is suspended",
+         "unblock": "is unblocked", "hold": "is on hold: its access to customer data is suspended",
+         "release": "is released from hold"}
+
+
+@bp.post("/applications/<int:app_id>/<any(block, unblock, hold, release):action>")
+@staff_required
+def set_status(app_id: int, action: str):
     sb = sandbox()
     try:
-        app = accounts.set_application_blocked(sb.db, sb.clock, g.utility_id, app_id, blocked)
+        app = accounts.set_application_status(sb.db, sb.clock, g.utility_id, app_id, action)
     except accounts.NotFound:
         abort(404, description="No such third party at this utility.")
     except accounts.Refused as exc:
         flash(exc.message, "error")
     else:
-        flash(f"{app.name} is {'blocked: its access to customer data is suspended' if blocked else 'unblocked'} "
-              f"(status {app.status}).", "info")
+        flash(f"{app.name} {_DONE[action]} (status {app.status.replace('_', ' ')}).", "info")
     return redirect(url_for("admin.applications"), 303)
 
 
-@bp.post("/applications/<int:app_id>/block")
+@bp.post("/applications/<int:app_id>/approve")
 @staff_required
-def block(app_id: int):
-    return _set_blocked(app_id, True)
+def approve(app_id: int):
+    """Review -> Production at utilities whose profile wants staff approval, once the checklist is done."""
+    from .. import onboarding
 
-
-@bp.post("/applications/<int:app_id>/unblock")
-@staff_required
-def unblock(app_id: int):
-    return _set_blocked(app_id, False)
+    sb = sandbox()
+    try:
+        app = onboarding.approve_application(sb.db, sb.clock, g.utility_id, app_id, g.utility.profile)
+    except onboarding.NotFound:
+        abort(404, description="No such third party at this utility.")
+    except onboarding.Refused as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{app.name} is approved: status production.", "info")
+    return redirect(url_for("admin.applications"), 303)

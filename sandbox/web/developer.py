@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from .. import accounts, onboarding, sandbox
 from ..directory import describe
 from ..feeds.management import endpoints
-from ..espi.scopes import standard_scopes
+from ..espi.scopes import plain_words, standard_scopes
 from .portal import load_utility
 
 bp = Blueprint("developer", __name__, url_prefix="/dc/<slug>/developer")
@@ -277,7 +277,7 @@ def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error
         html = render_template(
             "developer/app.html", app=app, checks=checks, done=sum(c.done for c in checks), revealed=revealed,
             created=created, error=error, profile=profile, connect=_connect_info(app),
-            scopes=[{"scope": sc, "title": onboarding.scope_title(sc), "meaning": onboarding.scope_meaning(sc)}
+            scopes=[{"scope": sc, "title": onboarding.scope_title(sc), "meaning": plain_words(sc)}
                     for sc in app.scopes],
             terms_current=app.terms_version == profile.terms_version and app.terms_accepted_at is not None,
             max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024, nav="apps")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from .. import sandbox
 from ..espi.resources import service_status
-from ..espi.scopes import PLAIN_WORDS, ScopeError, commodities_of, parse_scope
+from ..espi.scopes import commodities_of, plain_words
 from ..models import Application, Customer
 from ..oauth import grants as records
 from ..oauth.bearer import BearerError, authenticate
@@ -55,22 +55,6 @@ def _redirect_error(redirect_uri: str, error: str, description: str, state: str 
 
 def _customer() -> Customer | None:
     return portal.current_customer()
-
-
-def describe_scope(scope: str) -> list[str]:
-    """What a scope asks for, in plain words, for the consent page."""
-    try:
-        parsed = parse_scope(scope, strict=False)
-    except ScopeError:
-        return [scope]
-    out = [PLAIN_WORDS[fb] for fb in parsed.function_blocks if fb in PLAIN_WORDS]
-    intervals = [i for i in parsed.interval_durations if isinstance(i, int)]
-    if intervals:
-        words = {900: "15-minute", 3600: "hourly", 86400: "daily"}
-        out.insert(0, "Readings in " + ", ".join(words.get(i, f"{i}-second") for i in intervals) + " intervals")
-    if parsed.history_length:
-        out.append(f"History of up to {round(parsed.history_length / 2628000)} months")
-    return out
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
@@ -137,7 +121,7 @@ def _consent_page(app: Application, customer: Customer, scope: str, error: str |
     if customer.service_end is not None:
         until = min(until, customer.service_end)
     return render_template("oauth/consent.html", utility=g.utility, app=app, customer=customer,
-                           items=describe_scope(scope), scope=scope, until=until, error=error,
+                           items=plain_words(scope), scope=scope, until=until, error=error,
                            usage_points=_shareable(customer, scope), action=request.full_path,
                            account_state=g.get("account_state")), status
 

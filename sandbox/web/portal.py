@@ -15,6 +15,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..espi.scopes import summary_words
 from .. import accounts, charts, readings, sandbox
 from ..models import Customer
 from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
@@ -289,7 +290,7 @@ def sharing():
     if "oauth.third_party_list" in current_app.view_functions:
         connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
     return render_template("portal/sharing.html", nav="sharing", current=current, past=past,
-                           directory=accounts.directory(sb.db, g.utility_id), describe=accounts.describe_scope,
+                           directory=accounts.directory(sb.db, g.utility_id), describe=summary_words,
                            connect_url=connect)
 
 
@@ -306,7 +307,7 @@ def revoke_confirm(auth_id: int):
     auth = _own_authorization(auth_id)
     state, until = accounts.authorization_state(auth, sandbox().clock.now().replace(tzinfo=None))
     return render_template("portal/revoke.html", nav="sharing", auth=auth, state=state, until=until,
-                           describe=accounts.describe_scope)
+                           describe=summary_words)
 
 
 @bp.post("/sharing/<int:auth_id>/revoke")

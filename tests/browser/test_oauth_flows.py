@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from espi.checks import ATOM, ESPI, assert_valid, parse
+from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
 
 from .helpers import screenshot

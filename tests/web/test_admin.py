@@ -206,3 +206,39 @@ def test_staff_can_see_and_clear_a_customer_sign_in_lock(client, app):
     r = client.post("/dc/bayview/login", data={"csrf_token": token(client, "/dc/bayview/"), "method": "password",
                                                "username": "demo", "password": "demo"})
     assert r.status_code == 303
+
+
+def test_put_on_hold_and_release(client, app):
+    staff_login(client)
+    a = demo_app(app)
+    client.post(f"/dc/bayview/admin/applications/{a.id}/hold", data={"csrf_token": token(client)})
+    assert demo_app(app).status == "on_hold"
+    html = text(client.get("/dc/bayview/admin/applications"))
+    assert "is on hold" in html and "Release" in html
+    refused = client.post(f"/dc/bayview/admin/applications/{a.id}/unblock", data={"csrf_token": token(client)},
+                          follow_redirects=True)
+    assert "cannot be unblocked" in text(refused) and demo_app(app).status == "on_hold"
+    client.post(f"/dc/bayview/admin/applications/{a.id}/release", data={"csrf_token": token(client)})
+    assert demo_app(app).status == "production"
+
+
+def test_staff_approval_needs_the_finished_checklist(client, app):
+    from sandbox import onboarding
+
+    with sb_of(app).db.transaction() as s:
+        a = s.scalars(select(Application).where(Application.client_id == "demo-third-party")
+                      .where(Application.utility.has(slug="lakeshore"))).one()
+        a.status = "review"
+        app_id = a.id
+    staff_login(client, "lakeshore")
+    page = text(client.get("/dc/lakeshore/admin/applications"))
+    assert "Approve" in page and "when staff approve it" in page
+    r = client.post(f"/dc/lakeshore/admin/applications/{app_id}/approve",
+                    data={"csrf_token": token(client, "/dc/lakeshore/admin/")}, follow_redirects=True)
+    assert "cannot be approved yet" in text(r)
+    with sb_of(app).db.sessions() as s:
+        assert s.get(Application, app_id).status == "review"
+        todo = [c.key for c in onboarding.checklist(s.get(Application, app_id),
+                                                     app.extensions["sandbox"].world.utility("lakeshore").profile,
+                                                     now=sb_of(app).clock.now())]
+    assert "terms" in todo

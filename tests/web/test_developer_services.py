@@ -7,6 +7,8 @@ party's notification endpoint.
 """
 from __future__ import annotations
 
+from sandbox.espi.scopes import plain_words
+
 import dataclasses
 import datetime as dt
 import http.server
@@ -193,11 +195,11 @@ def test_validate_metadata_accepts_offered_scopes_and_names_the_callers_fields(w
 
 def test_scope_meaning_in_plain_words(world):
     usage, with_customer = offered(world, "lakeshore")
-    words = onboarding.scope_meaning(usage)
+    words = plain_words(usage)
     assert "Electricity use in intervals" in words and "Water use" in words and "Natural gas use" in words
     assert "Readings every 15 minutes, 1 hour, 1 day" in words and "Up to 13 months of history" in words
     assert not any("Contact details" in w for w in words)
-    assert any("Contact details" in w for w in onboarding.scope_meaning(with_customer))
+    assert any("Contact details" in w for w in plain_words(with_customer))
     assert onboarding.scope_title(usage) == "Usage data" and onboarding.scope_title(with_customer) == "Usage and customer data"
 
 

@@ -1,6 +1,8 @@
 """The portal's plain-Python services (sandbox.accounts, sandbox.charts) without HTTP."""
 from __future__ import annotations
 
+from sandbox.espi.scopes import summary_words
+
 import datetime as dt
 import re
 from decimal import Decimal
@@ -144,14 +146,14 @@ def test_custom_period_end_is_inclusive_and_bounded():
 # --- what a scope shares --------------------------------------------------------------------
 
 def test_describe_scope():
-    lines = accounts.describe_scope("FB=1_3_4_5_8_10_12_13_14_15_16;IntervalDuration=900_3600_86400;"
+    lines = summary_words("FB=1_3_4_5_8_10_12_13_14_15_16;IntervalDuration=900_3600_86400;"
                                     "BlockDuration=daily;HistoryLength=34128000")
     assert lines[0] == "Usage readings (electricity, gas), 15-minute, hourly, daily"
     assert "Costs and bills" in lines and "History: up to 13 months back" in lines
     assert "Your name, contact details, account and service address" not in lines
-    pii = accounts.describe_scope("FB=1_3_4_5_13_14_39_51_56;HistoryLength=13")
+    pii = summary_words("FB=1_3_4_5_13_14_39_51_56;HistoryLength=13")
     assert "History: up to 13 months back" in pii and pii[-1].startswith("Your name")
-    assert accounts.describe_scope("garbage") == ["Usage readings"]
+    assert summary_words("garbage") == ["Usage readings"]
 
 
 # --- numbers and charts -----------------------------------------------------------------------
