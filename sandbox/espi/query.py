@@ -114,32 +114,34 @@ def _passes_window(q: Query, window: tuple[int, int], updated: int) -> bool:
 
 def apply(q: Query, entries: Iterable[Entry | BlockRun]) -> Iterator[Entry | BlockRun]:
     """The entries the query selects, lazily and in order (a BlockRun counts as its blocks)."""
-    position = 0
-    emitted = 0
+    position = emitted = 0
+
+    def admit() -> bool | None:
+        """Paging for the next selected entry: True to keep it, False to skip it, None when full."""
+        nonlocal position, emitted
+        position += 1
+        if position < q.start_index:
+            return False
+        if q.max_results is not None and emitted >= q.max_results:
+            return None
+        emitted += 1
+        return True
+
     for e in entries:
         if isinstance(e, BlockRun):
             keep = []
             for i in range(len(e)):
-                if not _passes_window(q, e.windows[i], e.published[i]):
-                    continue
-                position += 1
-                if position < q.start_index:
-                    continue
-                if q.max_results is not None and emitted >= q.max_results:
-                    break
-                emitted += 1
-                keep.append(i)
+                if _passes_window(q, e.windows[i], e.published[i]):
+                    verdict = admit()
+                    if verdict is None:
+                        break
+                    if verdict:
+                        keep.append(i)
             if keep:
                 yield e if len(keep) == len(e) else e.subset(keep)
-            if q.max_results is not None and emitted >= q.max_results:
+        elif _passes(q, e):
+            verdict = admit()
+            if verdict:
+                yield e
+            elif verdict is None:
                 return
-            continue
-        if not _passes(q, e):
-            continue
-        position += 1
-        if position < q.start_index:
-            continue
-        if q.max_results is not None and emitted >= q.max_results:
-            return
-        emitted += 1
-        yield e

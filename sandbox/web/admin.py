@@ -7,26 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from ..espi.scopes import summary_words
 from .. import accounts, readings, sandbox
-from .portal import db_session, load_utility
+from .portal import db_session
+from .utility import utility_blueprint
 
-bp = Blueprint("admin", __name__, url_prefix="/dc/<slug>/admin")
+bp = utility_blueprint("admin", __name__, "/dc/<slug>/admin")
 ROLE = "staff"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the file
-
-
-@bp.url_value_preprocessor
-def _pull_slug(endpoint, values):
-    load_utility(values.pop("slug"))
-
-
-@bp.url_defaults
-def _add_slug(endpoint, values):
-    if "slug" not in values and getattr(g, "slug", None):
-        values["slug"] = g.slug
 
 
 @bp.context_processor

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import wraps
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
+from flask import (Response, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 from markupsafe import Markup, escape
 
@@ -19,22 +19,11 @@ from .. import accounts, onboarding, sandbox
 from ..directory import describe
 from ..feeds.management import endpoints
 from ..espi.scopes import plain_words, standard_scopes
-from .portal import load_utility
+from .utility import utility_blueprint
 
-bp = Blueprint("developer", __name__, url_prefix="/dc/<slug>/developer")
+bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = "developer"
 UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
-
-
-@bp.url_value_preprocessor
-def _pull_slug(endpoint, values):
-    load_utility(values.pop("slug"))
-
-
-@bp.url_defaults
-def _add_slug(endpoint, values):
-    if "slug" not in values and getattr(g, "slug", None):
-        values["slug"] = g.slug
 
 
 @bp.context_processor

@@ -19,20 +19,10 @@ from ..oauth import grants as records
 from ..oauth.bearer import BearerError, authenticate
 from ..oauth.server import create_server
 from . import portal
+from .utility import load_utility, utility_blueprint
 
-bp = Blueprint("oauth", __name__, url_prefix="/dc/<slug>")
+bp = utility_blueprint("oauth", __name__, "/dc/<slug>")
 wellknown = Blueprint("oauth_wellknown", __name__)
-
-
-@bp.url_value_preprocessor
-def _pull_slug(endpoint, values):
-    portal.load_utility(values.pop("slug"))
-
-
-@bp.url_defaults
-def _add_slug(endpoint, values):
-    if "slug" not in values and getattr(g, "slug", None):
-        values["slug"] = g.slug
 
 
 def server():
@@ -172,7 +162,7 @@ def metadata():
 
 @wellknown.get("/.well-known/oauth-authorization-server/dc/<slug>")
 def metadata_rfc8414(slug: str):
-    portal.load_utility(slug)
+    load_utility(slug)
     return jsonify(_metadata())
 
 

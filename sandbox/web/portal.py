@@ -10,45 +10,22 @@ import datetime as dt
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
+from flask import (Response, abort, current_app, flash, g, redirect, render_template, request, session,
                    stream_with_context, url_for)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..espi.scopes import summary_words
 from .. import accounts, charts, readings, sandbox
+from .utility import utility_blueprint
 from ..models import Customer
 from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
 
-bp = Blueprint("portal", __name__, url_prefix="/dc/<slug>")
+bp = utility_blueprint("portal", __name__, "/dc/<slug>")
 ROLE = "customer"
 
 
-# --- the utility of the URL -------------------------------------------------------------
-
-def load_utility(slug: str) -> None:
-    """Put the utility of the URL in g (UtilityDef as g.utility, its row id as g.utility_id); 404 if unknown."""
-    sb = sandbox()
-    try:
-        g.utility = sb.require_world().utility(slug)
-    except KeyError:
-        abort(404, description=f"No utility '{slug}' in this sandbox.")
-    g.utility_id = accounts.utility_id(sb.db, slug)
-    if g.utility_id is None:
-        abort(404, description=f"No utility '{slug}' in this sandbox.")
-    g.slug = slug
-
-
-@bp.url_value_preprocessor
-def _pull_slug(endpoint, values):
-    load_utility(values.pop("slug"))
-
-
-@bp.url_defaults
-def _add_slug(endpoint, values):
-    if "slug" not in values and getattr(g, "slug", None):
-        values["slug"] = g.slug
-
+# --- showing numbers and times -------------------------------------------------------------
 
 @bp.app_template_filter("money")
 def _money(amount, currency=None):
@@ -73,6 +50,7 @@ def _local(when: dt.datetime | None, fmt: str = "%d %b %Y %H:%M"):
 @bp.app_template_filter("day")
 def _day(day: dt.date | None, fmt: str = "%d %b %Y"):
     return "—" if day is None else day.strftime(fmt)
+
 
 
 # --- reading the database during a request -------------------------------------------------

@@ -49,7 +49,7 @@ from ..espi.atom import FeedWriter
 from ..espi.scopes import standard_scopes
 from ..espi.xmlio import XmlRefused, parse_untrusted
 from ..feeds.management import GRANT_TYPES, REDACTED, application_entry, endpoints
-from .portal import load_utility
+from .utility import load_utility
 
 bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>/espi/1_1")
 

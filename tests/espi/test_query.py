@@ -75,3 +75,22 @@ def test_malformed_values_name_the_parameter(params, bad):
 def test_query_round_trips_to_parameters():
     params = {"published-min": "2025-01-02T00:00:00Z", "max-results": "5", "start-index": "2"}
     assert parse_query(parse_query(params).as_params()) == parse_query(params)
+
+
+def test_block_runs_are_filtered_and_paged_block_by_block():
+    from sandbox.espi.atom import BlockRun
+
+    run = BlockRun("s/mr/IntervalBlock", [f"r{d}" for d in range(5)],
+                   [(T0 + d * DAY, T0 + (d + 1) * DAY) for d in range(5)], [T0 + (d + 1) * DAY for d in range(5)],
+                   [(d, d + 1) for d in range(5)], lambda: ["x"] * 5)
+    entries = _entries()[:3] + [run]
+
+    def ids(params):
+        out = []
+        for e in apply(parse_query(params), entries):
+            out += e.uuids if isinstance(e, BlockRun) else [e.uuid]
+        return out
+
+    assert ids({"published-min": iso(T0 + DAY), "published-max": iso(T0 + 3 * DAY)}) == ["up", "mr", "rt", "r1", "r2"]
+    assert ids({"start-index": "3", "max-results": "3"}) == ["rt", "r0", "r1"]
+    assert ids({"updated-min": iso(T0 + 5 * DAY)}) == ["up", "mr", "rt", "r4"]
