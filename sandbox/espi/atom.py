@@ -119,7 +119,7 @@ class FeedWriter:
         self.feed_type = f"{prefix}-feed"
         self.entry_type = f"{prefix}-entry"
         self._open = etree.tostring(etree.Element(A + "feed", nsmap=NSMAPS[prefix])).replace(b"/>", b">")
-        self._templates: dict[tuple[str, str], str] = {}
+        self._templates: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
 
     def header(self, feed_id: str, title: str, self_href: str, updated: int) -> bytes:
         root = etree.Element(A + "feed", nsmap=NSMAPS[self.prefix])
@@ -182,13 +182,14 @@ class FeedWriter:
             self._entry_element(root, marker)
             text = self._splice(etree.tostring(root, encoding="UTF-8")[len(self._open): -len(b"</feed>")], marker)
             parts = _MARKER_RE.split(text.decode("utf-8"))
-            template = self._templates[(up_href, kind)] = "".join(
-                f"%({_MARKERS[p]})s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts)) + "\n"
+            order = tuple(_MARKERS[p] for p in parts[1::2])
+            fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts)) + "\n"
+            template = self._templates[(up_href, kind)] = (fmt, order)
         return template
 
     def run(self, r: BlockRun, chunk: int = 64) -> Iterator[bytes]:
         """The run's block entries, `chunk` blocks per piece of output."""
-        template = self._template(r.up_href, r.kind)
+        fmt, order = self._template(r.up_href, r.kind)
         texts = r.texts()
         join = "".join
         for lo in range(0, len(r), chunk):
@@ -197,8 +198,9 @@ class FeedWriter:
                 start, end = r.windows[i]
                 a, b = r.slices[i]
                 when = iso(r.published[i])
-                out.append(template % {"uuid": r.uuids[i], "start": start, "duration": end - start,
-                                       "published": when, "updated": when, "readings": join(texts[a:b])})
+                values = {"uuid": r.uuids[i], "start": start, "duration": end - start, "published": when,
+                          "updated": when, "readings": join(texts[a:b])}
+                out.append(fmt % tuple([values[name] for name in order]))
             yield join(out).encode("utf-8")
 
     def entry_document(self, e: Entry) -> bytes:
