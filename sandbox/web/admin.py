@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from ..espi.scopes import summary_words
 from .. import accounts, readings, sandbox
 from .portal import db_session
-from .utility import utility_blueprint
+from .utility import locked_out, utility_blueprint
 
 bp = utility_blueprint("admin", __name__, "/dc/<slug>/admin")
 ROLE = "staff"
@@ -60,9 +60,7 @@ def login():
         return _login_page("Enter the staff username and password.", 400, username)
     result = accounts.staff_login(sb.db, sb.clock, g.utility_id, username, password)
     if result.locked:
-        resp = Response(*_login_page(result.error, 429, username))
-        resp.headers["Retry-After"] = str(max(1, int((result.locked_until - sb.clock.now()).total_seconds())))
-        return resp
+        return locked_out(_login_page(result.error, 429, username), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, username)
     accounts.remember_login(session, ROLE, g.slug, accounts.STAFF_USERNAME)

@@ -19,7 +19,7 @@ from .. import accounts, onboarding, sandbox
 from ..directory import describe
 from ..feeds.management import endpoints
 from ..espi.scopes import plain_words, standard_scopes
-from .utility import utility_blueprint
+from .utility import locked_out, utility_blueprint
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = "developer"
@@ -158,10 +158,8 @@ def login():
         return _landing("Enter your e-mail address and your password.", 400, "login", email=email)
     result = onboarding.developer_login(sb.db, sb.clock, g.utility_id, email, password)
     if result.locked:
-        resp = Response(*_landing(f"{result.error} Try again after {result.locked_until:%H:%M} UTC.", 429, "login",
-                                  email=email))
-        resp.headers["Retry-After"] = str(max(1, int((result.locked_until - sb.clock.now()).total_seconds())))
-        return resp
+        return locked_out(_landing(f"{result.error} Try again after {result.locked_until:%H:%M} UTC.", 429, "login",
+                                  email=email), result.locked_until)
     if not result.ok:
         return _landing(result.error, 401, "login", email=email)
     accounts.remember_login(session, ROLE, g.slug, result.developer_id)

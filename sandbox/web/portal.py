@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..espi.scopes import summary_words
 from .. import accounts, charts, readings, sandbox
-from .utility import utility_blueprint
+from .utility import locked_out, utility_blueprint
 from ..models import Customer
 from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -170,9 +170,8 @@ def login():
         return _login_page("method must be 'password' or 'account'.", 400)
     if result.locked:
         until = _local(result.locked_until, "%H:%M")
-        resp = _login_page(f"{result.error} Try again after {until}.", 429, method, **fields)
-        resp.headers["Retry-After"] = str(max(1, int((result.locked_until - sb.clock.now()).total_seconds())))
-        return resp
+        page = _login_page(f"{result.error} Try again after {until}.", 429, method, **fields)
+        return locked_out(page, result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, method, **fields)
     accounts.remember_login(session, ROLE, g.slug, result.customer_id)

@@ -1,7 +1,9 @@
 """What every blueprint under /dc/<slug>/ shares: the utility of the URL, in flask.g."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g
+import datetime as dt
+
+from flask import Blueprint, Response, abort, g
 
 from .. import accounts, sandbox
 
@@ -33,3 +35,12 @@ def utility_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint
             values["slug"] = g.slug
 
     return bp
+
+
+def locked_out(resp, until: dt.datetime) -> Response:
+    """A sign-in refused because the login is locked: 429 with Retry-After (sandbox clock)."""
+    if isinstance(resp, tuple):  # (body, status) as views return it
+        resp = Response(*resp)
+    resp.status_code = 429
+    resp.headers["Retry-After"] = str(max(1, int((until - sandbox().clock.now()).total_seconds())))
+    return resp
