@@ -67,13 +67,29 @@ def reading_texts(starts: np.ndarray, durations: np.ndarray, values: np.ndarray,
     n = len(values)
     if n == 0:
         return []
-    quality = _column_strings(qualities, _quality) if qualities is not None else [""] * n
     zeros = np.zeros(n, dtype=np.int64)
     tier_col = tiers if tiers is not None else zeros
     tou_col = tou if tou is not None else zeros
     tail = _column_strings(tier_col.astype(np.int64) * 65536 + tou_col, lambda k: _tail(k // 65536, k % 65536))
-    dur = [str(int(durations[0]))] * n if (durations == durations[0]).all() else durations.tolist()
     starts_l, values_l = starts.tolist(), values.tolist()
+    estimated = np.flatnonzero(qualities).tolist() if qualities is not None else []
+    if (durations == durations[0]).all():
+        # the usual case, one length throughout: the timePeriod opening is one shared string, and the
+        # few readings with a ReadingQuality get it in front
+        period = f"<espi:timePeriod><espi:duration>{int(durations[0])}</espi:duration><espi:start>"
+        head = [period] * n
+        for i in estimated:
+            head[i] = _quality(int(qualities[i])) + period
+        if costs is not None:
+            return [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{h}{s}</espi:start></espi:timePeriod>"
+                    f"<espi:value>{v}</espi:value>{t}"
+                    for c, h, s, v, t in zip(costs.tolist(), head, starts_l, values_l, tail)]
+        return [f"<espi:IntervalReading>{h}{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"
+                for h, s, v, t in zip(head, starts_l, values_l, tail)]
+    quality = [""] * n
+    for i in estimated:
+        quality[i] = _quality(int(qualities[i]))
+    dur = durations.tolist()
     if costs is not None:
         return [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{q}<espi:timePeriod><espi:duration>{d}"
                 f"</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"

@@ -8,6 +8,7 @@ at once on NumPy arrays; only integer results leave this module.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -61,7 +62,9 @@ class Series:
 
     def slice_days(self, start: dt.date, end: dt.date) -> "Series":
         """The readings of local days start <= day < end."""
-        days = [d for d in self.days if start <= d[0] < end]
+        lo = bisect_left(self.days, (start,))
+        hi = bisect_left(self.days, (end,))
+        days = self.days[lo:hi]
         a = days[0][1] if days else 0
         b = days[-1][2] if days else 0
         cut = lambda xs: xs[a:b] if xs is not None else None  # noqa: E731
