@@ -18,11 +18,12 @@ def resource_uuid(seed: int, *identity: object) -> uuid.UUID:
     return uuid.uuid5(world_namespace(seed), "/".join(str(p) for p in identity))
 
 
+_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_SET = (0x5 << 76) | (0x2 << 62)  # version 5, RFC 4122 variant
+
+
 def _format(digest: bytes) -> str:
-    b = bytearray(digest[:16])
-    b[6] = (b[6] & 0x0F) | 0x50
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
+    h = "%032x" % (int.from_bytes(digest[:16], "big") & _CLEAR | _SET)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -114,10 +114,25 @@ _SHAPES = {name: np.array(getattr(A, name) + (getattr(A, name)[0],)) for name in
            ("RESIDENTIAL_WEEKDAY", "RESIDENTIAL_WEEKEND", "BUSINESS_WEEKDAY", "BUSINESS_WEEKEND", "HEATING", "COOLING", "WATER")}
 
 
-def _shape_at(name: str, h_lo: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """A 24-hour shape interpolated at fractional local hours."""
+@lru_cache(maxsize=512)
+def _shape_at(g: Grid, name: str) -> np.ndarray:
+    """A 24-hour shape at each interval's local hour (interpolated within the hour); the same for every
+    usage point on the grid, so computed once per grid."""
+    h_lo = g.hour.astype(np.int64)
+    f = g.hour - h_lo
     s = _SHAPES[name]
-    return s[h_lo] * (1 - f) + s[h_lo + 1] * f
+    out = s[h_lo] if not f.any() else s[h_lo] * (1 - f) + s[h_lo + 1] * f
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _week_shape(g: Grid, kind: str) -> np.ndarray:
+    """The weekday or weekend shape of `kind` (RESIDENTIAL, BUSINESS) at each interval."""
+    weekend = (g.weekday >= 5)[g.day]
+    out = np.where(weekend, _shape_at(g, kind + "_WEEKEND"), _shape_at(g, kind + "_WEEKDAY"))
+    out.setflags(write=False)
+    return out
 
 
 class UsageModel:
@@ -161,21 +176,19 @@ class UsageModel:
         else:
             di = g.day
             h_lo = g.hour.astype(np.int64)
-            f = g.hour - h_lo
             frac = stream.interval / 3600
             if p.commodity == "water":
                 total = p.base_per_day * (0.85 + 0.3 * day_noise) * np.where(weekend & p.business, 0.9, 1.0)
                 irrigation = p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)
-                level = total[di] / 24 * _shape_at("WATER", h_lo, f) + np.where((h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0)
+                level = total[di] / 24 * _shape_at(g, "WATER") + np.where((h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0)
                 scale = 1.0 if stream.unit == "gal" else GAL_TO_M3 * 1000
             else:
                 kind = "BUSINESS" if p.business else "RESIDENTIAL"
-                we = weekend[di]
-                shape = np.where(we, _shape_at(kind + "_WEEKEND", h_lo, f), _shape_at(kind + "_WEEKDAY", h_lo, f))
+                shape = _week_shape(g, kind)
                 lighting = np.where(hdd > 8, 1.08, 1.0)
                 base = p.base_per_day * lighting * (0.9 + 0.2 * day_noise) / 24
-                level = (base[di] * shape + (p.heat_per_hdd * hdd / 24)[di] * _shape_at("HEATING", h_lo, f)
-                         + (p.cool_per_cdd * cdd / 24)[di] * _shape_at("COOLING", h_lo, f))
+                level = (base[di] * shape + (p.heat_per_hdd * hdd / 24)[di] * _shape_at(g, "HEATING")
+                         + (p.cool_per_cdd * cdd / 24)[di] * _shape_at(g, "COOLING"))
                 if p.ev_kwh:
                     ords = np.array([d.toordinal() for d in g.days], dtype=np.int64) * 4
                     charging = uniforms(key ^ 0xE5, ords) < p.ev_share
