@@ -29,6 +29,14 @@ def sign_in(page: Page, base: str, slug: str = "bayview", username: str = "demo"
     expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_visible()
 
 
+def fill_sign_in(page: Page, username: str = "demo", password: str = "demo") -> None:
+    """Sign in on the sign-in page already shown (e.g. where an OAuth request sent the customer)."""
+    form = page.locator("#login-password")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+
+
 def staff_sign_in(page: Page, base: str, slug: str = "bayview") -> None:
     page.goto(f"{base}/dc/{slug}/admin")
     page.get_by_label("Username").fill("staff")

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
 
-from .helpers import screenshot
+from .helpers import fill_sign_in, screenshot
 
 SCOPE = "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
@@ -57,10 +57,7 @@ def consent_in_browser(page: Page, url: str, decision: str = "Allow", sign_in: b
                        shot: str | None = None) -> None:
     page.goto(url)
     if sign_in:  # not signed in yet: the utility's sign-in page comes first, then the consent page
-        form = page.locator("#login-password")
-        form.get_by_label("Username").fill("demo")
-        form.get_by_label("Password").fill("demo")
-        form.get_by_role("button", name="Sign in").click()
+        fill_sign_in(page)
     expect(page.get_by_role("heading", name="Share your data with Demo Energy App?")).to_be_visible()
     expect(page.locator("#consent-items")).to_contain_text("Electricity use in intervals")
     if untick:
@@ -161,10 +158,7 @@ def test_utility_initiated_scope_selection(server, page):
     with ThirdParty(authorize_url=f"{server.url}/dc/bayview/oauth/authorize", client_id="selector") as tp:
         _register_selector(server, tp)
         page.goto(f"{server.url}/dc/bayview/")
-        form = page.locator("#login-password")
-        form.get_by_label("Username").fill("demo")
-        form.get_by_label("Password").fill("demo")
-        form.get_by_role("button", name="Sign in").click()
+        fill_sign_in(page)
         page.goto(f"{server.url}/dc/bayview/sharing")
         page.get_by_role("button", name="Connect Scope Selector").click()
         expect(page.get_by_role("heading", name="Share your data with Scope Selector?")).to_be_visible()
@@ -180,10 +174,7 @@ def test_third_party_initiated_scope_selection(server, page):
     with ThirdParty(authorize_url=f"{server.url}/dc/bayview/oauth/authorize", client_id="selector") as tp:
         _register_selector(server, tp)
         page.goto(f"{server.url}/dc/bayview/RetailCustomer/ScopeSelectionList?ThirdPartyID=selector")
-        form = page.locator("#login-password")
-        form.get_by_label("Username").fill("demo")
-        form.get_by_label("Password").fill("demo")
-        form.get_by_role("button", name="Sign in").click()
+        fill_sign_in(page)
         expect(page.get_by_role("heading", name="Share your data with Scope Selector?")).to_be_visible()
         page.get_by_role("button", name="Allow").click()
         expect(page.locator("#tp-done")).to_be_visible()
