@@ -72,8 +72,17 @@ def floor_inputs(world, utility, up):
 
 
 def floor_write(header: bytes, pieces, cols) -> bytes:
-    """Plain string formatting of the same document."""
+    """Plain string formatting of the same document: every reading formatted once with one f-string,
+    its optional parts (ReadingQuality, tier, tou) looked up by value, then joined per block."""
     costs, qualities, durations, starts, values, tiers, tous = cols
+    quality = {q: f"<espi:ReadingQuality><espi:quality>{q}</espi:quality></espi:ReadingQuality>" if q else ""
+               for q in set(qualities)}
+    tail = {(t, u): (f"<espi:consumptionTier>{t}</espi:consumptionTier>" if t else "")
+            + (f"<espi:tou>{u}</espi:tou>" if u else "") for t, u in set(zip(tiers, tous))}
+    rows = [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{quality[q]}<espi:timePeriod><espi:duration>{d}"
+            f"</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>"
+            f"{tail[t, u]}</espi:IntervalReading>"
+            for c, q, d, s, v, t, u in zip(costs, qualities, durations, starts, values, tiers, tous)]
     out = [header.decode()]
     for p in pieces:
         if isinstance(p, bytes):
@@ -81,19 +90,10 @@ def floor_write(header: bytes, pieces, cols) -> bytes:
             continue
         uuid, self_href, up_href, published, start, end, a, b = p
         when = dt.datetime.fromtimestamp(published, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows = []
-        for i in range(a, b):
-            q = (f"<espi:ReadingQuality><espi:quality>{qualities[i]}</espi:quality></espi:ReadingQuality>"
-                 if qualities[i] else "")
-            tail = (f"<espi:consumptionTier>{tiers[i]}</espi:consumptionTier>" if tiers[i] else "") + (
-                f"<espi:tou>{tous[i]}</espi:tou>" if tous[i] else "")
-            rows.append(f"<espi:IntervalReading><espi:cost>{costs[i]}</espi:cost>{q}<espi:timePeriod><espi:duration>"
-                        f"{durations[i]}</espi:duration><espi:start>{starts[i]}</espi:start></espi:timePeriod>"
-                        f"<espi:value>{values[i]}</espi:value>{tail}</espi:IntervalReading>")
         out.append(f'<entry><id>urn:uuid:{uuid}</id><link rel="self" href="{self_href}" type="espi-entry/IntervalBlock"/>'
                    f'<link rel="up" href="{up_href}" type="espi-feed/IntervalBlock"/><title></title><content>'
                    f'<espi:IntervalBlock><espi:interval><espi:duration>{end - start}</espi:duration><espi:start>{start}'
-                   f'</espi:start></espi:interval>{"".join(rows)}</espi:IntervalBlock></content><published>{when}'
+                   f'</espi:start></espi:interval>{"".join(rows[a:b])}</espi:IntervalBlock></content><published>{when}'
                    f'</published><updated>{when}</updated></entry>\n')
     out.append("</feed>\n")
     return "".join(out).encode()

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator, Sequence
+from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
@@ -43,6 +44,15 @@ def _iso(epoch: int) -> str:
 _MARKERS = {"@@UUID@@": "uuid", "@@START@@": "start", "@@DURATION@@": "duration", "@@PUBLISHED@@": "published",
             "@@UPDATED@@": "updated", "@@READINGS@@": "readings"}
 _MARKER_RE = re.compile("(" + "|".join(_MARKERS) + ")")
+_FIELD_RE = re.compile(r"@@(UUID|TITLE|PUBLISHED|UPDATED|F\d+)@@")  # in a formed entry's template
+_BLOCK_ORDER = (("uuid", "uuid", "duration", "start"), ("published", "updated"))  # around the readings
+
+
+def _percent_format(text: str) -> tuple[str, tuple[str, ...]]:
+    """text with its markers made %s (and % made %%), and the fields the markers stand for."""
+    parts = _MARKER_RE.split(text)
+    fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
+    return fmt, tuple(_MARKERS[p] for p in parts[1::2])
 
 
 @dataclass(frozen=True)
@@ -68,15 +78,50 @@ class Entry:
     readings: Callable[[], str] | None = None  # pre-formatted IntervalReadings appended to the content
     window: tuple[int, int] | None = None  # (start, end) of the data it holds, for published-min/max
     structural: bool = False  # a parent (UsagePoint, MeterReading, ReadingType...) kept whatever the time filters
+    # optional: content is form(*fields), its layout fixed by which fields are None; the writer then
+    # serializes one such entry with lxml and writes the others of the same layout from that text
+    form: Callable[..., etree._Element] | None = None
+    fields: tuple = ()
+
+    @classmethod
+    def formed(cls, kind: str, uuid: str, up_href: str, title: str, published: int, updated: int,
+               form: Callable[..., etree._Element], fields: tuple, **more) -> "Entry":
+        """An entry at {up_href}/{uuid} whose content is form(*fields); fields are integers, or text."""
+        return cls(kind, uuid, f"{up_href}/{uuid}", up_href, title, published, updated, lambda: form(*fields),
+                   form=form, fields=fields, **more)
+
+
+@dataclass
+class ReadingRun:
+    """A stream's IntervalReading elements, kept as one %-format per reading and the flat list of
+    the readings' arguments (`width` per reading): a block's text is then one format call."""
+
+    pattern: str
+    width: int
+    args: list
+    _formats: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.args) // self.width
+
+    def format(self, count: int) -> str:
+        f = self._formats.get(count)
+        if f is None:
+            f = self._formats[count] = self.pattern * count
+        return f
+
+    def text(self, a: int, b: int) -> str:
+        """Readings a <= i < b."""
+        return self.format(b - a) % tuple(self.args[a * self.width: b * self.width])
 
 
 @dataclass
 class BlockRun:
     """The IntervalBlocks of one MeterReading, one per local day: a feed's bulk, kept in columns.
 
-    Block i has id uuids[i], covers windows[i], is published at published[i] and holds the
-    readings texts()[slices[i][0]:slices[i][1]]. The writer renders a run in one pass from a
-    template that lxml serialized once; `entry(i)` gives block i as an ordinary Entry.
+    Block i has id uuids[i], covers windows[i], is published at published[i] and holds
+    readings slices[i][0] <= k < slices[i][1] of readings(). The writer renders a run in one
+    pass from a template that lxml serialized once; `entry(i)` gives block i as an ordinary Entry.
     """
 
     up_href: str
@@ -84,7 +129,7 @@ class BlockRun:
     windows: list[tuple[int, int]]
     published: list[int]
     slices: list[tuple[int, int]]
-    texts: Callable[[], list[str]]
+    readings: Callable[[], ReadingRun]
     kind: str = "IntervalBlock"
 
     def __len__(self) -> int:
@@ -93,7 +138,7 @@ class BlockRun:
     def subset(self, keep: list[int]) -> "BlockRun":
         pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
         return BlockRun(self.up_href, pick(self.uuids), pick(self.windows), pick(self.published), pick(self.slices),
-                        self.texts)
+                        self.readings)
 
     def entry(self, i: int) -> Entry:
         from .resources import interval_block
@@ -102,7 +147,7 @@ class BlockRun:
         a, b = self.slices[i]
         return Entry(self.kind, self.uuids[i], f"{self.up_href}/{self.uuids[i]}", self.up_href, "", self.published[i],
                      self.published[i], lambda: interval_block(start, end - start),
-                     readings=lambda: "".join(self.texts()[a:b]), window=(start, end))
+                     readings=lambda: self.readings().text(a, b), window=(start, end))
 
     def entries(self) -> Iterator[Entry]:
         return (self.entry(i) for i in range(len(self)))
@@ -119,7 +164,8 @@ class FeedWriter:
         self.feed_type = f"{prefix}-feed"
         self.entry_type = f"{prefix}-entry"
         self._open = etree.tostring(etree.Element(A + "feed", nsmap=NSMAPS[prefix])).replace(b"/>", b">")
-        self._templates: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+        self._templates: dict[tuple[str, str], tuple[str, str]] = {}
+        self._forms: dict[tuple, tuple[str, tuple[str, ...]]] = {}
 
     def header(self, feed_id: str, title: str, self_href: str, updated: int) -> bytes:
         root = etree.Element(A + "feed", nsmap=NSMAPS[self.prefix])
@@ -164,14 +210,35 @@ class FeedWriter:
         return data[:cut] + e.readings().encode() + data[cut:]
 
     def entry(self, e: Entry) -> bytes:
+        if e.form is not None and e.readings is None and e.self_href == f"{e.up_href}/{e.uuid}":
+            return self._formed(e)
         root = etree.Element(A + "feed", nsmap=NSMAPS[self.prefix])
         self._entry_element(root, e)
         data = etree.tostring(root, encoding="UTF-8")
         return self._splice(data[len(self._open): -len(b"</feed>")], e) + b"\n"
 
-    def _template(self, up_href: str, kind: str) -> str:
-        """A %-format of one block entry, serialized by lxml once per MeterReading (the markers
-        stand where the per-block values go: UUIDs, integers and timestamps, none needing escaping)."""
+    def _formed(self, e: Entry) -> bytes:
+        """A formed entry written from its layout's template (see Entry.formed)."""
+        key = (e.kind, e.up_href, tuple(e.related), e.form, tuple(f is None for f in e.fields))
+        template = self._forms.get(key)
+        if template is None:
+            marks = tuple(None if f is None else f"@@F{i}@@" for i, f in enumerate(e.fields))
+            marker = Entry(e.kind, "@@UUID@@", f"{e.up_href}/@@UUID@@", e.up_href, "@@TITLE@@", "@@PUBLISHED@@",
+                           "@@UPDATED@@", lambda: e.form(*marks), e.related)
+            parts = _FIELD_RE.split(self.entry(marker).decode("utf-8"))
+            fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
+            template = self._forms[key] = (fmt, tuple(parts[1::2]))
+        fmt, order = template
+        values = {"UUID": e.uuid, "TITLE": xml_escape(e.title), "PUBLISHED": iso(e.published),
+                  "UPDATED": iso(e.updated)}
+        for i, f in enumerate(e.fields):
+            values[f"F{i}"] = xml_escape(f) if isinstance(f, str) else _text(f)
+        return (fmt % tuple([values[name] for name in order])).encode("utf-8")
+
+    def _template(self, up_href: str, kind: str) -> tuple[str, str]:
+        """One block entry as a %-format before and after its readings, serialized by lxml once per
+        MeterReading. Markers stand where the per-block values go (UUIDs, integers and timestamps,
+        none needing escaping); `run` fills them in the order checked here."""
         from .resources import interval_block
 
         template = self._templates.get((up_href, kind))
@@ -181,27 +248,30 @@ class FeedWriter:
             root = etree.Element(A + "feed", nsmap=NSMAPS[self.prefix])
             self._entry_element(root, marker)
             text = self._splice(etree.tostring(root, encoding="UTF-8")[len(self._open): -len(b"</feed>")], marker)
-            parts = _MARKER_RE.split(text.decode("utf-8"))
-            order = tuple(_MARKERS[p] for p in parts[1::2])
-            fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts)) + "\n"
-            template = self._templates[(up_href, kind)] = (fmt, order)
+            before, after = text.decode("utf-8").split("@@READINGS@@")
+            (pre, pre_order), (post, post_order) = _percent_format(before), _percent_format(after + "\n")
+            if (pre_order, post_order) != _BLOCK_ORDER:
+                raise AssertionError(f"block entry fields in an unexpected order: {pre_order}, {post_order}")
+            template = self._templates[(up_href, kind)] = (pre, post)
         return template
 
     def run(self, r: BlockRun, chunk: int = 64) -> Iterator[bytes]:
         """The run's block entries, `chunk` blocks per piece of output."""
-        fmt, order = self._template(r.up_href, r.kind)
-        texts = r.texts()
-        join = "".join
+        pre, post = self._template(r.up_href, r.kind)
+        readings = r.readings()
+        formats: dict[int, str] = {}
+        args, width = readings.args, readings.width
         for lo in range(0, len(r), chunk):
+            hi = min(lo + chunk, len(r))
             out = []
-            for i in range(lo, min(lo + chunk, len(r))):
-                start, end = r.windows[i]
-                a, b = r.slices[i]
-                when = iso(r.published[i])
-                values = {"uuid": r.uuids[i], "start": start, "duration": end - start, "published": when,
-                          "updated": when, "readings": join(texts[a:b])}
-                out.append(fmt % tuple([values[name] for name in order]))
-            yield join(out).encode("utf-8")
+            for uuid, (start, end), (a, b), published in zip(r.uuids[lo:hi], r.windows[lo:hi], r.slices[lo:hi],
+                                                            r.published[lo:hi]):
+                fmt = formats.get(b - a)
+                if fmt is None:
+                    fmt = formats[b - a] = pre + readings.format(b - a) + post
+                when = iso(published)
+                out.append(fmt % (uuid, uuid, end - start, start, *args[a * width: b * width], when, when))
+            yield "".join(out).encode("utf-8")
 
     def entry_document(self, e: Entry) -> bytes:
         """A bare <entry> document (what a member URL returns)."""

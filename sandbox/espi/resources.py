@@ -1,12 +1,13 @@
 """Content elements of ESPI usage and management resources, children in schema order."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 from lxml import etree
 
-from .atom import ESPI, element
+from .atom import ESPI, ReadingRun, element
 from .codes import READING_TYPE_ORDER
 from .dst import LocalTime
 
@@ -37,7 +38,7 @@ def reading_type(fields: dict[str, object]) -> etree._Element:
 
 
 def interval_block(start: int, duration: int) -> etree._Element:
-    """The block with its interval; the readings are appended as text from `reading_texts`."""
+    """The block with its interval; the readings are appended as text from `interval_readings`."""
     return element("IntervalBlock", ESPI, [("interval", [("duration", duration), ("start", start)])])
 
 
@@ -56,47 +57,59 @@ def _column_strings(codes: np.ndarray, make) -> list[str]:
     return np.array([make(int(c)) for c in distinct], dtype=object)[index.reshape(-1)].tolist()
 
 
-def reading_texts(starts: np.ndarray, durations: np.ndarray, values: np.ndarray, qualities: np.ndarray | None = None,
-                  costs: np.ndarray | None = None, tou: np.ndarray | None = None,
-                  tiers: np.ndarray | None = None) -> list[str]:
-    """One IntervalReading element (espi: prefix) per reading, from integer columns (NumPy arrays).
+def _periods(starts: list[int], durations: list[int]) -> list[str]:
+    return [f"<espi:timePeriod><espi:duration>{d}</espi:duration><espi:start>{s}</espi:start></espi:timePeriod>"
+            f"<espi:value>" for d, s in zip(durations, starts)]
+
+
+@lru_cache(maxsize=8)
+def _grid_periods(grid) -> np.ndarray:
+    return np.array(_periods(grid.starts.tolist(), grid.durations.tolist()), dtype=object)
+
+
+def period_texts(grid, positions: np.ndarray) -> list[str]:
+    """The timePeriod of each reading, from a text per interval of the grid the readings come from.
+
+    Usage points on the same grid (every customer of a utility over the same days) share
+    these strings; formatting two ten-digit integers per reading is otherwise the larger
+    part of writing a reading.
+    """
+    return _grid_periods(grid)[positions].tolist()
+
+
+_READING = "<espi:IntervalReading>%s%s</espi:value>%s"  # timePeriod (quality first), value, tail
+_READING_WITH_COST = "<espi:IntervalReading><espi:cost>%s</espi:cost>%s%s</espi:value>%s"
+
+
+def interval_readings(starts: np.ndarray, durations: np.ndarray, values: np.ndarray,
+                      qualities: np.ndarray | None = None, costs: np.ndarray | None = None,
+                      tou: np.ndarray | None = None, tiers: np.ndarray | None = None,
+                      periods: list[str] | None = None) -> ReadingRun:
+    """The IntervalReading elements (espi: prefix) of integer columns (NumPy arrays).
 
     Quality 0 writes no ReadingQuality; tier and tou 0 are left out. The columns are
-    integers only, so nothing needs escaping; join a slice of the result for a block.
+    integers only, so nothing needs escaping. `periods` may give the readings' timePeriod
+    texts (see `period_texts`).
     """
     n = len(values)
+    width = 4 if costs is not None else 3
+    args: list = [None] * (width * n)
     if n == 0:
-        return []
+        return ReadingRun(_READING_WITH_COST if costs is not None else _READING, width, args)
     zeros = np.zeros(n, dtype=np.int64)
     tier_col = tiers if tiers is not None else zeros
     tou_col = tou if tou is not None else zeros
-    tail = _column_strings(tier_col.astype(np.int64) * 65536 + tou_col, lambda k: _tail(k // 65536, k % 65536))
-    starts_l, values_l = starts.tolist(), values.tolist()
-    estimated = np.flatnonzero(qualities).tolist() if qualities is not None else []
-    if (durations == durations[0]).all():
-        # the usual case, one length throughout: the timePeriod opening is one shared string, and the
-        # few readings with a ReadingQuality get it in front
-        period = f"<espi:timePeriod><espi:duration>{int(durations[0])}</espi:duration><espi:start>"
-        head = [period] * n
-        for i in estimated:
-            head[i] = _quality(int(qualities[i])) + period
-        if costs is not None:
-            return [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{h}{s}</espi:start></espi:timePeriod>"
-                    f"<espi:value>{v}</espi:value>{t}"
-                    for c, h, s, v, t in zip(costs.tolist(), head, starts_l, values_l, tail)]
-        return [f"<espi:IntervalReading>{h}{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"
-                for h, s, v, t in zip(head, starts_l, values_l, tail)]
-    quality = [""] * n
-    for i in estimated:
-        quality[i] = _quality(int(qualities[i]))
-    dur = durations.tolist()
+    head = list(periods) if periods is not None else _periods(starts.tolist(), durations.tolist())
+    if qualities is not None:
+        for i in np.flatnonzero(qualities).tolist():  # ReadingQuality goes before timePeriod
+            head[i] = _quality(int(qualities[i])) + head[i]
     if costs is not None:
-        return [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{q}<espi:timePeriod><espi:duration>{d}"
-                f"</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"
-                for c, q, d, s, v, t in zip(costs.tolist(), quality, dur, starts_l, values_l, tail)]
-    return [f"<espi:IntervalReading>{q}<espi:timePeriod><espi:duration>{d}</espi:duration><espi:start>{s}"
-            f"</espi:start></espi:timePeriod><espi:value>{v}</espi:value>{t}"
-            for q, d, s, v, t in zip(quality, dur, starts_l, values_l, tail)]
+        args[0::4] = costs.tolist()
+    args[width - 3::width] = head
+    args[width - 2::width] = values.tolist()
+    args[width - 1::width] = _column_strings(tier_col.astype(np.int64) * 65536 + tou_col,
+                                             lambda k: _tail(k // 65536, k % 65536))
+    return ReadingRun(_READING_WITH_COST if costs is not None else _READING, width, args)
 
 
 def summary_measurement(value: int, uom: int, multiplier: int, timestamp: int | None = None) -> list:

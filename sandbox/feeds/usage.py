@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from ..espi import codes
-from ..espi.atom import BlockRun, Entry, Link
+from ..espi.atom import BlockRun, Entry, Link, ReadingRun
 from ..espi.dst import local_time
-from ..espi.resources import (local_time_parameters, meter_reading, reading_texts, reading_type,
+from ..espi.resources import (local_time_parameters, meter_reading, interval_readings, period_texts, reading_type,
                              usage_point, usage_summary)
 from ..espi.uuids import resource_uuid_str, uuid_family
 from ..models import UsagePoint
@@ -153,27 +156,27 @@ class UsageFeed:
 
     def _block_entries(self, mr: str, mr_href: str, data: Series) -> Iterator[BlockRun]:
         """The MeterReading's IntervalBlocks, one per local day with readings, as one run."""
-        starts = data.starts.tolist()
-        durations = data.durations.tolist()
         priced = data.costs is not None and self.with_cost
-        texts: list[str] = []
+        made: list[ReadingRun] = []
 
-        def formatted() -> list[str]:
-            if not texts:  # the whole stream at once, on first use
-                texts.extend(reading_texts(data.starts, data.durations, data.values, data.qualities,
-                                           data.costs if priced else None, data.tou if priced else None,
-                                           data.tiers if priced else None))
-            return texts
+        def readings() -> ReadingRun:
+            if not made:  # the whole stream at once, on first use
+                periods = period_texts(data.grid, data.positions) if data.grid is not None else None
+                made.append(interval_readings(data.starts, data.durations, data.values, data.qualities,
+                                              data.costs if priced else None, data.tou if priced else None,
+                                              data.tiers if priced else None, periods))
+            return made[0]
 
         block_id = uuid_family(self.world.seed, "interval-block", mr)
         days = [(day, a, b) for day, a, b in data.days if a < b]  # a day with no reading at all has no block
         if not days:
             return
-        one = dt.timedelta(days=1)
-        yield BlockRun(f"{mr_href}/IntervalBlock", [block_id(day.isoformat()) for day, _, _ in days],
-                       [(starts[a], starts[b - 1] + durations[b - 1]) for _, a, b in days],
-                       [local_midnight(self.tz, day + one) for day, _, _ in days],
-                       [(a, b) for _, a, b in days], formatted)
+        first = np.array([a for _, a, _ in days])
+        last = np.array([b - 1 for _, _, b in days])
+        windows = zip(data.starts[first].tolist(), (data.starts[last] + data.durations[last]).tolist())
+        facts = [_day_facts(self.tz, day) for day, _, _ in days]
+        yield BlockRun(f"{mr_href}/IntervalBlock", [block_id(name) for name, _ in facts], list(windows),
+                       [end for _, end in facts], [(a, b) for _, a, b in days], readings)
 
     def _summary_entries(self, up: UsagePoint, up_href: str, computed: dict[str, Series]) -> Iterator[Entry]:
         u = self.utility
@@ -186,18 +189,28 @@ class UsageFeed:
                      (bill.fixed_charge, "Basic service charge", codes.ITEM_ADMINISTRATIVE_FEE)]
             if bill.received:
                 items.append((bill.credits, "Credit for energy exported", codes.ITEM_GENERATION_CREDIT))
-            with_cost = self.with_cost
+            cost = (bill.total, u.currency_code) if self.with_cost else (None, None)
+            fields = (bill.start, bill.duration, *cost, bill.consumption, uom, stream.multiplier, end,
+                      codes.COMMODITY[up.commodity], u.tariffs[up.commodity].name)
+            if self.with_cost:
+                fields += tuple(x for item in items for x in item)
+            yield Entry.formed("UsageSummary", uuid, f"{up_href}/UsageSummary", f"Bill for {bill.first_day:%B %Y}",
+                               end, end, _summary_content, fields,
+                               related=[Link("related", up_href, "espi-entry/UsagePoint")], window=(bill.start, end))
 
-            def content(bill=bill, end=end, items=items):
-                return usage_summary(start=bill.start, duration=bill.duration, bill=bill.total if with_cost else None,
-                                     currency=u.currency_code, consumption=bill.consumption, uom=uom,
-                                     multiplier=stream.multiplier, line_items=items if with_cost else [],
-                                     status_time=end, commodity=codes.COMMODITY[up.commodity],
-                                     tariff_profile=u.tariffs[up.commodity].name)
 
-            yield Entry("UsageSummary", uuid, f"{up_href}/UsageSummary/{uuid}", f"{up_href}/UsageSummary",
-                        f"Bill for {bill.first_day:%B %Y}", end, end, content,
-                        [Link("related", up_href, "espi-entry/UsagePoint")], window=(bill.start, end))
+def _summary_content(start, duration, bill, currency, consumption, uom, multiplier, status_time, commodity,
+                     tariff_profile, *items):
+    """UsageSummary from flat fields (Entry.formed); items are (amount, note, itemKind) flattened."""
+    return usage_summary(start=start, duration=duration, bill=bill, currency=currency, consumption=consumption,
+                         uom=uom, multiplier=multiplier, status_time=status_time, commodity=commodity,
+                         tariff_profile=tariff_profile, line_items=[items[i:i + 3] for i in range(0, len(items), 3)])
+
+
+@lru_cache(maxsize=8192)
+def _day_facts(tz: str, day: dt.date) -> tuple[str, int]:
+    """A local day's name in block ids, and the end of the day (when its block is published)."""
+    return day.isoformat(), local_midnight(tz, day + dt.timedelta(days=1))
 
 
 def _reading_type_title(stream: Stream) -> str:

@@ -56,6 +56,8 @@ class Series:
     tou: np.ndarray | None = None
     tiers: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    grid: Grid | None = None  # the grid the readings were computed on (None for imported readings)
+    positions: np.ndarray | None = None  # each reading's interval index in `grid`
 
     def __len__(self) -> int:
         return len(self.values)
@@ -69,7 +71,8 @@ class Series:
         b = days[-1][2] if days else 0
         cut = lambda xs: xs[a:b] if xs is not None else None  # noqa: E731
         return Series(self.stream, self.starts[a:b], self.durations[a:b], self.values[a:b], self.qualities[a:b],
-                      [(d, i - a, j - a) for d, i, j in days], cut(self.costs), cut(self.tou), cut(self.tiers))
+                      [(d, i - a, j - a) for d, i, j in days], cut(self.costs), cut(self.tou), cut(self.tiers),
+                      grid=self.grid, positions=cut(self.positions))
 
 
 def streams_for(utility: UtilityDef, params: A.UsagePointParams) -> list[Stream]:
@@ -209,6 +212,7 @@ class UsageModel:
         quality = np.where(q < w.missing_share + w.estimated_share, ESTIMATED, 0).astype(np.int64)[keep]
         counts = np.bincount(g.day[keep], minlength=len(g.days))
         ends = np.cumsum(counts)
-        days = [(d, int(e - c), int(e)) for d, c, e in zip(g.days, counts, ends)]
+        days = [(d, e - c, e) for d, c, e in zip(g.days, counts.tolist(), ends.tolist())]
         return Series(stream, g.starts[keep], g.durations[keep], values, quality, days,
-                      extra={"hour": g.hour[keep], "weekday": g.weekday[g.day[keep]], "month": g.month[g.day[keep]]})
+                      extra={"hour": g.hour[keep], "weekday": g.weekday[g.day[keep]], "month": g.month[g.day[keep]]},
+                      grid=g, positions=np.flatnonzero(keep))

@@ -78,11 +78,11 @@ def test_query_round_trips_to_parameters():
 
 
 def test_block_runs_are_filtered_and_paged_block_by_block():
-    from sandbox.espi.atom import BlockRun
+    from sandbox.espi.atom import BlockRun, ReadingRun
 
     run = BlockRun("s/mr/IntervalBlock", [f"r{d}" for d in range(5)],
                    [(T0 + d * DAY, T0 + (d + 1) * DAY) for d in range(5)], [T0 + (d + 1) * DAY for d in range(5)],
-                   [(d, d + 1) for d in range(5)], lambda: ["x"] * 5)
+                   [(d, d + 1) for d in range(5)], lambda: ReadingRun("%s", 1, ["x"] * 5))
     entries = _entries()[:3] + [run]
 
     def ids(params):

@@ -147,3 +147,26 @@ def test_usage_documents_carry_no_personal_data(app):
             for word in (customer.first_name, customer.last_name, customer.account_number,
                          customer.postal_code.replace(" ", ""), customer.username if customer.username != "demo" else ""):
                 assert word not in tokens, word
+
+
+@pytest.mark.parametrize("with_cost", [True, False])
+def test_entries_written_from_a_template_equal_lxml_serializing_each(world, with_cost):
+    """UsageSummary entries are written from a template of their layout (Entry.formed); serializing
+    every one of them with lxml must give the same bytes, whatever the text (escaping included)."""
+    import dataclasses
+
+    u = world.utility("bayview")
+    ups = transient_usage_points(world, u, "solar_house")
+    urls = Urls.for_customer("http://sandbox.test", u.slug, "c0ffee00-0000-5000-8000-000000000000")
+    feed = UsageFeed(world, u, urls, dt.date(2024, 1, 1), dt.date(2024, 7, 1), with_cost)
+    formed = [e for e in feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
+              if getattr(e, "form", None) is not None]
+    assert len(formed) >= 6
+    odd = dataclasses.replace(formed[0], title="Q&A <\"bill\"> 100%", fields=tuple(
+        "Tariff & <rate> 5%" if isinstance(f, str) else f for f in formed[0].fields))
+    writer = FeedWriter()
+    for e in formed + [odd]:
+        templated = writer.entry(e)
+        plain = FeedWriter().entry(dataclasses.replace(e, form=None, content=lambda e=e: e.form(*e.fields)))
+        assert templated == plain
+    assert b"Q&amp;A &lt;\"bill\"&gt; 100%" in writer.entry(odd)
