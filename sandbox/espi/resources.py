@@ -62,7 +62,7 @@ def _periods(starts: list[int], durations: list[int]) -> list[str]:
             f"<espi:value>" for d, s in zip(durations, starts)]
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)  # a grid of 3 years at 15 minutes holds about 16 MB of these
 def _grid_periods(grid) -> np.ndarray:
     return np.array(_periods(grid.starts.tolist(), grid.durations.tolist()), dtype=object)
 
