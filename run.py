@@ -43,12 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(cfg["HOST"], cfg["PORT"], app, threaded=True)
     host = cfg["HOST"] if ":" not in cfg["HOST"] else f"[{cfg['HOST']}]"
     world = app.extensions["sandbox"].world
-    print(f"Green Button Sandbox running at http://{host}:{server.server_port}", flush=True)
-    print(f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}")
-    print(f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}")
-    print(f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}")
-    print("  utility staff: staff / staff at /dc/<slug>/admin")
-    print(f"  seed {world.seed}, database {cfg['DATABASE_URL']}", flush=True)
+    # one write, so whoever reads the running line has the demo credentials with it
+    print("\n".join([f"Green Button Sandbox running at http://{host}:{server.server_port}",
+                     f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
+                     f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
+                     f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
+                     "  utility staff: staff / staff at /dc/<slug>/admin",
+                     f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,0 +1,197 @@
+"""Validating what a third party says about its application (client metadata) before it is stored."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+from urllib.parse import urlsplit
+
+from ..espi.scopes import ScopeError, parse_scope, plain_words
+from ..models import Application
+from ..synth.world import Profile
+from .errors import Refused
+from .status import evaluate
+
+MAX_URI = 500  # the URI columns of Application
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_REDIRECT_URIS = 20
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\".]+$")
+
+
+def _email(value: str, field_name: str = "email") -> str:
+    v = (value or "").strip()
+    if not v:
+        raise Refused(f"{field_name}: enter an e-mail address.", field_name)
+    if len(v) > 200 or not _EMAIL.match(v):
+        raise Refused(f"{field_name}: {v[:60]!r} is not an e-mail address (name@example.com).", field_name)
+    return v
+
+
+@dataclass
+class Metadata:
+    """What a third party says about its application (RFC 7591 client metadata, ESPI names aside)."""
+
+    name: str
+    redirect_uris: list[str]
+    scopes: list[str]
+    description: str = ""
+    contact_email: str = ""
+    notify_uri: str | None = None
+    scope_selection_uri: str | None = None
+    client_uri: str | None = None
+    logo_uri: str | None = None
+
+
+# The names fields have in the portal's forms; the registration API passes its own (RFC 7591/ESPI).
+FORM_FIELDS = {"name": "name", "description": "description", "contact_email": "contact_email",
+               "redirect_uris": "redirect_uris", "scopes": "scopes", "notify_uri": "notify_uri",
+               "scope_selection_uri": "scope_selection_uri", "client_uri": "client_uri", "logo_uri": "logo_uri"}
+
+
+def check_uri(value: object, field_name: str, *, redirect: bool = False) -> str:
+    """An absolute http(s) URI; redirect URIs also have no fragment and no user name or password."""
+    error = "invalid_redirect_uri" if redirect else "invalid_client_metadata"
+    if not isinstance(value, str):
+        raise Refused(f"{field_name}: must be a string holding a URI.", field_name, error)
+    v = value.strip()
+    if not v:
+        raise Refused(f"{field_name}: is empty.", field_name, error)
+    shown = v if len(v) <= 80 else v[:77] + "..."
+    if len(v) > MAX_URI:
+        raise Refused(f"{field_name}: at most {MAX_URI} characters.", field_name, error)
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in v):
+        raise Refused(f"{field_name}: {shown!r} contains spaces or control characters.", field_name, error)
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise Refused(f"{field_name}: {shown!r} is not a valid URI.", field_name, error) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise Refused(f"{field_name}: {shown!r} must be an absolute http:// or https:// URI.", field_name, error)
+    if not parts.hostname:
+        raise Refused(f"{field_name}: {shown!r} names no host.", field_name, error)
+    if redirect:
+        if "#" in v:
+            raise Refused(f"{field_name}: {shown!r} has a fragment (#...); redirect URIs must not (RFC 6749 3.1.2).",
+                          field_name, error)
+        if parts.username is not None or parts.password is not None:
+            raise Refused(f"{field_name}: {shown!r} must not contain a user name or password.", field_name, error)
+    return v
+
+
+def _optional_uri(value: object, field_name: str) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return check_uri(value, field_name)
+
+
+def scope_title(scope: str) -> str:
+    try:
+        return "Usage and customer data" if parse_scope(scope, strict=False).customer_data else "Usage data"
+    except ScopeError:
+        return "Unknown"
+
+
+def offered_scopes(offered: Iterable[str]) -> list[dict]:
+    """[{scope, title, meaning}] for the registration form."""
+    return [{"scope": s, "title": scope_title(s), "meaning": plain_words(s)} for s in offered]
+
+
+def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_name: str = "this utility",
+                      strict: bool = True, default_scopes: bool = False,
+                      names: Mapping[str, str] = FORM_FIELDS) -> Metadata:
+    """Check metadata given under the canonical keys of Metadata; `names` maps each key to the
+    field name the caller uses (so errors name the caller's field). Scopes must be among the
+    utility's `offered` scopes (compared after parsing, so term order and case follow the
+    utility's parsing rule); with `default_scopes`, no scopes at all means every offered one."""
+    def n(key):
+        return names.get(key, key)
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise Refused(f"{n('name')}: the application needs a name.", n("name"))
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise Refused(f"{n('name')}: at most {MAX_NAME} characters.", n("name"))
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise Refused(f"{n('description')}: must be text.", n("description"))
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise Refused(f"{n('description')}: at most {MAX_DESCRIPTION} characters.", n("description"))
+    contact = raw.get("contact_email") or ""
+    if not isinstance(contact, str):
+        raise Refused(f"{n('contact_email')}: must be an e-mail address.", n("contact_email"))
+    contact = _email(contact, n("contact_email")) if contact.strip() else ""
+
+    uris = raw.get("redirect_uris")
+    if uris is None or uris == [] or uris == "":
+        raise Refused(f"{n('redirect_uris')}: register at least one redirect URI (where customers come back "
+                      "with the authorization code).", n("redirect_uris"), "invalid_redirect_uri")
+    if isinstance(uris, str) or not isinstance(uris, (list, tuple)):
+        raise Refused(f"{n('redirect_uris')}: must be a list of URIs.", n("redirect_uris"), "invalid_redirect_uri")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise Refused(f"{n('redirect_uris')}: at most {MAX_REDIRECT_URIS} redirect URIs.", n("redirect_uris"),
+                      "invalid_redirect_uri")
+    redirect_uris: list[str] = []
+    for i, u in enumerate(uris):
+        v = check_uri(u, f"{n('redirect_uris')}[{i}]" if len(uris) > 1 else n("redirect_uris"), redirect=True)
+        if v not in redirect_uris:
+            redirect_uris.append(v)
+
+    wanted = raw.get("scopes")
+    if wanted is None or wanted == [] or wanted == "":
+        if not default_scopes:
+            raise Refused(f"{n('scopes')}: choose at least one of the scopes {utility_name} offers.", n("scopes"))
+        scopes = list(offered)
+    else:
+        if isinstance(wanted, str) or not isinstance(wanted, (list, tuple)):
+            raise Refused(f"{n('scopes')}: must be a list of ESPI scope strings.", n("scopes"))
+        canonical = {}
+        for s in offered:
+            try:
+                canonical[str(parse_scope(s, strict=False))] = s
+            except ScopeError:
+                continue
+        scopes = []
+        for text in wanted:
+            if not isinstance(text, str):
+                raise Refused(f"{n('scopes')}: each scope must be a string.", n("scopes"))
+            try:
+                parsed = parse_scope(text, strict)
+            except ScopeError as exc:
+                raise Refused(f"{n('scopes')}: {text[:120]!r} is not a valid ESPI scope ({exc}).", n("scopes")) from None
+            match = canonical.get(str(parsed))
+            if match is None:
+                raise Refused(f"{n('scopes')}: {text[:120]!r} is not offered by {utility_name}; offered: "
+                              + " | ".join(offered) + ".", n("scopes"))
+            if match not in scopes:
+                scopes.append(match)
+    return Metadata(name=name, redirect_uris=redirect_uris, scopes=scopes, description=description,
+                    contact_email=contact,
+                    notify_uri=_optional_uri(raw.get("notify_uri"), n("notify_uri")),
+                    scope_selection_uri=_optional_uri(raw.get("scope_selection_uri"), n("scope_selection_uri")),
+                    client_uri=_optional_uri(raw.get("client_uri"), n("client_uri")),
+                    logo_uri=_optional_uri(raw.get("logo_uri"), n("logo_uri")))
+
+
+def is_email(text: str) -> bool:
+    return isinstance(text, str) and len(text) <= 200 and bool(_EMAIL.match(text.strip()))
+
+
+def apply_metadata(app: Application, meta: Metadata, profile: Profile, now: dt.datetime) -> None:
+    """Replace the metadata of an application loaded in the caller's transaction (then `evaluate`)."""
+    _apply(app, meta)
+    evaluate(app, profile, now)
+
+
+def _apply(app: Application, meta: Metadata) -> None:
+    if app.notify_uri != meta.notify_uri:  # a test of another URI says nothing about this one
+        app.notify_check_at = app.notify_check_status = app.notify_check_ms = app.notify_check_body = None
+    app.name, app.description, app.contact_email = meta.name, meta.description, meta.contact_email
+    app.redirect_uris = list(meta.redirect_uris)
+    app.scopes = list(meta.scopes)
+    app.notify_uri, app.scope_selection_uri = meta.notify_uri, meta.scope_selection_uri
+    app.client_uri, app.logo_uri = meta.client_uri, meta.logo_uri

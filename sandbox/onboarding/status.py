@@ -1,0 +1,144 @@
+"""Application status: the onboarding checklist and the Review -> Production change it gates."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import object_session
+
+from ..models import Application, ApplicationStatusChange
+from ..synth.world import Profile
+from .errors import Refused
+from .times import _naive, _utc_text
+
+STATUSES = ("review", "production", "on_hold", "blocked")
+STATUS_LABELS = {"review": "Review", "production": "Production", "on_hold": "On Hold", "blocked": "Blocked"}
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    label: str
+    done: bool
+    detail: str
+
+
+CHECK_KEYS = ("terms", "certificate", "urls", "notification", "client_token", "service_status")
+
+
+def checklist(app: Application, profile: Profile, terms_version: int | None = None,
+              now: dt.datetime | None = None) -> list[Check]:
+    """The onboarding items, in order. `terms_version` is the current version (default
+    profile.terms_version); `now` is the sandbox clock's time for the certificate's expiry
+    (pass it: the default is the computer's clock)."""
+    current = profile.terms_version if terms_version is None else terms_version
+    n = _naive(now) if now is not None else dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    out = []
+
+    if app.terms_version == current and app.terms_accepted_at is not None:
+        out.append(Check("terms", "Terms accepted", True,
+                         f"Version {current} accepted on {_utc_text(app.terms_accepted_at)}."))
+    elif app.terms_version is not None and app.terms_version < current:
+        out.append(Check("terms", "Terms accepted", False,
+                         f"You accepted version {app.terms_version}; version {current} is current: read and accept it."))
+    else:
+        out.append(Check("terms", "Terms accepted", False, f"Read and accept the terms (version {current})."))
+
+    if not app.certificate_pem or app.certificate_expires_at is None:
+        out.append(Check("certificate", "Certificate on file", False,
+                         "Upload your application's certificate (PEM, the certificate only)."))
+    elif app.certificate_expires_at <= n:
+        out.append(Check("certificate", "Certificate on file", False,
+                         f"The certificate on file expired on {_utc_text(app.certificate_expires_at)}: upload a new one."))
+    else:
+        out.append(Check("certificate", "Certificate on file", True,
+                         f"{app.certificate_subject}, valid until {_utc_text(app.certificate_expires_at)}."))
+
+    missing = []
+    if not app.redirect_uris:
+        missing.append("a redirect URI")
+    if not app.notify_uri:
+        missing.append("a notification URI")
+    if missing:
+        out.append(Check("urls", "URLs registered", False, "Register " + " and ".join(missing) + "."))
+    else:
+        n_uris = len(app.redirect_uris)
+        extra = "; scope selection screen registered" if app.scope_selection_uri else \
+            "; a scope selection screen is optional"
+        out.append(Check("urls", "URLs registered", True,
+                         f"{n_uris} redirect URI{'s' if n_uris != 1 else ''} and a notification URI{extra}."))
+
+    if not app.notify_uri:
+        out.append(Check("notification", "Notification endpoint answers", False,
+                         "Register a notification URI, then send a test notification."))
+    elif app.notify_check_at is None or app.notify_check_status is None:
+        out.append(Check("notification", "Notification endpoint answers", False,
+                         "Send a test notification: your endpoint must answer with a 2xx status."))
+    elif 200 <= app.notify_check_status < 300:
+        out.append(Check("notification", "Notification endpoint answers", True,
+                         f"HTTP {app.notify_check_status} in {app.notify_check_ms} ms "
+                         f"({_utc_text(app.notify_check_at)})."))
+    elif app.notify_check_status == 0:
+        out.append(Check("notification", "Notification endpoint answers", False,
+                         f"No answer at the last test ({_utc_text(app.notify_check_at)}); the endpoint must answer 2xx."))
+    else:
+        out.append(Check("notification", "Notification endpoint answers", False,
+                         f"HTTP {app.notify_check_status} at the last test ({_utc_text(app.notify_check_at)}); "
+                         "the endpoint must answer 2xx."))
+
+    if app.client_token_at is not None:
+        out.append(Check("client_token", "Client-credentials token obtained", True,
+                         f"First obtained at {_utc_text(app.client_token_at)}."))
+    else:
+        out.append(Check("client_token", "Client-credentials token obtained", False,
+                         "POST grant_type=client_credentials to the token endpoint with HTTP Basic "
+                         "(client_id:client_secret)."))
+
+    if app.service_status_at is not None:
+        out.append(Check("service_status", "ReadServiceStatus called", True,
+                         f"First called at {_utc_text(app.service_status_at)}."))
+    else:
+        out.append(Check("service_status", "ReadServiceStatus called", False,
+                         "GET ReadServiceStatus with the client-credentials token (Authorization: Bearer ...)."))
+    return out
+
+
+def complete(app: Application, profile: Profile, now: dt.datetime | None = None) -> bool:
+    return all(c.done for c in checklist(app, profile, now=now))
+
+
+def _set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
+    s = object_session(app)
+    if s is not None and app.id is not None:
+        s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
+                                      changed_at=_naive(now), changed_by=by))
+    app.status = new
+
+
+def evaluate(app: Application, profile: Profile, now: dt.datetime) -> bool:
+    """Review -> Production when every checklist item is done and the utility approves
+    automatically. True if the status changed (recorded as an ApplicationStatusChange by
+    "automatic" when `app` belongs to a session). Call it inside the transaction that changed
+    the application."""
+    if app.status != "review" or profile.approval != "automatic":
+        return False
+    if not complete(app, profile, now):
+        return False
+    _set_status(app, "production", now, "automatic")
+    return True
+
+
+def approve(app: Application, now: dt.datetime, profile: Profile | None = None, *, by: str = "staff") -> None:
+    """Staff approval: Review -> Production, allowed only when every checklist item is done.
+
+    Pass the utility's `profile` (profile.terms_version is the current terms version); without
+    it the terms item counts as done when any version was accepted. Raises Refused otherwise."""
+    if app.status != "review":
+        raise Refused(f"{app.name} is in {STATUS_LABELS.get(app.status, app.status)}, not Review: only an application "
+                      "in Review can be approved.", "status")
+    if profile is None:
+        profile = Profile(terms_version=app.terms_version or 1, approval="staff")
+    todo = [c.label for c in checklist(app, profile, now=now) if not c.done]
+    if todo:
+        raise Refused(f"{app.name} cannot be approved yet: not done: {', '.join(todo)}.", "status")
+    _set_status(app, "production", now, by)
