@@ -99,6 +99,19 @@ def offered_scopes(offered: Iterable[str]) -> list[dict]:
     return [{"scope": s, "title": scope_title(s), "meaning": plain_words(s)} for s in offered]
 
 
+def _text(raw: Mapping[str, object], key: str, field_name: str, limit: int, missing: str | None = None) -> str:
+    """A stripped text field of at most `limit` characters; with `missing`, it may not be empty."""
+    value = raw.get(key) or ""
+    if not isinstance(value, str):
+        raise Refused(f"{field_name}: must be text.", field_name)
+    value = value.strip()
+    if missing and not value:
+        raise Refused(f"{field_name}: {missing}", field_name)
+    if len(value) > limit:
+        raise Refused(f"{field_name}: at most {limit} characters.", field_name)
+    return value
+
+
 def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_name: str = "this utility",
                       strict: bool = True, default_scopes: bool = False,
                       names: Mapping[str, str] = FORM_FIELDS) -> Metadata:
@@ -109,18 +122,8 @@ def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_
     def n(key):
         return names.get(key, key)
 
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise Refused(f"{n('name')}: the application needs a name.", n("name"))
-    name = name.strip()
-    if len(name) > MAX_NAME:
-        raise Refused(f"{n('name')}: at most {MAX_NAME} characters.", n("name"))
-    description = raw.get("description") or ""
-    if not isinstance(description, str):
-        raise Refused(f"{n('description')}: must be text.", n("description"))
-    description = description.strip()
-    if len(description) > MAX_DESCRIPTION:
-        raise Refused(f"{n('description')}: at most {MAX_DESCRIPTION} characters.", n("description"))
+    name = _text(raw, "name", n("name"), MAX_NAME, "the application needs a name.")
+    description = _text(raw, "description", n("description"), MAX_DESCRIPTION)
     contact = raw.get("contact_email") or ""
     if not isinstance(contact, str):
         raise Refused(f"{n('contact_email')}: must be an e-mail address.", n("contact_email"))

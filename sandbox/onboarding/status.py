@@ -86,21 +86,19 @@ def checklist(app: Application, profile: Profile, terms_version: int | None = No
                          f"HTTP {app.notify_check_status} at the last test ({_utc_text(app.notify_check_at)}); "
                          "the endpoint must answer 2xx."))
 
-    if app.client_token_at is not None:
-        out.append(Check("client_token", "Client-credentials token obtained", True,
-                         f"First obtained at {_utc_text(app.client_token_at)}."))
-    else:
-        out.append(Check("client_token", "Client-credentials token obtained", False,
-                         "POST grant_type=client_credentials to the token endpoint with HTTP Basic "
-                         "(client_id:client_secret)."))
-
-    if app.service_status_at is not None:
-        out.append(Check("service_status", "ReadServiceStatus called", True,
-                         f"First called at {_utc_text(app.service_status_at)}."))
-    else:
-        out.append(Check("service_status", "ReadServiceStatus called", False,
-                         "GET ReadServiceStatus with the client-credentials token (Authorization: Bearer ...)."))
+    out.append(_first_done("client_token", "Client-credentials token obtained", app.client_token_at, "obtained",
+                           "POST grant_type=client_credentials to the token endpoint with HTTP Basic "
+                           "(client_id:client_secret)."))
+    out.append(_first_done("service_status", "ReadServiceStatus called", app.service_status_at, "called",
+                           "GET ReadServiceStatus with the client-credentials token (Authorization: Bearer ...)."))
     return out
+
+
+def _first_done(key: str, title: str, at: dt.datetime | None, verb: str, how: str) -> Check:
+    """A check done once the third party has made a call at least once (`at` is the first time)."""
+    if at is None:
+        return Check(key, title, False, how)
+    return Check(key, title, True, f"First {verb} at {_utc_text(at)}.")
 
 
 def complete(app: Application, profile: Profile, now: dt.datetime | None = None) -> bool:

@@ -170,3 +170,22 @@ def test_entries_written_from_a_template_equal_lxml_serializing_each(world, with
         plain = FeedWriter().entry(dataclasses.replace(e, form=None, content=lambda e=e: e.form(*e.fields)))
         assert templated == plain
     assert b"Q&amp;A &lt;\"bill\"&gt; 100%" in writer.entry(odd)
+
+
+def test_blocks_written_from_the_run_template_equal_lxml_serializing_each(world):
+    """A MeterReading's blocks are written in one pass from a template (FeedWriter.run); each block
+    as an ordinary entry, serialized by lxml, must give the same bytes."""
+    from sandbox.espi.atom import BlockRun
+
+    u = world.utility("lakeshore")  # 15-minute electricity, a DST change inside START..END
+    ups = transient_usage_points(world, u, "solar_house")
+    urls = Urls.for_customer("http://sandbox.test", u.slug, "c0ffee00-0000-5000-8000-000000000000")
+    feed = UsageFeed(world, u, urls, START, END, True)
+    runs = [e for e in feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
+            if isinstance(e, BlockRun)]
+    assert runs
+    for run in runs:
+        written = b"".join(FeedWriter().run(run, chunk=1)).split(b"\n")[:-1]
+        assert len(written) == len(run)
+        for i in (0, len(run) // 2, len(run) - 1):
+            assert written[i] + b"\n" == FeedWriter().entry(run.entry(i))
