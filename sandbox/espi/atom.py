@@ -3,9 +3,12 @@
 Entries are built with lxml and serialized one at a time, so a feed of any length needs
 the memory of one entry. Namespaces are declared once on the feed: each entry is
 serialized inside a throw-away feed element carrying the same declarations, and the
-wrapper's tags are cut off. The one exception to lxml is the run of IntervalReadings
-inside an IntervalBlock: they are integers only, and formatting them directly is what
-keeps a year of hourly data within a few milliseconds (see bench/bench_xml.py).
+wrapper's tags are cut off. Entries that come by the thousand are serialized by lxml once
+per layout, with markers where their values go, and written from that text: a
+MeterReading's IntervalBlocks (`BlockRun`, whose readings are integers formatted
+directly) and entries made with `Entry.formed` (UsageSummary). That is what keeps a year
+of hourly data within a few milliseconds (see bench/bench_xml.py); tests check that both
+give the bytes lxml gives for each entry.
 """
 from __future__ import annotations
 
