@@ -42,20 +42,17 @@ def _iso(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# markers in a serialized IntervalBlock entry, replaced per block (values are UUIDs, integers
-# and timestamps, which need no escaping)
-_MARKERS = {"@@UUID@@": "uuid", "@@START@@": "start", "@@DURATION@@": "duration", "@@PUBLISHED@@": "published",
-            "@@UPDATED@@": "updated", "@@READINGS@@": "readings"}
-_MARKER_RE = re.compile("(" + "|".join(_MARKERS) + ")")
-_FIELD_RE = re.compile(r"@@(UUID|TITLE|PUBLISHED|UPDATED|F\d+)@@")  # in a formed entry's template
-_BLOCK_ORDER = (("uuid", "uuid", "duration", "start"), ("published", "updated"))  # around the readings
+# Entries written from a template are serialized by lxml once with markers (@@NAME@@) where
+# their values go; the values are UUIDs, integers, timestamps or escaped text.
+_MARKER_RE = re.compile(r"@@([A-Z0-9]+)@@")
+_BLOCK_ORDER = (("UUID", "UUID", "DURATION", "START"), ("PUBLISHED", "UPDATED"))  # around the readings
 
 
 def _percent_format(text: str) -> tuple[str, tuple[str, ...]]:
-    """text with its markers made %s (and % made %%), and the fields the markers stand for."""
+    """text with its markers made %s (and % made %%), and the names of the markers in order."""
     parts = _MARKER_RE.split(text)
     fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
-    return fmt, tuple(_MARKERS[p] for p in parts[1::2])
+    return fmt, tuple(parts[1::2])
 
 
 @dataclass(frozen=True)
@@ -228,9 +225,7 @@ class FeedWriter:
             marks = tuple(None if f is None else f"@@F{i}@@" for i, f in enumerate(e.fields))
             marker = Entry(e.kind, "@@UUID@@", f"{e.up_href}/@@UUID@@", e.up_href, "@@TITLE@@", "@@PUBLISHED@@",
                            "@@UPDATED@@", lambda: e.form(*marks), e.related)
-            parts = _FIELD_RE.split(self.entry(marker).decode("utf-8"))
-            fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
-            template = self._forms[key] = (fmt, tuple(parts[1::2]))
+            template = self._forms[key] = _percent_format(self.entry(marker).decode("utf-8"))
         fmt, order = template
         values = {"UUID": e.uuid, "TITLE": xml_escape(e.title), "PUBLISHED": iso(e.published),
                   "UPDATED": iso(e.updated)}
@@ -248,11 +243,8 @@ class FeedWriter:
         if template is None:
             marker = Entry(kind, "@@UUID@@", f"{up_href}/@@UUID@@", up_href, "", "@@PUBLISHED@@", "@@UPDATED@@",
                            lambda: interval_block("@@START@@", "@@DURATION@@"), readings=lambda: "@@READINGS@@")
-            root = etree.Element(A + "feed", nsmap=NSMAPS[self.prefix])
-            self._entry_element(root, marker)
-            text = self._splice(etree.tostring(root, encoding="UTF-8")[len(self._open): -len(b"</feed>")], marker)
-            before, after = text.decode("utf-8").split("@@READINGS@@")
-            (pre, pre_order), (post, post_order) = _percent_format(before), _percent_format(after + "\n")
+            before, after = self.entry(marker).decode("utf-8").split("@@READINGS@@")
+            (pre, pre_order), (post, post_order) = _percent_format(before), _percent_format(after)
             if (pre_order, post_order) != _BLOCK_ORDER:
                 raise AssertionError(f"block entry fields in an unexpected order: {pre_order}, {post_order}")
             template = self._templates[(up_href, kind)] = (pre, post)
