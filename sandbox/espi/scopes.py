@@ -171,13 +171,25 @@ def standard_scopes(commodities: tuple[str, ...], electricity_interval: int) -> 
     return [str(usage), str(with_customer)]
 
 
+def _terms(scope: str) -> dict[str, str]:
+    """A scope's terms by lower-case name, read as leniently as any utility parses them (a stored
+    scope may come from a lenient utility: `fb=1_3` must mean what `FB=1_3` means)."""
+    terms = {}
+    for part in scope.split(";"):
+        name, eq, value = part.partition("=")
+        if eq:
+            terms.setdefault(name.strip().lower(), value.strip())
+    return terms
+
+
+def _numbers(value: str) -> list[int]:
+    """The whole numbers of an `_`-separated term value; malformed ones are skipped."""
+    return [int(n) for n in value.split("_") if n.strip().isdigit()]
+
+
 def function_blocks(scope: str) -> set[int]:
     """The FB numbers of a scope string (lenient: other terms and malformed numbers are skipped)."""
-    for term in scope.split(";"):
-        name, _, value = term.strip().partition("=")
-        if name == "FB":
-            return {int(n) for n in value.split("_") if n.isdigit()}
-    return set()
+    return set(_numbers(_terms(scope).get("fb", "")))
 
 
 _COMMODITY_BLOCKS = {"electricity": {5, 7, 8}, "gas": {10}, "water": {11}}
@@ -225,29 +237,17 @@ def plain_words(scope: str) -> list[str]:
     return lines
 
 
-_FB_DATA = [((5, 7, 8), "electricity"), ((10,), "gas"), ((11,), "water")]
-_FB_CUSTOMER = {46, 51, 55, 56, 58, 59, 60}
 _INTERVALS = {900: "15-minute", 1800: "30-minute", 3600: "hourly", 86400: "daily"}
 
 
 def summary_words(scope: str) -> list[str]:
     """A short reading of a scope for lists of authorizations (lenient: unknown terms are skipped)."""
-    terms = {}
-    for part in scope.split(";"):
-        if "=" in part:
-            k, _, v = part.partition("=")
-            terms[k.strip().lower()] = v.strip()
-    try:
-        fbs = {int(x) for x in terms.get("fb", "").split("_") if x}
-    except ValueError:
-        fbs = set()
+    terms = _terms(scope)
+    fbs = function_blocks(scope)
     out = []
-    kinds = [name for blocks, name in _FB_DATA if fbs & set(blocks)]
+    kinds = [name for name, blocks in _COMMODITY_BLOCKS.items() if fbs & blocks]
     usage = "Usage readings" + (f" ({', '.join(kinds)})" if kinds else "")
-    try:
-        ivs = [int(x) for x in terms.get("intervalduration", "").split("_") if x]
-    except ValueError:
-        ivs = []
+    ivs = _numbers(terms.get("intervalduration", ""))
     if ivs:
         usage += ", " + ", ".join(_INTERVALS.get(i, f"every {i} s") for i in sorted(ivs))
     out.append(usage)
@@ -262,6 +262,6 @@ def summary_words(scope: str) -> list[str]:
         n = int(hist)
         months = n if n <= 240 else round(n / (30.4375 * 86400))
         out.append(f"History: up to {months} months back")
-    if fbs & _FB_CUSTOMER:
+    if fbs & CUSTOMER_DATA_BLOCKS:
         out.append("Your name, contact details, account and service address")
     return out
