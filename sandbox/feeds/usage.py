@@ -23,7 +23,8 @@ from ..espi.resources import (local_time_parameters, meter_reading, interval_rea
 from ..espi.uuids import resource_uuid_str, uuid_family
 from ..models import UsagePoint
 from ..readings import History, bills, imported_stream, series, streams
-from ..synth.calendar import local_midnight, month_start
+from ..synth.bills import billed_months
+from ..synth.calendar import local_midnight
 from ..synth.usage import Series, Stream
 from ..synth.world import UtilityDef, WorldDef
 
@@ -112,7 +113,7 @@ class UsageFeed:
         urls, world, utility = self.urls, self.world, self.utility
         up_href = f"{urls.parent}/UsagePoint/{up.uuid}"
         ltp = ltp_uuid(world, utility)
-        has_summaries = not up.imported and month_start(self.start) < month_start(self.end)
+        has_summaries = not up.imported and billed_months(self.start, self.end) is not None
         related = [Link("related", f"{up_href}/MeterReading", "espi-feed/MeterReading")]
         if has_summaries:
             related.append(Link("related", f"{up_href}/UsageSummary", "espi-feed/UsageSummary"))

@@ -189,3 +189,12 @@ def test_blocks_written_from_the_run_template_equal_lxml_serializing_each(world)
         assert len(written) == len(run)
         for i in (0, len(run) // 2, len(run) - 1):
             assert written[i] + b"\n" == FeedWriter().entry(run.entry(i))
+
+
+def test_a_period_without_a_whole_month_links_to_no_summaries(world):
+    u = world.utility("bayview")
+    ups = transient_usage_points(world, u, "gas_house")
+    root = parse(write(world, u, ups, dt.date(2024, 1, 15), dt.date(2024, 2, 10)))
+    by_kind = check_feed(root)  # every related link resolves to an entry of the document
+    assert "UsageSummary" not in by_kind
+    assert not [h for e in by_kind["UsagePoint"] for h in links(e, "related") if h.endswith("/UsageSummary")]
