@@ -3,6 +3,7 @@ and Authorization (a customer's grant). Neither ever carries a secret or token v
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from ..espi import codes
 from ..espi.atom import Entry, Link
@@ -24,6 +25,23 @@ def endpoints(base_url: str, slug: str) -> dict[str, str]:
     return {"dc": dc, "root": root, "authorize": f"{dc}/oauth/authorize", "token": f"{dc}/oauth/token",
             "register": f"{dc}/espi/1_1/register", "bulk": f"{root}/Batch/Bulk",
             "scope_selection": f"{dc}/RetailCustomer/ScopeSelectionList"}
+
+
+@dataclass(frozen=True)
+class Uris:
+    """The ESPI URIs a token response and an Authorization carry."""
+
+    resource: str
+    authorization: str
+    customer: str | None
+
+
+def uris_for(auth: Authorization, root: str) -> Uris:
+    resource = f"{root}/Batch/Subscription/{auth.subscription_uuid}" if auth.customer_id else f"{root}/Batch/Bulk"
+    customer = None
+    if auth.customer is not None and grants_customer_data(auth.scope):
+        customer = f"{root}/Batch/RetailCustomer/{auth.customer.uuid}"
+    return Uris(resource, f"{root}/Authorization/{auth.uuid}", customer)
 
 
 def application_entry(app: Application, data_custodian_id: str, base_url: str, slug: str,
@@ -77,12 +95,9 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
 
 def authorization_entry(auth: Authorization, base_url: str, slug: str, token_expires_at: int | None = None) -> Entry:
     ep = endpoints(base_url, slug)
-    href = f"{ep['root']}/Authorization/{auth.uuid}"
+    uris = uris_for(auth, ep["root"])
+    href, resource = uris.authorization, uris.resource
     start, end = _epoch(auth.authorized_start), _epoch(auth.authorized_end)
-    customer_uri = None
-    if auth.customer is not None and grants_customer_data(auth.scope):
-        customer_uri = f"{ep['root']}/Batch/RetailCustomer/{auth.customer.uuid}"
-    resource = f"{ep['root']}/Batch/Subscription/{auth.subscription_uuid}" if auth.customer_id else f"{ep['root']}/Batch/Bulk"
     status = codes.AUTHORIZATION_STATUS[auth.status]
     updated = _epoch(auth.ended_at or auth.created_at)
 
@@ -91,7 +106,7 @@ def authorization_entry(auth: Authorization, base_url: str, slug: str, token_exp
                              published_duration=None, status=status,
                              expires_at=token_expires_at if token_expires_at is not None else end,
                              grant_type=auth.grant_type, scope=auth.scope, resource_uri=resource,
-                             authorization_uri=href, customer_resource_uri=customer_uri)
+                             authorization_uri=href, customer_resource_uri=uris.customer)
 
     related = [Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else None)]
     return Entry("Authorization", auth.uuid, href, f"{ep['root']}/Authorization", auth.application.name,

@@ -22,6 +22,7 @@ from ..espi.resources import (local_time_parameters, meter_reading, interval_rea
                              usage_point, usage_summary)
 from ..espi.uuids import resource_uuid_str, uuid_family
 from ..models import UsagePoint
+from .management import endpoints
 from ..readings import History, bills, imported_stream, series, streams
 from ..synth.bills import billed_months
 from ..synth.calendar import local_midnight
@@ -36,7 +37,7 @@ class Urls:
 
     @classmethod
     def for_customer(cls, base_url: str, slug: str, customer_uuid: str) -> "Urls":
-        root = f"{base_url.rstrip('/')}/dc/{slug}/espi/1_1/resource"
+        root = endpoints(base_url, slug)["root"]
         return cls(root, f"{root}/RetailCustomer/{customer_uuid}")
 
 

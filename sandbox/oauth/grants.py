@@ -7,13 +7,11 @@ of its own, as ESPI.md 4.1 describes. Token values are never stored, only digest
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..espi.scopes import grants_customer_data
 from ..espi.uuids import resource_uuid_str
 from ..models import Application, Authorization, Customer, OAuthCode, OAuthToken, UsagePoint
 from ..synth.world import Profile
@@ -46,23 +44,6 @@ def redirect_allowed(app: Application, uri: str) -> bool:
         if r.scheme == "http" and r.hostname in LOOPBACK_HOSTS and (r.path, r.query) == (parts.path, parts.query):
             return True
     return False
-
-
-@dataclass(frozen=True)
-class Uris:
-    """The ESPI URIs a token response and an Authorization carry."""
-
-    resource: str
-    authorization: str
-    customer: str | None
-
-
-def uris_for(auth: Authorization, root: str) -> Uris:
-    resource = f"{root}/Batch/Subscription/{auth.subscription_uuid}" if auth.customer_id else f"{root}/Batch/Bulk"
-    customer = None
-    if auth.customer is not None and grants_customer_data(auth.scope):
-        customer = f"{root}/Batch/RetailCustomer/{auth.customer.uuid}"
-    return Uris(resource, f"{root}/Authorization/{auth.uuid}", customer)
 
 
 def _new_authorization(s: Session, seed: int, slug: str, app: Application, customer: Customer | None, scope: str,

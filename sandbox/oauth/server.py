@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash
 
 from .. import sandbox
 from ..espi.scopes import ScopeError, allowed_by
+from ..feeds.management import endpoints, uris_for
 from ..models import Application, Authorization, Customer, OAuthCode, OAuthToken
 from . import grants as records
 from .secrets import digest, new_token
@@ -37,7 +38,7 @@ def _now() -> dt.datetime:
 
 
 def resource_root() -> str:
-    return f"{request.host_url.rstrip('/')}/dc/{g.slug}/espi/1_1/resource"
+    return endpoints(request.host_url, g.slug)["root"]
 
 
 class Client(ClientMixin):
@@ -192,7 +193,7 @@ def save_token(token: dict, req) -> None:
                 app.client_token_at = records.naive(now)
             _evaluate_onboarding(app, profile, now)
         s.flush()
-        uris = records.uris_for(auth, resource_root())
+        uris = uris_for(auth, resource_root())
         token["resourceURI"] = uris.resource
         token["authorizationURI"] = uris.authorization
         if uris.customer:

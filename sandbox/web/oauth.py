@@ -14,6 +14,7 @@ from sqlalchemy import select
 from .. import sandbox
 from ..espi.resources import service_status
 from ..espi.scopes import commodities_of, plain_words
+from ..feeds.management import endpoints
 from ..models import Application, Customer
 from ..oauth import grants as records
 from ..oauth.bearer import BearerError, authenticate
@@ -143,7 +144,7 @@ def _metadata() -> dict:
         "service_documentation": f"{request.host_url.rstrip('/')}/",
     })
     meta.validate()
-    meta["espi_resource_endpoint"] = f"{base}/espi/1_1/resource"
+    meta["espi_resource_endpoint"] = endpoints(request.host_url, g.slug)["root"]
     meta["espi_data_custodian_id"] = g.utility.data_custodian_id
     meta["pkce_required"] = g.utility.profile.pkce_required
     return dict(meta)
