@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 
 import click
 from flask import Flask
@@ -59,15 +60,14 @@ def _date(ctx, param, value):
 @with_appcontext
 def export_command(slug, username, usage_points, start, end, no_cost, output) -> None:
     """Write a customer's Download My Data file."""
-    from .dmd import PeriodError, check_period, usage_document
+    from .dmd import PeriodError, build_download
     from .readings import history
 
     sb = sandbox()
     world = sb.require_world()
     with sb.db.sessions() as s:
         customer = _customer(s, slug, username)
-        utility = world.utility(slug)
-        h = history(world, utility, sb.clock, customer)
+        h = history(world, world.utility(slug), sb.clock, customer)
         end = end or h.end
         start = start or max(h.first, _months_back(end, 13))
         ids = []
@@ -75,21 +75,41 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
             match = [up for up in customer.usage_points if up.uuid == ref.lower() or str(up.number) == ref]
             if not match:
                 raise click.BadParameter(f"{ref!r} is not one of {username}'s usage points "
-                                         f"({', '.join(up.uuid for up in customer.usage_points)})",
+                                         f"({', '.join(f'{up.number}: {up.uuid}' for up in customer.usage_points)})",
                                          param_hint="--usage-point")
             ids.append(match[0].id)
+        base = sb.config["PUBLIC_URL"] or f"http://{sb.config['HOST']}:{sb.config['PORT']}"
         try:
-            check_period(sb, utility, customer, start, end)
+            download = build_download(sb, customer, ids or [up.id for up in customer.usage_points], start, end,
+                                      not no_cost, base, h)
         except PeriodError as exc:
             raise click.BadParameter(str(exc), param_hint="--start/--end") from None
-        base = sb.config["PUBLIC_URL"] or f"http://{sb.config['HOST']}:{sb.config['PORT']}"
-        chunks = usage_document(sb, customer.id, ids or None, start, end, not no_cost, base)
-        out = click.open_file(output or "-", "wb")
-        with out:
-            for chunk in chunks:
+        if output:
+            _write_whole(output, download.chunks)
+        else:
+            out = click.get_binary_stream("stdout")
+            for chunk in download.chunks:
                 out.write(chunk)
     if output:
         click.echo(f"Wrote {output} ({start} to {end - dt.timedelta(days=1)}).", err=True)
+
+
+def _write_whole(path: str, chunks) -> None:
+    """Write to a temporary file beside `path` and move it into place at the end, so a failed export
+    leaves any earlier file as it was and no half-written one."""
+    try:
+        tmp = tempfile.NamedTemporaryFile(dir=os.path.dirname(os.path.abspath(path)), prefix=".export-",
+                                          suffix=".part", delete=False)
+    except OSError as exc:
+        raise click.FileError(path, hint=exc.strerror) from None
+    try:
+        with tmp:
+            for chunk in chunks:
+                tmp.write(chunk)
+        os.replace(tmp.name, path)
+    except BaseException:
+        os.unlink(tmp.name)
+        raise
 
 
 def _months_back(day: dt.date, months: int) -> dt.date:

@@ -17,7 +17,7 @@ from .espi.uuids import resource_uuid_str
 from .espi.xmlio import XmlRefused, parse_untrusted, validation_errors
 from .feeds import Urls, UsageFeed
 from .models import Customer, ImportedReading, ImportedStream, UsagePoint
-from .readings import history, usage_point_history
+from .readings import History, history, usage_point_history
 from .synth.calendar import local_midnight
 from .synth.world import UtilityDef
 
@@ -47,18 +47,18 @@ class ImportSummary:
     replaced: int  # usage points that existed (same id) and were updated
 
 
-def check_period(sb: Sandbox, utility: UtilityDef, customer: Customer, start: dt.date, end: dt.date) -> None:
-    h = history(sb.require_world(), utility, sb.clock, customer)
+def check_period(h: History, start: dt.date, end: dt.date) -> None:
+    """PeriodError unless start <= day < end lies within the account's data `h` and one file's span."""
     if end <= start:
         raise PeriodError("the end date must be after the start date")
-    if (end - start).days > MAX_SPAN_DAYS:
-        raise PeriodError(f"one file covers at most {MAX_SPAN_DAYS} days; choose a shorter period")
     if h.empty:
         raise PeriodError("there is no data for this account yet")
     if start < h.first or end > h.end:
         last = h.end - dt.timedelta(days=1)
         raise PeriodError(f"data is available from {h.first.isoformat()} to {last.isoformat()}; "
                           "choose dates in that range")
+    if (end - start).days > MAX_SPAN_DAYS:
+        raise PeriodError(f"one file covers at most {MAX_SPAN_DAYS} days; choose a shorter period")
 
 
 def file_name(utility: UtilityDef, customer: Customer, start: dt.date, end: dt.date, ext: str = "xml") -> str:
@@ -89,10 +89,12 @@ def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int]
 
 
 def build_download(sb: Sandbox, customer: Customer, usage_point_ids: list[int], start: dt.date, end: dt.date,
-                   with_cost: bool, base_url: str) -> Download:
-    """The customer's chosen usage points and period as a Green Button file (start, end: local days, end exclusive)."""
-    utility = sb.require_world().utility(customer.utility.slug)
-    check_period(sb, utility, customer, start, end)
+                   with_cost: bool, base_url: str, h: History | None = None) -> Download:
+    """The customer's chosen usage points and period as a Green Button file (start, end: local days, end
+    exclusive); `h` is the customer's history when the caller has it already."""
+    world = sb.require_world()
+    utility = world.utility(customer.utility.slug)
+    check_period(h or history(world, utility, sb.clock, customer), start, end)
     own = {up.id for up in customer.usage_points}
     chosen = [i for i in usage_point_ids if i in own]
     if not chosen:

@@ -232,17 +232,14 @@ def download():
                                          dmd.MAX_SPAN_DAYS)
     except accounts.Refused as exc:
         return _dmd_page(exc.message, 400, form)
-    try:  # the XML layer checks the period too (its message is shown if it refuses)
-        d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
-                               base_url=request.host_url.rstrip("/"))
-    except dmd.PeriodError as exc:
-        return _dmd_page(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", 400, form)
     if fmt == "csv":  # the same selection and the same numbers, one row per reading
-        getattr(d.chunks, "close", lambda: None)()  # the XML is not wanted (its generator has not started)
         # read through this request's session (imported readings load lazily): keep the request open while streaming
         body = stream_with_context(charts.usage_csv(sb.require_world(), g.utility, ups, start, end, with_cost))
         return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
-    return _attachment(d.chunks, d.content_type, d.filename)  # opens its own database session
+    # the period was checked against g.history above; the file opens its own database session
+    d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
+                           base_url=request.host_url.rstrip("/"), h=g.history)
+    return _attachment(d.chunks, d.content_type, d.filename)
 
 
 def _attachment(chunks, content_type: str, filename: str) -> Response:
