@@ -190,15 +190,6 @@ def monthly_bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, history:
     return readings.bills(world, utility, up, start, end)
 
 
-def period_totals(world: WorldDef, utility: UtilityDef, up: UsagePoint, start: dt.date, end: dt.date) -> list[StreamTotal]:
-    """Energy and cost of each stream over local days start <= day < end."""
-    out = []
-    for stream in readings.streams(world, utility, up):
-        s = readings.series(world, utility, up, stream.key, start, end, cost=True)
-        out.append(StreamTotal(stream, int(s.values.sum()), int(s.costs.sum()) if s.costs is not None else 0, len(s)))
-    return out
-
-
 # --- SVG --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

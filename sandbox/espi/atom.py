@@ -149,9 +149,6 @@ class BlockRun:
                      self.published[i], lambda: interval_block(start, end - start),
                      readings=lambda: self.readings().text(a, b), window=(start, end))
 
-    def entries(self) -> Iterator[Entry]:
-        return (self.entry(i) for i in range(len(self)))
-
 
 class FeedWriter:
     """Writes one feed: `header()`, then `entry(e)` for each entry, then `footer()`."""
@@ -160,7 +157,6 @@ class FeedWriter:
         if prefix not in NSMAPS:
             raise ValueError(prefix)
         self.prefix = prefix
-        self.ns = NSMAPS[prefix][prefix]
         self.feed_type = f"{prefix}-feed"
         self.entry_type = f"{prefix}-entry"
         self._open = etree.tostring(etree.Element(A + "feed", nsmap=NSMAPS[prefix])).replace(b"/>", b">")

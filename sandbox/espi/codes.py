@@ -6,16 +6,13 @@ SERVICE_KIND_NAMES = {v: k for k, v in SERVICE_KIND.items()}
 COMMODITY = {"electricity": 1, "gas": 7, "water": 9}
 FLOW_DIRECTION = {"delivered": 1, "net": 4, "received": 19}
 CURRENCY = {"USD": 840, "CAD": 124, "EUR": 978, "GBP": 826, "AUD": 36}
-CURRENCY_NAMES = {v: k for k, v in CURRENCY.items()}
 
 # unit name -> (uom code, measurement kind)
 UNITS = {"Wh": (72, 12), "therm": (169, 12), "m3": (42, 58), "gal": (128, 58)}
-UOM_NAMES = {72: "Wh", 169: "therm", 42: "m³", 128: "US gal", 119: "ft³", 38: "W", 31: "J", 132: "BTU", 134: "L"}
 
 ACCUMULATION_DELTA = 4
 DATA_QUALIFIER_NORMAL = 12
 QUALITY_VALID = 0
-QUALITY_ESTIMATED = 8
 PHASE_S1S2N = 769
 MEASURING_PERIOD = {900: 2, 3600: 7, 86400: 4}  # TimeAttributeKind: 15-, 60-minute, 24-hour
 

@@ -28,14 +28,6 @@ def encode_rule(month: int, operator: int, day_of_month: int, weekday: int, hour
     return f"{value:08X}"
 
 
-def decode_rule(rule: str) -> dict[str, int] | None:
-    if rule.upper() == NO_DST:
-        return None
-    v = int(rule, 16)
-    return {"month": v >> 28 & 0xF, "operator": v >> 25 & 0x7, "day_of_month": v >> 20 & 0x1F,
-            "weekday": v >> 17 & 0x7, "hour": v >> 12 & 0x1F, "seconds": v & 0xFFF}
-
-
 def _transitions(tz: ZoneInfo, year: int) -> list[tuple[dt.datetime, dt.timedelta, dt.timedelta]]:
     """(wall-clock time just before the change, offset before, offset after) for each change in year."""
     out = []

@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
-from .atom import BlockRun, Entry
+from .atom import BlockRun, Entry, iso
 
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
 TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")
-COUNT_PARAMS = ("max-results", "start-index", "depth")
 
 
 class QueryError(ValueError):
@@ -35,16 +34,12 @@ class Query:
     max_results: int | None = None
     start_index: int = 1
 
-    @property
-    def is_empty(self) -> bool:
-        return self == Query()
-
     def as_params(self) -> dict[str, str]:
         out = {}
         for name in TIME_PARAMS:
             v = getattr(self, name.replace("-", "_"))
             if v is not None:
-                out[name] = dt.datetime.fromtimestamp(v, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                out[name] = iso(v)
         if self.max_results is not None:
             out["max-results"] = str(self.max_results)
         if self.start_index != 1:
@@ -90,18 +85,7 @@ def parse_query(args: Mapping[str, str]) -> Query:
 
 
 def _passes(q: Query, e: Entry) -> bool:
-    if e.structural:
-        return True
-    start, end = e.window if e.window is not None else (e.published, e.published)
-    if q.published_min is not None and start < q.published_min:
-        return False
-    if q.published_max is not None and end > q.published_max:
-        return False
-    if q.updated_min is not None and e.updated < q.updated_min:
-        return False
-    if q.updated_max is not None and e.updated > q.updated_max:
-        return False
-    return True
+    return e.structural or _passes_window(q, e.window or (e.published, e.published), e.updated)
 
 
 def _passes_window(q: Query, window: tuple[int, int], updated: int) -> bool:

@@ -57,11 +57,6 @@ def reading_type_uuid(world: WorldDef, utility: UtilityDef, up: UsagePoint, stre
     return resource_uuid_str(world.seed, utility.slug, "reading-type", stream.key, stream.interval, stream.unit)
 
 
-def block_uuid(world: WorldDef, mr_uuid: str, day: dt.date) -> str:
-    """The id of a MeterReading's block of one local day (the feed computes it as uuid_family does)."""
-    return resource_uuid_str(world.seed, "interval-block", mr_uuid, day.isoformat())
-
-
 def summary_uuid(world: WorldDef, up_uuid: str, month: dt.date) -> str:
     return resource_uuid_str(world.seed, "usage-summary", up_uuid, month.isoformat())
 
@@ -131,10 +126,11 @@ class UsageFeed:
                         f"{urls.root}/LocalTimeParameters", f"{utility.time_zone} local time", self.first_published,
                         self.first_published, lambda: local_time_parameters(lt), structural=True)
         computed: dict[str, Series] = {}
-        for stream in streams(world, utility, up):
+        its_streams = streams(world, utility, up)
+        for stream in its_streams:
             yield from self._meter_reading_entries(up, up_href, stream, computed)
         if has_summaries:
-            yield from self._summary_entries(up, up_href, computed)
+            yield from self._summary_entries(up, up_href, its_streams[0], computed)
 
     def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream,
                                computed: dict[str, Series]) -> Iterator[Entry]:
@@ -180,9 +176,10 @@ class UsageFeed:
         yield BlockRun(f"{mr_href}/IntervalBlock", [block_id(name) for name, _ in facts], list(windows),
                        [end for _, end in facts], [(a, b) for _, a, b in days], readings)
 
-    def _summary_entries(self, up: UsagePoint, up_href: str, computed: dict[str, Series]) -> Iterator[Entry]:
+    def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream,
+                         computed: dict[str, Series]) -> Iterator[Entry]:
+        """Monthly bills, measured in the usage point's first (delivered) stream."""
         u = self.utility
-        stream = streams(self.world, u, up)[0]
         uom, _ = codes.UNITS[stream.unit]
         for bill in bills(self.world, u, up, self.start, self.end, computed):
             uuid = summary_uuid(self.world, up.uuid, bill.first_day)

@@ -40,9 +40,11 @@ def _tables(tariff: Tariff) -> tuple[np.ndarray, np.ndarray]:
 def price(series: "Series", tariff: Tariff, stream: "Stream") -> None:
     """Fill series.costs, .tou and .tiers (NumPy int64 arrays)."""
     rates, tous = _tables(tariff)
-    month = series.extra["month"].astype(np.int64)
-    weekend = (series.extra["weekday"] >= 5).astype(np.int64)
-    hour = series.extra["hour"].astype(np.int64)
+    g, at = series.grid, series.positions  # when each reading is, on the grid it was computed on
+    day = g.day[at]
+    month = g.month[day].astype(np.int64)
+    weekend = (g.weekday[day] >= 5).astype(np.int64)
+    hour = g.hour[at].astype(np.int64)
     rate = rates[month, weekend, hour]
     tiers = np.zeros(len(series), dtype=np.int64)
     v = series.values

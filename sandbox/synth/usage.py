@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -55,7 +55,6 @@ class Series:
     costs: np.ndarray | None = None  # 1e-5 currency
     tou: np.ndarray | None = None
     tiers: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
     grid: Grid | None = None  # the grid the readings were computed on (None for imported readings)
     positions: np.ndarray | None = None  # each reading's interval index in `grid`
 
@@ -214,5 +213,4 @@ class UsageModel:
         ends = np.cumsum(counts)
         days = [(d, e - c, e) for d, c, e in zip(g.days, counts.tolist(), ends.tolist())]
         return Series(stream, g.starts[keep], g.durations[keep], values, quality, days,
-                      extra={"hour": g.hour[keep], "weekday": g.weekday[g.day[keep]], "month": g.month[g.day[keep]]},
                       grid=g, positions=np.flatnonzero(keep))
