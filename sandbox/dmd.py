@@ -82,8 +82,7 @@ def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int]
             self_href += f"/{ups[0].uuid}"
         feed_id = resource_uuid_str(world.seed, "dmd-feed", customer.uuid, ",".join(up.uuid for up in ups),
                                     start.isoformat(), end.isoformat(), with_cost)
-        updated = max([local_midnight(utility.time_zone, h.clamp(start, end)[1]) for _, h in chosen] or
-                      [local_midnight(utility.time_zone, start)])
+        updated = max([feed.span(h).updated for _, h in chosen] or [local_midnight(utility.time_zone, start)])
         writer = FeedWriter("espi")
         yield from writer.feed(feed_id, "Green Button Download My Data", self_href, updated, feed.entries(chosen))
 

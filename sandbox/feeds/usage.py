@@ -74,81 +74,86 @@ def service_kind(up: UsagePoint) -> int:
     return codes.SERVICE_KIND[up.commodity]
 
 
+@dataclass(frozen=True)
+class Span:
+    """One usage point's days in a feed (the requested days clamped to its data), and the times
+    its parent entries carry: published at the first day's start, updated at the last day's end."""
+
+    start: dt.date
+    end: dt.date
+    published: int
+    updated: int
+
+
 class UsageFeed:
     """The entries of one customer's usage points over local days start <= day < end.
 
-    `histories` gives each usage point's days with data (readings.usage_point_history);
-    the period is clamped to them, so a feed never claims data that does not exist.
+    Each usage point comes with its History (readings.usage_point_history); the period is
+    clamped to it, so a feed never claims data that does not exist.
     """
 
     def __init__(self, world: WorldDef, utility: UtilityDef, urls: Urls, start: dt.date, end: dt.date,
                  with_cost: bool = True):
         self.world, self.utility, self.urls = world, utility, urls
-        self.requested = (start, end)
         self.start, self.end = start, end
         self.with_cost = with_cost
         self.tz = utility.time_zone
         self._sent: set[str] = set()  # shared entries (LocalTimeParameters, ReadingType) already in the document
 
-    @property
-    def first_published(self) -> int:
-        return local_midnight(self.tz, self.start)
-
-    @property
-    def last_updated(self) -> int:
-        return local_midnight(self.tz, max(self.end, self.start))
+    def span(self, history: History) -> Span:
+        start, end = history.clamp(self.start, self.end)
+        end = max(end, start)
+        return Span(start, end, local_midnight(self.tz, start), local_midnight(self.tz, end))
 
     def entries(self, ups: Sequence[tuple[UsagePoint, History]]) -> Iterator[Entry]:
         for up, h in ups:
             yield from self.usage_point_entries(up, h)
 
     def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry]:
-        self.start, self.end = history.clamp(*self.requested)
-        if self.end < self.start:
-            self.end = self.start
+        span = self.span(history)
         urls, world, utility = self.urls, self.world, self.utility
         up_href = f"{urls.parent}/UsagePoint/{up.uuid}"
         ltp = ltp_uuid(world, utility)
-        has_summaries = not up.imported and billed_months(self.start, self.end) is not None
+        has_summaries = not up.imported and billed_months(span.start, span.end) is not None
         related = [Link("related", f"{up_href}/MeterReading", "espi-feed/MeterReading")]
         if has_summaries:
             related.append(Link("related", f"{up_href}/UsageSummary", "espi-feed/UsageSummary"))
         related.append(Link("related", f"{urls.root}/LocalTimeParameters/{ltp}", "espi-entry/LocalTimeParameters"))
         kind = service_kind(up)
         tariff = utility.tariffs.get(up.commodity) if not up.imported else None
-        yield Entry("UsagePoint", up.uuid, up_href, f"{urls.parent}/UsagePoint", up.label, self.first_published,
-                    self.last_updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
+        yield Entry("UsagePoint", up.uuid, up_href, f"{urls.parent}/UsagePoint", up.label, span.published,
+                    span.updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
                     structural=True)
         if ltp not in self._sent:
             self._sent.add(ltp)
-            lt = local_time(utility.time_zone, max(self.end - dt.timedelta(days=1), self.start).year)
+            lt = local_time(utility.time_zone, max(span.end - dt.timedelta(days=1), span.start).year)
             yield Entry("LocalTimeParameters", ltp, f"{urls.root}/LocalTimeParameters/{ltp}",
-                        f"{urls.root}/LocalTimeParameters", f"{utility.time_zone} local time", self.first_published,
-                        self.first_published, lambda: local_time_parameters(lt), structural=True)
+                        f"{urls.root}/LocalTimeParameters", f"{utility.time_zone} local time", span.published,
+                        span.published, lambda: local_time_parameters(lt), structural=True)
         computed: dict[str, Series] = {}
         its_streams = streams(world, utility, up)
         for stream in its_streams:
-            yield from self._meter_reading_entries(up, up_href, stream, computed)
+            yield from self._meter_reading_entries(up, up_href, stream, span, computed)
         if has_summaries:
-            yield from self._summary_entries(up, up_href, its_streams[0], computed)
+            yield from self._summary_entries(up, up_href, its_streams[0], span, computed)
 
-    def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream,
+    def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
                                computed: dict[str, Series]) -> Iterator[Entry]:
         urls, world = self.urls, self.world
         mr = meter_reading_uuid(world, up, stream)
         rt = reading_type_uuid(world, self.utility, up, stream)
         mr_href = f"{up_href}/MeterReading/{mr}"
-        data = computed[stream.key] = series(world, self.utility, up, stream.key, self.start, self.end,
+        data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
                                              cost=self.with_cost or not up.imported)
-        yield Entry("MeterReading", mr, mr_href, f"{up_href}/MeterReading", stream.title, self.first_published,
-                    self.last_updated, meter_reading,
+        yield Entry("MeterReading", mr, mr_href, f"{up_href}/MeterReading", stream.title, span.published,
+                    span.updated, meter_reading,
                     [Link("related", f"{mr_href}/IntervalBlock", "espi-feed/IntervalBlock"),
                      Link("related", f"{urls.root}/ReadingType/{rt}", "espi-entry/ReadingType")], structural=True)
         if rt not in self._sent:
             self._sent.add(rt)
             fields = reading_type_fields(self.utility, up, stream)
             yield Entry("ReadingType", rt, f"{urls.root}/ReadingType/{rt}", f"{urls.root}/ReadingType",
-                        _reading_type_title(stream), self.first_published, self.first_published,
+                        _reading_type_title(stream), span.published, span.published,
                         lambda: reading_type(fields), structural=True)
         yield from self._block_entries(mr, mr_href, data)
 
@@ -176,12 +181,12 @@ class UsageFeed:
         yield BlockRun(f"{mr_href}/IntervalBlock", [block_id(name) for name, _ in facts], list(windows),
                        [end for _, end in facts], [(a, b) for _, a, b in days], readings)
 
-    def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream,
+    def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
                          computed: dict[str, Series]) -> Iterator[Entry]:
         """Monthly bills, measured in the usage point's first (delivered) stream."""
         u = self.utility
         uom, _ = codes.UNITS[stream.unit]
-        for bill in bills(self.world, u, up, self.start, self.end, computed):
+        for bill in bills(self.world, u, up, span.start, span.end, computed):
             uuid = summary_uuid(self.world, up.uuid, bill.first_day)
             end = bill.start + bill.duration
             items = [(bill.energy_charges, "Energy charges", codes.ITEM_USAGE_FEE),
