@@ -24,7 +24,7 @@ from . import readings
 from .models import UsagePoint
 from .readings import History
 from .synth.bills import Bill
-from .synth.calendar import local_midnight, month_start
+from .synth.calendar import local_midnight, month_start, months_back
 from .synth.usage import Stream
 from .synth.world import UtilityDef, WorldDef
 
@@ -176,15 +176,10 @@ def recent_usage(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: 
     return out
 
 
-def _months_back(day: dt.date, n: int) -> dt.date:
-    y, m = divmod(day.year * 12 + day.month - 1 - n, 12)
-    return dt.date(y, m + 1, 1)
-
-
 def monthly_bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: History,
                   months: int = RECENT_MONTHS) -> list[Bill]:
     """The bills of the last `months` whole calendar months with data, oldest first."""
-    start, end = history.clamp(_months_back(month_start(history.end), months), history.end)
+    start, end = history.clamp(months_back(month_start(history.end), months), history.end)
     if start >= end:
         return []
     return readings.bills(world, utility, up, start, end)

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from . import sandbox
 from .seeding import reset_world, seed_world
+from .synth.calendar import months_back
 from .synth.world import SeedDataError, parse_world, read_seed_dir
 
 
@@ -69,7 +70,7 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
         customer = _customer(s, slug, username)
         h = history(world, world.utility(slug), sb.clock, customer)
         end = end or h.end
-        start = start or max(h.first, _months_back(end, 13))
+        start = start or max(h.first, months_back(end, 13))
         ids = []
         for ref in usage_points:
             match = [up for up in customer.usage_points if up.uuid == ref.lower() or str(up.number) == ref]
@@ -110,11 +111,6 @@ def _write_whole(path: str, chunks) -> None:
     except BaseException:
         os.unlink(tmp.name)
         raise
-
-
-def _months_back(day: dt.date, months: int) -> dt.date:
-    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return dt.date(y, m + 1, min(day.day, 28))
 
 
 @click.command("import")

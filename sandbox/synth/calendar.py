@@ -91,5 +91,11 @@ def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
+def months_back(day: dt.date, n: int) -> dt.date:
+    """The same day of the month n months earlier (days past the 28th become the 28th)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - n, 12)
+    return dt.date(y, m + 1, min(day.day, 28))
+
+
 def next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
