@@ -4,7 +4,8 @@ a Download My Data request may ask for.
 
 Plain Python over the database and the clock (no Flask), so every rule here is tested
 without a web server. Each change is one transaction; a refused request changes nothing.
-Times stored in the database are naive UTC, as elsewhere in the sandbox.
+Times stored in the database are naive UTC, as elsewhere in the sandbox. Refused and NotFound
+are the onboarding services' own (sandbox.onboarding.errors), so callers catch one kind.
 """
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .clock import Clock
+from .clock import Clock, to_naive_utc
 from .db import Database
 from .directory import normalise_postal_code
 from .models import Application, ApplicationStatusChange, Authorization, Customer, LoginThrottle, UsagePoint, Utility
+from .oauth.grants import end_authorization
+from .onboarding.errors import NotFound, Refused
+from .onboarding.status import STATUS_LABELS, set_status
 from .readings import History
 from .synth.calendar import local_midnight, month_start, next_month
 
@@ -40,22 +44,6 @@ BAD_LOGIN = "Those sign-in details do not match our records. Check them and try 
 MOVE_MAX_DAYS_AHEAD = 90
 MOVED_OUT = "moved out"
 REVOKED_BY_CUSTOMER = "revoked by the customer"
-
-
-class Refused(ValueError):
-    """A request the rules do not allow; `param` names the offending form field, if one."""
-
-    def __init__(self, message: str, param: str | None = None):
-        super().__init__(message)
-        self.message, self.param = message, param
-
-
-class NotFound(LookupError):
-    """No such resource for this customer or utility (shown as 404)."""
-
-
-def _now(clock: Clock) -> dt.datetime:
-    return clock.now().replace(tzinfo=None)
 
 
 def utc(naive: dt.datetime) -> dt.datetime:
@@ -98,7 +86,7 @@ def throttled(db: Database, clock: Clock, utility_id_: int, key: str, check) -> 
     for attempt in (1, 2):  # a concurrent first failure may insert the same row: retry once
         try:
             with db.transaction() as s:
-                now = _now(clock)
+                now = clock.naive_now()
                 row = s.scalars(select(LoginThrottle).where(LoginThrottle.utility_id == utility_id_,
                                                             LoginThrottle.key == key)).one_or_none()
                 if row is not None and row.locked_until is not None and row.locked_until > now:
@@ -207,6 +195,11 @@ def customer_authorizations(s: Session, customer_id: int) -> list[Authorization]
                           .order_by(Authorization.created_at, Authorization.id)))
 
 
+def authorizations_with_state(s: Session, customer_id: int, now: dt.datetime) -> list[tuple[Authorization, str, dt.datetime]]:
+    """(authorization, state, until) of each of `customer_authorizations`, at `now` (naive UTC)."""
+    return [(a, *authorization_state(a, now)) for a in customer_authorizations(s, customer_id)]
+
+
 def authorization_state(auth: Authorization, now: dt.datetime) -> tuple[str, dt.datetime]:
     """(state, until): 'active', 'revoked', 'denied', 'expired' or 'pending' and when it ends or ended (naive UTC)."""
     if auth.status != "active":
@@ -249,7 +242,7 @@ def move_out(db: Database, clock: Clock, customer_id: int, moving_day: dt.date, 
         if moving_day <= customer.service_start:
             raise Refused("The moving day must come after the start of service.", "moving_day")
         customer.service_end = moving_day
-        cut = ends_at.replace(tzinfo=None)
+        cut = to_naive_utc(ends_at)
         ended = 0
         for auth in customer_authorizations(s, customer_id):
             if auth.status == "active" and auth.authorized_end > cut:
@@ -265,20 +258,17 @@ def revoke_authorization(db: Database, clock: Clock, customer_id: int, authoriza
         auth = s.get(Authorization, authorization_id)
         if auth is None or auth not in customer_authorizations(s, customer_id):
             raise NotFound(authorization_id)
-        now = _now(clock)
+        now = clock.naive_now()
         state, until = authorization_state(auth, now)
         if state not in ("active", "pending"):
             raise Refused(f"This authorization has already ended ({state}).", "authorization")
-        auth.status, auth.ended_at, auth.status_reason = "revoked", now, REVOKED_BY_CUSTOMER
+        end_authorization(s, auth, now, REVOKED_BY_CUSTOMER)
         s.flush()
         _ = auth.application  # loaded for the caller
         return auth
 
 
 # --- third parties (staff) -------------------------------------------------------------
-
-APPLICATION_STATUSES = ("review", "production", "on_hold", "blocked")
-
 
 def _previous_status(s: Session, app: Application, suspended: str) -> str:
     """The status the application had before it was put in `suspended` (review if unrecorded)."""
@@ -288,13 +278,26 @@ def _previous_status(s: Session, app: Application, suspended: str) -> str:
     return last.old_status if recorded else "review"
 
 
-# action -> (statuses it applies to, new status or None for "the status before")
+# action -> (statuses it applies to, new status or None for "the status before"), in the
+# order the staff page offers them
 STATUS_ACTIONS = {
-    "block": (("review", "production", "on_hold"), "blocked"),
-    "unblock": (("blocked",), None),
     "hold": (("review", "production"), "on_hold"),
     "release": (("on_hold",), None),
+    "unblock": (("blocked",), None),
+    "block": (("review", "production", "on_hold"), "blocked"),
 }
+APPROVE = "approve"  # Review -> Production, by onboarding.approve_application (the checklist must be done)
+
+
+def staff_actions(status: str) -> list[str]:
+    """What staff can do to an application in `status`: approve (in Review), then STATUS_ACTIONS."""
+    return ([APPROVE] if status == "review" else []) + [a for a, (allowed, _) in STATUS_ACTIONS.items()
+                                                         if status in allowed]
+
+
+def status_text(status: str) -> str:
+    """An application status as staff read it: the developers' label (onboarding.STATUS_LABELS) in lower case."""
+    return STATUS_LABELS.get(status, status).lower()
 
 
 def set_application_status(db: Database, clock: Clock, utility_id_: int, application_id: int, action: str,
@@ -309,11 +312,8 @@ def set_application_status(db: Database, clock: Clock, utility_id_: int, applica
         if app.status not in allowed:
             if app.status == target:
                 raise Refused(f"{app.name} is already {_PAST[action]}.", "application")
-            raise Refused(f"{app.name} is {app.status.replace('_', ' ')}: it cannot be {_PAST[action]}.", "application")
-        new = target or _previous_status(s, app, app.status)
-        s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
-                                      changed_at=_now(clock), changed_by=by))
-        app.status = new
+            raise Refused(f"{app.name} is {status_text(app.status)}: it cannot be {_PAST[action]}.", "application")
+        set_status(app, target or _previous_status(s, app, app.status), clock.naive_now(), by)
         return app
 
 
@@ -409,7 +409,7 @@ def sign_in_lock(db: Database, clock: Clock, utility_id_: int, customer_id: int)
                                                     LoginThrottle.key == f"customer:{customer_id}")).one_or_none()
     if row is None:
         return None
-    locked = row.locked_until is not None and row.locked_until > _now(clock)
+    locked = row.locked_until is not None and row.locked_until > clock.naive_now()
     if not locked and (row.locked_until is not None or row.failures == 0):
         return None
     return SignInLock(row.failures if not locked else 0, utc(row.locked_until) if locked else None)

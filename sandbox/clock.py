@@ -15,6 +15,12 @@ from zoneinfo import ZoneInfo
 UTC = dt.timezone.utc
 
 
+def to_naive_utc(when: dt.datetime) -> dt.datetime:
+    """`when` as the database stores times: naive UTC (an aware time is converted, a naive one is
+    taken to be UTC already)."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
 class Clock:
     def __init__(self, source: Callable[[], float] = time.time):
         self._source = source
@@ -28,6 +34,10 @@ class Clock:
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.timestamp(), UTC)
+
+    def naive_now(self) -> dt.datetime:
+        """The current sandbox time as naive UTC, as the database stores times."""
+        return to_naive_utc(self.now())
 
     @property
     def frozen(self) -> bool:

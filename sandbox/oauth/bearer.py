@@ -17,18 +17,29 @@ from ..models import OAuthToken
 
 @dataclass
 class BearerError(Exception):
+    """A request the bearer-token check refuses: `status` 401 (no usable token) or 403 (a real token
+    that may not do this), with the OAuth `error` code and a description for the client."""
+
     status: int
     error: str
     description: str
 
     def headers(self, realm: str) -> dict[str, str]:
-        if self.status == 401:
-            detail = f', error="{self.error}", error_description="{self.description}"' if self.error != "unauthorized" else ""
-            return {"WWW-Authenticate": f'Bearer realm="{realm}"{detail}'}
-        return {}
+        """RFC 6750 3: a 401 carries a WWW-Authenticate challenge (no error code when no token was
+        presented: error "unauthorized"). Double quotes in the realm or the description become single
+        quotes, so that the quoted strings stay well formed."""
+        if self.status != 401:
+            return {}
+        realm, description = realm.replace('"', "'"), self.description.replace('"', "'")
+        detail = "" if self.error == "unauthorized" else f', error="{self.error}", error_description="{description}"'
+        return {"WWW-Authenticate": f'Bearer realm="{realm}"{detail}'}
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
+
+    def response(self, realm: str) -> tuple[dict[str, str], int, dict[str, str]]:
+        """The error as a Flask response (JSON body, status, headers); never cached."""
+        return self.body(), self.status, {**self.headers(realm), "Cache-Control": "no-store"}
 
 
 KIND_NAMES = {"customer": "a customer access token (authorization code grant)",
@@ -37,11 +48,12 @@ KIND_NAMES = {"customer": "a customer access token (authorization code grant)",
 
 
 def bearer_token(header: str | None) -> str:
-    if not header:
-        raise BearerError(401, "unauthorized", "this resource needs an Authorization: Bearer token")
-    scheme, _, value = header.partition(" ")
+    """The token of an `Authorization: Bearer <token>` header. No header, another scheme (Basic ...)
+    or an empty token is a request without a bearer token (RFC 6750 3.1; ESPI.md: "no / malformed
+    Authorization header"): BearerError 401 "unauthorized"."""
+    scheme, _, value = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise BearerError(401, "invalid_request", "the Authorization header must be 'Bearer <token>'")
+        raise BearerError(401, "unauthorized", "this resource needs an Authorization: Bearer token")
     return value.strip()
 
 

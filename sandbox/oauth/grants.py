@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..clock import to_naive_utc
 from ..espi.uuids import resource_uuid_str
 from ..models import Application, Authorization, Customer, OAuthCode, OAuthToken, UsagePoint
 from ..synth.world import Profile
@@ -22,9 +23,6 @@ CLIENT_SCOPE = "FB=34_35"  # ESPI client-access role: Batch/Bulk, Authorization,
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
-def naive(when: dt.datetime) -> dt.datetime:
-    """Stored times are naive UTC."""
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
 
 
 def redirect_allowed(app: Application, uri: str) -> bool:
@@ -63,12 +61,12 @@ def authorization_from_code(s: Session, seed: int, slug: str, tz_name: str, code
     """The customer's grant, created when its code is exchanged; shares only the chosen usage points.
 
     It lasts the utility's authorization length, or until the customer moves out if sooner."""
-    start = naive(now)
+    start = to_naive_utc(now)
     end = start + dt.timedelta(days=profile.authorization_days)
     customer = code.customer
     if customer.service_end is not None:
         moved = dt.datetime.fromtimestamp(local_midnight(tz_name, customer.service_end), dt.timezone.utc)
-        end = min(end, naive(moved))
+        end = min(end, to_naive_utc(moved))
     auth = _new_authorization(s, seed, slug, code.application, customer, code.scope, "authorization_code", start, end)
     auth.usage_points = usage_points_of(customer, code.usage_point_ids)
     s.flush()
@@ -77,27 +75,27 @@ def authorization_from_code(s: Session, seed: int, slug: str, tz_name: str, code
 
 def client_authorization(s: Session, seed: int, slug: str, app: Application, scope: str, profile: Profile,
                          now: dt.datetime) -> Authorization:
-    start = naive(now)
+    start = to_naive_utc(now)
     return _new_authorization(s, seed, slug, app, None, scope, "client_credentials", start,
                               start + dt.timedelta(days=profile.authorization_days))
 
 
 def store_token(s: Session, *, app: Application, kind: str, token: dict, authorization: Authorization | None,
                 now: dt.datetime, refresh_until: dt.datetime | None) -> OAuthToken:
-    issued = naive(now)
+    issued = to_naive_utc(now)
     row = OAuthToken(utility_id=app.utility_id, application_id=app.id, authorization_id=authorization.id if authorization else None,
                      kind=kind, access_hash=digest(token["access_token"]),
                      refresh_hash=digest(token["refresh_token"]) if token.get("refresh_token") else None,
                      scope=token.get("scope") or "", issued_at=issued,
                      expires_at=issued + dt.timedelta(seconds=int(token["expires_in"])),
-                     refresh_expires_at=naive(refresh_until) if token.get("refresh_token") and refresh_until else None)
+                     refresh_expires_at=to_naive_utc(refresh_until) if token.get("refresh_token") and refresh_until else None)
     s.add(row)
     s.flush()
     return row
 
 
 def authorization_active(auth: Authorization | None, now: dt.datetime) -> bool:
-    return auth is not None and auth.status == "active" and auth.authorized_end > naive(now) and \
+    return auth is not None and auth.status == "active" and auth.authorized_end > to_naive_utc(now) and \
         auth.application.status not in ("blocked", "on_hold")
 
 
@@ -105,7 +103,7 @@ def token_usable(token: OAuthToken | None, now: dt.datetime, refresh: bool = Fal
     """Not revoked, not expired, and its authorization (if any) still active and its application not blocked."""
     if token is None or token.revoked_at is not None:
         return False
-    n = naive(now)
+    n = to_naive_utc(now)
     if refresh:
         if token.refresh_expires_at is None or token.refresh_expires_at <= n:
             return False
@@ -124,12 +122,20 @@ def find_token(s: Session, utility_id: int, value: str, refresh: bool = False) -
 
 
 def revoke_tokens_of(s: Session, authorization_id: int, now: dt.datetime) -> int:
+    """Revoke every token of the authorization not revoked yet; how many were."""
     n = 0
     for t in s.scalars(select(OAuthToken).where(OAuthToken.authorization_id == authorization_id,
                                                 OAuthToken.revoked_at.is_(None))).all():
-        t.revoked_at = naive(now)
+        t.revoked_at = to_naive_utc(now)
         n += 1
     return n
+
+
+def end_authorization(s: Session, auth: Authorization, now: dt.datetime, reason: str) -> int:
+    """End `auth` at `now`: status 'revoked', `ended_at` and `status_reason` (`reason`) set, and
+    every token of it revoked. The number of tokens revoked."""
+    auth.status, auth.ended_at, auth.status_reason = "revoked", to_naive_utc(now), reason
+    return revoke_tokens_of(s, auth.id, now)
 
 
 def usage_points_of(customer: Customer, ids: list[int]) -> list[UsagePoint]:

@@ -22,7 +22,7 @@ from flask import g, request
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from .. import sandbox
+from .. import onboarding, sandbox
 from ..espi.scopes import ScopeError, allowed_by
 from ..feeds.management import endpoints, uris_for
 from ..models import Application, Authorization, Customer, OAuthCode, OAuthToken
@@ -31,10 +31,13 @@ from .secrets import digest, new_token
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+REUSED_CODE = "code reused"  # status_reason of an authorization ended because its code came back
+REVOKED_BY_THIRD_PARTY = "revoked by the third party"
 
 
 def _now() -> dt.datetime:
-    return sandbox().clock.now()
+    """The sandbox time as stored: naive UTC."""
+    return sandbox().clock.naive_now()
 
 
 def resource_root() -> str:
@@ -106,10 +109,10 @@ class Token:
         return self.row.scope
 
     def get_expires_in(self):
-        return int((self.row.expires_at - records.naive(_now())).total_seconds())
+        return int((self.row.expires_at - _now()).total_seconds())
 
     def is_expired(self):
-        return self.row.expires_at <= records.naive(_now())
+        return self.row.expires_at <= _now()
 
     def is_revoked(self):
         return self.row.revoked_at is not None
@@ -178,7 +181,7 @@ def save_token(token: dict, req) -> None:
             auth = old.authorization
             row = records.store_token(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
                                       refresh_until=auth.authorized_end if auth else None)
-            old.revoked_at = records.naive(now)  # the previous access token stops working
+            old.revoked_at = now  # the previous access token stops working
             if "refresh_token" not in token:  # no rotation: the same refresh token now belongs to the new row
                 kept, until = old.refresh_hash, old.refresh_expires_at
                 old.refresh_hash = None
@@ -189,23 +192,13 @@ def save_token(token: dict, req) -> None:
                                                 profile, now)
             s.flush()
             records.store_token(s, app=app, kind="client", token=token, authorization=auth, now=now, refresh_until=None)
-            if app.client_token_at is None:
-                app.client_token_at = records.naive(now)
-            _evaluate_onboarding(app, profile, now)
+            onboarding.record_call(app, "client_token_at", profile, now)
         s.flush()
         uris = uris_for(auth, resource_root())
         token["resourceURI"] = uris.resource
         token["authorizationURI"] = uris.authorization
         if uris.customer:
             token["customerResourceURI"] = uris.customer
-
-
-def _evaluate_onboarding(app: Application, profile, now: dt.datetime) -> None:
-    try:
-        from .. import onboarding
-    except ImportError:  # the developer portal is optional for the OAuth server
-        return
-    onboarding.evaluate(app, profile, records.naive(now))
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -233,8 +226,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                             customer_id=req.user.id, redirect_uri=req.payload.redirect_uri, scope=req.payload.scope,
                             usage_point_ids=list(chosen), code_challenge=req.payload.data.get("code_challenge"),
                             code_challenge_method=req.payload.data.get("code_challenge_method"),
-                            created_at=records.naive(now),
-                            expires_at=records.naive(now) + dt.timedelta(seconds=g.utility.profile.code_seconds)))
+                            created_at=now,
+                            expires_at=now + dt.timedelta(seconds=g.utility.profile.code_seconds)))
 
     def query_authorization_code(self, code, client):
         """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2)."""
@@ -248,14 +241,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             problem = None
             if row.used_at is not None:
                 if row.authorization_id is not None:  # committed below, before the error is returned
-                    records.revoke_tokens_of(s, row.authorization_id, now)
-                    auth = s.get(Authorization, row.authorization_id)
-                    auth.status, auth.ended_at, auth.status_reason = "revoked", records.naive(now), "code reused"
+                    records.end_authorization(s, s.get(Authorization, row.authorization_id), now, REUSED_CODE)
                 problem = "this authorization code was already used; the tokens issued for it are revoked"
-            elif row.expires_at <= records.naive(now):
+            elif row.expires_at <= now:
                 problem = "this authorization code has expired"
             else:
-                row.used_at = records.naive(now)
+                row.used_at = now
                 s.flush()
                 _ = row.customer, row.application
                 found = Code(row)
@@ -329,12 +320,13 @@ class Revocation(RevocationEndpoint):
         now = _now()
         with sandbox().db.transaction() as s:
             row = s.get(OAuthToken, token.row.id)
-            row.revoked_at = records.naive(now)
+            row.revoked_at = now
             if row.authorization_id is not None and row.kind == "customer":
                 auth = row.authorization
-                records.revoke_tokens_of(s, auth.id, now)
                 if auth.status == "active":
-                    auth.status, auth.ended_at, auth.status_reason = "revoked", records.naive(now), "revoked by the third party"
+                    records.end_authorization(s, auth, now, REVOKED_BY_THIRD_PARTY)
+                else:  # ended already: its tokens stop working all the same
+                    records.revoke_tokens_of(s, auth.id, now)
 
 
 def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):

@@ -4,7 +4,7 @@ notification test, the onboarding checklist and the Review -> Production transit
 
 Plain Python over the database and the clock (no Flask): the developer portal
 (web/developer.py), the registration API (web/registration.py) and the OAuth server (which
-calls `evaluate` after a client-credentials token or a ReadServiceStatus call) all go
+calls `record_call` after a client-credentials token or a ReadServiceStatus call) all go
 through here. Each change is one transaction; a refused request changes nothing. Times
 stored in the database are naive UTC.
 
@@ -19,9 +19,9 @@ applications, certificates, notifications); every public name is re-exported her
 """
 from __future__ import annotations
 
-from .applications import (Issued, accept_terms, application, approve_application, delete_registration,
+from .applications import (Issued, accept_terms, application, approve_application, delete_registered,
                            developer_applications, new_client_id, register, registration_access, rotate_secret,
-                           terms_text, update)
+                           registered_application, terms_text, update, update_registered)
 from .certificates import MAX_CERTIFICATE_BYTES, CertificateInfo, parse_certificate, store_certificate
 from .developers import MIN_PASSWORD, DeveloperLogin, developer, developer_login, sign_up
 from .errors import NotFound, Refused, TokenRefused
@@ -29,13 +29,13 @@ from .metadata import (FORM_FIELDS, MAX_DESCRIPTION, MAX_NAME, MAX_REDIRECT_URIS
                        check_uri, is_email, offered_scopes, scope_title, validate_metadata)
 from .notifications import (NOTIFY_BODY_CHARS, NOTIFY_TIMEOUT, NotifyResult, notification_uris, post_notification,
                             send_test_notification)
-from .status import CHECK_KEYS, STATUS_LABELS, STATUSES, Check, approve, checklist, complete, evaluate
+from .status import CHECK_KEYS, STATUS_LABELS, Check, approve, checklist, complete, evaluate, record_call, set_status
 
 __all__ = [
     # errors
     "Refused", "NotFound", "TokenRefused",
     # status
-    "STATUSES", "STATUS_LABELS", "Check", "CHECK_KEYS", "checklist", "complete", "evaluate", "approve",
+    "STATUS_LABELS", "Check", "CHECK_KEYS", "checklist", "complete", "evaluate", "record_call", "approve", "set_status",
     # metadata
     "MAX_URI", "MAX_NAME", "MAX_DESCRIPTION", "MAX_REDIRECT_URIS", "Metadata", "FORM_FIELDS", "check_uri",
     "scope_title", "offered_scopes", "validate_metadata", "is_email", "apply_metadata",
@@ -43,7 +43,7 @@ __all__ = [
     "MIN_PASSWORD", "sign_up", "DeveloperLogin", "developer_login", "developer",
     # applications
     "Issued", "new_client_id", "register", "application", "developer_applications", "update", "rotate_secret",
-    "delete_registration", "registration_access", "terms_text", "accept_terms", "approve_application",
+    "delete_registered", "registered_application", "update_registered", "registration_access", "terms_text", "accept_terms", "approve_application",
     # certificates
     "MAX_CERTIFICATE_BYTES", "CertificateInfo", "parse_certificate", "store_certificate",
     # notifications

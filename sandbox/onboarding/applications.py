@@ -8,18 +8,18 @@ from typing import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..clock import Clock
+from ..clock import Clock, to_naive_utc
 from ..db import Database
 from ..espi.uuids import resource_uuid_str
+from ..feeds.management import REDACTED
 from ..models import Application, OAuthToken, Utility
 from ..oauth.secrets import digest, matches, new_token
 from ..synth.world import Profile
 from .errors import NotFound, Refused, TokenRefused
 from .metadata import Metadata, _apply, apply_metadata
 from .status import approve, evaluate
-from .times import _naive, _now
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def register(db: Database, clock: Clock, utility_id: int, seed: int, meta: Metad
                 break
         app = Application(utility_id=utility_id, uuid=resource_uuid_str(seed, utility.slug, "application", client_id),
                           client_id=client_id, client_secret_hash=secret_hash, name=meta.name,
-                          allow_loopback_redirects=False, status="review", created_at=_now(clock),
+                          allow_loopback_redirects=False, status="review", created_at=clock.naive_now(),
                           developer_id=developer_id, redirect_uris=[], scopes=[],
                           registration_token_hash=digest(reg_token) if reg_token else None)
         _apply(app, meta)
@@ -64,16 +64,12 @@ def register(db: Database, clock: Clock, utility_id: int, seed: int, meta: Metad
         return Issued(app, secret, reg_token)
 
 
-def _own_application(s: Session, utility_id: int, app_id: int, developer_id: int | None) -> Application:
+def application(s: Session, utility_id: int, app_id: int, developer_id: int | None = None) -> Application:
+    """The application, if it is this utility's (and this developer's, when one is given); else NotFound."""
     app = s.get(Application, app_id)
     if app is None or app.utility_id != utility_id or (developer_id is not None and app.developer_id != developer_id):
         raise NotFound(app_id)
     return app
-
-
-def application(s: Session, utility_id: int, app_id: int, developer_id: int | None = None) -> Application:
-    """The application, if it is this utility's (and this developer's, when one is given)."""
-    return _own_application(s, utility_id, app_id, developer_id)
 
 
 def developer_applications(s: Session, utility_id: int, developer_id: int) -> list[Application]:
@@ -86,8 +82,8 @@ def update(db: Database, clock: Clock, utility_id: int, app_id: int, meta: Metad
            developer_id: int | None = None) -> Application:
     """Replace the application's metadata. A new notification URI clears the last test's result."""
     with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, developer_id)
-        apply_metadata(app, meta, profile, _now(clock))
+        app = application(s, utility_id, app_id, developer_id)
+        apply_metadata(app, meta, profile, clock.naive_now())
         s.flush()
         return app
 
@@ -97,16 +93,9 @@ def rotate_secret(db: Database, utility_id: int, app_id: int, *, developer_id: i
     secret = new_token(32)
     hashed = generate_password_hash(secret)
     with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, developer_id)
+        app = application(s, utility_id, app_id, developer_id)
         app.client_secret_hash = hashed
     return secret
-
-
-def delete_registration(db: Database, utility_id: int, app_id: int) -> None:
-    """Delete the application; its authorizations, codes and tokens go with it (ON DELETE CASCADE)."""
-    with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, None)
-        s.delete(app)
 
 
 def registration_access(s: Session, utility_id: int, app_uuid: str, token: str, now: dt.datetime) -> Application:
@@ -131,7 +120,7 @@ def registration_access(s: Session, utility_id: int, app_uuid: str, token: str, 
                            "when it was registered")
     row = s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id,
                                              OAuthToken.access_hash == hashed)).first()
-    if row is not None and row.revoked_at is None and row.expires_at > _naive(now):
+    if row is not None and row.revoked_at is None and row.expires_at > to_naive_utc(now):
         if row.kind == "registration" and row.application_id == app.id:
             return app
         raise TokenRefused(403, "access_denied",
@@ -157,8 +146,8 @@ def accept_terms(db: Database, clock: Clock, utility_id: int, app_id: int, versi
         raise Refused(f"terms_version: version {profile.terms_version} is the current version, not {version}; "
                       "read it and accept it.", "terms_version")
     with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, developer_id)
-        now = _now(clock)
+        app = application(s, utility_id, app_id, developer_id)
+        now = clock.naive_now()
         app.terms_version, app.terms_accepted_at = version, now
         evaluate(app, profile, now)
         s.flush()
@@ -171,6 +160,43 @@ def approve_application(db: Database, clock: Clock, utility_id: int, app_id: int
                         by: str = "staff") -> Application:
     """`approve` in one transaction, for the staff view."""
     with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, None)
-        approve(app, _now(clock), profile, by=by)
+        app = application(s, utility_id, app_id, None)
+        approve(app, clock.naive_now(), profile, by=by)
         return app
+
+
+# --- registration management (RFC 7592), for the registration API ------------------------------
+
+def registered_application(db: Database, clock: Clock, utility_id: int, app_uuid: str, token: str) -> Application:
+    """The application `app_uuid` if `token` is its registration access token (`registration_access`,
+    read only): NotFound or TokenRefused otherwise."""
+    with db.sessions() as s:
+        return registration_access(s, utility_id, app_uuid, token, clock.now())
+
+
+def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str, token: str, meta: Metadata,
+                      profile: Profile, *, client_id=None, client_secret=None) -> Application:
+    """Replace a registration's metadata (RFC 7592 2.2) in one transaction, if `token` manages it.
+
+    The request may repeat the registration's credentials: `client_id`, if given, must be its
+    client_id; `client_secret`, if given and not the "redacted" placeholder a GET shows, must be
+    its current secret (Refused otherwise, and nothing changes)."""
+    with db.transaction() as s:
+        app = registration_access(s, utility_id, app_uuid, token, clock.now())
+        if client_id not in (None, "") and client_id != app.client_id:
+            raise Refused(f"client_id: {str(client_id)[:64]!r} is not this registration's client_id.", "client_id")
+        if client_secret not in (None, "", REDACTED) and (not isinstance(client_secret, str) or
+                                                          not check_password_hash(app.client_secret_hash,
+                                                                                  client_secret)):
+            raise Refused("client_secret: does not match the current secret (leave it out, or send the current "
+                          "one).", "client_secret")
+        apply_metadata(app, meta, profile, clock.naive_now())
+        s.flush()
+        return app
+
+
+def delete_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str, token: str) -> None:
+    """Delete a registration (RFC 7592 2.3) in one transaction, if `token` manages it; its
+    authorizations, codes and tokens go with it (ON DELETE CASCADE)."""
+    with db.transaction() as s:
+        s.delete(registration_access(s, utility_id, app_uuid, token, clock.now()))

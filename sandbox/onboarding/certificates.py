@@ -4,13 +4,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..clock import Clock
+from ..clock import Clock, to_naive_utc
 from ..db import Database
 from ..synth.world import Profile
-from .applications import _own_application
+from .applications import application
 from .errors import Refused
 from .status import evaluate
-from .times import _naive, _now, _utc_text
+from .times import _utc_text
 
 MAX_CERTIFICATE_BYTES = 64 * 1024
 
@@ -33,24 +33,20 @@ def parse_certificate(data: str | bytes, now: dt.datetime) -> CertificateInfo:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     if isinstance(data, bytes):
-        if len(data) > MAX_CERTIFICATE_BYTES:
-            raise Refused(f"certificate: larger than {MAX_CERTIFICATE_BYTES // 1024} KB; a certificate is a few KB.",
-                          "certificate")
-        if b"PRIVATE KEY" in data:
-            raise Refused(_PRIVATE_KEY, "certificate")
-        try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError:
-            raise Refused("certificate: this is not a PEM text file (binary DER?). Upload the certificate in PEM "
-                          "form (-----BEGIN CERTIFICATE-----), e.g. from `openssl x509 -inform der -in cert.der "
-                          "-out cert.pem`.", "certificate") from None
+        # one character per byte, so the size and private-key checks below see the upload as it
+        # came; only then is a non-ASCII (binary) upload refused
+        binary, text = not data.isascii(), data.decode("latin-1")
     else:
-        text = data or ""
+        binary, text = False, data or ""
     if len(text) > MAX_CERTIFICATE_BYTES:
         raise Refused(f"certificate: larger than {MAX_CERTIFICATE_BYTES // 1024} KB; a certificate is a few KB.",
                       "certificate")
     if "PRIVATE KEY" in text:
         raise Refused(_PRIVATE_KEY, "certificate")
+    if binary:
+        raise Refused("certificate: this is not a PEM text file (binary DER?). Upload the certificate in PEM "
+                      "form (-----BEGIN CERTIFICATE-----), e.g. from `openssl x509 -inform der -in cert.der "
+                      "-out cert.pem`.", "certificate")
     if not text.strip():
         raise Refused("certificate: choose a PEM file or paste the certificate.", "certificate")
     if "-----BEGIN CERTIFICATE-----" not in text:
@@ -61,10 +57,10 @@ def parse_certificate(data: str | bytes, now: dt.datetime) -> CertificateInfo:
     except ValueError as exc:
         raise Refused(f"certificate: the PEM block could not be read as an X.509 certificate ({exc}).",
                       "certificate") from None
-    n = _naive(now)
+    n = to_naive_utc(now)
     try:
-        not_before = cert.not_valid_before_utc.replace(tzinfo=None)
-        expires = cert.not_valid_after_utc.replace(tzinfo=None)
+        not_before = to_naive_utc(cert.not_valid_before_utc)
+        expires = to_naive_utc(cert.not_valid_after_utc)
         subject = cert.subject.rfc4514_string() or "(empty subject)"
     except ValueError as exc:
         raise Refused(f"certificate: its contents could not be read ({exc}).", "certificate") from None
@@ -86,10 +82,10 @@ _PRIVATE_KEY = ("certificate: this upload contains a private key (a \"PRIVATE KE
 
 def store_certificate(db: Database, clock: Clock, utility_id: int, app_id: int, data: str | bytes, profile: Profile, *,
                       developer_id: int | None = None) -> CertificateInfo:
-    now = _now(clock)
+    now = clock.naive_now()
     info = parse_certificate(data, now)
     with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, developer_id)
+        app = application(s, utility_id, app_id, developer_id)
         app.certificate_pem, app.certificate_subject = info.pem, info.subject
         app.certificate_fingerprint, app.certificate_expires_at = info.fingerprint, info.expires_at
         evaluate(app, profile, now)

@@ -14,7 +14,6 @@ from ..db import Database
 from ..models import Developer
 from .errors import NotFound, Refused
 from .metadata import MAX_NAME, _email
-from .times import _now
 
 MIN_PASSWORD = 8
 
@@ -38,7 +37,7 @@ def sign_up(db: Database, clock: Clock, utility_id: int, name: str, email: str, 
             if s.scalar(select(Developer.id).where(Developer.utility_id == utility_id,
                                                    func.lower(Developer.email) == email.lower())) is not None:
                 raise taken
-            dev = Developer(utility_id=utility_id, email=email, name=name, password_hash=hashed, created_at=_now(clock))
+            dev = Developer(utility_id=utility_id, email=email, name=name, password_hash=hashed, created_at=clock.naive_now())
             s.add(dev)
             s.flush()
             return dev

@@ -14,10 +14,9 @@ from ..db import Database
 from ..espi.resources import batch_list
 from ..models import Application, Authorization
 from ..synth.world import Profile
-from .applications import _own_application
+from .applications import application
 from .errors import Refused
 from .status import evaluate
-from .times import _now
 
 NOTIFY_TIMEOUT = 5.0  # seconds
 NOTIFY_BODY_CHARS = 2000  # what is kept of the third party's answer
@@ -85,7 +84,7 @@ def send_test_notification(db: Database, clock: Clock, utility_id: int, app_id: 
     """POST a schema-valid BatchList to the application's notification URI and record the answer
     (status, latency, start of the body). The HTTP call happens outside any transaction."""
     with db.sessions() as s:
-        app = _own_application(s, utility_id, app_id, developer_id)
+        app = application(s, utility_id, app_id, developer_id)
         url = app.notify_uri
         if not url:
             raise Refused("notify_uri: register a notification URI first.", "notify_uri")
@@ -93,9 +92,9 @@ def send_test_notification(db: Database, clock: Clock, utility_id: int, app_id: 
     result = post_notification(url, batch_list(uris), timeout)
     result = NotifyResult(result.status, result.ms, result.body, tuple(uris))
     with db.transaction() as s:
-        app = _own_application(s, utility_id, app_id, developer_id)
+        app = application(s, utility_id, app_id, developer_id)
         if app.notify_uri == url:  # changed meanwhile: this result is not about the URI on file
-            now = _now(clock)
+            now = clock.naive_now()
             app.notify_check_at, app.notify_check_status = now, result.status
             app.notify_check_ms, app.notify_check_body = result.ms, result.body
             evaluate(app, profile, now)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import object_session
 
+from ..clock import to_naive_utc
 from ..models import Application, ApplicationStatusChange
 from ..synth.world import Profile
 from .errors import Refused
-from .times import _naive, _utc_text
+from .times import _utc_text
 
-STATUSES = ("review", "production", "on_hold", "blocked")
 STATUS_LABELS = {"review": "Review", "production": "Production", "on_hold": "On Hold", "blocked": "Blocked"}
 
 
@@ -26,13 +26,12 @@ class Check:
 CHECK_KEYS = ("terms", "certificate", "urls", "notification", "client_token", "service_status")
 
 
-def checklist(app: Application, profile: Profile, terms_version: int | None = None,
-              now: dt.datetime | None = None) -> list[Check]:
+def checklist(app: Application, profile: Profile, terms_version: int | None = None, *,
+              now: dt.datetime) -> list[Check]:
     """The onboarding items, in order. `terms_version` is the current version (default
-    profile.terms_version); `now` is the sandbox clock's time for the certificate's expiry
-    (pass it: the default is the computer's clock)."""
+    profile.terms_version); `now` is the sandbox clock's time, for the certificate's expiry."""
     current = profile.terms_version if terms_version is None else terms_version
-    n = _naive(now) if now is not None else dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    n = to_naive_utc(now)
     out = []
 
     if app.terms_version == current and app.terms_accepted_at is not None:
@@ -101,15 +100,17 @@ def _first_done(key: str, title: str, at: dt.datetime | None, verb: str, how: st
     return Check(key, title, True, f"First {verb} at {_utc_text(at)}.")
 
 
-def complete(app: Application, profile: Profile, now: dt.datetime | None = None) -> bool:
+def complete(app: Application, profile: Profile, now: dt.datetime) -> bool:
     return all(c.done for c in checklist(app, profile, now=now))
 
 
-def _set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
+def set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
+    """The one way an application's status changes: set it and, when `app` belongs to a session,
+    record an ApplicationStatusChange (at `now`, by `by`) in that session."""
     s = object_session(app)
     if s is not None and app.id is not None:
         s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
-                                      changed_at=_naive(now), changed_by=by))
+                                      changed_at=to_naive_utc(now), changed_by=by))
     app.status = new
 
 
@@ -122,21 +123,26 @@ def evaluate(app: Application, profile: Profile, now: dt.datetime) -> bool:
         return False
     if not complete(app, profile, now):
         return False
-    _set_status(app, "production", now, "automatic")
+    set_status(app, "production", now, "automatic")
     return True
 
 
-def approve(app: Application, now: dt.datetime, profile: Profile | None = None, *, by: str = "staff") -> None:
-    """Staff approval: Review -> Production, allowed only when every checklist item is done.
+def record_call(app: Application, first_at: str, profile: Profile, now: dt.datetime) -> None:
+    """Note the first time a third party made one of the checklist's calls (`first_at` names the
+    column: client_token_at, service_status_at), then `evaluate` whether that completes it."""
+    if getattr(app, first_at) is None:
+        setattr(app, first_at, to_naive_utc(now))
+    evaluate(app, profile, now)
 
-    Pass the utility's `profile` (profile.terms_version is the current terms version); without
-    it the terms item counts as done when any version was accepted. Raises Refused otherwise."""
+
+def approve(app: Application, now: dt.datetime, profile: Profile, *, by: str = "staff") -> None:
+    """Staff approval: Review -> Production, allowed only when every checklist item is done
+    (`profile` is the utility's: profile.terms_version is the current terms version). Raises
+    Refused otherwise."""
     if app.status != "review":
         raise Refused(f"{app.name} is in {STATUS_LABELS.get(app.status, app.status)}, not Review: only an application "
                       "in Review can be approved.", "status")
-    if profile is None:
-        profile = Profile(terms_version=app.terms_version or 1, approval="staff")
     todo = [c.label for c in checklist(app, profile, now=now) if not c.done]
     if todo:
         raise Refused(f"{app.name} cannot be approved yet: not done: {', '.join(todo)}.", "status")
-    _set_status(app, "production", now, by)
+    set_status(app, "production", now, by)

@@ -1,17 +1,8 @@
-"""Naive-UTC time helpers shared by the onboarding modules (the database stores naive UTC)."""
+"""How the onboarding modules show a stored (naive-UTC) time. For the current time and for
+converting to naive UTC, see sandbox.clock (Clock.naive_now, to_naive_utc)."""
 from __future__ import annotations
 
 import datetime as dt
-
-from ..clock import Clock
-
-
-def _naive(when: dt.datetime) -> dt.datetime:
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
-
-
-def _now(clock: Clock) -> dt.datetime:
-    return _naive(clock.now())
 
 
 def _utc_text(when: dt.datetime | None) -> str:

@@ -1,6 +1,7 @@
 """The utility staff view at /dc/<slug>/admin/ (fixed login `staff`/`staff`, see
 accounts.STAFF_USERNAME): find customers, see a customer's usage points and
-authorizations, import a Green Button file for a customer, and block or unblock third parties.
+authorizations, import a Green Button file for a customer, and approve, block, unblock, put on
+hold or release third parties.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from functools import wraps
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from ..espi.scopes import summary_words
-from .. import accounts, readings, sandbox
+from .. import accounts, onboarding, readings, sandbox
 from .portal import db_session
 from .utility import locked_out, utility_blueprint
 
@@ -21,7 +22,8 @@ UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the f
 
 @bp.context_processor
 def _admin_globals():
-    return {"utility": g.get("utility"), "staff": g.get("staff")}
+    return {"utility": g.get("utility"), "staff": g.get("staff"), "status_text": accounts.status_text,
+            "staff_actions": accounts.staff_actions}
 
 
 def staff_required(view):
@@ -84,8 +86,7 @@ def _customer(customer_id: int):
 def _customer_page(customer_id: int, error: str | None = None, status: int = 200, summary=None):
     sb = sandbox()
     customer = _customer(customer_id)
-    now = sb.clock.now().replace(tzinfo=None)
-    auths = [(a, *accounts.authorization_state(a, now)) for a in accounts.customer_authorizations(db_session(), customer.id)]
+    auths = accounts.authorizations_with_state(db_session(), customer.id, sb.clock.naive_now())
     today = sb.clock.today(g.utility.time_zone)
     history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
     lock = accounts.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
@@ -156,39 +157,27 @@ def applications():
                            nav="applications")
 
 
-_DONE = {"block": "is blocked: its access to customer data is suspended",
-         "unblock": "is unblocked", "hold": "is on hold: its access to customer data is suspended",
-         "release": "is released from hold"}
+_DONE = {accounts.APPROVE: "{name} is approved: status {status}.",
+         "block": "{name} is blocked: its access to customer data is suspended (status {status}).",
+         "unblock": "{name} is unblocked (status {status}).",
+         "hold": "{name} is on hold: its access to customer data is suspended (status {status}).",
+         "release": "{name} is released from hold (status {status})."}
 
 
-@bp.post("/applications/<int:app_id>/<any(block, unblock, hold, release):action>")
+@bp.post(f"/applications/<int:app_id>/<any({', '.join(_DONE)}):action>")
 @staff_required
 def set_status(app_id: int, action: str):
+    """Approve (Review -> Production, once the onboarding checklist is done), or one of accounts.STATUS_ACTIONS."""
     sb = sandbox()
     try:
-        app = accounts.set_application_status(sb.db, sb.clock, g.utility_id, app_id, action)
+        if action == accounts.APPROVE:
+            app = onboarding.approve_application(sb.db, sb.clock, g.utility_id, app_id, g.utility.profile)
+        else:
+            app = accounts.set_application_status(sb.db, sb.clock, g.utility_id, app_id, action)
     except accounts.NotFound:
         abort(404, description="No such third party at this utility.")
     except accounts.Refused as exc:
         flash(exc.message, "error")
     else:
-        flash(f"{app.name} {_DONE[action]} (status {app.status.replace('_', ' ')}).", "info")
-    return redirect(url_for("admin.applications"), 303)
-
-
-@bp.post("/applications/<int:app_id>/approve")
-@staff_required
-def approve(app_id: int):
-    """Review -> Production at utilities whose profile wants staff approval, once the checklist is done."""
-    from .. import onboarding
-
-    sb = sandbox()
-    try:
-        app = onboarding.approve_application(sb.db, sb.clock, g.utility_id, app_id, g.utility.profile)
-    except onboarding.NotFound:
-        abort(404, description="No such third party at this utility.")
-    except onboarding.Refused as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"{app.name} is approved: status production.", "info")
+        flash(_DONE[action].format(name=app.name, status=accounts.status_text(app.status)), "info")
     return redirect(url_for("admin.applications"), 303)

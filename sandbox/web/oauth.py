@@ -9,16 +9,14 @@ from urllib.parse import urlencode, urlsplit
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from .. import sandbox
+from .. import accounts, onboarding, sandbox
 from ..espi.resources import service_status
-from ..espi.scopes import commodities_of, plain_words
+from ..espi.scopes import commodities_of, plain_words, standard_scopes
 from ..feeds.management import endpoints
 from ..models import Application, Customer
-from ..oauth import grants as records
 from ..oauth.bearer import BearerError, authenticate
-from ..oauth.server import create_server
+from ..oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
 from . import portal
 from .utility import load_utility, utility_blueprint
 
@@ -44,10 +42,6 @@ def _redirect_error(redirect_uri: str, error: str, description: str, state: str 
     return redirect(redirect_uri + sep + urlencode(params))
 
 
-def _customer() -> Customer | None:
-    return portal.current_customer()
-
-
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize():
     """Validate the request (bad client or redirect URI: an error page, never a redirect), sign the
@@ -68,7 +62,7 @@ def authorize():
     state = args.get("state")
     if not state:
         return _redirect_error(redirect_uri, "invalid_request", "state is required", None)
-    customer = _customer()
+    customer = portal.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
     if app.status == "review" and not customer.is_test:
@@ -128,32 +122,26 @@ def revoke():
 
 
 def _metadata() -> dict:
-    base = f"{request.host_url.rstrip('/')}/dc/{g.slug}"
+    ep = endpoints(request.host_url, g.slug)
     meta = AuthorizationServerMetadata({
-        "issuer": base,
-        "authorization_endpoint": f"{base}/oauth/authorize",
-        "token_endpoint": f"{base}/oauth/token",
-        "revocation_endpoint": f"{base}/oauth/revoke",
-        "registration_endpoint": f"{base}/espi/1_1/register",
+        "issuer": ep["dc"],
+        "authorization_endpoint": ep["authorize"],
+        "token_endpoint": ep["token"],
+        "revocation_endpoint": f"{ep['dc']}/oauth/revoke",
+        "registration_endpoint": ep["register"],
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "token_endpoint_auth_methods_supported": list(TOKEN_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "code_challenge_methods_supported": ["S256", "plain"],
-        "scopes_supported": sorted({s for s in _offered_scopes()}),
+        "scopes_supported": sorted(set(standard_scopes(g.utility.commodities, g.utility.electricity_interval))),
         "service_documentation": f"{request.host_url.rstrip('/')}/",
     })
     meta.validate()
-    meta["espi_resource_endpoint"] = endpoints(request.host_url, g.slug)["root"]
+    meta["espi_resource_endpoint"] = ep["root"]
     meta["espi_data_custodian_id"] = g.utility.data_custodian_id
     meta["pkce_required"] = g.utility.profile.pkce_required
     return dict(meta)
-
-
-def _offered_scopes() -> list[str]:
-    from ..espi.scopes import standard_scopes
-
-    return standard_scopes(g.utility.commodities, g.utility.electricity_interval)
 
 
 @bp.get("/.well-known/oauth-authorization-server")
@@ -181,15 +169,12 @@ def _scope_selection_redirect(app: Application):
 @bp.route("/RetailCustomer/<customer_uuid>/ThirdPartyList", methods=["GET", "POST"])
 def third_party_list(customer_uuid: str):
     """The utility-initiated flow: the customer picks a third party, the utility sends them to its screen."""
-    customer = _customer()
+    customer = portal.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
     if customer.uuid != customer_uuid:
         abort(404)
-    with sandbox().db.sessions() as s:
-        apps = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
-                                                   Application.status == "production")
-                         .order_by(Application.name)).all()
+    apps = accounts.directory(sandbox().db, g.utility_id)
     if request.method == "GET":
         portal.enter(customer)
         return render_template("oauth/third_parties.html", utility=g.utility, apps=apps, customer=customer,
@@ -204,13 +189,11 @@ def third_party_list(customer_uuid: str):
 @bp.get("/RetailCustomer/ScopeSelectionList")
 def scope_selection_list():
     """The third-party-initiated flow: ?ThirdPartyID=<client_id> sends the customer back with the scopes."""
-    customer = _customer()
+    customer = portal.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
-    client_id = request.args.get("ThirdPartyID", "")
-    with sandbox().db.sessions() as s:
-        app = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
-                                                  Application.client_id == client_id)).first()
+    client = server().query_client(request.args.get("ThirdPartyID", ""))
+    app = client.app if client is not None else None
     if app is None or app.status in ("blocked", "on_hold"):
         return _error_page("Access Not Authorized", "ThirdPartyID names no third party that customers can "
                            "authorize at this utility.", 403)
@@ -227,16 +210,9 @@ def read_service_status():
         with sb.db.transaction() as s:
             token = authenticate(s, g.utility_id, request.headers.get("Authorization"), now, ("client",))
             app = token.application
-            if app.service_status_at is None:
-                app.service_status_at = records.naive(now)
-                from ..oauth.server import _evaluate_onboarding
-
-                _evaluate_onboarding(app, g.utility.profile, now)
+            onboarding.record_call(app, "service_status_at", g.utility.profile, now)
     except BearerError as err:
-        resp = jsonify(err.body())
-        resp.status_code = err.status
-        resp.headers.update(err.headers(g.utility.name))
-        return resp
+        return err.response(g.utility.name)
     return Response(service_status(1), mimetype="application/atom+xml")
 
 

@@ -255,8 +255,7 @@ def _attachment(chunks, content_type: str, filename: str) -> Response:
 @login_required
 def sharing():
     sb = sandbox()
-    now = sb.clock.now().replace(tzinfo=None)
-    auths = [(a, *accounts.authorization_state(a, now)) for a in accounts.customer_authorizations(db_session(), g.customer.id)]
+    auths = accounts.authorizations_with_state(db_session(), g.customer.id, sb.clock.naive_now())
     current = [x for x in auths if x[1] in ("active", "pending")]
     past = [x for x in auths if x[1] not in ("active", "pending")]
     # the utility-initiated scope selection (ESPI's ThirdPartyList), where the OAuth layer offers it
@@ -279,7 +278,7 @@ def _own_authorization(auth_id: int):
 @login_required
 def revoke_confirm(auth_id: int):
     auth = _own_authorization(auth_id)
-    state, until = accounts.authorization_state(auth, sandbox().clock.now().replace(tzinfo=None))
+    state, until = accounts.authorization_state(auth, sandbox().clock.naive_now())
     return render_template("portal/revoke.html", nav="sharing", auth=auth, state=state, until=until,
                            describe=summary_words)
 

@@ -25,7 +25,7 @@ or in an Atom entry) as XML. Accepted metadata:
 | thirdPartyApplicationDescription | thirdPartyApplicationDescription | optional description |
 | grant_types | grant_types | subset of authorization_code, client_credentials, refresh_token; all three are registered |
 | response_types | response_types | only "code" |
-| token_endpoint_auth_method | token_endpoint_auth_method | only "client_secret_basic" (ESPI) |
+| token_endpoint_auth_method | token_endpoint_auth_method | "client_secret_basic" or "client_secret_post" (the token endpoint accepts both from every client); responses say "client_secret_basic", the ESPI schema's only value |
 | software_id, software_version | software_id, software_version | checked (length) but not kept: ApplicationInformation reports the registration's own id and "1.0" |
 
 Other members are ignored (RFC 7591 2). In a PUT, client_id (if given) must be the
@@ -41,14 +41,15 @@ import json
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.security import check_password_hash
 
 from .. import onboarding, sandbox
 from ..espi import codes
 from ..espi.atom import FeedWriter
 from ..espi.scopes import standard_scopes
 from ..espi.xmlio import XmlRefused, parse_untrusted
-from ..feeds.management import GRANT_TYPES, REDACTED, application_entry, endpoints
+from ..feeds.management import GRANT_TYPES, application_entry, endpoints
+from ..oauth.bearer import BearerError, bearer_token
+from ..oauth.server import TOKEN_METHODS
 from .utility import load_utility
 
 bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>/espi/1_1")
@@ -75,21 +76,31 @@ def _http_error(exc: HTTPException):
                   .replace(" ", "_"), exc.description or exc.name)
 
 
-def _error(status: int, error: str, description: str, headers: dict | None = None) -> Response:
+@bp.errorhandler(onboarding.Refused)
+def _refused(exc: onboarding.Refused):
+    return _error(400, exc.error, exc.message)
+
+
+@bp.errorhandler(onboarding.NotFound)
+def _not_found(exc: onboarding.NotFound):
+    return _error(404, "not_found", f"no ApplicationInformation {exc} at {g.utility.name}")
+
+
+@bp.errorhandler(BearerError)
+def _bearer_error(exc: BearerError):
+    return exc.response(g.utility.name)
+
+
+@bp.errorhandler(onboarding.TokenRefused)
+def _token_refused(exc: onboarding.TokenRefused):
+    return _bearer_error(BearerError(exc.status, exc.error, exc.description))
+
+
+def _error(status: int, error: str, description: str) -> Response:
     resp = jsonify(error=error, error_description=description)
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"
-    resp.headers.update(headers or {})
     return resp
-
-
-def _token_error(status: int, error: str, description: str) -> Response:
-    headers = {}
-    if status == 401:
-        realm = g.utility.name.replace('"', "'")
-        headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="invalid_token", ' \
-                                      f'error_description="{description.replace(chr(34), chr(39))}"'
-    return _error(status, error, description, headers)
 
 
 def _wants_json() -> bool:
@@ -119,9 +130,10 @@ def _server_checks(body: dict) -> None:
         if bad:
             raise onboarding.Refused(f"response_types: {bad[0]!r} is not supported; only \"code\".", "response_types")
     method = body.get("token_endpoint_auth_method")
-    if method is not None and method != "client_secret_basic":
-        raise onboarding.Refused(f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; ESPI uses "
-                                 "\"client_secret_basic\".", "token_endpoint_auth_method")
+    if method is not None and method not in TOKEN_METHODS:
+        raise onboarding.Refused(f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; the token "
+                                 f"endpoint accepts {' or '.join(TOKEN_METHODS)} (ESPI uses \"client_secret_basic\").",
+                                 "token_endpoint_auth_method")
     for name, limit in (("software_id", 256), ("software_version", 32)):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
@@ -270,83 +282,49 @@ def _answer(app, status: int, reveal: dict | None = None) -> Response:
 @bp.post("/register")
 def register():
     sb = sandbox()
-    try:
-        meta, _body = _read_metadata()
-        issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
-                                     registration_token=True)
-    except onboarding.Refused as exc:
-        return _error(400, exc.error, exc.message)
+    meta, _body = _read_metadata()
+    issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
+                                 registration_token=True)
     resp = _answer(issued.app, 201, {"client_secret": issued.client_secret,
                                      "registration_access_token": issued.registration_access_token})
     resp.headers["Location"] = f"{endpoints(request.host_url, g.slug)['root']}/ApplicationInformation/{issued.app.uuid}"
     return resp
 
 
-def _bearer() -> str | None:
-    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-def _no_token() -> Response:
-    return _token_error(401, "invalid_token", "this resource needs the registration access token "
-                                              "(Authorization: Bearer <registration_access_token>)")
-
-
-@bp.route("/resource/ApplicationInformation/<app_uuid>", methods=["GET", "PUT", "DELETE"])
-def manage(app_uuid: str):
-    sb = sandbox()
-    token = _bearer()
-    if token is None:
-        return _no_token()
-    now = sb.clock.now()
-    if request.method == "GET":
-        with sb.db.sessions() as s:
-            try:
-                app = onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
-            except onboarding.NotFound:
-                return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
-            except onboarding.TokenRefused as exc:
-                return _token_error(exc.status, exc.error, exc.description)
-            return _answer(app, 200)
-    if request.method == "DELETE":
-        try:
-            with sb.db.transaction() as s:
-                app = onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
-                s.delete(app)
-        except onboarding.NotFound:
-            return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
-        except onboarding.TokenRefused as exc:
-            return _token_error(exc.status, exc.error, exc.description)
-        resp = Response(status=204)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-    # PUT: check the token before reading the body, then validate, then change in one transaction
-    with sb.db.sessions() as s:
-        try:
-            onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
-        except onboarding.NotFound:
-            return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
-        except onboarding.TokenRefused as exc:
-            return _token_error(exc.status, exc.error, exc.description)
+def _registration_token() -> str:
+    """The request's bearer token; without one, 401 invalid_token naming the token needed."""
     try:
-        meta, body = _read_metadata()
-        with sb.db.transaction() as s:
-            app = onboarding.registration_access(s, g.utility_id, app_uuid, token, now)
-            client_id = body.get("client_id")
-            if client_id not in (None, "") and client_id != app.client_id:
-                raise onboarding.Refused(f"client_id: {str(client_id)[:64]!r} is not this registration's client_id.",
-                                         "client_id")
-            secret = body.get("client_secret")
-            if secret not in (None, "", REDACTED) and (not isinstance(secret, str) or
-                                                       not check_password_hash(app.client_secret_hash, secret)):
-                raise onboarding.Refused("client_secret: does not match the current secret (leave it out, or send "
-                                         "the current one).", "client_secret")
-            onboarding.apply_metadata(app, meta, g.utility.profile, now)
-            s.flush()
-    except onboarding.NotFound:
-        return _error(404, "not_found", f"no ApplicationInformation {app_uuid} at {g.utility.name}")
-    except onboarding.TokenRefused as exc:
-        return _token_error(exc.status, exc.error, exc.description)
-    except onboarding.Refused as exc:
-        return _error(400, exc.error, exc.message)
+        return bearer_token(request.headers.get("Authorization"))
+    except BearerError:
+        raise BearerError(401, "invalid_token", "this resource needs the registration access token "
+                                                "(Authorization: Bearer <registration_access_token>)") from None
+
+
+MANAGED = "/resource/ApplicationInformation/<app_uuid>"
+
+
+@bp.get(MANAGED)
+def read_registration(app_uuid: str):
+    sb = sandbox()
+    return _answer(onboarding.registered_application(sb.db, sb.clock, g.utility_id, app_uuid, _registration_token()), 200)
+
+
+@bp.put(MANAGED)
+def update_registration(app_uuid: str):
+    """The token is checked before the body is read; then the change is one transaction."""
+    sb = sandbox()
+    token = _registration_token()
+    onboarding.registered_application(sb.db, sb.clock, g.utility_id, app_uuid, token)
+    meta, body = _read_metadata()
+    app = onboarding.update_registered(sb.db, sb.clock, g.utility_id, app_uuid, token, meta, g.utility.profile,
+                            client_id=body.get("client_id"), client_secret=body.get("client_secret"))
     return _answer(app, 200)
+
+
+@bp.delete(MANAGED)
+def delete_registration(app_uuid: str):
+    sb = sandbox()
+    onboarding.delete_registered(sb.db, sb.clock, g.utility_id, app_uuid, _registration_token())
+    resp = Response(status=204)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -112,6 +112,18 @@ def test_register_answers_rfc7591_json_when_asked(client, app):
     assert reg["client_id_issued_at"] == int(a.created_at.replace(tzinfo=dt.timezone.utc).timestamp())
 
 
+def test_register_accepts_client_secret_post_which_the_token_endpoint_accepts(client, app):
+    """The token endpoint takes the credentials in the form body as well as by HTTP Basic (and the
+    server metadata says so): a registration asking for client_secret_post is accepted."""
+    reg = registered(client, app, token_endpoint_auth_method="client_secret_post")
+    r = client.post(REGISTER, json=metadata(app, token_endpoint_auth_method="client_secret_post"))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    info_of(r.data)  # the ApplicationInformation entry stays schema-valid
+    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials", "client_id": reg["client_id"],
+                                                     "client_secret": reg["client_secret"]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+
+
 def test_scope_as_a_list_and_omitted(client, app):
     assert registered(client, app, scope=offered(app)[::-1])["scope"].split() == offered(app)[::-1]
     assert registered(client, app, scope=None)["scope"].split() == offered(app)
