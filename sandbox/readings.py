@@ -18,7 +18,7 @@ from .espi import codes
 from .models import Customer, ImportedReading, ImportedStream, UsagePoint
 from .synth.archetypes import UsagePointParams
 from .synth.bills import Bill, monthly_bills
-from .synth.calendar import local_midnight
+from .synth.calendar import local_date, local_midnight
 from .synth.usage import Series, Stream, UsageModel
 from .synth.world import UtilityDef, WorldDef
 
@@ -62,8 +62,7 @@ def imported_days(utility: UtilityDef, up: UsagePoint) -> History | None:
                                         .where(ImportedReading.stream_id.in_(ids))).one()
     if lo is None:
         return None
-    tz = ZoneInfo(utility.time_zone)
-    return History(dt.datetime.fromtimestamp(lo, tz).date(), dt.datetime.fromtimestamp(hi, tz).date() + dt.timedelta(days=1))
+    return History(local_date(utility.time_zone, lo), local_date(utility.time_zone, hi) + dt.timedelta(days=1))
 
 
 def history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer) -> History:
@@ -86,10 +85,10 @@ def usage_point_history(world: WorldDef, utility: UtilityDef, clock: Clock, cust
 
 def _imported_stream(s: ImportedStream) -> Stream:
     rt = s.reading_type
-    commodity = {v: k for k, v in codes.COMMODITY.items()}.get(rt.get("commodity"), "electricity")
+    commodity = codes.COMMODITY_NAMES.get(rt.get("commodity"), "electricity")
     flow = "received" if rt.get("flowDirection") == codes.FLOW_DIRECTION["received"] else "delivered"
     uom = rt.get("uom", 72)
-    unit = {v[0]: k for k, v in codes.UNITS.items()}.get(uom, f"uom-{uom}")
+    unit = codes.UNIT_OF_UOM.get(uom, f"uom-{uom}")
     mult = int(rt.get("powerOfTenMultiplier", 0))
     divisor = 1000 if unit == "Wh" else 1  # only synthetic data is priced; kept for displaying kWh
     return Stream(f"imported-{s.number}", commodity, flow, int(rt.get("intervalLength", 3600)), unit, mult,

@@ -4,11 +4,13 @@ from __future__ import annotations
 SERVICE_KIND = {"electricity": 0, "gas": 1, "water": 2}
 SERVICE_KIND_NAMES = {v: k for k, v in SERVICE_KIND.items()}
 COMMODITY = {"electricity": 1, "gas": 7, "water": 9}
+COMMODITY_NAMES = {v: k for k, v in COMMODITY.items()}
 FLOW_DIRECTION = {"delivered": 1, "net": 4, "received": 19}
 CURRENCY = {"USD": 840, "CAD": 124, "EUR": 978, "GBP": 826, "AUD": 36}
 
 # unit name -> (uom code, measurement kind)
 UNITS = {"Wh": (72, 12), "therm": (169, 12), "m3": (42, 58), "gal": (128, 58)}
+UNIT_OF_UOM = {uom: name for name, (uom, _) in UNITS.items()}
 
 ACCUMULATION_DELTA = 4
 DATA_QUALIFIER_NORMAL = 12

@@ -3,14 +3,13 @@
 Kept apart from usage data: these go only into `cust:` documents (ESPI.md 2.5)."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Callable, Iterator
 
 from ..espi import customer as pii
 from ..espi.atom import Entry, Link
 from ..espi.uuids import resource_uuid_str
 from ..models import Customer
-from ..synth.calendar import local_midnight
+from ..synth.calendar import local_date, local_midnight
 from ..synth.world import UtilityDef, WorldDef
 
 COUNTRY = {"USD": "US", "CAD": "CA"}
@@ -29,7 +28,7 @@ def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, r
     s_href = f"{g_href}/ServiceSupplier/{sid}"
     l_href = f"{g_href}/ServiceLocation/{lid}"
     since = local_midnight(utility.time_zone, customer.service_start)
-    closed = customer.service_end is not None and customer.service_end <= dt.datetime.fromtimestamp(now, utility.tz).date()
+    closed = customer.service_end is not None and customer.service_end <= local_date(utility.time_zone, now)
     status = "closed" if closed else "active"
     address = pii.street_address(street=customer.street, city=customer.city, state=customer.state,
                                  postal_code=customer.postal_code, country=COUNTRY.get(utility.currency, "US"))
