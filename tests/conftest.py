@@ -12,7 +12,6 @@ from sandbox.clock import Clock
 from sandbox.synth.world import load_world
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 FIXED_NOW = dt.datetime(2025, 7, 15, 18, 30, tzinfo=dt.timezone.utc)
 
 

@@ -17,7 +17,7 @@ from sandbox import create_app
 from sandbox.dmd import import_green_button, usage_document
 from sandbox.models import Customer, UsagePoint
 
-from espi.checks import SHARED_SCHEMA, check_feed, parse
+from espi.checks import SAMPLES, check_feed, parse
 
 
 def _pg_bin() -> str:
@@ -68,7 +68,7 @@ def test_world_on_postgresql(postgres_url, clock):
     assert len(check_feed(root)["IntervalBlock"]) >= 14
     with sb.db.sessions() as s:
         summary = import_green_button(sb, s.get(Customer, demo_id),
-                                      (SHARED_SCHEMA.parent / "samples" / "gba_cmdtest_Gas.xml").read_bytes())
+                                      (SAMPLES / "gba_cmdtest_Gas.xml").read_bytes())
     assert summary.readings == 13
     with sb.db.sessions() as s:
         assert s.scalar(select(func.count(UsagePoint.id))) == ups_before + 1

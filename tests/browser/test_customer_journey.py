@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,20 +11,11 @@ from greenbutton_objects.enums import FlowDirectionType
 from lxml import etree
 from playwright.sync_api import expect
 
-from live.server import ROOT
+from espi.checks import assert_valid
 
 from .helpers import money_text, screenshot, sign_in, submit, words
 
 pytestmark = pytest.mark.browser
-
-SHARED = ROOT.parent / "shared"
-
-
-def shared_schema():
-    spec = importlib.util.spec_from_file_location("shared_validate_browser", SHARED / "espi-schema" / "validate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.load_schema()
 
 
 def test_sign_in_with_username_or_with_account_number(server, page, context):
@@ -133,9 +123,7 @@ def test_download_my_data_file_matches_the_portal(server, page, tmp_path):
     path = tmp_path / name
     download.save_as(path)
 
-    root = etree.parse(str(path)).getroot()
-    schema = shared_schema()
-    assert schema.validate(root), schema.error_log
+    assert_valid(etree.parse(str(path)).getroot())
     usage_points = gb_parse.parse_feed(str(path))
     assert sorted(up.title for up in usage_points) == sorted(shown)  # exactly the chosen ones
     for up in usage_points:

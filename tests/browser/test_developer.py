@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from web.test_developer_services import ThirdParty, make_certificate
+from live.third_party import ThirdParty
+from web.helpers import make_certificate
 
 from .helpers import DESKTOP, PHONE, screenshot
 
@@ -20,8 +21,7 @@ def _no_overflow(page, name: str) -> None:
 
 
 def test_developer_onboarding_journey(server, context, tmp_path):
-    tp = ThirdParty(body=b"received")
-    try:
+    with ThirdParty(body=b"received") as tp:
         page = context.new_page()
         base = f"{server.url}/dc/bayview/developer"
         page.set_viewport_size(PHONE)
@@ -73,5 +73,3 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         page.set_viewport_size(DESKTOP)
         screenshot(page, "developer-application-desktop")
         page.close()
-    finally:
-        tp.close()

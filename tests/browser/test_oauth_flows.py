@@ -17,6 +17,8 @@ from live.third_party import ThirdParty
 
 from .helpers import fill_sign_in, screenshot
 
+pytestmark = pytest.mark.browser
+
 SCOPE = "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
 

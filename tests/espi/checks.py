@@ -13,7 +13,9 @@ from pathlib import Path
 
 from lxml import etree
 
-SHARED_SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "espi-schema"
+SHARED = Path(__file__).resolve().parents[3] / "shared"  # ../shared beside the repository
+SHARED_SCHEMA = SHARED / "espi-schema"
+SAMPLES = SHARED / "samples"
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
 CUST = "{http://naesb.org/espi/customer}"

@@ -21,6 +21,7 @@ class LiveServer:
         self.url: str | None = None
         self.lines: list[str] = []
         self.stderr = ""
+        self._stderr_chunks: list[str] = []
 
     def start(self) -> "LiveServer":
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *self.args], cwd=ROOT, env=self.env,
@@ -36,8 +37,14 @@ class LiveServer:
                     found.set()
             found.set()
 
+        def read_stderr():  # drained all along: Werkzeug logs every request there and a full pipe blocks the server
+            for line in self.proc.stderr:
+                self._stderr_chunks.append(line)
+
         self._reader = threading.Thread(target=read, daemon=True)
         self._reader.start()
+        self._stderr_reader = threading.Thread(target=read_stderr, daemon=True)
+        self._stderr_reader.start()
         if not found.wait(self.timeout) or self.url is None:
             self.stop()
             raise RuntimeError(f"run.py did not start: {self.stderr}")
@@ -51,10 +58,11 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.stderr = self.proc.stderr.read()
         if getattr(self, "_reader", None) is not None:
             self._reader.join(10)  # every line the server printed is in self.lines once stop() returns
+        if getattr(self, "_stderr_reader", None) is not None:
+            self._stderr_reader.join(10)
+        self.stderr = "".join(self._stderr_chunks)
         return self.proc.returncode if self.proc else 0
 
     def __enter__(self) -> "LiveServer":

@@ -8,14 +8,26 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 class ThirdParty:
-    def __init__(self, authorize_url: str | None = None, client_id: str = "demo-third-party", state: str = "tp-state"):
+    """GET /callback and GET /ScopeSelection act out the OAuth side. Every POST, whatever its path,
+    is recorded in `received` (path, headers, body) and answered with `status`, `body` and the
+    extra `headers`; `url` is the notification endpoint to register. With `hold` set, a POST is
+    not answered until `release()` (for timeout tests)."""
+
+    NOTIFICATION_PATH = "/espi/1_1/Notification"
+
+    def __init__(self, authorize_url: str | None = None, client_id: str = "demo-third-party", state: str = "tp-state",
+                 status: int = 200, body: bytes = b"thanks", hold: bool = False):
         self.authorize_url = authorize_url  # where the scope-selection screen sends the customer on
         self.client_id = client_id
         self.state = state
+        self.status, self.body = status, body
+        self.headers: dict[str, str] = {}
         self.callbacks: list[dict] = []
-        self.notifications: list[bytes] = []
+        self.received: list[dict] = []
         self.selections: list[dict] = []
-        self.arrived = threading.Event()
+        self._release = threading.Event()
+        if not hold:
+            self._release.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,12 +42,11 @@ class ThirdParty:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self):
+            def do_GET(self):  # noqa: N802
                 parts = urlsplit(self.path)
                 q = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(parts.query).items()}
                 if parts.path == "/callback":
                     outer.callbacks.append(q)
-                    outer.arrived.set()
                     self._reply(200, b"<html><body><h1 id='tp-done'>Back at the third party</h1></body></html>",
                                 {"Content-Type": "text/html"})
                 elif parts.path == "/ScopeSelection":
@@ -48,21 +59,25 @@ class ThirdParty:
                 else:
                     self._reply(404, b"not here")
 
-            def do_POST(self):
+            def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                if urlsplit(self.path).path == "/notify":
-                    outer.notifications.append(body)
-                    self._reply(200)
-                else:
-                    self._reply(404, b"not here")
+                outer.received.append({"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)})
+                outer._release.wait(10)
+                self._reply(outer.status, outer.body, {"Content-Type": "text/plain", **outer.headers})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # a client that gave up is no error here
         self.base = f"http://127.0.0.1:{self.httpd.server_port}"
         self.callback = self.base + "/callback"
+        self.url = self.base + self.NOTIFICATION_PATH
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def release(self) -> None:
+        self._release.set()
+
     def close(self):
+        self._release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -7,6 +7,10 @@ import pytest
 
 from sandbox.synth.world import SeedDataError, load_world, read_seed_dir, parse_world
 
+from conftest import ROOT
+
+SEED_DATA = ROOT / "seed_data"
+
 
 def test_default_world_has_what_the_design_promises(world):
     zones = {u.time_zone for u in world.utilities}
@@ -32,7 +36,7 @@ def test_default_world_has_what_the_design_promises(world):
 ])
 def test_bad_field_is_named_with_file(tmp_path, field, value, expected):
     src = tmp_path / "seed"
-    shutil.copytree("seed_data", src)
+    shutil.copytree(SEED_DATA, src)
     path = src / "utilities" / "bayview.toml"
     lines = [f"{field} = {value}" if line.startswith(f"{field} =") else line for line in path.read_text().splitlines()]
     path.write_text("\n".join(lines) + "\n")
@@ -45,7 +49,7 @@ def test_bad_field_is_named_with_file(tmp_path, field, value, expected):
 
 def test_missing_tariff_rate_names_the_nested_field(tmp_path):
     src = tmp_path / "seed"
-    shutil.copytree("seed_data", src)
+    shutil.copytree(SEED_DATA, src)
     path = src / "utilities" / "lakeshore.toml"
     path.write_text(path.read_text().replace("mid_peak = 0.17, ", "", 1))
     with pytest.raises(SeedDataError) as err:
@@ -56,7 +60,7 @@ def test_missing_tariff_rate_names_the_nested_field(tmp_path):
 
 def test_invalid_toml_names_the_file(tmp_path):
     src = tmp_path / "seed"
-    shutil.copytree("seed_data", src)
+    shutil.copytree(SEED_DATA, src)
     (src / "world.toml").write_text("seed = = 4\n")
     with pytest.raises(SeedDataError) as err:
         load_world(src)
@@ -64,7 +68,7 @@ def test_invalid_toml_names_the_file(tmp_path):
 
 
 def test_parse_world_is_stable_and_fingerprints_content():
-    files = read_seed_dir("seed_data")
+    files = read_seed_dir(SEED_DATA)
     a, b = parse_world(files), parse_world(dict(files))
     assert a.fingerprint == b.fingerprint
     changed = dict(files, **{"world.toml": files["world.toml"].replace("seed = 42", "seed = 43")})

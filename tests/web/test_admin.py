@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,20 +10,10 @@ from sqlalchemy import func, select
 from sandbox.dmd import usage_document
 from sandbox.models import Application, ApplicationStatusChange, Authorization, Customer, ImportedReading, UsagePoint
 
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+from espi.checks import SAMPLES
+from web.helpers import sb_of, text, token_from
 
-
-def sb_of(app):
-    return app.extensions["sandbox"]
-
-
-def token(client, path="/dc/bayview/admin/") -> str:
-    return TOKEN.search(client.get(path).get_data(as_text=True)).group(1)
-
-
-def text(r) -> str:
-    return r.get_data(as_text=True)
+token = token_from("/dc/bayview/admin/")
 
 
 def staff_login(client, slug="bayview", username="staff", password="staff"):

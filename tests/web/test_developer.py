@@ -10,29 +10,19 @@ import io
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from sandbox.espi.scopes import standard_scopes
 from sandbox.models import Application, Developer
 
+from conftest import FIXED_NOW
 from espi.checks import ESPI, assert_valid, parse
-from test_developer_services import FIXED_NOW, ThirdParty, closed_port_url, make_certificate, sha256_fingerprint
+from live.third_party import ThirdParty
+from web.helpers import (app_count, closed_port_url, make_certificate, offered, sb_of, sha256_fingerprint, text,
+                         token_from)
 
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = re.compile(r'id="client-secret">([^<]+)<')
-
-
-def sb_of(app):
-    return app.extensions["sandbox"]
-
-
-def text(resp) -> str:
-    return resp.get_data(as_text=True)
-
-
-def token(client, path="/dc/bayview/developer/") -> str:
-    return TOKEN.search(text(client.get(path))).group(1)
+token = token_from("/dc/bayview/developer/")
 
 
 def sign_up(client, slug="bayview", email="ann@example.com", name="Ann's Apps", password="correct horse"):
@@ -40,16 +30,11 @@ def sign_up(client, slug="bayview", email="ann@example.com", name="Ann's Apps", 
                                                              "name": name, "email": email, "password": password})
 
 
-def offered(app, slug="bayview") -> list[str]:
-    u = sb_of(app).world.utility(slug)
-    return standard_scopes(u.commodities, u.electricity_interval)
-
-
 def form(app, slug="bayview", **changes) -> dict:
     data = {"name": "Watt Watcher", "description": "Shows your usage", "contact_email": "ann@example.com",
             "redirect_uris": "https://ww.example.com/cb\r\nhttp://127.0.0.1:5000/cb\r\n",
             "notify_uri": "https://ww.example.com/notify", "scope_selection_uri": "", "client_uri": "",
-            "logo_uri": "", "scopes": offered(app, slug)[:1]}
+            "logo_uri": "", "scopes": offered(sb_of(app).world, slug)[:1]}
     data.update(changes)
     return data
 
@@ -64,11 +49,6 @@ def the_app(app, name="Watt Watcher", slug="bayview") -> Application:
     with sb_of(app).db.sessions() as s:
         return s.scalars(select(Application).where(Application.name == name,
                                                    Application.utility.has(slug=slug))).one()
-
-
-def app_count(app) -> int:
-    with sb_of(app).db.sessions() as s:
-        return s.scalar(select(func.count(Application.id)))
 
 
 def checklist(html: str) -> list[tuple[str, bool]]:
@@ -119,7 +99,7 @@ def test_sign_up_refusals(client):
 
 
 def test_customer_login_does_not_open_the_developer_portal(client):
-    t = TOKEN.search(text(client.get("/dc/bayview/"))).group(1)
+    t = token(client, "/dc/bayview/")
     client.post("/dc/bayview/login", data={"csrf_token": t, "method": "password", "username": "demo", "password": "demo"})
     r = client.get("/dc/bayview/developer/apps/new")
     assert r.status_code == 302 and r.headers["Location"].endswith("/dc/bayview/developer/")
@@ -134,7 +114,7 @@ def test_every_form_needs_the_csrf_token(client, app, path):
     before = (a.client_secret_hash, a.certificate_pem, a.terms_version, a.name)
     url = f"/dc/bayview/developer{path}".replace("/apps/1/", f"/apps/{a.id}/")
     r = client.post(url, data={"name": "Changed", "email": "x@example.com", "password": "correct horse",
-                               "redirect_uris": "https://x.example/cb", "scopes": offered(app)[:1],
+                               "redirect_uris": "https://x.example/cb", "scopes": offered(sb_of(app).world)[:1],
                                "accept": "yes", "version": "1", "pem": make_certificate()[0]})
     assert r.status_code == 400 and "CSRF" in text(r)
     a = the_app(app)
@@ -147,7 +127,7 @@ def test_every_form_needs_the_csrf_token(client, app, path):
 def test_register_shows_the_secret_once_and_stores_its_hash(client, app):
     sign_up(client)
     form_html = text(client.get("/dc/bayview/developer/apps/new"))
-    for s in offered(app):
+    for s in offered(sb_of(app).world):
         assert html_lib.escape(s) in form_html
     assert "Electricity use in intervals" in form_html and "Contact details: name, address, phone, e-mail" in form_html
     r = register(client, app)
@@ -157,7 +137,7 @@ def test_register_shows_the_secret_once_and_stores_its_hash(client, app):
     a = the_app(app)
     assert a.status == "review" and a.developer_id is not None and a.client_id in html
     assert a.redirect_uris == ["https://ww.example.com/cb", "http://127.0.0.1:5000/cb"]
-    assert a.scopes == offered(app)[:1] and not a.allow_loopback_redirects
+    assert a.scopes == offered(sb_of(app).world)[:1] and not a.allow_loopback_redirects
     assert check_password_hash(a.client_secret_hash, secret) and secret not in a.client_secret_hash
     assert "shown only this once" in html
     page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
@@ -187,12 +167,12 @@ def test_edit_rotate_and_ownership(client, app):
     sign_up(client)
     secret = SECRET.search(text(register(client, app))).group(1)
     a = the_app(app)
-    data = form(app, name="Watt Watcher Pro", redirect_uris="https://ww.example.com/new-cb", scopes=offered(app))
+    data = form(app, name="Watt Watcher Pro", redirect_uris="https://ww.example.com/new-cb", scopes=offered(sb_of(app).world))
     data["csrf_token"] = token(client)
     r = client.post(f"/dc/bayview/developer/apps/{a.id}/edit", data=data)
     assert r.status_code == 303
     b = the_app(app, "Watt Watcher Pro")
-    assert b.redirect_uris == ["https://ww.example.com/new-cb"] and b.scopes == offered(app)
+    assert b.redirect_uris == ["https://ww.example.com/new-cb"] and b.scopes == offered(sb_of(app).world)
     bad = client.post(f"/dc/bayview/developer/apps/{a.id}/edit",
                       data=form(app, redirect_uris="https://x.example/#f") | {"csrf_token": token(client)})
     assert bad.status_code == 400 and the_app(app, "Watt Watcher Pro").redirect_uris == ["https://ww.example.com/new-cb"]
@@ -299,8 +279,7 @@ def test_certificate_upload_over_the_request_limit_is_413(client, app):
 # --- notification test and the checklist --------------------------------------------------
 
 def test_notification_button_posts_a_valid_batch_list_and_shows_the_answer(client, app):
-    tp = ThirdParty(status=200, body=b"<ok/>")
-    try:
+    with ThirdParty(status=200, body=b"<ok/>") as tp:
         sign_up(client)
         register(client, app, notify_uri=tp.url)
         a = the_app(app)
@@ -319,8 +298,6 @@ def test_notification_button_posts_a_valid_batch_list_and_shows_the_answer(clien
         client.post(f"/dc/bayview/developer/apps/{a.id}/notify-test", data={"csrf_token": token(client)})
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         assert "HTTP 500" in page and dict(checklist(page))["notification"] is False and len(tp.received) == 2
-    finally:
-        tp.close()
 
 
 def test_notification_button_shows_a_connection_error_as_status_zero(client, app):
@@ -364,8 +341,7 @@ def test_application_page_checklist_and_how_to_connect(client, app):
 def test_full_journey_to_production_through_the_oauth_server(client, app):
     """Every checklist item done through the real endpoints: the portal's forms, then the OAuth
     server's token endpoint and ReadServiceStatus (which set the last two items and call evaluate)."""
-    tp = ThirdParty()
-    try:
+    with ThirdParty() as tp:
         sign_up(client)
         secret = SECRET.search(text(register(client, app, notify_uri=tp.url))).group(1)
         a = the_app(app)
@@ -388,5 +364,3 @@ def test_full_journey_to_production_through_the_oauth_server(client, app):
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         assert all(d for _, d in checklist(page)) and 'data-status="production"' in page and ">Production<" in page
         assert the_app(app).status == "production"
-    finally:
-        tp.close()

@@ -1,134 +1,38 @@
 """Onboarding services without HTTP routes: metadata rules, certificates, terms, the notification
-test against a real local endpoint, the checklist and the Review -> Production transitions.
-
-Also holds the helpers the developer-portal and registration tests share: certificates made
-here with `cryptography`, and `ThirdParty`, a tiny HTTP server standing in for a third
-party's notification endpoint.
-"""
+test against a real local endpoint, the checklist and the Review -> Production transitions."""
 from __future__ import annotations
-
-from sandbox.espi.scopes import plain_words
 
 import dataclasses
 import datetime as dt
-import http.server
-import socket
-import threading
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from sandbox import onboarding
-from sandbox.espi.scopes import standard_scopes
+from sandbox.espi.scopes import plain_words
 from sandbox.models import Application, ApplicationStatusChange, Developer
 from sandbox.oauth.secrets import digest
 
 from conftest import FIXED_NOW
 from espi.checks import ESPI, assert_valid, parse
+from live.third_party import ThirdParty
+from web.helpers import closed_port_url, make_certificate, offered, sb_of, sha256_fingerprint
 
 NOW = FIXED_NOW.replace(tzinfo=None)
 
 
-# --- shared helpers -------------------------------------------------------------------------
-
-def make_certificate(cn: str = "app.example.com", not_before: dt.datetime | None = None,
-                     not_after: dt.datetime | None = None) -> tuple[str, str]:
-    """(certificate PEM, private key PEM) of a self-signed certificate; times are aware UTC."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test TP")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or FIXED_NOW - dt.timedelta(days=30))
-            .not_valid_after(not_after or FIXED_NOW + dt.timedelta(days=365))
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
-
-
-def sha256_fingerprint(pem: str) -> str:
-    return x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-class ThirdParty:
-    """A third party's notification endpoint on a free loopback port: records every request
-    (path, headers, body) before answering with `status`. With `hold` set, it does not answer
-    until `release()` (for the timeout test)."""
-
-    def __init__(self, status: int = 200, body: bytes = b"thanks", hold: bool = False):
-        self.status, self.body = status, body
-        self.headers: dict[str, str] = {}
-        self.received: list[dict] = []
-        self._release = threading.Event()
-        if not hold:
-            self._release.set()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                outer.received.append({"path": self.path, "headers": dict(self.headers),
-                                       "body": self.rfile.read(length)})
-                outer._release.wait(10)
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(outer.body)))
-                for k, v in outer.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(outer.body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.handle_error = lambda request, address: None  # a client that gave up is no error here
-        self.url = f"http://127.0.0.1:{self.server.server_port}/espi/1_1/Notification"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def release(self) -> None:
-        self._release.set()
-
-    def close(self) -> None:
-        self._release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def third_party():
-    tp = ThirdParty()
-    yield tp
-    tp.close()
-
-
-def closed_port_url() -> str:
-    """A loopback URL where nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/notify"
-
-
-def sb_of(app):
-    return app.extensions["sandbox"]
+    with ThirdParty() as tp:
+        yield tp
 
 
 def utility_row_id(app, slug: str) -> int:
     from sandbox import accounts
     return accounts.utility_id(sb_of(app).db, slug)
-
-
-def offered(world, slug: str) -> list[str]:
-    u = world.utility(slug)
-    return standard_scopes(u.commodities, u.electricity_interval)
 
 
 def metadata(world, slug="bayview", **changes) -> onboarding.Metadata:
@@ -336,15 +240,12 @@ def test_notification_test_names_the_subscriptions_of_the_application(app, world
 def test_notification_test_records_failures(app, world):
     sb = sb_of(app)
     profile = world.utility("bayview").profile
-    failing = ThirdParty(status=503, body=b"x" * 5000)
-    try:
+    with ThirdParty(status=503, body=b"x" * 5000) as failing:
         issued = new_app(app, notify_uri=failing.url)
         result = onboarding.send_test_notification(sb.db, sb.clock, issued.app.utility_id, issued.app.id, "http://h/r", profile)
         assert result.status == 503 and not result.ok and len(result.body) == onboarding.NOTIFY_BODY_CHARS
         check = {c.key: c for c in onboarding.checklist(load(app, issued.app.id), profile, now=FIXED_NOW)}["notification"]
         assert not check.done and "HTTP 503" in check.detail
-    finally:
-        failing.close()
     nobody = new_app(app, notify_uri=closed_port_url())
     result = onboarding.send_test_notification(sb.db, sb.clock, nobody.app.utility_id, nobody.app.id, "http://h/r", profile)
     assert result.status == 0 and "no answer" in result.body and ("refused" in result.body.lower() or "Errno" in result.body)
@@ -357,25 +258,19 @@ def test_notification_test_records_failures(app, world):
 
 
 def test_notification_test_gives_up_after_the_timeout(app, world):
-    slow = ThirdParty(hold=True)
-    try:
+    with ThirdParty(hold=True) as slow:
         issued = new_app(app, notify_uri=slow.url)
         sb = sb_of(app)
         result = onboarding.send_test_notification(sb.db, sb.clock, issued.app.utility_id, issued.app.id, "http://h/r",
                                                    world.utility("bayview").profile, timeout=0.3)
         assert result.status == 0 and "timed out" in result.body.lower() and result.ms >= 250
-    finally:
-        slow.close()
 
 
 def test_post_notification_does_not_follow_redirects():
-    tp = ThirdParty(status=307)
-    tp.headers["Location"] = tp.url + "/again"
-    try:
+    with ThirdParty(status=307) as tp:
+        tp.headers["Location"] = tp.url + "/again"
         result = onboarding.post_notification(tp.url, b"<x/>", 5)
         assert result.status == 307 and [r["path"] for r in tp.received] == ["/espi/1_1/Notification"]
-    finally:
-        tp.close()
 
 
 # --- checklist and transitions -------------------------------------------------------------

@@ -17,17 +17,10 @@ from sqlalchemy import select
 from sandbox import readings
 from sandbox.models import Application, Authorization, Customer, LoginThrottle, UsagePoint
 
-ATOM = "{http://www.w3.org/2005/Atom}"
-ESPI = "{http://naesb.org/espi}"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+from espi.checks import ATOM, ESPI, assert_valid
+from web.helpers import sb_of, text, token_from
 
-
-def sb_of(app):
-    return app.extensions["sandbox"]
-
-
-def token(client, path="/dc/bayview/") -> str:
-    return TOKEN.search(client.get(path).get_data(as_text=True)).group(1)
+token = token_from("/dc/bayview/")
 
 
 def customer(app, slug="bayview", username="demo") -> Customer:
@@ -48,10 +41,6 @@ def login(client, slug="bayview", username="demo", password="demo"):
 def login_account(client, number, postal, slug="bayview"):
     return client.post(f"/dc/{slug}/login", data={"csrf_token": token(client, f"/dc/{slug}/"), "method": "account",
                                                    "account_number": number, "postal_code": postal})
-
-
-def text(resp) -> str:
-    return resp.get_data(as_text=True)
 
 
 # --- sign-in ------------------------------------------------------------------------------
@@ -219,17 +208,6 @@ def dmd_post(client, slug="bayview", **form):
     return client.post(f"/dc/{slug}/download", data=data)
 
 
-def _schema():
-    from pathlib import Path
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[3] / "shared" / "espi-schema" / "validate.py"
-    spec = importlib.util.spec_from_file_location("shared_validate_portal", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.load_schema()
-
-
 def test_download_is_a_valid_file_of_exactly_the_chosen_usage_points_and_period(client, app):
     login(client, "lakeshore")
     demo = customer(app, "lakeshore")
@@ -243,7 +221,7 @@ def test_download_is_a_valid_file_of_exactly_the_chosen_usage_points_and_period(
     assert "20250503" in disposition and "20250509" in disposition
     assert demo.account_number not in disposition and demo.last_name not in disposition
     root = etree.fromstring(r.data)
-    assert _schema().validate(root), _schema().error_log
+    assert_valid(root)
     up_entries = [e for e in root.iter(ATOM + "entry") if e.find(f"{ATOM}content/{ESPI}UsagePoint") is not None]
     assert sorted(e.findtext(ATOM + "title") for e in up_entries) == sorted(u.label for u in chosen)
     starts = [int(x.text) for x in root.iter(ESPI + "start") if x.getparent().tag == ESPI + "timePeriod"]

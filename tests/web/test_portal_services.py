@@ -1,8 +1,6 @@
 """The portal's plain-Python services (sandbox.accounts, sandbox.charts) without HTTP."""
 from __future__ import annotations
 
-from sandbox.espi.scopes import summary_words
-
 import datetime as dt
 import re
 from decimal import Decimal
@@ -11,13 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from sandbox import accounts, charts
+from sandbox.espi.scopes import summary_words
 from sandbox.models import Application, Authorization, Customer
 from sandbox.readings import History
 from sandbox.synth.usage import Stream
 
-
-def sb_of(app):
-    return app.extensions["sandbox"]
+from web.helpers import sb_of
 
 
 def ids(app, slug="bayview"):

@@ -1,0 +1,80 @@
+"""Helpers the Flask test-client tests share: the app's services, page text and CSRF tokens,
+the scopes a utility offers, and certificates and URLs for the developer-portal tests.
+
+Import as `web.helpers` (tests/ is on sys.path), so that tests/browser gets the same module."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import func, select
+
+from sandbox.espi.scopes import standard_scopes
+from sandbox.models import Application
+
+from conftest import FIXED_NOW
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sb_of(app):
+    return app.extensions["sandbox"]
+
+
+def text(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def csrf(html: str) -> str:
+    """The first CSRF token in a page."""
+    return TOKEN.search(html).group(1)
+
+
+def token_from(default_path: str):
+    """A `token(client, path=default_path)` that fetches a page and returns its CSRF token."""
+    def token(client, path: str = default_path) -> str:
+        return csrf(text(client.get(path)))
+    return token
+
+
+def offered(world, slug: str = "bayview") -> list[str]:
+    """The standard scopes the utility offers."""
+    u = world.utility(slug)
+    return standard_scopes(u.commodities, u.electricity_interval)
+
+
+def app_count(app) -> int:
+    with sb_of(app).db.sessions() as s:
+        return s.scalar(select(func.count(Application.id)))
+
+
+def make_certificate(cn: str = "app.example.com", not_before: dt.datetime | None = None,
+                     not_after: dt.datetime | None = None) -> tuple[str, str]:
+    """(certificate PEM, private key PEM) of a self-signed certificate; times are aware UTC."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test TP")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or FIXED_NOW - dt.timedelta(days=30))
+            .not_valid_after(not_after or FIXED_NOW + dt.timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def sha256_fingerprint(pem: str) -> str:
+    return x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/notify"
