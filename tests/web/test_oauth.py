@@ -14,14 +14,12 @@ from werkzeug.security import generate_password_hash
 from sandbox.models import Application, Authorization, Customer, OAuthToken
 from sandbox.oauth.grants import find_token, token_usable
 
+from web.helpers import csrf
+
 SCOPE = "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 PII_SCOPE = "FB=1_3_4_5_13_14_39_46_55;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 CALLBACK = "http://127.0.0.1:9999/callback"
 BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
-
-
-def csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def sign_in(client, slug="bayview", username="demo", password="demo"):

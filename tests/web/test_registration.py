@@ -11,24 +11,29 @@ from lxml import etree
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
-from sandbox.espi.scopes import standard_scopes
 from sandbox.models import Application, ApplicationStatusChange, Authorization, OAuthCode, OAuthToken
 from sandbox.oauth.secrets import digest
 
+from conftest import FIXED_NOW
 from espi.checks import ATOM, ESPI, all_text, assert_valid, links, parse
+from web import helpers
+from web.helpers import app_count, sb_of
 
 REGISTER = "/dc/bayview/espi/1_1/register"
 ROOT = "http://localhost/dc/bayview/espi/1_1/resource"
 JSON = {"Accept": "application/json"}
 
 
-def sb_of(app):
-    return app.extensions["sandbox"]
+NOW = FIXED_NOW.replace(tzinfo=None)  # as the database stores times
 
 
 def offered(app, slug="bayview") -> list[str]:
-    u = sb_of(app).world.utility(slug)
-    return standard_scopes(u.commodities, u.electricity_interval)
+    return helpers.offered(sb_of(app).world, slug)
+
+
+def app_row(s, reg) -> Application:
+    """The Application row of a registration response."""
+    return s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one()
 
 
 def metadata(app, **changes) -> dict:
@@ -41,11 +46,6 @@ def metadata(app, **changes) -> dict:
             "thirdPartyNotifyUri": "https://gg.example.com/espi/1_1/Notification"}
     body.update(changes)
     return {k: v for k, v in body.items() if v is not None}
-
-
-def app_count(app) -> int:
-    with sb_of(app).db.sessions() as s:
-        return s.scalar(select(func.count(Application.id)))
 
 
 def info_of(data: bytes):
@@ -106,7 +106,7 @@ def test_register_answers_rfc7591_json_when_asked(client, app):
     assert reg["contacts"] == ["ops@gg.example.com"] and reg["token_endpoint_auth_method"] == "client_secret_basic"
     assert reg["registration_client_uri"].startswith(f"{ROOT}/ApplicationInformation/")
     with sb_of(app).db.sessions() as s:
-        a = s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one()
+        a = app_row(s, reg)
     assert check_password_hash(a.client_secret_hash, reg["client_secret"])
     assert a.registration_token_hash == digest(reg["registration_access_token"])
     assert reg["client_id_issued_at"] == int(a.created_at.replace(tzinfo=dt.timezone.utc).timestamp())
@@ -215,7 +215,7 @@ def test_requests_without_or_with_a_wrong_token_are_401(client, app):
             assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge
             assert r.get_json()["error"] == "invalid_token"
     with sb_of(app).db.sessions() as s:
-        assert s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one().name == "Grid Graph"
+        assert app_row(s, reg).name == "Grid Graph"
 
 
 def test_another_applications_token_is_403_naming_the_token_needed(client, app):
@@ -229,15 +229,15 @@ def test_another_applications_token_is_403_naming_the_token_needed(client, app):
         assert "WWW-Authenticate" not in r.headers
     assert client.get(path_of(theirs), headers=bearer(theirs["registration_access_token"])).status_code == 200
     with sb_of(app).db.sessions() as s:
-        assert s.scalars(select(Application).where(Application.client_id == theirs["client_id"])).one().name == "Other"
+        assert app_row(s, theirs).name == "Other"
 
 
 def test_an_oauth_access_token_is_403_and_a_registration_kind_token_is_accepted(client, app):
     reg = registered(client, app)
     sb = sb_of(app)
-    now = dt.datetime(2025, 7, 15, 18, 30)
+    now = NOW
     with sb.db.transaction() as s:
-        a = s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one()
+        a = app_row(s, reg)
         for kind, value in (("client", "client-token-value"), ("registration", "reg-kind-token")):
             s.add(OAuthToken(utility_id=a.utility_id, application_id=a.id, kind=kind, access_hash=digest(value),
                              scope="FB=34_35", issued_at=now, expires_at=now + dt.timedelta(hours=1)))
@@ -269,7 +269,7 @@ def test_put_json_replaces_the_metadata(client, app):
     assert [e.text for e in info.findall(ESPI + "scope")] == [offered(app)[1]]
     assert reg["client_secret"].encode() not in r.data and reg["registration_access_token"].encode() not in r.data
     with sb_of(app).db.sessions() as s:
-        a = s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one()
+        a = app_row(s, reg)
         assert a.redirect_uris == ["https://gg.example.com/v2/cb"] and a.notify_uri is None
         assert check_password_hash(a.client_secret_hash, reg["client_secret"])  # unchanged
     j = client.put(path_of(reg), json=body | {"client_name": "Grid Graph 3"}, headers=tok | JSON).get_json()
@@ -289,7 +289,7 @@ def test_bad_put_changes_nothing(client, app, change, error, field):
     assert r.status_code == 400 and r.get_json()["error"] == error
     assert r.get_json()["error_description"].startswith(field + ":")
     with sb_of(app).db.sessions() as s:
-        a = s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one()
+        a = app_row(s, reg)
         assert a.name == "Grid Graph" and a.redirect_uris == ["https://gg.example.com/oauth/cb"]
 
 
@@ -322,7 +322,7 @@ def test_a_registration_without_notify_uri_reads_back_without_one(client, app):
     doc = client.get(path_of(reg), headers=tok).data
     assert client.put(path_of(reg), data=doc, content_type="application/atom+xml", headers=tok).status_code == 200
     with sb_of(app).db.sessions() as s:
-        assert s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one().notify_uri is None
+        assert app_row(s, reg).notify_uri is None
 
 
 # --- deleting -------------------------------------------------------------------------------
@@ -330,9 +330,9 @@ def test_a_registration_without_notify_uri_reads_back_without_one(client, app):
 def test_delete_removes_the_registration_with_its_tokens_and_authorizations(client, app):
     reg = registered(client, app)
     sb = sb_of(app)
-    now = dt.datetime(2025, 7, 15, 18, 30)
+    now = NOW
     with sb.db.transaction() as s:
-        a = s.scalars(select(Application).where(Application.client_id == reg["client_id"])).one()
+        a = app_row(s, reg)
         demo_auth = s.scalars(select(Authorization).where(Authorization.utility_id == a.utility_id)).first()
         auth = Authorization(utility_id=a.utility_id, uuid="11111111-1111-5111-8111-111111111111",
                              subscription_uuid="22222222-2222-5222-8222-222222222222", application_id=a.id,
