@@ -32,13 +32,21 @@ def startup(runs: int = 3) -> None:
             t0 = time.perf_counter()
             proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", "0", "--database", f"{tmp}/b.db"],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-            url = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+            line = proc.stdout.readline().strip()
+            if not line.startswith("Green Button Sandbox running at "):
+                proc.kill()
+                raise SystemExit(f"run.py did not start (exit {proc.wait()}): {line!r}")
+            url = line.rsplit(" ", 1)[-1]
+            deadline = time.monotonic() + 60
             while True:
                 try:
                     if urllib.request.urlopen(url + "/healthz", timeout=5).status == 200:
                         break
                 except OSError:
-                    time.sleep(0.01)
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        proc.kill()
+                        raise SystemExit(f"{url}/healthz did not answer 200 within 60 s")
+                    time.sleep(0.01)  # polling a server that is starting, not waiting for a result
             times.append(time.perf_counter() - t0)
             proc.terminate()
             proc.wait()

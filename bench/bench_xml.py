@@ -42,22 +42,25 @@ START, END = dt.date(2024, 6, 1), dt.date(2025, 7, 1)  # 13 months
 ALWAYS = History(dt.date(2020, 1, 1), dt.date(2030, 1, 1))
 
 
-def _transient(world, utility, params, n: int) -> UsagePoint:
+def _feed(world, utility, start: dt.date, end: dt.date) -> tuple[Urls, UsageFeed]:
+    urls = Urls.for_customer("http://127.0.0.1:8080", utility.slug, "00000000-0000-5000-8000-000000000000")
+    return urls, UsageFeed(world, utility, urls, start, end, True)
+
+
+def _transient(world, params, n: int) -> UsagePoint:
     return UsagePoint(number=0, uuid=resource_uuid_str(world.seed, "bench", n), commodity=params.commodity,
                       label=params.label, meter_serial="B", params=params.to_json())
 
 
 def sandbox_feed(world, utility, up) -> bytes:
-    urls = Urls.for_customer("http://127.0.0.1:8080", utility.slug, "00000000-0000-5000-8000-000000000000")
-    feed = UsageFeed(world, utility, urls, START, END, True)
+    urls, feed = _feed(world, utility, START, END)
     return b"".join(FeedWriter().feed("11111111-1111-5111-8111-111111111111", "Green Button Download My Data",
                                       urls.parent + "/UsagePoint", 0, feed.entries([(up, ALWAYS)])))
 
 
 def floor_inputs(world, utility, up):
     """Everything the floor writes from: the numbers, ids and times, and the non-block entries' bytes."""
-    urls = Urls.for_customer("http://127.0.0.1:8080", utility.slug, "00000000-0000-5000-8000-000000000000")
-    feed = UsageFeed(world, utility, urls, START, END, True)
+    urls, feed = _feed(world, utility, START, END)
     writer = FeedWriter()
     header = writer.header("11111111-1111-5111-8111-111111111111", "Green Button Download My Data",
                            urls.parent + "/UsagePoint", 0)
@@ -106,10 +109,10 @@ def single(runs: int = 25) -> None:
     world = load_world(ROOT / "seed_data")
     u = world.utility("bayview")
     params = [usage_points_for("gas_house", u, random.Random(i))[0] for i in range(runs + 1)]
-    sandbox_feed(world, u, _transient(world, u, params[0], 0))  # weather, sun and imports warm
+    sandbox_feed(world, u, _transient(world, params[0], 0))  # weather, sun and imports warm
     ours, floors = [], []
     for i in range(1, runs + 1):
-        up = _transient(world, u, params[i], i)
+        up = _transient(world, params[i], i)
         t0 = time.perf_counter()
         doc = sandbox_feed(world, u, up)
         ours.append(time.perf_counter() - t0)
@@ -123,7 +126,7 @@ def single(runs: int = 25) -> None:
     cold = []
     for i in range(1, runs + 1):
         _grid_periods.cache_clear()
-        up = _transient(world, u, params[i], i)
+        up = _transient(world, params[i], i)
         t0 = time.perf_counter()
         sandbox_feed(world, u, up)
         cold.append(time.perf_counter() - t0)
@@ -143,10 +146,9 @@ def stream_child(customers: int) -> None:
     factory = PeopleFactory(world, u, world.seed)
     people = [factory.customer(n) for n in range(customers + 1)][1:]
     year = (dt.date(2024, 1, 1), dt.date(2025, 1, 1))
-    urls = Urls.for_customer("http://127.0.0.1:8080", u.slug, "00000000-0000-5000-8000-000000000000")
-    feed = UsageFeed(world, u, urls, *year, True)
+    urls, feed = _feed(world, u, *year)
     # their hourly data: every electricity usage point (delivered, and received where there is solar)
-    ups = ((_transient(world, u, p, c.number * 10 + k), ALWAYS) for c in people
+    ups = ((_transient(world, p, c.number * 10 + k), ALWAYS) for c in people
            for k, p in enumerate(c.usage_points) if p.commodity == "electricity")
     readings = 0
 
