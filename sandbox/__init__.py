@@ -115,12 +115,14 @@ _CSRF_EXEMPT = re.compile(r"^/(?:dc/[^/]+/(?:oauth/(?:token|revoke)(?:/|$)|espi/
 def _init_csrf(app: Flask) -> None:
     """A CSRF token on every HTML form (Flask-WTF; templates call csrf_token()).
 
-    The check runs before every POST/PUT/PATCH/DELETE except on the API paths above and
-    on views marked with `app.extensions["csrf"].exempt` (which then check it themselves,
-    e.g. after setting a per-request upload limit).
+    The check runs before every POST/PUT/PATCH/DELETE except on the API paths above (and on
+    views marked with `app.extensions["csrf"].exempt`). A view marked with `web.utility.upload_limit`
+    gets its request size limit first, so an oversize upload is refused (413) before the body is read.
     """
     from flask import request
     from flask_wtf.csrf import CSRFProtect
+
+    from .web.utility import request_limit
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
@@ -128,6 +130,9 @@ def _init_csrf(app: Flask) -> None:
 
     @app.before_request
     def _csrf_protect():
+        limit = request_limit(current_app.view_functions.get(request.endpoint))
+        if limit is not None:
+            request.max_content_length = limit
         if not _CSRF_EXEMPT.match(request.path):
             csrf.protect(apply_exemptions=True)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
 
 from ..espi.scopes import summary_words
-from .. import accounts, onboarding, readings, sandbox
+from .. import accounts, dmd, onboarding, readings, sandbox
 from .portal import db_session
-from .utility import locked_out, utility_blueprint
+from .utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("admin", __name__, "/dc/<slug>/admin")
 ROLE = "staff"
@@ -22,7 +22,7 @@ UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the f
 
 @bp.context_processor
 def _admin_globals():
-    return {"utility": g.get("utility"), "staff": g.get("staff"), "status_text": accounts.status_text,
+    return {"staff": g.get("staff"), "status_text": accounts.status_text,
             "staff_actions": accounts.staff_actions}
 
 
@@ -37,9 +37,9 @@ def staff_required(view):
     return wrapper
 
 
-def _login_page(error: str | None = None, status: int = 200, username: str = ""):
-    return render_template("admin/login.html", error=error, username=username, staff_username=accounts.STAFF_USERNAME,
-                           staff_password=accounts.STAFF_PASSWORD), status
+def _login_page(error: str | None = None, status: int = 200, username: str = "") -> Response:
+    return Response(render_template("admin/login.html", error=error, username=username,
+                                    staff_username=accounts.STAFF_USERNAME, staff_password=accounts.STAFF_PASSWORD), status)
 
 
 @bp.get("/")
@@ -62,7 +62,7 @@ def login():
         return _login_page("Enter the staff username and password.", 400, username)
     result = accounts.staff_login(sb.db, sb.clock, g.utility_id, username, password)
     if result.locked:
-        return locked_out(_login_page(result.error, 429, username), result.locked_until)
+        return locked_out(_login_page(lock_message(result), 429, username), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, username)
     accounts.remember_login(session, ROLE, g.slug, accounts.STAFF_USERNAME)
@@ -71,9 +71,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    accounts.logout(session, ROLE, g.slug)
-    flash("Staff signed out.", "info")
-    return redirect(url_for("admin.home"), 303)
+    return sign_out(ROLE, "Staff signed out.", "admin.home")
 
 
 def _customer(customer_id: int):
@@ -92,7 +90,7 @@ def _customer_page(customer_id: int, error: str | None = None, status: int = 200
     lock = accounts.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
     return render_template("admin/customer.html", c=customer, auths=auths, state=accounts.account_state(customer, today),
                            history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary, lock=lock, nav="customers",
-                           describe=summary_words, max_bytes=_dmd().MAX_IMPORT_BYTES), status
+                           describe=summary_words, max_bytes=dmd.MAX_IMPORT_BYTES), status
 
 
 @bp.get("/customers/<int:customer_id>")
@@ -111,22 +109,10 @@ def unlock(customer_id: int):
     return redirect(url_for("admin.customer", customer_id=customer_id), 303)
 
 
-def _dmd():
-    from .. import dmd  # the XML layer
-    return dmd
-
-
 @bp.post("/customers/<int:customer_id>/import")
+@upload_limit(lambda: dmd.MAX_IMPORT_BYTES + UPLOAD_OVERHEAD)
+@staff_required
 def import_file(customer_id: int):
-    """Exempt from the app-wide CSRF hook so the upload limit applies before the body is read;
-    the CSRF token is checked here instead."""
-    dmd = _dmd()
-    request.max_content_length = dmd.MAX_IMPORT_BYTES + UPLOAD_OVERHEAD
-    current_app.extensions["csrf"].protect()
-    g.staff = accounts.logged_in(session, ROLE, g.slug)
-    if g.staff is None:
-        flash("Staff sign-in required.", "error")
-        return redirect(url_for("admin.home"))
     sb = sandbox()
     customer = _customer(customer_id)
     upload = request.files.get("file")
@@ -143,11 +129,6 @@ def import_file(customer_id: int):
         return _customer_page(customer_id, f"Import refused, nothing was stored: {exc}", 400)
     g.pop("db_session").close()  # read the imported usage points afresh
     return _customer_page(customer_id, summary=summary)
-
-
-@bp.record_once
-def _exempt_import(state):
-    state.app.extensions["csrf"].exempt(import_file)
 
 
 @bp.get("/applications")

@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from functools import wraps
 
-from flask import (Response, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup, escape
 
 from .. import accounts, onboarding, sandbox
 from ..directory import describe
 from ..feeds.management import endpoints
 from ..espi.scopes import plain_words, standard_scopes
-from .utility import locked_out, utility_blueprint
+from .utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = "developer"
@@ -28,7 +27,7 @@ UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields aroun
 
 @bp.context_processor
 def _developer_globals():
-    return {"utility": g.get("utility"), "developer": g.get("developer"), "status_labels": onboarding.STATUS_LABELS}
+    return {"developer": g.get("developer"), "status_labels": onboarding.STATUS_LABELS}
 
 
 @bp.app_template_filter("terms_html")
@@ -120,11 +119,11 @@ def _connect_info(app=None) -> dict:
 
 # --- sign-up, sign-in ---------------------------------------------------------------------
 
-def _landing(error: str | None = None, status: int = 200, form: str = "login", **fields):
-    return render_template("developer/landing.html", error=error, form=form, fields=fields,
-                           connect=_connect_info(), min_password=onboarding.MIN_PASSWORD,
-                           max_failures=accounts.MAX_FAILURES,
-                           lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status
+def _landing(error: str | None = None, status: int = 200, form: str = "login", **fields) -> Response:
+    return Response(render_template("developer/landing.html", error=error, form=form, fields=fields,
+                                    connect=_connect_info(), min_password=onboarding.MIN_PASSWORD,
+                                    max_failures=accounts.MAX_FAILURES,
+                                    lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status)
 
 
 @bp.get("/")
@@ -158,8 +157,7 @@ def login():
         return _landing("Enter your e-mail address and your password.", 400, "login", email=email)
     result = onboarding.developer_login(sb.db, sb.clock, g.utility_id, email, password)
     if result.locked:
-        return locked_out(_landing(f"{result.error} Try again after {result.locked_until:%H:%M} UTC.", 429, "login",
-                                  email=email), result.locked_until)
+        return locked_out(_landing(lock_message(result), 429, "login", email=email), result.locked_until)
     if not result.ok:
         return _landing(result.error, 401, "login", email=email)
     accounts.remember_login(session, ROLE, g.slug, result.developer_id)
@@ -168,21 +166,18 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    accounts.logout(session, ROLE, g.slug)
-    flash("You are signed out of the developer portal.", "info")
-    return redirect(url_for("developer.home"), 303)
+    return sign_out(ROLE, "You are signed out of the developer portal.", "developer.home")
 
 
 # --- registering and editing an application -------------------------------------------------
 
 def _form_metadata() -> dict:
-    f = request.form
-    return {"name": f.get("name", ""), "description": f.get("description", ""),
-            "contact_email": f.get("contact_email", ""),
-            "redirect_uris": [line.strip() for line in f.get("redirect_uris", "").splitlines() if line.strip()],
-            "scopes": f.getlist("scopes"), "notify_uri": f.get("notify_uri", ""),
-            "scope_selection_uri": f.get("scope_selection_uri", ""), "client_uri": f.get("client_uri", ""),
-            "logo_uri": f.get("logo_uri", "")}
+    """The registration form's values under Metadata's keys: redirect URIs one a line, scopes ticked."""
+    f, names = request.form, onboarding.FORM_FIELDS
+    values = {key: f.get(field, "") for key, field in names.items()}
+    values["redirect_uris"] = [line.strip() for line in values["redirect_uris"].splitlines() if line.strip()]
+    values["scopes"] = f.getlist(names["scopes"])
+    return values
 
 
 def _form_page(values: dict, app=None, error: str | None = None, error_field: str | None = None, status: int = 200):
@@ -220,11 +215,7 @@ def register_app():
 def edit_app(app_id: int):
     with sandbox().db.sessions() as s:
         app = _own(s, app_id)
-        values = {"name": app.name, "description": app.description, "contact_email": app.contact_email,
-                  "redirect_uris": app.redirect_uris, "scopes": app.scopes, "notify_uri": app.notify_uri or "",
-                  "scope_selection_uri": app.scope_selection_uri or "", "client_uri": app.client_uri or "",
-                  "logo_uri": app.logo_uri or ""}
-        return _form_page(values, app=app)
+        return _form_page({key: getattr(app, key) for key in onboarding.FORM_FIELDS}, app=app)
 
 
 @bp.post("/apps/<int:app_id>/edit")
@@ -329,15 +320,9 @@ def accept_terms(app_id: int):
 
 
 @bp.post("/apps/<int:app_id>/certificate")
+@upload_limit(lambda: onboarding.MAX_CERTIFICATE_BYTES + UPLOAD_OVERHEAD)
+@login_required
 def upload_certificate(app_id: int):
-    """Exempt from the app-wide CSRF hook so the size limit applies before the body is read;
-    the CSRF token is checked here instead."""
-    request.max_content_length = onboarding.MAX_CERTIFICATE_BYTES + UPLOAD_OVERHEAD
-    current_app.extensions["csrf"].protect()
-    g.developer = current_developer()
-    if g.developer is None:
-        flash("Please sign in to the developer portal first.", "error")
-        return redirect(url_for("developer.home"))
     sb = sandbox()
     with sb.db.sessions() as s:
         _own(s, app_id)
@@ -354,11 +339,6 @@ def upload_certificate(app_id: int):
         return _app_page(app_id, status=400, error=exc.message)
     flash(f"Certificate stored: {info.subject}, SHA-256 {info.fingerprint[:23]}…", "info")
     return redirect(url_for("developer.show_app", app_id=app_id), 303)
-
-
-@bp.record_once
-def _exempt_upload(state):
-    state.app.extensions["csrf"].exempt(upload_certificate)
 
 
 @bp.post("/apps/<int:app_id>/notify-test")

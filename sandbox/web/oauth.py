@@ -21,6 +21,7 @@ from . import portal
 from .utility import load_utility, utility_blueprint
 
 bp = utility_blueprint("oauth", __name__, "/dc/<slug>")
+bp.context_processor(portal.portal_globals)  # the customer's pages here look like the portal's
 wellknown = Blueprint("oauth_wellknown", __name__)
 
 
@@ -29,9 +30,8 @@ def server():
 
 
 def _error_page(title: str, message: str, status: int = 400):
-    customer = portal.current_customer()
-    return render_template("oauth/error.html", utility=g.utility, title=title, message=message, customer=customer,
-                           account_state=None), status
+    """An error page, with the portal's menu if the customer is signed in (not yet entered in g)."""
+    return render_template("oauth/error.html", title=title, message=message, customer=portal.current_customer()), status
 
 
 def _redirect_error(redirect_uri: str, error: str, description: str, state: str | None):
@@ -105,10 +105,8 @@ def _consent_page(app: Application, customer: Customer, scope: str, error: str |
     until = sandbox().clock.today(g.utility.time_zone) + dt.timedelta(days=days)
     if customer.service_end is not None:
         until = min(until, customer.service_end)
-    return render_template("oauth/consent.html", utility=g.utility, app=app, customer=customer,
-                           items=plain_words(scope), scope=scope, until=until, error=error,
-                           usage_points=_shareable(customer, scope), action=request.full_path,
-                           account_state=g.get("account_state")), status
+    return render_template("oauth/consent.html", app=app, items=plain_words(scope), scope=scope, until=until,
+                           error=error, usage_points=_shareable(customer, scope), action=request.full_path), status
 
 
 @bp.route("/oauth/token", methods=["POST", "GET"])
@@ -177,8 +175,7 @@ def third_party_list(customer_uuid: str):
     apps = accounts.directory(sandbox().db, g.utility_id)
     if request.method == "GET":
         portal.enter(customer)
-        return render_template("oauth/third_parties.html", utility=g.utility, apps=apps, customer=customer,
-                               account_state=g.get("account_state"))
+        return render_template("oauth/third_parties.html", apps=apps)
     chosen = request.form.get("Third_party", "")
     app = next((a for a in apps if a.uuid == chosen or a.client_id == chosen), None)
     if app is None:

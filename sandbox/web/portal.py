@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import wraps
-from zoneinfo import ZoneInfo
 
-from flask import (Response, abort, current_app, flash, g, redirect, render_template, request, session,
-                   stream_with_context, url_for)
+from flask import Response, abort, flash, g, redirect, render_template, request, session, stream_with_context, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..espi.scopes import summary_words
-from .. import accounts, charts, readings, sandbox
-from .utility import locked_out, utility_blueprint
+from .. import accounts, charts, dmd, readings, sandbox
+from .utility import local, lock_message, locked_out, sign_out, utility_blueprint
 from ..models import Customer
 from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -37,20 +35,9 @@ def _qty(value, stream):
     return charts.format_quantity(value, stream)
 
 
-@bp.app_template_filter("local")
-def _local(when: dt.datetime | None, fmt: str = "%d %b %Y %H:%M"):
-    """A stored (naive UTC) or aware time in the utility's local time."""
-    if when is None:
-        return "—"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(ZoneInfo(g.utility.time_zone)).strftime(fmt)
-
-
 @bp.app_template_filter("day")
 def _day(day: dt.date | None, fmt: str = "%d %b %Y"):
     return "—" if day is None else day.strftime(fmt)
-
 
 
 # --- reading the database during a request -------------------------------------------------
@@ -85,11 +72,17 @@ def current_customer() -> Customer | None:
 
 def enter(customer: Customer) -> None:
     """Put the signed-in customer and their account's state in g for the page (also used by the OAuth pages)."""
-    sb = sandbox()
     g.customer = customer
-    g.today = sb.clock.today(g.utility.time_zone)
-    g.history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
+    g.today = sandbox().clock.today(g.utility.time_zone)
     g.account_state = accounts.account_state(customer, g.today)
+
+
+def history() -> readings.History:
+    """The signed-in customer's data span, worked out on first use in a request (kept as g.history)."""
+    if "history" not in g:
+        sb = sandbox()
+        g.history = readings.history(sb.require_world(), g.utility, sb.clock, g.customer)
+    return g.history
 
 
 def login_required(view):
@@ -105,9 +98,10 @@ def login_required(view):
 
 
 @bp.context_processor
-def _portal_globals():
-    return {"utility": g.get("utility"), "customer": g.get("customer"), "account_state": g.get("account_state"),
-            "today": g.get("today"), "portal_history": g.get("history"), "one_day": dt.timedelta(days=1)}
+def portal_globals():
+    """The signed-in customer for the portal's pages (and the OAuth pages that look like them)."""
+    return {"customer": g.get("customer"), "account_state": g.get("account_state"), "today": g.get("today"),
+            "one_day": dt.timedelta(days=1)}
 
 
 # --- sign-in ----------------------------------------------------------------------------
@@ -124,14 +118,13 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
-def _login_page(error: str | None = None, status: int = 200, method: str = "password", **fields):
+def _login_page(error: str | None = None, status: int = 200, method: str = "password", **fields) -> Response:
     nxt = safe_next(request.values.get("next"))
-    resp = Response(render_template(
+    return Response(render_template(
         "portal/login.html", error=error, method=method, fields=fields, demo=_demo_customer(), next=nxt,
-        demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD,
-        customer_password=sandbox().require_world().customer_password, max_failures=accounts.MAX_FAILURES,
-        lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status)
-    return resp
+        demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=accounts.STAFF_USERNAME,
+        staff_password=accounts.STAFF_PASSWORD, customer_password=sandbox().require_world().customer_password,
+        max_failures=accounts.MAX_FAILURES, lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status)
 
 
 @bp.get("/")
@@ -142,7 +135,7 @@ def home():
     enter(customer)
     sb = sandbox()
     view = charts.overview(sb.require_world(), g.utility, sb.clock, g.customer)
-    return render_template("portal/home.html", overview=view, nav="home")
+    return render_template("portal/home.html", overview=view, portal_history=history(), nav="home")
 
 
 @bp.get("/login")
@@ -169,9 +162,7 @@ def login():
     else:
         return _login_page("method must be 'password' or 'account'.", 400)
     if result.locked:
-        until = _local(result.locked_until, "%H:%M")
-        page = _login_page(f"{result.error} Try again after {until}.", 429, method, **fields)
-        return locked_out(page, result.locked_until)
+        return locked_out(_login_page(lock_message(result), 429, method, **fields), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, method, **fields)
     accounts.remember_login(session, ROLE, g.slug, result.customer_id)
@@ -180,24 +171,17 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    accounts.logout(session, ROLE, g.slug)
-    flash("You are signed out.", "info")
-    return redirect(url_for("portal.home"), 303)
+    return sign_out(ROLE, "You are signed out.", "portal.home")
 
 
 # --- Download My Data -------------------------------------------------------------------
 
-def _dmd():
-    from .. import dmd  # the XML layer
-    return dmd
-
-
 def _dmd_page(error: str | None = None, status: int = 200, form=None):
-    h = g.history
+    h = history()
     presets = {c: accounts.preset_period(c, h) for c in ("last_month", "last_12_months")}
     return render_template("portal/download.html", nav="download", error=error, form=form or {}, presets=presets,
                            first_day=h.first, last_day=h.end - dt.timedelta(days=1), empty=h.empty,
-                           max_span_days=_dmd().MAX_SPAN_DAYS, label=accounts.last_month_label), status
+                           max_span_days=dmd.MAX_SPAN_DAYS, label=accounts.last_month_label), status
 
 
 @bp.get("/download")
@@ -210,7 +194,6 @@ def download_form():
 @login_required
 def download():
     sb = sandbox()
-    dmd = _dmd()
     form = request.form
     raw_ids = form.getlist("usage_point")
     try:
@@ -228,7 +211,7 @@ def download():
         return _dmd_page("format must be 'xml' or 'csv'.", 400, form)
     with_cost = form.get("cost") == "1"
     try:
-        start, end = accounts.dmd_period(form.get("period"), form.get("start"), form.get("end"), g.history,
+        start, end = accounts.dmd_period(form.get("period"), form.get("start"), form.get("end"), history(),
                                          dmd.MAX_SPAN_DAYS)
     except accounts.Refused as exc:
         return _dmd_page(exc.message, 400, form)
@@ -236,9 +219,9 @@ def download():
         # read through this request's session (imported readings load lazily): keep the request open while streaming
         body = stream_with_context(charts.usage_csv(sb.require_world(), g.utility, ups, start, end, with_cost))
         return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
-    # the period was checked against g.history above; the file opens its own database session
+    # the period was checked against history() above; the file opens its own database session
     d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
-                           base_url=request.host_url.rstrip("/"), h=g.history)
+                           base_url=request.host_url.rstrip("/"), h=history())
     return _attachment(d.chunks, d.content_type, d.filename)
 
 
@@ -258,10 +241,8 @@ def sharing():
     auths = accounts.authorizations_with_state(db_session(), g.customer.id, sb.clock.naive_now())
     current = [x for x in auths if x[1] in ("active", "pending")]
     past = [x for x in auths if x[1] not in ("active", "pending")]
-    # the utility-initiated scope selection (ESPI's ThirdPartyList), where the OAuth layer offers it
-    connect = None
-    if "oauth.third_party_list" in current_app.view_functions:
-        connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
+    # the utility-initiated scope selection (ESPI's ThirdPartyList)
+    connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
     return render_template("portal/sharing.html", nav="sharing", current=current, past=past,
                            directory=accounts.directory(sb.db, g.utility_id), describe=summary_words,
                            connect_url=connect)
@@ -294,7 +275,7 @@ def revoke(auth_id: int):
     except accounts.Refused as exc:
         flash(exc.message, "error")
         return redirect(url_for("portal.sharing"), 303)
-    flash(f"{auth.application.name} can no longer get your data: access ended {_local(auth.ended_at)}.", "info")
+    flash(f"{auth.application.name} can no longer get your data: access ended {local(auth.ended_at)}.", "info")
     return redirect(url_for("portal.sharing"), 303)
 
 

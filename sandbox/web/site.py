@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request
 
-from .. import sandbox
+from .. import accounts, sandbox
 from ..directory import describe, normalise_postal_code, utilities_serving
 from ..seeding import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
@@ -45,5 +45,6 @@ def utilities():
 def home():
     world = sandbox().require_world()
     return render_template("site/index.html", utilities=[describe(u, _abs) | {"def": u} for u in world.utilities],
-                           demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, client_id=DEMO_CLIENT_ID,
+                           demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=accounts.STAFF_USERNAME,
+                           staff_password=accounts.STAFF_PASSWORD, client_id=DEMO_CLIENT_ID,
                            client_secret=DEMO_CLIENT_SECRET, version=__version__, seed=world.seed)

@@ -1,29 +1,55 @@
-"""What every blueprint under /dc/<slug>/ shares: the utility of the URL, in flask.g."""
+"""What every blueprint under /dc/<slug>/ shares: the utility of the URL in flask.g, its
+`utility` in templates and the `local` time filter, signing in and out, and upload limits."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, g
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, session, url_for
 
 from .. import accounts, sandbox
 
 
+def _utility_id(slug: str) -> int | None:
+    """The utility's row id. Only setting the world (seed, reset) changes it, so the ids are kept
+    per world object and asked from the database once per slug."""
+    sb = sandbox()
+    world, ids = current_app.extensions.get("utility_ids", (None, None))
+    if ids is None or world is not sb.world:
+        ids = {}
+        current_app.extensions["utility_ids"] = (sb.world, ids)
+    if slug not in ids:
+        ids[slug] = accounts.utility_id(sb.db, slug)
+    return ids[slug]
+
+
 def load_utility(slug: str) -> None:
     """Put the utility of the URL in g (UtilityDef as g.utility, its row id as g.utility_id); 404 if unknown."""
-    sb = sandbox()
     try:
-        g.utility = sb.require_world().utility(slug)
+        g.utility = sandbox().require_world().utility(slug)
     except KeyError:
         abort(404, description=f"No utility '{slug}' in this sandbox.")
-    g.utility_id = accounts.utility_id(sb.db, slug)
+    g.utility_id = _utility_id(slug)
     if g.utility_id is None:
         abort(404, description=f"No utility '{slug}' in this sandbox.")
     g.slug = slug
 
 
+def local(when: dt.datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    """A stored (naive UTC) or aware time in the utility's local time (the `local` template filter)."""
+    if when is None:
+        return "—"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(ZoneInfo(g.utility.time_zone)).strftime(fmt)
+
+
 def utility_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
-    """A blueprint whose URLs start with /dc/<slug>/: the slug loads the utility and fills itself in url_for."""
+    """A blueprint whose URLs start with /dc/<slug>/: the slug loads the utility and fills itself in url_for;
+    its templates get `utility` and the `local` filter."""
     bp = Blueprint(name, import_name, url_prefix=url_prefix)
+    bp.add_app_template_filter(local, "local")
 
     @bp.url_value_preprocessor
     def _pull_slug(endpoint, values):
@@ -34,13 +60,48 @@ def utility_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint
         if "slug" not in values and getattr(g, "slug", None):
             values["slug"] = g.slug
 
+    @bp.context_processor
+    def _utility():
+        return {"utility": g.get("utility")}
+
     return bp
 
 
-def locked_out(resp, until: dt.datetime) -> Response:
-    """A sign-in refused because the login is locked: 429 with Retry-After (sandbox clock)."""
-    if isinstance(resp, tuple):  # (body, status) as views return it
-        resp = Response(*resp)
-    resp.status_code = 429
-    resp.headers["Retry-After"] = str(max(1, int((until - sandbox().clock.now()).total_seconds())))
-    return resp
+# --- signing in and out -------------------------------------------------------------------
+
+def lock_message(result) -> str:
+    """What a sign-in page says when the login is locked (an accounts.LoginResult or
+    onboarding.DeveloperLogin): why, and when to try again in the utility's local time."""
+    return f"{result.error} Try again after {local(result.locked_until, '%H:%M')}."
+
+
+def locked_out(page: Response, until: dt.datetime) -> Response:
+    """A sign-in page refused because the login is locked: 429 with Retry-After (sandbox clock)."""
+    page.status_code = 429
+    page.headers["Retry-After"] = str(max(1, int((until - sandbox().clock.now()).total_seconds())))
+    return page
+
+
+def sign_out(role: str, message: str, home: str) -> Response:
+    """End the role's sign-in at this utility, say so, and go to the site's home page (endpoint `home`)."""
+    accounts.logout(session, role, g.slug)
+    flash(message, "info")
+    return redirect(url_for(home), 303)
+
+
+# --- uploads ------------------------------------------------------------------------------
+
+def upload_limit(limit: int | Callable[[], int]):
+    """Mark a view that takes an upload: its request body may be at most `limit` bytes (or what
+    `limit()` returns, asked at each request). The app's CSRF hook sets the limit before it reads
+    the form, so a larger upload is refused with 413 before its body is read."""
+    def mark(view):
+        view.upload_limit = limit
+        return view
+    return mark
+
+
+def request_limit(view) -> int | None:
+    """The upload limit of a view marked with `upload_limit`, else None."""
+    limit = getattr(view, "upload_limit", None)
+    return limit() if callable(limit) else limit
