@@ -67,15 +67,16 @@ def faker_alone(n: int) -> float:
 
 
 def seeding(total: int) -> None:
+    from sqlalchemy import func, select
+
     from sandbox import create_app
-    from sandbox.clock import Clock
-    from sandbox.db import Database
-    from sandbox.models import Customer, UsagePoint
-    from sandbox.seeding import seed_world
+    from sandbox.core.clock import Clock
+    from sandbox.core.db import Database
+    from sandbox.core.models import Customer, UsagePoint
+    from sandbox.services.world import seed_world
     from sandbox.synth.archetypes import UsagePointParams
     from sandbox.synth.usage import UsageModel
     from sandbox.synth.world import read_seed_dir
-    from sqlalchemy import func, select
 
     files = read_seed_dir(ROOT / "seed_data")
     per_utility = total // 3

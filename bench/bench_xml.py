@@ -28,12 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sandbox.core.models import UsagePoint  # noqa: E402
 from sandbox.espi.atom import BlockRun, FeedWriter  # noqa: E402
 from sandbox.espi.resources import _grid_periods  # noqa: E402
 from sandbox.espi.uuids import resource_uuid_str  # noqa: E402
 from sandbox.feeds import Urls, UsageFeed  # noqa: E402
-from sandbox.models import UsagePoint  # noqa: E402
-from sandbox.readings import History, series  # noqa: E402
+from sandbox.services.readings import History, series  # noqa: E402
 from sandbox.synth.archetypes import usage_points_for  # noqa: E402
 from sandbox.synth.people import PeopleFactory  # noqa: E402
 from sandbox.synth.world import load_world  # noqa: E402

@@ -9,10 +9,10 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import sandbox
-from .seeding import reset_world, seed_world
-from .synth.calendar import months_back
-from .synth.world import SeedDataError, parse_world, read_seed_dir
+from sandbox.services.world import reset_world, seed_world
+from sandbox.synth.calendar import months_back
+from sandbox.synth.world import SeedDataError, parse_world, read_seed_dir
+from sandbox.web.context import sandbox
 
 
 def register_commands(app: Flask) -> None:
@@ -25,7 +25,7 @@ def register_commands(app: Flask) -> None:
 def _customer(session, slug: str, username: str):
     from sqlalchemy import select
 
-    from .models import Customer, Utility
+    from sandbox.core.models import Customer, Utility
 
     world = sandbox().require_world()
     try:
@@ -61,8 +61,9 @@ def _date(ctx, param, value):
 @with_appcontext
 def export_command(slug, username, usage_points, start, end, no_cost, output) -> None:
     """Write a customer's Download My Data file."""
-    from .dmd import PeriodError, build_download
-    from .readings import history
+    from sandbox.core.errors import Refused
+    from sandbox.services.dmd import build_download
+    from sandbox.services.readings import history
 
     sb = sandbox()
     world = sb.require_world()
@@ -83,7 +84,7 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
         try:
             download = build_download(sb, customer, ids or [up.id for up in customer.usage_points], start, end,
                                       not no_cost, base, h)
-        except PeriodError as exc:
+        except Refused as exc:
             raise click.BadParameter(str(exc), param_hint="--start/--end") from None
         if output:
             _write_whole(output, download.chunks)
@@ -120,7 +121,11 @@ def _write_whole(path: str, chunks) -> None:
 @with_appcontext
 def import_command(file, slug, username) -> None:
     """Load a Green Button file as a customer's data, or refuse it and store nothing."""
-    from .dmd import MAX_IMPORT_BYTES, ImportRefused, import_green_button
+    from sandbox.services.dmd import (
+        MAX_IMPORT_BYTES,
+        ImportRefused,
+        import_green_button,
+    )
 
     sb = sandbox()
     size = os.path.getsize(file)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import create_app
-from sandbox.clock import Clock
+from sandbox.core.clock import Clock
 from sandbox.synth.world import load_world
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from sandbox import create_app
-from sandbox.clock import Clock
-from sandbox.config import ConfigError, load_config
-from sandbox.models import Customer
+from sandbox.core.clock import Clock
+from sandbox.core.config import ConfigError, load_config
+from sandbox.core.models import Customer
 
 UTC = dt.timezone.utc
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import dmd
+from sandbox.services import dmd
 
 ARGS = ["export", "--utility", "bayview", "--customer", "demo", "--start", "2025-06-01", "--end", "2025-06-03"]
 

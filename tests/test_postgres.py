@@ -11,13 +11,12 @@ import subprocess
 import tempfile
 
 import pytest
+from espi.checks import SAMPLES, check_feed, parse
 from sqlalchemy import func, select
 
 from sandbox import create_app
-from sandbox.dmd import import_green_button, usage_document
-from sandbox.models import Customer, UsagePoint
-
-from espi.checks import SAMPLES, check_feed, parse
+from sandbox.core.models import Customer, UsagePoint
+from sandbox.services.dmd import import_green_button, usage_document
 
 
 def _pg_bin() -> str:

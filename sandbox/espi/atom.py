@@ -141,7 +141,7 @@ class BlockRun:
                         self.readings)
 
     def entry(self, i: int) -> Entry:
-        from .resources import interval_block
+        from sandbox.espi.resources import interval_block
 
         start, end = self.windows[i]
         a, b = self.slices[i]
@@ -233,7 +233,7 @@ class FeedWriter:
         """One block entry as a %-format before and after its readings, serialized by lxml once per
         MeterReading. Markers stand where the per-block values go (UUIDs, integers and timestamps,
         none needing escaping); `run` fills them in the order checked here."""
-        from .resources import interval_block
+        from sandbox.espi.resources import interval_block
 
         template = self._templates.get((up_href, kind))
         if template is None:

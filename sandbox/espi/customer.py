@@ -7,7 +7,7 @@ from typing import Sequence
 
 from lxml import etree
 
-from .atom import CUST, element
+from sandbox.espi.atom import CUST, element
 
 
 def _status(value: str, when: int | None = None, reason: str | None = None) -> list:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
-from .atom import BlockRun, Entry, iso
+from sandbox.espi.atom import BlockRun, Entry, iso
 
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
 TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")

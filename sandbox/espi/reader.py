@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from .atom import ATOM, CUST, ESPI
-from .codes import READING_TYPE_ORDER
-from .xmlio import XmlRefused
+from sandbox.espi.atom import ATOM, CUST, ESPI
+from sandbox.espi.codes import READING_TYPE_ORDER
+from sandbox.espi.xmlio import XmlRefused
 
 A, E = "{%s}" % ATOM, "{%s}" % ESPI
 MAX_READINGS = 5_000_000

@@ -7,9 +7,9 @@ from typing import Sequence
 import numpy as np
 from lxml import etree
 
-from .atom import ESPI, ReadingRun, element
-from .codes import READING_TYPE_ORDER
-from .dst import LocalTime
+from sandbox.espi.atom import ESPI, ReadingRun, element
+from sandbox.espi.codes import READING_TYPE_ORDER
+from sandbox.espi.dst import LocalTime
 
 E = "{%s}" % ESPI
 

@@ -1,4 +1,4 @@
 """What goes into ESPI documents: entries for usage data, customer (PII) data and management resources."""
-from .usage import Urls, UsageFeed
+from sandbox.feeds.usage import Urls, UsageFeed
 
 __all__ = ["Urls", "UsageFeed"]

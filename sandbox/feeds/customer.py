@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from ..espi import customer as pii
-from ..espi.atom import Entry, Link
-from ..espi.uuids import resource_uuid_str
-from ..models import Customer
-from ..synth.calendar import local_date, local_midnight
-from ..synth.world import UtilityDef, WorldDef
+from sandbox.core.models import Customer
+from sandbox.espi import customer as pii
+from sandbox.espi import urls
+from sandbox.espi.atom import Entry, Link
+from sandbox.espi.uuids import resource_uuid_str
+from sandbox.synth.calendar import local_date, local_midnight
+from sandbox.synth.world import UtilityDef, WorldDef
 
 COUNTRY = {"USD": "US", "CAD": "CA"}
 
@@ -21,12 +22,12 @@ def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, r
     seed, slug = world.seed, utility.slug
     ident = lambda *parts: resource_uuid_str(seed, slug, "pii", customer.uuid, *parts)  # noqa: E731
     cid, aid, gid, sid, lid = ident("customer"), ident("account"), ident("agreement"), ident("supplier"), ident("location")
-    base = f"{root}/RetailCustomer/{customer.uuid}"
-    c_href = f"{base}/Customer/{cid}"
-    a_href = f"{c_href}/CustomerAccount/{aid}"
-    g_href = f"{a_href}/CustomerAgreement/{gid}"
-    s_href = f"{g_href}/ServiceSupplier/{sid}"
-    l_href = f"{g_href}/ServiceLocation/{lid}"
+    base = urls.href(root, "RetailCustomer", retail_customer_id=customer.uuid)
+    c_href = urls.below(base, "Customer", cid)
+    a_href = urls.below(c_href, "CustomerAccount", aid)
+    g_href = urls.below(a_href, "CustomerAgreement", gid)
+    s_href = urls.below(g_href, "ServiceSupplier", sid)
+    l_href = urls.below(g_href, "ServiceLocation", lid)
     since = local_midnight(utility.time_zone, customer.service_start)
     closed = customer.service_end is not None and customer.service_end <= local_date(utility.time_zone, now)
     status = "closed" if closed else "active"
@@ -34,39 +35,39 @@ def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, r
                                  postal_code=customer.postal_code, country=COUNTRY.get(utility.currency, "US"))
     kind = "commercialIndustrial" if customer.archetype == "small_business" else "residential"
     meters = [(up, ident("meter", up.number)) for up in customer.usage_points]
-    yield Entry("Customer", cid, c_href, f"{base}/Customer", "Customer", since, now,
+    yield Entry("Customer", cid, c_href, urls.below(base, "Customer"), "Customer", since, now,
                 lambda: pii.customer(name=customer.name, kind=kind, address=address, email=customer.email,
                                      phone=customer.phone, status=status, status_time=since,
                                      locale=utility.locale.replace("_", "-")),
                 [Link("related", a_href, "cust-entry/CustomerAccount")])
-    yield Entry("CustomerAccount", aid, a_href, f"{c_href}/CustomerAccount", "Customer account", since, now,
+    yield Entry("CustomerAccount", aid, a_href, urls.below(c_href, "CustomerAccount"), "Customer account", since, now,
                 lambda: pii.customer_account(account_id=customer.account_number, created=since, email=customer.email,
                                              billing_cycle="monthly", last_bill=None, name=customer.name,
                                              address=address, status=status, status_time=since),
                 [Link("related", c_href, "cust-entry/Customer"), Link("related", g_href, "cust-entry/CustomerAgreement")])
     end = local_midnight(utility.time_zone, customer.service_end) if customer.service_end else None
     tariffs = ", ".join(utility.tariffs[c].name for c in utility.commodities)
-    yield Entry("CustomerAgreement", gid, g_href, f"{a_href}/CustomerAgreement", "Service agreement", since, now,
+    yield Entry("CustomerAgreement", gid, g_href, urls.below(a_href, "CustomerAgreement"), "Service agreement", since, now,
                 lambda: pii.customer_agreement(agreement_id=f"SA-{customer.account_number}", sign_date=since, start=since,
                                                duration=(end - since) if end else None, currency=utility.currency_code,
                                                tariff=tariffs, status=status, status_time=since),
                 [Link("related", a_href, "cust-entry/CustomerAccount"), Link("related", l_href, "cust-entry/ServiceLocation"),
                  Link("related", s_href, "cust-entry/ServiceSupplier")])
-    yield Entry("ServiceSupplier", sid, s_href, f"{g_href}/ServiceSupplier", utility.name, since, since,
+    yield Entry("ServiceSupplier", sid, s_href, urls.below(g_href, "ServiceSupplier"), utility.name, since, since,
                 lambda: pii.service_supplier(name=utility.name, address=pii.street_address(
                     street="1 Utility Plaza", city=utility.service_area[0].city, state=utility.state,
                     postal_code=utility.service_area[0].postal_prefixes[0], country=COUNTRY.get(utility.currency, "US")),
                     phone="800 555 0100", web=f"https://{slug}.example.com", issuer_id=utility.data_custodian_id,
                     effective=local_midnight(utility.time_zone, world.history_start)))
-    yield Entry("ServiceLocation", lid, l_href, f"{g_href}/ServiceLocation", "Service location", since, now,
+    yield Entry("ServiceLocation", lid, l_href, urls.below(g_href, "ServiceLocation"), "Service location", since, now,
                 lambda: pii.service_location(address=address, usage_point_hrefs=[usage_point_href(up.uuid) for up in
                                                                                  customer.usage_points],
                                              status=status, status_time=since, access_method="meter on exterior wall"),
-                [Link("related", f"{l_href}/Meter/{m}", "cust-entry/Meter") for _, m in meters])
+                [Link("related", urls.below(l_href, "Meter", m), "cust-entry/Meter") for _, m in meters])
     for up, m in meters:
         interval = utility.electricity_interval if up.commodity == "electricity" else (
             86400 if up.commodity == "gas" else utility.water_interval)
-        yield Entry("Meter", m, f"{l_href}/Meter/{m}", f"{l_href}/Meter", f"{up.commodity.capitalize()} meter",
+        yield Entry("Meter", m, urls.below(l_href, "Meter", m), urls.below(l_href, "Meter"), f"{up.commodity.capitalize()} meter",
                     since, since,
                     lambda up=up, interval=interval: pii.meter(serial=up.meter_serial, kind=f"{up.commodity} meter",
                                                                status=status, interval=interval,

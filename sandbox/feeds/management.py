@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..espi import codes
-from ..espi.atom import Entry, Link
-from ..espi.resources import application_information, authorization
-from ..espi.scopes import grants_customer_data
-from ..models import Application, Authorization
+from sandbox.core.models import Application, Authorization
+from sandbox.espi import codes, urls
+from sandbox.espi.atom import Entry, Link
+from sandbox.espi.resources import application_information, authorization
+from sandbox.espi.scopes import grants_customer_data
 
 REDACTED = "redacted"  # the schema requires client_secret and registration_access_token; their values are never served
 GRANT_TYPES = ["authorization_code", "client_credentials", "refresh_token"]
@@ -17,14 +17,6 @@ GRANT_TYPES = ["authorization_code", "client_credentials", "refresh_token"]
 
 def _epoch(when: dt.datetime | None) -> int:
     return int(when.replace(tzinfo=dt.timezone.utc).timestamp()) if when else 0
-
-
-def endpoints(base_url: str, slug: str) -> dict[str, str]:
-    dc = f"{base_url.rstrip('/')}/dc/{slug}"
-    root = f"{dc}/espi/1_1/resource"
-    return {"dc": dc, "root": root, "authorize": f"{dc}/oauth/authorize", "token": f"{dc}/oauth/token",
-            "register": f"{dc}/espi/1_1/register", "bulk": f"{root}/Batch/Bulk",
-            "scope_selection": f"{dc}/RetailCustomer/ScopeSelectionList"}
 
 
 @dataclass(frozen=True)
@@ -37,11 +29,14 @@ class Uris:
 
 
 def uris_for(auth: Authorization, root: str) -> Uris:
-    resource = f"{root}/Batch/Subscription/{auth.subscription_uuid}" if auth.customer_id else f"{root}/Batch/Bulk"
+    if auth.customer_id:
+        resource = urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
+    else:
+        resource = urls.href(root, "BatchBulkRoot")
     customer = None
     if auth.customer is not None and grants_customer_data(auth.scope):
-        customer = f"{root}/Batch/RetailCustomer/{auth.customer.uuid}"
-    return Uris(resource, f"{root}/Authorization/{auth.uuid}", customer)
+        customer = urls.href(root, "BatchRetailCustomer", retail_customer_id=auth.customer.uuid)
+    return Uris(resource, urls.href(root, "Authorization", authorization_id=auth.uuid), customer)
 
 
 def application_entry(app: Application, data_custodian_id: str, base_url: str, slug: str,
@@ -49,8 +44,8 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
     """The registration as ESPI ApplicationInformation. Secrets are written as "redacted" unless
     `reveal` gives them ({"client_secret": ..., "registration_access_token": ...}), which only the
     registration response does, once."""
-    ep = endpoints(base_url, slug)
-    href = f"{ep['root']}/ApplicationInformation/{app.uuid}"
+    ep = urls.endpoints(base_url, slug)
+    href = urls.href(ep.resource, "ApplicationInformation", application_id=app.uuid)
     issued = _epoch(app.created_at)
 
     def content():
@@ -61,13 +56,13 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
             "thirdPartyApplicationStatus": 3 if app.status == "production" else 2,
             "thirdPartyApplicationType": 1,
             "thirdPartyApplicationUse": 1,
-            "authorizationServerUri": ep["dc"] + "/",
-            "thirdPartyNotifyUri": app.notify_uri or f"{ep['dc']}/developer/no-notify-uri",
-            "authorizationServerAuthorizationEndpoint": ep["authorize"],
-            "authorizationServerRegistrationEndpoint": ep["register"],
-            "authorizationServerTokenEndpoint": ep["token"],
-            "dataCustodianBulkRequestURI": ep["bulk"],
-            "dataCustodianResourceEndpoint": ep["root"],
+            "authorizationServerUri": ep.dc + "/",
+            "thirdPartyNotifyUri": app.notify_uri or ep.developer + "no-notify-uri",
+            "authorizationServerAuthorizationEndpoint": ep.authorize,
+            "authorizationServerRegistrationEndpoint": ep.register,
+            "authorizationServerTokenEndpoint": ep.token,
+            "dataCustodianBulkRequestURI": ep.bulk,
+            "dataCustodianResourceEndpoint": ep.resource,
             "thirdPartyScopeSelectionScreenURI": app.scope_selection_uri,
             "client_secret": (reveal or {}).get("client_secret", REDACTED),
             "logo_uri": app.logo_uri,
@@ -86,16 +81,16 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
             "response_types": "code",
             "registration_client_uri": href,
             "registration_access_token": (reveal or {}).get("registration_access_token", REDACTED),
-            "dataCustodianScopeSelectionScreenURI": f"{ep['scope_selection']}?ThirdPartyID={app.client_id}",
+            "dataCustodianScopeSelectionScreenURI": f"{ep.scope_selection}?ThirdPartyID={app.client_id}",
         })
 
-    return Entry("ApplicationInformation", app.uuid, href, f"{ep['root']}/ApplicationInformation", app.name, issued,
+    return Entry("ApplicationInformation", app.uuid, href, urls.href(ep.resource, "ApplicationInformationList"), app.name, issued,
                  issued, content)
 
 
 def authorization_entry(auth: Authorization, base_url: str, slug: str, token_expires_at: int | None = None) -> Entry:
-    ep = endpoints(base_url, slug)
-    uris = uris_for(auth, ep["root"])
+    root = urls.resource_root(base_url, slug)
+    uris = uris_for(auth, root)
     href, resource = uris.authorization, uris.resource
     start, end = _epoch(auth.authorized_start), _epoch(auth.authorized_end)
     status = codes.AUTHORIZATION_STATUS[auth.status]
@@ -109,5 +104,5 @@ def authorization_entry(auth: Authorization, base_url: str, slug: str, token_exp
                              authorization_uri=href, customer_resource_uri=uris.customer)
 
     related = [Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else None)]
-    return Entry("Authorization", auth.uuid, href, f"{ep['root']}/Authorization", auth.application.name,
+    return Entry("Authorization", auth.uuid, href, urls.href(root, "AuthorizationList"), auth.application.name,
                  _epoch(auth.created_at), updated, content, related)

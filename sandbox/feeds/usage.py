@@ -15,19 +15,33 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..espi import codes
-from ..espi.atom import BlockRun, Entry, Link, ReadingRun
-from ..espi.dst import local_time
-from ..espi.resources import (local_time_parameters, meter_reading, interval_readings, period_texts, reading_type,
-                             usage_point, usage_summary)
-from ..espi.uuids import resource_uuid_str, uuid_family
-from ..models import UsagePoint
-from .management import endpoints
-from ..readings import History, bills, imported_stream, series, streams
-from ..synth.bills import billed_months
-from ..synth.calendar import local_midnight
-from ..synth.usage import Series, Stream
-from ..synth.world import UtilityDef, WorldDef
+from sandbox.core.models import UsagePoint
+from sandbox.espi import codes, urls
+from sandbox.espi.atom import BlockRun, Entry, Link, ReadingRun
+from sandbox.espi.dst import local_time
+from sandbox.espi.resources import (
+    interval_readings,
+    local_time_parameters,
+    meter_reading,
+    period_texts,
+    reading_type,
+    usage_point,
+    usage_summary,
+)
+from sandbox.espi.urls import (
+    INTERVAL_BLOCKS,
+    METER_READINGS,
+    USAGE_POINTS,
+    USAGE_SUMMARIES,
+    below,
+    href,
+)
+from sandbox.espi.uuids import resource_uuid_str, uuid_family
+from sandbox.services.readings import History, bills, imported_stream, series, streams
+from sandbox.synth.bills import billed_months
+from sandbox.synth.calendar import local_midnight
+from sandbox.synth.usage import Series, Stream
+from sandbox.synth.world import UtilityDef, WorldDef
 
 
 @dataclass(frozen=True)
@@ -37,8 +51,8 @@ class Urls:
 
     @classmethod
     def for_customer(cls, base_url: str, slug: str, customer_uuid: str) -> "Urls":
-        root = endpoints(base_url, slug)["root"]
-        return cls(root, f"{root}/RetailCustomer/{customer_uuid}")
+        root = urls.resource_root(base_url, slug)
+        return cls(root, urls.href(root, "RetailCustomer", retail_customer_id=customer_uuid))
 
 
 def ltp_uuid(world: WorldDef, utility: UtilityDef) -> str:
@@ -112,23 +126,23 @@ class UsageFeed:
     def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry]:
         span = self.span(history)
         urls, world, utility = self.urls, self.world, self.utility
-        up_href = f"{urls.parent}/UsagePoint/{up.uuid}"
+        up_href = below(urls.parent, USAGE_POINTS, up.uuid)
         ltp = ltp_uuid(world, utility)
         has_summaries = not up.imported and billed_months(span.start, span.end) is not None
-        related = [Link("related", f"{up_href}/MeterReading", "espi-feed/MeterReading")]
+        related = [Link("related", below(up_href, METER_READINGS), "espi-feed/MeterReading")]
         if has_summaries:
-            related.append(Link("related", f"{up_href}/UsageSummary", "espi-feed/UsageSummary"))
-        related.append(Link("related", f"{urls.root}/LocalTimeParameters/{ltp}", "espi-entry/LocalTimeParameters"))
+            related.append(Link("related", below(up_href, USAGE_SUMMARIES), "espi-feed/UsageSummary"))
+        related.append(Link("related", href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp), "espi-entry/LocalTimeParameters"))
         kind = service_kind(up)
         tariff = utility.tariffs.get(up.commodity) if not up.imported else None
-        yield Entry("UsagePoint", up.uuid, up_href, f"{urls.parent}/UsagePoint", up.label, span.published,
+        yield Entry("UsagePoint", up.uuid, up_href, below(urls.parent, USAGE_POINTS), up.label, span.published,
                     span.updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
                     structural=True)
         if ltp not in self._sent:
             self._sent.add(ltp)
             lt = local_time(utility.time_zone, max(span.end - dt.timedelta(days=1), span.start).year)
-            yield Entry("LocalTimeParameters", ltp, f"{urls.root}/LocalTimeParameters/{ltp}",
-                        f"{urls.root}/LocalTimeParameters", f"{utility.time_zone} local time", span.published,
+            yield Entry("LocalTimeParameters", ltp, href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp),
+                        href(urls.root, "LocalTimeParametersList"), f"{utility.time_zone} local time", span.published,
                         span.published, lambda: local_time_parameters(lt), structural=True)
         computed: dict[str, Series] = {}
         its_streams = streams(world, utility, up)
@@ -142,17 +156,17 @@ class UsageFeed:
         urls, world = self.urls, self.world
         mr = meter_reading_uuid(world, up, stream)
         rt = reading_type_uuid(world, self.utility, up, stream)
-        mr_href = f"{up_href}/MeterReading/{mr}"
+        mr_href = below(up_href, METER_READINGS, mr)
         data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
                                              cost=self.with_cost or not up.imported)
-        yield Entry("MeterReading", mr, mr_href, f"{up_href}/MeterReading", stream.title, span.published,
+        yield Entry("MeterReading", mr, mr_href, below(up_href, METER_READINGS), stream.title, span.published,
                     span.updated, meter_reading,
-                    [Link("related", f"{mr_href}/IntervalBlock", "espi-feed/IntervalBlock"),
-                     Link("related", f"{urls.root}/ReadingType/{rt}", "espi-entry/ReadingType")], structural=True)
+                    [Link("related", below(mr_href, INTERVAL_BLOCKS), "espi-feed/IntervalBlock"),
+                     Link("related", href(urls.root, "ReadingType", reading_type_id=rt), "espi-entry/ReadingType")], structural=True)
         if rt not in self._sent:
             self._sent.add(rt)
             fields = reading_type_fields(self.utility, up, stream)
-            yield Entry("ReadingType", rt, f"{urls.root}/ReadingType/{rt}", f"{urls.root}/ReadingType",
+            yield Entry("ReadingType", rt, href(urls.root, "ReadingType", reading_type_id=rt), href(urls.root, "ReadingTypes"),
                         _reading_type_title(stream), span.published, span.published,
                         lambda: reading_type(fields), structural=True)
         yield from self._block_entries(mr, mr_href, data)
@@ -178,7 +192,7 @@ class UsageFeed:
         last = np.array([b - 1 for _, _, b in days])
         windows = zip(data.starts[first].tolist(), (data.starts[last] + data.durations[last]).tolist())
         facts = [_day_facts(self.tz, day) for day, _, _ in days]
-        yield BlockRun(f"{mr_href}/IntervalBlock", [block_id(name) for name, _ in facts], list(windows),
+        yield BlockRun(below(mr_href, INTERVAL_BLOCKS), [block_id(name) for name, _ in facts], list(windows),
                        [end for _, end in facts], [(a, b) for _, a, b in days], readings)
 
     def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
@@ -198,7 +212,7 @@ class UsageFeed:
                       codes.COMMODITY[up.commodity], u.tariffs[up.commodity].name)
             if self.with_cost:
                 fields += tuple(x for item in items for x in item)
-            yield Entry.formed("UsageSummary", uuid, f"{up_href}/UsageSummary", f"Bill for {bill.first_day:%B %Y}",
+            yield Entry.formed("UsageSummary", uuid, below(up_href, USAGE_SUMMARIES), f"Bill for {bill.first_day:%B %Y}",
                                end, end, _summary_content, fields,
                                related=[Link("related", up_href, "espi-entry/UsagePoint")], window=(bill.start, end))
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .grants import find_token, token_usable
-from ..models import OAuthToken
+from sandbox.core.models import OAuthToken
+from sandbox.services import access, tokens
 
 
 @dataclass
@@ -42,11 +42,6 @@ class BearerError(Exception):
         return self.body(), self.status, {**self.headers(realm), "Cache-Control": "no-store"}
 
 
-KIND_NAMES = {"customer": "a customer access token (authorization code grant)",
-              "client": "a client access token (client credentials grant)",
-              "registration": "a registration access token"}
-
-
 def bearer_token(header: str | None) -> str:
     """The token of an `Authorization: Bearer <token>` header. No header, another scheme (Basic ...)
     or an empty token is a request without a bearer token (RFC 6750 3.1; ESPI.md: "no / malformed
@@ -59,10 +54,10 @@ def bearer_token(header: str | None) -> str:
 
 def authenticate(s: Session, utility_id: int, header: str | None, now: dt.datetime, kinds: tuple[str, ...]) -> OAuthToken:
     """The usable token of the request, of one of `kinds`; BearerError otherwise."""
-    row = find_token(s, utility_id, bearer_token(header))
-    if not token_usable(row, now):
+    row = tokens.find(s, utility_id, bearer_token(header))
+    if row is None or not access.token_usable(row, now):
         raise BearerError(401, "invalid_token", "the access token is unknown, expired or revoked")
-    if row.kind not in kinds:
-        needed = " or ".join(KIND_NAMES[k] for k in kinds)
-        raise BearerError(403, "insufficient_scope", f"this resource needs {needed}; this is {KIND_NAMES[row.kind]}")
+    refusal = access.kind_refusal(row, kinds)
+    if refusal:
+        raise BearerError(403, "insufficient_scope", refusal)
     return row

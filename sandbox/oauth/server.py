@@ -14,25 +14,40 @@ import datetime as dt
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, grants
-from authlib.oauth2.rfc6749.errors import (InvalidGrantError, InvalidRequestError, InvalidScopeError,
-                                          UnauthorizedClientError)
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import g, request
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from .. import onboarding, sandbox
-from ..espi.scopes import ScopeError, allowed_by
-from ..feeds.management import endpoints, uris_for
-from ..models import Application, Authorization, Customer, OAuthCode, OAuthToken
-from . import grants as records
-from .secrets import digest, new_token
+from sandbox.core.models import (
+    Application,
+    Authorization,
+    Customer,
+    OAuthCode,
+    OAuthToken,
+)
+from sandbox.core.secrets import digest, new_token
+from sandbox.espi import urls
+from sandbox.espi.scopes import ScopeError, allowed_by
+from sandbox.feeds.management import uris_for
+from sandbox.services import access, authorizations, onboarding, tokens
+from sandbox.services.access import AuthState, TokenKind
+from sandbox.services.authorizations import (
+    CLIENT_SCOPE,
+    REUSED_CODE,
+    REVOKED_BY_THIRD_PARTY,
+)
+from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-REUSED_CODE = "code reused"  # status_reason of an authorization ended because its code came back
-REVOKED_BY_THIRD_PARTY = "revoked by the third party"
 
 
 def _now() -> dt.datetime:
@@ -41,7 +56,7 @@ def _now() -> dt.datetime:
 
 
 def resource_root() -> str:
-    return endpoints(request.host_url, g.slug)["root"]
+    return urls.resource_root(request.host_url, g.slug)
 
 
 class Client(ClientMixin):
@@ -60,7 +75,7 @@ class Client(ClientMixin):
         return scope
 
     def check_redirect_uri(self, redirect_uri):
-        return records.redirect_allowed(self.app, redirect_uri)
+        return access.redirect_allowed(self.app, redirect_uri)
 
     def check_client_secret(self, client_secret):
         return check_password_hash(self.app.client_secret_hash, client_secret)
@@ -146,7 +161,7 @@ class Server(AuthorizationServer):
         if scope is None:
             return
         try:
-            allowed_by([scope], scope, strict=g.utility.profile.scope_parsing == "strict")
+            allowed_by([scope], scope, strict=g.utility.profile.strict_scopes)
         except ScopeError as exc:
             raise InvalidScopeError(description=str(exc)) from None
 
@@ -156,7 +171,7 @@ def check_scope(client: Client, scope: str | None) -> str:
     if not scope:
         raise InvalidScopeError(description="scope is required: one of the application's registered ESPI scopes")
     try:
-        allowed_by(list(client.app.scopes), scope, strict=g.utility.profile.scope_parsing == "strict")
+        allowed_by(list(client.app.scopes), scope, strict=g.utility.profile.strict_scopes)
     except ScopeError as exc:
         raise InvalidScopeError(description=str(exc)) from None
     return scope
@@ -169,36 +184,40 @@ def save_token(token: dict, req) -> None:
     profile = g.utility.profile
     grant_type = req.payload.grant_type
     with sb.db.transaction() as s:
+        if grant_type == "refresh_token":
+            # first, so that of two refreshes of one token exactly one wins (tokens.retire)
+            if not tokens.retire(s, req.refresh_token.row.id, now):
+                raise InvalidGrantError(description="this refresh token was just used; use the tokens that request received")
         app = s.get(Application, req.client.app.id)
         if grant_type == "authorization_code":
             code = s.get(OAuthCode, req.authorization_code.row.id)
-            auth = records.authorization_from_code(s, world.seed, g.slug, g.utility.time_zone, code, profile, now)
+            auth = authorizations.grant_for_customer(s, world.seed, g.slug, g.utility.time_zone, app, code.customer,
+                                                     code.scope, code.usage_point_ids, profile, now)
             code.authorization_id = auth.id
-            records.store_token(s, app=app, kind="customer", token=token, authorization=auth, now=now,
-                                refresh_until=auth.authorized_end)
+            tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
+                         refresh_until=auth.authorized_end)
         elif grant_type == "refresh_token":
             old = s.get(OAuthToken, req.refresh_token.row.id)
             auth = old.authorization
-            row = records.store_token(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
-                                      refresh_until=auth.authorized_end if auth else None)
-            old.revoked_at = now  # the previous access token stops working
+            row = tokens.store(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
+                               refresh_until=auth.authorized_end if auth else None)
             if "refresh_token" not in token:  # no rotation: the same refresh token now belongs to the new row
                 kept, until = old.refresh_hash, old.refresh_expires_at
                 old.refresh_hash = None
                 s.flush()
                 row.refresh_hash, row.refresh_expires_at = kept, until
         else:
-            auth = records.client_authorization(s, world.seed, g.slug, app, token.get("scope") or records.CLIENT_SCOPE,
-                                                profile, now)
+            auth = authorizations.grant_for_client(s, world.seed, g.slug, app, token.get("scope") or CLIENT_SCOPE,
+                                                   profile, now)
             s.flush()
-            records.store_token(s, app=app, kind="client", token=token, authorization=auth, now=now, refresh_until=None)
+            tokens.store(s, app=app, kind=TokenKind.CLIENT, token=token, authorization=auth, now=now, refresh_until=None)
             onboarding.record_call(app, "client_token_at", profile, now)
         s.flush()
-        uris = uris_for(auth, resource_root())
-        token["resourceURI"] = uris.resource
-        token["authorizationURI"] = uris.authorization
-        if uris.customer:
-            token["customerResourceURI"] = uris.customer
+        found = uris_for(auth, resource_root())
+        token["resourceURI"] = found.resource
+        token["authorizationURI"] = found.authorization
+        if found.customer:
+            token["customerResourceURI"] = found.customer
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -230,29 +249,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                             expires_at=now + dt.timedelta(seconds=g.utility.profile.code_seconds)))
 
     def query_authorization_code(self, code, client):
-        """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2)."""
+        """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2).
+        Redemption is one conditional update, so of two racing exchanges exactly one wins."""
         sb = sandbox()
         now = _now()
         with sb.db.transaction() as s:
-            row = s.scalars(select(OAuthCode).where(OAuthCode.utility_id == g.utility_id,
-                                                    OAuthCode.code_hash == digest(code))).first()
+            if tokens.redeem_code(s, g.utility_id, code, client.app.id, now):
+                row = tokens.find_code(s, g.utility_id, code)
+                _ = row.customer, row.application
+                return Code(row)
+            row = tokens.find_code(s, g.utility_id, code)
             if row is None or row.application_id != client.app.id:
                 return None
-            problem = None
-            if row.used_at is not None:
-                if row.authorization_id is not None:  # committed below, before the error is returned
-                    records.end_authorization(s, s.get(Authorization, row.authorization_id), now, REUSED_CODE)
-                problem = "this authorization code was already used; the tokens issued for it are revoked"
-            elif row.expires_at <= now:
+            if row.used_at is None:
                 problem = "this authorization code has expired"
             else:
-                row.used_at = now
-                s.flush()
-                _ = row.customer, row.application
-                found = Code(row)
-        if problem:
-            raise InvalidGrantError(description=problem)
-        return found
+                if row.authorization_id is not None:  # committed below, before the error is returned
+                    authorizations.end(s, s.get(Authorization, row.authorization_id), now, REUSED_CODE)
+                problem = "this authorization code was already used; the tokens issued for it are revoked"
+        raise InvalidGrantError(description=problem)
 
     def delete_authorization_code(self, authorization_code):
         """Codes are kept (marked used) so that reuse is recognised."""
@@ -272,8 +287,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token):
         with sandbox().db.sessions() as s:
-            row = records.find_token(s, g.utility_id, refresh_token, refresh=True)
-            if row is None or not records.token_usable(row, _now(), refresh=True):
+            row = tokens.find(s, g.utility_id, refresh_token, refresh=True)
+            if not access.token_usable(row, _now(), refresh=True):
                 return None
             _ = row.authorization, row.application
             return Token(row)
@@ -296,10 +311,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def validate_token_request(self):
         super().validate_token_request()
         app = self.request.client.app
-        if app.status == "blocked":
-            raise UnauthorizedClientError(description="this application is blocked by the utility")
+        if not access.may_get_client_token(app):
+            raise UnauthorizedClientError(description=f"this application is {access.STATUS_LABELS[app.status].lower()} "
+                                                      "at the utility: it gets no tokens")
         scope = self.request.payload.scope
-        if scope and scope != records.CLIENT_SCOPE:
+        if scope and scope != CLIENT_SCOPE:
             check_scope(self.request.client, scope)
 
 
@@ -310,7 +326,7 @@ class Revocation(RevocationEndpoint):
         with sandbox().db.sessions() as s:
             order = (True, False) if token_type_hint == "refresh_token" else (False, True)
             for refresh in order:
-                row = records.find_token(s, g.utility_id, token_string, refresh=refresh)
+                row = tokens.find(s, g.utility_id, token_string, refresh=refresh)
                 if row is not None:
                     return Token(row)
         return None
@@ -321,12 +337,12 @@ class Revocation(RevocationEndpoint):
         with sandbox().db.transaction() as s:
             row = s.get(OAuthToken, token.row.id)
             row.revoked_at = now
-            if row.authorization_id is not None and row.kind == "customer":
+            if row.authorization_id is not None and row.kind == TokenKind.CUSTOMER:
                 auth = row.authorization
-                if auth.status == "active":
-                    records.end_authorization(s, auth, now, REVOKED_BY_THIRD_PARTY)
+                if auth.status == AuthState.ACTIVE:
+                    authorizations.end(s, auth, now, REVOKED_BY_THIRD_PARTY)
                 else:  # ended already: its tokens stop working all the same
-                    records.revoke_tokens_of(s, auth.id, now)
+                    tokens.revoke_all_of(s, auth.id, now)
 
 
 def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):
@@ -335,7 +351,7 @@ def token_generator(client, grant_type, user=None, scope=None, expires_in=None, 
     if scope:
         token["scope"] = scope
     elif grant_type == "client_credentials":
-        token["scope"] = records.CLIENT_SCOPE
+        token["scope"] = CLIENT_SCOPE
     if include_refresh_token and grant_type != "client_credentials":
         token["refresh_token"] = new_token()
     return token

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, fields
 
-from .world import UtilityDef
+from sandbox.synth.world import UtilityDef
 
 # Hourly load shapes (mean 1 over a day), local clock hour 0..23.
 RESIDENTIAL_WEEKDAY = (0.55, 0.5, 0.48, 0.47, 0.48, 0.56, 0.82, 1.08, 1.02, 0.86, 0.8, 0.8,

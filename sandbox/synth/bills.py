@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .calendar import local_midnight, month_start, next_month
-from .usage import Series, UsageModel
+from sandbox.synth.calendar import local_midnight, month_start, next_month
+from sandbox.synth.usage import Series, UsageModel
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Iterator
 
 from faker import Faker
 
-from .archetypes import UsagePointParams, usage_points_for
-from .noise import key_int
-from .world import UtilityDef, WorldDef
+from sandbox.synth.archetypes import UsagePointParams, usage_points_for
+from sandbox.synth.noise import key_int
+from sandbox.synth.world import UtilityDef, WorldDef
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"

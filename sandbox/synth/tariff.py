@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .world import Tariff
+from sandbox.synth.world import Tariff
 
 if TYPE_CHECKING:
-    from .usage import Series, Stream
+    from sandbox.synth.usage import Series, Stream
 
 
 def rate_of(tariff: Tariff, month: int, weekend: bool, hour: int) -> tuple[int, int]:

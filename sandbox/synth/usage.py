@@ -14,13 +14,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import archetypes as A
-from .calendar import Grid, grid, month_start
-from .noise import key_int, uniforms
-from .solar import clear_sky_shape
-from .tariff import price
-from .weather import daily_weather, degree_days
-from .world import UtilityDef, WorldDef
+from sandbox.synth import archetypes as A
+from sandbox.synth.calendar import Grid, grid, month_start
+from sandbox.synth.noise import key_int, uniforms
+from sandbox.synth.solar import clear_sky_shape
+from sandbox.synth.tariff import price
+from sandbox.synth.weather import daily_weather, degree_days
+from sandbox.synth.world import UtilityDef, WorldDef
 
 THERM_TO_M3 = 2.832
 GAL_TO_M3 = 0.003785

@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .noise import key_int, uniforms
-from .world import Climate
+from sandbox.synth.noise import key_int, uniforms
+from sandbox.synth.world import Climate
 
 _SMOOTH = np.array([0.1, 0.2, 0.4, 0.2, 0.1])
 _SMOOTH_NORM = 1 / math.sqrt(float((_SMOOTH ** 2).sum()))

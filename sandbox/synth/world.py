@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sandbox.core.profile import APPROVALS, SCOPE_PARSINGS, Profile
+
 ARCHETYPES = ("apartment", "gas_house", "electric_house", "solar_house", "ev_house", "small_business")
 COMMODITIES = ("electricity", "gas", "water")
 CURRENCIES = {"USD": 840, "CAD": 124, "EUR": 978, "GBP": 826, "AUD": 36}
@@ -91,20 +93,6 @@ class Climate:
     daily_noise_c: float
     cloudy_winter: float
     cloudy_summer: float
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How a utility behaves as an OAuth server and Data Custodian (DESIGN.md: behaviour profile)."""
-
-    access_token_seconds: int = 3600
-    authorization_days: int = 730
-    code_seconds: int = 600
-    refresh_rotation: bool = True  # a refresh returns a new refresh token and retires the old one
-    pkce_required: bool = False
-    scope_parsing: str = "strict"  # "lenient" accepts unknown terms and case differences
-    approval: str = "automatic"  # "automatic" or "staff": how an application reaches Production
-    terms_version: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,10 +318,10 @@ def _utility(file: str, data: dict) -> UtilityDef:
         code_seconds=pr.get("code_seconds", int, d.code_seconds, **positive),
         refresh_rotation=pr.get("refresh_rotation", bool, d.refresh_rotation),
         pkce_required=pr.get("pkce_required", bool, d.pkce_required),
-        scope_parsing=pr.get("scope_parsing", str, d.scope_parsing, check=lambda x: x in ("strict", "lenient"),
-                             problem="must be strict or lenient"),
-        approval=pr.get("approval", str, d.approval, check=lambda x: x in ("automatic", "staff"),
-                        problem="must be automatic or staff"),
+        scope_parsing=pr.get("scope_parsing", str, d.scope_parsing, check=lambda x: x in SCOPE_PARSINGS,
+                             problem="must be " + " or ".join(SCOPE_PARSINGS)),
+        approval=pr.get("approval", str, d.approval, check=lambda x: x in APPROVALS,
+                        problem="must be " + " or ".join(APPROVALS)),
         terms_version=pr.get("terms_version", int, d.terms_version, **positive))
     return UtilityDef(
         slug=slug, name=r.get("name", str), short_name=r.get("short_name", str, slug.upper()),

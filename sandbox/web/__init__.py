@@ -3,20 +3,20 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from .admin import bp as admin
-    from .portal import bp as portal
-    from .site import bp as site
+    from sandbox.web.admin import bp as admin
+    from sandbox.web.portal import bp as portal
+    from sandbox.web.site import bp as site
 
     app.register_blueprint(site)
     app.register_blueprint(portal)
     app.register_blueprint(admin)
 
-    from .developer import bp as developer
-    from .registration import bp as registration
+    from sandbox.web.developer import bp as developer
+    from sandbox.web.registration import bp as registration
 
     app.register_blueprint(developer)
     app.register_blueprint(registration)
 
-    from .oauth import register_oauth
+    from sandbox.web.oauth import register_oauth
 
     register_oauth(app)

@@ -1,5 +1,5 @@
 """The utility staff view at /dc/<slug>/admin/ (fixed login `staff`/`staff`, see
-accounts.STAFF_USERNAME): find customers, see a customer's usage points and
+signin.STAFF_USERNAME): find customers, see a customer's usage points and
 authorizations, import a Green Button file for a customer, and approve, block, unblock, put on
 hold or release third parties.
 """
@@ -8,12 +8,38 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from ..espi.scopes import summary_words
-from .. import accounts, dmd, onboarding, readings, sandbox
-from .portal import db_session
-from .utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
+from sandbox.core import errors
+from sandbox.espi.scopes import summary_words
+from sandbox.services import (
+    authorizations,
+    customers,
+    dmd,
+    onboarding,
+    readings,
+    signin,
+    third_parties,
+)
+from sandbox.web import context
+from sandbox.web.context import db_session, fresh_db_session, sandbox
+from sandbox.web.utility import (
+    lock_message,
+    locked_out,
+    sign_out,
+    upload_limit,
+    utility_blueprint,
+)
 
 bp = utility_blueprint("admin", __name__, "/dc/<slug>/admin")
 ROLE = "staff"
@@ -22,14 +48,14 @@ UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the f
 
 @bp.context_processor
 def _admin_globals():
-    return {"staff": g.get("staff"), "status_text": accounts.status_text,
-            "staff_actions": accounts.staff_actions}
+    return {"staff": g.get("staff"), "status_text": third_parties.status_text,
+            "staff_actions": third_parties.staff_actions}
 
 
 def staff_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.staff = accounts.logged_in(session, ROLE, g.slug)
+        g.staff = context.logged_in(session, ROLE, g.slug)
         if g.staff is None:
             flash("Staff sign-in required.", "error")
             return redirect(url_for("admin.home"))
@@ -39,19 +65,19 @@ def staff_required(view):
 
 def _login_page(error: str | None = None, status: int = 200, username: str = "") -> Response:
     return Response(render_template("admin/login.html", error=error, username=username,
-                                    staff_username=accounts.STAFF_USERNAME, staff_password=accounts.STAFF_PASSWORD), status)
+                                    staff_username=signin.STAFF_USERNAME, staff_password=signin.STAFF_PASSWORD), status)
 
 
 @bp.get("/")
 def home():
-    g.staff = accounts.logged_in(session, ROLE, g.slug)
+    g.staff = context.logged_in(session, ROLE, g.slug)
     if g.staff is None:
         return _login_page()
     q = request.args.get("q", "").strip()
     if len(q) > 200:
         abort(400, description="q: at most 200 characters.")
-    found = accounts.find_customers(sandbox().db, g.utility_id, q)
-    return render_template("admin/customers.html", q=q, customers=found, limit=accounts.SEARCH_LIMIT, nav="customers")
+    found = customers.find_customers(sandbox().db, g.utility_id, q)
+    return render_template("admin/customers.html", q=q, customers=found, limit=customers.SEARCH_LIMIT, nav="customers")
 
 
 @bp.post("/login")
@@ -60,12 +86,12 @@ def login():
     username, password = request.form.get("username", ""), request.form.get("password", "")
     if not username.strip() or not password:
         return _login_page("Enter the staff username and password.", 400, username)
-    result = accounts.staff_login(sb.db, sb.clock, g.utility_id, username, password)
+    result = signin.staff_login(sb.db, sb.clock, g.utility_id, username, password)
     if result.locked:
         return locked_out(_login_page(lock_message(result), 429, username), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, username)
-    accounts.remember_login(session, ROLE, g.slug, accounts.STAFF_USERNAME)
+    context.remember_login(session, ROLE, g.slug, signin.STAFF_USERNAME)
     return redirect(url_for("admin.home"), 303)
 
 
@@ -76,19 +102,19 @@ def logout():
 
 def _customer(customer_id: int):
     try:
-        return accounts.customer_of_utility(db_session(), g.utility_id, customer_id)
-    except accounts.NotFound:
+        return customers.customer_of_utility(db_session(), g.utility_id, customer_id)
+    except errors.NotFound:
         abort(404, description="No such customer at this utility.")
 
 
 def _customer_page(customer_id: int, error: str | None = None, status: int = 200, summary=None):
     sb = sandbox()
     customer = _customer(customer_id)
-    auths = accounts.authorizations_with_state(db_session(), customer.id, sb.clock.naive_now())
+    auths = authorizations.with_state(db_session(), customer.id, sb.clock.naive_now())
     today = sb.clock.today(g.utility.time_zone)
     history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
-    lock = accounts.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
-    return render_template("admin/customer.html", c=customer, auths=auths, state=accounts.account_state(customer, today),
+    lock = signin.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
+    return render_template("admin/customer.html", c=customer, auths=auths, state=customers.account_state(customer, today),
                            history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary, lock=lock, nav="customers",
                            describe=summary_words, max_bytes=dmd.MAX_IMPORT_BYTES), status
 
@@ -104,7 +130,7 @@ def customer(customer_id: int):
 def unlock(customer_id: int):
     sb = sandbox()
     _customer(customer_id)
-    accounts.clear_sign_in_lock(sb.db, g.utility_id, customer_id)
+    signin.clear_sign_in_lock(sb.db, g.utility_id, customer_id)
     flash("Sign-in unlocked.", "info")
     return redirect(url_for("admin.customer", customer_id=customer_id), 303)
 
@@ -127,18 +153,18 @@ def import_file(customer_id: int):
         summary = dmd.import_green_button(sb, customer, data)
     except dmd.ImportRefused as exc:
         return _customer_page(customer_id, f"Import refused, nothing was stored: {exc}", 400)
-    g.pop("db_session").close()  # read the imported usage points afresh
+    fresh_db_session()  # read the imported usage points afresh
     return _customer_page(customer_id, summary=summary)
 
 
 @bp.get("/applications")
 @staff_required
 def applications():
-    return render_template("admin/applications.html", apps=accounts.applications(sandbox().db, g.utility_id),
+    return render_template("admin/applications.html", apps=third_parties.applications(sandbox().db, g.utility_id),
                            nav="applications")
 
 
-_DONE = {accounts.APPROVE: "{name} is approved: status {status}.",
+_DONE = {third_parties.APPROVE: "{name} is approved: status {status}.",
          "block": "{name} is blocked: its access to customer data is suspended (status {status}).",
          "unblock": "{name} is unblocked (status {status}).",
          "hold": "{name} is on hold: its access to customer data is suspended (status {status}).",
@@ -148,17 +174,17 @@ _DONE = {accounts.APPROVE: "{name} is approved: status {status}.",
 @bp.post(f"/applications/<int:app_id>/<any({', '.join(_DONE)}):action>")
 @staff_required
 def set_status(app_id: int, action: str):
-    """Approve (Review -> Production, once the onboarding checklist is done), or one of accounts.STATUS_ACTIONS."""
+    """Approve (Review -> Production, once the onboarding checklist is done), or one of third_parties.STATUS_ACTIONS."""
     sb = sandbox()
     try:
-        if action == accounts.APPROVE:
+        if action == third_parties.APPROVE:
             app = onboarding.approve_application(sb.db, sb.clock, g.utility_id, app_id, g.utility.profile)
         else:
-            app = accounts.set_application_status(sb.db, sb.clock, g.utility_id, app_id, action)
-    except accounts.NotFound:
+            app = third_parties.set_application_status(sb.db, sb.clock, g.utility_id, app_id, action)
+    except errors.NotFound:
         abort(404, description="No such third party at this utility.")
-    except accounts.Refused as exc:
+    except errors.Refused as exc:
         flash(exc.message, "error")
     else:
-        flash(_DONE[action].format(name=app.name, status=accounts.status_text(app.status)), "info")
+        flash(_DONE[action].format(name=app.name, status=third_parties.status_text(app.status)), "info")
     return redirect(url_for("admin.applications"), 303)

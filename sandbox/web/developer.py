@@ -11,14 +11,33 @@ from __future__ import annotations
 import re
 from functools import wraps
 
-from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from markupsafe import Markup, escape
 
-from .. import accounts, onboarding, sandbox
-from ..directory import describe
-from ..feeds.management import endpoints
-from ..espi.scopes import plain_words, standard_scopes
-from .utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
+from sandbox.core import errors
+from sandbox.espi import urls
+from sandbox.espi.scopes import plain_words, standard_scopes
+from sandbox.services import access, onboarding, signin
+from sandbox.services.world import describe
+from sandbox.web import context
+from sandbox.web.context import sandbox
+from sandbox.web.utility import (
+    lock_message,
+    locked_out,
+    sign_out,
+    upload_limit,
+    utility_blueprint,
+)
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = "developer"
@@ -27,7 +46,7 @@ UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields aroun
 
 @bp.context_processor
 def _developer_globals():
-    return {"developer": g.get("developer"), "status_labels": onboarding.STATUS_LABELS}
+    return {"developer": g.get("developer"), "status_labels": access.STATUS_LABELS}
 
 
 @bp.app_template_filter("terms_html")
@@ -75,14 +94,14 @@ def _terms_html(text: str) -> Markup:
 # --- who is signed in ---------------------------------------------------------------------
 
 def current_developer():
-    dev_id = accounts.logged_in(session, ROLE, g.slug)
+    dev_id = context.logged_in(session, ROLE, g.slug)
     if dev_id is None:
         return None
     with sandbox().db.sessions() as s:
         try:
             return onboarding.developer(s, g.utility_id, dev_id)
-        except onboarding.NotFound:
-            accounts.logout(session, ROLE, g.slug)
+        except errors.NotFound:
+            context.logout(session, ROLE, g.slug)
             return None
 
 
@@ -97,23 +116,19 @@ def login_required(view):
     return wrapper
 
 
-def _abs(path: str) -> str:
-    return request.host_url.rstrip("/") + path
-
-
 def _offered() -> list[str]:
     return standard_scopes(g.utility.commodities, g.utility.electricity_interval)
 
 
 def _connect_info(app=None) -> dict:
     """The utility's endpoints for the "how to connect" box."""
-    info = describe(g.utility, _abs)
-    ep = endpoints(request.host_url, g.slug)
-    info["registration_endpoint"] = ep["register"]
-    info["service_status"] = f"{ep['root']}/ReadServiceStatus"
-    info["bulk"] = ep["bulk"]
+    info = describe(g.utility, request.host_url)
+    ep = urls.endpoints(request.host_url, g.slug)
+    info["registration_endpoint"] = ep.register
+    info["service_status"] = urls.href(ep.resource, "ReadServiceStatus")
+    info["bulk"] = ep.bulk
     if app is not None:
-        info["registration_client_uri"] = f"{ep['root']}/ApplicationInformation/{app.uuid}"
+        info["registration_client_uri"] = urls.href(ep.resource, "ApplicationInformation", application_id=app.uuid)
     return info
 
 
@@ -122,8 +137,8 @@ def _connect_info(app=None) -> dict:
 def _landing(error: str | None = None, status: int = 200, form: str = "login", **fields) -> Response:
     return Response(render_template("developer/landing.html", error=error, form=form, fields=fields,
                                     connect=_connect_info(), min_password=onboarding.MIN_PASSWORD,
-                                    max_failures=accounts.MAX_FAILURES,
-                                    lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status)
+                                    max_failures=signin.MAX_FAILURES,
+                                    lockout_minutes=int(signin.LOCKOUT.total_seconds() // 60)), status)
 
 
 @bp.get("/")
@@ -142,9 +157,9 @@ def signup():
     name, email, password = (request.form.get(k, "") for k in ("name", "email", "password"))
     try:
         dev = onboarding.sign_up(sb.db, sb.clock, g.utility_id, name, email, password)
-    except onboarding.Refused as exc:
+    except errors.Refused as exc:
         return _landing(exc.message, 400, "signup", name=name, email=email)
-    accounts.remember_login(session, ROLE, g.slug, dev.id)
+    context.remember_login(session, ROLE, g.slug, dev.id)
     flash(f"Welcome, {dev.name}. Register your first application.", "info")
     return redirect(url_for("developer.home"), 303)
 
@@ -155,12 +170,12 @@ def login():
     email, password = request.form.get("email", ""), request.form.get("password", "")
     if not email.strip() or not password:
         return _landing("Enter your e-mail address and your password.", 400, "login", email=email)
-    result = onboarding.developer_login(sb.db, sb.clock, g.utility_id, email, password)
+    result = signin.developer_login(sb.db, sb.clock, g.utility_id, email, password)
     if result.locked:
         return locked_out(_landing(lock_message(result), 429, "login", email=email), result.locked_until)
     if not result.ok:
         return _landing(result.error, 401, "login", email=email)
-    accounts.remember_login(session, ROLE, g.slug, result.developer_id)
+    context.remember_login(session, ROLE, g.slug, result.developer_id)
     return redirect(url_for("developer.home"), 303)
 
 
@@ -205,7 +220,7 @@ def register_app():
         meta = _validate(values)
         issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
                                      developer_id=g.developer.id)
-    except onboarding.Refused as exc:
+    except errors.Refused as exc:
         return _form_page(values, error=exc.message, error_field=exc.field, status=400)
     return _app_page(issued.app.id, status=201, revealed=issued.client_secret, created=True)
 
@@ -228,9 +243,9 @@ def update_app(app_id: int):
     try:
         meta = _validate(values)
         onboarding.update(sb.db, sb.clock, g.utility_id, app_id, meta, g.utility.profile, developer_id=g.developer.id)
-    except onboarding.NotFound:
+    except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
-    except onboarding.Refused as exc:
+    except errors.Refused as exc:
         return _form_page(values, app=app, error=exc.message, error_field=exc.field, status=400)
     flash("Registration updated.", "info")
     return redirect(url_for("developer.show_app", app_id=app_id), 303)
@@ -241,7 +256,7 @@ def update_app(app_id: int):
 def _own(s, app_id: int):
     try:
         return onboarding.application(s, g.utility_id, app_id, g.developer.id)
-    except onboarding.NotFound:
+    except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
 
 
@@ -276,7 +291,7 @@ def show_app(app_id: int):
 def rotate(app_id: int):
     try:
         secret = onboarding.rotate_secret(sandbox().db, g.utility_id, app_id, developer_id=g.developer.id)
-    except onboarding.NotFound:
+    except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
     return _app_page(app_id, revealed=secret)
 
@@ -313,7 +328,7 @@ def accept_terms(app_id: int):
     try:
         onboarding.accept_terms(sb.db, sb.clock, g.utility_id, app_id, version, g.utility.profile,
                                 developer_id=g.developer.id)
-    except onboarding.Refused as exc:
+    except errors.Refused as exc:
         return _terms_page(app, exc.message, 400)
     flash(f"Terms version {version} accepted.", "info")
     return redirect(url_for("developer.show_app", app_id=app_id), 303)
@@ -335,7 +350,7 @@ def upload_certificate(app_id: int):
     try:
         info = onboarding.store_certificate(sb.db, sb.clock, g.utility_id, app_id, data, g.utility.profile,
                                             developer_id=g.developer.id)
-    except onboarding.Refused as exc:
+    except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
     flash(f"Certificate stored: {info.subject}, SHA-256 {info.fingerprint[:23]}…", "info")
     return redirect(url_for("developer.show_app", app_id=app_id), 303)
@@ -345,13 +360,13 @@ def upload_certificate(app_id: int):
 @login_required
 def notify_test(app_id: int):
     sb = sandbox()
-    root = endpoints(request.host_url, g.slug)["root"]
+    root = urls.resource_root(request.host_url, g.slug)
     try:
         result = onboarding.send_test_notification(sb.db, sb.clock, g.utility_id, app_id, root, g.utility.profile,
                                                    developer_id=g.developer.id)
-    except onboarding.NotFound:
+    except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
-    except onboarding.Refused as exc:
+    except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
     if result.ok:
         flash(f"Test notification delivered: HTTP {result.status} in {result.ms} ms.", "info")

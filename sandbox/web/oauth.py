@@ -8,17 +8,29 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from .. import accounts, onboarding, sandbox
-from ..espi.resources import service_status
-from ..espi.scopes import commodities_of, plain_words, standard_scopes
-from ..feeds.management import endpoints
-from ..models import Application, Customer
-from ..oauth.bearer import BearerError, authenticate
-from ..oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
-from . import portal
-from .utility import load_utility, utility_blueprint
+from sandbox.core.models import Application, Customer
+from sandbox.espi import urls
+from sandbox.espi.resources import service_status
+from sandbox.espi.scopes import commodities_of, plain_words, standard_scopes
+from sandbox.oauth.bearer import BearerError, authenticate
+from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
+from sandbox.services import onboarding, third_parties
+from sandbox.web import portal
+from sandbox.web.context import sandbox
+from sandbox.web.utility import load_utility, utility_blueprint
 
 bp = utility_blueprint("oauth", __name__, "/dc/<slug>")
 bp.context_processor(portal.portal_globals)  # the customer's pages here look like the portal's
@@ -120,13 +132,13 @@ def revoke():
 
 
 def _metadata() -> dict:
-    ep = endpoints(request.host_url, g.slug)
+    ep = urls.endpoints(request.host_url, g.slug)
     meta = AuthorizationServerMetadata({
-        "issuer": ep["dc"],
-        "authorization_endpoint": ep["authorize"],
-        "token_endpoint": ep["token"],
-        "revocation_endpoint": f"{ep['dc']}/oauth/revoke",
-        "registration_endpoint": ep["register"],
+        "issuer": ep.dc,
+        "authorization_endpoint": ep.authorize,
+        "token_endpoint": ep.token,
+        "revocation_endpoint": ep.revoke,
+        "registration_endpoint": ep.register,
         "response_types_supported": ["code"],
         "grant_types_supported": list(GRANT_TYPES),
         "token_endpoint_auth_methods_supported": list(TOKEN_METHODS),
@@ -136,7 +148,7 @@ def _metadata() -> dict:
         "service_documentation": f"{request.host_url.rstrip('/')}/",
     })
     meta.validate()
-    meta["espi_resource_endpoint"] = ep["root"]
+    meta["espi_resource_endpoint"] = ep.resource
     meta["espi_data_custodian_id"] = g.utility.data_custodian_id
     meta["pkce_required"] = g.utility.profile.pkce_required
     return dict(meta)
@@ -172,7 +184,7 @@ def third_party_list(customer_uuid: str):
         return redirect(url_for("portal.home", next=request.full_path))
     if customer.uuid != customer_uuid:
         abort(404)
-    apps = accounts.directory(sandbox().db, g.utility_id)
+    apps = third_parties.directory(sandbox().db, g.utility_id)
     if request.method == "GET":
         portal.enter(customer)
         return render_template("oauth/third_parties.html", apps=apps)
@@ -199,7 +211,7 @@ def scope_selection_list():
 
 # --- ReadServiceStatus --------------------------------------------------------------------
 
-@bp.get("/espi/1_1/resource/ReadServiceStatus")
+@bp.get(urls.rule("ReadServiceStatus"))
 def read_service_status():
     sb = sandbox()
     now = sb.clock.now()

@@ -9,15 +9,43 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import Response, abort, flash, g, redirect, render_template, request, session, stream_with_context, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ..espi.scopes import summary_words
-from .. import accounts, charts, dmd, readings, sandbox
-from .utility import local, lock_message, locked_out, sign_out, utility_blueprint
-from ..models import Customer
-from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
+from sandbox.core import errors
+from sandbox.core.models import Customer
+from sandbox.espi.scopes import summary_words
+from sandbox.services import (
+    access,
+    authorizations,
+    customers,
+    dmd,
+    readings,
+    signin,
+    summaries,
+    third_parties,
+)
+from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
+from sandbox.web import charts, context
+from sandbox.web.context import db_session, sandbox
+from sandbox.web.utility import (
+    local,
+    lock_message,
+    locked_out,
+    sign_out,
+    utility_blueprint,
+)
 
 bp = utility_blueprint("portal", __name__, "/dc/<slug>")
 ROLE = "customer"
@@ -27,12 +55,12 @@ ROLE = "customer"
 
 @bp.app_template_filter("money")
 def _money(amount, currency=None):
-    return charts.format_money(amount, currency or g.utility.currency)
+    return summaries.format_money(amount, currency or g.utility.currency)
 
 
 @bp.app_template_filter("qty")
 def _qty(value, stream):
-    return charts.format_quantity(value, stream)
+    return summaries.format_quantity(value, stream)
 
 
 @bp.app_template_filter("day")
@@ -40,33 +68,16 @@ def _day(day: dt.date | None, fmt: str = "%d %b %Y"):
     return "—" if day is None else day.strftime(fmt)
 
 
-# --- reading the database during a request -------------------------------------------------
-
-def db_session() -> Session:
-    """A read session kept open for the rest of the request (imported readings load lazily
-    through the customer's usage points). Changes go through the services' own transactions."""
-    if "db_session" not in g:
-        g.db_session = sandbox().db.sessions()
-    return g.db_session
-
-
-@bp.teardown_app_request
-def _close_db_session(_exc):
-    s = g.pop("db_session", None)
-    if s is not None:
-        s.close()
-
-
 # --- who is signed in -------------------------------------------------------------------
 
 def current_customer() -> Customer | None:
-    cid = accounts.logged_in(session, ROLE, g.slug)
+    cid = context.logged_in(session, ROLE, g.slug)
     if cid is None:
         return None
     try:
-        return accounts.customer_of_utility(db_session(), g.utility_id, cid)
-    except accounts.NotFound:
-        accounts.logout(session, ROLE, g.slug)
+        return customers.customer_of_utility(db_session(), g.utility_id, cid)
+    except errors.NotFound:
+        context.logout(session, ROLE, g.slug)
         return None
 
 
@@ -74,7 +85,7 @@ def enter(customer: Customer) -> None:
     """Put the signed-in customer and their account's state in g for the page (also used by the OAuth pages)."""
     g.customer = customer
     g.today = sandbox().clock.today(g.utility.time_zone)
-    g.account_state = accounts.account_state(customer, g.today)
+    g.account_state = customers.account_state(customer, g.today)
 
 
 def history() -> readings.History:
@@ -122,9 +133,9 @@ def _login_page(error: str | None = None, status: int = 200, method: str = "pass
     nxt = safe_next(request.values.get("next"))
     return Response(render_template(
         "portal/login.html", error=error, method=method, fields=fields, demo=_demo_customer(), next=nxt,
-        demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=accounts.STAFF_USERNAME,
-        staff_password=accounts.STAFF_PASSWORD, customer_password=sandbox().require_world().customer_password,
-        max_failures=accounts.MAX_FAILURES, lockout_minutes=int(accounts.LOCKOUT.total_seconds() // 60)), status)
+        demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=signin.STAFF_USERNAME,
+        staff_password=signin.STAFF_PASSWORD, customer_password=sandbox().require_world().customer_password,
+        max_failures=signin.MAX_FAILURES, lockout_minutes=int(signin.LOCKOUT.total_seconds() // 60)), status)
 
 
 @bp.get("/")
@@ -151,13 +162,13 @@ def login():
         username, password = request.form.get("username", ""), request.form.get("password", "")
         if not username.strip() or not password:
             return _login_page("Enter your username and your password.", 400, method, username=username)
-        result = accounts.login_with_password(sb.db, sb.clock, g.utility_id, username, password)
+        result = signin.login_with_password(sb.db, sb.clock, g.utility_id, username, password)
         fields = {"username": username}
     elif method == "account":
         number, postal = request.form.get("account_number", ""), request.form.get("postal_code", "")
         if not number.strip() or not postal.strip():
             return _login_page("Enter your account number and your postal code.", 400, method, account_number=number)
-        result = accounts.login_with_account(sb.db, sb.clock, g.utility_id, number, postal)
+        result = signin.login_with_account(sb.db, sb.clock, g.utility_id, number, postal)
         fields = {"account_number": number}
     else:
         return _login_page("method must be 'password' or 'account'.", 400)
@@ -165,7 +176,7 @@ def login():
         return locked_out(_login_page(lock_message(result), 429, method, **fields), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, method, **fields)
-    accounts.remember_login(session, ROLE, g.slug, result.customer_id)
+    context.remember_login(session, ROLE, g.slug, result.customer_id)
     return redirect(safe_next(request.form.get("next")) or url_for("portal.home"), 303)
 
 
@@ -178,10 +189,10 @@ def logout():
 
 def _dmd_page(error: str | None = None, status: int = 200, form=None):
     h = history()
-    presets = {c: accounts.preset_period(c, h) for c in ("last_month", "last_12_months")}
+    presets = {c: dmd.preset_period(c, h) for c in ("last_month", "last_12_months")}
     return render_template("portal/download.html", nav="download", error=error, form=form or {}, presets=presets,
                            first_day=h.first, last_day=h.end - dt.timedelta(days=1), empty=h.empty,
-                           max_span_days=dmd.MAX_SPAN_DAYS, label=accounts.last_month_label), status
+                           max_span_days=dmd.MAX_SPAN_DAYS, label=dmd.last_month_label), status
 
 
 @bp.get("/download")
@@ -203,21 +214,21 @@ def download():
     if not ids:
         return _dmd_page("usage_point: choose at least one service to download.", 400, form)
     try:
-        ups = accounts.chosen_usage_points(g.customer, ids)
-    except accounts.NotFound:
+        ups = customers.chosen_usage_points(g.customer, ids)
+    except errors.NotFound:
         abort(404, description="usage_point: no such usage point on your account.")
     fmt = form.get("format", "xml")
     if fmt not in ("xml", "csv"):
         return _dmd_page("format must be 'xml' or 'csv'.", 400, form)
     with_cost = form.get("cost") == "1"
     try:
-        start, end = accounts.dmd_period(form.get("period"), form.get("start"), form.get("end"), history(),
+        start, end = dmd.dmd_period(form.get("period"), form.get("start"), form.get("end"), history(),
                                          dmd.MAX_SPAN_DAYS)
-    except accounts.Refused as exc:
+    except errors.Refused as exc:
         return _dmd_page(exc.message, 400, form)
     if fmt == "csv":  # the same selection and the same numbers, one row per reading
         # read through this request's session (imported readings load lazily): keep the request open while streaming
-        body = stream_with_context(charts.usage_csv(sb.require_world(), g.utility, ups, start, end, with_cost))
+        body = stream_with_context(dmd.usage_csv(sb.require_world(), g.utility, ups, start, end, with_cost))
         return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
     # the period was checked against history() above; the file opens its own database session
     d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
@@ -238,18 +249,18 @@ def _attachment(chunks, content_type: str, filename: str) -> Response:
 @login_required
 def sharing():
     sb = sandbox()
-    auths = accounts.authorizations_with_state(db_session(), g.customer.id, sb.clock.naive_now())
+    auths = authorizations.with_state(db_session(), g.customer.id, sb.clock.naive_now())
     current = [x for x in auths if x[1] in ("active", "pending")]
     past = [x for x in auths if x[1] not in ("active", "pending")]
     # the utility-initiated scope selection (ESPI's ThirdPartyList)
     connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
     return render_template("portal/sharing.html", nav="sharing", current=current, past=past,
-                           directory=accounts.directory(sb.db, g.utility_id), describe=summary_words,
+                           directory=third_parties.directory(sb.db, g.utility_id), describe=summary_words,
                            connect_url=connect)
 
 
 def _own_authorization(auth_id: int):
-    for a in accounts.customer_authorizations(db_session(), g.customer.id):
+    for a in authorizations.of_customer(db_session(), g.customer.id):
         if a.id == auth_id:
             return a
     abort(404, description="No such authorization on your account.")
@@ -259,7 +270,7 @@ def _own_authorization(auth_id: int):
 @login_required
 def revoke_confirm(auth_id: int):
     auth = _own_authorization(auth_id)
-    state, until = accounts.authorization_state(auth, sandbox().clock.naive_now())
+    state, until = access.authorization_state(auth, sandbox().clock.naive_now())
     return render_template("portal/revoke.html", nav="sharing", auth=auth, state=state, until=until,
                            describe=summary_words)
 
@@ -269,10 +280,10 @@ def revoke_confirm(auth_id: int):
 def revoke(auth_id: int):
     sb = sandbox()
     try:
-        auth = accounts.revoke_authorization(sb.db, sb.clock, g.customer.id, auth_id)
-    except accounts.NotFound:
+        auth = authorizations.revoke_by_customer(sb.db, sb.clock, g.customer.id, auth_id)
+    except errors.NotFound:
         abort(404, description="No such authorization on your account.")
-    except accounts.Refused as exc:
+    except errors.Refused as exc:
         flash(exc.message, "error")
         return redirect(url_for("portal.sharing"), 303)
     flash(f"{auth.application.name} can no longer get your data: access ended {local(auth.ended_at)}.", "info")
@@ -283,7 +294,7 @@ def revoke(auth_id: int):
 
 def _moving_page(error: str | None = None, status: int = 200, value: str = ""):
     return render_template("portal/moving.html", nav="moving", error=error, value=value,
-                           latest=g.today + dt.timedelta(days=accounts.MOVE_MAX_DAYS_AHEAD)), status
+                           latest=g.today + dt.timedelta(days=customers.MOVE_MAX_DAYS_AHEAD)), status
 
 
 @bp.get("/moving")
@@ -298,11 +309,11 @@ def moving():
     sb = sandbox()
     text = request.form.get("moving_day", "")
     try:
-        day = accounts.parse_day(text, "moving_day")
+        day = dmd.parse_day(text, "moving_day")
         if request.form.get("confirm") != "1":
-            raise accounts.Refused("confirm: tick the box to confirm that service should end.", "confirm")
-        result = accounts.move_out(sb.db, sb.clock, g.customer.id, day, g.utility.time_zone)
-    except accounts.Refused as exc:
+            raise errors.Refused("confirm: tick the box to confirm that service should end.", "confirm")
+        result = customers.move_out(sb.db, sb.clock, g.customer.id, day, g.utility.time_zone)
+    except errors.Refused as exc:
         return _moving_page(exc.message, 400, text)
     shared = f" {result.authorizations_ended} authorization(s) to share your data end then too." \
         if result.authorizations_ended else ""

@@ -42,17 +42,19 @@ import json
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import onboarding, sandbox
-from ..espi import codes
-from ..espi.atom import FeedWriter
-from ..espi.scopes import standard_scopes
-from ..espi.xmlio import XmlRefused, parse_untrusted
-from ..feeds.management import GRANT_TYPES, application_entry, endpoints
-from ..oauth.bearer import BearerError, bearer_token
-from ..oauth.server import TOKEN_METHODS
-from .utility import load_utility
+from sandbox.core import errors
+from sandbox.espi import codes, urls
+from sandbox.espi.atom import FeedWriter
+from sandbox.espi.scopes import standard_scopes
+from sandbox.espi.xmlio import XmlRefused, parse_untrusted
+from sandbox.feeds.management import GRANT_TYPES, application_entry
+from sandbox.oauth.bearer import BearerError, bearer_token
+from sandbox.oauth.server import TOKEN_METHODS
+from sandbox.services import onboarding
+from sandbox.web.context import sandbox
+from sandbox.web.utility import load_utility
 
-bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>/espi/1_1")
+bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>")
 
 MAX_BODY = 256 * 1024
 ATOM_XML = "application/atom+xml"
@@ -76,13 +78,13 @@ def _http_error(exc: HTTPException):
                   .replace(" ", "_"), exc.description or exc.name)
 
 
-@bp.errorhandler(onboarding.Refused)
-def _refused(exc: onboarding.Refused):
+@bp.errorhandler(errors.Refused)
+def _refused(exc: errors.Refused):
     return _error(400, exc.error, exc.message)
 
 
-@bp.errorhandler(onboarding.NotFound)
-def _not_found(exc: onboarding.NotFound):
+@bp.errorhandler(errors.NotFound)
+def _not_found(exc: errors.NotFound):
     return _error(404, "not_found", f"no ApplicationInformation {exc} at {g.utility.name}")
 
 
@@ -91,8 +93,8 @@ def _bearer_error(exc: BearerError):
     return exc.response(g.utility.name)
 
 
-@bp.errorhandler(onboarding.TokenRefused)
-def _token_refused(exc: onboarding.TokenRefused):
+@bp.errorhandler(errors.TokenRefused)
+def _token_refused(exc: errors.TokenRefused):
     return _bearer_error(BearerError(exc.status, exc.error, exc.description))
 
 
@@ -113,7 +115,7 @@ def _strings(value, name: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise onboarding.Refused(f"{name}: must be an array of strings.", name)
+        raise errors.Refused(f"{name}: must be an array of strings.", name)
     return value
 
 
@@ -123,21 +125,21 @@ def _server_checks(body: dict) -> None:
         wanted = _strings(body["grant_types"], "grant_types")
         bad = [g_ for g_ in wanted if g_ not in GRANT_TYPES]
         if bad:
-            raise onboarding.Refused(f"grant_types: {bad[0]!r} is not supported; the sandbox registers "
+            raise errors.Refused(f"grant_types: {bad[0]!r} is not supported; the sandbox registers "
                                      f"{', '.join(GRANT_TYPES)}.", "grant_types")
     if body.get("response_types") is not None:
         bad = [r for r in _strings(body["response_types"], "response_types") if r != "code"]
         if bad:
-            raise onboarding.Refused(f"response_types: {bad[0]!r} is not supported; only \"code\".", "response_types")
+            raise errors.Refused(f"response_types: {bad[0]!r} is not supported; only \"code\".", "response_types")
     method = body.get("token_endpoint_auth_method")
     if method is not None and method not in TOKEN_METHODS:
-        raise onboarding.Refused(f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; the token "
+        raise errors.Refused(f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; the token "
                                  f"endpoint accepts {' or '.join(TOKEN_METHODS)} (ESPI uses \"client_secret_basic\").",
                                  "token_endpoint_auth_method")
     for name, limit in (("software_id", 256), ("software_version", 32)):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
-            raise onboarding.Refused(f"{name}: must be a string of at most {limit} characters.", name)
+            raise errors.Refused(f"{name}: must be a string of at most {limit} characters.", name)
 
 
 def _contact(value, name: str) -> str:
@@ -146,14 +148,14 @@ def _contact(value, name: str) -> str:
     contacts = _strings(value, name)
     for i, c in enumerate(contacts):
         if not onboarding.is_email(c):
-            raise onboarding.Refused(f"{name}[{i}]: {c[:60]!r} is not an e-mail address.", name)
+            raise errors.Refused(f"{name}[{i}]: {c[:60]!r} is not an e-mail address.", name)
     return contacts[0].strip() if contacts else ""
 
 
 def _from_json(body) -> tuple[dict, dict]:
     """(raw metadata under Metadata's keys, the body) from RFC 7591 JSON."""
     if not isinstance(body, dict):
-        raise onboarding.Refused("body: must be a JSON object of client metadata (RFC 7591).", "body")
+        raise errors.Refused("body: must be a JSON object of client metadata (RFC 7591).", "body")
     _server_checks(body)
     scope = body.get("scope")
     if isinstance(scope, str):
@@ -161,7 +163,7 @@ def _from_json(body) -> tuple[dict, dict]:
     elif scope is None or isinstance(scope, list):
         scopes = scope
     else:
-        raise onboarding.Refused("scope: a space-separated string of ESPI scopes, or an array of them.", "scope")
+        raise errors.Refused("scope: a space-separated string of ESPI scopes, or an array of them.", "scope")
     redirect = body.get("redirect_uris", body.get("redirect_uri"))
     if isinstance(redirect, str) and "redirect_uris" not in body:  # ESPI's singular name, one URI
         redirect = [redirect]
@@ -178,10 +180,10 @@ def _from_xml(data: bytes) -> tuple[dict, dict]:
     try:
         root = parse_untrusted(data, MAX_BODY)
     except XmlRefused as exc:
-        raise onboarding.Refused(f"body: {exc}.", "body") from None
+        raise errors.Refused(f"body: {exc}.", "body") from None
     info = root if root.tag == _E + "ApplicationInformation" else root.find(f"{_A}content/{_E}ApplicationInformation")
     if info is None:
-        raise onboarding.Refused("body: expected an ApplicationInformation element (bare, or in an Atom entry's "
+        raise errors.Refused("body: expected an ApplicationInformation element (bare, or in an Atom entry's "
                                  "content) in the http://naesb.org/espi namespace.", "body")
     repeated = {"redirect_uri", "scope", "contacts", "grant_types", "response_types"}
     body: dict = {}
@@ -194,7 +196,7 @@ def _from_xml(data: bytes) -> tuple[dict, dict]:
         else:
             body[name] = text
     _server_checks(body)
-    dc = endpoints(request.host_url, g.slug)["dc"]
+    dc = urls.dc_root(request.host_url, g.slug)
     notify = body.get("thirdPartyNotifyUri")
     if notify == f"{dc}/developer/no-notify-uri":  # the placeholder a GET shows when none is registered
         notify = None
@@ -214,11 +216,11 @@ def _read_metadata() -> tuple[onboarding.Metadata, dict]:
         names = XML_FIELDS
     else:
         if not data.strip():
-            raise onboarding.Refused("body: empty; send RFC 7591 client metadata as a JSON object.", "body")
+            raise errors.Refused("body: empty; send RFC 7591 client metadata as a JSON object.", "body")
         try:
             parsed = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise onboarding.Refused(f"body: not valid JSON ({exc}).", "body") from None
+            raise errors.Refused(f"body: not valid JSON ({exc}).", "body") from None
         raw, body = _from_json(parsed)
         names = JSON_FIELDS
     offered = standard_scopes(g.utility.commodities, g.utility.electricity_interval)
@@ -235,7 +237,7 @@ def _epoch(when: dt.datetime | None) -> int:
 
 def _client_json(app, reveal: dict | None = None) -> dict:
     """RFC 7591/7592 client information: the secrets only when `reveal` gives them."""
-    ep = endpoints(request.host_url, g.slug)
+    ep = urls.endpoints(request.host_url, g.slug)
     out = {"client_id": app.client_id}
     if reveal:
         out["client_secret"] = reveal["client_secret"]
@@ -243,7 +245,7 @@ def _client_json(app, reveal: dict | None = None) -> dict:
     if reveal:
         out["registration_access_token"] = reveal["registration_access_token"]
     out |= {
-        "registration_client_uri": f"{ep['root']}/ApplicationInformation/{app.uuid}",
+        "registration_client_uri": urls.href(ep.resource, "ApplicationInformation", application_id=app.uuid),
         "client_name": app.name, "redirect_uris": list(app.redirect_uris), "scope": " ".join(app.scopes),
         "contacts": [app.contact_email] if app.contact_email else [],
         "grant_types": list(GRANT_TYPES), "response_types": ["code"],
@@ -258,10 +260,10 @@ def _client_json(app, reveal: dict | None = None) -> dict:
             out[key] = value
     out |= {"dataCustodianId": g.utility.data_custodian_id,
             "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
-            "authorizationServerAuthorizationEndpoint": ep["authorize"],
-            "authorizationServerTokenEndpoint": ep["token"],
-            "authorizationServerRegistrationEndpoint": ep["register"],
-            "dataCustodianResourceEndpoint": ep["root"], "dataCustodianBulkRequestURI": ep["bulk"]}
+            "authorizationServerAuthorizationEndpoint": ep.authorize,
+            "authorizationServerTokenEndpoint": ep.token,
+            "authorizationServerRegistrationEndpoint": ep.register,
+            "dataCustodianResourceEndpoint": ep.resource, "dataCustodianBulkRequestURI": ep.bulk}
     return out
 
 
@@ -279,7 +281,7 @@ def _answer(app, status: int, reveal: dict | None = None) -> Response:
 
 # --- the endpoints ----------------------------------------------------------------------------
 
-@bp.post("/register")
+@bp.post(urls.REGISTER_RULE)
 def register():
     sb = sandbox()
     meta, _body = _read_metadata()
@@ -287,7 +289,8 @@ def register():
                                  registration_token=True)
     resp = _answer(issued.app, 201, {"client_secret": issued.client_secret,
                                      "registration_access_token": issued.registration_access_token})
-    resp.headers["Location"] = f"{endpoints(request.host_url, g.slug)['root']}/ApplicationInformation/{issued.app.uuid}"
+    resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, g.slug), "ApplicationInformation",
+                                         application_id=issued.app.uuid)
     return resp
 
 
@@ -300,31 +303,31 @@ def _registration_token() -> str:
                                                 "(Authorization: Bearer <registration_access_token>)") from None
 
 
-MANAGED = "/resource/ApplicationInformation/<app_uuid>"
+MANAGED = urls.rule("ApplicationInformation")
 
 
 @bp.get(MANAGED)
-def read_registration(app_uuid: str):
+def read_registration(application_id: str):
     sb = sandbox()
-    return _answer(onboarding.registered_application(sb.db, sb.clock, g.utility_id, app_uuid, _registration_token()), 200)
+    return _answer(onboarding.registered_application(sb.db, sb.clock, g.utility_id, application_id, _registration_token()), 200)
 
 
 @bp.put(MANAGED)
-def update_registration(app_uuid: str):
+def update_registration(application_id: str):
     """The token is checked before the body is read; then the change is one transaction."""
     sb = sandbox()
     token = _registration_token()
-    onboarding.registered_application(sb.db, sb.clock, g.utility_id, app_uuid, token)
+    onboarding.registered_application(sb.db, sb.clock, g.utility_id, application_id, token)
     meta, body = _read_metadata()
-    app = onboarding.update_registered(sb.db, sb.clock, g.utility_id, app_uuid, token, meta, g.utility.profile,
+    app = onboarding.update_registered(sb.db, sb.clock, g.utility_id, application_id, token, meta, g.utility.profile,
                             client_id=body.get("client_id"), client_secret=body.get("client_secret"))
     return _answer(app, 200)
 
 
 @bp.delete(MANAGED)
-def delete_registration(app_uuid: str):
+def delete_registration(application_id: str):
     sb = sandbox()
-    onboarding.delete_registered(sb.db, sb.clock, g.utility_id, app_uuid, _registration_token())
+    onboarding.delete_registered(sb.db, sb.clock, g.utility_id, application_id, _registration_token())
     resp = Response(status=204)
     resp.headers["Cache-Control"] = "no-store"
     return resp

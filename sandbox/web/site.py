@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request
 
-from .. import accounts, sandbox
-from ..directory import describe, normalise_postal_code, utilities_serving
-from ..seeding import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from ..synth.people import DEMO_PASSWORD, DEMO_USERNAME
-from ..version import __version__
+from sandbox.services import signin
+from sandbox.services.customers import normalise_postal_code
+from sandbox.services.world import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    describe,
+    utilities_serving,
+)
+from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
+from sandbox.version import __version__
+from sandbox.web.context import sandbox
 
 bp = Blueprint("site", __name__)
-
-
-def _abs(path: str) -> str:
-    return request.host_url.rstrip("/") + path
 
 
 @bp.get("/healthz")
@@ -38,13 +40,13 @@ def utilities():
             return jsonify(error="invalid_request",
                            error_description="postal_code must be 1 to 10 letters and digits, e.g. 94612 or S4P 3Y2"), 400
     found = utilities_serving(world, code)
-    return jsonify(postal_code=code, utilities=[describe(u, _abs) for u in found])
+    return jsonify(postal_code=code, utilities=[describe(u, request.host_url) for u in found])
 
 
 @bp.get("/")
 def home():
     world = sandbox().require_world()
-    return render_template("site/index.html", utilities=[describe(u, _abs) | {"def": u} for u in world.utilities],
-                           demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=accounts.STAFF_USERNAME,
-                           staff_password=accounts.STAFF_PASSWORD, client_id=DEMO_CLIENT_ID,
+    return render_template("site/index.html", utilities=[describe(u, request.host_url) | {"def": u} for u in world.utilities],
+                           demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=signin.STAFF_USERNAME,
+                           staff_password=signin.STAFF_PASSWORD, client_id=DEMO_CLIENT_ID,
                            client_secret=DEMO_CLIENT_SECRET, version=__version__, seed=world.seed)

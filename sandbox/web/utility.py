@@ -6,9 +6,21 @@ import datetime as dt
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    session,
+    url_for,
+)
 
-from .. import accounts, sandbox
+from sandbox.services.world import utility_id as utility_row_id
+from sandbox.web import context
+from sandbox.web.context import sandbox
 
 
 def _utility_id(slug: str) -> int | None:
@@ -20,7 +32,7 @@ def _utility_id(slug: str) -> int | None:
         ids = {}
         current_app.extensions["utility_ids"] = (sb.world, ids)
     if slug not in ids:
-        ids[slug] = accounts.utility_id(sb.db, slug)
+        ids[slug] = utility_row_id(sb.db, slug)
     return ids[slug]
 
 
@@ -70,7 +82,7 @@ def utility_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint
 # --- signing in and out -------------------------------------------------------------------
 
 def lock_message(result) -> str:
-    """What a sign-in page says when the login is locked (an accounts.LoginResult or
+    """What a sign-in page says when the login is locked (an signin.LoginResult or
     onboarding.DeveloperLogin): why, and when to try again in the utility's local time."""
     return f"{result.error} Try again after {local(result.locked_until, '%H:%M')}."
 
@@ -84,7 +96,7 @@ def locked_out(page: Response, until: dt.datetime) -> Response:
 
 def sign_out(role: str, message: str, home: str) -> Response:
     """End the role's sign-in at this utility, say so, and go to the site's home page (endpoint `home`)."""
-    accounts.logout(session, role, g.slug)
+    context.logout(session, role, g.slug)
     flash(message, "info")
     return redirect(url_for(home), 303)
 

@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
-
 from live.server import LiveServer
+from playwright.sync_api import Page, sync_playwright
 
 from .helpers import DESKTOP
 

@@ -6,12 +6,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from espi.checks import assert_valid
 from greenbutton_objects import parse as gb_parse
 from greenbutton_objects.enums import FlowDirectionType
 from lxml import etree
 from playwright.sync_api import expect
-
-from espi.checks import assert_valid
 
 from .helpers import money_text, screenshot, sign_in, submit, words
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from playwright.sync_api import expect
-
 from live.third_party import ThirdParty
+from playwright.sync_api import expect
 from web.helpers import make_certificate
 
 from .helpers import DESKTOP, PHONE, screenshot

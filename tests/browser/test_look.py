@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from live.server import ROOT
 from playwright.sync_api import expect
 
-from live.server import ROOT
 from sandbox.synth.world import load_world
 
 from .helpers import DESKTOP, PHONE, screenshot, sign_in

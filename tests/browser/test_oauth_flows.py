@@ -10,10 +10,9 @@ import urllib.request
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Page, expect
-
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
+from playwright.sync_api import Page, expect
 
 from .helpers import fill_sign_in, screenshot
 

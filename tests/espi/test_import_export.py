@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 from sqlalchemy import func, select
 
-from sandbox.dmd import ImportRefused, import_green_button, usage_document
-from sandbox.models import Customer, ImportedReading, UsagePoint
-
-from conftest import ROOT
+from sandbox.core.models import Customer, ImportedReading, UsagePoint
+from sandbox.services.dmd import ImportRefused, import_green_button, usage_document
 
 from .checks import ATOM, ESPI, SAMPLES, check_feed, links, parse, shared_schema
 
@@ -122,7 +121,7 @@ def test_hostile_files_are_refused_and_store_nothing(app, name):
 
 
 def test_oversize_file_is_refused_before_reading(app, monkeypatch):
-    import sandbox.dmd as dmd
+    import sandbox.services.dmd as dmd
 
     monkeypatch.setattr(dmd, "MAX_IMPORT_BYTES", 1000)
     with pytest.raises(ImportRefused, match="at most 1,000"):

@@ -5,11 +5,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi.atom import FeedWriter
 from sandbox.espi.resources import batch_list, service_status
 from sandbox.feeds.customer import customer_entries
 from sandbox.feeds.management import application_entry, authorization_entry
-from sandbox.models import Application, Authorization, Customer
 
 from .checks import ATOM, CUST, ESPI, assert_valid, check_feed, kind, links, parse
 

@@ -8,16 +8,26 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sandbox.core.models import UsagePoint
 from sandbox.espi.atom import FeedWriter
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds import Urls, UsageFeed
-from sandbox.models import UsagePoint
-from sandbox.readings import History, series
+from sandbox.services.readings import History, series
 from sandbox.synth.archetypes import usage_points_for
 from sandbox.synth.world import ARCHETYPES
 
-from .checks import (ATOM, ESPI, all_text, blocks_of, check_feed, check_usage_structure, links, parse, reading_type_of,
-                     readings_of)
+from .checks import (
+    ATOM,
+    ESPI,
+    all_text,
+    blocks_of,
+    check_feed,
+    check_usage_structure,
+    links,
+    parse,
+    reading_type_of,
+    readings_of,
+)
 
 # a window with a DST change (US, 3 Nov 2024), a whole month (November) and the start of another
 START, END = dt.date(2024, 10, 27), dt.date(2024, 12, 3)
@@ -54,7 +64,7 @@ def test_every_archetype_and_utility_validates_and_holds_together(world, slug, a
     for up, up_entry in zip(ups, by_kind["UsagePoint"]):
         up_self = links(up_entry, "self")[0]
         mrs = [m for m in by_kind["MeterReading"] if links(m, "self")[0].startswith(up_self + "/")]
-        model_streams = list(__import__("sandbox.readings", fromlist=["streams"]).streams(world, u, up))
+        model_streams = list(__import__("sandbox.services.readings", fromlist=["streams"]).streams(world, u, up))
         assert len(mrs) == len(model_streams)
         for mr, stream in zip(mrs, model_streams):
             rt = reading_type_of(mr, root)
@@ -131,9 +141,10 @@ def test_local_time_parameters_follow_the_zone(world):
 
 
 def test_usage_documents_carry_no_personal_data(app):
-    from sandbox.dmd import usage_document
-    from sandbox.models import Customer
     from sqlalchemy import select
+
+    from sandbox.core.models import Customer
+    from sandbox.services.dmd import usage_document
 
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:

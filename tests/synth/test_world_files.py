@@ -4,10 +4,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from sandbox.synth.world import SeedDataError, load_world, read_seed_dir, parse_world
-
 from conftest import ROOT
+
+from sandbox.synth.world import SeedDataError, load_world, parse_world, read_seed_dir
 
 SEED_DATA = ROOT / "seed_data"
 

@@ -8,16 +8,15 @@ import datetime as dt
 import re
 import socket
 
+from conftest import FIXED_NOW
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
+from sandbox.core.models import Application
 from sandbox.espi.scopes import standard_scopes
-from sandbox.models import Application
-
-from conftest import FIXED_NOW
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -5,13 +5,19 @@ import datetime as dt
 import io
 
 import pytest
-from sqlalchemy import func, select
-
-from sandbox.dmd import usage_document
-from sandbox.models import Application, ApplicationStatusChange, Authorization, Customer, ImportedReading, UsagePoint
-
 from espi.checks import SAMPLES
+from sqlalchemy import func, select
 from web.helpers import sb_of, text, token_from
+
+from sandbox.core.models import (
+    Application,
+    ApplicationStatusChange,
+    Authorization,
+    Customer,
+    ImportedReading,
+    UsagePoint,
+)
+from sandbox.services.dmd import usage_document
 
 token = token_from("/dc/bayview/admin/")
 
@@ -170,7 +176,7 @@ def test_a_refused_import_shows_why_and_stores_nothing(client, app):
 
 
 def test_an_oversize_upload_is_413_and_the_token_is_still_checked(client, app, monkeypatch):
-    import sandbox.dmd as dmd
+    import sandbox.services.dmd as dmd
 
     target = customers(app)[1]
     staff_login(client)
@@ -211,7 +217,7 @@ def test_put_on_hold_and_release(client, app):
 
 
 def test_staff_approval_needs_the_finished_checklist(client, app):
-    from sandbox import onboarding
+    from sandbox.services import onboarding
 
     with sb_of(app).db.transaction() as s:
         a = s.scalars(select(Application).where(Application.client_id == "demo-third-party")

@@ -10,16 +10,23 @@ import io
 import re
 
 import pytest
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
-
-from sandbox.models import Application, Developer
-
 from conftest import FIXED_NOW
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
-from web.helpers import (app_count, closed_port_url, make_certificate, offered, sb_of, sha256_fingerprint, text,
-                         token_from)
+from sqlalchemy import select
+from web.helpers import (
+    app_count,
+    closed_port_url,
+    make_certificate,
+    offered,
+    sb_of,
+    sha256_fingerprint,
+    text,
+    token_from,
+)
+from werkzeug.security import check_password_hash
+
+from sandbox.core.models import Application, Developer
 
 SECRET = re.compile(r'id="client-secret">([^<]+)<')
 token = token_from("/dc/bayview/developer/")

@@ -6,20 +6,26 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from conftest import FIXED_NOW
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
-
-from sandbox import onboarding
-from sandbox.espi.scopes import plain_words
-from sandbox.models import Application, ApplicationStatusChange, Developer
-from sandbox.oauth.secrets import digest
-
-from conftest import FIXED_NOW
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
-from web.helpers import closed_port_url, make_certificate, offered, sb_of, sha256_fingerprint
+from sqlalchemy import select
+from web.helpers import (
+    closed_port_url,
+    make_certificate,
+    offered,
+    sb_of,
+    sha256_fingerprint,
+)
+from werkzeug.security import check_password_hash
+
+from sandbox.core import errors
+from sandbox.core.models import Application, ApplicationStatusChange, Developer
+from sandbox.core.secrets import digest
+from sandbox.espi.scopes import plain_words
+from sandbox.services import onboarding, signin, world
 
 NOW = FIXED_NOW.replace(tzinfo=None)
 
@@ -31,8 +37,7 @@ def third_party():
 
 
 def utility_row_id(app, slug: str) -> int:
-    from sandbox import accounts
-    return accounts.utility_id(sb_of(app).db, slug)
+    return world.utility_id(sb_of(app).db, slug)
 
 
 def metadata(world, slug="bayview", **changes) -> onboarding.Metadata:
@@ -84,12 +89,12 @@ def test_validate_metadata_accepts_offered_scopes_and_names_the_callers_fields(w
     ]
     for change, field, error, words in cases:
         raw = {"name": "A", "redirect_uris": ["https://a.example/cb"], "scopes": [scopes[0]]} | change
-        with pytest.raises(onboarding.Refused) as exc:
+        with pytest.raises(errors.Refused) as exc:
             onboarding.validate_metadata(raw, scopes)
         assert (exc.value.field, exc.value.error) == (field, error), change
         assert exc.value.message.startswith(field + ":") and words in exc.value.message, exc.value.message
     # the caller's own field names appear in the messages
-    with pytest.raises(onboarding.Refused) as exc:
+    with pytest.raises(errors.Refused) as exc:
         onboarding.validate_metadata({"name": "A", "redirect_uris": ["x"], "scopes": None}, scopes,
                                      names={"redirect_uris": "redirect_uri"}, default_scopes=True)
     assert exc.value.field == "redirect_uri"
@@ -124,7 +129,7 @@ def test_rotate_secret_replaces_the_hash(app):
     row = load(app, issued.app.id)
     assert new != issued.client_secret
     assert check_password_hash(row.client_secret_hash, new) and not check_password_hash(row.client_secret_hash, issued.client_secret)
-    with pytest.raises(onboarding.NotFound):  # another developer's application
+    with pytest.raises(errors.NotFound):  # another developer's application
         onboarding.rotate_secret(sb.db, issued.app.utility_id, issued.app.id, developer_id=12345)
 
 
@@ -136,20 +141,20 @@ def test_developer_sign_up_and_login(app):
                                          ("", "b@example.com", "correct horse", "name"),
                                          ("Bo", "not-an-email", "correct horse", "email"),
                                          ("Bo", "bo@example.com", "short", "password")]:
-        with pytest.raises(onboarding.Refused) as exc:
+        with pytest.raises(errors.Refused) as exc:
             onboarding.sign_up(sb.db, sb.clock, uid, name, email, password)
         assert exc.value.field == field
     with sb.db.sessions() as s:
         assert s.scalars(select(Developer)).all()[0].email == "Ann@Example.com"
         assert len(s.scalars(select(Developer)).all()) == 1
-    assert onboarding.developer_login(sb.db, sb.clock, uid, "ann@example.com", "correct horse").developer_id == dev.id
-    assert not onboarding.developer_login(sb.db, sb.clock, uid, "ann@example.com", "wrong").ok
+    assert signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "correct horse").developer_id == dev.id
+    assert not signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "wrong").ok
     # the same e-mail at another utility is another account
-    assert not onboarding.developer_login(sb.db, sb.clock, utility_row_id(app, "prairie"), "ann@example.com",
+    assert not signin.developer_login(sb.db, sb.clock, utility_row_id(app, "prairie"), "ann@example.com",
                                           "correct horse").ok
     for _ in range(4):
-        onboarding.developer_login(sb.db, sb.clock, uid, "ann@example.com", "wrong")
-    locked = onboarding.developer_login(sb.db, sb.clock, uid, "ann@example.com", "correct horse")
+        signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "wrong")
+    locked = signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "correct horse")
     assert locked.locked and not locked.ok
 
 
@@ -181,7 +186,7 @@ def test_parse_certificate_refusals(case):
         "empty": ("", "choose a PEM file"),
         "der": (x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER), "DER"),
     }[case]
-    with pytest.raises(onboarding.Refused) as exc:
+    with pytest.raises(errors.Refused) as exc:
         onboarding.parse_certificate(data, FIXED_NOW)
     assert words in exc.value.message and exc.value.field == "certificate"
 
@@ -190,7 +195,7 @@ def test_store_certificate_keeps_nothing_on_refusal(app, world):
     issued = new_app(app)
     sb = sb_of(app)
     pem, key = make_certificate()
-    with pytest.raises(onboarding.Refused):
+    with pytest.raises(errors.Refused):
         onboarding.store_certificate(sb.db, sb.clock, issued.app.utility_id, issued.app.id, pem + key,
                                      world.utility("bayview").profile)
     assert load(app, issued.app.id).certificate_pem is None
@@ -229,7 +234,7 @@ def test_notification_test_names_the_subscriptions_of_the_application(app, world
         demo = s.scalars(select(Application).where(Application.client_id == "demo-third-party",
                                                    Application.utility.has(slug="bayview"))).one()
         demo.notify_uri = third_party.url
-        from sandbox.models import Authorization
+        from sandbox.core.models import Authorization
         sub = s.scalars(select(Authorization.subscription_uuid).where(Authorization.application_id == demo.id)).one()
     result = onboarding.send_test_notification(sb.db, sb.clock, demo.utility_id, demo.id, "http://h/r",
                                                world.utility("bayview").profile)
@@ -252,7 +257,7 @@ def test_notification_test_records_failures(app, world):
     row = load(app, nobody.app.id)
     assert row.notify_check_status == 0 and "no answer" in row.notify_check_body
     without = new_app(app, notify_uri=None)
-    with pytest.raises(onboarding.Refused) as exc:
+    with pytest.raises(errors.Refused) as exc:
         onboarding.send_test_notification(sb.db, sb.clock, without.app.utility_id, without.app.id, "http://h/r", profile)
     assert exc.value.field == "notify_uri"
 
@@ -334,7 +339,7 @@ def test_staff_approval_utility_waits_for_approve(app, world, third_party):
     issued = new_app(app, "lakeshore", notify_uri=third_party.url)
     sb = sb_of(app)
     with sb.db.transaction() as s:
-        with pytest.raises(onboarding.Refused) as exc:
+        with pytest.raises(errors.Refused) as exc:
             onboarding.approve(s.get(Application, issued.app.id), FIXED_NOW, profile)
         assert "Terms accepted" in exc.value.message and "Certificate on file" in exc.value.message
     _finish_portal_steps(app, issued, "lakeshore", profile, third_party)
@@ -342,7 +347,7 @@ def test_staff_approval_utility_waits_for_approve(app, world, third_party):
     assert load(app, issued.app.id).status == "review"
     approved = onboarding.approve_application(sb.db, sb.clock, issued.app.utility_id, issued.app.id, profile, by="staff")
     assert approved.status == "production" and load(app, issued.app.id).status == "production"
-    with pytest.raises(onboarding.Refused) as exc:  # only from Review
+    with pytest.raises(errors.Refused) as exc:  # only from Review
         onboarding.approve_application(sb.db, sb.clock, issued.app.utility_id, issued.app.id, profile)
     assert "not Review" in exc.value.message
 
@@ -352,7 +357,7 @@ def test_newer_terms_are_asked_again_and_expired_certificate_undoes_the_item(app
     issued = new_app(app, notify_uri=third_party.url)
     sb = sb_of(app)
     onboarding.accept_terms(sb.db, sb.clock, issued.app.utility_id, issued.app.id, 1, profile)
-    with pytest.raises(onboarding.Refused):  # not the current version
+    with pytest.raises(errors.Refused):  # not the current version
         onboarding.accept_terms(sb.db, sb.clock, issued.app.utility_id, issued.app.id, 2, profile)
     row = load(app, issued.app.id)
     assert row.terms_version == 1 and row.terms_accepted_at == NOW
@@ -372,7 +377,7 @@ def test_newer_terms_are_asked_again_and_expired_certificate_undoes_the_item(app
 def test_terms_text_replaces_the_utility_name(world):
     text = onboarding.terms_text(world.terms, 2, "Lakeshore Energy & Water")
     assert "{utility}" not in text and "Lakeshore Energy & Water within 72 hours" in text
-    with pytest.raises(onboarding.NotFound):
+    with pytest.raises(errors.NotFound):
         onboarding.terms_text(world.terms, 99, "X")
 
 

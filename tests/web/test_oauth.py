@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from sqlalchemy import select
+from web.helpers import csrf
 from werkzeug.security import generate_password_hash
 
-from sandbox.models import Application, Authorization, Customer, OAuthToken
-from sandbox.oauth.grants import find_token, token_usable
-
-from web.helpers import csrf
+from sandbox.core.models import Application, Authorization, Customer, OAuthToken
+from sandbox.services.access import token_usable
+from sandbox.services.tokens import find as find_token
 
 SCOPE = "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 PII_SCOPE = "FB=1_3_4_5_13_14_39_46_55;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
@@ -71,7 +71,7 @@ def usable(app, value, refresh=False, slug="bayview") -> bool:
 
 
 def _utility_id(s, slug="bayview"):
-    from sandbox.models import Utility
+    from sandbox.core.models import Utility
 
     return s.scalars(select(Utility.id).where(Utility.slug == slug)).one()
 
@@ -296,14 +296,14 @@ def test_revocation_by_the_third_party_ends_the_authorization(app, signed_in):
 
 
 def test_customer_revocation_on_the_sharing_page_stops_the_tokens(app, signed_in):
-    from sandbox import accounts
+    from sandbox.services import authorizations
 
     code = get_code(signed_in)
     t = token(signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK).json
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
         auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
-        accounts.revoke_authorization(sb.db, sb.clock, auth.customer_id, auth.id)
+        authorizations.revoke_by_customer(sb.db, sb.clock, auth.customer_id, auth.id)
     assert not usable(app, t["access_token"]) and not usable(app, t["refresh_token"], refresh=True)
 
 

@@ -11,14 +11,19 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from espi.checks import ATOM, ESPI, assert_valid
 from lxml import etree
 from sqlalchemy import select
-
-from sandbox import readings
-from sandbox.models import Application, Authorization, Customer, LoginThrottle, UsagePoint
-
-from espi.checks import ATOM, ESPI, assert_valid
 from web.helpers import sb_of, text, token_from
+
+from sandbox.core.models import (
+    Application,
+    Authorization,
+    Customer,
+    LoginThrottle,
+    UsagePoint,
+)
+from sandbox.services import readings
 
 token = token_from("/dc/bayview/")
 
@@ -300,7 +305,7 @@ def test_bad_requests_are_refused_with_a_message_and_no_file(client, app, form, 
 
 
 def test_a_period_longer_than_the_allowed_span_is_refused(client, app, monkeypatch):
-    import sandbox.dmd as dmd
+    import sandbox.services.dmd as dmd
 
     monkeypatch.setattr(dmd, "MAX_SPAN_DAYS", 31)
     login(client)

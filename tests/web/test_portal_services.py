@@ -1,4 +1,4 @@
-"""The portal's plain-Python services (sandbox.accounts, sandbox.charts) without HTTP."""
+"""The portal's plain-Python services (sandbox.accounts, sandbox.web.charts) without HTTP."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,14 +7,22 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-
-from sandbox import accounts, charts
-from sandbox.espi.scopes import summary_words
-from sandbox.models import Application, Authorization, Customer
-from sandbox.readings import History
-from sandbox.synth.usage import Stream
-
 from web.helpers import sb_of
+
+from sandbox.core import errors
+from sandbox.core.models import Application, Authorization, Customer
+from sandbox.espi.scopes import summary_words
+from sandbox.services import (
+    authorizations,
+    customers,
+    dmd,
+    signin,
+    summaries,
+    third_parties,
+)
+from sandbox.services.readings import History
+from sandbox.synth.usage import Stream
+from sandbox.web import charts, context
 
 
 def ids(app, slug="bayview"):
@@ -30,14 +38,14 @@ def ids(app, slug="bayview"):
 def test_lockout_counts_failures_in_a_row_and_expires_by_the_clock(app, clock):
     sb = sb_of(app)
     uid, cid, _, _ = ids(app)
-    results = [accounts.login_with_password(sb.db, clock, uid, "demo", "bad") for _ in range(accounts.MAX_FAILURES)]
-    assert [r.locked for r in results] == [False] * (accounts.MAX_FAILURES - 1) + [True]
-    assert results[-1].locked_until == clock.now() + accounts.LOCKOUT
-    assert accounts.login_with_password(sb.db, clock, uid, "demo", "demo").locked
-    assert accounts.sign_in_lock(sb.db, clock, uid, cid).locked_until == results[-1].locked_until
-    clock.advance(accounts.LOCKOUT)
-    assert accounts.sign_in_lock(sb.db, clock, uid, cid) is None
-    ok = accounts.login_with_password(sb.db, clock, uid, "DEMO ", "demo")
+    results = [signin.login_with_password(sb.db, clock, uid, "demo", "bad") for _ in range(signin.MAX_FAILURES)]
+    assert [r.locked for r in results] == [False] * (signin.MAX_FAILURES - 1) + [True]
+    assert results[-1].locked_until == clock.now() + signin.LOCKOUT
+    assert signin.login_with_password(sb.db, clock, uid, "demo", "demo").locked
+    assert signin.sign_in_lock(sb.db, clock, uid, cid).locked_until == results[-1].locked_until
+    clock.advance(signin.LOCKOUT)
+    assert signin.sign_in_lock(sb.db, clock, uid, cid) is None
+    ok = signin.login_with_password(sb.db, clock, uid, "DEMO ", "demo")
     assert ok.ok and ok.customer_id == cid
 
 
@@ -45,27 +53,27 @@ def test_lockout_is_per_utility(app, clock):
     sb = sb_of(app)
     bay = ids(app)[0]
     lake = ids(app, "lakeshore")[0]
-    for _ in range(accounts.MAX_FAILURES):
-        accounts.login_with_password(sb.db, clock, bay, "demo", "bad")
-    assert accounts.login_with_password(sb.db, clock, lake, "demo", "demo").ok
+    for _ in range(signin.MAX_FAILURES):
+        signin.login_with_password(sb.db, clock, bay, "demo", "bad")
+    assert signin.login_with_password(sb.db, clock, lake, "demo", "demo").ok
 
 
 def test_staff_login_is_the_fixed_pair(app, clock):
     uid = ids(app)[0]
-    assert accounts.staff_login(sb_of(app).db, clock, uid, "staff", "staff").ok
-    assert not accounts.staff_login(sb_of(app).db, clock, uid, "staff", "Staff").ok
-    assert accounts.staff_login(sb_of(app).db, clock, uid, "staff", "staff").customer_id is None
+    assert signin.staff_login(sb_of(app).db, clock, uid, "staff", "staff").ok
+    assert not signin.staff_login(sb_of(app).db, clock, uid, "staff", "Staff").ok
+    assert signin.staff_login(sb_of(app).db, clock, uid, "staff", "staff").customer_id is None
 
 
 def test_session_logins_are_kept_per_role_and_utility():
     store = {}
-    accounts.remember_login(store, "customer", "bayview", 7)
-    accounts.remember_login(store, "customer", "lakeshore", 9)
-    accounts.remember_login(store, "staff", "bayview", "staff")
-    accounts.logout(store, "customer", "bayview")
-    assert accounts.logged_in(store, "customer", "bayview") is None
-    assert accounts.logged_in(store, "customer", "lakeshore") == 9
-    assert accounts.logged_in(store, "staff", "bayview") == "staff"
+    context.remember_login(store, "customer", "bayview", 7)
+    context.remember_login(store, "customer", "lakeshore", 9)
+    context.remember_login(store, "staff", "bayview", "staff")
+    context.logout(store, "customer", "bayview")
+    assert context.logged_in(store, "customer", "bayview") is None
+    assert context.logged_in(store, "customer", "lakeshore") == 9
+    assert context.logged_in(store, "staff", "bayview") == "staff"
 
 
 # --- moving, revoking, blocking -------------------------------------------------------------
@@ -77,7 +85,7 @@ def test_move_out_only_shortens_authorizations_that_outlast_it(app, clock):
         a = s.get(Authorization, auth_id)
         short_end = dt.datetime(2025, 7, 20)
         a.authorized_end = short_end
-    result = accounts.move_out(sb.db, clock, cid, dt.date(2025, 8, 1), "America/Los_Angeles")
+    result = customers.move_out(sb.db, clock, cid, dt.date(2025, 8, 1), "America/Los_Angeles")
     assert result.authorizations_ended == 0
     with sb.db.sessions() as s:
         a = s.get(Authorization, auth_id)
@@ -88,8 +96,8 @@ def test_revoke_refuses_another_customers_authorization(app, clock):
     sb = sb_of(app)
     _, cid, _, _ = ids(app)
     other_auth = ids(app, "lakeshore")[2]
-    with pytest.raises(accounts.NotFound):
-        accounts.revoke_authorization(sb.db, clock, cid, other_auth)
+    with pytest.raises(errors.NotFound):
+        authorizations.revoke_by_customer(sb.db, clock, cid, other_auth)
 
 
 def test_unblock_restores_the_status_before_the_block(app, clock):
@@ -97,20 +105,20 @@ def test_unblock_restores_the_status_before_the_block(app, clock):
     uid, _, _, app_id = ids(app)
     with sb.db.transaction() as s:
         s.get(Application, app_id).status = "on_hold"
-    accounts.set_application_blocked(sb.db, clock, uid, app_id, True)
-    assert accounts.set_application_blocked(sb.db, clock, uid, app_id, False).status == "on_hold"
-    with pytest.raises(accounts.Refused):
-        accounts.set_application_blocked(sb.db, clock, uid, app_id, False)
+    third_parties.set_application_blocked(sb.db, clock, uid, app_id, True)
+    assert third_parties.set_application_blocked(sb.db, clock, uid, app_id, False).status == "on_hold"
+    with pytest.raises(errors.Refused):
+        third_parties.set_application_blocked(sb.db, clock, uid, app_id, False)
     with sb.db.transaction() as s:  # blocked without a recorded change (e.g. by hand): back to review
         s.get(Application, app_id).status = "blocked"
-    assert accounts.set_application_blocked(sb.db, clock, uid, app_id, False).status == "review"
+    assert third_parties.set_application_blocked(sb.db, clock, uid, app_id, False).status == "review"
 
 
 def test_search_treats_wildcards_literally(app):
     uid = ids(app)[0]
-    assert accounts.find_customers(sb_of(app).db, uid, "%") == []
-    assert accounts.find_customers(sb_of(app).db, uid, "_") == []
-    assert len(accounts.find_customers(sb_of(app).db, uid, "")) == 4
+    assert customers.find_customers(sb_of(app).db, uid, "%") == []
+    assert customers.find_customers(sb_of(app).db, uid, "_") == []
+    assert len(customers.find_customers(sb_of(app).db, uid, "")) == 4
 
 
 # --- Download My Data periods ---------------------------------------------------------------
@@ -119,24 +127,24 @@ H = History(dt.date(2024, 3, 10), dt.date(2025, 7, 15))
 
 
 def test_presets_are_whole_months_before_the_data_ends():
-    assert accounts.dmd_period("last_month", None, None, H, 1098) == (dt.date(2025, 6, 1), dt.date(2025, 7, 1))
-    assert accounts.dmd_period("last_12_months", None, None, H, 1098) == (dt.date(2024, 7, 1), dt.date(2025, 7, 1))
+    assert dmd.dmd_period("last_month", None, None, H, 1098) == (dt.date(2025, 6, 1), dt.date(2025, 7, 1))
+    assert dmd.dmd_period("last_12_months", None, None, H, 1098) == (dt.date(2024, 7, 1), dt.date(2025, 7, 1))
     short = History(dt.date(2025, 2, 20), dt.date(2025, 7, 15))
-    assert accounts.dmd_period("last_12_months", "", "", short, 1098) == (dt.date(2025, 2, 20), dt.date(2025, 7, 1))
+    assert dmd.dmd_period("last_12_months", "", "", short, 1098) == (dt.date(2025, 2, 20), dt.date(2025, 7, 1))
     moved = History(dt.date(2023, 1, 1), dt.date(2025, 3, 1))
-    assert accounts.dmd_period("last_month", None, None, moved, 1098) == (dt.date(2025, 2, 1), dt.date(2025, 3, 1))
+    assert dmd.dmd_period("last_month", None, None, moved, 1098) == (dt.date(2025, 2, 1), dt.date(2025, 3, 1))
     new = History(dt.date(2025, 7, 3), dt.date(2025, 7, 15))
-    with pytest.raises(accounts.Refused, match="no whole month"):
-        accounts.dmd_period("last_month", None, None, new, 1098)
+    with pytest.raises(errors.Refused, match="no whole month"):
+        dmd.dmd_period("last_month", None, None, new, 1098)
 
 
 def test_custom_period_end_is_inclusive_and_bounded():
-    assert accounts.dmd_period("custom", "2024-03-10", "2025-07-14", H, 1098) == (dt.date(2024, 3, 10), dt.date(2025, 7, 15))
-    assert accounts.dmd_period("custom", "2025-01-01", "2025-01-01", H, 1098) == (dt.date(2025, 1, 1), dt.date(2025, 1, 2))
+    assert dmd.dmd_period("custom", "2024-03-10", "2025-07-14", H, 1098) == (dt.date(2024, 3, 10), dt.date(2025, 7, 15))
+    assert dmd.dmd_period("custom", "2025-01-01", "2025-01-01", H, 1098) == (dt.date(2025, 1, 1), dt.date(2025, 1, 2))
     for start, end, param in [("2024-03-09", "2024-04-01", "start"), ("2025-07-01", "2025-07-15", "end"),
                               ("2025-02-01", "2025-01-31", "end"), ("2024-04-01", "2024-05-01", "end")]:
-        with pytest.raises(accounts.Refused) as err:
-            accounts.dmd_period("custom", start, end, H, 30)
+        with pytest.raises(errors.Refused) as err:
+            dmd.dmd_period("custom", start, end, H, 30)
         assert err.value.param == param
 
 
@@ -160,18 +168,18 @@ def _stream(unit, mult, flow="delivered"):
 
 
 def test_quantities_honour_the_power_of_ten_multiplier():
-    assert charts.format_quantity(1234567, _stream("Wh", 0)) == "1,234.567 kWh"
-    assert charts.format_quantity(1234567, _stream("Wh", -3)) == "1.234567 kWh"
-    assert charts.format_quantity(12, _stream("Wh", 3)) == "12 kWh"
-    assert charts.format_quantity(30366, _stream("therm", -3)) == "30.366 therms"
-    assert charts.quantity(5, _stream("gal", 0)) == Decimal(5)
+    assert summaries.format_quantity(1234567, _stream("Wh", 0)) == "1,234.567 kWh"
+    assert summaries.format_quantity(1234567, _stream("Wh", -3)) == "1.234567 kWh"
+    assert summaries.format_quantity(12, _stream("Wh", 3)) == "12 kWh"
+    assert summaries.format_quantity(30366, _stream("therm", -3)) == "30.366 therms"
+    assert summaries.quantity(5, _stream("gal", 0)) == Decimal(5)
 
 
 def test_money_rounds_half_up_to_cents():
-    assert charts.format_money(123456, "USD") == "$1.23"
-    assert charts.format_money(500, "USD") == "$0.01"
-    assert charts.format_money(-4023000, "CAD") == "−$40.23"
-    assert charts.format_money(None, "USD") == "—"
+    assert summaries.format_money(123456, "USD") == "$1.23"
+    assert summaries.format_money(500, "USD") == "$0.01"
+    assert summaries.format_money(-4023000, "CAD") == "−$40.23"
+    assert summaries.format_money(None, "USD") == "—"
 
 
 def test_bar_chart_axes_share_gridlines_and_zero():

@@ -7,17 +7,22 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from lxml import etree
-from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
-
-from sandbox.models import Application, ApplicationStatusChange, Authorization, OAuthCode, OAuthToken
-from sandbox.oauth.secrets import digest
-
 from conftest import FIXED_NOW
 from espi.checks import ATOM, ESPI, all_text, assert_valid, links, parse
+from lxml import etree
+from sqlalchemy import func, select
 from web import helpers
 from web.helpers import app_count, sb_of
+from werkzeug.security import check_password_hash
+
+from sandbox.core.models import (
+    Application,
+    ApplicationStatusChange,
+    Authorization,
+    OAuthCode,
+    OAuthToken,
+)
+from sandbox.core.secrets import digest
 
 REGISTER = "/dc/bayview/espi/1_1/register"
 ROOT = "http://localhost/dc/bayview/espi/1_1/resource"

@@ -9,7 +9,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
 from espi.checks import ATOM, ESPI, all_text, assert_valid, parse
 from live.server import LiveServer
 

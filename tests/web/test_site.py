@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from sandbox.models import Application, Authorization, Customer, UsagePoint
+from sandbox.core.models import Application, Authorization, Customer, UsagePoint
 
 
 def test_healthz_and_version_header(client):

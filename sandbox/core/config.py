@@ -5,7 +5,16 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def _resource_root() -> Path:
+    """Where templates/, static/ and seed_data/ are: inside the package when installed from a
+    wheel (which carries them), else the repository's top level beside the package."""
+    return PACKAGE if (PACKAGE / "templates").is_dir() else PACKAGE.parent
+
+
+ROOT = _resource_root()
 
 DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
@@ -18,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTO_SEED": True,  # seed an empty database when the app is created
     "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
     "SECRET_KEY": None,  # None: a random key kept in the database
+    "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
 
 # environment variable -> (key, parser)

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import Clock
-from ..db import Database
-from ..espi.resources import batch_list
-from ..models import Application, Authorization
-from ..synth.world import Profile
-from .applications import application
-from .errors import Refused
-from .status import evaluate
+from sandbox.core.clock import Clock
+from sandbox.core.db import Database
+from sandbox.core.errors import Refused
+from sandbox.core.models import Application, Authorization
+from sandbox.core.profile import Profile
+from sandbox.espi import urls
+from sandbox.espi.resources import batch_list
+from sandbox.services.onboarding.applications import application
+from sandbox.services.onboarding.status import evaluate
 
 NOTIFY_TIMEOUT = 5.0  # seconds
 NOTIFY_BODY_CHARS = 2000  # what is kept of the third party's answer
@@ -74,8 +75,8 @@ def notification_uris(s: Session, app: Application, resource_root: str, limit: i
         Authorization.status == "active").order_by(Authorization.id).limit(limit)).all()
     root = resource_root.rstrip("/")
     if subs:
-        return [f"{root}/Batch/Subscription/{sub}" for sub in subs]
-    return [f"{root}/Batch/Bulk/{app.client_id}"]
+        return [urls.href(root, "BatchSubscription", subscription_id=sub) for sub in subs]
+    return [urls.href(root, "BatchBulk", bulk_id=app.client_id)]
 
 
 def send_test_notification(db: Database, clock: Clock, utility_id: int, app_id: int, resource_root: str,

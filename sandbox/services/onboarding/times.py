@@ -1,5 +1,5 @@
 """How the onboarding modules show a stored (naive-UTC) time. For the current time and for
-converting to naive UTC, see sandbox.clock (Clock.naive_now, to_naive_utc)."""
+converting to naive UTC, see sandbox.core.clock (Clock.naive_now, to_naive_utc)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from ..espi.scopes import ScopeError, parse_scope, plain_words
-from ..models import Application
-from ..synth.world import Profile
-from .errors import Refused
-from .status import evaluate
+from sandbox.core.errors import Refused
+from sandbox.core.models import Application
+from sandbox.core.profile import Profile
+from sandbox.espi.scopes import ScopeError, parse_scope, plain_words
+from sandbox.services.onboarding.status import evaluate
 
 MAX_URI = 500  # the URI columns of Application
 MAX_NAME = 200

@@ -13,14 +13,14 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .clock import Clock
-from .espi import codes
-from .models import Customer, ImportedReading, ImportedStream, UsagePoint
-from .synth.archetypes import UsagePointParams
-from .synth.bills import Bill, monthly_bills
-from .synth.calendar import local_date, local_midnight
-from .synth.usage import Series, Stream, UsageModel
-from .synth.world import UtilityDef, WorldDef
+from sandbox.core.clock import Clock
+from sandbox.core.models import Customer, ImportedReading, ImportedStream, UsagePoint
+from sandbox.espi import codes
+from sandbox.synth.archetypes import UsagePointParams
+from sandbox.synth.bills import Bill, monthly_bills
+from sandbox.synth.calendar import local_date, local_midnight
+from sandbox.synth.usage import Series, Stream, UsageModel
+from sandbox.synth.world import UtilityDef, WorldDef
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .db import Base
+from sandbox.core.db import SCHEMA_TABLE, Base
 
 
 class WorldState(Base):
@@ -273,3 +286,10 @@ class OAuthToken(Base):
     application: Mapped[Application] = relationship()
     authorization: Mapped[Authorization | None] = relationship()
 
+
+
+class SchemaVersion(Base):
+    """The schema version the tables were made at (db.SCHEMA_VERSION); one row."""
+
+    __tablename__ = SCHEMA_TABLE
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -21,6 +21,11 @@ def to_naive_utc(when: dt.datetime) -> dt.datetime:
     return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
+def utc(naive: dt.datetime) -> dt.datetime:
+    """A stored naive-UTC time as an aware one."""
+    return naive.replace(tzinfo=UTC)
+
+
 class Clock:
     def __init__(self, source: Callable[[], float] = time.time):
         self._source = source

@@ -1,4 +1,5 @@
-"""Building the fake world in the database, and finding the one already there."""
+"""The fake world in the database: building it from the seed files, finding the one already
+there (and its session secret), resetting it, and the directory of its utilities."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,14 +11,22 @@ from typing import Callable
 from sqlalchemy import func, select, text
 from werkzeug.security import generate_password_hash
 
-from .clock import Clock
-from .db import Database, bulk_insert
-from .espi.scopes import standard_scopes
-from .espi.uuids import resource_uuid, resource_uuid_str
-from .models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
-from .synth.people import DEMO_PASSWORD, PeopleFactory
-from .synth.world import UtilityDef, WorldDef, parse_world
-from .version import __version__
+from sandbox.core.clock import Clock
+from sandbox.core.db import Database, bulk_insert
+from sandbox.core.models import (
+    Application,
+    Authorization,
+    Customer,
+    UsagePoint,
+    Utility,
+    WorldState,
+)
+from sandbox.espi import urls
+from sandbox.espi.scopes import standard_scopes
+from sandbox.espi.uuids import resource_uuid, resource_uuid_str
+from sandbox.synth.people import DEMO_PASSWORD, PeopleFactory
+from sandbox.synth.world import UtilityDef, WorldDef, parse_world
+from sandbox.version import __version__
 
 DEMO_CLIENT_ID = "demo-third-party"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -146,3 +155,50 @@ def reset_world(db: Database) -> None:
     db.drop_all()
 
 
+
+
+def stored_state(db: Database) -> tuple[str | None, str | None]:
+    """(session secret, seeding time as ISO text) kept with the world in the database."""
+    if not db.has_table(WorldState.__tablename__):
+        return None, None
+    with db.sessions() as s:
+        st = s.get(WorldState, 1)
+        if st is None:
+            return None, None
+        return st.secret_key, st.seeded_at.isoformat() + "Z"
+
+
+def utility_id(db: Database, slug: str) -> int | None:
+    """The utility's row id (None if the database has no such utility)."""
+    with db.sessions() as s:
+        return s.scalar(select(Utility.id).where(Utility.slug == slug))
+
+
+# --- the directory of utilities -----------------------------------------------------------
+
+def utilities_serving(world: WorldDef, postal_code: str | None) -> list[UtilityDef]:
+    """Every utility, or those whose service area holds the postal code."""
+    if postal_code is None:
+        return list(world.utilities)
+    return [u for u in world.utilities if u.serves(postal_code)]
+
+
+def describe(u: UtilityDef, base_url: str) -> dict:
+    """JSON description of a utility for the directory; `base_url` is the sandbox's own."""
+    ep = urls.endpoints(base_url, u.slug)
+    return {
+        "slug": u.slug,
+        "name": u.name,
+        "time_zone": u.time_zone,
+        "currency": u.currency,
+        "postal_prefixes": [p for a in u.service_area for p in a.postal_prefixes],
+        "cities": [a.city for a in u.service_area],
+        "commodities": list(u.commodities),
+        "electricity_interval": u.electricity_interval,
+        "data_custodian_id": u.data_custodian_id,
+        "portal_url": ep.portal,
+        "developer_portal_url": ep.developer,
+        "authorization_endpoint": ep.authorize,
+        "token_endpoint": ep.token,
+        "resource_endpoint": ep.resource,
+    }

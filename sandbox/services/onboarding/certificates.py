@@ -4,13 +4,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..clock import Clock, to_naive_utc
-from ..db import Database
-from ..synth.world import Profile
-from .applications import application
-from .errors import Refused
-from .status import evaluate
-from .times import _utc_text
+from sandbox.core.clock import Clock, to_naive_utc
+from sandbox.core.db import Database
+from sandbox.core.errors import Refused
+from sandbox.core.profile import Profile
+from sandbox.services.onboarding.applications import application
+from sandbox.services.onboarding.status import evaluate
+from sandbox.services.onboarding.times import _utc_text
 
 MAX_CERTIFICATE_BYTES = 64 * 1024
 

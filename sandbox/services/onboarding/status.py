@@ -4,15 +4,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy.orm import object_session
-
-from ..clock import to_naive_utc
-from ..models import Application, ApplicationStatusChange
-from ..synth.world import Profile
-from .errors import Refused
-from .times import _utc_text
-
-STATUS_LABELS = {"review": "Review", "production": "Production", "on_hold": "On Hold", "blocked": "Blocked"}
+from sandbox.core.clock import to_naive_utc
+from sandbox.core.errors import Refused
+from sandbox.core.models import Application
+from sandbox.core.profile import Profile
+from sandbox.services.access import STATUS_LABELS, AppStatus
+from sandbox.services.onboarding.times import _utc_text
+from sandbox.services.third_parties import set_status
 
 
 @dataclass(frozen=True)
@@ -104,26 +102,16 @@ def complete(app: Application, profile: Profile, now: dt.datetime) -> bool:
     return all(c.done for c in checklist(app, profile, now=now))
 
 
-def set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
-    """The one way an application's status changes: set it and, when `app` belongs to a session,
-    record an ApplicationStatusChange (at `now`, by `by`) in that session."""
-    s = object_session(app)
-    if s is not None and app.id is not None:
-        s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
-                                      changed_at=to_naive_utc(now), changed_by=by))
-    app.status = new
-
-
 def evaluate(app: Application, profile: Profile, now: dt.datetime) -> bool:
     """Review -> Production when every checklist item is done and the utility approves
     automatically. True if the status changed (recorded as an ApplicationStatusChange by
     "automatic" when `app` belongs to a session). Call it inside the transaction that changed
     the application."""
-    if app.status != "review" or profile.approval != "automatic":
+    if app.status != AppStatus.REVIEW or profile.approval != "automatic":
         return False
     if not complete(app, profile, now):
         return False
-    set_status(app, "production", now, "automatic")
+    set_status(app, AppStatus.PRODUCTION, now, "automatic")
     return True
 
 
@@ -139,10 +127,10 @@ def approve(app: Application, now: dt.datetime, profile: Profile, *, by: str = "
     """Staff approval: Review -> Production, allowed only when every checklist item is done
     (`profile` is the utility's: profile.terms_version is the current terms version). Raises
     Refused otherwise."""
-    if app.status != "review":
-        raise Refused(f"{app.name} is in {STATUS_LABELS.get(app.status, app.status)}, not Review: only an application "
+    if app.status != AppStatus.REVIEW:
+        raise Refused(f"{app.name} is in {STATUS_LABELS[AppStatus(app.status)]}, not Review: only an application "
                       "in Review can be approved.", "status")
     todo = [c.label for c in checklist(app, profile, now=now) if not c.done]
     if todo:
         raise Refused(f"{app.name} cannot be approved yet: not done: {', '.join(todo)}.", "status")
-    set_status(app, "production", now, by)
+    set_status(app, AppStatus.PRODUCTION, now, by)

@@ -10,16 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..clock import Clock, to_naive_utc
-from ..db import Database
-from ..espi.uuids import resource_uuid_str
-from ..feeds.management import REDACTED
-from ..models import Application, OAuthToken, Utility
-from ..oauth.secrets import digest, matches, new_token
-from ..synth.world import Profile
-from .errors import NotFound, Refused, TokenRefused
-from .metadata import Metadata, _apply, apply_metadata
-from .status import approve, evaluate
+from sandbox.core.clock import Clock, to_naive_utc
+from sandbox.core.db import Database
+from sandbox.core.errors import NotFound, Refused, TokenRefused
+from sandbox.core.models import Application, OAuthToken, Utility
+from sandbox.core.profile import Profile
+from sandbox.core.secrets import digest, matches, new_token
+from sandbox.espi.uuids import resource_uuid_str
+from sandbox.feeds.management import REDACTED
+from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata
+from sandbox.services.onboarding.status import approve, evaluate
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,22 @@ import json
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import JSON, Date, create_engine, event, inspect
+from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# The schema's version: raise it whenever a table or column changes. A database made at another
+# version is refused with a message to rebuild it (--reset), never reused silently.
+SCHEMA_VERSION = 2
+SCHEMA_TABLE = "schema_version"
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class SchemaError(RuntimeError):
+    """A database the running version cannot use as it is."""
 
 
 def make_engine(url: str) -> Engine:
@@ -41,12 +50,41 @@ class Database:
         return inspect(self.engine).has_table(name)
 
     def create_all(self) -> None:
-        from . import models  # noqa: F401  (registers the tables)
+        from sandbox.core import models  # registers the tables
+
         Base.metadata.create_all(self.engine)
+        with self.transaction() as s:
+            s.execute(delete(models.SchemaVersion))
+            s.add(models.SchemaVersion(version=SCHEMA_VERSION))
 
     def drop_all(self) -> None:
-        from . import models  # noqa: F401
+        from sandbox.core import models  # noqa: F401  (registers the tables)
+
         Base.metadata.drop_all(self.engine)
+
+    def schema_version(self) -> int | None:
+        """The version the database's tables were made at: None for an empty database, 0 for
+        one made before versions were kept."""
+        from sandbox.core import models
+
+        names = set(inspect(self.engine).get_table_names())
+        if not names & set(Base.metadata.tables):
+            return None
+        if SCHEMA_TABLE not in names:
+            return 0
+        with self.sessions() as s:
+            return s.scalar(select(func.max(models.SchemaVersion.version))) or 0
+
+    def check_schema(self) -> None:
+        """SchemaError unless the database is empty or at SCHEMA_VERSION."""
+        found = self.schema_version()
+        if found is None or found == SCHEMA_VERSION:
+            return
+        made = "an older" if found < SCHEMA_VERSION else "a newer"
+        raise SchemaError(f"the database {self.engine.url.render_as_string(hide_password=True)} was made by {made} "
+                          f"version of the sandbox (schema {found}; this version uses schema {SCHEMA_VERSION}). "
+                          "Start with --reset to rebuild it from the seed (its data is replaced), or use another "
+                          "--database.")
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

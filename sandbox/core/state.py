@@ -1,0 +1,34 @@
+"""What a running sandbox holds besides the web framework: configuration, database, clock, world."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.core.clock import Clock
+from sandbox.core.db import Database
+from sandbox.synth.world import WorldDef
+
+
+@dataclass
+class Sandbox:
+    config: dict[str, Any]
+    db: Database
+    clock: Clock
+    world: WorldDef | None = None
+    seeded_at: str | None = None  # ISO time the database's world was built
+
+    def require_world(self) -> WorldDef:
+        if self.world is None:
+            raise RuntimeError("the database holds no world yet: run `flask --app sandbox seed`")
+        return self.world
+
+
+def database_url(value: str | None, instance_path: str) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (None: the instance folder's sandbox.db)."""
+    if not value:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'sandbox.db'}"
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).resolve()}"

@@ -1,0 +1,110 @@
+"""The one table of a Data Custodian's URLs: the ESPI resource paths (ESPI.md 4.3) and the
+OAuth and registration endpoints beside them.
+
+Links in documents, token responses and notifications are built from it (`href`), routes are
+registered from it (`rule`), and it documents itself (`RESOURCES`). Nothing else in the sandbox
+spells `/espi/1_1/...`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ESPI_PREFIX = "/espi/1_1"
+RESOURCE_PREFIX = f"{ESPI_PREFIX}/resource"
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    path: str  # relative to the resource root; {placeholders} are ids
+    what: str
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource("ReadServiceStatus", "ReadServiceStatus", "the Data Custodian's service status"),
+    Resource("ApplicationInformationList", "ApplicationInformation", "the ApplicationInformation collection"),
+    Resource("ApplicationInformation", "ApplicationInformation/{application_id}", "a third party's registration"),
+    Resource("AuthorizationList", "Authorization", "the Authorization collection"),
+    Resource("Authorization", "Authorization/{authorization_id}", "a customer's (or a client's) grant"),
+    Resource("BatchSubscription", "Batch/Subscription/{subscription_id}", "everything a customer authorization shares"),
+    Resource("BatchBulk", "Batch/Bulk/{bulk_id}", "every subscription of a third party's bulk request"),
+    Resource("BatchBulkRoot", "Batch/Bulk", "the client token's bulk resource"),
+    Resource("BatchRetailCustomer", "Batch/RetailCustomer/{retail_customer_id}", "a customer's PII resources"),
+    Resource("BatchRetailCustomerUsagePoint", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint",
+             "a customer's usage data (Download My Data)"),
+    Resource("BatchRetailCustomerUsagePointOne", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint/{usage_point_id}",
+             "one usage point of a customer's usage data (Download My Data)"),
+    Resource("Subscription", "Subscription/{subscription_id}", "the parent of a subscription's usage points"),
+    Resource("RetailCustomer", "RetailCustomer/{retail_customer_id}", "a customer, parent of their resources"),
+    Resource("ReadingTypes", "ReadingType", "the ReadingType collection"),
+    Resource("ReadingType", "ReadingType/{reading_type_id}", "a reading type"),
+    Resource("LocalTimeParametersList", "LocalTimeParameters", "the LocalTimeParameters collection"),
+    Resource("LocalTimeParameters", "LocalTimeParameters/{local_time_parameters_id}", "a utility's local time rules"),
+)
+_BY_NAME = {r.name: r for r in RESOURCES}
+
+# Below a parent (Subscription/{id} or RetailCustomer/{id}): the usage-point tree.
+USAGE_POINTS = "UsagePoint"
+METER_READINGS = "MeterReading"
+INTERVAL_BLOCKS = "IntervalBlock"
+USAGE_SUMMARIES = "UsageSummary"
+CUSTOMER = "Customer"
+
+
+def path(name: str, **ids: str) -> str:
+    """The resource's path below the resource root, ids filled in."""
+    return _BY_NAME[name].path.format(**ids)
+
+
+def rule(name: str) -> str:
+    """The resource's route (Flask rule) below /dc/<slug>."""
+    return RESOURCE_PREFIX + "/" + re.sub(r"\{(\w+)\}", r"<\1>", _BY_NAME[name].path)
+
+
+def dc_root(base_url: str, slug: str) -> str:
+    return f"{base_url.rstrip('/')}/dc/{slug}"
+
+
+def resource_root(base_url: str, slug: str) -> str:
+    """{R} of ESPI.md: the root every resource path hangs from."""
+    return dc_root(base_url, slug) + RESOURCE_PREFIX
+
+
+def href(root: str, name: str, **ids: str) -> str:
+    """An absolute link to a resource, from the resource root."""
+    return f"{root}/{path(name, **ids)}"
+
+
+def below(parent: str, *steps: str) -> str:
+    """A link under a resource: `below(up_href, METER_READINGS, mr_id)` and the like."""
+    return "/".join((parent, *steps))
+
+
+REGISTER_RULE = f"{ESPI_PREFIX}/register"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """A utility's absolute URLs (a token response, metadata, the directory, the developer portal)."""
+
+    dc: str
+    resource: str  # the resource root, {R}
+    portal: str
+    developer: str
+    authorize: str
+    token: str
+    revoke: str
+    introspect: str
+    register: str
+    bulk: str
+    scope_selection: str
+
+
+def endpoints(base_url: str, slug: str) -> Endpoints:
+    dc = dc_root(base_url, slug)
+    root = resource_root(base_url, slug)
+    return Endpoints(dc=dc, resource=root, portal=f"{dc}/", developer=f"{dc}/developer/",
+                     authorize=f"{dc}/oauth/authorize", token=f"{dc}/oauth/token", revoke=f"{dc}/oauth/revoke",
+                     introspect=f"{dc}/oauth/introspect", register=dc + REGISTER_RULE,
+                     bulk=href(root, "BatchBulkRoot"), scope_selection=f"{dc}/RetailCustomer/ScopeSelectionList")

@@ -1,0 +1,61 @@
+"""Start the Green Button Sandbox: `green-button-sandbox` (or `python run.py`) `[--host H] [--port P]
+[--database URL] [--seed N] [--customers N] [--reset]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="green-button-sandbox", description="Green Button Sandbox: a fake utility speaking Green Button (ESPI).")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; SANDBOX_HOST)")
+    p.add_argument("--port", type=int, help="port, 0 for any free one (default 8080; SANDBOX_PORT)")
+    p.add_argument("--database", help="SQLAlchemy URL or SQLite file path (default: sandbox.db in the instance folder; SANDBOX_DATABASE_URL)")
+    p.add_argument("--seed", type=int, help="world seed (default 42 from seed_data/world.toml; SANDBOX_SEED)")
+    p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
+    p.add_argument("--reset", action="store_true", help="rebuild the world even if the database holds one")
+    args = p.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        p.error("argument --port: must be between 0 and 65535")
+    if args.customers is not None and args.customers < 0:
+        p.error("argument --customers: must be zero or more")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from werkzeug.serving import make_server
+
+    from sandbox import create_app
+    from sandbox.core.config import ConfigError
+    from sandbox.core.db import SchemaError
+    from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
+    from sandbox.synth.world import SeedDataError
+
+    flags = {"HOST": args.host, "PORT": args.port, "DATABASE_URL": args.database, "SEED": args.seed,
+             "CUSTOMERS": args.customers, "RESET": args.reset or None}
+    try:
+        app = create_app(flags)
+    except (SeedDataError, ConfigError, SchemaError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    cfg = app.extensions["sandbox"].config
+    server = make_server(cfg["HOST"], cfg["PORT"], app, threaded=True)
+    host = cfg["HOST"] if ":" not in cfg["HOST"] else f"[{cfg['HOST']}]"
+    world = app.extensions["sandbox"].world
+    # one write, so whoever reads the running line has the demo credentials with it
+    print("\n".join([f"Green Button Sandbox running at http://{host}:{server.server_port}",
+                     f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
+                     f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
+                     f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
+                     "  utility staff: staff / staff at /dc/<slug>/admin",
+                     f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+

@@ -1,0 +1,127 @@
+"""An authorization's whole lifecycle: granted (a customer's consent, or a client-credentials
+token), listed for the customer and staff, and ended (the customer revokes, the third party
+revokes, a code is reused, the customer moves out).
+
+Its state at a moment is the access policy's (`access.authorization_state`); ending one goes
+through `end` or `cut_short` here, so the portal, staff view, OAuth server and control API agree.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from sandbox.core.clock import Clock, to_naive_utc
+from sandbox.core.db import Database
+from sandbox.core.errors import NotFound, Refused
+from sandbox.core.models import Application, Authorization, Customer, UsagePoint
+from sandbox.core.profile import Profile
+from sandbox.core.secrets import new_token
+from sandbox.espi.uuids import resource_uuid_str
+from sandbox.services import access, tokens
+from sandbox.services.access import AuthState
+from sandbox.synth.calendar import local_midnight
+
+CLIENT_SCOPE = "FB=34_35"  # ESPI client-access role: Batch/Bulk, Authorization, ReadServiceStatus
+
+# status_reason of an ended authorization
+MOVED_OUT = "moved out"
+REVOKED_BY_CUSTOMER = "revoked by the customer"
+REVOKED_BY_THIRD_PARTY = "revoked by the third party"
+REUSED_CODE = "code reused"
+
+
+# --- granting ---------------------------------------------------------------------------
+
+def _new(s: Session, seed: int, slug: str, app: Application, customer: Customer | None, scope: str,
+         grant_type: str, start: dt.datetime, end: dt.datetime) -> Authorization:
+    name = new_token(12)  # authorizations are created at run time: a fresh name, still a version-5 id
+    auth = Authorization(utility_id=app.utility_id, uuid=resource_uuid_str(seed, slug, "authorization", name),
+                         subscription_uuid=resource_uuid_str(seed, slug, "subscription", name),
+                         application_id=app.id, customer_id=customer.id if customer else None, scope=scope,
+                         grant_type=grant_type, status=AuthState.ACTIVE, authorized_start=start, authorized_end=end,
+                         created_at=start)
+    s.add(auth)
+    return auth
+
+
+def service_end_instant(customer: Customer, tz_name: str) -> dt.datetime | None:
+    """When the customer's service ends (naive UTC: local midnight starting the moving day), if it does."""
+    if customer.service_end is None:
+        return None
+    return to_naive_utc(dt.datetime.fromtimestamp(local_midnight(tz_name, customer.service_end), dt.timezone.utc))
+
+
+def grant_for_customer(s: Session, seed: int, slug: str, tz_name: str, app: Application, customer: Customer,
+                       scope: str, usage_point_ids: list[int], profile: Profile, now: dt.datetime) -> Authorization:
+    """The customer's grant (made when its code is exchanged); shares only the chosen usage points.
+
+    It lasts the utility's authorization length, or until the customer moves out if sooner."""
+    start = to_naive_utc(now)
+    end = start + dt.timedelta(days=profile.authorization_days)
+    moved = service_end_instant(customer, tz_name)
+    if moved is not None:
+        end = max(start, min(end, moved))
+    auth = _new(s, seed, slug, app, customer, scope, "authorization_code", start, end)
+    wanted = set(usage_point_ids)
+    auth.usage_points = [up for up in customer.usage_points if up.id in wanted]
+    s.flush()
+    return auth
+
+
+def grant_for_client(s: Session, seed: int, slug: str, app: Application, scope: str, profile: Profile,
+                     now: dt.datetime) -> Authorization:
+    """The Authorization a client-credentials token gets (ESPI.md 4.1)."""
+    start = to_naive_utc(now)
+    return _new(s, seed, slug, app, None, scope, "client_credentials", start,
+                start + dt.timedelta(days=profile.authorization_days))
+
+
+# --- listing ----------------------------------------------------------------------------
+
+def of_customer(s: Session, customer_id: int) -> list[Authorization]:
+    """Every authorization of the customer or covering one of their usage points, oldest first."""
+    covers = Authorization.usage_points.any(UsagePoint.customer_id == customer_id)
+    return list(s.scalars(select(Authorization).where(or_(Authorization.customer_id == customer_id, covers))
+                          .options(selectinload(Authorization.application), selectinload(Authorization.usage_points))
+                          .order_by(Authorization.created_at, Authorization.id)))
+
+
+def with_state(s: Session, customer_id: int, now: dt.datetime) -> list[tuple[Authorization, AuthState, dt.datetime]]:
+    """(authorization, state, until) of each of `of_customer`, at `now`."""
+    return [(a, *access.authorization_state(a, now)) for a in of_customer(s, customer_id)]
+
+
+# --- ending -----------------------------------------------------------------------------
+
+def end(s: Session, auth: Authorization, now: dt.datetime, reason: str) -> int:
+    """End `auth` at `now`: status revoked, `ended_at` and `status_reason` set, every token of it
+    revoked. The number of tokens revoked."""
+    auth.status, auth.ended_at, auth.status_reason = AuthState.REVOKED, to_naive_utc(now), reason
+    return tokens.revoke_all_of(s, auth.id, now)
+
+
+def cut_short(auth: Authorization, at: dt.datetime, reason: str) -> bool:
+    """Make an active authorization end at `at` (naive UTC) if it would outlast it; True if it did."""
+    if auth.status != AuthState.ACTIVE or auth.authorized_end <= at:
+        return False
+    auth.authorized_end = max(at, auth.authorized_start)
+    auth.status_reason = reason
+    return True
+
+
+def revoke_by_customer(db: Database, clock: Clock, customer_id: int, authorization_id: int) -> Authorization:
+    """The customer withdraws a third party's access, at once."""
+    with db.transaction() as s:
+        auth = s.get(Authorization, authorization_id)
+        if auth is None or auth not in of_customer(s, customer_id):
+            raise NotFound(authorization_id)
+        now = clock.naive_now()
+        if not access.can_end(auth, now):
+            state, _ = access.authorization_state(auth, now)
+            raise Refused(f"This authorization has already ended ({state}).", "authorization")
+        end(s, auth, now, REVOKED_BY_CUSTOMER)
+        s.flush()
+        _ = auth.application  # loaded for the caller
+        return auth

@@ -1,0 +1,99 @@
+"""Third parties as the utility's staff manage them: the status lifecycle (the one way a status
+changes, with its history), staff actions (hold, release, block, unblock), and the lists staff
+and customers see. Review -> Production is onboarding's (`onboarding.status`)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session
+
+from sandbox.core.clock import Clock, to_naive_utc
+from sandbox.core.db import Database
+from sandbox.core.errors import NotFound, Refused
+from sandbox.core.models import Application, ApplicationStatusChange, Authorization
+from sandbox.services.access import STATUS_LABELS, AppStatus, AuthState
+
+STAFF = "staff"  # who changed a status, when a member of staff did
+
+# action -> (statuses it applies to, new status or None for "the status before"), in the
+# order the staff page offers them
+STATUS_ACTIONS: dict[str, tuple[tuple[AppStatus, ...], AppStatus | None]] = {
+    "hold": ((AppStatus.REVIEW, AppStatus.PRODUCTION), AppStatus.ON_HOLD),
+    "release": ((AppStatus.ON_HOLD,), None),
+    "unblock": ((AppStatus.BLOCKED,), None),
+    "block": ((AppStatus.REVIEW, AppStatus.PRODUCTION, AppStatus.ON_HOLD), AppStatus.BLOCKED),
+}
+APPROVE = "approve"  # Review -> Production, by onboarding.approve_application (the checklist must be done)
+_PAST = {"block": "blocked", "unblock": "unblocked", "hold": "put on hold", "release": "released"}
+
+
+def set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
+    """The one way an application's status changes: set it and, when `app` belongs to a session,
+    record an ApplicationStatusChange (at `now`, by `by`) in that session."""
+    s = object_session(app)
+    if s is not None and app.id is not None:
+        s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
+                                      changed_at=to_naive_utc(now), changed_by=by))
+    app.status = new
+
+
+def staff_actions(status: str) -> list[str]:
+    """What staff can do to an application in `status`: approve (in Review), then STATUS_ACTIONS."""
+    return ([APPROVE] if status == AppStatus.REVIEW else []) + [a for a, (allowed, _) in STATUS_ACTIONS.items()
+                                                                if status in allowed]
+
+
+def status_text(status: str) -> str:
+    """An application status as staff read it: the developers' label in lower case."""
+    return STATUS_LABELS.get(AppStatus(status), status).lower()
+
+
+def _previous_status(s: Session, app: Application, suspended: str) -> str:
+    """The status the application had before it was put in `suspended` (review if unrecorded)."""
+    last = s.scalars(select(ApplicationStatusChange).where(ApplicationStatusChange.application_id == app.id)
+                     .order_by(ApplicationStatusChange.id.desc())).first()
+    recorded = last is not None and last.new_status == suspended and last.old_status != suspended
+    return last.old_status if recorded and last is not None else AppStatus.REVIEW
+
+
+def set_application_status(db: Database, clock: Clock, utility_id: int, application_id: int, action: str,
+                           by: str = STAFF) -> Application:
+    """Staff actions on a third party: block or put on hold (access suspended), and unblock or
+    release, which restore the status it had before."""
+    allowed, target = STATUS_ACTIONS[action]
+    with db.transaction() as s:
+        app = s.get(Application, application_id)
+        if app is None or app.utility_id != utility_id:
+            raise NotFound(application_id)
+        if app.status not in allowed:
+            if app.status == target:
+                raise Refused(f"{app.name} is already {_PAST[action]}.", "application")
+            raise Refused(f"{app.name} is {status_text(app.status)}: it cannot be {_PAST[action]}.", "application")
+        set_status(app, target or _previous_status(s, app, app.status), clock.naive_now(), by)
+        return app
+
+
+def set_application_blocked(db: Database, clock: Clock, utility_id: int, application_id: int, blocked: bool,
+                            by: str = STAFF) -> Application:
+    """Block a third party (its status becomes 'blocked'), or unblock it back to the status it had."""
+    return set_application_status(db, clock, utility_id, application_id, "block" if blocked else "unblock", by)
+
+
+def applications(db: Database, utility_id: int) -> list[tuple[Application, int]]:
+    """The utility's third parties with their number of active authorizations."""
+    with db.sessions() as s:
+        apps = s.scalars(select(Application).where(Application.utility_id == utility_id)
+                         .order_by(Application.name, Application.id)).all()
+        counts = dict(s.execute(select(Authorization.application_id, func.count(Authorization.id))
+                                .where(Authorization.utility_id == utility_id, Authorization.status == AuthState.ACTIVE)
+                                .group_by(Authorization.application_id)).all())
+        return [(a, counts.get(a.id, 0)) for a in apps]
+
+
+def directory(db: Database, utility_id: int) -> list[Application]:
+    """Third parties the utility has onboarded and customers may choose (status production)."""
+    with db.sessions() as s:
+        return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
+                                                        Application.status == AppStatus.PRODUCTION)
+                              .order_by(Application.name)))

@@ -1,0 +1,67 @@
+"""OAuth codes and tokens as records: stored as digests, found by value, redeemed and rotated
+atomically (a conditional UPDATE is the first statement of its transaction, so two racing
+requests cannot both win, on SQLite or PostgreSQL), and revoked."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sandbox.core.clock import to_naive_utc
+from sandbox.core.models import Application, Authorization, OAuthCode, OAuthToken
+from sandbox.core.secrets import digest
+
+
+def store(s: Session, *, app: Application, kind: str, token: dict, authorization: Authorization | None,
+          now: dt.datetime, refresh_until: dt.datetime | None) -> OAuthToken:
+    """Keep the digests of a token response's access (and refresh) token."""
+    issued = to_naive_utc(now)
+    row = OAuthToken(utility_id=app.utility_id, application_id=app.id, authorization_id=authorization.id if authorization else None,
+                     kind=kind, access_hash=digest(token["access_token"]),
+                     refresh_hash=digest(token["refresh_token"]) if token.get("refresh_token") else None,
+                     scope=token.get("scope") or "", issued_at=issued,
+                     expires_at=issued + dt.timedelta(seconds=int(token["expires_in"])),
+                     refresh_expires_at=to_naive_utc(refresh_until) if token.get("refresh_token") and refresh_until else None)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def find(s: Session, utility_id: int, value: str, refresh: bool = False) -> OAuthToken | None:
+    column = OAuthToken.refresh_hash if refresh else OAuthToken.access_hash
+    return s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id, column == digest(value))).first()
+
+
+def find_code(s: Session, utility_id: int, value: str) -> OAuthCode | None:
+    return s.scalars(select(OAuthCode).where(OAuthCode.utility_id == utility_id,
+                                             OAuthCode.code_hash == digest(value))).first()
+
+
+def redeem_code(s: Session, utility_id: int, value: str, application_id: int, now: dt.datetime) -> bool:
+    """Mark the code used if it is this application's, unused and unexpired: True for the one
+    request that does. Call it first in its transaction."""
+    n = to_naive_utc(now)
+    done = s.execute(update(OAuthCode).where(
+        OAuthCode.utility_id == utility_id, OAuthCode.code_hash == digest(value),
+        OAuthCode.application_id == application_id, OAuthCode.used_at.is_(None), OAuthCode.expires_at > n)
+        .values(used_at=n).execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def retire(s: Session, token_id: int, now: dt.datetime) -> bool:
+    """Revoke a token that is not revoked yet: True for the one request that does (a refresh
+    retires the token it refreshes). Call it first in its transaction."""
+    done = s.execute(update(OAuthToken).where(OAuthToken.id == token_id, OAuthToken.revoked_at.is_(None))
+                     .values(revoked_at=to_naive_utc(now)).execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def revoke_all_of(s: Session, authorization_id: int, now: dt.datetime) -> int:
+    """Revoke every token of the authorization not revoked yet; how many were."""
+    n = 0
+    for t in s.scalars(select(OAuthToken).where(OAuthToken.authorization_id == authorization_id,
+                                                OAuthToken.revoked_at.is_(None))).all():
+        t.revoked_at = to_naive_utc(now)
+        n += 1
+    return n

@@ -1,0 +1,110 @@
+"""The app factory: configuration, database, clock and world into one Flask app, with its
+blueprints, CLI commands, CSRF protection and version header."""
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+from typing import Any, Mapping
+
+import click
+from flask import Flask, current_app
+
+from sandbox.core.clock import Clock
+from sandbox.core.config import ROOT, load_config
+from sandbox.core.db import Database
+from sandbox.core.state import Sandbox, database_url
+from sandbox.version import __version__
+
+# CLI commands that build the world themselves: creating the app for them must not seed.
+_SEEDING_COMMANDS = {"seed", "reset"}
+
+
+def _running_cli_command() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return ctx.info_name if ctx is not None else None
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the app. `config` is the top layer over defaults and SANDBOX_* variables.
+
+    An empty database is seeded with the world from seed_data/ (AUTO_SEED); with
+    RESET the world is rebuilt even if the database holds one.
+    """
+    from sandbox.services.world import seed_world, stored_state, stored_world
+    from sandbox.synth.world import read_seed_dir
+
+    cfg = load_config(config)
+    app = Flask("sandbox", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
+    db = Database(cfg["DATABASE_URL"])
+    if not cfg["RESET"] and _running_cli_command() not in _SEEDING_COMMANDS:
+        db.check_schema()  # SchemaError: a database made by another version, never reused silently
+    state = Sandbox(cfg, db, clock or Clock())
+    app.extensions["sandbox"] = state
+    world = None if cfg["RESET"] else stored_world(db)
+    if world is None and cfg["AUTO_SEED"] and _running_cli_command() not in _SEEDING_COMMANDS:
+        seed_dir = cfg["SEED_DATA"]
+        world = seed_world(db, read_seed_dir(seed_dir), state.clock, seed=cfg["SEED"], customers=cfg["CUSTOMERS"],
+                           origin=str(seed_dir))
+    elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
+        print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed {cfg['SEED']}",
+              file=sys.stderr)
+    state.world = world
+    secret, seeded_at = stored_state(db)
+    state.seeded_at = seeded_at
+    app.config.update(
+        # configured, else kept with the world, else random for this process: never guessable
+        SECRET_KEY=cfg["SECRET_KEY"] or secret or secrets.token_hex(32),
+        TESTING=bool(cfg["TESTING"]),
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.json.sort_keys = False
+
+    from sandbox.cli import register_commands
+    from sandbox.web import context, register_blueprints
+
+    context.init_app(app)
+    _init_csrf(app)
+    register_blueprints(app)
+    register_commands(app)
+
+    @app.context_processor
+    def _globals():
+        return {"sandbox_version": __version__}
+
+    @app.after_request
+    def _version_header(response):
+        response.headers["X-Sandbox-Version"] = __version__
+        return response
+
+    return app
+
+
+# Machine-to-machine endpoints that authenticate otherwise (client credentials, bearer tokens):
+# the OAuth token and revocation endpoints, the ESPI REST API and the control API.
+_CSRF_EXEMPT = re.compile(r"^/(?:dc/[^/]+/(?:oauth/(?:token|revoke)(?:/|$)|espi/)|sandbox-api/)")
+
+
+def _init_csrf(app: Flask) -> None:
+    """A CSRF token on every HTML form (Flask-WTF; templates call csrf_token()).
+
+    The check runs before every POST/PUT/PATCH/DELETE except on the API paths above (and on
+    views marked with `app.extensions["csrf"].exempt`). A view marked with `web.utility.upload_limit`
+    gets its request size limit first, so an oversize upload is refused (413) before the body is read.
+    """
+    from flask import request
+    from flask_wtf.csrf import CSRFProtect
+
+    from sandbox.web.utility import request_limit
+
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf = CSRFProtect(app)
+
+    @app.before_request
+    def _csrf_protect():
+        limit = request_limit(current_app.view_functions.get(request.endpoint))
+        if limit is not None:
+            request.max_content_length = limit
+        if not _CSRF_EXEMPT.match(request.path):
+            csrf.protect(apply_exemptions=True)
