@@ -1,10 +1,9 @@
-"""An independent reader of ESPI documents for tests: the schema from ../shared, plus what it cannot check.
+"""An independent reader of ESPI documents for tests: the vendored ESPI 4.0 schemas, plus what they cannot check.
 
 Written from ESPI.md sections 3 and 11, not from the writers' code.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import uuid
 from collections import defaultdict
@@ -13,21 +12,33 @@ from pathlib import Path
 
 from lxml import etree
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"  # ../shared beside the repository
-SHARED_SCHEMA = SHARED / "espi-schema"
-SAMPLES = SHARED / "samples"
+TESTS = Path(__file__).resolve().parents[1]
+# the official XSD files as the package vendors them (read here with a resolver of our own, not sandbox's loader)
+SCHEMA_DIR = TESTS.parent / "sandbox" / "espi" / "schema"
+SAMPLES = TESTS / "samples"  # published sample files, sources in tests/samples/SOURCES.md
+_XML_XSD_URLS = ("https://www.w3.org/2001/03/xml.xsd", "http://www.w3.org/2001/03/xml.xsd",
+                 "http://www.w3.org/2001/xml.xsd")
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
 CUST = "{http://naesb.org/espi/customer}"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
+class _LocalXmlXsd(etree.Resolver):
+    """atom.xsd imports the W3C xml.xsd by URL: answer with the local copy, never the network."""
+
+    def resolve(self, url, pubid, context):
+        if url in _XML_XSD_URLS:
+            return self.resolve_filename(str(SCHEMA_DIR / "xml.xsd"), context)
+        return None
+
+
 @lru_cache(maxsize=1)
-def shared_schema():
-    spec = importlib.util.spec_from_file_location("shared_validate", SHARED_SCHEMA / "validate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.load_schema()
+def espi_schema() -> etree.XMLSchema:
+    """atom.xsd + espi.xsd + customer.xsd through gb-feed-wrapper.xsd, as one schema set."""
+    parser = etree.XMLParser(no_network=True)
+    parser.resolvers.add(_LocalXmlXsd())
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "gb-feed-wrapper.xsd"), parser))
 
 
 def parse(data: bytes) -> etree._Element:
@@ -35,7 +46,7 @@ def parse(data: bytes) -> etree._Element:
 
 
 def assert_valid(root: etree._Element) -> None:
-    schema = shared_schema()
+    schema = espi_schema()
     if not schema.validate(root):
         errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:5]]
         raise AssertionError("schema: " + "; ".join(errors))

@@ -1,6 +1,6 @@
 """Dynamic registration (RFC 7591) and registration management (RFC 7592) at
 /dc/<slug>/espi/1_1/register and .../resource/ApplicationInformation/<id>, through the Flask
-test client. Every ApplicationInformation document is checked against ../shared/espi-schema;
+test client. Every ApplicationInformation document is checked against the ESPI 4.0 schemas;
 outside the one registration response none may carry a secret or a token."""
 from __future__ import annotations
 
