@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTO_SEED": True,  # seed an empty database when the app is created
     "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
     "SECRET_KEY": None,  # None: a random key kept in the database
+    "NOTIFY_ALLOW": None,  # hosts notified even when listening beyond loopback (comma-separated)
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
 
@@ -40,6 +41,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),
+    "SANDBOX_NOTIFY_ALLOW": ("NOTIFY_ALLOW", str),
 }
 
 

@@ -10,6 +10,7 @@ from sandbox.espi import codes, urls
 from sandbox.espi.atom import Entry, Link
 from sandbox.espi.resources import application_information, authorization
 from sandbox.espi.scopes import grants_customer_data
+from sandbox.services.access import AppStatus
 
 REDACTED = "redacted"  # the schema requires client_secret and registration_access_token; their values are never served
 GRANT_TYPES = ["authorization_code", "client_credentials", "refresh_token"]
@@ -53,7 +54,7 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
             "dataCustodianId": data_custodian_id,
             "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
             "thirdPartyApplicationDescription": app.description[:256] or None,
-            "thirdPartyApplicationStatus": 3 if app.status == "production" else 2,
+            "thirdPartyApplicationStatus": 3 if app.status == AppStatus.PRODUCTION else 2,
             "thirdPartyApplicationType": 1,
             "thirdPartyApplicationUse": 1,
             "authorizationServerUri": ep.dc + "/",

@@ -9,12 +9,14 @@ response, single-use codes whose reuse revokes what they minted, and the behavio
 """
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -143,6 +145,16 @@ class MergedRequest(FlaskOAuth2Request):
 
 
 class Server(AuthorizationServer):
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication, with a malformed HTTP Basic header (nothing after
+        "Basic", not base64, not UTF-8, no colon) refused as invalid_client like any bad credential
+        (RFC 6749 5.2) instead of escaping as an exception."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise InvalidClientError(status_code=401, description="the Authorization header is not HTTP Basic "
+                                     "with base64 of client_id:client_secret") from None
+
     def query_client(self, client_id):
         with sandbox().db.sessions() as s:
             app = s.scalars(select(Application).where(Application.utility_id == g.utility_id,

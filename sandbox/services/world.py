@@ -24,6 +24,7 @@ from sandbox.core.models import (
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
+from sandbox.services.access import AppStatus, AuthState
 from sandbox.synth.people import DEMO_PASSWORD, PeopleFactory
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
 from sandbox.version import __version__
@@ -121,14 +122,14 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
             name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
             contact_email="developers@example.com", redirect_uris=[DEMO_APP_CALLBACK], allow_loopback_redirects=True,
             notify_uri=None, scope_selection_uri=None,
-            scopes=standard_scopes(u.commodities, u.electricity_interval), status="production", created_at=now)
+            scopes=standard_scopes(u.commodities, u.electricity_interval), status=AppStatus.PRODUCTION, created_at=now)
         s.add(app)
         s.flush()
         demo = s.scalars(select(Customer).where(Customer.utility_id == utility_id, Customer.number == 0)).one()
         auth = Authorization(
             utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "authorization", "demo")),
             subscription_uuid=str(resource_uuid(seed, u.slug, "subscription", "demo")),
-            application_id=app.id, customer_id=demo.id, scope=app.scopes[0], status="active",
+            application_id=app.id, customer_id=demo.id, scope=app.scopes[0], status=AuthState.ACTIVE,
             authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
         auth.usage_points = list(demo.usage_points)
         s.add(auth)

@@ -362,8 +362,9 @@ def notify_test(app_id: int):
     sb = sandbox()
     root = urls.resource_root(request.host_url, g.slug)
     try:
+        policy = onboarding.TargetPolicy.for_listener(sb.config["HOST"], sb.config["NOTIFY_ALLOW"])
         result = onboarding.send_test_notification(sb.db, sb.clock, g.utility_id, app_id, root, g.utility.profile,
-                                                   developer_id=g.developer.id)
+                                                   developer_id=g.developer.id, policy=policy)
     except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
     except errors.Refused as exc:

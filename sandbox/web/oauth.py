@@ -27,7 +27,7 @@ from sandbox.espi.resources import service_status
 from sandbox.espi.scopes import commodities_of, plain_words, standard_scopes
 from sandbox.oauth.bearer import BearerError, authenticate
 from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
-from sandbox.services import onboarding, third_parties
+from sandbox.services import access, onboarding, third_parties
 from sandbox.web import portal
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility, utility_blueprint
@@ -44,6 +44,20 @@ def server():
 def _error_page(title: str, message: str, status: int = 400):
     """An error page, with the portal's menu if the customer is signed in (not yet entered in g)."""
     return render_template("oauth/error.html", title=title, message=message, customer=portal.current_customer()), status
+
+
+_REFUSAL_TITLES = {"blocked": "Application unavailable", "on_hold": "Application unavailable",
+                   "review": "Application in review", "moved_out": "Service has ended"}
+
+
+def _today():
+    return sandbox().clock.today(g.utility.time_zone)
+
+
+def _refused_page(refusal: str, app: Application):
+    """The access policy said no (access.authorize_refusal): say why, in the customer's words."""
+    message = access.REFUSALS[refusal].format(utility=g.utility.name, app=app.name)
+    return _error_page(_REFUSAL_TITLES[refusal], f"{message} Nothing was shared.", 403)
 
 
 def _redirect_error(redirect_uri: str, error: str, description: str, state: str | None):
@@ -68,18 +82,18 @@ def authorize():
         return _error_page("Unregistered return address", f"{client.app.name} asked to send you back to an address "
                            "it has not registered (redirect_uri). For your safety you were not sent there.")
     app = client.app
-    if app.status in ("blocked", "on_hold"):
-        return _error_page("Application unavailable", f"{g.utility.name} has {'blocked' if app.status == 'blocked' else 'put on hold'} "
-                           f"{app.name}. It cannot be authorized now. Nothing was shared.", 403)
+    refusal = access.authorize_refusal(app, None, _today())
+    if refusal:
+        return _refused_page(refusal, app)
     state = args.get("state")
     if not state:
         return _redirect_error(redirect_uri, "invalid_request", "state is required", None)
     customer = portal.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
-    if app.status == "review" and not customer.is_test:
-        return _error_page("Application in review", f"{app.name} is still being reviewed by {g.utility.name}; only "
-                           "test customers can authorize it for now. Nothing was shared.", 403)
+    refusal = access.authorize_refusal(app, customer, _today())
+    if refusal:
+        return _refused_page(refusal, app)
     try:
         grant = server().get_consent_grant(end_user=customer)
     except OAuth2Error as error:
@@ -203,7 +217,7 @@ def scope_selection_list():
         return redirect(url_for("portal.home", next=request.full_path))
     client = server().query_client(request.args.get("ThirdPartyID", ""))
     app = client.app if client is not None else None
-    if app is None or app.status in ("blocked", "on_hold"):
+    if app is None or access.suspended(app):
         return _error_page("Access Not Authorized", "ThirdPartyID names no third party that customers can "
                            "authorize at this utility.", 403)
     return _scope_selection_redirect(app)

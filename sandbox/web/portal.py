@@ -48,6 +48,7 @@ from sandbox.web.utility import (
 )
 
 bp = utility_blueprint("portal", __name__, "/dc/<slug>")
+LIVE = (access.AuthState.ACTIVE, access.AuthState.PENDING)  # shown as current on the sharing page
 ROLE = "customer"
 
 
@@ -250,8 +251,8 @@ def _attachment(chunks, content_type: str, filename: str) -> Response:
 def sharing():
     sb = sandbox()
     auths = authorizations.with_state(db_session(), g.customer.id, sb.clock.naive_now())
-    current = [x for x in auths if x[1] in ("active", "pending")]
-    past = [x for x in auths if x[1] not in ("active", "pending")]
+    current = [x for x in auths if x[1] in LIVE]
+    past = [x for x in auths if x[1] not in LIVE]
     # the utility-initiated scope selection (ESPI's ThirdPartyList)
     connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
     return render_template("portal/sharing.html", nav="sharing", current=current, past=past,

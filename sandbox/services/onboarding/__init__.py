@@ -61,6 +61,7 @@ from sandbox.services.onboarding.notifications import (
                            NOTIFY_BODY_CHARS,
                            NOTIFY_TIMEOUT,
                            NotifyResult,
+                           TargetPolicy,
                            notification_uris,
                            post_notification,
                            send_test_notification,
@@ -89,6 +90,6 @@ __all__ = [
     # certificates
     "MAX_CERTIFICATE_BYTES", "CertificateInfo", "parse_certificate", "store_certificate",
     # notifications
-    "NOTIFY_TIMEOUT", "NOTIFY_BODY_CHARS", "NotifyResult", "post_notification", "notification_uris",
+    "NOTIFY_TIMEOUT", "NOTIFY_BODY_CHARS", "NotifyResult", "TargetPolicy", "post_notification", "notification_uris",
     "send_test_notification",
 ]

@@ -18,6 +18,7 @@ from sandbox.core.profile import Profile
 from sandbox.core.secrets import digest, matches, new_token
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.management import REDACTED
+from sandbox.services.access import AppStatus
 from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata
 from sandbox.services.onboarding.status import approve, evaluate
 
@@ -55,7 +56,7 @@ def register(db: Database, clock: Clock, utility_id: int, seed: int, meta: Metad
                 break
         app = Application(utility_id=utility_id, uuid=resource_uuid_str(seed, utility.slug, "application", client_id),
                           client_id=client_id, client_secret_hash=secret_hash, name=meta.name,
-                          allow_loopback_redirects=False, status="review", created_at=clock.naive_now(),
+                          allow_loopback_redirects=False, status=AppStatus.REVIEW, created_at=clock.naive_now(),
                           developer_id=developer_id, redirect_uris=[], scopes=[],
                           registration_token_hash=digest(reg_token) if reg_token else None)
         _apply(app, meta)
