@@ -121,11 +121,7 @@ def _write_whole(path: str, chunks) -> None:
 @with_appcontext
 def import_command(file, slug, username) -> None:
     """Load a Green Button file as a customer's data, or refuse it and store nothing."""
-    from sandbox.services.dmd import (
-        MAX_IMPORT_BYTES,
-        ImportRefused,
-        import_green_button,
-    )
+    from sandbox.services.dmd import MAX_IMPORT_BYTES, ImportRefused, import_green_button
 
     sb = sandbox()
     size = os.path.getsize(file)

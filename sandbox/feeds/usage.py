@@ -28,14 +28,7 @@ from sandbox.espi.resources import (
     usage_point,
     usage_summary,
 )
-from sandbox.espi.urls import (
-    INTERVAL_BLOCKS,
-    METER_READINGS,
-    USAGE_POINTS,
-    USAGE_SUMMARIES,
-    below,
-    href,
-)
+from sandbox.espi.urls import INTERVAL_BLOCKS, METER_READINGS, USAGE_POINTS, USAGE_SUMMARIES, below, href
 from sandbox.espi.uuids import resource_uuid_str, uuid_family
 from sandbox.services.readings import History, bills, imported_stream, series, streams
 from sandbox.synth.bills import billed_months

@@ -28,24 +28,14 @@ from flask import g, request
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from sandbox.core.models import (
-    Application,
-    Authorization,
-    Customer,
-    OAuthCode,
-    OAuthToken,
-)
+from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
 from sandbox.core.secrets import digest, new_token
 from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
 from sandbox.services.access import AuthState, TokenKind
-from sandbox.services.authorizations import (
-    CLIENT_SCOPE,
-    REUSED_CODE,
-    REVOKED_BY_THIRD_PARTY,
-)
+from sandbox.services.authorizations import CLIENT_SCOPE, REUSED_CODE, REVOKED_BY_THIRD_PARTY
 from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")

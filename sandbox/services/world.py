@@ -13,14 +13,7 @@ from werkzeug.security import generate_password_hash
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database, bulk_insert
-from sandbox.core.models import (
-    Application,
-    Authorization,
-    Customer,
-    UsagePoint,
-    Utility,
-    WorldState,
-)
+from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str

@@ -8,38 +8,14 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import (
-    Response,
-    abort,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
 
 from sandbox.core import errors
 from sandbox.espi.scopes import summary_words
-from sandbox.services import (
-    authorizations,
-    customers,
-    dmd,
-    onboarding,
-    readings,
-    signin,
-    third_parties,
-)
+from sandbox.services import authorizations, customers, dmd, onboarding, readings, signin, third_parties
 from sandbox.web import context
 from sandbox.web.context import db_session, fresh_db_session, sandbox
-from sandbox.web.utility import (
-    lock_message,
-    locked_out,
-    sign_out,
-    upload_limit,
-    utility_blueprint,
-)
+from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("admin", __name__, "/dc/<slug>/admin")
 ROLE = "staff"

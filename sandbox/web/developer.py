@@ -11,17 +11,7 @@ from __future__ import annotations
 import re
 from functools import wraps
 
-from flask import (
-    Response,
-    abort,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup, escape
 
 from sandbox.core import errors
@@ -31,13 +21,7 @@ from sandbox.services import access, onboarding, signin
 from sandbox.services.world import describe
 from sandbox.web import context
 from sandbox.web.context import sandbox
-from sandbox.web.utility import (
-    lock_message,
-    locked_out,
-    sign_out,
-    upload_limit,
-    utility_blueprint,
-)
+from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = "developer"

@@ -9,43 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import (
-    Response,
-    abort,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    stream_with_context,
-    url_for,
-)
+from flask import Response, abort, flash, g, redirect, render_template, request, session, stream_with_context, url_for
 from sqlalchemy import select
 
 from sandbox.core import errors
 from sandbox.core.models import Customer
 from sandbox.espi.scopes import summary_words
-from sandbox.services import (
-    access,
-    authorizations,
-    customers,
-    dmd,
-    readings,
-    signin,
-    summaries,
-    third_parties,
-)
+from sandbox.services import access, authorizations, customers, dmd, readings, signin, summaries, third_parties
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
 from sandbox.web import charts, context
 from sandbox.web.context import db_session, sandbox
-from sandbox.web.utility import (
-    local,
-    lock_message,
-    locked_out,
-    sign_out,
-    utility_blueprint,
-)
+from sandbox.web.utility import local, lock_message, locked_out, sign_out, utility_blueprint
 
 bp = utility_blueprint("portal", __name__, "/dc/<slug>")
 LIVE = (access.AuthState.ACTIVE, access.AuthState.PENDING)  # shown as current on the sharing page

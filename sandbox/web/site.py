@@ -5,12 +5,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from sandbox.services import signin
 from sandbox.services.customers import normalise_postal_code
-from sandbox.services.world import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    describe,
-    utilities_serving,
-)
+from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, describe, utilities_serving
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
 from sandbox.version import __version__
 from sandbox.web.context import sandbox

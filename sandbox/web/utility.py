@@ -6,17 +6,7 @@ import datetime as dt
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    flash,
-    g,
-    redirect,
-    session,
-    url_for,
-)
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, session, url_for
 
 from sandbox.services.world import utility_id as utility_row_id
 from sandbox.web import context

@@ -57,7 +57,7 @@ def kind(entry) -> str:
 
 
 def links(entry, rel):
-    return [l.get("href") for l in entry.findall(ATOM + "link") if l.get("rel") == rel]
+    return [link.get("href") for link in entry.findall(ATOM + "link") if link.get("rel") == rel]
 
 
 def check_feed(root: etree._Element, prefix: str = "espi", related_resolve: bool = True) -> dict[str, list]:

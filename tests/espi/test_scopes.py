@@ -1,11 +1,5 @@
 """A stored scope is read the same way whichever utility's parsing rule accepted it."""
-from sandbox.espi.scopes import (
-    allowed_by,
-    commodities_of,
-    function_blocks,
-    grants_customer_data,
-    summary_words,
-)
+from sandbox.espi.scopes import allowed_by, commodities_of, function_blocks, grants_customer_data, summary_words
 
 
 def test_a_leniently_accepted_scope_keeps_its_meaning():

@@ -1,12 +1,7 @@
 """Ids are computed without uuid.UUID objects for speed; the standard library is the oracle."""
 import uuid
 
-from sandbox.espi.uuids import (
-    resource_uuid,
-    resource_uuid_str,
-    uuid_family,
-    world_namespace,
-)
+from sandbox.espi.uuids import resource_uuid, resource_uuid_str, uuid_family, world_namespace
 
 
 def test_ids_are_the_standard_library_version_5_uuids():

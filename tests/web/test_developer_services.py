@@ -12,13 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
 from sqlalchemy import select
-from web.helpers import (
-    closed_port_url,
-    make_certificate,
-    offered,
-    sb_of,
-    sha256_fingerprint,
-)
+from web.helpers import closed_port_url, make_certificate, offered, sb_of, sha256_fingerprint
 from werkzeug.security import check_password_hash
 
 from sandbox.core import errors

@@ -16,13 +16,7 @@ from lxml import etree
 from sqlalchemy import select
 from web.helpers import sb_of, text, token_from
 
-from sandbox.core.models import (
-    Application,
-    Authorization,
-    Customer,
-    LoginThrottle,
-    UsagePoint,
-)
+from sandbox.core.models import Application, Authorization, Customer, LoginThrottle, UsagePoint
 from sandbox.services import readings
 
 token = token_from("/dc/bayview/")

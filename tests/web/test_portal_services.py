@@ -12,14 +12,7 @@ from web.helpers import sb_of
 from sandbox.core import errors
 from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi.scopes import summary_words
-from sandbox.services import (
-    authorizations,
-    customers,
-    dmd,
-    signin,
-    summaries,
-    third_parties,
-)
+from sandbox.services import authorizations, customers, dmd, signin, summaries, third_parties
 from sandbox.services.readings import History
 from sandbox.synth.usage import Stream
 from sandbox.web import charts, context

@@ -15,13 +15,7 @@ from web import helpers
 from web.helpers import app_count, sb_of
 from werkzeug.security import check_password_hash
 
-from sandbox.core.models import (
-    Application,
-    ApplicationStatusChange,
-    Authorization,
-    OAuthCode,
-    OAuthToken,
-)
+from sandbox.core.models import Application, ApplicationStatusChange, Authorization, OAuthCode, OAuthToken
 from sandbox.core.secrets import digest
 
 REGISTER = "/dc/bayview/espi/1_1/register"

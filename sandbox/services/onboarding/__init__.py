@@ -66,15 +66,7 @@ from sandbox.services.onboarding.notifications import (
                            post_notification,
                            send_test_notification,
 )
-from sandbox.services.onboarding.status import (
-                           CHECK_KEYS,
-                           Check,
-                           approve,
-                           checklist,
-                           complete,
-                           evaluate,
-                           record_call,
-)
+from sandbox.services.onboarding.status import CHECK_KEYS, Check, approve, checklist, complete, evaluate, record_call
 
 __all__ = [
     # status
