@@ -1,4 +1,5 @@
 """The suite needs nothing beside the checkout: no test reads the reference folder ../shared."""
+
 from __future__ import annotations
 
 import io

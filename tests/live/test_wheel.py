@@ -1,5 +1,6 @@
 """The wheel is enough: built from this checkout, installed in a fresh virtualenv outside it, its
 `green-button-sandbox` command serves the site with the templates, static files and seed data it carries."""
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,18 @@ def venv(tmp_path_factory, wheel) -> Path:
     env_dir = tmp_path_factory.mktemp("venv") / "v"
     _run(sys.executable, "-m", "venv", "--without-pip", str(env_dir))
     python = env_dir / "bin" / "python"
-    _run(sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet",
-         str(wheel))
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(python),
+        "install",
+        "--no-deps",
+        "--no-index",
+        "--quiet",
+        str(wheel),
+    )
     purelib = _run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
     ours = [p for p in site.getsitepackages() if os.path.isdir(p)]
     Path(purelib, "_outer_venv_dependencies.pth").write_text("".join(f"{p}\n" for p in ours), encoding="utf-8")
@@ -67,8 +78,14 @@ def test_the_wheel_carries_templates_static_files_seed_data_and_schemas(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for prefix in ("sandbox/templates/", "sandbox/static/", "sandbox/seed_data/utilities/"):
         assert any(n.startswith(prefix) for n in names), prefix
-    for name in ("sandbox/templates/base.html", "sandbox/seed_data/world.toml", "sandbox/espi/schema/espi.xsd",
-                 "sandbox/espi/schema/gb-feed-wrapper.xsd", "sandbox/espi/schema/README.md", "sandbox/py.typed"):
+    for name in (
+        "sandbox/templates/base.html",
+        "sandbox/seed_data/world.toml",
+        "sandbox/espi/schema/espi.xsd",
+        "sandbox/espi/schema/gb-feed-wrapper.xsd",
+        "sandbox/espi/schema/README.md",
+        "sandbox/py.typed",
+    ):
         assert name in names, name
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "green-button-sandbox = sandbox.server:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -76,16 +93,25 @@ def test_the_wheel_carries_templates_static_files_seed_data_and_schemas(wheel):
 
 def test_the_installed_command_serves_the_site(venv, tmp_path):
     env = _clean_env()
-    where = _run(str(venv / "bin" / "python"), "-c",
-                 "import sandbox, sandbox.core.config as c; print(sandbox.__file__); print(c.ROOT)",
-                 cwd=tmp_path, env=env).stdout.split()
+    where = _run(
+        str(venv / "bin" / "python"),
+        "-c",
+        "import sandbox, sandbox.core.config as c; print(sandbox.__file__); print(c.ROOT)",
+        cwd=tmp_path,
+        env=env,
+    ).stdout.split()
     package = Path(where[0]).parent
     assert package.is_relative_to(venv) and not package.is_relative_to(ROOT)
     assert Path(where[1]) == package  # the resources are found inside the installed package
 
-    proc = subprocess.Popen([str(venv / "bin" / "green-button-sandbox"), "--port", "0", "--database",
-                             str(tmp_path / "w.db")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "green-button-sandbox"), "--port", "0", "--database", str(tmp_path / "w.db")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     found, url, stderr = threading.Event(), [], []
 
     def read_stdout():
