@@ -34,12 +34,26 @@ from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
-from sandbox.services.access import AuthState, TokenKind
-from sandbox.services.authorizations import CLIENT_SCOPE, REUSED_CODE, REVOKED_BY_THIRD_PARTY
+from sandbox.services.access import TokenKind
+from sandbox.services.authorizations import CLIENT_SCOPE, REUSED_CODE, REVOKED_BY_THIRD_PARTY, AuthState
 from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
+
+def error_text(text: str) -> str:
+    """`text` as an error_description may carry it (RFC 6749 5.2: printable ASCII without '"' or
+    '\\'): other characters, which a client's own input may bring in, are written as U+XXXX."""
+    out = []
+    for ch in text:
+        if ch == '"':
+            out.append("'")
+        elif " " <= ch <= "~" and ch != "\\":
+            out.append(ch)
+        else:
+            out.append(f"U+{ord(ch):04X}")
+    return "".join(out)
 
 
 def _now() -> dt.datetime:
@@ -165,7 +179,7 @@ class Server(AuthorizationServer):
         try:
             allowed_by([scope], scope, strict=g.utility.profile.strict_scopes)
         except ScopeError as exc:
-            raise InvalidScopeError(description=str(exc)) from None
+            raise InvalidScopeError(description=error_text(str(exc))) from None
 
 
 def check_scope(client: Client, scope: str | None) -> str:
@@ -175,7 +189,7 @@ def check_scope(client: Client, scope: str | None) -> str:
     try:
         allowed_by(list(client.app.scopes), scope, strict=g.utility.profile.strict_scopes)
     except ScopeError as exc:
-        raise InvalidScopeError(description=str(exc)) from None
+        raise InvalidScopeError(description=error_text(str(exc))) from None
     return scope
 
 

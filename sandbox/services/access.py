@@ -2,7 +2,8 @@
 
 Every caller asks here (the consent page, the OAuth grants, the bearer check, the staff view,
 the directory), so a status means the same everywhere. Statuses are enums whose values are
-the texts stored in the database.
+the texts stored in the database: AppStatus here, AuthState with the authorization lifecycle
+(`services.authorizations`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit
 
 from sandbox.core.clock import to_naive_utc
 from sandbox.core.models import Application, Authorization, Customer, OAuthToken
+from sandbox.services import authorizations
+from sandbox.services.authorizations import AuthState
 
 
 class AppStatus(enum.StrEnum):
@@ -26,17 +29,6 @@ class AppStatus(enum.StrEnum):
 STATUS_LABELS = {AppStatus.REVIEW: "Review", AppStatus.PRODUCTION: "Production", AppStatus.ON_HOLD: "On Hold",
                  AppStatus.BLOCKED: "Blocked"}
 SUSPENDED = frozenset({AppStatus.ON_HOLD, AppStatus.BLOCKED})
-
-
-class AuthState(enum.StrEnum):
-    """An authorization's state at a moment. ACTIVE, REVOKED and DENIED are stored
-    (Authorization.status); EXPIRED and PENDING follow from its period and the clock."""
-
-    ACTIVE = "active"
-    REVOKED = "revoked"
-    DENIED = "denied"
-    EXPIRED = "expired"  # its period is over
-    PENDING = "pending"  # its period has not begun
 
 
 class TokenKind(enum.StrEnum):
@@ -96,13 +88,17 @@ def redirect_allowed(app: Application, uri: str) -> bool:
         return False
     if uri in app.redirect_uris:
         return True
-    parts = urlsplit(uri)
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:  # not a URL (an unclosed IPv6 bracket, say)
+        return False
+    if parts.scheme != "http" or host not in LOOPBACK_HOSTS:
         return False
     if app.allow_loopback_redirects:
         return True
     for registered in app.redirect_uris:
-        r = urlsplit(registered)
+        r = urlsplit(registered)  # registered URIs were checked at registration
         if r.scheme == "http" and r.hostname in LOOPBACK_HOSTS and (r.path, r.query) == (parts.path, parts.query):
             return True
     return False
@@ -110,27 +106,10 @@ def redirect_allowed(app: Application, uri: str) -> bool:
 
 # --- authorizations ---------------------------------------------------------------------
 
-def authorization_state(auth: Authorization, now: dt.datetime) -> tuple[AuthState, dt.datetime]:
-    """(state, until): the state at `now` and when it ends or ended (naive UTC)."""
-    n = to_naive_utc(now)
-    if auth.status != AuthState.ACTIVE:
-        return AuthState(auth.status), auth.ended_at or auth.authorized_end
-    if n >= auth.authorized_end:
-        return AuthState.EXPIRED, auth.authorized_end
-    if n < auth.authorized_start:
-        return AuthState.PENDING, auth.authorized_end
-    return AuthState.ACTIVE, auth.authorized_end
-
-
-def can_end(auth: Authorization, now: dt.datetime) -> bool:
-    """Whether revoking means anything: the authorization is active or has yet to begin."""
-    return authorization_state(auth, now)[0] in (AuthState.ACTIVE, AuthState.PENDING)
-
-
 def grants_access(auth: Authorization | None, now: dt.datetime) -> bool:
     """The authorization lets its tokens work now: stored active, not past its end, and its
     application not suspended."""
-    return auth is not None and auth.status == AuthState.ACTIVE and auth.authorized_end > to_naive_utc(now) \
+    return auth is not None and authorizations.state(auth, now)[0] == AuthState.ACTIVE \
         and not suspended(auth.application)
 
 

@@ -2,12 +2,14 @@
 token), listed for the customer and staff, and ended (the customer revokes, the third party
 revokes, a code is reused, the customer moves out).
 
-Its state at a moment is the access policy's (`access.authorization_state`); ending one goes
-through `end` or `cut_short` here, so the portal, staff view, OAuth server and control API agree.
+Its state at a moment is `state`, and ending one goes through `end` or `cut_short`, all here,
+so the portal, staff view, OAuth server and control API agree. Whether an authorization lets
+its tokens work is the access policy's (`access.grants_access`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -19,9 +21,21 @@ from sandbox.core.models import Application, Authorization, Customer, UsagePoint
 from sandbox.core.profile import Profile
 from sandbox.core.secrets import new_token
 from sandbox.espi.uuids import resource_uuid_str
-from sandbox.services import access, tokens
-from sandbox.services.access import AuthState
+from sandbox.services import tokens
 from sandbox.synth.calendar import local_midnight
+
+
+class AuthState(enum.StrEnum):
+    """An authorization's state at a moment. ACTIVE, REVOKED and DENIED are stored
+    (Authorization.status); EXPIRED and PENDING follow from its period and the clock."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    DENIED = "denied"
+    EXPIRED = "expired"  # its period is over
+    PENDING = "pending"  # its period has not begun
+
+
 
 CLIENT_SCOPE = "FB=34_35"  # ESPI client-access role: Batch/Bulk, Authorization, ReadServiceStatus
 
@@ -78,6 +92,26 @@ def grant_for_client(s: Session, seed: int, slug: str, app: Application, scope: 
                 start + dt.timedelta(days=profile.authorization_days))
 
 
+# --- its state ----------------------------------------------------------------------------
+
+def state(auth: Authorization, now: dt.datetime) -> tuple[AuthState, dt.datetime]:
+    """(state, until): the state at `now` and when it ends or ended (naive UTC)."""
+    n = to_naive_utc(now)
+    if auth.status != AuthState.ACTIVE:
+        return AuthState(auth.status), auth.ended_at or auth.authorized_end
+    if n >= auth.authorized_end:
+        return AuthState.EXPIRED, auth.authorized_end
+    if n < auth.authorized_start:
+        return AuthState.PENDING, auth.authorized_end
+    return AuthState.ACTIVE, auth.authorized_end
+
+
+def can_end(auth: Authorization, now: dt.datetime) -> bool:
+    """Whether revoking means anything: the authorization is active or has yet to begin."""
+    return state(auth, now)[0] in (AuthState.ACTIVE, AuthState.PENDING)
+
+
+
 # --- listing ----------------------------------------------------------------------------
 
 def of_customer(s: Session, customer_id: int) -> list[Authorization]:
@@ -90,7 +124,7 @@ def of_customer(s: Session, customer_id: int) -> list[Authorization]:
 
 def with_state(s: Session, customer_id: int, now: dt.datetime) -> list[tuple[Authorization, AuthState, dt.datetime]]:
     """(authorization, state, until) of each of `of_customer`, at `now`."""
-    return [(a, *access.authorization_state(a, now)) for a in of_customer(s, customer_id)]
+    return [(a, *state(a, now)) for a in of_customer(s, customer_id)]
 
 
 # --- ending -----------------------------------------------------------------------------
@@ -118,9 +152,8 @@ def revoke_by_customer(db: Database, clock: Clock, customer_id: int, authorizati
         if auth is None or auth not in of_customer(s, customer_id):
             raise NotFound(authorization_id)
         now = clock.naive_now()
-        if not access.can_end(auth, now):
-            state, _ = access.authorization_state(auth, now)
-            raise Refused(f"This authorization has already ended ({state}).", "authorization")
+        if not can_end(auth, now):
+            raise Refused(f"This authorization has already ended ({state(auth, now)[0]}).", "authorization")
         end(s, auth, now, REVOKED_BY_CUSTOMER)
         s.flush()
         _ = auth.application  # loaded for the caller

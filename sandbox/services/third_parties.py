@@ -12,7 +12,8 @@ from sandbox.core.clock import Clock, to_naive_utc
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization
-from sandbox.services.access import STATUS_LABELS, AppStatus, AuthState
+from sandbox.services.access import STATUS_LABELS, AppStatus
+from sandbox.services.authorizations import AuthState
 
 STAFF = "staff"  # who changed a status, when a member of staff did
 

@@ -17,7 +17,8 @@ from sandbox.core.models import Application, Authorization, Customer, UsagePoint
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
-from sandbox.services.access import AppStatus, AuthState
+from sandbox.services.access import AppStatus
+from sandbox.services.authorizations import AuthState
 from sandbox.synth.people import DEMO_PASSWORD, PeopleFactory
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
 from sandbox.version import __version__

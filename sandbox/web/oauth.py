@@ -57,19 +57,29 @@ def _redirect_error(redirect_uri: str, error: str, description: str, state: str 
     return redirect(redirect_uri + sep + urlencode(params))
 
 
+AUTHORIZE_PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
+                    "code_challenge_method")
+
+
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize():
     """Validate the request (bad client or redirect URI: an error page, never a redirect), sign the
     customer in, and ask them. Accept redirects with code and state; Reject with access_denied."""
     args = request.args
+    repeated = [k for k in AUTHORIZE_PARAMS if len(args.getlist(k)) > 1]
     client = server().query_client(args.get("client_id", "")) if args.get("client_id") else None
-    if client is None:
+    if client is None or "client_id" in repeated:
         return _error_page("Unknown application", "The link that brought you here names no application registered "
-                           f"with {g.utility.name} (client_id is missing or unknown). Nothing was shared.")
+                           f"with {g.utility.name} (client_id is missing, repeated or unknown). Nothing was shared.")
     redirect_uri = args.get("redirect_uri") or client.get_default_redirect_uri()
-    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+    if not redirect_uri or "redirect_uri" in repeated or not client.check_redirect_uri(redirect_uri):
         return _error_page("Unregistered return address", f"{client.app.name} asked to send you back to an address "
                            "it has not registered (redirect_uri). For your safety you were not sent there.")
+    if repeated:  # RFC 6749 3.1: a parameter must not be sent more than once
+        return _redirect_error(redirect_uri, "invalid_request", f"{repeated[0]} is repeated", args.get("state"))
+    if args.get("response_type") != "code":  # answered here: Authlib would echo the value back
+        return _redirect_error(redirect_uri, "unsupported_response_type", "response_type must be code",
+                               args.get("state"))
     app = client.app
     refusal = access.authorize_refusal(app, None, _today())
     if refusal:

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from sandbox.core import errors
 from sandbox.core.models import Customer
 from sandbox.espi.scopes import summary_words
-from sandbox.services import access, authorizations, customers, dmd, readings, signin, summaries, third_parties
+from sandbox.services import authorizations, customers, dmd, readings, signin, summaries, third_parties
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
 from sandbox.web import charts, context
 from sandbox.web.context import db_session, sandbox
 from sandbox.web.utility import local, lock_message, locked_out, sign_out, utility_blueprint
 
 bp = utility_blueprint("portal", __name__, "/dc/<slug>")
-LIVE = (access.AuthState.ACTIVE, access.AuthState.PENDING)  # shown as current on the sharing page
+LIVE = (authorizations.AuthState.ACTIVE, authorizations.AuthState.PENDING)  # shown as current on the sharing page
 ROLE = "customer"
 
 
@@ -245,7 +245,7 @@ def _own_authorization(auth_id: int):
 @login_required
 def revoke_confirm(auth_id: int):
     auth = _own_authorization(auth_id)
-    state, until = access.authorization_state(auth, sandbox().clock.naive_now())
+    state, until = authorizations.state(auth, sandbox().clock.naive_now())
     return render_template("portal/revoke.html", nav="sharing", auth=auth, state=state, until=until,
                            describe=summary_words)
 

@@ -221,11 +221,13 @@ def _read_metadata() -> tuple[onboarding.Metadata, dict]:
             parsed = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise errors.Refused(f"body: not valid JSON ({exc}).", "body") from None
+        except RecursionError:
+            raise errors.Refused("body: JSON nested too deeply to be client metadata.", "body") from None
         raw, body = _from_json(parsed)
         names = JSON_FIELDS
     offered = standard_scopes(g.utility.commodities, g.utility.electricity_interval)
     meta = onboarding.validate_metadata(raw, offered, utility_name=g.utility.name, default_scopes=True,
-                                        strict=g.utility.profile.scope_parsing == "strict", names=names)
+                                        strict=g.utility.profile.strict_scopes, names=names)
     return meta, body
 
 

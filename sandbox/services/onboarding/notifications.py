@@ -19,7 +19,7 @@ from sandbox.core.models import Application, Authorization
 from sandbox.core.profile import Profile
 from sandbox.espi import urls
 from sandbox.espi.resources import batch_list
-from sandbox.services.access import AuthState
+from sandbox.services.authorizations import AuthState
 from sandbox.services.onboarding.applications import application
 from sandbox.services.onboarding.status import evaluate
 
