@@ -45,7 +45,7 @@ def startup(runs: int = 3) -> None:
                 except OSError:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         proc.kill()
-                        raise SystemExit(f"{url}/healthz did not answer 200 within 60 s")
+                        raise SystemExit(f"{url}/healthz did not answer 200 within 60 s") from None
                     time.sleep(0.01)  # polling a server that is starting, not waiting for a result
             times.append(time.perf_counter() - t0)
             proc.terminate()

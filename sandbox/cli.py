@@ -89,9 +89,9 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
         if output:
             _write_whole(output, download.chunks)
         else:
-            out = click.get_binary_stream("stdout")
-            for chunk in download.chunks:
-                out.write(chunk)
+            with click.open_file("-", "wb") as out:  # stdout, as bytes
+                for chunk in download.chunks:
+                    out.write(chunk)
     if output:
         click.echo(f"Wrote {output} ({start} to {end - dt.timedelta(days=1)}).", err=True)
 

@@ -7,10 +7,12 @@ import sys
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="green-button-sandbox", description="Green Button Sandbox: a fake utility speaking Green Button (ESPI).")
+    p = argparse.ArgumentParser(prog="green-button-sandbox",
+                                description="Green Button Sandbox: a fake utility speaking Green Button (ESPI).")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; SANDBOX_HOST)")
     p.add_argument("--port", type=int, help="port, 0 for any free one (default 8080; SANDBOX_PORT)")
-    p.add_argument("--database", help="SQLAlchemy URL or SQLite file path (default: sandbox.db in the instance folder; SANDBOX_DATABASE_URL)")
+    p.add_argument("--database", help="SQLAlchemy URL or SQLite file path "
+                   "(default: sandbox.db in the instance folder; SANDBOX_DATABASE_URL)")
     p.add_argument("--seed", type=int, help="world seed (default 42 from seed_data/world.toml; SANDBOX_SEED)")
     p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
     p.add_argument("--reset", action="store_true", help="rebuild the world even if the database holds one")

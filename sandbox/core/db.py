@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, select
 from sqlalchemy.engine import Engine
@@ -91,6 +91,19 @@ class Database:
         """One unit of work: committed if the block ends normally, rolled back otherwise."""
         with self.sessions() as session, session.begin():
             yield session
+
+
+T = TypeVar("T")
+
+
+def fetch(session: Session, model: type[T], ident: object) -> T:
+    """The row of `model` with primary key `ident`, or NotFound."""
+    from sandbox.core.errors import NotFound
+
+    row = session.get(model, ident)
+    if row is None:
+        raise NotFound(f"{model.__name__} {ident}")
+    return row
 
 
 def bulk_insert(session: Session, table, rows: list[dict]) -> None:

@@ -71,8 +71,8 @@ class Entry:
     self_href: str
     up_href: str
     title: str
-    published: int
-    updated: int
+    published: int | str  # epoch seconds (text only for the writer's template markers)
+    updated: int | str
     content: Callable[[], etree._Element]
     related: list[Link] = field(default_factory=list)
     readings: Callable[[], str] | None = None  # pre-formatted IntervalReadings appended to the content
@@ -219,8 +219,10 @@ class FeedWriter:
         template = self._forms.get(key)
         if template is None:
             marks = tuple(None if f is None else f"@@F{i}@@" for i, f in enumerate(e.fields))
+            form = e.form
+            assert form is not None  # _formed is asked only for formed entries
             marker = Entry(e.kind, "@@UUID@@", f"{e.up_href}/@@UUID@@", e.up_href, "@@TITLE@@", "@@PUBLISHED@@",
-                           "@@UPDATED@@", lambda: e.form(*marks), e.related)
+                           "@@UPDATED@@", lambda: form(*marks), e.related)
             template = self._forms[key] = _percent_format(self.entry(marker).decode("utf-8"))
         fmt, order = template
         values = {"UUID": e.uuid, "TITLE": xml_escape(e.title), "PUBLISHED": iso(e.published),

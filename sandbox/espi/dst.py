@@ -28,20 +28,28 @@ def encode_rule(month: int, operator: int, day_of_month: int, weekday: int, hour
     return f"{value:08X}"
 
 
+def _offset(when: dt.datetime) -> dt.timedelta:
+    """The UTC offset of an aware time (a zone always gives one)."""
+    off = when.utcoffset()
+    if off is None:
+        raise ValueError(f"{when} has no UTC offset")
+    return off
+
+
 def _transitions(tz: ZoneInfo, year: int) -> list[tuple[dt.datetime, dt.timedelta, dt.timedelta]]:
     """(wall-clock time just before the change, offset before, offset after) for each change in year."""
-    out = []
+    out: list[tuple[dt.datetime, dt.timedelta, dt.timedelta]] = []
     t = int(dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc).timestamp())
     end = int(dt.datetime(year + 1, 1, 1, tzinfo=dt.timezone.utc).timestamp())
-    prev = dt.datetime.fromtimestamp(t, tz).utcoffset()
+    prev = _offset(dt.datetime.fromtimestamp(t, tz))
     step = 86400  # zones change offset at most once a day
     while t < end:
-        off = dt.datetime.fromtimestamp(t + step, tz).utcoffset()
+        off = _offset(dt.datetime.fromtimestamp(t + step, tz))
         if off != prev:
             lo, hi = t, t + step  # the change lies in (lo, hi]: find the exact second
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if dt.datetime.fromtimestamp(mid, tz).utcoffset() == prev:
+                if _offset(dt.datetime.fromtimestamp(mid, tz)) == prev:
                     lo = mid
                 else:
                     hi = mid
@@ -65,7 +73,7 @@ def local_time(tz_name: str, year: int) -> LocalTime:
     tz = ZoneInfo(tz_name)
     changes = _transitions(tz, year)
     if len(changes) != 2:
-        offset = dt.datetime(year, 1, 1, tzinfo=tz).utcoffset()
+        offset = _offset(dt.datetime(year, 1, 1, tzinfo=tz))
         return LocalTime(int(offset.total_seconds()), 0, NO_DST, NO_DST)
     (start_wall, std, dst), (end_wall, _, _) = changes
     if dst < std:  # southern hemisphere order: the first change of the year ends DST

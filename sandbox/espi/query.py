@@ -85,7 +85,8 @@ def parse_query(args: Mapping[str, str]) -> Query:
 
 
 def _passes(q: Query, e: Entry) -> bool:
-    return e.structural or _passes_window(q, e.window or (e.published, e.published), e.updated)
+    published, updated = int(e.published), int(e.updated)
+    return e.structural or _passes_window(q, e.window or (published, published), updated)
 
 
 def _passes_window(q: Query, window: tuple[int, int], updated: int) -> bool:

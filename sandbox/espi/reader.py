@@ -82,7 +82,7 @@ def _entries(root: etree._Element) -> list[_Entry]:
         if payload.tag.startswith("{%s}" % CUST):
             raise XmlRefused("the file holds customer (PII) resources; only usage data can be imported")
         self_href = up_href = None
-        related = []
+        related: list[str] = []
         for link in entry.iterchildren(A + "link"):
             rel = link.get("rel")
             if rel == "self":
@@ -90,7 +90,9 @@ def _entries(root: etree._Element) -> list[_Entry]:
             elif rel == "up":
                 up_href = _norm(link.get("href"))
             elif rel == "related":
-                related.append(_norm(link.get("href")))
+                target = _norm(link.get("href"))
+                if target is not None:
+                    related.append(target)
         if self_href is None:
             raise XmlRefused(f"entry {n} ({etree.QName(payload).localname}) has no self link")
         ident = (entry.findtext(A + "id") or "").strip()
@@ -136,6 +138,8 @@ def _readings(block: _Entry, rt: dict[str, int], into: list[ParsedReading]) -> N
             start, duration = block_start + i * step, step
         else:
             raise XmlRefused(f"a reading in IntervalBlock {block.self_href} has no timePeriod and no intervalLength")
+        if start is None or duration is None:
+            raise XmlRefused(f"a reading in IntervalBlock {block.self_href} has a timePeriod without start or duration")
         value = _int(r.find(E + "value"), "IntervalReading value")
         if value is None:
             raise XmlRefused(f"a reading at {start} in IntervalBlock {block.self_href} has no value")
@@ -170,10 +174,10 @@ def read_usage_feed(root: etree._Element) -> list[ParsedUsagePoint]:
         up.streams.append(stream)
         streams[mr.self_href] = stream
     for block in by_kind.get("IntervalBlock", []):
-        stream = streams.get(_parent(block, "IntervalBlock"))
-        if stream is None:
+        parent = streams.get(_parent(block, "IntervalBlock"))
+        if parent is None:
             raise XmlRefused(f"IntervalBlock {block.self_href} belongs to no MeterReading in the file")
-        _readings(block, stream.reading_type, stream.readings)
+        _readings(block, parent.reading_type, parent.readings)
     for stream in streams.values():
         stream.readings.sort(key=lambda r: r.start)
         for a, b in zip(stream.readings, stream.readings[1:]):

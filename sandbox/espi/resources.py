@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from lxml import etree
@@ -30,14 +30,14 @@ def meter_reading() -> etree._Element:
     return etree.Element(E + "MeterReading")
 
 
-def reading_type(fields: dict[str, object]) -> etree._Element:
+def reading_type(fields: Mapping[str, object]) -> etree._Element:
     unknown = set(fields) - set(READING_TYPE_ORDER)
     if unknown:
         raise ValueError(f"not ReadingType children: {sorted(unknown)}")
     return element("ReadingType", ESPI, [(k, fields.get(k)) for k in READING_TYPE_ORDER])
 
 
-def interval_block(start: int, duration: int) -> etree._Element:
+def interval_block(start: int | str, duration: int | str) -> etree._Element:
     """The block with its interval; the readings are appended as text from `interval_readings`."""
     return element("IntervalBlock", ESPI, [("interval", [("duration", duration), ("start", start)])])
 

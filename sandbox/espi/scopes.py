@@ -31,7 +31,7 @@ class ScopeError(ValueError):
 class Scope:
     function_blocks: tuple[int, ...]
     interval_durations: tuple[int | str, ...] = ()
-    block_duration: str | None = None
+    block_duration: int | str | None = None
     history_length: int | None = None
     subscription_frequency: int | str | None = None
     account_collection: int | None = None
@@ -80,8 +80,15 @@ def parse_scope(text: str, strict: bool = True) -> Scope:
         raise ScopeError("", "the scope is empty")
     if any(c.isspace() for c in text.strip()):
         raise ScopeError(text, "an ESPI scope has no spaces (several scopes are not accepted in one request)")
-    values: dict[str, object] = {}
+    seen: set[str] = set()
     extra: list[str] = []
+    fb: tuple[int, ...] | None = None
+    intervals: tuple[int | str, ...] = ()
+    block: int | str | None = None
+    frequency: int | str | None = None
+    history: int | None = None
+    accounts: int | None = None
+    bulk: str | None = None
     names = {t.lower(): t for t in TERMS}
     for raw in text.strip().rstrip(";").split(";"):
         term = raw.strip()
@@ -94,27 +101,28 @@ def parse_scope(text: str, strict: bool = True) -> Scope:
                 raise ScopeError(term, f"unknown term {name!r}; ESPI scopes use {', '.join(TERMS)}")
             extra.append(term)
             continue
-        if canonical in values:
+        if canonical in seen:
             raise ScopeError(term, f"{canonical} is given twice")
+        seen.add(canonical)
         if canonical == "FB":
-            values["FB"] = tuple(_number(term, n) for n in value.split("_"))
+            fb = tuple(_number(term, n) for n in value.split("_"))
         elif canonical == "IntervalDuration":
-            values[canonical] = tuple(_number_or_named(term, n) for n in value.split("_"))
+            intervals = tuple(_number_or_named(term, n) for n in value.split("_"))
         elif canonical == "BlockDuration":
-            values[canonical] = _number_or_named(term, value)
+            block = _number_or_named(term, value)
         elif canonical == "SubscriptionFrequency":
-            values[canonical] = _number_or_named(term, value)
-        elif canonical in ("HistoryLength", "AccountCollection"):
-            values[canonical] = _number(term, value)
+            frequency = _number_or_named(term, value)
+        elif canonical == "HistoryLength":
+            history = _number(term, value)
+        elif canonical == "AccountCollection":
+            accounts = _number(term, value)
         elif canonical == "BR":
             if not _BR.match(value):
                 raise ScopeError(term, "a bulk request id is letters, digits and dashes")
-            values[canonical] = value
-    if "FB" not in values:
+            bulk = value
+    if fb is None:
         raise ScopeError(text, "the scope names no function blocks (FB=...)")
-    return Scope(values["FB"], values.get("IntervalDuration", ()), values.get("BlockDuration"),
-                 values.get("HistoryLength"), values.get("SubscriptionFrequency"), values.get("AccountCollection"),
-                 values.get("BR"), tuple(extra))
+    return Scope(fb, intervals, block, history, frequency, accounts, bulk, tuple(extra))
 
 
 def covers(registered: Scope, requested: Scope) -> None:
@@ -174,7 +182,7 @@ def standard_scopes(commodities: tuple[str, ...], electricity_interval: int) -> 
 def _terms(scope: str) -> dict[str, str]:
     """A scope's terms by lower-case name, read as leniently as any utility parses them (a stored
     scope may come from a lenient utility: `fb=1_3` must mean what `FB=1_3` means)."""
-    terms = {}
+    terms: dict[str, str] = {}
     for part in scope.split(";"):
         name, eq, value = part.partition("=")
         if eq:

@@ -3,6 +3,7 @@
 Kept apart from usage data: these go only into `cust:` documents (ESPI.md 2.5)."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Iterator
 
 from sandbox.core.models import Customer
@@ -67,8 +68,7 @@ def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, r
     for up, m in meters:
         interval = utility.electricity_interval if up.commodity == "electricity" else (
             86400 if up.commodity == "gas" else utility.water_interval)
-        yield Entry("Meter", m, urls.below(l_href, "Meter", m), urls.below(l_href, "Meter"), f"{up.commodity.capitalize()} meter",
-                    since, since,
-                    lambda up=up, interval=interval: pii.meter(serial=up.meter_serial, kind=f"{up.commodity} meter",
-                                                               status=status, interval=interval,
-                                                               form="2S" if up.commodity == "electricity" else "AMR"))
+        yield Entry("Meter", m, urls.below(l_href, "Meter", m), urls.below(l_href, "Meter"),
+                    f"{up.commodity.capitalize()} meter", since, since, partial(
+                        pii.meter, serial=up.meter_serial, kind=f"{up.commodity} meter", status=status,
+                        interval=interval, form="2S" if up.commodity == "electricity" else "AMR"))

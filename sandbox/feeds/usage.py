@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def summary_uuid(world: WorldDef, up_uuid: str, month: dt.date) -> str:
     return resource_uuid_str(world.seed, "usage-summary", up_uuid, month.isoformat())
 
 
-def reading_type_fields(utility: UtilityDef, up: UsagePoint, stream: Stream) -> dict[str, int]:
+def reading_type_fields(utility: UtilityDef, up: UsagePoint, stream: Stream) -> Mapping[str, object]:
     if up.imported:
         return dict(imported_stream(up, stream.key).reading_type)
     return codes.reading_type(stream.commodity, stream.flow, stream.unit, stream.multiplier, stream.interval,
@@ -112,11 +112,11 @@ class UsageFeed:
         end = max(end, start)
         return Span(start, end, local_midnight(self.tz, start), local_midnight(self.tz, end))
 
-    def entries(self, ups: Sequence[tuple[UsagePoint, History]]) -> Iterator[Entry]:
+    def entries(self, ups: Sequence[tuple[UsagePoint, History]]) -> Iterator[Entry | BlockRun]:
         for up, h in ups:
             yield from self.usage_point_entries(up, h)
 
-    def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry]:
+    def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry | BlockRun]:
         span = self.span(history)
         urls, world, utility = self.urls, self.world, self.utility
         up_href = below(urls.parent, USAGE_POINTS, up.uuid)
@@ -125,7 +125,8 @@ class UsageFeed:
         related = [Link("related", below(up_href, METER_READINGS), "espi-feed/MeterReading")]
         if has_summaries:
             related.append(Link("related", below(up_href, USAGE_SUMMARIES), "espi-feed/UsageSummary"))
-        related.append(Link("related", href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp), "espi-entry/LocalTimeParameters"))
+        related.append(Link("related", href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp),
+                            "espi-entry/LocalTimeParameters"))
         kind = service_kind(up)
         tariff = utility.tariffs.get(up.commodity) if not up.imported else None
         yield Entry("UsagePoint", up.uuid, up_href, below(urls.parent, USAGE_POINTS), up.label, span.published,
@@ -145,7 +146,7 @@ class UsageFeed:
             yield from self._summary_entries(up, up_href, its_streams[0], span, computed)
 
     def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
-                               computed: dict[str, Series]) -> Iterator[Entry]:
+                               computed: dict[str, Series]) -> Iterator[Entry | BlockRun]:
         urls, world = self.urls, self.world
         mr = meter_reading_uuid(world, up, stream)
         rt = reading_type_uuid(world, self.utility, up, stream)
@@ -171,7 +172,8 @@ class UsageFeed:
 
         def readings() -> ReadingRun:
             if not made:  # the whole stream at once, on first use
-                periods = period_texts(data.grid, data.positions) if data.grid is not None else None
+                periods = period_texts(data.grid, data.positions) \
+                    if data.grid is not None and data.positions is not None else None
                 made.append(interval_readings(data.starts, data.durations, data.values, data.qualities,
                                               data.costs if priced else None, data.tou if priced else None,
                                               data.tiers if priced else None, periods))

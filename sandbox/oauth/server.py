@@ -28,6 +28,7 @@ from flask import g, request
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
+from sandbox.core.db import fetch
 from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
 from sandbox.core.secrets import digest, new_token
 from sandbox.espi import urls
@@ -204,16 +205,17 @@ def save_token(token: dict, req) -> None:
             # first, so that of two refreshes of one token exactly one wins (tokens.retire)
             if not tokens.retire(s, req.refresh_token.row.id, now):
                 raise InvalidGrantError(description="this refresh token was just used; use the tokens that request received")
-        app = s.get(Application, req.client.app.id)
+        app = fetch(s, Application, req.client.app.id)
+        auth: Authorization | None
         if grant_type == "authorization_code":
-            code = s.get(OAuthCode, req.authorization_code.row.id)
+            code = fetch(s, OAuthCode, req.authorization_code.row.id)
             auth = authorizations.grant_for_customer(s, world.seed, g.slug, g.utility.time_zone, app, code.customer,
                                                      code.scope, code.usage_point_ids, profile, now)
             code.authorization_id = auth.id
             tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
                          refresh_until=auth.authorized_end)
         elif grant_type == "refresh_token":
-            old = s.get(OAuthToken, req.refresh_token.row.id)
+            old = fetch(s, OAuthToken, req.refresh_token.row.id)
             auth = old.authorization
             row = tokens.store(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
                                refresh_until=auth.authorized_end if auth else None)
@@ -229,6 +231,8 @@ def save_token(token: dict, req) -> None:
             tokens.store(s, app=app, kind=TokenKind.CLIENT, token=token, authorization=auth, now=now, refresh_until=None)
             onboarding.record_call(app, "client_token_at", profile, now)
         s.flush()
+        if auth is None:  # every customer and client token is issued with its authorization
+            raise InvalidGrantError(description="this token belongs to no authorization")
         found = uris_for(auth, resource_root())
         token["resourceURI"] = found.resource
         token["authorizationURI"] = found.authorization

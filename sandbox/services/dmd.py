@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
-from sandbox.core.db import Database, bulk_insert
+from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.errors import Refused
 from sandbox.core.models import Customer, ImportedReading, ImportedStream, UsagePoint
 from sandbox.core.state import Sandbox
@@ -128,7 +128,7 @@ def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int]
     """The Download My Data feed, streamed; it opens its own database session for as long as it runs."""
     world = sb.require_world()
     with sb.db.sessions() as s:
-        customer = s.get(Customer, customer_id)
+        customer = fetch(s, Customer, customer_id)
         utility = world.utility(customer.utility.slug)
         ups = [up for up in customer.usage_points if usage_point_ids is None or up.id in usage_point_ids]
         links = Urls.for_customer(base_url, utility.slug, customer.uuid)
@@ -240,7 +240,7 @@ def import_green_button(sb: Sandbox, customer: Customer, data: bytes) -> ImportS
 def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[ParsedUsagePoint]) -> ImportSummary:
     replaced = readings = 0
     with db.transaction() as s:
-        customer = s.get(Customer, customer_id)
+        customer = fetch(s, Customer, customer_id)
         number = (s.scalar(select(func.max(UsagePoint.number)).where(UsagePoint.customer_id == customer.id)) or 0) + 1
         for p in parsed:
             existing = s.scalars(select(UsagePoint).where(
@@ -256,7 +256,7 @@ def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[P
                 if own is None or s.scalars(select(UsagePoint.id).where(UsagePoint.uuid == own)).first() is not None:
                     own = resource_uuid_str(seed, "imported", customer.uuid, p.uuid, number)
                 up = UsagePoint(customer_id=customer.id, number=number, params={}, uuid=own, source_uuid=p.uuid,
-                                commodity=codes.SERVICE_KIND_NAMES.get(p.service_kind, "electricity"),
+                                commodity=codes.SERVICE_KIND_NAMES.get(p.service_kind or 0, "electricity"),
                                 label=p.title or "Imported service", meter_serial="imported")
                 number += 1
                 s.add(up)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from sandbox.core.clock import Clock
 from sandbox.core.models import Customer, ImportedReading, ImportedStream, UsagePoint
@@ -38,6 +38,14 @@ class History:
         return max(start, self.first), min(end, self.end)
 
 
+def session_of(up: UsagePoint) -> Session:
+    """The session a usage point was loaded in (its imported readings are read through it)."""
+    s = object_session(up)
+    if s is None:
+        raise ValueError(f"usage point {up.uuid} is not in a session: load it in one to read its imported readings")
+    return s
+
+
 def model_for(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> UsageModel:
     return UsageModel(world, utility, UsagePointParams.from_json(up.params))
 
@@ -53,12 +61,10 @@ def service_history(world: WorldDef, utility: UtilityDef, clock: Clock, customer
 
 def imported_days(utility: UtilityDef, up: UsagePoint) -> History | None:
     """Days an imported usage point has readings for, or None."""
-    from sqlalchemy.orm import object_session
-
     ids = [s.id for s in up.imported_streams]
     if not ids:
         return None
-    lo, hi = object_session(up).execute(select(func.min(ImportedReading.start), func.max(ImportedReading.start))
+    lo, hi = session_of(up).execute(select(func.min(ImportedReading.start), func.max(ImportedReading.start))
                                         .where(ImportedReading.stream_id.in_(ids))).one()
     if lo is None:
         return None
@@ -85,7 +91,7 @@ def usage_point_history(world: WorldDef, utility: UtilityDef, clock: Clock, cust
 
 def _imported_stream(s: ImportedStream) -> Stream:
     rt = s.reading_type
-    commodity = codes.COMMODITY_NAMES.get(rt.get("commodity"), "electricity")
+    commodity = codes.COMMODITY_NAMES.get(int(rt.get("commodity", 0)), "electricity")
     flow = "received" if rt.get("flowDirection") == codes.FLOW_DIRECTION["received"] else "delivered"
     uom = rt.get("uom", 72)
     unit = codes.UNIT_OF_UOM.get(uom, f"uom-{uom}")
@@ -118,17 +124,15 @@ def series(world: WorldDef, utility: UtilityDef, up: UsagePoint, key: str, start
 
 def _imported_series(utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date, cost: bool,
                      session: Session | None) -> Series:
-    from sqlalchemy.orm import object_session
-
     stored = imported_stream(up, key)
     stream = _imported_stream(stored)
-    s = session or object_session(up)
+    s = session or session_of(up)
     lo, hi = local_midnight(utility.time_zone, start), local_midnight(utility.time_zone, end)
     rows = s.execute(select(ImportedReading.start, ImportedReading.duration, ImportedReading.value,
                             ImportedReading.cost, ImportedReading.quality)
                      .where(ImportedReading.stream_id == stored.id, ImportedReading.start >= lo, ImportedReading.start < hi)
                      .order_by(ImportedReading.start)).all()
-    cols = list(zip(*rows)) if rows else [[], [], [], [], []]
+    cols: list[tuple] = list(zip(*rows)) if rows else [(), (), (), (), ()]
     starts = np.array(cols[0], dtype=np.int64)
     costs = None
     if cost and rows and all(c is not None for c in cols[3]):

@@ -172,7 +172,8 @@ def sign_in_lock(db: Database, clock: Clock, utility_id: int, customer_id: int) 
     locked = row.locked_until is not None and row.locked_until > clock.naive_now()
     if not locked and (row.locked_until is not None or row.failures == 0):
         return None
-    return SignInLock(row.failures if not locked else 0, utc(row.locked_until) if locked else None)
+    return SignInLock(row.failures if not locked else 0,
+                      utc(row.locked_until) if locked and row.locked_until is not None else None)
 
 
 def clear_sign_in_lock(db: Database, utility_id: int, customer_id: int) -> None:

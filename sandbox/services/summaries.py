@@ -125,7 +125,10 @@ def recent_window(history: History, days: int = RECENT_DAYS) -> tuple[dt.date, d
 def recent_usage(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: History,
                  days: int = RECENT_DAYS) -> RecentUsage:
     start, end = recent_window(history, days)
-    delivered, received = streams_charted(world, utility, up)  # the caller checks there are streams
+    charted = streams_charted(world, utility, up)
+    if charted is None:
+        raise ValueError(f"usage point {up.uuid} has no readings to chart")  # the caller checks first
+    delivered, received = charted
     hourly = delivered.interval < 86400
     out = RecentUsage(up, start, end, delivered, received, hourly)
     if start >= end:

@@ -1,6 +1,7 @@
 """OAuth codes and tokens as records: stored as digests, found by value, redeemed and rotated
 atomically (a conditional UPDATE is the first statement of its transaction, so two racing
-requests cannot both win, on SQLite or PostgreSQL), and revoked."""
+requests cannot both win, on SQLite or PostgreSQL), and revoked. The UPDATEs go through the
+session's connection: no ORM object is loaded yet when they run, so none can be stale."""
 from __future__ import annotations
 
 import datetime as dt
@@ -42,18 +43,19 @@ def redeem_code(s: Session, utility_id: int, value: str, application_id: int, no
     """Mark the code used if it is this application's, unused and unexpired: True for the one
     request that does. Call it first in its transaction."""
     n = to_naive_utc(now)
-    done = s.execute(update(OAuthCode).where(
+    done = s.connection().execute(update(OAuthCode).where(
         OAuthCode.utility_id == utility_id, OAuthCode.code_hash == digest(value),
         OAuthCode.application_id == application_id, OAuthCode.used_at.is_(None), OAuthCode.expires_at > n)
-        .values(used_at=n).execution_options(synchronize_session=False))
+        .values(used_at=n))
     return done.rowcount == 1
 
 
 def retire(s: Session, token_id: int, now: dt.datetime) -> bool:
     """Revoke a token that is not revoked yet: True for the one request that does (a refresh
     retires the token it refreshes). Call it first in its transaction."""
-    done = s.execute(update(OAuthToken).where(OAuthToken.id == token_id, OAuthToken.revoked_at.is_(None))
-                     .values(revoked_at=to_naive_utc(now)).execution_options(synchronize_session=False))
+    done = s.connection().execute(update(OAuthToken).where(OAuthToken.id == token_id,
+                                                           OAuthToken.revoked_at.is_(None))
+                                  .values(revoked_at=to_naive_utc(now)))
     return done.rowcount == 1
 
 

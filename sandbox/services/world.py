@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from werkzeug.security import generate_password_hash
 
 from sandbox.core.clock import Clock
-from sandbox.core.db import Database, bulk_insert
+from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
@@ -66,7 +66,7 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
         count = u.customers if customers is None else customers
         _seed_utility(db, world, u, count, hashes, now, progress)
     with db.transaction() as s:
-        s.get(WorldState, 1).complete = True
+        fetch(s, WorldState, 1).complete = True
         if db.engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequence past them
             s.execute(text("SELECT setval(pg_get_serial_sequence('customer', 'id'), (SELECT max(id) FROM customer))"))
     return world

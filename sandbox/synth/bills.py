@@ -61,10 +61,12 @@ def monthly_bills(model: UsageModel, first: dt.date, end: dt.date, delivered: Se
         d = delivered.slice_days(m, n)
         r = received.slice_days(m, n) if received is not None else None
         start = local_midnight(tz, m)
+        if d.costs is None or (r is not None and r.costs is None):
+            raise ValueError("bills need series computed with cost")
         out.append(Bill(
             first_day=m, end_day=n, start=start, duration=local_midnight(tz, n) - start,
             consumption=int(d.values.sum()), received=int(r.values.sum()) if r is not None else 0,
-            energy_charges=int(d.costs.sum()), credits=int(r.costs.sum()) if r is not None else 0,
+            energy_charges=int(d.costs.sum()), credits=int(r.costs.sum()) if r is not None and r.costs is not None else 0,
             fixed_charge=model.tariff.fixed_monthly, readings=len(d)))
         m = n
     return out

@@ -67,7 +67,7 @@ def grid(tz_name: str, first: dt.date, end: dt.date, interval: int) -> Grid:
         hour = np.zeros(len(days))
     else:
         hours_l, counts = [], []
-        for i, x in enumerate(days):
+        for x in days:
             h = day_hours(tz_name, x, interval)
             counts.append(len(h))
             hours_l.append(h)

@@ -116,7 +116,9 @@ class PeopleFactory:
             email=f"{_ascii(first)}.{_ascii(last)}{number}@example.{'org' if rng.random() < 0.3 else 'com'}",
             phone=f"({rng.choice(self.area_codes)}) 555-{rng.randrange(10000):04d}",
             account_number=account_number(u, number),
-            street=f"{rng.randrange(1, 9999)} {f.street_name()}" + (f" Apt {rng.randrange(1, 40)}" if archetype == "apartment" else ""), city=area.city, state=u.state, postal_code=_postal_code(rng, prefix),
+            street=f"{rng.randrange(1, 9999)} {f.street_name()}"
+            + (f" Apt {rng.randrange(1, 40)}" if archetype == "apartment" else ""),
+            city=area.city, state=u.state, postal_code=_postal_code(rng, prefix),
             archetype=archetype, service_start=start, usage_points=ups, meter_serials=serials, is_demo=demo)
 
     def customers(self, count: int) -> Iterator[CustomerSpec]:

@@ -41,6 +41,8 @@ def price(series: "Series", tariff: Tariff, stream: "Stream") -> None:
     """Fill series.costs, .tou and .tiers (NumPy int64 arrays)."""
     rates, tous = _tables(tariff)
     g, at = series.grid, series.positions  # when each reading is, on the grid it was computed on
+    if g is None or at is None:
+        raise ValueError("only readings computed on a grid are priced (imported readings keep their own cost)")
     day = g.day[at]
     month = g.month[day].astype(np.int64)
     weekend = (g.weekday[day] >= 5).astype(np.int64)

@@ -76,6 +76,8 @@ class Tariff:
                 default = p
             elif hour in hours:
                 return p
+        if default is None:  # unreachable: validation requires one period without hours
+            raise LookupError(hour)
         return default
 
 
@@ -286,7 +288,7 @@ def _utility(file: str, data: dict) -> UtilityDef:
                   for a in r.tables("service_area"))
     arch_r = r.table("archetypes")
     archetypes = {}
-    for k, v in arch_r.data.items():
+    for k in arch_r.data:
         if k not in ARCHETYPES:
             arch_r.fail(k, f"unknown archetype; use {', '.join(ARCHETYPES)}")
         archetypes[k] = arch_r.get(k, int, check=lambda n: n >= 0, problem="must be zero or more")
@@ -385,7 +387,7 @@ def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
     rels = sorted(r for r in files if r.startswith("utilities/"))
     if not rels:
         raise SeedDataError(f"{origin}/utilities", "(folder)", "holds no utility .toml file")
-    utilities = []
+    utilities: list[UtilityDef] = []
     for rel in rels:
         shown = f"{origin.rstrip('/')}/{rel}"
         u = _utility(shown, parse(rel))

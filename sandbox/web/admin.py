@@ -91,7 +91,8 @@ def _customer_page(customer_id: int, error: str | None = None, status: int = 200
     history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
     lock = signin.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
     return render_template("admin/customer.html", c=customer, auths=auths, state=customers.account_state(customer, today),
-                           history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary, lock=lock, nav="customers",
+                           history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary,
+                           lock=lock, nav="customers",
                            describe=summary_words, max_bytes=dmd.MAX_IMPORT_BYTES), status
 
 

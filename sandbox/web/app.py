@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 import click
 from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
 
 from sandbox.core.clock import Clock
 from sandbox.core.config import ROOT, load_config
@@ -18,6 +19,13 @@ from sandbox.version import __version__
 
 # CLI commands that build the world themselves: creating the app for them must not seed.
 _SEEDING_COMMANDS = {"seed", "reset"}
+
+
+class _InOrderJSON(DefaultJSONProvider):
+    """JSON answers keep the order their members are written in (an OAuth token response reads
+    access_token first, as clients' logs show it)."""
+
+    sort_keys = False
 
 
 def _running_cli_command() -> str | None:
@@ -58,7 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         SECRET_KEY=cfg["SECRET_KEY"] or secret or secrets.token_hex(32),
         TESTING=bool(cfg["TESTING"]),
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
-    app.json.sort_keys = False
+    app.json = _InOrderJSON(app)
 
     from sandbox.cli import register_commands
     from sandbox.web import context, register_blueprints

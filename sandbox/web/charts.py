@@ -191,7 +191,7 @@ def recent_chart(r: RecentUsage, currency: str) -> Markup:
     segs = []
     for (a, b), row in zip(r.day_slots, r.days):
         text = f"{row.day:%a %d %b}: {format_quantity(row.delivered, r.delivered)} used"
-        if row.received is not None:
+        if row.received is not None and r.received is not None:
             text += f", {format_quantity(row.received, r.received)} exported"
         text += f", {format_money(row.cost, currency)}"
         segs.append(Segment(a, b, float(money(row.cost)), text))
@@ -269,7 +269,8 @@ class Overview:
 def overview(world: WorldDef, utility: UtilityDef, clock, customer) -> Overview:
     """Charts, tables and the account's bills for the customer's home page (usage points
     loaded in a live session: imported readings load through them)."""
-    views, months = [], {}
+    views: list[UsagePointView] = []
+    months: dict[tuple[dt.date, dt.date], dict[int, Bill]] = {}
     for up in customer.usage_points:
         v = UsagePointView(up)
         views.append(v)

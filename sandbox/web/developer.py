@@ -173,8 +173,8 @@ def logout():
 def _form_metadata() -> dict:
     """The registration form's values under Metadata's keys: redirect URIs one a line, scopes ticked."""
     f, names = request.form, onboarding.FORM_FIELDS
-    values = {key: f.get(field, "") for key, field in names.items()}
-    values["redirect_uris"] = [line.strip() for line in values["redirect_uris"].splitlines() if line.strip()]
+    values: dict[str, str | list[str]] = {key: f.get(field, "") for key, field in names.items()}
+    values["redirect_uris"] = [line.strip() for line in f.get(names["redirect_uris"], "").splitlines() if line.strip()]
     values["scopes"] = f.getlist(names["scopes"])
     return values
 

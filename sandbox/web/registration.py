@@ -25,8 +25,12 @@ or in an Atom entry) as XML. Accepted metadata:
 | thirdPartyApplicationDescription | thirdPartyApplicationDescription | optional description |
 | grant_types | grant_types | subset of authorization_code, client_credentials, refresh_token; all three are registered |
 | response_types | response_types | only "code" |
-| token_endpoint_auth_method | token_endpoint_auth_method | "client_secret_basic" or "client_secret_post" (the token endpoint accepts both from every client); responses say "client_secret_basic", the ESPI schema's only value |
-| software_id, software_version | software_id, software_version | checked (length) but not kept: ApplicationInformation reports the registration's own id and "1.0" |
+| token_endpoint_auth_method | token_endpoint_auth_method | "client_secret_basic" or "client_secret_post" (the  |
+|                            |                            | token endpoint accepts both from every client);    |
+|                            |                            | responses say "client_secret_basic", the only one  |
+|                            |                            | the ESPI schema allows                             |
+| software_id, software_version | software_id, software_version | checked (length) but not kept: ApplicationInformation |
+|                               |                               | reports the registration's own id and "1.0"           |
 
 Other members are ignored (RFC 7591 2). In a PUT, client_id (if given) must be the
 registration's and client_secret (if given and not "redirected") must be its current secret.
@@ -158,6 +162,7 @@ def _from_json(body) -> tuple[dict, dict]:
         raise errors.Refused("body: must be a JSON object of client metadata (RFC 7591).", "body")
     _server_checks(body)
     scope = body.get("scope")
+    scopes: list[str] | None
     if isinstance(scope, str):
         scopes = scope.split()
     elif scope is None or isinstance(scope, list):

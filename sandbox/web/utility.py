@@ -7,6 +7,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, session, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from sandbox.services.world import utility_id as utility_row_id
 from sandbox.web import context
@@ -84,7 +85,7 @@ def locked_out(page: Response, until: dt.datetime) -> Response:
     return page
 
 
-def sign_out(role: str, message: str, home: str) -> Response:
+def sign_out(role: str, message: str, home: str) -> WerkzeugResponse:
     """End the role's sign-in at this utility, say so, and go to the site's home page (endpoint `home`)."""
     context.logout(session, role, g.slug)
     flash(message, "info")

@@ -112,7 +112,9 @@ def test_small_business_peaks_on_weekdays(world, slug):
         local = [dt.datetime.fromtimestamp(t, tz) for t in s.starts.tolist()]
         weekday = np.array([t.weekday() < 5 for t in local])
         hours = np.array([t.hour for t in local])
-        per_day = lambda mask: s.values[mask].sum() / len({t.date() for t, m in zip(local, mask) if m})  # noqa: E731
+        def per_day(mask, s=s, local=local):
+            return s.values[mask].sum() / len({t.date() for t, m in zip(local, mask) if m})
+
         assert per_day(weekday) > 1.6 * per_day(~weekday)
         busiest_hour = np.bincount(hours[weekday], weights=s.values[weekday], minlength=24).argmax()
         assert 8 <= busiest_hour <= 17

@@ -187,7 +187,7 @@ def test_home_shows_account_usage_points_charts_with_numbers_and_bills(client, a
     start = today - dt.timedelta(days=30)
     assert f'data-period-start="{start}" data-period-end="{today}"' in html
     sums = _sums(app, "bayview", "demo", start, today)
-    for (up_id, key), (value, cost) in sums.items():
+    for (_up_id, key), (value, cost) in sums.items():
         assert f'data-stream="{key}" data-value="{value}" data-cost="{cost}"' in html
     electricity = sums[(ups[0].id, "electricity")][0]
     assert f"{Decimal(electricity) / 1000:,.3f} kWh" in html

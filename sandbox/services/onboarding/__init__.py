@@ -78,7 +78,8 @@ __all__ = [
     "MIN_PASSWORD", "sign_up", "developer",
     # applications
     "Issued", "new_client_id", "register", "application", "developer_applications", "update", "rotate_secret",
-    "delete_registered", "registered_application", "update_registered", "registration_access", "terms_text", "accept_terms", "approve_application",
+    "delete_registered", "registered_application", "update_registered", "registration_access", "terms_text",
+    "accept_terms", "approve_application",
     # certificates
     "MAX_CERTIFICATE_BYTES", "CertificateInfo", "parse_certificate", "store_certificate",
     # notifications

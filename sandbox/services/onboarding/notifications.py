@@ -84,7 +84,7 @@ class TargetPolicy:
         except (OSError, UnicodeError):
             return f"notify_uri: the host {host} does not resolve."
         for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
             if not address.is_global:
                 return (f"notify_uri: {host} is a private, loopback or link-local address ({address}); this sandbox "
                         "listens beyond loopback, so it notifies only public hosts and those named in "
