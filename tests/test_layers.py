@@ -75,3 +75,16 @@ def test_the_checker_sees_a_forbidden_import(tmp_path, monkeypatch):
     (fake / "bad.py").write_text("def f():\n    from flask import request\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "sandbox")
     assert violations("services") == ["sandbox/services/bad.py imports flask", "sandbox/services/bad.py imports flask.request"]
+
+
+BLUEPRINTS = ("site", "portal", "admin", "developer", "oauth", "registration")
+
+
+def test_blueprints_do_not_import_each_other():
+    """Shared request helpers live in web.context and web.utility, not in another blueprint."""
+    found = []
+    for name in BLUEPRINTS:
+        others = [f"sandbox.web.{o}" for o in BLUEPRINTS if o != name]
+        found += [f"{name} imports {i}" for i in imports(PACKAGE / "web" / f"{name}.py")
+                  if any(_under(i, o) for o in others)]
+    assert found == []

@@ -18,7 +18,7 @@ from sandbox.web.context import db_session, fresh_db_session, sandbox
 from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("admin", __name__, "/dc/<slug>/admin")
-ROLE = "staff"
+ROLE = context.STAFF
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the file
 
 
@@ -31,7 +31,7 @@ def _admin_globals():
 def staff_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.staff = context.logged_in(session, ROLE, g.slug)
+        g.staff = context.current_staff()
         if g.staff is None:
             flash("Staff sign-in required.", "error")
             return redirect(url_for("admin.home"))
@@ -46,7 +46,7 @@ def _login_page(error: str | None = None, status: int = 200, username: str = "")
 
 @bp.get("/")
 def home():
-    g.staff = context.logged_in(session, ROLE, g.slug)
+    g.staff = context.current_staff()
     if g.staff is None:
         return _login_page()
     q = request.args.get("q", "").strip()

@@ -6,12 +6,16 @@ blueprint's helpers.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, MutableMapping
 
 from flask import Flask, current_app, g, session
 from sqlalchemy.orm import Session
 
+from sandbox.core.errors import NotFound
+from sandbox.core.models import Customer, Developer
 from sandbox.core.state import Sandbox
+from sandbox.services import customers, onboarding
 
 CUSTOMER, STAFF, DEVELOPER = "customer", "staff", "developer"  # the signed-in roles
 
@@ -71,3 +75,47 @@ def logout(store: MutableMapping, role: str, slug: str) -> None:
 def signed_in(role: str) -> Any:
     """Who is signed in as `role` at the request's utility (g.slug), from the Flask session."""
     return logged_in(session, role, g.slug)
+
+
+def current_customer() -> Customer | None:
+    """The customer signed in at the request's utility (loaded in the request's session), or None."""
+    cid = logged_in(session, CUSTOMER, g.slug)
+    if cid is None:
+        return None
+    try:
+        return customers.customer_of_utility(db_session(), g.utility_id, cid)
+    except NotFound:  # the world was reset under the session
+        logout(session, CUSTOMER, g.slug)
+        return None
+
+
+def enter_customer(customer: Customer) -> None:
+    """Put the signed-in customer and their account's state in g for the page (the portal's and
+    the OAuth pages that look like it)."""
+    g.customer = customer
+    g.today = sandbox().clock.today(g.utility.time_zone)
+    g.account_state = customers.account_state(customer, g.today)
+
+
+def customer_globals() -> dict[str, Any]:
+    """Template globals of the pages a customer sees (context processor)."""
+    return {"customer": g.get("customer"), "account_state": g.get("account_state"), "today": g.get("today"),
+            "one_day": dt.timedelta(days=1)}
+
+
+def current_developer() -> Developer | None:
+    """The developer signed in at the request's utility, or None."""
+    dev_id = logged_in(session, DEVELOPER, g.slug)
+    if dev_id is None:
+        return None
+    with sandbox().db.sessions() as s:
+        try:
+            return onboarding.developer(s, g.utility_id, dev_id)
+        except NotFound:
+            logout(session, DEVELOPER, g.slug)
+            return None
+
+
+def current_staff() -> str | None:
+    """The staff login signed in at the request's utility, or None."""
+    return logged_in(session, STAFF, g.slug)

@@ -24,7 +24,7 @@ from sandbox.web.context import sandbox
 from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
-ROLE = "developer"
+ROLE = context.DEVELOPER
 UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
 
 
@@ -77,22 +77,10 @@ def _terms_html(text: str) -> Markup:
 
 # --- who is signed in ---------------------------------------------------------------------
 
-def current_developer():
-    dev_id = context.logged_in(session, ROLE, g.slug)
-    if dev_id is None:
-        return None
-    with sandbox().db.sessions() as s:
-        try:
-            return onboarding.developer(s, g.utility_id, dev_id)
-        except errors.NotFound:
-            context.logout(session, ROLE, g.slug)
-            return None
-
-
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.developer = current_developer()
+        g.developer = context.current_developer()
         if g.developer is None:
             flash("Please sign in to the developer portal first.", "error")
             return redirect(url_for("developer.home"))
@@ -127,7 +115,7 @@ def _landing(error: str | None = None, status: int = 200, form: str = "login", *
 
 @bp.get("/")
 def home():
-    g.developer = current_developer()
+    g.developer = context.current_developer()
     if g.developer is None:
         return _landing()
     with sandbox().db.sessions() as s:

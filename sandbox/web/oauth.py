@@ -17,12 +17,12 @@ from sandbox.espi.scopes import commodities_of, plain_words, standard_scopes
 from sandbox.oauth.bearer import BearerError, authenticate
 from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
 from sandbox.services import access, onboarding, third_parties
-from sandbox.web import portal
+from sandbox.web import context
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility, utility_blueprint
 
 bp = utility_blueprint("oauth", __name__, "/dc/<slug>")
-bp.context_processor(portal.portal_globals)  # the customer's pages here look like the portal's
+bp.context_processor(context.customer_globals)  # the customer's pages here look like the portal's
 wellknown = Blueprint("oauth_wellknown", __name__)
 
 
@@ -32,7 +32,7 @@ def server():
 
 def _error_page(title: str, message: str, status: int = 400):
     """An error page, with the portal's menu if the customer is signed in (not yet entered in g)."""
-    return render_template("oauth/error.html", title=title, message=message, customer=portal.current_customer()), status
+    return render_template("oauth/error.html", title=title, message=message, customer=context.current_customer()), status
 
 
 _REFUSAL_TITLES = {"blocked": "Application unavailable", "on_hold": "Application unavailable",
@@ -87,7 +87,7 @@ def authorize():
     state = args.get("state")
     if not state:
         return _redirect_error(redirect_uri, "invalid_request", "state is required", None)
-    customer = portal.current_customer()
+    customer = context.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
     refusal = access.authorize_refusal(app, customer, _today())
@@ -99,7 +99,7 @@ def authorize():
         if error.redirect_uri:
             return _redirect_error(error.redirect_uri, error.error, error.description or "", state)
         return _error_page("Invalid request", f"{error.error}: {error.description or ''}")
-    portal.enter(customer)
+    context.enter_customer(customer)
     if request.method == "GET":
         return _consent_page(app, customer, grant.request.payload.scope)
     decision = request.form.get("decision")
@@ -192,14 +192,14 @@ def _scope_selection_redirect(app: Application):
 @bp.route("/RetailCustomer/<customer_uuid>/ThirdPartyList", methods=["GET", "POST"])
 def third_party_list(customer_uuid: str):
     """The utility-initiated flow: the customer picks a third party, the utility sends them to its screen."""
-    customer = portal.current_customer()
+    customer = context.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
     if customer.uuid != customer_uuid:
         abort(404)
     apps = third_parties.directory(sandbox().db, g.utility_id)
     if request.method == "GET":
-        portal.enter(customer)
+        context.enter_customer(customer)
         return render_template("oauth/third_parties.html", apps=apps)
     chosen = request.form.get("Third_party", "")
     app = next((a for a in apps if a.uuid == chosen or a.client_id == chosen), None)
@@ -211,7 +211,7 @@ def third_party_list(customer_uuid: str):
 @bp.get("/RetailCustomer/ScopeSelectionList")
 def scope_selection_list():
     """The third-party-initiated flow: ?ThirdPartyID=<client_id> sends the customer back with the scopes."""
-    customer = portal.current_customer()
+    customer = context.current_customer()
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
     client = server().query_client(request.args.get("ThirdPartyID", ""))

@@ -23,7 +23,7 @@ from sandbox.web.utility import local, lock_message, locked_out, sign_out, utili
 
 bp = utility_blueprint("portal", __name__, "/dc/<slug>")
 LIVE = (authorizations.AuthState.ACTIVE, authorizations.AuthState.PENDING)  # shown as current on the sharing page
-ROLE = "customer"
+ROLE = context.CUSTOMER
 
 
 # --- showing numbers and times -------------------------------------------------------------
@@ -43,26 +43,6 @@ def _day(day: dt.date | None, fmt: str = "%d %b %Y"):
     return "—" if day is None else day.strftime(fmt)
 
 
-# --- who is signed in -------------------------------------------------------------------
-
-def current_customer() -> Customer | None:
-    cid = context.logged_in(session, ROLE, g.slug)
-    if cid is None:
-        return None
-    try:
-        return customers.customer_of_utility(db_session(), g.utility_id, cid)
-    except errors.NotFound:
-        context.logout(session, ROLE, g.slug)
-        return None
-
-
-def enter(customer: Customer) -> None:
-    """Put the signed-in customer and their account's state in g for the page (also used by the OAuth pages)."""
-    g.customer = customer
-    g.today = sandbox().clock.today(g.utility.time_zone)
-    g.account_state = customers.account_state(customer, g.today)
-
-
 def history() -> readings.History:
     """The signed-in customer's data span, worked out on first use in a request (kept as g.history)."""
     if "history" not in g:
@@ -74,20 +54,16 @@ def history() -> readings.History:
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        customer = current_customer()
+        customer = context.current_customer()
         if customer is None:
             flash("Please sign in first.", "error")
             return redirect(url_for("portal.home"))
-        enter(customer)
+        context.enter_customer(customer)
         return view(*args, **kwargs)
     return wrapper
 
 
-@bp.context_processor
-def portal_globals():
-    """The signed-in customer for the portal's pages (and the OAuth pages that look like them)."""
-    return {"customer": g.get("customer"), "account_state": g.get("account_state"), "today": g.get("today"),
-            "one_day": dt.timedelta(days=1)}
+bp.context_processor(context.customer_globals)
 
 
 # --- sign-in ----------------------------------------------------------------------------
@@ -115,10 +91,10 @@ def _login_page(error: str | None = None, status: int = 200, method: str = "pass
 
 @bp.get("/")
 def home():
-    customer = current_customer()
+    customer = context.current_customer()
     if customer is None:
         return _login_page()
-    enter(customer)
+    context.enter_customer(customer)
     sb = sandbox()
     view = charts.overview(sb.require_world(), g.utility, sb.clock, g.customer)
     return render_template("portal/home.html", overview=view, portal_history=history(), nav="home")
