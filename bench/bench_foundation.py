@@ -69,6 +69,7 @@ def faker_alone(n: int) -> float:
 def seeding(total: int) -> None:
     from sqlalchemy import func, select
 
+    import sandbox.web.app  # noqa: F401  (the web stack is imported before the clock starts, as it always was)
     from sandbox import create_app
     from sandbox.core.clock import Clock
     from sandbox.core.db import Database

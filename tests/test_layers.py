@@ -88,3 +88,27 @@ def test_blueprints_do_not_import_each_other():
         found += [f"{name} imports {i}" for i in imports(PACKAGE / "web" / f"{name}.py")
                   if any(_under(i, o) for o in others)]
     assert found == []
+
+
+def test_the_readme_documents_the_url_table():
+    from sandbox.espi import urls
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    assert urls.document() in readme
+
+
+def _code_strings(path: Path) -> list[str]:
+    """String constants of a module, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docs]
+
+
+def test_only_the_url_table_spells_espi_paths():
+    found = [f"{p.relative_to(PACKAGE.parent)}: {s!r}" for p in sorted(PACKAGE.rglob("*.py"))
+             if p != PACKAGE / "espi" / "urls.py"
+             for s in _code_strings(p) if "espi/1_1" in s or "/resource" in s or "Batch/" in s]
+    assert found == []

@@ -52,6 +52,13 @@ USAGE_SUMMARIES = "UsageSummary"
 CUSTOMER = "Customer"
 
 
+def document() -> str:
+    """The table as Markdown, for the README (a test keeps the two the same)."""
+    rows = ["| resource | path below `/dc/<slug>/espi/1_1/resource/` |", "| --- | --- |"]
+    rows += [f"| {r.what} | `{r.path}` |" for r in RESOURCES]
+    return "\n".join(rows)
+
+
 def path(name: str, **ids: str) -> str:
     """The resource's path below the resource root, ids filled in."""
     return _BY_NAME[name].path.format(**ids)
