@@ -9,9 +9,10 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from sandbox.core.db import SchemaError
 from sandbox.services.world import reset_world, seed_world
 from sandbox.synth.calendar import months_back
-from sandbox.synth.world import SeedDataError, parse_world, read_seed_dir
+from sandbox.synth.world import SeedDataError, WorldDef, parse_world, read_seed_dir
 from sandbox.web.context import sandbox
 
 
@@ -22,12 +23,20 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(import_command)
 
 
+def _world() -> WorldDef:
+    """The database's world, or a usage error that says what to do."""
+    try:
+        return sandbox().require_world()
+    except (SchemaError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _customer(session, slug: str, username: str):
     from sqlalchemy import select
 
     from sandbox.core.models import Customer, Utility
 
-    world = sandbox().require_world()
+    world = _world()
     try:
         world.utility(slug)
     except KeyError:
@@ -66,7 +75,7 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
     from sandbox.services.readings import history
 
     sb = sandbox()
-    world = sb.require_world()
+    world = _world()
     with sb.db.sessions() as s:
         customer = _customer(s, slug, username)
         h = history(world, world.utility(slug), sb.clock, customer)
@@ -160,7 +169,7 @@ def seed_command(customers: int | None, seed: int | None, seed_data: str | None)
     with click.progressbar(length=total, label=f"Seeding {total:,} customers", file=None) as bar:
         world = seed_world(sb.db, files, sb.clock, seed=seed if seed is not None else sb.config["SEED"],
                            customers=customers, origin=folder, progress=bar.update)
-    sb.world = world
+    sb.world, sb.prepare = world, None
     click.echo(f"Seeded {len(world.utilities)} utilities, {total:,} customers, seed {world.seed}.")
 
 
@@ -172,5 +181,5 @@ def reset_command(yes: bool) -> None:
     if not yes:
         click.confirm("Remove every customer, application and authorization?", abort=True)
     reset_world(sandbox().db)
-    sandbox().world = None
+    sandbox().world, sandbox().prepare = None, None
     click.echo("The database is empty; the next start seeds a fresh world.")

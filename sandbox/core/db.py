@@ -75,16 +75,16 @@ class Database:
         with self.sessions() as s:
             return s.scalar(select(func.max(models.SchemaVersion.version))) or 0
 
-    def check_schema(self) -> None:
-        """SchemaError unless the database is empty or at SCHEMA_VERSION."""
+    def schema_problem(self) -> str | None:
+        """Why the database cannot be used as it is (made at another schema version), or None
+        for an empty one or one at SCHEMA_VERSION."""
         found = self.schema_version()
         if found is None or found == SCHEMA_VERSION:
-            return
+            return None
         made = "an older" if found < SCHEMA_VERSION else "a newer"
-        raise SchemaError(f"the database {self.engine.url.render_as_string(hide_password=True)} was made by {made} "
-                          f"version of the sandbox (schema {found}; this version uses schema {SCHEMA_VERSION}). "
-                          "Start with --reset to rebuild it from the seed (its data is replaced), or use another "
-                          "--database.")
+        return (f"the database {self.engine.url.render_as_string(hide_password=True)} was made by {made} "
+                f"version of the sandbox (schema {found}; this version uses schema {SCHEMA_VERSION}). "
+                "Start with --reset to rebuild it from the seed (its data is replaced), or use another --database.")
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database
@@ -17,8 +17,12 @@ class Sandbox:
     clock: Clock
     world: WorldDef | None = None
     seeded_at: str | None = None  # ISO time the database's world was built
+    # under the flask command: reads (or seeds) the world when a command first needs it
+    prepare: Callable[[], WorldDef | None] | None = None
 
     def require_world(self) -> WorldDef:
+        if self.world is None and self.prepare is not None:
+            self.world, self.prepare = self.prepare(), None
         if self.world is None:
             raise RuntimeError("the database holds no world yet: run `flask --app sandbox seed`")
         return self.world

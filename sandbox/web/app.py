@@ -13,12 +13,10 @@ from flask.json.provider import DefaultJSONProvider
 
 from sandbox.core.clock import Clock
 from sandbox.core.config import ROOT, load_config
-from sandbox.core.db import Database
+from sandbox.core.db import Database, SchemaError
 from sandbox.core.state import Sandbox, database_url
+from sandbox.synth.world import WorldDef
 from sandbox.version import __version__
-
-# CLI commands that build the world themselves: creating the app for them must not seed.
-_SEEDING_COMMANDS = {"seed", "reset"}
 
 
 class _InOrderJSON(DefaultJSONProvider):
@@ -28,16 +26,13 @@ class _InOrderJSON(DefaultJSONProvider):
     sort_keys = False
 
 
-def _running_cli_command() -> str | None:
-    ctx = click.get_current_context(silent=True)
-    return ctx.info_name if ctx is not None else None
-
-
 def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the app. `config` is the top layer over defaults and SANDBOX_* variables.
 
-    An empty database is seeded with the world from seed_data/ (AUTO_SEED); with
-    RESET the world is rebuilt even if the database holds one.
+    An empty database is seeded with the world from seed_data/ (AUTO_SEED); with RESET the world
+    is rebuilt even if the database holds one. A database made at another schema version is
+    refused (SchemaError). Under the `flask` command the world is prepared when a command first
+    needs it, so that `seed` and `reset` can rebuild a database no other command may use.
     """
     from sandbox.services.world import seed_world, stored_state, stored_world
     from sandbox.synth.world import read_seed_dir
@@ -46,20 +41,31 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app = Flask("sandbox", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
     db = Database(cfg["DATABASE_URL"])
-    if not cfg["RESET"] and _running_cli_command() not in _SEEDING_COMMANDS:
-        db.check_schema()  # SchemaError: a database made by another version, never reused silently
+    problem = None if cfg["RESET"] else db.schema_problem()
+    under_cli = click.get_current_context(silent=True) is not None
+    if problem and not under_cli:
+        raise SchemaError(problem)
     state = Sandbox(cfg, db, clock or Clock())
     app.extensions["sandbox"] = state
-    world = None if cfg["RESET"] else stored_world(db)
-    if world is None and cfg["AUTO_SEED"] and _running_cli_command() not in _SEEDING_COMMANDS:
-        seed_dir = cfg["SEED_DATA"]
-        world = seed_world(db, read_seed_dir(seed_dir), state.clock, seed=cfg["SEED"], customers=cfg["CUSTOMERS"],
-                           origin=str(seed_dir))
-    elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
-        print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed {cfg['SEED']}",
-              file=sys.stderr)
-    state.world = world
-    secret, seeded_at = stored_state(db)
+
+    def prepare() -> WorldDef | None:
+        if problem:
+            raise SchemaError(problem)
+        world = None if cfg["RESET"] else stored_world(db)
+        if world is None and cfg["AUTO_SEED"]:
+            seed_dir = cfg["SEED_DATA"]
+            world = seed_world(db, read_seed_dir(seed_dir), state.clock, seed=cfg["SEED"], customers=cfg["CUSTOMERS"],
+                               origin=str(seed_dir))
+        elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
+            print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed "
+                  f"{cfg['SEED']}", file=sys.stderr)
+        return world
+
+    if under_cli:
+        state.prepare = prepare
+    else:
+        state.world = prepare()
+    secret, seeded_at = stored_state(db) if not problem else (None, None)
     state.seeded_at = seeded_at
     app.config.update(
         # configured, else kept with the world, else random for this process: never guessable
