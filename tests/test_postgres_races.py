@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import base64
 import re
-import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from conftest import FIXED_NOW
 from test_postgres import postgres_url  # noqa: F401  (the session's throw-away cluster)
-from web.helpers import csrf, text
+from web.helpers import csrf, overlapping, text
 
 from sandbox import create_app
 from sandbox.core.clock import Clock
@@ -61,35 +60,16 @@ def token(client, **data):
     return r.status_code, r.get_json(silent=True) or {"raw": text(r)[:300]}
 
 
-def overlapping(app, fn, n: int = 2) -> list:
-    """fn(client) in n threads, each with its own test client, released together by a barrier."""
-    barrier = threading.Barrier(n)
+def in_parallel(app, fn, n: int = 2) -> list:
+    """fn(client) in n threads, each with its own test client, released together."""
     clients = [app.test_client() for _ in range(n)]
-    results: list = [None] * n
-
-    def run(i):
-        barrier.wait()
-        try:
-            results[i] = fn(clients[i])
-        except BaseException as exc:  # noqa: BLE001  (re-raised below)
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads), "a request did not finish"
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return results
+    return overlapping(lambda i: fn(clients[i]), n)
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_concurrent_exchanges_of_one_code_one_wins_on_postgresql(pg_app, customer, round_):
     code = get_code(customer)
-    results = overlapping(pg_app, lambda c: token(c, grant_type="authorization_code", code=code,
+    results = in_parallel(pg_app, lambda c: token(c, grant_type="authorization_code", code=code,
                                                   redirect_uri=CALLBACK))
     assert sorted(s for s, _ in results) == [200, 400], results
     (loser,) = [body for s, body in results if s != 200]
@@ -102,7 +82,7 @@ def test_two_concurrent_refreshes_of_a_rotating_token_one_wins_on_postgresql(pg_
                       redirect_uri=CALLBACK)
     assert status == 200, t
     old = t["refresh_token"]
-    results = overlapping(pg_app, lambda c: token(c, grant_type="refresh_token", refresh_token=old))
+    results = in_parallel(pg_app, lambda c: token(c, grant_type="refresh_token", refresh_token=old))
     assert sorted(s for s, _ in results) == [200, 400], results
     (winner,) = [body for s, body in results if s == 200]
     (loser,) = [body for s, body in results if s != 200]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+import threading
 
 from conftest import FIXED_NOW
 from cryptography import x509
@@ -77,3 +78,28 @@ def closed_port_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/notify"
+
+
+def overlapping(fn, n: int = 2) -> list:
+    """fn(i) in n threads (i = 0 .. n-1) released together by a barrier, so that the calls really
+    overlap; their results in thread order (an exception in a thread is raised here)."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except BaseException as exc:  # noqa: BLE001  (raised below)
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a request did not finish"
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results

@@ -10,7 +10,6 @@ import http.cookiejar
 import json
 import re
 import socket
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,7 +19,7 @@ from conftest import FIXED_NOW
 from live.server import LiveServer
 from live.third_party import ThirdParty
 from sqlalchemy import func, select
-from web.helpers import csrf, offered, sb_of, text
+from web.helpers import csrf, offered, overlapping, sb_of, text
 
 from sandbox import create_app
 from sandbox.core import errors
@@ -156,30 +155,6 @@ class Browser:
             return status, {"raw": body.decode("utf-8", "replace")[:500]}
 
 
-def overlapping(fn, n: int = 2) -> list:
-    """Run fn() in n threads released together by a barrier; their results in thread order."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        barrier.wait()
-        try:
-            results[i] = fn()
-        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads), "a request did not finish"
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return results
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     with LiveServer("--customers", "1", "--database", str(tmp_path_factory.mktemp("races") / "races.db")) as s:
@@ -202,7 +177,7 @@ def test_two_concurrent_refreshes_of_a_rotating_token_one_wins(live, browser, ro
     status, t = browser.token(grant_type="authorization_code", code=browser.code(), redirect_uri=CALLBACK)
     assert status == 200, t
     old = t["refresh_token"]
-    results = overlapping(lambda: browser.token(grant_type="refresh_token", refresh_token=old))
+    results = overlapping(lambda _: browser.token(grant_type="refresh_token", refresh_token=old))
     statuses = sorted(s for s, _ in results)
     assert statuses == [200, 400], results
     (winner,) = [body for s, body in results if s == 200]
@@ -221,7 +196,7 @@ def test_two_concurrent_refreshes_of_a_rotating_token_one_wins(live, browser, ro
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_concurrent_exchanges_of_one_code_one_wins_on_sqlite(live, browser, round_):
     code = browser.code()
-    results = overlapping(lambda: browser.token(grant_type="authorization_code", code=code, redirect_uri=CALLBACK))
+    results = overlapping(lambda _: browser.token(grant_type="authorization_code", code=code, redirect_uri=CALLBACK))
     statuses = sorted(s for s, _ in results)
     assert statuses == [200, 400], results
     (loser,) = [body for s, body in results if s != 200]
