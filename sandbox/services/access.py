@@ -44,9 +44,8 @@ def suspended(app: Application) -> bool:
     return app.status in SUSPENDED
 
 
-def in_directory(app: Application) -> bool:
-    """Listed for customers to choose (the utility's directory of third parties)."""
-    return app.status == AppStatus.PRODUCTION
+LISTED = (AppStatus.PRODUCTION,)  # the statuses of the third parties customers may choose
+
 
 
 def may_get_client_token(app: Application) -> bool:

@@ -12,7 +12,7 @@ from sandbox.core.clock import Clock, to_naive_utc
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization
-from sandbox.services.access import STATUS_LABELS, AppStatus
+from sandbox.services.access import LISTED, STATUS_LABELS, AppStatus
 from sandbox.services.authorizations import AuthState
 
 STAFF = "staff"  # who changed a status, when a member of staff did
@@ -96,5 +96,5 @@ def directory(db: Database, utility_id: int) -> list[Application]:
     """Third parties the utility has onboarded and customers may choose (status production)."""
     with db.sessions() as s:
         return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                        Application.status == AppStatus.PRODUCTION)
+                                                        Application.status.in_(LISTED))
                               .order_by(Application.name)))
