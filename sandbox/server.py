@@ -1,5 +1,8 @@
 """Start the Green Button Sandbox: `green-button-sandbox` (or `python run.py`) `[--host H] [--port P]
-[--database URL] [--seed N] [--customers N] [--reset]`."""
+[--database URL] [--seed N] [--customers N] [--threads N] [--reset]`.
+
+It serves through Waitress, a multi-threaded production WSGI server in pure Python that runs the
+same on Linux, macOS and Windows laptops (Werkzeug's development server is not for this)."""
 from __future__ import annotations
 
 import argparse
@@ -15,20 +18,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    "(default: sandbox.db in the instance folder; SANDBOX_DATABASE_URL)")
     p.add_argument("--seed", type=int, help="world seed (default 42 from seed_data/world.toml; SANDBOX_SEED)")
     p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
+    p.add_argument("--threads", type=int, help="request threads (default 8; SANDBOX_THREADS)")
     p.add_argument("--reset", action="store_true", help="rebuild the world even if the database holds one")
     args = p.parse_args(argv)
     if args.port is not None and not 0 <= args.port <= 65535:
         p.error("argument --port: must be between 0 and 65535")
     if args.customers is not None and args.customers < 0:
         p.error("argument --customers: must be zero or more")
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        p.error("argument --threads: must be between 1 and 256")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from werkzeug.serving import make_server
+    from waitress.server import BaseWSGIServer, create_server
 
-    from sandbox import create_app
+    from sandbox import __version__, create_app
     from sandbox.core.config import ConfigError
     from sandbox.core.db import SchemaError
     from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -36,28 +42,36 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox.synth.world import SeedDataError
 
     flags = {"HOST": args.host, "PORT": args.port, "DATABASE_URL": args.database, "SEED": args.seed,
-             "CUSTOMERS": args.customers, "RESET": args.reset or None}
+             "CUSTOMERS": args.customers, "THREADS": args.threads, "RESET": args.reset or None}
     try:
         app = create_app(flags)
     except (SeedDataError, ConfigError, SchemaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     cfg = app.extensions["sandbox"].config
-    server = make_server(cfg["HOST"], cfg["PORT"], app, threaded=True)
+    try:
+        server = create_server(app, host=cfg["HOST"], port=cfg["PORT"], threads=cfg["THREADS"],
+                               ident=f"GreenButtonSandbox/{__version__}", clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        print(f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if not isinstance(server, BaseWSGIServer):  # one host and port give one listener
+        raise RuntimeError(f"expected one listener for {cfg['HOST']}:{cfg['PORT']}")
+    port = int(server.getsockname()[1])  # the port bound (a free one for --port 0)
     host = cfg["HOST"] if ":" not in cfg["HOST"] else f"[{cfg['HOST']}]"
     world = app.extensions["sandbox"].world
     # one write, so whoever reads the running line has the demo credentials with it
-    print("\n".join([f"Green Button Sandbox running at http://{host}:{server.server_port}",
+    print("\n".join([f"Green Button Sandbox running at http://{host}:{port}",
                      f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
                      f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
                      f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
                      "  utility staff: staff / staff at /dc/<slug>/admin",
                      f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.close()
     return 0
 

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "SEED": None,  # None: the seed in seed_data/world.toml (42)
     "CUSTOMERS": None,  # generated customers per utility; None: each utility file's count
     "SEED_DATA": str(ROOT / "seed_data"),
+    "THREADS": 8,  # request threads of the server (run.py, green-button-sandbox)
     "RESET": False,
     "AUTO_SEED": True,  # seed an empty database when the app is created
     "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
@@ -38,6 +39,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_DATABASE_URL": ("DATABASE_URL", str),
     "SANDBOX_SEED": ("SEED", int),
     "SANDBOX_CUSTOMERS": ("CUSTOMERS", int),
+    "SANDBOX_THREADS": ("THREADS", int),
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),

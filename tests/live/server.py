@@ -37,7 +37,7 @@ class LiveServer:
                     found.set()
             found.set()
 
-        def read_stderr():  # drained all along: Werkzeug logs every request there and a full pipe blocks the server
+        def read_stderr():  # drained all along: a full pipe would block the server
             for line in self.proc.stderr:
                 self._stderr_chunks.append(line)
 

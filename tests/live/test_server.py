@@ -1,0 +1,45 @@
+"""The server run.py starts: Waitress (a production WSGI server), its threads flag, a busy port."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from live.server import ROOT, LiveServer
+from sandbox.version import __version__
+
+pytestmark = pytest.mark.live
+
+
+def test_requests_are_served_by_the_production_server_on_several_threads(tmp_path):
+    with LiveServer("--threads", "3", "--customers", "0", "--database", str(tmp_path / "s.db")) as s:
+        with urllib.request.urlopen(s.url + "/healthz", timeout=30) as r:
+            assert r.status == 200 and r.headers["Server"] == f"GreenButtonSandbox/{__version__}"
+        with ThreadPoolExecutor(8) as pool:  # more requests at once than threads: all are answered
+            statuses = list(pool.map(lambda _: urllib.request.urlopen(s.url + "/utilities", timeout=30).status,
+                                     range(24)))
+        assert statuses == [200] * 24
+    assert "Werkzeug" not in s.stderr and "development server" not in s.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "257", "many"])
+def test_a_bad_threads_value_is_a_usage_error_naming_it(value):
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--threads", value], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--threads" in proc.stderr
+
+
+def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", str(port), "--customers", "0",
+                               "--database", str(tmp_path / "p.db")], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "running at" not in proc.stdout
