@@ -88,17 +88,17 @@ def authorize():
     if not state:
         return _redirect_error(redirect_uri, "invalid_request", "state is required", None)
     customer = context.current_customer()
-    if customer is None:
-        return redirect(url_for("portal.home", next=request.full_path))
-    refusal = access.authorize_refusal(app, customer, _today())
-    if refusal:
-        return _refused_page(refusal, app)
-    try:
+    try:  # the whole request is checked before the customer is asked to sign in
         grant = server().get_consent_grant(end_user=customer)
     except OAuth2Error as error:
         if error.redirect_uri:
             return _redirect_error(error.redirect_uri, error.error, error.description or "", state)
         return _error_page("Invalid request", f"{error.error}: {error.description or ''}")
+    if customer is None:
+        return redirect(url_for("portal.home", next=request.full_path))
+    refusal = access.authorize_refusal(app, customer, _today())
+    if refusal:
+        return _refused_page(refusal, app)
     context.enter_customer(customer)
     if request.method == "GET":
         return _consent_page(app, customer, grant.request.payload.scope)

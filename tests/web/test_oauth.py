@@ -172,6 +172,20 @@ def test_scope_outside_the_registration_is_invalid_scope_naming_the_term(signed_
     assert query(r.headers["Location"])["error"] == "invalid_scope"
 
 
+def test_a_bad_request_is_answered_before_the_customer_is_asked_to_sign_in(client):
+    """Nobody is signed in: a bad scope, a bad response_type or a missing PKCE challenge (lakeshore
+    requires PKCE) goes straight back to the client, rather than after a sign-in."""
+    for url, error in [(authorize_url(scope="FB=1_3_4_5_13_14_39_99;IntervalDuration=3600"), "invalid_scope"),
+                       (authorize_url(response_type="token"), "unsupported_response_type"),
+                       (authorize_url("lakeshore"), "invalid_request")]:
+        r = client.get(url)
+        assert r.status_code == 302 and r.headers["Location"].startswith(CALLBACK), url
+        q = query(r.headers["Location"])
+        assert (q["error"], q["state"]) == (error, "s-123"), url
+    r = client.get(authorize_url())  # a good request: now the customer signs in
+    assert r.status_code == 302 and "/dc/bayview/" in r.headers["Location"] and "next=" in r.headers["Location"]
+
+
 def test_consent_without_csrf_token_is_refused(app, signed_in):
     html = signed_in.get(authorize_url()).get_data(as_text=True)
     ids = re.findall(r'name="usage_point" value="(\d+)"', html)
