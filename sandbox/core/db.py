@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from sandbox.core.errors import NotFound
+
 # The schema's version: raise it whenever a table or column changes. A database made at another
 # version is refused with a message to rebuild it (--reset), never reused silently.
 SCHEMA_VERSION = 2
@@ -98,8 +100,6 @@ T = TypeVar("T")
 
 def fetch(session: Session, model: type[T], ident: object) -> T:
     """The row of `model` with primary key `ident`, or NotFound."""
-    from sandbox.core.errors import NotFound
-
     row = session.get(model, ident)
     if row is None:
         raise NotFound(f"{model.__name__} {ident}")

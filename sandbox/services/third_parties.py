@@ -14,8 +14,7 @@ from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization
 from sandbox.services.access import LISTED, STATUS_LABELS, AppStatus
 from sandbox.services.authorizations import AuthState
-
-STAFF = "staff"  # who changed a status, when a member of staff did
+from sandbox.services.signin import STAFF_USERNAME
 
 # action -> (statuses it applies to, new status or None for "the status before"), in the
 # order the staff page offers them
@@ -59,7 +58,7 @@ def _previous_status(s: Session, app: Application, suspended: str) -> str:
 
 
 def set_application_status(db: Database, clock: Clock, utility_id: int, application_id: int, action: str,
-                           by: str = STAFF) -> Application:
+                           by: str = STAFF_USERNAME) -> Application:
     """Staff actions on a third party: block or put on hold (access suspended), and unblock or
     release, which restore the status it had before."""
     allowed, target = STATUS_ACTIONS[action]
@@ -76,7 +75,7 @@ def set_application_status(db: Database, clock: Clock, utility_id: int, applicat
 
 
 def set_application_blocked(db: Database, clock: Clock, utility_id: int, application_id: int, blocked: bool,
-                            by: str = STAFF) -> Application:
+                            by: str = STAFF_USERNAME) -> Application:
     """Block a third party (its status becomes 'blocked'), or unblock it back to the status it had."""
     return set_application_status(db, clock, utility_id, application_id, "block" if blocked else "unblock", by)
 

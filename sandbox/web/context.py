@@ -72,11 +72,6 @@ def logout(store: MutableMapping, role: str, slug: str) -> None:
     store[role] = logins
 
 
-def signed_in(role: str) -> Any:
-    """Who is signed in as `role` at the request's utility (g.slug), from the Flask session."""
-    return logged_in(session, role, g.slug)
-
-
 def current_customer() -> Customer | None:
     """The customer signed in at the request's utility (loaded in the request's session), or None."""
     cid = logged_in(session, CUSTOMER, g.slug)
