@@ -25,9 +25,12 @@ class NotFound(LookupError):
 
 
 class TokenRefused(Exception):
-    """A registration request whose bearer token does not manage the record: status 401
-    (no such token: `error` invalid_token) or 403 (a real token for something else)."""
+    """A request to the resource server (or the registration API) that its bearer token may not
+    make: status 401 (no usable token: `error` invalid_token, or unauthorized when none was sent)
+    or 403 (a real token for something else). `reason` is a short machine-readable code (the
+    X-Sandbox-Reason header), the same for the same cause everywhere."""
 
-    def __init__(self, status: int, error: str, description: str):
+    def __init__(self, status: int, error: str, description: str, reason: str = ""):
         super().__init__(description)
         self.status, self.error, self.description = status, error, description
+        self.reason = reason or error

@@ -273,3 +273,53 @@ def summary_words(scope: str) -> list[str]:
     if fbs & CUSTOMER_DATA_BLOCKS:
         out.append("Your name, contact details, account and service address")
     return out
+
+
+# --- what a scope lets a usage document hold (ESPI.md 6.2) -----------------------------------
+
+_BLOCKS = {"daily": "daily", "weekly": "weekly", "monthly": "monthly", "billingperiod": "monthly",
+           "86400": "daily", "604800": "weekly"}
+_NAMED_SECONDS = {"daily": 86400}
+
+
+@dataclass(frozen=True)
+class Content:
+    """The usage data a scope grants: interval cost (FB 12), summaries (FB 15, with cost FB 16),
+    commodities (FB 5, 10, 11; None is every one), the reverse-flow stream such as solar export
+    (FB 7 or 8), the interval lengths served, how readings are blocked, and how far back they go."""
+
+    interval_cost: bool = True
+    summaries: bool = True
+    summary_cost: bool = True
+    commodities: frozenset[str] | None = None
+    received: bool = True
+    intervals: frozenset[int] | None = None
+    block: str = "daily"  # daily, weekly or monthly IntervalBlocks
+    history_seconds: int | None = None
+
+    def serves(self, commodity: str, flow: str, interval: int) -> bool:
+        """Whether a stream of this commodity, flow and interval length is granted."""
+        return ((self.commodities is None or commodity in self.commodities)
+                and (flow != "received" or self.received)
+                and (self.intervals is None or interval in self.intervals))
+
+
+EVERYTHING = Content()  # what the customer's own download holds
+
+
+def content_of(scope: str) -> Content:
+    """The Content a granted scope string allows (read leniently, as stored)."""
+    terms = _terms(scope)
+    fbs = function_blocks(scope)
+    named = commodities_of(scope)
+    intervals = {int(n) if n.isdigit() else _NAMED_SECONDS.get(n.lower(), -1)
+                 for n in terms.get("intervalduration", "").split("_") if n}
+    history = terms.get("historylength", "")
+    seconds = None
+    if history.isdigit():
+        n = int(history)
+        seconds = round(n * 30.4375 * 86400) if n <= 240 else n  # a small number is months, as written by some
+    return Content(interval_cost=12 in fbs, summaries=bool(fbs & {15, 16}), summary_cost=16 in fbs,
+                   commodities=frozenset(named) if named is not None else None, received=bool(fbs & {7, 8}),
+                   intervals=frozenset(intervals - {-1}) or None if intervals else None,
+                   block=_BLOCKS.get(terms.get("blockduration", "daily").lower(), "daily"), history_seconds=seconds)

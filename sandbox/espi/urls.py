@@ -21,6 +21,30 @@ class Resource:
     what: str
 
 
+_RC = "RetailCustomer/{retail_customer_id}"
+_UP = "UsagePoint/{usage_point_id}"
+_MR = _UP + "/MeterReading"
+# The usage-point tree hangs from a subscription (Connect My Data) and from a retail customer
+# (Download My Data files link there); the same resources under both, names prefixed.
+TREE_PARENTS = (("Subscription", "Subscription/{subscription_id}"), ("RetailCustomer", _RC))
+_TREE = (
+    ("UsagePoints", "UsagePoint", "usage points"),
+    ("UsagePoint", _UP, "a usage point"),
+    ("MeterReadings", _MR, "a usage point's meter readings"),
+    ("MeterReading", _MR + "/{meter_reading_id}", "a meter reading"),
+    ("IntervalBlocks", _MR + "/{meter_reading_id}/IntervalBlock", "a meter reading's interval blocks"),
+    ("IntervalBlock", _MR + "/{meter_reading_id}/IntervalBlock/{interval_block_id}", "an interval block"),
+    ("UsageSummaries", _UP + "/UsageSummary", "a usage point's bills (usage summaries)"),
+    ("UsageSummary", _UP + "/UsageSummary/{usage_summary_id}", "a usage summary"),
+    ("ElectricPowerUsageSummaries", _UP + "/ElectricPowerUsageSummary", "the usage summaries by their ESPI 1.x name"),
+    ("ElectricPowerUsageSummary", _UP + "/ElectricPowerUsageSummary/{usage_summary_id}",
+     "a usage summary by its ESPI 1.x name"),
+    ("ElectricPowerQualitySummaries", _UP + "/ElectricPowerQualitySummary", "a usage point's power quality"),
+    ("ElectricPowerQualitySummary", _UP + "/ElectricPowerQualitySummary/{quality_summary_id}",
+     "a power quality summary"),
+)
+TREE = tuple(name for name, _, _ in _TREE)
+
 RESOURCES: tuple[Resource, ...] = (
     Resource("ReadServiceStatus", "ReadServiceStatus", "the Data Custodian's service status"),
     Resource("ApplicationInformationList", "ApplicationInformation", "the ApplicationInformation collection"),
@@ -28,19 +52,34 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("AuthorizationList", "Authorization", "the Authorization collection"),
     Resource("Authorization", "Authorization/{authorization_id}", "a customer's (or a client's) grant"),
     Resource("BatchSubscription", "Batch/Subscription/{subscription_id}", "everything a customer authorization shares"),
+    Resource("BatchSubscriptionUsagePoints", "Batch/Subscription/{subscription_id}/UsagePoint",
+             "the same, by its usage points"),
+    Resource("BatchSubscriptionUsagePoint", "Batch/Subscription/{subscription_id}/UsagePoint/{usage_point_id}",
+             "one usage point of a subscription, with everything below it"),
     Resource("BatchBulk", "Batch/Bulk/{bulk_id}", "every subscription of a third party's bulk request"),
-    Resource("BatchBulkRoot", "Batch/Bulk", "the client token's bulk resource"),
+    Resource("BatchBulkRoot", "Batch/Bulk", "the base of bulk URLs (dataCustodianBulkRequestURI)"),
     Resource("BatchRetailCustomer", "Batch/RetailCustomer/{retail_customer_id}", "a customer's PII resources"),
     Resource("BatchRetailCustomerUsagePoint", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint",
-             "a customer's usage data (Download My Data)"),
+             "a customer's usage data (Download My Data); POST uploads a Green Button file"),
     Resource("BatchRetailCustomerUsagePointOne", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint/{usage_point_id}",
              "one usage point of a customer's usage data (Download My Data)"),
     Resource("Subscription", "Subscription/{subscription_id}", "the parent of a subscription's usage points"),
-    Resource("RetailCustomer", "RetailCustomer/{retail_customer_id}", "a customer, parent of their resources"),
+    *(Resource(f"{prefix}{name}", f"{parent}/{path}", what) for prefix, parent in TREE_PARENTS
+      for name, path, what in _TREE),
+    Resource("RetailCustomer", _RC, "a customer, parent of their resources"),
+    Resource("CustomerList", _RC + "/Customer", "a customer's Customer resource (PII)"),
+    Resource("CustomerTree", _RC + "/Customer/{rest:path}",
+             "the PII below it: CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation, Meter"),
     Resource("ReadingTypes", "ReadingType", "the ReadingType collection"),
     Resource("ReadingType", "ReadingType/{reading_type_id}", "a reading type"),
     Resource("LocalTimeParametersList", "LocalTimeParameters", "the LocalTimeParameters collection"),
     Resource("LocalTimeParameters", "LocalTimeParameters/{local_time_parameters_id}", "a utility's local time rules"),
+    Resource("UsagePointList", "UsagePoint", "every usage point of the Data Custodian"),
+    Resource("UsagePointAny", "UsagePoint/{usage_point_id}", "any usage point"),
+    Resource("MeterReadingList", "MeterReading", "every meter reading of the Data Custodian"),
+    Resource("MeterReadingAny", "MeterReading/{meter_reading_id}", "any meter reading"),
+    Resource("IntervalBlockList", "IntervalBlock", "every interval block of the Data Custodian"),
+    Resource("IntervalBlockAny", "IntervalBlock/{interval_block_id}", "any interval block"),
 )
 _BY_NAME = {r.name: r for r in RESOURCES}
 
@@ -59,14 +98,27 @@ def document() -> str:
     return "\n".join(rows)
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::(\w+))?\}")
+
+
 def path(name: str, **ids: str) -> str:
     """The resource's path below the resource root, ids filled in."""
-    return _BY_NAME[name].path.format(**ids)
+    return _PLACEHOLDER.sub(lambda m: ids[m.group(1)], _BY_NAME[name].path)
 
 
 def rule(name: str) -> str:
-    """The resource's route (Flask rule) below /dc/<slug>."""
-    return RESOURCE_PREFIX + "/" + re.sub(r"\{(\w+)\}", r"<\1>", _BY_NAME[name].path)
+    """The resource's route (Flask rule) below /dc/<slug>; `{rest:path}` takes slashes."""
+    return RESOURCE_PREFIX + "/" + _PLACEHOLDER.sub(
+        lambda m: f"<{m.group(2)}:{m.group(1)}>" if m.group(2) else f"<{m.group(1)}>", _BY_NAME[name].path)
+
+
+def template(name: str) -> str:
+    """The resource's path with its {placeholders}, as the tables show it."""
+    return _BY_NAME[name].path
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_BY_NAME)
 
 
 def dc_root(base_url: str, slug: str) -> str:

@@ -32,8 +32,10 @@ class Uris:
 def uris_for(auth: Authorization, root: str) -> Uris:
     if auth.customer_id:
         resource = urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
-    else:
-        resource = urls.href(root, "BatchBulkRoot")
+    elif auth.application.role == "third_party":  # its default bulk (subscriptions.bulk_id_of)
+        resource = urls.href(root, "BatchBulk", bulk_id=auth.application.client_id)
+    else:  # the utility's upload and admin clients reach the whole resource tree
+        resource = root
     customer = None
     if auth.customer is not None and grants_customer_data(auth.scope):
         customer = urls.href(root, "BatchRetailCustomer", retail_customer_id=auth.customer.uuid)

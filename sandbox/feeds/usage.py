@@ -28,6 +28,7 @@ from sandbox.espi.resources import (
     usage_point,
     usage_summary,
 )
+from sandbox.espi.scopes import EVERYTHING, Content
 from sandbox.espi.urls import INTERVAL_BLOCKS, METER_READINGS, USAGE_POINTS, USAGE_SUMMARIES, below, href
 from sandbox.espi.uuids import resource_uuid_str, uuid_family
 from sandbox.services.readings import History, bills, imported_stream, series, streams
@@ -81,6 +82,15 @@ def service_kind(up: UsagePoint) -> int:
     return codes.SERVICE_KIND[up.commodity]
 
 
+def local_time_entry(world: WorldDef, utility: UtilityDef, root: str, published: int, year: int) -> Entry:
+    """The utility's LocalTimeParameters (its DST rules of `year`)."""
+    ltp = ltp_uuid(world, utility)
+    lt = local_time(utility.time_zone, year)
+    return Entry("LocalTimeParameters", ltp, href(root, "LocalTimeParameters", local_time_parameters_id=ltp),
+                 href(root, "LocalTimeParametersList"), f"{utility.time_zone} local time", published, published,
+                 lambda: local_time_parameters(lt), structural=True)
+
+
 @dataclass(frozen=True)
 class Span:
     """One usage point's days in a feed (the requested days clamped to its data), and the times
@@ -92,20 +102,32 @@ class Span:
     updated: int
 
 
+USAGE_KINDS = frozenset({"UsagePoint", "LocalTimeParameters", "MeterReading", "ReadingType", "IntervalBlock",
+                         "UsageSummary"})
+
+
 class UsageFeed:
     """The entries of one customer's usage points over local days start <= day < end.
 
     Each usage point comes with its History (readings.usage_point_history); the period is
-    clamped to it, so a feed never claims data that does not exist.
+    clamped to it, so a feed never claims data that does not exist. `content` is what the
+    scope grants (streams, cost, summaries, block length); `kinds` limits the entries made to
+    those a request needs (a UsagePoint entry needs no readings computed).
     """
 
     def __init__(self, world: WorldDef, utility: UtilityDef, urls: Urls, start: dt.date, end: dt.date,
-                 with_cost: bool = True):
+                 with_cost: bool = True, content: Content = EVERYTHING, kinds: frozenset[str] = USAGE_KINDS,
+                 sent: set[str] | None = None):
         self.world, self.utility, self.urls = world, utility, urls
         self.start, self.end = start, end
-        self.with_cost = with_cost
+        self.content = content
+        self.with_cost = with_cost and content.interval_cost
+        self.summary_cost = with_cost and content.summary_cost
+        self.kinds = kinds
         self.tz = utility.time_zone
-        self._sent: set[str] = set()  # shared entries (LocalTimeParameters, ReadingType) already in the document
+        # shared entries (LocalTimeParameters, ReadingType) already in the document; feeds writing
+        # into one document (a bulk request's subscriptions) share the set
+        self._sent: set[str] = set() if sent is None else sent
 
     def span(self, history: History) -> Span:
         start, end = history.clamp(self.start, self.end)
@@ -116,57 +138,77 @@ class UsageFeed:
         for up, h in ups:
             yield from self.usage_point_entries(up, h)
 
+    def streams(self, up: UsagePoint) -> list[Stream]:
+        """The usage point's streams the scope grants."""
+        return [st for st in streams(self.world, self.utility, up)
+                if self.content.serves(st.commodity, st.flow, st.interval)]
+
     def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry | BlockRun]:
         span = self.span(history)
-        urls, world, utility = self.urls, self.world, self.utility
+        urls, world, utility, kinds = self.urls, self.world, self.utility, self.kinds
         up_href = below(urls.parent, USAGE_POINTS, up.uuid)
         ltp = ltp_uuid(world, utility)
-        has_summaries = not up.imported and billed_months(span.start, span.end) is not None
-        related = [Link("related", below(up_href, METER_READINGS), "espi-feed/MeterReading")]
+        its_streams = self.streams(up)
+        has_summaries = self.content.summaries and not up.imported and bool(its_streams) and \
+            billed_months(span.start, span.end) is not None
+        mr_collection = below(up_href, METER_READINGS)
+        related = [Link("related", mr_collection, "espi-feed/MeterReading")]
+        related += [Link("related", below(mr_collection, meter_reading_uuid(world, up, st)), "espi-entry/MeterReading")
+                    for st in its_streams]
         if has_summaries:
             related.append(Link("related", below(up_href, USAGE_SUMMARIES), "espi-feed/UsageSummary"))
         related.append(Link("related", href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp),
                             "espi-entry/LocalTimeParameters"))
         kind = service_kind(up)
         tariff = utility.tariffs.get(up.commodity) if not up.imported else None
-        yield Entry("UsagePoint", up.uuid, up_href, below(urls.parent, USAGE_POINTS), up.label, span.published,
-                    span.updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
-                    structural=True)
-        if ltp not in self._sent:
+        if "UsagePoint" in kinds:
+            yield Entry("UsagePoint", up.uuid, up_href, below(urls.parent, USAGE_POINTS), up.label, span.published,
+                        span.updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
+                        structural=True)
+        if ltp not in self._sent and "LocalTimeParameters" in kinds:
             self._sent.add(ltp)
-            lt = local_time(utility.time_zone, max(span.end - dt.timedelta(days=1), span.start).year)
-            yield Entry("LocalTimeParameters", ltp, href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp),
-                        href(urls.root, "LocalTimeParametersList"), f"{utility.time_zone} local time", span.published,
-                        span.published, lambda: local_time_parameters(lt), structural=True)
+            yield local_time_entry(world, utility, urls.root, span.published,
+                                   max(span.end - dt.timedelta(days=1), span.start).year)
+        if not kinds & {"MeterReading", "ReadingType", "IntervalBlock", "UsageSummary"}:
+            return
         computed: dict[str, Series] = {}
-        its_streams = streams(world, utility, up)
         for stream in its_streams:
             yield from self._meter_reading_entries(up, up_href, stream, span, computed)
-        if has_summaries:
+        if has_summaries and "UsageSummary" in kinds:
             yield from self._summary_entries(up, up_href, its_streams[0], span, computed)
 
     def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
                                computed: dict[str, Series]) -> Iterator[Entry | BlockRun]:
-        urls, world = self.urls, self.world
+        urls, world, kinds = self.urls, self.world, self.kinds
         mr = meter_reading_uuid(world, up, stream)
         rt = reading_type_uuid(world, self.utility, up, stream)
         mr_href = below(up_href, METER_READINGS, mr)
-        data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
-                                             cost=self.with_cost or not up.imported)
-        yield Entry("MeterReading", mr, mr_href, below(up_href, METER_READINGS), stream.title, span.published,
-                    span.updated, meter_reading,
-                    [Link("related", below(mr_href, INTERVAL_BLOCKS), "espi-feed/IntervalBlock"),
-                     Link("related", href(urls.root, "ReadingType", reading_type_id=rt), "espi-entry/ReadingType")], structural=True)
-        if rt not in self._sent:
+        if kinds & {"MeterReading", "IntervalBlock", "UsageSummary"}:
+            data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
+                                                 cost=self.with_cost or self.summary_cost or not up.imported)
+            run = self._block_run(mr, mr_href, data)
+        else:
+            run = None
+        if "MeterReading" in kinds:
+            ib_collection = below(mr_href, INTERVAL_BLOCKS)
+            links = [Link("related", ib_collection, "espi-feed/IntervalBlock")]
+            if run is not None:
+                links += [Link("related", below(ib_collection, b), "espi-entry/IntervalBlock") for b in run.uuids]
+            links.append(Link("related", href(urls.root, "ReadingType", reading_type_id=rt), "espi-entry/ReadingType"))
+            yield Entry("MeterReading", mr, mr_href, below(up_href, METER_READINGS), stream.title, span.published,
+                        span.updated, meter_reading, links, structural=True)
+        if rt not in self._sent and "ReadingType" in kinds:
             self._sent.add(rt)
             fields = reading_type_fields(self.utility, up, stream)
             yield Entry("ReadingType", rt, href(urls.root, "ReadingType", reading_type_id=rt), href(urls.root, "ReadingTypes"),
                         _reading_type_title(stream), span.published, span.published,
                         lambda: reading_type(fields), structural=True)
-        yield from self._block_entries(mr, mr_href, data)
+        if run is not None and len(run) and "IntervalBlock" in kinds:
+            yield run
 
-    def _block_entries(self, mr: str, mr_href: str, data: Series) -> Iterator[BlockRun]:
-        """The MeterReading's IntervalBlocks, one per local day with readings, as one run."""
+    def _block_run(self, mr: str, mr_href: str, data: Series) -> BlockRun:
+        """The MeterReading's IntervalBlocks, one per local day (or week, or month: the scope's
+        BlockDuration) with readings, as one run."""
         priced = data.costs is not None and self.with_cost
         made: list[ReadingRun] = []
 
@@ -180,15 +222,15 @@ class UsageFeed:
             return made[0]
 
         block_id = uuid_family(self.world.seed, "interval-block", mr)
-        days = [(day, a, b) for day, a, b in data.days if a < b]  # a day with no reading at all has no block
-        if not days:
-            return
-        first = np.array([a for _, a, _ in days])
-        last = np.array([b - 1 for _, _, b in days])
+        groups = _group_days([(day, a, b) for day, a, b in data.days if a < b], self.content.block)
+        if not groups:
+            return BlockRun(below(mr_href, INTERVAL_BLOCKS), [], [], [], [], readings)
+        first = np.array([a for _, _, a, _ in groups])
+        last = np.array([b - 1 for _, _, _, b in groups])
         windows = zip(data.starts[first].tolist(), (data.starts[last] + data.durations[last]).tolist())
-        facts = [_day_facts(self.tz, day) for day, _, _ in days]
-        yield BlockRun(below(mr_href, INTERVAL_BLOCKS), [block_id(name) for name, _ in facts], list(windows),
-                       [end for _, end in facts], [(a, b) for _, a, b in days], readings)
+        return BlockRun(below(mr_href, INTERVAL_BLOCKS), [block_id(name) for name, _, _, _ in groups], list(windows),
+                        [_day_facts(self.tz, day)[1] for _, day, _, _ in groups], [(a, b) for _, _, a, b in groups],
+                        readings)
 
     def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
                          computed: dict[str, Series]) -> Iterator[Entry]:
@@ -202,10 +244,10 @@ class UsageFeed:
                      (bill.fixed_charge, "Basic service charge", codes.ITEM_ADMINISTRATIVE_FEE)]
             if bill.received:
                 items.append((bill.credits, "Credit for energy exported", codes.ITEM_GENERATION_CREDIT))
-            cost = (bill.total, u.currency_code) if self.with_cost else (None, None)
+            cost = (bill.total, u.currency_code) if self.summary_cost else (None, None)
             fields = (bill.start, bill.duration, *cost, bill.consumption, uom, stream.multiplier, end,
                       codes.COMMODITY[up.commodity], u.tariffs[up.commodity].name)
-            if self.with_cost:
+            if self.summary_cost:
                 fields += tuple(x for item in items for x in item)
             yield Entry.formed("UsageSummary", uuid, below(up_href, USAGE_SUMMARIES), f"Bill for {bill.first_day:%B %Y}",
                                end, end, _summary_content, fields,
@@ -218,6 +260,23 @@ def _summary_content(start, duration, bill, currency, consumption, uom, multipli
     return usage_summary(start=start, duration=duration, bill=bill, currency=currency, consumption=consumption,
                          uom=uom, multiplier=multiplier, status_time=status_time, commodity=commodity,
                          tariff_profile=tariff_profile, line_items=[items[i:i + 3] for i in range(0, len(items), 3)])
+
+
+def _group_days(days: list[tuple[dt.date, int, int]], block: str) -> list[tuple[str, dt.date, int, int]]:
+    """(block name, its last day, first reading, end reading) of each block: one per day, ISO week or month."""
+    if block == "daily":
+        return [(day.isoformat(), day, a, b) for day, a, b in days]
+    out: list[tuple[str, dt.date, int, int]] = []
+    for day, a, b in days:
+        if block == "weekly":
+            name = "week-" + (day - dt.timedelta(days=day.weekday())).isoformat()
+        else:
+            name = f"month-{day:%Y-%m}"
+        if out and out[-1][0] == name:
+            out[-1] = (name, day, out[-1][2], b)
+        else:
+            out.append((name, day, a, b))
+    return out
 
 
 @lru_cache(maxsize=8192)

@@ -35,8 +35,8 @@ from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
-from sandbox.services.access import TokenKind
-from sandbox.services.authorizations import CLIENT_SCOPE, REUSED_CODE, REVOKED_BY_THIRD_PARTY, AuthState
+from sandbox.services.access import ROLE_SCOPES, ROLE_TOKENS, ClientRole, TokenKind
+from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY, AuthState
 from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
@@ -91,9 +91,12 @@ class Client(ClientMixin):
         return method in TOKEN_METHODS
 
     def check_response_type(self, response_type):
-        return response_type == "code"
+        return response_type == "code" and self.app.role == ClientRole.THIRD_PARTY
 
     def check_grant_type(self, grant_type):
+        """Third parties use every grant; the utility's own upload and admin clients client credentials only."""
+        if self.app.role != ClientRole.THIRD_PARTY:
+            return grant_type == "client_credentials"
         return grant_type in GRANT_TYPES
 
 
@@ -225,11 +228,14 @@ def save_token(token: dict, req) -> None:
                 s.flush()
                 row.refresh_hash, row.refresh_expires_at = kept, until
         else:
-            auth = authorizations.grant_for_client(s, world.seed, g.slug, app, token.get("scope") or CLIENT_SCOPE,
+            role = ClientRole(app.role)
+            auth = authorizations.grant_for_client(s, world.seed, g.slug, app, token.get("scope") or ROLE_SCOPES[role],
                                                    profile, now)
             s.flush()
-            tokens.store(s, app=app, kind=TokenKind.CLIENT, token=token, authorization=auth, now=now, refresh_until=None)
-            onboarding.record_call(app, "client_token_at", profile, now)
+            tokens.store(s, app=app, kind=ROLE_TOKENS[role], token=token, authorization=auth, now=now,
+                         refresh_until=None)
+            if role == ClientRole.THIRD_PARTY:
+                onboarding.record_call(app, "client_token_at", profile, now)
         s.flush()
         if auth is None:  # every customer and client token is issued with its authorization
             raise InvalidGrantError(description="this token belongs to no authorization")
@@ -335,7 +341,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise UnauthorizedClientError(description=f"this application is {access.STATUS_LABELS[app.status].lower()} "
                                                       "at the utility: it gets no tokens")
         scope = self.request.payload.scope
-        if scope and scope != CLIENT_SCOPE:
+        role = ClientRole(app.role)
+        if scope and scope != ROLE_SCOPES[role]:
+            if role != ClientRole.THIRD_PARTY:
+                raise InvalidScopeError(description=f"this client's tokens carry the scope {ROLE_SCOPES[role]}; "
+                                                    "leave scope out or send that")
             check_scope(self.request.client, scope)
 
 
@@ -371,7 +381,7 @@ def token_generator(client, grant_type, user=None, scope=None, expires_in=None, 
     if scope:
         token["scope"] = scope
     elif grant_type == "client_credentials":
-        token["scope"] = CLIENT_SCOPE
+        token["scope"] = ROLE_SCOPES[ClientRole(client.app.role)]
     if include_refresh_token and grant_type != "client_credentials":
         token["refresh_token"] = new_token()
     return token

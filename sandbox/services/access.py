@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from sandbox.core.clock import to_naive_utc
+from sandbox.core.errors import TokenRefused
 from sandbox.core.models import Application, Authorization, Customer, OAuthToken
+from sandbox.espi import urls
+from sandbox.espi.scopes import CUSTOMER_DATA_BLOCKS, function_blocks
 from sandbox.services import authorizations
 from sandbox.services.authorizations import AuthState
 
@@ -32,9 +37,32 @@ SUSPENDED = frozenset({AppStatus.ON_HOLD, AppStatus.BLOCKED})
 
 
 class TokenKind(enum.StrEnum):
-    CUSTOMER = "customer"  # authorization code grant
-    CLIENT = "client"  # client credentials grant
-    REGISTRATION = "registration"
+    """The token kinds of ESPI.md 4.1 (its ACUDR letters in LETTERS)."""
+
+    CUSTOMER = "customer"  # A: authorization code grant
+    CLIENT = "client"  # C: a third party's client credentials grant
+    UPLOAD = "upload"  # U: the utility's upload client (client credentials)
+    CUSTODIAN = "custodian"  # D: the utility's own data-custodian admin client (client credentials)
+    REGISTRATION = "registration"  # R: the registration access token of a dynamic registration
+
+
+LETTERS = {TokenKind.CUSTOMER: "A", TokenKind.CLIENT: "C", TokenKind.UPLOAD: "U", TokenKind.CUSTODIAN: "D",
+           TokenKind.REGISTRATION: "R"}
+
+
+class ClientRole(enum.StrEnum):
+    """Who an Application is (Application.role): a third party, or one of the utility's own clients."""
+
+    THIRD_PARTY = "third_party"
+    UPLOAD = "upload"
+    DATA_CUSTODIAN = "data_custodian"
+
+
+# What a client-credentials grant gives each role: the token kind and its scope (ESPI.md 4.1)
+ROLE_TOKENS = {ClientRole.THIRD_PARTY: TokenKind.CLIENT, ClientRole.UPLOAD: TokenKind.UPLOAD,
+               ClientRole.DATA_CUSTODIAN: TokenKind.CUSTODIAN}
+ROLE_SCOPES = {ClientRole.THIRD_PARTY: "FB=34_35", ClientRole.UPLOAD: "FB=45",
+               ClientRole.DATA_CUSTODIAN: "FB=3_19_32_33_34_35_36_37_38_41_44_45"}
 
 
 # --- applications -----------------------------------------------------------------------
@@ -133,13 +161,247 @@ def token_usable(token: OAuthToken | None, now: dt.datetime, refresh: bool = Fal
 
 
 KIND_NAMES = {TokenKind.CUSTOMER: "a customer access token (authorization code grant)",
-              TokenKind.CLIENT: "a client access token (client credentials grant)",
+              TokenKind.CLIENT: "a third party's client access token (client credentials grant)",
+              TokenKind.UPLOAD: "an upload access token (the utility's upload client)",
+              TokenKind.CUSTODIAN: "a data custodian access token (the utility's admin client)",
               TokenKind.REGISTRATION: "a registration access token"}
 
 
-def kind_refusal(token: OAuthToken, kinds: tuple[str, ...]) -> str | None:
-    """Why `token` may not call a resource open to `kinds`, or None if it may."""
-    if token.kind in kinds:
+def kind_refusal(kind: str, kinds: Iterable[str]) -> str | None:
+    """Why a token of `kind` may not call a resource open to `kinds`, or None if it may."""
+    kinds = tuple(kinds)
+    if kind in kinds:
         return None
     needed = " or ".join(KIND_NAMES[TokenKind(k)] for k in kinds)
-    return f"this resource needs {needed}; this is {KIND_NAMES[TokenKind(token.kind)]}"
+    return f"this resource needs {needed}; this is {KIND_NAMES[TokenKind(kind)]}"
+
+
+# --- why a token does not work ---------------------------------------------------------------
+
+# X-Sandbox-Reason codes of refusals about the token itself (401)
+ENDED_REASONS = {
+    authorizations.REVOKED_BY_CUSTOMER: "authorization_revoked_by_customer",
+    authorizations.REVOKED_BY_THIRD_PARTY: "authorization_revoked_by_third_party",
+    authorizations.REUSED_CODE: "authorization_revoked_code_reused",
+    authorizations.MOVED_OUT: "customer_moved_out",
+    authorizations.REVOKED_BY_UTILITY: "authorization_revoked_by_utility",
+}
+
+
+def token_refusal(token: OAuthToken, now: dt.datetime) -> TokenRefused | None:
+    """Why a stored access token does not work now (401 invalid_token with its own reason), or None."""
+    n = to_naive_utc(now)
+    app = token.application
+    if app.status == AppStatus.BLOCKED:
+        return _invalid("third_party_blocked", f"the utility has blocked {app.name}; its tokens do not work")
+    if app.status == AppStatus.ON_HOLD:
+        return _invalid("third_party_on_hold", f"the utility has put {app.name} on hold; its tokens do not work")
+    auth = token.authorization
+    if auth is not None:
+        st, until = authorizations.state(auth, now)
+        when = f"{until:%Y-%m-%dT%H:%M:%SZ}"
+        if st == AuthState.DENIED:
+            return _invalid("authorization_denied", "the customer denied this authorization")
+        if st in (AuthState.REVOKED, AuthState.EXPIRED) and auth.status_reason == authorizations.MOVED_OUT:
+            return _invalid("customer_moved_out", f"the customer moved out; the authorization ended at {when}")
+        if st == AuthState.REVOKED:
+            reason = ENDED_REASONS.get(auth.status_reason or "", "authorization_revoked")
+            return _invalid(reason, f"the authorization was {auth.status_reason or 'revoked'} at {when}")
+        if st == AuthState.EXPIRED:
+            return _invalid("authorization_expired", f"the authorization expired at {when}")
+        if st == AuthState.PENDING:
+            return _invalid("authorization_pending", f"the authorization has not begun yet (until {when})")
+    if token.revoked_at is not None:
+        return _invalid("token_revoked", f"this access token was revoked (or replaced by a refresh) at "
+                                         f"{token.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
+    if token.expires_at <= n:
+        return _invalid("token_expired", f"this access token expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}; "
+                                         "refresh it")
+    return None
+
+
+def _invalid(reason: str, description: str) -> TokenRefused:
+    return TokenRefused(401, "invalid_token", description, reason)
+
+
+# --- the token matrix (ESPI.md 4.1-4.2) -----------------------------------------------------------
+
+A, C, U, D, R = (TokenKind.CUSTOMER, TokenKind.CLIENT, TokenKind.UPLOAD, TokenKind.CUSTODIAN,
+                 TokenKind.REGISTRATION)
+GET, PUT, POST, DELETE = ("GET",), ("PUT",), ("POST",), ("DELETE",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which token kinds may call `methods` on a resource of the URL table.
+
+    A customer token's scope must hold one of `blocks` (when given), and the path's ids named in
+    `own` must be the token's own (a customer token's subscription and retail customer, a
+    registration token's application); `limit` says in words what else narrows a kind's view.
+    """
+
+    resource: str
+    methods: tuple[str, ...]
+    kinds: tuple[TokenKind, ...]
+    blocks: tuple[int, ...] = ()
+    own: tuple[str, ...] = ()
+    limit: str = ""
+
+
+_SUMMARY = (15, 16)
+_PII = tuple(sorted(CUSTOMER_DATA_BLOCKS))
+_OWN_SUB = ("subscription_id",)
+_TREE_BLOCKS = {"UsageSummaries": _SUMMARY, "UsageSummary": _SUMMARY, "ElectricPowerUsageSummaries": _SUMMARY,
+                "ElectricPowerUsageSummary": _SUMMARY, "ElectricPowerQualitySummaries": (17,),
+                "ElectricPowerQualitySummary": (17,)}
+
+MATRIX: tuple[Rule, ...] = (
+    Rule("ReadServiceStatus", GET, (C, U, D)),
+    Rule("ApplicationInformationList", GET, (D,)),
+    Rule("ApplicationInformation", GET + PUT + DELETE, (D, R), own=("application_id",)),
+    Rule("AuthorizationList", GET, (C, U, D), limit="C, U: their own application's authorizations"),
+    Rule("Authorization", GET + PUT + DELETE, (C, D), limit="C: its own application's; DELETE revokes"),
+    Rule("Authorization", GET, (U,), limit="U: its own"),
+    Rule("BatchSubscription", GET, (A, D), blocks=(3,), own=_OWN_SUB),
+    Rule("BatchSubscriptionUsagePoints", GET, (A, D), blocks=(3,), own=_OWN_SUB),
+    Rule("BatchSubscriptionUsagePoint", GET, (A, D), blocks=(3,), own=_OWN_SUB),
+    Rule("BatchBulk", GET, (C, D), limit="C: its own application's authorizations"),
+    Rule("BatchRetailCustomer", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
+    Rule("BatchRetailCustomerUsagePoint", GET + POST, (U, D)),
+    Rule("BatchRetailCustomerUsagePointOne", GET, (U, D)),
+    *(Rule("Subscription" + name, GET, (A, D), blocks=_TREE_BLOCKS.get(name, (32,)), own=_OWN_SUB)
+      for name in urls.TREE),
+    *(Rule("RetailCustomer" + name, GET, (U, D)) for name in urls.TREE),
+    Rule("CustomerList", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
+    Rule("CustomerTree", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
+    *(Rule(name, GET, (A, D)) for name in ("ReadingTypes", "ReadingType", "LocalTimeParametersList",
+                                           "LocalTimeParameters")),
+    *(Rule(name, GET, (D,)) for name in ("UsagePointList", "UsagePointAny", "MeterReadingList", "MeterReadingAny",
+                                         "IntervalBlockList", "IntervalBlockAny")),
+)
+
+
+def rules_for(resource: str) -> list[Rule]:
+    return [r for r in MATRIX if r.resource == resource]
+
+
+def methods_of(resource: str) -> list[str]:
+    """The methods a resource answers (its route's methods)."""
+    return sorted({m for r in rules_for(resource) for m in r.methods})
+
+
+def served() -> list[str]:
+    """The resources the resource server routes, in table order."""
+    return list(dict.fromkeys(r.resource for r in MATRIX))
+
+
+@dataclass(frozen=True)
+class Presented:
+    """The bearer token of a request: its kind, its application and, for an OAuth token, its row and
+    the ids of the resources it owns (a registration token owns its application only)."""
+
+    kind: TokenKind
+    application: Application
+    token: OAuthToken | None
+    own: Mapping[str, str]
+
+    @property
+    def authorization(self) -> Authorization | None:
+        return self.token.authorization if self.token is not None else None
+
+
+def presented(token: OAuthToken | None, registered: Application | None) -> Presented | None:
+    """A found OAuth token, or the application whose registration token was sent, as a Presented."""
+    if token is not None:
+        own: dict[str, str] = {}
+        auth = token.authorization
+        if token.kind == TokenKind.CUSTOMER and auth is not None:
+            own["subscription_id"] = auth.subscription_uuid
+            if auth.customer is not None:
+                own["retail_customer_id"] = auth.customer.uuid
+        if token.kind == TokenKind.REGISTRATION:
+            own["application_id"] = token.application.uuid
+        return Presented(TokenKind(token.kind), token.application, token, own)
+    if registered is not None:
+        return Presented(TokenKind.REGISTRATION, registered, None, {"application_id": registered.uuid})
+    return None
+
+
+def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str], now: dt.datetime) -> None:
+    """TokenRefused unless the token may make this call, decided before anything is looked up: 401 for
+    no usable token, 403 naming the kind, function block or id it would need."""
+    if p is None:
+        raise TokenRefused(401, "invalid_token", "the access token is unknown", "unknown_token")
+    if p.token is not None:
+        refusal = token_refusal(p.token, now)
+        if refusal is not None:
+            raise refusal
+    elif suspended(p.application):
+        raise _invalid(f"third_party_{p.application.status}", f"{p.application.name} is "
+                       f"{STATUS_LABELS[AppStatus(p.application.status)].lower()} at the utility")
+    rules = [r for r in rules_for(resource) if method in r.methods]
+    kinds = [k for r in rules for k in r.kinds]
+    if p.kind not in kinds:
+        action = ACTIONS.get(resource, f"call {method} {urls.template(resource)}")
+        needed = " or ".join(KIND_NAMES[k] for k in dict.fromkeys(kinds)) if kinds else "no token at all"
+        raise TokenRefused(403, "access_denied", f"{KIND_NAMES[p.kind].split(' (')[0]} cannot {action}: "
+                           f"{method} {urls.template(resource)} needs {needed}", "wrong_token_kind")
+    rule = next(r for r in rules if p.kind in r.kinds)
+    if p.kind == TokenKind.CUSTOMER and rule.blocks:
+        scope = p.token.scope if p.token is not None else ""
+        granted = function_blocks(scope)
+        if not granted & set(rule.blocks):
+            wanted = " or ".join(f"FB_{b}" for b in rule.blocks[:4]) + (" or another customer-data block"
+                                                                         if len(rule.blocks) > 4 else "")
+            raise TokenRefused(403, "insufficient_scope", f"{resource} needs function block {wanted} in the "
+                               f"token's scope; it was granted {scope or 'no scope'}", "missing_function_block")
+    for name in rule.own:
+        if p.kind in (TokenKind.CUSTOMER, TokenKind.REGISTRATION) and name in ids and ids[name] != p.own.get(name):
+            raise TokenRefused(403, "access_denied", OWN_ONLY[name].format(own=p.own.get(name), asked=ids[name]),
+                               "not_your_resource")
+
+
+def missing_token(resource: str) -> TokenRefused | None:
+    """The refusal of a request without a bearer token, where a resource words it its own way: the
+    registration API answers invalid_token naming the registration access token (RFC 7592 2)."""
+    if resource == "ApplicationInformation":
+        return TokenRefused(401, "invalid_token", "this resource needs the registration access token "
+                            "(Authorization: Bearer <registration_access_token>)", "no_token")
+    return None
+
+
+ACTIONS = {"ApplicationInformation": "manage registrations (registration_access_token)",
+           "ApplicationInformationList": "list registrations"}
+
+OWN_ONLY = {
+    "subscription_id": "this customer access token reaches Subscription/{own} only, not Subscription/{asked}",
+    "retail_customer_id": "this customer access token reaches RetailCustomer/{own} only, not RetailCustomer/{asked}",
+    "application_id": "this registration access token manages ApplicationInformation/{own} only; "
+                      "ApplicationInformation/{asked} needs the registration_access_token issued when it was registered",
+}
+
+
+def matrix_rows() -> list[tuple[str, str, str, str]]:
+    """The matrix as rows (path below the resource root, method, token kinds as ACUDR letters, conditions)."""
+    rows = []
+    for r in MATRIX:
+        conditions = []
+        if r.blocks:
+            blocks = "a customer-data block (FB_46, 50, 51, 55...)" if r.blocks == _PII else \
+                " or ".join(f"FB_{b}" for b in r.blocks)
+            conditions.append(f"A: scope with {blocks}")
+        for name in r.own:
+            conditions.append(f"{'R' if name == 'application_id' else 'A'}: its own {name.removesuffix('_id')}")
+        if r.limit:
+            conditions.append(r.limit)
+        rows.append((urls.template(r.resource), " ".join(r.methods), "".join(LETTERS[k] for k in r.kinds),
+                     "; ".join(conditions)))
+    return rows
+
+
+def matrix_document() -> str:
+    """The matrix as Markdown, for the README (a test keeps the two the same)."""
+    out = ["| path below `/dc/<slug>/espi/1_1/resource/` | methods | tokens | conditions |",
+           "| --- | --- | --- | --- |"]
+    out += [f"| `{p}` | {m} | {k} | {c} |" for p, m, k, c in matrix_rows()]
+    return "\n".join(out)

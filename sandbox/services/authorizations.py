@@ -37,13 +37,13 @@ class AuthState(enum.StrEnum):
 
 
 
-CLIENT_SCOPE = "FB=34_35"  # ESPI client-access role: Batch/Bulk, Authorization, ReadServiceStatus
 
 # status_reason of an ended authorization
 MOVED_OUT = "moved out"
 REVOKED_BY_CUSTOMER = "revoked by the customer"
 REVOKED_BY_THIRD_PARTY = "revoked by the third party"
 REUSED_CODE = "code reused"
+REVOKED_BY_UTILITY = "revoked by the utility"
 
 
 # --- granting ---------------------------------------------------------------------------
@@ -51,8 +51,9 @@ REUSED_CODE = "code reused"
 def _new(s: Session, seed: int, slug: str, app: Application, customer: Customer | None, scope: str,
          grant_type: str, start: dt.datetime, end: dt.datetime) -> Authorization:
     name = new_token(12)  # authorizations are created at run time: a fresh name, still a version-5 id
-    auth = Authorization(utility_id=app.utility_id, uuid=resource_uuid_str(seed, slug, "authorization", name),
-                         subscription_uuid=resource_uuid_str(seed, slug, "subscription", name),
+    uuid = resource_uuid_str(seed, slug, "authorization", name)
+    auth = Authorization(utility_id=app.utility_id, uuid=uuid,
+                         subscription_uuid=uuid,  # a Subscription has its Authorization's id (DESIGN.md)
                          application_id=app.id, customer_id=customer.id if customer else None, scope=scope,
                          grant_type=grant_type, status=AuthState.ACTIVE, authorized_start=start, authorized_end=end,
                          created_at=start)
@@ -157,4 +158,19 @@ def revoke_by_customer(db: Database, clock: Clock, customer_id: int, authorizati
         end(s, auth, now, REVOKED_BY_CUSTOMER)
         s.flush()
         _ = auth.application  # loaded for the caller
+        return auth
+
+
+def revoke_by_third_party(db: Database, clock: Clock, utility_id: int, authorization_id: int,
+                          custodian: bool = False) -> Authorization:
+    """The third party (or the utility's admin client) ends an authorization over the API
+    (DELETE Authorization/{id}): every token of it stops working at once."""
+    with db.transaction() as s:
+        auth = s.get(Authorization, authorization_id)
+        if auth is None or auth.utility_id != utility_id:
+            raise NotFound(authorization_id)
+        now = clock.naive_now()
+        if not can_end(auth, now):
+            raise Refused(f"This authorization has already ended ({state(auth, now)[0]}).", "authorization")
+        end(s, auth, now, REVOKED_BY_UTILITY if custodian else REVOKED_BY_THIRD_PARTY)
         return auth

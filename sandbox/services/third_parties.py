@@ -12,7 +12,7 @@ from sandbox.core.clock import Clock, to_naive_utc
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization
-from sandbox.services.access import LISTED, STATUS_LABELS, AppStatus
+from sandbox.services.access import LISTED, STATUS_LABELS, AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
 from sandbox.services.signin import STAFF_USERNAME
 
@@ -83,7 +83,8 @@ def set_application_blocked(db: Database, clock: Clock, utility_id: int, applica
 def applications(db: Database, utility_id: int) -> list[tuple[Application, int]]:
     """The utility's third parties with their number of active authorizations."""
     with db.sessions() as s:
-        apps = s.scalars(select(Application).where(Application.utility_id == utility_id)
+        apps = s.scalars(select(Application).where(Application.utility_id == utility_id,
+                                                   Application.role == ClientRole.THIRD_PARTY)
                          .order_by(Application.name, Application.id)).all()
         counts = dict(s.execute(select(Authorization.application_id, func.count(Authorization.id))
                                 .where(Authorization.utility_id == utility_id, Authorization.status == AuthState.ACTIVE)
@@ -95,5 +96,6 @@ def directory(db: Database, utility_id: int) -> list[Application]:
     """Third parties the utility has onboarded and customers may choose (status production)."""
     with db.sessions() as s:
         return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
+                                                        Application.role == ClientRole.THIRD_PARTY,
                                                         Application.status.in_(LISTED))
                               .order_by(Application.name)))

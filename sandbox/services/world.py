@@ -17,7 +17,7 @@ from sandbox.core.models import Application, Authorization, Customer, UsagePoint
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
-from sandbox.services.access import AppStatus
+from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
 from sandbox.synth.people import DEMO_PASSWORD, PeopleFactory
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
@@ -26,6 +26,11 @@ from sandbox.version import __version__
 DEMO_CLIENT_ID = "demo-third-party"
 DEMO_CLIENT_SECRET = "demo-secret"
 DEMO_APP_CALLBACK = "http://127.0.0.1:8080/demo-third-party/callback"
+# The utility's own clients of the resource server (ESPI.md 4.1: the U and D tokens), per utility
+UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET = "upload-client", "upload-secret"
+CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET = "data-custodian", "data-custodian-secret"
+OWN_CLIENTS = ((UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET, ClientRole.UPLOAD, "Meter data upload"),
+               (CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET, ClientRole.DATA_CUSTODIAN, "Data custodian admin"))
 AUTHORIZATION_YEARS = 2
 CHUNK = 2000
 
@@ -58,7 +63,8 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
     db.drop_all()
     db.create_all()
     now = clock.now().replace(tzinfo=None)
-    hashes = _hash_all({DEMO_PASSWORD, world.customer_password, DEMO_CLIENT_SECRET})
+    hashes = _hash_all({DEMO_PASSWORD, world.customer_password, DEMO_CLIENT_SECRET, UPLOAD_CLIENT_SECRET,
+                        CUSTODIAN_CLIENT_SECRET})
     with db.transaction() as s:
         s.add(WorldState(id=1, seed=world.seed, version=__version__, fingerprint=world.fingerprint, seed_files=files,
                          secret_key=secrets.token_hex(32), seeded_at=now, complete=False))
@@ -118,11 +124,16 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
             notify_uri=None, scope_selection_uri=None,
             scopes=standard_scopes(u.commodities, u.electricity_interval), status=AppStatus.PRODUCTION, created_at=now)
         s.add(app)
+        for client_id, secret, role, name in OWN_CLIENTS:
+            s.add(Application(utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
+                              client_id=client_id, client_secret_hash=hashes[secret], name=f"{u.name}: {name}",
+                              description=f"{u.name}'s own {name.lower()} client (client credentials only).",
+                              redirect_uris=[], scopes=[], status=AppStatus.PRODUCTION, role=role, created_at=now))
         s.flush()
         demo = s.scalars(select(Customer).where(Customer.utility_id == utility_id, Customer.number == 0)).one()
+        demo_id = str(resource_uuid(seed, u.slug, "authorization", "demo"))
         auth = Authorization(
-            utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "authorization", "demo")),
-            subscription_uuid=str(resource_uuid(seed, u.slug, "subscription", "demo")),
+            utility_id=utility_id, uuid=demo_id, subscription_uuid=demo_id,
             application_id=app.id, customer_id=demo.id, scope=app.scopes[0], status=AuthState.ACTIVE,
             authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
         auth.usage_points = list(demo.usage_points)

@@ -20,3 +20,9 @@ def register_blueprints(app: Flask) -> None:
     from sandbox.web.oauth import register_oauth
 
     register_oauth(app)
+
+    from sandbox.web import espi_http
+    from sandbox.web.resources import bp as resources
+
+    app.register_blueprint(resources)
+    espi_http.init_app(app)

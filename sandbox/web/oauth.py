@@ -8,15 +8,13 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from sandbox.core.models import Application, Customer
 from sandbox.espi import urls
-from sandbox.espi.resources import service_status
 from sandbox.espi.scopes import commodities_of, plain_words, standard_scopes
-from sandbox.oauth.bearer import BearerError, authenticate
 from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
-from sandbox.services import access, onboarding, third_parties
+from sandbox.services import access, third_parties
 from sandbox.web import context
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility, utility_blueprint
@@ -220,22 +218,6 @@ def scope_selection_list():
         return _error_page("Access Not Authorized", "ThirdPartyID names no third party that customers can "
                            "authorize at this utility.", 403)
     return _scope_selection_redirect(app)
-
-
-# --- ReadServiceStatus --------------------------------------------------------------------
-
-@bp.get(urls.rule("ReadServiceStatus"))
-def read_service_status():
-    sb = sandbox()
-    now = sb.clock.now()
-    try:
-        with sb.db.transaction() as s:
-            token = authenticate(s, g.utility_id, request.headers.get("Authorization"), now, ("client",))
-            app = token.application
-            onboarding.record_call(app, "service_status_at", g.utility.profile, now)
-    except BearerError as err:
-        return err.response(g.utility.name)
-    return Response(service_status(1), mimetype="application/atom+xml")
 
 
 def register_oauth(app) -> None:

@@ -44,7 +44,6 @@ import datetime as dt
 import json
 
 from flask import Blueprint, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from sandbox.core import errors
 from sandbox.espi import codes, urls
@@ -52,9 +51,9 @@ from sandbox.espi.atom import FeedWriter
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted
 from sandbox.feeds.management import GRANT_TYPES, application_entry
-from sandbox.oauth.bearer import BearerError, bearer_token
 from sandbox.oauth.server import TOKEN_METHODS
 from sandbox.services import onboarding
+from sandbox.web import espi_http
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility
 
@@ -75,31 +74,17 @@ def _pull_slug(endpoint, values):
     load_utility(values.pop("slug"))
 
 
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    """Machine clients get JSON errors here, not HTML pages."""
-    return _error(exc.code or 500, "invalid_request" if exc.code == 400 else (exc.name or "error").lower()
-                  .replace(" ", "_"), exc.description or exc.name)
+espi_http.install(bp)
 
 
 @bp.errorhandler(errors.Refused)
 def _refused(exc: errors.Refused):
-    return _error(400, exc.error, exc.message)
+    return espi_http.refusal(400, exc.error, exc.message, "bad_client_metadata", in_body=False)  # RFC 7591 3.2.2
 
 
 @bp.errorhandler(errors.NotFound)
 def _not_found(exc: errors.NotFound):
-    return _error(404, "not_found", f"no ApplicationInformation {exc} at {g.utility.name}")
-
-
-@bp.errorhandler(BearerError)
-def _bearer_error(exc: BearerError):
-    return exc.response(g.utility.name)
-
-
-@bp.errorhandler(errors.TokenRefused)
-def _token_refused(exc: errors.TokenRefused):
-    return _bearer_error(BearerError(exc.status, exc.error, exc.description))
+    return espi_http.refusal(404, "not_found", f"no ApplicationInformation {exc} at {g.utility.name}")
 
 
 def _error(status: int, error: str, description: str) -> Response:
@@ -301,40 +286,31 @@ def register():
     return resp
 
 
-def _registration_token() -> str:
-    """The request's bearer token; without one, 401 invalid_token naming the token needed."""
-    try:
-        return bearer_token(request.headers.get("Authorization"))
-    except BearerError:
-        raise BearerError(401, "invalid_token", "this resource needs the registration access token "
-                                                "(Authorization: Bearer <registration_access_token>)") from None
-
-
 MANAGED = urls.rule("ApplicationInformation")
 
 
 @bp.get(MANAGED)
+@espi_http.guarded("ApplicationInformation")
 def read_registration(application_id: str):
-    sb = sandbox()
-    return _answer(onboarding.registered_application(sb.db, sb.clock, g.utility_id, application_id, _registration_token()), 200)
+    return _answer(onboarding.registered_application(sandbox().db, g.utility_id, application_id), 200)
 
 
 @bp.put(MANAGED)
+@espi_http.guarded("ApplicationInformation")
 def update_registration(application_id: str):
     """The token is checked before the body is read; then the change is one transaction."""
     sb = sandbox()
-    token = _registration_token()
-    onboarding.registered_application(sb.db, sb.clock, g.utility_id, application_id, token)
+    onboarding.registered_application(sb.db, g.utility_id, application_id)
     meta, body = _read_metadata()
-    app = onboarding.update_registered(sb.db, sb.clock, g.utility_id, application_id, token, meta, g.utility.profile,
-                            client_id=body.get("client_id"), client_secret=body.get("client_secret"))
+    app = onboarding.update_registered(sb.db, sb.clock, g.utility_id, application_id, meta, g.utility.profile,
+                                       client_id=body.get("client_id"), client_secret=body.get("client_secret"))
     return _answer(app, 200)
 
 
 @bp.delete(MANAGED)
+@espi_http.guarded("ApplicationInformation")
 def delete_registration(application_id: str):
-    sb = sandbox()
-    onboarding.delete_registered(sb.db, sb.clock, g.utility_id, application_id, _registration_token())
+    onboarding.delete_registered(sandbox().db, g.utility_id, application_id)
     resp = Response(status=204)
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -49,8 +49,9 @@ def offered(world, slug: str = "bayview") -> list[str]:
 
 
 def app_count(app) -> int:
+    """Third-party applications (each utility also has its own upload and admin clients)."""
     with sb_of(app).db.sessions() as s:
-        return s.scalar(select(func.count(Application.id)))
+        return s.scalar(select(func.count(Application.id)).where(Application.role == "third_party"))
 
 
 def make_certificate(cn: str = "app.example.com", not_before: dt.datetime | None = None,

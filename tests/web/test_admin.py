@@ -34,7 +34,8 @@ def customers(app, slug="bayview") -> list[Customer]:
 
 def demo_app(app, slug="bayview") -> Application:
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(Application).where(Application.utility.has(slug=slug))).one()
+        return s.scalars(select(Application).where(Application.utility.has(slug=slug),
+                                                  Application.role == "third_party")).one()
 
 
 def test_staff_view_needs_the_staff_login(client):

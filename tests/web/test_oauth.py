@@ -276,7 +276,7 @@ def test_client_credentials_token_has_no_refresh_token_and_an_authorization(app,
     r = token(client, grant_type="client_credentials")
     t = r.json
     assert r.status_code == 200 and "refresh_token" not in t and t["scope"] == "FB=34_35"
-    assert t["resourceURI"].endswith("/espi/1_1/resource/Batch/Bulk")
+    assert t["resourceURI"].endswith("/espi/1_1/resource/Batch/Bulk/demo-third-party")  # its default bulk
     with app.extensions["sandbox"].db.sessions() as s:
         auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
         assert auth.grant_type == "client_credentials" and auth.customer_id is None

@@ -428,7 +428,8 @@ def test_moving_today_closes_the_account_at_once(client, app):
 def test_the_directory_leaves_out_blocked_third_parties(client, app):
     login(client)
     with sb_of(app).db.transaction() as s:
-        s.scalars(select(Application).where(Application.utility.has(slug="bayview"))).one().status = "blocked"
+        s.scalars(select(Application).where(Application.utility.has(slug="bayview"),
+                                              Application.role == "third_party")).one().status = "blocked"
     html = text(client.get("/dc/bayview/sharing"))
     assert "Demo Energy App" not in html.split('id="directory"')[1]
     assert "blocked by BPL" in html

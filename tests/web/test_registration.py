@@ -248,9 +248,12 @@ def test_an_oauth_access_token_is_403_and_a_registration_kind_token_is_accepted(
 def test_unknown_id_is_404_and_utilities_are_apart(client, app):
     reg = registered(client, app)
     tok = bearer(reg["registration_access_token"])
-    assert client.get("/dc/bayview/espi/1_1/resource/ApplicationInformation/0000", headers=tok).status_code == 404
+    # the token is judged before the id is looked up: a registration token manages its own id only
+    # (403 whether or not another id exists), and at another utility it is no token at all (401)
+    r = client.get("/dc/bayview/espi/1_1/resource/ApplicationInformation/0000", headers=tok)
+    assert r.status_code == 403 and r.headers["X-Sandbox-Reason"] == "not_your_resource"
     other = path_of(reg).replace("/dc/bayview/", "/dc/lakeshore/")
-    assert client.get(other, headers=tok).status_code == 404
+    assert client.get(other, headers=tok).status_code == 401
     assert client.get(path_of(reg).replace("/dc/bayview/", "/dc/nowhere/"), headers=tok).status_code == 404
 
 
@@ -351,8 +354,9 @@ def test_delete_removes_the_registration_with_its_tokens_and_authorizations(clie
     tok = bearer(reg["registration_access_token"])
     r = client.delete(path_of(reg), headers=tok)
     assert r.status_code == 204 and r.data == b""
-    assert client.get(path_of(reg), headers=tok).status_code == 404
-    assert client.delete(path_of(reg), headers=tok).status_code == 404
+    # its registration token went with it: the next call is refused before anything is looked up
+    assert client.get(path_of(reg), headers=tok).status_code == 401
+    assert client.delete(path_of(reg), headers=tok).status_code == 401
     with sb.db.sessions() as s:
         assert s.get(Application, app_id) is None
         for model in (Authorization, OAuthToken, OAuthCode, ApplicationStatusChange):

@@ -30,7 +30,6 @@ from sandbox.services.onboarding.applications import (
                            new_client_id,
                            register,
                            registered_application,
-                           registration_access,
                            rotate_secret,
                            terms_text,
                            update,
@@ -78,7 +77,7 @@ __all__ = [
     "MIN_PASSWORD", "sign_up", "developer",
     # applications
     "Issued", "new_client_id", "register", "application", "developer_applications", "update", "rotate_secret",
-    "delete_registered", "registered_application", "update_registered", "registration_access", "terms_text",
+    "delete_registered", "registered_application", "update_registered", "terms_text",
     "accept_terms", "approve_application",
     # certificates
     "MAX_CERTIFICATE_BYTES", "CertificateInfo", "parse_certificate", "store_certificate",

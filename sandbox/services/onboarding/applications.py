@@ -1,7 +1,6 @@
 """Application records: registering, looking up, updating, secrets, registration access, terms, approval."""
 from __future__ import annotations
 
-import datetime as dt
 import secrets as _secrets
 from dataclasses import dataclass
 from typing import Mapping
@@ -10,12 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from sandbox.core.clock import Clock, to_naive_utc
+from sandbox.core.clock import Clock
 from sandbox.core.db import Database
-from sandbox.core.errors import NotFound, Refused, TokenRefused
-from sandbox.core.models import Application, OAuthToken, Utility
+from sandbox.core.errors import NotFound, Refused
+from sandbox.core.models import Application, Utility
 from sandbox.core.profile import Profile
-from sandbox.core.secrets import digest, matches, new_token
+from sandbox.core.secrets import digest, new_token
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.management import REDACTED
 from sandbox.services.access import AppStatus
@@ -99,37 +98,6 @@ def rotate_secret(db: Database, utility_id: int, app_id: int, *, developer_id: i
     return secret
 
 
-def registration_access(s: Session, utility_id: int, app_uuid: str, token: str, now: dt.datetime) -> Application:
-    """The application `app_uuid` if `token` is its registration access token.
-
-    NotFound when no application of this utility has that id; TokenRefused 403 when the token is
-    a real token that manages something else (another registration, or an OAuth access token);
-    TokenRefused 401 invalid_token otherwise."""
-    app = s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                              Application.uuid == app_uuid)).first()
-    if app is None:
-        raise NotFound(app_uuid)
-    if matches(token, app.registration_token_hash):
-        return app
-    hashed = digest(token)
-    owner = s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                Application.registration_token_hash == hashed)).first()
-    if owner is not None:
-        raise TokenRefused(403, "access_denied",
-                           f"this registration access token manages ApplicationInformation/{owner.uuid} only; "
-                           f"ApplicationInformation/{app.uuid} needs the registration_access_token issued "
-                           "when it was registered")
-    row = s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id,
-                                             OAuthToken.access_hash == hashed)).first()
-    if row is not None and row.revoked_at is None and row.expires_at > to_naive_utc(now):
-        if row.kind == "registration" and row.application_id == app.id:
-            return app
-        raise TokenRefused(403, "access_denied",
-                           f"a {row.kind} access token cannot manage registrations: ApplicationInformation/"
-                           f"{app.uuid} needs its registration access token (registration_access_token)")
-    raise TokenRefused(401, "invalid_token", "the registration access token is unknown")
-
-
 # --- terms ----------------------------------------------------------------------------------
 
 def terms_text(terms: Mapping[int, str], version: int, utility_name: str) -> str:
@@ -168,22 +136,30 @@ def approve_application(db: Database, clock: Clock, utility_id: int, app_id: int
 
 # --- registration management (RFC 7592), for the registration API ------------------------------
 
-def registered_application(db: Database, clock: Clock, utility_id: int, app_uuid: str, token: str) -> Application:
-    """The application `app_uuid` if `token` is its registration access token (`registration_access`,
-    read only): NotFound or TokenRefused otherwise."""
+def registered_application(db: Database, utility_id: int, app_uuid: str) -> Application:
+    """The third-party application `app_uuid` of this utility (NotFound otherwise). The caller's
+    token was judged by the access policy first."""
     with db.sessions() as s:
-        return registration_access(s, utility_id, app_uuid, token, clock.now())
+        return _registered(s, utility_id, app_uuid)
 
 
-def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str, token: str, meta: Metadata,
+def _registered(s: Session, utility_id: int, app_uuid: str) -> Application:
+    app = s.scalars(select(Application).where(Application.utility_id == utility_id, Application.uuid == app_uuid,
+                                              Application.role == "third_party")).first()
+    if app is None:
+        raise NotFound(app_uuid)
+    return app
+
+
+def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str, meta: Metadata,
                       profile: Profile, *, client_id=None, client_secret=None) -> Application:
-    """Replace a registration's metadata (RFC 7592 2.2) in one transaction, if `token` manages it.
+    """Replace a registration's metadata (RFC 7592 2.2) in one transaction.
 
     The request may repeat the registration's credentials: `client_id`, if given, must be its
     client_id; `client_secret`, if given and not the "redacted" placeholder a GET shows, must be
     its current secret (Refused otherwise, and nothing changes)."""
     with db.transaction() as s:
-        app = registration_access(s, utility_id, app_uuid, token, clock.now())
+        app = _registered(s, utility_id, app_uuid)
         if client_id not in (None, "") and client_id != app.client_id:
             raise Refused(f"client_id: {str(client_id)[:64]!r} is not this registration's client_id.", "client_id")
         if client_secret not in (None, "", REDACTED) and (not isinstance(client_secret, str) or
@@ -196,8 +172,8 @@ def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str
         return app
 
 
-def delete_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str, token: str) -> None:
-    """Delete a registration (RFC 7592 2.3) in one transaction, if `token` manages it; its
-    authorizations, codes and tokens go with it (ON DELETE CASCADE)."""
+def delete_registered(db: Database, utility_id: int, app_uuid: str) -> None:
+    """Delete a registration (RFC 7592 2.3) in one transaction; its authorizations, codes and tokens
+    go with it (ON DELETE CASCADE)."""
     with db.transaction() as s:
-        s.delete(registration_access(s, utility_id, app_uuid, token, clock.now()))
+        s.delete(_registered(s, utility_id, app_uuid))

@@ -1,0 +1,184 @@
+"""The documents of the resource server's URLs (ESPI.md 4.3): which entries a feed or an entry
+URL answers with, for a subscription, a bulk request, a customer's own data, the data custodian's
+collections and the customer (PII) resources, with the query parameters applied.
+
+Entries come from the feed builders (usage, customer, management); a request asks only for the
+kinds of entry it serves, so a UsagePoint entry costs no readings. Member URLs give an <entry>
+document, collections and batch URLs a <feed> (ESPI.md 11, item 38).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+from sandbox.core.clock import Clock
+from sandbox.core.errors import NotFound
+from sandbox.core.models import Customer, UsagePoint
+from sandbox.espi import query as espi_query
+from sandbox.espi import urls
+from sandbox.espi.atom import BlockRun, Entry, FeedWriter
+from sandbox.espi.scopes import EVERYTHING, Content
+from sandbox.espi.uuids import resource_uuid_str
+from sandbox.feeds.customer import customer_entries
+from sandbox.feeds.usage import USAGE_KINDS, Urls, UsageFeed, local_time_entry
+from sandbox.services.readings import History, usage_point_history
+from sandbox.synth.calendar import local_date, local_midnight
+from sandbox.synth.world import UtilityDef, WorldDef
+
+DMD_DAYS = 397  # a customer's own data over the API: the last 13 months, as Download My Data offers
+
+
+@dataclass
+class Place:
+    """Where a request's documents are made: the world, the utility, the clock and the resource root."""
+
+    world: WorldDef
+    utility: UtilityDef
+    clock: Clock
+    root: str
+    query: espi_query.Query = field(default_factory=espi_query.Query)
+
+    @property
+    def now(self) -> int:
+        return int(self.clock.now().timestamp())
+
+
+@dataclass
+class Tree:
+    """Usage points seen from one parent (a subscription, or a retail customer) with what is granted."""
+
+    parent: str  # {P}: the parent's href
+    customer: Customer
+    usage_points: list[UsagePoint]
+    content: Content = EVERYTHING
+    earliest: dt.date | None = None  # HistoryLength's bound
+    days: int | None = None  # at most this many days back from the end of the data
+
+    def usage_point(self, uuid: str) -> UsagePoint:
+        for up in self.usage_points:
+            if up.uuid == uuid:
+                return up
+        raise NotFound(uuid)
+
+
+# --- usage data ---------------------------------------------------------------------------------
+
+def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.date]:
+    """The days to compute: the history, bounded by HistoryLength and a day either side of the
+    query's time windows (the filter then cuts exactly)."""
+    tz = place.utility.time_zone
+    start, end = history.first, history.end
+    if tree.earliest is not None:
+        start = max(start, tree.earliest)
+    if tree.days is not None:
+        start = max(start, end - dt.timedelta(days=tree.days))
+    q = place.query
+    lows = [t for t in (q.published_min, q.updated_min) if t is not None]
+    highs = [t for t in (q.published_max, q.updated_max) if t is not None]
+    if lows:
+        start = max(start, local_date(tz, max(lows)) - dt.timedelta(days=1))
+    if highs:
+        end = min(end, local_date(tz, min(highs)) + dt.timedelta(days=2))
+    return start, max(start, end)
+
+
+def usage_entries(place: Place, tree: Tree, ups: Sequence[UsagePoint] | None = None,
+                  kinds: frozenset[str] = USAGE_KINDS, sent: set[str] | None = None
+                  ) -> tuple[Iterator[Entry | BlockRun], int]:
+    """(the entries, lazily; the feed's `updated`) for `ups` (default: all of the tree's). Shared
+    entries (ReadingType, LocalTimeParameters) come once per `sent` set (default: per call)."""
+    sent = set() if sent is None else sent
+    chosen = list(tree.usage_points if ups is None else ups)
+    histories = [usage_point_history(place.world, place.utility, place.clock, tree.customer, up) for up in chosen]
+    links = Urls(place.root, tree.parent)
+    feeds, updated = [], 0
+    for up, h in zip(chosen, histories):
+        start, end = _window(place, tree, h)
+        feed = UsageFeed(place.world, place.utility, links, start, end, True, tree.content, kinds, sent=sent)
+        feeds.append((feed, up, h))
+        updated = max(updated, feed.span(h).updated)
+    entries = (e for feed, up, h in feeds for e in feed.usage_point_entries(up, h))
+    return entries, updated or place.now
+
+
+def member(entries: Iterable[Entry | BlockRun], kind: str, uuid: str) -> Entry:
+    """The entry of `kind` with id `uuid` among `entries` (stops at the first); NotFound otherwise."""
+    for e in entries:
+        if isinstance(e, BlockRun):
+            if e.kind == kind and uuid in e.uuids:
+                return e.entry(e.uuids.index(uuid))
+        elif e.kind == kind and e.uuid == uuid:
+            return e
+    raise NotFound(uuid)
+
+
+def of_kind(entries: Iterable[Entry | BlockRun], kind: str, up_href: str | None = None) -> Iterator[Entry | BlockRun]:
+    """The entries of one kind (optionally with this `up` link: one parent's collection)."""
+    for e in entries:
+        if e.kind == kind and (up_href is None or e.up_href == up_href):
+            yield e
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+def feed_id(place: Place, self_href: str) -> str:
+    return resource_uuid_str(place.world.seed, "feed", self_href)
+
+
+def feed(place: Place, self_href: str, title: str, entries: Iterable[Entry | BlockRun], updated: int | None = None,
+         prefix: str = "espi") -> Iterator[bytes]:
+    """A feed document of `entries` with the request's query parameters applied (streamed)."""
+    writer = FeedWriter(prefix)
+    return writer.feed(feed_id(place, self_href), title, self_href, updated or place.now,
+                       espi_query.apply(place.query, entries))
+
+
+def entry(e: Entry, prefix: str = "espi") -> bytes:
+    return FeedWriter(prefix).entry_document(e)
+
+
+def chain(*groups: Iterable[Entry | BlockRun]) -> Iterator[Entry | BlockRun]:
+    for g in groups:
+        yield from g
+
+
+# --- shared resources -----------------------------------------------------------------------------
+
+def local_time(place: Place) -> Entry:
+    tz = place.utility.time_zone
+    today = place.clock.today(tz)
+    return local_time_entry(place.world, place.utility, place.root, local_midnight(tz, place.world.history_start),
+                            today.year)
+
+
+def reading_types(place: Place, trees: Iterable[Tree]) -> Iterator[Entry]:
+    """Every ReadingType of the trees' usage points, once each."""
+    sent: set[str] = set()
+    for tree in trees:
+        found, _ = usage_entries(place, tree, kinds=frozenset({"ReadingType"}), sent=sent)
+        yield from (e for e in found if isinstance(e, Entry))
+
+
+# --- customer (PII) data ------------------------------------------------------------------------
+
+def customer_documents(place: Place, customer: Customer, usage_point_href) -> list[Entry]:
+    return list(customer_entries(place.world, place.utility, customer, place.root, usage_point_href, place.now))
+
+
+def pii_at(entries: list[Entry], href: str) -> tuple[Entry | None, list[Entry]]:
+    """(the entry whose self link is `href`, or None; the entries whose up link is `href`)."""
+    href = href.rstrip("/")
+    return next((e for e in entries if e.self_href == href), None), [e for e in entries if e.up_href == href]
+
+
+def urls_for(place: Place) -> Urls:
+    return Urls(place.root, place.root)
+
+
+def subscription_href(place: Place, subscription_id: str) -> str:
+    return urls.href(place.root, "Subscription", subscription_id=subscription_id)
+
+
+def retail_customer_href(place: Place, customer_uuid: str) -> str:
+    return urls.href(place.root, "RetailCustomer", retail_customer_id=customer_uuid)

@@ -1,0 +1,139 @@
+"""What an authorization shares now: its customer, the usage points ticked at consent, and the
+content its scope grants (ESPI.md 6.2). The resource server asks here for a customer token's
+subscription, a data custodian's view of any subscription, and a third party's bulk request.
+
+A Subscription has the id of its Authorization (deployed third parties build one URL from
+the other). Access itself (is the token good, is this its subscription) was judged before by
+the access policy; this module only finds, and answers NotFound for what is not there.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sandbox.core.errors import NotFound
+from sandbox.core.models import Application, Authorization, Customer, UsagePoint
+from sandbox.espi.scopes import Content, content_of
+from sandbox.services import access
+from sandbox.services.access import ClientRole
+
+
+@dataclass
+class Shared:
+    """One authorization's subscription: whose, which usage points, and what of them."""
+
+    auth: Authorization
+    customer: Customer
+    usage_points: list[UsagePoint]
+    content: Content
+
+    @property
+    def id(self) -> str:
+        return self.auth.subscription_uuid
+
+    def usage_point(self, uuid: str) -> UsagePoint:
+        for up in self.usage_points:
+            if up.uuid == uuid:
+                return up
+        raise NotFound(uuid)
+
+    def earliest(self, now: dt.datetime, tz_name: str) -> dt.date | None:
+        """The first local day HistoryLength lets the third party see, if the scope bounds it."""
+        seconds = self.content.history_seconds
+        if seconds is None:
+            return None
+        from zoneinfo import ZoneInfo
+
+        return (now - dt.timedelta(seconds=seconds)).astimezone(ZoneInfo(tz_name)).date()
+
+
+def shared(auth: Authorization) -> Shared:
+    if auth.customer is None:
+        raise NotFound(auth.subscription_uuid)  # a client's authorization has an empty subscription
+    return Shared(auth, auth.customer, list(auth.usage_points), content_of(auth.scope))
+
+
+def of_token(p: access.Presented) -> Shared:
+    """A customer token's own subscription."""
+    if p.authorization is None:
+        raise NotFound("subscription")
+    return shared(p.authorization)
+
+
+def by_id(s: Session, utility_id: int, subscription_id: str) -> Shared:
+    """Any customer subscription of the utility (a data custodian's view)."""
+    auth = s.scalars(select(Authorization).where(Authorization.utility_id == utility_id,
+                                                 Authorization.subscription_uuid == subscription_id,
+                                                 Authorization.customer_id.is_not(None))).first()
+    if auth is None:
+        raise NotFound(subscription_id)
+    return shared(auth)
+
+
+def for_request(s: Session, utility_id: int, p: access.Presented, subscription_id: str) -> Shared:
+    """The subscription a path names, as the caller may see it: its own for a customer token
+    (the policy checked the id), any of the utility's for the data custodian."""
+    if p.kind == access.TokenKind.CUSTOMER:
+        return of_token(p)
+    return by_id(s, utility_id, subscription_id)
+
+
+def bulk_id_of(auth: Authorization) -> str:
+    """The bulk an authorization belongs to: its scope's BR term, else its third party's default
+    bulk, named by the client_id (the client token's resourceURI)."""
+    from sandbox.espi.scopes import parse_scope
+
+    try:
+        br = parse_scope(auth.scope, strict=False).bulk_request
+    except ValueError:
+        br = None
+    return br or auth.application.client_id
+
+
+def bulk(s: Session, utility_id: int, p: access.Presented, bulk_id: str, now: dt.datetime) -> list[Shared]:
+    """The subscriptions of a bulk request: every authorization of the caller's application (any
+    third party's, for the data custodian) that grants access now and belongs to `bulk_id`."""
+    q = select(Authorization).where(Authorization.utility_id == utility_id, Authorization.customer_id.is_not(None))
+    if p.kind != access.TokenKind.CUSTODIAN:
+        q = q.where(Authorization.application_id == p.application.id)
+    found = [a for a in s.scalars(q.order_by(Authorization.id)) if access.grants_access(a, now)
+             and bulk_id_of(a) == bulk_id]
+    return [shared(a) for a in found]
+
+
+def authorizations_visible(s: Session, utility_id: int, p: access.Presented) -> list[Authorization]:
+    """The Authorization collection as the caller sees it: its own application's, or every one
+    for the data custodian."""
+    q = select(Authorization).where(Authorization.utility_id == utility_id)
+    if p.kind != access.TokenKind.CUSTODIAN:
+        q = q.where(Authorization.application_id == p.application.id)
+    return list(s.scalars(q.order_by(Authorization.id)))
+
+
+def authorization_visible(s: Session, utility_id: int, p: access.Presented, authorization_id: str) -> Authorization:
+    auth = s.scalars(select(Authorization).where(Authorization.utility_id == utility_id,
+                                                 Authorization.uuid == authorization_id)).first()
+    if auth is None or (p.kind != access.TokenKind.CUSTODIAN and auth.application_id != p.application.id):
+        raise NotFound(authorization_id)  # another third party's is not there for this caller
+    return auth
+
+
+def third_party_applications(s: Session, utility_id: int) -> list[Application]:
+    return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
+                                                    Application.role == ClientRole.THIRD_PARTY)
+                          .order_by(Application.id)))
+
+
+def customer_by_uuid(s: Session, utility_id: int, customer_uuid: str) -> Customer:
+    c = s.scalars(select(Customer).where(Customer.utility_id == utility_id, Customer.uuid == customer_uuid)).first()
+    if c is None:
+        raise NotFound(customer_uuid)
+    return c
+
+
+def usage_points_of_utility(s: Session, utility_id: int) -> list[UsagePoint]:
+    return list(s.scalars(select(UsagePoint).join(Customer).where(Customer.utility_id == utility_id)
+                          .order_by(UsagePoint.id)))

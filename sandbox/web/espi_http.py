@@ -1,0 +1,173 @@
+"""HTTP of the ESPI resource server, shared by the blueprints under /dc/<slug>/espi/: the token
+check by the access matrix (before anything is looked up), machine-readable refusals, Atom
+responses (streamed, gzip-compressed on request) and CORS headers as the reference sets them.
+
+Every refusal under /espi/ is JSON `{"error", "error_description", "reason"}` with the reason also
+in `X-Sandbox-Reason`, never an HTML page, so a client's logs say why it was refused.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import zlib
+from typing import Callable, Iterable, Iterator
+
+from flask import Flask, Response, g, request, stream_with_context
+from werkzeug.exceptions import HTTPException
+
+from sandbox.core.errors import NotFound, Refused, TokenRefused
+from sandbox.espi.query import QueryError
+from sandbox.oauth.bearer import challenge, identify
+from sandbox.services import access
+from sandbox.web.context import db_session, sandbox
+
+ATOM = "application/atom+xml; charset=utf-8"
+ESPI_PATH = re.compile(r"^/dc/[^/]+/espi/")
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+CORS_HEADERS = "Origin, Authorization, Accept, Content-Type"
+
+
+def under_espi() -> bool:
+    return bool(ESPI_PATH.match(request.path))
+
+
+def refusal(status: int, error: str, description: str, reason: str | None = None,
+            headers: dict[str, str] | None = None, in_body: bool = True) -> Response:
+    """A JSON refusal; the reason (default: the error code) in X-Sandbox-Reason and, unless the body's
+    shape is fixed by its RFC (`in_body` False), in the body as well."""
+    reason = reason or error
+    body = {"error": error, "error_description": description}
+    if in_body:
+        body["reason"] = reason
+    resp = Response(_json(body), status, mimetype="application/json")
+    resp.headers.update(headers or {})
+    resp.headers["X-Sandbox-Reason"] = reason
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _json(body: dict) -> str:
+    from flask import json
+
+    return json.dumps(body)
+
+
+def token_refused(err: TokenRefused) -> Response:
+    realm = g.utility.name if g.get("utility") is not None else "Green Button Sandbox"
+    return refusal(err.status, err.error, err.description, err.reason, challenge(err, realm))
+
+
+def guarded(resource: str) -> Callable:
+    """A view of `resource` (a name of the URL table) that runs only for a token the matrix lets
+    make the call; the token (access.Presented) is then `g.presented`."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(**ids):
+            s = db_session()
+            try:
+                p = identify(s, g.utility_id, request.headers.get("Authorization"))
+            except TokenRefused as err:
+                raise access.missing_token(resource) or err from None
+            access.judge(p, resource, request.method, ids, sandbox().clock.now())
+            g.presented = p
+            return view(**ids)
+        inner.espi_resource = resource
+        return inner
+    return wrap
+
+
+def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """An Atom document, streamed (the request's context stays open while it is written), gzip-compressed
+    when the client accepts it."""
+    gzip = request.accept_encodings.quality("gzip") > 0
+    body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
+    resp = Response(stream_with_context(iter(body)), status, content_type=ATOM)
+    resp.headers.update(headers or {})
+    resp.headers["Vary"] = "Accept-Encoding"
+    if gzip:
+        resp.headers["Content-Encoding"] = "gzip"
+    return resp
+
+
+def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    z = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    pending = []
+    size = 0
+    for chunk in chunks:
+        out = z.compress(chunk)
+        if out:
+            pending.append(out)
+            size += len(out)
+        if size >= 64 * 1024:
+            yield b"".join(pending)
+            pending, size = [], 0
+    pending.append(z.flush())
+    yield b"".join(pending)
+
+
+def _cors(resp: Response) -> Response:
+    origin = request.headers.get("Origin")
+    resp.headers["Access-Control-Allow-Origin"] = origin or "*"
+    if origin:
+        resp.headers["Access-Control-Allow-Credentials"] = "true"
+        resp.headers.add("Vary", "Origin")
+    resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+    resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+    resp.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, X-Sandbox-Reason, Location"
+    resp.headers["Access-Control-Max-Age"] = "1800"
+    return resp
+
+
+_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+                415: "unsupported_media_type"}
+
+
+def init_app(app: Flask) -> None:
+    """JSON refusals and CORS for every path under /dc/<slug>/espi/; CORS preflights answered without a token."""
+
+    @app.before_request
+    def _preflight():
+        if request.method == "OPTIONS" and under_espi():
+            return Response(status=204)
+        return None
+
+    @app.after_request
+    def _espi_headers(resp: Response) -> Response:
+        return _cors(resp) if under_espi() else resp
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        if not under_espi():
+            return err
+        code = err.code or 500
+        headers = {}
+        if code == 405:
+            allowed = getattr(err, "valid_methods", None) or []
+            headers["Allow"] = ", ".join(allowed)
+            description = f"{request.method} is not allowed here; this resource answers {', '.join(allowed)}"
+        else:
+            description = err.description or err.name
+        return refusal(code, _HTTP_ERRORS.get(code, (err.name or "error").lower().replace(" ", "_")), description,
+                       headers=headers)
+
+
+def install(bp) -> None:
+    """The resource server's refusals for a blueprint's views: a refused token, a bad query
+    parameter, an unknown or foreign id (404, never a byte of its data) and a bad body (400)."""
+
+    @bp.errorhandler(TokenRefused)
+    def _token_refused(err: TokenRefused):
+        return token_refused(err)
+
+    @bp.errorhandler(QueryError)
+    def _bad_query(err: QueryError):
+        return refusal(400, "invalid_request", str(err), "bad_query_parameter")
+
+    @bp.errorhandler(NotFound)
+    def _not_found(err: NotFound):
+        return refusal(404, "not_found", f"no such resource at this utility: {request.path}", "not_found")
+
+    @bp.errorhandler(Refused)
+    def _refused(err: Refused):
+        return refusal(400, "invalid_request", err.message, "bad_request")
+

@@ -1,0 +1,437 @@
+"""The ESPI resource server: every URL of the URL table the access matrix serves, under
+/dc/<slug>/espi/1_1/resource/ (ESPI.md 4.3). Routes are registered from the matrix (one rule per
+resource, its methods from the matrix); each view runs after the token was judged (`espi_http.guarded`)
+and answers with an Atom document made in `feeds.documents`.
+
+ApplicationInformation/{id} is the registration API's (web.registration); the matrix judges it too.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Response, g, request
+
+from sandbox.core.db import fetch
+from sandbox.core.errors import NotFound, Refused
+from sandbox.core.models import Application
+from sandbox.espi import query as espi_query
+from sandbox.espi import urls
+from sandbox.espi.atom import Entry
+from sandbox.espi.resources import service_status
+from sandbox.espi.xmlio import XmlRefused, parse_untrusted
+from sandbox.feeds import documents as docs
+from sandbox.feeds.documents import Place, Tree
+from sandbox.feeds.management import application_entry, authorization_entry
+from sandbox.services import access, authorizations, dmd, onboarding, subscriptions
+from sandbox.services.access import TokenKind
+from sandbox.web import espi_http
+from sandbox.web.context import db_session, sandbox
+from sandbox.web.utility import upload_limit, utility_blueprint
+
+bp = utility_blueprint("resources", __name__, url_prefix="/dc/<slug>")
+espi_http.install(bp)
+
+MAX_PUT_BYTES = 256 * 1024
+_ESPI = "{http://naesb.org/espi}"
+_ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _place() -> Place:
+    sb = sandbox()
+    return Place(sb.require_world(), g.utility, sb.clock, urls.resource_root(request.host_url, g.slug),
+                 espi_query.parse_query(request.args))
+
+
+def _self() -> str:
+    return request.base_url
+
+
+def _feed(place: Place, title: str, entries, updated: int | None = None, prefix: str = "espi") -> Response:
+    return espi_http.atom(docs.feed(place, _self(), title, entries, updated, prefix))
+
+
+def _entry(e, prefix: str = "espi") -> Response:
+    return espi_http.atom([docs.entry(e, prefix)])
+
+
+# --- the usage-point tree, below a subscription or a retail customer --------------------------
+
+def _tree(place: Place, ids: dict) -> Tree:
+    """The tree a path names, as the caller may see it."""
+    s = db_session()
+    if "subscription_id" in ids:
+        shared = subscriptions.for_request(s, g.utility_id, g.presented, ids["subscription_id"])
+        return Tree(docs.subscription_href(place, shared.id), shared.customer, shared.usage_points, shared.content,
+                    shared.earliest(place.clock.now(), place.utility.time_zone))
+    customer = subscriptions.customer_by_uuid(s, g.utility_id, ids["retail_customer_id"])
+    return Tree(docs.retail_customer_href(place, customer.uuid), customer, list(customer.usage_points))
+
+
+def _up_href(tree: Tree, up_uuid: str) -> str:
+    return urls.below(tree.parent, urls.USAGE_POINTS, up_uuid)
+
+
+def _usage_points(**ids):
+    place = _place()
+    tree = _tree(place, ids)
+    entries, updated = docs.usage_entries(place, tree, kinds=frozenset({"UsagePoint"}))
+    return _feed(place, "Usage points", entries, updated)
+
+
+def _usage_point(**ids):
+    place = _place()
+    tree = _tree(place, ids)
+    up = tree.usage_point(ids["usage_point_id"])
+    entries, _ = docs.usage_entries(place, tree, [up], kinds=frozenset({"UsagePoint"}))
+    return _entry(docs.member(entries, "UsagePoint", up.uuid))
+
+
+def _children(kind: str, collection: bool, id_name: str | None = None):
+    """A view of one kind of entry below a usage point (the collection, or the member `id_name` names)."""
+    def view(**ids):
+        place = _place()
+        tree = _tree(place, ids)
+        up = tree.usage_point(ids["usage_point_id"])
+        kinds = frozenset({kind})
+        entries, updated = docs.usage_entries(place, tree, [up], kinds=kinds)
+        if "meter_reading_id" in ids:  # below one meter reading: its blocks only
+            mr_href = urls.below(_up_href(tree, up.uuid), urls.METER_READINGS, ids["meter_reading_id"])
+            wanted = urls.below(mr_href, urls.INTERVAL_BLOCKS)
+            entries = (e for e in entries if e.up_href == wanted)
+            if not collection:
+                return _entry(docs.member(entries, kind, ids[id_name or ""]))
+            found = list(entries)
+            if not found and not _meter_reading_exists(place, tree, up, ids["meter_reading_id"]):
+                raise NotFound(ids["meter_reading_id"])
+            return _feed(place, f"{kind} entries", found, updated)
+        if not collection:
+            return _entry(docs.member(entries, kind, ids[id_name or ""]))
+        return _feed(place, f"{kind} entries", entries, updated)
+    return view
+
+
+def _meter_reading_exists(place: Place, tree: Tree, up, mr_uuid: str) -> bool:
+    entries, _ = docs.usage_entries(place, tree, [up], kinds=frozenset({"MeterReading"}))
+    return any(isinstance(e, Entry) and e.uuid == mr_uuid for e in entries)
+
+
+def _quality_summaries(**ids):
+    """Power quality is not measured in the sandbox's world: the collection is empty."""
+    place = _place()
+    tree = _tree(place, ids)
+    tree.usage_point(ids["usage_point_id"])
+    return _feed(place, "ElectricPowerQualitySummary entries", [])
+
+
+def _quality_summary(**ids):
+    place = _place()
+    _tree(place, ids).usage_point(ids["usage_point_id"])
+    raise NotFound(ids["quality_summary_id"])
+
+
+TREE_VIEWS: dict[str, Callable] = {
+    "UsagePoints": _usage_points,
+    "UsagePoint": _usage_point,
+    "MeterReadings": _children("MeterReading", True),
+    "MeterReading": _children("MeterReading", False, "meter_reading_id"),
+    "IntervalBlocks": _children("IntervalBlock", True),
+    "IntervalBlock": _children("IntervalBlock", False, "interval_block_id"),
+    "UsageSummaries": _children("UsageSummary", True),
+    "UsageSummary": _children("UsageSummary", False, "usage_summary_id"),
+    "ElectricPowerUsageSummaries": _children("UsageSummary", True),
+    "ElectricPowerUsageSummary": _children("UsageSummary", False, "usage_summary_id"),
+    "ElectricPowerQualitySummaries": _quality_summaries,
+    "ElectricPowerQualitySummary": _quality_summary,
+}
+
+
+# --- batch ----------------------------------------------------------------------------------
+
+def batch_subscription(**ids):
+    place = _place()
+    tree = _tree(place, ids)
+    ups = None
+    if "usage_point_id" in ids:
+        ups = [tree.usage_point(ids["usage_point_id"])]
+    entries, updated = docs.usage_entries(place, tree, ups)
+    return _feed(place, "Green Button Connect My Data", entries, updated)
+
+
+def batch_bulk(bulk_id: str):
+    place = _place()
+    s = db_session()
+    found = subscriptions.bulk(s, g.utility_id, g.presented, bulk_id, place.clock.now())
+    sent: set[str] = set()
+    groups, updated = [], 0
+    for sh in found:
+        tree = Tree(docs.subscription_href(place, sh.id), sh.customer, sh.usage_points, sh.content,
+                    sh.earliest(place.clock.now(), place.utility.time_zone))
+        entries, up = docs.usage_entries(place, tree, sent=sent)
+        groups.append(entries)
+        updated = max(updated, up)
+    return _feed(place, f"Bulk {bulk_id}", docs.chain(*groups), updated or None)
+
+
+def batch_retail_customer_usage(**ids):
+    """A customer's own usage data (Download My Data) over the last 13 months."""
+    place = _place()
+    tree = _tree(place, ids)
+    tree.days = docs.DMD_DAYS
+    ups = [tree.usage_point(ids["usage_point_id"])] if "usage_point_id" in ids else None
+    entries, updated = docs.usage_entries(place, tree, ups)
+    resp = _feed(place, "Green Button Download My Data", entries, updated)
+    resp.headers["Content-Disposition"] = "attachment; filename=GreenButtonDownload.xml"
+    return resp
+
+
+@upload_limit(dmd.MAX_IMPORT_BYTES)
+def upload_usage(retail_customer_id: str):
+    """Upload a Green Button file as the customer's data (ESPI.md 11, items 63-64): 400 naming what is
+    wrong and nothing stored, or 200 and the data served at once."""
+    sb = sandbox()
+    customer = subscriptions.customer_by_uuid(db_session(), g.utility_id, retail_customer_id)
+    try:
+        done = dmd.import_green_button(sb, customer, request.get_data())
+    except dmd.ImportRefused as exc:
+        return espi_http.refusal(400, "invalid_request", f"body: {exc}", "bad_upload")
+    resp = Response(_json({"usage_points": done.usage_points, "readings": done.readings, "replaced": done.replaced}),
+                    200, mimetype="application/json")
+    resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, g.slug), "BatchRetailCustomerUsagePoint",
+                                         retail_customer_id=retail_customer_id)
+    return resp
+
+
+def _json(body: dict) -> str:
+    from flask import json
+
+    return json.dumps(body)
+
+
+# --- customer (PII) data -----------------------------------------------------------------------
+
+def _pii(place: Place, retail_customer_id: str):
+    s = db_session()
+    p = g.presented
+    customer = subscriptions.customer_by_uuid(s, g.utility_id, retail_customer_id)
+    if p.kind == TokenKind.CUSTOMER:
+        shared = subscriptions.of_token(p)
+        parent = docs.subscription_href(place, shared.id)
+    else:
+        parent = docs.retail_customer_href(place, customer.uuid)
+    return docs.customer_documents(place, customer, lambda uuid: urls.below(parent, urls.USAGE_POINTS, uuid))
+
+
+def batch_retail_customer(retail_customer_id: str):
+    place = _place()
+    return _feed(place, "Retail customer", _pii(place, retail_customer_id), prefix="cust")
+
+
+def customer_list(retail_customer_id: str):
+    place = _place()
+    _, below = docs.pii_at(_pii(place, retail_customer_id), _self())
+    return _feed(place, "Customer", below, prefix="cust")
+
+
+def customer_tree(retail_customer_id: str, rest: str):
+    place = _place()
+    one, below = docs.pii_at(_pii(place, retail_customer_id), _self())
+    if one is not None:
+        return _entry(one, "cust")
+    if not below:
+        raise NotFound(rest)
+    return _feed(place, below[0].kind, below, prefix="cust")
+
+
+# --- shared resources: ReadingType and LocalTimeParameters -------------------------------------------
+
+def _trees_visible(place: Place) -> list[Tree]:
+    s = db_session()
+    p = g.presented
+    if p.kind == TokenKind.CUSTOMER:
+        sh = subscriptions.of_token(p)
+        return [Tree(docs.subscription_href(place, sh.id), sh.customer, sh.usage_points, sh.content)]
+    by_customer: dict[int, Tree] = {}
+    for up in subscriptions.usage_points_of_utility(s, g.utility_id):
+        t = by_customer.get(up.customer_id)
+        if t is None:
+            t = by_customer[up.customer_id] = Tree(docs.retail_customer_href(place, up.customer.uuid), up.customer, [])
+        t.usage_points.append(up)
+    return list(by_customer.values())
+
+
+def reading_type_list():
+    place = _place()
+    return _feed(place, "ReadingType entries", docs.reading_types(place, _trees_visible(place)))
+
+
+def reading_type_one(reading_type_id: str):
+    place = _place()
+    return _entry(docs.member(docs.reading_types(place, _trees_visible(place)), "ReadingType", reading_type_id))
+
+
+def local_time_list():
+    place = _place()
+    return _feed(place, "LocalTimeParameters entries", [docs.local_time(place)])
+
+
+def local_time_one(local_time_parameters_id: str):
+    place = _place()
+    return _entry(docs.member([docs.local_time(place)], "LocalTimeParameters", local_time_parameters_id))
+
+
+# --- the data custodian's collections -----------------------------------------------------------
+
+def _all_entries(place: Place, kind: str):
+    for tree in _trees_visible(place):
+        entries, _ = docs.usage_entries(place, tree, kinds=frozenset({kind}))
+        yield from docs.of_kind(entries, kind)
+
+
+def _custodian_list(kind: str):
+    def view():
+        place = _place()
+        return _feed(place, f"{kind} entries", _all_entries(place, kind))
+    return view
+
+
+def _custodian_one(kind: str, id_name: str):
+    def view(**ids):
+        place = _place()
+        return _entry(docs.member(_all_entries(place, kind), kind, ids[id_name]))
+    return view
+
+
+# --- management: ApplicationInformation, Authorization, ReadServiceStatus --------------------------
+
+def application_list():
+    place = _place()
+    apps = subscriptions.third_party_applications(db_session(), g.utility_id)
+    entries = (application_entry(a, g.utility.data_custodian_id, request.host_url, g.slug) for a in apps)
+    return _feed(place, "ApplicationInformation entries", entries)
+
+
+def authorization_list():
+    place = _place()
+    found = subscriptions.authorizations_visible(db_session(), g.utility_id, g.presented)
+    entries = (authorization_entry(a, request.host_url, g.slug) for a in found)
+    return _feed(place, "Authorization entries", entries)
+
+
+def authorization_one(authorization_id: str):
+    _place()  # the query parameters are checked on every GET
+    auth = subscriptions.authorization_visible(db_session(), g.utility_id, g.presented, authorization_id)
+    return _entry(authorization_entry(auth, request.host_url, g.slug))
+
+
+def authorization_put(authorization_id: str):
+    """Update an Authorization: its status is the one field a third party may change, and only to 0
+    (revoked), as DELETE does. The body is an espi:Authorization, bare or in an Atom entry."""
+    auth = subscriptions.authorization_visible(db_session(), g.utility_id, g.presented, authorization_id)
+    try:
+        root = parse_untrusted(request.get_data(), MAX_PUT_BYTES)
+    except XmlRefused as exc:
+        raise Refused(f"body: {exc}", "body") from None
+    el = root if root.tag == _ESPI + "Authorization" else root.find(f"{_ATOM}content/{_ESPI}Authorization")
+    if el is None:
+        raise Refused("body: expected an espi:Authorization element (bare, or in an Atom entry's content)", "body")
+    status = (el.findtext(_ESPI + "status") or "").strip()
+    if status not in ("0", "1"):
+        raise Refused("status: send 0 to revoke the authorization (1 leaves an active one as it is)", "status")
+    if status == "0":
+        _revoke(auth.id)
+    elif not authorizations.can_end(auth, sandbox().clock.now()):
+        raise Refused("status: an ended authorization cannot be made active again; ask the customer to authorize "
+                      "anew", "status")
+    auth = subscriptions.authorization_visible(docs_session_fresh(), g.utility_id, g.presented, authorization_id)
+    return _entry(authorization_entry(auth, request.host_url, g.slug))
+
+
+def authorization_delete(authorization_id: str):
+    auth = subscriptions.authorization_visible(db_session(), g.utility_id, g.presented, authorization_id)
+    _revoke(auth.id)
+    resp = Response(status=204)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _revoke(authorization_row_id: int) -> None:
+    sb = sandbox()
+    by = access.TokenKind(g.presented.kind)
+    authorizations.revoke_by_third_party(sb.db, sb.clock, g.utility_id, authorization_row_id,
+                                         custodian=by == TokenKind.CUSTODIAN)
+
+
+def docs_session_fresh():
+    from sandbox.web.context import fresh_db_session
+
+    return fresh_db_session()
+
+
+def read_service_status():
+    sb = sandbox()
+    p = g.presented
+    if p.kind == TokenKind.CLIENT:  # a step of the onboarding checklist
+        with sb.db.transaction() as s:
+            onboarding.record_call(fetch(s, Application, p.application.id), "service_status_at", g.utility.profile,
+                                   sb.clock.now())
+    return Response(service_status(1), content_type=espi_http.ATOM)
+
+
+VIEWS: dict[str, Callable] = {
+    "ReadServiceStatus": read_service_status,
+    "ApplicationInformationList": application_list,
+    "AuthorizationList": authorization_list,
+    "BatchSubscription": batch_subscription,
+    "BatchSubscriptionUsagePoints": batch_subscription,
+    "BatchSubscriptionUsagePoint": batch_subscription,
+    "BatchBulk": batch_bulk,
+    "BatchRetailCustomer": batch_retail_customer,
+    "BatchRetailCustomerUsagePointOne": batch_retail_customer_usage,
+    "CustomerList": customer_list,
+    "CustomerTree": customer_tree,
+    "ReadingTypes": reading_type_list,
+    "ReadingType": reading_type_one,
+    "LocalTimeParametersList": local_time_list,
+    "LocalTimeParameters": local_time_one,
+    "UsagePointList": _custodian_list("UsagePoint"),
+    "UsagePointAny": _custodian_one("UsagePoint", "usage_point_id"),
+    "MeterReadingList": _custodian_list("MeterReading"),
+    "MeterReadingAny": _custodian_one("MeterReading", "meter_reading_id"),
+    "IntervalBlockList": _custodian_list("IntervalBlock"),
+    "IntervalBlockAny": _custodian_one("IntervalBlock", "interval_block_id"),
+    **{prefix + name: view for prefix, _ in urls.TREE_PARENTS for name, view in TREE_VIEWS.items()},
+}
+BY_METHOD: dict[tuple[str, str], Callable] = {
+    ("Authorization", "GET"): authorization_one,
+    ("Authorization", "PUT"): authorization_put,
+    ("Authorization", "DELETE"): authorization_delete,
+    ("BatchRetailCustomerUsagePoint", "GET"): batch_retail_customer_usage,
+    ("BatchRetailCustomerUsagePoint", "POST"): upload_usage,
+}
+ELSEWHERE = {"ApplicationInformation"}  # the registration API's views, judged by the same matrix
+
+
+def _dispatch(resource: str) -> Callable:
+    """One view for a resource's methods; routes by method where they differ."""
+    views = {m: v for (r, m), v in BY_METHOD.items() if r == resource}
+    if not views:
+        return VIEWS[resource]
+
+    def view(**ids):
+        return views[request.method](**ids)
+    return view
+
+
+def _upload_limit(resource: str) -> int | None:
+    limits = [getattr(v, "upload_limit", None) for (r, _), v in BY_METHOD.items() if r == resource]
+    return max((x for x in limits if x), default=None)
+
+
+for _name in access.served():
+    if _name in ELSEWHERE:
+        continue
+    _view = espi_http.guarded(_name)(_dispatch(_name))
+    _limit = _upload_limit(_name)
+    if _limit:
+        _view = upload_limit(_limit)(_view)
+    bp.add_url_rule(urls.rule(_name), endpoint=_name, view_func=_view, methods=access.methods_of(_name))
