@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -67,10 +67,17 @@ def _locked_result(until: dt.datetime) -> LoginResult:
 
 
 def throttled(db: Database, clock: Clock, utility_id: int, key: str, check: Callable[[Session], LoginResult]) -> LoginResult:
-    """Run check(session) under the lock-out rule for `key`, in one transaction."""
-    for attempt in (1, 2):  # a concurrent first failure may insert the same row: retry once
+    """Run check(session) under the lock-out rule for `key`, in one transaction.
+
+    Its first statement writes the key's row (a no-op UPDATE), so concurrent sign-ins for one key
+    take turns (a row lock on PostgreSQL, the write lock on SQLite) and every failure counts; a
+    concurrent first failure may insert the same row, which the retry handles."""
+    for attempt in (1, 2):
         try:
             with db.transaction() as s:
+                s.connection().execute(update(LoginThrottle).where(
+                    LoginThrottle.utility_id == utility_id, LoginThrottle.key == key)
+                    .values(failures=LoginThrottle.failures))
                 now = clock.naive_now()
                 row = s.scalars(select(LoginThrottle).where(LoginThrottle.utility_id == utility_id,
                                                             LoginThrottle.key == key)).one_or_none()

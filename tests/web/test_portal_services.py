@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from web.helpers import sb_of
+from web.helpers import overlapping, sb_of
 
 from sandbox.core import errors
 from sandbox.core.models import Application, Authorization, Customer
@@ -40,6 +40,16 @@ def test_lockout_counts_failures_in_a_row_and_expires_by_the_clock(app, clock):
     assert signin.sign_in_lock(sb.db, clock, uid, cid) is None
     ok = signin.login_with_password(sb.db, clock, uid, "DEMO ", "demo")
     assert ok.ok and ok.customer_id == cid
+
+
+def test_failures_sent_at_once_all_count(app, clock):
+    """Wrong passwords racing each other (threads released together) still lock the login: each
+    failure is counted, none overwrites another's count."""
+    sb = sb_of(app)
+    uid, cid, _, _ = ids(app)
+    results = overlapping(lambda i: signin.login_with_password(sb.db, clock, uid, "demo", "bad"), signin.MAX_FAILURES)
+    assert sum(r.locked for r in results) == 1  # the fifth failure, whichever thread it was, locked it
+    assert signin.login_with_password(sb.db, clock, uid, "demo", "demo").locked
 
 
 def test_lockout_is_per_utility(app, clock):
