@@ -94,7 +94,7 @@ def _children(kind: str, collection: bool, id_name: str | None = None):
         up = tree.usage_point(ids["usage_point_id"])
         kinds = frozenset({kind})
         entries, updated = docs.usage_entries(place, tree, [up], kinds=kinds)
-        if "meter_reading_id" in ids:  # below one meter reading: its blocks only
+        if kind == "IntervalBlock":  # below one meter reading: its blocks only
             mr_href = urls.below(_up_href(tree, up.uuid), urls.METER_READINGS, ids["meter_reading_id"])
             wanted = urls.below(mr_href, urls.INTERVAL_BLOCKS)
             entries = (e for e in entries if e.up_href == wanted)
