@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox import __version__, create_app
     from sandbox.core.config import ConfigError
     from sandbox.core.db import SchemaError
-    from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, OWN_CLIENTS
     from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
     from sandbox.synth.world import SeedDataError
 
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
                      f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
                      f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
+                     *(f"  {name.lower()} client (client credentials): client_id={cid} client_secret={secret}"
+                       for cid, secret, _, name in OWN_CLIENTS),
                      "  utility staff: staff / staff at /dc/<slug>/admin",
                      f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
     try:

@@ -97,6 +97,12 @@ def test_the_readme_documents_the_url_table():
     assert urls.document() in readme
 
 
+def test_the_readme_documents_the_token_matrix():
+    from sandbox.services import access
+
+    assert access.matrix_document() in (PACKAGE.parent / "README.md").read_text()
+
+
 def _code_strings(path: Path) -> list[str]:
     """String constants of a module, docstrings left out."""
     tree = ast.parse(path.read_text())

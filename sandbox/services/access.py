@@ -401,7 +401,7 @@ def matrix_rows() -> list[tuple[str, str, str, str]]:
 
 def matrix_document() -> str:
     """The matrix as Markdown, for the README (a test keeps the two the same)."""
-    out = ["| path below `/dc/<slug>/espi/1_1/resource/` | methods | tokens | conditions |",
+    out = [f"| path below `/dc/<slug>{urls.RESOURCE_PREFIX}/` | methods | tokens | conditions |",
            "| --- | --- | --- | --- |"]
     out += [f"| `{p}` | {m} | {k} | {c} |" for p, m, k, c in matrix_rows()]
     return "\n".join(out)

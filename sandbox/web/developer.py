@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from sandbox.core import errors
 from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words, standard_scopes
-from sandbox.services import access, onboarding, signin
+from sandbox.services import access, onboarding, signin, world
 from sandbox.services.world import describe
 from sandbox.web import context
 from sandbox.web.context import sandbox
@@ -30,7 +30,9 @@ UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields aroun
 
 @bp.context_processor
 def _developer_globals():
-    return {"developer": g.get("developer"), "status_labels": access.STATUS_LABELS}
+    return {"developer": g.get("developer"), "status_labels": access.STATUS_LABELS, "matrix": access.matrix_rows(),
+            "own_clients": {"upload": (world.UPLOAD_CLIENT_ID, world.UPLOAD_CLIENT_SECRET),
+                            "custodian": (world.CUSTODIAN_CLIENT_ID, world.CUSTODIAN_CLIENT_SECRET)}}
 
 
 @bp.app_template_filter("terms_html")

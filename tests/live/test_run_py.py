@@ -48,6 +48,8 @@ def test_demo_credentials_are_printed_after_the_running_line(tmp_path):
         pass
     text = "\n".join(server.lines)
     assert "demo / demo" in text and "client_id=demo-third-party client_secret=demo-secret" in text
+    assert "client_id=upload-client client_secret=upload-secret" in text
+    assert "client_id=data-custodian client_secret=data-custodian-secret" in text
 
 
 def test_broken_seed_file_stops_start_up_with_a_clear_message(tmp_path):

@@ -371,3 +371,16 @@ def test_full_journey_to_production_through_the_oauth_server(client, app):
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         assert all(d for _, d in checklist(page)) and 'data-status="production"' in page and ">Production<" in page
         assert the_app(app).status == "production"
+
+
+def test_the_developer_portal_shows_the_token_matrix_the_server_enforces(client):
+    """The table on /dc/<slug>/developer/ is the access policy's matrix, row for row, with the
+    utility's own client credentials."""
+    from sandbox.services import access
+
+    html = client.get("/dc/bayview/developer/").get_data(as_text=True)
+    table = html.split('id="token-matrix-table"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td><code>(.*?)</code></td><td>(.*?)</td><td>(.*?)</td>", table)
+    assert [(p.replace("&#39;", "'"), m, k) for p, m, k in rows] == [r[:3] for r in access.matrix_rows()]
+    assert ("Batch/Subscription/{subscription_id}", "GET", "AD") in rows
+    assert "upload-client" in html and "data-custodian-secret" in html
