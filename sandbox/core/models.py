@@ -126,6 +126,12 @@ class Application(Base):
     developer_id: Mapped[int | None] = mapped_column(ForeignKey("developer.id", ondelete="SET NULL"), nullable=True)
     client_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
     logo_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    portal_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)  # thirdPartyUserPortalScreenURI
+    tos_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    policy_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)  # thirdPartyPhone
+    software_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    software_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
     terms_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # last version accepted
     terms_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     certificate_pem: Mapped[str | None] = mapped_column(Text, nullable=True)

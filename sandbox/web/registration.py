@@ -29,8 +29,11 @@ or in an Atom entry) as XML. Accepted metadata:
 |                            |                            | token endpoint accepts both from every client);    |
 |                            |                            | responses say "client_secret_basic", the only one  |
 |                            |                            | the ESPI schema allows                             |
-| software_id, software_version | software_id, software_version | checked (length) but not kept: ApplicationInformation |
-|                               |                               | reports the registration's own id and "1.0"           |
+| thirdPartyUserPortalScreenURI, tos_uri, policy_uri | the same | absolute http(s) URIs, kept and shown |
+| thirdPartyPhone | thirdPartyPhone | at most 40 characters |
+| software_id, software_version | software_id, software_version | kept (at most 256 and 32 characters); without them |
+|                               |                               | ApplicationInformation reports the registration's  |
+|                               |                               | own id and "1.0"                                    |
 
 Other members are ignored (RFC 7591 2). In a PUT, client_id (if given) must be the
 registration's and client_secret (if given and not "redirected") must be its current secret.
@@ -64,7 +67,9 @@ ATOM_XML = "application/atom+xml"
 JSON_FIELDS = {"name": "client_name", "description": "thirdPartyApplicationDescription", "contact_email": "contacts",
                "redirect_uris": "redirect_uris", "scopes": "scope", "notify_uri": "thirdPartyNotifyUri",
                "scope_selection_uri": "thirdPartyScopeSelectionScreenURI", "client_uri": "client_uri",
-               "logo_uri": "logo_uri"}
+               "logo_uri": "logo_uri", "portal_uri": "thirdPartyUserPortalScreenURI", "tos_uri": "tos_uri",
+               "policy_uri": "policy_uri", "phone": "thirdPartyPhone", "software_id": "software_id",
+               "software_version": "software_version"}
 XML_FIELDS = JSON_FIELDS | {"redirect_uris": "redirect_uri"}
 _A, _E = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
 
@@ -141,6 +146,14 @@ def _contact(value, name: str) -> str:
     return contacts[0].strip() if contacts else ""
 
 
+def _further(body: dict) -> dict:
+    """The further metadata kept and shown in ApplicationInformation, under Metadata's keys."""
+    return {key: body.get(name) for key, name in (("portal_uri", "thirdPartyUserPortalScreenURI"),
+                                                  ("tos_uri", "tos_uri"), ("policy_uri", "policy_uri"),
+                                                  ("phone", "thirdPartyPhone"), ("software_id", "software_id"),
+                                                  ("software_version", "software_version"))}
+
+
 def _from_json(body) -> tuple[dict, dict]:
     """(raw metadata under Metadata's keys, the body) from RFC 7591 JSON."""
     if not isinstance(body, dict):
@@ -162,7 +175,7 @@ def _from_json(body) -> tuple[dict, dict]:
             "scopes": scopes, "contact_email": _contact(body.get("contacts"), "contacts"),
             "notify_uri": body.get("thirdPartyNotifyUri"),
             "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
-            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri")}, body
+            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri"), **_further(body)}, body
 
 
 def _from_xml(data: bytes) -> tuple[dict, dict]:
@@ -194,7 +207,7 @@ def _from_xml(data: bytes) -> tuple[dict, dict]:
             "redirect_uris": body.get("redirect_uri"), "scopes": body.get("scope"),
             "contact_email": _contact(body.get("contacts"), "contacts"), "notify_uri": notify,
             "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
-            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri")}, body
+            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri"), **_further(body)}, body
 
 
 def _read_metadata() -> tuple[onboarding.Metadata, dict]:
@@ -242,9 +255,11 @@ def _client_json(app, reveal: dict | None = None) -> dict:
         "contacts": [app.contact_email] if app.contact_email else [],
         "grant_types": list(GRANT_TYPES), "response_types": ["code"],
         "token_endpoint_auth_method": "client_secret_basic",
-        "software_id": app.uuid, "software_version": "1.0",
+        "software_id": app.software_id or app.uuid, "software_version": app.software_version or "1.0",
     }
-    for key, value in (("client_uri", app.client_uri), ("logo_uri", app.logo_uri),
+    for key, value in (("client_uri", app.client_uri), ("logo_uri", app.logo_uri), ("tos_uri", app.tos_uri),
+                       ("policy_uri", app.policy_uri), ("thirdPartyUserPortalScreenURI", app.portal_uri),
+                       ("thirdPartyPhone", app.phone),
                        ("thirdPartyApplicationDescription", app.description or None),
                        ("thirdPartyNotifyUri", app.notify_uri),
                        ("thirdPartyScopeSelectionScreenURI", app.scope_selection_uri)):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 from espi.checks import ATOM, ESPI, check_feed, check_usage_structure, parse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -79,17 +79,18 @@ def items(root: etree._Element) -> list[Item]:
     return out
 
 
-@dataclass(repr=False)
 class Api:
-    session: requests.Session
-    batch: str  # the token's resourceURI
-    collection: str  # one MeterReading's IntervalBlock collection
-    full: list[Item]  # the unfiltered batch feed
-    first: int  # start of the first IntervalBlock
-    last: int  # end of the last one
-    boundaries: list[int]  # every block start and end, and every billing period's
+    """The token's views of the data: its session, its resourceURI, one IntervalBlock collection, and the
+    unfiltered batch feed (a plain class: hypothesis prints it in a failing example)."""
 
-    def __repr__(self) -> str:  # hypothesis prints the arguments of a failing example
+    def __init__(self, session: requests.Session, batch: str, collection: str, full: list[Item]):
+        self.session, self.batch, self.collection, self.full = session, batch, collection, full
+        blocks = [i.window for i in full if i.kind == "IntervalBlock" and i.window]
+        self.first = min(w[0] for w in blocks)  # start of the first IntervalBlock
+        self.last = max(w[1] for w in blocks)  # end of the last one
+        self.boundaries = sorted({t for i in full if i.window for t in i.window})  # blocks' and bills' bounds
+
+    def __repr__(self) -> str:
         return f"Api({self.batch}, {len(self.full)} entries)"
 
     def blocks_of_collection(self) -> list[Item]:
@@ -109,9 +110,7 @@ def api(live) -> Api:
     mr = next(i for i in full if i.kind == "MeterReading")
     collection = mr.self_href + "/IntervalBlock"
     assert collection.startswith(tok["resourceURI"].replace("/Batch/Subscription/", "/Subscription/"))
-    bounds = sorted({t for i in full if i.window for t in i.window})
-    return Api(s, tok["resourceURI"], collection, full, min(b.window[0] for b in blocks),
-               max(b.window[1] for b in blocks), bounds)
+    return Api(s, tok["resourceURI"], collection, full)
 
 
 # --- the documented filter (the oracle) -------------------------------------------------------------
@@ -191,14 +190,7 @@ def _lenient_time(t: int) -> st.SearchStrategy[str]:
 
 
 MALFORMED_COUNTS = ["ten", "-1", "1.5", "", "1e3", "+5", "0x10", "\u0661", "5 5", "five", "1,000"]
-
-
-def _count(valid: st.SearchStrategy[int], lenient: list[str] | None = None) -> st.SearchStrategy[Value]:
-    options = [valid.map(lambda n: Value(str(n), "valid")),
-               st.sampled_from(MALFORMED_COUNTS).map(lambda s: Value(s, "malformed"))]
-    if lenient:
-        options.append(st.sampled_from(lenient).map(lambda s: Value(s, "lenient")))
-    return st.one_of(*options)
+ALL_PARAMS = TIME_PARAMS + COUNT_PARAMS
 
 
 @dataclass
@@ -218,62 +210,80 @@ class Combo:
         return {k: v.text for k, v in self.params.items() if k in TIME_PARAMS}
 
 
-def draw_instant(data, api: Api, near: int | None = None, spread: int = 2 * DAY) -> int:
-    """An instant in or around the data: near a block or billing boundary (to the second), or anywhere."""
+def draw_instant(data, api: Api, near: int | None = None, spread: int = 2 * DAY,
+                 anchors: list[int] | None = None) -> int:
+    """An instant in or around the data: `near` a time, or at a block or billing boundary (nudged by
+    a second or an hour), or anywhere from three days before the data to three days after."""
     if near is not None:
         return near + data.draw(st.one_of(st.integers(-spread, spread), st.integers(-spread // 3600, spread // 3600)
                                           .map(lambda h: h * 3600)), label="offset")
-    base = data.draw(st.one_of(st.sampled_from(api.boundaries),
+    base = data.draw(st.one_of(st.sampled_from(anchors or api.boundaries),
                                st.integers(api.first - 3 * DAY, api.last + 3 * DAY)), label="anchor")
     return base + data.draw(st.sampled_from([0, 0, 0, -1, 1, -3600, 3600]), label="nudge")
 
 
-def draw_time_value(data, t: int, malformed_share: int) -> Value:
-    pick = data.draw(st.integers(0, 99), label="time-quality")
-    if pick < malformed_share:
-        return Value(data.draw(_malformed_time(t), label="malformed-time"), "malformed")
-    if pick < malformed_share + 8:
-        return Value(data.draw(_lenient_time(t), label="lenient-time"), "lenient")
+def draw_time_value(data, t: int) -> Value:
+    """`t` as YYYY-MM-DDThh:mm:ssZ, or now and then in another ISO 8601 spelling of the same instant."""
+    if data.draw(st.integers(0, 99), label="spelling") < 6:
+        return Value(data.draw(_lenient_time(t), label="lenient time"), "lenient")
     return Value(iso(t), "valid")
 
 
-def draw_window(data, api: Api, malformed_share: int, max_width: int = 4 * DAY) -> dict[str, Value]:
-    """Time parameters whose window spans at most `max_width` of data: a bounded pair (published or
-    updated, either side), or one side only at the edge of the data, plus extra parameters near it."""
+def draw_window(data, api: Api, max_width: int = 4 * DAY, anchors: list[int] | None = None) -> dict[str, Value]:
+    """Time parameters whose window holds at most `max_width` of data: a pair (published or updated, on
+    either side; now and then minimum after maximum), or one side only at an edge of the data; plus,
+    now and then, each other time parameter, mostly beyond the window and sometimes cutting into it."""
     shape = data.draw(st.sampled_from(["pair", "pair", "pair", "lower-at-end", "upper-at-start"]), label="shape")
     out: dict[str, int] = {}
     if shape == "pair":
-        lo = draw_instant(data, api)
+        lo = draw_instant(data, api, anchors=anchors)
         width = data.draw(st.one_of(st.integers(0, max_width), st.integers(-DAY, 0)), label="width")
+        hi = lo + width
         out[data.draw(st.sampled_from(["published-min", "updated-min"]), label="lower")] = lo
-        out[data.draw(st.sampled_from(["published-max", "updated-max"]), label="upper")] = lo + width
+        out[data.draw(st.sampled_from(["published-max", "updated-max"]), label="upper")] = hi
     elif shape == "lower-at-end":
         lo = draw_instant(data, api, near=api.last - max_width // 2, spread=max_width // 2 + DAY)
+        hi = api.last + DAY
         out[data.draw(st.sampled_from(["published-min", "updated-min"]), label="lower")] = lo
     else:
-        hi = draw_instant(data, api, near=api.first + max_width // 2, spread=max_width // 2 + DAY)
+        lo, hi = api.first - DAY, draw_instant(data, api, near=api.first + max_width // 2, spread=max_width // 2 + DAY)
         out[data.draw(st.sampled_from(["published-max", "updated-max"]), label="upper")] = hi
-    centre = sorted(out.values())[len(out) // 2]
     for name in TIME_PARAMS:
-        if name not in out and data.draw(st.booleans(), label=f"with {name}"):
-            out[name] = draw_instant(data, api, near=centre, spread=3 * DAY)
-    return {k: draw_time_value(data, t, malformed_share) for k, t in out.items()}
-
-
-def draw_combo(data, api: Api, malformed_share: int = 10) -> Combo:
-    params = draw_window(data, api, malformed_share)
-    counts = {
-        "max-results": _count(st.integers(0, 12)),
-        "start-index": _count(st.integers(1, 30), lenient=["0"]),
-        "depth": _count(st.integers(0, 12)),
-    }
-    for name, strategy in counts.items():
-        if data.draw(st.integers(0, 2), label=f"with {name}") == 0:
+        if name in out or not data.draw(st.booleans(), label=f"with {name}"):
             continue
-        v = data.draw(strategy, label=name)
-        if v.quality == "malformed" and data.draw(st.integers(0, 99), label="keep malformed") >= malformed_share * 2:
-            v = Value("3", "valid")  # malformed counts stay as rare as malformed times
-        params[name] = v
+        beyond = data.draw(st.integers(0, 3 * DAY), label=f"{name} beyond")
+        if data.draw(st.integers(0, 3), label=f"{name} cuts") == 0:
+            out[name] = draw_instant(data, api, near=(lo + hi) // 2, spread=max(abs(hi - lo), DAY))
+        else:
+            out[name] = lo - beyond if name.endswith("-min") else hi + beyond
+    return {k: draw_time_value(data, t) for k, t in out.items()}
+
+
+def draw_count(data, name: str) -> Value:
+    if name == "start-index":
+        if data.draw(st.integers(0, 99), label="start-index 0") < 5:
+            return Value("0", "lenient")  # 1-based: 0 may be refused or read as 1
+        return Value(str(data.draw(st.integers(1, 30), label=name)), "valid")
+    return Value(str(data.draw(st.integers(0, 12), label=name)), "valid")
+
+
+def draw_malformed(data, api: Api, name: str) -> str:
+    if name in TIME_PARAMS:
+        return data.draw(_malformed_time(draw_instant(data, api)), label=f"malformed {name}")
+    return data.draw(st.sampled_from(MALFORMED_COUNTS), label=f"malformed {name}")
+
+
+def draw_combo(data, api: Api, malformed_share: int = 25) -> Combo:
+    """A window (draw_window), each of max-results, start-index and depth two times in three, and in
+    `malformed_share` per cent of combinations one or two parameters malformed."""
+    params = draw_window(data, api)
+    for name in COUNT_PARAMS:
+        if data.draw(st.integers(0, 2), label=f"with {name}"):
+            params[name] = draw_count(data, name)
+    if data.draw(st.integers(0, 99), label="malformed?") < malformed_share:
+        for name in data.draw(st.lists(st.sampled_from(ALL_PARAMS), min_size=1, max_size=2, unique=True),
+                              label="malformed parameters"):
+            params[name] = Value(draw_malformed(data, api, name), "malformed")
     return Combo(params)
 
 
@@ -328,6 +338,7 @@ def check_combo(api: Api, url: str, combo: Combo, data, universe: list[Item]) ->
     r = get(api, url, combo.query())
     malformed, lenient = combo.named("malformed"), combo.named("lenient")
     if malformed:
+        event("refused: malformed")
         assert_refused_naming(r, malformed | lenient)
         return
     window = combo.window()
@@ -340,6 +351,7 @@ def check_combo(api: Api, url: str, combo: Combo, data, universe: list[Item]) ->
             if a is not None and b is not None and a > b:
                 allowed |= {lo, hi}
         assert allowed, f"{combo.query()} is well-formed, yet refused: {r.text[:300]}"
+        event("refused: lenient or min after max")
         assert_refused_naming(r, allowed)
         return
 
@@ -355,6 +367,7 @@ def check_combo(api: Api, url: str, combo: Combo, data, universe: list[Item]) ->
     wanted = ids[first - 1:] if size is None else ids[first - 1:first - 1 + size]
     assert [i.id for i in answer] == wanted, "start-index/max-results/depth select a slice of the unpaged feed"
 
+    event(f"paged: {len(ids)} entries" if len(ids) < 10 else f"paged: {len(ids) // 10 * 10}+ entries")
     # paging through the unpaged feed with pages of k
     k = size if size else data.draw(st.integers(1, 8), label="page size")
     by = tuple(p for p in ("max-results", "depth") if p in combo.params) or \
@@ -393,19 +406,14 @@ def test_every_combination_on_an_interval_block_collection_pages_deterministical
 @SETTINGS
 @given(data=st.data())
 def test_a_malformed_parameter_is_refused_with_400_naming_it(api, data):
-    combo = draw_combo(data, api, malformed_share=0)
-    name = data.draw(st.sampled_from(TIME_PARAMS + COUNT_PARAMS), label="malformed parameter")
-    if name in TIME_PARAMS:
-        bad = data.draw(_malformed_time(draw_instant(data, api)), label="bad time")
-    else:
-        bad = data.draw(st.sampled_from(MALFORMED_COUNTS + ["0"] * (name == "start-index")), label="bad count")
-    combo.params[name] = Value(bad, "malformed")
+    combo = draw_combo(data, api, malformed_share=100)
+    malformed = combo.named("malformed")
     url = data.draw(st.sampled_from([api.batch, api.collection]), label="url")
     r = get(api, url, combo.query())
-    assert_refused_naming(r, combo.named("malformed") | combo.named("lenient"))
+    assert_refused_naming(r, malformed | combo.named("lenient"))
     body = r.json()
-    named = {n for n in TIME_PARAMS + COUNT_PARAMS if n in body["error_description"]}
-    assert name in named or named & combo.named("lenient"), f"the description names {name}: {body}"
+    named = {n for n in ALL_PARAMS if n in body["error_description"]}
+    assert named & malformed or named & combo.named("lenient"), f"the description names one of {malformed}: {body}"
     assert r.headers["X-Sandbox-Reason"] == body["reason"]
 
 
@@ -414,7 +422,8 @@ def test_a_malformed_parameter_is_refused_with_400_naming_it(api, data):
 def test_a_time_filter_keeps_exactly_the_entries_inside_its_window(api, data):
     """Against the unfiltered feed: no entry inside the window is lost, none outside kept (items 52-53).
     Windows up to 40 days, so that billing periods (UsageSummary) fall inside some of them."""
-    drawn = draw_window(data, api, malformed_share=0, max_width=40 * DAY)
+    bills = [i.updated for i in api.full if i.kind == "UsageSummary"]
+    drawn = draw_window(data, api, max_width=40 * DAY, anchors=bills)
     combo = Combo({k: Value(iso(instant_of(v.text)), "valid") for k, v in drawn.items()})
     window = combo.window()
     r = get(api, api.batch, combo.query())

@@ -362,3 +362,22 @@ def test_delete_removes_the_registration_with_its_tokens_and_authorizations(clie
         for model in (Authorization, OAuthToken, OAuthCode, ApplicationStatusChange):
             assert s.scalar(select(func.count()).select_from(model).where(model.application_id == app_id)) == 0, model
         assert s.scalar(select(func.count(Authorization.id))) == 3  # the demo grants of the three utilities remain
+
+
+def test_application_information_carries_every_element_the_registration_gave(client, app):
+    """The registration's further metadata is kept and shown (DESIGN.md compatibility): the user
+    portal screen, terms, policy, phone and software id and version, in XML and in RFC 7591 JSON."""
+    further = {"thirdPartyUserPortalScreenURI": "https://gg.example.com/my-account",
+               "tos_uri": "https://gg.example.com/terms", "policy_uri": "https://gg.example.com/privacy",
+               "thirdPartyPhone": "+1 555 0100", "software_id": "grid-graph", "software_version": "2.4.1"}
+    reg = registered(client, app, **further)
+    tok = bearer(reg["registration_access_token"])
+    _, info = info_of(client.get(path_of(reg), headers=tok).data)
+    for name, value in further.items():
+        assert info.findtext(ESPI + name) == value, name
+    j = client.get(path_of(reg), headers=tok | JSON).get_json()
+    assert all(j[name] == value for name, value in further.items())
+    r = client.put(path_of(reg), json=metadata(app, thirdPartyUserPortalScreenURI="not a uri"), headers=tok)
+    assert r.status_code == 400 and "thirdPartyUserPortalScreenURI" in r.get_json()["error_description"]
+    _, info = info_of(client.get(path_of(reg), headers=tok).data)
+    assert info.findtext(ESPI + "thirdPartyUserPortalScreenURI") == further["thirdPartyUserPortalScreenURI"]

@@ -42,12 +42,19 @@ class Metadata:
     scope_selection_uri: str | None = None
     client_uri: str | None = None
     logo_uri: str | None = None
+    portal_uri: str | None = None  # the third party's user portal (thirdPartyUserPortalScreenURI)
+    tos_uri: str | None = None
+    policy_uri: str | None = None
+    phone: str | None = None
+    software_id: str | None = None
+    software_version: str | None = None
 
 
 # The names fields have in the portal's forms; the registration API passes its own (RFC 7591/ESPI).
 FORM_FIELDS = {"name": "name", "description": "description", "contact_email": "contact_email",
                "redirect_uris": "redirect_uris", "scopes": "scopes", "notify_uri": "notify_uri",
-               "scope_selection_uri": "scope_selection_uri", "client_uri": "client_uri", "logo_uri": "logo_uri"}
+               "scope_selection_uri": "scope_selection_uri", "client_uri": "client_uri", "logo_uri": "logo_uri",
+               "portal_uri": "portal_uri", "tos_uri": "tos_uri", "policy_uri": "policy_uri", "phone": "phone"}
 
 
 def check_uri(value: object, field_name: str, *, redirect: bool = False) -> str:
@@ -177,7 +184,13 @@ def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_
                     notify_uri=_optional_uri(raw.get("notify_uri"), n("notify_uri")),
                     scope_selection_uri=_optional_uri(raw.get("scope_selection_uri"), n("scope_selection_uri")),
                     client_uri=_optional_uri(raw.get("client_uri"), n("client_uri")),
-                    logo_uri=_optional_uri(raw.get("logo_uri"), n("logo_uri")))
+                    logo_uri=_optional_uri(raw.get("logo_uri"), n("logo_uri")),
+                    portal_uri=_optional_uri(raw.get("portal_uri"), n("portal_uri")),
+                    tos_uri=_optional_uri(raw.get("tos_uri"), n("tos_uri")),
+                    policy_uri=_optional_uri(raw.get("policy_uri"), n("policy_uri")),
+                    phone=_text(raw, "phone", n("phone"), 40) or None,
+                    software_id=_text(raw, "software_id", n("software_id"), 256) or None,
+                    software_version=_text(raw, "software_version", n("software_version"), 32) or None)
 
 
 def is_email(text: str) -> bool:
@@ -198,3 +211,5 @@ def _apply(app: Application, meta: Metadata) -> None:
     app.scopes = list(meta.scopes)
     app.notify_uri, app.scope_selection_uri = meta.notify_uri, meta.scope_selection_uri
     app.client_uri, app.logo_uri = meta.client_uri, meta.logo_uri
+    app.portal_uri, app.tos_uri, app.policy_uri, app.phone = meta.portal_uri, meta.tos_uri, meta.policy_uri, meta.phone
+    app.software_id, app.software_version = meta.software_id, meta.software_version
