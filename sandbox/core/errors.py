@@ -30,7 +30,8 @@ class TokenRefused(Exception):
     or 403 (a real token for something else). `reason` is a short machine-readable code (the
     X-Sandbox-Reason header), the same for the same cause everywhere."""
 
-    def __init__(self, status: int, error: str, description: str, reason: str = ""):
+    def __init__(self, status: int, error: str, description: str, reason: str = "", allow: list[str] | None = None):
         super().__init__(description)
         self.status, self.error, self.description = status, error, description
         self.reason = reason or error
+        self.allow = allow  # a 405's methods

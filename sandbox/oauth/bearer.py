@@ -40,7 +40,7 @@ def identify(s: Session, utility_id: int, header: str | None) -> access.Presente
     """The request's token as the access policy sees it, or None if no token of this utility has
     that value (TokenRefused 401 when there is no bearer token at all)."""
     value = bearer_token(header)
-    row = tokens.find(s, utility_id, value)
+    row = tokens.find_for_call(s, utility_id, value)
     registered = None
     if row is None:
         registered = s.scalars(select(Application).where(Application.utility_id == utility_id,

@@ -259,19 +259,19 @@ MATRIX: tuple[Rule, ...] = (
     Rule("ReadServiceStatus", GET, (C, U, D)),
     Rule("ApplicationInformationList", GET, (D,)),
     Rule("ApplicationInformation", GET + PUT + DELETE, (D, R), own=("application_id",)),
-    Rule("AuthorizationList", GET, (C, U, D), limit="C, U: their own application's authorizations"),
+    Rule("AuthorizationList", GET, (C, D), limit="C: its own application's authorizations"),
     Rule("Authorization", GET + PUT + DELETE, (C, D), limit="C: its own application's; DELETE revokes"),
     Rule("Authorization", GET, (U,), limit="U: its own"),
     Rule("BatchSubscription", GET, (A, D), blocks=(3,), own=_OWN_SUB),
     Rule("BatchSubscriptionUsagePoints", GET, (A, D), blocks=(3,), own=_OWN_SUB),
     Rule("BatchSubscriptionUsagePoint", GET, (A, D), blocks=(3,), own=_OWN_SUB),
-    Rule("BatchBulk", GET, (C, D), limit="C: its own application's authorizations"),
+    Rule("BatchBulk", GET, (C, D), limit="C: its own application's bulks"),
     Rule("BatchRetailCustomer", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
     Rule("BatchRetailCustomerUsagePoint", GET + POST, (U, D)),
     Rule("BatchRetailCustomerUsagePointOne", GET, (U, D)),
     *(Rule("Subscription" + name, GET, (A, D), blocks=_TREE_BLOCKS.get(name, (32,)), own=_OWN_SUB)
       for name in urls.TREE),
-    *(Rule("RetailCustomer" + name, GET, (U, D)) for name in urls.TREE),
+    *(Rule("RetailCustomer" + name, GET, (D,)) for name in urls.TREE),
     Rule("CustomerList", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
     Rule("CustomerTree", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
     *(Rule(name, GET, (A, D)) for name in ("ReadingTypes", "ReadingType", "LocalTimeParametersList",
@@ -340,6 +340,10 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
         raise _invalid(f"third_party_{p.application.status}", f"{p.application.name} is "
                        f"{STATUS_LABELS[AppStatus(p.application.status)].lower()} at the utility")
     rules = [r for r in rules_for(resource) if method in r.methods]
+    if not rules and p.kind == TokenKind.CUSTODIAN:  # the one kind that could: the sandbox does not offer it
+        raise TokenRefused(405, "method_not_allowed", f"{method} {urls.template(resource)} is not offered; it "
+                           f"answers {', '.join(methods_of(resource))}", "method_not_allowed",
+                           allow=methods_of(resource))
     kinds = [k for r in rules for k in r.kinds]
     if p.kind not in kinds:
         action = ACTIONS.get(resource, f"call {method} {urls.template(resource)}")

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint
@@ -99,15 +99,28 @@ def bulk(s: Session, utility_id: int, p: access.Presented, bulk_id: str, now: dt
     q = select(Authorization).where(Authorization.utility_id == utility_id, Authorization.customer_id.is_not(None))
     if p.kind != access.TokenKind.CUSTODIAN:
         q = q.where(Authorization.application_id == p.application.id)
-    found = [a for a in s.scalars(q.order_by(Authorization.id)) if access.grants_access(a, now)
-             and bulk_id_of(a) == bulk_id]
-    return [shared(a) for a in found]
+    q = q.options(selectinload(Authorization.application), selectinload(Authorization.customer),
+                  selectinload(Authorization.usage_points))
+    members = [a for a in s.scalars(q.order_by(Authorization.id)) if bulk_id_of(a) == bulk_id]
+    if not members and not _default_bulk(s, utility_id, p, bulk_id):
+        raise NotFound(bulk_id)  # no bulk of the caller's has this id (another third party's is not there)
+    return [shared(a) for a in members if access.grants_access(a, now)]
+
+
+def _default_bulk(s: Session, utility_id: int, p: access.Presented, bulk_id: str) -> bool:
+    """Whether `bulk_id` names the caller's default bulk (its client_id), empty or not; for the data
+    custodian, any third party's."""
+    if p.kind != access.TokenKind.CUSTODIAN:
+        return bulk_id == p.application.client_id
+    return s.scalar(select(Application.id).where(Application.utility_id == utility_id,
+                                                 Application.client_id == bulk_id)) is not None
 
 
 def authorizations_visible(s: Session, utility_id: int, p: access.Presented) -> list[Authorization]:
     """The Authorization collection as the caller sees it: its own application's, or every one
     for the data custodian."""
-    q = select(Authorization).where(Authorization.utility_id == utility_id)
+    q = select(Authorization).where(Authorization.utility_id == utility_id).options(
+        selectinload(Authorization.customer), selectinload(Authorization.application))  # a feed streams them later
     if p.kind != access.TokenKind.CUSTODIAN:
         q = q.where(Authorization.application_id == p.application.id)
     return list(s.scalars(q.order_by(Authorization.id)))

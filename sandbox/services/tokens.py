@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from sandbox.core.clock import to_naive_utc
 from sandbox.core.models import Application, Authorization, OAuthCode, OAuthToken
@@ -32,6 +32,17 @@ def store(s: Session, *, app: Application, kind: str, token: dict, authorization
 def find(s: Session, utility_id: int, value: str, refresh: bool = False) -> OAuthToken | None:
     column = OAuthToken.refresh_hash if refresh else OAuthToken.access_hash
     return s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id, column == digest(value))).first()
+
+
+def find_for_call(s: Session, utility_id: int, value: str) -> OAuthToken | None:
+    """An access token with what judging a resource-server call reads (its application, its
+    authorization with the customer and usage points) in one query, not five."""
+    grant = joinedload(OAuthToken.authorization)
+    return s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id,
+                                              OAuthToken.access_hash == digest(value))
+                     .options(joinedload(OAuthToken.application), grant.joinedload(Authorization.application),
+                              grant.joinedload(Authorization.customer),
+                              grant.selectinload(Authorization.usage_points))).first()
 
 
 def find_code(s: Session, utility_id: int, value: str) -> OAuthCode | None:

@@ -54,7 +54,13 @@ def _json(body: dict) -> str:
 
 def token_refused(err: TokenRefused) -> Response:
     realm = g.utility.name if g.get("utility") is not None else "Green Button Sandbox"
-    return refusal(err.status, err.error, err.description, err.reason, challenge(err, realm))
+    headers = challenge(err, realm)
+    if err.allow is not None:
+        headers["Allow"] = ", ".join(err.allow)
+    return refusal(err.status, err.error, err.description, err.reason, headers)
+
+
+ROUTE_METHODS = ["GET", "PUT", "POST", "DELETE"]  # every resource route takes them all: the matrix answers
 
 
 def guarded(resource: str) -> Callable:
@@ -83,6 +89,16 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
     body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
     resp = Response(stream_with_context(iter(body)), status, content_type=ATOM)
     resp.headers.update(headers or {})
+    resp.headers["Vary"] = "Accept-Encoding"
+    if gzip:
+        resp.headers["Content-Encoding"] = "gzip"
+    return resp
+
+
+def atom_document(data: bytes, status: int = 200) -> Response:
+    """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
+    gzip = request.accept_encodings.quality("gzip") > 0 and len(data) > 512
+    resp = Response(zlib.compress(data, 6, wbits=31) if gzip else data, status, content_type=ATOM)
     resp.headers["Vary"] = "Accept-Encoding"
     if gzip:
         resp.headers["Content-Encoding"] = "gzip"

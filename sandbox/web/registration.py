@@ -304,6 +304,13 @@ def register():
 MANAGED = urls.rule("ApplicationInformation")
 
 
+@bp.post(MANAGED)
+@espi_http.guarded("ApplicationInformation")
+def post_registration(application_id: str):
+    """Never reached: no token may POST here; the matrix answers (403, or 405 for the data custodian)."""
+    raise AssertionError("the access matrix grants no POST on ApplicationInformation/{id}")
+
+
 @bp.get(MANAGED)
 @espi_http.guarded("ApplicationInformation")
 def read_registration(application_id: str):

@@ -51,7 +51,7 @@ def _feed(place: Place, title: str, entries, updated: int | None = None, prefix:
 
 
 def _entry(e, prefix: str = "espi") -> Response:
-    return espi_http.atom([docs.entry(e, prefix)])
+    return espi_http.atom_document(docs.entry(e, prefix))
 
 
 # --- the usage-point tree, below a subscription or a retail customer --------------------------
@@ -312,7 +312,7 @@ def application_list():
 
 def authorization_list():
     place = _place()
-    found = subscriptions.authorizations_visible(db_session(), g.utility_id, g.presented)
+    found = subscriptions.authorizations_visible(db_session(), g.utility_id, g.presented)  # loaded with their links
     entries = (authorization_entry(a, request.host_url, g.slug) for a in found)
     return _feed(place, "Authorization entries", entries)
 
@@ -412,7 +412,8 @@ ELSEWHERE = {"ApplicationInformation"}  # the registration API's views, judged b
 
 
 def _dispatch(resource: str) -> Callable:
-    """One view for a resource's methods; routes by method where they differ."""
+    """One view for a resource's methods; routes by method where they differ. Only methods the
+    matrix grants get this far (espi_http.guarded)."""
     views = {m: v for (r, m), v in BY_METHOD.items() if r == resource}
     if not views:
         return VIEWS[resource]
@@ -434,4 +435,4 @@ for _name in access.served():
     _limit = _upload_limit(_name)
     if _limit:
         _view = upload_limit(_limit)(_view)
-    bp.add_url_rule(urls.rule(_name), endpoint=_name, view_func=_view, methods=access.methods_of(_name))
+    bp.add_url_rule(urls.rule(_name), endpoint=_name, view_func=_view, methods=espi_http.ROUTE_METHODS)
