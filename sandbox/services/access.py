@@ -347,9 +347,13 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
     kinds = [k for r in rules for k in r.kinds]
     if p.kind not in kinds:
         action = ACTIONS.get(resource, f"call {method} {urls.template(resource)}")
-        needed = " or ".join(KIND_NAMES[k] for k in dict.fromkeys(kinds)) if kinds else "no token at all"
-        raise TokenRefused(403, "access_denied", f"{KIND_NAMES[p.kind].split(' (')[0]} cannot {action}: "
-                           f"{method} {urls.template(resource)} needs {needed}", "wrong_token_kind")
+        if kinds:
+            needed = " or ".join(KIND_NAMES[k] for k in dict.fromkeys(kinds))
+            why = f"{method} {urls.template(resource)} needs {needed}"
+        else:
+            why = f"{method} is not offered on {urls.template(resource)}; it answers {', '.join(methods_of(resource))}"
+        raise TokenRefused(403, "access_denied", f"{KIND_NAMES[p.kind].split(' (')[0]} cannot {action}: {why}",
+                           "wrong_token_kind")
     rule = next(r for r in rules if p.kind in r.kinds)
     if p.kind == TokenKind.CUSTOMER and rule.blocks:
         scope = p.token.scope if p.token is not None else ""
