@@ -23,7 +23,7 @@ from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.customer import customer_entries
 from sandbox.feeds.usage import USAGE_KINDS, Urls, UsageFeed, local_time_entry
 from sandbox.services.readings import History, usage_point_history
-from sandbox.synth.calendar import local_date, local_midnight
+from sandbox.synth.calendar import local_date, local_midnight, month_start
 from sandbox.synth.world import UtilityDef, WorldDef
 
 DMD_DAYS = 397  # a customer's own data over the API: the last 13 months, as Download My Data offers
@@ -65,8 +65,10 @@ class Tree:
 # --- usage data ---------------------------------------------------------------------------------
 
 def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.date]:
-    """The days to compute: the history, bounded by HistoryLength and a day either side of the
-    query's time windows (the filter then cuts exactly)."""
+    """The days to compute: the history, bounded by HistoryLength and the query's time windows. The
+    filter then cuts exactly; the days computed only need to hold every entry it could keep, whole:
+    a bill (or a weekly or monthly block) is kept by `updated-min` when its period ends after it, so
+    the start goes back to the Monday before the first of the month."""
     tz = place.utility.time_zone
     start, end = history.first, history.end
     if tree.earliest is not None:
@@ -77,7 +79,8 @@ def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.dat
     lows = [t for t in (q.published_min, q.updated_min) if t is not None]
     highs = [t for t in (q.published_max, q.updated_max) if t is not None]
     if lows:
-        start = max(start, local_date(tz, max(lows)) - dt.timedelta(days=1))
+        first = month_start(local_date(tz, max(lows)) - dt.timedelta(days=1))
+        start = max(start, first - dt.timedelta(days=first.weekday()))
     if highs:
         end = min(end, local_date(tz, min(highs)) + dt.timedelta(days=2))
     return start, max(start, end)

@@ -16,13 +16,16 @@ from flask import Flask, Response, g, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import NotFound, Refused, TokenRefused
+from sandbox.espi import urls
 from sandbox.espi.query import QueryError
 from sandbox.oauth.bearer import challenge, identify
 from sandbox.services import access
-from sandbox.web.context import db_session, sandbox
+from sandbox.web.context import db_session, sandbox, take_db_session
+from sandbox.web.utility import utility_row_id
 
 ATOM = "application/atom+xml; charset=utf-8"
 ESPI_PATH = re.compile(r"^/dc/[^/]+/espi/")
+RESOURCE_PATH = re.compile(r"^/dc/([^/]+)" + re.escape(urls.RESOURCE_PREFIX) + "/")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Origin, Authorization, Accept, Content-Type"
 
@@ -83,11 +86,14 @@ def guarded(resource: str) -> Callable:
 
 
 def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """An Atom document, streamed (the request's context stays open while it is written), gzip-compressed
-    when the client accepts it."""
+    """An Atom document, streamed, gzip-compressed when the client accepts it.
+
+    Flask tears the request down when the view returns, before the body is written; the request's
+    database session (whose objects the feed reads as it goes: imported readings, links) is handed to
+    the stream instead, and closed when the stream ends."""
     gzip = request.accept_encodings.quality("gzip") > 0
     body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
-    resp = Response(stream_with_context(iter(body)), status, content_type=ATOM)
+    resp = Response(stream_with_context(_keeping(take_db_session(), iter(body))), status, content_type=ATOM)
     resp.headers.update(headers or {})
     resp.headers["Vary"] = "Accept-Encoding"
     if gzip:
@@ -103,6 +109,14 @@ def atom_document(data: bytes, status: int = 200) -> Response:
     if gzip:
         resp.headers["Content-Encoding"] = "gzip"
     return resp
+
+
+def _keeping(session, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        if session is not None:
+            session.close()
 
 
 def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -157,6 +171,15 @@ def init_app(app: Flask) -> None:
             return err
         code = err.code or 500
         headers = {}
+        found = RESOURCE_PATH.match(request.path)
+        utility_id = utility_row_id(found.group(1)) if code == 404 and found else None
+        if utility_id is not None:
+            # every request under the resource root is judged by its token first (ESPI.md 11, item 1)
+            try:
+                if identify(db_session(), utility_id, request.headers.get("Authorization")) is None:
+                    raise TokenRefused(401, "invalid_token", "the access token is unknown", "unknown_token")
+            except TokenRefused as refused:
+                return token_refused(refused)
         if code == 405:
             allowed = getattr(err, "valid_methods", None) or []
             headers["Allow"] = ", ".join(allowed)

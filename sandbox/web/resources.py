@@ -163,8 +163,13 @@ def batch_bulk(bulk_id: str):
     found = subscriptions.bulk(s, g.utility_id, g.presented, bulk_id, place.clock.now())
     sent: set[str] = set()
     groups, updated = [], 0
+    shown: set[int] = set()  # a usage point two authorizations share comes once (ids are unique in a document)
     for sh in found:
-        tree = Tree(docs.subscription_href(place, sh.id), sh.customer, sh.usage_points, sh.content,
+        ups = [up for up in sh.usage_points if up.id not in shown]
+        shown.update(up.id for up in ups)
+        if not ups:
+            continue
+        tree = Tree(docs.subscription_href(place, sh.id), sh.customer, ups, sh.content,
                     sh.earliest(place.clock.now(), place.utility.time_zone))
         entries, up = docs.usage_entries(place, tree, sent=sent)
         groups.append(entries)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, session, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from sandbox.services.world import utility_id as utility_row_id
+from sandbox.services.world import utility_id as stored_utility_id
 from sandbox.web import context
 from sandbox.web.context import sandbox
 
@@ -23,8 +23,17 @@ def _utility_id(slug: str) -> int | None:
         ids = {}
         current_app.extensions["utility_ids"] = (sb.world, ids)
     if slug not in ids:
-        ids[slug] = utility_row_id(sb.db, slug)
+        ids[slug] = stored_utility_id(sb.db, slug)
     return ids[slug]
+
+
+def utility_row_id(slug: str) -> int | None:
+    """The utility's row id, or None when the slug names no utility of this world."""
+    try:
+        sandbox().require_world().utility(slug)
+    except KeyError:
+        return None
+    return _utility_id(slug)
 
 
 def load_utility(slug: str) -> None:
