@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""API benchmarks over HTTP, against servers this script starts on free loopback ports (issue
-targets in brackets):
+"""API benchmarks over HTTP, against servers this script starts on free loopback ports and stops
+on exit (issue targets in brackets):
 
 1. Batch/Subscription of one usage point (a customer token whose authorization shares one
    electricity usage point, scope HistoryLength=34128000: 13 months hourly with cost)
@@ -9,18 +9,25 @@ targets in brackets):
    same usage point and period; the script checks that both give the same bytes.
 2. Small entry GETs (Subscription/{id}/UsagePoint/{upid}) with that token, driven by wrk
    [>= 1,000 requests/s on 2 cores, 0 errors, p99 <= 50 ms], through `python run.py --threads N`
-   (Waitress) and through gunicorn workers over the same SQLite file (optionally PostgreSQL).
-3. Batch/Bulk/demo-third-party of 1,000 authorizations, each sharing one electricity usage point
-   of a generated customer for a year (HistoryLength=31536000), streamed with the demo third
-   party's client-credentials token and its IntervalReadings counted as they arrive
-   [peak server RSS <= 200 MB, >= 500,000 readings/s].
+   (Waitress) and through gunicorn workers over the same SQLite file (--postgres: also over a
+   throw-away PostgreSQL cluster). Each set-up also answers requests one at a time, to show the
+   cost of one request without concurrency.
+3. Batch/Bulk/demo-third-party of 1,000 authorizations made in the database before the server
+   starts, each sharing one electricity usage point of a generated customer for a year
+   (HistoryLength=31536000, no BR term), streamed with the demo third party's client-credentials
+   token and its IntervalReadings counted as they arrive [peak server RSS <= 200 MB, >= 500,000
+   readings/s]. The world's own demo authorization is ended first, so the bulk holds exactly those.
 
 Every figure comes with the server's CPU (utime+stime from /proc/<pid>/stat of the server and its
 children, over the measured run) and peak RSS (VmHWM from /proc/<pid>/status, summed over the
-processes of a worker set-up). Needs Linux (/proc) and wrk (Debian: apt-get install wrk) for 2.
+processes of a worker set-up), and a warning when other processes kept the machine busy meanwhile
+(/proc/stat); --wait-idle waits for a quiet machine before each run. --profile N adds cProfile
+listings of both GETs through the app in-process. Needs Linux (/proc) and, for 2, wrk (Debian:
+apt-get install wrk).
 
 Usage: python bench/bench_api.py [--quick] [--customers 1000] [--duration 10] [--connections 16]
-           [--threads 4,8,16] [--workers 2,3] [--postgres] [--skip-batch] [--skip-wrk] [--skip-bulk]
+           [--threads 2,4,8,16] [--workers 2,3] [--gthread 2x4] [--postgres] [--wait-idle S]
+           [--profile N] [--skip-batch] [--skip-wrk] [--skip-bulk] [--keep]
 """
 
 from __future__ import annotations
@@ -157,6 +164,7 @@ class Server:
         self._url = url  # known beforehand for gunicorn; read from the running-at line for run.py
         self.proc: subprocess.Popen | None = None
         self.out: list[str] = []
+        self.db_root: int | None = None  # the PostgreSQL postmaster it uses, whose CPU is counted beside its own
 
     @classmethod
     def run_py(cls, database: str, threads: int | None = None, extra: tuple[str, ...] = ()) -> "Server":
@@ -307,26 +315,36 @@ class Meter:
     def __init__(self, server: Server):
         self.server = server
 
+    def _db_cpu(self) -> float:
+        return cpu_seconds(self.server.db_root) if self.server.db_root else 0.0
+
     def __enter__(self) -> "Meter":
         self.cpu0, self.own0, self.busy0 = cpu_seconds(self.server.pid), own_seconds(), machine_busy_seconds()
+        self.db0 = self._db_cpu()
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
         self.wall = time.perf_counter() - self.t0
         self.cpu = cpu_seconds(self.server.pid) - self.cpu0
+        self.db_cpu = self._db_cpu() - self.db0
         own = own_seconds() - self.own0
-        self.others = max(0.0, machine_busy_seconds() - self.busy0 - self.cpu - own) / self.wall  # in cores
+        busy = machine_busy_seconds() - self.busy0
+        self.others = max(0.0, busy - self.cpu - self.db_cpu - own) / self.wall  # in cores
         self.peak, self.peaks = peak_rss_mb(self.server.pid)
         if self.others > 0.2:
             OTHER_LOAD.append(self.others)
 
+    def load(self) -> str:
+        """A warning when other processes were busy during the block, else nothing."""
+        return f"; OTHER processes kept {self.others:.1f} cores busy" if self.others > 0.2 else ""
+
     def text(self) -> str:
         procs = f" over {len(self.peaks)} processes" if len(self.peaks) > 1 else ""
-        busy = f"; OTHER processes kept {self.others:.1f} cores busy" if self.others > 0.2 else ""
+        db = f" (and PostgreSQL {self.db_cpu:.1f} s)" if self.server.db_root else ""
         return (
-            f"server CPU {self.cpu:.1f} s in {self.wall:.1f} s ({self.cpu / self.wall:.0%} of one core), "
-            f"peak RSS {self.peak:.0f} MB{procs}{busy}"
+            f"server CPU {self.cpu:.1f} s{db} in {self.wall:.1f} s ({self.cpu / self.wall:.0%} of one core), "
+            f"peak RSS {self.peak:.0f} MB{procs}{self.load()}"
         )
 
 
@@ -563,14 +581,19 @@ def bench_batch(report: Report, server: Server, db_url: str, token: dict, runs: 
     if status != 200:
         raise SystemExit(f"GET {path}: {status} {body[:300]!r}")
     get(server.port, path, token["access_token"], conn=conn)  # warm
-    times = []
+    write, sh, tz = in_process_writer(db_url, server.url, sid, resource)
+    doc = write()  # warm
+    times, local = [], []
     settle()
-    with Meter(server) as m:
+    with Meter(server) as m:  # interleaved, as bench_xml.py does, so both see the same machine
         for _ in range(runs):
             status, got, took = get(server.port, path, token["access_token"], conn=conn)
             if status != 200:
                 raise SystemExit(f"GET {path}: {status}")
             times.append(took)
+            t0 = time.perf_counter()
+            doc = write()
+            local.append(time.perf_counter() - t0)
     gz = []
     for _ in range(max(3, runs // 3)):
         _, zbody, took = get(server.port, path, token["access_token"], gzip=True, conn=conn)
@@ -580,14 +603,6 @@ def bench_batch(report: Report, server: Server, db_url: str, token: dict, runs: 
     priced = b"<espi:cost>" in body
     p50 = statistics.median(times)
     p90 = sorted(times)[max(0, int(len(times) * 0.9) - 1)]
-
-    write, sh, tz = in_process_writer(db_url, server.url, sid, resource)
-    doc = write()  # warm
-    local = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        doc = write()
-        local.append(time.perf_counter() - t0)
     base = statistics.median(local)
     same = (
         "same bytes as over HTTP"
@@ -609,7 +624,8 @@ def bench_batch(report: Report, server: Server, db_url: str, token: dict, runs: 
     )
     print(
         f"   with Accept-Encoding: gzip: p50 {ms(statistics.median(gz))} ({len(zbody) / 1e6:.2f} MB sent); "
-        f"server over the identity runs: {m.text()}, {m.cpu / runs * 1000:.1f} ms CPU per request"
+        f"server over the identity runs: {m.cpu / runs * 1000:.1f} ms CPU per request, peak RSS {m.peak:.0f} MB"
+        f"{m.load()}"
     )
     report.add(
         "Batch/Subscription 1 UP 13 months, p50 HTTP",
@@ -706,7 +722,19 @@ def bench_entry(report: Report, server: Server, token: dict, up_uuid: str, args,
         )
     url = server.url + path
     run_wrk(url, token["access_token"], args.warmup, args.connections, folder)  # warm: imports, pools, caches
+    # one request at a time on one connection (reopened when the server closes it): the cost of a
+    # request without concurrency, to set beside wrk's figures
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    times = []
+    n = args.sequential
     settle()
+    with Meter(server) as one:
+        for _ in range(n):
+            status, _, took = get(server.port, path, token["access_token"], conn=conn)
+            if status != 200:
+                raise SystemExit(f"GET {path}: {status}")
+            times.append(took)
+    conn.close()
     with Meter(server) as m:
         w = run_wrk(url, token["access_token"], args.duration, args.connections, folder)
     errors = w.non2xx + w.socket_errors
@@ -716,7 +744,11 @@ def bench_entry(report: Report, server: Server, token: dict, up_uuid: str, args,
         f"connections), p50 {w.p50:.2f} ms, p99 {w.p99:.2f} ms, non-2xx {w.non2xx}, socket errors "
         f"{w.socket_errors}; target >= {ENTRY_RPS:,.0f}/s -> ratio {w.rps / ENTRY_RPS:.2f}, p99 budget "
         f"{ENTRY_P99_MS:.0f} ms -> ratio {w.p99 / ENTRY_P99_MS:.2f}; {m.text()}, "
-        f"{m.cpu / max(1, w.requests) * 1000:.2f} ms CPU per request"
+        f"{(m.cpu + m.db_cpu) / max(1, w.requests) * 1000:.2f} ms CPU per request"
+    )
+    print(
+        f"      one at a time ({n} requests, 1 connection): p50 {ms(statistics.median(times))}, server "
+        f"{(one.cpu + one.db_cpu) / n * 1000:.2f} ms CPU per request{one.load()}"
     )
     report.add(
         f"UsagePoint GET, {server.label}",
@@ -724,7 +756,7 @@ def bench_entry(report: Report, server: Server, token: dict, up_uuid: str, args,
         f">= {ENTRY_RPS:,.0f}/s",
         w.rps / ENTRY_RPS,
         ok,
-        f"{m.cpu / max(1, w.requests) * 1000:.2f} ms CPU/req, {m.peak:.0f} MB",
+        f"{(m.cpu + m.db_cpu) / max(1, w.requests) * 1000:.2f} ms CPU/req, {m.peak:.0f} MB",
     )
     return w
 
@@ -792,7 +824,7 @@ def add_bulk_authorizations(db_url: str, count: int) -> int:
                 break
             if c.service_end is not None or c.service_start > year_ago:
                 continue
-            up = next((u for u in c.usage_points if u.commodity == "electricity"), None)
+            up = next((p for p in c.usage_points if p.commodity == "electricity"), None)
             if up is None:
                 continue
             uuid = resource_uuid_str(world.seed, SLUG, "authorization", f"bench-bulk-{c.number}")
@@ -940,6 +972,11 @@ class Postgres:
         )
         return f"postgresql+psycopg://postgres@/sandbox?host={self.tmp}&port={self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its backends are its children)."""
+        return int(Path(self.data, "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         if self.started:
             subprocess.run(
@@ -1021,6 +1058,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, help="seconds of each measured wrk run (default 10; --quick 3)")
     ap.add_argument("--warmup", type=float, help="seconds of wrk before each measured run (default 2; --quick 1)")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    ap.add_argument("--sequential", type=int, help="entry GETs sent one at a time per set-up (default 200; --quick 50)")
     ap.add_argument("--threads", help="run.py --threads values for the wrk runs (default 2,4,8,16; --quick 8)")
     ap.add_argument("--workers", help="gunicorn sync worker counts over SQLite (default 2,3; --quick 2); '' for none")
     ap.add_argument("--gthread", help="gunicorn gthread set-ups WxT (default 2x4; --quick none)")
@@ -1052,6 +1090,7 @@ def main() -> None:
     q = args.quick
     args.customers = args.customers if args.customers is not None else (100 if q else 1000)
     args.runs = args.runs or (10 if q else 40)
+    args.sequential = args.sequential or (50 if q else 200)
     args.duration = args.duration or (3.0 if q else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 2.0)
     threads = _ints(args.threads if args.threads is not None else ("8" if q else "2,4,8,16"))
@@ -1116,7 +1155,9 @@ def main() -> None:
                 seed(pg_url, 4)
                 first = None
                 for n in (2, 3):
-                    with Server.gunicorn(pg_url, n, label_db="PostgreSQL") as server:
+                    setup = Server.gunicorn(pg_url, n, label_db="PostgreSQL")
+                    setup.db_root = pg.pid
+                    with setup as server:
                         if first is None:  # a token of this database's own
                             first = customer_token(server.url, history_scope(server.url, HISTORY_13_MONTHS))
                             first_up = first_usage_point_uuid(server, first)

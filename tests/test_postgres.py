@@ -78,6 +78,6 @@ def test_world_on_postgresql(postgres_url, clock):
     client = app.test_client()
     basic = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
     r = client.post("/dc/prairie/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": basic})
-    assert r.status_code == 200 and r.json["resourceURI"].endswith("/Batch/Bulk")
+    assert r.status_code == 200 and r.json["resourceURI"].endswith("/Batch/Bulk/demo-third-party")
     assert client.get("/utilities?postal_code=S7K 1A1").json["utilities"][0]["slug"] == "prairie"
     sb.db.engine.dispose()

@@ -120,7 +120,7 @@ class Application(Base):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="review")  # review, production, on_hold, blocked
     # third_party, or the utility's own upload or data_custodian client (access.ClientRole)
-    role: Mapped[str] = mapped_column(String(16), default="third_party")
+    role: Mapped[str] = mapped_column(String(16), default="third_party", server_default="third_party")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # onboarding (developer portal) and dynamic registration
     developer_id: Mapped[int | None] = mapped_column(ForeignKey("developer.id", ondelete="SET NULL"), nullable=True)
