@@ -23,6 +23,7 @@ from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.customer import customer_entries
 from sandbox.feeds.usage import USAGE_KINDS, Urls, UsageFeed, local_time_entry
 from sandbox.services.readings import History, usage_point_history
+from sandbox.services.subscriptions import Shared
 from sandbox.synth.calendar import local_date, local_midnight, month_start
 from sandbox.synth.world import UtilityDef, WorldDef
 
@@ -46,17 +47,26 @@ class Place:
 
 @dataclass
 class Tree:
-    """Usage points seen from one parent (a subscription, or a retail customer) with what is granted."""
+    """Usage points seen from one parent (a subscription, or a retail customer) with what is granted.
+
+    `source` gives them: a list, or a Shared subscription (which loads them only when a request
+    needs them all, and finds one by its id with one query)."""
 
     parent: str  # {P}: the parent's href
     customer: Customer
-    usage_points: list[UsagePoint]
+    source: list[UsagePoint] | Shared
     content: Content = EVERYTHING
     earliest: dt.date | None = None  # HistoryLength's bound
     days: int | None = None  # at most this many days back from the end of the data
 
+    @property
+    def usage_points(self) -> list[UsagePoint]:
+        return self.source if isinstance(self.source, list) else self.source.usage_points
+
     def usage_point(self, uuid: str) -> UsagePoint:
-        for up in self.usage_points:
+        if not isinstance(self.source, list):
+            return self.source.usage_point(uuid)
+        for up in self.source:
             if up.uuid == uuid:
                 return up
         raise NotFound(uuid)

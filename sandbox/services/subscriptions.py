@@ -12,10 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from sandbox.core.errors import NotFound
-from sandbox.core.models import Application, Authorization, Customer, UsagePoint
+from sandbox.core.models import Application, Authorization, Customer, UsagePoint, authorization_usage_point
 from sandbox.espi.scopes import Content, content_of
 from sandbox.services import access
 from sandbox.services.access import ClientRole
@@ -27,18 +27,29 @@ class Shared:
 
     auth: Authorization
     customer: Customer
-    usage_points: list[UsagePoint]
     content: Content
 
     @property
     def id(self) -> str:
         return self.auth.subscription_uuid
 
+    @property
+    def usage_points(self) -> list[UsagePoint]:
+        return list(self.auth.usage_points)
+
     def usage_point(self, uuid: str) -> UsagePoint:
-        for up in self.usage_points:
-            if up.uuid == uuid:
-                return up
-        raise NotFound(uuid)
+        """One of the subscription's usage points (one query: an entry GET needs no other); NotFound
+        for any other id, another customer's included."""
+        s = object_session(self.auth)
+        if s is None:
+            raise ValueError("the authorization is not in a session")
+        up = s.scalars(select(UsagePoint).join(authorization_usage_point,
+                                               authorization_usage_point.c.usage_point_id == UsagePoint.id)
+                       .where(authorization_usage_point.c.authorization_id == self.auth.id,
+                              UsagePoint.uuid == uuid)).first()
+        if up is None:
+            raise NotFound(uuid)
+        return up
 
     def earliest(self, now: dt.datetime, tz_name: str) -> dt.date | None:
         """The first local day HistoryLength lets the third party see, if the scope bounds it."""
@@ -53,7 +64,7 @@ class Shared:
 def shared(auth: Authorization) -> Shared:
     if auth.customer is None:
         raise NotFound(auth.subscription_uuid)  # a client's authorization has an empty subscription
-    return Shared(auth, auth.customer, list(auth.usage_points), content_of(auth.scope))
+    return Shared(auth, auth.customer, content_of(auth.scope))
 
 
 def of_token(p: access.Presented) -> Shared:

@@ -61,7 +61,7 @@ def _tree(place: Place, ids: dict) -> Tree:
     s = db_session()
     if "subscription_id" in ids:
         shared = subscriptions.for_request(s, g.utility_id, g.presented, ids["subscription_id"])
-        return Tree(docs.subscription_href(place, shared.id), shared.customer, shared.usage_points, shared.content,
+        return Tree(docs.subscription_href(place, shared.id), shared.customer, shared, shared.content,
                     shared.earliest(place.clock.now(), place.utility.time_zone))
     customer = subscriptions.customer_by_uuid(s, g.utility_id, ids["retail_customer_id"])
     return Tree(docs.retail_customer_href(place, customer.uuid), customer, list(customer.usage_points))
@@ -254,13 +254,13 @@ def _trees_visible(place: Place) -> list[Tree]:
     p = g.presented
     if p.kind == TokenKind.CUSTOMER:
         sh = subscriptions.of_token(p)
-        return [Tree(docs.subscription_href(place, sh.id), sh.customer, sh.usage_points, sh.content)]
+        return [Tree(docs.subscription_href(place, sh.id), sh.customer, sh, sh.content)]
     by_customer: dict[int, Tree] = {}
     for up in subscriptions.usage_points_of_utility(s, g.utility_id):
         t = by_customer.get(up.customer_id)
         if t is None:
             t = by_customer[up.customer_id] = Tree(docs.retail_customer_href(place, up.customer.uuid), up.customer, [])
-        t.usage_points.append(up)
+        t.usage_points.append(up)  # a list source
     return list(by_customer.values())
 
 
