@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from sandbox.core.errors import NotFound
@@ -19,6 +19,11 @@ from sandbox.core.models import Application, Authorization, Customer, UsagePoint
 from sandbox.espi.scopes import Content, content_of
 from sandbox.services import access
 from sandbox.services.access import ClientRole
+
+_SHARED_POINT = (select(UsagePoint)
+                 .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
+                 .where(authorization_usage_point.c.authorization_id == bindparam("authorization_id"),
+                        UsagePoint.uuid == bindparam("uuid")))
 
 
 @dataclass
@@ -43,10 +48,7 @@ class Shared:
         s = object_session(self.auth)
         if s is None:
             raise ValueError("the authorization is not in a session")
-        up = s.scalars(select(UsagePoint).join(authorization_usage_point,
-                                               authorization_usage_point.c.usage_point_id == UsagePoint.id)
-                       .where(authorization_usage_point.c.authorization_id == self.auth.id,
-                              UsagePoint.uuid == uuid)).first()
+        up = s.scalars(_SHARED_POINT, {"authorization_id": self.auth.id, "uuid": uuid}).first()
         if up is None:
             raise NotFound(uuid)
         return up

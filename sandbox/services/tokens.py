@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,15 +35,19 @@ def find(s: Session, utility_id: int, value: str, refresh: bool = False) -> OAut
     return s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id, column == digest(value))).first()
 
 
+# built once: the resource server runs it on every call
+_FOR_CALL = (select(OAuthToken, Application, Authorization, Customer)
+             .join(Application, OAuthToken.application_id == Application.id)
+             .outerjoin(Authorization, OAuthToken.authorization_id == Authorization.id)
+             .outerjoin(Customer, Authorization.customer_id == Customer.id)
+             .where(OAuthToken.utility_id == bindparam("utility_id"), OAuthToken.access_hash == bindparam("hash")))
+
+
 def find_for_call(s: Session, utility_id: int, value: str) -> OAuthToken | None:
     """An access token with what judging a resource-server call reads (its application, its
     authorization and customer) from one row, set on the token as loaded: reading them costs no
     further query (a quarter of what joinedload options cost)."""
-    row = s.execute(select(OAuthToken, Application, Authorization, Customer)
-                    .join(Application, OAuthToken.application_id == Application.id)
-                    .outerjoin(Authorization, OAuthToken.authorization_id == Authorization.id)
-                    .outerjoin(Customer, Authorization.customer_id == Customer.id)
-                    .where(OAuthToken.utility_id == utility_id, OAuthToken.access_hash == digest(value))).first()
+    row = s.execute(_FOR_CALL, {"utility_id": utility_id, "hash": digest(value)}).first()
     if row is None:
         return None
     token, app, auth, customer = row
