@@ -47,6 +47,9 @@ class Query:
         return out
 
 
+NO_QUERY = Query()
+
+
 def _time(name: str, raw: str) -> int:
     text = raw.strip()
     if text.endswith("Z"):
@@ -99,6 +102,9 @@ def _passes_window(q: Query, window: tuple[int, int], updated: int) -> bool:
 
 def apply(q: Query, entries: Iterable[Entry | BlockRun]) -> Iterator[Entry | BlockRun]:
     """The entries the query selects, lazily and in order (a BlockRun counts as its blocks)."""
+    if q == NO_QUERY:  # nothing to filter or page: the entries as they come
+        yield from entries
+        return
     position = emitted = 0
 
     def admit() -> bool | None:
