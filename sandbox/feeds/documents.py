@@ -151,11 +151,6 @@ def entry(e: Entry, prefix: str = "espi") -> bytes:
     return FeedWriter(prefix).entry_document(e)
 
 
-def chain(*groups: Iterable[Entry | BlockRun]) -> Iterator[Entry | BlockRun]:
-    for g in groups:
-        yield from g
-
-
 # --- shared resources -----------------------------------------------------------------------------
 
 def local_time(place: Place) -> Entry:
@@ -185,8 +180,11 @@ def pii_at(entries: list[Entry], href: str) -> tuple[Entry | None, list[Entry]]:
     return next((e for e in entries if e.self_href == href), None), [e for e in entries if e.up_href == href]
 
 
-def urls_for(place: Place) -> Urls:
-    return Urls(place.root, place.root)
+def subscription_tree(place: Place, shared: Shared, usage_points: list[UsagePoint] | None = None) -> Tree:
+    """A subscription's tree as its scope grants it (all its usage points unless given)."""
+    return Tree(subscription_href(place, shared.id), shared.customer,
+                shared if usage_points is None else usage_points, shared.content,
+                shared.earliest(place.clock.now(), place.utility.time_zone))
 
 
 def subscription_href(place: Place, subscription_id: str) -> str:

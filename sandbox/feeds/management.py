@@ -10,7 +10,7 @@ from sandbox.espi import codes, urls
 from sandbox.espi.atom import Entry, Link
 from sandbox.espi.resources import application_information, authorization
 from sandbox.espi.scopes import grants_customer_data
-from sandbox.services.access import AppStatus
+from sandbox.services.access import AppStatus, ClientRole
 
 REDACTED = "redacted"  # the schema requires client_secret and registration_access_token; their values are never served
 GRANT_TYPES = ["authorization_code", "client_credentials", "refresh_token"]
@@ -32,7 +32,7 @@ class Uris:
 def uris_for(auth: Authorization, root: str) -> Uris:
     if auth.customer_id:
         resource = urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
-    elif auth.application.role == "third_party":  # its default bulk (subscriptions.bulk_id_of)
+    elif auth.application.role == ClientRole.THIRD_PARTY:  # its default bulk (subscriptions.bulk_id_of)
         resource = urls.href(root, "BatchBulk", bulk_id=auth.application.client_id)
     else:  # the utility's upload and admin clients reach the whole resource tree
         resource = root

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from sandbox.core.clock import to_naive_utc
@@ -165,15 +165,6 @@ KIND_NAMES = {TokenKind.CUSTOMER: "a customer access token (authorization code g
               TokenKind.UPLOAD: "an upload access token (the utility's upload client)",
               TokenKind.CUSTODIAN: "a data custodian access token (the utility's admin client)",
               TokenKind.REGISTRATION: "a registration access token"}
-
-
-def kind_refusal(kind: str, kinds: Iterable[str]) -> str | None:
-    """Why a token of `kind` may not call a resource open to `kinds`, or None if it may."""
-    kinds = tuple(kinds)
-    if kind in kinds:
-        return None
-    needed = " or ".join(KIND_NAMES[TokenKind(k)] for k in kinds)
-    return f"this resource needs {needed}; this is {KIND_NAMES[TokenKind(kind)]}"
 
 
 # --- why a token does not work ---------------------------------------------------------------

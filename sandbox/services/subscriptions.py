@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, authorization_usage_point
-from sandbox.espi.scopes import Content, content_of
+from sandbox.espi.scopes import Content, content_of, parse_scope
 from sandbox.services import access
 from sandbox.services.access import ClientRole
 
@@ -58,8 +59,6 @@ class Shared:
         seconds = self.content.history_seconds
         if seconds is None:
             return None
-        from zoneinfo import ZoneInfo
-
         return (now - dt.timedelta(seconds=seconds)).astimezone(ZoneInfo(tz_name)).date()
 
 
@@ -97,8 +96,6 @@ def for_request(s: Session, utility_id: int, p: access.Presented, subscription_i
 def bulk_id_of(auth: Authorization) -> str:
     """The bulk an authorization belongs to: its scope's BR term, else its third party's default
     bulk, named by the client_id (the client token's resourceURI)."""
-    from sandbox.espi.scopes import parse_scope
-
     try:
         br = parse_scope(auth.scope, strict=False).bulk_request
     except ValueError:

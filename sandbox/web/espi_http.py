@@ -12,7 +12,7 @@ import re
 import zlib
 from typing import Callable, Iterable, Iterator
 
-from flask import Flask, Response, g, request, stream_with_context
+from flask import Flask, Response, g, json, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import NotFound, Refused, TokenRefused
@@ -42,17 +42,11 @@ def refusal(status: int, error: str, description: str, reason: str | None = None
     body = {"error": error, "error_description": description}
     if in_body:
         body["reason"] = reason
-    resp = Response(_json(body), status, mimetype="application/json")
+    resp = Response(json.dumps(body), status, mimetype="application/json")
     resp.headers.update(headers or {})
     resp.headers["X-Sandbox-Reason"] = reason
     resp.headers["Cache-Control"] = "no-store"
     return resp
-
-
-def _json(body: dict) -> str:
-    from flask import json
-
-    return json.dumps(body)
 
 
 def token_refused(err: TokenRefused) -> Response:

@@ -7,9 +7,10 @@ ApplicationInformation/{id} is the registration API's (web.registration); the ma
 """
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
-from flask import Response, g, request
+from flask import Response, g, jsonify, request
 
 from sandbox.core.db import fetch
 from sandbox.core.errors import NotFound, Refused
@@ -25,7 +26,7 @@ from sandbox.feeds.management import application_entry, authorization_entry
 from sandbox.services import access, authorizations, dmd, onboarding, subscriptions
 from sandbox.services.access import TokenKind
 from sandbox.web import espi_http
-from sandbox.web.context import db_session, sandbox
+from sandbox.web.context import db_session, fresh_db_session, sandbox
 from sandbox.web.utility import upload_limit, utility_blueprint
 
 bp = utility_blueprint("resources", __name__, url_prefix="/dc/<slug>")
@@ -60,15 +61,10 @@ def _tree(place: Place, ids: dict) -> Tree:
     """The tree a path names, as the caller may see it."""
     s = db_session()
     if "subscription_id" in ids:
-        shared = subscriptions.for_request(s, g.utility_id, g.presented, ids["subscription_id"])
-        return Tree(docs.subscription_href(place, shared.id), shared.customer, shared, shared.content,
-                    shared.earliest(place.clock.now(), place.utility.time_zone))
+        return docs.subscription_tree(place, subscriptions.for_request(s, g.utility_id, g.presented,
+                                                                       ids["subscription_id"]))
     customer = subscriptions.customer_by_uuid(s, g.utility_id, ids["retail_customer_id"])
     return Tree(docs.retail_customer_href(place, customer.uuid), customer, list(customer.usage_points))
-
-
-def _up_href(tree: Tree, up_uuid: str) -> str:
-    return urls.below(tree.parent, urls.USAGE_POINTS, up_uuid)
 
 
 def _usage_points(**ids):
@@ -95,8 +91,8 @@ def _children(kind: str, collection: bool, id_name: str | None = None):
         kinds = frozenset({kind})
         entries, updated = docs.usage_entries(place, tree, [up], kinds=kinds)
         if kind == "IntervalBlock":  # below one meter reading: its blocks only
-            mr_href = urls.below(_up_href(tree, up.uuid), urls.METER_READINGS, ids["meter_reading_id"])
-            wanted = urls.below(mr_href, urls.INTERVAL_BLOCKS)
+            wanted = urls.below(tree.parent, urls.USAGE_POINTS, up.uuid, urls.METER_READINGS, ids["meter_reading_id"],
+                                urls.INTERVAL_BLOCKS)
             entries = (e for e in entries if e.up_href == wanted)
             if not collection:
                 return _entry(docs.member(entries, kind, ids[id_name or ""]))
@@ -169,12 +165,10 @@ def batch_bulk(bulk_id: str):
         shown.update(up.id for up in ups)
         if not ups:
             continue
-        tree = Tree(docs.subscription_href(place, sh.id), sh.customer, ups, sh.content,
-                    sh.earliest(place.clock.now(), place.utility.time_zone))
-        entries, up = docs.usage_entries(place, tree, sent=sent)
+        entries, up = docs.usage_entries(place, docs.subscription_tree(place, sh, ups), sent=sent)
         groups.append(entries)
         updated = max(updated, up)
-    return _feed(place, f"Bulk {bulk_id}", docs.chain(*groups), updated or None)
+    return _feed(place, f"Bulk {bulk_id}", itertools.chain(*groups), updated or None)
 
 
 def batch_retail_customer_usage(**ids):
@@ -199,17 +193,10 @@ def upload_usage(retail_customer_id: str):
         done = dmd.import_green_button(sb, customer, request.get_data())
     except dmd.ImportRefused as exc:
         return espi_http.refusal(400, "invalid_request", f"body: {exc}", "bad_upload")
-    resp = Response(_json({"usage_points": done.usage_points, "readings": done.readings, "replaced": done.replaced}),
-                    200, mimetype="application/json")
+    resp = jsonify(usage_points=done.usage_points, readings=done.readings, replaced=done.replaced)
     resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, g.slug), "BatchRetailCustomerUsagePoint",
                                          retail_customer_id=retail_customer_id)
     return resp
-
-
-def _json(body: dict) -> str:
-    from flask import json
-
-    return json.dumps(body)
 
 
 # --- customer (PII) data -----------------------------------------------------------------------
@@ -253,8 +240,7 @@ def _trees_visible(place: Place) -> list[Tree]:
     s = db_session()
     p = g.presented
     if p.kind == TokenKind.CUSTOMER:
-        sh = subscriptions.of_token(p)
-        return [Tree(docs.subscription_href(place, sh.id), sh.customer, sh, sh.content)]
+        return [docs.subscription_tree(place, subscriptions.of_token(p))]
     by_customer: dict[int, Tree] = {}
     for up in subscriptions.usage_points_of_utility(s, g.utility_id):
         t = by_customer.get(up.customer_id)
@@ -347,7 +333,7 @@ def authorization_put(authorization_id: str):
     elif not authorizations.can_end(auth, sandbox().clock.now()):
         raise Refused("status: an ended authorization cannot be made active again; ask the customer to authorize "
                       "anew", "status")
-    auth = subscriptions.authorization_visible(docs_session_fresh(), g.utility_id, g.presented, authorization_id)
+    auth = subscriptions.authorization_visible(fresh_db_session(), g.utility_id, g.presented, authorization_id)
     return _entry(authorization_entry(auth, request.host_url, g.slug))
 
 
@@ -364,12 +350,6 @@ def _revoke(authorization_row_id: int) -> None:
     by = access.TokenKind(g.presented.kind)
     authorizations.revoke_by_third_party(sb.db, sb.clock, g.utility_id, authorization_row_id,
                                          custodian=by == TokenKind.CUSTODIAN)
-
-
-def docs_session_fresh():
-    from sandbox.web.context import fresh_db_session
-
-    return fresh_db_session()
 
 
 def read_service_status():

@@ -17,7 +17,7 @@ from sandbox.core.profile import Profile
 from sandbox.core.secrets import digest, new_token
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.management import REDACTED
-from sandbox.services.access import AppStatus
+from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata
 from sandbox.services.onboarding.status import approve, evaluate
 
@@ -145,7 +145,7 @@ def registered_application(db: Database, utility_id: int, app_uuid: str) -> Appl
 
 def _registered(s: Session, utility_id: int, app_uuid: str) -> Application:
     app = s.scalars(select(Application).where(Application.utility_id == utility_id, Application.uuid == app_uuid,
-                                              Application.role == "third_party")).first()
+                                              Application.role == ClientRole.THIRD_PARTY)).first()
     if app is None:
         raise NotFound(app_uuid)
     return app
