@@ -209,6 +209,15 @@ class Server:
             url=f"http://127.0.0.1:{port}",
         )
 
+    @classmethod
+    def granian(cls, database_url: str, workers: int, threads: int = 1) -> "Server":
+        """Granian (a Rust HTTP server with keep-alive) running sandbox.wsgi:app in `workers` processes."""
+        port = free_port()
+        argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--blocking-threads", str(threads), "--no-ws", "sandbox.wsgi:app"]
+        return cls(f"granian --workers {workers} --blocking-threads {threads} (SQLite)", argv,
+                   {"SANDBOX_DATABASE_URL": database_url}, url=f"http://127.0.0.1:{port}")
+
     @property
     def pid(self) -> int:
         assert self.proc is not None
@@ -906,7 +915,7 @@ def bench_bulk(report: Report, server: Server, authorizations: int) -> None:
         f"{m.text()}; {readings / max(m.cpu, 1e-9):,.0f} readings per server CPU second; client CPU {client_cpu:.1f} s"
     )
     report.add(
-        f"Batch/Bulk {authorizations:,} auths x 1 year, readings/s",
+        f"Batch/Bulk {authorizations:,} auths x 1 year, readings/s, {server.label}",
         f"{rate:,.0f}/s",
         f">= {BULK_READINGS_PER_S:,.0f}/s",
         rate / BULK_READINGS_PER_S,
@@ -1061,6 +1070,7 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, help="entry GETs sent one at a time per set-up (default 200; --quick 50)")
     ap.add_argument("--threads", help="run.py --threads values for the wrk runs (default 2,4,8,16; --quick 8)")
     ap.add_argument("--workers", help="gunicorn sync worker counts over SQLite (default 2,3; --quick 2); '' for none")
+    ap.add_argument("--granian", help="granian set-ups WxT: W workers, T blocking threads each (default 2x1)")
     ap.add_argument("--gthread", help="gunicorn gthread set-ups WxT (default 2x4; --quick none)")
     ap.add_argument(
         "--postgres", action="store_true", help="also gunicorn -w 2 and -w 3 over a throw-away PostgreSQL cluster"
@@ -1068,6 +1078,8 @@ def main() -> None:
     ap.add_argument("--skip-batch", action="store_true")
     ap.add_argument("--skip-wrk", action="store_true")
     ap.add_argument("--skip-bulk", action="store_true")
+    ap.add_argument("--bulk-servers", default="run.py,granian",
+                    help="servers of the Batch/Bulk run: run.py (Waitress), granian (one worker); default both")
     ap.add_argument(
         "--profile",
         type=int,
@@ -1100,6 +1112,11 @@ def main() -> None:
         for s in (args.gthread if args.gthread is not None else ("" if q else "2x4")).split(",")
         if s.strip()
     ]
+    granians = [
+        tuple(int(x) for x in s.split("x"))
+        for s in (args.granian if args.granian is not None else "2x1").split(",")
+        if s.strip()
+    ]
     if not args.skip_wrk and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk), or pass --skip-wrk")
     if not Path("/proc/self/stat").exists():
@@ -1125,8 +1142,10 @@ def main() -> None:
         # 3 first: the customer token made below would join the demo third party's default bulk
         if not args.skip_bulk:
             made = add_bulk_authorizations(db_url, args.customers)
-            with Server.run_py(str(db_file)) as server:
-                bench_bulk(report, server, made)
+            for name in args.bulk_servers.split(","):
+                bulk_server = Server.granian(db_url, 1) if name == "granian" else Server.run_py(str(db_file))
+                with bulk_server as server:
+                    bench_bulk(report, server, made)
 
         token: dict = {}
         up_uuid = ""
@@ -1144,6 +1163,7 @@ def main() -> None:
             setups = [Server.run_py(str(db_file), n) for n in threads]
             setups += [Server.gunicorn(db_url, n) for n in workers]
             setups += [Server.gunicorn(db_url, w, t) for w, t in gthreads]
+            setups += [Server.granian(db_url, w, t) for w, t in granians]
             best: list[tuple[float, str]] = []
             for setup in setups:
                 with setup as server:

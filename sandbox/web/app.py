@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 import click
 from flask import Flask, current_app
+from flask.cli import ScriptInfo
 from flask.json.provider import DefaultJSONProvider
 
 from sandbox.core.clock import Clock
@@ -42,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
     db = Database(cfg["DATABASE_URL"])
     problem = None if cfg["RESET"] else db.schema_problem()
-    under_cli = click.get_current_context(silent=True) is not None
+    under_cli = _under_flask_command()
     if problem and not under_cli:
         raise SchemaError(problem)
     state = Sandbox(cfg, db, clock or Clock())
@@ -122,3 +123,11 @@ def _init_csrf(app: Flask) -> None:
             request.max_content_length = limit
         if not _CSRF_EXEMPT.match(request.path):
             csrf.protect(apply_exemptions=True)
+
+
+def _under_flask_command() -> bool:
+    """Is the app being built by the `flask` command (which prepares the world only for a command
+    that needs it)? Asked of click's context object, not of click alone: servers built on click
+    (granian, uvicorn) import the app inside a click context of their own."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.find_object(ScriptInfo) is not None

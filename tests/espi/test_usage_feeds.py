@@ -202,6 +202,35 @@ def test_blocks_written_from_the_run_template_equal_lxml_serializing_each(world)
             assert written[i] + b"\n" == FeedWriter().entry(run.entry(i))
 
 
+@pytest.mark.parametrize("prefix", ["espi", "cust"])
+def test_related_links_written_as_text_equal_lxml_serializing_them(prefix):
+    """An entry's related links are written as text (a MeterReading has one per block); in a feed
+    and as a bare entry they must be the bytes lxml writes for the same link elements, odd
+    characters included."""
+    from lxml import etree
+
+    from sandbox.espi.atom import ATOM as ATOM_NS
+    from sandbox.espi.atom import NSMAPS, Entry, Link
+
+    related = [Link("related", "http://sandbox.test/a?x=1&y=\"2\"<3>", "espi-feed/IntervalBlock"),
+               Link("related", "http://sandbox.test/b\tc"), Link("related", "http://sandbox.test/ü", "espi-entry/X")]
+    e = Entry("MeterReading", "u-1", "http://sandbox.test/MR/u-1", "http://sandbox.test/MR", "t", 0, 0,
+              lambda: etree.Element("{http://naesb.org/espi}MeterReading"), related)
+    writer = FeedWriter(prefix)
+    by_lxml = etree.tostring(etree.Element(f"{{{ATOM_NS}}}entry", nsmap=NSMAPS[prefix]))[:-2] + b">"
+    by_lxml = etree.fromstring(by_lxml + b"</entry>")
+    for x in related:
+        etree.SubElement(by_lxml, f"{{{ATOM_NS}}}link", {"rel": x.rel, "href": x.href, **({"type": x.type} if x.type else {})})
+    data = etree.tostring(by_lxml, encoding="UTF-8")
+    expected = data[data.index(b">") + 1: -len(b"</entry>")]
+    for written, bare in ((writer.entry(e), False), (writer.entry_document(e), True)):
+        entry = etree.fromstring(written if bare else writer.header("f", "t", "http://s", 0) + written + writer.footer())
+        entry = entry if bare else entry.find(f"{{{ATOM_NS}}}entry")
+        got = [(x.get("rel"), x.get("href"), x.get("type")) for x in entry.findall(f"{{{ATOM_NS}}}link")][2:]
+        assert got == [(x.rel, x.href, x.type) for x in related]
+        assert expected in written
+
+
 def test_a_period_without_a_whole_month_links_to_no_summaries(world):
     u = world.utility("bayview")
     ups = transient_usage_points(world, u, "gas_house")
