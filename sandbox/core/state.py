@@ -1,12 +1,13 @@
 """What a running sandbox holds besides the web framework: configuration, database, clock, world."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database
+from sandbox.espi.atom import RenderedRuns
 from sandbox.synth.world import WorldDef
 
 
@@ -19,6 +20,8 @@ class Sandbox:
     seeded_at: str | None = None  # ISO time the database's world was built
     # under the flask command: reads (or seeds) the world when a command first needs it
     prepare: Callable[[], WorldDef | None] | None = None
+    # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)
+    rendered: RenderedRuns = field(default_factory=RenderedRuns)
 
     def require_world(self) -> WorldDef:
         if self.world is None and self.prepare is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator, Sequence
@@ -155,6 +157,9 @@ class BlockRun:
     slices: list[tuple[int, int]]
     readings: Callable[[], ReadingRun]
     kind: str = "IntervalBlock"
+    # everything the blocks and their readings are made from, when that is a pure function of it
+    # (synthetic data): the writer may then keep the run's text (RenderedRuns). None: never kept.
+    key: tuple | None = None
 
     def __len__(self) -> int:
         return len(self.uuids)
@@ -174,13 +179,66 @@ class BlockRun:
                      readings=lambda: self.readings().text(a, b), window=(start, end))
 
 
-class FeedWriter:
-    """Writes one feed: `header()`, then `entry(e)` for each entry, then `footer()`."""
+class RenderedRuns:
+    """The text of recently written block runs, by what they are made of (BlockRun.key), within a
+    byte budget, least recently used first out.
 
-    def __init__(self, prefix: str = "espi"):
+    A third party polling a subscription asks for the same year of synthetic blocks again and again;
+    formatting the readings is most of the cost of writing them. The text kept is valid for one
+    world only: asked with another world, everything kept is dropped (a reseed never serves old
+    text). Thread-safe; each worker process keeps its own.
+    """
+
+    def __init__(self, budget_bytes: int = 32 * 1024 * 1024):
+        self.budget = budget_bytes
+        self._runs: OrderedDict[tuple, list[bytes]] = OrderedDict()
+        self._size = 0
+        self._world: object = None
+        self._lock = threading.Lock()
+
+    def _belong_to(self, world: object) -> None:
+        if world is not self._world:
+            self._runs.clear()
+            self._size, self._world = 0, world
+
+    def get(self, world: object, key: tuple) -> list[bytes] | None:
+        with self._lock:
+            self._belong_to(world)
+            chunks = self._runs.get(key)
+            if chunks is not None:
+                self._runs.move_to_end(key)
+            return chunks
+
+    def put(self, world: object, key: tuple, chunks: list[bytes]) -> None:
+        size = sum(len(c) for c in chunks)
+        if size > self.budget // 4:  # one huge run would push out all the others
+            return
+        with self._lock:
+            self._belong_to(world)
+            if key in self._runs:
+                return
+            self._runs[key] = chunks
+            self._size += size
+            while self._size > self.budget:
+                _, old = self._runs.popitem(last=False)
+                self._size -= sum(len(c) for c in old)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+
+class FeedWriter:
+    """Writes one feed: `header()`, then `entry(e)` for each entry, then `footer()`.
+
+    With `rendered` (and the `world` the runs belong to), block runs that have a key are written
+    once and their text kept there."""
+
+    def __init__(self, prefix: str = "espi", rendered: RenderedRuns | None = None, world: object = None):
         if prefix not in NSMAPS:
             raise ValueError(prefix)
         self.prefix = prefix
+        self.rendered, self.world = rendered, world
         self.feed_type = f"{prefix}-feed"
         self.entry_type = f"{prefix}-entry"
         self._open = etree.tostring(etree.Element(A + "feed", nsmap=NSMAPS[prefix])).replace(b"/>", b">")
@@ -273,7 +331,22 @@ class FeedWriter:
         return template
 
     def run(self, r: BlockRun, chunk: int = 64) -> Iterator[bytes]:
-        """The run's block entries, `chunk` blocks per piece of output."""
+        """The run's block entries, `chunk` blocks per piece of output (kept text, if there is)."""
+        if self.rendered is None or r.key is None:
+            yield from self._run(r, chunk)
+            return
+        key = (self.prefix, r.up_href, r.kind, chunk, r.key)
+        kept = self.rendered.get(self.world, key)
+        if kept is not None:
+            yield from kept
+            return
+        made = []
+        for piece in self._run(r, chunk):
+            made.append(piece)
+            yield piece
+        self.rendered.put(self.world, key, made)
+
+    def _run(self, r: BlockRun, chunk: int) -> Iterator[bytes]:
         pre, post = self._template(r.up_href, r.kind)
         readings = r.readings()
         formats: dict[int, str] = {}

@@ -17,7 +17,7 @@ from sandbox.core.errors import NotFound
 from sandbox.core.models import Customer, UsagePoint
 from sandbox.espi import query as espi_query
 from sandbox.espi import urls
-from sandbox.espi.atom import BlockRun, Entry, FeedWriter
+from sandbox.espi.atom import BlockRun, Entry, FeedWriter, RenderedRuns
 from sandbox.espi.scopes import EVERYTHING, Content
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.customer import customer_entries
@@ -39,6 +39,7 @@ class Place:
     clock: Clock
     root: str
     query: espi_query.Query = field(default_factory=espi_query.Query)
+    rendered: RenderedRuns | None = None  # block runs' text kept between requests
 
     @property
     def now(self) -> int:
@@ -142,7 +143,7 @@ def feed_id(place: Place, self_href: str) -> str:
 def feed(place: Place, self_href: str, title: str, entries: Iterable[Entry | BlockRun], updated: int | None = None,
          prefix: str = "espi") -> Iterator[bytes]:
     """A feed document of `entries` with the request's query parameters applied (streamed)."""
-    writer = FeedWriter(prefix)
+    writer = FeedWriter(prefix, place.rendered, place.world)
     return writer.feed(feed_id(place, self_href), title, self_href, updated or place.now,
                        espi_query.apply(place.query, entries))
 

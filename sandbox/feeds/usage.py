@@ -9,6 +9,7 @@ gives the same bytes whenever it is downloaded.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, Mapping, Sequence
@@ -186,7 +187,9 @@ class UsageFeed:
         if kinds & {"MeterReading", "IntervalBlock", "UsageSummary"}:
             data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
                                                  cost=self.with_cost or self.summary_cost or not up.imported)
-            run = self._block_run(mr, mr_href, data)
+            key = None if up.imported else (json.dumps(up.params, sort_keys=True), stream.key, span.start, span.end, self.with_cost,
+                                             self.content.block)
+            run = self._block_run(mr, mr_href, data, key)
         else:
             run = None
         if "MeterReading" in kinds:
@@ -206,9 +209,10 @@ class UsageFeed:
         if run is not None and len(run) and "IntervalBlock" in kinds:
             yield run
 
-    def _block_run(self, mr: str, mr_href: str, data: Series) -> BlockRun:
+    def _block_run(self, mr: str, mr_href: str, data: Series, key: tuple | None = None) -> BlockRun:
         """The MeterReading's IntervalBlocks, one per local day (or week, or month: the scope's
-        BlockDuration) with readings, as one run."""
+        BlockDuration) with readings, as one run. `key` names what the synthetic data is made of (the
+        usage point's parameters, the stream, the days, cost, block length), None for imported data."""
         priced = data.costs is not None and self.with_cost
         made: list[ReadingRun] = []
 
@@ -230,7 +234,7 @@ class UsageFeed:
         windows = zip(data.starts[first].tolist(), (data.starts[last] + data.durations[last]).tolist())
         return BlockRun(below(mr_href, INTERVAL_BLOCKS), [block_id(name) for name, _, _, _ in groups], list(windows),
                         [_day_facts(self.tz, day)[1] for _, day, _, _ in groups], [(a, b) for _, _, a, b in groups],
-                        readings)
+                        readings, key=key)
 
     def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
                          computed: dict[str, Series]) -> Iterator[Entry]:

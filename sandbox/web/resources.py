@@ -40,7 +40,7 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 def _place() -> Place:
     sb = sandbox()
     return Place(sb.require_world(), g.utility, sb.clock, urls.resource_root(request.host_url, g.slug),
-                 espi_query.parse_query(request.args))
+                 espi_query.parse_query(request.args), sb.rendered)
 
 
 def _self() -> str:

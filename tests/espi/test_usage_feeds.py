@@ -231,6 +231,67 @@ def test_related_links_written_as_text_equal_lxml_serializing_them(prefix):
         assert expected in written
 
 
+def _written(world, utility, ups, rendered=None, start=START, end=END, with_cost=True, keep=None) -> bytes:
+    """A feed of `ups` with the writer keeping block text in `rendered`; `keep` picks some blocks of each run."""
+    from sandbox.espi.atom import BlockRun
+
+    urls = Urls.for_customer("http://sandbox.test", utility.slug, "c0ffee00-0000-5000-8000-000000000000")
+    feed = UsageFeed(world, utility, urls, start, end, with_cost)
+    entries = feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
+    if keep is not None:
+        entries = (e.subset([i for i in range(len(e)) if keep(i)]) if isinstance(e, BlockRun) else e for e in entries)
+    writer = FeedWriter("espi", rendered, world)
+    return b"".join(writer.feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint", 0,
+                                entries))
+
+
+def test_kept_block_text_is_what_writing_anew_gives(world, exact_world, monkeypatch):
+    """The writer keeps the text of synthetic block runs (RenderedRuns): asked again, it gives the bytes
+    written without it; another period, another cost setting or a subset of the blocks is written anew;
+    another world drops everything kept."""
+    from sandbox.espi.atom import RenderedRuns
+
+    u = world.utility("bayview")
+    ups = transient_usage_points(world, u, "solar_house")
+    rendered = RenderedRuns()
+    plain = _written(world, u, ups)
+    assert _written(world, u, ups, rendered) == plain and rendered.size > 0
+    kept = rendered.size
+    formatted = []
+    real_run = FeedWriter._run
+    monkeypatch.setattr(FeedWriter, "_run", lambda self, r, chunk: formatted.append(r) or real_run(self, r, chunk))
+    assert _written(world, u, ups, rendered) == plain and rendered.size == kept
+    assert formatted == []  # served from what was kept
+    assert _written(world, u, ups) == plain and formatted  # (the counting sees a write without it)
+    assert _written(world, u, ups, rendered, with_cost=False) == _written(world, u, ups, with_cost=False)
+    later = (START + dt.timedelta(days=3), END + dt.timedelta(days=3))
+    assert _written(world, u, ups, rendered, *later) == _written(world, u, ups, None, *later)
+    odd = _written(world, u, ups, rendered, keep=lambda i: i % 2 == 1)
+    assert odd == _written(world, u, ups, keep=lambda i: i % 2 == 1) and odd != plain
+    grown = rendered.size
+    # exact_world makes other readings from the same usage points: nothing of `world` may be served for it
+    assert _written(exact_world, u, ups, rendered) == _written(exact_world, u, ups) != plain
+    assert 0 < rendered.size < grown
+
+
+def test_kept_block_text_stays_within_its_budget():
+    from sandbox.espi.atom import RenderedRuns
+
+    world = object()
+    rendered = RenderedRuns(budget_bytes=1000)
+    for n in range(10):
+        rendered.put(world, (n,), [b"x" * 150, b"y" * 50])
+    assert rendered.size <= 1000
+    assert rendered.get(world, (0,)) is None and rendered.get(world, (9,)) == [b"x" * 150, b"y" * 50]
+    rendered.get(world, (5,))  # used lately: kept when the next ones come in
+    for n in range(10, 13):
+        rendered.put(world, (n,), [b"z" * 200])
+    assert rendered.get(world, (5,)) is not None and rendered.get(world, (6,)) is None
+    rendered.put(world, ("huge",), [b"h" * 251])  # over a quarter of the budget: never kept
+    assert rendered.get(world, ("huge",)) is None
+    assert rendered.get(object(), (5,)) is None and rendered.size == 0
+
+
 def test_a_period_without_a_whole_month_links_to_no_summaries(world):
     u = world.utility("bayview")
     ups = transient_usage_points(world, u, "gas_house")
