@@ -6,17 +6,22 @@ on exit (issue targets in brackets):
    electricity usage point, scope HistoryLength=34128000: 13 months hourly with cost)
    [p50 <= 30 ms]. Baseline: the same feed written in-process by the code the view runs
    (documents.usage_entries + documents.feed, timed as bench_xml.py times its writer), for the
-   same usage point and period; the script checks that both give the same bytes.
+   same usage point and period; the script checks that both give the same bytes. The server keeps
+   the text of the blocks it wrote (RenderedRuns), so the repeated GETs measure a polled
+   subscription; the first GET of each server, written from nothing, is reported beside them.
+   Measured through run.py and through one granian worker.
 2. Small entry GETs (Subscription/{id}/UsagePoint/{upid}) with that token, driven by wrk
    [>= 1,000 requests/s on 2 cores, 0 errors, p99 <= 50 ms], through `python run.py --threads N`
-   (Waitress) and through gunicorn workers over the same SQLite file (--postgres: also over a
+   (Waitress), through gunicorn workers and through granian workers (--granian WxT) over the same
+   SQLite file (--postgres: also over a
    throw-away PostgreSQL cluster). Each set-up also answers requests one at a time, to show the
    cost of one request without concurrency.
 3. Batch/Bulk/demo-third-party of 1,000 authorizations made in the database before the server
    starts, each sharing one electricity usage point of a generated customer for a year
    (HistoryLength=31536000, no BR term), streamed with the demo third party's client-credentials
    token and its IntervalReadings counted as they arrive [peak server RSS <= 200 MB, >= 500,000
-   readings/s]. The world's own demo authorization is ended first, so the bulk holds exactly those.
+   readings/s], through run.py and through one granian worker (--bulk-servers). The world's own demo
+   authorization is ended first, so the bulk holds exactly those.
 
 Every figure comes with the server's CPU (utime+stime from /proc/<pid>/stat of the server and its
 children, over the measured run) and peak RSS (VmHWM from /proc/<pid>/status, summed over the
@@ -26,7 +31,8 @@ listings of both GETs through the app in-process. Needs Linux (/proc) and, for 2
 apt-get install wrk).
 
 Usage: python bench/bench_api.py [--quick] [--customers 1000] [--duration 10] [--connections 16]
-           [--threads 2,4,8,16] [--workers 2,3] [--gthread 2x4] [--postgres] [--wait-idle S]
+           [--threads 2,4,8,16] [--workers 2,3] [--gthread 2x4] [--granian 2x1] [--bulk-servers run.py,granian]
+           [--postgres] [--wait-idle S]
            [--profile N] [--skip-batch] [--skip-wrk] [--skip-bulk] [--keep]
 """
 

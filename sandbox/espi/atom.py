@@ -179,6 +179,10 @@ class BlockRun:
                      readings=lambda: self.readings().text(a, b), window=(start, end))
 
 
+_OPEN = {prefix: etree.tostring(etree.Element(A + "feed", nsmap=nsmap)).replace(b"/>", b">")
+         for prefix, nsmap in NSMAPS.items()}  # the wrapper an entry is serialized in
+
+
 class RenderedRuns:
     """The text of recently written block runs, by what they are made of (BlockRun.key), within a
     byte budget, least recently used first out.
@@ -241,7 +245,7 @@ class FeedWriter:
         self.rendered, self.world = rendered, world
         self.feed_type = f"{prefix}-feed"
         self.entry_type = f"{prefix}-entry"
-        self._open = etree.tostring(etree.Element(A + "feed", nsmap=NSMAPS[prefix])).replace(b"/>", b">")
+        self._open = _OPEN[prefix]
         self._templates: dict[tuple[str, str], tuple[str, str]] = {}
         self._forms: dict[tuple, tuple[str, tuple[str, ...]]] = {}
 

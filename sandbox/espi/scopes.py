@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 HISTORY_13_MONTHS = 34128000  # seconds, as GBA's examples use
 NAMED_FREQUENCIES = ("billingPeriod", "daily", "monthly", "seasonal", "weekly")
@@ -195,9 +196,10 @@ def _numbers(value: str) -> list[int]:
     return [int(n) for n in value.split("_") if n.strip().isdigit()]
 
 
-def function_blocks(scope: str) -> set[int]:
+@lru_cache(maxsize=1024)  # every resource-server call asks of its token's scope
+def function_blocks(scope: str) -> frozenset[int]:
     """The FB numbers of a scope string (lenient: other terms and malformed numbers are skipped)."""
-    return set(_numbers(_terms(scope).get("fb", "")))
+    return frozenset(_numbers(_terms(scope).get("fb", "")))
 
 
 _COMMODITY_BLOCKS = {"electricity": {5, 7, 8}, "gas": {10}, "water": {11}}
@@ -307,6 +309,7 @@ class Content:
 EVERYTHING = Content()  # what the customer's own download holds
 
 
+@lru_cache(maxsize=1024)  # a frozen value: every resource-server call asks for its token's
 def content_of(scope: str) -> Content:
     """The Content a granted scope string allows (read leniently, as stored)."""
     terms = _terms(scope)
