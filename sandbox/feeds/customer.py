@@ -4,9 +4,9 @@ Kept apart from usage data: these go only into `cust:` documents (ESPI.md 2.5)."
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
-from sandbox.core.models import Customer
+from sandbox.core.models import Customer, UsagePoint
 from sandbox.espi import customer as pii
 from sandbox.espi import urls
 from sandbox.espi.atom import Entry, Link
@@ -18,8 +18,13 @@ COUNTRY = {"USD": "US", "CAD": "CA"}
 
 
 def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, root: str,
-                     usage_point_href: Callable[[str], str], now: int) -> Iterator[Entry]:
-    """Customer, CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation and Meters, parents first."""
+                     usage_point_href: Callable[[str], str], now: int,
+                     usage_points: Sequence[UsagePoint] | None = None) -> Iterator[Entry]:
+    """Customer, CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation and Meters, parents first.
+
+    The service location links, and the meters are, those of `usage_points` (default: all the
+    customer's); a subscription's PII names only the usage points shared at consent."""
+    points = list(customer.usage_points if usage_points is None else usage_points)
     seed, slug = world.seed, utility.slug
     ident = lambda *parts: resource_uuid_str(seed, slug, "pii", customer.uuid, *parts)  # noqa: E731
     cid, aid, gid, sid, lid = ident("customer"), ident("account"), ident("agreement"), ident("supplier"), ident("location")
@@ -35,7 +40,7 @@ def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, r
     address = pii.street_address(street=customer.street, city=customer.city, state=customer.state,
                                  postal_code=customer.postal_code, country=COUNTRY.get(utility.currency, "US"))
     kind = "commercialIndustrial" if customer.archetype == "small_business" else "residential"
-    meters = [(up, ident("meter", up.number)) for up in customer.usage_points]
+    meters = [(up, ident("meter", up.number)) for up in points]
     yield Entry("Customer", cid, c_href, urls.below(base, "Customer"), "Customer", since, now,
                 lambda: pii.customer(name=customer.name, kind=kind, address=address, email=customer.email,
                                      phone=customer.phone, status=status, status_time=since,
@@ -61,8 +66,7 @@ def customer_entries(world: WorldDef, utility: UtilityDef, customer: Customer, r
                     phone="800 555 0100", web=f"https://{slug}.example.com", issuer_id=utility.data_custodian_id,
                     effective=local_midnight(utility.time_zone, world.history_start)))
     yield Entry("ServiceLocation", lid, l_href, urls.below(g_href, "ServiceLocation"), "Service location", since, now,
-                lambda: pii.service_location(address=address, usage_point_hrefs=[usage_point_href(up.uuid) for up in
-                                                                                 customer.usage_points],
+                lambda: pii.service_location(address=address, usage_point_hrefs=[usage_point_href(up.uuid) for up in points],
                                              status=status, status_time=since, access_method="meter on exterior wall"),
                 [Link("related", urls.below(l_href, "Meter", m), "cust-entry/Meter") for _, m in meters])
     for up, m in meters:

@@ -171,8 +171,11 @@ def reading_types(place: Place, trees: Iterable[Tree]) -> Iterator[Entry]:
 
 # --- customer (PII) data ------------------------------------------------------------------------
 
-def customer_documents(place: Place, customer: Customer, usage_point_href) -> list[Entry]:
-    return list(customer_entries(place.world, place.utility, customer, place.root, usage_point_href, place.now))
+def customer_documents(place: Place, customer: Customer, usage_point_href,
+                       usage_points: list[UsagePoint] | None = None) -> list[Entry]:
+    """The customer's PII entries, naming `usage_points` (default: all the customer's)."""
+    return list(customer_entries(place.world, place.utility, customer, place.root, usage_point_href, place.now,
+                                 usage_points))
 
 
 def pii_at(entries: list[Entry], href: str) -> tuple[Entry | None, list[Entry]]:

@@ -201,7 +201,8 @@ def token_refusal(token: OAuthToken, now: dt.datetime) -> TokenRefused | None:
         if st == AuthState.EXPIRED:
             return _invalid("authorization_expired", f"the authorization expired at {when}")
         if st == AuthState.PENDING:
-            return _invalid("authorization_pending", f"the authorization has not begun yet (until {when})")
+            return _invalid("authorization_pending", "the authorization has not begun yet (it begins at "
+                            f"{auth.authorized_start:%Y-%m-%dT%H:%M:%SZ})")
     if token.revoked_at is not None:
         return _invalid("token_revoked", f"this access token was revoked (or replaced by a refresh) at "
                                          f"{token.revoked_at:%Y-%m-%dT%H:%M:%SZ}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, contains_eager, object_session, selectinload
 
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, authorization_usage_point
@@ -158,5 +158,6 @@ def customer_by_uuid(s: Session, utility_id: int, customer_uuid: str) -> Custome
 
 
 def usage_points_of_utility(s: Session, utility_id: int) -> list[UsagePoint]:
+    """Every usage point of the utility, each with its customer loaded by the same query."""
     return list(s.scalars(select(UsagePoint).join(Customer).where(Customer.utility_id == utility_id)
-                          .order_by(UsagePoint.id)))
+                          .options(contains_eager(UsagePoint.customer)).order_by(UsagePoint.id)))

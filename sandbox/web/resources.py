@@ -202,15 +202,16 @@ def upload_usage(retail_customer_id: str):
 # --- customer (PII) data -----------------------------------------------------------------------
 
 def _pii(place: Place, retail_customer_id: str):
-    s = db_session()
     p = g.presented
-    customer = subscriptions.customer_by_uuid(s, g.utility_id, retail_customer_id)
-    if p.kind == TokenKind.CUSTOMER:
+    if p.kind == TokenKind.CUSTOMER:  # its own customer (the policy checked the id), and what was shared
         shared = subscriptions.of_token(p)
+        customer, points = shared.customer, shared.usage_points
         parent = docs.subscription_href(place, shared.id)
     else:
+        customer = subscriptions.customer_by_uuid(db_session(), g.utility_id, retail_customer_id)
+        points = None
         parent = docs.retail_customer_href(place, customer.uuid)
-    return docs.customer_documents(place, customer, lambda uuid: urls.below(parent, urls.USAGE_POINTS, uuid))
+    return docs.customer_documents(place, customer, lambda uuid: urls.below(parent, urls.USAGE_POINTS, uuid), points)
 
 
 def batch_retail_customer(retail_customer_id: str):

@@ -1,8 +1,10 @@
-"""Start the real `run.py` on a free loopback port and wait for its running-at line."""
+"""Start the real `run.py` on a free loopback port and wait for its running-at line; a free port and a
+seeded database for the tests that start other servers (gunicorn, granian) over `sandbox.wsgi:app`."""
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -70,3 +72,16 @@ class LiveServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(url: str) -> None:
+    """The README's first step: seed once, before any worker starts."""
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"], cwd=ROOT,
+                          env={**os.environ, "SANDBOX_DATABASE_URL": url}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Seeded 3 utilities" in proc.stdout, proc.stdout + proc.stderr

@@ -18,8 +18,7 @@ import time
 
 import pytest
 
-from live.server import ROOT
-from live.test_workers import free_port, seed
+from live.server import ROOT, free_port, seed
 
 BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
 

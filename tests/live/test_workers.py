@@ -17,7 +17,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from test_postgres import postgres_url  # noqa: F401  (the session's throw-away cluster)
 
-from live.server import ROOT
+from live.server import ROOT, free_port, seed
 
 pytestmark = pytest.mark.postgres
 
@@ -49,12 +48,6 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ACCESS_FORMAT = "%({x-probe}i)s %(p)s %(s)s"
 LOGGED = re.compile(r"^(\S+) <(\d+)> (\d{3})$", re.M)
 BOOTED = re.compile(r"Booting worker with pid: (\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -201,13 +194,6 @@ def fresh_database(postgres_url):  # noqa: F811
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def seed(url: str) -> None:
-    """The README's first step: seed once, before any worker starts."""
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"], cwd=ROOT,
-                          env={**os.environ, "SANDBOX_DATABASE_URL": url}, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "Seeded 3 utilities" in proc.stdout, proc.stdout + proc.stderr
 
 
 def sign_in_form(g: Gunicorn) -> tuple[Answer, str, str]:

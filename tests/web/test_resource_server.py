@@ -265,6 +265,32 @@ def test_only_the_usage_points_ticked_at_consent_are_visible(app, client):
         assert other.encode() not in r.data.replace(path.encode(), b"")
 
 
+def test_pii_names_only_the_usage_points_ticked_at_consent(app, client):
+    """A subscription's customer data (ServiceLocation, Meters) names the shared usage point only,
+    not the meter the customer left unticked."""
+    sign_in(client)
+    from web.oauth_steps import authorize_url
+
+    scope = "FB=1_3_4_5_10_13_14_32_39_46_51_55_56_58_60;IntervalDuration=3600_86400;BlockDuration=daily;" \
+            "HistoryLength=34128000"
+    _offer(app, scope)
+    html = client.get(authorize_url(scope=scope)).get_data(as_text=True)
+    ids = re.findall(r'name="usage_point" value="(\d+)"', html)
+    assert len(ids) == 2
+    t = granted(client, scope, usage_points=[ids[0]])
+    with sb_of(app).db.sessions() as s:
+        from sandbox.core.models import UsagePoint
+
+        shared, other = (s.get(UsagePoint, int(i)) for i in ids)
+        shared_uuid, other_uuid, other_serial = shared.uuid, other.uuid, other.meter_serial
+    r = client.get(path_of(t["customerResourceURI"]), headers=bearer(t))
+    assert r.status_code == 200, r.data[:300]
+    assert_valid(parse(r.data))
+    assert shared_uuid.encode() in r.data
+    assert other_uuid.encode() not in r.data and other_serial.encode() not in r.data
+    assert r.data.count(b"cust-entry/Meter\"") == 2  # the one Meter's self link and the location's link to it
+
+
 def test_pii_needs_a_customer_data_block(app, client):
     t = granted(client)
     with sb_of(app).db.sessions() as s:
