@@ -65,8 +65,15 @@ class Link:
 
     def text(self) -> str:
         """The atom:link element as lxml writes it in an entry (Atom the default namespace)."""
-        typed = "" if self.type is None else f' type="{_attr(self.type)}"'
-        return f'<link rel="{_attr(self.rel)}" href="{_attr(self.href)}"{typed}/>'
+        head, tail = _link_frame(self.rel, self.type)
+        return head + _attr(self.href) + tail
+
+
+@lru_cache(maxsize=256)
+def _link_frame(rel: str, type_: str | None) -> tuple[str, str]:
+    """A link's text before and after its href (a handful of rel and type pairs are ever written)."""
+    typed = f' type="{_attr(type_)}"' if type_ else ""
+    return f'<link rel="{_attr(rel)}" href="', f'"{typed}/>'
 
 
 _ATTR_ESCAPES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
@@ -213,9 +220,14 @@ class RenderedRuns:
                 self._runs.move_to_end(key)
             return chunks
 
+    @property
+    def largest(self) -> int:
+        """The longest run kept: one huge run would push out all the others."""
+        return self.budget // 4
+
     def put(self, world: object, key: tuple, chunks: list[bytes]) -> None:
         size = sum(len(c) for c in chunks)
-        if size > self.budget // 4:  # one huge run would push out all the others
+        if size > self.largest:
             return
         with self._lock:
             self._belong_to(world)
@@ -344,11 +356,18 @@ class FeedWriter:
         if kept is not None:
             yield from kept
             return
-        made = []
+        made: list[bytes] | None = []
+        size = 0
         for piece in self._run(r, chunk):
-            made.append(piece)
+            if made is not None:
+                size += len(piece)
+                if size <= self.rendered.largest:
+                    made.append(piece)
+                else:
+                    made = None  # too long to keep: not held while it is written
             yield piece
-        self.rendered.put(self.world, key, made)
+        if made is not None:
+            self.rendered.put(self.world, key, made)
 
     def _run(self, r: BlockRun, chunk: int) -> Iterator[bytes]:
         pre, post = self._template(r.up_href, r.kind)

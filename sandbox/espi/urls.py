@@ -117,10 +117,6 @@ def template(name: str) -> str:
     return _BY_NAME[name].path
 
 
-def names() -> tuple[str, ...]:
-    return tuple(_BY_NAME)
-
-
 def dc_root(base_url: str, slug: str) -> str:
     return f"{base_url.rstrip('/')}/dc/{slug}"
 

@@ -11,6 +11,7 @@ from sandbox.espi.atom import Entry, Link
 from sandbox.espi.resources import application_information, authorization
 from sandbox.espi.scopes import grants_customer_data
 from sandbox.services.access import AppStatus, ClientRole
+from sandbox.services.subscriptions import bulk_id_of
 
 REDACTED = "redacted"  # the schema requires client_secret and registration_access_token; their values are never served
 GRANT_TYPES = ["authorization_code", "client_credentials", "refresh_token"]
@@ -32,8 +33,8 @@ class Uris:
 def uris_for(auth: Authorization, root: str) -> Uris:
     if auth.customer_id:
         resource = urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
-    elif auth.application.role == ClientRole.THIRD_PARTY:  # its default bulk (subscriptions.bulk_id_of)
-        resource = urls.href(root, "BatchBulk", bulk_id=auth.application.client_id)
+    elif auth.application.role == ClientRole.THIRD_PARTY:  # its bulk
+        resource = urls.href(root, "BatchBulk", bulk_id=bulk_id_of(auth))
     else:  # the utility's upload and admin clients reach the whole resource tree
         resource = root
     customer = None

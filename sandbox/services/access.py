@@ -319,9 +319,9 @@ def presented(token: OAuthToken | None, registered: Application | None) -> Prese
     return None
 
 
-def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str], now: dt.datetime) -> None:
-    """TokenRefused unless the token may make this call, decided before anything is looked up: 401 for
-    no usable token, 403 naming the kind, function block or id it would need."""
+def check_token(p: Presented | None, now: dt.datetime) -> Presented:
+    """The token, if it works now whatever it asks for; else TokenRefused 401 with its reason (also
+    for paths the resource server does not have: the token is judged before the path)."""
     if p is None:
         raise TokenRefused(401, "invalid_token", "the access token is unknown", "unknown_token")
     if p.token is not None:
@@ -331,6 +331,13 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
     elif suspended(p.application):
         raise _invalid(f"third_party_{p.application.status}", f"{p.application.name} is "
                        f"{STATUS_LABELS[AppStatus(p.application.status)].lower()} at the utility")
+    return p
+
+
+def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str], now: dt.datetime) -> None:
+    """TokenRefused unless the token may make this call, decided before anything is looked up: 401 for
+    no usable token, 403 naming the kind, function block or id it would need."""
+    p = check_token(p, now)
     rules = [r for r in rules_for(resource) if method in r.methods]
     if not rules and p.kind == TokenKind.CUSTODIAN:  # the one kind that could: the sandbox does not offer it
         raise TokenRefused(405, "method_not_allowed", f"{method} {urls.template(resource)} is not offered; it "

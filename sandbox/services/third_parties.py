@@ -64,8 +64,8 @@ def set_application_status(db: Database, clock: Clock, utility_id: int, applicat
     allowed, target = STATUS_ACTIONS[action]
     with db.transaction() as s:
         app = s.get(Application, application_id)
-        if app is None or app.utility_id != utility_id:
-            raise NotFound(application_id)
+        if app is None or app.utility_id != utility_id or app.role != ClientRole.THIRD_PARTY:
+            raise NotFound(application_id)  # the utility's own upload and admin clients are not third parties
         if app.status not in allowed:
             if app.status == target:
                 raise Refused(f"{app.name} is already {_PAST[action]}.", "application")

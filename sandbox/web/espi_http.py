@@ -170,8 +170,8 @@ def init_app(app: Flask) -> None:
         if utility_id is not None:
             # every request under the resource root is judged by its token first (ESPI.md 11, item 1)
             try:
-                if identify(db_session(), utility_id, request.headers.get("Authorization")) is None:
-                    raise TokenRefused(401, "invalid_token", "the access token is unknown", "unknown_token")
+                access.check_token(identify(db_session(), utility_id, request.headers.get("Authorization")),
+                                   sandbox().clock.now())
             except TokenRefused as refused:
                 return token_refused(refused)
         if code == 405:

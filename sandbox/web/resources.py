@@ -7,6 +7,7 @@ ApplicationInformation/{id} is the registration API's (web.registration); the ma
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Callable
 
@@ -154,7 +155,9 @@ def batch_subscription(**ids):
 
 
 def batch_bulk(bulk_id: str):
-    place = _place()
+    # a bulk is many subscriptions read once: their blocks' text is not kept (it would push out
+    # the text of subscriptions that are polled)
+    place = dataclasses.replace(_place(), rendered=None)
     s = db_session()
     found = subscriptions.bulk(s, g.utility_id, g.presented, bulk_id, place.clock.now())
     sent: set[str] = set()

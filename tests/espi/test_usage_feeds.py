@@ -272,6 +272,8 @@ def test_kept_block_text_is_what_writing_anew_gives(world, exact_world, monkeypa
     # exact_world makes other readings from the same usage points: nothing of `world` may be served for it
     assert _written(exact_world, u, ups, rendered) == _written(exact_world, u, ups) != plain
     assert 0 < rendered.size < grown
+    tiny = RenderedRuns(budget_bytes=64 * 1024)  # every run is longer than a quarter of it: none is kept
+    assert _written(world, u, ups, tiny) == plain and tiny.size == 0
 
 
 def test_kept_block_text_stays_within_its_budget():

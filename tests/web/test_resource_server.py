@@ -123,6 +123,8 @@ def test_each_end_of_access_turns_the_next_call_into_its_refusal(app, client, en
     refused(client.get(feed, headers=bearer(t), query_string={"max-results": "3"}), 401, reason)
     # and the refusal comes before any lookup: the same for a resource that does not exist
     refused(client.get(R + "Subscription/nothing/UsagePoint", headers=bearer(t)), 401, reason)
+    # and for a path the resource server does not have at all
+    refused(client.get(R + "NoSuchResource/1", headers=bearer(t)), 401, reason)
 
 
 def test_a_replayed_code_ends_the_authorization_it_minted(app, client):
@@ -314,3 +316,25 @@ def test_entries_and_member_documents_validate(app, client):
         collection = client.get(path_of(up), headers=bearer(t))
         assert collection.status_code == 200, (kind, up)
         assert_valid(parse(collection.data))
+
+
+@pytest.mark.parametrize("client_id", ["upload-client", "data-custodian"])
+def test_staff_actions_do_not_reach_the_utilitys_own_clients(app, client_id):
+    """Block, hold and approve are for third parties: the utility's upload and admin clients are not
+    found there (and keep working)."""
+    from sandbox.core.errors import NotFound
+    from sandbox.services import onboarding
+
+    sb = sb_of(app)
+    with sb.db.sessions() as s:
+        own = s.scalars(select(Application).where(Application.client_id == client_id,
+                                                  Application.utility.has(slug="bayview"))).one()
+        own_id, utility_id, status = own.id, own.utility_id, own.status
+    for action in ("block", "hold"):
+        with pytest.raises(NotFound):
+            third_parties.set_application_status(sb.db, sb.clock, utility_id, own_id, action)
+    with pytest.raises(NotFound):
+        onboarding.approve_application(sb.db, sb.clock, utility_id, own_id, sb.require_world().utility("bayview").profile)
+    with sb.db.sessions() as s:
+        assert s.get(Application, own_id).status == status
+

@@ -20,6 +20,7 @@ from sandbox.feeds.management import REDACTED
 from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata
 from sandbox.services.onboarding.status import approve, evaluate
+from sandbox.services.signin import STAFF_USERNAME
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,12 @@ def accept_terms(db: Database, clock: Clock, utility_id: int, app_id: int, versi
 # --- staff approval -------------------------------------------------------------------------
 
 def approve_application(db: Database, clock: Clock, utility_id: int, app_id: int, profile: Profile,
-                        by: str = "staff") -> Application:
-    """`approve` in one transaction, for the staff view."""
+                        by: str = STAFF_USERNAME) -> Application:
+    """`approve` in one transaction, for the staff view (third parties only)."""
     with db.transaction() as s:
         app = application(s, utility_id, app_id, None)
+        if app.role != ClientRole.THIRD_PARTY:
+            raise NotFound(app_id)
         approve(app, clock.naive_now(), profile, by=by)
         return app
 

@@ -10,6 +10,7 @@ from sandbox.core.models import Application
 from sandbox.core.profile import Profile
 from sandbox.services.access import STATUS_LABELS, AppStatus
 from sandbox.services.onboarding.times import _utc_text
+from sandbox.services.signin import STAFF_USERNAME
 from sandbox.services.third_parties import set_status
 
 
@@ -123,7 +124,7 @@ def record_call(app: Application, first_at: str, profile: Profile, now: dt.datet
     evaluate(app, profile, now)
 
 
-def approve(app: Application, now: dt.datetime, profile: Profile, *, by: str = "staff") -> None:
+def approve(app: Application, now: dt.datetime, profile: Profile, *, by: str = STAFF_USERNAME) -> None:
     """Staff approval: Review -> Production, allowed only when every checklist item is done
     (`profile` is the utility's: profile.terms_version is the current terms version). Raises
     Refused otherwise."""
