@@ -1,5 +1,6 @@
 """Races and long inputs on PostgreSQL (the throw-away cluster of test_postgres.py): two overlapping
-exchanges of one authorization code, two overlapping refreshes of one rotating refresh token, and
+exchanges of one authorization code, two overlapping refreshes of one rotating refresh token, two
+overlapping revocations of one authorization (by the third party and by the utility), and
 300-character names at every sign-in form. Requests run in threads released together by a barrier,
 each with its own test client (and so its own app and request context); psycopg waits outside the
 GIL, so the two transactions really overlap in the database."""
@@ -92,6 +93,33 @@ def test_two_concurrent_refreshes_of_a_rotating_token_one_wins_on_postgresql(pg_
     assert token(client, grant_type="refresh_token", refresh_token=winner["refresh_token"])[0] == 200
 
 
+def client_token(client, credentials: bytes) -> str:
+    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
+                    headers={"Authorization": "Basic " + base64.b64encode(credentials).decode()})
+    assert r.status_code == 200, text(r)[:300]
+    return r.get_json()["access_token"]
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_two_concurrent_revocations_one_ends_it_and_its_reason_stays_on_postgresql(pg_app, customer, round_):
+    """The third party and the utility's admin client DELETE one authorization at once: one gets 204,
+    the other 400 (already ended), and the refusal a customer token gets next names the winner."""
+    status, t = token(pg_app.test_client(), grant_type="authorization_code", code=get_code(customer),
+                      redirect_uri=CALLBACK)
+    assert status == 200, t
+    path = urlsplit(t["authorizationURI"]).path
+    setup = pg_app.test_client()
+    callers = [(client_token(setup, b"demo-third-party:demo-secret"), "authorization_revoked_by_third_party"),
+               (client_token(setup, b"data-custodian:data-custodian-secret"), "authorization_revoked_by_utility")]
+    clients = [pg_app.test_client() for _ in callers]
+    answers = overlapping(lambda i: clients[i].delete(path, headers={"Authorization": f"Bearer {callers[i][0]}"}), 2)
+    assert sorted(r.status_code for r in answers) == [204, 400], [(r.status_code, text(r)[:200]) for r in answers]
+    (winner,) = [reason for (_, reason), r in zip(callers, answers) if r.status_code == 204]
+    (loser,) = [r for r in answers if r.status_code == 400]
+    assert "already ended" in loser.get_json()["error_description"]
+    after = pg_app.test_client().get(urlsplit(t["resourceURI"]).path,
+                                     headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert after.status_code == 401 and after.headers["X-Sandbox-Reason"] == winner
 LONG = "u" * 300
 
 

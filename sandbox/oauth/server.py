@@ -36,7 +36,7 @@ from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
 from sandbox.services.access import ROLE_SCOPES, ROLE_TOKENS, ClientRole, TokenKind
-from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY, AuthState
+from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY
 from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
@@ -368,11 +368,8 @@ class Revocation(RevocationEndpoint):
             row = s.get(OAuthToken, token.row.id)
             row.revoked_at = now
             if row.authorization_id is not None and row.kind == TokenKind.CUSTOMER:
-                auth = row.authorization
-                if auth.status == AuthState.ACTIVE:
-                    authorizations.end(s, auth, now, REVOKED_BY_THIRD_PARTY)
-                else:  # ended already: its tokens stop working all the same
-                    tokens.revoke_all_of(s, auth.id, now)
+                # ends it if it is still active; its tokens stop working all the same
+                authorizations.end(s, row.authorization, now, REVOKED_BY_THIRD_PARTY)
 
 
 def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from sandbox.core.clock import Clock, to_naive_utc
@@ -130,11 +130,21 @@ def with_state(s: Session, customer_id: int, now: dt.datetime) -> list[tuple[Aut
 
 # --- ending -----------------------------------------------------------------------------
 
-def end(s: Session, auth: Authorization, now: dt.datetime, reason: str) -> int:
-    """End `auth` at `now`: status revoked, `ended_at` and `status_reason` set, every token of it
-    revoked. The number of tokens revoked."""
-    auth.status, auth.ended_at, auth.status_reason = AuthState.REVOKED, to_naive_utc(now), reason
-    return tokens.revoke_all_of(s, auth.id, now)
+def end(s: Session, auth: Authorization, now: dt.datetime, reason: str) -> bool:
+    """End `auth` at `now` if it is still active: status revoked, `ended_at` and `status_reason` set
+    by a conditional UPDATE, so that of two requests ending it together one does (the other's
+    reason does not overwrite the first's, on SQLite or PostgreSQL). Every token of it is revoked
+    either way; `auth` is reloaded. True if this call ended it."""
+    done = s.connection().execute(update(Authorization).where(
+        Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE)
+        .values(status=AuthState.REVOKED, ended_at=to_naive_utc(now), status_reason=reason))
+    s.refresh(auth)
+    tokens.revoke_all_of(s, auth.id, now)
+    return done.rowcount == 1
+
+
+def _already_ended(auth: Authorization, now: dt.datetime) -> Refused:
+    return Refused(f"This authorization has already ended ({state(auth, now)[0]}).", "authorization")
 
 
 def cut_short(auth: Authorization, at: dt.datetime, reason: str) -> bool:
@@ -153,10 +163,8 @@ def revoke_by_customer(db: Database, clock: Clock, customer_id: int, authorizati
         if auth is None or auth not in of_customer(s, customer_id):
             raise NotFound(authorization_id)
         now = clock.naive_now()
-        if not can_end(auth, now):
-            raise Refused(f"This authorization has already ended ({state(auth, now)[0]}).", "authorization")
-        end(s, auth, now, REVOKED_BY_CUSTOMER)
-        s.flush()
+        if not can_end(auth, now) or not end(s, auth, now, REVOKED_BY_CUSTOMER):
+            raise _already_ended(auth, now)
         _ = auth.application  # loaded for the caller
         return auth
 
@@ -170,7 +178,6 @@ def revoke_by_third_party(db: Database, clock: Clock, utility_id: int, authoriza
         if auth is None or auth.utility_id != utility_id:
             raise NotFound(authorization_id)
         now = clock.naive_now()
-        if not can_end(auth, now):
-            raise Refused(f"This authorization has already ended ({state(auth, now)[0]}).", "authorization")
-        end(s, auth, now, REVOKED_BY_UTILITY if custodian else REVOKED_BY_THIRD_PARTY)
+        if not can_end(auth, now) or not end(s, auth, now, REVOKED_BY_UTILITY if custodian else REVOKED_BY_THIRD_PARTY):
+            raise _already_ended(auth, now)
         return auth
