@@ -1,6 +1,7 @@
 """What a running sandbox holds besides the web framework: configuration, database, clock, world."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,9 +24,13 @@ class Sandbox:
     # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)
     rendered: RenderedRuns = field(default_factory=RenderedRuns)
 
+    _preparing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     def require_world(self) -> WorldDef:
         if self.world is None and self.prepare is not None:
-            self.world, self.prepare = self.prepare(), None
+            with self._preparing:  # `flask run` answers in threads: two first requests must not both seed
+                if self.world is None and self.prepare is not None:
+                    self.world, self.prepare = self.prepare(), None
         if self.world is None:
             raise RuntimeError("the database holds no world yet: run `flask --app sandbox seed`")
         return self.world
