@@ -52,16 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = create_server(app, host=cfg["HOST"], port=cfg["PORT"], threads=cfg["THREADS"],
                                ident=f"GreenButtonSandbox/{__version__}", clear_untrusted_proxy_headers=True)
-    except OSError as exc:
-        print(f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {exc.strerror or exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
+        print(f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
         return 1
-    if not isinstance(server, BaseWSGIServer):  # one host and port give one listener
-        raise RuntimeError(f"expected one listener for {cfg['HOST']}:{cfg['PORT']}")
-    port = int(server.getsockname()[1])  # the port bound (a free one for --port 0)
-    host = cfg["HOST"] if ":" not in cfg["HOST"] else f"[{cfg['HOST']}]"
+    if isinstance(server, BaseWSGIServer):
+        port = int(server.getsockname()[1])  # the port bound (a free one for --port 0)
+        listeners = [(cfg["HOST"], port)]
+    else:  # a name with several addresses (localhost: 127.0.0.1 and ::1) gets one socket each, each its own port
+        listeners = [(h, int(p)) for h, p in server.effective_listen]
+    urls = [f"http://{h if ':' not in h else f'[{h}]'}:{p}" for h, p in listeners]
     world = app.extensions["sandbox"].world
     # one write, so whoever reads the running line has the demo credentials with it
-    print("\n".join([f"Green Button Sandbox running at http://{host}:{port}",
+    print("\n".join([f"Green Button Sandbox running at {urls[0]}", *(f"  also at {u}" for u in urls[1:]),
                      f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
                      f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
                      f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",

@@ -336,8 +336,10 @@ def check_token(p: Presented | None, now: dt.datetime) -> Presented:
 
 def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str], now: dt.datetime) -> None:
     """TokenRefused unless the token may make this call, decided before anything is looked up: 401 for
-    no usable token, 403 naming the kind, function block or id it would need."""
+    no usable token, 403 naming the kind, function block or id it would need. HEAD is judged as
+    the GET it is (RFC 9110 9.3.2)."""
     p = check_token(p, now)
+    method = "GET" if method == "HEAD" else method
     rules = [r for r in rules_for(resource) if method in r.methods]
     if not rules and p.kind == TokenKind.CUSTODIAN:  # the one kind that could: the sandbox does not offer it
         raise TokenRefused(405, "method_not_allowed", f"{method} {urls.template(resource)} is not offered; it "

@@ -28,11 +28,14 @@ ROLE = context.DEVELOPER
 UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
 
 
+MATRIX_ROWS = access.matrix_rows()  # the token matrix as the developer pages show it
+OWN_CLIENTS = {role.value: (client_id, secret) for client_id, secret, role, _ in world.OWN_CLIENTS}
+
+
 @bp.context_processor
 def _developer_globals():
-    return {"developer": g.get("developer"), "status_labels": access.STATUS_LABELS, "matrix": access.matrix_rows(),
-            "own_clients": {"upload": (world.UPLOAD_CLIENT_ID, world.UPLOAD_CLIENT_SECRET),
-                            "custodian": (world.CUSTODIAN_CLIENT_ID, world.CUSTODIAN_CLIENT_SECRET)}}
+    return {"developer": g.get("developer"), "status_labels": access.STATUS_LABELS, "matrix": MATRIX_ROWS,
+            "own_clients": OWN_CLIENTS}
 
 
 @bp.app_template_filter("terms_html")

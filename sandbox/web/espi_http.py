@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import zlib
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from flask import Flask, Response, g, json, request, stream_with_context
 from werkzeug.exceptions import HTTPException
@@ -21,7 +21,7 @@ from sandbox.espi.query import QueryError
 from sandbox.oauth.bearer import challenge, identify
 from sandbox.services import access
 from sandbox.web.context import db_session, sandbox, take_db_session
-from sandbox.web.utility import utility_row_id
+from sandbox.web.utility import upload_limit, utility_row_id
 
 ATOM = "application/atom+xml; charset=utf-8"
 ESPI_PATH = re.compile(r"^/dc/[^/]+/espi/")
@@ -57,7 +57,8 @@ def token_refused(err: TokenRefused) -> Response:
     return refusal(err.status, err.error, err.description, err.reason, headers)
 
 
-ROUTE_METHODS = ["GET", "PUT", "POST", "DELETE"]  # every resource route takes them all: the matrix answers
+# every resource route takes them all (Flask adds HEAD): the matrix answers, PATCH included (no rule has it)
+ROUTE_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
 
 
 def guarded(resource: str) -> Callable:
@@ -74,9 +75,28 @@ def guarded(resource: str) -> Callable:
             access.judge(p, resource, request.method, ids, sandbox().clock.now())
             g.presented = p
             return view(**ids)
-        inner.espi_resource = resource
         return inner
     return wrap
+
+
+def route(bp, resource: str, views: Mapping[str, Callable]) -> None:
+    """Register `resource`'s one URL rule on `bp`, by method the view that answers it. Every method
+    reaches the guard, so the matrix answers those it does not grant; HEAD gets GET's view. An
+    upload view's size limit applies to the rule (refused with 413 before the body is read)."""
+    missing = set(access.methods_of(resource)) - set(views)
+    if missing:
+        raise AssertionError(f"{resource}: the matrix grants {sorted(missing)} but no view answers")
+
+    def dispatch(**ids):
+        return views["GET" if request.method == "HEAD" else request.method](**ids)
+
+    dispatch.__name__ = f"espi_{resource}"
+    view = guarded(resource)(dispatch)
+    limits = [limit for limit in (getattr(v, "upload_limit", None) for v in views.values()) if limit]
+    if limits:
+        (limit,) = limits  # one upload view per resource
+        view = upload_limit(limit)(view)
+    bp.add_url_rule(urls.rule(resource), endpoint=resource, view_func=view, methods=ROUTE_METHODS)
 
 
 def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -92,13 +92,6 @@ def _not_found(exc: errors.NotFound):
     return espi_http.refusal(404, "not_found", f"no ApplicationInformation {exc} at {g.utility.name}")
 
 
-def _error(status: int, error: str, description: str) -> Response:
-    resp = jsonify(error=error, error_description=description)
-    resp.status_code = status
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
 def _wants_json() -> bool:
     return request.accept_mimetypes.best_match([ATOM_XML, "application/json"]) == "application/json"
 
@@ -301,24 +294,10 @@ def register():
     return resp
 
 
-MANAGED = urls.rule("ApplicationInformation")
-
-
-@bp.post(MANAGED)
-@espi_http.guarded("ApplicationInformation")
-def post_registration(application_id: str):
-    """Never reached: no token may POST here; the matrix answers (403, or 405 for the data custodian)."""
-    raise AssertionError("the access matrix grants no POST on ApplicationInformation/{id}")
-
-
-@bp.get(MANAGED)
-@espi_http.guarded("ApplicationInformation")
 def read_registration(application_id: str):
     return _answer(onboarding.registered_application(sandbox().db, g.utility_id, application_id), 200)
 
 
-@bp.put(MANAGED)
-@espi_http.guarded("ApplicationInformation")
 def update_registration(application_id: str):
     """The token is checked before the body is read; then the change is one transaction."""
     sb = sandbox()
@@ -329,10 +308,13 @@ def update_registration(application_id: str):
     return _answer(app, 200)
 
 
-@bp.delete(MANAGED)
-@espi_http.guarded("ApplicationInformation")
 def delete_registration(application_id: str):
     onboarding.delete_registered(sandbox().db, g.utility_id, application_id)
     resp = Response(status=204)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# ApplicationInformation/{id}: one rule that every method reaches; the access matrix answers the others
+espi_http.route(bp, "ApplicationInformation",
+                {"GET": read_registration, "PUT": update_registration, "DELETE": delete_registration})

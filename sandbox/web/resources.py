@@ -13,9 +13,7 @@ from typing import Callable
 
 from flask import Response, g, jsonify, request
 
-from sandbox.core.db import fetch
 from sandbox.core.errors import NotFound, Refused
-from sandbox.core.models import Application
 from sandbox.espi import query as espi_query
 from sandbox.espi import urls
 from sandbox.espi.atom import Entry
@@ -360,9 +358,7 @@ def read_service_status():
     sb = sandbox()
     p = g.presented
     if p.kind == TokenKind.CLIENT:  # a step of the onboarding checklist
-        with sb.db.transaction() as s:
-            onboarding.record_call(fetch(s, Application, p.application.id), "service_status_at", g.utility.profile,
-                                   sb.clock.now())
+        onboarding.note_call(sb.db, p.application, "service_status_at", g.utility.profile, sb.clock.now())
     return Response(service_status(1), content_type=espi_http.ATOM)
 
 
@@ -397,31 +393,15 @@ BY_METHOD: dict[tuple[str, str], Callable] = {
     ("BatchRetailCustomerUsagePoint", "GET"): batch_retail_customer_usage,
     ("BatchRetailCustomerUsagePoint", "POST"): upload_usage,
 }
-ELSEWHERE = {"ApplicationInformation"}  # the registration API's views, judged by the same matrix
+ELSEWHERE = {"ApplicationInformation"}  # the registration API's views, routed the same way (web.registration)
 
 
-def _dispatch(resource: str) -> Callable:
-    """One view for a resource's methods; routes by method where they differ. Only methods the
-    matrix grants get this far (espi_http.guarded)."""
-    views = {m: v for (r, m), v in BY_METHOD.items() if r == resource}
-    if not views:
-        return VIEWS[resource]
-
-    def view(**ids):
-        return views[request.method](**ids)
-    return view
-
-
-def _upload_limit(resource: str) -> int | None:
-    limits = [getattr(v, "upload_limit", None) for (r, _), v in BY_METHOD.items() if r == resource]
-    return max((x for x in limits if x), default=None)
+def _views(resource: str) -> dict[str, Callable]:
+    """The view of each method the matrix grants on `resource`."""
+    by_method = {m: v for (r, m), v in BY_METHOD.items() if r == resource}
+    return by_method or {m: VIEWS[resource] for m in access.methods_of(resource)}
 
 
 for _name in access.served():
-    if _name in ELSEWHERE:
-        continue
-    _view = espi_http.guarded(_name)(_dispatch(_name))
-    _limit = _upload_limit(_name)
-    if _limit:
-        _view = upload_limit(_limit)(_view)
-    bp.add_url_rule(urls.rule(_name), endpoint=_name, view_func=_view, methods=espi_http.ROUTE_METHODS)
+    if _name not in ELSEWHERE:
+        espi_http.route(bp, _name, _views(_name))

@@ -43,3 +43,34 @@ def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path):
                               timeout=120)
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "running at" not in proc.stdout
+
+
+def test_a_host_that_does_not_resolve_stops_start_up_with_a_clear_message(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--host", "no-such-host.invalid", "--port", "0",
+                           "--customers", "0", "--database", str(tmp_path / "h.db")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot listen on no-such-host.invalid:0" in proc.stderr and "running at" not in proc.stdout
+
+
+def test_every_listener_of_a_name_with_several_addresses_is_printed(monkeypatch, capsys, tmp_path):
+    """A host name with two addresses (localhost on macOS: ::1 and 127.0.0.1) gets one socket each:
+    the running line names the first by its address, the others follow it."""
+    import waitress.server
+
+    from sandbox import server
+
+    class Several(waitress.server.MultiSocketServer):
+        def run(self):
+            raise KeyboardInterrupt  # stops at once, as Ctrl-C would
+
+        def close(self):  # it opened no sockets
+            pass
+
+    monkeypatch.setattr(waitress.server, "create_server", lambda app, **kw: Several(
+        effective_listen=[("::1", 50001), ("127.0.0.1", 50002)]))
+    assert server.main(["--host", "localhost", "--port", "0", "--customers", "0",
+                        "--database", str(tmp_path / "m.db")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Green Button Sandbox running at http://[::1]:50001"
+    assert out[1] == "  also at http://127.0.0.1:50002"

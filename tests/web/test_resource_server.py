@@ -338,3 +338,42 @@ def test_staff_actions_do_not_reach_the_utilitys_own_clients(app, client_id):
     with sb.db.sessions() as s:
         assert s.get(Application, own_id).status == status
 
+
+
+def _client_token(client, credentials: bytes) -> str:
+    import base64
+
+    r = token(client, auth="Basic " + base64.b64encode(credentials).decode(), grant_type="client_credentials")
+    assert r.status_code == 200, r.json
+    return r.json["access_token"]
+
+
+def test_head_is_answered_as_the_get_it_is(app, client):
+    """RFC 9110 9.3.2: HEAD gets GET's status and headers, no body, for every token the GET allows."""
+    t = granted(client)
+    cc = _client_token(client, b"demo-third-party:demo-secret")
+    for path, who in ((path_of(t["resourceURI"]), t), (R + "ReadServiceStatus", cc),
+                      (path_of(t["authorizationURI"]), cc)):
+        got, head = client.get(path, headers=bearer(who)), client.head(path, headers=bearer(who))
+        assert got.status_code == head.status_code == 200, (path, head.status_code, head.data[:200])
+        assert head.data == b"" and head.headers["Content-Type"] == got.headers["Content-Type"]
+    r = client.head(R + "ReadServiceStatus", headers=bearer("nope"))  # a refusal too, without its body
+    assert r.status_code == 401 and r.headers["X-Sandbox-Reason"] == "unknown_token" and r.data == b""
+
+
+def test_a_method_no_resource_offers_is_answered_by_the_matrix(app, client):
+    """PATCH is granted nowhere: the data custodian's admin client gets 405 with the methods the
+    resource answers, another token 403 naming them, never Werkzeug's list of route methods."""
+    cc = _client_token(client, b"demo-third-party:demo-secret")
+    admin = _client_token(client, b"data-custodian:data-custodian-secret")
+    r = client.patch(R + "ReadServiceStatus", headers=bearer(admin))
+    refused(r, 405, "method_not_allowed")
+    assert r.headers["Allow"] == "GET"
+    r = client.patch(R + "ReadServiceStatus", headers=bearer(cc))
+    refused(r, 403, "wrong_token_kind")
+    assert "it answers GET" in r.get_json()["error_description"]
+    with sb_of(app).db.sessions() as s:
+        demo_uuid = s.get(Application, demo_app_id(app)).uuid
+    r = client.patch(R + f"ApplicationInformation/{demo_uuid}", headers=bearer(admin))
+    refused(r, 405, "method_not_allowed")
+    assert "POST" not in r.headers["Allow"] and "PATCH" not in r.headers["Allow"]

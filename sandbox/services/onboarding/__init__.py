@@ -65,11 +65,20 @@ from sandbox.services.onboarding.notifications import (
                            post_notification,
                            send_test_notification,
 )
-from sandbox.services.onboarding.status import CHECK_KEYS, Check, approve, checklist, complete, evaluate, record_call
+from sandbox.services.onboarding.status import (
+                           CHECK_KEYS,
+                           Check,
+                           approve,
+                           checklist,
+                           complete,
+                           evaluate,
+                           note_call,
+                           record_call,
+)
 
 __all__ = [
     # status
-    "Check", "CHECK_KEYS", "checklist", "complete", "evaluate", "record_call", "approve",
+    "Check", "CHECK_KEYS", "checklist", "complete", "evaluate", "record_call", "note_call", "approve",
     # metadata
     "MAX_URI", "MAX_NAME", "MAX_DESCRIPTION", "MAX_REDIRECT_URIS", "Metadata", "FORM_FIELDS", "check_uri",
     "scope_title", "offered_scopes", "validate_metadata", "is_email", "apply_metadata",

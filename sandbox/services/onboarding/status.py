@@ -5,6 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sandbox.core.clock import to_naive_utc
+from sandbox.core.db import Database, fetch
 from sandbox.core.errors import Refused
 from sandbox.core.models import Application
 from sandbox.core.profile import Profile
@@ -122,6 +123,15 @@ def record_call(app: Application, first_at: str, profile: Profile, now: dt.datet
     if getattr(app, first_at) is None:
         setattr(app, first_at, to_naive_utc(now))
     evaluate(app, profile, now)
+
+
+def note_call(db: Database, app: Application, first_at: str, profile: Profile, now: dt.datetime) -> None:
+    """`record_call` in a transaction of its own, for a call the resource server answers: only the
+    first such call writes (a third party polling ReadServiceStatus costs no write after it)."""
+    if getattr(app, first_at) is not None:
+        return
+    with db.transaction() as s:
+        record_call(fetch(s, Application, app.id), first_at, profile, now)
 
 
 def approve(app: Application, now: dt.datetime, profile: Profile, *, by: str = STAFF_USERNAME) -> None:
