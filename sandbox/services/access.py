@@ -144,20 +144,8 @@ def grants_access(auth: Authorization | None, now: dt.datetime) -> bool:
 
 def token_usable(token: OAuthToken | None, now: dt.datetime, refresh: bool = False) -> bool:
     """Not revoked, not expired (its refresh part, with `refresh`), its application not suspended,
-    and its authorization (if any) granting access."""
-    if token is None or token.revoked_at is not None:
-        return False
-    n = to_naive_utc(now)
-    if refresh:
-        if token.refresh_expires_at is None or token.refresh_expires_at <= n:
-            return False
-    elif token.expires_at <= n:
-        return False
-    if suspended(token.application):
-        return False
-    if token.authorization_id is not None and not grants_access(token.authorization, now):
-        return False
-    return True
+    and its authorization (if any) granting access: `token_refusal` has nothing to say."""
+    return token is not None and token_refusal(token, now, refresh) is None
 
 
 KIND_NAMES = {TokenKind.CUSTOMER: "a customer access token (authorization code grant)",
@@ -179,8 +167,9 @@ ENDED_REASONS = {
 }
 
 
-def token_refusal(token: OAuthToken, now: dt.datetime) -> TokenRefused | None:
-    """Why a stored access token does not work now (401 invalid_token with its own reason), or None."""
+def token_refusal(token: OAuthToken, now: dt.datetime, refresh: bool = False) -> TokenRefused | None:
+    """Why a stored access token (its refresh part, with `refresh`) does not work now (401
+    invalid_token with its own reason), or None."""
     n = to_naive_utc(now)
     app = token.application
     if app.status == AppStatus.BLOCKED:
@@ -206,6 +195,10 @@ def token_refusal(token: OAuthToken, now: dt.datetime) -> TokenRefused | None:
     if token.revoked_at is not None:
         return _invalid("token_revoked", f"this access token was revoked (or replaced by a refresh) at "
                                          f"{token.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
+    if refresh:
+        if token.refresh_expires_at is None or token.refresh_expires_at <= n:
+            return _invalid("refresh_token_expired", "this refresh token has expired (or the token has none)")
+        return None
     if token.expires_at <= n:
         return _invalid("token_expired", f"this access token expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}; "
                                          "refresh it")

@@ -92,7 +92,7 @@ def _children(kind: str, collection: bool, id_name: str | None = None):
         if kind == "IntervalBlock":  # below one meter reading: its blocks only
             wanted = urls.below(tree.parent, urls.USAGE_POINTS, up.uuid, urls.METER_READINGS, ids["meter_reading_id"],
                                 urls.INTERVAL_BLOCKS)
-            entries = (e for e in entries if e.up_href == wanted)
+            entries = docs.of_kind(entries, kind, wanted)
             if not collection:
                 return _entry(docs.member(entries, kind, ids[id_name or ""]))
             found = list(entries)
