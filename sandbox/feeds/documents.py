@@ -54,11 +54,19 @@ class Tree:
     needs them all, and finds one by its id with one query)."""
 
     parent: str  # {P}: the parent's href
-    customer: Customer
+    owner: Customer | None  # whose usage points; None: the Shared source's customer (loaded when needed)
     source: list[UsagePoint] | Shared
     content: Content = EVERYTHING
     earliest: dt.date | None = None  # HistoryLength's bound
     days: int | None = None  # at most this many days back from the end of the data
+
+    @property
+    def customer(self) -> Customer:
+        if self.owner is not None:
+            return self.owner
+        if isinstance(self.source, list):
+            raise ValueError("a tree of listed usage points names its customer")
+        return self.source.customer
 
     @property
     def usage_points(self) -> list[UsagePoint]:
@@ -186,7 +194,7 @@ def pii_at(entries: list[Entry], href: str) -> tuple[Entry | None, list[Entry]]:
 
 def subscription_tree(place: Place, shared: Shared, usage_points: list[UsagePoint] | None = None) -> Tree:
     """A subscription's tree as its scope grants it (all its usage points unless given)."""
-    return Tree(subscription_href(place, shared.id), shared.customer,
+    return Tree(subscription_href(place, shared.id), None if usage_points is None else shared.customer,
                 shared if usage_points is None else usage_points, shared.content,
                 shared.earliest(place.clock.now(), place.utility.time_zone))
 

@@ -6,12 +6,9 @@ registrations. Whether it may make the call is the access policy's (`access.judg
 """
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.core.errors import TokenRefused
-from sandbox.core.models import Application
-from sandbox.core.secrets import digest
 from sandbox.services import access, tokens
 
 
@@ -40,9 +37,5 @@ def identify(s: Session, utility_id: int, header: str | None) -> access.Presente
     """The request's token as the access policy sees it, or None if no token of this utility has
     that value (TokenRefused 401 when there is no bearer token at all)."""
     value = bearer_token(header)
-    row = tokens.find_for_call(s, utility_id, value)
-    registered = None
-    if row is None:
-        registered = s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                         Application.registration_token_hash == digest(value))).first()
-    return access.presented(row, registered)
+    found = tokens.find_for_call(s, utility_id, value)
+    return access.presented(found, tokens.find_registered(s, utility_id, value) if found is None else None)

@@ -20,6 +20,7 @@ from sandbox.espi import urls
 from sandbox.espi.scopes import CUSTOMER_DATA_BLOCKS, function_blocks
 from sandbox.services import authorizations
 from sandbox.services.authorizations import AuthState
+from sandbox.services.tokens import CallApp, CallAuthorization, CallToken
 
 
 class AppStatus(enum.StrEnum):
@@ -67,7 +68,7 @@ ROLE_SCOPES = {ClientRole.THIRD_PARTY: "FB=34_35", ClientRole.UPLOAD: "FB=45",
 
 # --- applications -----------------------------------------------------------------------
 
-def suspended(app: Application) -> bool:
+def suspended(app: Application | CallApp) -> bool:
     """On hold or blocked: no new authorizations, no tokens, no data."""
     return app.status in SUSPENDED
 
@@ -145,7 +146,7 @@ def grants_access(auth: Authorization | None, now: dt.datetime) -> bool:
 def token_usable(token: OAuthToken | None, now: dt.datetime, refresh: bool = False) -> bool:
     """Not revoked, not expired (its refresh part, with `refresh`), its application not suspended,
     and its authorization (if any) granting access: `token_refusal` has nothing to say."""
-    return token is not None and token_refusal(token, now, refresh) is None
+    return token is not None and token_refusal(CallToken.of(token), now, refresh) is None
 
 
 KIND_NAMES = {TokenKind.CUSTOMER: "a customer access token (authorization code grant)",
@@ -167,7 +168,7 @@ ENDED_REASONS = {
 }
 
 
-def token_refusal(token: OAuthToken, now: dt.datetime, refresh: bool = False) -> TokenRefused | None:
+def token_refusal(token: CallToken, now: dt.datetime, refresh: bool = False) -> TokenRefused | None:
     """Why a stored access token (its refresh part, with `refresh`) does not work now (401
     invalid_token with its own reason), or None."""
     n = to_naive_utc(now)
@@ -282,28 +283,28 @@ def served() -> list[str]:
 
 @dataclass(frozen=True)
 class Presented:
-    """The bearer token of a request: its kind, its application and, for an OAuth token, its row and
-    the ids of the resources it owns (a registration token owns its application only)."""
+    """The bearer token of a request: its kind, its application and, for an OAuth token, the token
+    and the ids of the resources it owns (a registration token owns its application only)."""
 
     kind: TokenKind
-    application: Application
-    token: OAuthToken | None
+    application: CallApp
+    token: CallToken | None
     own: Mapping[str, str]
 
     @property
-    def authorization(self) -> Authorization | None:
+    def authorization(self) -> CallAuthorization | None:
         return self.token.authorization if self.token is not None else None
 
 
-def presented(token: OAuthToken | None, registered: Application | None) -> Presented | None:
+def presented(token: CallToken | None, registered: CallApp | None) -> Presented | None:
     """A found OAuth token, or the application whose registration token was sent, as a Presented."""
     if token is not None:
         own: dict[str, str] = {}
         auth = token.authorization
         if token.kind == TokenKind.CUSTOMER and auth is not None:
             own["subscription_id"] = auth.subscription_uuid
-            if auth.customer is not None:
-                own["retail_customer_id"] = auth.customer.uuid
+            if auth.customer_uuid is not None:
+                own["retail_customer_id"] = auth.customer_uuid
         if token.kind == TokenKind.REGISTRATION:
             own["application_id"] = token.application.uuid
         return Presented(TokenKind(token.kind), token.application, token, own)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -95,7 +96,21 @@ def grant_for_client(s: Session, seed: int, slug: str, app: Application, scope: 
 
 # --- its state ----------------------------------------------------------------------------
 
-def state(auth: Authorization, now: dt.datetime) -> tuple[AuthState, dt.datetime]:
+class Span(Protocol):
+    """What an authorization's state is read from: an Authorization row, or the plain values the
+    resource server reads per call (tokens.CallAuthorization)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def ended_at(self) -> dt.datetime | None: ...
+    @property
+    def authorized_start(self) -> dt.datetime: ...
+    @property
+    def authorized_end(self) -> dt.datetime: ...
+
+
+def state(auth: Span, now: dt.datetime) -> tuple[AuthState, dt.datetime]:
     """(state, until): the state at `now` and when it ends or ended (naive UTC)."""
     n = to_naive_utc(now)
     if auth.status != AuthState.ACTIVE:

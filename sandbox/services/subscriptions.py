@@ -23,33 +23,51 @@ from sandbox.services.access import ClientRole
 
 _SHARED_POINT = (select(UsagePoint)
                  .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
+                 .join(Customer, UsagePoint.customer_id == Customer.id)
                  .where(authorization_usage_point.c.authorization_id == bindparam("authorization_id"),
-                        UsagePoint.uuid == bindparam("uuid")))
+                        UsagePoint.uuid == bindparam("uuid"))
+                 .options(contains_eager(UsagePoint.customer)))
+_SHARED_POINTS = (select(UsagePoint)
+                  .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
+                  .where(authorization_usage_point.c.authorization_id == bindparam("authorization_id"))
+                  .order_by(UsagePoint.id))
 
 
 @dataclass
 class Shared:
-    """One authorization's subscription: whose, which usage points, and what of them."""
+    """One authorization's subscription: whose, which usage points, and what of them.
 
-    auth: Authorization
-    customer: Customer
+    Built from a loaded Authorization (its customer and usage points read from it), or from the
+    values a customer token's call judged (`of_token`): then the customer and the usage points are
+    loaded only when asked for, and an entry GET's one query for its usage point loads the customer
+    with it."""
+
+    session: Session
+    authorization_id: int
+    id: str  # the subscription's id (the Subscription/{id} of its URLs)
+    customer_id: int
     content: Content
+    auth: Authorization | None = None
 
     @property
-    def id(self) -> str:
-        return self.auth.subscription_uuid
+    def customer(self) -> Customer:
+        if self.auth is not None and self.auth.customer is not None:
+            return self.auth.customer
+        found = self.session.get(Customer, self.customer_id)  # from the identity map after usage_point()
+        if found is None:
+            raise NotFound(self.id)
+        return found
 
     @property
     def usage_points(self) -> list[UsagePoint]:
-        return list(self.auth.usage_points)
+        if self.auth is not None:
+            return list(self.auth.usage_points)
+        return list(self.session.scalars(_SHARED_POINTS, {"authorization_id": self.authorization_id}))
 
     def usage_point(self, uuid: str) -> UsagePoint:
-        """One of the subscription's usage points (one query: an entry GET needs no other); NotFound
-        for any other id, another customer's included."""
-        s = object_session(self.auth)
-        if s is None:
-            raise ValueError("the authorization is not in a session")
-        up = s.scalars(_SHARED_POINT, {"authorization_id": self.auth.id, "uuid": uuid}).first()
+        """One of the subscription's usage points, its customer loaded with it (one query: an
+        entry GET needs no other); NotFound for any other id, another customer's included."""
+        up = self.session.scalars(_SHARED_POINT, {"authorization_id": self.authorization_id, "uuid": uuid}).first()
         if up is None:
             raise NotFound(uuid)
         return up
@@ -63,16 +81,19 @@ class Shared:
 
 
 def shared(auth: Authorization) -> Shared:
-    if auth.customer is None:
+    """A loaded authorization's subscription."""
+    s = object_session(auth)
+    if auth.customer_id is None or s is None:
         raise NotFound(auth.subscription_uuid)  # a client's authorization has an empty subscription
-    return Shared(auth, auth.customer, content_of(auth.scope))
+    return Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(auth.scope), auth)
 
 
-def of_token(p: access.Presented) -> Shared:
-    """A customer token's own subscription."""
-    if p.authorization is None:
+def of_token(s: Session, p: access.Presented) -> Shared:
+    """A customer token's own subscription, from what judging the call read."""
+    auth = p.authorization
+    if auth is None or auth.customer_id is None:
         raise NotFound("subscription")
-    return shared(p.authorization)
+    return Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(auth.scope))
 
 
 def by_id(s: Session, utility_id: int, subscription_id: str) -> Shared:
@@ -89,7 +110,7 @@ def for_request(s: Session, utility_id: int, p: access.Presented, subscription_i
     """The subscription a path names, as the caller may see it: its own for a customer token
     (the policy checked the id), any of the utility's for the data custodian."""
     if p.kind == access.TokenKind.CUSTOMER:
-        return of_token(p)
+        return of_token(s, p)
     return by_id(s, utility_id, subscription_id)
 
 

@@ -5,10 +5,10 @@ session's connection: no ORM object is loaded yet when they run, so none can be 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from sandbox.core.clock import to_naive_utc
 from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
@@ -35,29 +35,96 @@ def find(s: Session, utility_id: int, value: str, refresh: bool = False) -> OAut
     return s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id, column == digest(value))).first()
 
 
+@dataclass(frozen=True, slots=True)
+class CallApp:
+    """What judging a resource-server call reads of the token's application."""
+
+    id: int
+    uuid: str
+    client_id: str
+    name: str
+    status: str
+
+    @classmethod
+    def of(cls, app: Application) -> "CallApp":
+        return cls(app.id, app.uuid, app.client_id, app.name, app.status)
+
+
+@dataclass(frozen=True, slots=True)
+class CallAuthorization:
+    """What judging a resource-server call (and finding its subscription) reads of the token's
+    authorization: its lifecycle fields, its scope and whose it is."""
+
+    id: int
+    uuid: str
+    subscription_uuid: str
+    scope: str
+    status: str
+    status_reason: str | None
+    ended_at: dt.datetime | None
+    authorized_start: dt.datetime
+    authorized_end: dt.datetime
+    customer_id: int | None
+    customer_uuid: str | None
+
+    @classmethod
+    def of(cls, auth: Authorization) -> "CallAuthorization":
+        return cls(auth.id, auth.uuid, auth.subscription_uuid, auth.scope, auth.status, auth.status_reason,
+                   auth.ended_at, auth.authorized_start, auth.authorized_end, auth.customer_id,
+                   auth.customer.uuid if auth.customer is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class CallToken:
+    """An access token as the access policy judges it: plain values read by one Core query, so
+    that the resource server's per-call check builds no ORM objects (a third of a small GET's cost)."""
+
+    kind: str
+    scope: str
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    refresh_expires_at: dt.datetime | None
+    application: CallApp
+    authorization: CallAuthorization | None
+
+    @classmethod
+    def of(cls, token: OAuthToken) -> "CallToken":
+        auth = token.authorization
+        return cls(token.kind, token.scope, token.expires_at, token.revoked_at, token.refresh_expires_at,
+                   CallApp.of(token.application), CallAuthorization.of(auth) if auth is not None else None)
+
+
+_T, _A, _Z, _C = (OAuthToken.__table__, Application.__table__, Authorization.__table__, Customer.__table__)
+_APP_COLUMNS = (_A.c.id, _A.c.uuid, _A.c.client_id, _A.c.name, _A.c.status)
+_AUTH_COLUMNS = (_Z.c.id, _Z.c.uuid, _Z.c.subscription_uuid, _Z.c.scope, _Z.c.status, _Z.c.status_reason,
+                 _Z.c.ended_at, _Z.c.authorized_start, _Z.c.authorized_end, _Z.c.customer_id, _C.c.uuid)
 # built once: the resource server runs it on every call
-_FOR_CALL = (select(OAuthToken, Application, Authorization, Customer)
-             .join(Application, OAuthToken.application_id == Application.id)
-             .outerjoin(Authorization, OAuthToken.authorization_id == Authorization.id)
-             .outerjoin(Customer, Authorization.customer_id == Customer.id)
-             .where(OAuthToken.utility_id == bindparam("utility_id"), OAuthToken.access_hash == bindparam("hash")))
+_FOR_CALL = (select(_T.c.kind, _T.c.scope, _T.c.expires_at, _T.c.revoked_at, _T.c.refresh_expires_at,
+                    *_APP_COLUMNS, *_AUTH_COLUMNS)
+             .select_from(_T.join(_A, _T.c.application_id == _A.c.id)
+                          .outerjoin(_Z, _T.c.authorization_id == _Z.c.id)
+                          .outerjoin(_C, _Z.c.customer_id == _C.c.id))
+             .where(_T.c.utility_id == bindparam("utility_id"), _T.c.access_hash == bindparam("hash")))
+_REGISTERED = select(*_APP_COLUMNS).where(_A.c.utility_id == bindparam("utility_id"),
+                                          _A.c.registration_token_hash == bindparam("hash"))
 
 
-def find_for_call(s: Session, utility_id: int, value: str) -> OAuthToken | None:
-    """An access token with what judging a resource-server call reads (its application, its
-    authorization and customer) from one row, set on the token as loaded: reading them costs no
-    further query (a quarter of what joinedload options cost)."""
-    row = s.execute(_FOR_CALL, {"utility_id": utility_id, "hash": digest(value)}).first()
+def find_for_call(s: Session, utility_id: int, value: str) -> CallToken | None:
+    """The access token of a resource-server call, with its application, authorization and the
+    authorization's customer id, from one row."""
+    row = s.connection().execute(_FOR_CALL, {"utility_id": utility_id, "hash": digest(value)}).first()
     if row is None:
         return None
-    token, app, auth, customer = row
-    set_committed_value(token, "application", app)
-    set_committed_value(token, "authorization", auth)
-    if auth is not None:
-        set_committed_value(auth, "customer", customer)
-        if auth.application_id == app.id:
-            set_committed_value(auth, "application", app)
-    return token
+    n_app = len(_APP_COLUMNS)
+    app = CallApp(*row[5:5 + n_app])
+    auth = CallAuthorization(*row[5 + n_app:]) if row[5 + n_app] is not None else None
+    return CallToken(*row[:5], app, auth)
+
+
+def find_registered(s: Session, utility_id: int, value: str) -> CallApp | None:
+    """The application whose registration access token has this value (RFC 7592), or None."""
+    row = s.connection().execute(_REGISTERED, {"utility_id": utility_id, "hash": digest(value)}).first()
+    return CallApp(*row) if row is not None else None
 
 
 def find_code(s: Session, utility_id: int, value: str) -> OAuthCode | None:

@@ -205,7 +205,7 @@ def upload_usage(retail_customer_id: str):
 def _pii(place: Place, retail_customer_id: str):
     p = g.presented
     if p.kind == TokenKind.CUSTOMER:  # its own customer (the policy checked the id), and what was shared
-        shared = subscriptions.of_token(p)
+        shared = subscriptions.of_token(db_session(), p)
         customer, points = shared.customer, shared.usage_points
         parent = docs.subscription_href(place, shared.id)
     else:
@@ -242,7 +242,7 @@ def _trees_visible(place: Place) -> list[Tree]:
     s = db_session()
     p = g.presented
     if p.kind == TokenKind.CUSTOMER:
-        return [docs.subscription_tree(place, subscriptions.of_token(p))]
+        return [docs.subscription_tree(place, subscriptions.of_token(db_session(), p))]
     by_customer: dict[int, Tree] = {}
     for up in subscriptions.usage_points_of_utility(s, g.utility_id):
         t = by_customer.get(up.customer_id)
@@ -358,7 +358,7 @@ def read_service_status():
     sb = sandbox()
     p = g.presented
     if p.kind == TokenKind.CLIENT:  # a step of the onboarding checklist
-        onboarding.note_call(sb.db, p.application, "service_status_at", g.utility.profile, sb.clock.now())
+        onboarding.note_call(sb.db, p.application.id, "service_status_at", g.utility.profile, sb.clock.now())
     return Response(service_status(1), content_type=espi_http.ATOM)
 
 

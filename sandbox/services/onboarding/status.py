@@ -125,13 +125,13 @@ def record_call(app: Application, first_at: str, profile: Profile, now: dt.datet
     evaluate(app, profile, now)
 
 
-def note_call(db: Database, app: Application, first_at: str, profile: Profile, now: dt.datetime) -> None:
+def note_call(db: Database, application_id: int, first_at: str, profile: Profile, now: dt.datetime) -> None:
     """`record_call` in a transaction of its own, for a call the resource server answers: only the
-    first such call writes (a third party polling ReadServiceStatus costs no write after it)."""
-    if getattr(app, first_at) is not None:
-        return
+    first such call writes (a third party polling ReadServiceStatus reads, and writes nothing)."""
     with db.transaction() as s:
-        record_call(fetch(s, Application, app.id), first_at, profile, now)
+        app = fetch(s, Application, application_id)
+        if getattr(app, first_at) is None:
+            record_call(app, first_at, profile, now)
 
 
 def approve(app: Application, now: dt.datetime, profile: Profile, *, by: str = STAFF_USERNAME) -> None:
