@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                      *(f"  {name.lower()} client (client credentials): client_id={cid} client_secret={secret}"
                        for cid, secret, _, name in OWN_CLIENTS),
                      "  utility staff: staff / staff at /dc/<slug>/admin",
+                     f"  control API: {urls[0]}/sandbox-api/ admin key: {app.extensions['sandbox'].admin_key}",
                      f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
     try:
         server.run()

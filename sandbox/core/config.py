@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTO_SEED": True,  # seed an empty database when the app is created
     "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
     "SECRET_KEY": None,  # None: a random key kept in the database
+    "ADMIN_KEY": None,  # the control API's key; None: a random one kept with the world (run.py prints it)
     "NOTIFY_ALLOW": None,  # hosts notified even when listening beyond loopback (comma-separated)
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
@@ -43,6 +44,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),
+    "SANDBOX_ADMIN_KEY": ("ADMIN_KEY", str),
     "SANDBOX_NOTIFY_ALLOW": ("NOTIFY_ALLOW", str),
 }
 

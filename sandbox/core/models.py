@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -33,8 +34,19 @@ class WorldState(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     seed_files: Mapped[dict] = mapped_column(JSON)  # relative path -> text, the world as seeded
     secret_key: Mapped[str] = mapped_column(String(64))
+    admin_key: Mapped[str] = mapped_column(String(64))  # the control API's key unless SANDBOX_ADMIN_KEY is set
     seeded_at: Mapped[dt.datetime] = mapped_column(DateTime)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ClockState(Base):
+    """A world's sandbox clock (core.clock_store): frozen at an instant (epoch seconds), or running
+    `offset_seconds` ahead of real time. Kept per world, so that every process agrees on "now"."""
+
+    __tablename__ = "clock_state"
+    world: Mapped[str] = mapped_column(String(64), primary_key=True)
+    frozen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    offset_seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Utility(Base):

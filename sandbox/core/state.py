@@ -19,6 +19,7 @@ class Sandbox:
     clock: Clock
     world: WorldDef | None = None
     seeded_at: str | None = None  # ISO time the database's world was built
+    admin_key: str | None = None  # the control API's key (SANDBOX_ADMIN_KEY, else the world's)
     # under the flask command: reads (or seeds) the world when a command first needs it
     prepare: Callable[[], WorldDef | None] | None = None
     # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)

@@ -216,6 +216,28 @@ def grants_customer_data(scope: str) -> bool:
     return bool(function_blocks(scope) & CUSTOMER_DATA_BLOCKS)
 
 
+# The function blocks' names (ESPI.md 6.2: the implementation agreement's, else the certification's);
+# numbers without a published name are echoed as FB_n.
+FUNCTION_BLOCK_NAMES = {
+    1: "Common Data Custodian", 2: "Green Button Download My Data", 3: "Core Green Button Connect My Data",
+    4: "Interval Metering", 5: "Interval Electricity Metering", 6: "Demand Electricity Metering",
+    7: "Net Metering", 8: "Forward and Reverse Metering", 9: "Register Values", 10: "Gas", 11: "Water",
+    12: "Cost of Interval Data", 13: "Security and Privacy classes", 14: "Authorization and Authentication (OAuth)",
+    15: "Usage Summary", 16: "Usage Summary with Cost", 17: "Power Quality Summary", 18: "Multiple Usage Points",
+    19: "Partial update data", 27: "Usage Summary with Demands and Previous Day Attributes",
+    28: "Usage Summary Costs for Current Billing Period", 29: "Temperature", 31: "Core REST Services",
+    32: "Resource Level REST", 33: "Management REST Interfaces", 34: "SFTP for Bulk", 35: "REST for Bulk",
+    36: "Third Party (Client) Dynamic Registration", 37: "Query Parameters", 38: "On Demand Requests",
+    39: "PUSH model", 40: "Offline Authorization", 41: "Manage Authorization Resource",
+    42: "Third Party Core REST Services", 43: "Third Party Management REST Services",
+    44: "Manage ApplicationInformation Resource", 45: "Upload", 46: "Core RetailCustomer",
+    47: "REST for RetailCustomer Bulk", 48: "SFTP for RetailCustomer Bulk", 49: "RetailCustomer Management REST",
+    50: "RetailCustomer Resource Level REST", 51: "Retail Customer Common",
+    55: "Retail Customer Demographic Information", 56: "Retail Customer Billing Information",
+    58: "Retail Customer Service-Location Information", 59: "Retail Customer Service-Supplier Information",
+    60: "Retail Customer Meter Information",
+}
+
 # Plain words for the consent page (ESPI.md 6.2), by function block.
 PLAIN_WORDS = {
     5: "Electricity use in intervals", 7: "Net electricity (solar and grid)", 8: "Electricity delivered and received",

@@ -24,12 +24,16 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import g, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from sandbox.core.clock import utc
 from sandbox.core.db import fetch
 from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
+from sandbox.core.profile import Profile
 from sandbox.core.secrets import digest, new_token
 from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
@@ -37,6 +41,7 @@ from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
 from sandbox.services.access import ROLE_SCOPES, ROLE_TOKENS, ClientRole, TokenKind
 from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY
+from sandbox.synth.world import UtilityDef
 from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
@@ -126,6 +131,7 @@ class Token:
 
     def __init__(self, row: OAuthToken):
         self.row = row
+        self.introspection: dict = {"active": False}
 
     def check_client(self, client):
         return client.app.id == self.row.application_id
@@ -212,11 +218,9 @@ def save_token(token: dict, req) -> None:
         auth: Authorization | None
         if grant_type == "authorization_code":
             code = fetch(s, OAuthCode, req.authorization_code.row.id)
-            auth = authorizations.grant_for_customer(s, world.seed, g.slug, g.utility.time_zone, app, code.customer,
-                                                     code.scope, code.usage_point_ids, profile, now)
+            auth = grant_customer_token(s, token, world.seed, g.utility, app, code.customer, code.scope,
+                                        code.usage_point_ids, now)
             code.authorization_id = auth.id
-            tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
-                         refresh_until=auth.authorized_end)
         elif grant_type == "refresh_token":
             old = fetch(s, OAuthToken, req.refresh_token.row.id)
             auth = old.authorization
@@ -239,11 +243,27 @@ def save_token(token: dict, req) -> None:
         s.flush()
         if auth is None:  # every customer and client token is issued with its authorization
             raise InvalidGrantError(description="this token belongs to no authorization")
-        found = uris_for(auth, resource_root())
-        token["resourceURI"] = found.resource
-        token["authorizationURI"] = found.authorization
-        if found.customer:
-            token["customerResourceURI"] = found.customer
+        add_uris(token, auth, resource_root())
+
+
+def grant_customer_token(s: Session, token: dict, seed: int, utility: UtilityDef, app: Application,
+                         customer: Customer, scope: str, usage_point_ids: list[int], now: dt.datetime) -> Authorization:
+    """A customer's consent made into its Authorization, and the access token `token` stored for it:
+    what exchanging a code does (and the control API, which skips the browser)."""
+    auth = authorizations.grant_for_customer(s, seed, utility.slug, utility.time_zone, app, customer, scope,
+                                             usage_point_ids, utility.profile, now)
+    tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
+                 refresh_until=auth.authorized_end)
+    return auth
+
+
+def add_uris(token: dict, auth: Authorization, root: str) -> None:
+    """ESPI's members of a token response: where the data and the authorization are."""
+    found = uris_for(auth, root)
+    token["resourceURI"] = found.resource
+    token["authorizationURI"] = found.authorization
+    if found.customer:
+        token["customerResourceURI"] = found.customer
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -349,17 +369,24 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             check_scope(self.request.client, scope)
 
 
+def _lookup(s: Session, token_string: str, token_type_hint: str | None) -> tuple[OAuthToken | None, bool]:
+    """(the token row with this access or refresh token, whether it was the refresh token), the
+    hinted kind first (RFC 7009 2.1, RFC 7662 2.1)."""
+    order = (True, False) if token_type_hint == "refresh_token" else (False, True)
+    for refresh in order:
+        row = tokens.find(s, g.utility_id, token_string, refresh=refresh)
+        if row is not None:
+            return row, refresh
+    return None, False
+
+
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = list(TOKEN_METHODS)
 
     def query_token(self, token_string, token_type_hint):
         with sandbox().db.sessions() as s:
-            order = (True, False) if token_type_hint == "refresh_token" else (False, True)
-            for refresh in order:
-                row = tokens.find(s, g.utility_id, token_string, refresh=refresh)
-                if row is not None:
-                    return Token(row)
-        return None
+            row, _ = _lookup(s, token_string, token_type_hint)
+            return Token(row) if row is not None else None
 
     def revoke_token(self, token, req):
         """Revoking a customer token ends its authorization: every token of it stops working (ESPI.md 5.6)."""
@@ -372,14 +399,56 @@ class Revocation(RevocationEndpoint):
                 authorizations.end(s, row.authorization, now, REVOKED_BY_THIRD_PARTY)
 
 
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662 for the client that owns the token: active exactly when the resource server (or,
+    for a refresh token, the token endpoint) would take it now, by the sandbox clock."""
+
+    CLIENT_AUTH_METHODS = list(TOKEN_METHODS)
+
+    def query_token(self, token_string, token_type_hint):
+        with sandbox().db.sessions() as s:
+            row, refresh = _lookup(s, token_string, token_type_hint)
+            if row is None:
+                return None
+            found = Token(row)
+            found.introspection = _introspection(row, refresh)
+            return found
+
+    def check_permission(self, token, client, request):
+        return token.check_client(client)  # another client learns nothing: {"active": false}
+
+    def create_introspection_payload(self, token):
+        return token.introspection if token is not None else {"active": False}
+
+
+def _introspection(row: OAuthToken, refresh: bool) -> dict:
+    if not access.token_usable(row, _now(), refresh=refresh):
+        return {"active": False}
+    out = {"active": True, "scope": row.scope, "client_id": row.application.client_id, "token_type": "Bearer",
+           "iat": int(utc(row.issued_at).timestamp()),
+           "exp": int(utc(row.refresh_expires_at if refresh and row.refresh_expires_at else row.expires_at).timestamp()),
+           "token_kind": row.kind}
+    auth = row.authorization
+    if auth is not None:
+        out["authorization_id"] = auth.uuid
+        if auth.customer is not None:
+            out["sub"] = auth.customer.uuid  # the retail customer (RFC 7662's subject)
+    return out
+
+
 def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):
     """Opaque bearer tokens; lifetimes from the utility's profile; no refresh token for client credentials."""
-    token = {"token_type": "Bearer", "access_token": new_token(), "expires_in": g.utility.profile.access_token_seconds}
+    if not scope and grant_type == "client_credentials":
+        scope = ROLE_SCOPES[ClientRole(client.app.role)]
+    return new_token_response(g.utility.profile, scope, include_refresh_token and grant_type != "client_credentials")
+
+
+def new_token_response(profile: Profile, scope: str | None, refresh: bool) -> dict:
+    """A token response's core: a new bearer token (and refresh token) with the profile's lifetime."""
+    token = {"token_type": "Bearer", "access_token": new_token(), "expires_in": profile.access_token_seconds}
     if scope:
         token["scope"] = scope
-    elif grant_type == "client_credentials":
-        token["scope"] = ROLE_SCOPES[ClientRole(client.app.role)]
-    if include_refresh_token and grant_type != "client_credentials":
+    if refresh:
         token["refresh_token"] = new_token()
     return token
 
@@ -391,6 +460,7 @@ def create_server(app) -> Server:
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
     return server
 
 

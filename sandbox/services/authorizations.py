@@ -184,6 +184,36 @@ def revoke_by_customer(db: Database, clock: Clock, customer_id: int, authorizati
         return auth
 
 
+def expire_now(db: Database, clock: Clock, utility_id: int, authorization_id: int) -> Authorization:
+    """Bring an authorization's end forward to now, as if its period had run out: its tokens stop
+    working with "authorization_expired" (the control API's way to test expiry without waiting)."""
+    with db.transaction() as s:
+        auth = s.get(Authorization, authorization_id)
+        if auth is None or auth.utility_id != utility_id:
+            raise NotFound(authorization_id)
+        now = clock.naive_now()
+        if state(auth, now)[0] != AuthState.ACTIVE:
+            raise _already_ended(auth, now)
+        done = s.connection().execute(update(Authorization).where(
+            Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE, Authorization.authorized_end > now)
+            .values(authorized_end=max(now, auth.authorized_start)))
+        s.refresh(auth)
+        if done.rowcount != 1:
+            raise _already_ended(auth, now)
+        return auth
+
+
+def by_uuid(s: Session, utility_id: int | None, uuid: str) -> Authorization:
+    """The authorization with this id (at this utility, if given); NotFound otherwise."""
+    q = select(Authorization).where(Authorization.uuid == uuid)
+    if utility_id is not None:
+        q = q.where(Authorization.utility_id == utility_id)
+    auth = s.scalars(q).first()
+    if auth is None:
+        raise NotFound(uuid)
+    return auth
+
+
 def revoke_by_third_party(db: Database, clock: Clock, utility_id: int, authorization_id: int,
                           custodian: bool = False) -> Authorization:
     """The third party (or the utility's admin client) ends an authorization over the API

@@ -74,6 +74,22 @@ def set_application_status(db: Database, clock: Clock, utility_id: int, applicat
         return app
 
 
+def set_status_to(db: Database, clock: Clock, utility_id: int, application_id: int, target: str,
+                  by: str) -> Application:
+    """Put a third party in `target` status (an AppStatus) at once, as the control API does: block
+    and hold as staff do; Production and Review directly (a test needs no onboarding). Recorded as
+    every status change is; Refused if it is in that status already."""
+    status = AppStatus(target)
+    with db.transaction() as s:
+        app = s.get(Application, application_id)
+        if app is None or app.utility_id != utility_id or app.role != ClientRole.THIRD_PARTY:
+            raise NotFound(application_id)
+        if app.status == status:
+            raise Refused(f"{app.name} is {status_text(app.status)} already.", "status")
+        set_status(app, status, clock.naive_now(), by)
+        return app
+
+
 def set_application_blocked(db: Database, clock: Clock, utility_id: int, application_id: int, blocked: bool,
                             by: str = STAFF_USERNAME) -> Application:
     """Block a third party (its status becomes 'blocked'), or unblock it back to the status it had."""

@@ -6,12 +6,14 @@ import dataclasses
 import datetime as dt
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Iterator
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from sandbox.core.clock import Clock
+from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
 from sandbox.espi import urls
@@ -19,7 +21,7 @@ from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
 from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
-from sandbox.synth.people import DEMO_PASSWORD, PeopleFactory
+from sandbox.synth.people import DEMO_PASSWORD, CustomerSpec, PeopleFactory
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
 from sandbox.version import __version__
 
@@ -50,32 +52,72 @@ def stored_world(db: Database) -> WorldDef | None:
 
 
 def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None = None,
-               customers: int | None = None, origin: str = "seed_data", progress: Progress | None = None) -> WorldDef:
+               customers: int | None = None, origin: str = "seed_data", progress: Progress | None = None,
+               keys: tuple[str, str] | None = None) -> WorldDef:
     """Replace whatever the database holds with the world the seed files define.
 
     `customers` overrides every utility's count of generated customers (the demo customer
     comes on top). The world is marked complete only at the end, so an interrupted seed
-    is redone at the next start.
+    is redone at the next start. `keys` (session secret, admin key) are kept from the world
+    replaced, else made anew. The clock is not part of the world: it stays as it is.
     """
     world = parse_world(files, origin)
     if seed is not None:
         world = dataclasses.replace(world, seed=seed)
+    kept = clock.snapshot()
     db.drop_all()
     db.create_all()
+    DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
     hashes = _hash_all({DEMO_PASSWORD, world.customer_password, DEMO_CLIENT_SECRET, UPLOAD_CLIENT_SECRET,
                         CUSTODIAN_CLIENT_SECRET})
+    secret_key, admin_key = keys or (secrets.token_hex(32), secrets.token_urlsafe(24))
     with db.transaction() as s:
         s.add(WorldState(id=1, seed=world.seed, version=__version__, fingerprint=world.fingerprint, seed_files=files,
-                         secret_key=secrets.token_hex(32), seeded_at=now, complete=False))
+                         secret_key=secret_key, admin_key=admin_key, seeded_at=now, complete=False))
     for u in world.utilities:
         count = u.customers if customers is None else customers
         _seed_utility(db, world, u, count, hashes, now, progress)
     with db.transaction() as s:
         fetch(s, WorldState, 1).complete = True
-        if db.engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequence past them
-            s.execute(text("SELECT setval(pg_get_serial_sequence('customer', 'id'), (SELECT max(id) FROM customer))"))
+        _after_explicit_ids(s)
     return world
+
+
+def reset_to_seed(db: Database, clock: Clock, customers: int | None = None) -> WorldDef:
+    """The world as it was seeded, from the seed files kept with it: every customer, authorization,
+    token, upload and registration made since is gone. The session secret and the admin key stay
+    (sessions and the control API's callers go on working); the clock goes back to real time."""
+    with db.sessions() as s:
+        st = fetch(s, WorldState, 1)
+        files, seed, keys = dict(st.seed_files), st.seed, (st.secret_key, st.admin_key)
+    clock.reset()
+    return seed_world(db, files, clock, seed=seed, customers=customers, origin="database copy of seed_data", keys=keys)
+
+
+def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[str]:
+    """`count` more generated customers at a utility, the ones a larger seed would have made next
+    (the same names, usage points and data); their usernames. One transaction, which begins by
+    taking the next numbers, so two requests adding customers together get different ones."""
+    u = world.utility(slug)
+    hashes = _hash_all({DEMO_PASSWORD, world.customer_password})
+    with db.transaction() as s:
+        utility_id, after = s.execute(update(Utility).where(Utility.slug == slug)
+                                      .values(customer_count=Utility.customer_count + count)
+                                      .returning(Utility.id, Utility.customer_count)).one()
+        first = after - count
+        factory = PeopleFactory(world, u, world.seed)
+        for n in range(first):  # the generator runs in order: replay the ones made before
+            factory.customer(n)
+        made = [factory.customer(n) for n in range(first, after)]
+        _insert_customers(s, world, u, utility_id, iter(made), count, hashes, None)
+        _after_explicit_ids(s)
+    return [c.username for c in made]
+
+
+def _after_explicit_ids(s: Session) -> None:
+    if s.get_bind().dialect.name == "postgresql":  # ids were given explicitly: move the sequence past them
+        s.execute(text("SELECT setval(pg_get_serial_sequence('customer', 'id'), (SELECT max(id) FROM customer))"))
 
 
 def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hashes: dict[str, str],
@@ -86,35 +128,9 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
         s.add(utility)
         s.flush()
         utility_id = utility.id
-    factory = PeopleFactory(world, u, seed)
-    people = factory.customers(count)
-    customers_t, ups_t = Customer.__table__, UsagePoint.__table__  # Core inserts: no ORM bookkeeping
-    with db.sessions() as s:
-        next_id = (s.scalar(select(func.max(customers_t.c.id))) or 0) + 1
-    done = 0
-    while done <= count:
-        batch = [next(people) for _ in range(min(CHUNK, count + 1 - done))]
-        ids = range(next_id, next_id + len(batch))
-        next_id += len(batch)
-        rows = [{
-            "id": cid, "utility_id": utility_id, "number": c.number, "uuid": resource_uuid_str(seed, u.slug, "customer", c.number),
-            "username": c.username, "password_hash": hashes[DEMO_PASSWORD if c.is_demo else world.customer_password],
-            "first_name": c.first_name, "last_name": c.last_name, "email": c.email, "phone": c.phone,
-            "account_number": c.account_number, "street": c.street, "city": c.city, "state": c.state,
-            "postal_code": c.postal_code, "archetype": c.archetype, "is_test": c.is_demo,
-            "service_start": c.service_start, "service_end": None,
-        } for cid, c in zip(ids, batch)]
-        with db.transaction() as s:
-            bulk_insert(s, customers_t, rows)
-            ups = [{
-                "customer_id": cid, "number": k,
-                "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
-                "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
-            } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)]
-            bulk_insert(s, ups_t, ups)
-        done += len(batch)
-        if progress:
-            progress(len(batch))
+    people = PeopleFactory(world, u, seed).customers(count)
+    with db.transaction() as s:
+        _insert_customers(s, world, u, utility_id, people, count + 1, hashes, progress)
     with db.transaction() as s:
         app = Application(
             utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
@@ -140,6 +156,36 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
         s.add(auth)
 
 
+def _insert_customers(s: Session, world: WorldDef, u: UtilityDef, utility_id: int, people: Iterator[CustomerSpec],
+                      total: int, hashes: dict[str, str], progress: Progress | None) -> None:
+    """`total` customers from `people`, with their usage points, in chunks of Core inserts."""
+    seed = world.seed
+    customers_t, ups_t = Customer.__table__, UsagePoint.__table__  # Core inserts: no ORM bookkeeping
+    next_id = (s.scalar(select(func.max(customers_t.c.id))) or 0) + 1
+    done = 0
+    while done < total:
+        batch = [next(people) for _ in range(min(CHUNK, total - done))]
+        ids = range(next_id, next_id + len(batch))
+        next_id += len(batch)
+        rows = [{
+            "id": cid, "utility_id": utility_id, "number": c.number, "uuid": resource_uuid_str(seed, u.slug, "customer", c.number),
+            "username": c.username, "password_hash": hashes[DEMO_PASSWORD if c.is_demo else world.customer_password],
+            "first_name": c.first_name, "last_name": c.last_name, "email": c.email, "phone": c.phone,
+            "account_number": c.account_number, "street": c.street, "city": c.city, "state": c.state,
+            "postal_code": c.postal_code, "archetype": c.archetype, "is_test": c.is_demo,
+            "service_start": c.service_start, "service_end": None,
+        } for cid, c in zip(ids, batch)]
+        bulk_insert(s, customers_t, rows)
+        bulk_insert(s, ups_t, [{
+            "customer_id": cid, "number": k,
+            "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
+            "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
+        } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)])
+        done += len(batch)
+        if progress:
+            progress(len(batch))
+
+
 def _hash_all(secrets_: set[str]) -> dict[str, str]:
     """Hash each distinct secret once (scrypt releases the GIL, so they run side by side).
 
@@ -163,15 +209,15 @@ def reset_world(db: Database) -> None:
 
 
 
-def stored_state(db: Database) -> tuple[str | None, str | None]:
-    """(session secret, seeding time as ISO text) kept with the world in the database."""
+def stored_state(db: Database) -> tuple[str | None, str | None, str | None]:
+    """(session secret, seeding time as ISO text, control-API admin key) kept with the world."""
     if not db.has_table(WorldState.__tablename__):
-        return None, None
+        return None, None, None
     with db.sessions() as s:
         st = s.get(WorldState, 1)
         if st is None:
-            return None, None
-        return st.secret_key, st.seeded_at.isoformat() + "Z"
+            return None, None, None
+        return st.secret_key, st.seeded_at.isoformat() + "Z", st.admin_key
 
 
 def utility_id(db: Database, slug: str) -> int | None:

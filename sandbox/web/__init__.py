@@ -26,3 +26,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(resources)
     espi_http.init_app(app)
+
+    from sandbox.web.control import bp as control
+
+    app.register_blueprint(control)

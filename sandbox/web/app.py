@@ -8,11 +8,12 @@ import sys
 from typing import Any, Mapping
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.cli import ScriptInfo
 from flask.json.provider import DefaultJSONProvider
 
 from sandbox.core.clock import Clock
+from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.config import ROOT, load_config
 from sandbox.core.db import Database, SchemaError
 from sandbox.core.state import Sandbox, database_url
@@ -46,7 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     under_cli = _under_flask_command()
     if problem and not under_cli:
         raise SchemaError(problem)
-    state = Sandbox(cfg, db, clock or Clock())
+    store = DatabaseClockStore(db)
+    state = Sandbox(cfg, db, clock or Clock(store=store))
     app.extensions["sandbox"] = state
 
     def prepare() -> WorldDef | None:
@@ -60,14 +62,17 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
             print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed "
                   f"{cfg['SEED']}", file=sys.stderr)
+        if clock is not None:  # a clock handed in (a test's) says what time it is, to every process
+            clock.bind(store)
         return world
 
     if under_cli:
         state.prepare = prepare
     else:
         state.world = prepare()
-    secret, seeded_at = stored_state(db) if not problem else (None, None)
+    secret, seeded_at, stored_key = stored_state(db) if not problem else (None, None, None)
     state.seeded_at = seeded_at
+    state.admin_key = cfg["ADMIN_KEY"] or stored_key
     app.config.update(
         # configured, else kept with the world, else random for this process: never guessable
         SECRET_KEY=cfg["SECRET_KEY"] or secret or secrets.token_hex(32),
@@ -87,6 +92,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     def _globals():
         return {"sandbox_version": __version__}
 
+    @app.before_request
+    def _pin_clock():
+        # one read of the shared clock per request; `now` is the same throughout it
+        g.clock_pin = state.clock.pinned()
+        g.clock_pin.__enter__()
+
+    @app.teardown_request
+    def _unpin_clock(_exc):
+        pin = g.pop("clock_pin", None)
+        if pin is not None:
+            pin.__exit__(None, None, None)
+
     @app.after_request
     def _version_header(response):
         response.headers["X-Sandbox-Version"] = __version__
@@ -97,7 +114,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
 # Machine-to-machine endpoints that authenticate otherwise (client credentials, bearer tokens):
 # the OAuth token and revocation endpoints, the ESPI REST API and the control API.
-_CSRF_EXEMPT = re.compile(r"^/(?:dc/[^/]+/(?:oauth/(?:token|revoke)(?:/|$)|espi/)|sandbox-api/)")
+_CSRF_EXEMPT = re.compile(r"^/(?:dc/[^/]+/(?:oauth/(?:token|revoke|introspect)(?:/|$)|espi/)|sandbox-api/)")
 
 
 def _init_csrf(app: Flask) -> None:

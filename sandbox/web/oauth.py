@@ -142,6 +142,11 @@ def revoke():
     return server().create_endpoint_response("revocation")
 
 
+@bp.post("/oauth/introspect")
+def introspect():
+    return server().create_endpoint_response("introspection")
+
+
 def _metadata() -> dict:
     ep = urls.endpoints(request.host_url, g.slug)
     meta = AuthorizationServerMetadata({
@@ -149,11 +154,13 @@ def _metadata() -> dict:
         "authorization_endpoint": ep.authorize,
         "token_endpoint": ep.token,
         "revocation_endpoint": ep.revoke,
+        "introspection_endpoint": ep.introspect,
         "registration_endpoint": ep.register,
         "response_types_supported": ["code"],
         "grant_types_supported": list(GRANT_TYPES),
         "token_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "revocation_endpoint_auth_methods_supported": list(TOKEN_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "code_challenge_methods_supported": ["S256", "plain"],
         "scopes_supported": sorted(set(standard_scopes(g.utility.commodities, g.utility.electricity_interval))),
         "service_documentation": f"{request.host_url.rstrip('/')}/",

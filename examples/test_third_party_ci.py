@@ -1,0 +1,65 @@
+"""A third party's own CI, written against the Green Button Sandbox's pytest plugin.
+
+    pip install greenbutton-sandbox
+    pytest examples/
+
+The `green_button_sandbox` fixture is a live sandbox reset for each test; nothing here uses a
+browser. Replace the `fetch_usage` function with a call into your own application's code.
+"""
+from __future__ import annotations
+
+import base64
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+
+ESPI = "{http://naesb.org/espi}"
+
+
+def fetch_usage(sandbox, tokens: dict) -> list[tuple[int, int]]:
+    """(start, Wh) of every interval reading the third party can pull with its tokens."""
+    answer = sandbox.get(tokens["resourceURI"], tokens)
+    assert answer.status == 200, answer.text
+    root = ET.fromstring(answer.body)
+    return [(int(r.find(f"{ESPI}timePeriod/{ESPI}start").text), int(r.find(f"{ESPI}value").text))
+            for r in root.iter(f"{ESPI}IntervalReading")]
+
+
+def refresh(sandbox, tokens: dict) -> dict:
+    """The refresh grant at the utility's token endpoint, as the third party's OAuth client sends it."""
+    url = tokens["resourceURI"].split("/espi/", 1)[0] + "/oauth/token"
+    data = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).encode()
+    basic = base64.b64encode(b"demo-third-party:demo-secret").decode()
+    answer = sandbox.request("POST", url, {"Authorization": f"Basic {basic}",
+                                           "Content-Type": "application/x-www-form-urlencoded"}, data)
+    assert answer.status == 200, answer.text
+    return answer.json()
+
+
+def test_a_new_day_of_data_arrives(green_button_sandbox):
+    green_button_sandbox.freeze()
+    tokens = green_button_sandbox.authorize("demo")
+    before = fetch_usage(green_button_sandbox, tokens)
+    green_button_sandbox.advance(days=1)  # the access token (an hour's) has expired meanwhile: refresh it
+    after = fetch_usage(green_button_sandbox, refresh(green_button_sandbox, tokens))
+    new = sorted(set(after) - set(before))
+    assert new, "a day later there is more data"
+    assert min(start for start, _ in new) > max(start for start, _ in before)
+
+
+def test_tokens_expire_by_the_sandbox_clock_and_refresh(green_button_sandbox):
+    green_button_sandbox.freeze()
+    tokens = green_button_sandbox.authorize("demo")
+    green_button_sandbox.advance(seconds=tokens["expires_in"] + 1)
+    expired = green_button_sandbox.get(tokens["resourceURI"], tokens)
+    assert expired.status == 401 and expired.headers["X-Sandbox-Reason"] == "token_expired"
+    fresh = refresh(green_button_sandbox, tokens)
+    assert green_button_sandbox.get(fresh["resourceURI"], fresh).status == 200
+
+
+def test_the_customer_revokes(green_button_sandbox):
+    tokens = green_button_sandbox.authorize("demo")
+    green_button_sandbox.revoke(tokens)
+    refused = green_button_sandbox.get(tokens["resourceURI"], tokens)
+    assert refused.status == 401
+    assert refused.headers["X-Sandbox-Reason"] == "authorization_revoked_by_customer"

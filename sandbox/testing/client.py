@@ -1,0 +1,153 @@
+"""A client of a running sandbox's control API, with the helpers a third party's test needs:
+authorize a customer without the browser, move the clock, end access the ways real life does,
+and fetch ESPI resources with a token. Standard library only (urllib), so the plugin adds no
+dependency to a third party's test environment."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_UTILITY = "bayview"
+DEMO_CLIENT_ID = "demo-third-party"
+DEMO_CLIENT_SECRET = "demo-secret"
+# the demo third party's first standard scope: hourly electricity with cost, a year of history
+DEFAULT_SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
+
+
+class ControlRefused(Exception):
+    """The control API refused a call: its status, error code, description and the field at fault."""
+
+    def __init__(self, status: int, body: dict[str, Any]):
+        self.status, self.body = status, body
+        self.error, self.field = body.get("error"), body.get("field")
+        super().__init__(f"{status} {self.error}: {body.get('error_description')}")
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, headers and body bytes (`.json()` and `.text` as requests has them)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SandboxClient:
+    """The control API of the sandbox at `url` (admin key `admin_key`)."""
+
+    def __init__(self, url: str, admin_key: str, timeout: float = 60):
+        self.url, self.admin_key, self.timeout = url.rstrip("/"), admin_key, timeout
+
+    # --- plain HTTP --------------------------------------------------------------------------
+
+    def request(self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Answer:
+        """Any HTTP call (a path is taken below the sandbox's URL); every status is answered, none raised."""
+        if url.startswith("/"):
+            url = self.url + url
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return Answer(r.status, dict(r.headers.items()), r.read())
+        except urllib.error.HTTPError as err:
+            with err:
+                return Answer(err.code, dict(err.headers.items()), err.read())
+
+    def get(self, url: str, token: str | dict | None = None, **headers: str) -> Answer:
+        """GET a resource (a resourceURI, say) with a bearer token (a token response or its access_token)."""
+        if token is not None:
+            value = token["access_token"] if isinstance(token, dict) else token
+            headers = {"Authorization": f"Bearer {value}", **headers}
+        return self.request("GET", url, headers)
+
+    def api(self, method: str, path: str, body: dict | None = None) -> Any:
+        """A control-API call's JSON answer; ControlRefused for a refusal."""
+        headers = {"Authorization": f"Bearer {self.admin_key}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        answer = self.request(method, "/sandbox-api" + path, headers, data)
+        if answer.status >= 400:
+            try:
+                detail = answer.json()
+            except ValueError:
+                detail = {"error": "http_error", "error_description": answer.text[:500]}
+            raise ControlRefused(answer.status, detail)
+        return answer.json()
+
+    # --- the world ---------------------------------------------------------------------------
+
+    def reset(self) -> dict:
+        """Back to the seed: every authorization, token and upload made since is gone; real time again."""
+        return self.api("POST", "/reset")
+
+    def add_customers(self, count: int, utility: str = DEFAULT_UTILITY) -> list[str]:
+        return self.api("POST", "/seed", {"utility": utility, "customers": count})["usernames"]
+
+    # --- the clock ---------------------------------------------------------------------------
+
+    def clock(self) -> dict:
+        return self.api("GET", "/clock")
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.clock()["now"].replace("Z", "+00:00"))
+
+    def freeze(self, at: dt.datetime | None = None) -> dict:
+        """Stop the clock (at `at`, an aware datetime, if given)."""
+        if at is not None:
+            self.api("POST", "/clock", {"freeze": True})
+            return self.api("POST", "/clock", {"set": at.isoformat()})
+        return self.api("POST", "/clock", {"freeze": True})
+
+    def resume(self) -> dict:
+        return self.api("POST", "/clock", {"resume": True})
+
+    def advance(self, days: float = 0, hours: float = 0, seconds: float = 0) -> dict:
+        """Move the clock forward: new days of data are published, tokens and authorizations expire."""
+        return self.api("POST", "/clock", {"advance": days * 86400 + hours * 3600 + seconds})
+
+    # --- authorizations, customers, third parties ----------------------------------------------
+
+    def authorize(self, customer: str = "demo", scope: str = DEFAULT_SCOPE, utility: str = DEFAULT_UTILITY,
+                  client_id: str = DEMO_CLIENT_ID, usage_points: list[str] | None = None) -> dict:
+        """A customer's consent without the browser: the token endpoint's answer (access and refresh
+        token, resourceURI, authorizationURI...) and the authorization's id."""
+        body: dict[str, Any] = {"utility": utility, "customer": customer, "client_id": client_id, "scope": scope}
+        if usage_points is not None:
+            body["usage_points"] = usage_points
+        return self.api("POST", "/authorizations", body)
+
+    def revoke(self, authorization: str | dict) -> dict:
+        """The customer revokes it, as on the portal."""
+        return self.api("POST", f"/authorizations/{_authorization_id(authorization)}/revoke")
+
+    def expire(self, authorization: str | dict) -> dict:
+        return self.api("POST", f"/authorizations/{_authorization_id(authorization)}/expire")
+
+    def move_out(self, customer: str, day: dt.date, utility: str = DEFAULT_UTILITY) -> dict:
+        return self.api("POST", f"/utilities/{utility}/customers/{customer}/move-out", {"date": day.isoformat()})
+
+    def set_status(self, status: str, client_id: str = DEMO_CLIENT_ID, utility: str = DEFAULT_UTILITY) -> dict:
+        """A third party's standing: production, review, on_hold or blocked."""
+        return self.api("POST", f"/utilities/{utility}/third-parties/{client_id}/status", {"status": status})
+
+    def explain(self, scope: str, utility: str | None = None) -> dict:
+        from urllib.parse import urlencode
+
+        query = {"scope": scope, **({"utility": utility} if utility else {})}
+        return self.api("GET", "/scope/explain?" + urlencode(query))
+
+
+def _authorization_id(authorization: str | dict) -> str:
+    return authorization["authorization_id"] if isinstance(authorization, dict) else authorization

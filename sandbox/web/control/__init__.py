@@ -1,0 +1,150 @@
+"""The control API under /sandbox-api/ (DESIGN.md's contract): JSON in and out, for tests and CI
+that drive the sandbox without a browser. Every route comes from the one table in `operations`;
+each call is checked before its view runs: the admin key (401), the body against the operation's
+JSON Schema (400 naming the field), then the view (404 for unknown things, 409 when the world's
+state refuses). A refused call changes nothing: each view's change is one service transaction.
+"""
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, Response, json, render_template, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from sandbox.web.context import sandbox
+from sandbox.web.control.operations import OPERATIONS, PREFIX, Operation
+from sandbox.web.control.views import Call, ControlError
+
+bp = Blueprint("control", __name__, url_prefix=PREFIX)
+MAX_BODY = 64 * 1024
+
+
+def refusal(status: int, error: str, description: str, field: str | None = None) -> Response:
+    body: dict[str, Any] = {"error": error, "error_description": description}
+    if field:
+        body["field"] = field
+    resp = Response(json.dumps(body), status, mimetype="application/json")
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="Green Button Sandbox control API"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def admin_key() -> str:
+    return sandbox().admin_key or ""
+
+
+def _check_key() -> None:
+    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ControlError(401, "unauthorized", "the control API needs the admin key: Authorization: Bearer <key> "
+                           "(SANDBOX_ADMIN_KEY, or the key run.py prints at start-up)")
+    if not admin_key() or not hmac.compare_digest(value.strip().encode(), admin_key().encode()):
+        raise ControlError(401, "invalid_token", "this is not the sandbox's admin key")
+
+
+def _field(err: ValidationError) -> str:
+    """The body field a schema error is about (a missing or unexpected one included)."""
+    path = ".".join(str(p) for p in err.absolute_path)
+    wanted = err.validator_value
+    if err.validator == "required" and isinstance(err.instance, dict) and isinstance(wanted, list):
+        missing = next((p for p in wanted if p not in err.instance), "")
+        return f"{path}.{missing}" if path else missing
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict) and isinstance(err.schema, dict):
+        known = set(err.schema.get("properties", {}))
+        extra = next((p for p in err.instance if p not in known), "")
+        return f"{path}.{extra}" if path else extra
+    if err.validator in ("minProperties", "maxProperties") and not path:
+        return "body"
+    return path or "body"
+
+
+_VALIDATORS: dict[str, Draft202012Validator] = {}
+
+
+def _body(op: Operation) -> dict[str, Any]:
+    if op.body is None:
+        return {}
+    if request.content_length and request.content_length > MAX_BODY:
+        raise ControlError(413, "request_too_large", f"the body may be at most {MAX_BODY} bytes")
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ControlError(400, "invalid_request", f"body: not JSON ({exc})", "body") from None
+    validator = _VALIDATORS.setdefault(op.operation_id, Draft202012Validator(op.body))
+    err = next(iter(sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))), None)
+    if err is not None:
+        name = _field(err)
+        said = err.schema.get("description") if isinstance(err.schema, dict) else None
+        why = said if err.validator in ("minProperties", "maxProperties") and said else err.message
+        raise ControlError(400, "invalid_request", f"{name}: {why}", name)
+    return data
+
+
+def _query(op: Operation) -> dict[str, str]:
+    out = {}
+    for p in op.query:
+        value = request.args.get(p.name)
+        if value is None or value == "":
+            if p.required:
+                raise ControlError(400, "invalid_request", f"{p.name}: this query parameter is required", p.name)
+            continue
+        out[p.name] = value
+    return out
+
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _route(rule: str, ops: dict[str, Operation]) -> None:
+    """One URL rule for every method, so that a method the path lacks is a JSON 405 too."""
+    def view(**ids):
+        op = ops.get("GET" if request.method == "HEAD" else request.method)
+        if op is None:
+            resp = refusal(405, "method_not_allowed", f"{request.method} is not allowed here; "
+                           f"{PREFIX}{rule} answers {', '.join(sorted(ops))}")
+            resp.headers["Allow"] = ", ".join(sorted(ops))
+            return resp
+        if not op.open:
+            _check_key()
+        return op.view(Call(_body(op), _query(op)), **ids)
+
+    view.__name__ = "control_" + "_".join(o.operation_id for o in ops.values())
+    bp.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=ALL_METHODS)
+
+
+_BY_RULE: dict[str, dict[str, Operation]] = {}
+for _op in OPERATIONS:
+    _BY_RULE.setdefault(_op.rule, {})[_op.method] = _op
+for _rule, _ops in _BY_RULE.items():
+    _route(_rule, _ops)
+
+
+@bp.route("/<path:rest>", methods=ALL_METHODS)
+def _unknown(rest: str):
+    return refusal(404, "not_found", f"no control-API operation at {PREFIX}/{rest} (see {PREFIX}/openapi.json)")
+
+
+@bp.get("/")
+def index():
+    """The readable page beside the OpenAPI document."""
+    from sandbox.web.control.openapi import document
+
+    return render_template("control/index.html", doc=document(request.host_url.rstrip("/")), prefix=PREFIX)
+
+
+@bp.errorhandler(ControlError)
+def _refused(err: ControlError):
+    return refusal(err.status, err.error, err.description, err.field)
+
+
+@bp.errorhandler(HTTPException)
+def _http(err: HTTPException):
+    return refusal(err.code or 500, (err.name or "error").lower().replace(" ", "_"), err.description or "")

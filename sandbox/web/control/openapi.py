@@ -1,0 +1,62 @@
+"""The control API's OpenAPI 3.1 document, built from the one table of operations."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sandbox.version import __version__
+from sandbox.web.control.operations import OPERATIONS, PREFIX, Operation
+
+ERROR = {"type": "object", "required": ["error", "error_description"],
+         "properties": {"error": {"type": "string"}, "error_description": {"type": "string"},
+                        "field": {"type": "string", "description": "the body field or parameter at fault"}}}
+_STANDARD = {400: "a malformed body or parameter: `field` names it; nothing changed",
+             401: "no admin key, or not the sandbox's", 413: "the body is too large"}
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, text in sorted({**({} if op.open else _STANDARD), **op.answers}.items()):
+        if op.open and status in (400, 401, 413):
+            continue
+        if 200 <= status < 300:
+            schema = op.response or {"type": "object"}
+        else:
+            schema = {"$ref": "#/components/schemas/Error"}
+        out[str(status)] = {"description": text, "content": {"application/json": {"schema": schema}}}
+    return out
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+              for name in re.findall(r"{(\w+)}", op.path)]
+    params += [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
+                "schema": p.schema} for p in op.query]
+    doc: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
+                           "responses": _responses(op)}
+    if params:
+        doc["parameters"] = params
+    if op.body is not None:
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+    if op.open:
+        doc["security"] = []
+    return doc
+
+
+def document(base_url: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Green Button Sandbox control API", "version": __version__,
+                 "description": "Drive the sandbox from a test suite: reset the world, move the clock, authorize "
+                                "without a browser, end access the ways real customers and utilities do. Every "
+                                "call but this document needs the admin key as a bearer token."},
+        "servers": [{"url": base_url + PREFIX}],
+        "components": {"securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer",
+                                                        "description": "SANDBOX_ADMIN_KEY, or the key printed at start-up"}},
+                       "schemas": {"Error": ERROR}},
+        "security": [{"adminKey": []}],
+        "paths": paths,
+    }

@@ -1,0 +1,134 @@
+"""The control API's one table: every operation's method, path, summary, request body (a JSON
+Schema), query parameters, answers and view. The routes and the OpenAPI document are both built
+from it, so what is documented is what is served (and a test exercises each row)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sandbox.services.access import AppStatus
+from sandbox.web.control import views
+
+PREFIX = "/sandbox-api"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # below PREFIX, OpenAPI style: /authorizations/{authorization_id}/revoke
+    operation_id: str
+    summary: str
+    view: Callable
+    body: dict[str, Any] | None = None  # JSON Schema of the request body
+    query: tuple[Param, ...] = ()
+    answers: dict[int, str] = field(default_factory=dict)  # status -> what it means (401 and 400 are added)
+    response: dict[str, Any] | None = None  # JSON Schema of the success body
+    tag: str = "world"
+    open: bool = False  # needs no admin key
+
+    @property
+    def rule(self) -> str:
+        """The Flask URL rule of `path`."""
+        return self.path.replace("{", "<").replace("}", ">")
+
+
+def _object(required: tuple[str, ...] = (), **props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required), "additionalProperties": False}
+
+
+_SLUG = {"type": "string", "minLength": 1, "description": "a utility's slug (GET /utilities lists them)"}
+_DURATION = {"description": "ISO 8601 duration (P1D, PT6H, P1DT12H) or a number of seconds",
+             "oneOf": [{"type": "string", "minLength": 2}, {"type": "number"}]}
+CLOCK_STATE = _object(("now", "frozen", "offset_seconds"), now={"type": "string", "format": "date-time"},
+                      frozen={"type": "boolean"}, offset_seconds={"type": "number"})
+CLOCK_CHANGE = {
+    "description": "exactly one of freeze, resume, set, advance",
+    "type": "object",
+    "properties": {"freeze": {"const": True}, "resume": {"const": True},
+                   "set": {"type": "string", "format": "date-time",
+                           "description": "an ISO 8601 instant with its offset (2025-07-01T00:00:00Z)"},
+                   "advance": _DURATION},
+    "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+}
+TOKEN_RESPONSE = {
+    "type": "object",
+    "description": "the token endpoint's answer to an authorization code exchange, and the authorization's id",
+    "properties": {"access_token": {"type": "string"}, "token_type": {"const": "Bearer"},
+                   "expires_in": {"type": "integer"}, "refresh_token": {"type": "string"}, "scope": {"type": "string"},
+                   "resourceURI": {"type": "string"}, "authorizationURI": {"type": "string"},
+                   "customerResourceURI": {"type": "string"}, "authorization_id": {"type": "string"},
+                   "subscription_id": {"type": "string"}},
+    "required": ["access_token", "token_type", "expires_in", "scope", "resourceURI", "authorizationURI",
+                 "authorization_id"],
+}
+AUTHORIZATION_STATE = _object(("authorization_id", "state", "ends_at"), authorization_id={"type": "string"},
+                              state={"type": "string"}, status_reason={"type": ["string", "null"]},
+                              ends_at={"type": "string", "format": "date-time"})
+_REFUSED = "the world's state does not allow it (already ended, already in that status...): nothing changed"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/openapi.json", "openapi", "This document", views.openapi_document, open=True, tag="about",
+              answers={200: "the OpenAPI 3.1 document"}),
+    Operation("POST", "/reset", "reset", "Back to the seed: the world as first seeded, the clock in real time",
+              views.reset, answers={200: "the world is as seeded"},
+              response=_object(("seed", "seconds"), seed={"type": "integer"}, seconds={"type": "number"})),
+    Operation("POST", "/seed", "seed", "More generated customers at a utility (the ones a larger seed makes next)",
+              views.seed, body=_object(("utility", "customers"), utility=_SLUG,
+                                       customers={"type": "integer", "minimum": 1, "maximum": 10000}),
+              answers={200: "the new customers' usernames (their password is the world's customer password)",
+                       404: "no such utility"},
+              response=_object(("usernames",), usernames={"type": "array", "items": {"type": "string"}})),
+    Operation("GET", "/clock", "get_clock", "The sandbox's time", views.get_clock, tag="clock",
+              answers={200: "now, whether frozen, and the offset from real time"}, response=CLOCK_STATE),
+    Operation("POST", "/clock", "set_clock", "Freeze, resume, set or advance the clock, for every process",
+              views.set_clock, body=CLOCK_CHANGE, tag="clock",
+              answers={200: "the clock after the change"}, response=CLOCK_STATE),
+    Operation("POST", "/authorizations", "create_authorization",
+              "A customer's consent without the browser: the token endpoint's exact answer", views.create_authorization,
+              body=_object(("utility", "customer", "client_id", "scope"), utility=_SLUG,
+                           customer={"type": "string", "minLength": 1, "description": "the customer's username"},
+                           client_id={"type": "string", "minLength": 1},
+                           scope={"type": "string", "minLength": 1, "description": "one of the application's scopes"},
+                           usage_points={"type": "array", "items": {"type": "string"}, "minItems": 1,
+                                         "description": "ids of the customer's usage points to share (default all)"}),
+              tag="authorizations", response=TOKEN_RESPONSE,
+              answers={200: "tokens and the authorization's id", 404: "no such utility, customer or client_id",
+                       409: "the application may not be authorized now (blocked, on hold, in review for a "
+                            "customer who is not a test customer, the customer moved out)"}),
+    Operation("POST", "/authorizations/{authorization_id}/revoke", "revoke_authorization",
+              "The customer revokes it (as on the portal's sharing page)", views.revoke_authorization,
+              tag="authorizations", response=AUTHORIZATION_STATE,
+              answers={200: "revoked", 404: "no such authorization", 409: _REFUSED}),
+    Operation("POST", "/authorizations/{authorization_id}/expire", "expire_authorization",
+              "Its period ends now, as if it had run out", views.expire_authorization, tag="authorizations",
+              response=AUTHORIZATION_STATE, answers={200: "expired", 404: "no such authorization", 409: _REFUSED}),
+    Operation("POST", "/utilities/{slug}/customers/{username}/move-out", "move_out",
+              "The customer moves out on a day (today ends service at once)", views.move_out, tag="customers",
+              body=_object(("date",), date={"type": "string", "format": "date",
+                                            "description": "the moving day, YYYY-MM-DD, local time"}),
+              answers={200: "service ends that day; authorizations end with it", 404: "no such utility or customer"},
+              response=_object(("service_end", "ends_at", "authorizations_ended"), service_end={"type": "string"},
+                               ends_at={"type": "string"}, authorizations_ended={"type": "integer"})),
+    Operation("POST", "/utilities/{slug}/third-parties/{client_id}/status", "set_third_party_status",
+              "A third party's standing (blocked or on hold: its tokens stop working)", views.third_party_status,
+              tag="third parties", body=_object(("status",), status={"enum": [s.value for s in AppStatus]}),
+              answers={200: "the status set", 404: "no such utility or third party", 409: _REFUSED},
+              response=_object(("client_id", "status"), client_id={"type": "string"}, status={"type": "string"})),
+    Operation("GET", "/scope/explain", "explain_scope", "A scope in plain words and function blocks",
+              views.explain_scope, tag="about",
+              query=(Param("scope", "an ESPI scope string", required=True),
+                     Param("utility", "a utility's slug: its scope rules (strict or lenient)")),
+              answers={200: "what the scope grants, and the error a utility would give for it", 404: "no such utility"},
+              response=_object(("scope", "valid", "function_blocks", "plain"), scope={"type": "string"},
+                               valid={"type": "boolean"}, error={"type": "object"},
+                               function_blocks={"type": "array"}, terms={"type": "object"},
+                               plain={"type": "array", "items": {"type": "string"}})),
+)

@@ -1,0 +1,289 @@
+"""The control API's views: each reads its checked call, asks one service, and answers JSON.
+The services are the portal's and the staff view's own (revoke, move out, block), so a test that
+drives the sandbox here sees exactly what a browser would have made."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import func, select
+
+from sandbox.core.clock import utc
+from sandbox.core.errors import NotFound, Refused
+from sandbox.core.models import Application, Authorization, Customer, Utility
+from sandbox.espi import urls
+from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, ScopeError, allowed_by, function_blocks, plain_words
+from sandbox.services import access, authorizations, customers, third_parties, world
+from sandbox.services.access import ClientRole
+from sandbox.synth.world import UtilityDef
+from sandbox.web.context import sandbox
+
+CONTROL_API = "control API"  # who made a change, in the records that keep it
+
+
+class ControlError(Exception):
+    """A refused control-API call: its status, error code, description and the field at fault."""
+
+    def __init__(self, status: int, error: str, description: str, field: str | None = None):
+        super().__init__(description)
+        self.status, self.error, self.description, self.field = status, error, description, field
+
+
+@dataclass
+class Call:
+    """A checked call: its JSON body (valid against the operation's schema) and query parameters."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def _utility(slug: str, name: str = "utility") -> UtilityDef:
+    try:
+        return sandbox().require_world().utility(slug)
+    except KeyError:
+        raise ControlError(404, "not_found", f"no utility {slug!r} in this sandbox", name) from None
+
+
+def _utility_row(s, slug: str) -> int:
+    found = s.scalar(select(Utility.id).where(Utility.slug == slug))
+    if found is None:
+        raise ControlError(404, "not_found", f"no utility {slug!r} in this sandbox", "utility")
+    return found
+
+
+def _customer(s, utility_id: int, username: str) -> Customer:
+    c = s.scalars(select(Customer).where(Customer.utility_id == utility_id,
+                                         func.lower(Customer.username) == username.lower())).first()
+    if c is None:
+        raise ControlError(404, "not_found", f"no customer {username!r} at this utility", "customer")
+    return c
+
+
+def _third_party(s, utility_id: int, client_id: str) -> Application:
+    app = s.scalars(select(Application).where(Application.utility_id == utility_id,
+                                              Application.client_id == client_id,
+                                              Application.role == ClientRole.THIRD_PARTY)).first()
+    if app is None:
+        raise ControlError(404, "not_found", f"no third party with client_id {client_id!r} at this utility",
+                           "client_id")
+    return app
+
+
+def _authorization(s, authorization_id: str) -> Authorization:
+    try:
+        return authorizations.by_uuid(s, None, authorization_id)
+    except NotFound:
+        raise ControlError(404, "not_found", f"no authorization {authorization_id!r}", "authorization_id") from None
+
+
+# --- about --------------------------------------------------------------------------------
+
+def openapi_document(call: Call) -> Response:
+    from sandbox.web.control.openapi import document
+
+    return jsonify(document(request.host_url.rstrip("/")))
+
+
+def explain_scope(call: Call) -> Response:
+    scope = call.query["scope"]
+    strict = True
+    if call.query.get("utility"):
+        strict = _utility(call.query["utility"]).profile.strict_scopes
+    out: dict[str, Any] = {"scope": scope, "strict": strict}
+    try:
+        parsed = allowed_by([scope], scope, strict=strict)
+        out["valid"] = True
+        out["terms"] = {"interval_durations": list(parsed.interval_durations), "block_duration": parsed.block_duration,
+                        "history_length": parsed.history_length, "bulk_request": parsed.bulk_request}
+    except ScopeError as exc:
+        out["valid"] = False
+        out["error"] = {"error": "invalid_scope", "error_description": str(exc)}
+    out["function_blocks"] = [{"id": n, "name": FUNCTION_BLOCK_NAMES.get(n, f"FB_{n}")}
+                              for n in sorted(function_blocks(scope))]
+    out["plain"] = plain_words(scope)
+    return jsonify(out)
+
+
+# --- the world ------------------------------------------------------------------------------
+
+def reset(call: Call) -> Response:
+    sb = sandbox()
+    t0 = time.perf_counter()
+    sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"])
+    return jsonify(seed=sb.world.seed, seconds=round(time.perf_counter() - t0, 3))
+
+
+def seed(call: Call) -> Response:
+    sb = sandbox()
+    u = _utility(call.body["utility"])
+    return jsonify(usernames=world.add_customers(sb.db, sb.require_world(), u.slug, call.body["customers"]))
+
+
+# --- the clock ------------------------------------------------------------------------------
+
+def get_clock(call: Call) -> Response:
+    return jsonify(sandbox().clock.state())
+
+
+_DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
+                       r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def seconds_of(value: Any) -> float:
+    """Seconds of an ISO 8601 duration without years or months (their length varies), or a number."""
+    if isinstance(value, bool):
+        raise ValueError("a duration, not true or false")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(value.strip().upper())
+    if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
+        raise ValueError(f"{value!r} is not an ISO 8601 duration such as P1D, PT6H or P1DT12H (years and months "
+                         "are not allowed: their length varies)")
+    weeks, days, hours, minutes, secs = (float(x) if x else 0.0 for x in m.groups())
+    return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=secs).total_seconds()
+
+
+def parse_instant(value: str, name: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ControlError(400, "invalid_request", f"{name}: {value!r} is not an ISO 8601 date and time",
+                           name) from None
+    if when.tzinfo is None:
+        raise ControlError(400, "invalid_request", f"{name}: {value!r} has no offset; write Z or +hh:mm", name)
+    return when
+
+
+def set_clock(call: Call) -> Response:
+    clock = sandbox().clock
+    (what, value), = call.body.items()
+    if what == "advance":
+        try:
+            seconds = seconds_of(value)
+        except ValueError as exc:
+            raise ControlError(400, "invalid_request", f"advance: {exc}", "advance") from None
+        if seconds < 0:
+            raise ControlError(400, "invalid_request", "advance: the clock only moves forward; use set to go back",
+                               "advance")
+        clock.advance(seconds)
+    elif what == "set":
+        clock.set(parse_instant(value, "set"))
+    elif what == "freeze":
+        clock.freeze()
+    else:
+        clock.unfreeze()
+    return jsonify(clock.state())
+
+
+# --- authorizations --------------------------------------------------------------------------
+
+def create_authorization(call: Call) -> Response:
+    from sandbox.oauth.server import add_uris, grant_customer_token, new_token_response
+
+    sb = sandbox()
+    b = call.body
+    u = _utility(b["utility"])
+    now = sb.clock.naive_now()
+    with sb.db.transaction() as s:
+        utility_id = _utility_row(s, u.slug)
+        customer = _customer(s, utility_id, b["customer"])
+        app = _third_party(s, utility_id, b["client_id"])
+        try:
+            allowed_by(list(app.scopes), b["scope"], strict=u.profile.strict_scopes)
+        except ScopeError as exc:
+            raise ControlError(400, "invalid_scope", f"scope: {exc}", "scope") from None
+        refusal = access.authorize_refusal(app, customer, sb.clock.today(u.time_zone))
+        if refusal is not None:
+            raise ControlError(409, refusal, access.REFUSALS[refusal].format(utility=u.name, app=app.name))
+        points = customer.usage_points
+        if "usage_points" in b:
+            known = {up.uuid: up.id for up in points}
+            unknown = [x for x in b["usage_points"] if x not in known]
+            if unknown:
+                raise ControlError(400, "invalid_request", f"usage_points: {unknown[0]!r} is not one of this "
+                                   f"customer's usage points ({', '.join(known)})", "usage_points")
+            ids = [known[x] for x in b["usage_points"]]
+        else:
+            ids = [up.id for up in points]
+        token = new_token_response(u.profile, b["scope"], True)
+        auth = grant_customer_token(s, token, sb.require_world().seed, u, app, customer, b["scope"], ids, now)
+        add_uris(token, auth, urls.resource_root(request.host_url, u.slug))
+        token["authorization_id"] = auth.uuid
+        token["subscription_id"] = auth.subscription_uuid
+    resp = jsonify(token)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _authorization_state(auth: Authorization) -> Response:
+    st, until = authorizations.state(auth, sandbox().clock.now())
+    return jsonify(authorization_id=auth.uuid, state=str(st), status_reason=auth.status_reason,
+                   ends_at=utc(until).isoformat().replace("+00:00", "Z"))
+
+
+def _refused(exc: Refused) -> ControlError:
+    return ControlError(409, "conflict", exc.message)
+
+
+def revoke_authorization(call: Call, authorization_id: str) -> Response:
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        auth = _authorization(s, authorization_id)
+        row_id, customer_id, utility_id = auth.id, auth.customer_id, auth.utility_id
+    try:
+        if customer_id is not None:  # as the customer does on the portal
+            done = authorizations.revoke_by_customer(sb.db, sb.clock, customer_id, row_id)
+        else:  # a client's own authorization: as its third party does over the API
+            done = authorizations.revoke_by_third_party(sb.db, sb.clock, utility_id, row_id)
+    except Refused as exc:
+        raise _refused(exc) from None
+    return _authorization_state(done)
+
+
+def expire_authorization(call: Call, authorization_id: str) -> Response:
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        auth = _authorization(s, authorization_id)
+        row_id, utility_id = auth.id, auth.utility_id
+    try:
+        done = authorizations.expire_now(sb.db, sb.clock, utility_id, row_id)
+    except Refused as exc:
+        raise _refused(exc) from None
+    return _authorization_state(done)
+
+
+# --- customers and third parties -----------------------------------------------------------------
+
+def move_out(call: Call, slug: str, username: str) -> Response:
+    sb = sandbox()
+    u = _utility(slug, "slug")
+    try:
+        day = dt.date.fromisoformat(call.body["date"])
+    except ValueError:
+        raise ControlError(400, "invalid_request", f"date: {call.body['date']!r} is not a date (YYYY-MM-DD)",
+                           "date") from None
+    with sb.db.sessions() as s:
+        customer_id = _customer(s, _utility_row(s, u.slug), username).id
+    try:
+        done = customers.move_out(sb.db, sb.clock, customer_id, day, u.time_zone)
+    except Refused as exc:
+        raise ControlError(400, "invalid_request", f"date: {exc.message}", "date") from None
+    return jsonify(service_end=done.service_end.isoformat(), ends_at=done.ends_at.isoformat().replace("+00:00", "Z"),
+                   authorizations_ended=done.authorizations_ended)
+
+
+def third_party_status(call: Call, slug: str, client_id: str) -> Response:
+    sb = sandbox()
+    u = _utility(slug, "slug")
+    with sb.db.sessions() as s:
+        utility_id = _utility_row(s, u.slug)
+        app_id = _third_party(s, utility_id, client_id).id
+    try:
+        app = third_parties.set_status_to(sb.db, sb.clock, utility_id, app_id, call.body["status"], by=CONTROL_API)
+    except Refused as exc:
+        raise _refused(exc) from None
+    return jsonify(client_id=app.client_id, status=app.status)

@@ -1,0 +1,23 @@
+"""The examples/ folder: a third party's CI tests, written against the installed pytest plugin,
+pass (run by pytest in a process of its own, as the third party runs them)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+from conftest import ROOT
+
+
+def test_the_plugin_is_registered_with_pytest():
+    found = [e for e in entry_points(group="pytest11") if e.name == "green_button_sandbox"]
+    assert found and found[0].value == "sandbox.testing.plugin"
+
+
+def test_the_example_third_party_tests_pass(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "examples")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "3 passed" in proc.stdout

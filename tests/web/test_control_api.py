@@ -1,0 +1,312 @@
+"""The control API through the test client: every operation of its table does what it says,
+and every refusal (no key, a bad body, an unknown thing, a state that forbids it) names its
+cause and changes nothing. The OpenAPI document is valid and lists exactly the routes served."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import FIXED_NOW
+from openapi_spec_validator import validate
+from sqlalchemy import func, select
+
+from sandbox import create_app
+from sandbox.core.models import Application, Authorization, Customer, OAuthToken
+from sandbox.web.control.operations import OPERATIONS
+
+KEY = "test-admin-key"
+H = {"Authorization": f"Bearer {KEY}"}
+SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
+EXERCISED: set[str] = set()
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 3, "TESTING": True,
+                              "ADMIN_KEY": KEY}, clock=clock)
+    yield application
+    application.extensions["sandbox"].db.engine.dispose()
+
+
+def call(client, method: str, path: str, operation: str, **kw):
+    EXERCISED.add(operation)
+    return client.open("/sandbox-api" + path, method=method, headers=kw.pop("headers", H), **kw)
+
+
+def refused(r, status: int, error: str, field: str | None = None) -> None:
+    assert r.status_code == status, (r.status_code, r.data[:300])
+    body = r.get_json()
+    assert body["error"] == error and body["error_description"]
+    assert body.get("field") == field, body
+
+
+def counts(app) -> tuple[int, ...]:
+    with app.extensions["sandbox"].db.sessions() as s:
+        return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Customer, Authorization, OAuthToken))
+
+
+def authorize(client, **over) -> dict:
+    body = {"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE, **over}
+    r = call(client, "POST", "/authorizations", "create_authorization", json=body)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def local(uri: str) -> str:
+    return uri.split("localhost", 1)[1]
+
+
+def test_every_call_needs_the_key_but_the_document(client):
+    for op in OPERATIONS:
+        path = op.path.replace("{authorization_id}", "x").replace("{slug}", "bayview").replace(
+            "{username}", "demo").replace("{client_id}", "demo-third-party")
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + KEY}):
+            r = client.open("/sandbox-api" + path, method=op.method, headers=headers, json={})
+            if op.open:
+                assert r.status_code == 200
+            else:
+                refused(r, 401, "invalid_token" if headers.get("Authorization", "").startswith("Bearer") else "unauthorized")
+                assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_document_is_valid_and_matches_the_routes(app, client):
+    r = call(client, "GET", "/openapi.json", "openapi", headers={})
+    doc = r.get_json()
+    validate(doc)
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == {(op.method, op.path) for op in OPERATIONS}
+    served = {r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/sandbox-api/")}
+    assert {"/sandbox-api" + op.rule for op in OPERATIONS} <= served
+    page = client.get("/sandbox-api/")
+    assert page.status_code == 200
+    for op in OPERATIONS:
+        assert f'id="{op.operation_id}"' in page.get_data(as_text=True)
+
+
+def test_the_clock(client, clock):
+    r = call(client, "GET", "/clock", "get_clock")
+    assert r.get_json() == {"now": "2025-07-15T18:30:00Z", "frozen": True, "offset_seconds": 0.0}
+    r = call(client, "POST", "/clock", "set_clock", json={"advance": "P1DT2H"})
+    assert r.get_json()["now"] == "2025-07-16T20:30:00Z" and clock.now() == FIXED_NOW + dt.timedelta(hours=26)
+    assert call(client, "POST", "/clock", "set_clock", json={"advance": 60}).get_json()["now"] == "2025-07-16T20:31:00Z"
+    assert call(client, "POST", "/clock", "set_clock", json={"set": "2025-08-01T00:00:00+02:00"}).get_json()["now"] \
+        == "2025-07-31T22:00:00Z"
+    r = call(client, "POST", "/clock", "set_clock", json={"resume": True}).get_json()
+    assert r["frozen"] is False
+    assert call(client, "POST", "/clock", "set_clock", json={"freeze": True}).get_json()["frozen"] is True
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "body"), ({"advance": "P1D", "freeze": True}, "body"), ({"advance": "P1M"}, "advance"),
+    ({"advance": "soon"}, "advance"), ({"advance": -5}, "advance"), ({"advance": True}, "advance"),
+    ({"set": "2025-08-01T00:00:00"}, "set"), ({"set": "tomorrow"}, "set"), ({"freeze": False}, "freeze"),
+    ({"stop": True}, "stop"),
+])
+def test_a_bad_clock_change_names_the_field_and_moves_nothing(client, clock, body, field):
+    r = call(client, "POST", "/clock", "set_clock", json=body)
+    refused(r, 400, "invalid_request", field)
+    assert clock.now() == FIXED_NOW
+
+
+def test_not_json_is_400(client):
+    refused(call(client, "POST", "/clock", "set_clock", data="{advance", content_type="application/json"), 400,
+            "invalid_request", "body")
+
+
+def test_authorize_without_the_browser_gives_what_the_token_endpoint_gives(app, client):
+    t = authorize(client)
+    assert set(t) >= {"access_token", "refresh_token", "token_type", "expires_in", "scope", "resourceURI",
+                      "authorizationURI", "authorization_id"}
+    assert t["resourceURI"].endswith(f"/Batch/Subscription/{t['authorization_id']}")
+    r = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert r.status_code == 200 and b"<feed" in r.data[:400]
+    # the refresh token works at the real token endpoint
+    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "refresh_token", "refresh_token": t["refresh_token"]},
+                    auth=("demo-third-party", "demo-secret"))
+    assert r.status_code == 200 and r.get_json()["resourceURI"] == t["resourceURI"]
+
+
+def test_authorize_some_usage_points(app, client):
+    with app.extensions["sandbox"].db.sessions() as s:
+        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        first = demo.usage_points[0].uuid
+    t = authorize(client, usage_points=[first])
+    tree = local(t["resourceURI"]).replace("Batch/Subscription", "Subscription")
+    r = client.get(tree + "/UsagePoint", headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert r.data.count(b"<entry") == 1 and first.encode() in r.data
+
+
+@pytest.mark.parametrize("over, status, error, field", [
+    ({"utility": "nowhere"}, 404, "not_found", "utility"),
+    ({"customer": "nobody"}, 404, "not_found", "customer"),
+    ({"client_id": "nobody"}, 404, "not_found", "client_id"),
+    ({"client_id": "upload-client"}, 404, "not_found", "client_id"),  # not a third party
+    ({"scope": "FB=99"}, 400, "invalid_scope", "scope"),
+    ({"usage_points": ["not-one-of-hers"]}, 400, "invalid_request", "usage_points"),
+    ({"usage_points": []}, 400, "invalid_request", "usage_points"),
+    ({"extra": 1}, 400, "invalid_request", "extra"),
+    ({"scope": None}, 400, "invalid_request", "scope"),
+])
+def test_a_refused_authorization_names_its_cause_and_makes_nothing(app, client, over, status, error, field):
+    before = counts(app)
+    body = {"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE, **over}
+    refused(call(client, "POST", "/authorizations", "create_authorization", json=body), status, error, field)
+    assert counts(app) == before
+
+
+def test_a_blocked_third_party_cannot_be_authorized(app, client):
+    r = call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
+             json={"status": "blocked"})
+    assert r.get_json() == {"client_id": "demo-third-party", "status": "blocked"}
+    before = counts(app)
+    refused(call(client, "POST", "/authorizations", "create_authorization",
+                 json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE}),
+            409, "blocked")
+    assert counts(app) == before
+    refused(call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
+                 json={"status": "blocked"}), 409, "conflict")
+    refused(call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
+                 json={"status": "gone"}), 400, "invalid_request", "status")
+    refused(call(client, "POST", "/utilities/bayview/third-parties/nobody/status", "set_third_party_status",
+                 json={"status": "blocked"}), 404, "not_found", "client_id")
+
+
+def test_status_change_stops_tokens_and_is_recorded_as_staff_changes_are(app, client):
+    t = authorize(client)
+    call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
+         json={"status": "on_hold"})
+    r = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert r.status_code == 401 and r.headers["X-Sandbox-Reason"] == "third_party_on_hold"
+    call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
+         json={"status": "production"})
+    r = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert r.status_code == 200
+    with app.extensions["sandbox"].db.sessions() as s:
+        app_row = s.scalars(select(Application).where(Application.client_id == "demo-third-party",
+                                                      Application.utility.has(slug="bayview"))).one()
+        assert app_row.status == "production"
+
+
+def test_revoke_and_expire_end_access_with_their_reasons(client):
+    a, b = authorize(client), authorize(client)
+    r = call(client, "POST", f"/authorizations/{a['authorization_id']}/revoke", "revoke_authorization")
+    assert r.get_json()["state"] == "revoked" and r.get_json()["status_reason"] == "revoked by the customer"
+    got = client.get(local(a["resourceURI"]), headers={"Authorization": f"Bearer {a['access_token']}"})
+    assert got.headers["X-Sandbox-Reason"] == "authorization_revoked_by_customer"
+    r = call(client, "POST", f"/authorizations/{b['authorization_id']}/expire", "expire_authorization")
+    assert r.get_json()["state"] == "expired"
+    got = client.get(local(b["resourceURI"]), headers={"Authorization": f"Bearer {b['access_token']}"})
+    assert got.headers["X-Sandbox-Reason"] == "authorization_expired"
+    for op, name in (("revoke", "revoke_authorization"), ("expire", "expire_authorization")):
+        refused(call(client, "POST", f"/authorizations/{a['authorization_id']}/{op}", name), 409, "conflict")
+        refused(call(client, "POST", f"/authorizations/no-such/{op}", name), 404, "not_found", "authorization_id")
+
+
+def test_move_out(client, clock):
+    t = authorize(client)
+    day = clock.today("America/Los_Angeles") + dt.timedelta(days=3)
+    r = call(client, "POST", "/utilities/bayview/customers/demo/move-out", "move_out", json={"date": day.isoformat()})
+    assert r.status_code == 200 and r.get_json()["authorizations_ended"] >= 1
+    clock.advance(dt.timedelta(days=4))
+    got = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert got.headers["X-Sandbox-Reason"] == "customer_moved_out"
+
+
+@pytest.mark.parametrize("path, body, status, field", [
+    ("/utilities/bayview/customers/demo/move-out", {"date": "2020-01-01"}, 400, "date"),
+    ("/utilities/bayview/customers/demo/move-out", {"date": "soon"}, 400, "date"),
+    ("/utilities/bayview/customers/demo/move-out", {}, 400, "date"),
+    ("/utilities/bayview/customers/nobody/move-out", {"date": "2025-07-20"}, 404, "customer"),
+    ("/utilities/nowhere/customers/demo/move-out", {"date": "2025-07-20"}, 404, "slug"),
+])
+def test_a_bad_move_changes_nothing(app, client, path, body, status, field):
+    refused(call(client, "POST", path, "move_out", json=body), status,
+            "not_found" if status == 404 else "invalid_request", field)
+    with app.extensions["sandbox"].db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Customer).where(Customer.service_end.is_not(None))) == 0
+
+
+def test_seed_more_customers_and_reset(app, client, clock):
+    before = counts(app)
+    r = call(client, "POST", "/seed", "seed", json={"utility": "bayview", "customers": 2})
+    names = r.get_json()["usernames"]
+    assert len(names) == 2 and counts(app)[0] == before[0] + 2
+    # the new customers can sign in and be authorized like any other
+    authorize(client, customer=names[0])
+    refused(call(client, "POST", "/seed", "seed", json={"utility": "bayview", "customers": 0}), 400,
+            "invalid_request", "customers")
+    refused(call(client, "POST", "/seed", "seed", json={"utility": "nowhere", "customers": 1}), 404, "not_found",
+            "utility")
+    call(client, "POST", "/clock", "set_clock", json={"advance": "P2D"})
+    r = call(client, "POST", "/reset", "reset")
+    assert r.status_code == 200 and r.get_json()["seed"] == 42
+    assert counts(app) == before  # the seed's customers and its one demo authorization, nothing made since
+    assert not clock.frozen and abs(clock.now() - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
+    assert client.get("/dc/bayview/").status_code == 200
+
+
+def test_seeding_gives_the_customers_a_larger_seed_would(tmp_path, clock):
+    small = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "CUSTOMERS": 1, "ADMIN_KEY": KEY},
+                       clock=clock)
+    names = call(small.test_client(), "POST", "/seed", "seed", json={"utility": "bayview", "customers": 2}
+                 ).get_json()["usernames"]
+    large = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}", "CUSTOMERS": 3}, clock=clock)
+    for a in (small, large):
+        with a.extensions["sandbox"].db.sessions() as s:
+            rows = s.execute(select(Customer.username, Customer.account_number, Customer.uuid)
+                             .where(Customer.utility.has(slug="bayview")).order_by(Customer.number)).all()
+        a.extensions["rows"] = rows
+        a.extensions["sandbox"].db.engine.dispose()
+    assert small.extensions["rows"] == large.extensions["rows"]
+    assert [r[0] for r in large.extensions["rows"][2:]] == names
+
+
+def test_explain_scope(client):
+    r = call(client, "GET", "/scope/explain?scope=FB=1_3_4_5_15;IntervalDuration=3600&utility=bayview", "explain_scope")
+    body = r.get_json()
+    assert body["valid"] is True and [b["id"] for b in body["function_blocks"]] == [1, 3, 4, 5, 15]
+    assert body["function_blocks"][2]["name"] == "Interval Metering"
+    assert "Monthly bill summaries" in body["plain"]
+    r = call(client, "GET", "/scope/explain?scope=FB=1_3;IntervalDuration=soon", "explain_scope").get_json()
+    assert r["valid"] is False and r["error"]["error"] == "invalid_scope" and "IntervalDuration" in \
+        r["error"]["error_description"]
+    refused(call(client, "GET", "/scope/explain", "explain_scope"), 400, "invalid_request", "scope")
+    refused(call(client, "GET", "/scope/explain?scope=FB=1&utility=nowhere", "explain_scope"), 404, "not_found",
+            "utility")
+
+
+def test_unknown_paths_and_methods_are_json(client):
+    refused(client.get("/sandbox-api/nothing", headers=H), 404, "not_found")
+    r = client.put("/sandbox-api/clock", headers=H)
+    refused(r, 405, "method_not_allowed")
+    assert r.headers["Allow"] == "GET, POST"
+
+
+def _introspect(client, token: str, credentials=("demo-third-party", "demo-secret"), **extra):
+    r = client.post("/dc/bayview/oauth/introspect", data={"token": token, **extra}, auth=credentials)
+    assert r.status_code == 200, r.data[:300]
+    return r.get_json()
+
+
+def test_introspection_follows_the_clock_and_the_owner(client, clock):
+    t = authorize(client)
+    active = _introspect(client, t["access_token"])
+    assert active["active"] is True and active["client_id"] == "demo-third-party" and active["scope"] == SCOPE
+    assert active["authorization_id"] == t["authorization_id"] and active["sub"]
+    assert active["exp"] - active["iat"] == t["expires_in"]
+    assert _introspect(client, t["refresh_token"], token_type_hint="refresh_token")["active"] is True
+    # another client learns nothing of it
+    assert _introspect(client, t["access_token"], ("data-custodian", "data-custodian-secret")) == {"active": False}
+    assert _introspect(client, "no-such-token") == {"active": False}
+    clock.advance(t["expires_in"] + 1)
+    assert _introspect(client, t["access_token"]) == {"active": False}
+    assert _introspect(client, t["refresh_token"])["active"] is True  # the refresh token lives on
+    call(client, "POST", f"/authorizations/{t['authorization_id']}/revoke", "revoke_authorization")
+    assert _introspect(client, t["refresh_token"]) == {"active": False}
+    r = client.post("/dc/bayview/oauth/introspect", data={"token": t["access_token"]})
+    assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
+
+
+def test_every_operation_is_exercised():
+    """Runs last in this module (pytest keeps file order): each row of the table was called above."""
+    assert EXERCISED == {op.operation_id for op in OPERATIONS}
