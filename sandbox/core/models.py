@@ -308,6 +308,23 @@ class OAuthToken(Base):
 
 
 
+class RequestRecord(Base):
+    """One call to a utility's ESPI API (services.request_log): who called, what, and the answer."""
+
+    __tablename__ = "request_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"),
+                                                       nullable=True, index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)  # sandbox time
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))  # with its query string
+    token_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    status: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)  # X-Sandbox-Reason of a refusal
+    milliseconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class SchemaVersion(Base):
     """The schema version the tables were made at (db.SCHEMA_VERSION); one row."""
 

@@ -50,6 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     store = DatabaseClockStore(db)
     state = Sandbox(cfg, db, clock or Clock(store=store))
     app.extensions["sandbox"] = state
+    from sandbox.services.request_log import Writer
+
+    app.extensions["request_log"] = Writer(db)  # the ESPI calls this process answers, written in batches
 
     def prepare() -> WorldDef | None:
         if problem:

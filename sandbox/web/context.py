@@ -16,6 +16,7 @@ from sandbox.core.errors import NotFound
 from sandbox.core.models import Customer, Developer
 from sandbox.core.state import Sandbox
 from sandbox.services import customers, onboarding
+from sandbox.services.request_log import Writer
 
 CUSTOMER, STAFF, DEVELOPER = "customer", "staff", "developer"  # the signed-in roles
 
@@ -23,6 +24,11 @@ CUSTOMER, STAFF, DEVELOPER = "customer", "staff", "developer"  # the signed-in r
 def sandbox() -> Sandbox:
     """The Sandbox of the current Flask app."""
     return current_app.extensions["sandbox"]
+
+
+def request_log() -> Writer:
+    """This process's writer of the request log."""
+    return current_app.extensions["request_log"]
 
 
 def db_session() -> Session:

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from sandbox.core import errors
 from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words, standard_scopes
-from sandbox.services import access, onboarding, signin, world
+from sandbox.services import access, onboarding, request_log, signin, world
 from sandbox.services.world import describe
 from sandbox.web import context
 from sandbox.web.context import sandbox
@@ -25,6 +25,7 @@ from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = context.DEVELOPER
+REQUEST_LOG_ROWS = 50  # the latest calls shown on an application's page
 UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
 
 
@@ -250,7 +251,9 @@ def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error
             scopes=[{"scope": sc, "title": onboarding.scope_title(sc), "meaning": plain_words(sc)}
                     for sc in app.scopes],
             terms_current=app.terms_version == profile.terms_version and app.terms_accepted_at is not None,
-            max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024, nav="apps")
+            max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024, nav="apps",
+            calls=request_log.recent(context.request_log(), g.utility_id, application_id=app.id, limit=REQUEST_LOG_ROWS),
+            resource_path=urls.resource_root("", g.slug))
     resp = Response(html, status)
     if revealed:
         resp.headers["Cache-Control"] = "no-store"

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 import zlib
 from typing import Callable, Iterable, Iterator, Mapping
 
-from flask import Flask, Response, g, json, request, stream_with_context
+from flask import Flask, Response, current_app, g, json, request, stream_with_context
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import NotFound, Refused, TokenRefused
 from sandbox.espi import urls
 from sandbox.espi.query import QueryError
 from sandbox.oauth.bearer import challenge, identify
-from sandbox.services import access
+from sandbox.services import access, request_log
+from sandbox.web import context
 from sandbox.web.context import db_session, sandbox, take_db_session
 from sandbox.web.utility import upload_limit, utility_row_id
 
 ATOM = "application/atom+xml; charset=utf-8"
 ESPI_PATH = re.compile(r"^/dc/[^/]+/espi/")
+ESPI_SLUG = re.compile(r"^/dc/([^/]+)/espi/")
 RESOURCE_PATH = re.compile(r"^/dc/([^/]+)" + re.escape(urls.RESOURCE_PREFIX) + "/")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Origin, Authorization, Accept, Content-Type"
@@ -72,6 +76,7 @@ def guarded(resource: str) -> Callable:
                 p = identify(s, g.utility_id, request.headers.get("Authorization"))
             except TokenRefused as err:
                 raise access.missing_token(resource) or err from None
+            g.caller = p  # for the request log, refused or not
             access.judge(p, resource, request.method, ids, sandbox().clock.now())
             g.presented = p
             return view(**ids)
@@ -149,6 +154,26 @@ def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield b"".join(pending)
 
 
+def _log_call(resp: Response) -> None:
+    """The call in the utility's request log (never the reason a call fails)."""
+    utility_id = g.get("utility_id")
+    if utility_id is None:
+        found = ESPI_SLUG.match(request.path)
+        utility_id = utility_row_id(found.group(1)) if found else None
+    if utility_id is None:
+        return
+    caller = g.get("caller")
+    started = g.get("espi_started")
+    path = request.full_path.rstrip("?") if request.query_string else request.path
+    try:
+        request_log.record(context.request_log(), utility_id, caller.application.id if caller else None, sandbox().clock.now(),
+                           request.method, path, str(caller.kind) if caller else None, resp.status_code,
+                           resp.headers.get("X-Sandbox-Reason"),
+                           (time.perf_counter() - started) * 1000 if started is not None else 0.0)
+    except SQLAlchemyError as exc:  # a world being reset, a locked database: the call is answered all the same
+        current_app.logger.warning("request log: %s", exc)
+
+
 def _cors(resp: Response) -> Response:
     origin = request.headers.get("Origin")
     resp.headers["Access-Control-Allow-Origin"] = origin or "*"
@@ -175,9 +200,17 @@ def init_app(app: Flask) -> None:
             return Response(status=204)
         return None
 
+    @app.before_request
+    def _started():
+        if under_espi():
+            g.espi_started = time.perf_counter()
+
     @app.after_request
     def _espi_headers(resp: Response) -> Response:
-        return _cors(resp) if under_espi() else resp
+        if not under_espi():
+            return resp
+        _log_call(resp)
+        return _cors(resp)
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

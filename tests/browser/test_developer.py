@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import requests
 from live.third_party import ThirdParty
 from playwright.sync_api import expect
 from web.helpers import make_certificate
@@ -44,6 +45,7 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         secret = page.locator("#client-secret")
         expect(secret).to_be_visible()
         assert len(secret.inner_text()) >= 40
+        client_secret = secret.inner_text().strip()
         expect(page.locator("#status")).to_have_text("Review")
         _no_overflow(page, "application page")
         screenshot(page, "developer-application-new-phone")
@@ -67,6 +69,23 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         expect(page.locator("#notify-result")).to_contain_text("received")
         assert len(tp.received) == 1
         expect(page.locator('[data-check="notification"]')).to_have_attribute("data-done", "true")
+        # the application's own calls show in its request log, a refused one with its reason
+        client_id = page.locator("#client-id").inner_text().strip()
+        got = requests.post(f"{server.url}/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
+                            auth=(client_id, client_secret), timeout=30).json()
+        resource = f"{server.url}/dc/bayview/espi/1_1/resource"
+        requests.get(f"{resource}/ReadServiceStatus", headers={"Authorization": f"Bearer {got['access_token']}"},
+                     timeout=30)
+        requests.get(f"{resource}/Batch/Subscription/1", headers={"Authorization": f"Bearer {got['access_token']}"},
+                     timeout=30)
+        page.reload()
+        rows = page.locator("#request-log tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text("GET /Batch/Subscription/1")
+        expect(rows.nth(0)).to_contain_text("403")
+        expect(rows.nth(0)).to_contain_text("wrong_token_kind")
+        expect(rows.nth(1)).to_contain_text("ReadServiceStatus")
+        expect(rows.nth(1)).to_contain_text("200")
         _no_overflow(page, "application page with results")
         screenshot(page, "developer-application-phone")
         page.set_viewport_size(DESKTOP)

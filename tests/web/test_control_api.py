@@ -275,6 +275,13 @@ def test_explain_scope(client):
             "utility")
 
 
+def test_the_request_log_lists_resource_calls(client):
+    t = authorize(client)
+    client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    calls = call(client, "GET", "/requests?client_id=demo-third-party", "list_requests").get_json()["requests"]
+    assert calls[0]["path"] == local(t["resourceURI"]) and calls[0]["status"] == 200  # the test client's host
+
+
 def test_unknown_paths_and_methods_are_json(client):
     refused(client.get("/sandbox-api/nothing", headers=H), 404, "not_found")
     r = client.put("/sandbox-api/clock", headers=H)

@@ -72,6 +72,10 @@ TOKEN_RESPONSE = {
 AUTHORIZATION_STATE = _object(("authorization_id", "state", "ends_at"), authorization_id={"type": "string"},
                               state={"type": "string"}, status_reason={"type": ["string", "null"]},
                               ends_at={"type": "string", "format": "date-time"})
+REQUEST = _object(("at", "method", "path", "status"), at={"type": "string", "format": "date-time"},
+                  method={"type": "string"}, path={"type": "string"}, token_kind={"type": ["string", "null"]},
+                  status={"type": "integer"}, reason={"type": ["string", "null"]},
+                  client_id={"type": ["string", "null"]}, milliseconds={"type": "number"})
 _REFUSED = "the world's state does not allow it (already ended, already in that status...): nothing changed"
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -122,6 +126,13 @@ OPERATIONS: tuple[Operation, ...] = (
               tag="third parties", body=_object(("status",), status={"enum": [s.value for s in AppStatus]}),
               answers={200: "the status set", 404: "no such utility or third party", 409: _REFUSED},
               response=_object(("client_id", "status"), client_id={"type": "string"}, status={"type": "string"})),
+    Operation("GET", "/requests", "list_requests", "The request log: calls to the utilities' ESPI APIs, newest first",
+              views.list_requests, tag="requests",
+              query=(Param("utility", "a utility's slug"), Param("client_id", "one third party's calls (its client_id)"),
+                     Param("limit", "how many (default 100, at most 1000)",
+                           schema={"type": "integer", "minimum": 1, "maximum": 1000})),
+              answers={200: "the calls", 404: "no such utility"},
+              response=_object(("requests",), requests={"type": "array", "items": REQUEST})),
     Operation("GET", "/scope/explain", "explain_scope", "A scope in plain words and function blocks",
               views.explain_scope, tag="about",
               query=(Param("scope", "an ESPI scope string", required=True),

@@ -17,9 +17,10 @@ from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, Authorization, Customer, Utility
 from sandbox.espi import urls
 from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, ScopeError, allowed_by, function_blocks, plain_words
-from sandbox.services import access, authorizations, customers, third_parties, world
+from sandbox.services import access, authorizations, customers, request_log, third_parties, world
 from sandbox.services.access import ClientRole
 from sandbox.synth.world import UtilityDef
+from sandbox.web.context import request_log as request_log_writer
 from sandbox.web.context import sandbox
 
 CONTROL_API = "control API"  # who made a change, in the records that keep it
@@ -254,6 +255,25 @@ def expire_authorization(call: Call, authorization_id: str) -> Response:
     except Refused as exc:
         raise _refused(exc) from None
     return _authorization_state(done)
+
+
+# --- the request log ---------------------------------------------------------------------------
+
+def list_requests(call: Call) -> Response:
+    sb = sandbox()
+    try:
+        limit = int(call.query.get("limit", "100"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ControlError(400, "invalid_request", "limit: a whole number from 1 to 1000", "limit")
+    utility_id = None
+    if "utility" in call.query:
+        u = _utility(call.query["utility"])
+        with sb.db.sessions() as s:
+            utility_id = _utility_row(s, u.slug)
+    found = request_log.recent(request_log_writer(), utility_id, client_id=call.query.get("client_id"), limit=limit)
+    return jsonify(requests=[c.as_json() for c in found])
 
 
 # --- customers and third parties -----------------------------------------------------------------

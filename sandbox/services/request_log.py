@@ -1,0 +1,141 @@
+"""The request log: every call to a utility's ESPI API (the resource server and the registration
+API) with its time, method, path, token kind, status and refusal reason, so that a third party
+sees what its client really sent and why it was refused (the developer portal and the control
+API show it). Each utility keeps its latest KEEP calls; older ones are dropped as new ones come.
+Calls are written in batches off the request (`Writer`).
+"""
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from sandbox.core.clock import to_naive_utc, utc
+from sandbox.core.db import Database
+from sandbox.core.models import Application, RequestRecord
+
+KEEP = 5000  # calls kept per utility
+
+
+@dataclass(frozen=True)
+class Call:
+    at: dt.datetime
+    method: str
+    path: str
+    token_kind: str | None
+    status: int
+    reason: str | None
+    client_id: str | None
+    milliseconds: float
+
+    def as_json(self) -> dict:
+        return {"at": utc(self.at).isoformat().replace("+00:00", "Z"), "method": self.method, "path": self.path,
+                "token_kind": self.token_kind, "status": self.status, "reason": self.reason,
+                "client_id": self.client_id, "milliseconds": round(self.milliseconds, 1)}
+
+
+class Writer:
+    """The calls of one process, written in batches by a thread of its own: keeping a call costs
+    the request nothing but a list append (a write per call would double a small GET's cost).
+    A batch is written every INTERVAL seconds, or at once when MAX_BATCH calls wait; `flush()`
+    writes what waits now (the readers below call it, so a process sees its own calls at once;
+    another process's appear within INTERVAL)."""
+
+    INTERVAL = 0.2
+    MAX_BATCH = 500
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._pending: list[dict] = []
+        self._lock = threading.Lock()  # guards _pending and _running
+        self._writing = threading.Lock()  # one batch written at a time, in order
+        self._wake = threading.Event()
+        self._running = False
+        _WRITERS.add(self)
+
+    def add(self, row: dict) -> None:
+        with self._lock:
+            self._pending.append(row)
+            full = len(self._pending) >= self.MAX_BATCH
+            if not self._running:  # the thread runs while there are calls to write (and in a forked worker anew)
+                self._running = True
+                threading.Thread(target=self._run, name="request-log", daemon=True).start()
+        if full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.INTERVAL)
+            self._wake.clear()
+            try:
+                self.flush()
+            except SQLAlchemyError as exc:  # a world being reset: these calls are dropped, later ones kept
+                logging.getLogger(__name__).warning("request log: %s", exc)
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+
+    def flush(self) -> None:
+        with self._writing:
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if rows:
+                _write(self.db, rows)
+
+
+_WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """Calls still waiting when the process ends are written (a server stopped cleanly loses none)."""
+    for writer in list(_WRITERS):
+        try:
+            writer.flush()
+        except SQLAlchemyError:
+            pass
+
+
+def _write(db: Database, rows: list[dict]) -> None:
+    with db.engine.begin() as c:
+        c.execute(insert(RequestRecord), rows)
+        for utility_id in {r["utility_id"] for r in rows}:
+            oldest = c.execute(select(RequestRecord.id).where(RequestRecord.utility_id == utility_id)
+                               .order_by(RequestRecord.id.desc()).offset(KEEP).limit(1)).scalar()
+            if oldest is not None:
+                c.execute(delete(RequestRecord).where(RequestRecord.utility_id == utility_id,
+                                                      RequestRecord.id <= oldest))
+
+
+def record(writer: Writer, utility_id: int, application_id: int | None, at: dt.datetime, method: str, path: str,
+           token_kind: str | None, status: int, reason: str | None, milliseconds: float) -> None:
+    """Keep one call (written with the next batch)."""
+    writer.add({"utility_id": utility_id, "application_id": application_id, "at": to_naive_utc(at),
+                "method": method[:8], "path": path[:500], "token_kind": token_kind, "status": status,
+                "reason": reason[:64] if reason else None, "milliseconds": milliseconds})
+
+
+def recent(writer: Writer, utility_id: int | None = None, application_id: int | None = None,
+           client_id: str | None = None, limit: int = 100) -> list[Call]:
+    """The latest calls, newest first (of one utility, one application or client_id, if given)."""
+    writer.flush()
+    db = writer.db
+    q = (select(RequestRecord, Application.client_id)
+         .outerjoin(Application, RequestRecord.application_id == Application.id)
+         .order_by(RequestRecord.id.desc()).limit(limit))
+    if utility_id is not None:
+        q = q.where(RequestRecord.utility_id == utility_id)
+    if application_id is not None:
+        q = q.where(RequestRecord.application_id == application_id)
+    if client_id is not None:
+        q = q.where(Application.client_id == client_id)
+    with db.sessions() as s:
+        return [Call(r.at, r.method, r.path, r.token_kind, r.status, r.reason, client_id, r.milliseconds)
+                for r, client_id in s.execute(q)]
