@@ -84,14 +84,25 @@ def test_advances_made_together_all_count(db):
     assert Clock(store=store).now() == T0 + dt.timedelta(minutes=40)
 
 
+class Counting(DatabaseClockStore):
+    reads = 0
+
+    def read(self) -> tuple[float | None, float]:
+        self.reads += 1
+        return super().read()
+
+
 def test_a_pinned_clock_reads_once_and_sees_its_own_changes(db):
-    mine, other = Clock(store=DatabaseClockStore(db)), Clock(store=DatabaseClockStore(db))
+    store = Counting(db)
+    mine, other = Clock(store=store), Clock(store=DatabaseClockStore(db))
     mine.freeze(T0)
     with mine.pinned():
+        assert store.reads == 0  # a request that never asks the time costs no read
+        assert mine.now() == T0
         other.advance(3600)
-        assert mine.now() == T0  # read once, at the start
+        assert mine.now() == T0 and store.reads == 1  # read once, when first asked
         mine.advance(60)
-        assert mine.now() == T0 + dt.timedelta(seconds=3660)  # its own change re-reads
+        assert mine.now() == T0 + dt.timedelta(seconds=3660)  # its own change is seen
     other.advance(60)
     assert mine.now() == T0 + dt.timedelta(seconds=3720)  # unpinned: every read is fresh
 

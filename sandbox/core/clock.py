@@ -94,6 +94,9 @@ class MemoryClockStore:
             self._frozen, self._offset = frozen, offset
 
 
+_FIRST_USE = object()  # a pin whose state is read when first asked for
+
+
 class Clock:
     """Real time, or frozen, or running ahead, as its store says.
 
@@ -104,7 +107,7 @@ class Clock:
     def __init__(self, source: Callable[[], float] = time.time, store: ClockStore | None = None):
         self._source = source
         self.store: ClockStore = store or MemoryClockStore()
-        self._pin: contextvars.ContextVar[tuple[float | None, float] | None] = contextvars.ContextVar(
+        self._pin: contextvars.ContextVar[tuple[float | None, float] | object | None] = contextvars.ContextVar(
             f"clock-pin-{id(self)}", default=None)
 
     def bind(self, store: ClockStore) -> None:
@@ -115,21 +118,26 @@ class Clock:
     def snapshot(self) -> tuple[float | None, float]:
         """(the frozen instant or None, the offset while running), as a store keeps it."""
         pinned = self._pin.get()
-        return pinned if pinned is not None else self.store.read()
+        if isinstance(pinned, tuple):
+            return pinned
+        state = self.store.read()
+        if pinned is _FIRST_USE:  # pinned, not read yet: read now, for the rest of the block
+            self._pin.set(state)
+        return state
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
-        """Read the state once for the block (changes made in it are seen)."""
+        """Read the state once for the block, when it is first asked for (changes made in it are seen)."""
         before = self._pin.get()
-        self._pin.set(self.store.read())
+        self._pin.set(_FIRST_USE)
         try:
             yield
         finally:
             self._pin.set(before)
 
     def _changed(self) -> None:
-        if self._pin.get() is not None:
-            self._pin.set(self.store.read())
+        if isinstance(self._pin.get(), tuple):
+            self._pin.set(_FIRST_USE)  # read again when next asked
 
     def timestamp(self) -> float:
         frozen, offset = self.snapshot()
