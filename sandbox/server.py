@@ -6,6 +6,7 @@ same on Linux, macOS and Windows laptops (Werkzeug's development server is not f
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -28,6 +29,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.threads is not None and not 1 <= args.threads <= 256:
         p.error("argument --threads: must be between 1 and 256")
     return args
+
+
+def _stop(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
                      "  utility staff: staff / staff at /dc/<slug>/admin",
                      f"  control API: {urls[0]}/sandbox-api/ admin key: {app.extensions['sandbox'].admin_key}",
                      f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
+    signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
     try:
         server.run()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.close()

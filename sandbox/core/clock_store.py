@@ -32,13 +32,15 @@ class DatabaseClockStore:
         try:
             with self.db.engine.connect() as c:
                 row = c.execute(self._read).first()
-        except (OperationalError, ProgrammingError):  # no table yet: the database was never seeded
+        except (OperationalError, ProgrammingError):
+            if self.db.has_table(ClockState.__tablename__):
+                raise  # a database error, not a database never seeded: never a silent "real time"
             return None, 0.0
         return (None, 0.0) if row is None else (row[0], row[1])
 
     def _change(self, values: dict, op) -> None:
         """UPDATE the row with `values`; if there is none yet, insert the state `op` makes of real time."""
-        for _ in range(3):
+        for attempt in range(3):
             try:
                 with self.db.engine.begin() as c:
                     if c.execute(update(_T).where(_T.world == self.world).values(**values)).rowcount:
@@ -49,9 +51,12 @@ class DatabaseClockStore:
                     c.execute(insert(_T).values(world=self.world, frozen_at=frozen, offset_seconds=offset))
                     return
             except IntegrityError:  # another process inserted it meanwhile: update that one
-                continue
-            except (OperationalError, ProgrammingError):  # before the first seed: no table yet
-                cast(Table, ClockState.__table__).create(self.db.engine, checkfirst=True)
+                if attempt == 2:
+                    raise
+            except (OperationalError, ProgrammingError):
+                if attempt == 2 or self.db.has_table(ClockState.__tablename__):
+                    raise
+                cast(Table, ClockState.__table__).create(self.db.engine, checkfirst=True)  # before the first seed
 
     def freeze(self, at: float | None, real: float) -> None:
         value = literal(at) if at is not None else case((_RUNNING, literal(real) + _T.offset_seconds),

@@ -313,9 +313,9 @@ class RequestRecord(Base):
 
     __tablename__ = "request_record"
     id: Mapped[int] = mapped_column(primary_key=True)
-    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
-    application_id: Mapped[int | None] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"),
-                                                       nullable=True, index=True)
+    # plain ids, no foreign keys: a call is kept even when its application is gone (a deleted registration)
+    utility_id: Mapped[int] = mapped_column(Integer, index=True)
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime)  # sandbox time
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(500))  # with its query string

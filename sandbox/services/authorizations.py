@@ -196,7 +196,7 @@ def expire_now(db: Database, clock: Clock, utility_id: int, authorization_id: in
             raise _already_ended(auth, now)
         done = s.connection().execute(update(Authorization).where(
             Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE, Authorization.authorized_end > now)
-            .values(authorized_end=max(now, auth.authorized_start)))
+            .values(authorized_end=max(now, auth.authorized_start), status_reason=None))  # expired, not moved out
         s.refresh(auth)
         if done.rowcount != 1:
             raise _already_ended(auth, now)

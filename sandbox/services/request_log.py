@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -89,8 +90,27 @@ class Writer:
             if rows:
                 _write(self.db, rows)
 
+    def discard(self) -> None:
+        """Forget the calls not written yet (the world they belong to is being replaced)."""
+        with self._writing, self._lock:
+            self._pending = []
+
+    def _after_fork(self) -> None:
+        """A forked child starts with no thread and its own locks; the parent writes what it had."""
+        self._lock, self._writing, self._wake = threading.Lock(), threading.Lock(), threading.Event()
+        self._pending, self._running = [], False
+
 
 _WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_WRITERS):
+        writer._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
@@ -125,7 +145,10 @@ def record(writer: Writer, utility_id: int, application_id: int | None, at: dt.d
 def recent(writer: Writer, utility_id: int | None = None, application_id: int | None = None,
            client_id: str | None = None, limit: int = 100) -> list[Call]:
     """The latest calls, newest first (of one utility, one application or client_id, if given)."""
-    writer.flush()
+    try:
+        writer.flush()
+    except SQLAlchemyError as exc:  # those calls are lost; the ones written before are still shown
+        logging.getLogger(__name__).warning("request log: %s", exc)
     db = writer.db
     q = (select(RequestRecord, Application.client_id)
          .outerjoin(Application, RequestRecord.application_id == Application.id)

@@ -105,6 +105,9 @@ def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[
         utility_id, after = s.execute(update(Utility).where(Utility.slug == slug)
                                       .values(customer_count=Utility.customer_count + count)
                                       .returning(Utility.id, Utility.customer_count)).one()
+        # customer ids are given here (max + 1): two utilities' additions wait for each other (PostgreSQL;
+        # SQLite's writes are one at a time already)
+        s.execute(select(WorldState.id).where(WorldState.id == 1).with_for_update())
         first = after - count
         factory = PeopleFactory(world, u, world.seed)
         for n in range(first):  # the generator runs in order: replay the ones made before

@@ -35,7 +35,11 @@ def green_button_sandbox_server(request, tmp_path_factory) -> Iterator[SandboxCl
     """The session's sandbox (started here unless GREEN_BUTTON_SANDBOX_URL names one), not reset."""
     url = os.environ.get("GREEN_BUTTON_SANDBOX_URL")
     if url:
-        yield SandboxClient(url, os.environ.get("GREEN_BUTTON_SANDBOX_ADMIN_KEY", ""))
+        key = os.environ.get("GREEN_BUTTON_SANDBOX_ADMIN_KEY")
+        if not key:
+            raise pytest.UsageError("GREEN_BUTTON_SANDBOX_URL is set but GREEN_BUTTON_SANDBOX_ADMIN_KEY is not: the "
+                                    "control API needs the sandbox's admin key (run.py prints it)")
+        yield SandboxClient(url, key)
         return
     key = secrets.token_urlsafe(24)
     db = tmp_path_factory.mktemp("green-button-sandbox") / "sandbox.db"

@@ -58,7 +58,12 @@ class SandboxProcess:
         self._readers = [threading.Thread(target=read, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
         for t in self._readers:
             t.start()
-        if not found.wait(self.timeout) or self.url is None:
+        try:
+            started = found.wait(self.timeout) and self.url is not None
+        except BaseException:  # interrupted while waiting: the server must not outlive us
+            self.stop()
+            raise
+        if not started:
             self.stop()
             raise RuntimeError(f"the sandbox did not start: {self.stderr or chr(10).join(self.lines)}")
         return self

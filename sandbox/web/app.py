@@ -67,6 +67,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
                   f"{cfg['SEED']}", file=sys.stderr)
         if clock is not None:  # a clock handed in (a test's) says what time it is, to every process
             clock.bind(store)
+        if world is not None and not cfg["ADMIN_KEY"]:  # the world's key (made when it was seeded)
+            state.admin_key = stored_state(db)[2]
         return world
 
     if under_cli:

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from conftest import FIXED_NOW
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
@@ -28,9 +29,18 @@ def app(tmp_path, clock):
     application.extensions["sandbox"].db.engine.dispose()
 
 
+BY_ID = {op.operation_id: op for op in OPERATIONS}
+
+
 def call(client, method: str, path: str, operation: str, **kw):
+    """A control-API call; a 2xx answer is checked against the response schema its document gives."""
     EXERCISED.add(operation)
-    return client.open("/sandbox-api" + path, method=method, headers=kw.pop("headers", H), **kw)
+    r = client.open("/sandbox-api" + path, method=method, headers=kw.pop("headers", H), **kw)
+    schema = BY_ID[operation].response
+    if 200 <= r.status_code < 300 and schema is not None:
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(r.get_json())]
+        assert not errors, (operation, errors)
+    return r
 
 
 def refused(r, status: int, error: str, field: str | None = None) -> None:
@@ -100,12 +110,20 @@ def test_the_clock(client, clock):
     ({}, "body"), ({"advance": "P1D", "freeze": True}, "body"), ({"advance": "P1M"}, "advance"),
     ({"advance": "soon"}, "advance"), ({"advance": -5}, "advance"), ({"advance": True}, "advance"),
     ({"set": "2025-08-01T00:00:00"}, "set"), ({"set": "tomorrow"}, "set"), ({"freeze": False}, "freeze"),
-    ({"stop": True}, "stop"),
+    ({"stop": True}, "stop"), ({"advance": 1e300}, "advance"), ({"advance": "P999999999999D"}, "advance"),
+    ({"set": "9999-12-31T23:00:00-05:00"}, "set"), ({"set": "1900-01-01T00:00:00Z"}, "set"),
 ])
 def test_a_bad_clock_change_names_the_field_and_moves_nothing(client, clock, body, field):
     r = call(client, "POST", "/clock", "set_clock", json=body)
     refused(r, 400, "invalid_request", field)
     assert clock.now() == FIXED_NOW
+
+
+@pytest.mark.parametrize("raw", ['{"advance": NaN}', '{"advance": Infinity}', '{"advance": -Infinity}'])
+def test_a_number_that_is_not_finite_moves_nothing(client, clock, raw):
+    r = call(client, "POST", "/clock", "set_clock", data=raw, content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["field"] in ("advance", "body")
+    assert clock.now() == FIXED_NOW and call(client, "GET", "/clock", "get_clock").status_code == 200
 
 
 def test_not_json_is_400(client):
@@ -202,6 +220,15 @@ def test_revoke_and_expire_end_access_with_their_reasons(client):
         refused(call(client, "POST", f"/authorizations/no-such/{op}", name), 404, "not_found", "authorization_id")
 
 
+def test_expiring_an_authorization_with_a_move_ahead_says_expired(client, clock):
+    t = authorize(client)
+    day = clock.today("America/Los_Angeles") + dt.timedelta(days=3)
+    call(client, "POST", "/utilities/bayview/customers/demo/move-out", "move_out", json={"date": day.isoformat()})
+    call(client, "POST", f"/authorizations/{t['authorization_id']}/expire", "expire_authorization")
+    got = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert got.headers["X-Sandbox-Reason"] == "authorization_expired"
+
+
 def test_move_out(client, clock):
     t = authorize(client)
     day = clock.today("America/Los_Angeles") + dt.timedelta(days=3)
@@ -216,7 +243,7 @@ def test_move_out(client, clock):
     ("/utilities/bayview/customers/demo/move-out", {"date": "2020-01-01"}, 400, "date"),
     ("/utilities/bayview/customers/demo/move-out", {"date": "soon"}, 400, "date"),
     ("/utilities/bayview/customers/demo/move-out", {}, 400, "date"),
-    ("/utilities/bayview/customers/nobody/move-out", {"date": "2025-07-20"}, 404, "customer"),
+    ("/utilities/bayview/customers/nobody/move-out", {"date": "2025-07-20"}, 404, "username"),
     ("/utilities/nowhere/customers/demo/move-out", {"date": "2025-07-20"}, 404, "slug"),
 ])
 def test_a_bad_move_changes_nothing(app, client, path, body, status, field):

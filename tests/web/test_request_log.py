@@ -109,3 +109,13 @@ def test_the_developer_portal_shows_only_its_own_calls(app, client):
     rows = re.findall(r"<code>(GET [^<]+)</code>", log[log.index("<table"):])
     assert rows == ["GET /Batch/Subscription/x", "GET /ReadServiceStatus"]
     assert "wrong_token_kind" in log and "secret-of-another" not in log
+
+
+def test_a_call_of_an_application_gone_is_kept_and_a_reset_forgets_calls_not_written(app, client):
+    writer = app.extensions["request_log"]
+    now = app.extensions["sandbox"].clock.now()
+    request_log.record(writer, 1, 987654, now, "DELETE", "/registration/gone", "registration", 204, None, 1.0)
+    assert [c.path for c in request_log.recent(writer, 1)] == ["/registration/gone"]
+    request_log.record(writer, 1, None, now, "GET", "/before-the-reset", None, 200, None, 1.0)
+    assert client.post("/sandbox-api/reset", headers=H).status_code == 200
+    assert request_log.recent(writer, 1) == []

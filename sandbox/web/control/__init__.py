@@ -10,7 +10,7 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, Response, json, render_template, request
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -20,6 +20,7 @@ from sandbox.web.control.views import Call, ControlError
 
 bp = Blueprint("control", __name__, url_prefix=PREFIX)
 MAX_BODY = 64 * 1024
+FORMATS = FormatChecker()  # date and date-time are checked, not only described
 
 
 def refusal(status: int, error: str, description: str, field: str | None = None) -> Response:
@@ -70,6 +71,7 @@ def _body(op: Operation) -> dict[str, Any]:
         return {}
     if request.content_length and request.content_length > MAX_BODY:
         raise ControlError(413, "request_too_large", f"the body may be at most {MAX_BODY} bytes")
+    request.max_content_length = MAX_BODY  # a chunked body is cut off there too (413)
     raw = request.get_data(cache=False)
     if not raw.strip():
         data: Any = {}
@@ -78,7 +80,9 @@ def _body(op: Operation) -> dict[str, Any]:
             data = json.loads(raw)
         except ValueError as exc:
             raise ControlError(400, "invalid_request", f"body: not JSON ({exc})", "body") from None
-    validator = _VALIDATORS.setdefault(op.operation_id, Draft202012Validator(op.body))
+    validator = _VALIDATORS.get(op.operation_id)
+    if validator is None:
+        validator = _VALIDATORS[op.operation_id] = Draft202012Validator(op.body, format_checker=FORMATS)
     err = next(iter(sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))), None)
     if err is not None:
         name = _field(err)
@@ -88,14 +92,23 @@ def _body(op: Operation) -> dict[str, Any]:
     return data
 
 
-def _query(op: Operation) -> dict[str, str]:
-    out = {}
+def _query(op: Operation) -> dict[str, Any]:
+    """The operation's query parameters, checked against their schemas (an integer one converted)."""
+    out: dict[str, Any] = {}
     for p in op.query:
-        value = request.args.get(p.name)
+        value: Any = request.args.get(p.name)
         if value is None or value == "":
             if p.required:
                 raise ControlError(400, "invalid_request", f"{p.name}: this query parameter is required", p.name)
             continue
+        if p.schema.get("type") == "integer":
+            try:
+                value = int(value)
+            except ValueError:
+                raise ControlError(400, "invalid_request", f"{p.name}: {value!r} is not a whole number", p.name) from None
+        err = next(iter(Draft202012Validator(p.schema, format_checker=FORMATS).iter_errors(value)), None)
+        if err is not None:
+            raise ControlError(400, "invalid_request", f"{p.name}: {err.message}", p.name)
         out[p.name] = value
     return out
 

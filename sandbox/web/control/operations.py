@@ -46,7 +46,7 @@ def _object(required: tuple[str, ...] = (), **props: dict[str, Any]) -> dict[str
 
 _SLUG = {"type": "string", "minLength": 1, "description": "a utility's slug (GET /utilities lists them)"}
 _DURATION = {"description": "ISO 8601 duration (P1D, PT6H, P1DT12H) or a number of seconds",
-             "oneOf": [{"type": "string", "minLength": 2}, {"type": "number"}]}
+             "oneOf": [{"type": "string", "minLength": 2}, {"type": "number", "minimum": 0}]}
 CLOCK_STATE = _object(("now", "frozen", "offset_seconds"), now={"type": "string", "format": "date-time"},
                       frozen={"type": "boolean"}, offset_seconds={"type": "number"})
 CLOCK_CHANGE = {
@@ -139,7 +139,7 @@ OPERATIONS: tuple[Operation, ...] = (
                      Param("utility", "a utility's slug: its scope rules (strict or lenient)")),
               answers={200: "what the scope grants, and the error a utility would give for it", 404: "no such utility"},
               response=_object(("scope", "valid", "function_blocks", "plain"), scope={"type": "string"},
-                               valid={"type": "boolean"}, error={"type": "object"},
+                               strict={"type": "boolean"}, valid={"type": "boolean"}, error={"type": "object"},
                                function_blocks={"type": "array"}, terms={"type": "object"},
                                plain={"type": "array", "items": {"type": "string"}})),
 )

@@ -4,7 +4,9 @@ drives the sandbox here sees exactly what a browser would have made."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +41,7 @@ class Call:
     """A checked call: its JSON body (valid against the operation's schema) and query parameters."""
 
     body: dict[str, Any] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
 
 
 def _utility(slug: str, name: str = "utility") -> UtilityDef:
@@ -94,7 +96,7 @@ def explain_scope(call: Call) -> Response:
     strict = True
     if call.query.get("utility"):
         strict = _utility(call.query["utility"]).profile.strict_scopes
-    out: dict[str, Any] = {"scope": scope, "strict": strict}
+    out: dict[str, Any] = {"scope": scope, "strict": strict}  # strict: the utility's scope rules
     try:
         parsed = allowed_by([scope], scope, strict=strict)
         out["valid"] = True
@@ -111,10 +113,15 @@ def explain_scope(call: Call) -> Response:
 
 # --- the world ------------------------------------------------------------------------------
 
+_RESETTING = threading.Lock()  # one reset at a time in this process
+
+
 def reset(call: Call) -> Response:
     sb = sandbox()
     t0 = time.perf_counter()
-    sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"])
+    with _RESETTING:
+        request_log_writer().discard()  # calls made before the reset are not the new world's
+        sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"])
     return jsonify(seed=sb.world.seed, seconds=round(time.perf_counter() - t0, 3))
 
 
@@ -139,13 +146,28 @@ def seconds_of(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration, not true or false")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("a finite number of seconds")
         return float(value)
     m = _DURATION.match(value.strip().upper())
     if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
         raise ValueError(f"{value!r} is not an ISO 8601 duration such as P1D, PT6H or P1DT12H (years and months "
                          "are not allowed: their length varies)")
     weeks, days, hours, minutes, secs = (float(x) if x else 0.0 for x in m.groups())
-    return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=secs).total_seconds()
+    try:
+        return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=secs).total_seconds()
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long") from None
+
+
+# the clock stays where dates can be written (and ESPI's epoch seconds make sense)
+EARLIEST, LATEST = dt.datetime(1971, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _within(when: dt.datetime, name: str) -> None:
+    if not EARLIEST <= when <= LATEST:
+        raise ControlError(400, "invalid_request", f"{name}: the clock would be at {when.isoformat()}; it stays "
+                           f"between {EARLIEST.date()} and {LATEST.date()}", name)
 
 
 def parse_instant(value: str, name: str) -> dt.datetime:
@@ -170,9 +192,14 @@ def set_clock(call: Call) -> Response:
         if seconds < 0:
             raise ControlError(400, "invalid_request", "advance: the clock only moves forward; use set to go back",
                                "advance")
+        if seconds > (LATEST - EARLIEST).total_seconds():
+            raise ControlError(400, "invalid_request", f"advance: {value!r} is too far", "advance")
+        _within(clock.now() + dt.timedelta(seconds=seconds), "advance")
         clock.advance(seconds)
     elif what == "set":
-        clock.set(parse_instant(value, "set"))
+        when = parse_instant(value, "set")
+        _within(when, "set")
+        clock.set(when)
     elif what == "freeze":
         clock.freeze()
     else:
@@ -261,12 +288,7 @@ def expire_authorization(call: Call, authorization_id: str) -> Response:
 
 def list_requests(call: Call) -> Response:
     sb = sandbox()
-    try:
-        limit = int(call.query.get("limit", "100"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 1000:
-        raise ControlError(400, "invalid_request", "limit: a whole number from 1 to 1000", "limit")
+    limit = int(call.query.get("limit", 100))
     utility_id = None
     if "utility" in call.query:
         u = _utility(call.query["utility"])
@@ -287,7 +309,10 @@ def move_out(call: Call, slug: str, username: str) -> Response:
         raise ControlError(400, "invalid_request", f"date: {call.body['date']!r} is not a date (YYYY-MM-DD)",
                            "date") from None
     with sb.db.sessions() as s:
-        customer_id = _customer(s, _utility_row(s, u.slug), username).id
+        try:
+            customer_id = _customer(s, _utility_row(s, u.slug), username).id
+        except ControlError as exc:
+            raise ControlError(exc.status, exc.error, exc.description, "username") from None
     try:
         done = customers.move_out(sb.db, sb.clock, customer_id, day, u.time_zone)
     except Refused as exc:
