@@ -4,6 +4,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -74,3 +75,19 @@ def test_every_listener_of_a_name_with_several_addresses_is_printed(monkeypatch,
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Green Button Sandbox running at http://[::1]:50001"
     assert out[1] == "  also at http://127.0.0.1:50002"
+
+
+def test_sigterm_stops_it_cleanly_and_keeps_the_last_calls(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    s = LiveServer("--customers", "0", "--database", str(db)).start()
+    for n in range(5):  # refused calls (no token), logged all the same
+        try:
+            urllib.request.urlopen(f"{s.url}/dc/bayview/espi/1_1/resource/ReadServiceStatus?n={n}", timeout=30)
+        except urllib.error.HTTPError as err:
+            assert err.code == 401
+    assert s.stop() == 0  # SIGTERM, straight after the calls: the writer's last batch is written on the way out
+    with sqlite3.connect(db) as c:
+        paths = [p for (p,) in c.execute("SELECT path FROM request_record ORDER BY id")]
+    assert paths == [f"/dc/bayview/espi/1_1/resource/ReadServiceStatus?n={n}" for n in range(5)]
