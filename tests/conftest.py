@@ -33,11 +33,15 @@ def clock():
     return c
 
 
+ADMIN_KEY = "test-admin-key"  # the control API's key in the `app` fixture
+
+
 @pytest.fixture
 def app(tmp_path, clock):
-    """A fresh database with a small world (3 generated customers per utility) and a frozen clock."""
-    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 3, "TESTING": True},
-                             clock=clock)
+    """A fresh database with a small world (3 generated customers per utility), a frozen clock and
+    the control API's key ADMIN_KEY."""
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 3, "TESTING": True,
+                              "ADMIN_KEY": ADMIN_KEY}, clock=clock)
     yield application
     application.extensions["sandbox"].db.engine.dispose()
 

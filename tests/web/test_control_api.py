@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import ADMIN_KEY as KEY
 from conftest import FIXED_NOW
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
@@ -15,18 +16,9 @@ from sandbox import create_app
 from sandbox.core.models import Application, Authorization, Customer, OAuthToken
 from sandbox.web.control.operations import OPERATIONS
 
-KEY = "test-admin-key"
 H = {"Authorization": f"Bearer {KEY}"}
 SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 EXERCISED: set[str] = set()
-
-
-@pytest.fixture
-def app(tmp_path, clock):
-    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 3, "TESTING": True,
-                              "ADMIN_KEY": KEY}, clock=clock)
-    yield application
-    application.extensions["sandbox"].db.engine.dispose()
 
 
 BY_ID = {op.operation_id: op for op in OPERATIONS}

@@ -7,25 +7,15 @@ import datetime as dt
 import re
 import threading
 
-import pytest
+from conftest import ADMIN_KEY as KEY
 from web.helpers import text
 from web.test_developer import SECRET, register, sign_up, the_app
 
-from sandbox import create_app
 from sandbox.services import request_log
 
-KEY = "log-key"
 H = {"Authorization": f"Bearer {KEY}"}
 R = "/dc/bayview/espi/1_1/resource"
 SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
-
-
-@pytest.fixture
-def app(tmp_path, clock):
-    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 2, "TESTING": True,
-                              "ADMIN_KEY": KEY}, clock=clock)
-    yield application
-    application.extensions["sandbox"].db.engine.dispose()
 
 
 def requests_of(client, **query) -> list[dict]:
