@@ -61,6 +61,8 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sandbox.testing.process import wait_healthy  # noqa: E402
+
 SLUG = "bayview"
 DEMO = ("demo-third-party", "demo-secret")
 CALLBACK = "http://127.0.0.1:9/callback"  # any loopback port is allowed for the demo third party
@@ -268,19 +270,9 @@ class Server:
             if self._url is None:
                 self.stop()
                 raise SystemExit(f"{self.label} did not start:\n" + "\n".join(self.out[-20:]))
-        while True:  # polling a server that is starting, not waiting for a result
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                c.request("GET", "/healthz")
-                if c.getresponse().status == 200:
-                    c.close()
-                    break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"{self.label}: /healthz did not answer 200:\n" + "\n".join(self.out[-20:]))
-            time.sleep(0.05)
+        if not wait_healthy(self.port, lambda: self.proc.poll() is None, max(1.0, deadline - time.monotonic())):
+            self.stop()
+            raise SystemExit(f"{self.label}: /healthz did not answer 200:\n" + "\n".join(self.out[-20:]))
         return self
 
     def stop(self) -> None:

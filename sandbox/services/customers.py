@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from sandbox.core.clock import Clock
@@ -96,6 +96,12 @@ def find_customers(db: Database, utility_id: int, query: str, limit: int = SEARC
         stmt = stmt.where(match_words)
     with db.sessions() as s:
         return list(s.scalars(stmt.order_by(Customer.number).limit(limit)))
+
+
+def by_username(s: Session, utility_id: int, username: str) -> Customer | None:
+    """The utility's customer with this username, whatever its case (as signing in finds them)."""
+    return s.scalars(select(Customer).where(Customer.utility_id == utility_id,
+                                            func.lower(Customer.username) == username.strip().lower())).first()
 
 
 def customer_of_utility(s: Session, utility_id: int, customer_id: int) -> Customer:

@@ -22,6 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from sandbox.core.clock import Clock, utc
 from sandbox.core.db import Database
 from sandbox.core.models import Customer, Developer, LoginThrottle
+from sandbox.services import customers
 from sandbox.services.customers import normalise_account_number, normalise_postal_code
 
 # The fixed utility-staff login of every utility (documented in the README and on the login page).
@@ -109,8 +110,7 @@ def throttled(db: Database, clock: Clock, utility_id: int, key: str, check: Call
 def login_with_password(db: Database, clock: Clock, utility_id: int, username: str, password: str) -> LoginResult:
     username = (username or "").strip()
     with db.sessions() as s:
-        customer = s.scalars(select(Customer).where(Customer.utility_id == utility_id,
-                                                    func.lower(Customer.username) == username.lower())).first()
+        customer = customers.by_username(s, utility_id, username)
     key = f"customer:{customer.id}" if customer else throttle_key("username", username)
 
     def check(_s: Session) -> LoginResult:

@@ -2,12 +2,14 @@
 "running at" line), and stopped. The same for the pytest plugin and the sandbox's own live tests."""
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import subprocess
 import sys
 import threading
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 RUNNING = re.compile(r"^Green Button Sandbox running at (http://\S+)$")
 ADMIN_KEY = re.compile(r"admin key: (\S+)$")
@@ -86,3 +88,21 @@ class SandboxProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def wait_healthy(port: int, running: Callable[[], bool], timeout: float) -> bool:
+    """Poll GET /healthz on a loopback port until it answers 200 (True), the server stops running or
+    `timeout` seconds pass (False): for servers that print no "running at" line (gunicorn, granian)."""
+    deadline = time.monotonic() + timeout
+    while running() and time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/healthz")
+            ok = c.getresponse().status == 200
+            c.close()
+            if ok:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)  # polling a server that is starting, not waiting for a result
+    return False

@@ -67,17 +67,16 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
                   f"{cfg['SEED']}", file=sys.stderr)
         if clock is not None:  # a clock handed in (a test's) says what time it is, to every process
             clock.bind(store)
-        if world is not None and not cfg["ADMIN_KEY"]:  # the world's key (made when it was seeded)
-            state.admin_key = stored_state(db)[2]
+        # the control API's key: configured, else the world's (made when it was seeded)
+        state.admin_key = cfg["ADMIN_KEY"] or (stored_state(db)[2] if world is not None else None)
         return world
 
     if under_cli:
         state.prepare = prepare
     else:
         state.world = prepare()
-    secret, seeded_at, stored_key = stored_state(db) if not problem else (None, None, None)
+    secret, seeded_at, _ = stored_state(db) if not problem else (None, None, None)
     state.seeded_at = seeded_at
-    state.admin_key = cfg["ADMIN_KEY"] or stored_key
     app.config.update(
         # configured, else kept with the world, else random for this process: never guessable
         SECRET_KEY=cfg["SECRET_KEY"] or secret or secrets.token_hex(32),

@@ -14,11 +14,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from live.server import ROOT, free_port, seed
+from sandbox.testing.process import wait_healthy
 
 BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
 
@@ -34,21 +34,9 @@ def granian(tmp_path):
                                  "--port", str(port), "--workers", "2", "--no-ws", "sandbox.wsgi:app"], cwd=ROOT,
                                 env={**os.environ, "SANDBOX_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:  # bounded polling until it listens
-            if proc.poll() is not None:
-                raise AssertionError(f"granian exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/healthz")
-                if c.getresponse().status == 200:
-                    c.close()
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"granian did not answer /healthz within 30 s:\n{log.read_text()}")
-            time.sleep(0.05)
+        if not wait_healthy(port, lambda: proc.poll() is None, 30):
+            raise AssertionError(f"granian did not answer /healthz within 30 s (exit {proc.poll()}):\n"
+                                 f"{log.read_text()}")
         yield port
     finally:
         proc.send_signal(signal.SIGINT)

@@ -35,7 +35,10 @@ def refusal(status: int, error: str, description: str, field: str | None = None)
 
 
 def admin_key() -> str:
-    return sandbox().admin_key or ""
+    """The key the world was prepared with (under `flask run` the world is prepared on first use)."""
+    sb = sandbox()
+    sb.require_world()
+    return sb.admin_key or ""
 
 
 def _check_key() -> None:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from sandbox.core.clock import utc
 from sandbox.core.errors import NotFound, Refused
-from sandbox.core.models import Application, Authorization, Customer, Utility
+from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi import urls
 from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, ScopeError, allowed_by, function_blocks, plain_words
 from sandbox.services import access, authorizations, customers, request_log, third_parties, world
@@ -24,6 +24,7 @@ from sandbox.services.access import ClientRole
 from sandbox.synth.world import UtilityDef
 from sandbox.web.context import request_log as request_log_writer
 from sandbox.web.context import sandbox
+from sandbox.web.utility import utility_row_id
 
 CONTROL_API = "control API"  # who made a change, in the records that keep it
 
@@ -44,25 +45,18 @@ class Call:
     query: dict[str, Any] = field(default_factory=dict)
 
 
-def _utility(slug: str, name: str = "utility") -> UtilityDef:
-    try:
-        return sandbox().require_world().utility(slug)
-    except KeyError:
-        raise ControlError(404, "not_found", f"no utility {slug!r} in this sandbox", name) from None
+def _utility(slug: str, name: str = "utility") -> tuple[UtilityDef, int]:
+    """The utility of this slug and its row id; 404 naming `name` otherwise."""
+    utility_id = utility_row_id(slug)
+    if utility_id is None:
+        raise ControlError(404, "not_found", f"no utility {slug!r} in this sandbox", name)
+    return sandbox().require_world().utility(slug), utility_id
 
 
-def _utility_row(s, slug: str) -> int:
-    found = s.scalar(select(Utility.id).where(Utility.slug == slug))
-    if found is None:
-        raise ControlError(404, "not_found", f"no utility {slug!r} in this sandbox", "utility")
-    return found
-
-
-def _customer(s, utility_id: int, username: str) -> Customer:
-    c = s.scalars(select(Customer).where(Customer.utility_id == utility_id,
-                                         func.lower(Customer.username) == username.lower())).first()
+def _customer(s, utility_id: int, username: str, name: str = "customer") -> Customer:
+    c = customers.by_username(s, utility_id, username)
     if c is None:
-        raise ControlError(404, "not_found", f"no customer {username!r} at this utility", "customer")
+        raise ControlError(404, "not_found", f"no customer {username!r} at this utility", name)
     return c
 
 
@@ -95,7 +89,7 @@ def explain_scope(call: Call) -> Response:
     scope = call.query["scope"]
     strict = True
     if call.query.get("utility"):
-        strict = _utility(call.query["utility"]).profile.strict_scopes
+        strict = _utility(call.query["utility"])[0].profile.strict_scopes
     out: dict[str, Any] = {"scope": scope, "strict": strict}  # strict: the utility's scope rules
     try:
         parsed = allowed_by([scope], scope, strict=strict)
@@ -127,7 +121,7 @@ def reset(call: Call) -> Response:
 
 def seed(call: Call) -> Response:
     sb = sandbox()
-    u = _utility(call.body["utility"])
+    u, _ = _utility(call.body["utility"])
     return jsonify(usernames=world.add_customers(sb.db, sb.require_world(), u.slug, call.body["customers"]))
 
 
@@ -214,10 +208,9 @@ def create_authorization(call: Call) -> Response:
 
     sb = sandbox()
     b = call.body
-    u = _utility(b["utility"])
+    u, utility_id = _utility(b["utility"])
     now = sb.clock.naive_now()
     with sb.db.transaction() as s:
-        utility_id = _utility_row(s, u.slug)
         customer = _customer(s, utility_id, b["customer"])
         app = _third_party(s, utility_id, b["client_id"])
         try:
@@ -287,13 +280,10 @@ def expire_authorization(call: Call, authorization_id: str) -> Response:
 # --- the request log ---------------------------------------------------------------------------
 
 def list_requests(call: Call) -> Response:
-    sb = sandbox()
     limit = int(call.query.get("limit", 100))
     utility_id = None
     if "utility" in call.query:
-        u = _utility(call.query["utility"])
-        with sb.db.sessions() as s:
-            utility_id = _utility_row(s, u.slug)
+        _, utility_id = _utility(call.query["utility"])
     found = request_log.recent(request_log_writer(), utility_id, client_id=call.query.get("client_id"), limit=limit)
     return jsonify(requests=[c.as_json() for c in found])
 
@@ -302,17 +292,14 @@ def list_requests(call: Call) -> Response:
 
 def move_out(call: Call, slug: str, username: str) -> Response:
     sb = sandbox()
-    u = _utility(slug, "slug")
+    u, utility_id = _utility(slug, "slug")
     try:
         day = dt.date.fromisoformat(call.body["date"])
     except ValueError:
         raise ControlError(400, "invalid_request", f"date: {call.body['date']!r} is not a date (YYYY-MM-DD)",
                            "date") from None
     with sb.db.sessions() as s:
-        try:
-            customer_id = _customer(s, _utility_row(s, u.slug), username).id
-        except ControlError as exc:
-            raise ControlError(exc.status, exc.error, exc.description, "username") from None
+        customer_id = _customer(s, utility_id, username, "username").id
     try:
         done = customers.move_out(sb.db, sb.clock, customer_id, day, u.time_zone)
     except Refused as exc:
@@ -323,9 +310,8 @@ def move_out(call: Call, slug: str, username: str) -> Response:
 
 def third_party_status(call: Call, slug: str, client_id: str) -> Response:
     sb = sandbox()
-    u = _utility(slug, "slug")
+    _, utility_id = _utility(slug, "slug")
     with sb.db.sessions() as s:
-        utility_id = _utility_row(s, u.slug)
         app_id = _third_party(s, utility_id, client_id).id
     try:
         app = third_parties.set_status_to(sb.db, sb.clock, utility_id, app_id, call.body["status"], by=CONTROL_API)
