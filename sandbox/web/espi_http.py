@@ -27,8 +27,7 @@ from sandbox.web.context import db_session, sandbox, take_db_session
 from sandbox.web.utility import upload_limit, utility_row_id
 
 ATOM = "application/atom+xml; charset=utf-8"
-ESPI_PATH = re.compile(r"^/dc/[^/]+/espi/")
-ESPI_SLUG = re.compile(r"^/dc/([^/]+)/espi/")
+ESPI_PATH = re.compile(r"^/dc/([^/]+)/espi/")  # group 1: the utility's slug
 RESOURCE_PATH = re.compile(r"^/dc/([^/]+)" + re.escape(urls.RESOURCE_PREFIX) + "/")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Origin, Authorization, Accept, Content-Type"
@@ -76,9 +75,8 @@ def guarded(resource: str) -> Callable:
                 p = identify(s, g.utility_id, request.headers.get("Authorization"))
             except TokenRefused as err:
                 raise access.missing_token(resource) or err from None
-            g.caller = p  # for the request log, refused or not
+            g.presented = p  # before judging: the request log names a refused caller too
             access.judge(p, resource, request.method, ids, sandbox().clock.now())
-            g.presented = p
             return view(**ids)
         return inner
     return wrap
@@ -158,11 +156,11 @@ def _log_call(resp: Response) -> None:
     """The call in the utility's request log (never the reason a call fails)."""
     utility_id = g.get("utility_id")
     if utility_id is None:
-        found = ESPI_SLUG.match(request.path)
+        found = ESPI_PATH.match(request.path)
         utility_id = utility_row_id(found.group(1)) if found else None
     if utility_id is None:
         return
-    caller = g.get("caller")
+    caller = g.get("presented")
     started = g.get("espi_started")
     path = request.full_path.rstrip("?") if request.query_string else request.path
     try:
