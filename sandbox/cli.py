@@ -89,7 +89,7 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
                                          f"({', '.join(f'{up.number}: {up.uuid}' for up in customer.usage_points)})",
                                          param_hint="--usage-point")
             ids.append(match[0].id)
-        base = sb.config["PUBLIC_URL"] or f"http://{sb.config['HOST']}:{sb.config['PORT']}"
+        base = sb.base_url()
         try:
             download = build_download(sb, customer, ids or [up.id for up in customer.usage_points], start, end,
                                       not no_cost, base, h)

@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     else:  # a name with several addresses (localhost: 127.0.0.1 and ::1) gets one socket each, each its own port
         listeners = [(h, int(p)) for h, p in server.effective_listen]
     urls = [f"http://{h if ':' not in h else f'[{h}]'}:{p}" for h, p in listeners]
-    world = app.extensions["sandbox"].world
+    sb = app.extensions["sandbox"]
+    if not _wildcard(cfg["HOST"]):  # notifications name the address third parties call (0.0.0.0: the first caller's)
+        sb.listen_url = urls[0] + "/"
+    world = sb.world
     # one write, so whoever reads the running line has the demo credentials with it
     print("\n".join([f"Green Button Sandbox running at {urls[0]}", *(f"  also at {u}" for u in urls[1:]),
                      f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
@@ -79,11 +82,18 @@ def main(argv: list[str] | None = None) -> int:
                      f"  control API: {urls[0]}/sandbox-api/ admin key: {app.extensions['sandbox'].admin_key}",
                      f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
     signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
+    notifier = app.extensions["notifications"]
+    notifier.start()
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.close()
+        notifier.stop()  # the POSTs under way finish; nothing claimed is lost
     return 0
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::", "[::]")
 

@@ -10,7 +10,10 @@ the README lists them (the host and port are the process manager's, e.g. gunicor
 Several processes agree on everything only because everything is in the database: customers,
 applications, tokens, authorizations, sign-in lock-outs, and the session secret kept with the
 world (so a session cookie or CSRF token made by one worker is good at every other). Use
-PostgreSQL for this; the sandbox's clock is real time in every process.
+PostgreSQL for this. The sandbox clock is kept there too, and each process runs a notification
+worker: the outbox's leases let each notification be delivered once. Set SANDBOX_PUBLIC_URL to the
+address third parties use, so that notifications name it (a process manager's address is not
+known to the app).
 
 Seeding is a step of its own, never a worker's. Every worker imports this module at once, and
 seeding drops and recreates every table: two workers seeding together would destroy each other's
@@ -52,6 +55,7 @@ def build_app() -> Flask:
             f"the database {where} holds no complete world, and a worker process never seeds one (workers "
             "started together would race to). Seed it once before starting the workers, with the same "
             "SANDBOX_DATABASE_URL: flask --app sandbox seed [--customers N]")
+    app.extensions["notifications"].start()  # with --preload, in the master (a forked worker has no thread)
     return app
 
 

@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # None: a random key kept in the database
     "ADMIN_KEY": None,  # the control API's key; None: a random one kept with the world (run.py prints it)
     "NOTIFY_ALLOW": None,  # hosts notified even when listening beyond loopback (comma-separated)
+    "NOTIFY_RETRY_BASE": 2.0,  # seconds before the first retry of a notification; doubled after each failure
+    "NOTIFY_RETRY_CAP": 300.0,  # the longest wait between two attempts
+    "NOTIFY_ATTEMPTS": 10,  # attempts before a notification is failed
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
 
@@ -46,6 +49,9 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),
     "SANDBOX_ADMIN_KEY": ("ADMIN_KEY", str),
     "SANDBOX_NOTIFY_ALLOW": ("NOTIFY_ALLOW", str),
+    "SANDBOX_NOTIFY_RETRY_BASE": ("NOTIFY_RETRY_BASE", float),
+    "SANDBOX_NOTIFY_RETRY_CAP": ("NOTIFY_RETRY_CAP", float),
+    "SANDBOX_NOTIFY_ATTEMPTS": ("NOTIFY_ATTEMPTS", int),
 }
 
 

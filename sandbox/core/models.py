@@ -325,6 +325,55 @@ class RequestRecord(Base):
     milliseconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class PublicationMark(Base):
+    """How far a utility's published data has been announced to third parties
+    (services.notifications.announce): the exclusive end, a local day, of what the last
+    notifications covered. Moving it is one conditional UPDATE, so only one process announces a day."""
+
+    __tablename__ = "publication_mark"
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), primary_key=True)
+    through: Mapped[dt.date] = mapped_column(Date)
+
+
+class Notification(Base):
+    """One BatchList for one third party (the outbox of services.notifications): what it names,
+    and where its delivery stands. Claimed by one worker at a time (lease_owner, lease_until)."""
+
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # published, uploaded, authorized
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)  # sandbox time of the event
+    enqueued_at: Mapped[dt.datetime] = mapped_column(DateTime)  # real time (deliveries run in real time)
+    uris: Mapped[list] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)  # real time
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # real time
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # real time
+
+    application: Mapped[Application] = relationship()
+    deliveries: Mapped[list["DeliveryAttempt"]] = relationship(order_by="DeliveryAttempt.id",
+                                                               cascade="all, delete-orphan")
+
+
+class DeliveryAttempt(Base):
+    """One POST of a notification: when (real time), to where, and the third party's answer."""
+
+    __tablename__ = "delivery_attempt"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    uri: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int] = mapped_column(Integer)  # HTTP status; 0 when no HTTP answer came
+    milliseconds: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[str] = mapped_column(Text)  # the start of the answer's body, or why none came
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)  # "Send again", not the worker
+
+
 class SchemaVersion(Base):
     """The schema version the tables were made at (db.SCHEMA_VERSION); one row."""
 

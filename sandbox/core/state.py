@@ -25,7 +25,16 @@ class Sandbox:
     # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)
     rendered: RenderedRuns = field(default_factory=RenderedRuns)
 
+    # where this process is reached, for the URLs of notifications (set by run.py or the first request)
+    listen_url: str | None = None
+
     _preparing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def base_url(self) -> str:
+        """The base of URLs made without a request to take them from (notifications): PUBLIC_URL,
+        else where this process is reached (run.py's address, or the first request's host)."""
+        return (self.config.get("PUBLIC_URL") or self.listen_url
+                or f"http://{self.config['HOST']}:{self.config['PORT']}/")
 
     def require_world(self) -> WorldDef:
         if self.world is None and self.prepare is not None:

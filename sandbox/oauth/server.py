@@ -41,6 +41,7 @@ from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
 from sandbox.services.access import ROLE_SCOPES, ROLE_TOKENS, ClientRole, TokenKind
 from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY
+from sandbox.services.notifications import announce
 from sandbox.synth.world import UtilityDef
 from sandbox.web.context import sandbox
 
@@ -254,6 +255,8 @@ def grant_customer_token(s: Session, token: dict, seed: int, utility: UtilityDef
                                              usage_point_ids, utility.profile, now)
     tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
                  refresh_until=auth.authorized_end)
+    s.flush()
+    announce.authorized(s, auth, urls.resource_root(sandbox().base_url(), utility.slug), now)
     return auth
 
 

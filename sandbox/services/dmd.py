@@ -17,7 +17,7 @@ from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.errors import Refused
 from sandbox.core.models import Customer, ImportedReading, ImportedStream, UsagePoint
 from sandbox.core.state import Sandbox
-from sandbox.espi import codes
+from sandbox.espi import codes, urls
 from sandbox.espi.atom import FeedWriter
 from sandbox.espi.reader import ParsedUsagePoint, read_usage_feed
 from sandbox.espi.urls import href
@@ -25,6 +25,7 @@ from sandbox.espi.uuids import resource_uuid_str
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted, validation_errors
 from sandbox.feeds import Urls, UsageFeed
 from sandbox.services import readings
+from sandbox.services.notifications import announce
 from sandbox.services.readings import History, history, usage_point_history
 from sandbox.services.summaries import quantity, quantity_places, unit_label
 from sandbox.synth.calendar import local_midnight, month_start, months_back, next_month
@@ -230,15 +231,21 @@ def import_green_button(sb: Sandbox, customer: Customer, data: bytes) -> ImportS
     A usage point the customer imported before under the same id is replaced (re-uploading
     a file updates instead of duplicating). Ids are kept when they are version 3 or 5
     UUIDs not used elsewhere; otherwise the sandbox derives version-5 ids from them.
-    Readings are kept as the file gives them.
+    Readings are kept as the file gives them. Third parties sharing the usage points uploaded are notified in the same transaction.
     """
     parsed = parse_green_button(data)
     world = sb.require_world()
-    return store_usage_points(sb.db, world.seed, customer.id, parsed)
+    return store_usage_points(sb.db, world.seed, customer.id, parsed, sb.base_url(), sb.clock.now())
 
 
-def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[ParsedUsagePoint]) -> ImportSummary:
+def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[ParsedUsagePoint],
+                       base_url: str | None = None, at: dt.datetime | None = None) -> ImportSummary:
+    """Store the usage points in one transaction; with `base_url` and `at`, third parties sharing
+    them are notified in the same transaction."""
     replaced = readings = 0
+    touched: list[int] = []
+    starts = [r.start for p in parsed for ps in p.streams for r in ps.readings]
+    ends = [r.start + r.duration for p in parsed for ps in p.streams for r in ps.readings]
     with db.transaction() as s:
         customer = fetch(s, Customer, customer_id)
         number = (s.scalar(select(func.max(UsagePoint.number)).where(UsagePoint.customer_id == customer.id)) or 0) + 1
@@ -275,4 +282,8 @@ def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[P
                     {"stream_id": stream.id, "start": r.start, "duration": r.duration, "value": r.value,
                      "cost": r.cost, "quality": r.quality} for r in ps.readings])
                 readings += len(ps.readings)
+            touched.append(up.id)
+        if base_url is not None and at is not None and starts:
+            announce.uploaded(s, customer.id, touched, min(starts), max(ends),
+                              urls.resource_root(base_url, customer.utility.slug), at)
     return ImportSummary(len(parsed), readings, replaced)

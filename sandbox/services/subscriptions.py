@@ -114,14 +114,18 @@ def for_request(s: Session, utility_id: int, p: access.Presented, subscription_i
     return by_id(s, utility_id, subscription_id)
 
 
+def bulk_request_of(auth: Authorization) -> str | None:
+    """The BR term of an authorization's scope (its third party reads it in bulk), or None."""
+    try:
+        return parse_scope(auth.scope, strict=False).bulk_request
+    except ValueError:
+        return None
+
+
 def bulk_id_of(auth: Authorization) -> str:
     """The bulk an authorization belongs to: its scope's BR term, else its third party's default
     bulk, named by the client_id (the client token's resourceURI)."""
-    try:
-        br = parse_scope(auth.scope, strict=False).bulk_request
-    except ValueError:
-        br = None
-    return br or auth.application.client_id
+    return bulk_request_of(auth) or auth.application.client_id
 
 
 def bulk(s: Session, utility_id: int, p: access.Presented, bulk_id: str, now: dt.datetime) -> list[Shared]:

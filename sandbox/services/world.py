@@ -21,6 +21,7 @@ from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
 from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
+from sandbox.services.notifications.announce import mark_all
 from sandbox.synth.people import DEMO_PASSWORD, CustomerSpec, PeopleFactory
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
 from sandbox.version import __version__
@@ -79,6 +80,7 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
         count = u.customers if customers is None else customers
         _seed_utility(db, world, u, count, hashes, now, progress)
     with db.transaction() as s:
+        mark_all(s, world, clock)  # announced from now on: what is published already is the world's
         fetch(s, WorldState, 1).complete = True
         _after_explicit_ids(s)
     return world

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 DEFAULT_UTILITY = "bayview"
 DEMO_CLIENT_ID = "demo-third-party"
@@ -142,11 +144,41 @@ class SandboxClient:
         """A third party's standing: production, review, on_hold or blocked."""
         return self.api("POST", f"/utilities/{utility}/third-parties/{client_id}/status", {"status": status})
 
-    def explain(self, scope: str, utility: str | None = None) -> dict:
-        from urllib.parse import urlencode
+    def set_notify_uri(self, uri: str | None, client_id: str = DEMO_CLIENT_ID, utility: str = DEFAULT_UTILITY) -> dict:
+        """Where the third party's notifications are POSTed (None: nowhere)."""
+        return self.api("PUT", f"/utilities/{utility}/third-parties/{client_id}/notify-uri", {"notify_uri": uri})
 
+    def explain(self, scope: str, utility: str | None = None) -> dict:
         query = {"scope": scope, **({"utility": utility} if utility else {})}
         return self.api("GET", "/scope/explain?" + urlencode(query))
+
+    # --- notifications -------------------------------------------------------------------------
+
+    def notifications(self, client_id: str | None = None, utility: str | None = None, state: str | None = None,
+                      limit: int | None = None) -> list[dict]:
+        """Notifications (newest first), each with its BatchList body, URIs and delivery attempts."""
+        query = {k: v for k, v in (("client_id", client_id), ("utility", utility), ("state", state),
+                                   ("limit", limit)) if v is not None}
+        return self.api("GET", "/notifications" + ("?" + urlencode(query) if query else ""))["notifications"]
+
+    def send_notification(self, notification: int | dict) -> dict:
+        """Send one again now; the notification with the new attempt."""
+        n = notification["id"] if isinstance(notification, dict) else notification
+        return self.api("POST", f"/notifications/{n}/send")
+
+    def wait_for_notifications(self, count: int = 1, state: str = "delivered", timeout: float = 30,
+                               client_id: str | None = None, utility: str | None = None) -> list[dict]:
+        """Wait until at least `count` notifications (of the third party and utility, if given) are in
+        `state`; them, newest first. TimeoutError says what was there instead."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.notifications(client_id, utility, state, limit=1000)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                seen = [(n["id"], n["state"], n["attempts"]) for n in self.notifications(client_id, utility)]
+                raise TimeoutError(f"{len(found)} of {count} notifications {state} after {timeout} s: {seen}")
+            time.sleep(0.05)  # polling a server that delivers in the background
 
 
 def _authorization_id(authorization: str | dict) -> str:

@@ -53,6 +53,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from sandbox.services.request_log import Writer
 
     app.extensions["request_log"] = Writer(db)  # the ESPI calls this process answers, written in batches
+    from sandbox.services.notifications.outbox import Schedule
+    from sandbox.services.notifications.posting import TargetPolicy
+    from sandbox.services.notifications.worker import NotificationWorker
+
+    # started by run.py and the WSGI module; a test steps it or starts it itself
+    app.extensions["notifications"] = NotificationWorker(
+        state, Schedule.of(cfg), TargetPolicy.for_listener(cfg["HOST"], cfg["NOTIFY_ALLOW"]))
 
     def prepare() -> WorldDef | None:
         if problem:
@@ -98,6 +105,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     @app.before_request
     def _pin_clock():
+        if state.listen_url is None:  # where this sandbox is reached, for URLs made without a request
+            from flask import request
+
+            state.listen_url = request.host_url
         # one read of the shared clock per request; `now` is the same throughout it
         g.clock_pin = state.clock.pinned()
         g.clock_pin.__enter__()

@@ -16,6 +16,7 @@ from sandbox.core.errors import NotFound
 from sandbox.core.models import Customer, Developer
 from sandbox.core.state import Sandbox
 from sandbox.services import customers, onboarding
+from sandbox.services.notifications.worker import NotificationWorker
 from sandbox.services.request_log import Writer
 
 CUSTOMER, STAFF, DEVELOPER = "customer", "staff", "developer"  # the signed-in roles
@@ -29,6 +30,11 @@ def sandbox() -> Sandbox:
 def request_log() -> Writer:
     """This process's writer of the request log."""
     return current_app.extensions["request_log"]
+
+
+def notifier() -> NotificationWorker:
+    """This process's notification worker (its retry schedule and target policy are the ones to use)."""
+    return current_app.extensions["notifications"]
 
 
 def db_session() -> Session:

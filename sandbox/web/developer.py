@@ -18,6 +18,7 @@ from sandbox.core import errors
 from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words, standard_scopes
 from sandbox.services import access, onboarding, request_log, signin, world
+from sandbox.services.notifications import delivery, outbox
 from sandbox.services.world import describe
 from sandbox.web import context
 from sandbox.web.context import sandbox
@@ -26,6 +27,22 @@ from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = context.DEVELOPER
 REQUEST_LOG_ROWS = 50  # the latest calls shown on an application's page
+NOTIFICATION_ROWS = 20  # the latest notifications shown there
+EVENT_LABELS = {outbox.PUBLISHED: "New data published", outbox.UPLOADED: "Data uploaded",
+                outbox.AUTHORIZED: "Authorized by a customer"}
+
+
+def _schedule_text(schedule: outbox.Schedule) -> str:
+    waits: list[str] = []
+    for failures in range(1, schedule.attempts):
+        wait = schedule.delay(failures)
+        if wait is None or len(waits) == 4:
+            break
+        waits.append(f"{wait:g}")
+    spelled = f"after {', '.join(waits)}{' …' if schedule.attempts > len(waits) + 1 else ''} seconds" if waits \
+        else "no more"
+    return (f"{spelled} (doubling, at most {schedule.cap:g} s apart), {schedule.attempts} attempts in all, "
+            "then it is failed; Send again tries once more")
 UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
 
 
@@ -253,6 +270,8 @@ def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error
             terms_current=app.terms_version == profile.terms_version and app.terms_accepted_at is not None,
             max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024, nav="apps",
             calls=request_log.recent(context.request_log(), g.utility_id, application_id=app.id, limit=REQUEST_LOG_ROWS),
+            notifications=outbox.listing(sb.db, g.utility_id, application_id=app.id, limit=NOTIFICATION_ROWS),
+            event_labels=EVENT_LABELS, schedule_text=_schedule_text(context.notifier().schedule),
             resource_path=urls.resource_root("", g.slug))
     resp = Response(html, status)
     if revealed:
@@ -356,3 +375,29 @@ def notify_test(app_id: int):
     else:
         flash(f"Your endpoint answered HTTP {result.status} in {result.ms} ms; it must answer 2xx.", "error")
     return redirect(url_for("developer.show_app", app_id=app_id), 303)
+
+
+@bp.post("/apps/<int:app_id>/notifications/<int:notification_id>/send")
+@login_required
+def send_notification(app_id: int, notification_id: int):
+    """Send again: one attempt now, its answer shown on the application's page."""
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        _own(s, app_id)
+    worker = context.notifier()
+    try:
+        done = delivery.send_now(sb.db, notification_id, worker.schedule, worker.policy, timeout=worker.timeout,
+                                 utility_id=g.utility_id, application_id=app_id)
+    except errors.NotFound:
+        abort(404, description="No such notification of this application.")
+    except delivery.Busy:
+        flash("That notification is being delivered right now; its attempt appears below in a moment.", "info")
+    else:
+        r = done.result
+        if r.ok:
+            flash(f"Notification {notification_id} delivered: HTTP {r.status} in {r.ms} ms.", "info")
+        elif r.status == 0:
+            flash(f"Notification {notification_id} not delivered: {r.body}", "error")
+        else:
+            flash(f"Your endpoint answered HTTP {r.status} in {r.ms} ms; it must answer 2xx.", "error")
+    return redirect(url_for("developer.show_app", app_id=app_id, _anchor=f"notification-{notification_id}"), 303)

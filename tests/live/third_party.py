@@ -3,6 +3,7 @@ scope-selection screen, recording what it receives."""
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -10,13 +11,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 class ThirdParty:
     """GET /callback and GET /ScopeSelection act out the OAuth side. Every POST, whatever its path,
     is recorded in `received` (path, headers, body) and answered with `status`, `body` and the
-    extra `headers`; `url` is the notification endpoint to register. With `hold` set, a POST is
+    extra `headers`; `url` is the notification endpoint to register (on `port`, if given). With `hold` set, a POST is
     not answered until `release()` (for timeout tests)."""
 
     NOTIFICATION_PATH = "/espi/1_1/Notification"
 
     def __init__(self, authorize_url: str | None = None, client_id: str = "demo-third-party", state: str = "tp-state",
-                 status: int = 200, body: bytes = b"thanks", hold: bool = False):
+                 status: int = 200, body: bytes = b"thanks", hold: bool = False, port: int = 0):
         self.authorize_url = authorize_url  # where the scope-selection screen sends the customer on
         self.client_id = client_id
         self.state = state
@@ -61,17 +62,28 @@ class ThirdParty:
 
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                outer.received.append({"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)})
+                with outer.arrived:
+                    outer.received.append({"path": self.path, "headers": dict(self.headers),
+                                           "body": self.rfile.read(length), "at": time.monotonic()})
+                    outer.arrived.notify_all()
                 outer._release.wait(10)
                 self._reply(outer.status, outer.body, {"Content-Type": "text/plain", **outer.headers})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.arrived = threading.Condition()  # notified at every POST received
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda request, address: None  # a client that gave up is no error here
         self.base = f"http://127.0.0.1:{self.httpd.server_port}"
         self.callback = self.base + "/callback"
         self.url = self.base + self.NOTIFICATION_PATH
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict]:
+        """Wait until `count` POSTs have arrived; them (AssertionError naming how many came otherwise)."""
+        with self.arrived:
+            came = self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+            assert came, f"{len(self.received)} of {count} notifications arrived in {timeout} s"
+            return list(self.received)
 
     def release(self) -> None:
         self._release.set()

@@ -308,6 +308,42 @@ def test_unknown_paths_and_methods_are_json(client):
     assert r.headers["Allow"] == "GET, POST"
 
 
+def test_notifications_listed_filtered_and_sent_again(app, client):
+    from live.third_party import ThirdParty
+
+    with ThirdParty() as tp:
+        r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/notify-uri",
+                 "set_third_party_notify_uri", json={"notify_uri": tp.url})
+        assert r.get_json() == {"client_id": "demo-third-party", "notify_uri": tp.url}
+        authorize(client)
+        (note,) = call(client, "GET", "/notifications?client_id=demo-third-party&utility=bayview&state=pending",
+                       "list_notifications").get_json()["notifications"]
+        assert note["event"] == "authorized" and note["deliveries"] == [] and note["attempts"] == 0
+        assert call(client, "GET", "/notifications?state=delivered", "list_notifications").get_json() == {
+            "notifications": []}
+        assert call(client, "GET", "/notifications?client_id=nobody", "list_notifications").get_json() == {
+            "notifications": []}
+        sent = call(client, "POST", f"/notifications/{note['id']}/send", "send_notification").get_json()
+        assert sent["state"] == "delivered" and sent["deliveries"][0]["status"] == 200 and len(tp.received) == 1
+    refused(call(client, "GET", "/notifications?utility=atlantis", "list_notifications"), 404, "not_found", "utility")
+    refused(call(client, "GET", "/notifications?state=lost", "list_notifications"), 400, "invalid_request", "state")
+    for missing in ("999999", "abc"):
+        refused(call(client, "POST", f"/notifications/{missing}/send", "send_notification"), 404, "not_found",
+                "notification_id")
+
+
+def test_a_bad_notify_uri_is_refused_and_changes_nothing(app, client):
+    path = "/utilities/bayview/third-parties/demo-third-party/notify-uri"
+    for body, field in (({"notify_uri": "ftp://example.com/x"}, "notify_uri"), ({"notify_uri": 5}, "notify_uri"),
+                        ({}, "notify_uri")):
+        refused(call(client, "PUT", path, "set_third_party_notify_uri", json=body), 400, "invalid_request", field)
+    refused(call(client, "PUT", "/utilities/bayview/third-parties/nobody/notify-uri", "set_third_party_notify_uri",
+                 json={"notify_uri": None}), 404, "not_found", "client_id")
+    with app.extensions["sandbox"].db.sessions() as s:
+        assert s.scalars(select(Application.notify_uri).where(Application.client_id == "demo-third-party")).all() \
+            == [None, None, None]
+
+
 def _introspect(client, token: str, credentials=("demo-third-party", "demo-secret"), **extra):
     r = client.post("/dc/bayview/oauth/introspect", data={"token": token, **extra}, auth=credentials)
     assert r.status_code == 200, r.data[:300]

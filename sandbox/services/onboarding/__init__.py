@@ -20,6 +20,13 @@ the core's (`sandbox.core.errors`), status changes `services.third_parties`, and
 """
 from __future__ import annotations
 
+from sandbox.services.notifications.posting import (
+                           NOTIFY_BODY_CHARS,
+                           NOTIFY_TIMEOUT,
+                           NotifyResult,
+                           TargetPolicy,
+                           post_notification,
+)
 from sandbox.services.onboarding.applications import (
                            Issued,
                            accept_terms,
@@ -31,6 +38,7 @@ from sandbox.services.onboarding.applications import (
                            register,
                            registered_application,
                            rotate_secret,
+                           set_notify_uri,
                            terms_text,
                            update,
                            update_registered,
@@ -56,15 +64,7 @@ from sandbox.services.onboarding.metadata import (
                            scope_title,
                            validate_metadata,
 )
-from sandbox.services.onboarding.notifications import (
-                           NOTIFY_BODY_CHARS,
-                           NOTIFY_TIMEOUT,
-                           NotifyResult,
-                           TargetPolicy,
-                           notification_uris,
-                           post_notification,
-                           send_test_notification,
-)
+from sandbox.services.onboarding.notifications import notification_uris, send_test_notification
 from sandbox.services.onboarding.status import (
                            CHECK_KEYS,
                            Check,
@@ -85,7 +85,7 @@ __all__ = [
     # developers
     "MIN_PASSWORD", "sign_up", "developer",
     # applications
-    "Issued", "new_client_id", "register", "application", "developer_applications", "update", "rotate_secret",
+    "Issued", "new_client_id", "register", "application", "developer_applications", "update", "rotate_secret", "set_notify_uri",
     "delete_registered", "registered_application", "update_registered", "terms_text",
     "accept_terms", "approve_application",
     # certificates

@@ -18,7 +18,7 @@ from sandbox.core.secrets import digest, new_token
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.management import REDACTED
 from sandbox.services.access import AppStatus, ClientRole
-from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata
+from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata, checked_notify_uri, set_notify
 from sandbox.services.onboarding.status import approve, evaluate
 from sandbox.services.signin import STAFF_USERNAME
 
@@ -85,6 +85,18 @@ def update(db: Database, clock: Clock, utility_id: int, app_id: int, meta: Metad
     with db.transaction() as s:
         app = application(s, utility_id, app_id, developer_id)
         apply_metadata(app, meta, profile, clock.naive_now())
+        s.flush()
+        return app
+
+
+def set_notify_uri(db: Database, clock: Clock, utility_id: int, app_id: int, uri: str | None,
+                   profile: Profile) -> Application:
+    """Register the notification URI alone (None removes it), checked as registration checks it."""
+    checked = checked_notify_uri(uri)
+    with db.transaction() as s:
+        app = application(s, utility_id, app_id)
+        set_notify(app, checked)
+        evaluate(app, profile, clock.naive_now())
         s.flush()
         return app
 

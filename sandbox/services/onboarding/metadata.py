@@ -203,13 +203,25 @@ def apply_metadata(app: Application, meta: Metadata, profile: Profile, now: dt.d
     evaluate(app, profile, now)
 
 
-def _apply(app: Application, meta: Metadata) -> None:
-    if app.notify_uri != meta.notify_uri:  # a test of another URI says nothing about this one
+def checked_notify_uri(value: object) -> str | None:
+    """A notification URI as registration checks it (None or blank: none); Refused naming notify_uri."""
+    return _optional_uri(value, "notify_uri")
+
+
+def set_notify(app: Application, uri: str | None) -> None:
+    """A checked notification URI on the application; a new one forgets the last test's result
+    (a test of another URI says nothing about this one)."""
+    if app.notify_uri != uri:
         app.notify_check_at = app.notify_check_status = app.notify_check_ms = app.notify_check_body = None
+    app.notify_uri = uri
+
+
+def _apply(app: Application, meta: Metadata) -> None:
+    set_notify(app, meta.notify_uri)
     app.name, app.description, app.contact_email = meta.name, meta.description, meta.contact_email
     app.redirect_uris = list(meta.redirect_uris)
     app.scopes = list(meta.scopes)
-    app.notify_uri, app.scope_selection_uri = meta.notify_uri, meta.scope_selection_uri
+    app.scope_selection_uri = meta.scope_selection_uri
     app.client_uri, app.logo_uri = meta.client_uri, meta.logo_uri
     app.portal_uri, app.tos_uri, app.policy_uri, app.phone = meta.portal_uri, meta.tos_uri, meta.policy_uri, meta.phone
     app.software_id, app.software_version = meta.software_id, meta.software_version

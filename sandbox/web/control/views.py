@@ -19,11 +19,12 @@ from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi import urls
 from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, ScopeError, allowed_by, function_blocks, plain_words
-from sandbox.services import access, authorizations, customers, request_log, third_parties, world
+from sandbox.services import access, authorizations, customers, onboarding, request_log, third_parties, world
 from sandbox.services.access import ClientRole
+from sandbox.services.notifications import announce, delivery, outbox
 from sandbox.synth.world import UtilityDef
+from sandbox.web.context import notifier, sandbox
 from sandbox.web.context import request_log as request_log_writer
-from sandbox.web.context import sandbox
 from sandbox.web.utility import utility_row_id
 
 CONTROL_API = "control API"  # who made a change, in the records that keep it
@@ -198,7 +199,9 @@ def set_clock(call: Call) -> Response:
         clock.freeze()
     else:
         clock.unfreeze()
-    return jsonify(clock.state())
+    sb = sandbox()  # the days the move published are announced before the answer
+    made = announce.publish(sb.db, clock, sb.require_world(), sb.base_url())
+    return jsonify(**clock.state(), notifications=made)
 
 
 # --- authorizations --------------------------------------------------------------------------
@@ -288,6 +291,32 @@ def list_requests(call: Call) -> Response:
     return jsonify(requests=[c.as_json() for c in found])
 
 
+# --- notifications ---------------------------------------------------------------------------------
+
+def list_notifications(call: Call) -> Response:
+    utility_id = None
+    if "utility" in call.query:
+        _, utility_id = _utility(call.query["utility"])
+    found = outbox.listing(sandbox().db, utility_id, client_id=call.query.get("client_id"),
+                           state=call.query.get("state"), limit=int(call.query.get("limit", 100)))
+    return jsonify(notifications=[outbox.as_json(n) for n in found])
+
+
+def send_notification(call: Call, notification_id: str) -> Response:
+    sb = sandbox()
+    if not notification_id.isdigit():
+        raise ControlError(404, "not_found", f"no notification {notification_id!r}", "notification_id")
+    worker = notifier()
+    try:
+        done = delivery.send_now(sb.db, int(notification_id), worker.schedule, worker.policy, timeout=worker.timeout)
+    except NotFound:
+        raise ControlError(404, "not_found", f"no notification {notification_id!r}", "notification_id") from None
+    except delivery.Busy:
+        raise ControlError(409, "conflict", f"notification {notification_id} is being delivered right now; "
+                                            "try again in a moment") from None
+    return jsonify(outbox.as_json(outbox.one(sb.db, done.notification_id)))
+
+
 # --- customers and third parties -----------------------------------------------------------------
 
 def move_out(call: Call, slug: str, username: str) -> Response:
@@ -306,6 +335,18 @@ def move_out(call: Call, slug: str, username: str) -> Response:
         raise ControlError(400, "invalid_request", f"date: {exc.message}", "date") from None
     return jsonify(service_end=done.service_end.isoformat(), ends_at=done.ends_at.isoformat().replace("+00:00", "Z"),
                    authorizations_ended=done.authorizations_ended)
+
+
+def third_party_notify_uri(call: Call, slug: str, client_id: str) -> Response:
+    sb = sandbox()
+    u, utility_id = _utility(slug, "slug")
+    with sb.db.sessions() as s:
+        app_id = _third_party(s, utility_id, client_id).id
+    try:
+        app = onboarding.set_notify_uri(sb.db, sb.clock, utility_id, app_id, call.body["notify_uri"], u.profile)
+    except Refused as exc:
+        raise ControlError(400, "invalid_request", exc.message, "notify_uri") from None
+    return jsonify(client_id=app.client_id, notify_uri=app.notify_uri)
 
 
 def third_party_status(call: Call, slug: str, client_id: str) -> Response:
