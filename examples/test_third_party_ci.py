@@ -9,9 +9,13 @@ browser. Replace the `fetch_usage` function with a call into your own applicatio
 from __future__ import annotations
 
 import base64
+import threading
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 ESPI = "{http://naesb.org/espi}"
 
@@ -63,3 +67,39 @@ def test_the_customer_revokes(green_button_sandbox):
     refused = green_button_sandbox.get(tokens["resourceURI"], tokens)
     assert refused.status == 401
     assert refused.headers["X-Sandbox-Reason"] == "authorization_revoked_by_customer"
+
+
+@pytest.fixture
+def receiver():
+    """The third party's notification endpoint: it keeps every BatchList POSTed to it."""
+    received: list[bytes] = []
+
+    class Notified(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Notified)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/notify", received
+    server.shutdown()
+
+
+def test_a_notification_names_exactly_the_new_day(green_button_sandbox, receiver):
+    url, received = receiver
+    green_button_sandbox.set_notify_uri(url)
+    green_button_sandbox.freeze()
+    tokens = green_button_sandbox.authorize("demo")
+    before = fetch_usage(green_button_sandbox, tokens)
+    green_button_sandbox.advance(days=1)
+    (note,) = green_button_sandbox.wait_for_notifications(2, client_id="demo-third-party", utility="bayview")[:1]
+    assert note["event"] == "published" and note["body"].encode() in received
+    fresh = refresh(green_button_sandbox, tokens)
+    ours = [uri for uri in note["uris"] if uri.startswith(tokens["resourceURI"] + "?")]
+    new = fetch_usage(green_button_sandbox, {**fresh, "resourceURI": ours[0]})
+    assert new and min(start for start, _ in new) > max(start for start, _ in before)
+    assert max(start for start, _ in new) - min(start for start, _ in new) < 86400  # one day, nothing older

@@ -29,6 +29,11 @@ def utc(naive: dt.datetime) -> dt.datetime:
     return naive.replace(tzinfo=UTC)
 
 
+def iso_z(when: dt.datetime) -> str:
+    """An instant as JSON answers give it: ISO 8601 in UTC with a Z (a naive time is taken as UTC)."""
+    return (when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
+
+
 class ClockStore(Protocol):
     """Where a Clock's state lives: frozen at an instant (epoch seconds), or running at an offset
     from real time. Every change is one atomic step of the store's own, so that two processes
@@ -199,5 +204,5 @@ class Clock:
     def state(self) -> dict:
         frozen, offset = self.snapshot()
         now = frozen if frozen is not None else self._source() + offset
-        return {"now": dt.datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+        return {"now": iso_z(dt.datetime.fromtimestamp(now, UTC)),
                 "frozen": frozen is not None, "offset_seconds": offset}

@@ -11,6 +11,7 @@ from sandbox.core.clock import Clock
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Customer, UsagePoint
+from sandbox.espi.scopes import commodities_of
 from sandbox.services import authorizations
 
 MOVE_MAX_DAYS_AHEAD = 90
@@ -111,6 +112,13 @@ def customer_of_utility(s: Session, utility_id: int, customer_id: int) -> Custom
     if c is None:
         raise NotFound(customer_id)
     return c
+
+
+def shareable_usage_points(customer: Customer, scope: str) -> list[UsagePoint]:
+    """The customer's usage points a scope can share: those of the commodities it asks for (all, if
+    it names none). The consent page offers these, and the control API shares them by default."""
+    wanted = commodities_of(scope)
+    return [up for up in customer.usage_points if wanted is None or up.commodity in wanted]
 
 
 def chosen_usage_points(customer: Customer, ids: list[int]) -> list[UsagePoint]:

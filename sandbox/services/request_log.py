@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from sandbox.core.clock import to_naive_utc, utc
+from sandbox.core.clock import iso_z, to_naive_utc
 from sandbox.core.db import Database
 from sandbox.core.models import Application, RequestRecord
 
@@ -36,7 +36,7 @@ class Call:
     milliseconds: float
 
     def as_json(self) -> dict:
-        return {"at": utc(self.at).isoformat().replace("+00:00", "Z"), "method": self.method, "path": self.path,
+        return {"at": iso_z(self.at), "method": self.method, "path": self.path,
                 "token_kind": self.token_kind, "status": self.status, "reason": self.reason,
                 "client_id": self.client_id, "milliseconds": round(self.milliseconds, 1)}
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Mapping
 
 import click
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from flask.cli import ScriptInfo
 from flask.json.provider import DefaultJSONProvider
 
@@ -106,8 +106,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     @app.before_request
     def _pin_clock():
         if state.listen_url is None:  # where this sandbox is reached, for URLs made without a request
-            from flask import request
-
             state.listen_url = request.host_url
         # one read of the shared clock per request; `now` is the same throughout it
         g.clock_pin = state.clock.pinned()
@@ -139,7 +137,6 @@ def _init_csrf(app: Flask) -> None:
     views marked with `app.extensions["csrf"].exempt`). A view marked with `web.utility.upload_limit`
     gets its request size limit first, so an oversize upload is refused (413) before the body is read.
     """
-    from flask import request
     from flask_wtf.csrf import CSRFProtect
 
     from sandbox.web.utility import request_limit

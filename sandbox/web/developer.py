@@ -361,20 +361,24 @@ def notify_test(app_id: int):
     sb = sandbox()
     root = urls.resource_root(request.host_url, g.slug)
     try:
-        policy = onboarding.TargetPolicy.for_listener(sb.config["HOST"], sb.config["NOTIFY_ALLOW"])
         result = onboarding.send_test_notification(sb.db, sb.clock, g.utility_id, app_id, root, g.utility.profile,
-                                                   developer_id=g.developer.id, policy=policy)
+                                                   developer_id=g.developer.id, policy=context.notifier().policy)
     except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
     except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
+    _flash_delivery("Test notification", result)
+    return redirect(url_for("developer.show_app", app_id=app_id), 303)
+
+
+def _flash_delivery(what: str, result: onboarding.NotifyResult) -> None:
+    """What a POST to the notification URI got, said on the next page."""
     if result.ok:
-        flash(f"Test notification delivered: HTTP {result.status} in {result.ms} ms.", "info")
+        flash(f"{what} delivered: HTTP {result.status} in {result.ms} ms.", "info")
     elif result.status == 0:
-        flash(f"Test notification not delivered: {result.body}", "error")
+        flash(f"{what} not delivered: {result.body}", "error")
     else:
         flash(f"Your endpoint answered HTTP {result.status} in {result.ms} ms; it must answer 2xx.", "error")
-    return redirect(url_for("developer.show_app", app_id=app_id), 303)
 
 
 @bp.post("/apps/<int:app_id>/notifications/<int:notification_id>/send")
@@ -393,11 +397,5 @@ def send_notification(app_id: int, notification_id: int):
     except delivery.Busy:
         flash("That notification is being delivered right now; its attempt appears below in a moment.", "info")
     else:
-        r = done.result
-        if r.ok:
-            flash(f"Notification {notification_id} delivered: HTTP {r.status} in {r.ms} ms.", "info")
-        elif r.status == 0:
-            flash(f"Notification {notification_id} not delivered: {r.body}", "error")
-        else:
-            flash(f"Your endpoint answered HTTP {r.status} in {r.ms} ms; it must answer 2xx.", "error")
+        _flash_delivery(f"Notification {notification_id}", done.result)
     return redirect(url_for("developer.show_app", app_id=app_id, _anchor=f"notification-{notification_id}"), 303)

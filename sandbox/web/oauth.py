@@ -12,9 +12,9 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 
 from sandbox.core.models import Application, Customer
 from sandbox.espi import urls
-from sandbox.espi.scopes import commodities_of, plain_words, standard_scopes
+from sandbox.espi.scopes import plain_words, standard_scopes
 from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
-from sandbox.services import access, third_parties
+from sandbox.services import access, customers, third_parties
 from sandbox.web import context
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility, utility_blueprint
@@ -109,18 +109,12 @@ def authorize():
         chosen = [int(x) for x in request.form.getlist("usage_point")]
     except ValueError:
         return _consent_page(app, customer, grant.request.payload.scope, "usage_point must be a number.", 400)
-    own = {up.id for up in _shareable(customer, grant.request.payload.scope)}
+    own = {up.id for up in customers.shareable_usage_points(customer, grant.request.payload.scope)}
     if not chosen or not set(chosen) <= own:
         return _consent_page(app, customer, grant.request.payload.scope,
                              "Choose at least one of your services to share.", 400)
     g.consent_usage_points = chosen
     return server().create_authorization_response(grant_user=customer, grant=grant)
-
-
-def _shareable(customer: Customer, scope: str) -> list:
-    """The customer's usage points of the commodities the scope asks for."""
-    wanted = commodities_of(scope)
-    return [up for up in customer.usage_points if wanted is None or up.commodity in wanted]
 
 
 def _consent_page(app: Application, customer: Customer, scope: str, error: str | None = None, status: int = 200):
@@ -129,7 +123,8 @@ def _consent_page(app: Application, customer: Customer, scope: str, error: str |
     if customer.service_end is not None:
         until = min(until, customer.service_end)
     return render_template("oauth/consent.html", app=app, items=plain_words(scope), scope=scope, until=until,
-                           error=error, usage_points=_shareable(customer, scope), action=request.full_path), status
+                           error=error, usage_points=customers.shareable_usage_points(customer, scope),
+                           action=request.full_path), status
 
 
 @bp.route("/oauth/token", methods=["POST", "GET"])

@@ -10,6 +10,8 @@ from live.third_party import ThirdParty
 from playwright.sync_api import expect
 from web.helpers import make_certificate
 
+from sandbox.testing.client import SandboxClient
+
 from .helpers import DESKTOP, PHONE, screenshot
 
 pytestmark = pytest.mark.browser
@@ -86,6 +88,23 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         expect(rows.nth(0)).to_contain_text("wrong_token_kind")
         expect(rows.nth(1)).to_contain_text("ReadServiceStatus")
         expect(rows.nth(1)).to_contain_text("200")
+        # a customer's authorization is announced: the inspector shows the BatchList and its delivery
+        scope = page.locator("ul.scopes code.scope").first.inner_text().strip()
+        SandboxClient(server.url, server.admin_key).authorize("demo", scope, client_id=client_id)
+        tp.wait_for(2)
+        page.reload()
+        note = page.locator("details.notification").first
+        expect(note).to_have_attribute("data-state", "delivered")
+        expect(note).to_contain_text("Authorized by a customer")
+        expect(note.locator("pre.batch-list")).to_contain_text("Batch/Subscription/")
+        expect(note.locator("table.attempts tbody tr")).to_have_count(1)
+        expect(note.locator("table.attempts")).to_contain_text("received")
+        note.get_by_role("button", name="Send again").click()
+        expect(page.locator("p.flash").first).to_contain_text("delivered: HTTP 200")
+        note = page.locator("details.notification").first
+        expect(note.locator("table.attempts tbody tr")).to_have_count(2)
+        expect(note.locator("table.attempts tbody tr").nth(1)).to_contain_text("(by hand)")
+        assert len(tp.received) == 3
         _no_overflow(page, "application page with results")
         screenshot(page, "developer-application-phone")
         page.set_viewport_size(DESKTOP)

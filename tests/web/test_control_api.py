@@ -146,6 +146,30 @@ def test_authorize_some_usage_points(app, client):
     assert r.data.count(b"<entry") == 1 and first.encode() in r.data
 
 
+def test_authorize_shares_what_the_consent_page_offers(app, client):
+    """By default the usage points of the scope's commodities, as the consent page lists them; another
+    commodity's usage point is refused by name, and a customer with none of them has nothing to share."""
+    with app.extensions["sandbox"].db.sessions() as s:
+        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        kinds = {up.uuid: up.commodity for up in demo.usage_points}
+        gas = next(uuid for uuid, kind in kinds.items() if kind == "gas")
+        others = s.scalars(select(Customer).where(Customer.utility.has(slug="bayview"), Customer.number > 0)).all()
+        no_gas = next(c.username for c in others if {up.commodity for up in c.usage_points} == {"electricity"})
+    t = authorize(client)  # SCOPE is electricity (FB 4)
+    tree = local(t["resourceURI"]).replace("Batch/Subscription", "Subscription")
+    r = client.get(tree + "/UsagePoint", headers={"Authorization": f"Bearer {t['access_token']}"})
+    shared = {uuid for uuid in kinds if uuid.encode() in r.data}
+    assert shared == {uuid for uuid, kind in kinds.items() if kind == "electricity"} and gas not in shared
+    before = counts(app)
+    body = {"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE}
+    refused(call(client, "POST", "/authorizations", "create_authorization", json={**body, "usage_points": [gas]}),
+            400, "invalid_request", "usage_points")
+    gas_only = SCOPE.replace("FB=1_3_4_5_", "FB=1_3_4_10_")
+    refused(call(client, "POST", "/authorizations", "create_authorization",
+                 json={**body, "customer": no_gas, "scope": gas_only}), 409, "nothing_to_share", "scope")
+    assert counts(app) == before
+
+
 @pytest.mark.parametrize("over, status, error, field", [
     ({"utility": "nowhere"}, 404, "not_found", "utility"),
     ({"customer": "nobody"}, 404, "not_found", "customer"),

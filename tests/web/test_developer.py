@@ -327,6 +327,36 @@ def test_notification_button_without_a_uri(client, app):
     assert dict(checklist(text(r)))["urls"] is False
 
 
+def test_the_notification_inspector_shows_each_attempt_and_sends_again(client, app):
+    from conftest import ADMIN_KEY
+
+    with ThirdParty(status=202, body=b"queued <b>it</b>") as tp:
+        sign_up(client)
+        register(client, app, notify_uri=tp.url)
+        a = the_app(app)
+        r = client.post("/sandbox-api/authorizations", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                        json={"utility": "bayview", "customer": "demo", "client_id": a.client_id, "scope": a.scopes[0]})
+        assert r.status_code == 200, r.data  # the demo customer is a test customer: an app in Review may be authorized
+        page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
+        (nid,) = re.findall(r'id="notification-(\d+)" data-state="pending"', page)
+        assert "Authorized by a customer" in page and "Not sent yet." in page
+        assert html_lib.escape(r.get_json()["resourceURI"]) in page  # the BatchList's body, shown as text
+        app.extensions["notifications"].step()
+        page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
+        assert f'id="notification-{nid}" data-state="delivered"' in page
+        assert "<td>202</td>" in page and "queued &lt;b&gt;it&lt;/b&gt;" in page and tp.url in page
+        r = client.post(f"/dc/bayview/developer/apps/{a.id}/notifications/{nid}/send", data={"csrf_token": token(client)})
+        assert r.status_code == 303 and r.headers["Location"].endswith(f"#notification-{nid}")
+        page = text(client.get(r.headers["Location"]))
+        assert f"Notification {nid} delivered: HTTP 202" in page and page.count("<td>202</td>") == 2
+        assert "(by hand)" in page and len(tp.received) == 2
+        # another developer sees neither the notification nor a way to send it
+        client.post("/dc/bayview/developer/logout", data={"csrf_token": token(client)})
+        sign_up(client, email="bob@example.com", name="Bob")
+        r = client.post(f"/dc/bayview/developer/apps/{a.id}/notifications/{nid}/send", data={"csrf_token": token(client)})
+        assert r.status_code == 404 and len(tp.received) == 2
+
+
 def test_application_page_checklist_and_how_to_connect(client, app):
     sign_up(client)
     register(client, app)

@@ -279,12 +279,11 @@ def test_retries_follow_the_schedule_then_fail_and_send_again_delivers(app, clie
     receiver.status = 503
     nid = _one_pending(app, client, receiver)
     schedule, policy = Schedule(base=1.0, cap=3.0, attempts=4), TargetPolicy()
-    t0 = dt.datetime(2030, 1, 1)
-    now = t0
+    now = dt.datetime(2030, 1, 1)
     waits = []
     for _ in range(4):
         assert delivery.claim_due(db, "w", now) == [nid]
-        done = delivery.attempt(db, nid, "w", schedule, policy, real=lambda: now)
+        done = delivery.attempt(db, nid, "w", schedule, policy, real=lambda at=now: at)
         n = outbox.one(db, nid)
         if n.state == outbox.PENDING:
             wait = (n.next_attempt_at - now).total_seconds()

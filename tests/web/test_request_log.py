@@ -96,6 +96,7 @@ def test_the_developer_portal_shows_only_its_own_calls(app, client):
     client.get(f"{R}/Authorization?secret-of-another=1", headers={"Authorization": f"Bearer {demo['access_token']}"})
     html = text(client.get(f"/dc/bayview/developer/apps/{mine.id}"))
     log = html[html.index('id="request-log"'):]
+    log = log[:log.index("</section>")]  # the request log's section only
     rows = re.findall(r"<code>(GET [^<]+)</code>", log[log.index("<table"):])
     assert rows == ["GET /Batch/Subscription/x", "GET /ReadServiceStatus"]
     assert "wrong_token_kind" in log and "secret-of-another" not in log

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload
 
-from sandbox.core.clock import to_naive_utc, utc
+from sandbox.core.clock import iso_z, to_naive_utc
 from sandbox.core.config import ConfigError
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound
@@ -100,7 +100,7 @@ def enqueue(s: Session, app: Application, event_name: str, uris: Sequence[str], 
 # --- reading --------------------------------------------------------------------------------
 
 def _iso(when: dt.datetime | None) -> str | None:
-    return None if when is None else utc(when).isoformat().replace("+00:00", "Z")
+    return None if when is None else iso_z(when)
 
 
 def as_json(n: Notification) -> dict:

@@ -109,6 +109,8 @@ class NotificationWorker:
         return announce.publish(self.sb.db, self.sb.clock, self.sb.world, self.sb.base_url())
 
     def _attempt(self, notification_id: int) -> None:
+        if self._stopping.is_set():  # stopping: not tried now; stop() gives its lease back
+            return
         try:
             delivery.attempt(self.sb.db, notification_id, self.owner, self.schedule, self.policy,
                              timeout=self.timeout)

@@ -125,11 +125,14 @@ OPERATIONS: tuple[Operation, ...] = (
                            client_id={"type": "string", "minLength": 1},
                            scope={"type": "string", "minLength": 1, "description": "one of the application's scopes"},
                            usage_points={"type": "array", "items": {"type": "string"}, "minItems": 1,
-                                         "description": "ids of the customer's usage points to share (default all)"}),
+                                         "description": "ids of the customer's usage points to share, of the "
+                                                        "scope's commodities (default: all of those, as the "
+                                                        "consent page offers)"}),
               tag="authorizations", response=TOKEN_RESPONSE,
               answers={200: "tokens and the authorization's id", 404: "no such utility, customer or client_id",
                        409: "the application may not be authorized now (blocked, on hold, in review for a "
-                            "customer who is not a test customer, the customer moved out)"}),
+                            "customer who is not a test customer, the customer moved out), or the customer has no "
+                            "usage point of the scope's commodities"}),
     Operation("POST", "/authorizations/{authorization_id}/revoke", "revoke_authorization",
               "The customer revokes it (as on the portal's sharing page)", views.revoke_authorization,
               tag="authorizations", response=AUTHORIZATION_STATE,

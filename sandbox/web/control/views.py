@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from sqlalchemy import select
 
-from sandbox.core.clock import utc
+from sandbox.core.clock import iso_z
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi import urls
@@ -223,16 +223,20 @@ def create_authorization(call: Call) -> Response:
         refusal = access.authorize_refusal(app, customer, sb.clock.today(u.time_zone))
         if refusal is not None:
             raise ControlError(409, refusal, access.REFUSALS[refusal].format(utility=u.name, app=app.name))
-        points = customer.usage_points
+        points = customers.shareable_usage_points(customer, b["scope"])  # what the consent page offers
         if "usage_points" in b:
             known = {up.uuid: up.id for up in points}
             unknown = [x for x in b["usage_points"] if x not in known]
             if unknown:
                 raise ControlError(400, "invalid_request", f"usage_points: {unknown[0]!r} is not one of this "
-                                   f"customer's usage points ({', '.join(known)})", "usage_points")
+                                   f"customer's usage points of the scope's commodities ({', '.join(known)})",
+                                   "usage_points")
             ids = [known[x] for x in b["usage_points"]]
-        else:
+        elif points:
             ids = [up.id for up in points]
+        else:
+            raise ControlError(409, "nothing_to_share", "the customer has no usage point of the commodities the "
+                               "scope asks for", "scope")
         token = new_token_response(u.profile, b["scope"], True)
         auth = grant_customer_token(s, token, sb.require_world().seed, u, app, customer, b["scope"], ids, now)
         add_uris(token, auth, urls.resource_root(request.host_url, u.slug))
@@ -246,7 +250,7 @@ def create_authorization(call: Call) -> Response:
 def _authorization_state(auth: Authorization) -> Response:
     st, until = authorizations.state(auth, sandbox().clock.now())
     return jsonify(authorization_id=auth.uuid, state=str(st), status_reason=auth.status_reason,
-                   ends_at=utc(until).isoformat().replace("+00:00", "Z"))
+                   ends_at=iso_z(until))
 
 
 def _refused(exc: Refused) -> ControlError:
@@ -333,15 +337,20 @@ def move_out(call: Call, slug: str, username: str) -> Response:
         done = customers.move_out(sb.db, sb.clock, customer_id, day, u.time_zone)
     except Refused as exc:
         raise ControlError(400, "invalid_request", f"date: {exc.message}", "date") from None
-    return jsonify(service_end=done.service_end.isoformat(), ends_at=done.ends_at.isoformat().replace("+00:00", "Z"),
+    return jsonify(service_end=done.service_end.isoformat(), ends_at=iso_z(done.ends_at),
                    authorizations_ended=done.authorizations_ended)
+
+
+def _third_party_of(slug: str, client_id: str) -> tuple[UtilityDef, int, int]:
+    """(the utility, its row id, the third party's application id) the path names; 404 otherwise."""
+    u, utility_id = _utility(slug, "slug")
+    with sandbox().db.sessions() as s:
+        return u, utility_id, _third_party(s, utility_id, client_id).id
 
 
 def third_party_notify_uri(call: Call, slug: str, client_id: str) -> Response:
     sb = sandbox()
-    u, utility_id = _utility(slug, "slug")
-    with sb.db.sessions() as s:
-        app_id = _third_party(s, utility_id, client_id).id
+    u, utility_id, app_id = _third_party_of(slug, client_id)
     try:
         app = onboarding.set_notify_uri(sb.db, sb.clock, utility_id, app_id, call.body["notify_uri"], u.profile)
     except Refused as exc:
@@ -351,9 +360,7 @@ def third_party_notify_uri(call: Call, slug: str, client_id: str) -> Response:
 
 def third_party_status(call: Call, slug: str, client_id: str) -> Response:
     sb = sandbox()
-    _, utility_id = _utility(slug, "slug")
-    with sb.db.sessions() as s:
-        app_id = _third_party(s, utility_id, client_id).id
+    _, utility_id, app_id = _third_party_of(slug, client_id)
     try:
         app = third_parties.set_status_to(sb.db, sb.clock, utility_id, app_id, call.body["status"], by=CONTROL_API)
     except Refused as exc:
