@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -85,43 +86,70 @@ class Attempted:
     state: str  # the notification's state after the attempt ("" if it was gone meanwhile)
 
 
+def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy: TargetPolicy,
+            real: Callable[[], dt.datetime] = real_now, timeout: float = NOTIFY_TIMEOUT, manual: bool = False,
+            pool: Executor | None = None, going_on: Callable[[], bool] | None = None) -> list[Attempted]:
+    """POST notifications this owner has leased, each to its third party's notification URI as it is
+    now (together, through `pool`), then record every attempt and move each notification on, in one
+    transaction; the leases end. No transaction is open while the POSTs run. Once `going_on()` is
+    false (a worker stopping), the POSTs not begun are left, still leased, for the caller to release."""
+    with db.sessions() as s:
+        rows = s.execute(select(Notification.id, Notification.body, Application.notify_uri)
+                         .join(Application, Notification.application_id == Application.id)
+                         .where(Notification.id.in_(ids), Notification.lease_owner == owner)
+                         .order_by(Notification.id)).all()
+
+    def post(row) -> tuple[int, str, NotifyResult] | None:
+        if going_on is not None and not going_on():
+            return None
+        n_id, body, uri = row
+        uri = uri or ""
+        refusal = "no notification URI is registered" if not uri else policy.refusal(uri)
+        if refusal:
+            return n_id, uri, NotifyResult(0, 0, refusal)
+        return n_id, uri, post_notification(uri, body.encode("utf-8"), timeout)
+
+    posted = list(pool.map(post, rows)) if pool is not None and len(rows) > 1 else [post(r) for r in rows]
+    results = [r for r in posted if r is not None]
+    now = real()
+    done: list[Attempted] = []
+    with db.transaction() as s:
+        mine = {n.id: n for n in s.scalars(select(Notification).where(Notification.id.in_([r[0] for r in results]),
+                                                                     Notification.lease_owner == owner))}
+        for n_id, uri, result in results:
+            n = mine.get(n_id)
+            if n is None:  # gone (a reset) or no longer ours: nothing recorded
+                done.append(Attempted(n_id, uri, result, ""))
+                continue
+            s.add(DeliveryAttempt(notification_id=n.id, at=now, uri=uri[:500], status=result.status,
+                                  milliseconds=result.ms, answer=result.body, manual=manual))
+            _move_on(n, result, schedule, now)
+            done.append(Attempted(n.id, uri, result, n.state))
+    return done
+
+
+def _move_on(n: Notification, result: NotifyResult, schedule: Schedule, now: dt.datetime) -> None:
+    """A notification after an attempt: delivered on a 2xx, else tried again later or failed."""
+    n.attempts += 1
+    if result.ok:
+        n.state = DELIVERED
+        n.delivered_at = n.delivered_at or now
+        n.next_attempt_at = None
+    elif n.state == PENDING:
+        wait = schedule.delay(n.attempts)
+        if wait is None:
+            n.state, n.next_attempt_at = FAILED, None
+        else:
+            n.next_attempt_at = now + dt.timedelta(seconds=wait)
+    n.lease_owner = n.lease_until = None
+
+
 def attempt(db: Database, notification_id: int, owner: str, schedule: Schedule, policy: TargetPolicy,
             real: Callable[[], dt.datetime] = real_now, timeout: float = NOTIFY_TIMEOUT,
             manual: bool = False) -> Attempted:
-    """POST a notification this owner has leased to its third party's notification URI as it is
-    now, record the attempt and move the notification on; the lease ends. The POST happens
-    outside any transaction."""
-    with db.sessions() as s:
-        row = s.execute(select(Notification.body, Application.notify_uri)
-                        .join(Application, Notification.application_id == Application.id)
-                        .where(Notification.id == notification_id, Notification.lease_owner == owner)).first()
-    if row is None:  # gone (a reset) or no longer ours
-        return Attempted(notification_id, "", NotifyResult(0, 0, "the notification is gone"), "")
-    body, uri = row
-    uri = uri or ""
-    refusal = "no notification URI is registered" if not uri else policy.refusal(uri)
-    result = NotifyResult(0, 0, refusal) if refusal else post_notification(uri, body.encode("utf-8"), timeout)
-    now = real()
-    with db.transaction() as s:
-        n = s.scalars(select(Notification).where(Notification.id == notification_id,
-                                                 Notification.lease_owner == owner)).first()
-        if n is None:
-            return Attempted(notification_id, uri, result, "")
-        s.add(DeliveryAttempt(notification_id=n.id, at=now, uri=uri[:500], status=result.status,
-                              milliseconds=result.ms, answer=result.body, manual=manual))
-        n.attempts += 1
-        if result.ok:
-            n.state = DELIVERED
-            n.delivered_at = n.delivered_at or now
-            n.next_attempt_at = None
-        elif n.state == PENDING:
-            wait = schedule.delay(n.attempts)
-            if wait is None:
-                n.state, n.next_attempt_at = FAILED, None
-            else:
-                n.next_attempt_at = now + dt.timedelta(seconds=wait)
-        n.lease_owner = n.lease_until = None
-        return Attempted(n.id, uri, result, n.state)
+    """One leased notification delivered (see `deliver`)."""
+    done = deliver(db, [notification_id], owner, schedule, policy, real, timeout, manual)
+    return done[0] if done else Attempted(notification_id, "", NotifyResult(0, 0, "the notification is gone"), "")
 
 
 def send_now(db: Database, notification_id: int, schedule: Schedule, policy: TargetPolicy,

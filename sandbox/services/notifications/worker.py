@@ -94,12 +94,9 @@ class NotificationWorker:
             if not ids:
                 break
             tried += len(ids)
-            pool = self._pool
-            if pool is None:  # stepped by hand (a test), not started
-                for n in ids:
-                    self._attempt(n)
-            else:
-                list(pool.map(self._attempt, ids))
+            delivery.deliver(self.sb.db, ids, self.owner, self.schedule, self.policy, timeout=self.timeout,
+                             pool=self._pool,  # stepped by hand (a test, not started): one after another
+                             going_on=lambda: not self._stopping.is_set())
         return tried
 
     def publish(self) -> list[int]:
@@ -107,15 +104,6 @@ class NotificationWorker:
         if self.sb.world is None:
             return []
         return announce.publish(self.sb.db, self.sb.clock, self.sb.world, self.sb.base_url())
-
-    def _attempt(self, notification_id: int) -> None:
-        if self._stopping.is_set():  # stopping: not tried now; stop() gives its lease back
-            return
-        try:
-            delivery.attempt(self.sb.db, notification_id, self.owner, self.schedule, self.policy,
-                             timeout=self.timeout)
-        except SQLAlchemyError as exc:
-            log.warning("notifications: %s", exc)
 
     def _after_fork(self) -> None:
         """A forked child has no thread and needs a lease name of its own (it is started anew)."""
