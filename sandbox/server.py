@@ -1,13 +1,15 @@
 """Start the Green Button Sandbox: `green-button-sandbox` (or `python run.py`) `[--host H] [--port P]
-[--database URL] [--seed N] [--customers N] [--threads N] [--reset]`.
+[--database URL] [--seed N] [--customers N] [--threads N] [--reset] [--no-demo-app] [--demo-port P]`.
 
 It serves through Waitress, a multi-threaded production WSGI server in pure Python that runs the
 same on Linux, macOS and Windows laptops (Werkzeug's development server is not for this)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
+import threading
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -21,7 +23,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
     p.add_argument("--threads", type=int, help="request threads (default 8; SANDBOX_THREADS)")
     p.add_argument("--reset", action="store_true", help="rebuild the world even if the database holds one")
+    p.add_argument("--no-demo-app", action="store_true", help="do not start the demo third-party app")
+    p.add_argument("--demo-port", type=int, help="the demo app's port, 0 for any free one (default 8081; "
+                   "SANDBOX_DEMO_PORT)")
     args = p.parse_args(argv)
+    if args.demo_port is not None and not 0 <= args.demo_port <= 65535:
+        p.error("argument --demo-port: must be between 0 and 65535")
     if args.port is not None and not 0 <= args.port <= 65535:
         p.error("argument --port: must be between 0 and 65535")
     if args.customers is not None and args.customers < 0:
@@ -47,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox.synth.world import SeedDataError
 
     flags = {"HOST": args.host, "PORT": args.port, "DATABASE_URL": args.database, "SEED": args.seed,
-             "CUSTOMERS": args.customers, "THREADS": args.threads, "RESET": args.reset or None}
+             "CUSTOMERS": args.customers, "THREADS": args.threads, "RESET": args.reset or None,
+             "DEMO_APP": False if args.no_demo_app else None, "DEMO_PORT": args.demo_port}
     try:
         app = create_app(flags)
     except (SeedDataError, ConfigError, SchemaError) as exc:
@@ -70,9 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     sb = app.extensions["sandbox"]
     if not _wildcard(cfg["HOST"]):  # notifications name the address third parties call (0.0.0.0: the first caller's)
         sb.listen_url = urls[0] + "/"
+    demo = None
+    if cfg["DEMO_APP"]:
+        try:
+            demo = _demo_server(cfg, urls[0], listeners[0][1])
+        except (OSError, ValueError) as exc:
+            server.close()
+            print(f"error: cannot listen on {cfg['HOST']}:{cfg['DEMO_PORT']} for the demo app: "
+                  f"{getattr(exc, 'strerror', None) or exc} (--demo-port moves it, --no-demo-app turns it off)",
+                  file=sys.stderr)
+            return 1
     world = sb.world
     # one write, so whoever reads the running line has the demo credentials with it
     print("\n".join([f"Green Button Sandbox running at {urls[0]}", *(f"  also at {u}" for u in urls[1:]),
+                     *([f"Demo third-party app running at {demo[1]}"] if demo else []),
                      f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
                      f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
                      f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
@@ -84,14 +103,41 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
     notifier = app.extensions["notifications"]
     notifier.start()
+    if demo:
+        from sandbox.services.world import set_demo_notify_uri
+
+        sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
+        notifier.policy = dataclasses.replace(notifier.policy, allow=notifier.policy.allow | {"127.0.0.1"})
+        set_demo_notify_uri(sb.db, sb.demo_notify_uri)
+        threading.Thread(target=demo[0].run, name="demo-app", daemon=True).start()
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.close()
+        if demo:
+            demo[0].close()
         notifier.stop()  # the POSTs under way finish; nothing claimed is lost
     return 0
+
+
+def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
+    """The demo third-party app's server (not yet running) and its URL. It reaches the utilities on
+    loopback (a container maps the same ports), as the browser that follows its redirects does."""
+    from waitress.server import create_server
+
+    from sandbox import __version__
+    from sandbox.demo.app import create_demo_app
+
+    if _wildcard(cfg["HOST"]):
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    demo = create_demo_app(sandbox_url)
+    server = create_server(demo, host=cfg["HOST"], port=cfg["DEMO_PORT"], threads=4,
+                           ident=f"DemoEnergyApp/{__version__}", clear_untrusted_proxy_headers=True)
+    host = cfg["HOST"] if not _wildcard(cfg["HOST"]) else "127.0.0.1"
+    port = int(server.getsockname()[1]) if hasattr(server, "getsockname") else int(server.effective_listen[0][1])
+    return server, f"http://{host if ':' not in host else f'[{host}]'}:{port}"
 
 
 def _wildcard(host: str) -> bool:

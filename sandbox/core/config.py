@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMERS": None,  # generated customers per utility; None: each utility file's count
     "SEED_DATA": str(ROOT / "seed_data"),
     "THREADS": 8,  # request threads of the server (run.py, green-button-sandbox)
+    "DEMO_APP": True,  # run.py starts the demo third-party app beside the utilities
+    "DEMO_PORT": 8081,
     "RESET": False,
     "AUTO_SEED": True,  # seed an empty database when the app is created
     "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
@@ -44,6 +46,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_SEED": ("SEED", int),
     "SANDBOX_CUSTOMERS": ("CUSTOMERS", int),
     "SANDBOX_THREADS": ("THREADS", int),
+    "SANDBOX_DEMO_PORT": ("DEMO_PORT", int),
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),

@@ -27,6 +27,7 @@ class Sandbox:
 
     # where this process is reached, for the URLs of notifications (set by run.py or the first request)
     listen_url: str | None = None
+    demo_notify_uri: str | None = None  # run.py's demo app's notification URI, set again after a reset
 
     _preparing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

@@ -28,7 +28,7 @@ from sandbox.version import __version__
 
 DEMO_CLIENT_ID = "demo-third-party"
 DEMO_CLIENT_SECRET = "demo-secret"
-DEMO_APP_CALLBACK = "http://127.0.0.1:8080/demo-third-party/callback"
+DEMO_APP_CALLBACK = "http://127.0.0.1:8081/callback"  # the demo app run.py starts (any loopback port works)
 # The utility's own clients of the resource server (ESPI.md 4.1: the U and D tokens), per utility
 UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET = "upload-client", "upload-secret"
 CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET = "data-custodian", "data-custodian-secret"
@@ -205,6 +205,13 @@ def add_years(when: dt.datetime, years: int) -> dt.datetime:
         return when.replace(year=when.year + years)
     except ValueError:  # 29 February
         return when.replace(year=when.year + years, day=28)
+
+
+def set_demo_notify_uri(db: Database, uri: str | None) -> None:
+    """Where the demo third party (run.py's demo app) receives notifications, at every utility."""
+    with db.transaction() as s:
+        s.execute(update(Application).where(Application.client_id == DEMO_CLIENT_ID,
+                                            Application.role == ClientRole.THIRD_PARTY).values(notify_uri=uri))
 
 
 def reset_world(db: Database) -> None:

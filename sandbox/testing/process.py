@@ -12,6 +12,7 @@ import time
 from typing import Callable, Sequence
 
 RUNNING = re.compile(r"^Green Button Sandbox running at (http://\S+)$")
+DEMO = re.compile(r"^Demo third-party app running at (http://\S+)$")
 ADMIN_KEY = re.compile(r"admin key: (\S+)$")
 
 
@@ -21,13 +22,14 @@ class SandboxProcess:
     def __init__(self, *args: str, env: dict | None = None, timeout: float = 60, command: Sequence[str] | None = None,
                  cwd: str | None = None):
         self.command = list(command or [sys.executable, "-m", "sandbox"])
-        self.args = ["--port", "0", *args]
+        self.args = ["--port", "0", "--demo-port", "0", *args]  # the demo app, if on, on a free port too
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.timeout = timeout
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.admin_key: str | None = None
+        self.demo_url: str | None = None
         self.lines: list[str] = []
         self.stderr = ""
         self._stderr_chunks: list[str] = []
@@ -49,6 +51,9 @@ class SandboxProcess:
                 m = RUNNING.match(self.lines[-1])
                 if m and self.url is None:
                     self.url = m.group(1)
+                demo = DEMO.match(self.lines[-1])
+                if demo:
+                    self.demo_url = demo.group(1)
                 if self.url is not None and self.admin_key is not None:
                     found.set()  # the start-up lines come in one write: the URL and the key are among them
             found.set()

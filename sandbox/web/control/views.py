@@ -117,6 +117,8 @@ def reset(call: Call) -> Response:
     with _RESETTING:
         request_log_writer().discard()  # calls made before the reset are not the new world's
         sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"])
+        if sb.demo_notify_uri:  # run.py's demo app goes on receiving notifications
+            world.set_demo_notify_uri(sb.db, sb.demo_notify_uri)
     return jsonify(seed=sb.world.seed, seconds=round(time.perf_counter() - t0, 3))
 
 

@@ -1,0 +1,247 @@
+"""Demo Energy App: a small third party, run beside the utilities by `python run.py`.
+
+It talks to the utilities over HTTP only, as any third party does: the utility directory,
+OAuth 2.0 (Authlib's client, with PKCE), ESPI GETs, and the notifications the utilities POST to
+it. A visitor (one browser) connects one or more utilities; the app keeps, in memory, each
+connection's tokens and the readings it pulled, and shows them as charts with what it learned.
+It also analyses an uploaded Download My Data file the same way.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+
+from sandbox.core.config import ROOT
+from sandbox.demo import analysis, charts, espi
+from sandbox.demo.client import CHOICES, Connection, Refused, Utilities, scope_for
+from sandbox.version import __version__
+
+MAX_UPLOAD = espi.MAX_BYTES
+CHECK_EVERY = 2.0  # seconds: the dashboard asks the utility again whether access still works
+
+
+@dataclass
+class Linked:
+    """A connection and what the app has read through it."""
+
+    connection: Connection
+    usage: espi.Usage = field(default_factory=espi.Usage)
+    pulled_at: float = 0.0
+    checked_at: float = 0.0
+    error: str | None = None
+
+
+class Store:
+    """Every visitor's connections, by visitor id and utility slug (in memory: a demo)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.visitors: dict[str, dict[str, Linked]] = {}
+
+    def of(self, visitor: str) -> dict[str, Linked]:
+        with self.lock:
+            return self.visitors.setdefault(visitor, {})
+
+    def subscribed(self, resource: str) -> list[Linked]:
+        """The connections whose data lives at `resource` (a notified URI without its query)."""
+        with self.lock:
+            return [ln for links in self.visitors.values() for ln in links.values()
+                    if ln.connection.resource_uri.split("?")[0] == resource]
+
+
+def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", client_secret: str = "demo-secret",
+                    secret_key: str | None = None) -> Flask:
+    """The demo app for the utilities of the sandbox at `sandbox_url` (its own callback is
+    `<its address>/callback`, a loopback URI the demo registration accepts on any port)."""
+    app = Flask("sandbox.demo", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(SECRET_KEY=secret_key or secrets.token_hex(32), MAX_CONTENT_LENGTH=MAX_UPLOAD,
+                      WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_NAME="demo_session")
+    csrf = CSRFProtect(app)
+    utilities = Utilities(sandbox_url, client_id, client_secret)
+    store = Store()
+    pulls = ThreadPoolExecutor(2, thread_name_prefix="demo-pull")
+    app.extensions["demo"] = {"store": store, "utilities": utilities, "pulls": pulls}
+
+    def visitor() -> str:
+        if "visitor" not in session:
+            session["visitor"] = secrets.token_urlsafe(16)
+        return session["visitor"]
+
+    def callback_uri() -> str:
+        return url_for("callback", _external=True)
+
+    def pull(linked: Linked, uri: str | None = None) -> None:
+        """Read the connection's data (or the notified `uri`) and keep it; an ended access is said why."""
+        c = linked.connection
+        try:
+            data = utilities.get(c, uri or c.resource_uri)
+            espi.merge(linked.usage, espi.parse_usage(data))
+            linked.pulled_at, linked.error = time.time(), None
+        except Refused as exc:
+            if exc.ended:
+                c.ended = exc.message
+            else:
+                linked.error = exc.message
+        except espi.NotGreenButton as exc:
+            linked.error = f"{c.name} sent data this app cannot read: {exc}"
+
+    def check(linked: Linked) -> None:
+        try:
+            utilities.check(linked.connection)
+        except Refused as exc:
+            if exc.ended:
+                linked.connection.ended = exc.message
+            else:
+                linked.error = exc.message
+        linked.checked_at = time.time()
+
+    @app.context_processor
+    def _globals():
+        return {"version": __version__}
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", app="demo-third-party", version=__version__)
+
+    @app.get("/")
+    def hello():
+        code = (request.args.get("postal_code") or "").strip()
+        try:
+            found = utilities.directory(code or None)
+        except Exception as exc:  # noqa: BLE001  (the utilities may be down: say so, plainly)
+            return render_template("demo/hello.html", utilities=[], code=code, links=store.of(visitor()),
+                                   error=f"The utility directory did not answer: {exc}"), 502
+        return render_template("demo/hello.html", utilities=found, code=code, links=store.of(visitor()), error=None)
+
+    @app.get("/connect/<slug>")
+    def choose(slug: str):
+        u = utilities.utility(slug) or abort(404)
+        return render_template("demo/connect.html", utility=u, choices=_choices(u))
+
+    @app.post("/connect/<slug>")
+    def connect(slug: str):
+        u = utilities.utility(slug) or abort(404)
+        wanted = {k for k in CHOICES if request.form.get(k) == "1"}
+        scope = scope_for(utilities.offered_scopes(slug), wanted, request.form.get("customer") == "1")
+        url, state, verifier = utilities.authorization_url(u, scope, callback_uri())
+        session["pending"] = {"slug": slug, "state": state, "verifier": verifier, "scope": scope}
+        return redirect(url, 303)
+
+    @app.get("/callback")
+    def callback():
+        pending = session.pop("pending", None)
+        if pending is None or request.args.get("state") != pending["state"]:
+            return render_template("demo/problem.html", title="That sign-in link has expired",
+                                   message="Start again from the list of utilities."), 400
+        u = utilities.utility(pending["slug"]) or abort(404)
+        if request.args.get("error"):
+            denied = request.args["error"] == "access_denied"
+            return render_template("demo/problem.html", denied=denied, utility=u,
+                                   title="Nothing was shared" if denied else f"{u['name']} said no",
+                                   message=(f"You chose not to share your data from {u['name']}. You can connect "
+                                            "whenever you like." if denied else
+                                            request.args.get("error_description") or request.args["error"])), \
+                200 if denied else 400
+        try:
+            c = utilities.exchange(u, callback_uri(), request.url, pending["state"], pending["verifier"],
+                                   pending["scope"])
+        except Refused as exc:
+            return render_template("demo/problem.html", title=f"{u['name']} did not give this app access",
+                                   message=exc.message), 400
+        linked = Linked(c)
+        pull(linked)  # the first read, before the page: the customer sees their data at once
+        store.of(visitor())[c.slug] = linked
+        return redirect(url_for("dashboard"), 303)
+
+    @app.get("/dashboard")
+    def dashboard():
+        links = store.of(visitor())
+        if not links:
+            return redirect(url_for("hello"))
+        for linked in links.values():  # is access still there? (a revocation is learned by asking)
+            if not linked.connection.ended and time.time() - max(linked.checked_at, linked.pulled_at) > CHECK_EVERY:
+                check(linked)
+        views = [(ln, analysis.analyse(ln.usage, ln.connection.time_zone)) for ln in links.values()]
+        return render_template("demo/dashboard.html", views=views, chart=_charts)
+
+    @app.post("/refresh/<slug>")
+    def refresh(slug: str):
+        linked = store.of(visitor()).get(slug) or abort(404)
+        if not linked.connection.ended:
+            pull(linked)
+        return redirect(url_for("dashboard"), 303)
+
+    @app.post("/forget/<slug>")
+    def forget(slug: str):
+        store.of(visitor()).pop(slug, None)
+        flash("Forgotten: this app keeps nothing of that utility now.", "info")
+        return redirect(url_for("hello"), 303)
+
+    @csrf.exempt
+    @app.post("/notify")
+    def notify():
+        """A utility's BatchList: answered at once, the URIs it names read in the background."""
+        try:
+            uris = espi.batch_list_uris(request.get_data())
+        except espi.NotGreenButton as exc:
+            return jsonify(error="invalid_request", error_description=str(exc)), 400
+        for uri in uris:
+            for linked in store.subscribed(uri.split("?")[0]):
+                pulls.submit(_pull_notified, linked, uri)
+        return jsonify(received=len(uris))
+
+    def _pull_notified(linked: Linked, uri: str) -> None:
+        before = sum(len(s.readings) for s in linked.usage.streams)
+        pull(linked, uri)
+        added = sum(len(s.readings) for s in linked.usage.streams) - before
+        query = urlsplit(uri).query
+        with store.lock:
+            linked.connection.updates.append(f"{time.strftime('%H:%M:%S')}: notified"
+                                             f"{' of ' + query.replace('&', ', ') if query else ''}; "
+                                             f"{added} new readings")
+
+    @app.route("/upload", methods=["GET", "POST"])
+    def upload():
+        if request.method == "GET":
+            return render_template("demo/upload.html", result=None, error=None)
+        f = request.files.get("file")
+        if f is None or not f.filename:
+            return render_template("demo/upload.html", result=None, error="Choose a Green Button file (.xml)."), 400
+        try:
+            usage = espi.parse_usage(f.read())
+        except espi.NotGreenButton as exc:
+            return render_template("demo/upload.html", result=None, error=f"{f.filename}: {exc}"), 400
+        return render_template("demo/upload.html", result=analysis.analyse(usage), name=f.filename, error=None,
+                               chart=_charts)
+
+    @app.errorhandler(413)
+    def too_big(_exc):
+        return render_template("demo/upload.html", result=None,
+                               error=f"The file is larger than {MAX_UPLOAD // (1024 * 1024)} MB."), 413
+
+    return app
+
+
+def _choices(u: dict) -> list[tuple[str, str]]:
+    """What the customer may ask for at this utility (gas and water only where it serves them)."""
+    return [(k, label) for k, (label, _) in CHOICES.items()
+            if k not in ("gas", "water") or k in u.get("commodities", [])]
+
+
+def _charts(a: analysis.Analysis) -> dict:
+    months = [(m[2:], kwh) for m, kwh, _ in a.months[-13:]]
+    exported = [out for _, _, out in a.months[-13:]]
+    return {
+        "monthly": charts.bars(months, "kWh", "Electricity used each month", exported if any(exported) else None,
+                               "exported"),
+        "daily": charts.bars([(f"{d:%d %b}", v) for d, v in a.days], "kWh", "Electricity used each day",
+                             every=10),
+        "costs": charts.bars([(m[2:], c) for m, c in a.month_costs[-13:]], a.currency, "What it cost each month"),
+    }

@@ -1,0 +1,129 @@
+"""The demo third-party app's own parts: its reader against what the sandbox writes, its reading
+of every refusal the resource server gives, the scope it asks for, and its independence (it talks
+to the utilities over HTTP only, never through the sandbox's modules)."""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+from conftest import ROOT
+from sqlalchemy import select
+
+from sandbox.core.models import Customer
+from sandbox.demo import analysis, espi
+from sandbox.demo.client import CHOICES, refusal, scope_for
+from sandbox.espi.scopes import allowed_by, function_blocks, standard_scopes
+from sandbox.services import readings
+from sandbox.services.dmd import usage_document
+
+DEMO = ROOT / "sandbox" / "demo"
+ALLOWED = ("sandbox.demo", "sandbox.version", "sandbox.core.config")  # its own code, the version, where templates are
+
+
+def test_the_demo_app_imports_none_of_the_sandbox_but_its_version_and_templates():
+    for path in DEMO.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name == "sandbox" or name.startswith("sandbox."):
+                    assert name.startswith(ALLOWED), f"{path.name} imports {name}"
+    # and at run time: building the app loads no other module of the sandbox
+    code = ("import sys; from sandbox.demo.app import create_demo_app; create_demo_app('http://127.0.0.1:9'); "
+            "print(sorted(m for m in sys.modules if m.startswith('sandbox')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    loaded = json.loads(out.stdout.replace("'", '"'))
+    assert all(m == "sandbox" or m.startswith(ALLOWED) or m == "sandbox.core" for m in loaded), loaded
+
+
+def test_the_reader_gets_every_reading_the_sandbox_wrote(app):
+    sb = app.extensions["sandbox"]
+    world = sb.require_world()
+    with sb.db.sessions() as s:
+        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        utility = world.utility("bayview")
+        start, end = dt.date(2025, 5, 1), dt.date(2025, 7, 1)
+        expected = {}
+        for up in demo.usage_points:
+            for stream in readings.streams(world, utility, up):
+                series = readings.series(world, utility, up, stream.key, start, end)
+                expected[(up.label, stream.flow)] = (int(series.values.sum()), int(series.costs.sum()), len(series))
+        data = b"".join(usage_document(sb, demo.id, None, start, end, True, "http://sandbox.test"))
+    usage = espi.parse_usage(data)
+    got = {(s.usage_point, "received" if s.flow == espi.REVERSE else "delivered"):
+           (sum(r.value for r in s.readings.values()), sum(r.cost or 0 for r in s.readings.values()), len(s.readings))
+           for s in usage.streams}
+    assert got == expected
+    assert len(usage.bills) == 2 * len(demo.usage_points)  # May and June, one bill per service
+    a = analysis.analyse(usage, utility.time_zone)
+    assert [m for m, _, _ in a.months] == ["2025-05", "2025-06"]
+    assert a.first == start and a.last == end - dt.timedelta(days=1)
+
+
+def test_a_file_that_is_not_green_button_is_refused_plainly():
+    for data, words in ((b"<html/>", "not an Atom feed"), (b"not xml", "not XML"),
+                        (b'<feed xmlns="http://www.w3.org/2005/Atom"/>', "no usage points"),
+                        (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', "not an Atom feed")):
+        with pytest.raises(espi.NotGreenButton, match=words):
+            espi.parse_usage(data)
+
+
+def _answer(status: int, headers: dict | None = None, body: dict | None = None) -> requests.Response:
+    r = requests.Response()
+    r.status_code = status
+    r.headers.update(headers or {})
+    r._content = json.dumps(body or {}).encode()
+    return r
+
+
+def _bearer(reason: str | None, description: str, status: int = 401) -> requests.Response:
+    headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'}
+    if reason:
+        headers["X-Sandbox-Reason"] = reason
+    return _answer(status, headers)
+
+
+@pytest.mark.parametrize("reason, description, words", [
+    ("authorization_revoked_by_customer", "the authorization was revoked by the customer at 2025-07-15", "You revoked"),
+    (None, "the authorization was revoked by the customer at 2025-07-15", "You revoked"),
+    ("authorization_expired", "the authorization expired at 2027-07-15T00:00:00Z", "has expired"),
+    (None, "the customer moved out; the authorization ended at 2025-07-20", "when you moved out"),
+    ("third_party_blocked", "the utility has blocked Demo Energy App", "has blocked this app"),
+    ("some_new_reason", "something the app has not seen", "something the app has not seen"),
+])
+def test_a_401_ends_access_and_says_why(reason, description, words):
+    r = refusal(_bearer(reason, description), "Bayview Power & Light")
+    assert r.ended and r.status == 401 and words in r.message and "Bayview Power & Light" in r.message
+
+
+def test_a_403_404_400_and_5xx_are_told_apart():
+    scope = refusal(_bearer("insufficient_scope", "this token's scope does not cover UsageSummary", 403), "Bayview")
+    assert not scope.ended and "does not let this app read that" in scope.message and "UsageSummary" in scope.message
+    held = refusal(_bearer("third_party_on_hold", "on hold", 403), "Bayview")
+    assert held.ended and "on hold" in held.message
+    gone = refusal(_answer(404), "Bayview")
+    assert gone.status == 404 and not gone.ended and "no such data" in gone.message
+    bad = refusal(_answer(400, body={"error": "invalid_request",
+                                     "error_description": "query parameter published-min: not a date"}), "Bayview")
+    assert bad.code == "invalid_request" and "published-min" in bad.message and not bad.ended
+    down = refusal(_answer(503), "Bayview")
+    assert down.status == 503 and "try again later" in down.message
+
+
+@pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie"])
+def test_the_scope_asked_for_is_one_the_strict_utilities_accept(world, slug):
+    u = world.utility(slug)
+    offered = standard_scopes(u.commodities, u.electricity_interval)
+    everything = scope_for(offered, set(CHOICES), customer_data=True)
+    assert allowed_by(offered, everything, strict=True)
+    assert function_blocks(everything) == function_blocks(offered[1])
+    lean = scope_for(offered, set(), customer_data=False)
+    allowed_by(offered, lean, strict=True)
+    left_out = {n for _, (_, fbs) in CHOICES.items() for n in fbs}
+    assert not function_blocks(lean) & left_out and 46 not in function_blocks(lean)
+    assert lean.split(";")[1:] == offered[0].split(";")[1:]  # the other terms as offered
