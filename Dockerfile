@@ -13,9 +13,9 @@ RUN pip install . && rm -rf /src
 # The database lives in /data (mount a volume there to keep it across containers).
 RUN mkdir -p /data && chown sandbox:sandbox /data
 WORKDIR /data
-ENV SANDBOX_HOST=0.0.0.0 SANDBOX_DATABASE_URL=/data/sandbox.db
-USER sandbox
-EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status == 200 else 1)"
+# The utilities on 8080 and the demo third-party app on 8081 (SANDBOX_DEMO_APP=0 turns it off).
+ENV SANDBOX_HOST=0.0.0.0 SANDBOX_PORT=8080 SANDBOX_DEMO_PORT=8081 SANDBOX_DATABASE_URL=/data/sandbox.db
+USER 10001
+EXPOSE 8080 8081
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["python", "-m", "sandbox.healthcheck"]
 CMD ["green-button-sandbox"]

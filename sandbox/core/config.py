@@ -38,6 +38,16 @@ DEFAULTS: dict[str, Any] = {
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
 
+def flag(text: str) -> bool:
+    """An on/off setting: 1, true, yes, on, or 0, false, no, off (the name says what it is)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
 # environment variable -> (key, parser)
 ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_HOST": ("HOST", str),
@@ -47,6 +57,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_CUSTOMERS": ("CUSTOMERS", int),
     "SANDBOX_THREADS": ("THREADS", int),
     "SANDBOX_DEMO_PORT": ("DEMO_PORT", int),
+    "SANDBOX_DEMO_APP": ("DEMO_APP", flag),
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),
@@ -60,6 +71,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
 
 class ConfigError(ValueError):
     pass
+
+
 
 
 def load_config(*layers: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

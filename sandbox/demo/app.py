@@ -8,12 +8,14 @@ It also analyses an uploaded Download My Data file the same way.
 """
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import Flask, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
@@ -201,10 +203,9 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         before = sum(len(s.readings) for s in linked.usage.streams)
         pull(linked, uri)
         added = sum(len(s.readings) for s in linked.usage.streams) - before
-        query = urlsplit(uri).query
         with store.lock:
-            linked.connection.updates.append(f"{time.strftime('%H:%M:%S')}: notified"
-                                             f"{' of ' + query.replace('&', ', ') if query else ''}; "
+            linked.connection.updates.append(f"{time.strftime('%H:%M:%S')}: {linked.connection.name} sent word of new "
+                                             f"data{_days(uri, linked.connection.time_zone)}; this app read it: "
                                              f"{added} new readings")
 
     @app.route("/upload", methods=["GET", "POST"])
@@ -227,6 +228,18 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
                                error=f"The file is larger than {MAX_UPLOAD // (1024 * 1024)} MB."), 413
 
     return app
+
+
+def _days(uri: str, time_zone: str) -> str:
+    """The local days a notified URI's published-min and published-max bound, in words ("" if unbounded)."""
+    q = parse_qs(urlsplit(uri).query)
+    try:
+        low, high = (dt.datetime.fromisoformat(q[k][0].replace("Z", "+00:00")).astimezone(ZoneInfo(time_zone))
+                     for k in ("published-min", "published-max"))
+    except (KeyError, ValueError):
+        return ""
+    last = (high - dt.timedelta(seconds=1)).date()
+    return f" for {low:%d %b %Y}" if last == low.date() else f" for {low:%d %b %Y} to {last:%d %b %Y}"
 
 
 def _choices(u: dict) -> list[tuple[str, str]]:

@@ -13,8 +13,9 @@ PHONE = {"width": 390, "height": 844}
 
 
 def screenshot(page: Page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """A full-page screenshot as artifacts/screenshots/<name>.png (`name` may hold a folder)."""
     path = SCREENSHOTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
 

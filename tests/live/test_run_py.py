@@ -69,3 +69,33 @@ def test_bad_flag_is_a_usage_error_naming_it(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "eighty"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--port" in proc.stderr
+
+
+def test_the_demo_app_starts_beside_the_utilities_and_can_be_turned_off(tmp_path):
+    db = str(tmp_path / "w.db")
+    with LiveServer("--database", db) as server:
+        assert server.lines[1].startswith("Demo third-party app running at http://127.0.0.1:")
+        assert server.demo_url and server.demo_url != server.url
+        status, _, body = get(server.demo_url + "/healthz")
+        assert status == 200 and json.loads(body)["app"] == "demo-third-party"
+        # the utilities notify the demo app: its notification URI is registered at each
+        with __import__("sqlite3").connect(db) as conn:
+            uris = {row[0] for row in conn.execute(
+                "SELECT notify_uri FROM application WHERE client_id = 'demo-third-party'")}
+        assert uris == {server.demo_url + "/notify"}
+    with LiveServer("--database", db, "--no-demo-app") as alone:
+        assert alone.demo_url is None and not any("Demo third-party app" in line for line in alone.lines)
+
+
+def test_a_taken_demo_port_stops_start_up_naming_it(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "0", "--demo-port", str(port),
+                               "--database", str(tmp_path / "x.db")], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode == 1 and f"{port}" in proc.stderr and "demo app" in proc.stderr
+    assert "--no-demo-app" in proc.stderr

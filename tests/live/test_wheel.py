@@ -9,6 +9,7 @@ import site
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -105,7 +106,8 @@ def test_the_installed_command_serves_the_site(venv, tmp_path):
     assert Path(where[1]) == package  # the resources are found inside the installed package
 
     proc = subprocess.Popen(
-        [str(venv / "bin" / "green-button-sandbox"), "--port", "0", "--database", str(tmp_path / "w.db")],
+        [str(venv / "bin" / "green-button-sandbox"), "--port", "0", "--demo-port", "0", "--database",
+         str(tmp_path / "w.db")],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -149,3 +151,33 @@ def test_the_installed_command_serves_the_site(venv, tmp_path):
             proc.wait()
         for t in readers:
             t.join(10)
+
+
+def test_the_images_start_and_health_check_commands_work_outside_a_container(venv, tmp_path):
+    """The Dockerfile's CMD, with its ENV (on free ports), answers its HEALTHCHECK command within the
+    start period; the install is the wheel this tree builds (the image's `pip install .`)."""
+    from test_container import dockerfile
+
+    from .server import free_port
+
+    d = dockerfile()
+    env = {**_clean_env(), **d["env"], "SANDBOX_PORT": str(free_port()), "SANDBOX_DEMO_PORT": str(free_port()),
+           "SANDBOX_DATABASE_URL": str(tmp_path / "sandbox.db"), "SANDBOX_CUSTOMERS": "2",
+           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+
+    def healthy() -> int:
+        return subprocess.run(d["health"], env=env, cwd=tmp_path, capture_output=True, timeout=30).returncode
+
+    assert healthy() != 0  # nothing runs yet: the check says so
+    proc = subprocess.Popen(d["cmd"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20  # the HEALTHCHECK's start period
+        while healthy() != 0:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "not healthy within the start period"
+        status, _ = get(f"http://127.0.0.1:{env['SANDBOX_DEMO_PORT']}/")  # the demo app, on its own port
+        assert status == 200
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert proc.returncode == 0  # SIGTERM (docker stop) is a clean stop
