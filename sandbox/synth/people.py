@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
-from faker import Faker
-
 from sandbox.synth.archetypes import UsagePointParams, usage_points_for
 from sandbox.synth.noise import key_int
 from sandbox.synth.world import UtilityDef, WorldDef
@@ -84,6 +82,8 @@ class PeopleFactory:
 
     def __init__(self, world: WorldDef, utility: UtilityDef, seed: int):
         self.world, self.utility, self.seed = world, utility, seed
+        from faker import Faker  # here, not at import: a start with a seeded world needs no Faker (0.2 s)
+
         self.faker = Faker(utility.locale, use_weighting=False)
         self.faker.seed_instance(key_int(seed, utility.slug, "faker"))
         self.area_codes = _AREA_CODES.get(utility.state, ("555",))
