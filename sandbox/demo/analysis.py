@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sandbox.demo.espi import FORWARD, REVERSE, Stream, Usage
+from sandbox.demo.espi import FORWARD, REVERSE, LocalTime, Stream, Usage
 
 CURRENCIES = {840: "$", 124: "C$", 978: "€", 826: "£"}
 TOU_NAMES = {1: "on-peak", 2: "mid-peak", 3: "off-peak"}
@@ -47,17 +47,17 @@ class Analysis:
         return self.first is None
 
 
-def _local(epoch: int, offset: int | ZoneInfo) -> dt.datetime:
-    """Local wall time: by the utility's time zone when known, else by a fixed offset."""
-    if isinstance(offset, ZoneInfo):
-        return dt.datetime.fromtimestamp(epoch, offset).replace(tzinfo=None)
-    return dt.datetime.fromtimestamp(epoch + offset, dt.timezone.utc).replace(tzinfo=None)
+def _local(epoch: int, zone: ZoneInfo | LocalTime) -> dt.datetime:
+    """Local wall time: by the utility's time zone when known, else by the file's LocalTimeParameters."""
+    if isinstance(zone, ZoneInfo):
+        return dt.datetime.fromtimestamp(epoch, zone).replace(tzinfo=None)
+    return zone.local(epoch)
 
 
 class _Local:
     """Local wall times of reading starts, each computed once (a feed repeats them per stream)."""
 
-    def __init__(self, offset: int | ZoneInfo):
+    def __init__(self, offset: ZoneInfo | LocalTime):
         self.offset = offset
         self.seen: dict[int, dt.datetime] = {}
 
@@ -73,9 +73,9 @@ def _money(amount: float, symbol: str) -> str:
 
 
 def analyse(usage: Usage, time_zone: str | None = None) -> Analysis:
-    """The analysis of every stream, in the utility's time zone if known (else the file's standard
-    offset); electricity (kWh) makes the charts and findings."""
-    offset: int | ZoneInfo = ZoneInfo(time_zone) if time_zone else usage.tz_offset
+    """The analysis of every stream, in the utility's time zone if known (else by the file's
+    LocalTimeParameters); electricity (kWh) makes the charts and findings."""
+    offset: ZoneInfo | LocalTime = ZoneInfo(time_zone) if time_zone else usage.local_time
     electric = [s for s in usage.streams if s.commodity == "electricity" and s.uom == 72]
     delivered = [s for s in electric if s.flow == FORWARD]
     exported = [s for s in electric if s.flow == REVERSE]

@@ -248,13 +248,20 @@ def _choices(u: dict) -> list[tuple[str, str]]:
             if k not in ("gas", "water") or k in u.get("commodities", [])]
 
 
+def _month(text: str, first: bool) -> str:
+    """A chart's month label: "Mar", with the year on January and on the first bar ("Jan '26")."""
+    day = dt.date(int(text[:4]), int(text[5:7]), 1)
+    return day.strftime("%b '%y" if first or day.month == 1 else "%b")
+
+
 def _charts(a: analysis.Analysis) -> dict:
-    months = [(m[2:], kwh) for m, kwh, _ in a.months[-13:]]
+    months = [(_month(m, i == 0), kwh) for i, (m, kwh, _) in enumerate(a.months[-13:])]
     exported = [out for _, _, out in a.months[-13:]]
     return {
         "monthly": charts.bars(months, "kWh", "Electricity used each month", exported if any(exported) else None,
                                "exported"),
         "daily": charts.bars([(f"{d:%d %b}", v) for d, v in a.days], "kWh", "Electricity used each day",
                              every=10),
-        "costs": charts.bars([(m[2:], c) for m, c in a.month_costs[-13:]], a.currency, "What it cost each month"),
+        "costs": charts.bars([(_month(m, i == 0), c) for i, (m, c) in enumerate(a.month_costs[-13:])], a.currency,
+                             "What it cost each month"),
     }

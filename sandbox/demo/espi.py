@@ -7,6 +7,7 @@ its ReadingType, and an IntervalBlock's `up` link is its MeterReading's Interval
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -64,11 +65,53 @@ class Bill:
     currency: int | None
 
 
+@dataclass(frozen=True)
+class LocalTime:
+    """A feed's LocalTimeParameters: the standard offset, and daylight saving by its two rules
+    (ESPI's DstRuleType: bits 28-31 month, 25-27 operator, 20-24 day of month, 17-19 weekday
+    1 = Monday .. 7 = Sunday, 12-16 hour, 0-11 seconds; FFFFFFFF for none)."""
+
+    tz_offset: int = 0
+    dst_offset: int = 0
+    dst_start: int = 0xFFFFFFFF
+    dst_end: int = 0xFFFFFFFF
+
+    def local(self, epoch: int) -> dt.datetime:
+        """The wall-clock time of an instant (naive)."""
+        standard = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=epoch + self.tz_offset)
+        if self.dst_offset and 0xFFFFFFFF not in (self.dst_start, self.dst_end):
+            start = _rule_instant(self.dst_start, standard.year)  # on the standard-time clock
+            end = _rule_instant(self.dst_end, standard.year) - dt.timedelta(seconds=self.dst_offset)
+            if (start <= standard < end) if start < end else not (end <= standard < start):
+                return standard + dt.timedelta(seconds=self.dst_offset)
+        return standard
+
+
+def _rule_instant(rule: int, year: int) -> dt.datetime:
+    """The local time a DstRuleType names in a year."""
+    month, op, dom, dow = rule >> 28 & 0xF, rule >> 25 & 0x7, rule >> 20 & 0x1F, rule >> 17 & 0x7
+    at = dt.timedelta(hours=rule >> 12 & 0x1F, seconds=rule & 0xFFF)
+    first = dt.date(year, month, 1)
+    if op == 0 or not dow:
+        day = dt.date(year, month, max(1, dom))
+    elif op == 1:
+        day = dt.date(year, month, max(1, dom))
+        day += dt.timedelta(days=(dow - 1 - day.weekday()) % 7)
+    else:
+        day = first + dt.timedelta(days=(dow - 1 - first.weekday()) % 7)  # the first such weekday
+        if op == 7:
+            while (day + dt.timedelta(days=7)).month == month:
+                day += dt.timedelta(days=7)
+        else:
+            day += dt.timedelta(days=7 * (op - 2))
+    return dt.datetime(day.year, day.month, day.day) + at
+
+
 @dataclass
 class Usage:
     streams: list[Stream] = field(default_factory=list)
     bills: list[Bill] = field(default_factory=list)
-    tz_offset: int = 0  # LocalTimeParameters' standard offset, seconds
+    local_time: LocalTime = field(default_factory=LocalTime)  # the feed's LocalTimeParameters
 
 
 def _links(entry, rel: str) -> list[str]:
@@ -81,6 +124,13 @@ def _int(node, path: str, default: int | None = None) -> int | None:
         return int(text) if text is not None else default
     except ValueError:
         return default
+
+
+def _hex(node, name: str) -> int:
+    try:
+        return int(node.findtext(ESPI + name) or "FFFFFFFF", 16)
+    except ValueError:
+        return 0xFFFFFFFF
 
 
 def _path(href: str) -> str:
@@ -125,7 +175,8 @@ def parse_usage(data: bytes) -> Usage:
         elif name == "IntervalBlock":
             blocks.append((entry, body))
         elif name == "LocalTimeParameters":
-            usage.tz_offset = _int(body, ESPI + "tzOffset", 0) or 0
+            usage.local_time = LocalTime(_int(body, ESPI + "tzOffset", 0) or 0, _int(body, ESPI + "dstOffset", 0) or 0,
+                                         _hex(body, "dstStartRule"), _hex(body, "dstEndRule"))
         elif name == "UsageSummary":
             up = next((p for p in points if self_path.startswith(p + "/")), "")
             usage.bills.append(Bill(points.get(up, ("Service", ""))[0],
@@ -194,8 +245,6 @@ def merge(into: Usage, new: Usage) -> Usage:
             known[s.key] = s
     seen = {(b.usage_point, b.start) for b in into.bills}
     into.bills += [b for b in new.bills if (b.usage_point, b.start) not in seen]
-    if new.tz_offset:
-        into.tz_offset = new.tz_offset
     return into
 
 

@@ -127,3 +127,30 @@ def test_the_scope_asked_for_is_one_the_strict_utilities_accept(world, slug):
     left_out = {n for _, (_, fbs) in CHOICES.items() for n in fbs}
     assert not function_blocks(lean) & left_out and 46 not in function_blocks(lean)
     assert lean.split(";")[1:] == offered[0].split(";")[1:]  # the other terms as offered
+
+
+@pytest.mark.parametrize("zone, standard, start, end", [
+    ("America/Los_Angeles", -28800, 0x360E2000, 0xB40E2000),  # 2nd Sunday of March, 1st Sunday of November
+    ("America/New_York", -18000, 0x360E2000, 0xB40E2000),
+    ("Europe/Berlin", 3600, 0x3E0E2000, 0xAE0E3000),  # last Sunday of March 02:00, of October 03:00 (summer time)
+])
+def test_local_time_parameters_give_the_zones_wall_clock(zone, standard, start, end):
+    from zoneinfo import ZoneInfo
+
+    lt = espi.LocalTime(standard, 3600, start, end)
+    tz = ZoneInfo(zone)
+    t0 = int(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+    for t in range(t0, t0 + 3 * 366 * 86400, 1800):  # every half hour of three years, transitions included
+        assert lt.local(t) == dt.datetime.fromtimestamp(t, tz).replace(tzinfo=None), (zone, t)
+
+
+def test_an_uploaded_file_is_read_in_its_own_local_time(app):
+    """Without the utility's zone (a file from anywhere), the file's LocalTimeParameters place the days."""
+    sb = app.extensions["sandbox"]
+    with sb.db.sessions() as s:
+        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        data = b"".join(usage_document(sb, demo.id, None, dt.date(2024, 10, 1), dt.date(2024, 12, 1), True,
+                                       "http://sandbox.test"))  # across the November change of clocks
+    a = analysis.analyse(espi.parse_usage(data))
+    assert (a.first, a.last) == (dt.date(2024, 10, 1), dt.date(2024, 11, 30))
+    assert [m for m, _, _ in a.months] == ["2024-10", "2024-11"]
