@@ -59,11 +59,11 @@ class Store:
 
 
 def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", client_secret: str = "demo-secret",
-                    secret_key: str | None = None) -> Flask:
+                    secret_key: str | None = None, max_upload: int = MAX_UPLOAD) -> Flask:
     """The demo app for the utilities of the sandbox at `sandbox_url` (its own callback is
     `<its address>/callback`, a loopback URI the demo registration accepts on any port)."""
     app = Flask("sandbox.demo", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.update(SECRET_KEY=secret_key or secrets.token_hex(32), MAX_CONTENT_LENGTH=MAX_UPLOAD,
+    app.config.update(SECRET_KEY=secret_key or secrets.token_hex(32), MAX_CONTENT_LENGTH=max_upload,
                       WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_NAME="demo_session")
     csrf = CSRFProtect(app)
     utilities = Utilities(sandbox_url, client_id, client_secret)
@@ -224,8 +224,9 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
 
     @app.errorhandler(413)
     def too_big(_exc):
+        limit = app.config["MAX_CONTENT_LENGTH"]
         return render_template("demo/upload.html", result=None,
-                               error=f"The file is larger than {MAX_UPLOAD // (1024 * 1024)} MB."), 413
+                               error=f"The file is larger than this app takes ({limit / (1024 * 1024):g} MB)."), 413
 
     return app
 

@@ -85,3 +85,61 @@ def test_every_way_access_ends_is_said_plainly(live, control, end, words):
     with pytest.raises(Refused) as got:
         utilities.check(c)
     assert got.value.ended and words in got.value.message, got.value.message
+
+
+@pytest.fixture
+def demo_client(live):
+    from sandbox.demo.app import create_demo_app
+
+    app = create_demo_app(live.url)
+    app.config["WTF_CSRF_ENABLED"] = False
+    return app.test_client()
+
+
+def _pending(client, state: str = "s-1") -> None:
+    with client.session_transaction() as s:
+        s["pending"] = {"slug": "bayview", "state": state, "verifier": "v" * 48, "scope": "FB=1_3_4_5"}
+
+
+def test_a_denial_an_error_and_a_stale_callback_each_get_a_clear_page(demo_client):
+    _pending(demo_client)
+    r = demo_client.get("/callback?error=access_denied&state=s-1")
+    assert r.status_code == 200 and b"Nothing was shared" in r.data
+    _pending(demo_client)
+    r = demo_client.get("/callback?error=invalid_scope&error_description=FB%3D99+is+not+offered&state=s-1")
+    assert r.status_code == 400 and b"Bayview Power &amp; Light said no" in r.data and b"FB=99 is not offered" in r.data
+    _pending(demo_client, "expected")
+    r = demo_client.get("/callback?code=abc&state=forged")
+    assert r.status_code == 400 and b"That sign-in link has expired" in r.data
+    r = demo_client.get("/callback?code=abc&state=expected")  # the pending request was used up by the forged one
+    assert r.status_code == 400
+    _pending(demo_client)
+    r = demo_client.get("/callback?code=not-a-real-code&state=s-1")  # the utility refuses the exchange
+    assert r.status_code == 400 and b"did not give this app access" in r.data
+
+
+def test_bad_notifications_and_uploads_are_refused_plainly(demo_client):
+    r = demo_client.post("/notify", data=b"<not-a-batch-list/>", content_type="application/xml")
+    assert r.status_code == 400 and "BatchList" in r.get_json()["error_description"]
+    r = demo_client.post("/notify", data=b'<BatchList xmlns="http://naesb.org/espi"><resources>'
+                         b"http://127.0.0.1:9/unknown</resources></BatchList>", content_type="application/xml")
+    assert r.status_code == 200 and r.get_json() == {"received": 1}  # nobody here subscribed to it: nothing read
+    import io
+
+    r = demo_client.post("/upload", data={"file": (io.BytesIO(b"hello"), "notes.txt")},
+                         content_type="multipart/form-data")
+    assert r.status_code == 400 and b"notes.txt: not XML" in r.data
+    r = demo_client.post("/upload", data={}, content_type="multipart/form-data")
+    assert r.status_code == 400 and b"Choose a Green Button file" in r.data
+
+
+def test_an_oversize_upload_is_413(live):
+    import io
+
+    from sandbox.demo.app import create_demo_app
+
+    app = create_demo_app(live.url, max_upload=1024 * 1024)
+    app.config["WTF_CSRF_ENABLED"] = False
+    r = app.test_client().post("/upload", data={"file": (io.BytesIO(b"<" * (2 * 1024 * 1024)), "big.xml")},
+                               content_type="multipart/form-data")
+    assert r.status_code == 413 and b"larger than this app takes (1 MB)" in r.data
