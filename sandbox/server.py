@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         from sandbox.services.world import set_demo_notify_uri
 
         sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
-        notifier.policy = dataclasses.replace(notifier.policy, allow=notifier.policy.allow | {"127.0.0.1"})
+        notifier.policy = dataclasses.replace(notifier.policy,  # its exact address, even beyond loopback
+                                              allow_prefixes=notifier.policy.allow_prefixes | {sb.demo_notify_uri})
         set_demo_notify_uri(sb.db, sb.demo_notify_uri)
         threading.Thread(target=demo[0].run, name="demo-app", daemon=True).start()
     try:

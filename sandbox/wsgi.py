@@ -11,7 +11,7 @@ Several processes agree on everything only because everything is in the database
 applications, tokens, authorizations, sign-in lock-outs, and the session secret kept with the
 world (so a session cookie or CSRF token made by one worker is good at every other). Use
 PostgreSQL for this. The sandbox clock is kept there too, and each process runs a notification
-worker: the outbox's leases let each notification be delivered once. Set SANDBOX_PUBLIC_URL to the
+worker from its first request on: the outbox's leases let each notification be delivered once. Set SANDBOX_PUBLIC_URL to the
 address third parties use, so that notifications name it (a process manager's address is not
 known to the app).
 
@@ -55,7 +55,15 @@ def build_app() -> Flask:
             f"the database {where} holds no complete world, and a worker process never seeds one (workers "
             "started together would race to). Seed it once before starting the workers, with the same "
             "SANDBOX_DATABASE_URL: flask --app sandbox seed [--customers N]")
-    app.extensions["notifications"].start()  # with --preload, in the master (a forked worker has no thread)
+    worker = app.extensions["notifications"]
+
+    @app.before_request
+    def _notifier_running():
+        # each serving process runs its own (started at its first request, so never before a fork: a thread
+        # and its pooled connections would not survive one)
+        if not worker.running:
+            worker.start()
+
     return app
 
 

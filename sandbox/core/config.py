@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_RETRY_BASE": 2.0,  # seconds before the first retry of a notification; doubled after each failure
     "NOTIFY_RETRY_CAP": 300.0,  # the longest wait between two attempts
     "NOTIFY_ATTEMPTS": 10,  # attempts before a notification is failed
+    "FAULT_HEADER": True,  # a request's X-Sandbox-Fault header may ask for a fault scenario (off for shared use)
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
 
@@ -58,6 +59,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_THREADS": ("THREADS", int),
     "SANDBOX_DEMO_PORT": ("DEMO_PORT", int),
     "SANDBOX_DEMO_APP": ("DEMO_APP", flag),
+    "SANDBOX_FAULT_HEADER": ("FAULT_HEADER", flag),
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),

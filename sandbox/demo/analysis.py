@@ -130,7 +130,7 @@ def _findings(delivered: list[Stream], exported: list[Stream], local: _Local, sy
     latest = max(local(r.start) for _, r in readings)
     month = f"{latest:%Y-%m}"
     in_month = [(s, r) for s, r in readings if f"{local(r.start):%Y-%m}" == month]
-    s, peak = max(in_month, key=lambda sr: sr[0].quantity(sr[1].value) * 3600 / sr[1].duration)
+    s, peak = max(in_month, key=lambda sr: sr[0].quantity(sr[1].value) * 3600 / sr[1].duration)  # duration > 0
     kw = s.quantity(peak.value) * 3600 / peak.duration
     out.append(Finding(f"Peak demand in {latest:%B %Y}", f"{kw:.1f} kW",
                        f"at {local(peak.start):%a %d %b, %H:%M}: the highest hourly rate this month so far"))
@@ -153,7 +153,7 @@ def _findings(delivered: list[Stream], exported: list[Stream], local: _Local, sy
                                f"{_money(saving, symbol)} a month"))
     sent = sum(s.quantity(r.value) for s in exported for r in s.readings.values())
     used = sum(s.quantity(r.value) for s, r in readings)
-    if sent:
+    if sent and used > 0:
         out.append(Finding("Solar export", f"{sent:,.0f} kWh",
                            f"sent to the grid, {sent / used:.0%} of what you drew from it; the meter sees only "
                            "what you export, so what your panels supplied directly is not in this data"))

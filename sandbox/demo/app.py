@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import requests
 from flask import Flask, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
@@ -38,6 +39,8 @@ class Linked:
     pulled_at: float = 0.0
     checked_at: float = 0.0
     error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one refresh, one merge at a time
+    pending: set[str] = field(default_factory=set, repr=False)  # notified URIs waiting to be read
 
 
 class Store:
@@ -82,27 +85,33 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
     def pull(linked: Linked, uri: str | None = None) -> None:
         """Read the connection's data (or the notified `uri`) and keep it; an ended access is said why."""
         c = linked.connection
-        try:
-            data = utilities.get(c, uri or c.resource_uri)
-            espi.merge(linked.usage, espi.parse_usage(data))
-            linked.pulled_at, linked.error = time.time(), None
-        except Refused as exc:
-            if exc.ended:
-                c.ended = exc.message
-            else:
-                linked.error = exc.message
-        except espi.NotGreenButton as exc:
-            linked.error = f"{c.name} sent data this app cannot read: {exc}"
+        with linked.lock:
+            try:
+                data = utilities.get(c, uri or c.resource_uri)
+                espi.merge(linked.usage, espi.parse_usage(data))
+                linked.pulled_at, linked.error = time.time(), None
+            except Refused as exc:
+                if exc.ended:
+                    c.ended = exc.message
+                else:
+                    linked.error = exc.message
+            except espi.NotGreenButton as exc:
+                linked.error = f"{c.name} sent data this app cannot read: {exc}"
+            except requests.RequestException as exc:
+                linked.error = f"{c.name} did not answer: {exc}"
 
     def check(linked: Linked) -> None:
-        try:
-            utilities.check(linked.connection)
-        except Refused as exc:
-            if exc.ended:
-                linked.connection.ended = exc.message
-            else:
-                linked.error = exc.message
-        linked.checked_at = time.time()
+        with linked.lock:
+            try:
+                utilities.check(linked.connection)
+            except Refused as exc:
+                if exc.ended:
+                    linked.connection.ended = exc.message
+                else:
+                    linked.error = exc.message
+            except requests.RequestException as exc:
+                linked.error = f"{linked.connection.name} did not answer: {exc}"
+            linked.checked_at = time.time()
 
     @app.context_processor
     def _globals():
@@ -131,7 +140,12 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
     def connect(slug: str):
         u = utilities.utility(slug) or abort(404)
         wanted = {k for k in CHOICES if request.form.get(k) == "1"}
-        scope = scope_for(utilities.offered_scopes(slug), wanted, request.form.get("customer") == "1")
+        try:
+            offered = utilities.offered_scopes(slug)
+        except requests.RequestException as exc:
+            return render_template("demo/problem.html", title=f"{u['name']} did not answer",
+                                   message=str(exc)), 502
+        scope = scope_for(offered, wanted, request.form.get("customer") == "1")
         url, state, verifier = utilities.authorization_url(u, scope, callback_uri())
         session["pending"] = {"slug": slug, "state": state, "verifier": verifier, "scope": scope}
         return redirect(url, 303)
@@ -157,6 +171,9 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         except Refused as exc:
             return render_template("demo/problem.html", title=f"{u['name']} did not give this app access",
                                    message=exc.message), 400
+        except requests.RequestException as exc:
+            return render_template("demo/problem.html", title=f"{u['name']} did not answer",
+                                   message=f"The code could not be exchanged: {exc}. Connect again."), 502
         linked = Linked(c)
         pull(linked)  # the first read, before the page: the customer sees their data at once
         store.of(visitor())[c.slug] = linked
@@ -170,7 +187,10 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         for linked in links.values():  # is access still there? (a revocation is learned by asking)
             if not linked.connection.ended and time.time() - max(linked.checked_at, linked.pulled_at) > CHECK_EVERY:
                 check(linked)
-        views = [(ln, analysis.analyse(ln.usage, ln.connection.time_zone)) for ln in links.values()]
+        views = []
+        for ln in list(links.values()):
+            with ln.lock:  # not while a background read merges into it
+                views.append((ln, analysis.analyse(ln.usage, ln.connection.time_zone)))
         return render_template("demo/dashboard.html", views=views, chart=_charts)
 
     @app.post("/refresh/<slug>")
@@ -194,14 +214,22 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
             uris = espi.batch_list_uris(request.get_data())
         except espi.NotGreenButton as exc:
             return jsonify(error="invalid_request", error_description=str(exc)), 400
-        for uri in uris:
+        for uri in dict.fromkeys(uris):  # each URI once, and once per connection until it has been read
             for linked in store.subscribed(uri.split("?")[0]):
+                with store.lock:
+                    if uri in linked.pending:
+                        continue
+                    linked.pending.add(uri)
                 pulls.submit(_pull_notified, linked, uri)
         return jsonify(received=len(uris))
 
     def _pull_notified(linked: Linked, uri: str) -> None:
         before = sum(len(s.readings) for s in linked.usage.streams)
-        pull(linked, uri)
+        try:
+            pull(linked, uri)
+        finally:
+            with store.lock:
+                linked.pending.discard(uri)
         added = sum(len(s.readings) for s in linked.usage.streams) - before
         with store.lock:
             linked.connection.updates.append(f"{time.strftime('%H:%M:%S')}: {linked.connection.name} sent word of new "
@@ -216,11 +244,18 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         if f is None or not f.filename:
             return render_template("demo/upload.html", result=None, error="Choose a Green Button file (.xml)."), 400
         try:
-            usage = espi.parse_usage(f.read())
+            result = analysis.analyse(espi.parse_usage(f.read()))
         except espi.NotGreenButton as exc:
             return render_template("demo/upload.html", result=None, error=f"{f.filename}: {exc}"), 400
-        return render_template("demo/upload.html", result=analysis.analyse(usage), name=f.filename, error=None,
-                               chart=_charts)
+        except (ValueError, ArithmeticError) as exc:  # numbers no Green Button file holds
+            return render_template("demo/upload.html", result=None,
+                                   error=f"{f.filename}: this app cannot read it ({type(exc).__name__}: {exc})"), 400
+        return render_template("demo/upload.html", result=result, name=f.filename, error=None, chart=_charts)
+
+    @app.errorhandler(requests.RequestException)
+    def utilities_down(exc):
+        return render_template("demo/problem.html", title="The utility did not answer",
+                               message=f"{exc}. Try again in a moment."), 502
 
     @app.errorhandler(413)
     def too_big(_exc):

@@ -15,6 +15,7 @@ from lxml import etree
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
 MAX_BYTES = 64 * 1024 * 1024
+MAX_EPOCH = 253402300800  # 10000-01-01: a reading later than that is not one
 
 SERVICE_KINDS = {0: "electricity", 1: "gas", 2: "water"}
 FORWARD, REVERSE = 1, 19  # flowDirection: delivered to the customer, received from the customer
@@ -80,8 +81,11 @@ class LocalTime:
         """The wall-clock time of an instant (naive)."""
         standard = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=epoch + self.tz_offset)
         if self.dst_offset and 0xFFFFFFFF not in (self.dst_start, self.dst_end):
-            start = _rule_instant(self.dst_start, standard.year)  # on the standard-time clock
-            end = _rule_instant(self.dst_end, standard.year) - dt.timedelta(seconds=self.dst_offset)
+            try:
+                start = _rule_instant(self.dst_start, standard.year)  # on the standard-time clock
+                end = _rule_instant(self.dst_end, standard.year) - dt.timedelta(seconds=self.dst_offset)
+            except ValueError:  # a rule naming no real day (month 0, 30 February): no daylight saving
+                return standard
             if (start <= standard < end) if start < end else not (end <= standard < start):
                 return standard + dt.timedelta(seconds=self.dst_offset)
         return standard
@@ -159,9 +163,9 @@ def parse_usage(data: bytes) -> Usage:
     blocks: list[tuple[etree._Element, etree._Element]] = []
     for entry in root.iter(ATOM + "entry"):
         content = entry.find(ATOM + "content")
-        if content is None or not len(content):
+        body = next((c for c in content if isinstance(c.tag, str)), None) if content is not None else None
+        if body is None:  # no payload (or only a comment)
             continue
-        body = content[0]
         name = etree.QName(body).localname
         selves = _links(entry, "self")
         self_path = _path(selves[0]) if selves else ""
@@ -195,6 +199,8 @@ def parse_usage(data: bytes) -> Usage:
                 stream.flow = _int(rt, ESPI + "flowDirection", FORWARD) or FORWARD
                 stream.uom = _int(rt, ESPI + "uom", 72) or 72
                 stream.multiplier = _int(rt, ESPI + "powerOfTenMultiplier", 0) or 0
+                if abs(stream.multiplier) > 24:
+                    raise NotGreenButton(f"powerOfTenMultiplier {stream.multiplier} is no power ESPI uses")
                 stream.currency = _int(rt, ESPI + "currency")
         streams[self_path] = stream
     for entry, body in blocks:
@@ -230,7 +236,7 @@ def _read(r: etree._Element, into: dict[int, Reading]) -> None:
                 tou = int(child.text)
     except (TypeError, ValueError):  # a reading without a number where one belongs is skipped
         return
-    if start is not None and value is not None:
+    if start is not None and value is not None and 0 <= start < MAX_EPOCH and 0 <= (duration or 0) <= 31 * 86400:
         into[start] = Reading(start, duration or 0, value, cost, tou)
 
 

@@ -4,6 +4,7 @@ requests cannot both win, on SQLite or PostgreSQL), and revoked. The UPDATEs go 
 session's connection: no ORM object is loaded yet when they run, so none can be stale."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -44,10 +45,11 @@ class CallApp:
     client_id: str
     name: str
     status: str
+    faults: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, app: Application) -> "CallApp":
-        return cls(app.id, app.uuid, app.client_id, app.name, app.status)
+        return cls(app.id, app.uuid, app.client_id, app.name, app.status, tuple(app.faults or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +68,13 @@ class CallAuthorization:
     authorized_end: dt.datetime
     customer_id: int | None
     customer_uuid: str | None
+    faults: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, auth: Authorization) -> "CallAuthorization":
         return cls(auth.id, auth.uuid, auth.subscription_uuid, auth.scope, auth.status, auth.status_reason,
                    auth.ended_at, auth.authorized_start, auth.authorized_end, auth.customer_id,
-                   auth.customer.uuid if auth.customer is not None else None)
+                   auth.customer.uuid if auth.customer is not None else None, tuple(auth.faults or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +98,9 @@ class CallToken:
 
 
 _T, _A, _Z, _C = (OAuthToken.__table__, Application.__table__, Authorization.__table__, Customer.__table__)
-_APP_COLUMNS = (_A.c.id, _A.c.uuid, _A.c.client_id, _A.c.name, _A.c.status)
+_APP_COLUMNS = (_A.c.id, _A.c.uuid, _A.c.client_id, _A.c.name, _A.c.status, _A.c.faults)
 _AUTH_COLUMNS = (_Z.c.id, _Z.c.uuid, _Z.c.subscription_uuid, _Z.c.scope, _Z.c.status, _Z.c.status_reason,
-                 _Z.c.ended_at, _Z.c.authorized_start, _Z.c.authorized_end, _Z.c.customer_id, _C.c.uuid)
+                 _Z.c.ended_at, _Z.c.authorized_start, _Z.c.authorized_end, _Z.c.customer_id, _C.c.uuid, _Z.c.faults)
 # built once: the resource server runs it on every call
 _FOR_CALL = (select(_T.c.kind, _T.c.scope, _T.c.expires_at, _T.c.revoked_at, _T.c.refresh_expires_at,
                     *_APP_COLUMNS, *_AUTH_COLUMNS)
@@ -116,15 +119,24 @@ def find_for_call(s: Session, utility_id: int, value: str) -> CallToken | None:
     if row is None:
         return None
     n_app = len(_APP_COLUMNS)
-    app = CallApp(*row[5:5 + n_app])
-    auth = CallAuthorization(*row[5 + n_app:]) if row[5 + n_app] is not None else None
-    return CallToken(*row[:5], app, auth)
+    values = list(row)
+    app = _app_of(values[5:5 + n_app])
+    z = values[5 + n_app:]
+    auth = None
+    if z[0] is not None:
+        auth = dataclasses.replace(CallAuthorization(*z[:-1]), faults=tuple(z[-1] or ()))
+    kind, scope, expires_at, revoked_at, refresh_expires_at = values[:5]
+    return CallToken(kind, scope, expires_at, revoked_at, refresh_expires_at, app, auth)
+
+
+def _app_of(values: list) -> CallApp:
+    return dataclasses.replace(CallApp(*values[:-1]), faults=tuple(values[-1] or ()))
 
 
 def find_registered(s: Session, utility_id: int, value: str) -> CallApp | None:
     """The application whose registration access token has this value (RFC 7592), or None."""
     row = s.connection().execute(_REGISTERED, {"utility_id": utility_id, "hash": digest(value)}).first()
-    return CallApp(*row) if row is not None else None
+    return _app_of(list(row)) if row is not None else None
 
 
 def find_code(s: Session, utility_id: int, value: str) -> OAuthCode | None:

@@ -152,6 +152,20 @@ class SandboxClient:
         query = {"scope": scope, **({"utility": utility} if utility else {})}
         return self.api("GET", "/scope/explain?" + urlencode(query))
 
+    # --- fault scenarios -----------------------------------------------------------------------
+
+    def faults(self) -> list[dict]:
+        """The fault scenarios the sandbox can produce."""
+        return self.api("GET", "/faults")["faults"]
+
+    def set_faults(self, names: list[str], client_id: str = DEMO_CLIENT_ID, utility: str = DEFAULT_UTILITY) -> dict:
+        """Faults for every call the third party makes (an empty list: none)."""
+        return self.api("PUT", f"/utilities/{utility}/third-parties/{client_id}/faults", {"faults": names})
+
+    def set_authorization_faults(self, authorization: str | dict, names: list[str]) -> dict:
+        """Faults for the calls of one authorization's tokens."""
+        return self.api("PUT", f"/authorizations/{_authorization_id(authorization)}/faults", {"faults": names})
+
     # --- notifications -------------------------------------------------------------------------
 
     def notifications(self, client_id: str | None = None, utility: str | None = None, state: str | None = None,

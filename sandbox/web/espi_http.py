@@ -22,7 +22,7 @@ from sandbox.espi import urls
 from sandbox.espi.query import QueryError
 from sandbox.oauth.bearer import challenge, identify
 from sandbox.services import access, request_log
-from sandbox.web import context
+from sandbox.web import context, faults
 from sandbox.web.context import db_session, sandbox, take_db_session
 from sandbox.web.utility import upload_limit, utility_row_id
 
@@ -30,7 +30,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 ESPI_PATH = re.compile(r"^/dc/([^/]+)/espi/")  # group 1: the utility's slug
 RESOURCE_PATH = re.compile(r"^/dc/([^/]+)" + re.escape(urls.RESOURCE_PREFIX) + "/")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-CORS_HEADERS = "Origin, Authorization, Accept, Content-Type"
+CORS_HEADERS = "Origin, Authorization, Accept, Content-Type, X-Sandbox-Fault"
 
 
 def under_espi() -> bool:
@@ -77,7 +77,14 @@ def guarded(resource: str) -> Callable:
                 raise access.missing_token(resource) or err from None
             g.presented = p  # before judging: the request log names a refused caller too
             access.judge(p, resource, request.method, ids, sandbox().clock.now())
-            return view(**ids)
+            try:
+                chosen = faults.of_call(p)
+            except Refused as exc:
+                return refusal(400, "invalid_request", exc.message, "bad_fault")
+            if not chosen:
+                return view(**ids)
+            early = faults.before(chosen)
+            return early if early is not None else faults.after(chosen, view(**ids))
         return inner
     return wrap
 
@@ -108,6 +115,8 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
     Flask tears the request down when the view returns, before the body is written; the request's
     database session (whose objects the feed reads as it goes: imported readings, links) is handed to
     the stream instead, and closed when the stream ends."""
+    if g.get("document_faults"):  # a faulty document asked for: written whole, then broken
+        chunks = [faults.rewrite(b"".join(chunks))]
     gzip = request.accept_encodings.quality("gzip") > 0
     body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
     resp = Response(stream_with_context(_keeping(take_db_session(), iter(body))), status, content_type=ATOM)
@@ -120,6 +129,8 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
 
 def atom_document(data: bytes, status: int = 200) -> Response:
     """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
+    if g.get("document_faults"):
+        data = faults.rewrite(data)
     gzip = request.accept_encodings.quality("gzip") > 0 and len(data) > 512
     resp = Response(zlib.compress(data, 6, wbits=31) if gzip else data, status, content_type=ATOM)
     resp.headers["Vary"] = "Accept-Encoding"
@@ -180,7 +191,8 @@ def _cors(resp: Response) -> Response:
         resp.headers.add("Vary", "Origin")
     resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
     resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-    resp.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, X-Sandbox-Reason, Location"
+    resp.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, X-Sandbox-Reason, X-Sandbox-Fault-Applied, " \
+        "Retry-After, Location"
     resp.headers["Access-Control-Max-Age"] = "1800"
     return resp
 
@@ -207,6 +219,8 @@ def init_app(app: Flask) -> None:
     def _espi_headers(resp: Response) -> Response:
         if not under_espi():
             return resp
+        if g.get("faults_applied"):
+            resp.headers[faults.APPLIED] = g.faults_applied
         _log_call(resp)
         return _cors(resp)
 

@@ -154,3 +154,23 @@ def test_an_uploaded_file_is_read_in_its_own_local_time(app):
     a = analysis.analyse(espi.parse_usage(data))
     assert (a.first, a.last) == (dt.date(2024, 10, 1), dt.date(2024, 11, 30))
     assert [m for m, _, _ in a.months] == ["2024-10", "2024-11"]
+
+
+@pytest.mark.parametrize("hostile, words", [
+    (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><content><!-- x --></content></entry></feed>',
+     "no usage points"),
+    (b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi"><entry>'
+     b'<link rel="self" href="/R/UsagePoint/1/MeterReading/1/ReadingType/1"/>'
+     b'<content><espi:ReadingType><espi:powerOfTenMultiplier>400</espi:powerOfTenMultiplier></espi:ReadingType>'
+     b'</content></entry><entry><link rel="self" href="/R/UsagePoint/1/MeterReading/1"/>'
+     b'<link rel="related" href="/R/UsagePoint/1/MeterReading/1/ReadingType/1"/>'
+     b'<content><espi:MeterReading/></content></entry></feed>', "powerOfTenMultiplier 400"),
+])
+def test_hostile_files_are_refused_not_crashed_on(hostile, words):
+    with pytest.raises(espi.NotGreenButton, match=words):
+        espi.parse_usage(hostile)
+
+
+def test_a_dst_rule_naming_no_day_means_no_daylight_saving():
+    lt = espi.LocalTime(-18000, 3600, 0x060E2000, 0xB40E2000)  # month 0
+    assert lt.local(0) == dt.datetime(1969, 12, 31, 19)

@@ -368,6 +368,32 @@ def test_a_bad_notify_uri_is_refused_and_changes_nothing(app, client):
             == [None, None, None]
 
 
+def test_fault_scenarios_listed_set_and_refused(app, client):
+    listed = call(client, "GET", "/faults", "list_faults").get_json()
+    assert listed["header_allowed"] is True and {"server-error", "RemoveEntry", "late-revision"} <= \
+        {f["name"] for f in listed["faults"]}
+    assert all(f["robust_client"] for f in listed["faults"])
+    r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/faults", "set_third_party_faults",
+             json={"faults": ["slow:0.1", "RemoveEntry:ReadingType"]})
+    assert r.get_json() == {"client_id": "demo-third-party", "faults": ["slow:0.1", "RemoveEntry:ReadingType"]}
+    t = authorize(client)
+    r = call(client, "PUT", f"/authorizations/{t['authorization_id']}/faults", "set_authorization_faults",
+             json={"faults": ["rate-limited"]})
+    assert r.get_json() == {"authorization_id": t["authorization_id"], "faults": ["rate-limited"]}
+    got = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert got.status_code == 429 and got.headers["X-Sandbox-Fault-Applied"] == "slow:0.1, RemoveEntry:ReadingType, " \
+        "rate-limited"
+    for body in ({"faults": ["nope"]}, {"faults": ["slow:99"]}, {"faults": "slow"}, {}):
+        refused(call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/faults",
+                     "set_third_party_faults", json=body), 400, "invalid_request", "faults")
+    refused(call(client, "PUT", "/authorizations/nothing/faults", "set_authorization_faults", json={"faults": []}),
+            404, "not_found", "authorization_id")
+    with app.extensions["sandbox"].db.sessions() as s:  # the refused calls changed nothing
+        assert s.scalars(select(Application.faults).where(Application.client_id == "demo-third-party",
+                                                          Application.utility.has(slug="bayview"))).one() \
+            == ["slow:0.1", "RemoveEntry:ReadingType"]
+
+
 def _introspect(client, token: str, credentials=("demo-third-party", "demo-secret"), **extra):
     r = client.post("/dc/bayview/oauth/introspect", data={"token": token, **extra}, auth=credentials)
     assert r.status_code == 200, r.data[:300]

@@ -386,3 +386,46 @@ def test_no_lease_is_left_when_a_notification_vanishes_mid_attempt(app, client, 
         s.execute(update(Notification).where(Notification.id == nid).values(lease_owner="someone-else"))
     done = delivery.attempt(db, nid, "w", Schedule(), TargetPolicy())
     assert done.state == "" and receiver.received == []  # not ours any more: not sent, nothing recorded
+
+
+def test_a_reply_that_is_not_http_is_a_failed_attempt_not_a_dead_worker(app, client):
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_garbage():
+        for _ in range(2):
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(b"garbage\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    notify_to(client, f"http://127.0.0.1:{server.getsockname()[1]}/notify")
+    authorize(client)
+    w = worker(app)
+    assert w.step() == 1  # the step returns: the failure is an attempt, not an exception
+    (note,) = listed(client, utility="bayview")
+    assert note["state"] == "pending" and note["deliveries"][0]["status"] == 0
+    assert "BadStatusLine" in note["deliveries"][0]["answer"]
+    again = control(client, "POST", f"/notifications/{note['id']}/send")  # Send again: an answer, not a 500
+    assert again["deliveries"][-1]["status"] == 0
+    server.close()
+
+
+def test_a_third_party_suspended_after_the_event_is_not_sent_to(app, client, receiver):
+    nid = _one_pending(app, client, receiver)
+    control(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", json={"status": "blocked"})
+    db = app.extensions["sandbox"].db
+    delivery.claim_due(db, "w", outbox.real_now())
+    done = delivery.attempt(db, nid, "w", Schedule(), TargetPolicy())
+    assert done.result.status == 0 and "blocked" in done.result.body and receiver.received == []
+
+
+def test_an_id_that_is_no_number_is_404(client):
+    for odd in ("%C2%B2", "1" * 25, "-1"):
+        r = client.post(f"/sandbox-api/notifications/{odd}/send", headers=H)
+        assert r.status_code == 404 and r.get_json()["field"] == "notification_id", odd

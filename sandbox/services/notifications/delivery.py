@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_, select, update
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Application, DeliveryAttempt, Notification
+from sandbox.services.access import SUSPENDED
 from sandbox.services.notifications.outbox import DELIVERED, FAILED, PENDING, Schedule, real_now
 from sandbox.services.notifications.posting import NOTIFY_TIMEOUT, NotifyResult, TargetPolicy, post_notification
 
@@ -94,7 +95,7 @@ def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy
     transaction; the leases end. No transaction is open while the POSTs run. Once `going_on()` is
     false (a worker stopping), the POSTs not begun are left, still leased, for the caller to release."""
     with db.sessions() as s:
-        rows = s.execute(select(Notification.id, Notification.body, Application.notify_uri)
+        rows = s.execute(select(Notification.id, Notification.body, Application.notify_uri, Application.status)
                          .join(Application, Notification.application_id == Application.id)
                          .where(Notification.id.in_(ids), Notification.lease_owner == owner)
                          .order_by(Notification.id)).all()
@@ -102,9 +103,11 @@ def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy
     def post(row) -> tuple[int, str, NotifyResult] | None:
         if going_on is not None and not going_on():
             return None
-        n_id, body, uri = row
+        n_id, body, uri, status = row
         uri = uri or ""
         refusal = "no notification URI is registered" if not uri else policy.refusal(uri)
+        if status in SUSPENDED:
+            refusal = f"not sent: the utility has put this third party {status.replace('_', ' ')}"
         if refusal:
             return n_id, uri, NotifyResult(0, 0, refusal)
         return n_id, uri, post_notification(uri, body.encode("utf-8"), timeout)

@@ -2,6 +2,7 @@
 client of notifications: the onboarding test notification and the outbox's deliveries use it."""
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
 import time
@@ -46,6 +47,7 @@ class TargetPolicy:
 
     open: bool = True
     allow: frozenset[str] = field(default_factory=frozenset)
+    allow_prefixes: frozenset[str] = field(default_factory=frozenset)  # exact places (run.py's demo app)
 
     @classmethod
     def for_listener(cls, listen_host: str, allow: str | None = None) -> "TargetPolicy":
@@ -54,7 +56,7 @@ class TargetPolicy:
 
     def refusal(self, url: str) -> str | None:
         """Why the sandbox will not POST to `url`, or None."""
-        if self.open:
+        if self.open or any(url.startswith(p) for p in self.allow_prefixes):
             return None
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -103,6 +105,7 @@ def post_notification(url: str, body: bytes, timeout: float = NOTIFY_TIMEOUT) ->
         except Exception:  # noqa: BLE001  (the body of an error may be unreadable)
             data = b""
         return NotifyResult(exc.code, elapsed(), data.decode("utf-8", "replace")[:NOTIFY_BODY_CHARS])
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        # no answer, or one that is not HTTP (a bad status line, too many headers, a short body)
         reason = getattr(exc, "reason", exc)
         return NotifyResult(0, elapsed(), f"no answer: {type(reason).__name__}: {reason}"[:NOTIFY_BODY_CHARS])

@@ -30,13 +30,14 @@ class NotificationWorker:
     POLL = 0.5  # seconds between looks at the database for others' notifications and due retries
     PUBLICATION_EVERY = 1.0  # seconds between looks at the clock for a new published day
     CONCURRENCY = 8
-    BATCH = 64
+    BATCH = 8  # one round of POSTs: a batch takes at most about one timeout, far inside its lease
 
     def __init__(self, sb: Sandbox, schedule: Schedule, policy: TargetPolicy, timeout: float = NOTIFY_TIMEOUT):
         self.sb, self.schedule, self.policy, self.timeout = sb, schedule, policy, timeout
         self.owner = delivery.new_owner(f"pid{os.getpid()}")
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._starting = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._last_publication = 0.0
@@ -48,20 +49,25 @@ class NotificationWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        if self.running:
-            return
-        self._stopping.clear()
-        self._pool = ThreadPoolExecutor(self.CONCURRENCY, thread_name_prefix="notify")
-        self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
-        self._thread.start()
+        with self._starting:  # two first requests at once start one thread
+            if self.running:
+                return
+            self._stopping.clear()
+            self._pool = ThreadPoolExecutor(self.CONCURRENCY, thread_name_prefix="notify")
+            self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop after the POSTs under way; what was claimed and not tried is given back."""
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout if timeout is not None else self.timeout + 5)
-            self._thread = None
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout if timeout is not None else 2 * self.timeout + 5)
+        if thread is not None and thread.is_alive():  # a POST still under way: its lease runs out by itself
+            log.warning("notifications: the worker did not stop in time; its leases expire in %s", delivery.LEASE)
+            return
+        self._thread = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -79,6 +85,8 @@ class NotificationWorker:
                 self.step()
             except SQLAlchemyError as exc:  # a world being reset under it, a database gone for a moment
                 log.warning("notifications: %s", exc)
+            except Exception:  # noqa: BLE001  (the worker must outlive any one failure)
+                log.exception("notifications: a step failed")
             self._wake.wait(self.POLL)
             self._wake.clear()
 
@@ -108,7 +116,7 @@ class NotificationWorker:
     def _after_fork(self) -> None:
         """A forked child has no thread and needs a lease name of its own (it is started anew)."""
         self._thread, self._pool = None, None
-        self._wake, self._stopping = threading.Event(), threading.Event()
+        self._wake, self._stopping, self._starting = threading.Event(), threading.Event(), threading.Lock()
         outbox.listen(self._wake)
         self.owner = delivery.new_owner(f"pid{os.getpid()}")
 

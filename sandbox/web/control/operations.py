@@ -98,6 +98,9 @@ NOTIFICATION = _object(
     state={"enum": ["pending", "delivered", "failed"]}, attempts={"type": "integer"},
     next_attempt_at=_MAYBE_TIME, delivered_at=_MAYBE_TIME, uris={"type": "array", "items": {"type": "string"}},
     body={"type": "string", "description": "the BatchList POSTed"}, deliveries={"type": "array", "items": DELIVERY})
+_FAULT_NAMES = {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 8,
+                "description": "scenario names, as name or name:argument (GET /sandbox-api/faults lists them)"}
+_FAULTS = _object(("faults",), faults=_FAULT_NAMES)
 _REFUSED = "the world's state does not allow it (already ended, already in that status...): nothing changed"
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -160,6 +163,20 @@ OPERATIONS: tuple[Operation, ...] = (
               answers={200: "the URI registered", 404: "no such utility or third party"},
               response=_object(("client_id", "notify_uri"), client_id={"type": "string"},
                                notify_uri={"type": ["string", "null"]})),
+    Operation("GET", "/faults", "list_faults", "The fault scenarios: what each does and what a robust client does",
+              views.list_faults, tag="faults", answers={200: "the scenarios, and whether X-Sandbox-Fault is honoured"},
+              response=_object(("faults", "header_allowed"), faults={"type": "array", "items": {"type": "object"}},
+                               header_allowed={"type": "boolean"})),
+    Operation("PUT", "/utilities/{slug}/third-parties/{client_id}/faults", "set_third_party_faults",
+              "Fault scenarios for every call a third party makes (an empty list: none)", views.third_party_faults,
+              tag="faults", body=_FAULTS, answers={200: "the faults set", 404: "no such utility or third party"},
+              response=_object(("client_id", "faults"), client_id={"type": "string"}, faults=_FAULT_NAMES)),
+    Operation("PUT", "/authorizations/{authorization_id}/faults", "set_authorization_faults",
+              "Fault scenarios for the calls of one authorization's tokens (an empty list: none)",
+              views.authorization_faults, tag="faults", body=_FAULTS,
+              answers={200: "the faults set", 404: "no such authorization"},
+              response=_object(("authorization_id", "faults"), authorization_id={"type": "string"},
+                               faults=_FAULT_NAMES)),
     Operation("GET", "/requests", "list_requests", "The request log: calls to the utilities' ESPI APIs, newest first",
               views.list_requests, tag="requests",
               query=(Param("utility", "a utility's slug"), Param("client_id", "one third party's calls (its client_id)"),

@@ -15,11 +15,13 @@ from flask import Response, jsonify, request
 from sqlalchemy import select
 
 from sandbox.core.clock import iso_z
+from sandbox.core.db import fetch
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi import urls
 from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, ScopeError, allowed_by, function_blocks, plain_words
 from sandbox.services import access, authorizations, customers, onboarding, request_log, third_parties, world
+from sandbox.services import faults as fault_catalogue
 from sandbox.services.access import ClientRole
 from sandbox.services.notifications import announce, delivery, outbox
 from sandbox.synth.world import UtilityDef
@@ -310,7 +312,7 @@ def list_notifications(call: Call) -> Response:
 
 def send_notification(call: Call, notification_id: str) -> Response:
     sb = sandbox()
-    if not notification_id.isdigit():
+    if not re.fullmatch(r"[0-9]{1,18}", notification_id):
         raise ControlError(404, "not_found", f"no notification {notification_id!r}", "notification_id")
     worker = notifier()
     try:
@@ -358,6 +360,32 @@ def third_party_notify_uri(call: Call, slug: str, client_id: str) -> Response:
     except Refused as exc:
         raise ControlError(400, "invalid_request", exc.message, "notify_uri") from None
     return jsonify(client_id=app.client_id, notify_uri=app.notify_uri)
+
+
+def list_faults(call: Call) -> Response:
+    return jsonify(faults=fault_catalogue.catalogue(), header_allowed=bool(sandbox().config["FAULT_HEADER"]))
+
+
+def third_party_faults(call: Call, slug: str, client_id: str) -> Response:
+    sb = sandbox()
+    _, utility_id, app_id = _third_party_of(slug, client_id)
+    try:
+        with sb.db.transaction() as s:
+            chosen = fault_catalogue.set_for_application(s, fetch(s, Application, app_id), call.body["faults"])
+    except Refused as exc:
+        raise ControlError(400, "invalid_request", exc.message, "faults") from None
+    return jsonify(client_id=client_id, faults=chosen)
+
+
+def authorization_faults(call: Call, authorization_id: str) -> Response:
+    sb = sandbox()
+    try:
+        with sb.db.transaction() as s:
+            auth = _authorization(s, authorization_id)
+            chosen = fault_catalogue.set_for_authorization(s, auth, call.body["faults"])
+    except Refused as exc:
+        raise ControlError(400, "invalid_request", exc.message, "faults") from None
+    return jsonify(authorization_id=authorization_id, faults=chosen)
 
 
 def third_party_status(call: Call, slug: str, client_id: str) -> Response:
