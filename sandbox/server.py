@@ -88,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{getattr(exc, 'strerror', None) or exc} (--demo-port moves it, --no-demo-app turns it off)",
                   file=sys.stderr)
             return 1
+    if demo:  # registered before the running line: whoever reads it finds the demo app notified
+        from sandbox.services.world import set_demo_notify_uri
+
+        notifier = app.extensions["notifications"]
+        sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
+        notifier.policy = dataclasses.replace(notifier.policy,  # its exact address, even beyond loopback
+                                              allow_prefixes=notifier.policy.allow_prefixes | {sb.demo_notify_uri})
+        set_demo_notify_uri(sb.db, sb.demo_notify_uri)
     world = sb.world
     # one write, so whoever reads the running line has the demo credentials with it
     print("\n".join([f"Green Button Sandbox running at {urls[0]}", *(f"  also at {u}" for u in urls[1:]),
@@ -104,12 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     notifier = app.extensions["notifications"]
     notifier.start()
     if demo:
-        from sandbox.services.world import set_demo_notify_uri
-
-        sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
-        notifier.policy = dataclasses.replace(notifier.policy,  # its exact address, even beyond loopback
-                                              allow_prefixes=notifier.policy.allow_prefixes | {sb.demo_notify_uri})
-        set_demo_notify_uri(sb.db, sb.demo_notify_uri)
         threading.Thread(target=demo[0].run, name="demo-app", daemon=True).start()
     try:
         server.run()

@@ -35,6 +35,7 @@ class WorldState(Base):
     seed_files: Mapped[dict] = mapped_column(JSON)  # relative path -> text, the world as seeded
     secret_key: Mapped[str] = mapped_column(String(64))
     admin_key: Mapped[str] = mapped_column(String(64))  # the control API's key unless SANDBOX_ADMIN_KEY is set
+    demo_notify_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)  # run.py's demo app, last set
     seeded_at: Mapped[dt.datetime] = mapped_column(DateTime)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
 

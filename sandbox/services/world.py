@@ -208,10 +208,16 @@ def add_years(when: dt.datetime, years: int) -> dt.datetime:
 
 
 def set_demo_notify_uri(db: Database, uri: str | None) -> None:
-    """Where the demo third party (run.py's demo app) receives notifications, at every utility."""
+    """Where the demo third party (run.py's demo app) receives notifications, at every utility where
+    its notification URI is none or the demo app's of an earlier start: one a developer set is kept."""
     with db.transaction() as s:
+        st = fetch(s, WorldState, 1)
+        unset = Application.notify_uri.is_(None)
+        earlier = unset if st.demo_notify_uri is None else (unset | (Application.notify_uri == st.demo_notify_uri))
         s.execute(update(Application).where(Application.client_id == DEMO_CLIENT_ID,
-                                            Application.role == ClientRole.THIRD_PARTY).values(notify_uri=uri))
+                                            Application.role == ClientRole.THIRD_PARTY, earlier)
+                  .values(notify_uri=uri).execution_options(synchronize_session=False))
+        st.demo_notify_uri = uri
 
 
 def reset_world(db: Database) -> None:

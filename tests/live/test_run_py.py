@@ -99,3 +99,17 @@ def test_a_taken_demo_port_stops_start_up_naming_it(tmp_path):
                               timeout=120)
     assert proc.returncode == 1 and f"{port}" in proc.stderr and "demo app" in proc.stderr
     assert "--no-demo-app" in proc.stderr
+
+
+def test_a_notification_uri_a_developer_set_survives_a_restart(tmp_path):
+    db = str(tmp_path / "w.db")
+    with LiveServer("--database", db, env={"SANDBOX_ADMIN_KEY": "k"}) as first:
+        from sandbox.testing.client import SandboxClient
+
+        SandboxClient(first.url, "k").set_notify_uri("http://127.0.0.1:9/mine")
+    with LiveServer("--database", db, env={"SANDBOX_ADMIN_KEY": "k"}) as second:
+        with __import__("sqlite3").connect(db) as conn:
+            uris = dict(conn.execute("SELECT u.slug, a.notify_uri FROM application a JOIN utility u "
+                                     "ON u.id = a.utility_id WHERE a.client_id = 'demo-third-party'"))
+    assert uris["bayview"] == "http://127.0.0.1:9/mine"  # the developer's, kept
+    assert uris["lakeshore"] == uris["prairie"] == second.demo_url + "/notify"  # the demo app's, on its new port
