@@ -335,12 +335,23 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return g.utility.profile.refresh_rotation
 
     def authenticate_refresh_token(self, refresh_token):
-        with sandbox().db.sessions() as s:
+        sb = sandbox()
+        with sb.db.sessions() as s:
             row = tokens.find(s, g.utility_id, refresh_token, refresh=True)
-            if not access.token_usable(row, _now(), refresh=True):
+            if row is not None and row.revoked_at is not None and row.authorization_id is not None \
+                    and g.utility.profile.refresh_rotation:
+                family = row.authorization_id
+            elif not access.token_usable(row, _now(), refresh=True):
                 return None
-            _ = row.authorization, row.application
-            return Token(row)
+            else:
+                _ = row.authorization, row.application
+                return Token(row)
+        # a refresh token used again after it was rotated out: someone else may hold it (RFC 9700 4.14.2)
+        with sb.db.transaction() as s:
+            ended = tokens.revoke_all_of(s, family, _now())
+        raise InvalidGrantError(description="this refresh token was already used" + (
+            f"; the {ended} token(s) issued from it are revoked too (refresh-token reuse detection, RFC 9700 4.14.2): "
+            "authorize again" if ended else ""))
 
     def authenticate_user(self, credential):
         auth = credential.row.authorization
