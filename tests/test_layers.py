@@ -114,7 +114,9 @@ def _code_strings(path: Path) -> list[str]:
 
 
 def test_only_the_url_table_spells_espi_paths():
+    """The sandbox builds every ESPI URL from one table. The demo third-party app is a client of the
+    utilities, not part of them: like any third party it knows the standard's paths itself."""
     found = [f"{p.relative_to(PACKAGE.parent)}: {s!r}" for p in sorted(PACKAGE.rglob("*.py"))
-             if p != PACKAGE / "espi" / "urls.py"
+             if p != PACKAGE / "espi" / "urls.py" and PACKAGE / "demo" not in p.parents
              for s in _code_strings(p) if "espi/1_1" in s or "/resource" in s or "Batch/" in s]
     assert found == []
