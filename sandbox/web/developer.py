@@ -18,6 +18,7 @@ from sandbox.core import errors
 from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words, standard_scopes
 from sandbox.services import access, onboarding, request_log, signin, world
+from sandbox.services import faults as fault_catalogue
 from sandbox.services.notifications import delivery, outbox
 from sandbox.services.world import describe
 from sandbox.web import context
@@ -272,6 +273,7 @@ def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error
             calls=request_log.recent(context.request_log(), g.utility_id, application_id=app.id, limit=REQUEST_LOG_ROWS),
             notifications=outbox.listing(sb.db, g.utility_id, application_id=app.id, limit=NOTIFICATION_ROWS),
             event_labels=EVENT_LABELS, schedule_text=_schedule_text(context.notifier().schedule),
+            scenarios=fault_catalogue.SCENARIOS, header_faults=sb.config["FAULT_HEADER"],
             resource_path=urls.resource_root("", g.slug))
     resp = Response(html, status)
     if revealed:
@@ -399,3 +401,19 @@ def send_notification(app_id: int, notification_id: int):
     else:
         _flash_delivery(f"Notification {notification_id}", done.result)
     return redirect(url_for("developer.show_app", app_id=app_id, _anchor=f"notification-{notification_id}"), 303)
+
+
+@bp.post("/apps/<int:app_id>/faults")
+@login_required
+def set_faults(app_id: int):
+    """Fault scenarios for every call of this application's tokens (comma-separated; empty: none)."""
+    sb = sandbox()
+    names = [n for n in request.form.get("faults", "").split(",") if n.strip()]
+    try:
+        with sb.db.transaction() as s:
+            chosen = fault_catalogue.set_for_application(s, _own(s, app_id), names)
+    except errors.Refused as exc:
+        return _app_page(app_id, status=400, error=exc.message)
+    flash(f"Fault scenarios: {', '.join(chosen)}." if chosen else "No fault scenarios: calls are answered as ever.",
+          "info")
+    return redirect(url_for("developer.show_app", app_id=app_id, _anchor="faults"), 303)

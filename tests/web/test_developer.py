@@ -357,6 +357,24 @@ def test_the_notification_inspector_shows_each_attempt_and_sends_again(client, a
         assert r.status_code == 404 and len(tp.received) == 2
 
 
+def test_fault_scenarios_are_set_on_the_application_page_and_refused_by_name(client, app):
+    sign_up(client)
+    register(client, app)
+    a = the_app(app)
+    r = client.post(f"/dc/bayview/developer/apps/{a.id}/faults",
+                    data={"csrf_token": token(client), "faults": "rate-limited, RemoveEntry:ReadingType"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("#faults")
+    assert the_app(app).faults == ["rate-limited", "RemoveEntry:ReadingType"]
+    page = text(client.get(r.headers["Location"]))
+    assert "Fault scenarios: rate-limited, RemoveEntry:ReadingType." in page
+    assert 'value="rate-limited, RemoveEntry:ReadingType"' in page and "connection-reset" in page
+    r = client.post(f"/dc/bayview/developer/apps/{a.id}/faults", data={"csrf_token": token(client), "faults": "boom"})
+    assert r.status_code == 400 and "&#39;boom&#39; is no fault scenario" in text(r)
+    assert the_app(app).faults == ["rate-limited", "RemoveEntry:ReadingType"]  # refused: nothing changed
+    client.post(f"/dc/bayview/developer/apps/{a.id}/faults", data={"csrf_token": token(client), "faults": ""})
+    assert the_app(app).faults == []
+
+
 def test_application_page_checklist_and_how_to_connect(client, app):
     sign_up(client)
     register(client, app)
@@ -371,7 +389,7 @@ def test_application_page_checklist_and_how_to_connect(client, app):
                 f"http://localhost/dc/bayview/espi/1_1/resource/ApplicationInformation/{a.uuid}"):
         assert url in page, url
     assert "bayview-pl" in page
-    assert page.count('name="csrf_token"') == 4  # sign out, rotate, certificate, notification test
+    assert page.count('name="csrf_token"') == 5  # sign out, rotate, certificate, notification test, faults
     assert 'id="developer-login"' in text(client.get("/dc/lakeshore/developer/"))  # signed in at bayview only
 
 
