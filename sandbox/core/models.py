@@ -158,7 +158,8 @@ class Application(Base):
     notify_check_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     client_token_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # first client-credentials token
     service_status_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # ReadServiceStatus called
-    faults: Mapped[list] = mapped_column(JSON, default=list)  # fault scenarios of its calls (services.faults)
+    # fault scenarios of its calls (services.faults); None is none
+    faults: Mapped[list | None] = mapped_column(JSON, nullable=True, default=None)
 
     utility: Mapped[Utility] = relationship()
 
@@ -188,7 +189,8 @@ class Authorization(Base):
     authorized_end: Mapped[dt.datetime] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    faults: Mapped[list] = mapped_column(JSON, default=list)  # fault scenarios of its tokens' calls (services.faults)
+    # fault scenarios of its tokens' calls (services.faults); None is none
+    faults: Mapped[list | None] = mapped_column(JSON, nullable=True, default=None)
 
     application: Mapped[Application] = relationship()
     customer: Mapped[Customer | None] = relationship()

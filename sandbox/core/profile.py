@@ -18,6 +18,8 @@ class Profile:
     authorization_days: int = 730
     code_seconds: int = 600
     refresh_rotation: bool = True  # a refresh returns a new refresh token and retires the old one
+    # a rotated-out refresh token used again revokes every token of its authorization (RFC 9700 4.14.2)
+    refresh_reuse_detection: bool = False
     pkce_required: bool = False
     scope_parsing: str = "strict"  # one of SCOPE_PARSINGS
     approval: str = "automatic"  # one of APPROVALS

@@ -338,8 +338,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         sb = sandbox()
         with sb.db.sessions() as s:
             row = tokens.find(s, g.utility_id, refresh_token, refresh=True)
+            profile = g.utility.profile
             if row is not None and row.revoked_at is not None and row.authorization_id is not None \
-                    and g.utility.profile.refresh_rotation:
+                    and profile.refresh_rotation and profile.refresh_reuse_detection:
                 family = row.authorization_id
             elif not access.token_usable(row, _now(), refresh=True):
                 return None

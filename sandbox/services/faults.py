@@ -137,13 +137,15 @@ def stored(names: Iterable[str]) -> tuple[Fault, ...]:
 
 
 def set_for_application(s: Session, app: Application, names: list[str]) -> list[str]:
-    app.faults = [str(f) for f in parse(names, "faults")]
-    return list(app.faults)
+    chosen = [str(f) for f in parse(names, "faults")]
+    app.faults = chosen or None
+    return chosen
 
 
 def set_for_authorization(s: Session, auth: Authorization, names: list[str]) -> list[str]:
-    auth.faults = [str(f) for f in parse(names, "faults")]
-    return list(auth.faults)
+    chosen = [str(f) for f in parse(names, "faults")]
+    auth.faults = chosen or None
+    return chosen
 
 
 def catalogue() -> list[dict]:

@@ -319,6 +319,7 @@ def _utility(file: str, data: dict) -> UtilityDef:
         authorization_days=pr.get("authorization_days", int, d.authorization_days, **positive),
         code_seconds=pr.get("code_seconds", int, d.code_seconds, **positive),
         refresh_rotation=pr.get("refresh_rotation", bool, d.refresh_rotation),
+        refresh_reuse_detection=pr.get("refresh_reuse_detection", bool, d.refresh_reuse_detection),
         pkce_required=pr.get("pkce_required", bool, d.pkce_required),
         scope_parsing=pr.get("scope_parsing", str, d.scope_parsing, check=lambda x: x in SCOPE_PARSINGS,
                              problem="must be " + " or ".join(SCOPE_PARSINGS)),

@@ -176,9 +176,9 @@ def uploaded(s: Session, customer_id: int, usage_point_ids: list[int], start: in
     """Announce readings uploaded for a customer's usage points (epoch seconds, [start, end])."""
     if not usage_point_ids or end <= start:
         return []
-    q = (select(Authorization).join(shares, shares.c.authorization_id == Authorization.id)
-         .where(shares.c.usage_point_id.in_(usage_point_ids), Authorization.customer_id == customer_id)
-         .options(joinedload(Authorization.application)).distinct().order_by(Authorization.id))
+    sharing = select(shares.c.authorization_id).where(shares.c.usage_point_id.in_(usage_point_ids))
+    q = (select(Authorization).where(Authorization.id.in_(sharing), Authorization.customer_id == customer_id)
+         .options(joinedload(Authorization.application)).order_by(Authorization.id))
     found = [(a, Span(start, end)) for a in s.scalars(q) if _active(a, at)]
     return _batch_lists(s, root, found, UPLOADED, at, None) if found else []
 
