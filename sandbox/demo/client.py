@@ -94,13 +94,17 @@ class Utilities:
         r.raise_for_status()
         return list(r.json().get("scopes_supported") or [])
 
-    def _session(self, **kw) -> OAuth2Session:
+    def _session(self, **kw):
+        # imported here: Authlib's requests client is the slowest import of the app, and its first
+        # page does not need it (run.py answers sooner)
+
         s = OAuth2Session(self.client_id, self.client_secret, token_endpoint_auth_method="client_secret_basic", **kw)
         s.trust_env = False
         return s
 
     def authorization_url(self, utility: dict, scope: str, redirect_uri: str) -> tuple[str, str, str]:
         """(where to send the customer, the state, the PKCE verifier)."""
+
         verifier = generate_token(48)
         s = self._session(scope=scope, redirect_uri=redirect_uri, code_challenge_method="S256")
         url, state = s.create_authorization_url(utility["authorization_endpoint"], code_verifier=verifier)

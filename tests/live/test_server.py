@@ -70,7 +70,7 @@ def test_every_listener_of_a_name_with_several_addresses_is_printed(monkeypatch,
 
     monkeypatch.setattr(waitress.server, "create_server", lambda app, **kw: Several(
         effective_listen=[("::1", 50001), ("127.0.0.1", 50002)]))
-    assert server.main(["--host", "localhost", "--port", "0", "--customers", "0",
+    assert server.main(["--host", "localhost", "--port", "0", "--customers", "0", "--no-demo-app",
                         "--database", str(tmp_path / "m.db")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Green Button Sandbox running at http://[::1]:50001"
