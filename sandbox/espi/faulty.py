@@ -4,6 +4,7 @@ sandbox writes the document as always, and only a call that asked for a fault is
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Callable
 
 from lxml import etree
@@ -102,8 +103,6 @@ def late_revision(root) -> None:
             v.text = str(round(int(v.text) * 1.05))
     updated = e.find(ATOM + "updated")
     if updated is not None and updated.text:
-        import datetime as dt
-
         when = dt.datetime.fromisoformat(updated.text.replace("Z", "+00:00")) + dt.timedelta(days=1)
         updated.text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
 

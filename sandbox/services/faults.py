@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy.orm import Session
-
 from sandbox.core.errors import Refused
 from sandbox.core.models import Application, Authorization
 
@@ -136,15 +134,10 @@ def stored(names: Iterable[str]) -> tuple[Fault, ...]:
     return tuple(out)
 
 
-def set_for_application(s: Session, app: Application, names: list[str]) -> list[str]:
+def set_on(holder: Application | Authorization, names: list[str]) -> list[str]:
+    """Keep checked faults on an application or an authorization (in the caller's transaction); them."""
     chosen = [str(f) for f in parse(names, "faults")]
-    app.faults = chosen or None
-    return chosen
-
-
-def set_for_authorization(s: Session, auth: Authorization, names: list[str]) -> list[str]:
-    chosen = [str(f) for f in parse(names, "faults")]
-    auth.faults = chosen or None
+    holder.faults = chosen or None
     return chosen
 
 

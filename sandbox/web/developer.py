@@ -411,7 +411,7 @@ def set_faults(app_id: int):
     names = [n for n in request.form.get("faults", "").split(",") if n.strip()]
     try:
         with sb.db.transaction() as s:
-            chosen = fault_catalogue.set_for_application(s, _own(s, app_id), names)
+            chosen = fault_catalogue.set_on(_own(s, app_id), names)
     except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
     flash(f"Fault scenarios: {', '.join(chosen)}." if chosen else "No fault scenarios: calls are answered as ever.",

@@ -371,7 +371,7 @@ def third_party_faults(call: Call, slug: str, client_id: str) -> Response:
     _, utility_id, app_id = _third_party_of(slug, client_id)
     try:
         with sb.db.transaction() as s:
-            chosen = fault_catalogue.set_for_application(s, fetch(s, Application, app_id), call.body["faults"])
+            chosen = fault_catalogue.set_on(fetch(s, Application, app_id), call.body["faults"])
     except Refused as exc:
         raise ControlError(400, "invalid_request", exc.message, "faults") from None
     return jsonify(client_id=client_id, faults=chosen)
@@ -382,7 +382,7 @@ def authorization_faults(call: Call, authorization_id: str) -> Response:
     try:
         with sb.db.transaction() as s:
             auth = _authorization(s, authorization_id)
-            chosen = fault_catalogue.set_for_authorization(s, auth, call.body["faults"])
+            chosen = fault_catalogue.set_on(auth, call.body["faults"])
     except Refused as exc:
         raise ControlError(400, "invalid_request", exc.message, "faults") from None
     return jsonify(authorization_id=authorization_id, faults=chosen)
