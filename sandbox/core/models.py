@@ -81,6 +81,8 @@ class Customer(Base):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)  # may authorize applications still in Review
     service_start: Mapped[dt.date] = mapped_column(Date)
     service_end: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # moved out: last day is the day before
+    # data-quality knobs of its generated readings (synth.quality), set by seed_data or the control API; None: the world's
+    data_quality: Mapped[dict | None] = mapped_column(JSON, nullable=True, default=None)
 
     utility: Mapped[Utility] = relationship()
     usage_points: Mapped[list["UsagePoint"]] = relationship(back_populates="customer", order_by="UsagePoint.number")
@@ -160,6 +162,8 @@ class Application(Base):
     service_status_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # ReadServiceStatus called
     # fault scenarios of its calls (services.faults); None is none
     faults: Mapped[list | None] = mapped_column(JSON, nullable=True, default=None)
+    # the behaviour profile chosen for it (a seed_data/profiles name); None: its utility's
+    profile: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
     utility: Mapped[Utility] = relationship()
 
