@@ -15,7 +15,7 @@ from sandbox.core.errors import NotFound
 # version is refused with a message to rebuild it (--reset), never reused silently.
 SCHEMA_VERSION = 8  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
 # 6: notifications (publication_mark, notification, delivery_attempt); 7: Application.faults, Authorization.faults;
-# 8: Application.profile, Customer.data_quality
+# 8: Application.profile, Customer.data_quality, Authorization.pending_calls
 SCHEMA_TABLE = "schema_version"
 
 

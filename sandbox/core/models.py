@@ -195,6 +195,8 @@ class Authorization(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     # fault scenarios of its tokens' calls (services.faults); None is none
     faults: Mapped[list | None] = mapped_column(JSON, nullable=True, default=None)
+    # subscription reads while its usage points were still being provisioned (a profile's delay_calls)
+    pending_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     application: Mapped[Application] = relationship()
     customer: Mapped[Customer | None] = relationship()

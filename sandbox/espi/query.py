@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
+from zoneinfo import ZoneInfo
 
 from sandbox.espi.atom import BlockRun, Entry, iso
 
@@ -50,8 +51,27 @@ class Query:
 NO_QUERY = Query()
 
 
-def _time(name: str, raw: str) -> int:
+@dataclass(frozen=True)
+class Quirks:
+    """How a utility's behaviour profile departs from ESPI.md 4.4 in reading the time filters."""
+
+    refuse_future_published_max: bool = False
+    refuse_fractional_seconds: bool = False
+    whole_local_days: bool = False  # published-min/max widened to whole days of `time_zone`
+    ignore_updated_min: bool = False
+    time_zone: str = "UTC"
+    now: int = 0  # epoch seconds, for refuse_future_published_max
+
+
+NO_QUIRKS = Quirks()
+_FRACTION = re.compile(r"T[0-9:]+[.,][0-9]")
+
+
+def _time(name: str, raw: str, quirks: Quirks = NO_QUIRKS) -> int:
     text = raw.strip()
+    if quirks.refuse_fractional_seconds and _FRACTION.search(text):
+        raise QueryError(name, f"{raw!r} has a fraction of a second, which this utility refuses: send whole "
+                               "seconds, such as 2025-01-31T00:00:00Z")
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
@@ -72,9 +92,30 @@ def _count(name: str, raw: str, minimum: int) -> int:
     return value
 
 
-def parse_query(args: Mapping[str, str]) -> Query:
-    """Query from request arguments; unknown parameters are ignored, malformed ones raise QueryError."""
-    times = {name: _time(name, args[name]) for name in TIME_PARAMS if name in args}
+def _local_day_edge(epoch: int, zone: str, up: bool) -> int:
+    """The local midnight at or before epoch (up: at or after it) in `zone`."""
+    tz = ZoneInfo(zone)
+    local = dt.datetime.fromtimestamp(epoch, tz)
+    midnight = dt.datetime.combine(local.date(), dt.time(), tz)
+    if up and midnight < local:
+        midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)
+    return int(midnight.timestamp())
+
+
+def parse_query(args: Mapping[str, str], quirks: Quirks = NO_QUIRKS) -> Query:
+    """Query from request arguments; unknown parameters are ignored, malformed ones raise QueryError.
+    `quirks` reads the time filters as a utility's behaviour profile does."""
+    times = {name: _time(name, args[name], quirks) for name in TIME_PARAMS if name in args}
+    if quirks is not NO_QUIRKS:
+        if quirks.ignore_updated_min:
+            times.pop("updated-min", None)
+        if quirks.refuse_future_published_max and times.get("published-max", 0) > quirks.now:
+            raise QueryError("published-max", f"{args['published-max']!r} is in the future, which this utility "
+                                              f"refuses: send a time no later than now ({iso(quirks.now)})")
+        if quirks.whole_local_days:
+            for name, up in (("published-min", False), ("published-max", True)):
+                if name in times:
+                    times[name] = _local_day_edge(times[name], quirks.time_zone, up)
     max_results = _count("max-results", args["max-results"], 0) if "max-results" in args else None
     depth = _count("depth", args["depth"], 0) if "depth" in args else None
     if depth is not None:

@@ -145,9 +145,41 @@ def covers(registered: Scope, requested: Scope) -> None:
                          f"at most {registered.history_length} seconds of history are offered")
 
 
-def allowed_by(registered: list[str], requested: str, strict: bool = True) -> Scope:
-    """The parsed requested scope if one of the registered scopes covers it, else ScopeError naming a term."""
-    wanted = parse_scope(requested, strict)
+_REQUIRED_PARAMS = ("IntervalDuration", "BlockDuration", "HistoryLength")
+
+
+def check_grammar(scope: Scope, grammar: str) -> None:
+    """Raise ScopeError if a parsed request breaks `grammar`'s rule beyond the parse: fb-only takes
+    function blocks alone, requires-params wants the data's shape spelled out."""
+    if grammar == "fb-only":
+        for term, present in (("IntervalDuration", scope.interval_durations), ("BlockDuration", scope.block_duration),
+                              ("HistoryLength", scope.history_length),
+                              ("SubscriptionFrequency", scope.subscription_frequency),
+                              ("AccountCollection", scope.account_collection)):
+            if present not in (None, ()):
+                raise ScopeError(term, "this utility accepts function blocks only (FB=...): leave "
+                                       f"{term} and every other term out")
+    elif grammar == "requires-params":
+        missing = [t for t, v in zip(_REQUIRED_PARAMS, (scope.interval_durations, scope.block_duration,
+                                                          scope.history_length)) if v in (None, ())]
+        if missing and scope.bulk_request is None:
+            raise ScopeError(str(scope), f"this utility needs {', '.join(missing)} beside FB "
+                                         f"(a bare function-block list is refused)")
+
+
+def allowed_by(registered: list[str], requested: str, grammar: str = "strict",
+               supported: frozenset[int] | None = None) -> Scope:
+    """The parsed requested scope if it keeps `grammar` (strict, fb-only, requires-params or lenient), names only function blocks the
+    utility serves (`supported`, None: all) and one of the registered scopes covers it; else ScopeError
+    naming a term."""
+    wanted = parse_scope(requested, grammar != "lenient")
+    check_grammar(wanted, grammar)
+    if supported is not None:
+        lacking = [n for n in wanted.function_blocks if n not in supported]
+        if lacking:
+            name = FUNCTION_BLOCK_NAMES.get(lacking[0], f"FB_{lacking[0]}")
+            raise ScopeError(f"FB={'_'.join(map(str, wanted.function_blocks))}",
+                             f"function block {lacking[0]} ({name}) is not offered by this utility")
     first_error: ScopeError | None = None
     for text in registered:
         try:
@@ -164,8 +196,10 @@ def allowed_by(registered: list[str], requested: str, strict: bool = True) -> Sc
 _CORE = (1, 3, 4, 5, 12, 13, 14, 15, 16, 18, 19, 31, 32, 37, 38, 39)
 
 
-def standard_scopes(commodities: tuple[str, ...], electricity_interval: int) -> list[str]:
-    """The scope strings a utility offers its third parties: usage data, then usage plus customer data."""
+def standard_scopes(commodities: tuple[str, ...], electricity_interval: int, grammar: str = "strict",
+                    supported: frozenset[int] | None = None) -> list[str]:
+    """The scope strings a utility offers its third parties: usage data, then usage plus customer data
+    (function blocks only for an fb-only grammar; only the blocks it serves, if it lists them)."""
     fbs = list(_CORE)
     if "electricity" in commodities:
         fbs += [7, 8]
@@ -173,10 +207,15 @@ def standard_scopes(commodities: tuple[str, ...], electricity_interval: int) -> 
         fbs.append(10)
     if "water" in commodities:
         fbs.append(11)
+    customer = [46, 51, 55, 56, 58, 60]
+    if supported is not None:
+        fbs, customer = [n for n in fbs if n in supported], [n for n in customer if n in supported]
     fbs.sort()
     intervals = tuple(sorted({electricity_interval, 3600, 86400}))
-    usage = Scope(tuple(fbs), intervals, "daily", HISTORY_13_MONTHS)
-    with_customer = Scope(tuple(sorted(fbs + [46, 51, 55, 56, 58, 60])), intervals, "daily", HISTORY_13_MONTHS)
+    shape: dict = {} if grammar == "fb-only" else dict(interval_durations=intervals, block_duration="daily",
+                                                        history_length=HISTORY_13_MONTHS)
+    usage = Scope(tuple(fbs), **shape)
+    with_customer = Scope(tuple(sorted(fbs + customer)), **shape)
     return [str(usage), str(with_customer)]
 
 

@@ -174,7 +174,10 @@ class Server(AuthorizationServer):
         with sandbox().db.sessions() as s:
             app = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
                                                       Application.client_id == client_id)).first()
-            return Client(app) if app is not None else None
+            if app is None:
+                return None
+            g.client_profile = app.profile  # the client's calls are answered with its profile (_profile)
+            return Client(app)
 
     def save_token(self, token, req):
         """Store the token's digests and add ESPI's members to the response."""
@@ -188,7 +191,7 @@ class Server(AuthorizationServer):
         if scope is None:
             return
         try:
-            allowed_by([scope], scope, strict=g.utility.profile.strict_scopes)
+            allowed_by([scope], scope, "strict" if _profile().strict_scopes else "lenient")
         except ScopeError as exc:
             raise InvalidScopeError(description=error_text(str(exc))) from None
 
@@ -198,17 +201,23 @@ def check_scope(client: Client, scope: str | None) -> str:
     if not scope:
         raise InvalidScopeError(description="scope is required: one of the application's registered ESPI scopes")
     try:
-        allowed_by(list(client.app.scopes), scope, strict=g.utility.profile.strict_scopes)
+        profile = _profile()
+        allowed_by(list(client.app.scopes), scope, profile.behaviour.scope_grammar, profile.function_blocks)
     except ScopeError as exc:
         raise InvalidScopeError(description=error_text(str(exc))) from None
     return scope
+
+
+def _profile() -> Profile:
+    """The profile the current client is answered with: the one it was given, else its utility's."""
+    return sandbox().require_world().profile_for(g.utility, g.get("client_profile"))
 
 
 def save_token(token: dict, req) -> None:
     sb = sandbox()
     now = _now()
     world = sb.require_world()
-    profile = g.utility.profile
+    profile = _profile()
     grant_type = req.payload.grant_type
     with sb.db.transaction() as s:
         if grant_type == "refresh_token":
@@ -226,7 +235,8 @@ def save_token(token: dict, req) -> None:
             old = fetch(s, OAuthToken, req.refresh_token.row.id)
             auth = old.authorization
             row = tokens.store(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
-                               refresh_until=auth.authorized_end if auth else None)
+                               refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now)
+                               if auth else None)
             if "refresh_token" not in token:  # no rotation: the same refresh token now belongs to the new row
                 kept, until = old.refresh_hash, old.refresh_expires_at
                 old.refresh_hash = None
@@ -251,10 +261,11 @@ def grant_customer_token(s: Session, token: dict, seed: int, utility: UtilityDef
                          customer: Customer, scope: str, usage_point_ids: list[int], now: dt.datetime) -> Authorization:
     """A customer's consent made into its Authorization, and the access token `token` stored for it:
     what exchanging a code does (and the control API, which skips the browser)."""
+    profile = sandbox().require_world().profile_for(utility, app.profile)
     auth = authorizations.grant_for_customer(s, seed, utility.slug, utility.time_zone, app, customer, scope,
-                                             usage_point_ids, utility.profile, now)
+                                             usage_point_ids, profile, now)
     tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
-                 refresh_until=auth.authorized_end)
+                 refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now))
     s.flush()
     announce.authorized(s, auth, urls.resource_root(sandbox().base_url(), utility.slug), now)
     return auth
@@ -277,7 +288,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         redirect_uri = super().validate_authorization_request()
         try:
             check_scope(self.request.client, self.request.payload.scope)
-            if g.utility.profile.pkce_required and not self.request.payload.data.get("code_challenge"):
+            if _profile().pkce_required and not self.request.payload.data.get("code_challenge"):
                 raise InvalidRequestError(description=f"{g.utility.name} requires PKCE: send code_challenge "
                                                       "and code_challenge_method=S256")
         except (InvalidScopeError, InvalidRequestError) as exc:  # the redirect URI is good: the client hears it
@@ -295,7 +306,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                             usage_point_ids=list(chosen), code_challenge=req.payload.data.get("code_challenge"),
                             code_challenge_method=req.payload.data.get("code_challenge_method"),
                             created_at=now,
-                            expires_at=now + dt.timedelta(seconds=g.utility.profile.code_seconds)))
+                            expires_at=now + dt.timedelta(seconds=_profile().code_seconds)))
 
     def query_authorization_code(self, code, client):
         """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2).
@@ -332,13 +343,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     @property
     def INCLUDE_NEW_REFRESH_TOKEN(self):  # noqa: N802 (Authlib's name)
-        return g.utility.profile.refresh_rotation
+        return _profile().refresh_rotation
+
+    def validate_token_request(self):
+        """Authlib's checks, then the profile's rule for the scope parameter on a refresh."""
+        super().validate_token_request()
+        rule = _profile().behaviour.refresh_scope
+        sent = self.request.payload.scope
+        if rule == "required" and not sent:
+            raise InvalidRequestError(description=f"{g.utility.name} requires the scope parameter on a refresh: "
+                                                  "send the scope the authorization was granted")
+        if rule == "refused" and sent:
+            raise InvalidScopeError(description=f"{g.utility.name} takes no scope parameter on a refresh: leave it out "
+                                                "(the new token carries the authorization's scope)")
 
     def authenticate_refresh_token(self, refresh_token):
         sb = sandbox()
         with sb.db.sessions() as s:
             row = tokens.find(s, g.utility_id, refresh_token, refresh=True)
-            profile = g.utility.profile
+            profile = _profile()
             if row is not None and row.revoked_at is not None and row.authorization_id is not None \
                     and profile.refresh_rotation and profile.refresh_reuse_detection:
                 family = row.authorization_id
@@ -455,7 +478,7 @@ def token_generator(client, grant_type, user=None, scope=None, expires_in=None, 
     """Opaque bearer tokens; lifetimes from the utility's profile; no refresh token for client credentials."""
     if not scope and grant_type == "client_credentials":
         scope = ROLE_SCOPES[ClientRole(client.app.role)]
-    return new_token_response(g.utility.profile, scope, include_refresh_token and grant_type != "client_credentials")
+    return new_token_response(_profile(), scope, include_refresh_token and grant_type != "client_credentials")
 
 
 def new_token_response(profile: Profile, scope: str | None, refresh: bool) -> dict:

@@ -12,14 +12,18 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager, object_session, selectinload
 
+from sandbox.core.clock import to_naive_utc
+from sandbox.core.db import Database
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, authorization_usage_point
+from sandbox.core.profile import Behaviour
 from sandbox.espi.scopes import Content, content_of, parse_scope
 from sandbox.services import access
 from sandbox.services.access import ClientRole
+from sandbox.services.tokens import CallAuthorization
 
 _SHARED_POINT = (select(UsagePoint)
                  .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
@@ -48,6 +52,7 @@ class Shared:
     customer_id: int
     content: Content
     auth: Authorization | None = None
+    provisioned: bool = True  # False while a profile's provisioning delay hides its usage points
 
     @property
     def customer(self) -> Customer:
@@ -60,6 +65,8 @@ class Shared:
 
     @property
     def usage_points(self) -> list[UsagePoint]:
+        if not self.provisioned:
+            return []
         if self.auth is not None:
             return list(self.auth.usage_points)
         return list(self.session.scalars(_SHARED_POINTS, {"authorization_id": self.authorization_id}))
@@ -67,6 +74,8 @@ class Shared:
     def usage_point(self, uuid: str) -> UsagePoint:
         """One of the subscription's usage points, its customer loaded with it (one query: an
         entry GET needs no other); NotFound for any other id, another customer's included."""
+        if not self.provisioned:
+            raise NotFound(uuid)
         up = self.session.scalars(_SHARED_POINT, {"authorization_id": self.authorization_id, "uuid": uuid}).first()
         if up is None:
             raise NotFound(uuid)
@@ -88,12 +97,35 @@ def shared(auth: Authorization) -> Shared:
     return Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(auth.scope), auth)
 
 
-def of_token(s: Session, p: access.Presented) -> Shared:
-    """A customer token's own subscription, from what judging the call read."""
+def of_token(s: Session, p: access.Presented, pending: bool = False) -> Shared:
+    """A customer token's own subscription, from what judging the call read (`pending`: its usage
+    points are still being provisioned, see `provisioning`)."""
     auth = p.authorization
     if auth is None or auth.customer_id is None:
         raise NotFound("subscription")
-    return Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(auth.scope))
+    return Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(auth.scope), provisioned=not pending)
+
+
+_COUNT_PENDING = (update(Authorization).where(Authorization.id == bindparam("auth_id"),
+                                              Authorization.pending_calls < bindparam("calls"))
+                  .values(pending_calls=Authorization.pending_calls + 1))
+
+
+def provisioning(db: Database, auth: CallAuthorization, behaviour: Behaviour, now: dt.datetime) -> bool:
+    """Whether a new authorization's usage points are still being provisioned, as platforms that
+    provision meters in a back-office job answer: until `delay_seconds` after it was made, or for its
+    first `delay_calls` subscription reads (this one counted), whichever ends first."""
+    if not behaviour.provisioning_delayed:
+        return False
+    delay = behaviour.provisioning_delay_seconds
+    if delay and auth.created_at is not None and to_naive_utc(now) - auth.created_at >= dt.timedelta(seconds=delay):
+        return False
+    if not behaviour.provisioning_delay_calls:
+        return True
+    with db.transaction() as s:  # one conditional UPDATE: two racing reads count as two
+        counted = s.connection().execute(_COUNT_PENDING, {"auth_id": auth.id,
+                                                          "calls": behaviour.provisioning_delay_calls}).rowcount
+    return counted == 1
 
 
 def by_id(s: Session, utility_id: int, subscription_id: str) -> Shared:
@@ -106,11 +138,12 @@ def by_id(s: Session, utility_id: int, subscription_id: str) -> Shared:
     return shared(auth)
 
 
-def for_request(s: Session, utility_id: int, p: access.Presented, subscription_id: str) -> Shared:
+def for_request(s: Session, utility_id: int, p: access.Presented, subscription_id: str,
+                pending: bool = False) -> Shared:
     """The subscription a path names, as the caller may see it: its own for a customer token
-    (the policy checked the id), any of the utility's for the data custodian."""
+    (the policy checked the id; `pending` as of_token), any of the utility's for the data custodian."""
     if p.kind == access.TokenKind.CUSTOMER:
-        return of_token(s, p)
+        return of_token(s, p, pending)
     return by_id(s, utility_id, subscription_id)
 
 

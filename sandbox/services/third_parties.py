@@ -4,6 +4,7 @@ and customers see. Review -> Production is onboarding's (`onboarding.status`).""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
@@ -12,6 +13,7 @@ from sandbox.core.clock import Clock, to_naive_utc
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization
+from sandbox.core.profile import Behaviour
 from sandbox.services.access import LISTED, STATUS_LABELS, AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
 from sandbox.services.signin import STAFF_USERNAME
@@ -115,3 +117,14 @@ def directory(db: Database, utility_id: int) -> list[Application]:
                                                         Application.role == ClientRole.THIRD_PARTY,
                                                         Application.status.in_(LISTED))
                               .order_by(Application.name)))
+
+
+def choose_profile(app: Application, name: str | None, profiles: Mapping[str, Behaviour]) -> str | None:
+    """Give an application a behaviour profile by name (None or "": its utility's again), in the
+    caller's transaction; Refused naming the profiles there are."""
+    chosen = (name or "").strip() or None
+    if chosen is not None and chosen not in profiles:
+        raise Refused(f"profile: no behaviour profile {chosen!r}; use one of {', '.join(sorted(profiles))} "
+                      "(or null for the utility's own)")
+    app.profile = chosen
+    return chosen

@@ -31,6 +31,13 @@ def store(s: Session, *, app: Application, kind: str, token: dict, authorization
     return row
 
 
+def refresh_until(authorization: Authorization, lifetime_days: int, now: dt.datetime) -> dt.datetime:
+    """When a refresh token issued now stops working: with its authorization, or after the profile's
+    refresh lifetime if that comes first (0: no lifetime of its own)."""
+    end = authorization.authorized_end
+    return min(end, to_naive_utc(now) + dt.timedelta(days=lifetime_days)) if lifetime_days else end
+
+
 def find(s: Session, utility_id: int, value: str, refresh: bool = False) -> OAuthToken | None:
     column = OAuthToken.refresh_hash if refresh else OAuthToken.access_hash
     return s.scalars(select(OAuthToken).where(OAuthToken.utility_id == utility_id, column == digest(value))).first()
@@ -45,11 +52,12 @@ class CallApp:
     client_id: str
     name: str
     status: str
+    profile: str | None = None  # the behaviour profile it was given (None: its utility's)
     faults: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, app: Application) -> "CallApp":
-        return cls(app.id, app.uuid, app.client_id, app.name, app.status, tuple(app.faults or ()))
+        return cls(app.id, app.uuid, app.client_id, app.name, app.status, app.profile, tuple(app.faults or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +76,16 @@ class CallAuthorization:
     authorized_end: dt.datetime
     customer_id: int | None
     customer_uuid: str | None
+    created_at: dt.datetime | None = None
+    pending_calls: int = 0
     faults: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, auth: Authorization) -> "CallAuthorization":
         return cls(auth.id, auth.uuid, auth.subscription_uuid, auth.scope, auth.status, auth.status_reason,
                    auth.ended_at, auth.authorized_start, auth.authorized_end, auth.customer_id,
-                   auth.customer.uuid if auth.customer is not None else None, tuple(auth.faults or ()))
+                   auth.customer.uuid if auth.customer is not None else None, auth.created_at, auth.pending_calls or 0,
+                   tuple(auth.faults or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +109,10 @@ class CallToken:
 
 
 _T, _A, _Z, _C = (OAuthToken.__table__, Application.__table__, Authorization.__table__, Customer.__table__)
-_APP_COLUMNS = (_A.c.id, _A.c.uuid, _A.c.client_id, _A.c.name, _A.c.status, _A.c.faults)
+_APP_COLUMNS = (_A.c.id, _A.c.uuid, _A.c.client_id, _A.c.name, _A.c.status, _A.c.profile, _A.c.faults)
 _AUTH_COLUMNS = (_Z.c.id, _Z.c.uuid, _Z.c.subscription_uuid, _Z.c.scope, _Z.c.status, _Z.c.status_reason,
-                 _Z.c.ended_at, _Z.c.authorized_start, _Z.c.authorized_end, _Z.c.customer_id, _C.c.uuid, _Z.c.faults)
+                 _Z.c.ended_at, _Z.c.authorized_start, _Z.c.authorized_end, _Z.c.customer_id, _C.c.uuid,
+                 _Z.c.created_at, _Z.c.pending_calls, _Z.c.faults)
 # built once: the resource server runs it on every call
 _FOR_CALL = (select(_T.c.kind, _T.c.scope, _T.c.expires_at, _T.c.revoked_at, _T.c.refresh_expires_at,
                     *_APP_COLUMNS, *_AUTH_COLUMNS)

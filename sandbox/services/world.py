@@ -143,7 +143,7 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
             name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
             contact_email="developers@example.com", redirect_uris=[DEMO_APP_CALLBACK], allow_loopback_redirects=True,
             notify_uri=None, scope_selection_uri=None,
-            scopes=standard_scopes(u.commodities, u.electricity_interval), status=AppStatus.PRODUCTION, created_at=now)
+            scopes=offered_scopes(u), status=AppStatus.PRODUCTION, created_at=now)
         s.add(app)
         for client_id, secret, role, name in OWN_CLIENTS:
             s.add(Application(utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
@@ -272,3 +272,9 @@ def describe(u: UtilityDef, base_url: str) -> dict:
         "token_endpoint": ep.token,
         "resource_endpoint": ep.resource,
     }
+
+
+def offered_scopes(u: UtilityDef) -> list[str]:
+    """The scopes a utility offers third parties, in its own scope grammar and function blocks."""
+    return standard_scopes(u.commodities, u.electricity_interval, u.profile.behaviour.scope_grammar,
+                           u.profile.function_blocks)

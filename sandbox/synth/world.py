@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sandbox.core.profile import APPROVALS, SCOPE_PARSINGS, Profile
+from sandbox.core.profile import APPROVALS, DEFAULT_PROFILE, Behaviour, Profile
+from sandbox.synth import profiles as profile_files
 
 ARCHETYPES = ("apartment", "gas_house", "electric_house", "solar_house", "ev_house", "small_business")
 COMMODITIES = ("electricity", "gas", "water")
@@ -146,6 +147,12 @@ class WorldDef:
     utilities: tuple[UtilityDef, ...]
     fingerprint: str = ""
     terms: dict[int, str] = field(default_factory=dict)  # third-party terms text by version ({utility} placeholder)
+    profiles: dict[str, Behaviour] = field(default_factory=dict)  # behaviour profiles by name (seed_data/profiles)
+
+    def profile_for(self, utility: "UtilityDef", chosen: str | None) -> Profile:
+        """The profile `utility` acts on for an application that chose profile `chosen` (None: the utility's own;
+        a name no longer in seed_data: the utility's own too)."""
+        return utility.profile.with_behaviour(self.profiles.get(chosen) if chosen else None)
 
     def utility(self, slug: str) -> UtilityDef:
         for u in self.utilities:
@@ -268,7 +275,7 @@ def _tariff(r: _Reader, commodity: str) -> Tariff:
                   seasons=tuple(seasons), periods=tuple(periods), tiers=tuple(tiers))
 
 
-def _utility(file: str, data: dict) -> UtilityDef:
+def _utility(file: str, data: dict, behaviours: dict[str, Behaviour]) -> UtilityDef:
     r = _Reader(file, data)
     slug = r.get("slug", str, check=lambda s: s.isascii() and s.replace("-", "").isalnum() and s.islower(),
                  problem="must be lower-case letters, digits and dashes")
@@ -311,21 +318,7 @@ def _utility(file: str, data: dict) -> UtilityDef:
             r.fail(f"tariff.{c}", f"is required because {c} is in commodities")
         tariffs[c] = _tariff(tr.table(c), c)
     colors = r.get("colors", dict, {"primary": "#333333", "accent": "#888888"})
-    pr = r.table("profile", None)
-    d = Profile()
-    positive = dict(check=lambda n: n > 0, problem="must be more than zero")
-    profile = Profile(
-        access_token_seconds=pr.get("access_token_seconds", int, d.access_token_seconds, **positive),
-        authorization_days=pr.get("authorization_days", int, d.authorization_days, **positive),
-        code_seconds=pr.get("code_seconds", int, d.code_seconds, **positive),
-        refresh_rotation=pr.get("refresh_rotation", bool, d.refresh_rotation),
-        refresh_reuse_detection=pr.get("refresh_reuse_detection", bool, d.refresh_reuse_detection),
-        pkce_required=pr.get("pkce_required", bool, d.pkce_required),
-        scope_parsing=pr.get("scope_parsing", str, d.scope_parsing, check=lambda x: x in SCOPE_PARSINGS,
-                             problem="must be " + " or ".join(SCOPE_PARSINGS)),
-        approval=pr.get("approval", str, d.approval, check=lambda x: x in APPROVALS,
-                        problem="must be " + " or ".join(APPROVALS)),
-        terms_version=pr.get("terms_version", int, d.terms_version, **positive))
+    profile = _profile(r, behaviours)
     return UtilityDef(
         slug=slug, name=r.get("name", str), short_name=r.get("short_name", str, slug.upper()),
         time_zone=tz, currency=currency, locale=r.get("locale", str, "en_US"), state=r.get("state", str, ""),
@@ -343,10 +336,42 @@ def _utility(file: str, data: dict) -> UtilityDef:
         service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, profile=profile, source=file)
 
 
+_PROFILE_KEYS = ("use", "access_token_seconds", "authorization_days", "code_seconds", "pkce_required", "approval",
+                 "terms_version", "function_blocks")
+
+
+def _profile(r: _Reader, behaviours: dict[str, Behaviour]) -> Profile:
+    """The utility's `[profile]`: its own settings, and `use`, the behaviour profile it acts on."""
+    pr = r.table("profile", None)
+    for key in pr.data:
+        if key not in _PROFILE_KEYS:
+            pr.fail(key, "is not a utility profile key; use " + ", ".join(_PROFILE_KEYS)
+                    + " (scope, refresh, batch, filter, provisioning and XML knobs live in seed_data/profiles)")
+    d = Profile()
+    positive = dict(check=lambda n: n > 0, problem="must be more than zero")
+    use = pr.get("use", str, DEFAULT_PROFILE, check=lambda n: n in behaviours,
+                 problem=f"names no file of seed_data/profiles; use one of {', '.join(sorted(behaviours))}")
+    blocks = pr.get("function_blocks", list, None)
+    if blocks is not None and not (blocks and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 100
+                                                  for n in blocks)):
+        pr.fail("function_blocks", "must list function block numbers, e.g. [1, 3, 4, 5, 10]")
+    return Profile(
+        access_token_seconds=pr.get("access_token_seconds", int, d.access_token_seconds, **positive),
+        authorization_days=pr.get("authorization_days", int, d.authorization_days, **positive),
+        code_seconds=pr.get("code_seconds", int, d.code_seconds, **positive),
+        pkce_required=pr.get("pkce_required", bool, d.pkce_required),
+        approval=pr.get("approval", str, d.approval, check=lambda x: x in APPROVALS,
+                        problem="must be " + " or ".join(APPROVALS)),
+        terms_version=pr.get("terms_version", int, d.terms_version, **positive),
+        function_blocks=frozenset(blocks) if blocks is not None else None,
+        behaviour=behaviours[use])
+
+
 def read_seed_dir(seed_dir: str | Path) -> dict[str, str]:
     """The world's files as {path relative to seed_dir: text}."""
     seed_dir = Path(seed_dir)
     paths = [seed_dir / "world.toml", *sorted((seed_dir / "utilities").glob("*.toml")),
+             *sorted((seed_dir / "profiles").glob("*.toml")),
              *sorted((seed_dir / "terms").glob("v*.md"))]
     out = {}
     for path in paths:
@@ -385,13 +410,18 @@ def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
         start = dt.date.fromisoformat(w.get("history_start", str))
     except ValueError:
         w.fail("history_start", "must be a date as YYYY-MM-DD")
+    behaviours = {DEFAULT_PROFILE: Behaviour()}
+    for rel in sorted(r for r in files if r.startswith("profiles/")):
+        shown = f"{origin.rstrip('/')}/{rel}"
+        name = rel.rsplit("/", 1)[1].removesuffix(".toml")
+        behaviours[name] = profile_files.behaviour(name, _Reader(shown, parse(rel)))
     rels = sorted(r for r in files if r.startswith("utilities/"))
     if not rels:
         raise SeedDataError(f"{origin}/utilities", "(folder)", "holds no utility .toml file")
     utilities: list[UtilityDef] = []
     for rel in rels:
         shown = f"{origin.rstrip('/')}/{rel}"
-        u = _utility(shown, parse(rel))
+        u = _utility(shown, parse(rel), behaviours)
         for other in utilities:
             if other.slug == u.slug:
                 raise SeedDataError(shown, "slug", f"{u.slug!r} is already used by {other.source}")
@@ -412,4 +442,4 @@ def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
         missing_share=w.get("missing_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
         estimated_share=w.get("estimated_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
         customer_password=w.get("customer_password", str, "password", check=bool, problem="must not be empty"),
-        utilities=tuple(utilities), fingerprint=digest.hexdigest())
+        utilities=tuple(utilities), fingerprint=digest.hexdigest(), profiles=behaviours)

@@ -166,6 +166,16 @@ class SandboxClient:
         """Faults for the calls of one authorization's tokens."""
         return self.api("PUT", f"/authorizations/{_authorization_id(authorization)}/faults", {"faults": names})
 
+    # --- behaviour profiles ----------------------------------------------------------------------
+
+    def profiles(self) -> dict:
+        """Every behaviour profile with its knobs, and which one each utility uses."""
+        return self.api("GET", "/profiles")
+
+    def set_profile(self, name: str | None, client_id: str = DEMO_CLIENT_ID, utility: str = DEFAULT_UTILITY) -> dict:
+        """Answer the third party as profile `name` would (None: its utility's own again)."""
+        return self.api("PUT", f"/utilities/{utility}/third-parties/{client_id}/profile", {"profile": name})
+
     # --- notifications -------------------------------------------------------------------------
 
     def notifications(self, client_id: str | None = None, utility: str | None = None, state: str | None = None,

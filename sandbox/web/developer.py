@@ -16,8 +16,8 @@ from markupsafe import Markup, escape
 
 from sandbox.core import errors
 from sandbox.espi import urls
-from sandbox.espi.scopes import plain_words, standard_scopes
-from sandbox.services import access, onboarding, request_log, signin, world
+from sandbox.espi.scopes import plain_words
+from sandbox.services import access, onboarding, request_log, signin, third_parties, world
 from sandbox.services import faults as fault_catalogue
 from sandbox.services.notifications import delivery, outbox
 from sandbox.services.world import describe
@@ -30,7 +30,7 @@ ROLE = context.DEVELOPER
 REQUEST_LOG_ROWS = 50  # the latest calls shown on an application's page
 NOTIFICATION_ROWS = 20  # the latest notifications shown there
 EVENT_LABELS = {outbox.PUBLISHED: "New data published", outbox.UPLOADED: "Data uploaded",
-                outbox.AUTHORIZED: "Authorized by a customer"}
+                outbox.AUTHORIZED: "Authorized by a customer", outbox.BATCH_READY: "Asynchronous batch ready"}
 
 
 def _schedule_text(schedule: outbox.Schedule) -> str:
@@ -113,7 +113,7 @@ def login_required(view):
 
 
 def _offered() -> list[str]:
-    return standard_scopes(g.utility.commodities, g.utility.electricity_interval)
+    return world.offered_scopes(g.utility)
 
 
 def _connect_info(app=None) -> dict:
@@ -274,6 +274,7 @@ def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error
             notifications=outbox.listing(sb.db, g.utility_id, application_id=app.id, limit=NOTIFICATION_ROWS),
             event_labels=EVENT_LABELS, schedule_text=_schedule_text(context.notifier().schedule),
             scenarios=fault_catalogue.SCENARIOS, header_faults=sb.config["FAULT_HEADER"],
+            profiles=sorted(sb.require_world().profiles.values(), key=lambda b: b.name),
             resource_path=urls.resource_root("", g.slug))
     resp = Response(html, status)
     if revealed:
@@ -401,6 +402,22 @@ def send_notification(app_id: int, notification_id: int):
     else:
         _flash_delivery(f"Notification {notification_id}", done.result)
     return redirect(url_for("developer.show_app", app_id=app_id, _anchor=f"notification-{notification_id}"), 303)
+
+
+@bp.post("/apps/<int:app_id>/profile")
+@login_required
+def set_profile(app_id: int):
+    """Answer this application as another behaviour profile would (empty: the utility's own)."""
+    sb = sandbox()
+    try:
+        with sb.db.transaction() as s:
+            chosen = third_parties.choose_profile(_own(s, app_id), request.form.get("profile"),
+                                                  sb.require_world().profiles)
+    except errors.Refused as exc:
+        return _app_page(app_id, status=400, error=exc.message)
+    flash(f"Behaviour profile: {chosen}." if chosen else
+          f"Behaviour profile: {g.utility.profile.behaviour.name}, the utility's own.", "info")
+    return redirect(url_for("developer.show_app", app_id=app_id, _anchor="profile"), 303)
 
 
 @bp.post("/apps/<int:app_id>/faults")

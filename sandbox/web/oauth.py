@@ -12,9 +12,9 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 
 from sandbox.core.models import Application, Customer
 from sandbox.espi import urls
-from sandbox.espi.scopes import plain_words, standard_scopes
+from sandbox.espi.scopes import plain_words
 from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
-from sandbox.services import access, customers, third_parties
+from sandbox.services import access, customers, third_parties, world
 from sandbox.web import context
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility, utility_blueprint
@@ -157,7 +157,7 @@ def _metadata() -> dict:
         "revocation_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "introspection_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "code_challenge_methods_supported": ["S256", "plain"],
-        "scopes_supported": sorted(set(standard_scopes(g.utility.commodities, g.utility.electricity_interval))),
+        "scopes_supported": sorted(set(world.offered_scopes(g.utility))),
         "service_documentation": f"{request.host_url.rstrip('/')}/",
     })
     meta.validate()

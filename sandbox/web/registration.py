@@ -51,11 +51,10 @@ from flask import Blueprint, Response, g, jsonify, request
 from sandbox.core import errors
 from sandbox.espi import codes, urls
 from sandbox.espi.atom import FeedWriter
-from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted
 from sandbox.feeds.management import GRANT_TYPES, application_entry
 from sandbox.oauth.server import TOKEN_METHODS
-from sandbox.services import onboarding
+from sandbox.services import onboarding, world
 from sandbox.web import espi_http
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility
@@ -221,7 +220,7 @@ def _read_metadata() -> tuple[onboarding.Metadata, dict]:
             raise errors.Refused("body: JSON nested too deeply to be client metadata.", "body") from None
         raw, body = _from_json(parsed)
         names = JSON_FIELDS
-    offered = standard_scopes(g.utility.commodities, g.utility.electricity_interval)
+    offered = world.offered_scopes(g.utility)
     meta = onboarding.validate_metadata(raw, offered, utility_name=g.utility.name, default_scopes=True,
                                         strict=g.utility.profile.strict_scopes, names=names)
     return meta, body

@@ -24,6 +24,7 @@ from sandbox.feeds.documents import Place, Tree
 from sandbox.feeds.management import application_entry, authorization_entry
 from sandbox.services import access, authorizations, dmd, onboarding, subscriptions
 from sandbox.services.access import TokenKind
+from sandbox.services.notifications import announce
 from sandbox.web import espi_http
 from sandbox.web.context import db_session, fresh_db_session, sandbox
 from sandbox.web.utility import upload_limit, utility_blueprint
@@ -39,7 +40,27 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 def _place() -> Place:
     sb = sandbox()
     return Place(sb.require_world(), g.utility, sb.clock, urls.resource_root(request.host_url, g.slug),
-                 espi_query.parse_query(request.args), sb.rendered)
+                 espi_query.parse_query(request.args, _quirks()), sb.rendered)
+
+
+def _quirks() -> espi_query.Quirks:
+    """How the call's profile reads the time filters (none: ESPI.md 4.4 exactly)."""
+    b = g.profile.behaviour
+    if not b.quirky_filters:
+        return espi_query.NO_QUIRKS
+    return espi_query.Quirks(b.refuse_future_published_max, b.refuse_fractional_seconds, b.whole_local_days,
+                             b.ignore_updated_min, g.utility.time_zone, int(sandbox().clock.now().timestamp()))
+
+
+def _pending() -> bool:
+    """Whether the caller's subscription is still being provisioned (the profile's delay); asked once a call."""
+    p = g.presented
+    if p.kind != TokenKind.CUSTOMER or p.authorization is None or not g.profile.behaviour.provisioning_delayed:
+        return False
+    if "provisioning" not in g:
+        g.provisioning = subscriptions.provisioning(sandbox().db, p.authorization, g.profile.behaviour,
+                                                    sandbox().clock.now())
+    return g.provisioning
 
 
 def _self() -> str:
@@ -61,7 +82,7 @@ def _tree(place: Place, ids: dict) -> Tree:
     s = db_session()
     if "subscription_id" in ids:
         return docs.subscription_tree(place, subscriptions.for_request(s, g.utility_id, g.presented,
-                                                                       ids["subscription_id"]))
+                                                                       ids["subscription_id"], _pending()))
     customer = subscriptions.customer_by_uuid(s, g.utility_id, ids["retail_customer_id"])
     return Tree(docs.retail_customer_href(place, customer.uuid), customer, list(customer.usage_points))
 
@@ -148,8 +169,33 @@ def batch_subscription(**ids):
     ups = None
     if "usage_point_id" in ids:
         ups = [tree.usage_point(ids["usage_point_id"])]
+    elif g.profile.behaviour.batch_mode == "async" and g.presented.kind == TokenKind.CUSTOMER:
+        points = list(tree.usage_points)
+        if points:
+            return _batch_later(ids["subscription_id"], points)
     entries, updated = docs.usage_entries(place, tree, ups)
     return _feed(place, "Green Button Connect My Data", entries, updated)
+
+
+def _batch_later(subscription_id: str, points) -> Response:
+    """An asynchronous utility's answer: 202 Accepted, and later a BatchList of the subscription's
+    per-UsagePoint URLs (with this request's query) POSTed to the notification URI."""
+    b = g.profile.behaviour
+    root = urls.resource_root(request.host_url, g.slug)
+    query = ("?" + request.query_string.decode("latin-1")) if request.query_string else ""
+    uris = [urls.href(root, "BatchSubscriptionUsagePoint", subscription_id=subscription_id, usage_point_id=up.uuid)
+            + query for up in points]
+    try:
+        announce.batch_later(sandbox().db, g.presented.application.id, uris, sandbox().clock.now(),
+                             b.batch_delay_seconds)
+    except Refused as exc:
+        return espi_http.refusal(409, "notification_uri_required", exc.message, "async_batch_needs_notify_uri")
+    resp = jsonify(status="accepted", message="the data is being prepared: a BatchList naming its URLs will be "
+                   "POSTed to the application's notification URI", usage_points=len(uris))
+    resp.status_code = 202
+    resp.headers["Retry-After"] = str(b.batch_retry_after)
+    resp.headers["X-Sandbox-Reason"] = "async_batch"
+    return resp
 
 
 def batch_bulk(bulk_id: str):
@@ -205,7 +251,7 @@ def upload_usage(retail_customer_id: str):
 def _pii(place: Place, retail_customer_id: str):
     p = g.presented
     if p.kind == TokenKind.CUSTOMER:  # its own customer (the policy checked the id), and what was shared
-        shared = subscriptions.of_token(db_session(), p)
+        shared = subscriptions.of_token(db_session(), p, _pending())
         customer, points = shared.customer, shared.usage_points
         parent = docs.subscription_href(place, shared.id)
     else:
@@ -242,7 +288,7 @@ def _trees_visible(place: Place) -> list[Tree]:
     s = db_session()
     p = g.presented
     if p.kind == TokenKind.CUSTOMER:
-        return [docs.subscription_tree(place, subscriptions.of_token(db_session(), p))]
+        return [docs.subscription_tree(place, subscriptions.of_token(db_session(), p, _pending()))]
     by_customer: dict[int, Tree] = {}
     for up in subscriptions.usage_points_of_utility(s, g.utility_id):
         t = by_customer.get(up.customer_id)

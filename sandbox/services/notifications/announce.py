@@ -10,6 +10,8 @@
   the uploaded readings' period.
 - An authorization granted: its subscription (or bulk), unbounded (all of it is new to the
   third party).
+- An asynchronous batch asked for (a behaviour profile's `batch.mode = "async"`): the
+  subscription's per-UsagePoint URLs, after the profile's delay (`batch_later`).
 
 Only third parties with a notification URI are notified, never for an authorization that is
 not active at the time (revoked, denied, expired or not begun) nor while the third party is
@@ -27,7 +29,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database
-from sandbox.core.models import Application, Authorization, PublicationMark, UsagePoint, Utility
+from sandbox.core.errors import Refused
+from sandbox.core.models import Application, Authorization, Notification, PublicationMark, UsagePoint, Utility
 from sandbox.core.models import authorization_usage_point as shares
 from sandbox.espi import urls
 from sandbox.espi.atom import iso
@@ -35,7 +38,7 @@ from sandbox.espi.scopes import content_of
 from sandbox.services import access
 from sandbox.services.access import ClientRole
 from sandbox.services.authorizations import AuthState, state
-from sandbox.services.notifications.outbox import AUTHORIZED, PUBLISHED, UPLOADED, enqueue
+from sandbox.services.notifications.outbox import AUTHORIZED, BATCH_READY, PENDING, PUBLISHED, UPLOADED, enqueue
 from sandbox.services.subscriptions import bulk_request_of
 from sandbox.synth.calendar import local_midnight
 from sandbox.synth.world import WorldDef
@@ -86,6 +89,26 @@ def _batch_lists(s: Session, root: str, found: Iterable[tuple[Authorization, Spa
             for app, targets in per_app.values()]
     s.flush()
     return [n.id for n in made]
+
+
+def batch_later(db: Database, application_id: int, uris: list[str], at: dt.datetime, delay: float) -> int:
+    """An asynchronous batch: the BatchList naming `uris` POSTed `delay` real seconds from now; the
+    same request asked again while that one is pending makes no second one. Its notification's id.
+    Refused when the third party has no notification URI, since nothing could announce the data."""
+    with db.transaction() as s:
+        app = s.get(Application, application_id)
+        if app is None or not app.notify_uri:
+            raise Refused("this utility answers Batch/Subscription asynchronously: the data is announced to the "
+                          "application's notification URI, and it has none (set one in the developer portal)")
+        waiting = s.scalars(select(Notification).where(Notification.application_id == application_id,
+                                                       Notification.event == BATCH_READY,
+                                                       Notification.state == PENDING)).all()
+        for n in waiting:
+            if list(n.uris) == uris:
+                return n.id
+        made = enqueue(s, app, BATCH_READY, uris, at, delay=delay)
+        s.flush()
+        return made.id
 
 
 def _active(auth: Authorization, now: dt.datetime) -> bool:

@@ -28,6 +28,7 @@ from sandbox.espi.resources import batch_list
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 PUBLISHED, UPLOADED, AUTHORIZED = "published", "uploaded", "authorized"  # the events that notify
+BATCH_READY = "batch_ready"  # an asynchronous Batch/Subscription's data (a behaviour profile's batch.mode)
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,13 @@ def _after_rollback(session: Session) -> None:
 
 
 def enqueue(s: Session, app: Application, event_name: str, uris: Sequence[str], at: dt.datetime,
-            real: dt.datetime | None = None) -> Notification:
-    """A BatchList naming `uris` for `app`, due at once; part of the caller's transaction."""
+            real: dt.datetime | None = None, delay: float = 0) -> Notification:
+    """A BatchList naming `uris` for `app`, due at once (or `delay` real seconds later); part of
+    the caller's transaction."""
     now = real or real_now()
     n = Notification(utility_id=app.utility_id, application_id=app.id, event=event_name, created_at=to_naive_utc(at),
                      enqueued_at=now, uris=list(uris), body=batch_list(uris).decode("utf-8"), state=PENDING,
-                     attempts=0, next_attempt_at=now)
+                     attempts=0, next_attempt_at=now + dt.timedelta(seconds=delay))
     s.add(n)
     s.info["notifications_enqueued"] = True
     return n

@@ -90,12 +90,14 @@ def openapi_document(call: Call) -> Response:
 
 def explain_scope(call: Call) -> Response:
     scope = call.query["scope"]
-    strict = True
+    grammar, supported = "strict", None
     if call.query.get("utility"):
-        strict = _utility(call.query["utility"])[0].profile.strict_scopes
-    out: dict[str, Any] = {"scope": scope, "strict": strict}  # strict: the utility's scope rules
+        profile = _utility(call.query["utility"])[0].profile
+        grammar, supported = profile.behaviour.scope_grammar, profile.function_blocks
+    # strict: the utility's scope rules refuse unknown terms and odd case; grammar: which rules
+    out: dict[str, Any] = {"scope": scope, "strict": grammar != "lenient", "grammar": grammar}
     try:
-        parsed = allowed_by([scope], scope, strict=strict)
+        parsed = allowed_by([scope], scope, grammar, supported)
         out["valid"] = True
         out["terms"] = {"interval_durations": list(parsed.interval_durations), "block_duration": parsed.block_duration,
                         "history_length": parsed.history_length, "bulk_request": parsed.bulk_request}
@@ -220,8 +222,9 @@ def create_authorization(call: Call) -> Response:
     with sb.db.transaction() as s:
         customer = _customer(s, utility_id, b["customer"])
         app = _third_party(s, utility_id, b["client_id"])
+        profile = sb.require_world().profile_for(u, app.profile)
         try:
-            allowed_by(list(app.scopes), b["scope"], strict=u.profile.strict_scopes)
+            allowed_by(list(app.scopes), b["scope"], profile.behaviour.scope_grammar, profile.function_blocks)
         except ScopeError as exc:
             raise ControlError(400, "invalid_scope", f"scope: {exc}", "scope") from None
         refusal = access.authorize_refusal(app, customer, sb.clock.today(u.time_zone))
@@ -241,7 +244,7 @@ def create_authorization(call: Call) -> Response:
         else:
             raise ControlError(409, "nothing_to_share", "the customer has no usage point of the commodities the "
                                "scope asks for", "scope")
-        token = new_token_response(u.profile, b["scope"], True)
+        token = new_token_response(profile, b["scope"], True)
         auth = grant_customer_token(s, token, sb.require_world().seed, u, app, customer, b["scope"], ids, now)
         add_uris(token, auth, urls.resource_root(request.host_url, u.slug))
         token["authorization_id"] = auth.uuid
@@ -375,6 +378,24 @@ def third_party_faults(call: Call, slug: str, client_id: str) -> Response:
     except Refused as exc:
         raise ControlError(400, "invalid_request", exc.message, "faults") from None
     return jsonify(client_id=client_id, faults=chosen)
+
+
+def list_profiles(call: Call) -> Response:
+    world = sandbox().require_world()
+    return jsonify(profiles=[b.as_json() for _, b in sorted(world.profiles.items())],
+                   utilities={u.slug: u.profile.behaviour.name for u in world.utilities})
+
+
+def third_party_profile(call: Call, slug: str, client_id: str) -> Response:
+    sb = sandbox()
+    world = sb.require_world()
+    u, utility_id, app_id = _third_party_of(slug, client_id)
+    try:
+        with sb.db.transaction() as s:
+            chosen = third_parties.choose_profile(fetch(s, Application, app_id), call.body["profile"], world.profiles)
+    except Refused as exc:
+        raise ControlError(400, "invalid_request", exc.message, "profile") from None
+    return jsonify(client_id=client_id, profile=chosen, effective=world.profile_for(u, chosen).behaviour.as_json())
 
 
 def authorization_faults(call: Call, authorization_id: str) -> Response:
