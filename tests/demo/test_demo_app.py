@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sandbox.core.models import Customer
 from sandbox.demo import analysis, espi
 from sandbox.demo.client import CHOICES, refusal, scope_for
-from sandbox.espi.scopes import allowed_by, function_blocks, standard_scopes
+from sandbox.espi.scopes import allowed_by, function_blocks
 from sandbox.services import readings
 from sandbox.services.dmd import usage_document
+from sandbox.services.world import offered_scopes
 
 DEMO = ROOT / "sandbox" / "demo"
 ALLOWED = ("sandbox.demo", "sandbox.version", "sandbox.core.config")  # its own code, the version, where templates are
@@ -115,15 +116,16 @@ def test_a_403_404_400_and_5xx_are_told_apart():
     assert down.status == 503 and "try again later" in down.message
 
 
-@pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie"])
-def test_the_scope_asked_for_is_one_the_strict_utilities_accept(world, slug):
+@pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie", "trillium"])
+def test_the_scope_asked_for_is_one_the_utilities_accept(world, slug):
     u = world.utility(slug)
-    offered = standard_scopes(u.commodities, u.electricity_interval)
+    offered = offered_scopes(u)
+    grammar = "strict" if u.profile.behaviour.scope_grammar == "lenient" else u.profile.behaviour.scope_grammar
     everything = scope_for(offered, set(CHOICES), customer_data=True)
-    assert allowed_by(offered, everything, strict=True)
+    assert allowed_by(offered, everything, grammar, u.profile.function_blocks)
     assert function_blocks(everything) == function_blocks(offered[1])
     lean = scope_for(offered, set(), customer_data=False)
-    allowed_by(offered, lean, strict=True)
+    allowed_by(offered, lean, grammar, u.profile.function_blocks)
     left_out = {n for _, (_, fbs) in CHOICES.items() for n in fbs}
     assert not function_blocks(lean) & left_out and 46 not in function_blocks(lean)
     assert lean.split(";")[1:] == offered[0].split(";")[1:]  # the other terms as offered

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from sandbox.espi.atom import Entry
-from sandbox.espi.query import Query, QueryError, apply, parse_query
+from sandbox.espi.query import Query, QueryError, Quirks, apply, parse_query
 
 T0 = int(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc).timestamp())
 DAY = 86400
@@ -94,3 +94,43 @@ def test_block_runs_are_filtered_and_paged_block_by_block():
     assert ids({"published-min": iso(T0 + DAY), "published-max": iso(T0 + 3 * DAY)}) == ["up", "mr", "rt", "r1", "r2"]
     assert ids({"start-index": "3", "max-results": "3"}) == ["rt", "r0", "r1"]
     assert ids({"updated-min": iso(T0 + 5 * DAY)}) == ["up", "mr", "rt", "r4"]
+
+
+# --- a behaviour profile's date-filter quirks -------------------------------------------------
+
+def _epoch(*parts, tz=dt.timezone.utc) -> int:
+    return int(dt.datetime(*parts, tzinfo=tz).timestamp())
+
+
+def test_whole_local_days_widen_across_a_dst_change():
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    q = parse_query({"published-min": "2025-03-09T12:00:00Z", "published-max": "2025-03-09T12:00:01Z"},
+                    Quirks(whole_local_days=True, time_zone="America/New_York"))
+    # the 23-hour day of the spring change: local midnight (EST) to the next local midnight (EDT)
+    assert q.published_min == _epoch(2025, 3, 9, tz=ny) == _epoch(2025, 3, 9, 5)
+    assert q.published_max == _epoch(2025, 3, 10, tz=ny) == _epoch(2025, 3, 10, 4)
+    edge = parse_query({"published-max": "2025-03-10T04:00:00Z"}, Quirks(whole_local_days=True,
+                                                                          time_zone="America/New_York"))
+    assert edge.published_max == _epoch(2025, 3, 10, 4)  # a midnight already stays
+
+
+def test_future_published_max_and_fractions_are_refused_only_when_asked():
+    now = _epoch(2025, 3, 1)
+    loose = {"published-max": "2025-03-02T00:00:00Z", "published-min": "2025-02-01T00:00:00.250Z"}
+    assert parse_query(loose).published_max == _epoch(2025, 3, 2)
+    with pytest.raises(QueryError) as err:
+        parse_query({"published-max": "2025-03-02T00:00:00Z"}, Quirks(refuse_future_published_max=True, now=now))
+    assert err.value.parameter == "published-max" and "future" in str(err.value)
+    assert parse_query({"published-max": "2025-03-01T00:00:00Z"},
+                       Quirks(refuse_future_published_max=True, now=now)).published_max == now
+    with pytest.raises(QueryError) as err:
+        parse_query(loose, Quirks(refuse_fractional_seconds=True))
+    assert err.value.parameter == "published-min" and "fraction of a second" in str(err.value)
+
+
+def test_updated_min_can_be_ignored():
+    args = {"updated-min": "2025-03-02T00:00:00Z", "updated-max": "2025-03-05T00:00:00Z"}
+    q = parse_query(args, Quirks(ignore_updated_min=True))
+    assert q.updated_min is None and q.updated_max == _epoch(2025, 3, 5)

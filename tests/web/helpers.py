@@ -104,3 +104,8 @@ def overlapping(fn, n: int = 2) -> list:
         if isinstance(r, BaseException):
             raise r
     return results
+
+
+def utility_count(app) -> int:
+    """The seeded utilities (each has one demo third party)."""
+    return len(sb_of(app).require_world().utilities)

@@ -365,7 +365,31 @@ def test_a_bad_notify_uri_is_refused_and_changes_nothing(app, client):
                  json={"notify_uri": None}), 404, "not_found", "client_id")
     with app.extensions["sandbox"].db.sessions() as s:
         assert s.scalars(select(Application.notify_uri).where(Application.client_id == "demo-third-party")).all() \
-            == [None, None, None]
+            == [None, None, None, None]
+
+
+def test_behaviour_profiles_listed_chosen_and_refused(app, client):
+    listed = call(client, "GET", "/profiles", "list_profiles").get_json()
+    assert listed["utilities"]["trillium"] == "ontario" and "async-batch" in {p["name"] for p in listed["profiles"]}
+    r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/profile", "set_third_party_profile",
+             json={"profile": "picky-dates"})
+    body = r.get_json()
+    assert body["profile"] == "picky-dates" and body["effective"]["knobs"]["filters"]["ignore_updated_min"] is True
+    for bad in ({"profile": "nope"}, {"profile": 3}, {}):
+        refused(call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/profile",
+                     "set_third_party_profile", json=bad), 400, "invalid_request", "profile")
+    refused(call(client, "PUT", "/utilities/bayview/third-parties/nobody/profile", "set_third_party_profile",
+                 json={"profile": None}), 404, "not_found", "client_id")
+
+    def chosen():
+        with app.extensions["sandbox"].db.sessions() as s:
+            return dict(s.execute(select(Application.utility_id, Application.profile)
+                                  .where(Application.client_id == "demo-third-party")).all())
+    assert sorted(chosen().values(), key=str) == [None, None, None, "picky-dates"]  # refused: nothing changed
+    r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/profile", "set_third_party_profile",
+             json={"profile": None})
+    assert r.get_json()["profile"] is None and r.get_json()["effective"]["name"] == "standard"
+    assert set(chosen().values()) == {None}
 
 
 def test_fault_scenarios_listed_set_and_refused(app, client):

@@ -16,6 +16,7 @@ from live.third_party import ThirdParty
 from sqlalchemy import select
 from web.helpers import (
     app_count,
+    utility_count,
     closed_port_url,
     make_certificate,
     offered,
@@ -126,7 +127,7 @@ def test_every_form_needs_the_csrf_token(client, app, path):
     assert r.status_code == 400 and "CSRF" in text(r)
     a = the_app(app)
     assert (a.client_secret_hash, a.certificate_pem, a.terms_version, a.name) == before
-    assert app_count(app) == 4  # the three demo applications and this one
+    assert app_count(app) == utility_count(app) + 1  # each utility's demo application and this one
 
 
 # --- registering ------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def test_register_refusals_store_nothing(client, app, change, words):
     sign_up(client)
     r = register(client, app, **change)
     assert r.status_code == 400 and words in text(r), text(r)[:3000]
-    assert app_count(app) == 3
+    assert app_count(app) == utility_count(app)
 
 
 def test_edit_rotate_and_ownership(client, app):
@@ -375,6 +376,25 @@ def test_fault_scenarios_are_set_on_the_application_page_and_refused_by_name(cli
     assert not the_app(app).faults  # none
 
 
+def test_a_behaviour_profile_is_chosen_on_the_application_page(client, app):
+    sign_up(client)
+    register(client, app)
+    a = the_app(app)
+    page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
+    assert "standard (the utility's own)" in page and '<option value="async-batch">' in page
+    assert '<code>batch.mode="async"</code>' in page  # what each profile changes
+    r = client.post(f"/dc/bayview/developer/apps/{a.id}/profile", data={"csrf_token": token(client), "profile": "ontario"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("#profile")
+    assert the_app(app).profile == "ontario"
+    page = text(client.get(r.headers["Location"]))
+    assert "Behaviour profile: ontario." in page and '<option value="ontario" selected>' in page
+    r = client.post(f"/dc/bayview/developer/apps/{a.id}/profile", data={"csrf_token": token(client), "profile": "x"})
+    assert r.status_code == 400 and "no behaviour profile &#39;x&#39;" in text(r)
+    assert the_app(app).profile == "ontario"  # refused: nothing changed
+    client.post(f"/dc/bayview/developer/apps/{a.id}/profile", data={"csrf_token": token(client), "profile": ""})
+    assert the_app(app).profile is None
+
+
 def test_application_page_checklist_and_how_to_connect(client, app):
     sign_up(client)
     register(client, app)
@@ -389,7 +409,7 @@ def test_application_page_checklist_and_how_to_connect(client, app):
                 f"http://localhost/dc/bayview/espi/1_1/resource/ApplicationInformation/{a.uuid}"):
         assert url in page, url
     assert "bayview-pl" in page
-    assert page.count('name="csrf_token"') == 5  # sign out, rotate, certificate, notification test, faults
+    assert page.count('name="csrf_token"') == 6  # sign out, rotate, certificate, notification test, profile, faults
     assert 'id="developer-login"' in text(client.get("/dc/lakeshore/developer/"))  # signed in at bayview only
 
 

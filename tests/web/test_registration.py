@@ -12,7 +12,7 @@ from espi.checks import ATOM, ESPI, all_text, assert_valid, links, parse
 from lxml import etree
 from sqlalchemy import func, select
 from web import helpers
-from web.helpers import app_count, sb_of
+from web.helpers import app_count, sb_of, utility_count
 from werkzeug.security import check_password_hash
 
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization, OAuthCode, OAuthToken
@@ -169,7 +169,7 @@ def test_register_refuses_bodies_that_are_not_metadata(client, app, data, words)
     ctype = "application/xml" if data.startswith(b"<") else "application/json"
     r = client.post(REGISTER, data=data, content_type=ctype)
     assert r.status_code == 400 and r.get_json()["error"] == "invalid_client_metadata"
-    assert words in r.get_json()["error_description"] and app_count(app) == 3
+    assert words in r.get_json()["error_description"] and app_count(app) == utility_count(app)
 
 
 def test_register_accepts_an_application_information_document(client, app):
@@ -361,7 +361,8 @@ def test_delete_removes_the_registration_with_its_tokens_and_authorizations(clie
         assert s.get(Application, app_id) is None
         for model in (Authorization, OAuthToken, OAuthCode, ApplicationStatusChange):
             assert s.scalar(select(func.count()).select_from(model).where(model.application_id == app_id)) == 0, model
-        assert s.scalar(select(func.count(Authorization.id))) == 3  # the demo grants of the three utilities remain
+        # the demo grants of the utilities remain
+        assert s.scalar(select(func.count(Authorization.id))) == utility_count(app)
 
 
 def test_application_information_carries_every_element_the_registration_gave(client, app):

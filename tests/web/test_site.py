@@ -21,9 +21,10 @@ def test_home_lists_every_utility_with_links(client, app):
 
 def test_directory_and_postal_code_lookup(client):
     everyone = client.get("/utilities").json["utilities"]
-    assert {u["slug"] for u in everyone} == {"bayview", "lakeshore", "prairie"}
+    assert {u["slug"] for u in everyone} == {"bayview", "lakeshore", "prairie", "trillium"}
     assert [u["slug"] for u in client.get("/utilities?postal_code=44113").json["utilities"]] == ["lakeshore"]
     assert [u["slug"] for u in client.get("/utilities?postal_code=s7k1a1").json["utilities"]] == ["prairie"]
+    assert [u["slug"] for u in client.get("/utilities?postal_code=M5V 2T6").json["utilities"]] == ["trillium"]
     assert client.get("/utilities?postal_code=10001").json["utilities"] == []
 
 
@@ -34,9 +35,10 @@ def test_bad_postal_code_is_400_naming_it(client):
 
 def test_seeded_world_has_demo_fixtures(app):
     db = app.extensions["sandbox"].db
+    n = len(app.extensions["sandbox"].require_world().utilities)
     with db.sessions() as s:
-        assert s.scalar(select(func.count(Customer.id))) == 3 * (3 + 1)
-        for slug in ("bayview", "lakeshore", "prairie"):
+        assert s.scalar(select(func.count(Customer.id))) == n * (3 + 1)
+        for slug in ("bayview", "lakeshore", "prairie", "trillium"):
             demo = s.scalars(select(Customer).join(Customer.utility).where(Customer.username == "demo")
                              .where(Customer.utility.has(slug=slug))).one()
             commodities = [up.commodity for up in demo.usage_points]
@@ -44,10 +46,10 @@ def test_seeded_world_has_demo_fixtures(app):
             assert demo.usage_points[0].params["solar_kw"] > 0
             assert demo.is_test
         apps = s.scalars(select(Application).where(Application.client_id == "demo-third-party")).all()
-        assert len(apps) == 3 and {a.status for a in apps} == {"production"}
+        assert len(apps) == n and {a.status for a in apps} == {"production"}
         auths = s.scalars(select(Authorization)).all()
-        assert len(auths) == 3 and all(a.status == "active" and a.usage_points for a in auths)
-        assert s.scalar(select(func.count(UsagePoint.id))) >= 3 * 4
+        assert len(auths) == n and all(a.status == "active" and a.usage_points for a in auths)
+        assert s.scalar(select(func.count(UsagePoint.id))) >= n * 4
 
 
 def test_password_is_stored_hashed(app):

@@ -98,7 +98,7 @@ def batch_later(db: Database, application_id: int, uris: list[str], at: dt.datet
     with db.transaction() as s:
         app = s.get(Application, application_id)
         if app is None or not app.notify_uri:
-            raise Refused("this utility answers Batch/Subscription asynchronously: the data is announced to the "
+            raise Refused("this utility answers a subscription's batch asynchronously: the data is announced to the "
                           "application's notification URI, and it has none (set one in the developer portal)")
         waiting = s.scalars(select(Notification).where(Notification.application_id == application_id,
                                                        Notification.event == BATCH_READY,
