@@ -1,4 +1,5 @@
-"""Reading untrusted XML safely, and the ESPI 4.0 schema set that validates a whole feed."""
+"""Reading untrusted XML safely, and the ESPI schema sets (4.0, and 3.3 for output in that version)
+that validate a whole feed."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,6 +8,8 @@ from pathlib import Path
 from lxml import etree
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
+# each version's folder holds atom.xsd, espi.xsd, customer.xsd, xml.xsd and gb-feed-wrapper.xsd
+SCHEMA_DIRS = {"4.0": SCHEMA_DIR, "3.3": SCHEMA_DIR / "v3.3"}
 _REMOTE_XML_XSD = ("https://www.w3.org/2001/03/xml.xsd", "http://www.w3.org/2001/03/xml.xsd",
                    "http://www.w3.org/2001/xml.xsd")
 MAX_XML_BYTES = 64 * 1024 * 1024
@@ -17,18 +20,32 @@ class XmlRefused(ValueError):
 
 
 class _LocalResolver(etree.Resolver):
+    """atom.xsd imports the W3C xml.xsd by URL: the local stand-in of the same folder, never the network."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
     def resolve(self, url, pubid, context):
         if url in _REMOTE_XML_XSD:
-            return self.resolve_filename(str(SCHEMA_DIR / "xml.xsd"), context)
+            return self.resolve_filename(str(self.folder / "xml.xsd"), context)
         return None
 
 
-@lru_cache(maxsize=1)
 def schema() -> etree.XMLSchema:
-    """atom.xsd + espi.xsd + customer.xsd as one schema set (compiled once)."""
+    """The ESPI 4.0 atom.xsd + espi.xsd + customer.xsd as one schema set (compiled once)."""
+    return schema_for("4.0")
+
+
+@lru_cache(maxsize=None)
+def schema_for(version: str) -> etree.XMLSchema:
+    """One version's (SCHEMA_DIRS) atom.xsd + espi.xsd + customer.xsd as one schema set, compiled once."""
+    folder = SCHEMA_DIRS.get(version)
+    if folder is None:
+        raise ValueError(f"version: no ESPI schemas for {version!r} (known: {', '.join(SCHEMA_DIRS)})")
     parser = etree.XMLParser(no_network=True)
-    parser.resolvers.add(_LocalResolver())
-    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "gb-feed-wrapper.xsd"), parser))
+    parser.resolvers.add(_LocalResolver(folder))
+    return etree.XMLSchema(etree.parse(str(folder / "gb-feed-wrapper.xsd"), parser))
 
 
 def _parser() -> etree.XMLParser:

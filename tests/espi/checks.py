@@ -1,4 +1,5 @@
-"""An independent reader of ESPI documents for tests: the vendored ESPI 4.0 schemas, plus what they cannot check.
+"""An independent reader of ESPI documents for tests: the vendored ESPI schemas (4.0, and 3.3 for output in that
+version), plus what they cannot check.
 
 Written from ESPI.md sections 3 and 11, not from the writers' code.
 """
@@ -15,6 +16,7 @@ from lxml import etree
 TESTS = Path(__file__).resolve().parents[1]
 # the official XSD files as the package vendors them (read here with a resolver of our own, not sandbox's loader)
 SCHEMA_DIR = TESTS.parent / "sandbox" / "espi" / "schema"
+SCHEMA_DIRS = {"4.0": SCHEMA_DIR, "3.3": SCHEMA_DIR / "v3.3"}  # each with its own xml.xsd and wrapper
 SAMPLES = TESTS / "samples"  # published sample files, sources in tests/samples/SOURCES.md
 _XML_XSD_URLS = ("https://www.w3.org/2001/03/xml.xsd", "http://www.w3.org/2001/03/xml.xsd",
                  "http://www.w3.org/2001/xml.xsd")
@@ -27,26 +29,30 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 class _LocalXmlXsd(etree.Resolver):
     """atom.xsd imports the W3C xml.xsd by URL: answer with the local copy, never the network."""
 
+    def __init__(self, folder: Path = SCHEMA_DIR):
+        super().__init__()
+        self.folder = folder
+
     def resolve(self, url, pubid, context):
         if url in _XML_XSD_URLS:
-            return self.resolve_filename(str(SCHEMA_DIR / "xml.xsd"), context)
+            return self.resolve_filename(str(self.folder / "xml.xsd"), context)
         return None
 
 
-@lru_cache(maxsize=1)
-def espi_schema() -> etree.XMLSchema:
-    """atom.xsd + espi.xsd + customer.xsd through gb-feed-wrapper.xsd, as one schema set."""
+@lru_cache(maxsize=None)
+def espi_schema(version: str = "4.0") -> etree.XMLSchema:
+    """atom.xsd + espi.xsd + customer.xsd of one ESPI version through gb-feed-wrapper.xsd, as one schema set."""
     parser = etree.XMLParser(no_network=True)
-    parser.resolvers.add(_LocalXmlXsd())
-    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "gb-feed-wrapper.xsd"), parser))
+    parser.resolvers.add(_LocalXmlXsd(SCHEMA_DIRS[version]))
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIRS[version] / "gb-feed-wrapper.xsd"), parser))
 
 
 def parse(data: bytes) -> etree._Element:
     return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
 
 
-def assert_valid(root: etree._Element) -> None:
-    schema = espi_schema()
+def assert_valid(root: etree._Element, version: str = "4.0") -> None:
+    schema = espi_schema(version)
     if not schema.validate(root):
         errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:5]]
         raise AssertionError("schema: " + "; ".join(errors))
@@ -60,9 +66,11 @@ def links(entry, rel):
     return [link.get("href") for link in entry.findall(ATOM + "link") if link.get("rel") == rel]
 
 
-def check_feed(root: etree._Element, prefix: str = "espi", related_resolve: bool = True) -> dict[str, list]:
-    """Every structural rule; returns entries grouped by resource kind."""
-    assert_valid(root)
+def check_feed(root: etree._Element, prefix: str = "espi", related_resolve: bool = True,
+               version: str = "4.0") -> dict[str, list]:
+    """Every structural rule (`prefix` names the payloads' namespace: espi or cust); returns entries
+    grouped by resource kind."""
+    assert_valid(root, version)
     assert root.tag == ATOM + "feed"
     for name in ("id", "title", "updated"):
         assert root.find(ATOM + name) is not None, f"feed {name}"
