@@ -106,6 +106,11 @@ class Behaviour:
         return self.scope_grammar != "lenient"
 
     @property
+    def xml_form(self) -> tuple[str, str, str]:
+        """The version, namespace style and href style documents are written in (espi.forms.Form's fields)."""
+        return self.xml_version, self.xml_namespaces, self.xml_hrefs
+
+    @property
     def quirky_filters(self) -> bool:
         return (self.refuse_future_published_max or self.refuse_fractional_seconds or self.whole_local_days
                 or self.ignore_updated_min)

@@ -16,6 +16,7 @@ one by one from Python; only the entries' payloads and their direct children are
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
@@ -27,7 +28,7 @@ VERSIONS = ("4.0", "3.3")
 NAMESPACES = ("espi", "default", "ns0")
 HREFS = ("absolute", "root-relative")
 
-__all__ = ["HREFS", "NAMESPACES", "VERSIONS", "Form", "render", "schema_for"]
+__all__ = ["HREFS", "NAMESPACES", "PLAIN", "VERSIONS", "Form", "in_form", "render", "schema_for"]
 
 assert set(VERSIONS) == set(SCHEMA_DIRS), "a version without its schema set (or the other way round)"
 
@@ -60,6 +61,16 @@ class Form:
     def plain(self) -> bool:
         """True for the writers' own form: there is nothing to render."""
         return self == Form()
+
+
+PLAIN = Form()
+PLAIN_FIELDS = (PLAIN.version, PLAIN.namespaces, PLAIN.hrefs)
+
+
+def in_form(chunks: Iterable[bytes], form: Form) -> Iterable[bytes]:
+    """A document's chunks in `form`: as they come for the plain form (streamed), else the whole
+    document rewritten at once."""
+    return chunks if form.plain else [render(b"".join(chunks), form)]
 
 
 def _parser() -> etree.XMLParser:

@@ -205,3 +205,4 @@ def subscription_href(place: Place, subscription_id: str) -> str:
 
 def retail_customer_href(place: Place, customer_uuid: str) -> str:
     return urls.href(place.root, "RetailCustomer", retail_customer_id=customer_uuid)
+

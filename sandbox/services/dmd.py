@@ -17,7 +17,7 @@ from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.errors import Refused
 from sandbox.core.models import Customer, ImportedReading, ImportedStream, UsagePoint
 from sandbox.core.state import Sandbox
-from sandbox.espi import codes, urls
+from sandbox.espi import codes, forms, urls
 from sandbox.espi.atom import FeedWriter
 from sandbox.espi.reader import ParsedUsagePoint, read_usage_feed
 from sandbox.espi.urls import href
@@ -158,8 +158,10 @@ def build_download(sb: Sandbox, customer: Customer, usage_point_ids: list[int], 
     chosen = [i for i in usage_point_ids if i in own]
     if not chosen:
         raise Refused("usage_point: choose at least one of your services.", "usage_point")
-    return Download(file_name(utility, customer, start, end), "application/atom+xml",
-                    usage_document(sb, customer.id, chosen, start, end, with_cost, base_url))
+    # in the utility's own form (ESPI 3.3 at an Ontario utility): any Green Button parser must read it
+    chunks = forms.in_form(usage_document(sb, customer.id, chosen, start, end, with_cost, base_url),
+                           forms.Form(*utility.profile.behaviour.xml_form))
+    return Download(file_name(utility, customer, start, end), "application/atom+xml", iter(chunks))
 
 
 CSV_HEADER = ["usage_point", "meter", "reading", "flow", "start", "end", "duration_seconds", "quantity", "unit",

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import NotFound, Refused, TokenRefused
-from sandbox.espi import urls
+from sandbox.espi import forms, urls
 from sandbox.espi.query import QueryError
 from sandbox.oauth.bearer import challenge, identify
 from sandbox.services import access, request_log
@@ -117,6 +117,7 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
     Flask tears the request down when the view returns, before the body is written; the request's
     database session (whose objects the feed reads as it goes: imported readings, links) is handed to
     the stream instead, and closed when the stream ends."""
+    chunks = forms.in_form(chunks, _form())
     if g.get("document_faults"):  # a faulty document asked for: written whole, then broken
         chunks = [faults.rewrite(b"".join(chunks))]
     gzip = request.accept_encodings.quality("gzip") > 0
@@ -131,6 +132,9 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
 
 def atom_document(data: bytes, status: int = 200) -> Response:
     """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
+    form = _form()
+    if not form.plain:
+        data = forms.render(data, form)
     if g.get("document_faults"):
         data = faults.rewrite(data)
     gzip = request.accept_encodings.quality("gzip") > 0 and len(data) > 512
@@ -139,6 +143,14 @@ def atom_document(data: bytes, status: int = 200) -> Response:
     if gzip:
         resp.headers["Content-Encoding"] = "gzip"
     return resp
+
+
+def _form() -> forms.Form:
+    """The form the call's behaviour profile writes documents in (plain outside the resource routes)."""
+    profile = g.get("profile")
+    if profile is None or profile.behaviour.xml_form == forms.PLAIN_FIELDS:
+        return forms.PLAIN
+    return forms.Form(*profile.behaviour.xml_form)
 
 
 def _keeping(session, chunks: Iterator[bytes]) -> Iterator[bytes]:

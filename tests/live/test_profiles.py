@@ -4,14 +4,19 @@ answers to another application alone."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from espi.checks import ATOM, ESPI, parse
+from espi.checks import ATOM, ESPI, espi_schema, parse
+from greenbutton_objects import parse as gb_parse
 from lxml import etree
 
 from sandbox.core.profile import KNOBS
+from sandbox.demo.espi import parse_usage
+from sandbox.espi.reader import read_usage_feed
+from sandbox.espi.xmlio import parse_untrusted
 from sandbox.testing.client import SandboxClient
 
 from .server import LiveServer
@@ -298,6 +303,52 @@ def test_updated_min_can_be_ignored(live, control, profile):
     assert readings(get(t, **later).content) == []
     profile("picky-dates")
     assert readings(get(t, **later).content) == readings(get(t).content) != []
+
+
+# --- XML form ----------------------------------------------------------------------------------
+
+def _objects(data: bytes) -> list:
+    return [(mr.readingType.uom.value, [(r.timePeriod.start, r.timePeriod.duration, r._value) for r in mr.intervalReadings])
+            for up in gb_parse.parse_feed(io.BytesIO(data)) for mr in up.meterReadings]
+
+
+@pytest.mark.parametrize("name, version", [("gba-xml", "4.0"), ("ns0-xml", "4.0"), ("ontario", "3.3")])
+def test_every_xml_form_is_valid_and_reads_back_the_same(live, control, profile, name, version):
+    t = grant(live, control)
+    plain = get(t)
+    entry_url = t["resourceURI"].rstrip("/") + "/UsagePoint"
+    plain_entry = get(t, entry_url)
+    profile(name)
+    r = get(t)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/atom+xml")
+    root = parse(r.content)
+    schema = espi_schema(version)
+    assert schema.validate(root), schema.error_log
+    assert read_usage_feed(parse_untrusted(r.content)) == read_usage_feed(parse_untrusted(plain.content))
+    assert parse_usage(r.content) == parse_usage(plain.content)
+    assert _objects(r.content) == _objects(plain.content) and readings(r.content) == readings(plain.content) != []
+    text = r.content.decode()
+    if name == "gba-xml":
+        assert "espi:" not in text and 'xmlns="http://naesb.org/espi"' in text
+    if name == "ns0-xml":
+        assert "espi:" not in text and "<ns0:feed" in text
+        assert all(x.get("href").startswith("/dc/bayview/espi/") for x in root.iter(ATOM + "link"))
+    if version == "3.3":
+        assert all(x.get("type") for x in root.iter(ATOM + "link"))
+        assert not espi_schema("3.3").validate(parse(plain.content))  # the 4.0 answer is not 3.3
+    one = get(t, entry_url)
+    assert one.status_code == 200 and schema.validate(parse(one.content))
+    assert kinds(one.content) == kinds(plain_entry.content)
+
+
+def test_the_ontario_utility_answers_in_espi_3_3_with_reusable_refresh_tokens(live, control):
+    t = control.authorize("demo", "FB=1_3_4_5_10_13_14_32_39", utility="trillium")
+    r = get(t)
+    assert r.status_code == 200 and espi_schema("3.3").validate(parse(r.content))
+    assert readings(r.content)
+    again = [token(live.url, "trillium", grant_type="refresh_token", refresh_token=t["refresh_token"])
+             for _ in range(2)]
+    assert [a.status_code for a in again] == [200, 200]  # reusable refresh tokens
 
 
 # --- provisioning -------------------------------------------------------------------------------

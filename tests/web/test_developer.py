@@ -16,7 +16,6 @@ from live.third_party import ThirdParty
 from sqlalchemy import select
 from web.helpers import (
     app_count,
-    utility_count,
     closed_port_url,
     make_certificate,
     offered,
@@ -24,6 +23,7 @@ from web.helpers import (
     sha256_fingerprint,
     text,
     token_from,
+    utility_count,
 )
 from werkzeug.security import check_password_hash
 

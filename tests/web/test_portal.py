@@ -230,6 +230,20 @@ def test_download_is_a_valid_file_of_exactly_the_chosen_usage_points_and_period(
     assert max(starts) >= int(dt.datetime(2025, 5, 9, tzinfo=tz).timestamp())
 
 
+def test_an_espi_3_3_utility_downloads_espi_3_3_files(client, app):
+    login(client, "trillium")
+    demo = customer(app, "trillium")
+    ids = [str(i) for i in customer_usage_point_ids(app, demo)]
+    r = dmd_post(client, "trillium", usage_point=ids, start="2025-03-08", end="2025-03-11")
+    assert r.status_code == 200, text(r)[:500]
+    root = etree.fromstring(r.data)
+    assert_valid(root, "3.3")
+    assert all(link.get("type") for link in root.iter(ATOM + "link"))  # 3.3's atom.xsd requires it
+    assert root.find(ATOM + "link").get("type") == "application/atom+xml"  # the feed's own self link
+    assert {int(x.text) for x in root.iter(ESPI + "commodity")} == {1, 7}  # electricity and natural gas
+    assert root.find(f"{ATOM}entry/{ATOM}content/{ESPI}LocalTimeParameters") is not None
+
+
 def test_csv_holds_the_same_readings_as_the_file(client, app):
     login(client)
     demo = customer(app)
