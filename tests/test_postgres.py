@@ -61,7 +61,7 @@ def test_world_on_postgresql(postgres_url, clock):
     app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 2, "RESET": True}, clock=clock)
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
-        assert s.scalar(select(func.count(Customer.id))) == 9
+        assert s.scalar(select(func.count(Customer.id))) == len(sb.require_world().utilities) * (2 + 1)
         demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
         demo_id, ups_before = demo.id, s.scalar(select(func.count(UsagePoint.id)))
     # a usage feed from the PostgreSQL world, then a real file imported into it

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.live
 KEY = "notifications-key"
 QUICK = {"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_NOTIFY_RETRY_BASE": "0.2", "SANDBOX_NOTIFY_RETRY_CAP": "0.4",
          "SANDBOX_NOTIFY_ATTEMPTS": "1000"}
-UTILITIES = ("bayview", "lakeshore", "prairie")
+UTILITIES = ("bayview", "lakeshore", "prairie", "trillium")
 
 
 def _wait_until(c: SandboxClient, done, timeout: float = 30) -> list[dict]:

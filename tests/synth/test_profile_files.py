@@ -74,22 +74,18 @@ def test_a_bad_profile_file_is_named_with_its_key(tmp_path, text, field, words):
     assert err.value.file == str(path) and err.value.field == field and words in err.value.problem
 
 
-def test_a_profile_name_a_utility_uses_must_exist(tmp_path):
+@pytest.mark.parametrize("old, new, field, words", [
+    ('use = "standard"', 'use = "missing"', "profile.use", "ontario"),  # a profile name that is no file
+    ("[profile]\n", "[profile]\nrefresh_rotation = false\n", "profile.refresh_rotation",
+     "seed_data/profiles"),  # a behaviour knob left in a utility file points to the profiles
+])
+def test_a_utility_profile_table_is_checked(tmp_path, old, new, field, words):
     src = _copy(tmp_path)
     path = src / "utilities" / "bayview.toml"
-    path.write_text(path.read_text().replace('use = "standard"', 'use = "missing"'))
+    path.write_text(path.read_text().replace(old, new))
     with pytest.raises(SeedDataError) as err:
         load_world(src)
-    assert err.value.field == "profile.use" and "ontario" in err.value.problem
-
-
-def test_a_behaviour_knob_left_in_a_utility_file_points_to_the_profiles(tmp_path):
-    src = _copy(tmp_path)
-    path = src / "utilities" / "bayview.toml"
-    path.write_text(path.read_text().replace('[profile]\n', '[profile]\nrefresh_rotation = false\n'))
-    with pytest.raises(SeedDataError) as err:
-        load_world(src)
-    assert err.value.field == "profile.refresh_rotation" and "seed_data/profiles" in err.value.problem
+    assert err.value.field == field and words in err.value.problem
 
 
 def test_a_profile_file_name_must_be_a_plain_name(tmp_path):
