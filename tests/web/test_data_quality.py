@@ -232,3 +232,19 @@ def test_the_portals_csv_follows_the_knobs(app, client):
     assert len(on_the_day) >= 24
     assert put(client, {"outage_days": [OUTAGE.isoformat()]}).status_code == 200
     assert csv_rows() == [row for row in plain if row not in on_the_day]
+
+
+def test_the_portal_shows_a_customer_with_imperfect_data(app, client):
+    """The seeded prairie customer with negative and zero readings and outage days: its pages draw."""
+    with sb_of(app).db.sessions() as s:
+        c = s.scalars(select(Customer).where(Customer.data_quality.is_not(None),
+                                             Customer.utility.has(slug="prairie"))).first()
+        assert c is not None
+        username = c.username
+    password = sb_of(app).require_world().customer_password
+    r = client.post("/dc/prairie/login", data={"csrf_token": token(client, "/dc/prairie/"), "method": "password",
+                                               "username": username, "password": password})
+    assert r.status_code == 303, r.data[:300]
+    r = client.get("/dc/prairie/")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'role="img"' in html and 'id="bills"' in html  # charts and bills, not the login
