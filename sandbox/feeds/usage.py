@@ -32,7 +32,7 @@ from sandbox.espi.resources import (
 from sandbox.espi.scopes import EVERYTHING, Content
 from sandbox.espi.urls import INTERVAL_BLOCKS, METER_READINGS, USAGE_POINTS, USAGE_SUMMARIES, below, href
 from sandbox.espi.uuids import resource_uuid_str, uuid_family
-from sandbox.services.readings import History, bills, imported_stream, series, streams
+from sandbox.services.readings import History, bills, imported_stream, quality_of, series, streams
 from sandbox.synth.bills import billed_months
 from sandbox.synth.calendar import local_midnight
 from sandbox.synth.usage import Series, Stream
@@ -187,8 +187,8 @@ class UsageFeed:
         if kinds & {"MeterReading", "IntervalBlock", "UsageSummary"}:
             data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
                                                  cost=self.with_cost or self.summary_cost or not up.imported)
-            key = None if up.imported else (json.dumps(up.params, sort_keys=True), stream.key, span.start, span.end, self.with_cost,
-                                             self.content.block)
+            key = None if up.imported else (json.dumps(up.params, sort_keys=True), quality_of(world, up.customer),
+                                             stream.key, span.start, span.end, self.with_cost, self.content.block)
             run = self._block_run(mr, mr_href, data, key)
         else:
             run = None
@@ -212,7 +212,8 @@ class UsageFeed:
     def _block_run(self, mr: str, mr_href: str, data: Series, key: tuple | None = None) -> BlockRun:
         """The MeterReading's IntervalBlocks, one per local day (or week, or month: the scope's
         BlockDuration) with readings, as one run. `key` names what the synthetic data is made of (the
-        usage point's parameters, the stream, the days, cost, block length), None for imported data."""
+        usage point's parameters, its customer's data quality, the stream, the days, cost, block length),
+        None for imported data."""
         priced = data.costs is not None and self.with_cost
         made: list[ReadingRun] = []
 

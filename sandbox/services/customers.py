@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database
@@ -13,6 +14,9 @@ from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Customer, UsagePoint
 from sandbox.espi.scopes import commodities_of
 from sandbox.services import authorizations
+from sandbox.services.readings import quality_of
+from sandbox.synth.quality import DataQuality, QualityError, check_knobs
+from sandbox.synth.world import WorldDef
 
 MOVE_MAX_DAYS_AHEAD = 90
 SEARCH_LIMIT = 50
@@ -111,6 +115,8 @@ def customer_of_utility(s: Session, utility_id: int, customer_id: int) -> Custom
                   .options(selectinload(Customer.usage_points), selectinload(Customer.utility))).one_or_none()
     if c is None:
         raise NotFound(customer_id)
+    for up in c.usage_points:  # its readings need the customer (data quality), also after the session ends
+        set_committed_value(up, "customer", c)
     return c
 
 
@@ -129,3 +135,29 @@ def chosen_usage_points(customer: Customer, ids: list[int]) -> list[UsagePoint]:
         raise NotFound(missing[0])
     wanted = set(ids)
     return [up for up in customer.usage_points if up.id in wanted]
+
+
+# --- data quality ---------------------------------------------------------------------------
+
+def data_quality(db: Database, world: WorldDef, customer_id: int) -> DataQuality:
+    """The customer's data-quality knobs in effect (its own, else the world's)."""
+    with db.sessions() as s:
+        customer = s.get(Customer, customer_id)
+        if customer is None:
+            raise NotFound(customer_id)
+        return quality_of(world, customer)
+
+
+def set_data_quality(db: Database, world: WorldDef, customer_id: int, knobs: dict) -> DataQuality:
+    """Give the customer these knobs (those left out: the world's; none: back to the world's), in one
+    transaction; the knobs in effect. Refused naming the bad knob, nothing changed."""
+    try:
+        stored = check_knobs(knobs)
+    except QualityError as exc:
+        raise Refused(f"{exc.field}: {exc.problem}", exc.field) from None
+    with db.transaction() as s:
+        customer = s.get(Customer, customer_id)
+        if customer is None:
+            raise NotFound(customer_id)
+        customer.data_quality = stored or None
+        return quality_of(world, customer)

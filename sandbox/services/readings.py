@@ -19,6 +19,7 @@ from sandbox.espi import codes
 from sandbox.synth.archetypes import UsagePointParams
 from sandbox.synth.bills import Bill, monthly_bills
 from sandbox.synth.calendar import local_date, local_midnight
+from sandbox.synth.quality import DataQuality
 from sandbox.synth.usage import Series, Stream, UsageModel
 from sandbox.synth.world import UtilityDef, WorldDef
 
@@ -46,8 +47,18 @@ def session_of(up: UsagePoint) -> Session:
     return s
 
 
+def quality_of(world: WorldDef, customer: Customer | None) -> DataQuality:
+    """The customer's data-quality knobs in effect: its own, each knob it has not set the world's."""
+    default = DataQuality.of_world(world)
+    if customer is None or not customer.data_quality:
+        return default
+    return DataQuality.from_json(customer.data_quality, default)
+
+
 def model_for(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> UsageModel:
-    return UsageModel(world, utility, UsagePointParams.from_json(up.params))
+    """The usage point's readings, with its customer's data quality (a transient usage point without
+    a customer: the world's)."""
+    return UsageModel(world, utility, UsagePointParams.from_json(up.params), quality_of(world, up.customer))
 
 
 def service_history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer) -> History:

@@ -186,9 +186,17 @@ def _insert_customers(s: Session, world: WorldDef, u: UtilityDef, utility_id: in
             "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
             "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
         } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)])
+        _apply_data_quality(s, u, utility_id, [c.number for c in batch])
         done += len(batch)
         if progress:
             progress(len(batch))
+
+
+def _apply_data_quality(s: Session, u: UtilityDef, utility_id: int, numbers: list[int]) -> None:
+    """The utility's [[data_quality]] knobs on those of its customers (by number) just made."""
+    for n in sorted(set(numbers) & set(u.data_quality)):
+        s.execute(update(Customer).where(Customer.utility_id == utility_id, Customer.number == n)
+                  .values(data_quality=u.data_quality[n]).execution_options(synchronize_session=False))
 
 
 def _hash_all(secrets_: set[str]) -> dict[str, str]:

@@ -56,7 +56,9 @@ def price(series: "Series", tariff: Tariff, stream: "Stream") -> None:
         new_month = np.ones(len(v), dtype=bool)
         new_month[1:] = month[1:] != month[:-1]
         total = np.cumsum(v) - v
-        used = total - np.maximum.accumulate(np.where(new_month, total, 0))
+        # the month's first reading of each (by index: a faulty meter's negative readings make totals fall)
+        first = np.maximum.accumulate(np.where(new_month, np.arange(len(v)), 0))
+        used = total - total[first]
         limits = np.array([t.up_to * div for t in tariff.tiers if t.up_to is not None], dtype=np.float64)
         idx = np.searchsorted(limits, used, side="right")
         rate = rate + np.array([t.adder for t in tariff.tiers], dtype=np.int64)[idx]

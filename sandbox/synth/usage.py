@@ -17,6 +17,7 @@ import numpy as np
 from sandbox.synth import archetypes as A
 from sandbox.synth.calendar import Grid, grid, month_start
 from sandbox.synth.noise import key_int, uniforms
+from sandbox.synth.quality import DataQuality
 from sandbox.synth.solar import clear_sky_shape
 from sandbox.synth.tariff import price
 from sandbox.synth.weather import daily_weather, degree_days
@@ -138,10 +139,12 @@ def _week_shape(g: Grid, kind: str) -> np.ndarray:
 
 
 class UsageModel:
-    """The readings of one usage point."""
+    """The readings of one usage point, as imperfect as `quality` says (default: the world's shares)."""
 
-    def __init__(self, world: WorldDef, utility: UtilityDef, params: A.UsagePointParams):
+    def __init__(self, world: WorldDef, utility: UtilityDef, params: A.UsagePointParams,
+                 quality: DataQuality | None = None):
         self.world, self.utility, self.params = world, utility, params
+        self.quality = quality if quality is not None else DataQuality.of_world(world)
         self.streams = {s.key: s for s in streams_for(utility, params)}
         self.tariff = utility.tariffs[params.commodity]
 
@@ -206,11 +209,33 @@ class UsageModel:
                 raw = (sun - raw) if stream.flow == "received" else (raw - sun)
                 raw = np.maximum(raw, 0.0)
             raw = raw * scale
-        keep = q >= w.missing_share
-        values = np.floor(raw + 0.5).astype(np.int64)[keep]
-        quality = np.where(q < w.missing_share + w.estimated_share, ESTIMATED, 0).astype(np.int64)[keep]
+        dq = self.quality
+        keep = q >= dq.missing_share
+        if dq.outage_days:
+            keep &= ~_outage_intervals(g, dq.outage_days)
+        values = np.floor(raw + 0.5).astype(np.int64)
+        if dq.faulty_values:  # its own draw (counter 2 of the interval's four), so no other value moves
+            values = _faulty(values, uniforms(key, counters + 2), dq)
+        values = values[keep]
+        quality = np.where(q < dq.missing_share + dq.estimated_share, ESTIMATED, 0).astype(np.int64)[keep]
         counts = np.bincount(g.day[keep], minlength=len(g.days))
         ends = np.cumsum(counts)
         days = [(d, e - c, e) for d, c, e in zip(g.days, counts.tolist(), ends.tolist())]
         return Series(stream, g.starts[keep], g.durations[keep], values, quality, days,
                       grid=g, positions=np.flatnonzero(keep))
+
+
+def _outage_intervals(g: Grid, days: tuple[dt.date, ...]) -> np.ndarray:
+    """Whether each interval of the grid falls on one of `days` (local days, DST days whole)."""
+    on = np.isin(np.array([d.toordinal() for d in g.days], dtype=np.int64),
+                 np.array([d.toordinal() for d in days], dtype=np.int64))
+    return on[g.day]
+
+
+def _faulty(values: np.ndarray, draw: np.ndarray, dq: DataQuality) -> np.ndarray:
+    """Zero and negative readings, as a faulty or mis-wired meter reports them: a draw below
+    zero_share reads 0; the next negative_share of draws read the negated value (-1 for a 0,
+    so that every one of them is negative). The two never fall on the same reading."""
+    zero = draw < dq.zero_share
+    negative = ~zero & (draw < dq.zero_share + dq.negative_share)
+    return np.where(zero, 0, np.where(negative, -np.maximum(values, 1), values))

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.core.profile import APPROVALS, DEFAULT_PROFILE, Behaviour, Profile
 from sandbox.synth import profiles as profile_files
+from sandbox.synth.quality import QualityError, check_knobs
 
 ARCHETYPES = ("apartment", "gas_house", "electric_house", "solar_house", "ev_house", "small_business")
 COMMODITIES = ("electricity", "gas", "water")
@@ -123,6 +124,8 @@ class UtilityDef:
     tariffs: dict[str, Tariff]
     profile: Profile = Profile()
     source: str = ""
+    # customer number -> its data-quality knobs as stored (synth.quality), from [[data_quality]] tables
+    data_quality: dict[int, dict] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -333,7 +336,31 @@ def _utility(file: str, data: dict, behaviours: dict[str, Behaviour]) -> Utility
         water_interval=r.get("water_interval", int, 3600, check=lambda n: n in WATER_INTERVALS,
                              problem=f"must be one of {WATER_INTERVALS} seconds"),
         data_custodian_id=r.get("data_custodian_id", str, slug),
-        service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, profile=profile, source=file)
+        service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, profile=profile, source=file,
+        data_quality=_data_quality(r))
+
+
+def _data_quality(r: _Reader) -> dict[int, dict]:
+    """The optional [[data_quality]] tables: `customers` (customer numbers) and the knobs they get."""
+    out: dict[int, dict] = {}
+    where: dict[int, str] = {}
+    for i, tr in enumerate(r.tables("data_quality") if "data_quality" in r.data else []):
+        numbers = tr.get("customers", list, check=bool, problem="must list at least one customer number")
+        for n in numbers:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                tr.fail("customers", f"must list customer numbers (whole numbers, 0 for demo), got {n!r}")
+            if n in out:
+                tr.fail("customers", f"customer {n} already has its data quality in {where[n]}")
+        knobs = {k: v for k, v in tr.data.items() if k != "customers"}
+        if not knobs:
+            tr.fail("customers", "the table sets no knob besides customers")
+        try:
+            stored = check_knobs(knobs)
+        except QualityError as exc:
+            tr.fail(exc.field, exc.problem)
+        for n in numbers:
+            out[n], where[n] = stored, f"data_quality[{i}]"
+    return out
 
 
 _PROFILE_KEYS = ("use", "access_token_seconds", "authorization_days", "code_seconds", "pkce_required", "approval",

@@ -204,6 +204,20 @@ class SandboxClient:
                 raise TimeoutError(f"{len(found)} of {count} notifications {state} after {timeout} s: {seen}")
             time.sleep(0.05)  # polling a server that delivers in the background
 
+    # --- data quality ----------------------------------------------------------------------------
+
+    def set_data_quality(self, slug: str, username: str, **knobs: Any) -> dict:
+        """How imperfect a customer's readings are: missing_share, estimated_share, zero_share,
+        negative_share (0 to 0.5 each), outage_days (dates, or YYYY-MM-DD texts). Knobs left out are
+        the world's; none at all resets. The knobs in effect."""
+        body = {k: ([d.isoformat() if isinstance(d, dt.date) else d for d in v] if k == "outage_days" else v)
+                for k, v in knobs.items()}
+        return self.api("PUT", f"/utilities/{slug}/customers/{username}/data-quality", body)
+
+    def data_quality(self, slug: str, username: str) -> dict:
+        """The customer's data-quality knobs in effect."""
+        return self.api("GET", f"/utilities/{slug}/customers/{username}/data-quality")
+
 
 def _authorization_id(authorization: str | dict) -> str:
     return authorization["authorization_id"] if isinstance(authorization, dict) else authorization

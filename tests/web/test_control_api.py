@@ -443,6 +443,17 @@ def test_introspection_follows_the_clock_and_the_owner(client, clock):
     assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
 
 
+def test_data_quality_round_trip(client):
+    """(tests/web/test_data_quality.py has the rest: the documents following, every refusal.)"""
+    r = call(client, "PUT", "/utilities/bayview/customers/demo/data-quality", "set_data_quality",
+             json={"zero_share": 0.1, "outage_days": ["2025-07-04"]})
+    assert r.status_code == 200 and r.get_json()["zero_share"] == 0.1
+    r = call(client, "GET", "/utilities/bayview/customers/demo/data-quality", "get_data_quality")
+    assert r.get_json()["outage_days"] == ["2025-07-04"]
+    refused(call(client, "PUT", "/utilities/bayview/customers/demo/data-quality", "set_data_quality",
+                 json={"zero_share": 0.9}), 400, "invalid_request", "zero_share")
+
+
 def test_every_operation_is_exercised():
     """Runs last in this module (pytest keeps file order): each row of the table was called above."""
     assert EXERCISED == {op.operation_id for op in OPERATIONS}

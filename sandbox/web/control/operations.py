@@ -101,6 +101,19 @@ NOTIFICATION = _object(
 _FAULT_NAMES = {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 8,
                 "description": "scenario names, as name or name:argument (GET /sandbox-api/faults lists them)"}
 _FAULTS = _object(("faults",), faults=_FAULT_NAMES)
+_SHARE = {"type": "number", "minimum": 0, "maximum": 0.5}
+DATA_QUALITY = _object(
+    missing_share={**_SHARE, "description": "share of intervals with no reading at all"},
+    estimated_share={**_SHARE, "description": "share of readings flagged estimated (ReadingQuality 8)"},
+    zero_share={**_SHARE, "description": "share of readings whose value is 0"},
+    negative_share={**_SHARE, "description": "share of readings whose value is negative (the value negated, -1 "
+                                             "for a 0), as a faulty or mis-wired meter reports"},
+    outage_days={"type": "array", "maxItems": 1000,
+                 "items": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                 "description": "local days (YYYY-MM-DD) of a power outage: no readings at all that day"})
+DATA_QUALITY_STATE = _object(
+    ("username", "missing_share", "estimated_share", "zero_share", "negative_share", "outage_days"),
+    username={"type": "string"}, **DATA_QUALITY["properties"])
 _REFUSED = "the world's state does not allow it (already ended, already in that status...): nothing changed"
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -222,4 +235,14 @@ OPERATIONS: tuple[Operation, ...] = (
                                error={"type": "object"},
                                function_blocks={"type": "array"}, terms={"type": "object"},
                                plain={"type": "array", "items": {"type": "string"}})),
+    Operation("GET", "/utilities/{slug}/customers/{username}/data-quality", "get_data_quality",
+              "A customer's data-quality knobs in effect (its own, else the world's)", views.get_data_quality,
+              tag="customers", answers={200: "the knobs in effect", 404: "no such utility or customer"},
+              response=DATA_QUALITY_STATE),
+    Operation("PUT", "/utilities/{slug}/customers/{username}/data-quality", "set_data_quality",
+              "How imperfect a customer's readings are: gaps, estimates, zeros, negative readings, outage days "
+              "(knobs left out: the world's; {} resets)", views.set_data_quality, tag="customers",
+              body=DATA_QUALITY, answers={200: "the knobs in effect (every computed document follows at once)",
+                                          404: "no such utility or customer"},
+              response=DATA_QUALITY_STATE),
 )

@@ -417,3 +417,26 @@ def third_party_status(call: Call, slug: str, client_id: str) -> Response:
     except Refused as exc:
         raise _refused(exc) from None
     return jsonify(client_id=app.client_id, status=app.status)
+
+
+def _customer_of(slug: str, username: str) -> int:
+    """The row id of the customer the path names; 404 naming slug or username otherwise."""
+    _, utility_id = _utility(slug, "slug")
+    with sandbox().db.sessions() as s:
+        return _customer(s, utility_id, username, "username").id
+
+
+def get_data_quality(call: Call, slug: str, username: str) -> Response:
+    sb = sandbox()
+    found = customers.data_quality(sb.db, sb.require_world(), _customer_of(slug, username))
+    return jsonify(username=username, **found.as_json())
+
+
+def set_data_quality(call: Call, slug: str, username: str) -> Response:
+    sb = sandbox()
+    customer_id = _customer_of(slug, username)
+    try:
+        found = customers.set_data_quality(sb.db, sb.require_world(), customer_id, call.body)
+    except Refused as exc:
+        raise ControlError(400, "invalid_request", exc.message, exc.field) from None
+    return jsonify(username=username, **found.as_json())
