@@ -92,13 +92,16 @@ def _count(name: str, raw: str, minimum: int) -> int:
     return value
 
 
-def _local_day_edge(epoch: int, zone: str, up: bool) -> int:
+def _local_day_edge(name: str, epoch: int, zone: str, up: bool) -> int:
     """The local midnight at or before epoch (up: at or after it) in `zone`."""
     tz = ZoneInfo(zone)
-    local = dt.datetime.fromtimestamp(epoch, tz)
-    midnight = dt.datetime.combine(local.date(), dt.time(), tz)
-    if up and midnight < local:
-        midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)
+    try:
+        local = dt.datetime.fromtimestamp(epoch, tz)
+        midnight = dt.datetime.combine(local.date(), dt.time(), tz)
+        if up and midnight < local:
+            midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)
+    except (ValueError, OverflowError, OSError):
+        raise QueryError(name, "is outside the years the utility keeps days for") from None
     return int(midnight.timestamp())
 
 
@@ -115,7 +118,7 @@ def parse_query(args: Mapping[str, str], quirks: Quirks = NO_QUIRKS) -> Query:
         if quirks.whole_local_days:
             for name, up in (("published-min", False), ("published-max", True)):
                 if name in times:
-                    times[name] = _local_day_edge(times[name], quirks.time_zone, up)
+                    times[name] = _local_day_edge(name, times[name], quirks.time_zone, up)
     max_results = _count("max-results", args["max-results"], 0) if "max-results" in args else None
     depth = _count("depth", args["depth"], 0) if "depth" in args else None
     if depth is not None:

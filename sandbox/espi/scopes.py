@@ -132,8 +132,9 @@ def covers(registered: Scope, requested: Scope) -> None:
     if extra_fb:
         raise ScopeError(f"FB={'_'.join(map(str, requested.function_blocks))}",
                          f"function block {extra_fb[0]} is not in the application's registered scope")
+    # a registered scope without IntervalDuration (a function-block-only grammar's) limits none
     extra_iv = [n for n in requested.interval_durations if n not in registered.interval_durations]
-    if extra_iv:
+    if extra_iv and registered.interval_durations:
         raise ScopeError(f"IntervalDuration={'_'.join(map(str, requested.interval_durations))}",
                          f"interval {extra_iv[0]} is not offered")
     if requested.block_duration is not None and registered.block_duration is not None and \

@@ -361,8 +361,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         sb = sandbox()
         with sb.db.sessions() as s:
             row = tokens.find(s, g.utility_id, refresh_token, refresh=True)
-            profile = _profile()
-            if row is not None and row.revoked_at is not None and row.authorization_id is not None \
+            # judged by the profile of the application the token was issued to, and only for that
+            # application: another client presenting it is refused without touching its family
+            owner = row.application if row is not None else None
+            profile = sandbox().require_world().profile_for(g.utility, owner.profile) if owner is not None else None
+            if row is not None and profile is not None and row.revoked_at is not None \
+                    and row.authorization_id is not None and row.application_id == self.request.client.app.id \
                     and profile.refresh_rotation and profile.refresh_reuse_detection:
                 family = row.authorization_id
             elif not access.token_usable(row, _now(), refresh=True):

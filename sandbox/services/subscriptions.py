@@ -122,6 +122,8 @@ def provisioning(db: Database, auth: CallAuthorization, behaviour: Behaviour, no
         return False
     if not behaviour.provisioning_delay_calls:
         return True
+    if (auth.pending_calls or 0) >= behaviour.provisioning_delay_calls:  # counted out already: no write
+        return False
     with db.transaction() as s:  # one conditional UPDATE: two racing reads count as two
         counted = s.connection().execute(_COUNT_PENDING, {"auth_id": auth.id,
                                                           "calls": behaviour.provisioning_delay_calls}).rowcount

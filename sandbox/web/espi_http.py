@@ -117,7 +117,7 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
     Flask tears the request down when the view returns, before the body is written; the request's
     database session (whose objects the feed reads as it goes: imported readings, links) is handed to
     the stream instead, and closed when the stream ends."""
-    chunks = forms.in_form(chunks, _form())
+    chunks = forms.in_form(chunks, call_form())
     if g.get("document_faults"):  # a faulty document asked for: written whole, then broken
         chunks = [faults.rewrite(b"".join(chunks))]
     gzip = request.accept_encodings.quality("gzip") > 0
@@ -132,7 +132,7 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
 
 def atom_document(data: bytes, status: int = 200) -> Response:
     """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
-    form = _form()
+    form = call_form()
     if not form.plain:
         data = forms.render(data, form)
     if g.get("document_faults"):
@@ -145,7 +145,7 @@ def atom_document(data: bytes, status: int = 200) -> Response:
     return resp
 
 
-def _form() -> forms.Form:
+def call_form() -> forms.Form:
     """The form the call's behaviour profile writes documents in (plain outside the resource routes)."""
     profile = g.get("profile")
     if profile is None or profile.behaviour.xml_form == forms.PLAIN_FIELDS:

@@ -14,8 +14,8 @@ from typing import Callable
 from flask import Response, g, jsonify, request
 
 from sandbox.core.errors import NotFound, Refused
+from sandbox.espi import forms, urls
 from sandbox.espi import query as espi_query
-from sandbox.espi import urls
 from sandbox.espi.atom import Entry
 from sandbox.espi.resources import service_status
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted
@@ -171,23 +171,26 @@ def batch_subscription(**ids):
         ups = [tree.usage_point(ids["usage_point_id"])]
     elif g.profile.behaviour.batch_mode == "async" and g.presented.kind == TokenKind.CUSTOMER:
         points = list(tree.usage_points)
-        if points:
-            return _batch_later(ids["subscription_id"], points)
+        later = _batch_later(ids["subscription_id"], points) if points else None
+        if later is not None:
+            return later
     entries, updated = docs.usage_entries(place, tree, ups)
     return _feed(place, "Green Button Connect My Data", entries, updated)
 
 
-def _batch_later(subscription_id: str, points) -> Response:
+def _batch_later(subscription_id: str, points) -> Response | None:
     """An asynchronous utility's answer: 202 Accepted, and later a BatchList of the subscription's
-    per-UsagePoint URLs (with this request's query) POSTed to the notification URI."""
+    per-UsagePoint URLs (with this request's query) POSTed to the notification URI; None once that
+    BatchList was delivered (the data is ready: answered as a synchronous utility does)."""
     b = g.profile.behaviour
     root = urls.resource_root(request.host_url, g.slug)
     query = ("?" + request.query_string.decode("latin-1")) if request.query_string else ""
     uris = [urls.href(root, "BatchSubscriptionUsagePoint", subscription_id=subscription_id, usage_point_id=up.uuid)
             + query for up in points]
     try:
-        announce.batch_later(sandbox().db, g.presented.application.id, uris, sandbox().clock.now(),
-                             b.batch_delay_seconds)
+        if announce.batch_later(sandbox().db, g.presented.application.id, uris, sandbox().clock.now(),
+                                b.batch_delay_seconds):
+            return None
     except Refused as exc:
         return espi_http.refusal(409, "notification_uri_required", exc.message, "async_batch_needs_notify_uri")
     resp = jsonify(status="accepted", message="the data is being prepared: a BatchList naming its URLs will be "
@@ -405,7 +408,7 @@ def read_service_status():
     p = g.presented
     if p.kind == TokenKind.CLIENT:  # a step of the onboarding checklist
         onboarding.note_call(sb.db, p.application.id, "service_status_at", g.utility.profile, sb.clock.now())
-    return Response(service_status(1), content_type=espi_http.ATOM)
+    return Response(forms.render(service_status(1), espi_http.call_form()), content_type=espi_http.ATOM)
 
 
 VIEWS: dict[str, Callable] = {

@@ -12,7 +12,7 @@ from web.helpers import make_certificate
 
 from sandbox.testing.client import SandboxClient
 
-from .helpers import DESKTOP, PHONE, screenshot
+from .helpers import DESKTOP, PHONE, SCREENSHOTS, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -105,6 +105,16 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         expect(note.locator("table.attempts tbody tr")).to_have_count(2)
         expect(note.locator("table.attempts tbody tr").nth(1)).to_contain_text("(by hand)")
         assert len(tp.received) == 3
+        # another behaviour profile for this application: chosen from the list, kept, said
+        form = page.locator("#profile-form")
+        form.locator("select").select_option("async-batch")
+        form.get_by_role("button", name="Save").click()
+        expect(page.locator("p.flash").first).to_contain_text("Behaviour profile: async-batch.")
+        expect(page.locator("#profile-form select")).to_have_value("async-batch")
+        page.locator("#profile details summary").click()
+        expect(page.locator("#profile table")).to_contain_text('batch.mode="async"')
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#profile").screenshot(path=str(SCREENSHOTS / "developer-application-profile-phone.png"))
         _no_overflow(page, "application page with results")
         screenshot(page, "developer-application-phone")
         page.set_viewport_size(DESKTOP)

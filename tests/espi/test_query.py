@@ -134,3 +134,11 @@ def test_updated_min_can_be_ignored():
     args = {"updated-min": "2025-03-02T00:00:00Z", "updated-max": "2025-03-05T00:00:00Z"}
     q = parse_query(args, Quirks(ignore_updated_min=True))
     assert q.updated_min is None and q.updated_max == _epoch(2025, 3, 5)
+
+
+@pytest.mark.parametrize("name, value", [("published-min", "0001-01-01T00:00:00+14:00"),
+                                         ("published-max", "9999-12-31T23:59:59Z")])
+def test_whole_local_days_refuse_times_outside_the_calendar(name, value):
+    with pytest.raises(QueryError) as err:
+        parse_query({name: value}, Quirks(whole_local_days=True, time_zone="America/New_York"))
+    assert err.value.parameter == name

@@ -71,3 +71,8 @@ def test_offered_scopes_follow_the_grammar_and_the_served_blocks():
     assert all(not {12, 16} & function_blocks(s) for s in fb_only)
     for s in fb_only:
         allowed_by(fb_only, s, "fb-only")
+
+
+def test_a_function_block_only_registration_limits_no_interval():
+    # an application registered at an fb-only utility, then answered as requires-params
+    assert allowed_by(["FB=1_3_4_5_13_14_32_39"], FULL, "requires-params").interval_durations == (3600,)

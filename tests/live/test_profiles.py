@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -214,11 +215,16 @@ def test_scope_on_refresh_required_or_refused(live, control, profile):
 
 def test_refresh_tokens_expire_after_the_profile_lifetime(live, control, profile):
     plain = grant(live, control)  # standard: refresh tokens last as long as the authorization
-    profile("hardened")  # 90 days
+    profile("hardened")  # 90 days from each refresh token's issue
     t = grant(live, control)
+    idle = grant(live, control)
     try:
-        control.advance(days=91)
-        late = refresh(t)
+        control.advance(days=89)
+        renewed = refresh(t)
+        assert renewed.status_code == 200  # day 89: still good, and the new one has 90 days of its own
+        control.advance(days=89)
+        assert refresh({**t, **renewed.json()}).status_code == 200  # day 178: 89 days after its issue
+        late = refresh(idle)  # day 178: 178 days after its issue
         assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
         control.set_profile(None, utility=SLUG)
         assert refresh(plain).status_code == 200  # the authorization's two years: still good
@@ -237,10 +243,12 @@ def test_an_async_batch_answers_202_then_a_batch_list_gives_the_same_data(live, 
         control.set_notify_uri(tp.url, utility=SLUG)
         try:
             profile("async-batch")
-            r = get(t)
-            assert r.status_code == 202 and r.headers["Retry-After"] == "3" \
-                and r.headers["X-Sandbox-Reason"] == "async_batch" and r.json()["status"] == "accepted"
-            assert get(t).status_code == 202  # asked again while pending: no second BatchList
+            with ThreadPoolExecutor(4) as pool:  # asked four times at once: one BatchList
+                answers = list(pool.map(lambda _: get(t), range(4)))
+            for r in answers:
+                assert r.status_code == 202 and r.headers["Retry-After"] == "3" \
+                    and r.headers["X-Sandbox-Reason"] == "async_batch" and r.json()["status"] == "accepted"
+            assert get(t).status_code == 202  # asked again while pending: no second BatchList either
             posted = tp.wait_for(1, timeout=30)
             root = etree.fromstring(posted[0]["body"])
             uris = [e.text for e in root]
@@ -252,8 +260,11 @@ def test_an_async_batch_answers_202_then_a_batch_list_gives_the_same_data(live, 
                 assert one.status_code == 200
                 got += readings(one.content)
             assert sorted(got) == sorted(by_point_sync) and got
-            assert len(control.notifications(client_id=DEMO[0], utility=SLUG, state="delivered")) >= 1
-            assert len([p for p in tp.received if p["path"].endswith("Notification")]) == 1
+            made = [n for n in control.notifications(client_id=DEMO[0], utility=SLUG) if n["event"] == "batch_ready"]
+            assert len(made) == 1 and made[0]["state"] == "delivered" and made[0]["uris"] == uris
+            ready = get(t)  # asked again once its BatchList was sent: the data is ready
+            assert ready.status_code == 200 and ready.content == sync.content
+            assert get(t, **{"published-min": "2025-03-01T00:00:00Z"}).status_code == 202  # another request: later
         finally:
             control.set_notify_uri(None, utility=SLUG)
 
@@ -373,6 +384,22 @@ def test_usage_points_join_after_the_seconds_delay(live, control, profile):
         assert "UsagePoint" in kinds(get(t).content)
     finally:
         control.freeze(NOW)
+
+
+def test_another_applications_profile_never_revokes_a_refresh_token_family(live, control, profile, other):
+    """A retired refresh token presented by another client is refused (invalid_grant), and its family
+    stays: reuse detection is the token owner's profile, not the caller's."""
+    control.set_profile("hardened", client_id=other["client_id"], utility=SLUG)
+    try:
+        t = grant(live, control)
+        newer = refresh(t).json()  # the standard profile: t's refresh token is retired
+        stranger = token(live.url, SLUG, (other["client_id"], other["client_secret"]), grant_type="refresh_token",
+                         refresh_token=t["refresh_token"])
+        assert stranger.status_code == 400 and stranger.json()["error"] == "invalid_grant"
+        assert get(newer, t["resourceURI"]).status_code == 200
+        assert refresh({**t, **newer}).status_code == 200
+    finally:
+        control.set_profile(None, client_id=other["client_id"], utility=SLUG)
 
 
 def test_a_profile_never_changes_another_applications_answers(live, control, profile, other):

@@ -38,7 +38,15 @@ from sandbox.espi.scopes import content_of
 from sandbox.services import access
 from sandbox.services.access import ClientRole
 from sandbox.services.authorizations import AuthState, state
-from sandbox.services.notifications.outbox import AUTHORIZED, BATCH_READY, PENDING, PUBLISHED, UPLOADED, enqueue
+from sandbox.services.notifications.outbox import (
+    AUTHORIZED,
+    BATCH_READY,
+    DELIVERED,
+    PENDING,
+    PUBLISHED,
+    UPLOADED,
+    enqueue,
+)
 from sandbox.services.subscriptions import bulk_request_of
 from sandbox.synth.calendar import local_midnight
 from sandbox.synth.world import WorldDef
@@ -91,24 +99,28 @@ def _batch_lists(s: Session, root: str, found: Iterable[tuple[Authorization, Spa
     return [n.id for n in made]
 
 
-def batch_later(db: Database, application_id: int, uris: list[str], at: dt.datetime, delay: float) -> int:
-    """An asynchronous batch: the BatchList naming `uris` POSTed `delay` real seconds from now; the
-    same request asked again while that one is pending makes no second one. Its notification's id.
+def batch_later(db: Database, application_id: int, uris: list[str], at: dt.datetime, delay: float) -> bool:
+    """An asynchronous batch: the BatchList naming `uris` POSTed `delay` real seconds from now. The
+    same request asked again while that one is pending makes no second one (two at once included:
+    the application's row is locked first); asked once that BatchList was delivered, its data is
+    ready. True when ready (answer the data), False when it is being prepared (answer 202).
     Refused when the third party has no notification URI, since nothing could announce the data."""
     with db.transaction() as s:
+        # the first statement takes the lock (a write: SQLite's database lock, PostgreSQL's row lock)
+        s.execute(update(Application).where(Application.id == application_id).values(id=Application.id))
         app = s.get(Application, application_id)
         if app is None or not app.notify_uri:
             raise Refused("this utility answers a subscription's batch asynchronously: the data is announced to the "
                           "application's notification URI, and it has none (set one in the developer portal)")
-        waiting = s.scalars(select(Notification).where(Notification.application_id == application_id,
+        earlier = s.scalars(select(Notification).where(Notification.application_id == application_id,
                                                        Notification.event == BATCH_READY,
-                                                       Notification.state == PENDING)).all()
-        for n in waiting:
-            if list(n.uris) == uris:
-                return n.id
-        made = enqueue(s, app, BATCH_READY, uris, at, delay=delay)
-        s.flush()
-        return made.id
+                                                       Notification.state.in_((PENDING, DELIVERED)))).all()
+        same = [n for n in earlier if list(n.uris) == uris]
+        if any(n.state == DELIVERED for n in same):
+            return True
+        if not same:
+            enqueue(s, app, BATCH_READY, uris, at, delay=delay)
+        return False
 
 
 def _active(auth: Authorization, now: dt.datetime) -> bool:

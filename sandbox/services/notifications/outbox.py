@@ -29,6 +29,7 @@ from sandbox.espi.resources import batch_list
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 PUBLISHED, UPLOADED, AUTHORIZED = "published", "uploaded", "authorized"  # the events that notify
 BATCH_READY = "batch_ready"  # an asynchronous Batch/Subscription's data (a behaviour profile's batch.mode)
+EVENTS = (PUBLISHED, UPLOADED, AUTHORIZED, BATCH_READY)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sandbox.services.access import AppStatus
+from sandbox.services.notifications import outbox
 from sandbox.web.control import views
 
 PREFIX = "/sandbox-api"
@@ -92,7 +93,7 @@ NOTIFICATION = _object(
     ("id", "client_id", "event", "created_at", "enqueued_at", "state", "attempts", "next_attempt_at", "delivered_at",
      "uris", "body", "deliveries"),
     id={"type": "integer"}, client_id={"type": "string"},
-    event={"enum": ["published", "uploaded", "authorized"]},
+    event={"enum": list(outbox.EVENTS)},
     created_at={**_TIME, "description": "sandbox time of the event"},
     enqueued_at={**_TIME, "description": "real time; deliveries keep real time"},
     state={"enum": ["pending", "delivered", "failed"]}, attempts={"type": "integer"},
