@@ -39,6 +39,9 @@ LINK_TYPE = "application/atom+xml"  # the media type every link of an ESPI docum
 _NOT_IN_3_3 = ("{%s}Statement" % CUST, "{%s}StatementRef" % CUST)
 
 
+_PLAIN_FIELDS = (VERSIONS[0], NAMESPACES[0], HREFS[0])
+
+
 @dataclass(frozen=True)
 class Form:
     """How a document is written. Form() is what the writers produce (`plain`)."""
@@ -60,11 +63,11 @@ class Form:
     @property
     def plain(self) -> bool:
         """True for the writers' own form: there is nothing to render."""
-        return self == Form()
+        return (self.version, self.namespaces, self.hrefs) == _PLAIN_FIELDS
 
 
 PLAIN = Form()
-PLAIN_FIELDS = (PLAIN.version, PLAIN.namespaces, PLAIN.hrefs)
+PLAIN_FIELDS = _PLAIN_FIELDS
 
 
 def in_form(chunks: Iterable[bytes], form: Form) -> Iterable[bytes]:

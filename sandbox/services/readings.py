@@ -6,6 +6,7 @@ its CSV and the Green Button file always agree.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -47,9 +48,14 @@ def session_of(up: UsagePoint) -> Session:
     return s
 
 
+@functools.lru_cache(maxsize=8)  # a world is a frozen value, compared by identity
+def _world_quality(world: WorldDef) -> DataQuality:
+    return DataQuality.of_world(world)
+
+
 def quality_of(world: WorldDef, customer: Customer | None) -> DataQuality:
     """The customer's data-quality knobs in effect: its own, each knob it has not set the world's."""
-    default = DataQuality.of_world(world)
+    default = _world_quality(world)
     if customer is None or not customer.data_quality:
         return default
     return DataQuality.from_json(customer.data_quality, default)

@@ -4,7 +4,6 @@ requests cannot both win, on SQLite or PostgreSQL), and revoked. The UPDATEs go 
 session's connection: no ORM object is loaded yet when they run, so none can be stale."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -136,13 +135,17 @@ def find_for_call(s: Session, utility_id: int, value: str) -> CallToken | None:
     z = values[5 + n_app:]
     auth = None
     if z[0] is not None:
-        auth = dataclasses.replace(CallAuthorization(*z[:-1]), faults=tuple(z[-1] or ()))
+        (id_, uuid, sub, scope_, status, reason, ended, start, end, customer_id, customer_uuid, created, pending,
+         faults) = z
+        auth = CallAuthorization(id_, uuid, sub, scope_, status, reason, ended, start, end, customer_id, customer_uuid,
+                                 created, pending or 0, tuple(faults or ()))
     kind, scope, expires_at, revoked_at, refresh_expires_at = values[:5]
     return CallToken(kind, scope, expires_at, revoked_at, refresh_expires_at, app, auth)
 
 
 def _app_of(values: list) -> CallApp:
-    return dataclasses.replace(CallApp(*values[:-1]), faults=tuple(values[-1] or ()))
+    id_, uuid, client_id, name, status, profile, faults = values
+    return CallApp(id_, uuid, client_id, name, status, profile, tuple(faults or ()))
 
 
 def find_registered(s: Session, utility_id: int, value: str) -> CallApp | None:

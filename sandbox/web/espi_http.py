@@ -76,9 +76,10 @@ def guarded(resource: str) -> Callable:
             except TokenRefused as err:
                 raise access.missing_token(resource) or err from None
             g.presented = p  # before judging: the request log names a refused caller too
-            access.judge(p, resource, request.method, ids, sandbox().clock.now())
+            sb = sandbox()
+            access.judge(p, resource, request.method, ids, sb.clock.now())
             # the behaviour profile the call is answered with: its application's, else its utility's
-            g.profile = sandbox().require_world().profile_for(g.utility, p.application.profile)
+            g.profile = sb.require_world().profile_for(g.utility, p.application.profile)
             try:
                 chosen = faults.of_call(p)
             except Refused as exc:

@@ -17,12 +17,15 @@ from sandbox.services.faults import DOCUMENT, Fault
 
 HEADER = "X-Sandbox-Fault"
 APPLIED = "X-Sandbox-Fault-Applied"
+_ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")  # the header as WSGI names it
 
 
 def of_call(p: Presented) -> tuple[Fault, ...]:
     """The call's faults: its request's header (if allowed), its application's and its authorization's.
     Nothing is parsed when none is set (a call without faults costs two tuple checks)."""
-    header = request.headers.get(HEADER) if current_app.extensions["sandbox"].config["FAULT_HEADER"] else None
+    header = request.environ.get(_ENVIRON_KEY)
+    if header is not None and not current_app.extensions["sandbox"].config["FAULT_HEADER"]:
+        header = None
     app_faults = p.application.faults
     auth_faults = p.authorization.faults if p.authorization is not None else ()
     if not (header or app_faults or auth_faults):

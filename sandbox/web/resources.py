@@ -14,6 +14,7 @@ from typing import Callable
 from flask import Response, g, jsonify, request
 
 from sandbox.core.errors import NotFound, Refused
+from sandbox.core.profile import Behaviour
 from sandbox.espi import forms, urls
 from sandbox.espi import query as espi_query
 from sandbox.espi.atom import Entry
@@ -40,12 +41,11 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 def _place() -> Place:
     sb = sandbox()
     return Place(sb.require_world(), g.utility, sb.clock, urls.resource_root(request.host_url, g.slug),
-                 espi_query.parse_query(request.args, _quirks()), sb.rendered)
+                 espi_query.parse_query(request.args, _quirks(g.profile.behaviour)), sb.rendered)
 
 
-def _quirks() -> espi_query.Quirks:
+def _quirks(b: Behaviour) -> espi_query.Quirks:
     """How the call's profile reads the time filters (none: ESPI.md 4.4 exactly)."""
-    b = g.profile.behaviour
     if not b.quirky_filters:
         return espi_query.NO_QUIRKS
     return espi_query.Quirks(b.refuse_future_published_max, b.refuse_fractional_seconds, b.whole_local_days,
@@ -54,8 +54,10 @@ def _quirks() -> espi_query.Quirks:
 
 def _pending() -> bool:
     """Whether the caller's subscription is still being provisioned (the profile's delay); asked once a call."""
+    if not g.profile.behaviour.provisioning_delayed:
+        return False
     p = g.presented
-    if p.kind != TokenKind.CUSTOMER or p.authorization is None or not g.profile.behaviour.provisioning_delayed:
+    if p.kind != TokenKind.CUSTOMER or p.authorization is None:
         return False
     if "provisioning" not in g:
         g.provisioning = subscriptions.provisioning(sandbox().db, p.authorization, g.profile.behaviour,
