@@ -32,3 +32,10 @@ def seed(url: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"], cwd=ROOT,
                           env={**os.environ, "SANDBOX_DATABASE_URL": url}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and re.search(r"Seeded [0-9]+ utilities", proc.stdout), proc.stdout + proc.stderr
+
+
+def small_world(folder: Path, key: str) -> LiveServer:
+    """run.py on a fresh SQLite file in `folder` with two customers a utility, no demo app, and the
+    control API's key `key` (enter it with `with`)."""
+    return LiveServer("--database", str(folder / "world.db"), "--customers", "2", "--reset", "--no-demo-app",
+                      env={"SANDBOX_ADMIN_KEY": key})

@@ -12,7 +12,7 @@ from espi.checks import ATOM, ESPI, espi_schema, parse
 
 from sandbox.testing.client import SandboxClient
 
-from .server import LiveServer
+from .server import LiveServer, small_world
 
 pytestmark = pytest.mark.live
 KEY = "faults-key"
@@ -21,9 +21,7 @@ SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;Histor
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    db = str(tmp_path_factory.mktemp("faults") / "world.db")
-    with LiveServer("--database", db, "--customers", "2", "--reset", "--no-demo-app",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with small_world(tmp_path_factory.mktemp("faults"), KEY) as s:
         yield s
 
 

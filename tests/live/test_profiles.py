@@ -20,7 +20,7 @@ from sandbox.espi.reader import read_usage_feed
 from sandbox.espi.xmlio import parse_untrusted
 from sandbox.testing.client import SandboxClient
 
-from .server import LiveServer
+from .server import small_world
 from .third_party import ThirdParty
 from .tokens import CALLBACK, DEMO, token
 
@@ -34,9 +34,7 @@ NOW = dt.datetime(2025, 3, 12, 15, 30, tzinfo=dt.timezone.utc)
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    db = str(tmp_path_factory.mktemp("profiles") / "world.db")
-    with LiveServer("--database", db, "--customers", "2", "--reset", "--no-demo-app",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with small_world(tmp_path_factory.mktemp("profiles"), KEY) as s:
         yield s
 
 
