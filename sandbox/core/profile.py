@@ -136,16 +136,3 @@ class Profile:
         if behaviour is None or behaviour == self.behaviour:
             return self
         return dataclasses.replace(self, behaviour=behaviour)
-
-    # the knobs the OAuth server asks most, by their old names
-    @property
-    def strict_scopes(self) -> bool:
-        return self.behaviour.strict_scopes
-
-    @property
-    def refresh_rotation(self) -> bool:
-        return self.behaviour.refresh_rotation
-
-    @property
-    def refresh_reuse_detection(self) -> bool:
-        return self.behaviour.refresh_reuse_detection

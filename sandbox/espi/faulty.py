@@ -113,13 +113,12 @@ MUTATIONS: dict[str, Callable] = {
     "wrong-multiplier": wrong_multiplier, "decimal-values": decimal_values, "unknown-uom": unknown_uom,
     "gap-days": gap_days, "late-revision": late_revision,
 }
-TAKES_RESOURCE = {"RemoveEntry", "Duplicate", "BreakUplink"}
 
 
 def rewrite(document: bytes, faults: list[tuple[str, str]]) -> bytes:
-    """The document with each (scenario, argument) applied in order."""
+    """The document with each (scenario, argument) applied in order (an argument names a resource)."""
     root = etree.fromstring(document, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     for name, arg in faults:
         fn = MUTATIONS[name]
-        fn(root, arg) if name in TAKES_RESOURCE else fn(root)
+        fn(root, arg) if arg else fn(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -39,7 +39,7 @@ LINK_TYPE = "application/atom+xml"  # the media type every link of an ESPI docum
 _NOT_IN_3_3 = ("{%s}Statement" % CUST, "{%s}StatementRef" % CUST)
 
 
-_PLAIN_FIELDS = (VERSIONS[0], NAMESPACES[0], HREFS[0])
+PLAIN_FIELDS = (VERSIONS[0], NAMESPACES[0], HREFS[0])  # the writers' own form
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,10 @@ class Form:
     @property
     def plain(self) -> bool:
         """True for the writers' own form: there is nothing to render."""
-        return (self.version, self.namespaces, self.hrefs) == _PLAIN_FIELDS
+        return (self.version, self.namespaces, self.hrefs) == PLAIN_FIELDS
 
 
 PLAIN = Form()
-PLAIN_FIELDS = _PLAIN_FIELDS
 
 
 def in_form(chunks: Iterable[bytes], form: Form) -> Iterable[bytes]:

@@ -191,7 +191,7 @@ class Server(AuthorizationServer):
         if scope is None:
             return
         try:
-            allowed_by([scope], scope, "strict" if _profile().strict_scopes else "lenient")
+            allowed_by([scope], scope, "strict" if _profile().behaviour.strict_scopes else "lenient")
         except ScopeError as exc:
             raise InvalidScopeError(description=error_text(str(exc))) from None
 
@@ -343,7 +343,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     @property
     def INCLUDE_NEW_REFRESH_TOKEN(self):  # noqa: N802 (Authlib's name)
-        return _profile().refresh_rotation
+        return _profile().behaviour.refresh_rotation
 
     def validate_token_request(self):
         """Authlib's checks, then the profile's rule for the scope parameter on a refresh."""
@@ -367,7 +367,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             profile = sandbox().require_world().profile_for(g.utility, owner.profile) if owner is not None else None
             if row is not None and profile is not None and row.revoked_at is not None \
                     and row.authorization_id is not None and row.application_id == self.request.client.app.id \
-                    and profile.refresh_rotation and profile.refresh_reuse_detection:
+                    and profile.behaviour.refresh_rotation and profile.behaviour.refresh_reuse_detection:
                 family = row.authorization_id
             elif not access.token_usable(row, _now(), refresh=True):
                 return None

@@ -17,6 +17,7 @@ from sandbox.core.models import Application, Authorization
 
 RESPONSE, DOCUMENT = "response", "document"
 RESOURCES = ("UsagePoint", "MeterReading", "ReadingType", "IntervalBlock", "UsageSummary", "LocalTimeParameters")
+A_RESOURCE = "a resource: " + ", ".join(RESOURCES)  # the argument of the entry mutations
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,12 @@ SCENARIOS: tuple[Scenario, ...] = (
              "refresh the access token and retry once, whatever expires_in said", ""),
     Scenario("RemoveEntry", DOCUMENT, "the first entry of the resource is left out",
              "tolerate a missing entry: do not crash on a link that resolves nowhere",
-             "related and up links resolve", "a resource: " + ", ".join(RESOURCES)),
+             "related and up links resolve", A_RESOURCE),
     Scenario("Duplicate", DOCUMENT, "the first entry of the resource appears twice",
-             "de-duplicate by the entry's id", "every entry id is unique", "a resource"),
+             "de-duplicate by the entry's id", "every entry id is unique", A_RESOURCE),
     Scenario("BreakUplink", DOCUMENT, "the first entry of the resource has an up link to nowhere",
-             "place entries by their ids and self links, not by the up link alone", "up links resolve", "a resource"),
+             "place entries by their ids and self links, not by the up link alone", "up links resolve",
+             A_RESOURCE),
     Scenario("dst-local-as-utc", DOCUMENT, "reading times written as local wall time, as if it were UTC",
              "check times against LocalTimeParameters; flag data shifted by the zone's offset",
              "readings start on the utility's local midnight"),
@@ -111,7 +113,7 @@ def _check_argument(s: Scenario, arg: str, field: str) -> None:
     elif s.name == "server-error":
         if arg not in ("", "500", "503"):
             raise Refused(f"{field}: server-error takes 500 or 503, not {arg!r}", field)
-    elif s.argument.startswith("a resource"):
+    elif s.argument == A_RESOURCE:
         if arg not in RESOURCES:
             raise Refused(f"{field}: {s.name} names a resource ({', '.join(RESOURCES)}), as {s.name}:IntervalBlock",
                           field)

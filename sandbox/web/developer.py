@@ -198,7 +198,7 @@ def _form_page(values: dict, app=None, error: str | None = None, error_field: st
 
 def _validate(values: dict) -> onboarding.Metadata:
     return onboarding.validate_metadata(values, _offered(), utility_name=g.utility.name,
-                                        strict=g.utility.profile.strict_scopes)
+                                        strict=g.utility.profile.behaviour.strict_scopes)
 
 
 @bp.get("/apps/new")

@@ -118,9 +118,8 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
     Flask tears the request down when the view returns, before the body is written; the request's
     database session (whose objects the feed reads as it goes: imported readings, links) is handed to
     the stream instead, and closed when the stream ends."""
-    chunks = forms.in_form(chunks, call_form())
-    if g.get("document_faults"):  # a faulty document asked for: written whole, then broken
-        chunks = [faults.rewrite(b"".join(chunks))]
+    if not call_form().plain or g.get("document_faults"):  # written whole, then rewritten (not streamed)
+        chunks = [_as_sent(b"".join(chunks))]
     gzip = request.accept_encodings.quality("gzip") > 0
     body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
     resp = Response(stream_with_context(_keeping(take_db_session(), iter(body))), status, content_type=ATOM)
@@ -133,17 +132,19 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
 
 def atom_document(data: bytes, status: int = 200) -> Response:
     """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
-    form = call_form()
-    if not form.plain:
-        data = forms.render(data, form)
-    if g.get("document_faults"):
-        data = faults.rewrite(data)
+    data = _as_sent(data)
     gzip = request.accept_encodings.quality("gzip") > 0 and len(data) > 512
     resp = Response(zlib.compress(data, 6, wbits=31) if gzip else data, status, content_type=ATOM)
     resp.headers["Vary"] = "Accept-Encoding"
     if gzip:
         resp.headers["Content-Encoding"] = "gzip"
     return resp
+
+
+def _as_sent(data: bytes) -> bytes:
+    """A whole document as the call gets it: in its profile's form, then broken by its document faults."""
+    data = forms.render(data, call_form())
+    return faults.rewrite(data) if g.get("document_faults") else data
 
 
 def call_form() -> forms.Form:

@@ -222,7 +222,7 @@ def _read_metadata() -> tuple[onboarding.Metadata, dict]:
         names = JSON_FIELDS
     offered = world.offered_scopes(g.utility)
     meta = onboarding.validate_metadata(raw, offered, utility_name=g.utility.name, default_scopes=True,
-                                        strict=g.utility.profile.strict_scopes, names=names)
+                                        strict=g.utility.profile.behaviour.strict_scopes, names=names)
     return meta, body
 
 
