@@ -13,9 +13,10 @@ from sandbox.core.errors import NotFound
 
 # The schema's version: raise it whenever a table or column changes. A database made at another
 # version is refused with a message to rebuild it (--reset), never reused silently.
-SCHEMA_VERSION = 8  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
+SCHEMA_VERSION = 9  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
 # 6: notifications (publication_mark, notification, delivery_attempt); 7: Application.faults, Authorization.faults;
-# 8: Application.profile, Customer.data_quality, Authorization.pending_calls
+# 8: Application.profile, Customer.data_quality, Authorization.pending_calls; 9: keyed digests of client secrets and
+# registration tokens, server-side web sessions
 SCHEMA_TABLE = "schema_version"
 
 

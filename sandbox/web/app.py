@@ -94,9 +94,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from sandbox.cli import register_commands
     from sandbox.web import context, register_blueprints
 
+    from sandbox.web import input_guards, limits, security
+
     context.init_app(app)
+    input_guards.init_app(app)  # before the blueprints: it bounds the URL converters their rules use
+    security.init_app(app)
     _init_csrf(app)
     register_blueprints(app)
+    limits.init_app(app)  # after the blueprints: it wraps their views by endpoint
     register_commands(app)
 
     @app.context_processor
