@@ -693,7 +693,7 @@ def run_wrk(url: str, token: str, duration: float, connections: int, folder: Pat
     if out.returncode != 0:
         raise SystemExit(f"wrk failed ({out.returncode}): {out.stderr or out.stdout}")
     text = out.stdout
-    dist = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", text, re.M))
+    dist = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", text, re.M))
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
     done = re.search(r"^\s+(\d+) requests in", text, re.M)
     if rate is None or done is None or "50" not in dist or "99" not in dist:

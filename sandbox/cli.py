@@ -80,7 +80,9 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
         customer = _customer(s, slug, username)
         h = history(world, world.utility(slug), sb.clock, customer)
         end = end or h.end
-        start = start or max(h.first, months_back(end, 13))
+        # 13 months back from the end, or from the data's nearer edge when the end lies outside it (a calendar edge
+        # such as 0001-01-01 is then refused below, naming the option, not overflowed here)
+        start = start or max(h.first, months_back(min(max(end, h.first), h.end), 13))
         ids = []
         for ref in usage_points:
             match = [up for up in customer.usage_points if up.uuid == ref.lower() or str(up.number) == ref]

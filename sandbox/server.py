@@ -22,6 +22,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="world seed (default 42 from seed_data/world.toml; SANDBOX_SEED)")
     p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
     p.add_argument("--threads", type=int, help="request threads (default 8; SANDBOX_THREADS)")
+    p.add_argument("--public-url", help="the address its users reach it at, e.g. https://gb.example.org: the base of "
+                   "every URL it writes and a host it answers to (default: the listening address; SANDBOX_PUBLIC_URL)")
+    p.add_argument("--allowed-hosts", help="further host names it answers to, comma-separated (.example.org admits "
+                   "subdomains; SANDBOX_ALLOWED_HOSTS)")
+    p.add_argument("--proxy-hops", type=int, help="reverse proxies in front whose X-Forwarded-* headers are "
+                   "believed (default 0; SANDBOX_PROXY_HOPS)")
     p.add_argument("--reset", action="store_true", help="rebuild the world even if the database holds one")
     p.add_argument("--no-demo-app", action="store_true", help="do not start the demo third-party app")
     p.add_argument("--demo-port", type=int, help="the demo app's port, 0 for any free one (default 8081; "
@@ -35,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("argument --customers: must be zero or more")
     if args.threads is not None and not 1 <= args.threads <= 256:
         p.error("argument --threads: must be between 1 and 256")
+    if args.proxy_hops is not None and not 0 <= args.proxy_hops <= 10:
+        p.error("argument --proxy-hops: must be between 0 and 10")
     return args
 
 
@@ -55,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     flags = {"HOST": args.host, "PORT": args.port, "DATABASE_URL": args.database, "SEED": args.seed,
              "CUSTOMERS": args.customers, "THREADS": args.threads, "RESET": args.reset or None,
-             "DEMO_APP": False if args.no_demo_app else None, "DEMO_PORT": args.demo_port}
+             "DEMO_APP": False if args.no_demo_app else None, "DEMO_PORT": args.demo_port,
+             "PUBLIC_URL": args.public_url, "ALLOWED_HOSTS": args.allowed_hosts, "PROXY_HOPS": args.proxy_hops}
     try:
         app = create_app(flags)
     except (SeedDataError, ConfigError, SchemaError) as exc:
@@ -64,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = app.extensions["sandbox"].config
     try:
         server = create_server(app, host=cfg["HOST"], port=cfg["PORT"], threads=cfg["THREADS"],
-                               ident=f"GreenButtonSandbox/{__version__}", clear_untrusted_proxy_headers=True)
+                               ident=f"GreenButtonSandbox/{__version__}", **waitress_limits(cfg))
     except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
         print(f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
@@ -76,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         listeners = [(h, int(p)) for h, p in server.effective_listen]
     urls = [f"http://{h if ':' not in h else f'[{h}]'}:{p}" for h, p in listeners]
     sb = app.extensions["sandbox"]
-    if not _wildcard(cfg["HOST"]):  # notifications name the address third parties call (0.0.0.0: the first caller's)
-        sb.listen_url = urls[0] + "/"
+    # notifications name the public URL, else the address listened at (every interface: loopback's)
+    sb.listen_url = (urls[0] if not _wildcard(cfg["HOST"]) else f"http://127.0.0.1:{listeners[0][1]}") + "/"
+    if _wildcard(cfg["HOST"]) and not cfg["PUBLIC_URL"]:
+        print(f"note: listening on every interface without --public-url: it answers to loopback names only, and "
+              f"notifications name {sb.listen_url}; give --public-url (SANDBOX_PUBLIC_URL) with the address others "
+              "reach it at", file=sys.stderr)
     demo = None
     if cfg["DEMO_APP"]:
         try:
@@ -93,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
         notifier = app.extensions["notifications"]
         sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
-        notifier.policy = dataclasses.replace(notifier.policy,  # its exact address, even beyond loopback
-                                              allow_prefixes=notifier.policy.allow_prefixes | {sb.demo_notify_uri})
+        notifier.policy = dataclasses.replace(notifier.policy,  # this exact URL, even beyond loopback
+                                              allow_urls=notifier.policy.allow_urls | {sb.demo_notify_uri})
         set_demo_notify_uri(sb.db, sb.demo_notify_uri)
     world = sb.world
     # one write, so whoever reads the running line has the demo credentials with it
@@ -132,17 +145,34 @@ def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
 
     from sandbox import __version__
     from sandbox.demo.app import create_demo_app
+    from sandbox.web.hosts import HostGuard, trusted_hosts
+    from sandbox.web.memory import ReturnsMemory
 
     if _wildcard(cfg["HOST"]):
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     demo = create_demo_app(sandbox_url)
+    # served beside the sandbox, it answers the same hosts and hands back an upload's memory the same way
+    demo.wsgi_app = ReturnsMemory(HostGuard(demo.wsgi_app, trusted_hosts(cfg)))  # type: ignore[method-assign]
     server = create_server(demo, host=cfg["HOST"], port=cfg["DEMO_PORT"], threads=4,
-                           ident=f"DemoEnergyApp/{__version__}", clear_untrusted_proxy_headers=True)
+                           ident=f"DemoEnergyApp/{__version__}", **waitress_limits(cfg))
     host = cfg["HOST"] if not _wildcard(cfg["HOST"]) else "127.0.0.1"
     port = int(server.getsockname()[1]) if hasattr(server, "getsockname") else int(server.effective_listen[0][1])
     return server, f"http://{host if ':' not in host else f'[{host}]'}:{port}"
 
 
+def waitress_limits(cfg: dict) -> dict:
+    """Waitress's settings that keep a server accepting under idle or half-sent connections: poll()
+    rather than select() (no 1,024-descriptor ceiling), CONNECTION_LIMIT open connections at most
+    (Waitress's default, 100, let 105 idle sockets stop the server), and connections idle for
+    IDLE_TIMEOUT seconds closed (a request still being answered is never idle). Forwarded headers
+    reach the app, which believes them for PROXY_HOPS proxies, only when some are configured."""
+    return {"asyncore_use_poll": True, "connection_limit": cfg["CONNECTION_LIMIT"],
+            "channel_timeout": cfg["IDLE_TIMEOUT"], "cleanup_interval": max(1, min(10, cfg["IDLE_TIMEOUT"] // 2)),
+            "clear_untrusted_proxy_headers": not cfg["PROXY_HOPS"]}
+
+
 def _wildcard(host: str) -> bool:
-    return host in ("", "0.0.0.0", "::", "[::]")
+    from sandbox.web.hosts import is_wildcard
+
+    return is_wildcard(host)
 

@@ -40,8 +40,10 @@ ADMIN_KEY = "test-admin-key"  # the control API's key in the `app` fixture
 def app(tmp_path, clock):
     """A fresh database with a small world (3 generated customers per utility), a frozen clock and
     the control API's key ADMIN_KEY."""
+    # the test client's requests come to http://localhost/: the app's public URL says so, as run.py's
+    # listening address would, for the URLs written without a request (notifications)
     application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "CUSTOMERS": 3, "TESTING": True,
-                              "ADMIN_KEY": ADMIN_KEY}, clock=clock)
+                              "ADMIN_KEY": ADMIN_KEY, "PUBLIC_URL": "http://localhost/"}, clock=clock)
     yield application
     application.extensions["sandbox"].db.engine.dispose()
 

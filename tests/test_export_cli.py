@@ -49,3 +49,10 @@ def test_a_start_before_the_data_says_where_the_data_begins(app):
     args = ["export", "--utility", "bayview", "--customer", "demo", "--start", "1999-01-01", "--end", "2025-06-03"]
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 2 and "data is available from" in result.output
+
+
+@pytest.mark.parametrize("dates", [["--end", "0001-01-01"], ["--start", "0001-01-01", "--end", "9999-12-31"],
+                                   ["--start", "9999-12-31"], ["--end", "9999-12-31"]])
+def test_the_calendars_edges_are_refused_naming_the_options(app, dates):
+    result = app.test_cli_runner().invoke(args=["export", "--utility", "bayview", "--customer", "demo", *dates])
+    assert result.exit_code == 2 and "--start/--end" in result.output, result.output

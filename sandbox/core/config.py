@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -24,11 +25,17 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMERS": None,  # generated customers per utility; None: each utility file's count
     "SEED_DATA": str(ROOT / "seed_data"),
     "THREADS": 8,  # request threads of the server (run.py, green-button-sandbox)
+    "CONNECTION_LIMIT": 1000,  # open connections run.py's server keeps at once (each server: the demo app's too)
+    "IDLE_TIMEOUT": 30,  # seconds before run.py's server closes a connection that sends nothing and awaits nothing
+    "SLOW_FAULT_MAX": 30.0,  # the longest delay the `slow` fault scenario makes, in seconds
+    "SLOW_FAULT_CALLS": None,  # calls a process delays at once for the `slow` fault (None: a quarter of THREADS, >= 1)
     "DEMO_APP": True,  # run.py starts the demo third-party app beside the utilities
     "DEMO_PORT": 8081,
     "RESET": False,
     "AUTO_SEED": True,  # seed an empty database when the app is created
-    "PUBLIC_URL": None,  # base URL used in links when there is no request (CLI export)
+    "PUBLIC_URL": None,  # the address users reach: the base of every URL written without a request (notifications)
+    "ALLOWED_HOSTS": "",  # host names answered besides loopback, the listening host and PUBLIC_URL's ("*": any)
+    "PROXY_HOPS": 0,  # reverse proxies in front whose X-Forwarded-* headers are believed
     "SECRET_KEY": None,  # None: a random key kept in the database
     "ADMIN_KEY": None,  # the control API's key; None: a random one kept with the world (run.py prints it)
     "NOTIFY_ALLOW": None,  # hosts notified even when listening beyond loopback (comma-separated)
@@ -36,6 +43,16 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_RETRY_CAP": 300.0,  # the longest wait between two attempts
     "NOTIFY_ATTEMPTS": 10,  # attempts before a notification is failed
     "FAULT_HEADER": True,  # a request's X-Sandbox-Fault header may ask for a fault scenario (off for shared use)
+    # abuse limits (sandbox/web/limits.py): `limits` notation ("50 per 10 minutes;300 per day"); "off" drops one
+    "RATELIMIT": True,  # every limit below on or off
+    "RATELIMIT_STORAGE": "memory://",  # where counters live: this process, or redis://, memcached:// for several
+    "RATELIMIT_SIGNIN_PER_ADDRESS": "50 per 10 minutes",  # failed sign-ins from one client address
+    "RATELIMIT_SIGNIN_PER_ACCOUNT_NUMBER": "20 per hour;50 per day",  # failed sign-ins with one account number
+    "RATELIMIT_SIGNIN_ACROSS_ACCOUNTS": "200 per 10 minutes",  # failed sign-ins at one utility, any account or address
+    "RATELIMIT_CLIENT_AUTH_PER_CLIENT": "300 per 10 minutes",  # failed client authentications for one client_id
+    "RATELIMIT_CLIENT_AUTH_PER_ADDRESS": "2000 per 10 minutes",  # failed client authentications from one address
+    "RATELIMIT_REGISTRATION_PER_ADDRESS": "200 per hour",  # applications the open registration API made, per address
+    "RATELIMIT_SIGNUP_PER_ADDRESS": "100 per hour",  # developer sign-up requests from one address
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
 
@@ -57,11 +74,26 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_SEED": ("SEED", int),
     "SANDBOX_CUSTOMERS": ("CUSTOMERS", int),
     "SANDBOX_THREADS": ("THREADS", int),
+    "SANDBOX_CONNECTION_LIMIT": ("CONNECTION_LIMIT", int),
+    "SANDBOX_IDLE_TIMEOUT": ("IDLE_TIMEOUT", int),
+    "SANDBOX_SLOW_FAULT_MAX": ("SLOW_FAULT_MAX", float),
+    "SANDBOX_SLOW_FAULT_CALLS": ("SLOW_FAULT_CALLS", int),
     "SANDBOX_DEMO_PORT": ("DEMO_PORT", int),
     "SANDBOX_DEMO_APP": ("DEMO_APP", flag),
     "SANDBOX_FAULT_HEADER": ("FAULT_HEADER", flag),
+    "SANDBOX_RATELIMIT": ("RATELIMIT", flag),
+    "SANDBOX_RATELIMIT_STORAGE": ("RATELIMIT_STORAGE", str),
+    "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS": ("RATELIMIT_SIGNIN_PER_ADDRESS", str),
+    "SANDBOX_RATELIMIT_SIGNIN_PER_ACCOUNT_NUMBER": ("RATELIMIT_SIGNIN_PER_ACCOUNT_NUMBER", str),
+    "SANDBOX_RATELIMIT_SIGNIN_ACROSS_ACCOUNTS": ("RATELIMIT_SIGNIN_ACROSS_ACCOUNTS", str),
+    "SANDBOX_RATELIMIT_CLIENT_AUTH_PER_CLIENT": ("RATELIMIT_CLIENT_AUTH_PER_CLIENT", str),
+    "SANDBOX_RATELIMIT_CLIENT_AUTH_PER_ADDRESS": ("RATELIMIT_CLIENT_AUTH_PER_ADDRESS", str),
+    "SANDBOX_RATELIMIT_REGISTRATION_PER_ADDRESS": ("RATELIMIT_REGISTRATION_PER_ADDRESS", str),
+    "SANDBOX_RATELIMIT_SIGNUP_PER_ADDRESS": ("RATELIMIT_SIGNUP_PER_ADDRESS", str),
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
+    "SANDBOX_ALLOWED_HOSTS": ("ALLOWED_HOSTS", str),
+    "SANDBOX_PROXY_HOPS": ("PROXY_HOPS", int),
     "SANDBOX_SECRET_KEY": ("SECRET_KEY", str),
     "SANDBOX_ADMIN_KEY": ("ADMIN_KEY", str),
     "SANDBOX_NOTIFY_ALLOW": ("NOTIFY_ALLOW", str),
@@ -72,9 +104,25 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
 
 
 class ConfigError(ValueError):
-    pass
+    """A setting (flag, SANDBOX_* variable or test mapping) the sandbox cannot start with."""
 
 
+def public_url(value: str) -> str:
+    """The public URL, normalised to end with one slash: the base of the URLs a sandbox writes."""
+    parts = urlsplit(value)
+    problem = None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "is not an http:// or https:// URL with a host"
+    elif parts.query or parts.fragment:
+        problem = "has a query or fragment; give the base URL only"
+    else:
+        try:
+            parts.port  # noqa: B018 (a port out of range raises)
+        except ValueError:
+            problem = "has an invalid port"
+    if problem:
+        raise ConfigError(f"the public URL (--public-url, SANDBOX_PUBLIC_URL) {value!r} {problem}")
+    return value.rstrip("/") + "/"
 
 
 def load_config(*layers: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -91,4 +139,8 @@ def load_config(*layers: Mapping[str, Any] | None, environ: Mapping[str, str] | 
         for key, value in (layer or {}).items():
             if value is not None:
                 out[key] = value
+    if out["PUBLIC_URL"]:
+        out["PUBLIC_URL"] = public_url(out["PUBLIC_URL"])
+    if not 0 <= int(out["PROXY_HOPS"]) <= 10:
+        raise ConfigError(f"the proxy hops (--proxy-hops, SANDBOX_PROXY_HOPS) must be 0 to 10, not {out['PROXY_HOPS']}")
     return out

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import contextmanager
 from typing import Iterator, TypeVar
 
-from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, select
+from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from sandbox.core.errors import NotFound
+
+try:
+    import fcntl
+except ImportError:  # Windows: rebuilds of one process take turns, as with an in-memory database
+    fcntl = None  # type: ignore[assignment]
 
 # The schema's version: raise it whenever a table or column changes. A database made at another
 # version is refused with a message to rebuild it (--reset), never reused silently.
@@ -45,11 +51,58 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# the PostgreSQL advisory lock that rebuilding a world holds (any fixed number no other code uses)
+REBUILD_LOCK = 0x6762_7362  # "gbsb"
+_in_memory_rebuild = threading.Lock()
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._rebuild_held = threading.local()
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Held while the world's tables are dropped and made again, so that rebuilds by several
+        processes (a control-API reset in each worker, `flask reset`) take turns: PostgreSQL's session
+        advisory lock on a connection of its own; for SQLite a lock on a file beside the database (a
+        write transaction cannot serve, as the rebuild's own writes would wait for it). A thread that
+        holds it may enter again (a reset reads the kept seed files, then seeds)."""
+        if getattr(self._rebuild_held, "depth", 0):
+            yield
+            return
+        self._rebuild_held.depth = 1
+        try:
+            with self._rebuild_lock():
+                yield
+        finally:
+            self._rebuild_held.depth = 0
+
+    @contextmanager
+    def _rebuild_lock(self) -> Iterator[None]:
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": REBUILD_LOCK})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_LOCK})
+                    conn.commit()
+            return
+        path = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:" or fcntl is None:
+            with _in_memory_rebuild:
+                yield
+            return
+        with open(f"{path}.rebuild-lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def has_table(self, name: str) -> bool:
         return inspect(self.engine).has_table(name)

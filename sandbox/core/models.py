@@ -35,6 +35,7 @@ class WorldState(Base):
     seed_files: Mapped[dict] = mapped_column(JSON)  # relative path -> text, the world as seeded
     secret_key: Mapped[str] = mapped_column(String(64))
     admin_key: Mapped[str] = mapped_column(String(64))  # the control API's key unless SANDBOX_ADMIN_KEY is set
+    digest_key: Mapped[str] = mapped_column(String(64))  # HMAC key of client-secret digests (core.secrets)
     demo_notify_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)  # run.py's demo app, last set
     seeded_at: Mapped[dt.datetime] = mapped_column(DateTime)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -246,6 +247,24 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class WebSession(Base):
+    """A sign-in of one role (customer, staff, developer) at one utility (web.context).
+
+    The browser's signed cookie holds a random key; this row holds its digest and who signed in,
+    so that signing out ends the sign-in here too (a copy of the cookie made before is then
+    worth nothing) and a reset of the world, which drops every table, ends them all. Found by its
+    primary key, once per request that relies on a sign-in. `signed_in_at` is real time, not the
+    sandbox clock (which tests move by months), and bounds a sign-in's life.
+    """
+
+    __tablename__ = "web_session"
+    key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200))  # the customer's or developer's id, the staff login
+    signed_in_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
 class ApplicationStatusChange(Base):

@@ -25,7 +25,7 @@ class Sandbox:
     # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)
     rendered: RenderedRuns = field(default_factory=RenderedRuns)
 
-    # where this process is reached, for the URLs of notifications (set by run.py or the first request)
+    # where this process listens, for the URLs of notifications when no public URL is configured (set by run.py)
     listen_url: str | None = None
     demo_notify_uri: str | None = None  # run.py's demo app's notification URI, set again after a reset
 
@@ -33,9 +33,15 @@ class Sandbox:
 
     def base_url(self) -> str:
         """The base of URLs made without a request to take them from (notifications): PUBLIC_URL,
-        else where this process is reached (run.py's address, or the first request's host)."""
-        return (self.config.get("PUBLIC_URL") or self.listen_url
-                or f"http://{self.config['HOST']}:{self.config['PORT']}/")
+        else the address this process listens at (run.py's), else the configured host and port.
+        Never a request's Host: that is the caller's to choose."""
+        if self.config.get("PUBLIC_URL"):
+            return self.config["PUBLIC_URL"]
+        if self.listen_url:
+            return self.listen_url
+        host = self.config["HOST"]
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+        return f"http://{host if ':' not in host else f'[{host}]'}:{self.config['PORT']}/"
 
     def require_world(self) -> WorldDef:
         if self.world is None and self.prepare is not None:

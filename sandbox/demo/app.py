@@ -28,6 +28,8 @@ from sandbox.version import __version__
 
 MAX_UPLOAD = espi.MAX_BYTES
 CHECK_EVERY = 2.0  # seconds: the dashboard asks the utility again whether access still works
+PAGE_POLICY = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+               "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
 @dataclass
@@ -67,7 +69,9 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
     `<its address>/callback`, a loopback URI the demo registration accepts on any port)."""
     app = Flask("sandbox.demo", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(SECRET_KEY=secret_key or secrets.token_hex(32), MAX_CONTENT_LENGTH=max_upload,
-                      WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_NAME="demo_session")
+                      WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_NAME="demo_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax")
+
     csrf = CSRFProtect(app)
     utilities = Utilities(sandbox_url, client_id, client_secret)
     store = Store()
@@ -116,6 +120,15 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
     @app.context_processor
     def _globals():
         return {"version": __version__}
+
+    @app.after_request
+    def _security_headers(resp):
+        """The sandbox's header policy (sandbox.web.security), written here: the demo uses none of its modules.
+        Its callback page's URL holds the code, so no Referer goes to other sites."""
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        if resp.mimetype == "text/html":
+            resp.headers.update(PAGE_POLICY)
+        return resp
 
     @app.get("/healthz")
     def healthz():

@@ -15,6 +15,7 @@ from lxml import etree
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
 MAX_BYTES = 64 * 1024 * 1024
+MAX_ELEMENTS = 4_000_000
 MAX_EPOCH = 253402300800  # 10000-01-01: a reading later than that is not one
 
 SERVICE_KINDS = {0: "electricity", 1: "gas", 2: "water"}
@@ -149,6 +150,8 @@ def parse_usage(data: bytes) -> Usage:
     """The usage data of an Atom feed of ESPI entries; NotGreenButton if it is not one."""
     if len(data) > MAX_BYTES:
         raise NotGreenButton("the file is larger than 64 MB")
+    if data.count(b"<") - data.count(b"</") > MAX_ELEMENTS:  # a tree costs ~130 bytes an element
+        raise NotGreenButton(f"the file has more than {MAX_ELEMENTS:,} elements, more than any Green Button file")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, load_dtd=False)
     try:
         root = etree.fromstring(data, parser)

@@ -13,6 +13,9 @@ SCHEMA_DIRS = {"4.0": SCHEMA_DIR, "3.3": SCHEMA_DIR / "v3.3"}
 _REMOTE_XML_XSD = ("https://www.w3.org/2001/03/xml.xsd", "http://www.w3.org/2001/03/xml.xsd",
                    "http://www.w3.org/2001/xml.xsd")
 MAX_XML_BYTES = 64 * 1024 * 1024
+# A tree costs ~130 bytes an element: a file of tiny elements (<a/><a/>...) would take 30 times its size.
+# A Green Button file holds an element per 30 bytes or more, so this bounds the tree, not real files.
+MAX_XML_ELEMENTS = 2_000_000
 
 
 class XmlRefused(ValueError):
@@ -53,10 +56,19 @@ def _parser() -> etree.XMLParser:
                            huge_tree=False, remove_comments=True, remove_pis=True)
 
 
-def parse_untrusted(data: bytes, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
-    """Parse bytes from outside: no DTD, no entity expansion, no network, bounded size."""
+def check_size(data: bytes, max_bytes: int = MAX_XML_BYTES) -> None:
+    """XmlRefused for a document larger than `max_bytes`, or with more elements than MAX_XML_ELEMENTS
+    (counted before parsing, so a hostile file never becomes a tree of a gigabyte)."""
     if len(data) > max_bytes:
         raise XmlRefused(f"the file is {len(data):,} bytes; at most {max_bytes:,} are accepted")
+    elements = data.count(b"<") - data.count(b"</")
+    if elements > MAX_XML_ELEMENTS:
+        raise XmlRefused(f"the file has about {elements:,} elements; at most {MAX_XML_ELEMENTS:,} are accepted")
+
+
+def parse_untrusted(data: bytes, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
+    """Parse bytes from outside: no DTD, no entity expansion, no network, bounded size and element count."""
+    check_size(data, max_bytes)
     if not data.strip():
         raise XmlRefused("the file is empty")
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:  # XML keywords are case-sensitive: no copy of the file

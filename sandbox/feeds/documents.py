@@ -97,11 +97,15 @@ def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.dat
     q = place.query
     lows = [t for t in (q.published_min, q.updated_min) if t is not None]
     highs = [t for t in (q.published_max, q.updated_max) if t is not None]
+    # a bound far outside these days gives the same window as one just outside them, so the calendar's own
+    # edges (years 1 and 9999) never reach the date arithmetic; the filter still compares the exact times
+    near = (local_midnight(tz, start - dt.timedelta(days=3)),
+            local_midnight(tz, max(start, end) + dt.timedelta(days=62)))
     if lows:
-        first = month_start(local_date(tz, max(lows)) - dt.timedelta(days=1))
+        first = month_start(local_date(tz, min(max(max(lows), near[0]), near[1])) - dt.timedelta(days=1))
         start = max(start, first - dt.timedelta(days=first.weekday()))
     if highs:
-        end = min(end, local_date(tz, min(highs)) + dt.timedelta(days=2))
+        end = min(end, local_date(tz, min(max(min(highs), near[0]), near[1])) + dt.timedelta(days=2))
     return start, max(start, end)
 
 

@@ -4,8 +4,9 @@ utility comes from the URL, in flask.g), ESPI scope checks, and ESPI's token res
 Authlib does the protocol: parameter checks, client authentication, PKCE, code and token
 grants, revocation. This module supplies storage and ESPI's additions: Authorization and
 Subscription records, `resourceURI`/`authorizationURI`/`customerResourceURI` in the token
-response, single-use codes whose reuse revokes what they minted, and the behaviour profile
-(token lifetimes, PKCE required, refresh-token rotation, strict or lenient scopes).
+response, single-use codes whose reuse revokes what they minted (and that give nothing to a
+suspended third party or for a customer who moved out), and the behaviour profile (token
+lifetimes, PKCE required (S256), refresh-token rotation, strict or lenient scopes).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -28,13 +30,12 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
 
 from sandbox.core.clock import utc
 from sandbox.core.db import fetch
-from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
+from sandbox.core.models import Application, ApplicationStatusChange, Authorization, Customer, OAuthCode, OAuthToken
 from sandbox.core.profile import Profile
-from sandbox.core.secrets import digest, new_token
+from sandbox.core.secrets import client_secret_matches, digest, new_token
 from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
@@ -91,7 +92,7 @@ class Client(ClientMixin):
         return access.redirect_allowed(self.app, redirect_uri)
 
     def check_client_secret(self, client_secret):
-        return check_password_hash(self.app.client_secret_hash, client_secret)
+        return client_secret_matches(sandbox().db.engine, client_secret, self.app.client_secret_hash)
 
     def check_endpoint_auth_method(self, method, endpoint):
         return method in TOKEN_METHODS
@@ -213,17 +214,53 @@ def _profile() -> Profile:
     return sandbox().require_world().profile_for(g.utility, g.get("client_profile"))
 
 
+# How long the access tokens of a non-rotating refresh stay good beside the next one's: a client's
+# threads share its one refresh token, and refreshes that race must all get working tokens
+REFRESH_RACE = dt.timedelta(seconds=30)
+TAKE_TRIES = 32  # each try that finds the token taken follows another request's success
+
+
+def replaced_before(now: dt.datetime) -> dt.datetime:
+    """A non-rotating refresh at `now` retires its authorization's tokens issued at or before this:
+    those of the last REFRESH_RACE stay good until they expire. With the clock frozen every request
+    happens at one instant and no race can be told from a sequence, so there a refresh retires every
+    token before it (as one that rotates does)."""
+    return now if sandbox().clock.frozen else now - REFRESH_RACE
+
+
+def take_refresh(s: Session, row: OAuthToken) -> int | None:
+    """The id of the row a non-rotating refresh token was taken from (tokens.take_refresh), or None if
+    no row holds it any more (revoked meanwhile). On PostgreSQL a take that waited for a racing
+    refresh's commit finds nothing: tried again, it sees the row that refresh gave the token to."""
+    held = row.refresh_hash
+    if held is None:
+        return None
+    for _ in range(TAKE_TRIES):
+        taken = tokens.take_refresh(s, row.utility_id, held)
+        if taken is not None or not tokens.refresh_held(s, row.utility_id, held):
+            return taken
+    return None
+
+
 def save_token(token: dict, req) -> None:
     sb = sandbox()
     now = _now()
     world = sb.require_world()
     profile = _profile()
     grant_type = req.payload.grant_type
+    rotated = "refresh_token" in token
     with sb.db.transaction() as s:
         if grant_type == "refresh_token":
-            # first, so that of two refreshes of one token exactly one wins (tokens.retire)
-            if not tokens.retire(s, req.refresh_token.row.id, now):
-                raise InvalidGrantError(description="this refresh token was just used; use the tokens that request received")
+            # first: of two refreshes of a rotating token exactly one wins (tokens.retire); racing
+            # refreshes of a non-rotating one take it in turn from the row that holds it
+            presented = req.refresh_token.row
+            if rotated:
+                old_id = presented.id if tokens.retire(s, presented.id, now) else None
+            else:
+                old_id = take_refresh(s, presented)
+            if old_id is None:
+                raise InvalidGrantError(description="this refresh token was just used by another request; use the "
+                                                    "tokens that request received")
         app = fetch(s, Application, req.client.app.id)
         auth: Authorization | None
         if grant_type == "authorization_code":
@@ -232,16 +269,15 @@ def save_token(token: dict, req) -> None:
                                         code.usage_point_ids, now)
             code.authorization_id = auth.id
         elif grant_type == "refresh_token":
-            old = fetch(s, OAuthToken, req.refresh_token.row.id)
+            old = fetch(s, OAuthToken, old_id)
             auth = old.authorization
+            if not rotated and auth is not None:
+                tokens.retire_issued_by(s, auth.id, replaced_before(now), now)
             row = tokens.store(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
                                refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now)
                                if auth else None)
-            if "refresh_token" not in token:  # no rotation: the same refresh token now belongs to the new row
-                kept, until = old.refresh_hash, old.refresh_expires_at
-                old.refresh_hash = None
-                s.flush()
-                row.refresh_hash, row.refresh_expires_at = kept, until
+            if not rotated:  # the same refresh token now belongs to the new row
+                row.refresh_hash, row.refresh_expires_at = presented.refresh_hash, old.refresh_expires_at
         else:
             role = ClientRole(app.role)
             auth = authorizations.grant_for_client(s, world.seed, g.slug, app, token.get("scope") or ROLE_SCOPES[role],
@@ -280,6 +316,57 @@ def add_uris(token: dict, auth: Authorization, root: str) -> None:
         token["customerResourceURI"] = found.customer
 
 
+def check_pkce_required(data: dict) -> None:
+    """Where the utility requires PKCE it means S256 (RFC 9700 2.1.1): no challenge, `plain`, and a
+    challenge without a method (which RFC 7636 4.3 reads as plain) are invalid_request."""
+    if not _profile().pkce_required:
+        return
+    name = g.utility.name
+    if not data.get("code_challenge"):
+        raise InvalidRequestError(description=f"{name} requires PKCE: send code_challenge and "
+                                              "code_challenge_method=S256")
+    method = data.get("code_challenge_method")
+    if method != "S256":
+        sent = f"is {error_text(method)}" if method else "is missing, which means plain (RFC 7636 4.3)"
+        raise InvalidRequestError(description=f"code_challenge_method {sent}: {name} requires PKCE with "
+                                              "code_challenge_method=S256")
+
+
+def check_exchange(code: OAuthCode) -> None:
+    """Refuse a code that must give no tokens now: its application is suspended (a suspension also
+    voids the codes issued before it: third_parties.set_status), or the customer may no longer
+    authorize it (moved out; back in Review for a customer who is not a test customer). Raised
+    inside the redeeming transaction, so nothing is stored."""
+    app, customer = code.application, code.customer
+    refusal = access.authorize_refusal(app, customer, sandbox().clock.today(g.utility.time_zone))
+    if refusal in ("blocked", "on_hold"):
+        raise UnauthorizedClientError(description=f"{app.name} is {_status(app.status)} at {g.utility.name}: it "
+                                                  "gets no tokens, and the codes issued to it before are void")
+    if refusal == "moved_out":
+        raise InvalidGrantError(description=f"the customer moved out: their service ended on "
+                                            f"{customer.service_end:%Y-%m-%d}, so this code gives no tokens")
+    if refusal == "review":
+        raise InvalidGrantError(description=f"{app.name} is in Review at {g.utility.name} and only test "
+                                            "customers may authorize it: this code gives no tokens")
+
+
+def _status(status: str) -> str:
+    return access.STATUS_LABELS[access.AppStatus(status)].lower()
+
+
+def expired_code(s: Session, code: OAuthCode) -> str:
+    """Why an unexchanged code no longer works: it expired, or a suspension of its application voided it."""
+    voided = s.scalars(select(ApplicationStatusChange).where(
+        ApplicationStatusChange.application_id == code.application_id,
+        ApplicationStatusChange.new_status.in_(access.SUSPENDED),
+        ApplicationStatusChange.changed_at.between(code.created_at, code.expires_at))
+        .order_by(ApplicationStatusChange.id)).first()
+    if voided is None:
+        return "this authorization code has expired"
+    return (f"this authorization code was voided when {code.application.name} was {_status(voided.new_status)} "
+            f"(at {voided.changed_at:%Y-%m-%dT%H:%M:%SZ}): send the customer through authorization again")
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(TOKEN_METHODS)
     TOKEN_ENDPOINT_HTTP_METHODS = ["POST", "GET"]  # the reference ESPI third party sends a GET
@@ -288,9 +375,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         redirect_uri = super().validate_authorization_request()
         try:
             check_scope(self.request.client, self.request.payload.scope)
-            if _profile().pkce_required and not self.request.payload.data.get("code_challenge"):
-                raise InvalidRequestError(description=f"{g.utility.name} requires PKCE: send code_challenge "
-                                                      "and code_challenge_method=S256")
+            check_pkce_required(self.request.payload.data)
         except (InvalidScopeError, InvalidRequestError) as exc:  # the redirect URI is good: the client hears it
             exc.redirect_uri = redirect_uri
             raise
@@ -310,23 +395,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code, client):
         """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2).
-        Redemption is one conditional update, so of two racing exchanges exactly one wins."""
+        Redemption is one conditional update, so of two racing exchanges exactly one wins; a code the
+        exchange policy refuses (check_exchange) is refused in the same transaction, which then
+        stores nothing."""
         sb = sandbox()
         now = _now()
         with sb.db.transaction() as s:
             if tokens.redeem_code(s, g.utility_id, code, client.app.id, now):
                 row = tokens.find_code(s, g.utility_id, code)
                 _ = row.customer, row.application
+                check_exchange(row)
                 return Code(row)
             row = tokens.find_code(s, g.utility_id, code)
             if row is None or row.application_id != client.app.id:
                 return None
             if row.used_at is None:
-                problem = "this authorization code has expired"
-            else:
-                if row.authorization_id is not None:  # committed below, before the error is returned
-                    authorizations.end(s, s.get(Authorization, row.authorization_id), now, REUSED_CODE)
+                problem = expired_code(s, row)
+            elif row.authorization_id is not None:  # committed below, before the error is returned
+                authorizations.end(s, s.get(Authorization, row.authorization_id), now, REUSED_CODE)
                 problem = "this authorization code was already used; the tokens issued for it are revoked"
+            else:  # its exchange was refused (PKCE, redirect_uri), or is still under way
+                problem = "this authorization code was already presented, and a code is good for one exchange: " \
+                          "send the customer through authorization again"
         raise InvalidGrantError(description=problem)
 
     def delete_authorization_code(self, authorization_code):
@@ -498,7 +588,7 @@ def new_token_response(profile: Profile, scope: str | None, refresh: bool) -> di
 def create_server(app) -> Server:
     server = Server(app)
     server.register_token_generator("default", token_generator)
-    server.register_grant(AuthorizationCodeGrant, [_pkce])
+    server.register_grant(AuthorizationCodeGrant, [Pkce(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)
@@ -506,7 +596,17 @@ def create_server(app) -> Server:
     return server
 
 
-def _pkce(grant):
-    """S256 (and plain) accepted; the profile's "required" is checked in validate_authorization_request,
-    since Authlib's own flag concerns public clients only."""
-    CodeChallenge(required=True)(grant)
+class Pkce(CodeChallenge):
+    """RFC 7636 as Authlib checks it (S256, and plain where the utility does not require PKCE:
+    check_pkce_required, since Authlib's own flag concerns public clients only), with a refusal at
+    the token endpoint that says what failed. The code was redeemed before the check, so it is spent."""
+
+    def validate_code_verifier(self, grant, result):
+        try:
+            super().validate_code_verifier(grant, result)
+        except OAuth2Error as exc:
+            method = grant.request.authorization_code.code_challenge_method or "plain"
+            what = (f"code_verifier does not match the code_challenge ({method}) of the authorization request"
+                    if isinstance(exc, InvalidGrantError) else (exc.description or exc.error).rstrip("."))
+            exc.description = f"PKCE check failed: {what}; this code cannot be exchanged again: authorize again"
+            raise

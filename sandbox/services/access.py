@@ -77,6 +77,14 @@ LISTED = (AppStatus.PRODUCTION,)  # the statuses of the third parties customers 
 
 
 
+def redirects_unasked(app: Application) -> bool:
+    """Whether the authorization endpoint may send a visitor to this application without their
+    having chosen it on the consent page (an error answer, ESPI's scope-selection screens): only
+    once the utility has vetted it (production). Anyone can register an application, in Review:
+    redirecting for one would make the utility an open redirector (RFC 9700 4.11.2)."""
+    return app.status == AppStatus.PRODUCTION
+
+
 def may_get_client_token(app: Application) -> bool:
     """Client credentials are for applications in Review (onboarding needs one) or Production."""
     return not suspended(app)

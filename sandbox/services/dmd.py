@@ -8,7 +8,7 @@ import io
 import uuid as uuidlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -29,7 +29,7 @@ from sandbox.services.notifications import announce
 from sandbox.services.readings import History, history, usage_point_history
 from sandbox.services.summaries import quantity, quantity_places, unit_label
 from sandbox.synth.calendar import local_midnight, month_start, months_back, next_month
-from sandbox.synth.world import UtilityDef, WorldDef
+from sandbox.synth.world import UtilityDef
 
 MAX_SPAN_DAYS = 3 * 366  # longest period one file may cover
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
@@ -107,8 +107,9 @@ def dmd_period(choice: str | None, start_text: str | None, end_text: str | None,
         return found
     start = parse_day(start_text, "start")
     last = parse_day(end_text, "end")
-    check_period(history, start, last + dt.timedelta(days=1), max_span_days)
-    return start, last + dt.timedelta(days=1)
+    end = min(last, history.end) + dt.timedelta(days=1)  # a later last day is refused as this one (9999-12-31: no next)
+    check_period(history, start, end, max_span_days)
+    return start, end
 
 
 def last_month_label(start: dt.date, end: dt.date) -> str:
@@ -168,14 +169,17 @@ CSV_HEADER = ["usage_point", "meter", "reading", "flow", "start", "end", "durati
               "cost", "currency", "quality"]
 
 
-def usage_csv(world: WorldDef, utility: UtilityDef, ups: Iterable[UsagePoint], start: dt.date, end: dt.date,
+def usage_csv(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int], start: dt.date, end: dt.date,
               with_cost: bool) -> Iterator[str]:
-    """Every reading of the chosen usage points over local days start <= day < end, one CSV row each.
+    """Every reading of the customer's chosen usage points over local days start <= day < end, one CSV
+    row each, streamed; like `usage_document` it opens its own database session for as long as it runs
+    (imported readings are read through it, after the request that asked has ended).
 
     Times are local ISO 8601 with their offset; quantities in the billing unit; cost in the
-    currency with five decimals (the file's 1e-5 units) or empty without cost.
+    currency with five decimals (the file's 1e-5 units) or empty without cost. Text cells that a
+    spreadsheet would run as a formula are neutralised (`text_cell`); numbers stay numbers.
     """
-    tz = ZoneInfo(utility.time_zone)
+    world = sb.require_world()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
 
@@ -187,21 +191,39 @@ def usage_csv(world: WorldDef, utility: UtilityDef, ups: Iterable[UsagePoint], s
 
     w.writerow(CSV_HEADER if with_cost else [c for c in CSV_HEADER if c not in ("cost", "currency")])
     yield flush()
-    for up in ups:
-        for stream in readings.streams(world, utility, up):
-            s = readings.series(world, utility, up, stream.key, start, end, cost=with_cost)
-            places = quantity_places(stream)
-            for i in range(len(s)):
-                t0 = int(s.starts[i])
-                dur = int(s.durations[i])
-                row = [up.label, up.meter_serial, stream.title, stream.flow,
-                       dt.datetime.fromtimestamp(t0, tz).isoformat(), dt.datetime.fromtimestamp(t0 + dur, tz).isoformat(),
-                       dur, f"{quantity(int(s.values[i]), stream):.{places}f}", unit_label(stream)]
-                if with_cost:
-                    row += ["" if s.costs is None else f"{Decimal(int(s.costs[i])) / 100000:.5f}", utility.currency]
-                row.append("estimated" if int(s.qualities[i]) else "measured")
-                w.writerow(row)
-            yield flush()
+    with sb.db.sessions() as s:
+        customer = fetch(s, Customer, customer_id)
+        utility = world.utility(customer.utility.slug)
+        tz = ZoneInfo(utility.time_zone)
+        wanted = set(usage_point_ids)
+        for up in [up for up in customer.usage_points if up.id in wanted]:
+            for stream in readings.streams(world, utility, up):
+                series = readings.series(world, utility, up, stream.key, start, end, cost=with_cost, session=s)
+                places = quantity_places(stream)
+                texts = [text_cell(t) for t in (up.label, up.meter_serial, stream.title, stream.flow)]
+                unit = text_cell(unit_label(stream))
+                for i in range(len(series)):
+                    t0 = int(series.starts[i])
+                    dur = int(series.durations[i])
+                    row: list[str | int] = [
+                        *texts, dt.datetime.fromtimestamp(t0, tz).isoformat(),
+                        dt.datetime.fromtimestamp(t0 + dur, tz).isoformat(), dur,
+                        f"{quantity(int(series.values[i]), stream):.{places}f}", unit]
+                    if with_cost:
+                        row += ["" if series.costs is None else f"{Decimal(int(series.costs[i])) / 100000:.5f}",
+                                text_cell(utility.currency)]
+                    row.append("estimated" if int(series.qualities[i]) else "measured")
+                    w.writerow(row)
+                yield flush()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str) -> str:
+    """A CSV text cell as a spreadsheet shows it, never as a formula: one that begins with = + - @
+    (or a tab or carriage return) gets a leading single quote (OWASP, CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 # --- importing ----------------------------------------------------------------------------

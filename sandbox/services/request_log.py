@@ -136,10 +136,11 @@ def _write(db: Database, rows: list[dict]) -> None:
 
 def record(writer: Writer, utility_id: int, application_id: int | None, at: dt.datetime, method: str, path: str,
            token_kind: str | None, status: int, reason: str | None, milliseconds: float) -> None:
-    """Keep one call (written with the next batch)."""
+    """Keep one call (written with the next batch). A NUL in a refused call's path is kept as it was
+    sent (%00): PostgreSQL stores no NUL, and one would lose the whole batch."""
     writer.add({"utility_id": utility_id, "application_id": application_id, "at": to_naive_utc(at),
-                "method": method[:8], "path": path[:500], "token_kind": token_kind, "status": status,
-                "reason": reason[:64] if reason else None, "milliseconds": milliseconds})
+                "method": method[:8], "path": path.replace("\x00", "%00")[:500], "token_kind": token_kind,
+                "status": status, "reason": reason[:64] if reason else None, "milliseconds": milliseconds})
 
 
 def recent(writer: Writer, utility_id: int | None = None, application_id: int | None = None,

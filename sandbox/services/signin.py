@@ -3,7 +3,8 @@
 After MAX_FAILURES failed sign-ins in a row for one login, that login is refused for LOCKOUT
 (by the sandbox clock), even with the right credentials. A success clears the count; after the
 lock ends the count starts again from zero. Unknown names lock too, and take as long to refuse
-as a wrong password, so a refusal reveals nothing. Each attempt is one transaction.
+as a wrong password, so a refusal reveals nothing. Each attempt's outcome is recorded in one
+short transaction; the password check runs before it, outside any (`throttled`).
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from typing import Callable
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from sandbox.core.clock import Clock, utc
 from sandbox.core.db import Database
 from sandbox.core.models import Customer, Developer, LoginThrottle
+from sandbox.core.secrets import password_hash, password_matches
 from sandbox.services import customers
 from sandbox.services.customers import normalise_account_number, normalise_postal_code
 
@@ -51,7 +52,7 @@ class LoginResult:
 @lru_cache(maxsize=1)
 def dummy_hash() -> str:
     """Checked against when no account matches, so an unknown name takes as long as a wrong password."""
-    return generate_password_hash("no such account")
+    return password_hash("no such account")
 
 
 def throttle_key(kind: str, name: str) -> str:
@@ -67,12 +68,29 @@ def _locked_result(until: dt.datetime) -> LoginResult:
                              f"{int(LOCKOUT.total_seconds() // 60)} minutes.", locked_until=utc(until))
 
 
-def throttled(db: Database, clock: Clock, utility_id: int, key: str, check: Callable[[Session], LoginResult]) -> LoginResult:
-    """Run check(session) under the lock-out rule for `key`, in one transaction.
+def _row(s: Session, utility_id: int, key: str) -> LoginThrottle | None:
+    return s.scalars(select(LoginThrottle).where(LoginThrottle.utility_id == utility_id,
+                                                 LoginThrottle.key == key)).one_or_none()
 
-    Its first statement writes the key's row (a no-op UPDATE), so concurrent sign-ins for one key
-    take turns (a row lock on PostgreSQL, the write lock on SQLite) and every failure counts; a
-    concurrent first failure may insert the same row, which the retry handles."""
+
+def throttled(db: Database, clock: Clock, utility_id: int, key: str, check: Callable[[], LoginResult]) -> LoginResult:
+    """check() under the lock-out rule for `key`.
+
+    A lock in force refuses at once. Otherwise check() runs outside any transaction (a password's
+    slow hash holds no lock while it runs), and its outcome is recorded in one short transaction
+    whose first statement writes the key's row (a no-op UPDATE): concurrent attempts for one key
+    take turns there (a row lock on PostgreSQL, the write lock on SQLite), so every failure counts,
+    and a lock set by another attempt meanwhile refuses even the right credentials."""
+    with db.sessions() as s:
+        row = _row(s, utility_id, key)
+        if row is not None and row.locked_until is not None and row.locked_until > clock.naive_now():
+            return _locked_result(row.locked_until)
+    return _record(db, clock, utility_id, key, check())
+
+
+def _record(db: Database, clock: Clock, utility_id: int, key: str, result: LoginResult) -> LoginResult:
+    """The outcome of one attempt, counted; a concurrent first failure may insert the same row,
+    which the retry handles."""
     for attempt in (1, 2):
         try:
             with db.transaction() as s:
@@ -80,11 +98,9 @@ def throttled(db: Database, clock: Clock, utility_id: int, key: str, check: Call
                     LoginThrottle.utility_id == utility_id, LoginThrottle.key == key)
                     .values(failures=LoginThrottle.failures))
                 now = clock.naive_now()
-                row = s.scalars(select(LoginThrottle).where(LoginThrottle.utility_id == utility_id,
-                                                            LoginThrottle.key == key)).one_or_none()
+                row = _row(s, utility_id, key)
                 if row is not None and row.locked_until is not None and row.locked_until > now:
                     return _locked_result(row.locked_until)
-                result = check(s)
                 if result.ok:
                     if row is not None:
                         s.delete(row)
@@ -113,8 +129,8 @@ def login_with_password(db: Database, clock: Clock, utility_id: int, username: s
         customer = customers.by_username(s, utility_id, username)
     key = f"customer:{customer.id}" if customer else throttle_key("username", username)
 
-    def check(_s: Session) -> LoginResult:
-        good = check_password_hash(customer.password_hash if customer else dummy_hash(), password or "")
+    def check() -> LoginResult:
+        good = password_matches(customer.password_hash if customer else dummy_hash(), password or "")
         return LoginResult(ok=True, customer_id=customer.id) if customer and good else LoginResult(error=BAD_LOGIN)
 
     return throttled(db, clock, utility_id, key, check)
@@ -128,7 +144,7 @@ def login_with_account(db: Database, clock: Clock, utility_id: int, account_numb
                                                     Customer.account_number == number)).first()
     key = f"customer:{customer.id}" if customer else throttle_key("account", number)
 
-    def check(_s: Session) -> LoginResult:
+    def check() -> LoginResult:
         expected = normalise_postal_code(customer.postal_code) if customer else "\0"
         good = hmac.compare_digest(expected.encode(), normalise_postal_code(postal_code or "").encode())
         return LoginResult(ok=True, customer_id=customer.id) if customer and good else LoginResult(error=BAD_LOGIN)
@@ -139,7 +155,7 @@ def login_with_account(db: Database, clock: Clock, utility_id: int, account_numb
 def staff_login(db: Database, clock: Clock, utility_id: int, username: str, password: str) -> LoginResult:
     username = (username or "").strip()
 
-    def check(_s: Session) -> LoginResult:
+    def check() -> LoginResult:
         good = hmac.compare_digest(username.encode(), STAFF_USERNAME.encode()) & \
             hmac.compare_digest((password or "").encode(), STAFF_PASSWORD.encode())
         return LoginResult(ok=True) if good else LoginResult(error=BAD_LOGIN)
@@ -154,8 +170,8 @@ def developer_login(db: Database, clock: Clock, utility_id: int, email: str, pas
         dev = s.scalars(select(Developer).where(Developer.utility_id == utility_id,
                                                 func.lower(Developer.email) == email.lower())).first()
 
-    def check(_s: Session) -> LoginResult:
-        good = check_password_hash(dev.password_hash if dev else dummy_hash(), password or "")
+    def check() -> LoginResult:
+        good = password_matches(dev.password_hash if dev else dummy_hash(), password or "")
         return LoginResult(ok=True, developer_id=dev.id) if dev and good else LoginResult(error=BAD_LOGIN)
 
     return throttled(db, clock, utility_id, throttle_key("developer", email), check)

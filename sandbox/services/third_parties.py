@@ -14,7 +14,8 @@ from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization
 from sandbox.core.profile import Behaviour
-from sandbox.services.access import LISTED, STATUS_LABELS, AppStatus, ClientRole
+from sandbox.services import tokens
+from sandbox.services.access import LISTED, STATUS_LABELS, SUSPENDED, AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
 from sandbox.services.signin import STAFF_USERNAME
 
@@ -32,11 +33,14 @@ _PAST = {"block": "blocked", "unblock": "unblocked", "hold": "put on hold", "rel
 
 def set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
     """The one way an application's status changes: set it and, when `app` belongs to a session,
-    record an ApplicationStatusChange (at `now`, by `by`) in that session."""
+    record an ApplicationStatusChange (at `now`, by `by`) in that session. Suspending it voids the
+    authorization codes it has not exchanged yet: released, it does not get their tokens."""
     s = object_session(app)
     if s is not None and app.id is not None:
         s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
                                       changed_at=to_naive_utc(now), changed_by=by))
+        if new in SUSPENDED:
+            tokens.void_codes(s, app.id, now)
     app.status = new
 
 

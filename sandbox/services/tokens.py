@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from sandbox.core.clock import to_naive_utc
 from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
-from sandbox.core.secrets import digest
+from sandbox.core.secrets import digest, keyed_digest, world_key
 
 
 def store(s: Session, *, app: Application, kind: str, token: dict, authorization: Authorization | None,
@@ -149,8 +149,10 @@ def _app_of(values: list) -> CallApp:
 
 
 def find_registered(s: Session, utility_id: int, value: str) -> CallApp | None:
-    """The application whose registration access token has this value (RFC 7592), or None."""
-    row = s.connection().execute(_REGISTERED, {"utility_id": utility_id, "hash": digest(value)}).first()
+    """The application whose registration access token has this value (RFC 7592), or None (kept as
+    its keyed digest: core.secrets)."""
+    row = s.connection().execute(_REGISTERED, {"utility_id": utility_id,
+                                               "hash": keyed_digest(world_key(s), value)}).first()
     return _app_of(list(row)) if row is not None else None
 
 
@@ -170,6 +172,15 @@ def redeem_code(s: Session, utility_id: int, value: str, application_id: int, no
     return done.rowcount == 1
 
 
+def void_codes(s: Session, application_id: int, now: dt.datetime) -> int:
+    """End the application's unexchanged codes now (they expire at `now`); how many."""
+    n = to_naive_utc(now)
+    done = s.connection().execute(update(OAuthCode).where(OAuthCode.application_id == application_id,
+                                                          OAuthCode.used_at.is_(None), OAuthCode.expires_at > n)
+                                  .values(expires_at=n))
+    return done.rowcount
+
+
 def retire(s: Session, token_id: int, now: dt.datetime) -> bool:
     """Revoke a token that is not revoked yet: True for the one request that does (a refresh
     retires the token it refreshes). Call it first in its transaction."""
@@ -177,6 +188,33 @@ def retire(s: Session, token_id: int, now: dt.datetime) -> bool:
                                                            OAuthToken.revoked_at.is_(None))
                                   .values(revoked_at=to_naive_utc(now)))
     return done.rowcount == 1
+
+
+def take_refresh(s: Session, utility_id: int, refresh_hash: str) -> int | None:
+    """Take a non-rotating refresh token (by its digest) off the row that holds it now, to give it to
+    the row a refresh issues: that row's id, or None if no unrevoked row holds it at this statement's
+    view. Racing refreshes take it in turn, each from the row the one before gave it to (PostgreSQL
+    may answer None to a statement that waited for another's commit: try again). Call it first in
+    its transaction."""
+    return s.connection().execute(update(OAuthToken).where(
+        OAuthToken.utility_id == utility_id, OAuthToken.refresh_hash == refresh_hash, OAuthToken.revoked_at.is_(None))
+        .values(refresh_hash=None).returning(OAuthToken.id)).scalar_one_or_none()
+
+
+def refresh_held(s: Session, utility_id: int, refresh_hash: str) -> bool:
+    """Whether an unrevoked row holds this refresh token (by its digest)."""
+    return s.scalar(select(OAuthToken.id).where(OAuthToken.utility_id == utility_id,
+                                                OAuthToken.refresh_hash == refresh_hash,
+                                                OAuthToken.revoked_at.is_(None))) is not None
+
+
+def retire_issued_by(s: Session, authorization_id: int, cutoff: dt.datetime, now: dt.datetime) -> int:
+    """Revoke the authorization's tokens issued at or before `cutoff` that are not revoked yet; how many."""
+    done = s.connection().execute(update(OAuthToken).where(OAuthToken.authorization_id == authorization_id,
+                                                           OAuthToken.revoked_at.is_(None),
+                                                           OAuthToken.issued_at <= to_naive_utc(cutoff))
+                                  .values(revoked_at=to_naive_utc(now)))
+    return done.rowcount
 
 
 def revoke_all_of(s: Session, authorization_id: int, now: dt.datetime) -> int:

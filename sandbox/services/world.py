@@ -5,17 +5,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from sandbox.core.clock import Clock
 from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
+from sandbox.core.secrets import constant_password_hash, keyed_digest, new_digest_key, world_key
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
@@ -40,6 +39,19 @@ CHUNK = 2000
 Progress = Callable[[int], None]
 
 
+class Keys(NamedTuple):
+    """What a world keeps when it is reset: the session secret, the control API's admin key, and the
+    key of client-secret digests (processes that read it once need not read it again)."""
+
+    secret_key: str
+    admin_key: str
+    digest_key: str
+
+    @classmethod
+    def new(cls) -> "Keys":
+        return cls(secrets.token_hex(32), secrets.token_urlsafe(24), new_digest_key())
+
+
 def stored_world(db: Database) -> WorldDef | None:
     """The world the database holds, or None if it holds no complete one."""
     if not db.has_table(WorldState.__tablename__):
@@ -54,14 +66,20 @@ def stored_world(db: Database) -> WorldDef | None:
 
 def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None = None,
                customers: int | None = None, origin: str = "seed_data", progress: Progress | None = None,
-               keys: tuple[str, str] | None = None) -> WorldDef:
+               keys: Keys | None = None) -> WorldDef:
     """Replace whatever the database holds with the world the seed files define.
 
     `customers` overrides every utility's count of generated customers (the demo customer
     comes on top). The world is marked complete only at the end, so an interrupted seed
-    is redone at the next start. `keys` (session secret, admin key) are kept from the world
-    replaced, else made anew. The clock is not part of the world: it stays as it is.
+    is redone at the next start. `keys` are kept from the world replaced, else made anew. The
+    clock is not part of the world: it stays as it is.
     """
+    with db.rebuilding():  # rebuilds by several processes take turns
+        return _seed_world(db, files, clock, seed, customers, origin, progress, keys)
+
+
+def _seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None, customers: int | None,
+                origin: str, progress: Progress | None, keys: Keys | None) -> WorldDef:
     world = parse_world(files, origin)
     if seed is not None:
         world = dataclasses.replace(world, seed=seed)
@@ -70,15 +88,16 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
     db.create_all()
     DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
-    hashes = _hash_all({DEMO_PASSWORD, world.customer_password, DEMO_CLIENT_SECRET, UPLOAD_CLIENT_SECRET,
-                        CUSTODIAN_CLIENT_SECRET})
-    secret_key, admin_key = keys or (secrets.token_hex(32), secrets.token_urlsafe(24))
+    keys = keys or Keys.new()
     with db.transaction() as s:
         s.add(WorldState(id=1, seed=world.seed, version=__version__, fingerprint=world.fingerprint, seed_files=files,
-                         secret_key=secret_key, admin_key=admin_key, seeded_at=now, complete=False))
+                         secret_key=keys.secret_key, admin_key=keys.admin_key, digest_key=keys.digest_key,
+                         seeded_at=now, complete=False))
+        world_key(s)  # this process knows the new key from now on
+    hashes = _hash_all({DEMO_PASSWORD, world.customer_password})
     for u in world.utilities:
         count = u.customers if customers is None else customers
-        _seed_utility(db, world, u, count, hashes, now, progress)
+        _seed_utility(db, world, u, count, hashes, keys.digest_key, now, progress)
     with db.transaction() as s:
         mark_all(s, world, clock)  # announced from now on: what is published already is the world's
         fetch(s, WorldState, 1).complete = True
@@ -88,13 +107,16 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
 
 def reset_to_seed(db: Database, clock: Clock, customers: int | None = None) -> WorldDef:
     """The world as it was seeded, from the seed files kept with it: every customer, authorization,
-    token, upload and registration made since is gone. The session secret and the admin key stay
-    (sessions and the control API's callers go on working); the clock goes back to real time."""
-    with db.sessions() as s:
-        st = fetch(s, WorldState, 1)
-        files, seed, keys = dict(st.seed_files), st.seed, (st.secret_key, st.admin_key)
-    clock.reset()
-    return seed_world(db, files, clock, seed=seed, customers=customers, origin="database copy of seed_data", keys=keys)
+    token, upload and registration made since is gone. The keys stay (sessions and the control API's
+    callers go on working, and other processes need not learn a new digest key); the clock goes back
+    to real time."""
+    with db.rebuilding():  # another process's rebuild ends before this one reads the kept seed files
+        with db.sessions() as s:
+            st = fetch(s, WorldState, 1)
+            files, seed, keys = dict(st.seed_files), st.seed, Keys(st.secret_key, st.admin_key, st.digest_key)
+        clock.reset()
+        return seed_world(db, files, clock, seed=seed, customers=customers, origin="database copy of seed_data",
+                          keys=keys)
 
 
 def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[str]:
@@ -126,7 +148,7 @@ def _after_explicit_ids(s: Session) -> None:
 
 
 def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hashes: dict[str, str],
-                  now: dt.datetime, progress: Progress | None) -> None:
+                  digest_key: str, now: dt.datetime, progress: Progress | None) -> None:
     seed = world.seed
     with db.transaction() as s:
         utility = Utility(slug=u.slug, name=u.name, customer_count=count + 1)
@@ -139,7 +161,7 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
     with db.transaction() as s:
         app = Application(
             utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
-            client_id=DEMO_CLIENT_ID, client_secret_hash=hashes[DEMO_CLIENT_SECRET],
+            client_id=DEMO_CLIENT_ID, client_secret_hash=keyed_digest(digest_key, DEMO_CLIENT_SECRET),
             name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
             contact_email="developers@example.com", redirect_uris=[DEMO_APP_CALLBACK], allow_loopback_redirects=True,
             notify_uri=None, scope_selection_uri=None,
@@ -147,7 +169,8 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
         s.add(app)
         for client_id, secret, role, name in OWN_CLIENTS:
             s.add(Application(utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
-                              client_id=client_id, client_secret_hash=hashes[secret], name=f"{u.name}: {name}",
+                              client_id=client_id, client_secret_hash=keyed_digest(digest_key, secret),
+                              name=f"{u.name}: {name}",
                               description=f"{u.name}'s own {name.lower()} client (client credentials only).",
                               redirect_uris=[], scopes=[], status=AppStatus.PRODUCTION, role=role, created_at=now))
         s.flush()
@@ -199,13 +222,11 @@ def _apply_data_quality(s: Session, u: UtilityDef, utility_id: int, numbers: lis
                   .values(data_quality=u.data_quality[n]).execution_options(synchronize_session=False))
 
 
-def _hash_all(secrets_: set[str]) -> dict[str, str]:
-    """Hash each distinct secret once (scrypt releases the GIL, so they run side by side).
-
-    Every generated customer shares the documented password, so one hash serves them all.
-    """
-    with ThreadPoolExecutor(max_workers=len(secrets_)) as pool:
-        return dict(zip(secrets_, pool.map(generate_password_hash, secrets_)))
+def _hash_all(passwords: set[str]) -> dict[str, str]:
+    """The slow hash of each published password (the demo customer's, the generated customers'),
+    made once per process. Every generated customer shares the documented password, so one hash
+    serves them all."""
+    return {p: constant_password_hash(p) for p in passwords}
 
 
 def add_years(when: dt.datetime, years: int) -> dt.datetime:

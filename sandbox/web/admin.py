@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
 from sandbox.core import errors
 from sandbox.espi.scopes import summary_words
@@ -67,7 +67,7 @@ def login():
         return locked_out(_login_page(lock_message(result), 429, username), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, username)
-    context.remember_login(session, ROLE, g.slug, signin.STAFF_USERNAME)
+    context.sign_in(ROLE, signin.STAFF_USERNAME)
     return redirect(url_for("admin.home"), 303)
 
 

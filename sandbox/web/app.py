@@ -23,9 +23,15 @@ from sandbox.version import __version__
 
 class _InOrderJSON(DefaultJSONProvider):
     """JSON answers keep the order their members are written in (an OAuth token response reads
-    access_token first, as clients' logs show it)."""
+    access_token first, as clients' logs show it). A JSON body holding text no database stores
+    (a NUL, a lone surrogate) is refused naming the member (input_guards)."""
 
     sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        from sandbox.web.input_guards import storable_json
+
+        return storable_json(super().loads(s, **kwargs))
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
@@ -53,6 +59,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from sandbox.services.request_log import Writer
 
     app.extensions["request_log"] = Writer(db)  # the ESPI calls this process answers, written in batches
+    from sandbox.web.faults import slow_gate
+
+    app.extensions["slow_calls"] = slow_gate(cfg)  # the calls the `slow` fault may delay at once
     from sandbox.services.notifications.outbox import Schedule
     from sandbox.services.notifications.posting import TargetPolicy
     from sandbox.services.notifications.worker import NotificationWorker
@@ -87,15 +96,15 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.config.update(
         # configured, else kept with the world, else random for this process: never guessable
         SECRET_KEY=cfg["SECRET_KEY"] or secret or secrets.token_hex(32),
-        TESTING=bool(cfg["TESTING"]),
-        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+        TESTING=bool(cfg["TESTING"]))
     app.json = _InOrderJSON(app)
 
     from sandbox.cli import register_commands
-    from sandbox.web import context, register_blueprints
+    from sandbox.web import context, hosts, input_guards, limits, memory, register_blueprints, resets, security
 
-    from sandbox.web import input_guards, limits, security
-
+    app.wsgi_app = memory.ReturnsMemory(app.wsgi_app)  # type: ignore[method-assign]
+    hosts.secure_wsgi(app, cfg)  # the hosts answered and the proxy hops believed
+    resets.init_app(app)  # first: no request touches the database while this process resets the world
     context.init_app(app)
     input_guards.init_app(app)  # before the blueprints: it bounds the URL converters their rules use
     security.init_app(app)
@@ -110,8 +119,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     @app.before_request
     def _pin_clock():
-        if state.listen_url is None:  # where this sandbox is reached, for URLs made without a request
-            state.listen_url = request.host_url
         # one read of the shared clock per request; `now` is the same throughout it
         g.clock_pin = state.clock.pinned()
         g.clock_pin.__enter__()

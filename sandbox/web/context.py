@@ -1,5 +1,6 @@
 """What a request holds: the running Sandbox, a database session for the rest of the request,
-and who is signed in (one entry per role and utility in the Flask session).
+and who is signed in (one entry per role and utility in the Flask session, each the key of a
+sign-in kept on the server: services.web_sessions).
 
 The Flask tutorial's `db.py` pattern: every blueprint asks here rather than importing another
 blueprint's helpers.
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Customer, Developer
 from sandbox.core.state import Sandbox
-from sandbox.services import customers, onboarding
+from sandbox.services import customers, onboarding, web_sessions
 from sandbox.services.notifications.worker import NotificationWorker
 from sandbox.services.request_log import Writer
 
@@ -90,14 +91,44 @@ def logout(store: MutableMapping, role: str, slug: str) -> None:
     store[role] = logins
 
 
+def sign_in(role: str, subject: object) -> None:
+    """Sign `subject` (a customer's or developer's id, the staff login) in as `role` at the request's
+    utility: a sign-in kept on the server, its key in the cookie (one that was there is ended)."""
+    earlier = logged_in(session, role, g.slug)
+    key = web_sessions.begin(sandbox().db, g.utility_id, role, subject, current_app.permanent_session_lifetime,
+                             replaces=earlier if isinstance(earlier, str) else None)
+    remember_login(session, role, g.slug, key)
+
+
+def sign_out(role: str) -> None:
+    """End the sign-in of `role` at the request's utility, on the server and in the cookie."""
+    key = logged_in(session, role, g.slug)
+    if isinstance(key, str):
+        web_sessions.end(sandbox().db, key)
+    logout(session, role, g.slug)
+
+
+def signed_in(role: str, s: Session) -> str | None:
+    """Who is signed in as `role` at the request's utility (as sign_in was given it, as text), if
+    that sign-in has not ended; one lookup by primary key. An ended one is dropped from the cookie."""
+    key = logged_in(session, role, g.slug)
+    if key is None:
+        return None
+    who = web_sessions.subject(s, key, g.utility_id, role, current_app.permanent_session_lifetime) \
+        if isinstance(key, str) else None
+    if who is None:
+        logout(session, role, g.slug)
+    return who
+
+
 def current_customer() -> Customer | None:
     """The customer signed in at the request's utility (loaded in the request's session), or None."""
-    cid = logged_in(session, CUSTOMER, g.slug)
+    cid = signed_in(CUSTOMER, db_session())
     if cid is None:
         return None
     try:
-        return customers.customer_of_utility(db_session(), g.utility_id, cid)
-    except NotFound:  # the world was reset under the session
+        return customers.customer_of_utility(db_session(), g.utility_id, int(cid))
+    except NotFound:
         logout(session, CUSTOMER, g.slug)
         return None
 
@@ -118,12 +149,12 @@ def customer_globals() -> dict[str, Any]:
 
 def current_developer() -> Developer | None:
     """The developer signed in at the request's utility, or None."""
-    dev_id = logged_in(session, DEVELOPER, g.slug)
-    if dev_id is None:
-        return None
     with sandbox().db.sessions() as s:
+        dev_id = signed_in(DEVELOPER, s)
+        if dev_id is None:
+            return None
         try:
-            return onboarding.developer(s, g.utility_id, dev_id)
+            return onboarding.developer(s, g.utility_id, int(dev_id))
         except NotFound:
             logout(session, DEVELOPER, g.slug)
             return None
@@ -131,4 +162,4 @@ def current_developer() -> Developer | None:
 
 def current_staff() -> str | None:
     """The staff login signed in at the request's utility, or None."""
-    return logged_in(session, STAFF, g.slug)
+    return signed_in(STAFF, db_session())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import wraps
 
-from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from sandbox.core import errors
@@ -155,7 +155,7 @@ def signup():
         dev = onboarding.sign_up(sb.db, sb.clock, g.utility_id, name, email, password)
     except errors.Refused as exc:
         return _landing(exc.message, 400, "signup", name=name, email=email)
-    context.remember_login(session, ROLE, g.slug, dev.id)
+    context.sign_in(ROLE, dev.id)
     flash(f"Welcome, {dev.name}. Register your first application.", "info")
     return redirect(url_for("developer.home"), 303)
 
@@ -171,7 +171,7 @@ def login():
         return locked_out(_landing(lock_message(result), 429, "login", email=email), result.locked_until)
     if not result.ok:
         return _landing(result.error, 401, "login", email=email)
-    context.remember_login(session, ROLE, g.slug, result.developer_id)
+    context.sign_in(ROLE, result.developer_id)
     return redirect(url_for("developer.home"), 303)
 
 

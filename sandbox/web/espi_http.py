@@ -1,6 +1,7 @@
 """HTTP of the ESPI resource server, shared by the blueprints under /dc/<slug>/espi/: the token
 check by the access matrix (before anything is looked up), machine-readable refusals, Atom
-responses (streamed, gzip-compressed on request) and CORS headers as the reference sets them.
+responses (streamed, gzip-compressed on request) and, under the resource root only, CORS headers
+that let any origin call without credentials (the policy: web.security).
 
 Every refusal under /espi/ is JSON `{"error", "error_description", "reason"}` with the reason also
 in `X-Sandbox-Reason`, never an HTML page, so a client's logs say why it was refused.
@@ -199,12 +200,15 @@ def _log_call(resp: Response) -> None:
         current_app.logger.warning("request log: %s", exc)
 
 
+def under_resources() -> bool:
+    return bool(RESOURCE_PATH.match(request.path))
+
+
 def _cors(resp: Response) -> Response:
-    origin = request.headers.get("Origin")
-    resp.headers["Access-Control-Allow-Origin"] = origin or "*"
-    if origin:
-        resp.headers["Access-Control-Allow-Credentials"] = "true"
-        resp.headers.add("Vary", "Origin")
+    """Any origin, no credentials: every resource call carries its bearer token in the Authorization
+    header, never a cookie, so a page of another origin can do nothing its own token would not let
+    it do anyway. The methods are the reference's."""
+    resp.headers["Access-Control-Allow-Origin"] = "*"
     resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
     resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
     resp.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, X-Sandbox-Reason, X-Sandbox-Fault-Applied, " \
@@ -218,11 +222,12 @@ _HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allow
 
 
 def init_app(app: Flask) -> None:
-    """JSON refusals and CORS for every path under /dc/<slug>/espi/; CORS preflights answered without a token."""
+    """JSON refusals for every path under /dc/<slug>/espi/; CORS under the resource root, whose
+    preflights are answered without a token."""
 
     @app.before_request
     def _preflight():
-        if request.method == "OPTIONS" and under_espi():
+        if request.method == "OPTIONS" and under_resources():
             return Response(status=204)
         return None
 
@@ -238,7 +243,7 @@ def init_app(app: Flask) -> None:
         if g.get("faults_applied"):
             resp.headers[faults.APPLIED] = g.faults_applied
         _log_call(resp)
-        return _cors(resp)
+        return _cors(resp) if under_resources() else resp
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

@@ -3,8 +3,10 @@ or dropped, or its document rewritten (espi.faulty). Every faulty answer says wh
 in `X-Sandbox-Fault-Applied`, so a client's logs show that the sandbox did it on purpose."""
 from __future__ import annotations
 
+import math
 import socket
 import struct
+import threading
 import time
 
 from flask import Response, current_app, g, request
@@ -41,7 +43,9 @@ def before(found: tuple[Fault, ...]) -> Response | None:
     g.document_faults = [(f.scenario.name, f.argument) for f in found if f.scenario.kind == DOCUMENT]
     names = {f.scenario.name: f for f in found}
     if "slow" in names:
-        time.sleep(float(names["slow"].argument or 2))
+        busy = _delay(float(names["slow"].argument or 2))
+        if busy is not None:
+            return busy
     if "connection-reset" in names:
         return _dropped()
     if "server-error" in names:
@@ -55,6 +59,31 @@ def before(found: tuple[Fault, ...]) -> Response | None:
     if "token-expired-early" in names:
         return token_refused(TokenRefused(401, "invalid_token", "this access token has expired; refresh it",
                                           "token_expired"))
+    return None
+
+
+def slow_gate(cfg: dict) -> threading.BoundedSemaphore:
+    """How many calls of one process the `slow` fault may hold at once: SLOW_FAULT_CALLS, else half the
+    request threads (so that sleeping calls never take every thread and /healthz still answers)."""
+    return threading.BoundedSemaphore(cfg.get("SLOW_FAULT_CALLS") or max(1, int(cfg["THREADS"]) // 2))
+
+
+def _delay(seconds: float) -> Response | None:
+    """Sleep for the `slow` fault, at most SLOW_FAULT_MAX seconds; when the process already delays as
+    many calls as it may, a 503 with Retry-After instead (never a thread more)."""
+    from sandbox.web.espi_http import refusal
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    seconds = min(seconds, float(app.extensions["sandbox"].config["SLOW_FAULT_MAX"]))
+    gate: threading.BoundedSemaphore = app.extensions["slow_calls"]
+    if not gate.acquire(blocking=False):
+        return refusal(503, "temporarily_unavailable", "the slow fault scenario already delays as many calls as this "
+                       "server lets it at once (SANDBOX_SLOW_FAULT_CALLS): try again shortly", "fault:slow-busy",
+                       {"Retry-After": str(max(1, math.ceil(seconds)))})
+    try:
+        time.sleep(seconds)
+    finally:
+        gate.release()
     return None
 
 

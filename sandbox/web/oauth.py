@@ -47,6 +47,18 @@ def _refused_page(refusal: str, app: Application):
     return _error_page(_REFUSAL_TITLES[refusal], f"{message} Nothing was shared.", 403)
 
 
+def _client_error(app: Application, redirect_uri: str, error: str, description: str, state: str | None):
+    """The answer to a request whose client and redirect URI are good but that cannot be granted:
+    sent back to the client if the utility vouches for it (access.redirects_unasked), shown here
+    otherwise, so that an application anyone can register never makes the utility an open
+    redirector (RFC 6749 4.1.2.1, RFC 9700 4.11.2)."""
+    if access.redirects_unasked(app):
+        return _redirect_error(redirect_uri, error, description, state)
+    return _error_page("Invalid request", f"{app.name} sent a request that cannot be answered ({error}: "
+                       f"{description}). It is not in production at {g.utility.name}, so you were not sent back "
+                       "to it. Nothing was shared.")
+
+
 def _redirect_error(redirect_uri: str, error: str, description: str, state: str | None):
     params = {"error": error, "error_description": description}
     if state:
@@ -73,24 +85,24 @@ def authorize():
     if not redirect_uri or "redirect_uri" in repeated or not client.check_redirect_uri(redirect_uri):
         return _error_page("Unregistered return address", f"{client.app.name} asked to send you back to an address "
                            "it has not registered (redirect_uri). For your safety you were not sent there.")
-    if repeated:  # RFC 6749 3.1: a parameter must not be sent more than once
-        return _redirect_error(redirect_uri, "invalid_request", f"{repeated[0]} is repeated", args.get("state"))
-    if args.get("response_type") != "code":  # answered here: Authlib would echo the value back
-        return _redirect_error(redirect_uri, "unsupported_response_type", "response_type must be code",
-                               args.get("state"))
     app = client.app
+    if repeated:  # RFC 6749 3.1: a parameter must not be sent more than once
+        return _client_error(app, redirect_uri, "invalid_request", f"{repeated[0]} is repeated", args.get("state"))
+    if args.get("response_type") != "code":  # answered here: Authlib would echo the value back
+        return _client_error(app, redirect_uri, "unsupported_response_type", "response_type must be code",
+                             args.get("state"))
     refusal = access.authorize_refusal(app, None, _today())
     if refusal:
         return _refused_page(refusal, app)
     state = args.get("state")
     if not state:
-        return _redirect_error(redirect_uri, "invalid_request", "state is required", None)
+        return _client_error(app, redirect_uri, "invalid_request", "state is required", None)
     customer = context.current_customer()
     try:  # the whole request is checked before the customer is asked to sign in
         grant = server().get_consent_grant(end_user=customer)
     except OAuth2Error as error:
         if error.redirect_uri:
-            return _redirect_error(error.redirect_uri, error.error, error.description or "", state)
+            return _client_error(app, error.redirect_uri, error.error, error.description or "", state)
         return _error_page("Invalid request", f"{error.error}: {error.description or ''}")
     if customer is None:
         return redirect(url_for("portal.home", next=request.full_path))
@@ -98,33 +110,36 @@ def authorize():
     if refusal:
         return _refused_page(refusal, app)
     context.enter_customer(customer)
+    scope = grant.request.payload.scope
     if request.method == "GET":
-        return _consent_page(app, customer, grant.request.payload.scope)
+        return _consent_page(app, customer, scope, redirect_uri)
     decision = request.form.get("decision")
     if decision not in ("accept", "reject"):
-        return _consent_page(app, customer, grant.request.payload.scope, "Choose Allow or Deny.", 400)
+        return _consent_page(app, customer, scope, redirect_uri, "Choose Allow or Deny.", 400)
     if decision == "reject":
         return server().create_authorization_response(grant_user=None, grant=grant)
     try:
         chosen = [int(x) for x in request.form.getlist("usage_point")]
     except ValueError:
-        return _consent_page(app, customer, grant.request.payload.scope, "usage_point must be a number.", 400)
-    own = {up.id for up in customers.shareable_usage_points(customer, grant.request.payload.scope)}
+        return _consent_page(app, customer, scope, redirect_uri, "usage_point must be a number.", 400)
+    own = {up.id for up in customers.shareable_usage_points(customer, scope)}
     if not chosen or not set(chosen) <= own:
-        return _consent_page(app, customer, grant.request.payload.scope,
-                             "Choose at least one of your services to share.", 400)
+        return _consent_page(app, customer, scope, redirect_uri, "Choose at least one of your services to share.", 400)
     g.consent_usage_points = chosen
     return server().create_authorization_response(grant_user=customer, grant=grant)
 
 
-def _consent_page(app: Application, customer: Customer, scope: str, error: str | None = None, status: int = 200):
+def _consent_page(app: Application, customer: Customer, scope: str, redirect_uri: str, error: str | None = None,
+                  status: int = 200):
     days = g.utility.profile.authorization_days
     until = sandbox().clock.today(g.utility.time_zone) + dt.timedelta(days=days)
     if customer.service_end is not None:
         until = min(until, customer.service_end)
+    # an application the utility has not vetted: the customer sees where either answer sends them
+    going_to = None if access.redirects_unasked(app) else urlsplit(redirect_uri).netloc
     return render_template("oauth/consent.html", app=app, items=plain_words(scope), scope=scope, until=until,
                            error=error, usage_points=customers.shareable_usage_points(customer, scope),
-                           action=request.full_path), status
+                           action=request.full_path, going_to=going_to), status
 
 
 @bp.route("/oauth/token", methods=["POST", "GET"])
@@ -156,7 +171,7 @@ def _metadata() -> dict:
         "token_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "revocation_endpoint_auth_methods_supported": list(TOKEN_METHODS),
         "introspection_endpoint_auth_methods_supported": list(TOKEN_METHODS),
-        "code_challenge_methods_supported": ["S256", "plain"],
+        "code_challenge_methods_supported": ["S256"] if g.utility.profile.pkce_required else ["S256", "plain"],
         "scopes_supported": sorted(set(world.offered_scopes(g.utility))),
         "service_documentation": f"{request.host_url.rstrip('/')}/",
     })
@@ -216,9 +231,9 @@ def scope_selection_list():
         return redirect(url_for("portal.home", next=request.full_path))
     client = server().query_client(request.args.get("ThirdPartyID", ""))
     app = client.app if client is not None else None
-    if app is None or access.suspended(app):
-        return _error_page("Access Not Authorized", "ThirdPartyID names no third party that customers can "
-                           "authorize at this utility.", 403)
+    if app is None or not access.redirects_unasked(app):  # sent there unasked: only an application in production
+        return _error_page("Access Not Authorized", "ThirdPartyID names no third party in production at this "
+                           "utility, so you were not sent on to it.", 403)
     return _scope_selection_redirect(app)
 
 

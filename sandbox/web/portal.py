@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
-from flask import Response, abort, flash, g, redirect, render_template, request, session, stream_with_context, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from sandbox.core import errors
@@ -127,7 +127,7 @@ def login():
         return locked_out(_login_page(lock_message(result), 429, method, **fields), result.locked_until)
     if not result.ok:
         return _login_page(result.error, 401, method, **fields)
-    context.remember_login(session, ROLE, g.slug, result.customer_id)
+    context.sign_in(ROLE, result.customer_id)
     return redirect(safe_next(request.form.get("next")) or url_for("portal.home"), 303)
 
 
@@ -178,8 +178,8 @@ def download():
     except errors.Refused as exc:
         return _dmd_page(exc.message, 400, form)
     if fmt == "csv":  # the same selection and the same numbers, one row per reading
-        # read through this request's session (imported readings load lazily): keep the request open while streaming
-        body = stream_with_context(dmd.usage_csv(sb.require_world(), g.utility, ups, start, end, with_cost))
+        # the file opens its own database session: this request's has ended by the time it is written
+        body = dmd.usage_csv(sb, g.customer.id, [up.id for up in ups], start, end, with_cost)
         return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
     # the period was checked against history() above; the file opens its own database session
     d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,

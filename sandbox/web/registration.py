@@ -44,9 +44,8 @@ carries client_secret and registration_access_token; everything else shows "reda
 from __future__ import annotations
 
 import datetime as dt
-import json
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, json, jsonify, request
 
 from sandbox.core import errors
 from sandbox.espi import codes, urls
@@ -55,7 +54,7 @@ from sandbox.espi.xmlio import XmlRefused, parse_untrusted
 from sandbox.feeds.management import GRANT_TYPES, application_entry
 from sandbox.oauth.server import TOKEN_METHODS
 from sandbox.services import onboarding, world
-from sandbox.web import espi_http
+from sandbox.web import espi_http, security
 from sandbox.web.context import sandbox
 from sandbox.web.utility import load_utility
 
@@ -213,7 +212,7 @@ def _read_metadata() -> tuple[onboarding.Metadata, dict]:
         if not data.strip():
             raise errors.Refused("body: empty; send RFC 7591 client metadata as a JSON object.", "body")
         try:
-            parsed = json.loads(data)
+            parsed = json.loads(data)  # the app's JSON: text no database stores is refused (input_guards)
         except (ValueError, UnicodeDecodeError) as exc:
             raise errors.Refused(f"body: not valid JSON ({exc}).", "body") from None
         except RecursionError:
@@ -282,6 +281,11 @@ def _answer(app, status: int, reveal: dict | None = None) -> Response:
 
 @bp.post(urls.REGISTER_RULE)
 def register():
+    origin = security.cross_origin()
+    if origin is not None:  # a web page of another site: not even a blind registration (no CORS: web.security)
+        return espi_http.refusal(403, "access_denied", f"Origin: {origin[:100]!r} is another site; registration is "
+                                 "not answered to web pages of other origins. Register from your server or "
+                                 "the developer portal.", "cross_origin")
     sb = sandbox()
     meta, _body = _read_metadata()
     issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,

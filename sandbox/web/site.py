@@ -1,7 +1,7 @@
 """The sandbox's own pages: home, health check and the utility directory."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from sandbox.services import signin
 from sandbox.services.customers import normalise_postal_code
@@ -45,3 +45,13 @@ def home():
                            demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=signin.STAFF_USERNAME,
                            staff_password=signin.STAFF_PASSWORD, client_id=DEMO_CLIENT_ID,
                            client_secret=DEMO_CLIENT_SECRET, version=__version__, seed=world.seed)
+
+
+@bp.get("/utilities.css")
+def utility_colours():
+    """Each utility's colours as classes, for pages whose CSP allows no inline style (web.security)."""
+    resp = Response(render_template("site/utilities.css", utilities=sandbox().require_world().utilities),
+                    mimetype="text/css")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.add_etag()
+    return resp.make_conditional(request)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from sandbox.services.world import utility_id as stored_utility_id
@@ -96,7 +96,7 @@ def locked_out(page: Response, until: dt.datetime) -> Response:
 
 def sign_out(role: str, message: str, home: str) -> WerkzeugResponse:
     """End the role's sign-in at this utility, say so, and go to the site's home page (endpoint `home`)."""
-    context.logout(session, role, g.slug)
+    context.sign_out(role)
     flash(message, "info")
     return redirect(url_for(home), 303)
 

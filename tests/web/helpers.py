@@ -109,3 +109,11 @@ def overlapping(fn, n: int = 2) -> list:
 def utility_count(app) -> int:
     """The seeded utilities (each has one demo third party)."""
     return len(sb_of(app).require_world().utilities)
+
+
+def kept_secret(app, secret: str) -> str:
+    """What the database keeps of a client secret or a registration access token: its keyed digest."""
+    from sandbox.core.secrets import keyed_digest, world_key
+
+    with sb_of(app).db.sessions() as s:
+        return keyed_digest(world_key(s), secret)

@@ -12,12 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
 from sqlalchemy import select
-from web.helpers import closed_port_url, make_certificate, offered, sb_of, sha256_fingerprint
-from werkzeug.security import check_password_hash
+from web.helpers import closed_port_url, kept_secret, make_certificate, offered, sb_of, sha256_fingerprint
 
 from sandbox.core import errors
 from sandbox.core.models import Application, ApplicationStatusChange, Developer
-from sandbox.core.secrets import digest
 from sandbox.espi.scopes import plain_words
 from sandbox.services import onboarding, signin, world
 
@@ -111,9 +109,9 @@ def test_register_stores_only_hashes_and_a_fresh_client_id(app):
     assert a.app.client_id != b.app.client_id and a.app.client_id.startswith("tp-")
     row = load(app, a.app.id)
     assert row.status == "review" and row.developer_id is None
-    assert check_password_hash(row.client_secret_hash, a.client_secret) and a.client_secret not in row.client_secret_hash
-    assert row.registration_token_hash == digest(a.registration_access_token)
-    assert not check_password_hash(row.client_secret_hash, b.client_secret)
+    assert row.client_secret_hash == kept_secret(app, a.client_secret) and a.client_secret not in row.client_secret_hash
+    assert row.registration_token_hash == kept_secret(app, a.registration_access_token)
+    assert row.client_secret_hash != kept_secret(app, b.client_secret)
 
 
 def test_rotate_secret_replaces_the_hash(app):
@@ -122,7 +120,7 @@ def test_rotate_secret_replaces_the_hash(app):
     new = onboarding.rotate_secret(sb.db, issued.app.utility_id, issued.app.id)
     row = load(app, issued.app.id)
     assert new != issued.client_secret
-    assert check_password_hash(row.client_secret_hash, new) and not check_password_hash(row.client_secret_hash, issued.client_secret)
+    assert row.client_secret_hash == kept_secret(app, new) != kept_secret(app, issued.client_secret)
     with pytest.raises(errors.NotFound):  # another developer's application
         onboarding.rotate_secret(sb.db, issued.app.utility_id, issued.app.id, developer_id=12345)
 

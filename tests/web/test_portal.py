@@ -47,7 +47,7 @@ def login_account(client, number, postal, slug="bayview"):
 def test_login_page_shows_utility_demo_logins_and_lockout_rule(client, app):
     demo = customer(app)
     html = text(client.get("/dc/bayview/"))
-    assert "Bayview Power &amp; Light" in html and "#0b5cad" in html
+    assert "Bayview Power &amp; Light" in html and "utility-bayview" in html and "/utilities.css" in html  # its colours
     assert demo.account_number in html and demo.postal_code in html
     assert "<code>demo</code>" in html and "<code>staff</code>" in html
     assert "5 failed attempts in a row" in html and "locked for 5 minutes" in html

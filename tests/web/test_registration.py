@@ -12,8 +12,7 @@ from espi.checks import ATOM, ESPI, all_text, assert_valid, links, parse
 from lxml import etree
 from sqlalchemy import func, select
 from web import helpers
-from web.helpers import app_count, sb_of, utility_count
-from werkzeug.security import check_password_hash
+from web.helpers import app_count, kept_secret, sb_of, utility_count
 
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization, OAuthCode, OAuthToken
 from sandbox.core.secrets import digest
@@ -80,7 +79,7 @@ def test_register_answers_with_the_application_information_entry(client, app):
     with sb_of(app).db.sessions() as s:
         a = s.scalars(select(Application).where(Application.client_id == client_id)).one()
     assert reg_uri == f"{ROOT}/ApplicationInformation/{a.uuid}" == links(root, "self")[0] == r.headers["Location"]
-    assert check_password_hash(a.client_secret_hash, secret) and a.registration_token_hash == digest(reg_token)
+    assert a.client_secret_hash == kept_secret(app, secret) and a.registration_token_hash == kept_secret(app, reg_token)
     assert secret != "redacted" and reg_token != "redacted" and secret not in a.client_secret_hash
     assert a.status == "review" and info.findtext(ESPI + "dataCustodianApplicationStatus") == "1"
     assert a.name == "Grid Graph" and a.redirect_uris == ["https://gg.example.com/oauth/cb"]
@@ -106,8 +105,8 @@ def test_register_answers_rfc7591_json_when_asked(client, app):
     assert reg["registration_client_uri"].startswith(f"{ROOT}/ApplicationInformation/")
     with sb_of(app).db.sessions() as s:
         a = app_row(s, reg)
-    assert check_password_hash(a.client_secret_hash, reg["client_secret"])
-    assert a.registration_token_hash == digest(reg["registration_access_token"])
+    assert a.client_secret_hash == kept_secret(app, reg["client_secret"])
+    assert a.registration_token_hash == kept_secret(app, reg["registration_access_token"])
     assert reg["client_id_issued_at"] == int(a.created_at.replace(tzinfo=dt.timezone.utc).timestamp())
 
 
@@ -273,7 +272,7 @@ def test_put_json_replaces_the_metadata(client, app):
     with sb_of(app).db.sessions() as s:
         a = app_row(s, reg)
         assert a.redirect_uris == ["https://gg.example.com/v2/cb"] and a.notify_uri is None
-        assert check_password_hash(a.client_secret_hash, reg["client_secret"])  # unchanged
+        assert a.client_secret_hash == kept_secret(app, reg["client_secret"])  # unchanged
     j = client.put(path_of(reg), json=body | {"client_name": "Grid Graph 3"}, headers=tok | JSON).get_json()
     assert j["client_name"] == "Grid Graph 3" and "client_secret" not in j
 

@@ -19,7 +19,7 @@ from typing import Callable
 from sqlalchemy import and_, or_, select, update
 
 from sandbox.core.db import Database
-from sandbox.core.errors import NotFound
+from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, DeliveryAttempt, Notification
 from sandbox.services.access import SUSPENDED
 from sandbox.services.notifications.outbox import DELIVERED, FAILED, PENDING, Schedule, real_now
@@ -105,12 +105,16 @@ def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy
             return None
         n_id, body, uri, status = row
         uri = uri or ""
-        refusal = "no notification URI is registered" if not uri else policy.refusal(uri)
         if status in SUSPENDED:
-            refusal = f"not sent: the utility has put this third party {status.replace('_', ' ')}"
-        if refusal:
-            return n_id, uri, NotifyResult(0, 0, refusal)
-        return n_id, uri, post_notification(uri, body.encode("utf-8"), timeout)
+            return n_id, uri, NotifyResult(0, 0, f"not sent: the utility has put this third party "
+                                                 f"{status.replace('_', ' ')}")
+        if not uri:
+            return n_id, uri, NotifyResult(0, 0, "no notification URI is registered")
+        try:
+            target = policy.target(uri)  # resolved once: the POST goes to the addresses checked
+        except Refused as exc:
+            return n_id, uri, NotifyResult(0, 0, exc.message)
+        return n_id, uri, post_notification(target, body.encode("utf-8"), timeout)
 
     posted = list(pool.map(post, rows)) if pool is not None and len(rows) > 1 else [post(r) for r in rows]
     results = [r for r in posted if r is not None]

@@ -7,14 +7,13 @@ from typing import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Application, Utility
 from sandbox.core.profile import Profile
-from sandbox.core.secrets import digest, new_token
+from sandbox.core.secrets import keyed_digest, keyed_matches, new_token, world_key
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.management import REDACTED
 from sandbox.services.access import AppStatus, ClientRole
@@ -25,7 +24,7 @@ from sandbox.services.signin import STAFF_USERNAME
 
 @dataclass(frozen=True)
 class Issued:
-    """A new registration with the secrets shown once (the database keeps only hashes)."""
+    """A new registration with the secrets shown once (the database keeps only keyed digests)."""
 
     app: Application
     client_secret: str
@@ -39,26 +38,25 @@ def new_client_id() -> str:
 
 def register(db: Database, clock: Clock, utility_id: int, seed: int, meta: Metadata, *,
              developer_id: int | None = None, registration_token: bool = False) -> Issued:
-    """Create an application in Review with a fresh client_id and client_secret (hashed with
-    werkzeug's generate_password_hash) and, for the registration API, a registration access
-    token (stored as its SHA-256 digest)."""
+    """Create an application in Review with a fresh client_id and client_secret and, for the
+    registration API, a registration access token (both kept as keyed digests: core.secrets)."""
     secret = new_token(32)
-    secret_hash = generate_password_hash(secret)
     reg_token = new_token(32) if registration_token else None
     with db.transaction() as s:
         utility = s.get(Utility, utility_id)
         if utility is None:
             raise NotFound(utility_id)
+        key = world_key(s)
         while True:
             client_id = new_client_id()
             if s.scalar(select(Application.id).where(Application.utility_id == utility_id,
                                                      Application.client_id == client_id)) is None:
                 break
         app = Application(utility_id=utility_id, uuid=resource_uuid_str(seed, utility.slug, "application", client_id),
-                          client_id=client_id, client_secret_hash=secret_hash, name=meta.name,
+                          client_id=client_id, client_secret_hash=keyed_digest(key, secret), name=meta.name,
                           allow_loopback_redirects=False, status=AppStatus.REVIEW, created_at=clock.naive_now(),
                           developer_id=developer_id, redirect_uris=[], scopes=[],
-                          registration_token_hash=digest(reg_token) if reg_token else None)
+                          registration_token_hash=keyed_digest(key, reg_token) if reg_token else None)
         _apply(app, meta)
         s.add(app)
         s.flush()
@@ -102,12 +100,11 @@ def set_notify_uri(db: Database, clock: Clock, utility_id: int, app_id: int, uri
 
 
 def rotate_secret(db: Database, utility_id: int, app_id: int, *, developer_id: int | None = None) -> str:
-    """A new client secret (the old one stops working at once); returned once, stored hashed."""
+    """A new client secret (the old one stops working at once); returned once, kept as its keyed digest."""
     secret = new_token(32)
-    hashed = generate_password_hash(secret)
     with db.transaction() as s:
         app = application(s, utility_id, app_id, developer_id)
-        app.client_secret_hash = hashed
+        app.client_secret_hash = keyed_digest(world_key(s), secret)
     return secret
 
 
@@ -177,9 +174,8 @@ def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str
         app = _registered(s, utility_id, app_uuid)
         if client_id not in (None, "") and client_id != app.client_id:
             raise Refused(f"client_id: {str(client_id)[:64]!r} is not this registration's client_id.", "client_id")
-        if client_secret not in (None, "", REDACTED) and (not isinstance(client_secret, str) or
-                                                          not check_password_hash(app.client_secret_hash,
-                                                                                  client_secret)):
+        if client_secret not in (None, "", REDACTED) and not keyed_matches(world_key(s), client_secret,
+                                                                            app.client_secret_hash):
             raise Refused("client_secret: does not match the current secret (leave it out, or send the current "
                           "one).", "client_secret")
         apply_metadata(app, meta, profile, clock.naive_now())

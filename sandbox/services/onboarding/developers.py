@@ -4,12 +4,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import Database
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Developer
+from sandbox.core.secrets import password_hash
 from sandbox.services.onboarding.metadata import MAX_NAME, _email
 
 MIN_PASSWORD = 8
@@ -27,7 +27,7 @@ def sign_up(db: Database, clock: Clock, utility_id: int, name: str, email: str, 
         raise Refused(f"password: at least {MIN_PASSWORD} characters.", "password")
     if len(password) > 200:
         raise Refused("password: at most 200 characters.", "password")
-    hashed = generate_password_hash(password)
+    hashed = password_hash(password)  # before the transaction: it takes a while
     taken = Refused("email: there is already a developer account with this e-mail address; sign in instead.", "email")
     try:
         with db.transaction() as s:

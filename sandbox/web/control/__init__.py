@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from sandbox.web.context import sandbox
 from sandbox.web.control.operations import OPERATIONS, PREFIX, Operation
 from sandbox.web.control.views import Call, ControlError
+from sandbox.web.input_guards import InputRefused
 
 bp = Blueprint("control", __name__, url_prefix=PREFIX)
 MAX_BODY = 64 * 1024
@@ -159,6 +160,11 @@ def index():
 @bp.errorhandler(ControlError)
 def _refused(err: ControlError):
     return refusal(err.status, err.error, err.description, err.field)
+
+
+@bp.errorhandler(InputRefused)
+def _unstorable(err: InputRefused):
+    return refusal(400, "invalid_request", err.description or "", err.field)
 
 
 @bp.errorhandler(HTTPException)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from sandbox.services.notifications import announce, delivery, outbox
 from sandbox.synth.world import UtilityDef
 from sandbox.web.context import notifier, sandbox
 from sandbox.web.context import request_log as request_log_writer
+from sandbox.web.resets import resetting
 from sandbox.web.utility import utility_row_id
 
 CONTROL_API = "control API"  # who made a change, in the records that keep it
@@ -112,13 +112,10 @@ def explain_scope(call: Call) -> Response:
 
 # --- the world ------------------------------------------------------------------------------
 
-_RESETTING = threading.Lock()  # one reset at a time in this process
-
-
 def reset(call: Call) -> Response:
     sb = sandbox()
     t0 = time.perf_counter()
-    with _RESETTING:
+    with resetting():  # the other requests of this process wait (other processes' take turns in the database)
         request_log_writer().discard()  # calls made before the reset are not the new world's
         sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"])
         if sb.demo_notify_uri:  # run.py's demo app goes on receiving notifications
@@ -193,9 +190,9 @@ def set_clock(call: Call) -> Response:
         if seconds < 0:
             raise ControlError(400, "invalid_request", "advance: the clock only moves forward; use set to go back",
                                "advance")
-        if seconds > (LATEST - EARLIEST).total_seconds():
-            raise ControlError(400, "invalid_request", f"advance: {value!r} is too far", "advance")
-        _within(clock.now() + dt.timedelta(seconds=seconds), "advance")
+        if seconds > (LATEST - clock.now()).total_seconds():  # measured, not added: no date lies past 9999
+            raise ControlError(400, "invalid_request", f"advance: {value!r} is too far; the clock stays before "
+                               f"{LATEST.date()}", "advance")
         clock.advance(seconds)
     elif what == "set":
         when = parse_instant(value, "set")
