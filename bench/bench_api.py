@@ -56,6 +56,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -526,12 +527,17 @@ class Report:
             )
             for r in self.rows
         ]
-        widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-        print("\nSummary (ratio = measured / target; 'at most' targets want <= 1, 'at least' ones >= 1)")
-        for i, c in enumerate(cells):
-            print("  " + "  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
-            if i == 0:
-                print("  " + "  ".join("-" * w for w in widths))
+        print_table("Summary (ratio = measured / target; 'at most' targets want <= 1, 'at least' ones >= 1)", cells)
+
+
+def print_table(title: str, cells: Sequence[Sequence[str]]) -> None:
+    """A title, then the rows in aligned columns, the first row as the header."""
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    print(f"\n{title}")
+    for i, c in enumerate(cells):
+        print("  " + "  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
+        if i == 0:
+            print("  " + "  ".join("-" * w for w in widths))
 
 
 # --- 1. Batch/Subscription of one usage point ------------------------------------------------------

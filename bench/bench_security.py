@@ -82,6 +82,7 @@ from bench_api import (  # noqa: E402
     first_usage_point_uuid,
     get,
     history_scope,
+    print_table,
     run_wrk,
     seed,
     settle,
@@ -184,12 +185,7 @@ def print_summary() -> None:
     head = ("figure", "measured", "baseline", "ratio", "target", "")
     verdict = {None: "", True: "met", False: "MISSED"}
     rows = [head] + [(f.name, f.measured, f.baseline, f"{f.ratio:.3g}", f.target, verdict[f.ok]) for f in FIGURES]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    print("\nSummary (ratio = measured / baseline)")
-    for i, r in enumerate(rows):
-        print("  " + "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
-        if i == 0:
-            print("  " + "  ".join("-" * w for w in widths))
+    print_table("Summary (ratio = measured / baseline)", rows)
 
 
 def seeded(folder: Path, name: str) -> tuple[Path, str]:

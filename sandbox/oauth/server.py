@@ -261,7 +261,10 @@ def save_token(token: dict, req) -> None:
             if old_id is None:
                 raise InvalidGrantError(description="this refresh token was just used by another request; use the "
                                                     "tokens that request received")
-        app = fetch(s, Application, req.client.app.id)
+        # a client-credentials token changes nothing of the application it read a moment ago (Authlib's
+        # query_client): attached as it is, without a second SELECT; the other grants read it afresh
+        app = (s.merge(req.client.app, load=False) if grant_type == "client_credentials"
+               else fetch(s, Application, req.client.app.id))
         auth: Authorization | None
         if grant_type == "authorization_code":
             code = fetch(s, OAuthCode, req.authorization_code.row.id)
@@ -282,7 +285,6 @@ def save_token(token: dict, req) -> None:
             role = ClientRole(app.role)
             auth = authorizations.grant_for_client(s, world.seed, g.slug, app, token.get("scope") or ROLE_SCOPES[role],
                                                    profile, now)
-            s.flush()
             tokens.store(s, app=app, kind=ROLE_TOKENS[role], token=token, authorization=auth, now=now,
                          refresh_until=None)
             if role == ClientRole.THIRD_PARTY:

@@ -17,16 +17,16 @@ from sandbox.core.secrets import digest, keyed_digest, world_key
 
 def store(s: Session, *, app: Application, kind: str, token: dict, authorization: Authorization | None,
           now: dt.datetime, refresh_until: dt.datetime | None) -> OAuthToken:
-    """Keep the digests of a token response's access (and refresh) token."""
+    """Keep the digests of a token response's access (and refresh) token (written at the session's next
+    flush, with its authorization if that is new too: one flush for both)."""
     issued = to_naive_utc(now)
-    row = OAuthToken(utility_id=app.utility_id, application_id=app.id, authorization_id=authorization.id if authorization else None,
+    row = OAuthToken(utility_id=app.utility_id, application_id=app.id, authorization=authorization,
                      kind=kind, access_hash=digest(token["access_token"]),
                      refresh_hash=digest(token["refresh_token"]) if token.get("refresh_token") else None,
                      scope=token.get("scope") or "", issued_at=issued,
                      expires_at=issued + dt.timedelta(seconds=int(token["expires_in"])),
                      refresh_expires_at=to_naive_utc(refresh_until) if token.get("refresh_token") and refresh_until else None)
     s.add(row)
-    s.flush()
     return row
 
 

@@ -3,14 +3,14 @@
 An upload is parsed into a tree many times its size (an XML element costs ~130 bytes). Python and
 libxml2 free it when the answer is made, but glibc keeps the freed heap, so a process that parsed a
 few hostile uploads stayed at about a gigabyte. After a request whose body was larger than
-TRIM_AFTER_BYTES, once its answer is sent, `malloc_trim(0)` returns the free heap.
+TRIM_AFTER_BYTES, `malloc_trim(0)` returns the free heap.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -35,7 +35,9 @@ def trim() -> None:
 
 
 class ReturnsMemory:
-    """WSGI middleware: trim() after each request that sent a body of more than TRIM_AFTER_BYTES."""
+    """WSGI middleware: trim() after each request that sent a body of more than TRIM_AFTER_BYTES, once
+    the app has made its answer (the request and its parse are gone) and before it is sent, so a
+    client that has the answer finds the memory returned."""
 
     def __init__(self, app: WSGIApplication):
         self.app = app
@@ -46,14 +48,6 @@ class ReturnsMemory:
         except ValueError:
             large = False
         answer = self.app(environ, start_response)
-        return self._then_trim(answer) if large else answer
-
-    @staticmethod
-    def _then_trim(answer: Iterable[bytes]) -> Iterator[bytes]:
-        try:
-            yield from answer
-        finally:
-            close = getattr(answer, "close", None)
-            if close is not None:
-                close()
+        if large:
             trim()
+        return answer

@@ -112,8 +112,36 @@ def utility_count(app) -> int:
 
 
 def kept_secret(app, secret: str) -> str:
-    """What the database keeps of a client secret or a registration access token: its keyed digest."""
-    from sandbox.core.secrets import keyed_digest, world_key
+    """What the database should keep of a client secret or a registration access token: HMAC-SHA256 under
+    the world's digest key (computed here, not by the code under test)."""
+    import hashlib
+    import hmac
+
+    from sandbox.core.models import WorldState
 
     with sb_of(app).db.sessions() as s:
-        return keyed_digest(world_key(s), secret)
+        key = s.get(WorldState, 1).digest_key
+    return hmac.new(key.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+class LoopbackListener:
+    """A real socket listening on loopback; `arrived()` says whether a connection came (the kernel
+    queues a connection as soon as it is made, so asking after the call under test is enough)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def arrived(self) -> bool:
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            return False
+        conn.close()
+        return True
+
+    def close(self) -> None:
+        self.sock.close()

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from live.third_party import ThirdParty
 from sqlalchemy import select
-from web.helpers import csrf, offered, sb_of, text
+from web.helpers import LoopbackListener, csrf, offered, sb_of, text
 
 from sandbox import create_app
 from sandbox.core.errors import Refused
@@ -72,27 +72,9 @@ def rebinding() -> Network:
 
 @pytest.fixture
 def listener():
-    """A real socket listening on loopback; `arrived()` says whether a connection came (the kernel
-    queues a connection as soon as it is made, so asking after the call under test is enough)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(8)
-    s.setblocking(False)
-
-    class Listener:
-        port = s.getsockname()[1]
-
-        @staticmethod
-        def arrived() -> bool:
-            try:
-                conn, _ = s.accept()
-            except BlockingIOError:
-                return False
-            conn.close()
-            return True
-
-    yield Listener
-    s.close()
+    found = LoopbackListener()
+    yield found
+    found.close()
 
 
 # --- IPv6 forms of an IPv4 address ---------------------------------------------------------------

@@ -68,6 +68,17 @@ def test_forwarded_headers_are_ignored_without_configured_proxy_hops(server):
     assert issuer.startswith(server.url) and "attacker" not in body.decode() and "/evil" not in body.decode()
 
 
+def _notified(server: LiveServer, receiver: ThirdParty) -> str:
+    """The bodies POSTed to `receiver` once a day is published for a new authorization at bayview."""
+    c = SandboxClient(server.url, KEY)
+    c.set_notify_uri(receiver.url)
+    c.freeze()
+    c.authorize("demo")
+    c.advance(days=1)
+    receiver.wait_for(1)
+    return b"".join(p["body"] for p in receiver.received).decode()
+
+
 def test_notifications_never_name_the_host_of_a_caller(tmp_path):
     """Even a deployment that answers every host (ALLOWED_HOSTS=*) builds notifications from its own
     address: the first request's Host used to become the base of every BatchList a process wrote."""
@@ -75,13 +86,7 @@ def test_notifications_never_name_the_host_of_a_caller(tmp_path):
             "--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
             env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_ALLOWED_HOSTS": "*"}) as s:
         assert _get(s.url, "/healthz", {"Host": "attacker.invalid"})[0] == 200  # the first request of the process
-        c = SandboxClient(s.url, KEY)
-        c.set_notify_uri(receiver.url)
-        c.freeze()
-        c.authorize("demo")
-        c.advance(days=1)
-        receiver.wait_for(1)
-        bodies = b"".join(p["body"] for p in receiver.received).decode()
+        bodies = _notified(s, receiver)
         assert "attacker.invalid" not in bodies
         assert f"{s.url}/dc/bayview/espi/1_1/resource/" in bodies
 
@@ -92,13 +97,7 @@ def test_the_public_url_is_the_base_of_notifications_and_a_host_answered(tmp_pat
             "--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
             "--public-url", public, env={"SANDBOX_ADMIN_KEY": KEY}) as s:
         assert _get(s.url, "/healthz", {"Host": "gb.example.org"})[0] == 200
-        c = SandboxClient(s.url, KEY)
-        c.set_notify_uri(receiver.url)
-        c.freeze()
-        c.authorize("demo")
-        c.advance(days=1)
-        receiver.wait_for(1)
-        bodies = b"".join(p["body"] for p in receiver.received).decode()
+        bodies = _notified(s, receiver)
         assert f"{public}/dc/bayview/espi/1_1/resource/Batch/Subscription/" in bodies
         assert s.url not in bodies
 

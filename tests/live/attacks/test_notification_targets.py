@@ -10,12 +10,12 @@ connection to PUBLIC is refused at once (so the tests send nothing off this mach
 from __future__ import annotations
 
 import re
-import socket
 import sys
 import time
 
 import pytest
 import requests
+from web.helpers import LoopbackListener
 
 from sandbox.testing.client import SandboxClient
 from sandbox.testing.process import SandboxProcess
@@ -62,26 +62,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def listener():
-    """A real socket listening on loopback; `arrived()` says whether a connection came (the kernel
-    queues one as soon as it is made, so asking after the server answered is enough)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(8)
-    s.setblocking(False)
-
-    class Listener:
-        port = s.getsockname()[1]
-
-        @staticmethod
-        def arrived() -> bool:
-            try:
-                s.accept()[0].close()
-            except BlockingIOError:
-                return False
-            return True
-
-    yield Listener
-    s.close()
+    found = LoopbackListener()
+    yield found
+    found.close()
 
 
 @pytest.fixture(scope="module")
