@@ -208,13 +208,16 @@ def _cors(resp: Response) -> Response:
     """Any origin, no credentials: every resource call carries its bearer token in the Authorization
     header, never a cookie, so a page of another origin can do nothing its own token would not let
     it do anyway. The methods are the reference's."""
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-    resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-    resp.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, X-Sandbox-Reason, X-Sandbox-Fault-Applied, " \
-        "Retry-After, Location"
-    resp.headers["Access-Control-Max-Age"] = "1800"
+    if "Access-Control-Allow-Origin" not in resp.headers:  # appended as one list: no header of the view is replaced
+        resp.headers.extend(_CORS_HEADERS)
     return resp
+
+
+_CORS_HEADERS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", CORS_METHODS),
+                 ("Access-Control-Allow-Headers", CORS_HEADERS),
+                 ("Access-Control-Expose-Headers", "WWW-Authenticate, X-Sandbox-Reason, X-Sandbox-Fault-Applied, "
+                                                   "Retry-After, Location"),
+                 ("Access-Control-Max-Age", "1800")]
 
 
 _HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",

@@ -125,7 +125,14 @@ class GuardedRequest(Request):
 
 
 def refuse_unstorable_request() -> None:
-    """Path segments (named as the route names them), query parameters and credentials: before any view."""
+    """Path segments (named as the route names them), query parameters and credentials: before any view.
+    A URL or header cannot carry a lone surrogate (Werkzeug decodes them with "replace"), so a request
+    with no NUL in its raw path, query and bearer credentials is let through at once."""
+    env = request.environ
+    query, auth = env.get("QUERY_STRING", ""), env.get("HTTP_AUTHORIZATION", "")
+    if ("\x00" not in env.get("PATH_INFO", "") and "%00" not in query and "\x00" not in query
+            and "\x00" not in auth and not auth[:6].lower().startswith("basic")):
+        return
     why = problem(request.path)
     if why:
         named = [k for k, v in (request.view_args or {}).items() if isinstance(v, str) and problem(v)]

@@ -35,7 +35,7 @@ class ResetGate:
     def enter(self, wait: float = RESET_WAIT) -> bool:
         """Count a request in; False if a reset was still under way after `wait` seconds."""
         with self._cond:
-            if not self._cond.wait_for(lambda: not self._resetting, timeout=wait):
+            if self._resetting and not self._cond.wait_for(lambda: not self._resetting, timeout=wait):
                 return False
             self._active += 1
             return True
@@ -43,7 +43,8 @@ class ResetGate:
     def leave(self) -> None:
         with self._cond:
             self._active -= 1
-            self._cond.notify_all()
+            if self._resetting:  # only a reset waits for the requests under way to end
+                self._cond.notify_all()
 
     @contextmanager
     def exclusive(self, own: int = 0, drain: float = RESET_DRAIN) -> Iterator[None]:

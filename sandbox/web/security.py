@@ -38,9 +38,11 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(resp: Response) -> Response:
-        resp.headers["X-Content-Type-Options"] = "nosniff"
+        headers = resp.headers
+        if "X-Content-Type-Options" not in headers:
+            headers.add("X-Content-Type-Options", "nosniff")
         if resp.mimetype == "text/html":
-            resp.headers.update(HTML_POLICY)
+            headers.update(HTML_POLICY)
         return resp
 
 
