@@ -161,12 +161,13 @@ def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
 
 
 def waitress_limits(cfg: dict) -> dict:
-    """Waitress's settings that keep a server accepting under idle or half-sent connections: poll()
-    rather than select() (no 1,024-descriptor ceiling), CONNECTION_LIMIT open connections at most
-    (Waitress's default, 100, let 105 idle sockets stop the server), and connections idle for
+    """Waitress's settings that keep a server accepting under idle or half-sent connections:
+    CONNECTION_LIMIT open connections at most (Waitress's default, 100, let 105 idle sockets stop the
+    server; the sandbox's and the demo app's 400 each stay under select()'s 1,024 descriptors, which
+    Waitress's poll() loop would lift at a cost to every request), and connections idle for
     IDLE_TIMEOUT seconds closed (a request still being answered is never idle). Forwarded headers
     reach the app, which believes them for PROXY_HOPS proxies, only when some are configured."""
-    return {"asyncore_use_poll": True, "connection_limit": cfg["CONNECTION_LIMIT"],
+    return {"connection_limit": cfg["CONNECTION_LIMIT"],
             "channel_timeout": cfg["IDLE_TIMEOUT"], "cleanup_interval": max(1, min(10, cfg["IDLE_TIMEOUT"] // 2)),
             "clear_untrusted_proxy_headers": not cfg["PROXY_HOPS"]}
 

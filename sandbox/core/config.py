@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMERS": None,  # generated customers per utility; None: each utility file's count
     "SEED_DATA": str(ROOT / "seed_data"),
     "THREADS": 8,  # request threads of the server (run.py, green-button-sandbox)
-    "CONNECTION_LIMIT": 1000,  # open connections run.py's server keeps at once (each server: the demo app's too)
+    "CONNECTION_LIMIT": 400,  # open connections run.py's server keeps at once (each server: the demo app's too)
     "IDLE_TIMEOUT": 30,  # seconds before run.py's server closes a connection that sends nothing and awaits nothing
     "SLOW_FAULT_MAX": 30.0,  # the longest delay the `slow` fault scenario makes, in seconds
     "SLOW_FAULT_CALLS": None,  # calls a process delays at once for the `slow` fault (None: a quarter of THREADS, >= 1)
