@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 
+from sandbox.core.config import is_wildcard
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="green-button-sandbox",
@@ -86,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     urls = [f"http://{h if ':' not in h else f'[{h}]'}:{p}" for h, p in listeners]
     sb = app.extensions["sandbox"]
     # notifications name the public URL, else the address listened at (every interface: loopback's)
-    sb.listen_url = (urls[0] if not _wildcard(cfg["HOST"]) else f"http://127.0.0.1:{listeners[0][1]}") + "/"
-    if _wildcard(cfg["HOST"]) and not cfg["PUBLIC_URL"]:
+    sb.listen_url = (urls[0] if not is_wildcard(cfg["HOST"]) else f"http://127.0.0.1:{listeners[0][1]}") + "/"
+    if is_wildcard(cfg["HOST"]) and not cfg["PUBLIC_URL"]:
         print(f"note: listening on every interface without --public-url: it answers to loopback names only, and "
               f"notifications name {sb.listen_url}; give --public-url (SANDBOX_PUBLIC_URL) with the address others "
               "reach it at", file=sys.stderr)
@@ -148,14 +150,14 @@ def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
     from sandbox.web.hosts import HostGuard, trusted_hosts
     from sandbox.web.memory import ReturnsMemory
 
-    if _wildcard(cfg["HOST"]):
+    if is_wildcard(cfg["HOST"]):
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     demo = create_demo_app(sandbox_url)
     # served beside the sandbox, it answers the same hosts and hands back an upload's memory the same way
     demo.wsgi_app = ReturnsMemory(HostGuard(demo.wsgi_app, trusted_hosts(cfg)))  # type: ignore[method-assign]
     server = create_server(demo, host=cfg["HOST"], port=cfg["DEMO_PORT"], threads=4,
                            ident=f"DemoEnergyApp/{__version__}", **waitress_limits(cfg))
-    host = cfg["HOST"] if not _wildcard(cfg["HOST"]) else "127.0.0.1"
+    host = cfg["HOST"] if not is_wildcard(cfg["HOST"]) else "127.0.0.1"
     port = int(server.getsockname()[1]) if hasattr(server, "getsockname") else int(server.effective_listen[0][1])
     return server, f"http://{host if ':' not in host else f'[{host}]'}:{port}"
 
@@ -171,9 +173,4 @@ def waitress_limits(cfg: dict) -> dict:
             "channel_timeout": cfg["IDLE_TIMEOUT"], "cleanup_interval": max(1, min(10, cfg["IDLE_TIMEOUT"] // 2)),
             "clear_untrusted_proxy_headers": not cfg["PROXY_HOPS"]}
 
-
-def _wildcard(host: str) -> bool:
-    from sandbox.web.hosts import is_wildcard
-
-    return is_wildcard(host)
 

@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "CONNECTION_LIMIT": 400,  # open connections run.py's server keeps at once (each server: the demo app's too)
     "IDLE_TIMEOUT": 30,  # seconds before run.py's server closes a connection that sends nothing and awaits nothing
     "SLOW_FAULT_MAX": 30.0,  # the longest delay the `slow` fault scenario makes, in seconds
-    "SLOW_FAULT_CALLS": None,  # calls a process delays at once for the `slow` fault (None: a quarter of THREADS, >= 1)
+    "SLOW_FAULT_CALLS": None,  # calls a process delays at once for the `slow` fault (None: half of THREADS, >= 1)
     "DEMO_APP": True,  # run.py starts the demo third-party app beside the utilities
     "DEMO_PORT": 8081,
     "RESET": False,
@@ -105,6 +105,11 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
 
 class ConfigError(ValueError):
     """A setting (flag, SANDBOX_* variable or test mapping) the sandbox cannot start with."""
+
+
+def is_wildcard(host: str) -> bool:
+    """Does listening on `host` mean every interface (so it names no address to be reached at)?"""
+    return host in ("", "0.0.0.0", "::", "[::]")
 
 
 def public_url(value: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sandbox.core.clock import Clock
+from sandbox.core.config import is_wildcard
 from sandbox.core.db import Database
 from sandbox.espi.atom import RenderedRuns
 from sandbox.synth.world import WorldDef
@@ -40,7 +41,7 @@ class Sandbox:
         if self.listen_url:
             return self.listen_url
         host = self.config["HOST"]
-        host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+        host = "127.0.0.1" if is_wildcard(host) else host
         return f"http://{host if ':' not in host else f'[{host}]'}:{self.config['PORT']}/"
 
     def require_world(self) -> WorldDef:

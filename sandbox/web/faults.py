@@ -73,9 +73,8 @@ def _delay(seconds: float) -> Response | None:
     many calls as it may, a 503 with Retry-After instead (never a thread more)."""
     from sandbox.web.espi_http import refusal
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    seconds = min(seconds, float(app.extensions["sandbox"].config["SLOW_FAULT_MAX"]))
-    gate: threading.BoundedSemaphore = app.extensions["slow_calls"]
+    seconds = min(seconds, float(current_app.extensions["sandbox"].config["SLOW_FAULT_MAX"]))
+    gate: threading.BoundedSemaphore = current_app.extensions["slow_calls"]
     if not gate.acquire(blocking=False):
         return refusal(503, "temporarily_unavailable", "the slow fault scenario already delays as many calls as this "
                        "server lets it at once (SANDBOX_SLOW_FAULT_CALLS): try again shortly", "fault:slow-busy",

@@ -19,17 +19,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response
 
+from sandbox.core.config import is_wildcard
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # Loopback names are always answered: a request that reaches them comes from this machine.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
-
-
-def is_wildcard(host: str) -> bool:
-    """Does listening on `host` mean every interface (so it names no address to be reached at)?"""
-    return host in WILDCARD_HOSTS
 
 
 def trusted_hosts(cfg: Mapping[str, Any]) -> list[str]:

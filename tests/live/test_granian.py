@@ -32,7 +32,8 @@ def granian(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
                                  "--port", str(port), "--workers", "2", "--no-ws", "sandbox.wsgi:app"], cwd=ROOT,
-                                env={**os.environ, "SANDBOX_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT)
+                                env={**os.environ, "SANDBOX_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group: its workers end with it
     try:
         if not wait_healthy(port, lambda: proc.poll() is None, 30):
             raise AssertionError(f"granian did not answer /healthz within 30 s (exit {proc.poll()}):\n"
@@ -45,6 +46,10 @@ def granian(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        try:  # a worker the master left behind (killed, or slow to stop) goes with its group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_granian_workers_serve_the_world_on_kept_alive_connections(granian):
