@@ -66,9 +66,10 @@ def _date(ctx, param, value):
 @click.option("--start", callback=_date, help="First day (YYYY-MM-DD, utility local time). Default: 13 months back.")
 @click.option("--end", callback=_date, help="Day after the last one (YYYY-MM-DD). Default: today (data ends yesterday).")
 @click.option("--no-cost", is_flag=True, help="Leave out interval costs and bills.")
+@click.option("--net", is_flag=True, help="Add the net metering series (delivered minus received) of homes with solar.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @with_appcontext
-def export_command(slug, username, usage_points, start, end, no_cost, output) -> None:
+def export_command(slug, username, usage_points, start, end, no_cost, net, output) -> None:
     """Write a customer's Download My Data file."""
     from sandbox.core.errors import Refused
     from sandbox.services.dmd import build_download
@@ -94,7 +95,7 @@ def export_command(slug, username, usage_points, start, end, no_cost, output) ->
         base = sb.base_url()
         try:
             download = build_download(sb, customer, ids or [up.id for up in customer.usage_points], start, end,
-                                      not no_cost, base, h)
+                                      not no_cost, base, h, net=net)
         except Refused as exc:
             raise click.BadParameter(str(exc), param_hint="--start/--end") from None
         if output:

@@ -9,8 +9,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sandbox.demo.espi import FORWARD, REVERSE, LocalTime, Stream, Usage
+from sandbox.demo.espi import FORWARD, NET, REVERSE, LocalTime, Stream, Usage
 
+# totals are kept by commodity and flow: a net stream (delivered minus exported) is its own line,
+# never added to what was delivered
+FLOW_LABELS = {FORWARD: "", REVERSE: " exported", NET: " net"}
 CURRENCIES = {840: "$", 124: "C$", 978: "€", 826: "£"}
 TOU_NAMES = {1: "on-peak", 2: "mid-peak", 3: "off-peak"}
 
@@ -24,7 +27,7 @@ class Finding:
 
 @dataclass
 class Total:
-    label: str  # the commodity, and "exported" for what the customer sent to the grid
+    label: str  # the commodity, and "exported" for what the customer sent to the grid, "net" for the difference
     quantity: float
     unit: str
     cost: float | None  # in the currency; a credit for exported energy
@@ -82,7 +85,7 @@ def analyse(usage: Usage, time_zone: str | None = None) -> Analysis:
     symbol = next((CURRENCIES.get(s.currency or 0, "") for s in usage.streams if s.currency), "$")
     totals: list[Total] = []
     for s in usage.streams:
-        label = s.commodity + (" exported" if s.flow == REVERSE else "")
+        label = s.commodity + FLOW_LABELS.get(s.flow, f" (flowDirection {s.flow})")
         q = sum(s.quantity(r.value) for r in s.readings.values())
         priced = [r.cost for r in s.readings.values() if r.cost is not None]
         money = sum(priced) / 100000 if priced else None

@@ -21,7 +21,7 @@ TIMEOUT = 60
 CHOICES = {  # what the customer may leave out of the request, and the function blocks it means
     "cost": ("Cost of each interval", (12,)),
     "bills": ("Monthly bills", (15, 16)),
-    "solar": ("Solar export", (7, 8)),
+    "solar": ("Solar export and net readings", (7, 8)),
     "gas": ("Gas", (10,)),
     "water": ("Water", (11,)),
 }

@@ -19,7 +19,8 @@ MAX_ELEMENTS = 4_000_000
 MAX_EPOCH = 253402300800  # 10000-01-01: a reading later than that is not one
 
 SERVICE_KINDS = {0: "electricity", 1: "gas", 2: "water"}
-FORWARD, REVERSE = 1, 19  # flowDirection: delivered to the customer, received from the customer
+# flowDirection: delivered to the customer, received from the customer, and net (delivered minus received)
+FORWARD, REVERSE, NET = 1, 19, 4
 
 
 class NotGreenButton(ValueError):

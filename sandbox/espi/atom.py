@@ -244,6 +244,20 @@ class RenderedRuns:
         return self._size
 
 
+_RESOURCE_WORD = re.compile(r"^[A-Z][A-Za-z]+$")
+
+
+def feed_kind(self_href: str) -> str:
+    """The resource a feed's URL names (its last path step that is a resource name, not an id), for
+    the `type` of its self link: `espi-feed/UsagePoint`, `espi-feed/Subscription` (every link of a
+    document carries a type, as the 2025 production samples do and ESPI 3.3's atom.xsd requires)."""
+    path = self_href.split("?", 1)[0].rstrip("/")
+    for step in reversed(path.split("/")):
+        if _RESOURCE_WORD.match(step) and step not in ("Batch",):
+            return step
+    return "Feed"
+
+
 class FeedWriter:
     """Writes one feed: `header()`, then `entry(e)` for each entry, then `footer()`.
 
@@ -266,7 +280,7 @@ class FeedWriter:
         etree.SubElement(root, A + "id").text = f"urn:uuid:{feed_id}"
         etree.SubElement(root, A + "title").text = title
         etree.SubElement(root, A + "updated").text = iso(updated)
-        etree.SubElement(root, A + "link", rel="self", href=self_href)
+        etree.SubElement(root, A + "link", rel="self", href=self_href, type=f"{self.feed_type}/{feed_kind(self_href)}")
         body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
         return XML_DECLARATION + body[: -len(b"</feed>")] + b"\n"
 

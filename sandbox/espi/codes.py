@@ -6,6 +6,7 @@ SERVICE_KIND_NAMES = {v: k for k, v in SERVICE_KIND.items()}
 COMMODITY = {"electricity": 1, "gas": 7, "water": 9}
 COMMODITY_NAMES = {v: k for k, v in COMMODITY.items()}
 FLOW_DIRECTION = {"delivered": 1, "net": 4, "received": 19}
+FLOW_DIRECTION_NAMES = {v: k for k, v in FLOW_DIRECTION.items()}
 CURRENCY = {"USD": 840, "CAD": 124, "EUR": 978, "GBP": 826, "AUD": 36}
 
 # unit name -> (uom code, measurement kind)

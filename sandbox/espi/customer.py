@@ -74,3 +74,16 @@ def service_supplier(*, name: str, address: list, phone: str, web: str, issuer_i
         ("Organisation", [("streetAddress", address), ("phone1", _phone(phone)), ("electronicAddress", [("web", web)]),
                           ("organisationName", name)]),
         ("kind", "utility"), ("issuerIdentificationNumber", issuer_id), ("effectiveDate", effective)])
+
+
+def statement(*, name: str, issued: int, refs: Sequence[tuple[str, str, str]]) -> etree._Element:
+    """A bill statement (ESPI 4.0): when it was issued and its documents as (fileName, mediaType, statementURL)."""
+    return element("Statement", CUST, [
+        ("name", name), ("issueDateTime", issued),
+        *(("statementRef", [("fileName", f), ("mediaType", t), ("statementURL", u)]) for f, t, u in refs)])
+
+
+def program_date_id_mappings(*, kind: str, code: str, name: str, note: str | None) -> etree._Element:
+    """One code of the utility's (ProgramDateIdMappings holds at most one programDateIdMapping)."""
+    return element("ProgramDateIdMappings", CUST, [
+        ("programDateIdMapping", [("programDateType", kind), ("code", code), ("name", name), ("note", note)])])

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sandbox.espi.atom import BlockRun, Entry, iso
 
-_DIGITS = re.compile(r"^[0-9]{1,9}$")
+_INTEGER = re.compile(r"^-?[0-9]{1,40}$")
+INT64_MAX = 2**63 - 1  # the OpenAPI types max-results, start-index and depth int64
 TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")
 
 
@@ -64,7 +65,7 @@ class Quirks:
 
 
 NO_QUIRKS = Quirks()
-_FRACTION = re.compile(r"T[0-9:]+[.,][0-9]")
+_FRACTION = re.compile(r"T[0-9:]+[.,][0-9]", re.IGNORECASE)
 
 
 def _time(name: str, raw: str, quirks: Quirks = NO_QUIRKS) -> int:
@@ -72,7 +73,7 @@ def _time(name: str, raw: str, quirks: Quirks = NO_QUIRKS) -> int:
     if quirks.refuse_fractional_seconds and _FRACTION.search(text):
         raise QueryError(name, f"{raw!r} has a fraction of a second, which this utility refuses: send whole "
                                "seconds, such as 2025-01-31T00:00:00Z")
-    if text.endswith("Z"):
+    if text[-1:] in ("Z", "z"):  # RFC 3339 5.6 allows either case
         text = text[:-1] + "+00:00"
     try:
         when = dt.datetime.fromisoformat(text)
@@ -84,11 +85,16 @@ def _time(name: str, raw: str, quirks: Quirks = NO_QUIRKS) -> int:
 
 
 def _count(name: str, raw: str, minimum: int) -> int:
-    if not _DIGITS.match(raw.strip()):
-        raise QueryError(name, f"{raw!r} is not a whole number")
-    value = int(raw)
+    """A paging count: any int64 of at least `minimum` (2147483647, a common "no limit", included);
+    counts beyond the entries that exist select all of them, or none past the end."""
+    text = raw.strip()
+    if not _INTEGER.match(text):
+        raise QueryError(name, f"{raw[:40]!r} is not an integer: send a whole number such as 10")
+    value = int(text)
+    if value > INT64_MAX:
+        raise QueryError(name, f"{text} is larger than the largest 64-bit integer ({INT64_MAX})")
     if value < minimum:
-        raise QueryError(name, f"must be {minimum} or more")
+        raise QueryError(name, f"{text} is below {minimum}: send {minimum} or more")
     return value
 
 

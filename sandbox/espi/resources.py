@@ -118,11 +118,15 @@ def summary_measurement(value: int, uom: int, multiplier: int, timestamp: int | 
 
 def usage_summary(*, start: int, duration: int, bill: int | None, currency: int, consumption: int, uom: int,
                   multiplier: int, line_items: Sequence[tuple[int, str, int]], status_time: int, commodity: int,
-                  tariff_profile: str | None = None, quality: int = 0) -> etree._Element:
-    """A billing period; line_items are (amount, note, itemKind). bill None leaves cost out."""
+                  tariff_profile: str | None = None, quality: int = 0,
+                  additional: int | str | None = None) -> etree._Element:
+    """A billing period; line_items are (amount, note, itemKind). bill None leaves cost out.
+    `additional` is costAdditionalLastPeriod, the items' total (the schema: the details "in total add
+    up to" it; FB_16 wants it), passed in because a formed entry's fields are template markers."""
     items = [("costAdditionalDetailLastPeriod", [("amount", amount), ("dateTime", status_time), ("note", note),
                                                  ("itemKind", kind)]) for amount, note, kind in line_items]
     children: list = [("billingPeriod", [("duration", duration), ("start", start)]), ("billLastPeriod", bill)]
+    children.append(("costAdditionalLastPeriod", additional))
     children += items
     children += [("currency", currency if bill is not None else None),
                  ("overallConsumptionLastPeriod", summary_measurement(consumption, uom, multiplier)),

@@ -280,7 +280,8 @@ FUNCTION_BLOCK_NAMES = {
 
 # Plain words for the consent page (ESPI.md 6.2), by function block.
 PLAIN_WORDS = {
-    5: "Electricity use in intervals", 7: "Net electricity (solar and grid)", 8: "Electricity delivered and received",
+    5: "Electricity use in intervals", 7: "Net electricity: what you drew from the grid minus what you sent to it",
+    8: "Electricity delivered and received (solar export)",
     10: "Natural gas use", 11: "Water use", 12: "Cost per interval", 15: "Monthly bill summaries",
     16: "Bill amounts", 18: "All your service points", 46: "Billing data: name, service address, meter number",
     55: "Contact details: name, address, phone, e-mail", 56: "Account and billing information",
@@ -329,6 +330,8 @@ def summary_words(scope: str) -> list[str]:
         out.append("Monthly usage summaries")
     if 8 in fbs:
         out.append("Solar export (energy received)")
+    if 7 in fbs:
+        out.append("Net metering (delivered minus received)")
     hist = terms.get("historylength", "")
     if hist.isdigit():
         n = int(hist)
@@ -350,13 +353,15 @@ _NAMED_SECONDS = {"daily": 86400}
 class Content:
     """The usage data a scope grants: interval cost (FB 12), summaries (FB 15, with cost FB 16),
     commodities (FB 5, 10, 11; None is every one), the reverse-flow stream such as solar export
-    (FB 7 or 8), the interval lengths served, how readings are blocked, and how far back they go."""
+    (FB 8), the net stream, delivered minus received (FB 7), the interval lengths served, how
+    readings are blocked, and how far back they go. The delivered stream needs neither 7 nor 8."""
 
     interval_cost: bool = True
     summaries: bool = True
     summary_cost: bool = True
     commodities: frozenset[str] | None = None
     received: bool = True
+    net: bool = True
     intervals: frozenset[int] | None = None
     block: str = "daily"  # daily, weekly or monthly IntervalBlocks
     history_seconds: int | None = None
@@ -365,6 +370,7 @@ class Content:
         """Whether a stream of this commodity, flow and interval length is granted."""
         return ((self.commodities is None or commodity in self.commodities)
                 and (flow != "received" or self.received)
+                and (flow != "net" or self.net)
                 and (self.intervals is None or interval in self.intervals))
 
 
@@ -385,6 +391,6 @@ def content_of(scope: str) -> Content:
         n = int(history)
         seconds = round(n * 30.4375 * 86400) if n <= 240 else n  # a small number is months, as written by some
     return Content(interval_cost=12 in fbs, summaries=bool(fbs & {15, 16}), summary_cost=16 in fbs,
-                   commodities=frozenset(named) if named is not None else None, received=bool(fbs & {7, 8}),
+                   commodities=frozenset(named) if named is not None else None, received=8 in fbs, net=7 in fbs,
                    intervals=frozenset(intervals - {-1}) or None if intervals else None,
                    block=_BLOCKS.get(terms.get("blockduration", "daily").lower(), "daily"), history_seconds=seconds)

@@ -45,6 +45,20 @@ _TREE = (
 )
 TREE = tuple(name for name, _, _ in _TREE)
 
+# The root-level customer (PII) resources of the Alliance's OpenAPI (ESPI.md 2.5, variant 3), each a
+# collection ("{kind}Collection") and a member ("{kind}"): the same entries as the RetailCustomer tree.
+PII_ROOT = (
+    ("Customer", "customer_id", "customers (PII)", "a customer (PII)"),
+    ("CustomerAccount", "customer_account_id", "customer accounts (PII)", "a customer account (PII)"),
+    ("CustomerAgreement", "customer_agreement_id", "customer agreements (PII)", "a customer agreement (PII)"),
+    ("ServiceLocation", "service_location_id", "service locations (PII)", "a service location (PII)"),
+    ("ServiceSupplier", "service_supplier_id", "service suppliers (the utility, per agreement)", "a service supplier"),
+    ("Meter", "meter_id", "meters (PII)", "a meter (PII)"),
+    ("EndDevice", "end_device_id", "end devices (empty: the sandbox's only devices are its meters)",
+     "an end device (none exists)"),
+    ("Statement", "statement_id", "bill statements (PII)", "a bill statement (PII)"),
+)
+
 RESOURCES: tuple[Resource, ...] = (
     Resource("ReadServiceStatus", "ReadServiceStatus", "the Data Custodian's service status"),
     Resource("ApplicationInformationList", "ApplicationInformation", "the ApplicationInformation collection"),
@@ -63,13 +77,22 @@ RESOURCES: tuple[Resource, ...] = (
              "a customer's usage data (Download My Data); POST uploads a Green Button file"),
     Resource("BatchRetailCustomerUsagePointOne", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint/{usage_point_id}",
              "one usage point of a customer's usage data (Download My Data)"),
-    Resource("Subscription", "Subscription/{subscription_id}", "the parent of a subscription's usage points"),
+    Resource("Subscription", "Subscription/{subscription_id}",
+             "the parent of a subscription's usage points: a feed of its UsagePoint entries"),
     *(Resource(f"{prefix}{name}", f"{parent}/{path}", what) for prefix, parent in TREE_PARENTS
       for name, path, what in _TREE),
     Resource("RetailCustomer", _RC, "a customer, parent of their resources"),
     Resource("CustomerList", _RC + "/Customer", "a customer's Customer resource (PII)"),
     Resource("CustomerTree", _RC + "/Customer/{rest:path}",
-             "the PII below it: CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation, Meter"),
+             "the PII below it: CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation, Meter, "
+             "Statement"),
+    *(r for kind, id_name, many, one in PII_ROOT
+      for r in (Resource(f"{kind}Collection", kind, f"the root collection of {many}"),
+                Resource(kind, f"{kind}/{{{id_name}}}", one))),
+    Resource("StatementDocument", "Statement/{statement_id}/Document", "a bill statement's document (PDF)"),
+    Resource("ProgramDateIdMappingsList", "ProgramDateIdMappings", "the codes of the utility's tariffs "
+             "(time-of-use periods, tiers) its readings carry"),
+    Resource("ProgramDateIdMappings", "ProgramDateIdMappings/{program_date_id_mappings_id}", "one tariff code"),
     Resource("ReadingTypes", "ReadingType", "the ReadingType collection"),
     Resource("ReadingType", "ReadingType/{reading_type_id}", "a reading type"),
     Resource("LocalTimeParametersList", "LocalTimeParameters", "the LocalTimeParameters collection"),

@@ -20,8 +20,9 @@ from sandbox.espi import urls
 from sandbox.espi.atom import BlockRun, Entry, FeedWriter, RenderedRuns
 from sandbox.espi.scopes import EVERYTHING, Content
 from sandbox.espi.uuids import resource_uuid_str
-from sandbox.feeds.customer import customer_entries
+from sandbox.feeds.customer import customer_entries, program_date_entries
 from sandbox.feeds.usage import USAGE_KINDS, Urls, UsageFeed, local_time_entry
+from sandbox.services import statements as bill_statements
 from sandbox.services.readings import History, usage_point_history
 from sandbox.services.subscriptions import Shared
 from sandbox.synth.calendar import local_date, local_midnight, month_start
@@ -184,10 +185,18 @@ def reading_types(place: Place, trees: Iterable[Tree]) -> Iterator[Entry]:
 # --- customer (PII) data ------------------------------------------------------------------------
 
 def customer_documents(place: Place, customer: Customer, usage_point_href,
-                       usage_points: list[UsagePoint] | None = None) -> list[Entry]:
-    """The customer's PII entries, naming `usage_points` (default: all the customer's)."""
+                       usage_points: list[UsagePoint] | None = None, statements: bool = False) -> list[Entry]:
+    """The customer's PII entries, naming `usage_points` (default: all the customer's), with their
+    bill statements if `statements`."""
+    periods = bill_statements.periods(place.world, place.utility, place.clock, customer, usage_points) \
+        if statements else []
     return list(customer_entries(place.world, place.utility, customer, place.root, usage_point_href, place.now,
-                                 usage_points))
+                                 usage_points, periods))
+
+
+def program_dates(place: Place) -> list[Entry]:
+    """The utility's ProgramDateIdMappings entries (its tariffs' codes)."""
+    return list(program_date_entries(place.world, place.utility, place.root))
 
 
 def pii_at(entries: list[Entry], href: str) -> tuple[Entry | None, list[Entry]]:

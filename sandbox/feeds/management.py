@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from sandbox.core.models import Application, Authorization
 from sandbox.espi import codes, urls
-from sandbox.espi.atom import Entry, Link
+from sandbox.espi.atom import Entry, Link, feed_kind
 from sandbox.espi.resources import application_information, authorization
 from sandbox.espi.scopes import grants_customer_data
-from sandbox.services.access import AppStatus, ClientRole
+from sandbox.services.access import AppStatus, ClientRole, TokenKind
+from sandbox.services.grants import issued_kind
 from sandbox.services.subscriptions import bulk_id_of
 
 REDACTED = "redacted"  # the schema requires client_secret and registration_access_token; their values are never served
@@ -33,6 +34,9 @@ class Uris:
 def uris_for(auth: Authorization, root: str) -> Uris:
     if auth.customer_id:
         resource = urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
+    elif issued_kind(ClientRole(auth.application.role), auth.scope) == TokenKind.REGISTRATION:
+        # a registration access token's grant (ESPI.md 4.1): the registration it manages
+        resource = urls.href(root, "ApplicationInformation", application_id=auth.application.uuid)
     elif auth.application.role == ClientRole.THIRD_PARTY:  # its bulk
         resource = urls.href(root, "BatchBulk", bulk_id=bulk_id_of(auth))
     else:  # the utility's upload and admin clients reach the whole resource tree
@@ -111,6 +115,6 @@ def authorization_entry(auth: Authorization, base_url: str, slug: str, token_exp
                              grant_type=auth.grant_type, scope=auth.scope, resource_uri=resource,
                              authorization_uri=href, customer_resource_uri=uris.customer)
 
-    related = [Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else None)]
+    related = [Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else f"espi-feed/{feed_kind(resource)}")]
     return Entry("Authorization", auth.uuid, href, urls.href(root, "AuthorizationList"), auth.application.name,
                  _epoch(auth.created_at), updated, content, related)

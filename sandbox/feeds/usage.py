@@ -186,7 +186,8 @@ class UsageFeed:
         mr_href = below(up_href, METER_READINGS, mr)
         if kinds & {"MeterReading", "IntervalBlock", "UsageSummary"}:
             data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
-                                                 cost=self.with_cost or self.summary_cost or not up.imported)
+                                                 cost=self.with_cost or self.summary_cost or not up.imported,
+                                                 computed=computed)
             key = None if up.imported else (json.dumps(up.params, sort_keys=True), quality_of(world, up.customer),
                                              stream.key, span.start, span.end, self.with_cost, self.content.block)
             run = self._block_run(mr, mr_href, data, key)
@@ -250,8 +251,10 @@ class UsageFeed:
             if bill.received:
                 items.append((bill.credits, "Credit for energy exported", codes.ITEM_GENERATION_CREDIT))
             cost = (bill.total, u.currency_code) if self.summary_cost else (None, None)
+            # with cost (FB 16): the line items and their total, costAdditionalLastPeriod
+            additional = sum(amount for amount, _, _ in items) if self.summary_cost else None
             fields = (bill.start, bill.duration, *cost, bill.consumption, uom, stream.multiplier, end,
-                      codes.COMMODITY[up.commodity], u.tariffs[up.commodity].name)
+                      codes.COMMODITY[up.commodity], u.tariffs[up.commodity].name, additional)
             if self.summary_cost:
                 fields += tuple(x for item in items for x in item)
             yield Entry.formed("UsageSummary", uuid, below(up_href, USAGE_SUMMARIES), f"Bill for {bill.first_day:%B %Y}",
@@ -260,11 +263,12 @@ class UsageFeed:
 
 
 def _summary_content(start, duration, bill, currency, consumption, uom, multiplier, status_time, commodity,
-                     tariff_profile, *items):
+                     tariff_profile, additional, *items):
     """UsageSummary from flat fields (Entry.formed); items are (amount, note, itemKind) flattened."""
     return usage_summary(start=start, duration=duration, bill=bill, currency=currency, consumption=consumption,
                          uom=uom, multiplier=multiplier, status_time=status_time, commodity=commodity,
-                         tariff_profile=tariff_profile, line_items=[items[i:i + 3] for i in range(0, len(items), 3)])
+                         tariff_profile=tariff_profile, line_items=[items[i:i + 3] for i in range(0, len(items), 3)],
+                         additional=additional)
 
 
 def _group_days(days: list[tuple[dt.date, int, int]], block: str) -> list[tuple[str, dt.date, int, int]]:

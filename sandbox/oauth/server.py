@@ -5,8 +5,10 @@ Authlib does the protocol: parameter checks, client authentication, PKCE, code a
 grants, revocation. This module supplies storage and ESPI's additions: Authorization and
 Subscription records, `resourceURI`/`authorizationURI`/`customerResourceURI` in the token
 response, single-use codes whose reuse revokes what they minted (and that give nothing to a
-suspended third party or for a customer who moved out), and the behaviour profile (token
-lifetimes, PKCE required (S256), refresh-token rotation, strict or lenient scopes).
+suspended third party or for a customer who moved out), client-credentials tokens of the kind their
+scope names (services.grants), a refresh token in every refresh answer (the same one where the
+profile does not rotate it), and the behaviour profile (token lifetimes, PKCE required (S256),
+refresh-token rotation, strict or lenient scopes).
 """
 from __future__ import annotations
 
@@ -40,8 +42,9 @@ from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
-from sandbox.services.access import ROLE_SCOPES, ROLE_TOKENS, ClientRole, TokenKind
+from sandbox.services.access import ClientRole, TokenKind
 from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY
+from sandbox.services.grants import ClientGrant, client_grant
 from sandbox.services.notifications import announce
 from sandbox.synth.world import UtilityDef
 from sandbox.web.context import sandbox
@@ -282,17 +285,17 @@ def save_token(token: dict, req) -> None:
             if not rotated:  # the same refresh token now belongs to the new row
                 row.refresh_hash, row.refresh_expires_at = presented.refresh_hash, old.refresh_expires_at
         else:
-            role = ClientRole(app.role)
-            auth = authorizations.grant_for_client(s, world.seed, g.slug, app, token.get("scope") or ROLE_SCOPES[role],
-                                                   profile, now)
-            tokens.store(s, app=app, kind=ROLE_TOKENS[role], token=token, authorization=auth, now=now,
-                         refresh_until=None)
-            if role == ClientRole.THIRD_PARTY:
+            issued: ClientGrant = req.client_grant  # ClientCredentialsGrant.validate_token_request
+            auth = authorizations.grant_for_client(s, world.seed, g.slug, app, issued.scope, profile, now)
+            tokens.store(s, app=app, kind=issued.kind, token=token, authorization=auth, now=now, refresh_until=None)
+            if issued.kind == TokenKind.CLIENT:
                 onboarding.record_call(app, "client_token_at", profile, now)
         s.flush()
         if auth is None:  # every customer and client token is issued with its authorization
             raise InvalidGrantError(description="this token belongs to no authorization")
         add_uris(token, auth, resource_root())
+    if grant_type == "refresh_token" and not rotated:
+        token["refresh_token"] = req.form["refresh_token"]  # the same one again (RFC 6749 6): clients require it
 
 
 def grant_customer_token(s: Session, token: dict, seed: int, utility: UtilityDef, app: Application,
@@ -494,13 +497,16 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         if not access.may_get_client_token(app):
             raise UnauthorizedClientError(description=f"this application is {access.STATUS_LABELS[app.status].lower()} "
                                                       "at the utility: it gets no tokens")
-        scope = self.request.payload.scope
-        role = ClientRole(app.role)
-        if scope and scope != ROLE_SCOPES[role]:
-            if role != ClientRole.THIRD_PARTY:
-                raise InvalidScopeError(description=f"this client's tokens carry the scope {ROLE_SCOPES[role]}; "
-                                                    "leave scope out or send that")
-            check_scope(self.request.client, scope)
+        try:
+            self.request.client_grant = client_grant(ClientRole(app.role), self.request.payload.scope,
+                                                     _profile().behaviour.strict_scopes)
+        except ScopeError as exc:
+            raise InvalidScopeError(description=error_text(str(exc))) from None
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        """The token carries the scope granted (services.grants), which may be written otherwise
+        than the one sent; never a refresh token (RFC 6749 4.4.3)."""
+        return super().generate_token(user, self.request.client_grant.scope, grant_type, expires_in, False)
 
 
 def _lookup(s: Session, token_string: str, token_type_hint: str | None) -> tuple[OAuthToken | None, bool]:
@@ -572,8 +578,6 @@ def _introspection(row: OAuthToken, refresh: bool) -> dict:
 
 def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):
     """Opaque bearer tokens; lifetimes from the utility's profile; no refresh token for client credentials."""
-    if not scope and grant_type == "client_credentials":
-        scope = ROLE_SCOPES[ClientRole(client.app.role)]
     return new_token_response(_profile(), scope, include_refresh_token and grant_type != "client_credentials")
 
 

@@ -244,6 +244,8 @@ class Rule:
 
 _SUMMARY = (15, 16)
 _PII = tuple(sorted(CUSTOMER_DATA_BLOCKS))
+_BILLING = (46, 56)  # Core RetailCustomer, Retail Customer Billing Information: a customer's bill statements
+_OWN_PII = "A: its own customer's (the usage points shared at consent)"
 _OWN_SUB = ("subscription_id",)
 _TREE_BLOCKS = {"UsageSummaries": _SUMMARY, "UsageSummary": _SUMMARY, "ElectricPowerUsageSummaries": _SUMMARY,
                 "ElectricPowerUsageSummary": _SUMMARY, "ElectricPowerQualitySummaries": (17,),
@@ -263,11 +265,17 @@ MATRIX: tuple[Rule, ...] = (
     Rule("BatchRetailCustomer", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
     Rule("BatchRetailCustomerUsagePoint", GET + POST, (U, D)),
     Rule("BatchRetailCustomerUsagePointOne", GET, (U, D)),
+    Rule("Subscription", GET, (A, D), blocks=(32,), own=_OWN_SUB),
     *(Rule("Subscription" + name, GET, (A, D), blocks=_TREE_BLOCKS.get(name, (32,)), own=_OWN_SUB)
       for name in urls.TREE),
     *(Rule("RetailCustomer" + name, GET, (D,)) for name in urls.TREE),
     Rule("CustomerList", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
     Rule("CustomerTree", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
+    *(Rule(name, GET, (A, D), blocks=_BILLING if kind == "Statement" else _PII, limit=_OWN_PII)
+      for kind, *_ in urls.PII_ROOT for name in (f"{kind}Collection", kind)),
+    Rule("StatementDocument", GET, (A, D), blocks=_BILLING, limit=_OWN_PII),
+    *(Rule(name, GET, (A, D), blocks=_PII, limit="the utility's tariff codes, the same for every customer")
+      for name in ("ProgramDateIdMappingsList", "ProgramDateIdMappings")),
     *(Rule(name, GET, (A, D)) for name in ("ReadingTypes", "ReadingType", "LocalTimeParametersList",
                                            "LocalTimeParameters")),
     *(Rule(name, GET, (D,)) for name in ("UsagePointList", "UsagePointAny", "MeterReadingList", "MeterReadingAny",
@@ -390,6 +398,14 @@ OWN_ONLY = {
     "application_id": "this registration access token manages ApplicationInformation/{own} only; "
                       "ApplicationInformation/{asked} needs the registration_access_token issued when it was registered",
 }
+
+
+def sees_statements(p: Presented) -> bool:
+    """Whether the caller's PII documents hold the customer's bill statements: a customer token's
+    scope must grant billing information (the PII tree and batch admit any customer-data block)."""
+    if p.kind != TokenKind.CUSTOMER:
+        return True
+    return bool(function_blocks(p.token.scope if p.token is not None else "") & set(_BILLING))
 
 
 def matrix_rows() -> list[tuple[str, str, str, str]]:

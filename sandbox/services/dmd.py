@@ -3,6 +3,7 @@ their Green Button file (XML) or CSV, and importing a Green Button file as their
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import uuid as uuidlib
@@ -20,6 +21,7 @@ from sandbox.core.state import Sandbox
 from sandbox.espi import codes, forms, urls
 from sandbox.espi.atom import FeedWriter
 from sandbox.espi.reader import ParsedUsagePoint, read_usage_feed
+from sandbox.espi.scopes import EVERYTHING, Content
 from sandbox.espi.urls import href
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted, validation_errors
@@ -29,7 +31,8 @@ from sandbox.services.notifications import announce
 from sandbox.services.readings import History, history, usage_point_history
 from sandbox.services.summaries import quantity, quantity_places, unit_label
 from sandbox.synth.calendar import local_midnight, month_start, months_back, next_month
-from sandbox.synth.world import UtilityDef
+from sandbox.synth.usage import Stream
+from sandbox.synth.world import UtilityDef, WorldDef
 
 MAX_SPAN_DAYS = 3 * 366  # longest period one file may cover
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
@@ -120,21 +123,38 @@ def last_month_label(start: dt.date, end: dt.date) -> str:
 
 # --- the files ----------------------------------------------------------------------------
 
+def readings_held(world: WorldDef, utility: UtilityDef, customer: Customer) -> dict[int, list[Stream]]:
+    """The readings each of the customer's usage points can put in its file, by usage point id (the
+    net series of a solar home only when asked for: see `NET_CHOICE`)."""
+    return {up.id: readings.streams(world, utility, up) for up in customer.usage_points}
+
+
+# A net series (FB 7: delivered minus received) is derived from the two series every file holds, and
+# published Green Button parsers refuse a whole file holding one (greenbutton-objects knows no
+# flowDirection 4): a customer's download holds it only when they tick it.
+NET_CHOICE = "net"
+
+
+def _content(net: bool) -> Content:
+    return EVERYTHING if net else dataclasses.replace(EVERYTHING, net=False)
+
+
 def file_name(utility: UtilityDef, customer: Customer, start: dt.date, end: dt.date, ext: str = "xml") -> str:
     last = end - dt.timedelta(days=1)
     return f"GreenButton_{utility.slug}_{customer.uuid[:8]}_{start:%Y%m%d}-{last:%Y%m%d}.{ext}"
 
 
 def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int] | None, start: dt.date,
-                   end: dt.date, with_cost: bool, base_url: str) -> Iterator[bytes]:
-    """The Download My Data feed, streamed; it opens its own database session for as long as it runs."""
+                   end: dt.date, with_cost: bool, base_url: str, net: bool = False) -> Iterator[bytes]:
+    """The Download My Data feed, streamed; it opens its own database session for as long as it runs.
+    `net`: with the net series of homes with generation."""
     world = sb.require_world()
     with sb.db.sessions() as s:
         customer = fetch(s, Customer, customer_id)
         utility = world.utility(customer.utility.slug)
         ups = [up for up in customer.usage_points if usage_point_ids is None or up.id in usage_point_ids]
         links = Urls.for_customer(base_url, utility.slug, customer.uuid)
-        feed = UsageFeed(world, utility, links, start, end, with_cost)
+        feed = UsageFeed(world, utility, links, start, end, with_cost, _content(net))
         chosen = [(up, usage_point_history(world, utility, sb.clock, customer, up)) for up in ups]
         if usage_point_ids is not None and len(ups) == 1 and len(customer.usage_points) > 1:
             self_href = href(links.root, "BatchRetailCustomerUsagePointOne", retail_customer_id=customer.uuid,
@@ -142,14 +162,14 @@ def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int]
         else:
             self_href = href(links.root, "BatchRetailCustomerUsagePoint", retail_customer_id=customer.uuid)
         feed_id = resource_uuid_str(world.seed, "dmd-feed", customer.uuid, ",".join(up.uuid for up in ups),
-                                    start.isoformat(), end.isoformat(), with_cost)
+                                    start.isoformat(), end.isoformat(), with_cost, *(("net",) if net else ()))
         updated = max([feed.span(h).updated for _, h in chosen] or [local_midnight(utility.time_zone, start)])
         writer = FeedWriter("espi")
         yield from writer.feed(feed_id, "Green Button Download My Data", self_href, updated, feed.entries(chosen))
 
 
 def build_download(sb: Sandbox, customer: Customer, usage_point_ids: list[int], start: dt.date, end: dt.date,
-                   with_cost: bool, base_url: str, h: History | None = None) -> Download:
+                   with_cost: bool, base_url: str, h: History | None = None, net: bool = False) -> Download:
     """The customer's chosen usage points and period as a Green Button file (start, end: local days, end
     exclusive); `h` is the customer's history when the caller has it already."""
     world = sb.require_world()
@@ -160,7 +180,7 @@ def build_download(sb: Sandbox, customer: Customer, usage_point_ids: list[int], 
     if not chosen:
         raise Refused("usage_point: choose at least one of your services.", "usage_point")
     # in the utility's own form (ESPI 3.3 at an Ontario utility): any Green Button parser must read it
-    chunks = forms.in_form(usage_document(sb, customer.id, chosen, start, end, with_cost, base_url),
+    chunks = forms.in_form(usage_document(sb, customer.id, chosen, start, end, with_cost, base_url, net),
                            forms.Form(*utility.profile.behaviour.xml_form))
     return Download(file_name(utility, customer, start, end), "application/atom+xml", iter(chunks))
 
@@ -170,7 +190,7 @@ CSV_HEADER = ["usage_point", "meter", "reading", "flow", "start", "end", "durati
 
 
 def usage_csv(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int], start: dt.date, end: dt.date,
-              with_cost: bool) -> Iterator[str]:
+              with_cost: bool, net: bool = False) -> Iterator[str]:
     """Every reading of the customer's chosen usage points over local days start <= day < end, one CSV
     row each, streamed; like `usage_document` it opens its own database session for as long as it runs
     (imported readings are read through it, after the request that asked has ended).
@@ -198,6 +218,8 @@ def usage_csv(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int], sta
         wanted = set(usage_point_ids)
         for up in [up for up in customer.usage_points if up.id in wanted]:
             for stream in readings.streams(world, utility, up):
+                if stream.flow == "net" and not net:
+                    continue
                 series = readings.series(world, utility, up, stream.key, start, end, cost=with_cost, session=s)
                 places = quantity_places(stream)
                 texts = [text_cell(t) for t in (up.label, up.meter_serial, stream.title, stream.flow)]

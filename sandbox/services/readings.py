@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import Mapping
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -109,7 +110,7 @@ def usage_point_history(world: WorldDef, utility: UtilityDef, clock: Clock, cust
 def _imported_stream(s: ImportedStream) -> Stream:
     rt = s.reading_type
     commodity = codes.COMMODITY_NAMES.get(int(rt.get("commodity", 0)), "electricity")
-    flow = "received" if rt.get("flowDirection") == codes.FLOW_DIRECTION["received"] else "delivered"
+    flow = codes.FLOW_DIRECTION_NAMES.get(rt.get("flowDirection", 1), "delivered")  # other codes read as delivered
     uom = rt.get("uom", 72)
     unit = codes.UNIT_OF_UOM.get(uom, f"uom-{uom}")
     mult = int(rt.get("powerOfTenMultiplier", 0))
@@ -132,10 +133,11 @@ def imported_stream(up: UsagePoint, key: str) -> ImportedStream:
 
 
 def series(world: WorldDef, utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date,
-           cost: bool = True, session: Session | None = None) -> Series:
-    """Readings of local days start <= day < end of one stream (see `streams`)."""
+           cost: bool = True, session: Session | None = None, computed: Mapping[str, Series] | None = None) -> Series:
+    """Readings of local days start <= day < end of one stream (see `streams`); `computed` may hold
+    the usage point's other streams over the same days (a net stream is made of them)."""
     if not up.imported:
-        return model_for(world, utility, up).series(key, start, end, cost=cost)
+        return model_for(world, utility, up).series(key, start, end, cost=cost, computed=computed)
     return _imported_series(utility, up, key, start, end, cost, session)
 
 

@@ -217,6 +217,12 @@ def customer_by_uuid(s: Session, utility_id: int, customer_uuid: str) -> Custome
     return c
 
 
+def customers_of_utility(s: Session, utility_id: int) -> list[Customer]:
+    """Every customer of the utility (the data custodian's view of the PII), their usage points loaded."""
+    return list(s.scalars(select(Customer).where(Customer.utility_id == utility_id)
+                          .options(selectinload(Customer.usage_points)).order_by(Customer.id)))
+
+
 def usage_points_of_utility(s: Session, utility_id: int) -> list[UsagePoint]:
     """Every usage point of the utility, each with its customer loaded by the same query."""
     return list(s.scalars(select(UsagePoint).join(Customer).where(Customer.utility_id == utility_id)

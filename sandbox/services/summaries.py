@@ -108,11 +108,13 @@ class RecentUsage:
 
 
 def streams_charted(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> tuple[Stream, Stream | None] | None:
-    """The stream charted above the axis (delivered) and the one below (received), if any."""
+    """The stream charted above the axis (delivered) and the one below (received), if any. A net
+    stream is charted only in a file that holds nothing else: it is delivered minus received, so
+    beside them it would count the same energy twice."""
     found = readings.streams(world, utility, up)
     if not found:
         return None
-    delivered = next((s for s in found if s.flow == "delivered"), found[0])
+    delivered = next((s for s in found if s.flow == "delivered"), next((s for s in found if s.flow != "net"), found[0]))
     received = next((s for s in found if s.flow == "received" and s is not delivered
                      and s.unit == delivered.unit and s.multiplier == delivered.multiplier), None)
     return delivered, received

@@ -11,6 +11,7 @@ import datetime as dt
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
 
 import numpy as np
 
@@ -33,9 +34,9 @@ EV_CHARGER_KW = 7.2
 class Stream:
     """One MeterReading: what is measured, in which stored unit, how often."""
 
-    key: str  # "electricity", "electricity-received", "gas", "water"
+    key: str  # "electricity", "electricity-received", "electricity-net", "gas", "water"
     commodity: str
-    flow: str  # "delivered" or "received"
+    flow: str  # "delivered", "received" or "net" (delivered minus received)
     interval: int  # seconds (a daily stream's DST days last 23 or 25 hours)
     unit: str  # "Wh", "therm", "m3", "gal"
     multiplier: int  # stored value x 10**multiplier = quantity in unit
@@ -84,6 +85,8 @@ def streams_for(utility: UtilityDef, params: A.UsagePointParams) -> list[Stream]
         if params.solar_kw:
             out.append(Stream("electricity-received", c, "received", iv, "Wh", 0, 1000,
                               f"{label} electricity received (solar export)"))
+            out.append(Stream("electricity-net", c, "net", iv, "Wh", 0, 1000,
+                              f"{label} electricity net (delivered minus received)"))
         return out
     if c == "gas":
         return [Stream("gas", c, "delivered", 86400, utility.gas_unit, -3, 1000, "Daily natural gas")]
@@ -148,17 +151,33 @@ class UsageModel:
         self.streams = {s.key: s for s in streams_for(utility, params)}
         self.tariff = utility.tariffs[params.commodity]
 
-    def series(self, key: str, start: dt.date, end: dt.date, cost: bool = True) -> Series:
-        """Readings of local days start <= day < end, with costs if asked.
+    def series(self, key: str, start: dt.date, end: dt.date, cost: bool = True,
+               computed: Mapping[str, Series] | None = None) -> Series:
+        """Readings of local days start <= day < end, with costs if asked (a net stream is never priced).
 
         Tiered prices depend on the month so far, so those start from the first of the month.
+        A net stream is taken from `computed` (series of the same days by stream key) when that holds
+        its delivered and received streams already.
         """
         stream = self.streams[key]
+        if stream.flow == "net":
+            flows = {s.flow: s.key for s in self.streams.values()}
+            d, r = (self._reuse(computed, flows[f], start, end) for f in ("delivered", "received"))
+            return net_series(stream, d if d is not None else self.series(flows["delivered"], start, end, cost=False),
+                              r if r is not None else self.series(flows["received"], start, end, cost=False))
         first = month_start(start) if cost and self.tariff.tiers and stream.flow == "delivered" else start
         out = self._compute(stream, first, max(end, first))
         if cost:
             price(out, self.tariff, stream)
         return out.slice_days(start, end) if first != start else out
+
+    @staticmethod
+    def _reuse(computed: Mapping[str, Series] | None, key: str, start: dt.date, end: dt.date) -> Series | None:
+        """The series of `key` in `computed` if it holds exactly the local days start <= day < end."""
+        found = (computed or {}).get(key)
+        if found is None or len(found.days) != (end - start).days or not found.days or found.days[0][0] != start:
+            return None
+        return found
 
     def _compute(self, stream: Stream, first: dt.date, end: dt.date) -> Series:
         u, p, w = self.utility, self.params, self.world
@@ -223,6 +242,18 @@ class UsageModel:
         days = [(d, e - c, e) for d, c, e in zip(g.days, counts.tolist(), ends.tolist())]
         return Series(stream, g.starts[keep], g.durations[keep], values, quality, days,
                       grid=g, positions=np.flatnonzero(keep))
+
+
+def net_series(stream: Stream, delivered: Series, received: Series) -> Series:
+    """Delivered minus received, interval by interval (negative while exporting), without cost.
+
+    Both come from the same draws (UsageModel._compute), so they have readings at the same
+    intervals: a reading missing or estimated in one is missing or estimated in the other.
+    """
+    if not np.array_equal(delivered.starts, received.starts):
+        raise ValueError("a net series needs delivered and received readings of the same intervals")
+    return Series(stream, delivered.starts, delivered.durations, delivered.values - received.values,
+                  delivered.qualities, delivered.days, grid=delivered.grid, positions=delivered.positions)
 
 
 def _outage_intervals(g: Grid, days: tuple[dt.date, ...]) -> np.ndarray:

@@ -100,9 +100,20 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.json = _InOrderJSON(app)
 
     from sandbox.cli import register_commands
-    from sandbox.web import context, hosts, input_guards, limits, memory, register_blueprints, resets, security
+    from sandbox.web import (
+        context,
+        espi_http,
+        hosts,
+        input_guards,
+        limits,
+        memory,
+        register_blueprints,
+        resets,
+        security,
+    )
 
     app.wsgi_app = memory.ReturnsMemory(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = espi_http.without_trailing_slash(app.wsgi_app)  # type: ignore[method-assign]
     hosts.secure_wsgi(app, cfg)  # the hosts answered and the proxy hops believed
     resets.init_app(app)  # first: no request touches the database while this process resets the world
     context.init_app(app)

@@ -34,6 +34,21 @@ CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Origin, Authorization, Accept, Content-Type, X-Sandbox-Fault"
 
 
+_SLASHED = re.compile(r"^(/dc/[^/]+/espi/.+?)/+$")
+
+
+def without_trailing_slash(wsgi_app: Callable) -> Callable:
+    """WSGI middleware: an ESPI path with a trailing slash is answered as the path without it (a
+    published client library appends one to every URL it is given; the Spring reference matched
+    both). Rewritten before routing, so self links, ids and the request log see the one path."""
+    def app(environ, start_response):
+        m = _SLASHED.match(environ.get("PATH_INFO", ""))
+        if m:
+            environ["PATH_INFO"] = m.group(1)
+        return wsgi_app(environ, start_response)
+    return app
+
+
 def under_espi() -> bool:
     return bool(ESPI_PATH.match(request.path))
 

@@ -16,6 +16,8 @@ from sandbox.core import errors
 from sandbox.core.models import Customer
 from sandbox.espi.scopes import summary_words
 from sandbox.services import authorizations, customers, dmd, readings, signin, summaries, third_parties
+from sandbox.services.bill_pdf import bill_pdf
+from sandbox.services.statements import MEDIA_TYPE, statement, statement_uuid
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
 from sandbox.web import charts, context
 from sandbox.web.context import db_session, sandbox
@@ -141,7 +143,9 @@ def logout():
 def _dmd_page(error: str | None = None, status: int = 200, form=None):
     h = history()
     presets = {c: dmd.preset_period(c, h) for c in ("last_month", "last_12_months")}
+    holds = dmd.readings_held(sandbox().require_world(), g.utility, g.customer)
     return render_template("portal/download.html", nav="download", error=error, form=form or {}, presets=presets,
+                           holds=holds,
                            first_day=h.first, last_day=h.end - dt.timedelta(days=1), empty=h.empty,
                            max_span_days=dmd.MAX_SPAN_DAYS, label=dmd.last_month_label), status
 
@@ -172,6 +176,7 @@ def download():
     if fmt not in ("xml", "csv"):
         return _dmd_page("format must be 'xml' or 'csv'.", 400, form)
     with_cost = form.get("cost") == "1"
+    with_net = form.get(dmd.NET_CHOICE) == "1"
     try:
         start, end = dmd.dmd_period(form.get("period"), form.get("start"), form.get("end"), history(),
                                          dmd.MAX_SPAN_DAYS)
@@ -179,11 +184,11 @@ def download():
         return _dmd_page(exc.message, 400, form)
     if fmt == "csv":  # the same selection and the same numbers, one row per reading
         # the file opens its own database session: this request's has ended by the time it is written
-        body = dmd.usage_csv(sb, g.customer.id, [up.id for up in ups], start, end, with_cost)
+        body = dmd.usage_csv(sb, g.customer.id, [up.id for up in ups], start, end, with_cost, with_net)
         return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
     # the period was checked against history() above; the file opens its own database session
     d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
-                           base_url=request.host_url.rstrip("/"), h=history())
+                           base_url=request.host_url.rstrip("/"), h=history(), net=with_net)
     return _attachment(d.chunks, d.content_type, d.filename)
 
 
@@ -192,6 +197,30 @@ def _attachment(chunks, content_type: str, filename: str) -> Response:
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# --- bills -----------------------------------------------------------------------------
+
+def bill_url(month: dt.date) -> str:
+    """Where the signed-in customer downloads the bill of the month that starts on `month`."""
+    sb = sandbox()
+    return url_for("portal.bill_document",
+                   statement_id=statement_uuid(sb.require_world(), g.utility, g.customer, month))
+
+
+bp.context_processor(lambda: {"bill_url": bill_url})
+
+
+@bp.get("/bills/<statement_id>.pdf")
+@login_required
+def bill_document(statement_id: str):
+    """A month's bill as the PDF the ESPI Statement points at; only the signed-in customer's."""
+    sb = sandbox()
+    try:
+        st = statement(sb.require_world(), g.utility, sb.clock, g.customer, statement_id)
+    except errors.NotFound:
+        abort(404, description="No such bill on your account.")
+    return _attachment(bill_pdf(g.utility, g.customer, st), MEDIA_TYPE, st.file_name)
 
 
 # --- sharing ----------------------------------------------------------------------------

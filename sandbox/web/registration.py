@@ -5,8 +5,9 @@
     PUT    /dc/<slug>/espi/1_1/resource/ApplicationInformation/<uuid>     -> 200, metadata replaced
     DELETE /dc/<slug>/espi/1_1/resource/ApplicationInformation/<uuid>     -> 204, registration deleted
 
-The registration call needs no token; the other three need the registration access token
-the registration response gave (Authorization: Bearer ...). No token or an unknown one is
+The registration call needs no token; the other three need a registration access token
+(Authorization: Bearer ...): the one the registration response gave, or one from the token
+endpoint's client-credentials grant with scope FB=36_40 (ESPI.md 4.1; services.grants). No token or an unknown one is
 401 (WWW-Authenticate: Bearer error="invalid_token"); a real token for another record or
 of another kind is 403 naming the token needed; an id that does not exist is 404.
 

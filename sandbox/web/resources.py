@@ -8,12 +8,14 @@ ApplicationInformation/{id} is the registration API's (web.registration); the ma
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
-from typing import Callable
+from typing import Callable, Iterator
 
-from flask import Response, g, jsonify, request
+from flask import Response, g, jsonify, request, send_file
 
 from sandbox.core.errors import NotFound, Refused
+from sandbox.core.models import Customer, UsagePoint
 from sandbox.core.profile import Behaviour
 from sandbox.espi import forms, urls
 from sandbox.espi import query as espi_query
@@ -23,8 +25,9 @@ from sandbox.espi.xmlio import XmlRefused, parse_untrusted
 from sandbox.feeds import documents as docs
 from sandbox.feeds.documents import Place, Tree
 from sandbox.feeds.management import application_entry, authorization_entry
-from sandbox.services import access, authorizations, dmd, onboarding, subscriptions
+from sandbox.services import access, authorizations, dmd, onboarding, statements, subscriptions
 from sandbox.services.access import TokenKind
+from sandbox.services.bill_pdf import bill_pdf
 from sandbox.services.notifications import announce
 from sandbox.web import espi_http
 from sandbox.web.context import db_session, fresh_db_session, sandbox
@@ -42,6 +45,13 @@ def _place() -> Place:
     sb = sandbox()
     return Place(sb.require_world(), g.utility, sb.clock, urls.resource_root(request.host_url, g.slug),
                  espi_query.parse_query(request.args, _quirks(g.profile.behaviour)), sb.rendered)
+
+
+def _member_place() -> Place:
+    """The place of a GET of one entry by id: its query parameters are checked as on every GET, but
+    the time filters and paging select among a collection's entries and never hide the one named (the
+    Alliance's OpenAPI declares them on member operations too)."""
+    return dataclasses.replace(_place(), query=espi_query.NO_QUERY)
 
 
 def _quirks(b: Behaviour) -> espi_query.Quirks:
@@ -97,7 +107,7 @@ def _usage_points(**ids):
 
 
 def _usage_point(**ids):
-    place = _place()
+    place = _member_place()
     tree = _tree(place, ids)
     up = tree.usage_point(ids["usage_point_id"])
     entries, _ = docs.usage_entries(place, tree, [up], kinds=frozenset({"UsagePoint"}))
@@ -107,7 +117,7 @@ def _usage_point(**ids):
 def _children(kind: str, collection: bool, id_name: str | None = None):
     """A view of one kind of entry below a usage point (the collection, or the member `id_name` names)."""
     def view(**ids):
-        place = _place()
+        place = _place() if collection else _member_place()
         tree = _tree(place, ids)
         up = tree.usage_point(ids["usage_point_id"])
         kinds = frozenset({kind})
@@ -253,17 +263,37 @@ def upload_usage(retail_customer_id: str):
 
 # --- customer (PII) data -----------------------------------------------------------------------
 
-def _pii(place: Place, retail_customer_id: str):
+def _owners(place: Place, retail_customer_id: str | None = None
+            ) -> Iterator[tuple[Customer, list[UsagePoint] | None, str]]:
+    """(customer, the usage points their PII names (None: all), the parent of its usage-point links)
+    of each customer whose PII the caller sees: a customer token its own customer with what was shared
+    (the policy checked any id), the data custodian the one named, or every customer of the utility."""
     p = g.presented
-    if p.kind == TokenKind.CUSTOMER:  # its own customer (the policy checked the id), and what was shared
+    if p.kind == TokenKind.CUSTOMER:
         shared = subscriptions.of_token(db_session(), p, _pending())
-        customer, points = shared.customer, shared.usage_points
-        parent = docs.subscription_href(place, shared.id)
+        yield shared.customer, shared.usage_points, docs.subscription_href(place, shared.id)
+        return
+    if retail_customer_id is not None:
+        found = [subscriptions.customer_by_uuid(db_session(), g.utility_id, retail_customer_id)]
     else:
-        customer = subscriptions.customer_by_uuid(db_session(), g.utility_id, retail_customer_id)
-        points = None
-        parent = docs.retail_customer_href(place, customer.uuid)
-    return docs.customer_documents(place, customer, lambda uuid: urls.below(parent, urls.USAGE_POINTS, uuid), points)
+        found = subscriptions.customers_of_utility(db_session(), g.utility_id)
+    for customer in found:
+        yield customer, None, docs.retail_customer_href(place, customer.uuid)
+
+
+def _statements_shown() -> bool:
+    """Whether the call's PII documents hold Statements: the caller may see them, and the profile
+    writes ESPI 4.0 (3.3 has no Statement)."""
+    return espi_http.call_form().version != "3.3" and access.sees_statements(g.presented)
+
+
+def _pii(place: Place, retail_customer_id: str | None = None) -> list[Entry]:
+    """The PII entries the caller sees (one customer's, or all it may see), the tree's entries; found
+    before the document streams (a NotFound is a 404, not a broken stream)."""
+    shown = _statements_shown()
+    return [e for customer, points, parent in _owners(place, retail_customer_id)
+            for e in docs.customer_documents(place, customer, lambda uuid, parent=parent: urls.below(
+                parent, urls.USAGE_POINTS, uuid), points, shown)]
 
 
 def batch_retail_customer(retail_customer_id: str):
@@ -285,6 +315,46 @@ def customer_tree(retail_customer_id: str, rest: str):
     if not below:
         raise NotFound(rest)
     return _feed(place, below[0].kind, below, prefix="cust")
+
+
+def _pii_collection(kind: str):
+    """A root collection of the OpenAPI ({R}/Customer, {R}/Meter...): the kind's entries of every
+    customer the caller sees, as the RetailCustomer tree serves them (its self and up links)."""
+    def view():
+        place = _place()
+        return _feed(place, f"{kind} entries", docs.of_kind(_pii(place), kind), prefix="cust")
+    return view
+
+
+def _pii_member(kind: str, id_name: str):
+    def view(**ids):
+        place = _member_place()
+        return _entry(docs.member(_pii(place), kind, ids[id_name]), "cust")
+    return view
+
+
+def statement_document(statement_id: str):
+    """The bill document a Statement points at (its statementURL): a PDF, as a download."""
+    place = _place()  # the query parameters are checked on every GET
+    if _statements_shown():
+        for customer, points, _ in _owners(place):
+            try:
+                found = statements.statement(place.world, place.utility, place.clock, customer, statement_id, points)
+            except NotFound:
+                continue
+            return send_file(io.BytesIO(bill_pdf(g.utility, customer, found)), mimetype=statements.MEDIA_TYPE,
+                             as_attachment=True, download_name=found.file_name)
+    raise NotFound(statement_id)
+
+
+def program_date_list():
+    place = _place()
+    return _feed(place, "ProgramDateIdMappings entries", docs.program_dates(place), prefix="cust")
+
+
+def program_date_one(program_date_id_mappings_id: str):
+    place = _member_place()
+    return _entry(docs.member(docs.program_dates(place), "ProgramDateIdMappings", program_date_id_mappings_id), "cust")
 
 
 # --- shared resources: ReadingType and LocalTimeParameters -------------------------------------------
@@ -309,7 +379,7 @@ def reading_type_list():
 
 
 def reading_type_one(reading_type_id: str):
-    place = _place()
+    place = _member_place()
     return _entry(docs.member(docs.reading_types(place, _trees_visible(place)), "ReadingType", reading_type_id))
 
 
@@ -319,7 +389,7 @@ def local_time_list():
 
 
 def local_time_one(local_time_parameters_id: str):
-    place = _place()
+    place = _member_place()
     return _entry(docs.member([docs.local_time(place)], "LocalTimeParameters", local_time_parameters_id))
 
 
@@ -340,7 +410,7 @@ def _custodian_list(kind: str):
 
 def _custodian_one(kind: str, id_name: str):
     def view(**ids):
-        place = _place()
+        place = _member_place()
         return _entry(docs.member(_all_entries(place, kind), kind, ids[id_name]))
     return view
 
@@ -425,6 +495,12 @@ VIEWS: dict[str, Callable] = {
     "BatchRetailCustomerUsagePointOne": batch_retail_customer_usage,
     "CustomerList": customer_list,
     "CustomerTree": customer_tree,
+    **{name: view for kind, id_name, *_ in urls.PII_ROOT
+       for name, view in ((f"{kind}Collection", _pii_collection(kind)), (kind, _pii_member(kind, id_name)))},
+    "StatementDocument": statement_document,
+    "ProgramDateIdMappingsList": program_date_list,
+    "ProgramDateIdMappings": program_date_one,
+    "Subscription": _usage_points,
     "ReadingTypes": reading_type_list,
     "ReadingType": reading_type_one,
     "LocalTimeParametersList": local_time_list,

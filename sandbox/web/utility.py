@@ -22,7 +22,7 @@ def _utility_id(slug: str) -> int | None:
     if ids is None or world is not sb.world:
         ids = {}
         current_app.extensions["utility_ids"] = (sb.world, ids)
-    if slug not in ids:
+    if ids.get(slug) is None:  # a missing row is not kept: another process may be rebuilding the world
         ids[slug] = stored_utility_id(sb.db, slug)
     return ids[slug]
 

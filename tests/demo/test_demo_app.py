@@ -50,13 +50,18 @@ def test_the_reader_gets_every_reading_the_sandbox_wrote(app):
         utility = world.utility("bayview")
         start, end = dt.date(2025, 5, 1), dt.date(2025, 7, 1)
         expected = {}
+        electric_labels = {up.label for up in demo.usage_points if up.commodity == "electricity"}
         for up in demo.usage_points:
             for stream in readings.streams(world, utility, up):
                 series = readings.series(world, utility, up, stream.key, start, end)
-                expected[(up.label, stream.flow)] = (int(series.values.sum()), int(series.costs.sum()), len(series))
-        data = b"".join(usage_document(sb, demo.id, None, start, end, True, "http://sandbox.test"))
+                expected[(up.label, stream.flow)] = (int(series.values.sum()),
+                                                     int(series.costs.sum()) if series.costs is not None else 0,
+                                                     len(series))
+        data = b"".join(usage_document(sb, demo.id, None, start, end, True, "http://sandbox.test", net=True))
+    assert {flow for _, flow in expected} == {"delivered", "received", "net"}  # the demo home has solar
     usage = espi.parse_usage(data)
-    got = {(s.usage_point, "received" if s.flow == espi.REVERSE else "delivered"):
+    flows = {espi.FORWARD: "delivered", espi.REVERSE: "received", espi.NET: "net"}
+    got = {(s.usage_point, flows[s.flow]):
            (sum(r.value for r in s.readings.values()), sum(r.cost or 0 for r in s.readings.values()), len(s.readings))
            for s in usage.streams}
     assert got == expected
@@ -64,6 +69,12 @@ def test_the_reader_gets_every_reading_the_sandbox_wrote(app):
     a = analysis.analyse(usage, utility.time_zone)
     assert [m for m, _, _ in a.months] == ["2025-05", "2025-06"]
     assert a.first == start and a.last == end - dt.timedelta(days=1)
+    # the net series is a total of its own, never added to what was delivered or exported
+    totals = {t.label: t.quantity for t in a.totals}
+    electric = {flow: sum(v[0] for (label, f), v in expected.items() if f == flow and label in electric_labels) / 1000
+                for flow in ("delivered", "received")}
+    assert totals["electricity"] == pytest.approx(electric["delivered"])
+    assert totals["electricity net"] == pytest.approx(electric["delivered"] - electric["received"])
 
 
 def test_a_file_that_is_not_green_button_is_refused_plainly():

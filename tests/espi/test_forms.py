@@ -3,6 +3,7 @@ for every kind of document the sandbox writes, is valid in its version, carries 
 the plain document, and reads back to the same readings through three independent readers."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -22,6 +23,7 @@ from sandbox.espi.atom import BlockRun, FeedWriter
 from sandbox.espi.forms import HREFS, NAMESPACES, VERSIONS, Form, render
 from sandbox.espi.reader import read_usage_feed
 from sandbox.espi.resources import batch_list, service_status
+from sandbox.espi.scopes import EVERYTHING
 from sandbox.espi.xmlio import parse_untrusted
 from sandbox.feeds import Urls, UsageFeed
 from sandbox.feeds.customer import customer_entries
@@ -46,15 +48,15 @@ ENTRIES = tuple(f"usage-entry-{k}" for k in ("UsagePoint", "MeterReading", "Read
     "customer-entry", "application-information", "authorization", "authorization-of-the-utility-client")
 BARE = ("batch-list", "service-status")
 KINDS = FEEDS + ENTRIES + BARE
-# The plain 4.0 document is not valid ESPI 3.3 (a link without a type: a feed's self link, the related
-# link of a grant that is not a customer's); the other kinds happen to be valid in both as written.
-NOT_3_3_AS_WRITTEN = set(FEEDS) | {"authorization-of-the-utility-client"}
+# greenbutton-objects knows no flowDirection 4 (net, FB 7): the usage feeds are those of a third party
+# granted FB 8 and not FB 7, so that it reads them (Download My Data holds it only when asked)
+WITHOUT_NET = dataclasses.replace(EVERYTHING, net=False)
 
 
 def _usage_feed(world, slug, archetype, with_cost) -> tuple[bytes, list]:
     u = world.utility(slug)
     urls = Urls.for_customer(SERVER.rstrip("/"), u.slug, "c0ffee00-0000-5000-8000-000000000000")
-    feed = UsageFeed(world, u, urls, START, END, with_cost)
+    feed = UsageFeed(world, u, urls, START, END, with_cost, WITHOUT_NET)
     ups = transient_usage_points(world, u, archetype)
     entries = list(feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups]))
     data = b"".join(FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint",
@@ -176,14 +178,15 @@ def test_form_checks_its_fields_and_knows_the_plain_one(documents):
         assert render(data, Form()) is data
 
 
-def test_version_3_3_types_links_that_have_none_and_keeps_the_others(rendered, documents):
+def test_every_link_is_typed_in_4_0_and_3_3_keeps_the_types(rendered, documents):
+    """ESPI 3.3's atom.xsd requires `type` on every link: 4.0 documents now carry one everywhere (the
+    feed's own self link and a client grant's related link included), and 3.3 keeps them as they are."""
     plain, out = parse(documents["authorization-feed"]), parse(rendered("authorization-feed", Form(version="3.3")))
     before = [(x.get("rel"), x.get("type")) for x in plain.iter(ATOM + "link")]
     after = [(x.get("rel"), x.get("type")) for x in out.iter(ATOM + "link")]
-    assert before[0] == ("self", None) and after[0] == ("self", "application/atom+xml")  # the feed's own link
-    assert ("related", None) in before  # the utility client's grant
-    assert after == [(rel, t or "application/atom+xml") for rel, t in before]
-    assert any(t and t.startswith("espi-") for _, t in after)
+    assert before[0] == ("self", "espi-feed/Authorization")  # the feed's own link
+    assert all(t for _, t in before), before
+    assert after == before
 
 
 def test_version_3_3_refuses_what_3_3_cannot_say(documents):
@@ -209,7 +212,7 @@ def test_each_form_is_valid_and_carries_exactly_the_plain_data(documents, render
     assert out_data.startswith(b"<?xml ") and (info.xml_version, info.encoding) == ("1.0", "UTF-8")
     assert out_data.endswith(b">\n")
     assert _valid(plain, "4.0")
-    assert _valid(plain, "3.3") == (kind not in NOT_3_3_AS_WRITTEN)  # the 3.3 rules have work to do
+    assert _valid(plain, "3.3"), espi_schema("3.3").error_log.last_error  # every link typed, as 3.3 requires
     assert _valid(out, form.version), espi_schema(form.version).error_log.last_error
     assert _data(out, resolve=form.hrefs == "root-relative") == _data(plain, expect_version=form.version)
     if form.hrefs == "absolute":
@@ -279,8 +282,8 @@ def test_entries_keep_their_links_in_every_form(documents, rendered, kind, form)
 def _objects_readings(data: bytes) -> list:
     """What greenbutton-objects reads: usage points, their meter readings and reading types, readings.
 
-    It knows no ReadingType kind 58 (the volume of gas lakeshore and prairie meter): it refuses those
-    feeds, and must refuse them in the same way in every form."""
+    It knows no ReadingType kind 58 (the volume of gas lakeshore and prairie meter) and no flowDirection
+    4 (net): it refuses those feeds, and must refuse them in the same way in every form."""
     out: list = []
     try:
         ups = gb_parse.parse_feed(io.BytesIO(data))
@@ -312,9 +315,11 @@ def plain_readings(documents):
             assert any(r.quality for up in sandbox for s in up.streams for r in s.readings)
         # the readers agree with one another on the plain document
         assert count == sum(len(s.readings) for s in out[kind][1].streams)
-        if kind != "usage-feed-15-minute":
+        if out[kind][2][0] != "refused":
             assert count == sum(len(rows) for _, _, streams in out[kind][2] for *_, rows in streams)
     assert out["usage-feed-15-minute"][2] == ["refused", "58 is not a valid KindType"]
+    assert out["download-my-data"][2][0] != "refused"  # a customer's file holds no net series unless asked
+    assert out["usage-feed"][2][0] != "refused"
     return out
 
 

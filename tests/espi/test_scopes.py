@@ -2,11 +2,15 @@
 import pytest
 
 from sandbox.espi.scopes import (
+    EVERYTHING,
+    PLAIN_WORDS,
     ScopeError,
     allowed_by,
     commodities_of,
+    content_of,
     function_blocks,
     grants_customer_data,
+    plain_words,
     standard_scopes,
     summary_words,
 )
@@ -76,3 +80,34 @@ def test_offered_scopes_follow_the_grammar_and_the_served_blocks():
 def test_a_function_block_only_registration_limits_no_interval():
     # an application registered at an fb-only utility, then answered as requires-params
     assert allowed_by(["FB=1_3_4_5_13_14_32_39"], FULL, "requires-params").interval_durations == (3600,)
+
+
+# --- net metering (FB 7) and forward and reverse metering (FB 8), each its own stream -----------
+
+NET_AND_RECEIVED = {  # function blocks beside 1_3_4_5 -> (received stream, net stream)
+    "": (False, False), "_7": (False, True), "_8": (True, False), "_7_8": (True, True),
+}
+
+
+@pytest.mark.parametrize("extra", list(NET_AND_RECEIVED))
+def test_fb_7_grants_the_net_stream_and_fb_8_the_received_one(extra):
+    content = content_of(f"FB=1_3_4_5{extra}_13_14;IntervalDuration=3600")
+    received, net = NET_AND_RECEIVED[extra]
+    assert (content.received, content.net) == (received, net)
+    served = {flow for flow in ("delivered", "received", "net") if content.serves("electricity", flow, 3600)}
+    assert served == {"delivered", *(["received"] if received else []), *(["net"] if net else [])}
+    words = summary_words(f"FB=1_3_4_5{extra}")
+    assert ("Solar export (energy received)" in words) == received
+    assert ("Net metering (delivered minus received)" in words) == net
+    plain = plain_words(f"FB=1_3_4_5{extra}")
+    assert (PLAIN_WORDS[7] in plain) == net and (PLAIN_WORDS[8] in plain) == received
+
+
+def test_the_customers_own_download_holds_every_stream():
+    assert all(EVERYTHING.serves("electricity", flow, 900) for flow in ("delivered", "received", "net"))
+
+
+def test_fb_7_stays_offered_beside_fb_8_for_electricity():
+    for scope in standard_scopes(("electricity", "gas"), 900):
+        assert {7, 8} <= function_blocks(scope)
+    assert not {7, 8} & function_blocks(standard_scopes(("gas",), 3600)[0])

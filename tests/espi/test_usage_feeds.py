@@ -10,6 +10,7 @@ import pytest
 
 from sandbox.core.models import UsagePoint
 from sandbox.espi.atom import FeedWriter
+from sandbox.espi.scopes import content_of
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds import Urls, UsageFeed
 from sandbox.services.readings import History, series
@@ -77,7 +78,8 @@ def test_every_archetype_and_utility_validates_and_holds_together(world, slug, a
             # exactly the computed readings: gaps only where the data has them
             assert [r["start"] for r in rows] == truth.starts.tolist()
             assert [r["value"] for r in rows] == truth.values.tolist()
-            assert [r["cost"] for r in rows] == truth.costs.tolist()
+            # a net stream is never priced (its money is in the delivered and received streams)
+            assert [r.get("cost") for r in rows] == (truth.costs.tolist() if stream.flow != "net" else [None] * len(rows))
             assert [r.get("quality", 0) for r in rows] == truth.qualities.tolist()
             block_starts = [int(b.findtext(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}interval/{ESPI}start")) for b in blocks]
             assert len(set(block_starts)) == len(block_starts)
@@ -301,3 +303,35 @@ def test_a_period_without_a_whole_month_links_to_no_summaries(world):
     by_kind = check_feed(root)  # every related link resolves to an entry of the document
     assert "UsageSummary" not in by_kind
     assert not [h for e in by_kind["UsagePoint"] for h in links(e, "related") if h.endswith("/UsageSummary")]
+
+
+FB_07 = {"accumulationBehaviour": 4, "commodity": 1, "flowDirection": 4, "kind": 12, "uom": 72}  # the Alliance's rule
+
+
+@pytest.mark.parametrize("blocks, flows", [("7", {1, 4}), ("8", {1, 19}), ("7_8", {1, 4, 19}), ("5", {1})])
+def test_a_solar_homes_feed_holds_the_net_series_with_fb_7_and_the_received_one_with_fb_8(world, blocks, flows):
+    u = world.utility("bayview")
+    (up,) = [p for p in transient_usage_points(world, u, "solar_house") if p.commodity == "electricity"]
+    urls = Urls.for_customer("http://sandbox.test", u.slug, "c0ffee00-0000-5000-8000-000000000000")
+    content = content_of(f"FB=1_3_4_5_{blocks}_12_13_14_15_16;IntervalDuration=3600")
+    feed = UsageFeed(world, u, urls, START, END, True, content)
+    entries = feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1)))])
+    root = parse(b"".join(FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "t", urls.parent, 0, entries)))
+    by_kind = check_feed(root)
+    check_usage_structure(by_kind, root)
+    types = {reading_type_of(mr, root)["flowDirection"]: (mr, reading_type_of(mr, root)) for mr in by_kind["MeterReading"]}
+    assert set(types) == flows
+    if 4 not in flows:
+        return
+    mr, rt = types[4]
+    assert {k: rt[k] for k in FB_07} == FB_07 and rt["intervalLength"] == 3600
+    rows = {flow: {r["start"]: r for b in blocks_of(m, by_kind) for r in readings_of(b)} for flow, (m, _) in types.items()}
+    assert rows[4] and all("cost" not in r for r in rows[4].values())  # net is not priced
+    received = rows.get(19)
+    truth = series(world, u, up, "electricity-received", START, END, cost=False)
+    exported = dict(zip(truth.starts.tolist(), truth.values.tolist()))
+    for start, r in rows[4].items():  # the same intervals, delivered minus received
+        assert r["value"] == rows[1][start]["value"] - exported[start]
+        if received is not None:
+            assert exported[start] == received[start]["value"]
+    assert rows[4].keys() == rows[1].keys()

@@ -64,6 +64,12 @@ TREE = ("UsagePoint", _UP, f"{_UP}/MeterReading", f"{_UP}/MeterReading/{{meter_r
         f"{_UP}/ElectricPowerUsageSummary", f"{_UP}/ElectricPowerUsageSummary/{{usage_summary_id}}",
         f"{_UP}/ElectricPowerQualitySummary", f"{_UP}/ElectricPowerQualitySummary/{{quality_summary_id}}")
 
+# the OpenAPI's root-level PII paths and the sandbox's placeholder for each member's id
+PII_ROOT = (("Customer", "customer_id"), ("CustomerAccount", "customer_account_id"),
+            ("CustomerAgreement", "customer_agreement_id"), ("ServiceLocation", "service_location_id"),
+            ("ServiceSupplier", "service_supplier_id"), ("Meter", "meter_id"), ("EndDevice", "end_device_id"),
+            ("Statement", "statement_id"), ("ProgramDateIdMappings", "program_date_id_mappings_id"))
+
 ORACLE: dict[str, dict[str, str]] = {
     # management (4.3 second table; 4.2: C and U may GET ReadServiceStatus)
     "ReadServiceStatus": {"GET": "CUD"},
@@ -96,6 +102,12 @@ ORACLE: dict[str, dict[str, str]] = {
     "MeterReading/{meter_reading_id}": {"GET": "D"},
     "IntervalBlock": {"GET": "D"},
     "IntervalBlock/{interval_block_id}": {"GET": "D"},
+    # ESPI.md {P}: the subscription itself, the parent of its usage points (served as their feed)
+    SUB: {"GET": "AD"},
+    # the Alliance's OpenAPI root-level customer resources (ESPI.md 2.5 variant 3; FB_50: D/A GET), each a
+    # collection and by id, and the bill document a Statement's statementURL names
+    **{p: {"GET": "AD"} for root, name in PII_ROOT for p in (root, f"{root}/{{{name}}}")},
+    "Statement/{statement_id}/Document": {"GET": "AD"},
 }
 
 # Rows of ESPI.md 4.3 the sandbox does not serve: the data custodian's resource-level CRUD (usage is
@@ -132,6 +144,9 @@ A_BLOCKS: dict[str, frozenset[int]] = {
     "Batch/RetailCustomer/{retail_customer_id}": PII_BLOCKS,
     f"{RC}/Customer": PII_BLOCKS,
     f"{RC}/Customer/{{rest:path}}": PII_BLOCKS,
+    **{p: PII_BLOCKS for root, name in PII_ROOT for p in (root, f"{root}/{{{name}}}")},
+    # 6.2: a customer's bills are FB 56 Retail Customer Billing Information (46, Core RetailCustomer, holds all)
+    **{p: frozenset({46, 56}) for p in ("Statement", "Statement/{statement_id}", "Statement/{statement_id}/Document")},
     **{f"{SUB}/{p}": frozenset({15, 16}) for p in TREE if "UsageSummary" in p},  # 6.2: 15 Usage Summary, 16 with cost
     **{f"{SUB}/{p}": frozenset({17}) for p in TREE if "QualitySummary" in p},  # 6.2: 17 Power Quality Summary
 }
@@ -139,6 +154,10 @@ A_BLOCKS: dict[str, frozenset[int]] = {
 # The sandbox measures no power quality: that collection is an empty feed and no member exists, so an
 # allowed GET of a member is a JSON 404 (there is no id to ask for).
 NO_MEMBERS = frozenset(p for p in ORACLE if p.endswith("{quality_summary_id}"))
+# Neither has it end devices other than its meters (served as Meter): EndDevice is an empty collection.
+NO_MEMBERS |= {"EndDevice/{end_device_id}"}
+# GETs answered with a document other than Atom: the bill (a PDF download)
+PDF = frozenset({"Statement/{statement_id}/Document"})
 
 
 def test_the_oracle_names_paths_of_the_url_table():
@@ -303,6 +322,13 @@ def holder(root: str, tok: dict) -> Holder:
         customer = next(e for e in entries(body) if "/Customer/" in e.self and e.self.count("/Customer") == 1)
         h.ids["rest"] = customer.self.split("/Customer/", 1)[1]
         h.all_ids |= {e.id for e in entries(body)}
+        id_names = dict(PII_ROOT)
+        for e in entries(body):  # the first of each kind, for the root-level paths ({R}/Customer/{id}...)
+            collection = e.self.rsplit("/", 2)[1]
+            if collection in id_names:
+                h.ids.setdefault(id_names[collection], e.id)
+        mappings = entries(read(f"{root}/ProgramDateIdMappings", t))
+        h.ids["program_date_id_mappings_id"] = mappings[0].id
         text = body.decode()
         for tag in ("customerName", "email1", "addressGeneral", "accountId", "localNumber"):
             h.pii |= {v.strip() for v in re.findall(rf"<cust:{tag}>([^<]+)</cust:{tag}>", text) if len(v.strip()) > 5}
@@ -389,6 +415,7 @@ class World:
     def ids(self, caller: str) -> dict[str, str]:
         ids = dict(self.a.ids)
         ids.setdefault("quality_summary_id", "00000000-0000-5000-8000-000000000017")
+        ids.setdefault("end_device_id", "00000000-0000-5000-8000-000000000018")
         ids |= {"application_id": self.reg1["application_id"], "bulk_id": tokens.DEMO[0]}
         if caller == "U":  # its own Authorization (ESPI.md 4.2)
             ids["authorization_id"] = self.upload_authorization
@@ -499,6 +526,9 @@ def check(w: World, path: str, method: str, caller: str, got: Got) -> list[str]:
             problems.append(f"{name}: want 2xx, got {got.status} {got.text[:200]!r}")
         elif got.status == 400:
             problems += [f"{name}: 400 {p}" for p in refusal_problems(got)]
+        elif method == "GET" and path in PDF:
+            if got.headers.get("Content-Type") != "application/pdf" or not got.body.startswith(b"%PDF-"):
+                problems.append(f"{name}: 200 but not a PDF ({got.headers.get('Content-Type')})")
         elif method == "GET":
             ctype = got.headers.get("Content-Type", "")
             if not ctype.startswith("application/atom+xml") or not re.search(rb"<(feed|entry|ServiceStatus)\b",

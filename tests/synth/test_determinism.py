@@ -22,7 +22,7 @@ def _demo_readings_hash(world) -> str:
             model = UsageModel(world, u, params)
             for key in model.streams:
                 s = model.series(key, *YEAR)
-                for arr in (s.starts, s.durations, s.values, s.qualities, s.costs):
+                for arr in (s.starts, s.durations, s.values, s.qualities, s.costs if s.costs is not None else ()):
                     h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
     return h.hexdigest()
 

@@ -69,7 +69,9 @@ def _values(app, client) -> dict[str, str]:
             "subscription_id": auth.subscription_uuid, "retail_customer_id": demo.uuid, "usage_point_id": point,
             "notification_id": str(notification), "bulk_id": dev_app.client_id, "filename": "css/sandbox.css",
             "rest": "nothing-here", "meter_reading_id": "1", "interval_block_id": "1", "reading_type_id": "1",
-            "local_time_parameters_id": "1", "quality_summary_id": "1", "usage_summary_id": "1"}
+            "local_time_parameters_id": "1", "quality_summary_id": "1", "usage_summary_id": "1", "statement_id": "1",
+            **{name: "1" for name in ("customer_account_id", "customer_agreement_id", "service_location_id",
+                                      "service_supplier_id", "meter_id", "end_device_id", "program_date_id_mappings_id")}}
 
 
 QUERIES = {"oauth.authorize": urlsplit(authorize_url()).query, "oauth.scope_selection_list": "ThirdPartyID=demo-third-party"}
