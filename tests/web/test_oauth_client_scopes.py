@@ -219,39 +219,14 @@ def test_the_grant_table():
 # --- refresh responses always carry a refresh token ------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "standard",
-        "lenient",
-        "ontario",
-        "hardened",
-        "rfc9700",
-        "requires-params",
-        "gba-xml",
-        "ns0-xml",
-        "picky-dates",
-        "async-batch",
-        "slow-provisioning",
-    ],
-)
+PROFILES = ["standard", "lenient", "ontario", "hardened", "rfc9700", "requires-params", "gba-xml", "ns0-xml",
+            "picky-dates", "async-batch", "slow-provisioning"]
+
+
+@pytest.mark.parametrize("name", PROFILES)
 def test_every_profiles_refresh_answer_carries_a_refresh_token_that_works(app, client, name):
     world = sb_of(app).world
-    assert sorted(world.profiles) == sorted(
-        [
-            "standard",
-            "lenient",
-            "ontario",
-            "hardened",
-            "rfc9700",
-            "requires-params",
-            "gba-xml",
-            "ns0-xml",
-            "picky-dates",
-            "async-batch",
-            "slow-provisioning",
-        ]
-    )  # a new profile joins this test
+    assert sorted(world.profiles) == sorted(PROFILES)  # a new profile joins this test
     behaviour = world.profiles[name]
     with sb_of(app).db.transaction() as s:
         s.execute(update(Application).where(Application.client_id == "demo-third-party").values(profile=name))
