@@ -171,18 +171,23 @@ def seed_command(customers: int | None, seed: int | None, seed_data: str | None)
     total = sum((u.customers if customers is None else customers) + 1 for u in world.utilities)
     with click.progressbar(length=total, label=f"Seeding {total:,} customers", file=None) as bar:
         world = seed_world(sb.db, files, sb.clock, seed=seed if seed is not None else sb.config["SEED"],
-                           customers=customers, origin=folder, progress=bar.update)
+                           customers=customers, origin=folder, progress=bar.update, templates=sb.templates)
     sb.world, sb.prepare = world, None
     click.echo(f"Seeded {len(world.utilities)} utilities, {total:,} customers, seed {world.seed}.")
 
 
 @click.command("reset")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--templates", "forget_templates", is_flag=True,
+              help="Also remove the kept templates of seeded worlds (WORLD_CACHE), so the next seed generates anew.")
 @with_appcontext
-def reset_command(yes: bool) -> None:
+def reset_command(yes: bool, forget_templates: bool) -> None:
     """Empty the database; the next start seeds the world from seed_data/ again."""
     if not yes:
         click.confirm("Remove every customer, application and authorization?", abort=True)
-    reset_world(sandbox().db)
-    sandbox().world, sandbox().prepare = None, None
+    sb = sandbox()
+    reset_world(sb.db)
+    sb.world, sb.prepare = None, None
     click.echo("The database is empty; the next start seeds a fresh world.")
+    if forget_templates and sb.templates is not None:
+        click.echo(f"Removed {sb.templates.clear()} world template(s) from {sb.templates.folder}.")

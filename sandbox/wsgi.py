@@ -35,11 +35,8 @@ from __future__ import annotations
 from flask import Flask
 
 from sandbox import create_app
+from sandbox.core.errors import NoWorldError
 from sandbox.core.state import Sandbox
-
-
-class NoWorldError(RuntimeError):
-    """The database holds no complete world: it must be seeded before the workers start."""
 
 
 def build_app() -> Flask:

@@ -5,6 +5,9 @@ Each change is one UPDATE computed by the database from the row as it is (advanc
 stored instant or offset), so two processes moving the clock together both count. A database
 without the row (or the table: before the first seed) reads as real time; the first change
 makes them.
+
+A read is kept in the process while nothing is committed to the database (core.changes): a request
+costs no query for "now", and a change made by any process is seen at the next read.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import cast
 from sqlalchemy import Table, case, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from sandbox.core.changes import kept
 from sandbox.core.clock import MemoryClockStore
 from sandbox.core.db import Database
 from sandbox.core.models import ClockState
@@ -27,8 +31,12 @@ class DatabaseClockStore:
         self.db = db
         self.world = world
         self._read = select(_T.frozen_at, _T.offset_seconds).where(_T.world == world)
+        self._kept = kept(db.engine, "clock")
 
     def read(self) -> tuple[float | None, float]:
+        return self._kept.get(self.world, self._read_stored)
+
+    def _read_stored(self) -> tuple[float | None, float]:
         try:
             with self.db.engine.connect() as c:
                 row = c.execute(self._read).first()

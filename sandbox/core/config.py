@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from sandbox.core.errors import ConfigError
+
 PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -33,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "DEMO_PORT": 8081,
     "RESET": False,
     "AUTO_SEED": True,  # seed an empty database when the app is created
+    "WORLD_CACHE": None,  # folder of seeded-world templates (None: the user's cache folder; "off": none)
     "PUBLIC_URL": None,  # the address users reach: the base of every URL written without a request (notifications)
     "ALLOWED_HOSTS": "",  # host names answered besides loopback, the listening host and PUBLIC_URL's ("*": any)
     "PROXY_HOPS": 0,  # reverse proxies in front whose X-Forwarded-* headers are believed
@@ -91,6 +94,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_RATELIMIT_REGISTRATION_PER_ADDRESS": ("RATELIMIT_REGISTRATION_PER_ADDRESS", str),
     "SANDBOX_RATELIMIT_SIGNUP_PER_ADDRESS": ("RATELIMIT_SIGNUP_PER_ADDRESS", str),
     "SANDBOX_SEED_DATA": ("SEED_DATA", str),
+    "SANDBOX_WORLD_CACHE": ("WORLD_CACHE", str),
     "SANDBOX_PUBLIC_URL": ("PUBLIC_URL", str),
     "SANDBOX_ALLOWED_HOSTS": ("ALLOWED_HOSTS", str),
     "SANDBOX_PROXY_HOPS": ("PROXY_HOPS", int),
@@ -101,10 +105,6 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_NOTIFY_RETRY_CAP": ("NOTIFY_RETRY_CAP", float),
     "SANDBOX_NOTIFY_ATTEMPTS": ("NOTIFY_ATTEMPTS", int),
 }
-
-
-class ConfigError(ValueError):
-    """A setting (flag, SANDBOX_* variable or test mapping) the sandbox cannot start with."""
 
 
 def is_wildcard(host: str) -> bool:

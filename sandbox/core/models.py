@@ -19,9 +19,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from sandbox.core.db import SCHEMA_TABLE, Base
+SCHEMA_TABLE = "schema_version"
+
+
+class Base(DeclarativeBase):
+    """Every table of the sandbox (sandbox.core.db creates, checks and empties them)."""
 
 
 class WorldState(Base):

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from sandbox.core.clock import Clock
 from sandbox.core.config import is_wildcard
 from sandbox.core.db import Database
+from sandbox.core.world_templates import WorldTemplates
 from sandbox.espi.atom import RenderedRuns
 from sandbox.synth.world import WorldDef
 
@@ -21,6 +22,7 @@ class Sandbox:
     world: WorldDef | None = None
     seeded_at: str | None = None  # ISO time the database's world was built
     admin_key: str | None = None  # the control API's key (SANDBOX_ADMIN_KEY, else the world's)
+    templates: WorldTemplates | None = None  # where seeded worlds are kept for the next seed or reset (WORLD_CACHE)
     # under the flask command: reads (or seeds) the world when a command first needs it
     prepare: Callable[[], WorldDef | None] | None = None
     # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)

@@ -177,8 +177,6 @@ class BlockRun:
                         self.readings)
 
     def entry(self, i: int) -> Entry:
-        from sandbox.espi.resources import interval_block
-
         start, end = self.windows[i]
         a, b = self.slices[i]
         return Entry(self.kind, self.uuids[i], f"{self.up_href}/{self.uuids[i]}", self.up_href, "", self.published[i],
@@ -347,8 +345,6 @@ class FeedWriter:
         """One block entry as a %-format before and after its readings, serialized by lxml once per
         MeterReading. Markers stand where the per-block values go (UUIDs, integers and timestamps,
         none needing escaping); `run` fills them in the order checked here."""
-        from sandbox.espi.resources import interval_block
-
         template = self._templates.get((up_href, kind))
         if template is None:
             marker = Entry(kind, "@@UUID@@", f"{up_href}/@@UUID@@", up_href, "", "@@PUBLISHED@@", "@@UPDATED@@",
@@ -448,3 +444,9 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def interval_block(start: int | str, duration: int | str) -> etree._Element:
+    """The block with its interval; the readings are appended as text from `interval_readings`
+    (here, beside the writer that fills it, so that the writer needs nothing of resources.py)."""
+    return element("IntervalBlock", ESPI, [("interval", [("duration", duration), ("start", start)])])

@@ -1,11 +1,11 @@
-"""Faulty ESPI documents, made on purpose (the document scenarios of services.faults): each
-function takes a well-formed feed and breaks it the one way its scenario names. Pure lxml: the
+"""Faulty ESPI documents, made on purpose (the document scenarios of services.faults, whose table
+names the function each uses): each function takes a well-formed feed and breaks it one way. Pure lxml: the
 sandbox writes the document as always, and only a call that asked for a fault is rewritten."""
 from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import Callable
+from typing import Callable, Iterable
 
 from lxml import etree
 
@@ -107,18 +107,10 @@ def late_revision(root) -> None:
         updated.text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-MUTATIONS: dict[str, Callable] = {
-    "RemoveEntry": remove_entry, "Duplicate": duplicate, "BreakUplink": break_uplink,
-    "dst-local-as-utc": local_as_utc, "dst-duplicate-hour": duplicate_hour, "dst-missing-hour": missing_hour,
-    "wrong-multiplier": wrong_multiplier, "decimal-values": decimal_values, "unknown-uom": unknown_uom,
-    "gap-days": gap_days, "late-revision": late_revision,
-}
-
-
-def rewrite(document: bytes, faults: list[tuple[str, str]]) -> bytes:
-    """The document with each (scenario, argument) applied in order (an argument names a resource)."""
+def rewrite(document: bytes, steps: Iterable[tuple[Callable[..., None], str]]) -> bytes:
+    """The document with each (function of this module, argument) applied in order: `fn(root, argument)`,
+    or `fn(root)` for none. Which scenario uses which function is the fault table's (services.faults)."""
     root = etree.fromstring(document, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
-    for name, arg in faults:
-        fn = MUTATIONS[name]
+    for fn, arg in steps:
         fn(root, arg) if arg else fn(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

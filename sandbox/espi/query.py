@@ -14,17 +14,12 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
+from sandbox.core.errors import QueryError
 from sandbox.espi.atom import BlockRun, Entry, iso
 
 _INTEGER = re.compile(r"^-?[0-9]{1,40}$")
 INT64_MAX = 2**63 - 1  # the OpenAPI types max-results, start-index and depth int64
 TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")
-
-
-class QueryError(ValueError):
-    def __init__(self, parameter: str, problem: str):
-        self.parameter = parameter
-        super().__init__(f"query parameter {parameter}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,6 @@ def reading_type(fields: Mapping[str, object]) -> etree._Element:
     return element("ReadingType", ESPI, [(k, fields.get(k)) for k in READING_TYPE_ORDER])
 
 
-def interval_block(start: int | str, duration: int | str) -> etree._Element:
-    """The block with its interval; the readings are appended as text from `interval_readings`."""
-    return element("IntervalBlock", ESPI, [("interval", [("duration", duration), ("start", start)])])
-
-
 def _quality(q: int) -> str:
     return f"<espi:ReadingQuality><espi:quality>{q}</espi:quality></espi:ReadingQuality>" if q else ""
 

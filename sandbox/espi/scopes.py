@@ -5,6 +5,12 @@
 `parse_scope` checks the grammar (strictly, or leniently as some utilities do);
 `covers` decides whether a requested scope stays within a registered one and names the
 first term that does not.
+
+Each term has one reading that every reader uses (the consent page's plain words, the portals'
+summary, the Content a grant serves, `covers`): `HistoryLength` is seconds, as ESPI defines it,
+through `history_seconds` (a number below a day is months, as the reference data writes
+`HistoryLength=13`: lenient grammars read it so, strict ones refuse it), and `history_words` shows
+what is served; `IntervalDuration` items through `interval_seconds`, `BlockDuration` through `block_of`.
 """
 from __future__ import annotations
 
@@ -12,20 +18,16 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-HISTORY_13_MONTHS = 34128000  # seconds, as GBA's examples use
+from sandbox.core.errors import ScopeError
+
+HISTORY_13_MONTHS = 34128000  # seconds, as GBA's examples use: 395 days
+MONTH_SECONDS = HISTORY_13_MONTHS / 13  # a month as GBA counts them, so that 13 of them are 34128000 s
+MIN_HISTORY_SECONDS = 86400  # a HistoryLength below one day is no plausible number of seconds
 NAMED_FREQUENCIES = ("billingPeriod", "daily", "monthly", "seasonal", "weekly")
 _NAMED = {n.lower(): n for n in NAMED_FREQUENCIES}
 _BR = re.compile(r"^[0-9A-Za-z-]+$")
 CUSTOMER_DATA_BLOCKS = frozenset({46, 47, 49, 50, 51, 55, 56, 58, 59, 60})
 TERMS = ("FB", "IntervalDuration", "BlockDuration", "HistoryLength", "SubscriptionFrequency", "AccountCollection", "BR")
-
-
-class ScopeError(ValueError):
-    """A scope string that is malformed or asks for more than allowed; `term` is the offending term."""
-
-    def __init__(self, term: str, problem: str):
-        self.term = term
-        super().__init__(f"scope term {term!r}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ class Scope:
     account_collection: int | None = None
     bulk_request: str | None = None
     extra: tuple[str, ...] = field(default=())  # unknown terms kept by lenient parsing
+
+    @property
+    def history_seconds(self) -> int | None:
+        """How far back the scope reaches, in seconds (HistoryLength as written, read by `history_seconds`)."""
+        return None if self.history_length is None else history_seconds(self.history_length)
 
     def __str__(self) -> str:
         terms = ["FB=" + "_".join(str(n) for n in self.function_blocks)]
@@ -64,6 +71,53 @@ def _number(term: str, text: str) -> int:
     if not text.isdigit():
         raise ScopeError(term, f"{text!r} is not a non-negative whole number")
     return int(text)
+
+
+def history_seconds(written: int) -> int:
+    """The one reading of a HistoryLength number: seconds, as ESPI defines it (ESPI.md 6.1). A number
+    below a day (MIN_HISTORY_SECONDS) is no plausible number of seconds: it is months, as the reference
+    data writes `HistoryLength=13` (GBA's months: 13 of them are HISTORY_13_MONTHS). A strict grammar
+    refuses such a number (`parse_scope`); a lenient one, and a stored scope, are read this way."""
+    return written if written >= MIN_HISTORY_SECONDS else round(written * MONTH_SECONDS)
+
+
+def _history_length(term: str, text: str, strict: bool) -> int:
+    """A HistoryLength as written; ScopeError for one that is not a number, or (strict) not plausible seconds."""
+    written = _number(term, text)
+    if strict and written < MIN_HISTORY_SECONDS:
+        raise ScopeError(term, f"HistoryLength is in seconds (ESPI); {written} is less than a day: 13 months "
+                               f"are {HISTORY_13_MONTHS} (a lenient utility reads a small number as months)")
+    return written
+
+
+def history_words(seconds: int) -> str:
+    """How far back `seconds` of history reach, as served: whole months (GBA's) when it is that, else days."""
+    months = seconds / MONTH_SECONDS
+    if months >= 1 and abs(months - round(months)) * MONTH_SECONDS < 1:
+        n = round(months)
+        return f"{n} month" + ("s" if n != 1 else "")
+    days = round(seconds / 86400)
+    return f"{days} day" + ("s" if days != 1 else "")
+
+
+_NAMED_SECONDS = {"daily": 86400}  # the named frequency an interval length may be written as
+_BLOCKS = {"daily": "daily", "weekly": "weekly", "monthly": "monthly", "billingperiod": "monthly",
+           "86400": "daily", "604800": "weekly"}
+
+
+def interval_seconds(item: int | str) -> int | None:
+    """The one reading of an IntervalDuration item: seconds (a number, or `daily`); None for a name of no
+    fixed length (monthly, billingPeriod...) or a malformed item, which no stream has."""
+    if isinstance(item, int):
+        return item
+    text = item.strip()
+    return int(text) if text.isdigit() else _NAMED_SECONDS.get(text.lower())
+
+
+def block_of(value: int | str | None) -> str | None:
+    """The one reading of a BlockDuration: the IntervalBlocks served, daily, weekly or monthly (a billing
+    period is served as months); None for none or one the sandbox does not serve (daily blocks then)."""
+    return None if value is None else _BLOCKS.get(str(value).strip().lower())
 
 
 def _number_or_named(term: str, text: str) -> int | str:
@@ -114,7 +168,7 @@ def parse_scope(text: str, strict: bool = True) -> Scope:
         elif canonical == "SubscriptionFrequency":
             frequency = _number_or_named(term, value)
         elif canonical == "HistoryLength":
-            history = _number(term, value)
+            history = _history_length(term, value, strict)
         elif canonical == "AccountCollection":
             accounts = _number(term, value)
         elif canonical == "BR":
@@ -133,17 +187,29 @@ def covers(registered: Scope, requested: Scope) -> None:
         raise ScopeError(f"FB={'_'.join(map(str, requested.function_blocks))}",
                          f"function block {extra_fb[0]} is not in the application's registered scope")
     # a registered scope without IntervalDuration (a function-block-only grammar's) limits none
-    extra_iv = [n for n in requested.interval_durations if n not in registered.interval_durations]
+    offered_iv = {_interval_key(n) for n in registered.interval_durations}
+    extra_iv = [n for n in requested.interval_durations if _interval_key(n) not in offered_iv]
     if extra_iv and registered.interval_durations:
         raise ScopeError(f"IntervalDuration={'_'.join(map(str, requested.interval_durations))}",
                          f"interval {extra_iv[0]} is not offered")
     if requested.block_duration is not None and registered.block_duration is not None and \
-            str(requested.block_duration).lower() != str(registered.block_duration).lower():
+            _block_key(requested.block_duration) != _block_key(registered.block_duration):
         raise ScopeError(f"BlockDuration={requested.block_duration}", f"only {registered.block_duration} is offered")
-    if requested.history_length is not None and registered.history_length is not None and \
-            requested.history_length > registered.history_length:
+    asked, offered = requested.history_seconds, registered.history_seconds
+    if asked is not None and offered is not None and asked > offered:
         raise ScopeError(f"HistoryLength={requested.history_length}",
-                         f"at most {registered.history_length} seconds of history are offered")
+                         f"at most {offered} seconds of history ({history_words(offered)}) are offered")
+
+
+def _interval_key(item: int | str) -> int | str:
+    """An interval compared by what it means: its seconds, else its name in lower case."""
+    seconds = interval_seconds(item)
+    return str(item).lower() if seconds is None else seconds
+
+
+def _block_key(value: int | str) -> str:
+    """A block duration compared by what is served: daily, weekly, monthly, else its name in lower case."""
+    return block_of(value) or str(value).lower()
 
 
 _REQUIRED_PARAMS = ("IntervalDuration", "BlockDuration", "HistoryLength")
@@ -231,6 +297,18 @@ def _terms(scope: str) -> dict[str, str]:
     return terms
 
 
+def _intervals_of(terms: dict[str, str]) -> list[int]:
+    """A stored scope's interval lengths in seconds (`interval_seconds`); items of no fixed length are skipped."""
+    read = (interval_seconds(n) for n in terms.get("intervalduration", "").split("_") if n.strip())
+    return [n for n in read if n is not None]
+
+
+def _history_of(terms: dict[str, str]) -> int | None:
+    """A stored scope's HistoryLength in seconds (`history_seconds`), or None for none or a malformed one."""
+    written = terms.get("historylength", "")
+    return history_seconds(int(written)) if written.isdigit() else None
+
+
 def _numbers(value: str) -> list[int]:
     """The whole numbers of an `_`-separated term value; malformed ones are skipped."""
     return [int(n) for n in value.split("_") if n.strip().isdigit()]
@@ -298,13 +376,13 @@ def plain_words(scope: str) -> list[str]:
     lines = [PLAIN_WORDS[n] for n in s.function_blocks if n in PLAIN_WORDS]
     if s.interval_durations:
         names = {900: "15 minutes", 1800: "30 minutes", 3600: "1 hour", 86400: "1 day"}
-        lines.append("Readings every " + ", ".join(names.get(i, f"{i} s") if isinstance(i, int) else str(i)
-                                                    for i in s.interval_durations))
+        shown = [(i, interval_seconds(i)) for i in s.interval_durations]
+        lines.append("Readings every " + ", ".join(str(i) if n is None else names.get(n, f"{n} s") for i, n in shown))
     if s.block_duration:
-        lines.append(f"Delivered in {s.block_duration} blocks")
-    if s.history_length:
-        months = round(s.history_length / (30.4375 * 86400))
-        lines.append(f"Up to {months} months of history")
+        lines.append(f"Delivered in {block_of(s.block_duration) or s.block_duration} blocks")
+    seconds = s.history_seconds
+    if seconds is not None:
+        lines.append(f"Up to {history_words(seconds)} of history")
     if s.bulk_request:
         lines.append(f"Bulk transfer {s.bulk_request}")
     return lines
@@ -320,7 +398,7 @@ def summary_words(scope: str) -> list[str]:
     out = []
     kinds = [name for name, blocks in _COMMODITY_BLOCKS.items() if fbs & blocks]
     usage = "Usage readings" + (f" ({', '.join(kinds)})" if kinds else "")
-    ivs = _numbers(terms.get("intervalduration", ""))
+    ivs = sorted(set(_intervals_of(terms)))
     if ivs:
         usage += ", " + ", ".join(_INTERVALS.get(i, f"every {i} s") for i in sorted(ivs))
     out.append(usage)
@@ -332,22 +410,15 @@ def summary_words(scope: str) -> list[str]:
         out.append("Solar export (energy received)")
     if 7 in fbs:
         out.append("Net metering (delivered minus received)")
-    hist = terms.get("historylength", "")
-    if hist.isdigit():
-        n = int(hist)
-        months = n if n <= 240 else round(n / (30.4375 * 86400))
-        out.append(f"History: up to {months} months back")
+    seconds = _history_of(terms)
+    if seconds is not None:
+        out.append(f"History: up to {history_words(seconds)} back")
     if fbs & CUSTOMER_DATA_BLOCKS:
         out.append("Your name, contact details, account and service address")
     return out
 
 
 # --- what a scope lets a usage document hold (ESPI.md 6.2) -----------------------------------
-
-_BLOCKS = {"daily": "daily", "weekly": "weekly", "monthly": "monthly", "billingperiod": "monthly",
-           "86400": "daily", "604800": "weekly"}
-_NAMED_SECONDS = {"daily": 86400}
-
 
 @dataclass(frozen=True)
 class Content:
@@ -383,14 +454,9 @@ def content_of(scope: str) -> Content:
     terms = _terms(scope)
     fbs = function_blocks(scope)
     named = commodities_of(scope)
-    intervals = {int(n) if n.isdigit() else _NAMED_SECONDS.get(n.lower(), -1)
-                 for n in terms.get("intervalduration", "").split("_") if n}
-    history = terms.get("historylength", "")
-    seconds = None
-    if history.isdigit():
-        n = int(history)
-        seconds = round(n * 30.4375 * 86400) if n <= 240 else n  # a small number is months, as written by some
+    intervals = frozenset(_intervals_of(terms))
+    seconds = _history_of(terms)
     return Content(interval_cost=12 in fbs, summaries=bool(fbs & {15, 16}), summary_cost=16 in fbs,
                    commodities=frozenset(named) if named is not None else None, received=8 in fbs, net=7 in fbs,
-                   intervals=frozenset(intervals - {-1}) or None if intervals else None,
-                   block=_BLOCKS.get(terms.get("blockduration", "daily").lower(), "daily"), history_seconds=seconds)
+                   intervals=intervals or None, block=block_of(terms.get("blockduration")) or "daily",
+                   history_seconds=seconds)

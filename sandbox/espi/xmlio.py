@@ -7,6 +7,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from sandbox.core.errors import XmlRefused
+
 SCHEMA_DIR = Path(__file__).with_name("schema")
 # each version's folder holds atom.xsd, espi.xsd, customer.xsd, xml.xsd and gb-feed-wrapper.xsd
 SCHEMA_DIRS = {"4.0": SCHEMA_DIR, "3.3": SCHEMA_DIR / "v3.3"}
@@ -16,10 +18,6 @@ MAX_XML_BYTES = 64 * 1024 * 1024
 # A tree costs ~130 bytes an element: a file of tiny elements (<a/><a/>...) would take 30 times its size.
 # A Green Button file holds an element per 30 bytes or more, so this bounds the tree, not real files.
 MAX_XML_ELEMENTS = 2_000_000
-
-
-class XmlRefused(ValueError):
-    """An XML document the sandbox will not read; the message says why."""
 
 
 class _LocalResolver(etree.Resolver):

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
+from sandbox.core.changes import kept_of
 from sandbox.core.clock import Clock
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Customer, UsagePoint
@@ -163,6 +164,29 @@ def feed(place: Place, self_href: str, title: str, entries: Iterable[Entry | Blo
 
 def entry(e: Entry, prefix: str = "espi") -> bytes:
     return FeedWriter(prefix).entry_document(e)
+
+
+def usage_point_entry(place: Place, tree: Tree, uuid: str, prefix: str = "espi") -> bytes:
+    """The entry document of one of the tree's usage points (NotFound for any other id).
+
+    Its bytes depend on the database (the subscription, the usage point, its customer), the world,
+    where it is served, what the scope grants and the day published data ends: a subscription's is
+    kept in the process while the database does not change (core.changes) and that day is the same,
+    so a repeated GET reads and writes nothing."""
+    if not isinstance(tree.source, Shared):
+        return _usage_point_entry(place, tree, uuid, prefix)
+    shared = tree.source
+    key = (id(place.world), place.world.seed, place.utility.slug, place.root, prefix, place.query, tree.parent,
+           tree.content, tree.earliest, tree.days, shared.authorization_id, shared.customer_id, shared.provisioned, uuid,
+           place.clock.published_end(place.utility.time_zone))
+    return kept_of(shared.session, "usage-point-entry", 2_000).get(  # about 2 KB each
+        key, lambda: _usage_point_entry(place, tree, uuid, prefix))
+
+
+def _usage_point_entry(place: Place, tree: Tree, uuid: str, prefix: str) -> bytes:
+    up = tree.usage_point(uuid)
+    entries, _ = usage_entries(place, tree, [up], kinds=frozenset({"UsagePoint"}))
+    return entry(member(entries, "UsagePoint", up.uuid), prefix)
 
 
 # --- shared resources -----------------------------------------------------------------------------

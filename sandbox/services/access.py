@@ -188,19 +188,8 @@ def token_refusal(token: CallToken, now: dt.datetime, refresh: bool = False) -> 
     auth = token.authorization
     if auth is not None:
         st, until = authorizations.state(auth, now)
-        when = f"{until:%Y-%m-%dT%H:%M:%SZ}"
-        if st == AuthState.DENIED:
-            return _invalid("authorization_denied", "the customer denied this authorization")
-        if st in (AuthState.REVOKED, AuthState.EXPIRED) and auth.status_reason == authorizations.MOVED_OUT:
-            return _invalid("customer_moved_out", f"the customer moved out; the authorization ended at {when}")
-        if st == AuthState.REVOKED:
-            reason = ENDED_REASONS.get(auth.status_reason or "", "authorization_revoked")
-            return _invalid(reason, f"the authorization was {auth.status_reason or 'revoked'} at {when}")
-        if st == AuthState.EXPIRED:
-            return _invalid("authorization_expired", f"the authorization expired at {when}")
-        if st == AuthState.PENDING:
-            return _invalid("authorization_pending", "the authorization has not begun yet (it begins at "
-                            f"{auth.authorized_start:%Y-%m-%dT%H:%M:%SZ})")
+        if st != AuthState.ACTIVE:
+            return _ended(auth, st, until)
     if token.revoked_at is not None:
         return _invalid("token_revoked", f"this access token was revoked (or replaced by a refresh) at "
                                          f"{token.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
@@ -212,6 +201,22 @@ def token_refusal(token: CallToken, now: dt.datetime, refresh: bool = False) -> 
         return _invalid("token_expired", f"this access token expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}; "
                                          "refresh it")
     return None
+
+
+def _ended(auth: CallAuthorization, st: AuthState, until: dt.datetime) -> TokenRefused:
+    """Why a token of an authorization that is not active does not work."""
+    when = f"{until:%Y-%m-%dT%H:%M:%SZ}"
+    if st == AuthState.DENIED:
+        return _invalid("authorization_denied", "the customer denied this authorization")
+    if st in (AuthState.REVOKED, AuthState.EXPIRED) and auth.status_reason == authorizations.MOVED_OUT:
+        return _invalid("customer_moved_out", f"the customer moved out; the authorization ended at {when}")
+    if st == AuthState.REVOKED:
+        reason = ENDED_REASONS.get(auth.status_reason or "", "authorization_revoked")
+        return _invalid(reason, f"the authorization was {auth.status_reason or 'revoked'} at {when}")
+    if st == AuthState.EXPIRED:
+        return _invalid("authorization_expired", f"the authorization expired at {when}")
+    return _invalid("authorization_pending", "the authorization has not begun yet (it begins at "
+                    f"{auth.authorized_start:%Y-%m-%dT%H:%M:%SZ})")
 
 
 def _invalid(reason: str, description: str) -> TokenRefused:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Callable
-
-from fpdf import FPDF, FontFace
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sandbox.core.models import Customer, UsagePoint
 from sandbox.services.statements import Statement
@@ -23,6 +23,9 @@ from sandbox.synth.archetypes import UsagePointParams
 from sandbox.synth.bills import Bill
 from sandbox.synth.usage import Stream, streams_for
 from sandbox.synth.world import UtilityDef
+
+if TYPE_CHECKING:  # fpdf2 (and fontTools) take a fifth of the start-up to import: imported at the first bill
+    from fpdf import FPDF
 
 ENCODING = "windows-1252"  # what fpdf2 writes the core fonts' text in (the PDF's WinAnsiEncoding)
 FONT = "helvetica"
@@ -58,25 +61,33 @@ def _day(day: dt.date) -> str:
     return f"{day:%d %b %Y}"  # as the portal's `day` filter writes it
 
 
-class _Document(FPDF):
-    """A bill's pages, each footed with the account, the statement month and the page number."""
+@lru_cache(maxsize=1)
+def _document_class() -> Callable[[UtilityDef, str], FPDF]:
+    from fpdf import FPDF
 
-    def __init__(self, utility: UtilityDef, foot: str):
-        super().__init__(format="Letter" if utility.locale in LETTER_LOCALES else "A4")
-        self.core_fonts_encoding = ENCODING
-        self.foot = pdf_text(foot)
+    class _Document(FPDF):
+        """A bill's pages, each footed with the account, the statement month and the page number."""
 
-    def footer(self) -> None:
-        self.set_y(-15)
-        self.set_font(FONT, "", 8)
-        self.set_text_color(90)
-        self.cell(0, 5, f"{self.foot} · page {self.page_no()} of {{nb}}", align="C")
+        def __init__(self, utility: UtilityDef, foot: str):
+            super().__init__(format="Letter" if utility.locale in LETTER_LOCALES else "A4")
+            self.core_fonts_encoding = ENCODING
+            self.foot = pdf_text(foot)
+
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font(FONT, "", 8)
+            self.set_text_color(90)
+            self.cell(0, 5, f"{self.foot} · page {self.page_no()} of {{nb}}", align="C")
+
+    return _Document
 
 
 def bill_pdf(utility: UtilityDef, customer: Customer, statement: Statement) -> bytes:
     """The statement's bill: account, period, each usage point's use and charges, the amount due."""
+    from fpdf import FontFace
+
     issued = dt.datetime.fromtimestamp(statement.issued, utility.tz)
-    pdf = _Document(utility, f"{utility.name} · account {customer.account_number} · "
+    pdf = _document_class()(utility, f"{utility.name} · account {customer.account_number} · "
                              f"bill for {statement.first_day:%B %Y}")
     pdf.set_creation_date(issued)
     pdf.set_title(pdf_text(f"{utility.name}: bill for {statement.first_day:%B %Y}"))
@@ -141,6 +152,8 @@ def bill_pdf(utility: UtilityDef, customer: Customer, statement: Statement) -> b
 
 def _usage_point(pdf: FPDF, utility: UtilityDef, up: UsagePoint, bill: Bill, money: Callable[[int], str]) -> None:
     """One usage point's part of the bill: what was used (and exported), and what it costs."""
+    from fpdf import FontFace
+
     params = UsagePointParams.from_json(up.params)
     streams = {s.key: s for s in streams_for(utility, params)}
     delivered: Stream = streams[params.commodity]

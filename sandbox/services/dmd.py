@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 
 from sandbox.core.db import Database, bulk_insert, fetch
-from sandbox.core.errors import Refused
+from sandbox.core.errors import ImportRefused, Refused
 from sandbox.core.models import Customer, ImportedReading, ImportedStream, UsagePoint
 from sandbox.core.state import Sandbox
 from sandbox.espi import codes, forms, urls
@@ -36,10 +36,6 @@ from sandbox.synth.world import UtilityDef, WorldDef
 
 MAX_SPAN_DAYS = 3 * 366  # longest period one file may cover
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-
-
-class ImportRefused(ValueError):
-    """A file that was not imported; nothing was stored."""
 
 
 @dataclass

@@ -7,14 +7,25 @@ ApplicationInformation, RFC 7592), which is how the Alliance's certification sui
 utility's upload and data-custodian clients each have one kind. No scope: the role's default.
 A scope that mixes two kinds, or names a block none holds, is refused naming the block: these
 scopes are checked against the kinds, never against the customer scopes the application registered.
+
+And the one path a customer's token is issued by (`issue_customer_token`), whoever asks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
+from sandbox.core.models import Application, Authorization, Customer
+from sandbox.core.profile import Profile
+from sandbox.core.secrets import new_token
 from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, Scope, ScopeError, function_blocks, parse_scope
+from sandbox.services import authorizations, tokens
 from sandbox.services.access import KIND_NAMES, ROLE_SCOPES, ROLE_TOKENS, ClientRole, TokenKind
+from sandbox.services.notifications import announce
+from sandbox.synth.world import UtilityDef
 
 REGISTRATION_SCOPE = "FB=36_40"  # ESPI.md 4.1, 6.3: the reference's REGISTRATION_third_party client
 
@@ -82,3 +93,34 @@ def issued_kind(role: ClientRole, scope: str) -> TokenKind:
     """The kind a stored client-credentials scope was issued as (read leniently: it was granted)."""
     fbs = function_blocks(scope)
     return next((k for k in ROLE_KINDS[role] if fbs and fbs <= function_blocks(KIND_SCOPES[k])), ROLE_TOKENS[role])
+
+
+# --- issuing ----------------------------------------------------------------------------------
+
+
+def new_token_response(profile: Profile, scope: str | None, refresh: bool) -> dict:
+    """A token response's core: a new bearer token (and refresh token) with the profile's lifetime."""
+    token: dict = {"token_type": "Bearer", "access_token": new_token(), "expires_in": profile.access_token_seconds}
+    if scope:
+        token["scope"] = scope
+    if refresh:
+        token["refresh_token"] = new_token()
+    return token
+
+
+def issue_customer_token(s: Session, token: dict | None, profile: Profile, seed: int, utility: UtilityDef,
+                         app: Application, customer: Customer, scope: str, usage_point_ids: list[int],
+                         now: dt.datetime, announce_root: str) -> tuple[dict, Authorization]:
+    """A customer's consent made into its Authorization, and its access token stored (`token`, the one
+    the token endpoint made; None: a new one, with a refresh token), its data announced to the third
+    party (`announce_root`: the resource root the notification names). The one path both the token
+    endpoint (exchanging a code) and the control API (which skips the browser) issue by; `profile` is
+    the application's. In the caller's transaction `s`."""
+    token = token if token is not None else new_token_response(profile, scope, True)
+    auth = authorizations.grant_for_customer(s, seed, utility.slug, utility.time_zone, app, customer, scope,
+                                             usage_point_ids, profile, now)
+    tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
+                 refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now))
+    s.flush()
+    announce.authorized(s, auth, announce_root, now)
+    return token, auth

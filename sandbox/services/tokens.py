@@ -1,7 +1,11 @@
 """OAuth codes and tokens as records: stored as digests, found by value, redeemed and rotated
 atomically (a conditional UPDATE is the first statement of its transaction, so two racing
 requests cannot both win, on SQLite or PostgreSQL), and revoked. The UPDATEs go through the
-session's connection: no ORM object is loaded yet when they run, so none can be stale."""
+session's connection: no ORM object is loaded yet when they run, so none can be stale.
+
+A resource-server call's token (`find_for_call`, `find_registered`) is kept in the process while
+nothing is committed to the database (core.changes): a repeated call reads nothing, and a token
+revoked, an authorization ended or a world reset by any process is seen at the next call."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from sandbox.core.changes import kept_of
 from sandbox.core.clock import to_naive_utc
 from sandbox.core.models import Application, Authorization, Customer, OAuthCode, OAuthToken
 from sandbox.core.secrets import digest, keyed_digest, world_key
@@ -125,8 +130,13 @@ _REGISTERED = select(*_APP_COLUMNS).where(_A.c.utility_id == bindparam("utility_
 
 def find_for_call(s: Session, utility_id: int, value: str) -> CallToken | None:
     """The access token of a resource-server call, with its application, authorization and the
-    authorization's customer id, from one row."""
-    row = s.connection().execute(_FOR_CALL, {"utility_id": utility_id, "hash": digest(value)}).first()
+    authorization's customer id, from one row (kept while the database does not change)."""
+    hashed = digest(value)
+    return kept_of(s, "call-token").get((utility_id, hashed), lambda: _read_for_call(s, utility_id, hashed))
+
+
+def _read_for_call(s: Session, utility_id: int, hashed: str) -> CallToken | None:
+    row = s.connection().execute(_FOR_CALL, {"utility_id": utility_id, "hash": hashed}).first()
     if row is None:
         return None
     n_app = len(_APP_COLUMNS)
@@ -150,7 +160,12 @@ def _app_of(values: list) -> CallApp:
 
 def find_registered(s: Session, utility_id: int, value: str) -> CallApp | None:
     """The application whose registration access token has this value (RFC 7592), or None (kept as
-    its keyed digest: core.secrets)."""
+    its keyed digest: core.secrets; kept while the database does not change)."""
+    return kept_of(s, "registration-token").get((utility_id, digest(value)),
+                                                      lambda: _read_registered(s, utility_id, value))
+
+
+def _read_registered(s: Session, utility_id: int, value: str) -> CallApp | None:
     row = s.connection().execute(_REGISTERED, {"utility_id": utility_id,
                                                "hash": keyed_digest(world_key(s), value)}).first()
     return _app_of(list(row)) if row is not None else None

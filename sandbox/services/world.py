@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+from functools import lru_cache
 from typing import Callable, Iterator, NamedTuple
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from sandbox.core.clock import Clock
 from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.db import Database, bulk_insert, fetch
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
 from sandbox.core.secrets import constant_password_hash, keyed_digest, new_digest_key, world_key
+from sandbox.core.world_templates import WorldTemplates, template_key
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
@@ -60,32 +62,43 @@ def stored_world(db: Database) -> WorldDef | None:
         state = s.get(WorldState, 1)
         if state is None or not state.complete:
             return None
-        world = parse_world(state.seed_files, "database copy of seed_data")
+        world = _parse(state.seed_files, "database copy of seed_data")
         return dataclasses.replace(world, seed=state.seed)
+
+
+def _parse(files: dict[str, str], origin: str) -> WorldDef:
+    return _parse_once(tuple(sorted(files.items())), origin)
+
+
+@lru_cache(maxsize=8)
+def _parse_once(files: tuple[tuple[str, str], ...], origin: str) -> WorldDef:
+    """parse_world, once a process for the same files (a world is immutable; a restart and every reset
+    read the same kept files)."""
+    return parse_world(dict(files), origin)
 
 
 def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None = None,
                customers: int | None = None, origin: str = "seed_data", progress: Progress | None = None,
-               keys: Keys | None = None) -> WorldDef:
+               keys: Keys | None = None, templates: WorldTemplates | None = None) -> WorldDef:
     """Replace whatever the database holds with the world the seed files define.
 
     `customers` overrides every utility's count of generated customers (the demo customer
     comes on top). The world is marked complete only at the end, so an interrupted seed
     is redone at the next start. `keys` are kept from the world replaced, else made anew. The
-    clock is not part of the world: it stays as it is.
+    clock is not part of the world: it stays as it is. With `templates`, the people are copied
+    from the template of the same seed, count and files if there is one, and kept as one if not.
     """
     with db.rebuilding():  # rebuilds by several processes take turns
-        return _seed_world(db, files, clock, seed, customers, origin, progress, keys)
+        return _seed_world(db, files, clock, seed, customers, origin, progress, keys, templates)
 
 
 def _seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None, customers: int | None,
-                origin: str, progress: Progress | None, keys: Keys | None) -> WorldDef:
-    world = parse_world(files, origin)
+                origin: str, progress: Progress | None, keys: Keys | None, templates: WorldTemplates | None) -> WorldDef:
+    world = _parse(files, origin)
     if seed is not None:
         world = dataclasses.replace(world, seed=seed)
     kept = clock.snapshot()
-    db.drop_all()
-    db.create_all()
+    db.clear_all()
     DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
     keys = keys or Keys.new()
@@ -94,18 +107,17 @@ def _seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | N
                          secret_key=keys.secret_key, admin_key=keys.admin_key, digest_key=keys.digest_key,
                          seeded_at=now, complete=False))
         world_key(s)  # this process knows the new key from now on
-    hashes = _hash_all({DEMO_PASSWORD, world.customer_password})
-    for u in world.utilities:
-        count = u.customers if customers is None else customers
-        _seed_utility(db, world, u, count, hashes, keys.digest_key, now, progress)
+    utility_ids = _seed_people(db, world, files, customers, progress, templates)
     with db.transaction() as s:
+        _seed_clients(s, world, utility_ids, keys.digest_key, now)
         mark_all(s, world, clock)  # announced from now on: what is published already is the world's
         fetch(s, WorldState, 1).complete = True
         _after_explicit_ids(s)
     return world
 
 
-def reset_to_seed(db: Database, clock: Clock, customers: int | None = None) -> WorldDef:
+def reset_to_seed(db: Database, clock: Clock, customers: int | None = None,
+                  templates: WorldTemplates | None = None) -> WorldDef:
     """The world as it was seeded, from the seed files kept with it: every customer, authorization,
     token, upload and registration made since is gone. The keys stay (sessions and the control API's
     callers go on working, and other processes need not learn a new digest key); the clock goes back
@@ -116,7 +128,7 @@ def reset_to_seed(db: Database, clock: Clock, customers: int | None = None) -> W
             files, seed, keys = dict(st.seed_files), st.seed, Keys(st.secret_key, st.admin_key, st.digest_key)
         clock.reset()
         return seed_world(db, files, clock, seed=seed, customers=customers, origin="database copy of seed_data",
-                          keys=keys)
+                          keys=keys, templates=templates)
 
 
 def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[str]:
@@ -124,8 +136,8 @@ def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[
     (the same names, usage points and data); their usernames. One transaction, which begins by
     taking the next numbers, so two requests adding customers together get different ones."""
     u = world.utility(slug)
-    hashes = _hash_all({DEMO_PASSWORD, world.customer_password})
     with db.transaction() as s:
+        hashes = {world.customer_password: _generated_customers_hash(s, world)}
         utility_id, after = s.execute(update(Utility).where(Utility.slug == slug)
                                       .values(customer_count=Utility.customer_count + count)
                                       .returning(Utility.id, Utility.customer_count)).one()
@@ -147,19 +159,43 @@ def _after_explicit_ids(s: Session) -> None:
         s.execute(text("SELECT setval(pg_get_serial_sequence('customer', 'id'), (SELECT max(id) FROM customer))"))
 
 
-def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hashes: dict[str, str],
-                  digest_key: str, now: dt.datetime, progress: Progress | None) -> None:
+def _seed_people(db: Database, world: WorldDef, files: dict[str, str], customers: int | None,
+                 progress: Progress | None, templates: WorldTemplates | None) -> dict[str, int]:
+    """Every utility with its customers and their usage points, copied from a template or made (and
+    kept as one); the utilities' row ids by slug."""
+    counts = {u.slug: u.customers if customers is None else customers for u in world.utilities}
+    key = template_key(files, world.seed, customers)
+    if templates is not None and templates.restore(db, key):
+        if progress:
+            progress(sum(counts.values()) + len(counts))
+        with db.sessions() as s:
+            return {slug: row_id for slug, row_id in s.execute(select(Utility.slug, Utility.id))}
+    hashes = _hash_all({DEMO_PASSWORD, world.customer_password})
+    ids = {}
+    for u in world.utilities:
+        with db.transaction() as s:
+            utility = Utility(slug=u.slug, name=u.name, customer_count=counts[u.slug] + 1)
+            s.add(utility)
+            s.flush()
+            ids[u.slug] = utility.id
+            people = PeopleFactory(world, u, world.seed).customers(counts[u.slug])
+            _insert_customers(s, world, u, utility.id, people, counts[u.slug] + 1, hashes, progress)
+    if templates is not None:
+        with db.sessions() as s:
+            templates.save(s, key)
+    return ids
+
+
+def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], digest_key: str,
+                  now: dt.datetime) -> None:
+    """Each utility's applications (the demo third party, its own clients) and the demo customer's
+    authorization of the demo third party, in utility order (two flushes for them all): they name the
+    seeding time and the world's digest key, so they are made afresh for every world, copied or not."""
     seed = world.seed
-    with db.transaction() as s:
-        utility = Utility(slug=u.slug, name=u.name, customer_count=count + 1)
-        s.add(utility)
-        s.flush()
-        utility_id = utility.id
-    people = PeopleFactory(world, u, seed).customers(count)
-    with db.transaction() as s:
-        _insert_customers(s, world, u, utility_id, people, count + 1, hashes, progress)
-    with db.transaction() as s:
-        app = Application(
+    demo_apps = {}
+    for u in world.utilities:
+        utility_id = utility_ids[u.slug]
+        demo_apps[u.slug] = app = Application(
             utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
             client_id=DEMO_CLIENT_ID, client_secret_hash=keyed_digest(digest_key, DEMO_CLIENT_SECRET),
             name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
@@ -173,11 +209,14 @@ def _seed_utility(db: Database, world: WorldDef, u: UtilityDef, count: int, hash
                               name=f"{u.name}: {name}",
                               description=f"{u.name}'s own {name.lower()} client (client credentials only).",
                               redirect_uris=[], scopes=[], status=AppStatus.PRODUCTION, role=role, created_at=now))
-        s.flush()
-        demo = s.scalars(select(Customer).where(Customer.utility_id == utility_id, Customer.number == 0)).one()
+    s.flush()
+    demos = {c.utility_id: c for c in s.scalars(select(Customer).where(Customer.number == 0)
+                                                 .options(selectinload(Customer.usage_points)))}
+    for u in world.utilities:
+        app, demo = demo_apps[u.slug], demos[utility_ids[u.slug]]
         demo_id = str(resource_uuid(seed, u.slug, "authorization", "demo"))
         auth = Authorization(
-            utility_id=utility_id, uuid=demo_id, subscription_uuid=demo_id,
+            utility_id=app.utility_id, uuid=demo_id, subscription_uuid=demo_id,
             application_id=app.id, customer_id=demo.id, scope=app.scopes[0], status=AuthState.ACTIVE,
             authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
         auth.usage_points = list(demo.usage_points)
@@ -220,6 +259,13 @@ def _apply_data_quality(s: Session, u: UtilityDef, utility_id: int, numbers: lis
     for n in sorted(set(numbers) & set(u.data_quality)):
         s.execute(update(Customer).where(Customer.utility_id == utility_id, Customer.number == n)
                   .values(data_quality=u.data_quality[n]).execution_options(synchronize_session=False))
+
+
+def _generated_customers_hash(s: Session, world: WorldDef) -> str:
+    """The hash of the generated customers' published password: the world's own (made once, when it
+    was seeded; no customer changes it) if it has a generated customer, else made now."""
+    kept = s.scalar(select(Customer.password_hash).where(Customer.number > 0, Customer.is_test.is_(False)).limit(1))
+    return kept or constant_password_hash(world.customer_password)
 
 
 def _hash_all(passwords: set[str]) -> dict[str, str]:

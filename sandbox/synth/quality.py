@@ -15,6 +15,8 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping
 
+from sandbox.core.errors import QualityError
+
 if TYPE_CHECKING:
     from sandbox.synth.world import WorldDef
 
@@ -22,14 +24,6 @@ SHARES = ("missing_share", "estimated_share", "zero_share", "negative_share")
 KNOBS = (*SHARES, "outage_days")
 MAX_SHARE = 0.5
 MAX_OUTAGE_DAYS = 1000
-
-
-class QualityError(ValueError):
-    """A knob that cannot be: `field` names it (outage_days[2] for one day of the list)."""
-
-    def __init__(self, field: str, problem: str):
-        self.field, self.problem = field, problem
-        super().__init__(f"{field}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sandbox.core.errors import SeedDataError
 from sandbox.core.profile import APPROVALS, DEFAULT_PROFILE, Behaviour, Profile
 from sandbox.synth import profiles as profile_files
 from sandbox.synth.quality import QualityError, check_knobs
@@ -24,14 +25,6 @@ GAS_UNITS = ("therm", "m3")
 WATER_UNITS = ("gal", "m3")
 ELECTRICITY_INTERVALS = (900, 3600)
 WATER_INTERVALS = (3600, 86400)
-
-
-class SeedDataError(ValueError):
-    """A seed_data file that cannot define a world."""
-
-    def __init__(self, file: str, field_name: str, problem: str):
-        self.file, self.field, self.problem = file, field_name, problem
-        super().__init__(f"{file}: field '{field_name}': {problem}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(developer)
     app.register_blueprint(registration)
 
-    from sandbox.web.oauth import register_oauth
+    from sandbox.web.oauth.views import register_oauth
 
     register_oauth(app)
 

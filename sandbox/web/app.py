@@ -17,8 +17,11 @@ from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.config import ROOT, load_config
 from sandbox.core.db import Database, SchemaError
 from sandbox.core.state import Sandbox, database_url
+from sandbox.core.world_templates import WorldTemplates
 from sandbox.synth.world import WorldDef
 from sandbox.version import __version__
+from sandbox.web.framework import SandboxFlask
+from sandbox.web.routing import RULE_CLASS
 
 
 class _InOrderJSON(DefaultJSONProvider):
@@ -46,7 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from sandbox.synth.world import read_seed_dir
 
     cfg = load_config(config)
-    app = Flask("sandbox", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = SandboxFlask("sandbox", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.url_rule_class = RULE_CLASS  # URL builders compiled at their first url_for, not for each of 141 rules
     cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
     db = Database(cfg["DATABASE_URL"])
     problem = None if cfg["RESET"] else db.schema_problem()
@@ -54,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     if problem and not under_cli:
         raise SchemaError(problem)
     store = DatabaseClockStore(db)
-    state = Sandbox(cfg, db, clock or Clock(store=store))
+    state = Sandbox(cfg, db, clock or Clock(store=store), templates=WorldTemplates.configured(cfg["WORLD_CACHE"]))
     app.extensions["sandbox"] = state
     from sandbox.services.request_log import Writer
 
@@ -77,7 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         if world is None and cfg["AUTO_SEED"]:
             seed_dir = cfg["SEED_DATA"]
             world = seed_world(db, read_seed_dir(seed_dir), state.clock, seed=cfg["SEED"], customers=cfg["CUSTOMERS"],
-                               origin=str(seed_dir))
+                               origin=str(seed_dir), templates=state.templates)
         elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
             print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed "
                   f"{cfg['SEED']}", file=sys.stderr)
@@ -102,6 +106,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from sandbox.cli import register_commands
     from sandbox.web import (
         context,
+        errors,
         espi_http,
         hosts,
         input_guards,
@@ -119,6 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     context.init_app(app)
     input_guards.init_app(app)  # before the blueprints: it bounds the URL converters their rules use
     security.init_app(app)
+    errors.init_app(app)  # every sandbox exception on the APIs answered by what it carries
     _init_csrf(app)
     register_blueprints(app)
     limits.init_app(app)  # after the blueprints: it wraps their views by endpoint
@@ -170,7 +176,7 @@ def _init_csrf(app: Flask) -> None:
 
     @app.before_request
     def _csrf_protect():
-        limit = request_limit(current_app.view_functions.get(request.endpoint))
+        limit = request_limit(current_app.view_functions.get(request.endpoint or ""))
         if limit is not None:
             request.max_content_length = limit
         if not _CSRF_EXEMPT.match(request.path):

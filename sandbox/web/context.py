@@ -54,12 +54,6 @@ def fresh_db_session() -> Session:
     return db_session()
 
 
-def take_db_session() -> Session | None:
-    """The request's session, no longer closed at the end of the request: the caller closes it
-    (a streamed response, written after the request is torn down)."""
-    return g.pop("db_session", None)
-
-
 def close_db_session(_exc: BaseException | None = None) -> None:
     s = g.pop("db_session", None)
     if s is not None:

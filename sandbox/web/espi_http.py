@@ -1,31 +1,32 @@
-"""HTTP of the ESPI resource server, shared by the blueprints under /dc/<slug>/espi/: the token
-check by the access matrix (before anything is looked up), machine-readable refusals, Atom
-responses (streamed, gzip-compressed on request) and, under the resource root only, CORS headers
-that let any origin call without credentials (the policy: web.security).
+"""HTTP of the ESPI resource server, shared by the blueprints under /dc/<slug>/espi/: the one
+pipeline of an ESPI call (`answer`: the Call made once, the token judged by the access matrix before
+anything is looked up, faults, the view, refusals, the request log), Atom responses (streamed,
+gzip-compressed on request) and, under the resource root only, CORS headers that let any origin call
+without credentials (the policy: web.security).
 
-Every refusal under /espi/ is JSON `{"error", "error_description", "reason"}` with the reason also
-in `X-Sandbox-Reason`, never an HTML page, so a client's logs say why it was refused.
+Every refusal under /espi/ is JSON (web.errors), never an HTML page, so a client's logs say why it
+was refused.
 """
 from __future__ import annotations
 
-import functools
 import re
 import time
 import zlib
 from typing import Callable, Iterable, Iterator, Mapping
 
-from flask import Flask, Response, current_app, g, json, request, stream_with_context
+from flask import Flask, Response, current_app, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from sandbox.core.errors import NotFound, Refused, TokenRefused
-from sandbox.espi import forms, urls
-from sandbox.espi.query import QueryError
-from sandbox.oauth.bearer import challenge, identify
+from sandbox.core.errors import Refused, TokenRefused
+from sandbox.espi import faulty, forms, urls
 from sandbox.services import access, request_log
 from sandbox.web import context, faults
-from sandbox.web.context import db_session, sandbox, take_db_session
-from sandbox.web.utility import upload_limit, utility_row_id
+from sandbox.web.call import Call
+from sandbox.web.context import sandbox
+from sandbox.web.errors import espi_refusal, http_refusal, refusal, token_refused
+from sandbox.web.oauth.bearer import identify
+from sandbox.web.utility import find_utility, upload_limit, utility_row_id
 
 ATOM = "application/atom+xml; charset=utf-8"
 ESPI_PATH = re.compile(r"^/dc/([^/]+)/espi/")  # group 1: the utility's slug
@@ -37,11 +38,16 @@ CORS_HEADERS = "Origin, Authorization, Accept, Content-Type, X-Sandbox-Fault"
 _SLASHED = re.compile(r"^(/dc/[^/]+/espi/.+?)/+$")
 
 
+_STARTED = "sandbox.started"  # in the WSGI environ: when the request came (the request log's milliseconds)
+
+
 def without_trailing_slash(wsgi_app: Callable) -> Callable:
     """WSGI middleware: an ESPI path with a trailing slash is answered as the path without it (a
     published client library appends one to every URL it is given; the Spring reference matched
-    both). Rewritten before routing, so self links, ids and the request log see the one path."""
+    both). Rewritten before routing, so self links, ids and the request log see the one path. It
+    also notes when the request came, for the request log."""
     def app(environ, start_response):
+        environ[_STARTED] = time.perf_counter()
         m = _SLASHED.match(environ.get("PATH_INFO", ""))
         if m:
             environ["PATH_INFO"] = m.group(1)
@@ -53,74 +59,80 @@ def under_espi() -> bool:
     return bool(ESPI_PATH.match(request.path))
 
 
-def refusal(status: int, error: str, description: str, reason: str | None = None,
-            headers: dict[str, str] | None = None, in_body: bool = True) -> Response:
-    """A JSON refusal; the reason (default: the error code) in X-Sandbox-Reason and, unless the body's
-    shape is fixed by its RFC (`in_body` False), in the body as well."""
-    reason = reason or error
-    body = {"error": error, "error_description": description}
-    if in_body:
-        body["reason"] = reason
-    resp = Response(json.dumps(body), status, mimetype="application/json")
-    resp.headers.update(headers or {})
-    resp.headers["X-Sandbox-Reason"] = reason
-    resp.headers["Cache-Control"] = "no-store"
+# every resource route takes them all (Flask adds HEAD): the matrix answers, PATCH included (no rule has it)
+ROUTE_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
+_LOGGED = "sandbox.espi_logged"  # in a request's WSGI environ once its call is in the request log
+
+View = Callable[..., Response]
+Refusals = Callable[[Call, Exception], "Response | None"]
+
+
+def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: Refusals | None = None) -> Response:
+    """The pipeline of one ESPI call: the call made once, its token judged by the access matrix before
+    anything is looked up, its faults, the view, every refusal mapped to its JSON answer, the fault
+    header, and its record in the request log (a refused call's too)."""
+    sb = sandbox()
+    utility, utility_id = find_utility(slug)  # 404 (init_app's handler) if none
+    # the host as Werkzeug checked it (trusted hosts), without re-reading it as an IRI: a Host header is ASCII
+    host_url = f"{request.scheme}://{request.host}/"
+    call = Call(resource, request.method, slug, utility, utility_id, sb, host_url, sb.clock.now(),
+                request.environ.get(_STARTED) or time.perf_counter())
+    try:
+        try:
+            resp = _answered(call, view, ids)
+            if not isinstance(resp, Response):
+                resp = current_app.make_response(resp)
+        except Exception as exc:  # mapped to its answer, or re-raised to Flask's handlers
+            call.streaming = False  # a stream begun is dropped
+            resp = (refusals(call, exc) if refusals is not None else None) or espi_refusal(exc, call.utility.name)
+    except Exception:
+        call.close_session()
+        _log(call, 500, None)
+        raise
+    if not call.streaming:  # else its stream closes the session when it ends
+        call.close_session()
+    if call.faults:
+        resp.headers[faults.APPLIED] = call.applied
+    _log(call, resp.status_code, resp.headers.get("X-Sandbox-Reason"))
     return resp
 
 
-def token_refused(err: TokenRefused) -> Response:
-    realm = g.utility.name if g.get("utility") is not None else "Green Button Sandbox"
-    headers = challenge(err, realm)
-    if err.allow is not None:
-        headers["Allow"] = ", ".join(err.allow)
-    return refusal(err.status, err.error, err.description, err.reason, headers)
+def _answered(call: Call, view: View, ids: dict[str, str]) -> Response:
+    try:
+        p = identify(call.session(), call.utility_id, request.headers.get("Authorization"))
+    except TokenRefused as err:
+        raise access.missing_token(call.resource) or err from None
+    call.presented = p  # before judging: the request log names a refused caller too
+    access.judge(p, call.resource, call.method, ids, call.now)
+    assert p is not None  # judged
+    # the behaviour profile the call is answered with: its application's, else its utility's
+    call.profile = call.sandbox.require_world().profile_for(call.utility, p.application.profile)
+    try:
+        call.faults = faults.of_call(p)
+    except Refused as exc:
+        return refusal(400, "invalid_request", exc.message, "bad_fault")
+    if not call.faults:
+        return view(call, **ids)
+    early = faults.before(call)
+    return early if early is not None else faults.after(call, view(call, **ids))
 
 
-# every resource route takes them all (Flask adds HEAD): the matrix answers, PATCH included (no rule has it)
-ROUTE_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
-
-
-def guarded(resource: str) -> Callable:
-    """A view of `resource` (a name of the URL table) that runs only for a token the matrix lets
-    make the call; the token (access.Presented) is then `g.presented`."""
-    def wrap(view):
-        @functools.wraps(view)
-        def inner(**ids):
-            s = db_session()
-            try:
-                p = identify(s, g.utility_id, request.headers.get("Authorization"))
-            except TokenRefused as err:
-                raise access.missing_token(resource) or err from None
-            g.presented = p  # before judging: the request log names a refused caller too
-            sb = sandbox()
-            access.judge(p, resource, request.method, ids, sb.clock.now())
-            # the behaviour profile the call is answered with: its application's, else its utility's
-            g.profile = sb.require_world().profile_for(g.utility, p.application.profile)
-            try:
-                chosen = faults.of_call(p)
-            except Refused as exc:
-                return refusal(400, "invalid_request", exc.message, "bad_fault")
-            if not chosen:
-                return view(**ids)
-            early = faults.before(chosen)
-            return early if early is not None else faults.after(chosen, view(**ids))
-        return inner
-    return wrap
-
-
-def route(bp, resource: str, views: Mapping[str, Callable]) -> None:
-    """Register `resource`'s one URL rule on `bp`, by method the view that answers it. Every method
-    reaches the guard, so the matrix answers those it does not grant; HEAD gets GET's view. An
-    upload view's size limit applies to the rule (refused with 413 before the body is read)."""
+def route(bp, resource: str, views: Mapping[str, View], refusals: Refusals | None = None) -> None:
+    """Register `resource`'s one URL rule on `bp` (its prefix holds <slug>), by method the view that
+    answers it (called with the Call first). Every method reaches the pipeline, so the matrix answers
+    those it does not grant; HEAD gets GET's view. An upload view's size limit applies to the rule
+    (refused with 413 before the body is read). `refusals` answers a blueprint's own refusals first."""
     missing = set(access.methods_of(resource)) - set(views)
     if missing:
         raise AssertionError(f"{resource}: the matrix grants {sorted(missing)} but no view answers")
 
-    def dispatch(**ids):
-        return views["GET" if request.method == "HEAD" else request.method](**ids)
+    def dispatch(call: Call, **ids):
+        return views["GET" if call.method == "HEAD" else call.method](call, **ids)
 
-    dispatch.__name__ = f"espi_{resource}"
-    view = guarded(resource)(dispatch)
+    def view(slug: str, **ids):
+        return answer(resource, dispatch, slug, ids, refusals)
+
+    view.__name__ = f"espi_{resource}"
     limits = [limit for limit in (getattr(v, "upload_limit", None) for v in views.values()) if limit]
     if limits:
         (limit,) = limits  # one upload view per resource
@@ -128,17 +140,18 @@ def route(bp, resource: str, views: Mapping[str, Callable]) -> None:
     bp.add_url_rule(urls.rule(resource), endpoint=resource, view_func=view, methods=ROUTE_METHODS)
 
 
-def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def atom(call: Call, chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """An Atom document, streamed, gzip-compressed when the client accepts it.
 
-    Flask tears the request down when the view returns, before the body is written; the request's
-    database session (whose objects the feed reads as it goes: imported readings, links) is handed to
-    the stream instead, and closed when the stream ends."""
-    if not call_form().plain or g.get("document_faults"):  # written whole, then rewritten (not streamed)
-        chunks = [_as_sent(b"".join(chunks))]
+    The body is written after the call returned; the call's database session (whose objects the feed
+    reads as it goes: imported readings, links) stays open for the stream, which closes it when it ends."""
+    if not call.form.plain or call.document_faults:  # written whole, then rewritten (not streamed)
+        chunks = [_as_sent(call, b"".join(chunks))]
     gzip = request.accept_encodings.quality("gzip") > 0
     body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
-    resp = Response(stream_with_context(_keeping(take_db_session(), iter(body))), status, content_type=ATOM)
+    call.streaming = True
+    resp = Response(stream_with_context(_keeping(call, iter(body))), status, content_type=ATOM)
+    resp.call_on_close(call.close_session)  # a stream the client left unread too
     resp.headers.update(headers or {})
     resp.headers["Vary"] = "Accept-Encoding"
     if gzip:
@@ -146,10 +159,10 @@ def atom(chunks: Iterable[bytes], status: int = 200, headers: dict[str, str] | N
     return resp
 
 
-def atom_document(data: bytes, status: int = 200) -> Response:
+def atom_document(call: Call, data: bytes, status: int = 200) -> Response:
     """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
-    data = _as_sent(data)
-    gzip = request.accept_encodings.quality("gzip") > 0 and len(data) > 512
+    data = _as_sent(call, data)
+    gzip = len(data) > 512 and request.accept_encodings.quality("gzip") > 0
     resp = Response(zlib.compress(data, 6, wbits=31) if gzip else data, status, content_type=ATOM)
     resp.headers["Vary"] = "Accept-Encoding"
     if gzip:
@@ -157,26 +170,19 @@ def atom_document(data: bytes, status: int = 200) -> Response:
     return resp
 
 
-def _as_sent(data: bytes) -> bytes:
+def _as_sent(call: Call, data: bytes) -> bytes:
     """A whole document as the call gets it: in its profile's form, then broken by its document faults."""
-    data = forms.render(data, call_form())
-    return faults.rewrite(data) if g.get("document_faults") else data
+    data = forms.render(data, call.form)
+    found = call.document_faults
+    return faulty.rewrite(data, found) if found else data
 
 
-def call_form() -> forms.Form:
-    """The form the call's behaviour profile writes documents in (plain outside the resource routes)."""
-    profile = g.get("profile")
-    if profile is None or profile.behaviour.xml_form == forms.PLAIN_FIELDS:
-        return forms.PLAIN
-    return forms.Form(*profile.behaviour.xml_form)
-
-
-def _keeping(session, chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _keeping(call: Call, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks, then the call's session closed (one the feed opened as it went included)."""
     try:
         yield from chunks
     finally:
-        if session is not None:
-            session.close()
+        call.close_session()
 
 
 def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -195,22 +201,29 @@ def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield b"".join(pending)
 
 
-def _log_call(resp: Response) -> None:
+def _log(call: Call, status: int, reason: str | None) -> None:
     """The call in the utility's request log (never the reason a call fails)."""
-    utility_id = g.get("utility_id")
-    if utility_id is None:
-        found = ESPI_PATH.match(request.path)
-        utility_id = utility_row_id(found.group(1)) if found else None
+    request.environ[_LOGGED] = True
+    _record(call.utility_id, call.application_id, call.now, call.caller_kind, status, reason, call.elapsed_ms())
+
+
+def _log_unrouted(resp: Response) -> None:
+    """A request under /espi/ that no pipeline answered (no such path, a preflight, a 500) in the log."""
+    found = ESPI_PATH.match(request.path)
+    utility_id = utility_row_id(found.group(1)) if found else None
     if utility_id is None:
         return
-    caller = g.get("presented")
-    started = g.get("espi_started")
+    started = request.environ.get(_STARTED)
+    _record(utility_id, None, sandbox().clock.now(), None, resp.status_code, resp.headers.get("X-Sandbox-Reason"),
+            (time.perf_counter() - started) * 1000 if started is not None else 0.0)
+
+
+def _record(utility_id: int, application_id: int | None, at, kind: str | None, status: int, reason: str | None,
+            milliseconds: float) -> None:
     path = request.full_path.rstrip("?") if request.query_string else request.path
     try:
-        request_log.record(context.request_log(), utility_id, caller.application.id if caller else None, sandbox().clock.now(),
-                           request.method, path, str(caller.kind) if caller else None, resp.status_code,
-                           resp.headers.get("X-Sandbox-Reason"),
-                           (time.perf_counter() - started) * 1000 if started is not None else 0.0)
+        request_log.record(context.request_log(), utility_id, application_id, at, request.method, path, kind,
+                           status, reason, milliseconds)
     except SQLAlchemyError as exc:  # a world being reset, a locked database: the call is answered all the same
         current_app.logger.warning("request log: %s", exc)
 
@@ -235,13 +248,10 @@ _CORS_HEADERS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Me
                  ("Access-Control-Max-Age", "1800")]
 
 
-_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
-                415: "unsupported_media_type"}
-
-
 def init_app(app: Flask) -> None:
-    """JSON refusals for every path under /dc/<slug>/espi/; CORS under the resource root, whose
-    preflights are answered without a token."""
+    """JSON refusals for every path under /dc/<slug>/espi/ that no pipeline answered (no such path, a
+    bad method, a utility that does not exist); CORS under the resource root, whose preflights are
+    answered without a token."""
 
     @app.before_request
     def _preflight():
@@ -249,62 +259,27 @@ def init_app(app: Flask) -> None:
             return Response(status=204)
         return None
 
-    @app.before_request
-    def _started():
-        if under_espi():
-            g.espi_started = time.perf_counter()
-
     @app.after_request
     def _espi_headers(resp: Response) -> Response:
         if not under_espi():
             return resp
-        if g.get("faults_applied"):
-            resp.headers[faults.APPLIED] = g.faults_applied
-        _log_call(resp)
+        if _LOGGED not in request.environ:  # no pipeline answered: no such path, a preflight, a 500
+            _log_unrouted(resp)
         return _cors(resp) if under_resources() else resp
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
         if not under_espi():
             return err
-        code = err.code or 500
-        headers = {}
         found = RESOURCE_PATH.match(request.path)
-        utility_id = utility_row_id(found.group(1)) if code == 404 and found else None
-        if utility_id is not None:
+        slug = found.group(1) if err.code == 404 and found else None
+        utility_id = utility_row_id(slug) if slug is not None else None
+        if slug is not None and utility_id is not None:
             # every request under the resource root is judged by its token first (ESPI.md 11, item 1)
+            sb = sandbox()
             try:
-                access.check_token(identify(db_session(), utility_id, request.headers.get("Authorization")),
-                                   sandbox().clock.now())
-            except TokenRefused as refused:
-                return token_refused(refused)
-        if code == 405:
-            allowed = getattr(err, "valid_methods", None) or []
-            headers["Allow"] = ", ".join(allowed)
-            description = f"{request.method} is not allowed here; this resource answers {', '.join(allowed)}"
-        else:
-            description = err.description or err.name
-        return refusal(code, _HTTP_ERRORS.get(code, (err.name or "error").lower().replace(" ", "_")), description,
-                       headers=headers)
-
-
-def install(bp) -> None:
-    """The resource server's refusals for a blueprint's views: a refused token, a bad query
-    parameter, an unknown or foreign id (404, never a byte of its data) and a bad body (400)."""
-
-    @bp.errorhandler(TokenRefused)
-    def _token_refused(err: TokenRefused):
-        return token_refused(err)
-
-    @bp.errorhandler(QueryError)
-    def _bad_query(err: QueryError):
-        return refusal(400, "invalid_request", str(err), "bad_query_parameter")
-
-    @bp.errorhandler(NotFound)
-    def _not_found(err: NotFound):
-        return refusal(404, "not_found", f"no such resource at this utility: {request.path}", "not_found")
-
-    @bp.errorhandler(Refused)
-    def _refused(err: Refused):
-        return refusal(400, "invalid_request", err.message, "bad_request")
-
+                with sb.db.sessions() as s:
+                    access.check_token(identify(s, utility_id, request.headers.get("Authorization")), sb.clock.now())
+            except TokenRefused as refused_token:
+                return token_refused(refused_token, sb.require_world().utility(slug).name)
+        return http_refusal(err)

@@ -9,13 +9,14 @@ import struct
 import threading
 import time
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 
-from sandbox.core.errors import TokenRefused
-from sandbox.espi import faulty
+from sandbox.core.errors import TokenRefused, describe
 from sandbox.services import faults as catalogue
 from sandbox.services.access import Presented
-from sandbox.services.faults import DOCUMENT, Fault
+from sandbox.services.faults import Fault
+from sandbox.web.call import Call
+from sandbox.web.errors import refusal, token_refused
 
 HEADER = "X-Sandbox-Fault"
 APPLIED = "X-Sandbox-Fault-Applied"
@@ -35,30 +36,20 @@ def of_call(p: Presented) -> tuple[Fault, ...]:
     return catalogue.of_header(header) + catalogue.stored(app_faults) + catalogue.stored(auth_faults)
 
 
-def before(found: tuple[Fault, ...]) -> Response | None:
+def before(call: Call) -> Response | None:
     """An answer that replaces the view's (or None), after any delay asked for."""
-    from sandbox.web.espi_http import refusal, token_refused
-
-    g.faults_applied = ", ".join(str(f) for f in found)
-    g.document_faults = [(f.scenario.name, f.argument) for f in found if f.scenario.kind == DOCUMENT]
-    names = {f.scenario.name: f for f in found}
-    if "slow" in names:
-        busy = _delay(float(names["slow"].argument or 2))
+    plan = catalogue.plan(call.faults)  # what the fault table's rows do, in the order they are done
+    if plan.delay is not None:
+        busy = _delay(plan.delay)
         if busy is not None:
             return busy
-    if "connection-reset" in names:
+    if plan.drop:
         return _dropped()
-    if "server-error" in names:
-        status = int(names["server-error"].argument or 503)
-        return refusal(status, "server_error" if status == 500 else "temporarily_unavailable",
-                       "the utility's server failed (a fault scenario asked for)", "fault:server-error",
-                       {"Retry-After": "2"})
-    if "rate-limited" in names:
-        return refusal(429, "too_many_requests", "too many requests: wait, then try again (a fault scenario)",
-                       "fault:rate-limited", {"Retry-After": "1"})
-    if "token-expired-early" in names:
-        return token_refused(TokenRefused(401, "invalid_token", "this access token has expired; refresh it",
-                                          "token_expired"))
+    found = plan.refusal
+    if isinstance(found, TokenRefused):
+        return token_refused(found, call.utility.name)
+    if found is not None:
+        return refusal(*describe(found), {"Retry-After": str(found.retry_after)} if found.retry_after else None)
     return None
 
 
@@ -71,8 +62,6 @@ def slow_gate(cfg: dict) -> threading.BoundedSemaphore:
 def _delay(seconds: float) -> Response | None:
     """Sleep for the `slow` fault, at most SLOW_FAULT_MAX seconds; when the process already delays as
     many calls as it may, a 503 with Retry-After instead (never a thread more)."""
-    from sandbox.web.espi_http import refusal
-
     seconds = min(seconds, float(current_app.extensions["sandbox"].config["SLOW_FAULT_MAX"]))
     gate: threading.BoundedSemaphore = current_app.extensions["slow_calls"]
     if not gate.acquire(blocking=False):
@@ -86,18 +75,13 @@ def _delay(seconds: float) -> Response | None:
     return None
 
 
-def after(found: tuple[Fault, ...], resp: Response) -> Response:
-    if any(f.scenario.name == "truncated-body" for f in found):
+def after(call: Call, resp: Response) -> Response:
+    if catalogue.plan(call.faults).truncate:
         data = resp.get_data()
         cut = Response(data[: len(data) // 2], resp.status_code, headers=dict(resp.headers))
         cut.headers["Content-Length"] = str(len(data))  # more than is sent: the client sees a short read
         return cut
     return resp
-
-
-def rewrite(document: bytes) -> bytes:
-    """The call's document with its document faults applied (the caller checked there are some)."""
-    return faulty.rewrite(document, g.document_faults)
 
 
 def _dropped() -> Response:

@@ -20,6 +20,8 @@ from flask import Flask, Request, has_request_context, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
+from sandbox.core.errors import SandboxError
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -30,10 +32,14 @@ class Int64Converter(IntegerConverter):
     regex = r"[0-9]{1,18}"
 
 
-class InputRefused(BadRequest):
+class InputRefused(BadRequest, SandboxError):
     """400 naming the field that holds text no database stores (`field`, for the APIs' refusals).
 
-    A JSON body (`invalid_request`) unless the caller prefers HTML, as a browser posting a form does."""
+    A JSON body (`invalid_request`) unless the caller prefers HTML, as a browser posting a form does.
+    A Werkzeug BadRequest first (so that it answers wherever it is raised, hooks included), and of the
+    sandbox's hierarchy (core.errors) for `describe`."""
+
+    status, error, reason = 400, "invalid_request", "unstorable_input"
 
     def __init__(self, field: str, problem: str):
         self.field = field

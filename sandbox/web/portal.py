@@ -2,7 +2,8 @@
 number and postal code), home with usage charts and bills, Download My Data (Green Button
 XML or CSV), sharing (authorized third parties, revoke), and moving out.
 
-Views parse the request, call `accounts`, `charts`, `readings` and `dmd`, and render.
+Views parse the request, call the services (`customers`, `readings`, `dmd`, `statements`...) and `charts`, and
+render.
 """
 from __future__ import annotations
 

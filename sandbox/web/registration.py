@@ -46,18 +46,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, g, json, jsonify, request
+from flask import Blueprint, Response, json, jsonify, request
 
 from sandbox.core import errors
 from sandbox.espi import codes, urls
 from sandbox.espi.atom import FeedWriter
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted
 from sandbox.feeds.management import GRANT_TYPES, application_entry
-from sandbox.oauth.server import TOKEN_METHODS
 from sandbox.services import onboarding, world
+from sandbox.synth.world import UtilityDef
 from sandbox.web import espi_http, security
+from sandbox.web.call import Call
 from sandbox.web.context import sandbox
-from sandbox.web.utility import load_utility
+from sandbox.web.errors import refusal
+from sandbox.web.oauth.server import TOKEN_METHODS
+from sandbox.web.utility import find_utility
 
 bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>")
 
@@ -73,22 +76,13 @@ XML_FIELDS = JSON_FIELDS | {"redirect_uris": "redirect_uri"}
 _A, _E = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
 
 
-@bp.url_value_preprocessor
-def _pull_slug(endpoint, values):
-    load_utility(values.pop("slug"))
-
-
-espi_http.install(bp)
-
-
-@bp.errorhandler(errors.Refused)
-def _refused(exc: errors.Refused):
-    return espi_http.refusal(400, exc.error, exc.message, "bad_client_metadata", in_body=False)  # RFC 7591 3.2.2
-
-
-@bp.errorhandler(errors.NotFound)
-def _not_found(exc: errors.NotFound):
-    return espi_http.refusal(404, "not_found", f"no ApplicationInformation {exc} at {g.utility.name}")
+def _refusal(utility: UtilityDef, exc: Exception) -> Response | None:
+    """The registration API's own refusals (RFC 7591 3.2.2, RFC 7592); None for the resource server's."""
+    if isinstance(exc, errors.Refused):
+        return refusal(400, exc.error, exc.message, "bad_client_metadata", in_body=False)
+    if isinstance(exc, errors.NotFound):
+        return refusal(404, "not_found", f"no ApplicationInformation {exc} at {utility.name}")
+    return None
 
 
 def _wants_json() -> bool:
@@ -170,7 +164,7 @@ def _from_json(body) -> tuple[dict, dict]:
             "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri"), **_further(body)}, body
 
 
-def _from_xml(data: bytes) -> tuple[dict, dict]:
+def _from_xml(data: bytes, slug: str) -> tuple[dict, dict]:
     """(raw metadata, the ApplicationInformation children as a JSON-like dict) from ESPI XML."""
     try:
         root = parse_untrusted(data, MAX_BODY)
@@ -191,7 +185,7 @@ def _from_xml(data: bytes) -> tuple[dict, dict]:
         else:
             body[name] = text
     _server_checks(body)
-    dc = urls.dc_root(request.host_url, g.slug)
+    dc = urls.dc_root(request.host_url, slug)
     notify = body.get("thirdPartyNotifyUri")
     if notify == f"{dc}/developer/no-notify-uri":  # the placeholder a GET shows when none is registered
         notify = None
@@ -202,12 +196,12 @@ def _from_xml(data: bytes) -> tuple[dict, dict]:
             "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri"), **_further(body)}, body
 
 
-def _read_metadata() -> tuple[onboarding.Metadata, dict]:
+def _read_metadata(utility: UtilityDef) -> tuple[onboarding.Metadata, dict]:
     request.max_content_length = MAX_BODY
     data = request.get_data(cache=True)
     ctype = (request.mimetype or "").lower()
     if ctype.endswith("xml") or (not ctype and data.lstrip()[:1] == b"<"):
-        raw, body = _from_xml(data)
+        raw, body = _from_xml(data, utility.slug)
         names = XML_FIELDS
     else:
         if not data.strip():
@@ -220,9 +214,9 @@ def _read_metadata() -> tuple[onboarding.Metadata, dict]:
             raise errors.Refused("body: JSON nested too deeply to be client metadata.", "body") from None
         raw, body = _from_json(parsed)
         names = JSON_FIELDS
-    offered = world.offered_scopes(g.utility)
-    meta = onboarding.validate_metadata(raw, offered, utility_name=g.utility.name, default_scopes=True,
-                                        strict=g.utility.profile.behaviour.strict_scopes, names=names)
+    offered = world.offered_scopes(utility)
+    meta = onboarding.validate_metadata(raw, offered, utility_name=utility.name, default_scopes=True,
+                                        strict=utility.profile.behaviour.strict_scopes, names=names)
     return meta, body
 
 
@@ -232,9 +226,9 @@ def _epoch(when: dt.datetime | None) -> int:
     return int(when.replace(tzinfo=dt.timezone.utc).timestamp()) if when else 0
 
 
-def _client_json(app, reveal: dict | None = None) -> dict:
+def _client_json(app, utility: UtilityDef, reveal: dict | None = None) -> dict:
     """RFC 7591/7592 client information: the secrets only when `reveal` gives them."""
-    ep = urls.endpoints(request.host_url, g.slug)
+    ep = urls.endpoints(request.host_url, utility.slug)
     out = {"client_id": app.client_id}
     if reveal:
         out["client_secret"] = reveal["client_secret"]
@@ -257,7 +251,7 @@ def _client_json(app, reveal: dict | None = None) -> dict:
                        ("thirdPartyScopeSelectionScreenURI", app.scope_selection_uri)):
         if value:
             out[key] = value
-    out |= {"dataCustodianId": g.utility.data_custodian_id,
+    out |= {"dataCustodianId": utility.data_custodian_id,
             "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
             "authorizationServerAuthorizationEndpoint": ep.authorize,
             "authorizationServerTokenEndpoint": ep.token,
@@ -266,11 +260,11 @@ def _client_json(app, reveal: dict | None = None) -> dict:
     return out
 
 
-def _answer(app, status: int, reveal: dict | None = None) -> Response:
+def _answer(app, utility: UtilityDef, status: int, reveal: dict | None = None) -> Response:
     if _wants_json():
-        resp = jsonify(_client_json(app, reveal))
+        resp = jsonify(_client_json(app, utility, reveal))
     else:
-        entry = application_entry(app, g.utility.data_custodian_id, request.host_url, g.slug, reveal=reveal)
+        entry = application_entry(app, utility.data_custodian_id, request.host_url, utility.slug, reveal=reveal)
         resp = Response(FeedWriter("espi").entry_document(entry), mimetype=ATOM_XML)
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"
@@ -281,39 +275,44 @@ def _answer(app, status: int, reveal: dict | None = None) -> Response:
 # --- the endpoints ----------------------------------------------------------------------------
 
 @bp.post(urls.REGISTER_RULE)
-def register():
+def register(slug: str):
+    utility, utility_id = find_utility(slug)
     origin = security.cross_origin()
     if origin is not None:  # a web page of another site: not even a blind registration (no CORS: web.security)
-        return espi_http.refusal(403, "access_denied", f"Origin: {origin[:100]!r} is another site; registration is "
-                                 "not answered to web pages of other origins. Register from your server or "
-                                 "the developer portal.", "cross_origin")
+        return refusal(403, "access_denied", f"Origin: {origin[:100]!r} is another site; registration is not "
+                       "answered to web pages of other origins. Register from your server or the developer portal.",
+                       "cross_origin")
     sb = sandbox()
-    meta, _body = _read_metadata()
-    issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
-                                 registration_token=True)
-    resp = _answer(issued.app, 201, {"client_secret": issued.client_secret,
-                                     "registration_access_token": issued.registration_access_token})
-    resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, g.slug), "ApplicationInformation",
+    try:
+        meta, _body = _read_metadata(utility)
+        issued = onboarding.register(sb.db, sb.clock, utility_id, sb.require_world().seed, meta,
+                                     registration_token=True)
+    except errors.Refused as exc:
+        return _refusal(utility, exc)
+    resp = _answer(issued.app, utility, 201, {"client_secret": issued.client_secret,
+                                              "registration_access_token": issued.registration_access_token})
+    resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, slug), "ApplicationInformation",
                                          application_id=issued.app.uuid)
     return resp
 
 
-def read_registration(application_id: str):
-    return _answer(onboarding.registered_application(sandbox().db, g.utility_id, application_id), 200)
+def read_registration(call: Call, application_id: str):
+    return _answer(onboarding.registered_application(call.sandbox.db, call.utility_id, application_id), call.utility,
+                   200)
 
 
-def update_registration(application_id: str):
+def update_registration(call: Call, application_id: str):
     """The token is checked before the body is read; then the change is one transaction."""
-    sb = sandbox()
-    onboarding.registered_application(sb.db, g.utility_id, application_id)
-    meta, body = _read_metadata()
-    app = onboarding.update_registered(sb.db, sb.clock, g.utility_id, application_id, meta, g.utility.profile,
+    sb = call.sandbox
+    onboarding.registered_application(sb.db, call.utility_id, application_id)
+    meta, body = _read_metadata(call.utility)
+    app = onboarding.update_registered(sb.db, sb.clock, call.utility_id, application_id, meta, call.utility.profile,
                                        client_id=body.get("client_id"), client_secret=body.get("client_secret"))
-    return _answer(app, 200)
+    return _answer(app, call.utility, 200)
 
 
-def delete_registration(application_id: str):
-    onboarding.delete_registered(sandbox().db, g.utility_id, application_id)
+def delete_registration(call: Call, application_id: str):
+    onboarding.delete_registered(call.sandbox.db, call.utility_id, application_id)
     resp = Response(status=204)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -321,4 +320,5 @@ def delete_registration(application_id: str):
 
 # ApplicationInformation/{id}: one rule that every method reaches; the access matrix answers the others
 espi_http.route(bp, "ApplicationInformation",
-                {"GET": read_registration, "PUT": update_registration, "DELETE": delete_registration})
+                {"GET": read_registration, "PUT": update_registration, "DELETE": delete_registration},
+                lambda call, exc: _refusal(call.utility, exc))

@@ -1,6 +1,7 @@
 """The ESPI resource server: every URL of the URL table the access matrix serves, under
 /dc/<slug>/espi/1_1/resource/ (ESPI.md 4.3). Routes are registered from the matrix (one rule per
-resource, its methods from the matrix); each view runs after the token was judged (`espi_http.guarded`)
+resource, its methods from the matrix); each view runs in the pipeline of the call (`espi_http.answer`),
+after its token was judged, is handed the call (web.call.Call: the caller, utility, profile, instant)
 and answers with an Atom document made in `feeds.documents`.
 
 ApplicationInformation/{id} is the registration API's (web.registration); the matrix judges it too.
@@ -12,11 +13,10 @@ import io
 import itertools
 from typing import Callable, Iterator
 
-from flask import Response, g, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
 
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Customer, UsagePoint
-from sandbox.core.profile import Behaviour
 from sandbox.espi import forms, urls
 from sandbox.espi import query as espi_query
 from sandbox.espi.atom import Entry
@@ -30,95 +30,92 @@ from sandbox.services.access import TokenKind
 from sandbox.services.bill_pdf import bill_pdf
 from sandbox.services.notifications import announce
 from sandbox.web import espi_http
-from sandbox.web.context import db_session, fresh_db_session, sandbox
-from sandbox.web.utility import upload_limit, utility_blueprint
+from sandbox.web.call import Call
+from sandbox.web.utility import upload_limit
 
-bp = utility_blueprint("resources", __name__, url_prefix="/dc/<slug>")
-espi_http.install(bp)
+bp = Blueprint("resources", __name__, url_prefix="/dc/<slug>")  # the pipeline reads the slug (espi_http.answer)
 
 MAX_PUT_BYTES = 256 * 1024
 _ESPI = "{http://naesb.org/espi}"
 _ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-def _place() -> Place:
-    sb = sandbox()
-    return Place(sb.require_world(), g.utility, sb.clock, urls.resource_root(request.host_url, g.slug),
-                 espi_query.parse_query(request.args, _quirks(g.profile.behaviour)), sb.rendered)
+def _place(call: Call) -> Place:
+    sb = call.sandbox
+    return Place(sb.require_world(), call.utility, sb.clock, urls.resource_root(call.host_url, call.slug),
+                 espi_query.parse_query(request.args, _quirks(call)), sb.rendered)
 
 
-def _member_place() -> Place:
+def _member_place(call: Call) -> Place:
     """The place of a GET of one entry by id: its query parameters are checked as on every GET, but
     the time filters and paging select among a collection's entries and never hide the one named (the
     Alliance's OpenAPI declares them on member operations too)."""
-    return dataclasses.replace(_place(), query=espi_query.NO_QUERY)
+    return dataclasses.replace(_place(call), query=espi_query.NO_QUERY)
 
 
-def _quirks(b: Behaviour) -> espi_query.Quirks:
+def _quirks(call: Call) -> espi_query.Quirks:
     """How the call's profile reads the time filters (none: ESPI.md 4.4 exactly)."""
+    b = call.behaviour
     if not b.quirky_filters:
         return espi_query.NO_QUIRKS
     return espi_query.Quirks(b.refuse_future_published_max, b.refuse_fractional_seconds, b.whole_local_days,
-                             b.ignore_updated_min, g.utility.time_zone, int(sandbox().clock.now().timestamp()))
+                             b.ignore_updated_min, call.utility.time_zone, int(call.now.timestamp()))
 
 
-def _pending() -> bool:
+def _pending(call: Call) -> bool:
     """Whether the caller's subscription is still being provisioned (the profile's delay); asked once a call."""
-    if not g.profile.behaviour.provisioning_delayed:
+    if not call.behaviour.provisioning_delayed:
         return False
-    p = g.presented
+    p = call.caller
     if p.kind != TokenKind.CUSTOMER or p.authorization is None:
         return False
-    if "provisioning" not in g:
-        g.provisioning = subscriptions.provisioning(sandbox().db, p.authorization, g.profile.behaviour,
-                                                    sandbox().clock.now())
-    return g.provisioning
+    if call.provisioning is None:
+        call.provisioning = subscriptions.provisioning(call.sandbox.db, p.authorization, call.behaviour, call.now)
+    return call.provisioning
 
 
 def _self() -> str:
     return request.base_url
 
 
-def _feed(place: Place, title: str, entries, updated: int | None = None, prefix: str = "espi") -> Response:
-    return espi_http.atom(docs.feed(place, _self(), title, entries, updated, prefix))
+def _feed(call: Call, place: Place, title: str, entries, updated: int | None = None, prefix: str = "espi") -> Response:
+    return espi_http.atom(call, docs.feed(place, _self(), title, entries, updated, prefix))
 
 
-def _entry(e, prefix: str = "espi") -> Response:
-    return espi_http.atom_document(docs.entry(e, prefix))
+def _entry(call: Call, e, prefix: str = "espi") -> Response:
+    return espi_http.atom_document(call, docs.entry(e, prefix))
 
 
 # --- the usage-point tree, below a subscription or a retail customer --------------------------
 
-def _tree(place: Place, ids: dict) -> Tree:
+def _tree(call: Call, place: Place, ids: dict) -> Tree:
     """The tree a path names, as the caller may see it."""
-    s = db_session()
+    s = call.session()
     if "subscription_id" in ids:
-        return docs.subscription_tree(place, subscriptions.for_request(s, g.utility_id, g.presented,
-                                                                       ids["subscription_id"], _pending()))
-    customer = subscriptions.customer_by_uuid(s, g.utility_id, ids["retail_customer_id"])
+        return docs.subscription_tree(place, subscriptions.for_request(s, call.utility_id, call.caller,
+                                                                       ids["subscription_id"], _pending(call)))
+    customer = subscriptions.customer_by_uuid(s, call.utility_id, ids["retail_customer_id"])
     return Tree(docs.retail_customer_href(place, customer.uuid), customer, list(customer.usage_points))
 
 
-def _usage_points(**ids):
-    place = _place()
-    tree = _tree(place, ids)
+def _usage_points(call: Call, **ids):
+    place = _place(call)
+    tree = _tree(call, place, ids)
     entries, updated = docs.usage_entries(place, tree, kinds=frozenset({"UsagePoint"}))
-    return _feed(place, "Usage points", entries, updated)
+    return _feed(call, place, "Usage points", entries, updated)
 
 
-def _usage_point(**ids):
-    place = _member_place()
-    tree = _tree(place, ids)
-    up = tree.usage_point(ids["usage_point_id"])
-    entries, _ = docs.usage_entries(place, tree, [up], kinds=frozenset({"UsagePoint"}))
-    return _entry(docs.member(entries, "UsagePoint", up.uuid))
+def _usage_point(call: Call, **ids):
+    place = _member_place(call)
+    tree = _tree(call, place, ids)
+    return espi_http.atom_document(call, docs.usage_point_entry(place, tree, ids["usage_point_id"]))
 
 
 def _children(kind: str, collection: bool, id_name: str | None = None):
     """A view of one kind of entry below a usage point (the collection, or the member `id_name` names)."""
-    def view(**ids):
-        place = _place() if collection else _member_place()
-        tree = _tree(place, ids)
+    def view(call: Call, **ids):
+        place = _place(call) if collection else _member_place(call)
+        tree = _tree(call, place, ids)
         up = tree.usage_point(ids["usage_point_id"])
         kinds = frozenset({kind})
         entries, updated = docs.usage_entries(place, tree, [up], kinds=kinds)
@@ -127,33 +124,33 @@ def _children(kind: str, collection: bool, id_name: str | None = None):
                                 urls.INTERVAL_BLOCKS)
             entries = docs.of_kind(entries, kind, wanted)
             if not collection:
-                return _entry(docs.member(entries, kind, ids[id_name or ""]))
+                return _entry(call, docs.member(entries, kind, ids[id_name or ""]))
             found = list(entries)
-            if not found and not _meter_reading_exists(place, tree, up, ids["meter_reading_id"]):
+            if not found and not _meter_reading_exists(call, place, tree, up, ids["meter_reading_id"]):
                 raise NotFound(ids["meter_reading_id"])
-            return _feed(place, f"{kind} entries", found, updated)
+            return _feed(call, place, f"{kind} entries", found, updated)
         if not collection:
-            return _entry(docs.member(entries, kind, ids[id_name or ""]))
-        return _feed(place, f"{kind} entries", entries, updated)
+            return _entry(call, docs.member(entries, kind, ids[id_name or ""]))
+        return _feed(call, place, f"{kind} entries", entries, updated)
     return view
 
 
-def _meter_reading_exists(place: Place, tree: Tree, up, mr_uuid: str) -> bool:
+def _meter_reading_exists(call: Call, place: Place, tree: Tree, up, mr_uuid: str) -> bool:
     entries, _ = docs.usage_entries(place, tree, [up], kinds=frozenset({"MeterReading"}))
     return any(isinstance(e, Entry) and e.uuid == mr_uuid for e in entries)
 
 
-def _quality_summaries(**ids):
+def _quality_summaries(call: Call, **ids):
     """Power quality is not measured in the sandbox's world: the collection is empty."""
-    place = _place()
-    tree = _tree(place, ids)
+    place = _place(call)
+    tree = _tree(call, place, ids)
     tree.usage_point(ids["usage_point_id"])
-    return _feed(place, "ElectricPowerQualitySummary entries", [])
+    return _feed(call, place, "ElectricPowerQualitySummary entries", [])
 
 
-def _quality_summary(**ids):
-    place = _place()
-    _tree(place, ids).usage_point(ids["usage_point_id"])
+def _quality_summary(call: Call, **ids):
+    place = _place(call)
+    _tree(call, place, ids).usage_point(ids["usage_point_id"])
     raise NotFound(ids["quality_summary_id"])
 
 
@@ -175,32 +172,32 @@ TREE_VIEWS: dict[str, Callable] = {
 
 # --- batch ----------------------------------------------------------------------------------
 
-def batch_subscription(**ids):
-    place = _place()
-    tree = _tree(place, ids)
+def batch_subscription(call: Call, **ids):
+    place = _place(call)
+    tree = _tree(call, place, ids)
     ups = None
     if "usage_point_id" in ids:
         ups = [tree.usage_point(ids["usage_point_id"])]
-    elif g.profile.behaviour.batch_mode == "async" and g.presented.kind == TokenKind.CUSTOMER:
+    elif call.behaviour.batch_mode == "async" and call.caller.kind == TokenKind.CUSTOMER:
         points = list(tree.usage_points)
-        later = _batch_later(ids["subscription_id"], points) if points else None
+        later = _batch_later(call, ids["subscription_id"], points) if points else None
         if later is not None:
             return later
     entries, updated = docs.usage_entries(place, tree, ups)
-    return _feed(place, "Green Button Connect My Data", entries, updated)
+    return _feed(call, place, "Green Button Connect My Data", entries, updated)
 
 
-def _batch_later(subscription_id: str, points) -> Response | None:
+def _batch_later(call: Call, subscription_id: str, points) -> Response | None:
     """An asynchronous utility's answer: 202 Accepted, and later a BatchList of the subscription's
     per-UsagePoint URLs (with this request's query) POSTed to the notification URI; None once that
     BatchList was delivered (the data is ready: answered as a synchronous utility does)."""
-    b = g.profile.behaviour
-    root = urls.resource_root(request.host_url, g.slug)
+    b = call.behaviour
+    root = urls.resource_root(call.host_url, call.slug)
     query = ("?" + request.query_string.decode("latin-1")) if request.query_string else ""
     uris = [urls.href(root, "BatchSubscriptionUsagePoint", subscription_id=subscription_id, usage_point_id=up.uuid)
             + query for up in points]
     try:
-        if announce.batch_later(sandbox().db, g.presented.application.id, uris, sandbox().clock.now(),
+        if announce.batch_later(call.sandbox.db, call.caller.application.id, uris, call.now,
                                 b.batch_delay_seconds):
             return None
     except Refused as exc:
@@ -213,12 +210,12 @@ def _batch_later(subscription_id: str, points) -> Response | None:
     return resp
 
 
-def batch_bulk(bulk_id: str):
+def batch_bulk(call: Call, bulk_id: str):
     # a bulk is many subscriptions read once: their blocks' text is not kept (it would push out
     # the text of subscriptions that are polled)
-    place = dataclasses.replace(_place(), rendered=None)
-    s = db_session()
-    found = subscriptions.bulk(s, g.utility_id, g.presented, bulk_id, place.clock.now())
+    place = dataclasses.replace(_place(call), rendered=None)
+    s = call.session()
+    found = subscriptions.bulk(s, call.utility_id, call.caller, bulk_id, place.clock.now())
     sent: set[str] = set()
     groups, updated = [], 0
     shown: set[int] = set()  # a usage point two authorizations share comes once (ids are unique in a document)
@@ -230,142 +227,142 @@ def batch_bulk(bulk_id: str):
         entries, up = docs.usage_entries(place, docs.subscription_tree(place, sh, ups), sent=sent)
         groups.append(entries)
         updated = max(updated, up)
-    return _feed(place, f"Bulk {bulk_id}", itertools.chain(*groups), updated or None)
+    return _feed(call, place, f"Bulk {bulk_id}", itertools.chain(*groups), updated or None)
 
 
-def batch_retail_customer_usage(**ids):
+def batch_retail_customer_usage(call: Call, **ids):
     """A customer's own usage data (Download My Data) over the last 13 months."""
-    place = _place()
-    tree = _tree(place, ids)
+    place = _place(call)
+    tree = _tree(call, place, ids)
     tree.days = docs.DMD_DAYS
     ups = [tree.usage_point(ids["usage_point_id"])] if "usage_point_id" in ids else None
     entries, updated = docs.usage_entries(place, tree, ups)
-    resp = _feed(place, "Green Button Download My Data", entries, updated)
+    resp = _feed(call, place, "Green Button Download My Data", entries, updated)
     resp.headers["Content-Disposition"] = "attachment; filename=GreenButtonDownload.xml"
     return resp
 
 
 @upload_limit(dmd.MAX_IMPORT_BYTES)
-def upload_usage(retail_customer_id: str):
+def upload_usage(call: Call, retail_customer_id: str):
     """Upload a Green Button file as the customer's data (ESPI.md 11, items 63-64): 400 naming what is
     wrong and nothing stored, or 200 and the data served at once."""
-    sb = sandbox()
-    customer = subscriptions.customer_by_uuid(db_session(), g.utility_id, retail_customer_id)
+    sb = call.sandbox
+    customer = subscriptions.customer_by_uuid(call.session(), call.utility_id, retail_customer_id)
     try:
         done = dmd.import_green_button(sb, customer, request.get_data())
     except dmd.ImportRefused as exc:
         return espi_http.refusal(400, "invalid_request", f"body: {exc}", "bad_upload")
     resp = jsonify(usage_points=done.usage_points, readings=done.readings, replaced=done.replaced)
-    resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, g.slug), "BatchRetailCustomerUsagePoint",
+    resp.headers["Location"] = urls.href(urls.resource_root(call.host_url, call.slug), "BatchRetailCustomerUsagePoint",
                                          retail_customer_id=retail_customer_id)
     return resp
 
 
 # --- customer (PII) data -----------------------------------------------------------------------
 
-def _owners(place: Place, retail_customer_id: str | None = None
+def _owners(call: Call, place: Place, retail_customer_id: str | None = None
             ) -> Iterator[tuple[Customer, list[UsagePoint] | None, str]]:
     """(customer, the usage points their PII names (None: all), the parent of its usage-point links)
     of each customer whose PII the caller sees: a customer token its own customer with what was shared
     (the policy checked any id), the data custodian the one named, or every customer of the utility."""
-    p = g.presented
+    p = call.caller
     if p.kind == TokenKind.CUSTOMER:
-        shared = subscriptions.of_token(db_session(), p, _pending())
+        shared = subscriptions.of_token(call.session(), p, _pending(call))
         yield shared.customer, shared.usage_points, docs.subscription_href(place, shared.id)
         return
     if retail_customer_id is not None:
-        found = [subscriptions.customer_by_uuid(db_session(), g.utility_id, retail_customer_id)]
+        found = [subscriptions.customer_by_uuid(call.session(), call.utility_id, retail_customer_id)]
     else:
-        found = subscriptions.customers_of_utility(db_session(), g.utility_id)
+        found = subscriptions.customers_of_utility(call.session(), call.utility_id)
     for customer in found:
         yield customer, None, docs.retail_customer_href(place, customer.uuid)
 
 
-def _statements_shown() -> bool:
+def _statements_shown(call: Call) -> bool:
     """Whether the call's PII documents hold Statements: the caller may see them, and the profile
     writes ESPI 4.0 (3.3 has no Statement)."""
-    return espi_http.call_form().version != "3.3" and access.sees_statements(g.presented)
+    return call.form.version != "3.3" and access.sees_statements(call.caller)
 
 
-def _pii(place: Place, retail_customer_id: str | None = None) -> list[Entry]:
+def _pii(call: Call, place: Place, retail_customer_id: str | None = None) -> list[Entry]:
     """The PII entries the caller sees (one customer's, or all it may see), the tree's entries; found
     before the document streams (a NotFound is a 404, not a broken stream)."""
-    shown = _statements_shown()
-    return [e for customer, points, parent in _owners(place, retail_customer_id)
+    shown = _statements_shown(call)
+    return [e for customer, points, parent in _owners(call, place, retail_customer_id)
             for e in docs.customer_documents(place, customer, lambda uuid, parent=parent: urls.below(
                 parent, urls.USAGE_POINTS, uuid), points, shown)]
 
 
-def batch_retail_customer(retail_customer_id: str):
-    place = _place()
-    return _feed(place, "Retail customer", _pii(place, retail_customer_id), prefix="cust")
+def batch_retail_customer(call: Call, retail_customer_id: str):
+    place = _place(call)
+    return _feed(call, place, "Retail customer", _pii(call, place, retail_customer_id), prefix="cust")
 
 
-def customer_list(retail_customer_id: str):
-    place = _place()
-    _, below = docs.pii_at(_pii(place, retail_customer_id), _self())
-    return _feed(place, "Customer", below, prefix="cust")
+def customer_list(call: Call, retail_customer_id: str):
+    place = _place(call)
+    _, below = docs.pii_at(_pii(call, place, retail_customer_id), _self())
+    return _feed(call, place, "Customer", below, prefix="cust")
 
 
-def customer_tree(retail_customer_id: str, rest: str):
-    place = _place()
-    one, below = docs.pii_at(_pii(place, retail_customer_id), _self())
+def customer_tree(call: Call, retail_customer_id: str, rest: str):
+    place = _place(call)
+    one, below = docs.pii_at(_pii(call, place, retail_customer_id), _self())
     if one is not None:
-        return _entry(one, "cust")
+        return _entry(call, one, "cust")
     if not below:
         raise NotFound(rest)
-    return _feed(place, below[0].kind, below, prefix="cust")
+    return _feed(call, place, below[0].kind, below, prefix="cust")
 
 
 def _pii_collection(kind: str):
     """A root collection of the OpenAPI ({R}/Customer, {R}/Meter...): the kind's entries of every
     customer the caller sees, as the RetailCustomer tree serves them (its self and up links)."""
-    def view():
-        place = _place()
-        return _feed(place, f"{kind} entries", docs.of_kind(_pii(place), kind), prefix="cust")
+    def view(call: Call):
+        place = _place(call)
+        return _feed(call, place, f"{kind} entries", docs.of_kind(_pii(call, place), kind), prefix="cust")
     return view
 
 
 def _pii_member(kind: str, id_name: str):
-    def view(**ids):
-        place = _member_place()
-        return _entry(docs.member(_pii(place), kind, ids[id_name]), "cust")
+    def view(call: Call, **ids):
+        place = _member_place(call)
+        return _entry(call, docs.member(_pii(call, place), kind, ids[id_name]), "cust")
     return view
 
 
-def statement_document(statement_id: str):
+def statement_document(call: Call, statement_id: str):
     """The bill document a Statement points at (its statementURL): a PDF, as a download."""
-    place = _place()  # the query parameters are checked on every GET
-    if _statements_shown():
-        for customer, points, _ in _owners(place):
+    place = _place(call)  # the query parameters are checked on every GET
+    if _statements_shown(call):
+        for customer, points, _ in _owners(call, place):
             try:
                 found = statements.statement(place.world, place.utility, place.clock, customer, statement_id, points)
             except NotFound:
                 continue
-            return send_file(io.BytesIO(bill_pdf(g.utility, customer, found)), mimetype=statements.MEDIA_TYPE,
+            return send_file(io.BytesIO(bill_pdf(call.utility, customer, found)), mimetype=statements.MEDIA_TYPE,
                              as_attachment=True, download_name=found.file_name)
     raise NotFound(statement_id)
 
 
-def program_date_list():
-    place = _place()
-    return _feed(place, "ProgramDateIdMappings entries", docs.program_dates(place), prefix="cust")
+def program_date_list(call: Call):
+    place = _place(call)
+    return _feed(call, place, "ProgramDateIdMappings entries", docs.program_dates(place), prefix="cust")
 
 
-def program_date_one(program_date_id_mappings_id: str):
-    place = _member_place()
-    return _entry(docs.member(docs.program_dates(place), "ProgramDateIdMappings", program_date_id_mappings_id), "cust")
+def program_date_one(call: Call, program_date_id_mappings_id: str):
+    place = _member_place(call)
+    return _entry(call, docs.member(docs.program_dates(place), "ProgramDateIdMappings", program_date_id_mappings_id), "cust")
 
 
 # --- shared resources: ReadingType and LocalTimeParameters -------------------------------------------
 
-def _trees_visible(place: Place) -> list[Tree]:
-    s = db_session()
-    p = g.presented
+def _trees_visible(call: Call, place: Place) -> list[Tree]:
+    s = call.session()
+    p = call.caller
     if p.kind == TokenKind.CUSTOMER:
-        return [docs.subscription_tree(place, subscriptions.of_token(db_session(), p, _pending()))]
+        return [docs.subscription_tree(place, subscriptions.of_token(call.session(), p, _pending(call)))]
     by_customer: dict[int, Tree] = {}
-    for up in subscriptions.usage_points_of_utility(s, g.utility_id):
+    for up in subscriptions.usage_points_of_utility(s, call.utility_id):
         t = by_customer.get(up.customer_id)
         if t is None:
             t = by_customer[up.customer_id] = Tree(docs.retail_customer_href(place, up.customer.uuid), up.customer, [])
@@ -373,74 +370,74 @@ def _trees_visible(place: Place) -> list[Tree]:
     return list(by_customer.values())
 
 
-def reading_type_list():
-    place = _place()
-    return _feed(place, "ReadingType entries", docs.reading_types(place, _trees_visible(place)))
+def reading_type_list(call: Call):
+    place = _place(call)
+    return _feed(call, place, "ReadingType entries", docs.reading_types(place, _trees_visible(call, place)))
 
 
-def reading_type_one(reading_type_id: str):
-    place = _member_place()
-    return _entry(docs.member(docs.reading_types(place, _trees_visible(place)), "ReadingType", reading_type_id))
+def reading_type_one(call: Call, reading_type_id: str):
+    place = _member_place(call)
+    return _entry(call, docs.member(docs.reading_types(place, _trees_visible(call, place)), "ReadingType", reading_type_id))
 
 
-def local_time_list():
-    place = _place()
-    return _feed(place, "LocalTimeParameters entries", [docs.local_time(place)])
+def local_time_list(call: Call):
+    place = _place(call)
+    return _feed(call, place, "LocalTimeParameters entries", [docs.local_time(place)])
 
 
-def local_time_one(local_time_parameters_id: str):
-    place = _member_place()
-    return _entry(docs.member([docs.local_time(place)], "LocalTimeParameters", local_time_parameters_id))
+def local_time_one(call: Call, local_time_parameters_id: str):
+    place = _member_place(call)
+    return _entry(call, docs.member([docs.local_time(place)], "LocalTimeParameters", local_time_parameters_id))
 
 
 # --- the data custodian's collections -----------------------------------------------------------
 
-def _all_entries(place: Place, kind: str):
-    for tree in _trees_visible(place):
+def _all_entries(call: Call, place: Place, kind: str):
+    for tree in _trees_visible(call, place):
         entries, _ = docs.usage_entries(place, tree, kinds=frozenset({kind}))
         yield from docs.of_kind(entries, kind)
 
 
 def _custodian_list(kind: str):
-    def view():
-        place = _place()
-        return _feed(place, f"{kind} entries", _all_entries(place, kind))
+    def view(call: Call):
+        place = _place(call)
+        return _feed(call, place, f"{kind} entries", _all_entries(call, place, kind))
     return view
 
 
 def _custodian_one(kind: str, id_name: str):
-    def view(**ids):
-        place = _member_place()
-        return _entry(docs.member(_all_entries(place, kind), kind, ids[id_name]))
+    def view(call: Call, **ids):
+        place = _member_place(call)
+        return _entry(call, docs.member(_all_entries(call, place, kind), kind, ids[id_name]))
     return view
 
 
 # --- management: ApplicationInformation, Authorization, ReadServiceStatus --------------------------
 
-def application_list():
-    place = _place()
-    apps = subscriptions.third_party_applications(db_session(), g.utility_id)
-    entries = (application_entry(a, g.utility.data_custodian_id, request.host_url, g.slug) for a in apps)
-    return _feed(place, "ApplicationInformation entries", entries)
+def application_list(call: Call):
+    place = _place(call)
+    apps = subscriptions.third_party_applications(call.session(), call.utility_id)
+    entries = (application_entry(a, call.utility.data_custodian_id, call.host_url, call.slug) for a in apps)
+    return _feed(call, place, "ApplicationInformation entries", entries)
 
 
-def authorization_list():
-    place = _place()
-    found = subscriptions.authorizations_visible(db_session(), g.utility_id, g.presented)  # loaded with their links
-    entries = (authorization_entry(a, request.host_url, g.slug) for a in found)
-    return _feed(place, "Authorization entries", entries)
+def authorization_list(call: Call):
+    place = _place(call)
+    found = subscriptions.authorizations_visible(call.session(), call.utility_id, call.caller)  # loaded with their links
+    entries = (authorization_entry(a, call.host_url, call.slug) for a in found)
+    return _feed(call, place, "Authorization entries", entries)
 
 
-def authorization_one(authorization_id: str):
-    _place()  # the query parameters are checked on every GET
-    auth = subscriptions.authorization_visible(db_session(), g.utility_id, g.presented, authorization_id)
-    return _entry(authorization_entry(auth, request.host_url, g.slug))
+def authorization_one(call: Call, authorization_id: str):
+    _place(call)  # the query parameters are checked on every GET
+    auth = subscriptions.authorization_visible(call.session(), call.utility_id, call.caller, authorization_id)
+    return _entry(call, authorization_entry(auth, call.host_url, call.slug))
 
 
-def authorization_put(authorization_id: str):
+def authorization_put(call: Call, authorization_id: str):
     """Update an Authorization: its status is the one field a third party may change, and only to 0
     (revoked), as DELETE does. The body is an espi:Authorization, bare or in an Atom entry."""
-    auth = subscriptions.authorization_visible(db_session(), g.utility_id, g.presented, authorization_id)
+    auth = subscriptions.authorization_visible(call.session(), call.utility_id, call.caller, authorization_id)
     try:
         root = parse_untrusted(request.get_data(), MAX_PUT_BYTES)
     except XmlRefused as exc:
@@ -452,35 +449,35 @@ def authorization_put(authorization_id: str):
     if status not in ("0", "1"):
         raise Refused("status: send 0 to revoke the authorization (1 leaves an active one as it is)", "status")
     if status == "0":
-        _revoke(auth.id)
-    elif not authorizations.can_end(auth, sandbox().clock.now()):
+        _revoke(call, auth.id)
+    elif not authorizations.can_end(auth, call.now):
         raise Refused("status: an ended authorization cannot be made active again; ask the customer to authorize "
                       "anew", "status")
-    auth = subscriptions.authorization_visible(fresh_db_session(), g.utility_id, g.presented, authorization_id)
-    return _entry(authorization_entry(auth, request.host_url, g.slug))
+    auth = subscriptions.authorization_visible(call.fresh_session(), call.utility_id, call.caller, authorization_id)
+    return _entry(call, authorization_entry(auth, call.host_url, call.slug))
 
 
-def authorization_delete(authorization_id: str):
-    auth = subscriptions.authorization_visible(db_session(), g.utility_id, g.presented, authorization_id)
-    _revoke(auth.id)
+def authorization_delete(call: Call, authorization_id: str):
+    auth = subscriptions.authorization_visible(call.session(), call.utility_id, call.caller, authorization_id)
+    _revoke(call, auth.id)
     resp = Response(status=204)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
-def _revoke(authorization_row_id: int) -> None:
-    sb = sandbox()
-    by = access.TokenKind(g.presented.kind)
-    authorizations.revoke_by_third_party(sb.db, sb.clock, g.utility_id, authorization_row_id,
+def _revoke(call: Call, authorization_row_id: int) -> None:
+    sb = call.sandbox
+    by = access.TokenKind(call.caller.kind)
+    authorizations.revoke_by_third_party(sb.db, sb.clock, call.utility_id, authorization_row_id,
                                          custodian=by == TokenKind.CUSTODIAN)
 
 
-def read_service_status():
-    sb = sandbox()
-    p = g.presented
+def read_service_status(call: Call):
+    sb = call.sandbox
+    p = call.caller
     if p.kind == TokenKind.CLIENT:  # a step of the onboarding checklist
-        onboarding.note_call(sb.db, p.application.id, "service_status_at", g.utility.profile, sb.clock.now())
-    return Response(forms.render(service_status(1), espi_http.call_form()), content_type=espi_http.ATOM)
+        onboarding.note_call(sb.db, p.application.id, "service_status_at", call.utility.profile, sb.clock.now())
+    return Response(forms.render(service_status(1), call.form), content_type=espi_http.ATOM)
 
 
 VIEWS: dict[str, Callable] = {

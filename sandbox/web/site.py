@@ -16,13 +16,13 @@ bp = Blueprint("site", __name__)
 @bp.get("/healthz")
 def healthz():
     sb = sandbox()
-    ok = sb.world is not None
-    body = {"status": "ok" if ok else "unseeded", "version": __version__}
-    if ok:
-        body["seed"] = sb.world.seed
+    world = sb.world
+    body: dict[str, object] = {"status": "ok" if world is not None else "unseeded", "version": __version__}
+    if world is not None:
+        body["seed"] = world.seed
         body["seeded_at"] = sb.seeded_at
-        body["utilities"] = len(sb.world.utilities)
-    return jsonify(body), 200 if ok else 503
+        body["utilities"] = len(world.utilities)
+    return jsonify(body), 200 if world is not None else 503
 
 
 @bp.get("/utilities")

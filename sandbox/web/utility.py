@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, u
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from sandbox.services.world import utility_id as stored_utility_id
+from sandbox.synth.world import UtilityDef
 from sandbox.web import context
 from sandbox.web.context import sandbox
 
@@ -36,15 +37,22 @@ def utility_row_id(slug: str) -> int | None:
     return _utility_id(slug)
 
 
-def load_utility(slug: str) -> None:
-    """Put the utility of the URL in g (UtilityDef as g.utility, its row id as g.utility_id); 404 if unknown."""
+def find_utility(slug: str) -> tuple[UtilityDef, int]:
+    """The utility of the URL and its row id; 404 if this world has none of that slug."""
     try:
-        g.utility = sandbox().require_world().utility(slug)
+        utility = sandbox().require_world().utility(slug)
     except KeyError:
         abort(404, description=f"No utility '{slug}' in this sandbox.")
-    g.utility_id = _utility_id(slug)
-    if g.utility_id is None:
+    row_id = _utility_id(slug)
+    if row_id is None:
         abort(404, description=f"No utility '{slug}' in this sandbox.")
+    return utility, row_id
+
+
+def load_utility(slug: str) -> None:
+    """Put the utility of the URL in g for a page's request (UtilityDef as g.utility, its row id as
+    g.utility_id); 404 if unknown. An ESPI call carries its own (web.call)."""
+    g.utility, g.utility_id = find_utility(slug)
     g.slug = slug
 
 
@@ -87,10 +95,12 @@ def lock_message(result) -> str:
     return f"{result.error} Try again after {local(result.locked_until, '%H:%M')}."
 
 
-def locked_out(page: Response, until: dt.datetime) -> Response:
-    """A sign-in page refused because the login is locked: 429 with Retry-After (sandbox clock)."""
+def locked_out(page: Response, until: dt.datetime | None) -> Response:
+    """A sign-in page refused because the login is locked: 429 with Retry-After (sandbox clock; a lock
+    without an end, which sign-in never makes, asks for a second)."""
     page.status_code = 429
-    page.headers["Retry-After"] = str(max(1, int((until - sandbox().clock.now()).total_seconds())))
+    left = (until - sandbox().clock.now()).total_seconds() if until is not None else 1
+    page.headers["Retry-After"] = str(max(1, int(left)))
     return page
 
 

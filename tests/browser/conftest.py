@@ -31,8 +31,10 @@ def browser():
 
 
 @pytest.fixture
-def server(tmp_path):
-    """A fresh sandbox (2 generated customers per utility) on a free loopback port, in real time."""
+def server(tmp_path, real_time_worlds):
+    """A fresh sandbox (2 generated customers per utility, a copy of a world seeded for the session) on a
+    free loopback port, in real time."""
+    real_time_worlds.copy(tmp_path / "browser.db", customers=2)
     with LiveServer("--customers", "2", "--database", str(tmp_path / "browser.db")) as s:
         yield s
 

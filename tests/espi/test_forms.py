@@ -11,6 +11,7 @@ import re
 from urllib.parse import urljoin
 
 import pytest
+from feeds.test_usage_feeds import END, START, transient_usage_points
 from greenbutton_objects import parse as gb_parse
 from lxml import etree
 from sqlalchemy import select
@@ -32,7 +33,6 @@ from sandbox.services.dmd import usage_document
 from sandbox.services.readings import History
 
 from .checks import ATOM, CUST, ESPI, check_feed, check_usage_structure, espi_schema, links, parse
-from .test_usage_feeds import END, START, transient_usage_points
 
 SERVER = "http://sandbox.test/"  # every document here is written for this server root
 NOW = int(dt.datetime(2025, 7, 15, tzinfo=dt.timezone.utc).timestamp())

@@ -8,9 +8,11 @@ from .server import LiveServer
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """The running sandbox's base URL. Tests that end access (revoke, move, block) do it to customers
-    or authorizations of their own, so a module's tests can share one server."""
+def live(tmp_path_factory, real_time_worlds):
+    """The running sandbox's base URL, over a copy of a world seeded for the session. Tests that end
+    access (revoke, move, block) do it to customers or authorizations of their own, so a module's
+    tests can share one server."""
     db = tmp_path_factory.mktemp("live") / "world.db"
-    with LiveServer("--database", str(db), "--customers", "4", "--reset") as server:
+    real_time_worlds.copy(db, customers=4)
+    with LiveServer("--database", str(db), "--customers", "4") as server:
         yield server.url

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sandbox.testing.process import SandboxProcess
@@ -39,3 +41,20 @@ def small_world(folder: Path, key: str) -> LiveServer:
     control API's key `key` (enter it with `with`)."""
     return LiveServer("--database", str(folder / "world.db"), "--customers", "2", "--reset", "--no-demo-app",
                       env={"SANDBOX_ADMIN_KEY": key})
+
+
+def end_group(pgid: int, timeout: float = 10) -> None:
+    """Kill every process left in the process group `pgid` (a server started with start_new_session=True:
+    its workers share its group, and outlive a master that was killed), and wait until none runs."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)  # polling for killed processes to be reaped, not waiting for a result
+    raise AssertionError(f"processes of group {pgid} still run {timeout} s after SIGKILL")

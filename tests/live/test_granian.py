@@ -14,10 +14,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from live.server import ROOT, free_port, seed
+from live.server import ROOT, end_group, free_port, seed
 from sandbox.testing.process import wait_healthy
 
 BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
@@ -31,25 +32,30 @@ def granian(tmp_path):
     log = tmp_path / "granian.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
-                                 "--port", str(port), "--workers", "2", "--no-ws", "sandbox.wsgi:app"], cwd=ROOT,
+                                 "--port", str(port), "--workers", "2", "--no-ws",
+                                 # a worker slow to stop is killed by its master, which then ends
+                                 "--workers-kill-timeout", "5", "sandbox.wsgi:app"], cwd=ROOT,
                                 env={**os.environ, "SANDBOX_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group: its workers end with it
     try:
         if not wait_healthy(port, lambda: proc.poll() is None, 30):
             raise AssertionError(f"granian did not answer /healthz within 30 s (exit {proc.poll()}):\n"
                                  f"{log.read_text()}")
+        # one worker answers /healthz while the other may still be starting: a worker that starts after the
+        # master began to stop never hears of it (the worker that outlived the suite)
+        deadline = time.monotonic() + 30
+        while log.read_text().count("Started worker-") < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)  # polling the master's log for its workers' start, not waiting for a result
         yield port
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(20)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        try:  # a worker the master left behind (killed, or slow to stop) goes with its group
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_group(proc.pid)  # a worker the master left behind (killed, or slow to stop) goes with its group
 
 
 def test_granian_workers_serve_the_world_on_kept_alive_connections(granian):

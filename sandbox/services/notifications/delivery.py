@@ -19,17 +19,13 @@ from typing import Callable
 from sqlalchemy import and_, or_, select, update
 
 from sandbox.core.db import Database
-from sandbox.core.errors import NotFound, Refused
+from sandbox.core.errors import Busy, NotFound, Refused
 from sandbox.core.models import Application, DeliveryAttempt, Notification
 from sandbox.services.access import SUSPENDED
 from sandbox.services.notifications.outbox import DELIVERED, FAILED, PENDING, Schedule, real_now
 from sandbox.services.notifications.posting import NOTIFY_TIMEOUT, NotifyResult, TargetPolicy, post_notification
 
 LEASE = dt.timedelta(seconds=60)  # longer than a POST may take (NOTIFY_TIMEOUT)
-
-
-class Busy(Exception):
-    """The notification is being delivered by a worker right now."""
 
 
 def new_owner(name: str = "worker") -> str:

@@ -2,37 +2,29 @@
 that drive the sandbox without a browser. Every route comes from the one table in `operations`;
 each call is checked before its view runs: the admin key (401), the body against the operation's
 JSON Schema (400 naming the field), then the view (404 for unknown things, 409 when the world's
-state refuses). A refused call changes nothing: each view's change is one service transaction.
+state refuses; a ControlError, as every sandbox exception, is answered by web.errors). A refused call
+changes nothing: each view's change is one service transaction.
 """
 from __future__ import annotations
 
 import hmac
 from typing import Any
 
-from flask import Blueprint, Response, json, render_template, request
+from flask import Blueprint, json, render_template, request
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from sandbox.web.context import sandbox
+from sandbox.web.control import openapi
 from sandbox.web.control.operations import OPERATIONS, PREFIX, Operation
 from sandbox.web.control.views import Call, ControlError
+from sandbox.web.errors import control_refusal as refusal
 from sandbox.web.input_guards import InputRefused
 
 bp = Blueprint("control", __name__, url_prefix=PREFIX)
 MAX_BODY = 64 * 1024
 FORMATS = FormatChecker()  # date and date-time are checked, not only described
-
-
-def refusal(status: int, error: str, description: str, field: str | None = None) -> Response:
-    body: dict[str, Any] = {"error": error, "error_description": description}
-    if field:
-        body["field"] = field
-    resp = Response(json.dumps(body), status, mimetype="application/json")
-    if status == 401:
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="Green Button Sandbox control API"'
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 def admin_key() -> str:
@@ -152,14 +144,8 @@ def _unknown(rest: str):
 @bp.get("/")
 def index():
     """The readable page beside the OpenAPI document."""
-    from sandbox.web.control.openapi import document
-
-    return render_template("control/index.html", doc=document(request.host_url.rstrip("/")), prefix=PREFIX)
-
-
-@bp.errorhandler(ControlError)
-def _refused(err: ControlError):
-    return refusal(err.status, err.error, err.description, err.field)
+    return render_template("control/index.html", doc=openapi.document(request.host_url.rstrip("/"), OPERATIONS, PREFIX),
+                           prefix=PREFIX)
 
 
 @bp.errorhandler(InputRefused)

@@ -1,11 +1,14 @@
-"""The control API's OpenAPI 3.1 document, built from the one table of operations."""
+"""The control API's OpenAPI 3.1 document, built from the one table of operations (given by the
+table's module, which serves this document: nothing here imports it back)."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sandbox.version import __version__
-from sandbox.web.control.operations import OPERATIONS, PREFIX, Operation
+
+if TYPE_CHECKING:
+    from sandbox.web.control.operations import Operation
 
 ERROR = {"type": "object", "required": ["error", "error_description"],
          "properties": {"error": {"type": "string"}, "error_description": {"type": "string"},
@@ -43,9 +46,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     return doc
 
 
-def document(base_url: str) -> dict[str, Any]:
+def document(base_url: str, operations: Sequence[Operation], prefix: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
@@ -53,7 +56,7 @@ def document(base_url: str) -> dict[str, Any]:
                  "description": "Drive the sandbox from a test suite: reset the world, move the clock, authorize "
                                 "without a browser, end access the ways real customers and utilities do. Every "
                                 "call but this document needs the admin key as a bearer token."},
-        "servers": [{"url": base_url + PREFIX}],
+        "servers": [{"url": base_url + prefix}],
         "components": {"securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer",
                                                         "description": "SANDBOX_ADMIN_KEY, or the key printed at start-up"}},
                        "schemas": {"Error": ERROR}},

@@ -6,11 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from flask import Response, jsonify, request
+
+from sandbox.services import faults
 from sandbox.services.access import AppStatus
 from sandbox.services.notifications import outbox
-from sandbox.web.control import views
+from sandbox.web.control import openapi, views
 
 PREFIX = "/sandbox-api"
+
+
+def openapi_document(call: views.Call) -> Response:
+    """This table as an OpenAPI 3.1 document."""
+    return jsonify(openapi.document(request.host_url.rstrip("/"), OPERATIONS, PREFIX))
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,14 @@ NOTIFICATION = _object(
     state={"enum": ["pending", "delivered", "failed"]}, attempts={"type": "integer"},
     next_attempt_at=_MAYBE_TIME, delivered_at=_MAYBE_TIME, uris={"type": "array", "items": {"type": "string"}},
     body={"type": "string", "description": "the BatchList POSTed"}, deliveries={"type": "array", "items": DELIVERY})
-_FAULT_NAMES = {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 8,
-                "description": "scenario names, as name or name:argument (GET /sandbox-api/faults lists them)"}
+_FAULT_NAMES = {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": faults.MAX_FAULTS,
+                "description": "scenario names, as name or name:argument (GET /sandbox-api/faults lists them): "
+                               + ", ".join(faults.BY_NAME)}
+# one row of the fault table (services.faults.catalogue)
+FAULT = _object(("name", "kind", "does", "robust_client", "breaks", "argument"),
+                name={"enum": list(faults.BY_NAME)}, kind={"enum": [faults.RESPONSE, faults.DOCUMENT]},
+                does={"type": "string"}, robust_client={"type": "string"}, breaks={"type": "string"},
+                argument={"type": "string", "description": "what name:argument takes (empty: nothing)"})
 _FAULTS = _object(("faults",), faults=_FAULT_NAMES)
 _SHARE = {"type": "number", "minimum": 0, "maximum": 0.5}
 DATA_QUALITY = _object(
@@ -118,7 +132,7 @@ DATA_QUALITY_STATE = _object(
 _REFUSED = "the world's state does not allow it (already ended, already in that status...): nothing changed"
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/openapi.json", "openapi", "This document", views.openapi_document, open=True, tag="about",
+    Operation("GET", "/openapi.json", "openapi", "This document", openapi_document, open=True, tag="about",
               answers={200: "the OpenAPI 3.1 document"}),
     Operation("POST", "/reset", "reset", "Back to the seed: the world as first seeded, the clock in real time",
               views.reset, answers={200: "the world is as seeded"},
@@ -179,7 +193,7 @@ OPERATIONS: tuple[Operation, ...] = (
                                notify_uri={"type": ["string", "null"]})),
     Operation("GET", "/faults", "list_faults", "The fault scenarios: what each does and what a robust client does",
               views.list_faults, tag="faults", answers={200: "the scenarios, and whether X-Sandbox-Fault is honoured"},
-              response=_object(("faults", "header_allowed"), faults={"type": "array", "items": {"type": "object"}},
+              response=_object(("faults", "header_allowed"), faults={"type": "array", "items": FAULT},
                                header_allowed={"type": "boolean"})),
     Operation("PUT", "/utilities/{slug}/third-parties/{client_id}/faults", "set_third_party_faults",
               "Fault scenarios for every call a third party makes (an empty list: none)", views.third_party_faults,

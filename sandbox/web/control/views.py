@@ -15,29 +15,22 @@ from sqlalchemy import select
 
 from sandbox.core.clock import iso_z
 from sandbox.core.db import fetch
-from sandbox.core.errors import NotFound, Refused
+from sandbox.core.errors import ControlError, NotFound, Refused
 from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi import urls
 from sandbox.espi.scopes import FUNCTION_BLOCK_NAMES, ScopeError, allowed_by, function_blocks, plain_words
-from sandbox.services import access, authorizations, customers, onboarding, request_log, third_parties, world
+from sandbox.services import access, authorizations, customers, grants, onboarding, request_log, third_parties, world
 from sandbox.services import faults as fault_catalogue
 from sandbox.services.access import ClientRole
 from sandbox.services.notifications import announce, delivery, outbox
 from sandbox.synth.world import UtilityDef
 from sandbox.web.context import notifier, sandbox
 from sandbox.web.context import request_log as request_log_writer
+from sandbox.web.oauth.server import add_uris
 from sandbox.web.resets import resetting
 from sandbox.web.utility import utility_row_id
 
 CONTROL_API = "control API"  # who made a change, in the records that keep it
-
-
-class ControlError(Exception):
-    """A refused control-API call: its status, error code, description and the field at fault."""
-
-    def __init__(self, status: int, error: str, description: str, field: str | None = None):
-        super().__init__(description)
-        self.status, self.error, self.description, self.field = status, error, description, field
 
 
 @dataclass
@@ -82,12 +75,6 @@ def _authorization(s, authorization_id: str) -> Authorization:
 
 # --- about --------------------------------------------------------------------------------
 
-def openapi_document(call: Call) -> Response:
-    from sandbox.web.control.openapi import document
-
-    return jsonify(document(request.host_url.rstrip("/")))
-
-
 def explain_scope(call: Call) -> Response:
     scope = call.query["scope"]
     grammar, supported = "strict", None
@@ -117,7 +104,7 @@ def reset(call: Call) -> Response:
     t0 = time.perf_counter()
     with resetting():  # the other requests of this process wait (other processes' take turns in the database)
         request_log_writer().discard()  # calls made before the reset are not the new world's
-        sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"])
+        sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"], sb.templates)
         if sb.demo_notify_uri:  # run.py's demo app goes on receiving notifications
             world.set_demo_notify_uri(sb.db, sb.demo_notify_uri)
     return jsonify(seed=sb.world.seed, seconds=round(time.perf_counter() - t0, 3))
@@ -210,8 +197,6 @@ def set_clock(call: Call) -> Response:
 # --- authorizations --------------------------------------------------------------------------
 
 def create_authorization(call: Call) -> Response:
-    from sandbox.oauth.server import add_uris, grant_customer_token, new_token_response
-
     sb = sandbox()
     b = call.body
     u, utility_id = _utility(b["utility"])
@@ -241,8 +226,8 @@ def create_authorization(call: Call) -> Response:
         else:
             raise ControlError(409, "nothing_to_share", "the customer has no usage point of the commodities the "
                                "scope asks for", "scope")
-        token = new_token_response(profile, b["scope"], True)
-        auth = grant_customer_token(s, token, sb.require_world().seed, u, app, customer, b["scope"], ids, now)
+        token, auth = grants.issue_customer_token(s, None, profile, sb.require_world().seed, u, app, customer,
+                                                  b["scope"], ids, now, urls.resource_root(sb.base_url(), u.slug))
         add_uris(token, auth, urls.resource_root(request.host_url, u.slug))
         token["authorization_id"] = auth.uuid
         token["subscription_id"] = auth.subscription_uuid

@@ -13,15 +13,14 @@ from sandbox import create_app
 from sandbox.core.db import SCHEMA_VERSION, Database, SchemaError
 from sandbox.core.models import Customer, SchemaVersion
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def made(tmp_path, clock):
+def made(tmp_path, seeded_worlds):
     """A database the current version made (1 generated customer per utility)."""
     path = tmp_path / "old.db"
-    app = create_app({"DATABASE_URL": f"sqlite:///{path}", "CUSTOMERS": 1}, clock=clock)
-    app.extensions["sandbox"].db.engine.dispose()
+    seeded_worlds.copy(path, customers=1)
     return path
 
 

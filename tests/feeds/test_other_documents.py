@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from espi.checks import ATOM, CUST, ESPI, assert_valid, check_feed, kind, links, parse
 from sqlalchemy import select
 
 from sandbox.core.models import Application, Authorization, Customer
@@ -10,8 +11,6 @@ from sandbox.espi.atom import FeedWriter
 from sandbox.espi.resources import batch_list, service_status
 from sandbox.feeds.customer import customer_entries
 from sandbox.feeds.management import application_entry, authorization_entry
-
-from .checks import ATOM, CUST, ESPI, assert_valid, check_feed, kind, links, parse
 
 NOW = int(dt.datetime(2025, 7, 15, tzinfo=dt.timezone.utc).timestamp())
 

@@ -159,7 +159,7 @@ def test_a_registration_token_ends_with_its_revocation(app, client):
         ("FB=99", "function block 99"),
         ("FB=1_3_4_5_13_14_39", "function block 1"),
         (SCOPE, "IntervalDuration"),
-        ("FB=34_35;HistoryLength=1", "HistoryLength"),
+        ("FB=34_35;HistoryLength=86400", "HistoryLength"),  # a plausible one: 1 is refused as seconds first
     ],
 )
 def test_a_mix_or_anything_else_is_invalid_scope_naming_the_block_and_the_choices(app, client, scope, named):

@@ -1,5 +1,5 @@
 """OAuth 2.0 endpoints of each utility, the customer's consent page, ESPI's legacy
-scope-selection screens, and ReadServiceStatus. Authlib (sandbox.oauth.server) does the
+scope-selection screens, and ReadServiceStatus. Authlib (sandbox.web.oauth.server) does the
 protocol; this module parses requests, asks the customer, and renders."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 from sandbox.core.models import Application, Customer
 from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words
-from sandbox.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
 from sandbox.services import access, customers, third_parties, world
 from sandbox.web import context
 from sandbox.web.context import sandbox
+from sandbox.web.oauth.server import GRANT_TYPES, TOKEN_METHODS, create_server
 from sandbox.web.utility import load_utility, utility_blueprint
 
 bp = utility_blueprint("oauth", __name__, "/dc/<slug>")

@@ -37,16 +37,15 @@ from sandbox.core.clock import utc
 from sandbox.core.db import fetch
 from sandbox.core.models import Application, ApplicationStatusChange, Authorization, Customer, OAuthCode, OAuthToken
 from sandbox.core.profile import Profile
-from sandbox.core.secrets import client_secret_matches, digest, new_token
+from sandbox.core.secrets import client_secret_matches, digest
 from sandbox.espi import urls
 from sandbox.espi.scopes import ScopeError, allowed_by
 from sandbox.feeds.management import uris_for
 from sandbox.services import access, authorizations, onboarding, tokens
+from sandbox.services import grants as issuing
 from sandbox.services.access import ClientRole, TokenKind
 from sandbox.services.authorizations import REUSED_CODE, REVOKED_BY_THIRD_PARTY
-from sandbox.services.grants import ClientGrant, client_grant
-from sandbox.services.notifications import announce
-from sandbox.synth.world import UtilityDef
+from sandbox.services.grants import ClientGrant, client_grant, new_token_response
 from sandbox.web.context import sandbox
 
 TOKEN_METHODS = ("client_secret_basic", "client_secret_post")
@@ -271,8 +270,8 @@ def save_token(token: dict, req) -> None:
         auth: Authorization | None
         if grant_type == "authorization_code":
             code = fetch(s, OAuthCode, req.authorization_code.row.id)
-            auth = grant_customer_token(s, token, world.seed, g.utility, app, code.customer, code.scope,
-                                        code.usage_point_ids, now)
+            _, auth = issuing.issue_customer_token(s, token, profile, world.seed, g.utility, app, code.customer, code.scope,
+                                           code.usage_point_ids, now, urls.resource_root(sb.base_url(), g.slug))
             code.authorization_id = auth.id
         elif grant_type == "refresh_token":
             old = fetch(s, OAuthToken, old_id)
@@ -296,20 +295,6 @@ def save_token(token: dict, req) -> None:
         add_uris(token, auth, resource_root())
     if grant_type == "refresh_token" and not rotated:
         token["refresh_token"] = req.form["refresh_token"]  # the same one again (RFC 6749 6): clients require it
-
-
-def grant_customer_token(s: Session, token: dict, seed: int, utility: UtilityDef, app: Application,
-                         customer: Customer, scope: str, usage_point_ids: list[int], now: dt.datetime) -> Authorization:
-    """A customer's consent made into its Authorization, and the access token `token` stored for it:
-    what exchanging a code does (and the control API, which skips the browser)."""
-    profile = sandbox().require_world().profile_for(utility, app.profile)
-    auth = authorizations.grant_for_customer(s, seed, utility.slug, utility.time_zone, app, customer, scope,
-                                             usage_point_ids, profile, now)
-    tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
-                 refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now))
-    s.flush()
-    announce.authorized(s, auth, urls.resource_root(sandbox().base_url(), utility.slug), now)
-    return auth
 
 
 def add_uris(token: dict, auth: Authorization, root: str) -> None:
@@ -408,6 +393,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         with sb.db.transaction() as s:
             if tokens.redeem_code(s, g.utility_id, code, client.app.id, now):
                 row = tokens.find_code(s, g.utility_id, code)
+                if row is None:  # redeemed in this transaction: it is there
+                    raise InvalidGrantError(description="the authorization code is unknown")
                 _ = row.customer, row.application
                 check_exchange(row)
                 return Code(row)
@@ -417,7 +404,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             if row.used_at is None:
                 problem = expired_code(s, row)
             elif row.authorization_id is not None:  # committed below, before the error is returned
-                authorizations.end(s, s.get(Authorization, row.authorization_id), now, REUSED_CODE)
+                authorizations.end(s, fetch(s, Authorization, row.authorization_id), now, REUSED_CODE)
                 problem = "this authorization code was already used; the tokens issued for it are revoked"
             else:  # its exchange was refused (PKCE, redirect_uri), or is still under way
                 problem = "this authorization code was already presented, and a code is good for one exchange: " \
@@ -464,7 +451,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                     and row.authorization_id is not None and row.application_id == self.request.client.app.id \
                     and profile.behaviour.refresh_rotation and profile.behaviour.refresh_reuse_detection:
                 family = row.authorization_id
-            elif not access.token_usable(row, _now(), refresh=True):
+            elif row is None or not access.token_usable(row, _now(), refresh=True):
                 return None
             else:
                 _ = row.authorization, row.application
@@ -532,9 +519,9 @@ class Revocation(RevocationEndpoint):
         """Revoking a customer token ends its authorization: every token of it stops working (ESPI.md 5.6)."""
         now = _now()
         with sandbox().db.transaction() as s:
-            row = s.get(OAuthToken, token.row.id)
+            row = fetch(s, OAuthToken, token.row.id)
             row.revoked_at = now
-            if row.authorization_id is not None and row.kind == TokenKind.CUSTOMER:
+            if row.authorization is not None and row.kind == TokenKind.CUSTOMER:
                 # ends it if it is still active; its tokens stop working all the same
                 authorizations.end(s, row.authorization, now, REVOKED_BY_THIRD_PARTY)
 
@@ -579,16 +566,6 @@ def _introspection(row: OAuthToken, refresh: bool) -> dict:
 def token_generator(client, grant_type, user=None, scope=None, expires_in=None, include_refresh_token=True):
     """Opaque bearer tokens; lifetimes from the utility's profile; no refresh token for client credentials."""
     return new_token_response(_profile(), scope, include_refresh_token and grant_type != "client_credentials")
-
-
-def new_token_response(profile: Profile, scope: str | None, refresh: bool) -> dict:
-    """A token response's core: a new bearer token (and refresh token) with the profile's lifetime."""
-    token = {"token_type": "Bearer", "access_token": new_token(), "expires_in": profile.access_token_seconds}
-    if scope:
-        token["scope"] = scope
-    if refresh:
-        token["refresh_token"] = new_token()
-    return token
 
 
 def create_server(app) -> Server:

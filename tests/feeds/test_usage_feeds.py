@@ -7,17 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from sandbox.core.models import UsagePoint
-from sandbox.espi.atom import FeedWriter
-from sandbox.espi.scopes import content_of
-from sandbox.espi.uuids import resource_uuid_str
-from sandbox.feeds import Urls, UsageFeed
-from sandbox.services.readings import History, series
-from sandbox.synth.archetypes import usage_points_for
-from sandbox.synth.world import ARCHETYPES
-
-from .checks import (
+from espi.checks import (
     ATOM,
     ESPI,
     all_text,
@@ -29,6 +19,15 @@ from .checks import (
     reading_type_of,
     readings_of,
 )
+
+from sandbox.core.models import UsagePoint
+from sandbox.espi.atom import FeedWriter
+from sandbox.espi.scopes import content_of
+from sandbox.espi.uuids import resource_uuid_str
+from sandbox.feeds import Urls, UsageFeed
+from sandbox.services.readings import History, series
+from sandbox.synth.archetypes import usage_points_for
+from sandbox.synth.world import ARCHETYPES
 
 # a window with a DST change (US, 3 Nov 2024), a whole month (November) and the start of another
 START, END = dt.date(2024, 10, 27), dt.date(2024, 12, 3)

@@ -1,0 +1,170 @@
+"""Has anything been committed to the database since a given look? Values read from the database
+(a call's token, the clock) are kept in a process while the answer is no, so that a repeated call
+reads nothing, yet a change made by any process (a token revoked, the clock moved, a reset) is seen
+at the next call.
+
+The look (`Changes.mark`) is cheap: SQLite's `PRAGMA data_version` on a connection of the process's
+own that never writes (it changes whenever any other connection, of this process or another, has
+committed); PostgreSQL's WAL insert position (`pg_current_wal_insert_lsn()`: every commit that
+changes a row moves it before it returns).
+An in-memory SQLite database or another database gives a new mark every time: nothing is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, Callable, Hashable, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+V = TypeVar("V")
+
+
+class Changes:
+    """The database's changes as this process sees them (one per engine: `changes_of`).
+
+    Its own connection is closed with the engine's pool (`Engine.dispose`: a SQLite file is then
+    whole, its WAL checkpointed; a PostgreSQL database can be dropped) and opened again when next
+    asked; marks of two connections never compare equal."""
+
+    def __init__(self, engine: Engine):
+        name, path = engine.dialect.name, engine.url.database
+        self._engine = weakref.ref(engine)  # not kept alive by its own Changes (_CHANGES is keyed by it)
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._conn: Any = None
+        self._opened = 0  # connections opened so far: part of every mark
+        self._path: str | None = None
+        if name == "sqlite" and path and path != ":memory:" and not path.startswith("file::memory:"):
+            self._path = path
+            self.mark = self._sqlite_mark  # type: ignore[method-assign]
+        elif name == "postgresql":
+            self.mark = self._postgres_mark  # type: ignore[method-assign]
+        else:
+            return
+        event.listen(engine, "engine_disposed", self._disposed)
+
+    def mark(self) -> Hashable:
+        """A value equal to an earlier one only if nothing was committed in between."""
+        return object()
+
+    def _disposed(self, _engine: Engine) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():  # a forked child leaves its parent's alone
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001  (already broken: nothing to close)
+                pass
+
+    def _sqlite_mark(self) -> Hashable:
+        with self._lock:
+            try:
+                if self._conn is None or self._pid != os.getpid():
+                    # it never writes, so every commit anyone makes changes its data_version; rw: never
+                    # creates the file (no database yet: an error, and nothing is kept)
+                    uri = Path(str(self._path)).absolute().as_uri() + "?mode=rw"
+                    self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    self._pid, self._opened = os.getpid(), self._opened + 1
+                return self._opened, self._conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self._close()
+                return object()
+
+    def _postgres_mark(self) -> Hashable:
+        engine = self._engine()
+        if engine is None:
+            return object()
+        with self._lock:
+            try:
+                if self._conn is None or self._pid != os.getpid():
+                    self._conn = None
+                    pooled = engine.raw_connection()
+                    pooled.detach()  # the process's own, never returned to the pool
+                    self._conn = pooled.dbapi_connection
+                    self._conn.autocommit = True
+                    self._pid, self._opened = os.getpid(), self._opened + 1
+                cur = self._conn.cursor()
+                cur.execute("SELECT pg_current_wal_insert_lsn()")
+                return self._opened, cur.fetchone()[0]
+            except Exception:  # noqa: BLE001  (a dropped connection, a standby: nothing is kept this time)
+                self._close()
+                return object()
+
+
+_CHANGES: weakref.WeakKeyDictionary[Engine, Changes] = weakref.WeakKeyDictionary()
+_CHANGES_LOCK = threading.RLock()
+
+
+def changes_of(engine: Engine) -> Changes:
+    """The one Changes of an engine in this process."""
+    found = _CHANGES.get(engine)
+    if found is None:
+        with _CHANGES_LOCK:
+            found = _CHANGES.get(engine)
+            if found is None:
+                found = _CHANGES[engine] = Changes(engine)
+    return found
+
+
+_MISSING = object()
+
+
+class Kept:
+    """Values read from one database, kept while nothing is committed to it (at most `size` at a
+    time: a flood of unknown keys empties it rather than growing it).
+
+    A value is kept under the mark looked at before it was read, so a commit made while it was
+    being read is a change at the next look: a value is never newer-labelled than it is."""
+
+    def __init__(self, engine: Engine, size: int = 10_000):
+        self._changes = changes_of(engine)
+        self._size = size
+        self._state: tuple[Hashable, dict] = (object(), {})
+
+    def get(self, key: Hashable, read: Callable[[], V]) -> V:
+        mark = self._changes.mark()
+        kept_mark, values = self._state
+        if kept_mark != mark:
+            values = {}
+            self._state = (mark, values)
+        found = values.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        value = read()
+        if len(values) >= self._size:
+            values.clear()
+        values[key] = value
+        return value
+
+
+_KEPT: weakref.WeakKeyDictionary[Engine, dict[str, Kept]] = weakref.WeakKeyDictionary()
+
+
+def kept(engine: Engine, name: str, size: int = 10_000) -> Kept:
+    """The process's Kept values called `name` of one database (each reader has its own; `size` is
+    the first asker's)."""
+    of_engine = _KEPT.get(engine)
+    if of_engine is None:
+        with _CHANGES_LOCK:
+            of_engine = _KEPT.setdefault(engine, {})
+    found = of_engine.get(name)
+    if found is None:
+        with _CHANGES_LOCK:
+            found = of_engine.setdefault(name, Kept(engine, size))
+    return found
+
+
+def kept_of(s: Session, name: str, size: int = 10_000) -> Kept:
+    """`kept` for the database a session reads."""
+    bind = s.get_bind()
+    return kept(bind if isinstance(bind, Engine) else bind.engine, name, size)

@@ -1,0 +1,110 @@
+"""Refusals as HTTP, in one place: every exception of the sandbox's one hierarchy (core.errors
+`SandboxError`, which carries its status, error code, description and reason) is answered here.
+
+Under /espi/ the body is `{"error", "error_description", "reason"}` with the reason also in
+`X-Sandbox-Reason` (never an HTML page, so a client's logs say why it was refused); under the control
+API `{"error", "error_description", "field"}`. The ESPI pipeline (web.espi_http) answers its calls'
+refusals with `espi_refusal`; `init_app` answers those raised anywhere else on those two APIs.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask, Response, current_app, json, request
+from werkzeug.exceptions import HTTPException
+
+from sandbox.core.errors import NotFound, SandboxError, TokenRefused, describe
+from sandbox.web.oauth.bearer import challenge
+
+_ESPI = re.compile(r"^/dc/[^/]+/espi/")
+_CONTROL = re.compile(r"^/sandbox-api(?:/|$)")
+
+_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+                415: "unsupported_media_type"}
+
+
+def refusal(status: int, error: str, description: str, reason: str | None = None,
+            headers: dict[str, str] | None = None, in_body: bool = True) -> Response:
+    """A JSON refusal; the reason (default: the error code) in X-Sandbox-Reason and, unless the body's
+    shape is fixed by its RFC (`in_body` False), in the body as well."""
+    reason = reason or error
+    body = {"error": error, "error_description": description}
+    if in_body:
+        body["reason"] = reason
+    resp = Response(json.dumps(body), status, mimetype="application/json")
+    resp.headers.update(headers or {})
+    resp.headers["X-Sandbox-Reason"] = reason
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def token_refused(err: TokenRefused, realm: str | None = None) -> Response:
+    """A refused bearer token: 401 with its WWW-Authenticate challenge (realm: the utility's name), or 403."""
+    headers = challenge(err, realm or "Green Button Sandbox")
+    if err.allow is not None:
+        headers["Allow"] = ", ".join(err.allow)
+    return refusal(err.status, err.error, err.description, err.reason, headers)
+
+
+def http_refusal(err: HTTPException) -> Response:
+    """An HTTP error under /espi/ (Werkzeug's: 404, 405, 413...) as a JSON refusal."""
+    code = err.code or 500
+    headers = {}
+    if code == 405:
+        allowed = getattr(err, "valid_methods", None) or []
+        headers["Allow"] = ", ".join(allowed)
+        description = f"{request.method} is not allowed here; this resource answers {', '.join(allowed)}"
+    else:
+        description = err.description or err.name
+    return refusal(code, _HTTP_ERRORS.get(code, (err.name or "error").lower().replace(" ", "_")), description,
+                   headers=headers)
+
+
+def espi_refusal(exc: Exception, realm: str | None = None) -> Response:
+    """The JSON answer of a refused ESPI call: any sandbox exception by what it carries (a refused
+    token with its challenge; an unknown or foreign id a 404 that names the path, never a byte of its
+    data), an HTTP error (Werkzeug's); any other exception goes on to Flask's handlers (a database
+    being rebuilt is 503 there; else a 500). Called while `exc` is being handled."""
+    if isinstance(exc, TokenRefused):
+        return token_refused(exc, realm)
+    if isinstance(exc, NotFound):
+        return refusal(404, "not_found", f"no such resource at this utility: {request.path}", "not_found")
+    if isinstance(exc, SandboxError):
+        return refusal(*describe(exc), headers=_retry_after(exc))
+    if isinstance(exc, HTTPException):
+        return http_refusal(exc)
+    found = current_app.handle_user_exception(exc)  # re-raises what no handler takes
+    return found if isinstance(found, Response) else current_app.make_response(found)
+
+
+def control_refusal(status: int, error: str, description: str, field: str | None = None) -> Response:
+    """A refused control-API call: JSON naming the body field or parameter at fault, if one."""
+    body: dict[str, Any] = {"error": error, "error_description": description}
+    if field:
+        body["field"] = field
+    resp = Response(json.dumps(body), status, mimetype="application/json")
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="Green Button Sandbox control API"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _retry_after(exc: SandboxError) -> dict[str, str] | None:
+    return {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+
+
+def init_app(app: Flask) -> None:
+    """Any sandbox exception that reaches Flask on the ESPI or the control API is answered by what it
+    carries; elsewhere (a page) it is the bug it is (a 500)."""
+
+    @app.errorhandler(SandboxError)
+    def _refused(exc: SandboxError):
+        if _CONTROL.match(request.path):
+            status, error, description, _ = describe(exc)
+            resp = control_refusal(status, error, description, exc.field)
+            resp.headers.update(_retry_after(exc) or {})
+            return resp
+        if _ESPI.match(request.path):
+            return espi_refusal(exc)
+        raise exc
