@@ -41,6 +41,12 @@ class Changes:
         self._conn: Any = None
         self._opened = 0  # connections opened so far: part of every mark
         self._path: str | None = None
+        # SQLite: a connection per thread, so that threads never wait on one another to look (a
+        # Waitress server's eight threads did, at twice the CPU per call); marks of two connections
+        # never compare equal, and Kept keeps each thread's values apart
+        self._local = threading.local()
+        self._thread_conns: list[Any] = []
+        self._generation = 0
         if name == "sqlite" and path and path != ":memory:" and not path.startswith("file::memory:"):
             self._path = path
             self.mark = self._sqlite_mark  # type: ignore[method-assign]
@@ -57,6 +63,13 @@ class Changes:
     def _disposed(self, _engine: Engine) -> None:
         with self._lock:
             self._close()
+            for conn in self._thread_conns:  # SQLite: every thread's (check_same_thread=False)
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001  (already broken: nothing to close)
+                    pass
+            self._thread_conns = []
+            self._generation += 1
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -67,18 +80,21 @@ class Changes:
                 pass
 
     def _sqlite_mark(self) -> Hashable:
-        with self._lock:
-            try:
-                if self._conn is None or self._pid != os.getpid():
-                    # it never writes, so every commit anyone makes changes its data_version; rw: never
-                    # creates the file (no database yet: an error, and nothing is kept)
-                    uri = Path(str(self._path)).absolute().as_uri() + "?mode=rw"
-                    self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                    self._pid, self._opened = os.getpid(), self._opened + 1
-                return self._opened, self._conn.execute("PRAGMA data_version").fetchone()[0]
-            except sqlite3.Error:
-                self._close()
-                return object()
+        local = self._local
+        try:
+            if getattr(local, "conn", None) is None or local.pid != os.getpid() or local.generation != self._generation:
+                # it never writes, so every commit anyone makes changes its data_version; rw: never
+                # creates the file (no database yet: an error, and nothing is kept)
+                uri = Path(str(self._path)).absolute().as_uri() + "?mode=rw"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                with self._lock:
+                    self._opened += 1
+                    self._thread_conns.append(conn)
+                    local.conn, local.pid, local.opened, local.generation = conn, os.getpid(), self._opened, self._generation
+            return local.opened, local.conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            local.conn = None
+            return object()
 
     def _postgres_mark(self) -> Hashable:
         engine = self._engine()
@@ -129,14 +145,14 @@ class Kept:
     def __init__(self, engine: Engine, size: int = 10_000):
         self._changes = changes_of(engine)
         self._size = size
-        self._state: tuple[Hashable, dict] = (object(), {})
+        self._local = threading.local()  # each thread's (mark, values): a mark is of its thread's connection
 
     def get(self, key: Hashable, read: Callable[[], V]) -> V:
         mark = self._changes.mark()
-        kept_mark, values = self._state
-        if kept_mark != mark:
+        kept_mark, values = getattr(self._local, "state", (None, None))
+        if values is None or kept_mark != mark:
             values = {}
-            self._state = (mark, values)
+            self._local.state = (mark, values)
         found = values.get(key, _MISSING)
         if found is not _MISSING:
             return found

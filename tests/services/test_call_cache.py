@@ -135,7 +135,36 @@ def test_kept_values_are_bounded(file_db):
     values = Kept(file_db.engine, size=3)
     for i in range(10):
         values.get(i, lambda i=i: i)
-    assert len(values._state[1]) <= 3
+    assert len(values._local.state[1]) <= 3  # this thread's
+
+
+def test_threads_look_without_waiting_on_one_another_and_see_a_commit(file_db):
+    """Each thread looks through a connection of its own (no lock between a Waitress server's
+    threads), keeps its own values, and sees a commit made by another connection."""
+    import threading
+
+    values = Kept(file_db.engine)
+    reads = []
+    marks = []
+
+    def one():
+        marks.append(values._changes.mark())
+        values.get("k", lambda: reads.append(1) or len(reads))
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({m[0] for m in marks}) == 4  # four connections, one per thread
+    assert len(reads) == 4  # each thread read once: its own values
+    read = lambda: reads.append(1) or len(reads)  # noqa: E731
+    values.get("k", read)
+    values.get("k", read)  # kept for this thread
+    assert len(reads) == 5
+    _commit(file_db)
+    values.get("k", read)  # a commit by another connection: read again
+    assert len(reads) == 6
 
 
 def test_a_value_read_while_a_commit_lands_is_not_kept_past_it(file_db):
