@@ -41,12 +41,14 @@ class Changes:
         self._conn: Any = None
         self._opened = 0  # connections opened so far: part of every mark
         self._path: str | None = None
-        # SQLite: a connection per thread, so that threads never wait on one another to look (a
-        # Waitress server's eight threads did, at twice the CPU per call); marks of two connections
-        # never compare equal, and Kept keeps each thread's values apart
+        # SQLite: a thread that finds the shared connection busy looks through one of its own, so that
+        # threads never wait on one another to look (a Waitress server's eight threads did, at twice
+        # the CPU per call); marks name their connection, and Kept keeps each connection's values apart
         self._local = threading.local()
         self._thread_conns: list[Any] = []
         self._generation = 0
+        self._shared_id = 0
+        self._ids_lock = threading.Lock()
         if name == "sqlite" and path and path != ":memory:" and not path.startswith("file::memory:"):
             self._path = path
             self.mark = self._sqlite_mark  # type: ignore[method-assign]
@@ -63,6 +65,7 @@ class Changes:
     def _disposed(self, _engine: Engine) -> None:
         with self._lock:
             self._close()
+        with self._ids_lock:
             for conn in self._thread_conns:  # SQLite: every thread's (check_same_thread=False)
                 try:
                     conn.close()
@@ -80,21 +83,42 @@ class Changes:
                 pass
 
     def _sqlite_mark(self) -> Hashable:
+        """(connection id, data_version): through the process's shared connection when it is free,
+        else through the thread's own (threads of a Waitress server never wait on one another)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._conn is None or self._pid != os.getpid():
+                    self._conn = self._sqlite_connect()
+                    self._pid = os.getpid()
+                    self._shared_id = self._next_id()
+                return self._shared_id, self._conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self._close()
+                return object()
+            finally:
+                self._lock.release()
         local = self._local
         try:
             if getattr(local, "conn", None) is None or local.pid != os.getpid() or local.generation != self._generation:
-                # it never writes, so every commit anyone makes changes its data_version; rw: never
-                # creates the file (no database yet: an error, and nothing is kept)
-                uri = Path(str(self._path)).absolute().as_uri() + "?mode=rw"
-                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                with self._lock:
-                    self._opened += 1
+                conn = self._sqlite_connect()
+                with self._ids_lock:  # never the shared look's lock: that one may be busy
                     self._thread_conns.append(conn)
-                    local.conn, local.pid, local.opened, local.generation = conn, os.getpid(), self._opened, self._generation
-            return local.opened, local.conn.execute("PRAGMA data_version").fetchone()[0]
+                local.conn, local.pid, local.generation, local.id = conn, os.getpid(), self._generation, self._next_id()
+            return local.id, local.conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error:
             local.conn = None
             return object()
+
+    def _sqlite_connect(self) -> sqlite3.Connection:
+        # it never writes, so every commit anyone makes changes its data_version; rw: never creates
+        # the file (no database yet: an error, and nothing is kept)
+        uri = Path(str(self._path)).absolute().as_uri() + "?mode=rw"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def _next_id(self) -> int:
+        with self._ids_lock:
+            self._opened += 1
+            return self._opened
 
     def _postgres_mark(self) -> Hashable:
         engine = self._engine()
@@ -145,14 +169,21 @@ class Kept:
     def __init__(self, engine: Engine, size: int = 10_000):
         self._changes = changes_of(engine)
         self._size = size
-        self._local = threading.local()  # each thread's (mark, values): a mark is of its thread's connection
+        self._states: dict[Hashable, tuple[Hashable, dict]] = {}  # by connection: (its mark, values)
 
     def get(self, key: Hashable, read: Callable[[], V]) -> V:
         mark = self._changes.mark()
-        kept_mark, values = getattr(self._local, "state", (None, None))
-        if values is None or kept_mark != mark:
-            values = {}
-            self._local.state = (mark, values)
+        if not isinstance(mark, tuple):  # no way to tell a change: nothing is kept
+            return read()
+        conn, version = mark
+        state = self._states.get(conn)
+        if state is None or state[0] != version:
+            if len(self._states) > 64:  # connections of a disposed engine, of ended threads
+                self._states = {}
+            values: dict = {}
+            self._states[conn] = (version, values)
+        else:
+            values = state[1]
         found = values.get(key, _MISSING)
         if found is not _MISSING:
             return found
