@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Start the Green Button Sandbox from a checkout (the same as the `green-button-sandbox` command)."""
+
 import sys
 
 from sandbox.server import main

@@ -222,10 +222,29 @@ class Server:
     def granian(cls, database_url: str, workers: int, threads: int = 1) -> "Server":
         """Granian (a Rust HTTP server with keep-alive) running sandbox.wsgi:app in `workers` processes."""
         port = free_port()
-        argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(workers), "--blocking-threads", str(threads), "--no-ws", "sandbox.wsgi:app"]
-        return cls(f"granian --workers {workers} --blocking-threads {threads} (SQLite)", argv,
-                   {"SANDBOX_DATABASE_URL": database_url}, url=f"http://127.0.0.1:{port}")
+        argv = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--no-ws",
+            "sandbox.wsgi:app",
+        ]
+        return cls(
+            f"granian --workers {workers} --blocking-threads {threads} (SQLite)",
+            argv,
+            {"SANDBOX_DATABASE_URL": database_url},
+            url=f"http://127.0.0.1:{port}",
+        )
 
     @property
     def pid(self) -> int:
@@ -1084,8 +1103,11 @@ def main() -> None:
     ap.add_argument("--skip-batch", action="store_true")
     ap.add_argument("--skip-wrk", action="store_true")
     ap.add_argument("--skip-bulk", action="store_true")
-    ap.add_argument("--bulk-servers", default="run.py,granian",
-                    help="servers of the Batch/Bulk run: run.py (Waitress), granian (one worker); default both")
+    ap.add_argument(
+        "--bulk-servers",
+        default="run.py,granian",
+        help="servers of the Batch/Bulk run: run.py (Waitress), granian (one worker); default both",
+    )
     ap.add_argument(
         "--profile",
         type=int,

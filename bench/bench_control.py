@@ -8,6 +8,7 @@
 
 Usage: python bench/bench_control.py [--runs 10] [--customers N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ KEY = "bench-control-key"
 
 
 def post(url: str, body: dict | None = None) -> tuple[float, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST",
-                                 headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body or {}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=120) as r:
         answer = json.loads(r.read())
@@ -60,17 +65,20 @@ def main() -> None:
     args = ap.parse_args()
     extra = ["--customers", str(args.customers)] if args.customers is not None else []
     baseline = in_process_seed(args.customers, max(3, args.runs // 2))
-    with tempfile.TemporaryDirectory() as tmp, SandboxProcess("--database", f"{tmp}/w.db", "--reset", *extra,
-                                                              env={"SANDBOX_ADMIN_KEY": KEY}) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SandboxProcess("--database", f"{tmp}/w.db", "--reset", *extra, env={"SANDBOX_ADMIN_KEY": KEY}) as server,
+    ):
         base = f"{server.url}/sandbox-api"
         resets = [post(f"{base}/reset")[0] for _ in range(args.runs)]
         advances = [post(f"{base}/clock", {"advance": "P1D"})[0] for _ in range(args.runs * 10)]
     p50 = statistics.median(resets)
-    print(f"1. POST /sandbox-api/reset, default world: p50 {p50 * 1000:.0f} ms, max {max(resets) * 1000:.0f} ms "
-          f"of {len(resets)}; target <= 1 s -> ratio {p50 / 1.0:.2f}")
+    print(
+        f"1. POST /sandbox-api/reset, default world: p50 {p50 * 1000:.0f} ms, max {max(resets) * 1000:.0f} ms "
+        f"of {len(resets)}; target <= 1 s -> ratio {p50 / 1.0:.2f}"
+    )
     print(f"   baseline: seed_world in-process {baseline * 1000:.0f} ms -> reset/seed ratio {p50 / baseline:.2f}")
-    print(f"2. POST /sandbox-api/clock advance P1D: p50 {statistics.median(advances) * 1000:.1f} ms "
-          f"of {len(advances)}")
+    print(f"2. POST /sandbox-api/clock advance P1D: p50 {statistics.median(advances) * 1000:.1f} ms of {len(advances)}")
 
 
 if __name__ == "__main__":

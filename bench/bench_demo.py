@@ -9,6 +9,7 @@
 
 Usage: python bench/bench_demo.py [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,11 @@ def consent_time(runs: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     times = []
-    with tempfile.TemporaryDirectory() as tmp, SandboxProcess("--database", f"{tmp}/w.db", "--reset",
-                                                              cwd=str(ROOT)) as server, sync_playwright() as p:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SandboxProcess("--database", f"{tmp}/w.db", "--reset", cwd=str(ROOT)) as server,
+        sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox"])
         page = browser.new_page()
         for i in range(runs + 1):  # the first is a warm-up (the utility's first feed computes its sun path)
@@ -95,18 +99,27 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = f"{tmp}/w.db"
-        subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "seed"], cwd=ROOT, check=True,
-                       env={**os.environ, "SANDBOX_DATABASE_URL": db}, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "sandbox", "seed"],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "SANDBOX_DATABASE_URL": db},
+            capture_output=True,
+        )
         both = [start_time(db, True) for _ in range(args.runs)]
         alone = [start_time(db, False) for _ in range(args.runs)]
     b, a = statistics.median(both), statistics.median(alone)
-    print(f"1. run.py to both /healthz (seeded database): p50 {b * 1000:.0f} ms, max {max(both) * 1000:.0f} ms "
-          f"of {len(both)}; target <= 1.5 s -> ratio {b / 1.5:.2f}")
+    print(
+        f"1. run.py to both /healthz (seeded database): p50 {b * 1000:.0f} ms, max {max(both) * 1000:.0f} ms "
+        f"of {len(both)}; target <= 1.5 s -> ratio {b / 1.5:.2f}"
+    )
     print(f"   baseline: the utilities alone (--no-demo-app) p50 {a * 1000:.0f} ms -> both/alone {b / a:.2f}")
     c = consent_time(args.runs)
     m = statistics.median(c)
-    print(f"2. Allow to the demo app's dashboard drawn: p50 {m * 1000:.0f} ms, max {max(c) * 1000:.0f} ms of "
-          f"{len(c)}; target <= 2 s -> ratio {m / 2.0:.2f}")
+    print(
+        f"2. Allow to the demo app's dashboard drawn: p50 {m * 1000:.0f} ms, max {max(c) * 1000:.0f} ms of "
+        f"{len(c)}; target <= 2 s -> ratio {m / 2.0:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ The entry: `Subscription/{id}/UsagePoint/{id}` with a customer token of the demo
 Usage: python bench/bench_floor.py [--rounds 3] [--duration 8] [--connections 16] [--workers 2]
            [--threads 8] [--skip-waitress]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,9 +80,25 @@ WAITRESS_OF_GRANIAN = 0.8  # run.py's server / the sandbox under granian
 
 def floor_granian(folder: Path, env: dict[str, str], workers: int) -> Server:
     port = free_port()
-    argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--blocking-threads", "1", "--no-ws", "--working-dir", str(folder),
-            "floor_app:app"]
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        "1",
+        "--no-ws",
+        "--working-dir",
+        str(folder),
+        "floor_app:app",
+    ]
     return Server(f"floor, granian --workers {workers}", argv, env, url=f"http://127.0.0.1:{port}")
 
 
@@ -104,8 +121,10 @@ def rounds(pair: list[tuple[str, Server]], path: str, token: str, args, folder: 
                 raise SystemExit(f"{server.label}: {w.non2xx} non-2xx, {w.socket_errors} socket errors")
             cpu = (m.cpu + m.db_cpu) / max(1, w.requests) * 1000
             out[name].append((w.rps, cpu, w.p99))
-            print(f"   round {i + 1} {server.label}: {w.rps:,.0f}/s, p99 {w.p99:.1f} ms, {cpu:.2f} ms CPU/request",
-                  flush=True)
+            print(
+                f"   round {i + 1} {server.label}: {w.rps:,.0f}/s, p99 {w.p99:.1f} ms, {cpu:.2f} ms CPU/request",
+                flush=True,
+            )
     return out
 
 
@@ -139,30 +158,42 @@ def main() -> None:
         (folder / "entry.xml").write_bytes(body)
         (folder / "floor_app.py").write_text(FLOOR_APP)
         env = {"FLOOR_BODY": str(folder / "entry.xml"), "FLOOR_TOKEN": token["access_token"]}
-        print(f"entry: {path} ({len(body):,} bytes); wrk {args.connections} connections, {args.duration:g} s a "
-              f"round, {args.rounds} rounds alternating", flush=True)
+        print(
+            f"entry: {path} ({len(body):,} bytes); wrk {args.connections} connections, {args.duration:g} s a "
+            f"round, {args.rounds} rounds alternating",
+            flush=True,
+        )
 
         results: dict[str, tuple[float, float, float]] = {}
         with Server.granian(db_url, args.workers) as sandbox, floor_granian(folder, env, args.workers) as floor:
-            got = rounds([("sandbox granian", sandbox), ("floor granian", floor)], path, token["access_token"],
-                         args, folder)
+            got = rounds(
+                [("sandbox granian", sandbox), ("floor granian", floor)], path, token["access_token"], args, folder
+            )
         results.update({k: median(v) for k, v in got.items()})
         if not args.skip_waitress:
-            with Server.run_py(str(db_file), args.threads) as sandbox, floor_waitress(folder, env, args.threads) as floor:
-                got = rounds([("sandbox run.py", sandbox), ("floor Waitress", floor)], path, token["access_token"],
-                             args, folder)
+            with (
+                Server.run_py(str(db_file), args.threads) as sandbox,
+                floor_waitress(folder, env, args.threads) as floor,
+            ):
+                got = rounds(
+                    [("sandbox run.py", sandbox), ("floor Waitress", floor)], path, token["access_token"], args, folder
+                )
             results.update({k: median(v) for k, v in got.items()})
 
     rows = [[name, f"{rps:,.0f}/s", f"{p99:.1f} ms", f"{cpu:.2f} ms"] for name, (rps, cpu, p99) in results.items()]
     print_table("Medians", [["set-up", "requests/s", "p99", "CPU/request"], *rows])
     g_ratio = results["sandbox granian"][0] / results["floor granian"][0]
-    print(f"sandbox / floor under granian --workers {args.workers}: {g_ratio:.2f} (target >= {GRANIAN_RATIO}) -> "
-          f"{'met' if g_ratio >= GRANIAN_RATIO else 'MISSED'}")
+    print(
+        f"sandbox / floor under granian --workers {args.workers}: {g_ratio:.2f} (target >= {GRANIAN_RATIO}) -> "
+        f"{'met' if g_ratio >= GRANIAN_RATIO else 'MISSED'}"
+    )
     if not args.skip_waitress:
         w_ratio = results["sandbox run.py"][0] / results["sandbox granian"][0]
-        print(f"sandbox run.py / sandbox granian: {w_ratio:.2f} (target >= {WAITRESS_OF_GRANIAN}) -> "
-              f"{'met' if w_ratio >= WAITRESS_OF_GRANIAN else 'MISSED'}; floor Waitress / floor granian: "
-              f"{results['floor Waitress'][0] / results['floor granian'][0]:.2f}")
+        print(
+            f"sandbox run.py / sandbox granian: {w_ratio:.2f} (target >= {WAITRESS_OF_GRANIAN}) -> "
+            f"{'met' if w_ratio >= WAITRESS_OF_GRANIAN else 'MISSED'}; floor Waitress / floor granian: "
+            f"{results['floor Waitress'][0] / results['floor granian'][0]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ the ratio to the target and the ratio to the baseline's median of the same run.
 
 Usage: python bench/bench_foundation.py [--baseline DIR] [--rounds 5] [--customers 100000] [--skip-seed]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,19 @@ class Running:
     def __init__(self, checkout: Path, database: Path, cache: Path):
         # bytecode is written and read, as it is after `pip install` (PYTHONDONTWRITEBYTECODE would make every
         # start compile the package again)
-        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-               "PYTHONPATH": str(checkout), "SANDBOX_WORLD_CACHE": str(cache)}
-        self.proc = subprocess.Popen([sys.executable, str(checkout / "run.py"), "--port", "0", "--demo-port", "0",
-                                      "--database", str(database)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, cwd=checkout, env=env)
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            "PYTHONPATH": str(checkout),
+            "SANDBOX_WORLD_CACHE": str(cache),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, str(checkout / "run.py"), "--port", "0", "--demo-port", "0", "--database", str(database)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=checkout,
+            env=env,
+        )
         lines: list[str] = []
         while not lines or not lines[-1].startswith("  seed "):
             line = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -70,8 +79,12 @@ class Running:
                     time.sleep(0.005)  # polling a server that is starting, not waiting for a result
 
     def reset(self) -> float:
-        req = urllib.request.Request(self.url + "/sandbox-api/reset", method="POST", data=b"",
-                                     headers={"Authorization": f"Bearer {self.admin_key}"})
+        req = urllib.request.Request(
+            self.url + "/sandbox-api/reset",
+            method="POST",
+            data=b"",
+            headers={"Authorization": f"Bearer {self.admin_key}"},
+        )
         t0 = time.perf_counter()
         with urllib.request.urlopen(req, timeout=60) as r:
             assert r.status == 200 and json.load(r)["seed"] == 42
@@ -118,10 +131,12 @@ def measure(checkout: Path, folder: Path, resets: int) -> dict[str, list[float]]
     return out
 
 
-TARGETS = {"empty": ("start-up, empty database to both apps answering /healthz", 0.5),
-           "restart": ("start-up, restart on a seeded database", 0.3),
-           "reset": ("POST /sandbox-api/reset", 0.1),
-           "first": ("start-up, first ever (no world template kept yet)", None)}
+TARGETS = {
+    "empty": ("start-up, empty database to both apps answering /healthz", 0.5),
+    "restart": ("start-up, restart on a seeded database", 0.3),
+    "reset": ("POST /sandbox-api/reset", 0.1),
+    "first": ("start-up, first ever (no world template kept yet)", None),
+}
 
 
 def startup_and_reset(baseline: Path | None, rounds: int, resets: int = 5) -> None:
@@ -188,8 +203,10 @@ def seeding(total: int) -> None:
             count = s.scalar(select(func.count(Customer.id))) or 0
             ups = s.scalar(select(func.count(UsagePoint.id)))
         base = faker_alone(count)
-        print(f"seeding {count:,} customers ({ups:,} usage points): {took:.1f} s; budget 60 s -> ratio {took / 60:.2f}; "
-              f"Faker alone for as many names: {base:.1f} s -> ratio {took / base:.2f}")
+        print(
+            f"seeding {count:,} customers ({ups:,} usage points): {took:.1f} s; budget 60 s -> ratio {took / 60:.2f}; "
+            f"Faker alone for as many names: {base:.1f} s -> ratio {took / base:.2f}"
+        )
         print(f"database size: {size:.0f} MB; budget 300 MB -> ratio {size / 300:.2f}")
         t0 = time.perf_counter()
         app = create_app({"DATABASE_URL": f"sqlite:///{path}"})
@@ -200,8 +217,10 @@ def seeding(total: int) -> None:
             u = sb.world.utility(last.utility.slug)
             model = UsageModel(sb.world, u, UsagePointParams.from_json(up.params))
             series = model.series(next(iter(model.streams)), dt.date(2024, 1, 1), dt.date(2025, 1, 1))
-        print(f"last seeded customer's first usage point, app start and a year of readings ({len(series):,}): "
-              f"{time.perf_counter() - t0:.2f} s")
+        print(
+            f"last seeded customer's first usage point, app start and a year of readings ({len(series):,}): "
+            f"{time.perf_counter() - t0:.2f} s"
+        )
 
 
 def one_year() -> None:
@@ -225,9 +244,11 @@ def one_year() -> None:
         s = other.series("electricity", *year)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times) * 1000
-    print(f"one usage point, a year of hourly readings with cost ({len(s):,} readings, solar home): "
-          f"median {med:.1f} ms, first in the process (sun path and weather computed) {cold * 1000:.0f} ms; "
-          f"budget 50 ms -> ratio {med / 50:.2f}")
+    print(
+        f"one usage point, a year of hourly readings with cost ({len(s):,} readings, solar home): "
+        f"median {med:.1f} ms, first in the process (sun path and weather computed) {cold * 1000:.0f} ms; "
+        f"budget 50 ms -> ratio {med / 50:.2f}"
+    )
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ The baseline of each ratio is the issue's target.
 
 Usage: python bench/bench_notifications.py [--authorizations 1000] [--third-parties 20] [--runs 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,10 +73,15 @@ class Receiver:
 
 
 def register(base: str, n: int) -> str:
-    body = json.dumps({"client_name": f"Bench app {n}",
-                       "redirect_uris": [f"https://bench{n}.example.com/cb"]}).encode()  # every scope offered
-    req = urllib.request.Request(f"{base}/dc/bayview/espi/1_1/register", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    body = json.dumps(
+        {"client_name": f"Bench app {n}", "redirect_uris": [f"https://bench{n}.example.com/cb"]}
+    ).encode()  # every scope offered
+    req = urllib.request.Request(
+        f"{base}/dc/bayview/espi/1_1/register",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())["client_id"]
 
@@ -87,8 +93,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     receiver = Receiver()
-    with tempfile.TemporaryDirectory() as tmp, SandboxProcess("--database", f"{tmp}/w.db", "--reset",
-                                                              env={"SANDBOX_ADMIN_KEY": KEY}) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SandboxProcess("--database", f"{tmp}/w.db", "--reset", env={"SANDBOX_ADMIN_KEY": KEY}) as server,
+    ):
         assert server.url is not None
         c = SandboxClient(server.url, KEY, timeout=300)
         c.freeze()
@@ -105,8 +113,10 @@ def main() -> None:
         expected = args.authorizations + 1  # and the seeded demo customer's authorization is announced below
         got_all = receiver.wait(args.authorizations, 120)
         own = receiver.count
-        print(f"setup: {args.authorizations} authorizations over {len(clients)} third parties in {made:.1f} s; "
-              f"their {own} notifications delivered{'' if got_all else ' (NOT all: timed out)'}")
+        print(
+            f"setup: {args.authorizations} authorizations over {len(clients)} third parties in {made:.1f} s; "
+            f"their {own} notifications delivered{'' if got_all else ' (NOT all: timed out)'}"
+        )
         enqueue, deliver = [], []
         for _ in range(args.runs):
             before = receiver.count
@@ -120,11 +130,15 @@ def main() -> None:
             assert len(ids) == len(clients), (len(ids), len(clients))
             assert named >= args.authorizations, (named, expected)
     e, d = statistics.median(enqueue), statistics.median(deliver)
-    print(f"1. advance P1D with {args.authorizations} authorizations ({len(ids)} BatchLists naming {named} URIs): "
-          f"enqueued in p50 {e * 1000:.0f} ms, max {max(enqueue) * 1000:.0f} ms of {len(enqueue)}; "
-          f"target <= 1 s -> ratio {e / 1.0:.2f}")
-    print(f"2. all delivered to the local receiver: p50 {d * 1000:.0f} ms, max {max(deliver) * 1000:.0f} ms; "
-          f"target <= 5 s -> ratio {d / 5.0:.2f}")
+    print(
+        f"1. advance P1D with {args.authorizations} authorizations ({len(ids)} BatchLists naming {named} URIs): "
+        f"enqueued in p50 {e * 1000:.0f} ms, max {max(enqueue) * 1000:.0f} ms of {len(enqueue)}; "
+        f"target <= 1 s -> ratio {e / 1.0:.2f}"
+    )
+    print(
+        f"2. all delivered to the local receiver: p50 {d * 1000:.0f} ms, max {max(deliver) * 1000:.0f} ms; "
+        f"target <= 5 s -> ratio {d / 5.0:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ In process (cProfile) a small entry GET makes 63 more function calls than the ba
 Usage: python bench/bench_profiles.py [--baseline 8549a30] [--rounds 5] [--gets 40] [--duration 5]
            [--connections 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,13 +52,24 @@ TARGET_RATIO = 1.05
 
 
 def server(tree: Path, folder: Path, label: str) -> Server:
-    argv = [sys.executable, str(tree / "run.py"), "--host", "127.0.0.1", "--port", "0", "--no-demo-app",
-            "--database", f"sqlite:///{folder / (label + '.db')}", "--reset"]
+    argv = [
+        sys.executable,
+        str(tree / "run.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-demo-app",
+        "--database",
+        f"sqlite:///{folder / (label + '.db')}",
+        "--reset",
+    ]
     return Server(label, argv, env={"PYTHONPATH": str(tree)})
 
 
-def measure(s: Server, token: dict, up_uuid: str, gets: int, duration: float, connections: int,
-            folder: Path) -> tuple[float, float]:
+def measure(
+    s: Server, token: dict, up_uuid: str, gets: int, duration: float, connections: int, folder: Path
+) -> tuple[float, float]:
     path = token["resourceURI"].split(str(s.port), 1)[1]
     conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=300)
     get(s.port, path, token["access_token"], conn=conn)  # written once: then a polled subscription
@@ -86,8 +98,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-profiles-") as tmp:
         folder = Path(tmp)
         base_tree = folder / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base_tree), args.baseline],
-                       check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base_tree), args.baseline], check=True
+        )
         try:
             trees = {"this tree": ROOT, f"baseline {args.baseline}": base_tree}
             results: dict[str, list[tuple[float, float]]] = {k: [] for k in trees}
@@ -99,12 +112,18 @@ def main() -> None:
                     s.start()
                     try:
                         t = customer_token(s.url, history_scope(s.url, HISTORY_13_MONTHS))
-                        results[label].append(measure(s, t, first_usage_point_uuid(s, t), args.gets,
-                                                      args.duration, args.connections, folder))
+                        results[label].append(
+                            measure(
+                                s, t, first_usage_point_uuid(s, t), args.gets, args.duration, args.connections, folder
+                            )
+                        )
                     finally:
                         s.stop()
-                    print(f"round {r + 1} {label}: Batch/Subscription p50 {results[label][-1][0]:.1f} ms, "
-                          f"entry GETs {results[label][-1][1]:.0f} req/s", flush=True)
+                    print(
+                        f"round {r + 1} {label}: Batch/Subscription p50 {results[label][-1][0]:.1f} ms, "
+                        f"entry GETs {results[label][-1][1]:.0f} req/s",
+                        flush=True,
+                    )
             busy = machine_busy_seconds() - busy0
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
@@ -116,8 +135,10 @@ def main() -> None:
     print(f"{'':28} {'Batch/Subscription p50':>24} {'entry GETs':>14}")
     for k in results:
         print(f"{k:28} {med[k][0]:>21.1f} ms {med[k][1]:>8.0f} req/s")
-    print(f"{'cost ratio (this / baseline)':28} {batch_ratio:>24.3f} {entry_ratio:>14.3f}"
-          f"   target <= {TARGET_RATIO}: {'met' if max(batch_ratio, entry_ratio) <= TARGET_RATIO else 'missed'}")
+    print(
+        f"{'cost ratio (this / baseline)':28} {batch_ratio:>24.3f} {entry_ratio:>14.3f}"
+        f"   target <= {TARGET_RATIO}: {'met' if max(batch_ratio, entry_ratio) <= TARGET_RATIO else 'missed'}"
+    )
     print(f"(the machine was busy {busy:.0f} CPU-s over the rounds, both servers and wrk included)")
 
 

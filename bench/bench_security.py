@@ -129,8 +129,21 @@ def token_script(folder: Path, client: tuple[str, str] = DEMO) -> Path:
 
 def wrk_post(url: str, script: Path, duration: float, connections: int, timeout: float = 5.0) -> PostResult:
     """wrk with `script` on one thread: its rate, latency percentiles and maximum, and its errors."""
-    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--timeout", f"{timeout:g}s",
-           "--latency", "-s", str(script), url]
+    cmd = [
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration:g}s",
+        "--timeout",
+        f"{timeout:g}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout + 60)
     if out.returncode != 0:
         raise SystemExit(f"wrk failed ({out.returncode}): {out.stderr or out.stdout}")
@@ -211,8 +224,10 @@ def bench_tokens(args, folder: Path) -> None:
     w_, t_ = args.granian
     setups = [run_py(db_file), Server.granian(db_url, w_, t_)]
     setups[1].env["SANDBOX_PUBLIC_URL"] = setups[1].url  # the address a process manager's app cannot know
-    print(f"1. client_credentials tokens per second ({DEMO[0]}, HTTP Basic), wrk with {args.connections} "
-          f"connections for {args.duration:g} s")
+    print(
+        f"1. client_credentials tokens per second ({DEMO[0]}, HTTP Basic), wrk with {args.connections} "
+        f"connections for {args.duration:g} s"
+    )
     for setup in setups:
         with setup as s:
             client_token(s.url)  # answers 200 with a token, or stops here with the answer
@@ -222,14 +237,23 @@ def bench_tokens(args, folder: Path) -> None:
             with Meter(s) as m:
                 w = wrk_post(url, script, args.duration, args.connections)
         good = w.rps * (1 - (w.non2xx / w.requests if w.requests else 0))
-        print(f"   {s.label}: {w.rps:,.1f} tokens/s ({w.requests:,} requests, {errors(w)}), p50 {w.p50:.1f} ms, "
-              f"p99 {w.p99:.1f} ms, max {w.max_ms:.0f} ms; target >= {TOKENS_PER_S:.0f}/s -> ratio "
-              f"{good / TOKENS_PER_S:.3f}; before issue 21 {TOKENS_BEFORE}/s -> ratio {good / TOKENS_BEFORE:.1f}")
+        print(
+            f"   {s.label}: {w.rps:,.1f} tokens/s ({w.requests:,} requests, {errors(w)}), p50 {w.p50:.1f} ms, "
+            f"p99 {w.p99:.1f} ms, max {w.max_ms:.0f} ms; target >= {TOKENS_PER_S:.0f}/s -> ratio "
+            f"{good / TOKENS_PER_S:.3f}; before issue 21 {TOKENS_BEFORE}/s -> ratio {good / TOKENS_BEFORE:.1f}"
+        )
         print(f"      {m.cpu / max(1, w.requests) * 1000:.2f} ms server CPU per token; {m.text()}")
         shown = f"{good:,.1f}/s" + (f" ({w.non2xx} non-2xx not counted)" if w.non2xx else "")
-        FIGURES.append(Figure(f"client_credentials tokens/s, {s.label}", shown,
-                              f"{TOKENS_BEFORE}/s before", good / TOKENS_BEFORE,
-                              f">= {TOKENS_PER_S:.0f}/s (ratio {good / TOKENS_PER_S:.3f})", good >= TOKENS_PER_S))
+        FIGURES.append(
+            Figure(
+                f"client_credentials tokens/s, {s.label}",
+                shown,
+                f"{TOKENS_BEFORE}/s before",
+                good / TOKENS_BEFORE,
+                f">= {TOKENS_PER_S:.0f}/s (ratio {good / TOKENS_PER_S:.3f})",
+                good >= TOKENS_PER_S,
+            )
+        )
 
 
 # --- 2. token issue under a flood of failed sign-ins -------------------------------------------------
@@ -268,8 +292,12 @@ class SignInFlood:
             self.problems.append("no CSRF token on the sign-in page")
             return
         while not self.stopping.is_set():
-            data = {"method": "password", "username": f"nobody-{uuid.uuid4().hex[:16]}", "password": "wrong",
-                    "csrf_token": token}
+            data = {
+                "method": "password",
+                "username": f"nobody-{uuid.uuid4().hex[:16]}",
+                "password": "wrong",
+                "csrf_token": token,
+            }
             t0 = time.perf_counter()
             try:
                 r = s.post(f"{self.base}/dc/{SLUG}/login", data=data, allow_redirects=False, timeout=120)
@@ -309,9 +337,11 @@ def bench_signin(args, folder: Path) -> None:
     script = token_script(folder)
     env = dict(kv.split("=", 1) for kv in args.limiter_env if kv)
     setup = run_py(db_file, env)
-    print(f"2. token issue on SQLite ({args.token_connections} wrk connections, {args.duration:g} s) with and "
-          f"without {args.signin_threads} threads of failed sign-ins for unknown names; server environment "
-          f"{' '.join(args.limiter_env) or '(the limiter as configured by default)'}")
+    print(
+        f"2. token issue on SQLite ({args.token_connections} wrk connections, {args.duration:g} s) with and "
+        f"without {args.signin_threads} threads of failed sign-ins for unknown names; server environment "
+        f"{' '.join(args.limiter_env) or '(the limiter as configured by default)'}"
+    )
     rates: dict[str, list[float]] = {"without": [], "with": []}
     with setup as s:
         client_token(s.url)
@@ -328,8 +358,10 @@ def bench_signin(args, folder: Path) -> None:
                     t1 = time.perf_counter()
                 good = w.rps * (1 - (w.non2xx / w.requests if w.requests else 0))
                 rates[kind].append(good)
-                line = (f"   round {r + 1}, {kind} sign-ins: {good:,.1f} tokens/s ({w.requests:,} requests, "
-                        f"{errors(w)}), p50 {w.p50:.1f} ms, p99 {w.p99:.1f} ms, max {w.max_ms:.0f} ms; {m.text()}")
+                line = (
+                    f"   round {r + 1}, {kind} sign-ins: {good:,.1f} tokens/s ({w.requests:,} requests, "
+                    f"{errors(w)}), p50 {w.p50:.1f} ms, p99 {w.p99:.1f} ms, max {w.max_ms:.0f} ms; {m.text()}"
+                )
                 print(line, flush=True)
                 if flood:
                     seen = flood.between(t0, t1)
@@ -338,23 +370,35 @@ def bench_signin(args, folder: Path) -> None:
                         statuses[status] = statuses.get(status, 0) + 1
                     took = sorted(x for _, _, x in seen) or [float("nan")]
                     answered = ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(statuses.items()))
-                    print(f"      sign-ins: {len(seen) / (t1 - t0):,.1f}/s answered, statuses {answered}; "
-                          f"p50 {statistics.median(took) * 1000:.0f} ms, max {took[-1] * 1000:.0f} ms")
+                    print(
+                        f"      sign-ins: {len(seen) / (t1 - t0):,.1f}/s answered, statuses {answered}; "
+                        f"p50 {statistics.median(took) * 1000:.0f} ms, max {took[-1] * 1000:.0f} ms"
+                    )
                     if statuses.get(429):
-                        print("      WARNING: sign-ins answered 429: a limiter is on, so the flood is not the "
-                              "flood of the issue (check --limiter-env against the tree's switch)")
+                        print(
+                            "      WARNING: sign-ins answered 429: a limiter is on, so the flood is not the "
+                            "flood of the issue (check --limiter-env against the tree's switch)"
+                        )
                     for p in sorted(set(flood.problems)):
                         print(f"      WARNING: {p}")
     without, with_ = statistics.median(rates["without"]), statistics.median(rates["with"])
     ratio = with_ / without if without else float("nan")
     before = SIGNIN_BEFORE[0] / SIGNIN_BEFORE[1]
-    print(f"   medians over {args.rounds} rounds: {with_:,.1f} tokens/s with the sign-ins, {without:,.1f} without "
-          f"-> ratio {ratio:.3f}; target >= {SIGNIN_RATIO} -> {ratio / SIGNIN_RATIO:.2f}; before issue 21 "
-          f"{SIGNIN_BEFORE[0]} of {SIGNIN_BEFORE[1]} ({before:.4f}) -> {ratio / before:.0f} times that")
-    FIGURES.append(Figure(f"token issue with/without {args.signin_threads} sign-in threads, {setup.label}",
-                          f"{ratio:.3f} ({with_:,.1f} of {without:,.1f}/s)",
-                          f"{before:.4f} ({SIGNIN_BEFORE[0]} of {SIGNIN_BEFORE[1]}/s) before", ratio / before,
-                          f">= {SIGNIN_RATIO}", ratio >= SIGNIN_RATIO))
+    print(
+        f"   medians over {args.rounds} rounds: {with_:,.1f} tokens/s with the sign-ins, {without:,.1f} without "
+        f"-> ratio {ratio:.3f}; target >= {SIGNIN_RATIO} -> {ratio / SIGNIN_RATIO:.2f}; before issue 21 "
+        f"{SIGNIN_BEFORE[0]} of {SIGNIN_BEFORE[1]} ({before:.4f}) -> {ratio / before:.0f} times that"
+    )
+    FIGURES.append(
+        Figure(
+            f"token issue with/without {args.signin_threads} sign-in threads, {setup.label}",
+            f"{ratio:.3f} ({with_:,.1f} of {without:,.1f}/s)",
+            f"{before:.4f} ({SIGNIN_BEFORE[0]} of {SIGNIN_BEFORE[1]}/s) before",
+            ratio / before,
+            f">= {SIGNIN_RATIO}",
+            ratio >= SIGNIN_RATIO,
+        )
+    )
 
 
 # --- 3. bench_api.py's resource figures against the baseline tree ------------------------------------
@@ -403,15 +447,22 @@ def measure_api(s: Server, token: dict, up_uuid: str, args, folder: Path) -> Api
         w = run_wrk(entry, token["access_token"], args.duration, args.api_connections, folder)
     if w.non2xx or w.socket_errors:
         raise SystemExit(f"{s.label}: wrk saw {w.non2xx} non-2xx answers and {w.socket_errors} socket errors")
-    return ApiRound(statistics.median(times), w.rps, batch.cpu / args.gets * 1000, m.cpu / max(1, w.requests) * 1000,
-                    batch.load() or m.load())
+    return ApiRound(
+        statistics.median(times),
+        w.rps,
+        batch.cpu / args.gets * 1000,
+        m.cpu / max(1, w.requests) * 1000,
+        batch.load() or m.load(),
+    )
 
 
 def bench_api_against_baseline(args, folder: Path) -> None:
     trees = {"current": ROOT, f"baseline {args.baseline}": baseline_tree(args.baseline, folder)}
     results: dict[str, list[ApiRound]] = {k: [] for k in trees}
-    print(f"3. bench_api.py's Batch/Subscription p50 ({args.gets} GETs) and entry GETs (wrk, {args.api_connections} "
-          f"connections, {args.duration:g} s), this tree against {args.baseline}, {args.rounds} alternating rounds")
+    print(
+        f"3. bench_api.py's Batch/Subscription p50 ({args.gets} GETs) and entry GETs (wrk, {args.api_connections} "
+        f"connections, {args.duration:g} s), this tree against {args.baseline}, {args.rounds} alternating rounds"
+    )
     for r in range(args.rounds):
         for label in list(trees) if r % 2 == 0 else list(reversed(trees)):
             s = tree_server(trees[label], folder, f"{label.split()[0]}-{r}")
@@ -424,20 +475,27 @@ def bench_api_against_baseline(args, folder: Path) -> None:
             finally:
                 s.stop()
             results[label].append(x)
-            print(f"   round {r + 1} {label}: Batch/Subscription p50 {x.batch_p50:.1f} ms ({x.batch_cpu:.1f} ms server "
-                  f"CPU each), entry GETs {x.entry_rps:,.0f} requests/s ({x.entry_cpu:.2f} ms server CPU each)"
-                  f"{x.load}", flush=True)
+            print(
+                f"   round {r + 1} {label}: Batch/Subscription p50 {x.batch_p50:.1f} ms ({x.batch_cpu:.1f} ms server "
+                f"CPU each), entry GETs {x.entry_rps:,.0f} requests/s ({x.entry_cpu:.2f} ms server CPU each)"
+                f"{x.load}",
+                flush=True,
+            )
     now, base = list(results)
 
     def med(label: str, attr: str) -> float:
         return statistics.median(getattr(x, attr) for x in results[label])
 
-    rows = (("Batch/Subscription p50, run.py", "batch_p50", "ms", "<="),
-            ("  server CPU per Batch/Subscription GET", "batch_cpu", "ms", ""),
-            ("UsagePoint entry GETs/s, run.py", "entry_rps", "/s", ">="),
-            ("  server CPU per entry GET", "entry_cpu", "ms", ""))
-    print(f"   medians over {args.rounds} rounds, current against baseline (target within 5%: time ratio <= "
-          f"{API_RATIO}, rate ratio >= {2 - API_RATIO:.2f}; the CPU figures are there to read the others by):")
+    rows = (
+        ("Batch/Subscription p50, run.py", "batch_p50", "ms", "<="),
+        ("  server CPU per Batch/Subscription GET", "batch_cpu", "ms", ""),
+        ("UsagePoint entry GETs/s, run.py", "entry_rps", "/s", ">="),
+        ("  server CPU per entry GET", "entry_cpu", "ms", ""),
+    )
+    print(
+        f"   medians over {args.rounds} rounds, current against baseline (target within 5%: time ratio <= "
+        f"{API_RATIO}, rate ratio >= {2 - API_RATIO:.2f}; the CPU figures are there to read the others by):"
+    )
     for name, attr, unit, want in rows:
         a, b = med(now, attr), med(base, attr)
         ratio = a / b
@@ -447,8 +505,16 @@ def bench_api_against_baseline(args, folder: Path) -> None:
         print(f"   {name.strip()}: {shown[0]} against {shown[1]} -> current/baseline {ratio:.3f}")
         bound = API_RATIO if want == "<=" else 2 - API_RATIO
         ok = None if not want else (ratio <= bound if want == "<=" else ratio >= bound)
-        FIGURES.append(Figure(name, shown[0], f"{shown[1]} at {args.baseline}", ratio,
-                              f"{want} {bound:.2f}" if want else "(context)", ok))
+        FIGURES.append(
+            Figure(
+                name,
+                shown[0],
+                f"{shown[1]} at {args.baseline}",
+                ratio,
+                f"{want} {bound:.2f}" if want else "(context)",
+                ok,
+            )
+        )
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -470,13 +536,22 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--token-connections", type=int, default=2, help="wrk connections issuing tokens in 2 (default 2)")
     ap.add_argument("--token-timeout", type=float, default=30, help="wrk's timeout in 2, seconds (default 30)")
     ap.add_argument("--signin-threads", type=int, default=6, help="threads of failed sign-ins in 2 (default 6)")
-    ap.add_argument("--limiter-env", action="append", metavar="NAME=VALUE",
-                    help=f"environment of the server of 2, to switch the sign-in limiter off (default {LIMITER_ENV}; "
-                    "repeat for more; '' for none)")
+    ap.add_argument(
+        "--limiter-env",
+        action="append",
+        metavar="NAME=VALUE",
+        help=f"environment of the server of 2, to switch the sign-in limiter off (default {LIMITER_ENV}; "
+        "repeat for more; '' for none)",
+    )
     ap.add_argument("--gets", type=int, help="Batch/Subscription GETs per round in 3 (default 40; --quick 10)")
     ap.add_argument("--api-connections", type=int, default=8, help="wrk connections of the entry GETs in 3 (default 8)")
-    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
-                    help="before each measured run, wait up to S seconds for the machine to go quiet")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each measured run, wait up to S seconds for the machine to go quiet",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, baseline tree)")
     args = ap.parse_args()
     q = args.quick
@@ -509,8 +584,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = Path(tempfile.mkdtemp(prefix="bench-security-"))
     load = Path("/proc/loadavg").read_text().split()[:3]
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {' '.join(load)} before "
-          f"starting; folder {folder}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {' '.join(load)} before "
+        f"starting; folder {folder}"
+    )
     parts = {"tokens": bench_tokens, "signin": bench_signin, "api": bench_api_against_baseline}
     failed: list[str] = []
     try:
@@ -533,8 +610,10 @@ def main() -> None:
         else:
             shutil.rmtree(folder, ignore_errors=True)
     if OTHER_LOAD:
-        print(f"WARNING: other processes on this machine used up to {max(OTHER_LOAD):.1f} of its {os.cpu_count()} "
-              f"cores during {len(OTHER_LOAD)} measured runs: those figures are lower than on an idle machine")
+        print(
+            f"WARNING: other processes on this machine used up to {max(OTHER_LOAD):.1f} of its {os.cpu_count()} "
+            f"cores during {len(OTHER_LOAD)} measured runs: those figures are lower than on an idle machine"
+        )
     print_summary()
     if failed:
         raise SystemExit("parts that did not finish: " + ", ".join(f.split(":", 1)[0] for f in failed))

@@ -13,6 +13,7 @@
 
 Usage: python bench/bench_xml.py [--customers 1000] [--skip-stream]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,22 +49,36 @@ def _feed(world, utility, start: dt.date, end: dt.date) -> tuple[Urls, UsageFeed
 
 
 def _transient(world, params, n: int) -> UsagePoint:
-    return UsagePoint(number=0, uuid=resource_uuid_str(world.seed, "bench", n), commodity=params.commodity,
-                      label=params.label, meter_serial="B", params=params.to_json())
+    return UsagePoint(
+        number=0,
+        uuid=resource_uuid_str(world.seed, "bench", n),
+        commodity=params.commodity,
+        label=params.label,
+        meter_serial="B",
+        params=params.to_json(),
+    )
 
 
 def sandbox_feed(world, utility, up) -> bytes:
     urls, feed = _feed(world, utility, START, END)
-    return b"".join(FeedWriter().feed("11111111-1111-5111-8111-111111111111", "Green Button Download My Data",
-                                      urls.parent + "/UsagePoint", 0, feed.entries([(up, ALWAYS)])))
+    return b"".join(
+        FeedWriter().feed(
+            "11111111-1111-5111-8111-111111111111",
+            "Green Button Download My Data",
+            urls.parent + "/UsagePoint",
+            0,
+            feed.entries([(up, ALWAYS)]),
+        )
+    )
 
 
 def floor_inputs(world, utility, up):
     """Everything the floor writes from: the numbers, ids and times, and the non-block entries' bytes."""
     urls, feed = _feed(world, utility, START, END)
     writer = FeedWriter()
-    header = writer.header("11111111-1111-5111-8111-111111111111", "Green Button Download My Data",
-                           urls.parent + "/UsagePoint", 0)
+    header = writer.header(
+        "11111111-1111-5111-8111-111111111111", "Green Button Download My Data", urls.parent + "/UsagePoint", 0
+    )
     pieces = []  # bytes, or (uuid, self_href, up_href, published, start, end, a, b)
     for e in feed.entries([(up, ALWAYS)]):
         if isinstance(e, BlockRun):
@@ -81,14 +96,21 @@ def floor_write(header: bytes, pieces, cols) -> bytes:
     """Plain string formatting of the same document: every reading formatted once with one f-string,
     its optional parts (ReadingQuality, tier, tou) looked up by value, then joined per block."""
     costs, qualities, durations, starts, values, tiers, tous = cols
-    quality = {q: f"<espi:ReadingQuality><espi:quality>{q}</espi:quality></espi:ReadingQuality>" if q else ""
-               for q in set(qualities)}
-    tail = {(t, u): (f"<espi:consumptionTier>{t}</espi:consumptionTier>" if t else "")
-            + (f"<espi:tou>{u}</espi:tou>" if u else "") for t, u in set(zip(tiers, tous))}
-    rows = [f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{quality[q]}<espi:timePeriod><espi:duration>{d}"
-            f"</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>"
-            f"{tail[t, u]}</espi:IntervalReading>"
-            for c, q, d, s, v, t, u in zip(costs, qualities, durations, starts, values, tiers, tous)]
+    quality = {
+        q: f"<espi:ReadingQuality><espi:quality>{q}</espi:quality></espi:ReadingQuality>" if q else ""
+        for q in set(qualities)
+    }
+    tail = {
+        (t, u): (f"<espi:consumptionTier>{t}</espi:consumptionTier>" if t else "")
+        + (f"<espi:tou>{u}</espi:tou>" if u else "")
+        for t, u in set(zip(tiers, tous))
+    }
+    rows = [
+        f"<espi:IntervalReading><espi:cost>{c}</espi:cost>{quality[q]}<espi:timePeriod><espi:duration>{d}"
+        f"</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>{v}</espi:value>"
+        f"{tail[t, u]}</espi:IntervalReading>"
+        for c, q, d, s, v, t, u in zip(costs, qualities, durations, starts, values, tiers, tous)
+    ]
     out = [header.decode()]
     for p in pieces:
         if isinstance(p, bytes):
@@ -96,11 +118,13 @@ def floor_write(header: bytes, pieces, cols) -> bytes:
             continue
         uuid, self_href, up_href, published, start, end, a, b = p
         when = dt.datetime.fromtimestamp(published, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out.append(f'<entry><id>urn:uuid:{uuid}</id><link rel="self" href="{self_href}" type="espi-entry/IntervalBlock"/>'
-                   f'<link rel="up" href="{up_href}" type="espi-feed/IntervalBlock"/><title></title><content>'
-                   f'<espi:IntervalBlock><espi:interval><espi:duration>{end - start}</espi:duration><espi:start>{start}'
-                   f'</espi:start></espi:interval>{"".join(rows[a:b])}</espi:IntervalBlock></content><published>{when}'
-                   f'</published><updated>{when}</updated></entry>\n')
+        out.append(
+            f'<entry><id>urn:uuid:{uuid}</id><link rel="self" href="{self_href}" type="espi-entry/IntervalBlock"/>'
+            f'<link rel="up" href="{up_href}" type="espi-feed/IntervalBlock"/><title></title><content>'
+            f"<espi:IntervalBlock><espi:interval><espi:duration>{end - start}</espi:duration><espi:start>{start}"
+            f"</espi:start></espi:interval>{''.join(rows[a:b])}</espi:IntervalBlock></content><published>{when}"
+            f"</published><updated>{when}</updated></entry>\n"
+        )
     out.append("</feed>\n")
     return "".join(out).encode()
 
@@ -122,7 +146,9 @@ def single(runs: int = 25) -> None:
         floors.append(time.perf_counter() - t0)
         if flat != doc:
             at = next(k for k, (x, y) in enumerate(zip(flat, doc)) if x != y)
-            raise SystemExit(f"floor and sandbox differ at byte {at}: {flat[at-80:at+40]!r} / {doc[at-80:at+40]!r}")
+            raise SystemExit(
+                f"floor and sandbox differ at byte {at}: {flat[at - 80 : at + 40]!r} / {doc[at - 80 : at + 40]!r}"
+            )
     cold = []
     for i in range(1, runs + 1):
         _grid_periods.cache_clear()
@@ -132,11 +158,15 @@ def single(runs: int = 25) -> None:
         cold.append(time.perf_counter() - t0)
     readings = doc.count(b"<espi:IntervalReading>")
     o, f, c = (statistics.median(x) * 1000 for x in (ours, floors, cold))
-    print(f"one usage point, 13 months hourly with cost ({readings:,} readings, {len(doc) / 1e6:.1f} MB), computed and "
-          f"written: median {o:.1f} ms of {runs}; floor (string formatting from precomputed numbers, same bytes) "
-          f"{f:.1f} ms -> ratio {o / f:.2f} (target <= 3); budget 50 ms -> ratio {o / 50:.2f}")
-    print(f"  same, first usage point on its period (timePeriod texts not yet shared): median {c:.1f} ms -> "
-          f"ratio {c / f:.2f} to the floor; budget 50 ms -> ratio {c / 50:.2f}")
+    print(
+        f"one usage point, 13 months hourly with cost ({readings:,} readings, {len(doc) / 1e6:.1f} MB), computed and "
+        f"written: median {o:.1f} ms of {runs}; floor (string formatting from precomputed numbers, same bytes) "
+        f"{f:.1f} ms -> ratio {o / f:.2f} (target <= 3); budget 50 ms -> ratio {o / 50:.2f}"
+    )
+    print(
+        f"  same, first usage point on its period (timePeriod texts not yet shared): median {c:.1f} ms -> "
+        f"ratio {c / f:.2f} to the floor; budget 50 ms -> ratio {c / 50:.2f}"
+    )
 
 
 def stream_child(customers: int) -> None:
@@ -148,8 +178,12 @@ def stream_child(customers: int) -> None:
     year = (dt.date(2024, 1, 1), dt.date(2025, 1, 1))
     urls, feed = _feed(world, u, *year)
     # their hourly data: every electricity usage point (delivered, and received where there is solar)
-    ups = ((_transient(world, p, c.number * 10 + k), ALWAYS) for c in people
-           for k, p in enumerate(c.usage_points) if p.commodity == "electricity")
+    ups = (
+        (_transient(world, p, c.number * 10 + k), ALWAYS)
+        for c in people
+        for k, p in enumerate(c.usage_points)
+        if p.commodity == "electricity"
+    )
     readings = 0
 
     def counted(entries):  # counts the readings the feed carries, without scanning its bytes
@@ -162,14 +196,17 @@ def stream_child(customers: int) -> None:
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     with open("/dev/null", "wb") as sink:
-        for chunk in FeedWriter().feed("22222222-2222-5222-8222-222222222222", "bench", urls.parent, 0,
-                                       counted(feed.entries(ups))):
+        for chunk in FeedWriter().feed(
+            "22222222-2222-5222-8222-222222222222", "bench", urls.parent, 0, counted(feed.entries(ups))
+        ):
             sink.write(chunk)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"feed of {customers:,} customers' year ({readings:,} readings): {wall:.1f} s wall, {cpu:.1f} s CPU -> "
-          f"{readings / cpu:,.0f} readings per CPU second (target >= 250,000 -> ratio {readings / cpu / 250000:.2f}); "
-          f"peak RSS {rss:.0f} MB (budget 150 MB -> ratio {rss / 150:.2f})")
+    print(
+        f"feed of {customers:,} customers' year ({readings:,} readings): {wall:.1f} s wall, {cpu:.1f} s CPU -> "
+        f"{readings / cpu:,.0f} readings per CPU second (target >= 250,000 -> ratio {readings / cpu / 250000:.2f}); "
+        f"peak RSS {rss:.0f} MB (budget 150 MB -> ratio {rss / 150:.2f})"
+    )
 
 
 def main() -> None:

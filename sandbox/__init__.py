@@ -4,6 +4,7 @@
 `sandbox.web.app`, so that importing a lower layer (espi, synth, core, services) never
 imports Flask.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping

@@ -1,4 +1,5 @@
 """`python -m sandbox`: the same as `green-button-sandbox` and `python run.py`."""
+
 from sandbox.server import main
 
 raise SystemExit(main())

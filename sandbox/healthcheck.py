@@ -1,5 +1,6 @@
 """The container's health check (`python -m sandbox.healthcheck`): exit 0 when the utilities and,
 unless turned off, the demo app answer /healthz on loopback, at the ports the environment sets."""
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 
 It serves through Waitress, a multi-threaded production WSGI server in pure Python that runs the
 same on Linux, macOS and Windows laptops (Werkzeug's development server is not for this)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,25 +16,38 @@ from sandbox.core.config import is_wildcard
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="green-button-sandbox",
-                                description="Green Button Sandbox: a fake utility speaking Green Button (ESPI).")
+    p = argparse.ArgumentParser(
+        prog="green-button-sandbox", description="Green Button Sandbox: a fake utility speaking Green Button (ESPI)."
+    )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; SANDBOX_HOST)")
     p.add_argument("--port", type=int, help="port, 0 for any free one (default 8080; SANDBOX_PORT)")
-    p.add_argument("--database", help="SQLAlchemy URL or SQLite file path "
-                   "(default: sandbox.db in the instance folder; SANDBOX_DATABASE_URL)")
+    p.add_argument(
+        "--database",
+        help="SQLAlchemy URL or SQLite file path (default: sandbox.db in the instance folder; SANDBOX_DATABASE_URL)",
+    )
     p.add_argument("--seed", type=int, help="world seed (default 42 from seed_data/world.toml; SANDBOX_SEED)")
     p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
     p.add_argument("--threads", type=int, help="request threads (default 8; SANDBOX_THREADS)")
-    p.add_argument("--public-url", help="the address its users reach it at, e.g. https://gb.example.org: the base of "
-                   "every URL it writes and a host it answers to (default: the listening address; SANDBOX_PUBLIC_URL)")
-    p.add_argument("--allowed-hosts", help="further host names it answers to, comma-separated (.example.org admits "
-                   "subdomains; SANDBOX_ALLOWED_HOSTS)")
-    p.add_argument("--proxy-hops", type=int, help="reverse proxies in front whose X-Forwarded-* headers are "
-                   "believed (default 0; SANDBOX_PROXY_HOPS)")
+    p.add_argument(
+        "--public-url",
+        help="the address its users reach it at, e.g. https://gb.example.org: the base of "
+        "every URL it writes and a host it answers to (default: the listening address; SANDBOX_PUBLIC_URL)",
+    )
+    p.add_argument(
+        "--allowed-hosts",
+        help="further host names it answers to, comma-separated (.example.org admits "
+        "subdomains; SANDBOX_ALLOWED_HOSTS)",
+    )
+    p.add_argument(
+        "--proxy-hops",
+        type=int,
+        help="reverse proxies in front whose X-Forwarded-* headers are believed (default 0; SANDBOX_PROXY_HOPS)",
+    )
     p.add_argument("--reset", action="store_true", help="rebuild the world even if the database holds one")
     p.add_argument("--no-demo-app", action="store_true", help="do not start the demo third-party app")
-    p.add_argument("--demo-port", type=int, help="the demo app's port, 0 for any free one (default 8081; "
-                   "SANDBOX_DEMO_PORT)")
+    p.add_argument(
+        "--demo-port", type=int, help="the demo app's port, 0 for any free one (default 8081; SANDBOX_DEMO_PORT)"
+    )
     args = p.parse_args(argv)
     if args.demo_port is not None and not 0 <= args.demo_port <= 65535:
         p.error("argument --demo-port: must be between 0 and 65535")
@@ -63,10 +77,20 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
     from sandbox.synth.world import SeedDataError
 
-    flags = {"HOST": args.host, "PORT": args.port, "DATABASE_URL": args.database, "SEED": args.seed,
-             "CUSTOMERS": args.customers, "THREADS": args.threads, "RESET": args.reset or None,
-             "DEMO_APP": False if args.no_demo_app else None, "DEMO_PORT": args.demo_port,
-             "PUBLIC_URL": args.public_url, "ALLOWED_HOSTS": args.allowed_hosts, "PROXY_HOPS": args.proxy_hops}
+    flags = {
+        "HOST": args.host,
+        "PORT": args.port,
+        "DATABASE_URL": args.database,
+        "SEED": args.seed,
+        "CUSTOMERS": args.customers,
+        "THREADS": args.threads,
+        "RESET": args.reset or None,
+        "DEMO_APP": False if args.no_demo_app else None,
+        "DEMO_PORT": args.demo_port,
+        "PUBLIC_URL": args.public_url,
+        "ALLOWED_HOSTS": args.allowed_hosts,
+        "PROXY_HOPS": args.proxy_hops,
+    }
     try:
         app = create_app(flags)
     except (SeedDataError, ConfigError, SchemaError) as exc:
@@ -74,11 +98,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     cfg = app.extensions["sandbox"].config
     try:
-        server = create_server(app, host=cfg["HOST"], port=cfg["PORT"], threads=cfg["THREADS"],
-                               ident=f"GreenButtonSandbox/{__version__}", **waitress_limits(cfg))
+        server = create_server(
+            app,
+            host=cfg["HOST"],
+            port=cfg["PORT"],
+            threads=cfg["THREADS"],
+            ident=f"GreenButtonSandbox/{__version__}",
+            **waitress_limits(cfg),
+        )
     except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
-        print(f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc}",
-              file=sys.stderr)
+        print(
+            f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc}",
+            file=sys.stderr,
+        )
         return 1
     if isinstance(server, BaseWSGIServer):
         port = int(server.getsockname()[1])  # the port bound (a free one for --port 0)
@@ -90,39 +122,56 @@ def main(argv: list[str] | None = None) -> int:
     # notifications name the public URL, else the address listened at (every interface: loopback's)
     sb.listen_url = (urls[0] if not is_wildcard(cfg["HOST"]) else f"http://127.0.0.1:{listeners[0][1]}") + "/"
     if is_wildcard(cfg["HOST"]) and not cfg["PUBLIC_URL"]:
-        print(f"note: listening on every interface without --public-url: it answers to loopback names only, and "
-              f"notifications name {sb.listen_url}; give --public-url (SANDBOX_PUBLIC_URL) with the address others "
-              "reach it at", file=sys.stderr)
+        print(
+            f"note: listening on every interface without --public-url: it answers to loopback names only, and "
+            f"notifications name {sb.listen_url}; give --public-url (SANDBOX_PUBLIC_URL) with the address others "
+            "reach it at",
+            file=sys.stderr,
+        )
     demo = None
     if cfg["DEMO_APP"]:
         try:
             demo = _demo_server(cfg, urls[0], listeners[0][1])
         except (OSError, ValueError) as exc:
             server.close()
-            print(f"error: cannot listen on {cfg['HOST']}:{cfg['DEMO_PORT']} for the demo app: "
-                  f"{getattr(exc, 'strerror', None) or exc} (--demo-port moves it, --no-demo-app turns it off)",
-                  file=sys.stderr)
+            print(
+                f"error: cannot listen on {cfg['HOST']}:{cfg['DEMO_PORT']} for the demo app: "
+                f"{getattr(exc, 'strerror', None) or exc} (--demo-port moves it, --no-demo-app turns it off)",
+                file=sys.stderr,
+            )
             return 1
     if demo:  # registered before the running line: whoever reads it finds the demo app notified
         from sandbox.services.world import set_demo_notify_uri
 
         notifier = app.extensions["notifications"]
         sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
-        notifier.policy = dataclasses.replace(notifier.policy,  # this exact URL, even beyond loopback
-                                              allow_urls=notifier.policy.allow_urls | {sb.demo_notify_uri})
+        notifier.policy = dataclasses.replace(
+            notifier.policy,  # this exact URL, even beyond loopback
+            allow_urls=notifier.policy.allow_urls | {sb.demo_notify_uri},
+        )
         set_demo_notify_uri(sb.db, sb.demo_notify_uri)
     world = sb.world
     # one write, so whoever reads the running line has the demo credentials with it
-    print("\n".join([f"Green Button Sandbox running at {urls[0]}", *(f"  also at {u}" for u in urls[1:]),
-                     *([f"Demo third-party app running at {demo[1]}"] if demo else []),
-                     f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
-                     f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
-                     f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
-                     *(f"  {name.lower()} client (client credentials): client_id={cid} client_secret={secret}"
-                       for cid, secret, _, name in OWN_CLIENTS),
-                     "  utility staff: staff / staff at /dc/<slug>/admin",
-                     f"  control API: {urls[0]}/sandbox-api/ admin key: {app.extensions['sandbox'].admin_key}",
-                     f"  seed {world.seed}, database {cfg['DATABASE_URL']}"]), flush=True)
+    print(
+        "\n".join(
+            [
+                f"Green Button Sandbox running at {urls[0]}",
+                *(f"  also at {u}" for u in urls[1:]),
+                *([f"Demo third-party app running at {demo[1]}"] if demo else []),
+                f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
+                f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
+                f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
+                *(
+                    f"  {name.lower()} client (client credentials): client_id={cid} client_secret={secret}"
+                    for cid, secret, _, name in OWN_CLIENTS
+                ),
+                "  utility staff: staff / staff at /dc/<slug>/admin",
+                f"  control API: {urls[0]}/sandbox-api/ admin key: {app.extensions['sandbox'].admin_key}",
+                f"  seed {world.seed}, database {cfg['DATABASE_URL']}",
+            ]
+        ),
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
     notifier = app.extensions["notifications"]
     notifier.start()
@@ -155,8 +204,14 @@ def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
     demo = create_demo_app(sandbox_url)
     # served beside the sandbox, it answers the same hosts and hands back an upload's memory the same way
     demo.wsgi_app = ReturnsMemory(HostGuard(demo.wsgi_app, trusted_hosts(cfg)))  # type: ignore[method-assign]
-    server = create_server(demo, host=cfg["HOST"], port=cfg["DEMO_PORT"], threads=4,
-                           ident=f"DemoEnergyApp/{__version__}", **waitress_limits(cfg))
+    server = create_server(
+        demo,
+        host=cfg["HOST"],
+        port=cfg["DEMO_PORT"],
+        threads=4,
+        ident=f"DemoEnergyApp/{__version__}",
+        **waitress_limits(cfg),
+    )
     host = cfg["HOST"] if not is_wildcard(cfg["HOST"]) else "127.0.0.1"
     port = int(server.getsockname()[1]) if hasattr(server, "getsockname") else int(server.effective_listen[0][1])
     return server, f"http://{host if ':' not in host else f'[{host}]'}:{port}"
@@ -169,8 +224,9 @@ def waitress_limits(cfg: dict) -> dict:
     Waitress's poll() loop would lift at a cost to every request), and connections idle for
     IDLE_TIMEOUT seconds closed (a request still being answered is never idle). Forwarded headers
     reach the app, which believes them for PROXY_HOPS proxies, only when some are configured."""
-    return {"connection_limit": cfg["CONNECTION_LIMIT"],
-            "channel_timeout": cfg["IDLE_TIMEOUT"], "cleanup_interval": max(1, min(10, cfg["IDLE_TIMEOUT"] // 2)),
-            "clear_untrusted_proxy_headers": not cfg["PROXY_HOPS"]}
-
-
+    return {
+        "connection_limit": cfg["CONNECTION_LIMIT"],
+        "channel_timeout": cfg["IDLE_TIMEOUT"],
+        "cleanup_interval": max(1, min(10, cfg["IDLE_TIMEOUT"] // 2)),
+        "clear_untrusted_proxy_headers": not cfg["PROXY_HOPS"],
+    }

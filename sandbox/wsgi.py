@@ -30,6 +30,7 @@ the message, instead of starting workers that would fail again.
 Reseeding under running workers leaves them with the old world and secret: restart the process
 manager (for gunicorn, `kill -HUP` its master) after `flask --app sandbox seed`.
 """
+
 from __future__ import annotations
 
 from flask import Flask
@@ -51,7 +52,8 @@ def build_app() -> Flask:
         raise NoWorldError(
             f"the database {where} holds no complete world, and a worker process never seeds one (workers "
             "started together would race to). Seed it once before starting the workers, with the same "
-            "SANDBOX_DATABASE_URL: flask --app sandbox seed [--customers N]")
+            "SANDBOX_DATABASE_URL: flask --app sandbox seed [--customers N]"
+        )
     worker = app.extensions["notifications"]
 
     @app.before_request

@@ -1,4 +1,5 @@
 """The clock, configuration layering and the seed/reset commands."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -2,6 +2,7 @@
 passes hadolint, and compose.yaml runs the image's own health check on the ports it exposes. The
 image's install, start and health-check commands are run outside a container by
 tests/live/test_wheel.py."""
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,19 @@ def dockerfile() -> dict:
     env: dict[str, str] = {}
     for line in re.findall(r"^ENV (.+)$", text, re.M):
         env.update(dict(pair.split("=", 1) for pair in line.split()))
-    return {"env": env, "expose": [p for line in re.findall(r"^EXPOSE (.+)$", text, re.M) for p in line.split()],
-            "health": json.loads(re.search(r"^HEALTHCHECK .*?CMD (\[.+\])$", text, re.M).group(1)),
-            "cmd": json.loads(re.search(r"^CMD (\[.+\])$", text, re.M).group(1))}
+    return {
+        "env": env,
+        "expose": [p for line in re.findall(r"^EXPOSE (.+)$", text, re.M) for p in line.split()],
+        "health": json.loads(re.search(r"^HEALTHCHECK .*?CMD (\[.+\])$", text, re.M).group(1)),
+        "cmd": json.loads(re.search(r"^CMD (\[.+\])$", text, re.M).group(1)),
+    }
 
 
 def test_the_dockerfile_passes_hadolint():
     hadolint = Path(sys.executable).parent / "hadolint"
-    proc = subprocess.run([str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -1,5 +1,6 @@
 """The examples/ folder: a third party's CI tests, written against the installed pytest plugin,
 pass (run by pytest in a process of its own, as the third party runs them)."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,13 @@ def test_the_plugin_is_registered_with_pytest():
 
 def test_the_example_third_party_tests_pass(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "examples")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "examples")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "4 passed" in proc.stdout

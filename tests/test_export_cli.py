@@ -1,4 +1,5 @@
 """The export command: a file is written whole or not at all, and bad options are named."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,10 +37,13 @@ def test_a_failed_export_leaves_the_earlier_file_and_no_partial_one(app, tmp_pat
     assert [p.name for p in out.parent.iterdir()] == ["dmd.xml"]
 
 
-@pytest.mark.parametrize("extra, named", [
-    (["--usage-point", "zz"], "--usage-point"),
-    (["-o", "/nonexistent-dir/x.xml"], "/nonexistent-dir/x.xml"),
-])
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--usage-point", "zz"], "--usage-point"),
+        (["-o", "/nonexistent-dir/x.xml"], "/nonexistent-dir/x.xml"),
+    ],
+)
 def test_bad_options_are_named(app, extra, named):
     result = app.test_cli_runner().invoke(args=ARGS + extra)
     assert result.exit_code != 0 and named in result.output
@@ -51,8 +55,15 @@ def test_a_start_before_the_data_says_where_the_data_begins(app):
     assert result.exit_code == 2 and "data is available from" in result.output
 
 
-@pytest.mark.parametrize("dates", [["--end", "0001-01-01"], ["--start", "0001-01-01", "--end", "9999-12-31"],
-                                   ["--start", "9999-12-31"], ["--end", "9999-12-31"]])
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["--end", "0001-01-01"],
+        ["--start", "0001-01-01", "--end", "9999-12-31"],
+        ["--start", "9999-12-31"],
+        ["--end", "9999-12-31"],
+    ],
+)
 def test_the_calendars_edges_are_refused_naming_the_options(app, dates):
     result = app.test_cli_runner().invoke(args=["export", "--utility", "bayview", "--customer", "demo", *dates])
     assert result.exit_code == 2 and "--start/--end" in result.output, result.output

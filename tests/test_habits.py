@@ -1,4 +1,5 @@
-"""Lint and type checks are part of the suite: `ruff check` and `mypy` as pyproject.toml configures them."""
+"""Lint, format and type checks are part of the suite: `ruff check`, `ruff format --check` and `mypy` as
+pyproject.toml configures them."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def test_ruff_check_passes():
         _tool("ruff"), "check", "--no-cache", "--output-format", "concise", "sandbox", "tests", "bench", "run.py"
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_tree_is_ruff_formatted():
+    proc = _run(_tool("ruff"), "format", "--check", "--no-cache", "sandbox", "tests", "bench", "run.py")
+    assert proc.returncode == 0, "run `ruff format sandbox tests bench run.py`:\n" + proc.stdout + proc.stderr
 
 
 def test_mypy_passes():

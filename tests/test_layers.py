@@ -3,6 +3,7 @@
 Every import statement of every module is read (function-level imports too), so a shortcut
 taken in a hurry fails here rather than in a review.
 """
+
 from __future__ import annotations
 
 import ast
@@ -76,7 +77,10 @@ def test_the_checker_sees_a_forbidden_import(tmp_path, monkeypatch):
     fake.mkdir(parents=True)
     (fake / "bad.py").write_text("def f():\n    from flask import request\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "sandbox")
-    assert violations("services") == ["sandbox/services/bad.py imports flask", "sandbox/services/bad.py imports flask.request"]
+    assert violations("services") == [
+        "sandbox/services/bad.py imports flask",
+        "sandbox/services/bad.py imports flask.request",
+    ]
 
 
 BLUEPRINTS = ("site", "portal", "admin", "developer", "oauth.views", "registration")  # web/oauth/ also holds the
@@ -88,8 +92,11 @@ def test_blueprints_do_not_import_each_other():
     found = []
     for name in BLUEPRINTS:
         others = [f"sandbox.web.{o}" for o in BLUEPRINTS if o != name]
-        found += [f"{name} imports {i}" for i in imports(PACKAGE / "web" / (name.replace(".", "/") + ".py"))
-                  if any(_under(i, o) for o in others)]
+        found += [
+            f"{name} imports {i}"
+            for i in imports(PACKAGE / "web" / (name.replace(".", "/") + ".py"))
+            if any(_under(i, o) for o in others)
+        ]
     assert found == []
 
 
@@ -109,19 +116,31 @@ def test_the_readme_documents_the_token_matrix():
 def _code_strings(path: Path) -> list[str]:
     """String constants of a module, docstrings left out."""
     tree = ast.parse(path.read_text())
-    docs = {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and n.body
-            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-            and id(n) not in docs]
+    docs = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    return [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+    ]
 
 
 def test_only_the_url_table_spells_espi_paths():
     """The sandbox builds every ESPI URL from one table. The demo third-party app is a client of the
     utilities, not part of them: like any third party it knows the standard's paths itself."""
-    found = [f"{p.relative_to(PACKAGE.parent)}: {s!r}" for p in sorted(PACKAGE.rglob("*.py"))
-             if p != PACKAGE / "espi" / "urls.py" and PACKAGE / "demo" not in p.parents
-             for s in _code_strings(p) if "espi/1_1" in s or "/resource" in s or "Batch/" in s]
+    found = [
+        f"{p.relative_to(PACKAGE.parent)}: {s!r}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p != PACKAGE / "espi" / "urls.py" and PACKAGE / "demo" not in p.parents
+        for s in _code_strings(p)
+        if "espi/1_1" in s or "/resource" in s or "Batch/" in s
+    ]
     assert found == []
 
 
@@ -131,6 +150,7 @@ def test_the_exception_hierarchy_imports_nothing_of_the_package():
 
 
 # --- import cycles ---------------------------------------------------------------------------------
+
 
 def _modules(package: Path) -> dict[str, Path]:
     out = {}
@@ -145,8 +165,13 @@ def _runtime_imports(path: Path) -> list[str]:
     """Every import a module makes when it runs (function-level ones too), leaving out those under
     `if TYPE_CHECKING:`, which never run."""
     tree = ast.parse(path.read_text(), str(path))
-    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                   and "TYPE_CHECKING" in ast.unparse(block.test) for stmt in block.body for n in ast.walk(stmt)}
+    typing_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
     names = []
     for node in ast.walk(tree):
         if id(node) in typing_only:
@@ -220,7 +245,9 @@ def test_the_cycle_check_sees_a_lazy_cycle(tmp_path):
         init.write_text("")
     (fake / "web" / "a.py").write_text("from sandbox.web import b\n")
     (fake / "web" / "b.py").write_text("def f():\n    from sandbox.web.a import x\n")
-    (fake / "web" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sandbox.web import a\n")
+    (fake / "web" / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sandbox.web import a\n"
+    )
     assert cycles(import_graph(fake)) == [["sandbox.web.a", "sandbox.web.b"]]
 
 
@@ -233,7 +260,10 @@ def test_the_demo_app_imports_nothing_of_the_sandbox_but_its_version_and_setting
     """The demo third party stands for an app somebody else wrote: of the sandbox it may use its own
     code, the version and where the settings and templates are (sandbox.core.config, which raises the
     one error hierarchy)."""
-    bad = [f"{path.relative_to(PACKAGE.parent)} imports {name}" for path in sorted((PACKAGE / "demo").rglob("*.py"))
-           for name in imports(path) if _under(name, "sandbox") and name != "sandbox"
-           and not any(_under(name, a) for a in DEMO_MAY_IMPORT)]
+    bad = [
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in sorted((PACKAGE / "demo").rglob("*.py"))
+        for name in imports(path)
+        if _under(name, "sandbox") and name != "sandbox" and not any(_under(name, a) for a in DEMO_MAY_IMPORT)
+    ]
     assert bad == []

@@ -4,6 +4,7 @@ overlapping revocations of one authorization (by the third party and by the util
 300-character names at every sign-in form. Requests run in threads released together by a barrier,
 each with its own test client (and so its own app and request context); psycopg waits outside the
 GIL, so the two transactions really overlap in the database."""
+
 from __future__ import annotations
 
 import base64
@@ -40,15 +41,24 @@ def pg_app(postgres_url):  # noqa: F811
 def customer(pg_app):
     client = pg_app.test_client()
     page = text(client.get("/dc/bayview/"))
-    r = client.post("/dc/bayview/login", data={"method": "password", "username": "demo", "password": "demo",
-                                               "csrf_token": csrf(page)})
+    r = client.post(
+        "/dc/bayview/login",
+        data={"method": "password", "username": "demo", "password": "demo", "csrf_token": csrf(page)},
+    )
     assert r.status_code == 303
     return client
 
 
 def get_code(client) -> str:
-    url = "/dc/bayview/oauth/authorize?" + urlencode({"client_id": "demo-third-party", "redirect_uri": CALLBACK,
-                                                      "response_type": "code", "scope": SCOPE, "state": "pg"})
+    url = "/dc/bayview/oauth/authorize?" + urlencode(
+        {
+            "client_id": "demo-third-party",
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "scope": SCOPE,
+            "state": "pg",
+        }
+    )
     html = text(client.get(url))
     ids = re.findall(r'name="usage_point" value="(\d+)"', html)
     r = client.post(url, data={"csrf_token": csrf(html), "decision": "accept", "usage_point": ids})
@@ -70,8 +80,7 @@ def in_parallel(app, fn, n: int = 2) -> list:
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_concurrent_exchanges_of_one_code_one_wins_on_postgresql(pg_app, customer, round_):
     code = get_code(customer)
-    results = in_parallel(pg_app, lambda c: token(c, grant_type="authorization_code", code=code,
-                                                  redirect_uri=CALLBACK))
+    results = in_parallel(pg_app, lambda c: token(c, grant_type="authorization_code", code=code, redirect_uri=CALLBACK))
     assert sorted(s for s, _ in results) == [200, 400], results
     (loser,) = [body for s, body in results if s != 200]
     assert loser["error"] == "invalid_grant" and "access_token" not in loser, loser
@@ -79,8 +88,9 @@ def test_two_concurrent_exchanges_of_one_code_one_wins_on_postgresql(pg_app, cus
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_concurrent_refreshes_of_a_rotating_token_one_wins_on_postgresql(pg_app, customer, round_):
-    status, t = token(pg_app.test_client(), grant_type="authorization_code", code=get_code(customer),
-                      redirect_uri=CALLBACK)
+    status, t = token(
+        pg_app.test_client(), grant_type="authorization_code", code=get_code(customer), redirect_uri=CALLBACK
+    )
     assert status == 200, t
     old = t["refresh_token"]
     results = in_parallel(pg_app, lambda c: token(c, grant_type="refresh_token", refresh_token=old))
@@ -94,8 +104,11 @@ def test_two_concurrent_refreshes_of_a_rotating_token_one_wins_on_postgresql(pg_
 
 
 def client_token(client, credentials: bytes) -> str:
-    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
-                    headers={"Authorization": "Basic " + base64.b64encode(credentials).decode()})
+    r = client.post(
+        "/dc/bayview/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(credentials).decode()},
+    )
     assert r.status_code == 200, text(r)[:300]
     return r.get_json()["access_token"]
 
@@ -104,22 +117,28 @@ def client_token(client, credentials: bytes) -> str:
 def test_two_concurrent_revocations_one_ends_it_and_its_reason_stays_on_postgresql(pg_app, customer, round_):
     """The third party and the utility's admin client DELETE one authorization at once: one gets 204,
     the other 400 (already ended), and the refusal a customer token gets next names the winner."""
-    status, t = token(pg_app.test_client(), grant_type="authorization_code", code=get_code(customer),
-                      redirect_uri=CALLBACK)
+    status, t = token(
+        pg_app.test_client(), grant_type="authorization_code", code=get_code(customer), redirect_uri=CALLBACK
+    )
     assert status == 200, t
     path = urlsplit(t["authorizationURI"]).path
     setup = pg_app.test_client()
-    callers = [(client_token(setup, b"demo-third-party:demo-secret"), "authorization_revoked_by_third_party"),
-               (client_token(setup, b"data-custodian:data-custodian-secret"), "authorization_revoked_by_utility")]
+    callers = [
+        (client_token(setup, b"demo-third-party:demo-secret"), "authorization_revoked_by_third_party"),
+        (client_token(setup, b"data-custodian:data-custodian-secret"), "authorization_revoked_by_utility"),
+    ]
     clients = [pg_app.test_client() for _ in callers]
     answers = overlapping(lambda i: clients[i].delete(path, headers={"Authorization": f"Bearer {callers[i][0]}"}), 2)
     assert sorted(r.status_code for r in answers) == [204, 400], [(r.status_code, text(r)[:200]) for r in answers]
     (winner,) = [reason for (_, reason), r in zip(callers, answers) if r.status_code == 204]
     (loser,) = [r for r in answers if r.status_code == 400]
     assert "already ended" in loser.get_json()["error_description"]
-    after = pg_app.test_client().get(urlsplit(t["resourceURI"]).path,
-                                     headers={"Authorization": f"Bearer {t['access_token']}"})
+    after = pg_app.test_client().get(
+        urlsplit(t["resourceURI"]).path, headers={"Authorization": f"Bearer {t['access_token']}"}
+    )
     assert after.status_code == 401 and after.headers["X-Sandbox-Reason"] == winner
+
+
 LONG = "u" * 300
 
 

@@ -5,6 +5,7 @@ data appear (data is published up to the end of yesterday, utility local time) a
 tokens and authorizations expire. Its state lives in a store: the database for a running
 sandbox (every process agrees), memory for a unit test.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -72,8 +73,7 @@ class MemoryClockStore:
 
     def freeze(self, at: float | None, real: float) -> None:
         with self._lock:
-            self._frozen = at if at is not None else (self._frozen if self._frozen is not None
-                                                      else real + self._offset)
+            self._frozen = at if at is not None else (self._frozen if self._frozen is not None else real + self._offset)
 
     def unfreeze(self, real: float) -> None:
         with self._lock:
@@ -113,7 +113,8 @@ class Clock:
         self._source = source
         self.store: ClockStore = store or MemoryClockStore()
         self._pin: contextvars.ContextVar[tuple[float | None, float] | object | None] = contextvars.ContextVar(
-            f"clock-pin-{id(self)}", default=None)
+            f"clock-pin-{id(self)}", default=None
+        )
 
     def bind(self, store: ClockStore) -> None:
         """Keep the state in `store` from now on, starting from this clock's current state."""
@@ -204,5 +205,8 @@ class Clock:
     def state(self) -> dict:
         frozen, offset = self.snapshot()
         now = frozen if frozen is not None else self._source() + offset
-        return {"now": iso_z(dt.datetime.fromtimestamp(now, UTC)),
-                "frozen": frozen is not None, "offset_seconds": offset}
+        return {
+            "now": iso_z(dt.datetime.fromtimestamp(now, UTC)),
+            "frozen": frozen is not None,
+            "offset_seconds": offset,
+        }

@@ -9,6 +9,7 @@ makes them.
 A read is kept in the process while nothing is committed to the database (core.changes): a request
 costs no query for "now", and a change made by any process is seen at the next read.
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -67,24 +68,37 @@ class DatabaseClockStore:
                 cast(Table, ClockState.__table__).create(self.db.engine, checkfirst=True)  # before the first seed
 
     def freeze(self, at: float | None, real: float) -> None:
-        value = literal(at) if at is not None else case((_RUNNING, literal(real) + _T.offset_seconds),
-                                                        else_=_T.frozen_at)
+        value = (
+            literal(at) if at is not None else case((_RUNNING, literal(real) + _T.offset_seconds), else_=_T.frozen_at)
+        )
         self._change({"frozen_at": value}, lambda m: m.freeze(at, real))
 
     def unfreeze(self, real: float) -> None:
-        self._change({"offset_seconds": case((_RUNNING, _T.offset_seconds), else_=_T.frozen_at - literal(real)),
-                      "frozen_at": None}, lambda m: m.unfreeze(real))
+        self._change(
+            {
+                "offset_seconds": case((_RUNNING, _T.offset_seconds), else_=_T.frozen_at - literal(real)),
+                "frozen_at": None,
+            },
+            lambda m: m.unfreeze(real),
+        )
 
     def set(self, at: float, real: float) -> None:
-        self._change({"frozen_at": case((_RUNNING, None), else_=literal(at)),
-                      "offset_seconds": case((_RUNNING, literal(at - real)), else_=_T.offset_seconds)},
-                     lambda m: m.set(at, real))
+        self._change(
+            {
+                "frozen_at": case((_RUNNING, None), else_=literal(at)),
+                "offset_seconds": case((_RUNNING, literal(at - real)), else_=_T.offset_seconds),
+            },
+            lambda m: m.set(at, real),
+        )
 
     def advance(self, seconds: float) -> None:
-        self._change({"frozen_at": _T.frozen_at + literal(seconds),
-                      "offset_seconds": case((_RUNNING, _T.offset_seconds + literal(seconds)),
-                                             else_=_T.offset_seconds)},
-                     lambda m: m.advance(seconds))
+        self._change(
+            {
+                "frozen_at": _T.frozen_at + literal(seconds),
+                "offset_seconds": case((_RUNNING, _T.offset_seconds + literal(seconds)), else_=_T.offset_seconds),
+            },
+            lambda m: m.advance(seconds),
+        )
 
     def replace(self, frozen: float | None, offset: float) -> None:
         self._change({"frozen_at": frozen, "offset_seconds": offset}, lambda m: m.replace(frozen, offset))

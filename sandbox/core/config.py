@@ -1,4 +1,5 @@
 """Layered configuration: defaults < SANDBOX_* environment < run.py flags < a test mapping."""
+
 from __future__ import annotations
 
 import os
@@ -58,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SIGNUP_PER_ADDRESS": "100 per hour",  # developer sign-up requests from one address
     "TESTING": False,  # Flask's testing mode (exceptions reach the test client)
 }
+
 
 def flag(text: str) -> bool:
     """An on/off setting: 1, true, yes, on, or 0, false, no, off (the name says what it is)."""

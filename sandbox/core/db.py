@@ -1,4 +1,5 @@
 """Engine and sessions. Plain SQLAlchemy, so services and tests can use it without Flask."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,13 @@ except ImportError:  # Windows: rebuilds of one process take turns, as with an i
 
 # The schema's version: raise it whenever a table or column changes. A database made at another
 # version is refused with a message to rebuild it (--reset), never reused silently.
-SCHEMA_VERSION = 9  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
+SCHEMA_VERSION = (
+    9  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
+)
 # 6: notifications (publication_mark, notification, delivery_attempt); 7: Application.faults, Authorization.faults;
 # 8: Application.profile, Customer.data_quality, Authorization.pending_calls; 9: keyed digests of client secrets and
 # registration tokens, server-side web sessions
+
 
 def make_engine(url: str) -> Engine:
     kwargs = {}
@@ -33,6 +37,7 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
@@ -41,6 +46,7 @@ def make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
     return engine
 
 
@@ -150,9 +156,11 @@ class Database:
         if found is None or found == SCHEMA_VERSION:
             return None
         made = "an older" if found < SCHEMA_VERSION else "a newer"
-        return (f"the database {self.engine.url.render_as_string(hide_password=True)} was made by {made} "
-                f"version of the sandbox (schema {found}; this version uses schema {SCHEMA_VERSION}). "
-                "Start with --reset to rebuild it from the seed (its data is replaced), or use another --database.")
+        return (
+            f"the database {self.engine.url.render_as_string(hide_password=True)} was made by {made} "
+            f"version of the sandbox (schema {found}; this version uses schema {SCHEMA_VERSION}). "
+            "Start with --reset to rebuild it from the seed (its data is replaced), or use another --database."
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -192,5 +200,5 @@ def bulk_insert(session: Session, table, rows: list[dict]) -> None:
             return v.isoformat()
         return v
 
-    sql = f'INSERT INTO {table.name} ({", ".join(cols)}) VALUES ({", ".join([mark] * len(cols))})'
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
     conn.exec_driver_sql(sql, [tuple(value(r, c) for c in cols) for r in rows])

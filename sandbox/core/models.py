@@ -1,5 +1,6 @@
 """What the sandbox stores. Synthetic readings are not here: they are computed from
 UsagePoint.params. Readings imported from Green Button files are (ImportedReading)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -65,8 +66,11 @@ class Utility(Base):
 
 class Customer(Base):
     __tablename__ = "customer"
-    __table_args__ = (UniqueConstraint("utility_id", "username"), UniqueConstraint("utility_id", "account_number"),
-                      UniqueConstraint("utility_id", "number"))
+    __table_args__ = (
+        UniqueConstraint("utility_id", "username"),
+        UniqueConstraint("utility_id", "account_number"),
+        UniqueConstraint("utility_id", "number"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 0 is the demo customer
@@ -110,8 +114,9 @@ class UsagePoint(Base):
     params: Mapped[dict] = mapped_column(JSON)  # synth.archetypes.UsagePointParams; {} for an imported one
     service_kind: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ESPI ServiceKind of an imported one
     source_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the id an imported file gave it
-    imported_streams: Mapped[list["ImportedStream"]] = relationship(order_by="ImportedStream.number",
-                                                                     cascade="all, delete-orphan")
+    imported_streams: Mapped[list["ImportedStream"]] = relationship(
+        order_by="ImportedStream.number", cascade="all, delete-orphan"
+    )
 
     @property
     def imported(self) -> bool:
@@ -163,7 +168,9 @@ class Application(Base):
     notify_check_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # HTTP status; 0 no answer
     notify_check_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     notify_check_body: Mapped[str | None] = mapped_column(Text, nullable=True)
-    client_token_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # first client-credentials token
+    client_token_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime, nullable=True
+    )  # first client-credentials token
     service_status_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # ReadServiceStatus called
     # fault scenarios of its calls (services.faults); None is none
     faults: Mapped[list | None] = mapped_column(JSON, nullable=True, default=None)
@@ -174,7 +181,8 @@ class Application(Base):
 
 
 authorization_usage_point = Table(
-    "authorization_usage_point", Base.metadata,
+    "authorization_usage_point",
+    Base.metadata,
     Column("authorization_id", ForeignKey("authorization.id", ondelete="CASCADE"), primary_key=True),
     Column("usage_point_id", ForeignKey("usage_point.id", ondelete="CASCADE"), primary_key=True),
 )
@@ -189,7 +197,9 @@ class Authorization(Base):
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     subscription_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True, nullable=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     scope: Mapped[str] = mapped_column(String(500))
     grant_type: Mapped[str] = mapped_column(String(32), default="authorization_code")
     status: Mapped[str] = mapped_column(String(16), default="active")  # active, revoked, denied
@@ -313,7 +323,9 @@ class OAuthCode(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    authorization_id: Mapped[int | None] = mapped_column(ForeignKey("authorization.id", ondelete="SET NULL"), nullable=True)
+    authorization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authorization.id", ondelete="SET NULL"), nullable=True
+    )
 
     application: Mapped[Application] = relationship()
     customer: Mapped[Customer] = relationship()
@@ -326,8 +338,9 @@ class OAuthToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
-    authorization_id: Mapped[int | None] = mapped_column(ForeignKey("authorization.id", ondelete="CASCADE"),
-                                                         nullable=True, index=True)
+    authorization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authorization.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     kind: Mapped[str] = mapped_column(String(16))  # customer, client, registration
     access_hash: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
@@ -339,7 +352,6 @@ class OAuthToken(Base):
 
     application: Mapped[Application] = relationship()
     authorization: Mapped[Authorization | None] = relationship()
-
 
 
 class RequestRecord(Base):
@@ -390,8 +402,9 @@ class Notification(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # real time
 
     application: Mapped[Application] = relationship()
-    deliveries: Mapped[list["DeliveryAttempt"]] = relationship(order_by="DeliveryAttempt.id",
-                                                               cascade="all, delete-orphan")
+    deliveries: Mapped[list["DeliveryAttempt"]] = relationship(
+        order_by="DeliveryAttempt.id", cascade="all, delete-orphan"
+    )
 
 
 class DeliveryAttempt(Base):

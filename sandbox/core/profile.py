@@ -10,6 +10,7 @@ seed reader, the README check and the control API's listing all read it.
 
 Plain values with no dependencies, so every layer may hold one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -112,8 +113,12 @@ class Behaviour:
 
     @property
     def quirky_filters(self) -> bool:
-        return (self.refuse_future_published_max or self.refuse_fractional_seconds or self.whole_local_days
-                or self.ignore_updated_min)
+        return (
+            self.refuse_future_published_max
+            or self.refuse_fractional_seconds
+            or self.whole_local_days
+            or self.ignore_updated_min
+        )
 
     @property
     def provisioning_delayed(self) -> bool:

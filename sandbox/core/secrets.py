@@ -11,6 +11,7 @@ Three kinds, three costs:
   in a process, so a flood of sign-ins leaves the other cores to everyone else (and never inside
   a write transaction: services.signin).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,6 +45,7 @@ def matches(token: str, stored_digest: str | None) -> bool:
 
 
 # --- client secrets and registration access tokens: keyed digests ---------------------------
+
 
 def new_digest_key() -> str:
     return _secrets.token_hex(32)

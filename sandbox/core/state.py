@@ -1,4 +1,5 @@
 """What a running sandbox holds besides the web framework: configuration, database, clock, world."""
+
 from __future__ import annotations
 
 import threading

@@ -2,6 +2,7 @@
 the charts, and a few plain findings (the month's peak, time-of-use, solar export). Pure
 functions of the parsed readings, the same for data pulled over Connect My Data and for an
 uploaded Download My Data file."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -135,8 +136,13 @@ def _findings(delivered: list[Stream], exported: list[Stream], local: _Local, sy
     in_month = [(s, r) for s, r in readings if f"{local(r.start):%Y-%m}" == month]
     s, peak = max(in_month, key=lambda sr: sr[0].quantity(sr[1].value) * 3600 / sr[1].duration)  # duration > 0
     kw = s.quantity(peak.value) * 3600 / peak.duration
-    out.append(Finding(f"Peak demand in {latest:%B %Y}", f"{kw:.1f} kW",
-                       f"at {local(peak.start):%a %d %b, %H:%M}: the highest hourly rate this month so far"))
+    out.append(
+        Finding(
+            f"Peak demand in {latest:%B %Y}",
+            f"{kw:.1f} kW",
+            f"at {local(peak.start):%a %d %b, %H:%M}: the highest hourly rate this month so far",
+        )
+    )
 
     by_tou: dict[int, tuple[float, float]] = defaultdict(lambda: (0.0, 0.0))
     for s, r in readings:
@@ -151,13 +157,23 @@ def _findings(delivered: list[Stream], exported: list[Stream], local: _Local, sy
             rate_gap = peak_cost / peak_kwh - off[1] / off[0]
             days = max(1, len({local(r.start).date() for _, r in readings}))
             saving = 0.2 * peak_kwh * rate_gap * 30 / days
-            out.append(Finding("Time of use", f"{peak_kwh / total:.0%} on-peak",
-                               f"moving a fifth of your on-peak use to off-peak hours would save about "
-                               f"{_money(saving, symbol)} a month"))
+            out.append(
+                Finding(
+                    "Time of use",
+                    f"{peak_kwh / total:.0%} on-peak",
+                    f"moving a fifth of your on-peak use to off-peak hours would save about "
+                    f"{_money(saving, symbol)} a month",
+                )
+            )
     sent = sum(s.quantity(r.value) for s in exported for r in s.readings.values())
     used = sum(s.quantity(r.value) for s, r in readings)
     if sent and used > 0:
-        out.append(Finding("Solar export", f"{sent:,.0f} kWh",
-                           f"sent to the grid, {sent / used:.0%} of what you drew from it; the meter sees only "
-                           "what you export, so what your panels supplied directly is not in this data"))
+        out.append(
+            Finding(
+                "Solar export",
+                f"{sent:,.0f} kWh",
+                f"sent to the grid, {sent / used:.0%} of what you drew from it; the meter sees only "
+                "what you export, so what your panels supplied directly is not in this data",
+            )
+        )
     return out

@@ -6,6 +6,7 @@ it. A visitor (one browser) connects one or more utilities; the app keeps, in me
 connection's tokens and the readings it pulled, and shows them as charts with what it learned.
 It also analyses an uploaded Download My Data file the same way.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +29,11 @@ from sandbox.version import __version__
 
 MAX_UPLOAD = espi.MAX_BYTES
 CHECK_EVERY = 2.0  # seconds: the dashboard asks the utility again whether access still works
-PAGE_POLICY = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
-               "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
+PAGE_POLICY = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @dataclass
@@ -59,18 +63,32 @@ class Store:
     def subscribed(self, resource: str) -> list[Linked]:
         """The connections whose data lives at `resource` (a notified URI without its query)."""
         with self.lock:
-            return [ln for links in self.visitors.values() for ln in links.values()
-                    if ln.connection.resource_uri.split("?")[0] == resource]
+            return [
+                ln
+                for links in self.visitors.values()
+                for ln in links.values()
+                if ln.connection.resource_uri.split("?")[0] == resource
+            ]
 
 
-def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", client_secret: str = "demo-secret",
-                    secret_key: str | None = None, max_upload: int = MAX_UPLOAD) -> Flask:
+def create_demo_app(
+    sandbox_url: str,
+    client_id: str = "demo-third-party",
+    client_secret: str = "demo-secret",
+    secret_key: str | None = None,
+    max_upload: int = MAX_UPLOAD,
+) -> Flask:
     """The demo app for the utilities of the sandbox at `sandbox_url` (its own callback is
     `<its address>/callback`, a loopback URI the demo registration accepts on any port)."""
     app = Flask("sandbox.demo", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.update(SECRET_KEY=secret_key or secrets.token_hex(32), MAX_CONTENT_LENGTH=max_upload,
-                      WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_NAME="demo_session", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(
+        SECRET_KEY=secret_key or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=max_upload,
+        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_NAME="demo_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
 
     csrf = CSRFProtect(app)
     utilities = Utilities(sandbox_url, client_id, client_secret)
@@ -140,8 +158,13 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         try:
             found = utilities.directory(code or None)
         except Exception as exc:  # noqa: BLE001  (the utilities may be down: say so, plainly)
-            return render_template("demo/hello.html", utilities=[], code=code, links=store.of(visitor()),
-                                   error=f"The utility directory did not answer: {exc}"), 502
+            return render_template(
+                "demo/hello.html",
+                utilities=[],
+                code=code,
+                links=store.of(visitor()),
+                error=f"The utility directory did not answer: {exc}",
+            ), 502
         return render_template("demo/hello.html", utilities=found, code=code, links=store.of(visitor()), error=None)
 
     @app.get("/connect/<slug>")
@@ -156,8 +179,7 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         try:
             offered = utilities.offered_scopes(slug)
         except requests.RequestException as exc:
-            return render_template("demo/problem.html", title=f"{u['name']} did not answer",
-                                   message=str(exc)), 502
+            return render_template("demo/problem.html", title=f"{u['name']} did not answer", message=str(exc)), 502
         scope = scope_for(offered, wanted, request.form.get("customer") == "1")
         url, state, verifier = utilities.authorization_url(u, scope, callback_uri())
         session["pending"] = {"slug": slug, "state": state, "verifier": verifier, "scope": scope}
@@ -167,26 +189,39 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
     def callback():
         pending = session.pop("pending", None)
         if pending is None or request.args.get("state") != pending["state"]:
-            return render_template("demo/problem.html", title="That sign-in link has expired",
-                                   message="Start again from the list of utilities."), 400
+            return render_template(
+                "demo/problem.html",
+                title="That sign-in link has expired",
+                message="Start again from the list of utilities.",
+            ), 400
         u = utilities.utility(pending["slug"]) or abort(404)
         if request.args.get("error"):
             denied = request.args["error"] == "access_denied"
-            return render_template("demo/problem.html", denied=denied, utility=u,
-                                   title="Nothing was shared" if denied else f"{u['name']} said no",
-                                   message=(f"You chose not to share your data from {u['name']}. You can connect "
-                                            "whenever you like." if denied else
-                                            request.args.get("error_description") or request.args["error"])), \
-                200 if denied else 400
+            return render_template(
+                "demo/problem.html",
+                denied=denied,
+                utility=u,
+                title="Nothing was shared" if denied else f"{u['name']} said no",
+                message=(
+                    f"You chose not to share your data from {u['name']}. You can connect whenever you like."
+                    if denied
+                    else request.args.get("error_description") or request.args["error"]
+                ),
+            ), 200 if denied else 400
         try:
-            c = utilities.exchange(u, callback_uri(), request.url, pending["state"], pending["verifier"],
-                                   pending["scope"])
+            c = utilities.exchange(
+                u, callback_uri(), request.url, pending["state"], pending["verifier"], pending["scope"]
+            )
         except Refused as exc:
-            return render_template("demo/problem.html", title=f"{u['name']} did not give this app access",
-                                   message=exc.message), 400
+            return render_template(
+                "demo/problem.html", title=f"{u['name']} did not give this app access", message=exc.message
+            ), 400
         except requests.RequestException as exc:
-            return render_template("demo/problem.html", title=f"{u['name']} did not answer",
-                                   message=f"The code could not be exchanged: {exc}. Connect again."), 502
+            return render_template(
+                "demo/problem.html",
+                title=f"{u['name']} did not answer",
+                message=f"The code could not be exchanged: {exc}. Connect again.",
+            ), 502
         linked = Linked(c)
         pull(linked)  # the first read, before the page: the customer sees their data at once
         store.of(visitor())[c.slug] = linked
@@ -245,9 +280,11 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
                 linked.pending.discard(uri)
         added = sum(len(s.readings) for s in linked.usage.streams) - before
         with store.lock:
-            linked.connection.updates.append(f"{time.strftime('%H:%M:%S')}: {linked.connection.name} sent word of new "
-                                             f"data{_days(uri, linked.connection.time_zone)}; this app read it: "
-                                             f"{added} new readings")
+            linked.connection.updates.append(
+                f"{time.strftime('%H:%M:%S')}: {linked.connection.name} sent word of new "
+                f"data{_days(uri, linked.connection.time_zone)}; this app read it: "
+                f"{added} new readings"
+            )
 
     @app.route("/upload", methods=["GET", "POST"])
     def upload():
@@ -261,20 +298,27 @@ def create_demo_app(sandbox_url: str, client_id: str = "demo-third-party", clien
         except espi.NotGreenButton as exc:
             return render_template("demo/upload.html", result=None, error=f"{f.filename}: {exc}"), 400
         except (ValueError, ArithmeticError) as exc:  # numbers no Green Button file holds
-            return render_template("demo/upload.html", result=None,
-                                   error=f"{f.filename}: this app cannot read it ({type(exc).__name__}: {exc})"), 400
+            return render_template(
+                "demo/upload.html",
+                result=None,
+                error=f"{f.filename}: this app cannot read it ({type(exc).__name__}: {exc})",
+            ), 400
         return render_template("demo/upload.html", result=result, name=f.filename, error=None, chart=_charts)
 
     @app.errorhandler(requests.RequestException)
     def utilities_down(exc):
-        return render_template("demo/problem.html", title="The utility did not answer",
-                               message=f"{exc}. Try again in a moment."), 502
+        return render_template(
+            "demo/problem.html", title="The utility did not answer", message=f"{exc}. Try again in a moment."
+        ), 502
 
     @app.errorhandler(413)
     def too_big(_exc):
         limit = app.config["MAX_CONTENT_LENGTH"]
-        return render_template("demo/upload.html", result=None,
-                               error=f"The file is larger than this app takes ({limit / (1024 * 1024):g} MB)."), 413
+        return render_template(
+            "demo/upload.html",
+            result=None,
+            error=f"The file is larger than this app takes ({limit / (1024 * 1024):g} MB).",
+        ), 413
 
     return app
 
@@ -283,8 +327,10 @@ def _days(uri: str, time_zone: str) -> str:
     """The local days a notified URI's published-min and published-max bound, in words ("" if unbounded)."""
     q = parse_qs(urlsplit(uri).query)
     try:
-        low, high = (dt.datetime.fromisoformat(q[k][0].replace("Z", "+00:00")).astimezone(ZoneInfo(time_zone))
-                     for k in ("published-min", "published-max"))
+        low, high = (
+            dt.datetime.fromisoformat(q[k][0].replace("Z", "+00:00")).astimezone(ZoneInfo(time_zone))
+            for k in ("published-min", "published-max")
+        )
     except (KeyError, ValueError):
         return ""
     last = (high - dt.timedelta(seconds=1)).date()
@@ -293,8 +339,9 @@ def _days(uri: str, time_zone: str) -> str:
 
 def _choices(u: dict) -> list[tuple[str, str]]:
     """What the customer may ask for at this utility (gas and water only where it serves them)."""
-    return [(k, label) for k, (label, _) in CHOICES.items()
-            if k not in ("gas", "water") or k in u.get("commodities", [])]
+    return [
+        (k, label) for k, (label, _) in CHOICES.items() if k not in ("gas", "water") or k in u.get("commodities", [])
+    ]
 
 
 def _month(text: str, first: bool) -> str:
@@ -307,10 +354,13 @@ def _charts(a: analysis.Analysis) -> dict:
     months = [(_month(m, i == 0), kwh) for i, (m, kwh, _) in enumerate(a.months[-13:])]
     exported = [out for _, _, out in a.months[-13:]]
     return {
-        "monthly": charts.bars(months, "kWh", "Electricity used each month", exported if any(exported) else None,
-                               "exported"),
-        "daily": charts.bars([(f"{d:%d %b}", v) for d, v in a.days], "kWh", "Electricity used each day",
-                             every=10),
-        "costs": charts.bars([(_month(m, i == 0), c) for i, (m, c) in enumerate(a.month_costs[-13:])], a.currency,
-                             "What it cost each month"),
+        "monthly": charts.bars(
+            months, "kWh", "Electricity used each month", exported if any(exported) else None, "exported"
+        ),
+        "daily": charts.bars([(f"{d:%d %b}", v) for d, v in a.days], "kWh", "Electricity used each day", every=10),
+        "costs": charts.bars(
+            [(_month(m, i == 0), c) for i, (m, c) in enumerate(a.month_costs[-13:])],
+            a.currency,
+            "What it cost each month",
+        ),
     }

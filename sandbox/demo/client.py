@@ -6,6 +6,7 @@ A refusal from the resource server is read from the standard parts of the answer
 and RFC 6750's WWW-Authenticate error_description), and from the sandbox's X-Sandbox-Reason
 header when there is one (an exact code for the same thing).
 """
+
 from __future__ import annotations
 
 import re
@@ -38,9 +39,13 @@ ENDED = {
     "third_party_blocked": "{utility} has blocked this app: it can read no data there now.",
     "third_party_on_hold": "{utility} has put this app on hold: it can read no data there for now.",
 }
-_DESCRIPTION_HINTS = (("moved out", "customer_moved_out"), ("expired", "authorization_expired"),
-                      ("revoked by the customer", "authorization_revoked_by_customer"),
-                      ("blocked", "third_party_blocked"), ("on hold", "third_party_on_hold"))
+_DESCRIPTION_HINTS = (
+    ("moved out", "customer_moved_out"),
+    ("expired", "authorization_expired"),
+    ("revoked by the customer", "authorization_revoked_by_customer"),
+    ("blocked", "third_party_blocked"),
+    ("on hold", "third_party_on_hold"),
+)
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -110,19 +115,27 @@ class Utilities:
         url, state = s.create_authorization_url(utility["authorization_endpoint"], code_verifier=verifier)
         return url, state, verifier
 
-    def exchange(self, utility: dict, redirect_uri: str, callback_url: str, state: str, verifier: str,
-                 scope: str) -> Connection:
+    def exchange(
+        self, utility: dict, redirect_uri: str, callback_url: str, state: str, verifier: str, scope: str
+    ) -> Connection:
         """The code in `callback_url` exchanged for tokens; Refused with the utility's error otherwise."""
         s = self._session(redirect_uri=redirect_uri, state=state)
         try:
-            token = s.fetch_token(utility["token_endpoint"], authorization_response=callback_url,
-                                  code_verifier=verifier, timeout=TIMEOUT)
+            token = s.fetch_token(
+                utility["token_endpoint"], authorization_response=callback_url, code_verifier=verifier, timeout=TIMEOUT
+            )
         except OAuthError as exc:
             raise Refused(400, exc.error or "invalid_grant", exc.description or str(exc)) from None
         if "resourceURI" not in token:
             raise Refused(502, "no_resource_uri", "the utility's token response named no resourceURI")
-        return Connection(utility["slug"], utility["name"], utility["time_zone"], utility["token_endpoint"],
-                          dict(token), token.get("scope") or scope)
+        return Connection(
+            utility["slug"],
+            utility["name"],
+            utility["time_zone"],
+            utility["token_endpoint"],
+            dict(token),
+            token.get("scope") or scope,
+        )
 
     def refresh(self, c: Connection) -> None:
         """New tokens for the connection (a rotated refresh token is kept); Refused if the grant is gone."""
@@ -152,8 +165,11 @@ class Utilities:
         self.get(c, c.resource_uri.split("?")[0].replace("/Batch/Subscription/", "/Subscription/") + "/UsagePoint")
 
     def _get(self, c: Connection, uri: str) -> requests.Response:
-        return self.http.get(uri, headers={"Authorization": f"Bearer {c.token['access_token']}",
-                                           "Accept": "application/atom+xml"}, timeout=TIMEOUT)
+        return self.http.get(
+            uri,
+            headers={"Authorization": f"Bearer {c.token['access_token']}", "Accept": "application/atom+xml"},
+            timeout=TIMEOUT,
+        )
 
 
 def _challenge(r: requests.Response) -> dict[str, str]:
@@ -165,7 +181,12 @@ def _reason(r: requests.Response) -> str:
     if r.headers.get("X-Sandbox-Reason"):
         return r.headers["X-Sandbox-Reason"]
     description = _challenge(r).get("error_description", "").lower()
-    if r.status_code == 401 and "expired" in description and "token" in description and "authorization" not in description:
+    if (
+        r.status_code == 401
+        and "expired" in description
+        and "token" in description
+        and "authorization" not in description
+    ):
         return "token_expired"
     return next((code for hint, code in _DESCRIPTION_HINTS if hint in description), "")
 
@@ -181,8 +202,9 @@ def refusal(r: requests.Response, utility: str) -> Refused:
     description = _challenge(r).get("error_description") or body.get("error_description") or r.text[:300]
     if r.status_code == 401:
         message = ENDED.get(code, "{utility} no longer accepts this app's access ({description}).")
-        return Refused(401, code or "invalid_token", message.format(utility=utility, description=description),
-                       ended=True)
+        return Refused(
+            401, code or "invalid_token", message.format(utility=utility, description=description), ended=True
+        )
     if r.status_code == 403:
         if code in ENDED:
             return Refused(403, code, ENDED[code].format(utility=utility), ended=True)
@@ -190,7 +212,9 @@ def refusal(r: requests.Response, utility: str) -> Refused:
     if r.status_code == 404:
         return Refused(404, "not_found", f"{utility} has no such data for you any more.")
     if r.status_code == 400:
-        return Refused(400, body.get("error", "invalid_request"), f"{utility} did not accept the request: {description}")
+        return Refused(
+            400, body.get("error", "invalid_request"), f"{utility} did not accept the request: {description}"
+        )
     return Refused(r.status_code, "unavailable", f"{utility} answered HTTP {r.status_code}; try again later.")
 
 

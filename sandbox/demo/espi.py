@@ -5,6 +5,7 @@ network) and knows nothing of how the sandbox made the document. It follows the 
 MeterReading's `up` link is its usage point's MeterReading collection, its `related` link names
 its ReadingType, and an IntervalBlock's `up` link is its MeterReading's IntervalBlock collection.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,7 +52,7 @@ class Stream:
 
     def quantity(self, value: int) -> float:
         """A reading's value in the display unit: kWh for Wh, else the unit as given."""
-        q = value * 10.0 ** self.multiplier
+        q = value * 10.0**self.multiplier
         return q / 1000 if self.uom == 72 else q
 
     @property
@@ -143,7 +144,7 @@ def _path(href: str) -> str:
     """An href without scheme and host, so absolute and root-relative hrefs compare equal."""
     if "://" in href:
         href = href.split("://", 1)[1]
-        href = href[href.find("/"):] if "/" in href else "/"
+        href = href[href.find("/") :] if "/" in href else "/"
     return href.rstrip("/")
 
 
@@ -175,7 +176,10 @@ def parse_usage(data: bytes) -> Usage:
         self_path = _path(selves[0]) if selves else ""
         if name == "UsagePoint":
             kind = _int(body, f"{ESPI}ServiceCategory/{ESPI}kind", 0)
-            points[self_path] = (entry.findtext(ATOM + "title") or "Service", SERVICE_KINDS.get(kind or 0, "electricity"))
+            points[self_path] = (
+                entry.findtext(ATOM + "title") or "Service",
+                SERVICE_KINDS.get(kind or 0, "electricity"),
+            )
         elif name == "ReadingType":
             types[self_path] = body
         elif name == "MeterReading":
@@ -183,14 +187,23 @@ def parse_usage(data: bytes) -> Usage:
         elif name == "IntervalBlock":
             blocks.append((entry, body))
         elif name == "LocalTimeParameters":
-            usage.local_time = LocalTime(_int(body, ESPI + "tzOffset", 0) or 0, _int(body, ESPI + "dstOffset", 0) or 0,
-                                         _hex(body, "dstStartRule"), _hex(body, "dstEndRule"))
+            usage.local_time = LocalTime(
+                _int(body, ESPI + "tzOffset", 0) or 0,
+                _int(body, ESPI + "dstOffset", 0) or 0,
+                _hex(body, "dstStartRule"),
+                _hex(body, "dstEndRule"),
+            )
         elif name == "UsageSummary":
             up = next((p for p in points if self_path.startswith(p + "/")), "")
-            usage.bills.append(Bill(points.get(up, ("Service", ""))[0],
-                                    _int(body, f"{ESPI}billingPeriod/{ESPI}start", 0) or 0,
-                                    _int(body, f"{ESPI}billingPeriod/{ESPI}duration", 0) or 0,
-                                    _int(body, ESPI + "billLastPeriod"), _int(body, ESPI + "currency")))
+            usage.bills.append(
+                Bill(
+                    points.get(up, ("Service", ""))[0],
+                    _int(body, f"{ESPI}billingPeriod/{ESPI}start", 0) or 0,
+                    _int(body, f"{ESPI}billingPeriod/{ESPI}duration", 0) or 0,
+                    _int(body, ESPI + "billLastPeriod"),
+                    _int(body, ESPI + "currency"),
+                )
+            )
     streams: dict[str, Stream] = {}
     for entry, _ in readings:
         self_path = _path(_links(entry, "self")[0]) if _links(entry, "self") else ""

@@ -10,6 +10,7 @@ directly) and entries made with `Entry.formed` (UsageSummary). That is what keep
 of hourly data within a few milliseconds (see bench/bench_xml.py); tests check that both
 give the bytes lxml gives for each entry.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -117,11 +118,32 @@ class Entry:
     fields: tuple = ()
 
     @classmethod
-    def formed(cls, kind: str, uuid: str, up_href: str, title: str, published: int, updated: int,
-               form: Callable[..., etree._Element], fields: tuple, **more) -> "Entry":
+    def formed(
+        cls,
+        kind: str,
+        uuid: str,
+        up_href: str,
+        title: str,
+        published: int,
+        updated: int,
+        form: Callable[..., etree._Element],
+        fields: tuple,
+        **more,
+    ) -> "Entry":
         """An entry at {up_href}/{uuid} whose content is form(*fields); fields are integers, or text."""
-        return cls(kind, uuid, f"{up_href}/{uuid}", up_href, title, published, updated, lambda: form(*fields),
-                   form=form, fields=fields, **more)
+        return cls(
+            kind,
+            uuid,
+            f"{up_href}/{uuid}",
+            up_href,
+            title,
+            published,
+            updated,
+            lambda: form(*fields),
+            form=form,
+            fields=fields,
+            **more,
+        )
 
 
 @dataclass
@@ -145,7 +167,7 @@ class ReadingRun:
 
     def text(self, a: int, b: int) -> str:
         """Readings a <= i < b."""
-        return self.format(b - a) % tuple(self.args[a * self.width: b * self.width])
+        return self.format(b - a) % tuple(self.args[a * self.width : b * self.width])
 
 
 @dataclass
@@ -173,19 +195,31 @@ class BlockRun:
 
     def subset(self, keep: list[int]) -> "BlockRun":
         pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
-        return BlockRun(self.up_href, pick(self.uuids), pick(self.windows), pick(self.published), pick(self.slices),
-                        self.readings)
+        return BlockRun(
+            self.up_href, pick(self.uuids), pick(self.windows), pick(self.published), pick(self.slices), self.readings
+        )
 
     def entry(self, i: int) -> Entry:
         start, end = self.windows[i]
         a, b = self.slices[i]
-        return Entry(self.kind, self.uuids[i], f"{self.up_href}/{self.uuids[i]}", self.up_href, "", self.published[i],
-                     self.published[i], lambda: interval_block(start, end - start),
-                     readings=lambda: self.readings().text(a, b), window=(start, end))
+        return Entry(
+            self.kind,
+            self.uuids[i],
+            f"{self.up_href}/{self.uuids[i]}",
+            self.up_href,
+            "",
+            self.published[i],
+            self.published[i],
+            lambda: interval_block(start, end - start),
+            readings=lambda: self.readings().text(a, b),
+            window=(start, end),
+        )
 
 
-_OPEN = {prefix: etree.tostring(etree.Element(A + "feed", nsmap=nsmap)).replace(b"/>", b">")
-         for prefix, nsmap in NSMAPS.items()}  # the wrapper an entry is serialized in
+_OPEN = {
+    prefix: etree.tostring(etree.Element(A + "feed", nsmap=nsmap)).replace(b"/>", b">")
+    for prefix, nsmap in NSMAPS.items()
+}  # the wrapper an entry is serialized in
 
 
 class RenderedRuns:
@@ -286,8 +320,11 @@ class FeedWriter:
         return b"</feed>\n"
 
     def _entry_element(self, parent: etree._Element | None, e: Entry) -> etree._Element:
-        entry = etree.SubElement(parent, A + "entry") if parent is not None else etree.Element(
-            A + "entry", nsmap=NSMAPS[self.prefix])
+        entry = (
+            etree.SubElement(parent, A + "entry")
+            if parent is not None
+            else etree.Element(A + "entry", nsmap=NSMAPS[self.prefix])
+        )
         etree.SubElement(entry, A + "id").text = f"urn:uuid:{e.uuid}"
         etree.SubElement(entry, A + "link", rel="self", href=e.self_href, type=f"{self.entry_type}/{e.kind}")
         etree.SubElement(entry, A + "link", rel="up", href=e.up_href, type=f"{self.feed_type}/{e.kind}")
@@ -311,8 +348,13 @@ class FeedWriter:
         if cut < 0:  # the content element was empty and written as <x/>
             empty = f"<{self.prefix}:{e.kind}/>".encode()
             cut = data.rfind(empty)
-            return data[:cut] + f"<{self.prefix}:{e.kind}>".encode() + e.readings().encode() + close + data[
-                cut + len(empty):]
+            return (
+                data[:cut]
+                + f"<{self.prefix}:{e.kind}>".encode()
+                + e.readings().encode()
+                + close
+                + data[cut + len(empty) :]
+            )
         return data[:cut] + e.readings().encode() + data[cut:]
 
     def entry(self, e: Entry) -> bytes:
@@ -321,7 +363,7 @@ class FeedWriter:
         root = etree.Element(A + "feed", nsmap=NSMAPS[self.prefix])
         self._entry_element(root, e)
         data = etree.tostring(root, encoding="UTF-8")
-        return self._splice(data[len(self._open): -len(b"</feed>")], e) + b"\n"
+        return self._splice(data[len(self._open) : -len(b"</feed>")], e) + b"\n"
 
     def _formed(self, e: Entry) -> bytes:
         """A formed entry written from its layout's template (see Entry.formed)."""
@@ -331,12 +373,25 @@ class FeedWriter:
             marks = tuple(None if f is None else f"@@F{i}@@" for i, f in enumerate(e.fields))
             form = e.form
             assert form is not None  # _formed is asked only for formed entries
-            marker = Entry(e.kind, "@@UUID@@", f"{e.up_href}/@@UUID@@", e.up_href, "@@TITLE@@", "@@PUBLISHED@@",
-                           "@@UPDATED@@", lambda: form(*marks), e.related)
+            marker = Entry(
+                e.kind,
+                "@@UUID@@",
+                f"{e.up_href}/@@UUID@@",
+                e.up_href,
+                "@@TITLE@@",
+                "@@PUBLISHED@@",
+                "@@UPDATED@@",
+                lambda: form(*marks),
+                e.related,
+            )
             template = self._forms[key] = _percent_format(self.entry(marker).decode("utf-8"))
         fmt, order = template
-        values = {"UUID": e.uuid, "TITLE": xml_escape(e.title), "PUBLISHED": iso(e.published),
-                  "UPDATED": iso(e.updated)}
+        values = {
+            "UUID": e.uuid,
+            "TITLE": xml_escape(e.title),
+            "PUBLISHED": iso(e.published),
+            "UPDATED": iso(e.updated),
+        }
         for i, f in enumerate(e.fields):
             values[f"F{i}"] = xml_escape(f) if isinstance(f, str) else _text(f)
         return (fmt % tuple([values[name] for name in order])).encode("utf-8")
@@ -347,8 +402,17 @@ class FeedWriter:
         none needing escaping); `run` fills them in the order checked here."""
         template = self._templates.get((up_href, kind))
         if template is None:
-            marker = Entry(kind, "@@UUID@@", f"{up_href}/@@UUID@@", up_href, "", "@@PUBLISHED@@", "@@UPDATED@@",
-                           lambda: interval_block("@@START@@", "@@DURATION@@"), readings=lambda: "@@READINGS@@")
+            marker = Entry(
+                kind,
+                "@@UUID@@",
+                f"{up_href}/@@UUID@@",
+                up_href,
+                "",
+                "@@PUBLISHED@@",
+                "@@UPDATED@@",
+                lambda: interval_block("@@START@@", "@@DURATION@@"),
+                readings=lambda: "@@READINGS@@",
+            )
             before, after = self.entry(marker).decode("utf-8").split("@@READINGS@@")
             (pre, pre_order), (post, post_order) = _percent_format(before), _percent_format(after)
             if (pre_order, post_order) != _BLOCK_ORDER:
@@ -387,13 +451,14 @@ class FeedWriter:
         for lo in range(0, len(r), chunk):
             hi = min(lo + chunk, len(r))
             out = []
-            for uuid, (start, end), (a, b), published in zip(r.uuids[lo:hi], r.windows[lo:hi], r.slices[lo:hi],
-                                                            r.published[lo:hi]):
+            for uuid, (start, end), (a, b), published in zip(
+                r.uuids[lo:hi], r.windows[lo:hi], r.slices[lo:hi], r.published[lo:hi]
+            ):
                 fmt = formats.get(b - a)
                 if fmt is None:
                     fmt = formats[b - a] = pre + readings.format(b - a) + post
                 when = iso(published)
-                out.append(fmt % (uuid, uuid, end - start, start, *args[a * width: b * width], when, when))
+                out.append(fmt % (uuid, uuid, end - start, start, *args[a * width : b * width], when, when))
             yield "".join(out).encode("utf-8")
 
     def entry_document(self, e: Entry) -> bytes:
@@ -401,8 +466,9 @@ class FeedWriter:
         element = self._entry_element(None, e)
         return XML_DECLARATION + self._splice(etree.tostring(element, encoding="UTF-8"), e) + b"\n"
 
-    def feed(self, feed_id: str, title: str, self_href: str, updated: int,
-             entries: Iterable[Entry | BlockRun]) -> Iterator[bytes]:
+    def feed(
+        self, feed_id: str, title: str, self_href: str, updated: int, entries: Iterable[Entry | BlockRun]
+    ) -> Iterator[bytes]:
         yield self.header(feed_id, title, self_href, updated)
         for e in entries:
             if isinstance(e, BlockRun):

@@ -1,4 +1,5 @@
 """ESPI code values (ESPI.md section 8) and the ReadingType of each kind of stream."""
+
 from __future__ import annotations
 
 SERVICE_KIND = {"electricity": 0, "gas": 1, "water": 2}
@@ -29,9 +30,26 @@ APPLICATION_STATUS = {"review": 1, "production": 2, "on_hold": 3, "blocked": 4, 
 # Authorization.status
 AUTHORIZATION_STATUS = {"revoked": 0, "active": 1, "denied": 2}
 
-READING_TYPE_ORDER = ("accumulationBehaviour", "commodity", "consumptionTier", "currency", "dataQualifier",
-                      "defaultQuality", "flowDirection", "intervalLength", "kind", "phase", "powerOfTenMultiplier",
-                      "timeAttribute", "tou", "uom", "cpp", "interharmonic", "measuringPeriod", "argument")
+READING_TYPE_ORDER = (
+    "accumulationBehaviour",
+    "commodity",
+    "consumptionTier",
+    "currency",
+    "dataQualifier",
+    "defaultQuality",
+    "flowDirection",
+    "intervalLength",
+    "kind",
+    "phase",
+    "powerOfTenMultiplier",
+    "timeAttribute",
+    "tou",
+    "uom",
+    "cpp",
+    "interharmonic",
+    "measuringPeriod",
+    "argument",
+)
 
 
 def reading_type(commodity: str, flow: str, unit: str, multiplier: int, interval: int, currency: str) -> dict[str, int]:

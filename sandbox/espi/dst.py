@@ -4,6 +4,7 @@ A rule is 32 bits: month<<28 | operator<<25 | day-of-month<<20 | weekday<<17 | h
 where operator 2..6 means the 1st..5th such weekday of the month and 7 the last one, and the
 time is the wall clock at which the change happens. FFFFFFFF disables DST.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -78,4 +79,6 @@ def local_time(tz_name: str, year: int) -> LocalTime:
     (start_wall, std, dst), (end_wall, _, _) = changes
     if dst < std:  # southern hemisphere order: the first change of the year ends DST
         (end_wall, dst, std), (start_wall, _, _) = changes
-    return LocalTime(int(std.total_seconds()), int((dst - std).total_seconds()), _rule_for(start_wall), _rule_for(end_wall))
+    return LocalTime(
+        int(std.total_seconds()), int((dst - std).total_seconds()), _rule_for(start_wall), _rule_for(end_wall)
+    )

@@ -1,6 +1,7 @@
 """Faulty ESPI documents, made on purpose (the document scenarios of services.faults, whose table
 names the function each uses): each function takes a well-formed feed and breaks it one way. Pure lxml: the
 sandbox writes the document as always, and only a call that asked for a fault is rewritten."""
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,11 @@ ESPI = "{http://naesb.org/espi}"
 
 
 def _entries(root, resource: str) -> list:
-    return [e for e in root.iter(ATOM + "entry")
-            if (c := e.find(ATOM + "content")) is not None and len(c) and etree.QName(c[0]).localname == resource]
+    return [
+        e
+        for e in root.iter(ATOM + "entry")
+        if (c := e.find(ATOM + "content")) is not None and len(c) and etree.QName(c[0]).localname == resource
+    ]
 
 
 def _first(root, resource: str):

@@ -13,6 +13,7 @@ elements: lxml then rebinds each moved element to the nearest declaration of its
 in its new place (in C), so a feed's hundreds of thousands of readings are never visited
 one by one from Python; only the entries' payloads and their direct children are.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ def in_form(chunks: Iterable[bytes], form: Form) -> Iterable[bytes]:
 def _parser() -> etree.XMLParser:
     # The input is the sandbox's own output (trusted), so huge_tree: a three-year file is tens of
     # megabytes. Blank text is kept: the newlines between entries stay where the writer put them.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                           remove_blank_text=False)
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, remove_blank_text=False
+    )
 
 
 def render(data: bytes, form: Form) -> bytes:
@@ -118,6 +120,7 @@ def render(data: bytes, form: Form) -> bytes:
 #   valid in both. No rule.
 # * Neither set has a version attribute or element an instance must carry: no rule.
 
+
 def _to_3_3(root: etree._Element) -> None:
     for tag in _NOT_IN_3_3:
         for found in root.iter(tag):
@@ -128,6 +131,7 @@ def _to_3_3(root: etree._Element) -> None:
 
 
 # --- hrefs ------------------------------------------------------------------------------------
+
 
 def _root_relative(root: etree._Element) -> None:
     """Every atom:link href without its scheme and host ("/dc/..."): resolved against the server
@@ -142,6 +146,7 @@ def _root_relative(root: etree._Element) -> None:
 
 
 # --- namespace styles -------------------------------------------------------------------------
+
 
 def _payloads(root: etree._Element) -> list[tuple[etree._Element, etree._Element]]:
     """(atom:content, its payload element) of every entry of an Atom document."""

@@ -6,6 +6,7 @@ period they cover, others by their published/updated times); structural parents
 data that remains can be interpreted. Paging (start-index, max-results, depth) counts
 every entry of the result in document order.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,8 +67,11 @@ _FRACTION = re.compile(r"T[0-9:]+[.,][0-9]", re.IGNORECASE)
 def _time(name: str, raw: str, quirks: Quirks = NO_QUIRKS) -> int:
     text = raw.strip()
     if quirks.refuse_fractional_seconds and _FRACTION.search(text):
-        raise QueryError(name, f"{raw!r} has a fraction of a second, which this utility refuses: send whole "
-                               "seconds, such as 2025-01-31T00:00:00Z")
+        raise QueryError(
+            name,
+            f"{raw!r} has a fraction of a second, which this utility refuses: send whole "
+            "seconds, such as 2025-01-31T00:00:00Z",
+        )
     if text[-1:] in ("Z", "z"):  # RFC 3339 5.6 allows either case
         text = text[:-1] + "+00:00"
     try:
@@ -114,8 +118,11 @@ def parse_query(args: Mapping[str, str], quirks: Quirks = NO_QUIRKS) -> Query:
         if quirks.ignore_updated_min:
             times.pop("updated-min", None)
         if quirks.refuse_future_published_max and times.get("published-max", 0) > quirks.now:
-            raise QueryError("published-max", f"{args['published-max']!r} is in the future, which this utility "
-                                              f"refuses: send a time no later than now ({iso(quirks.now)})")
+            raise QueryError(
+                "published-max",
+                f"{args['published-max']!r} is in the future, which this utility "
+                f"refuses: send a time no later than now ({iso(quirks.now)})",
+            )
         if quirks.whole_local_days:
             for name, up in (("published-min", False), ("published-max", True)):
                 if name in times:
@@ -128,8 +135,14 @@ def parse_query(args: Mapping[str, str], quirks: Quirks = NO_QUIRKS) -> Query:
     for lo, hi in (("published-min", "published-max"), ("updated-min", "updated-max")):
         if lo in times and hi in times and times[lo] > times[hi]:
             raise QueryError(lo, f"is after {hi}")
-    return Query(times.get("published-min"), times.get("published-max"), times.get("updated-min"),
-                 times.get("updated-max"), max_results, start_index)
+    return Query(
+        times.get("published-min"),
+        times.get("published-max"),
+        times.get("updated-min"),
+        times.get("updated-max"),
+        max_results,
+        start_index,
+    )
 
 
 def _passes(q: Query, e: Entry) -> bool:
@@ -139,10 +152,12 @@ def _passes(q: Query, e: Entry) -> bool:
 
 def _passes_window(q: Query, window: tuple[int, int], updated: int) -> bool:
     start, end = window
-    return not ((q.published_min is not None and start < q.published_min)
-                or (q.published_max is not None and end > q.published_max)
-                or (q.updated_min is not None and updated < q.updated_min)
-                or (q.updated_max is not None and updated > q.updated_max))
+    return not (
+        (q.published_min is not None and start < q.published_min)
+        or (q.published_max is not None and end > q.published_max)
+        or (q.updated_min is not None and updated < q.updated_min)
+        or (q.updated_max is not None and updated > q.updated_max)
+    )
 
 
 def apply(q: Query, entries: Iterable[Entry | BlockRun]) -> Iterator[Entry | BlockRun]:

@@ -4,6 +4,7 @@ Entries are matched by their self hrefs, never by order: a MeterReading belongs 
 UsagePoint its href (or its up link) sits under, names its ReadingType by a related link,
 and an IntervalBlock sits under its MeterReading.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -96,8 +97,16 @@ def _entries(root: etree._Element) -> list[_Entry]:
         if self_href is None:
             raise XmlRefused(f"entry {n} ({etree.QName(payload).localname}) has no self link")
         ident = (entry.findtext(A + "id") or "").strip()
-        out.append(_Entry(ident.removeprefix("urn:uuid:").lower(), (entry.findtext(A + "title") or "").strip(),
-                          self_href, up_href, related, payload))
+        out.append(
+            _Entry(
+                ident.removeprefix("urn:uuid:").lower(),
+                (entry.findtext(A + "title") or "").strip(),
+                self_href,
+                up_href,
+                related,
+                payload,
+            )
+        )
     return out
 
 
@@ -144,8 +153,15 @@ def _readings(block: _Entry, rt: dict[str, int], into: list[ParsedReading]) -> N
         if value is None:
             raise XmlRefused(f"a reading at {start} in IntervalBlock {block.self_href} has no value")
         quality = r.find(E + "ReadingQuality")
-        into.append(ParsedReading(start, duration, value, _int(r.find(E + "cost"), "cost"),
-                                  _int(quality.find(E + "quality"), "quality") if quality is not None else None))
+        into.append(
+            ParsedReading(
+                start,
+                duration,
+                value,
+                _int(r.find(E + "cost"), "cost"),
+                _int(quality.find(E + "quality"), "quality") if quality is not None else None,
+            )
+        )
         if len(into) > MAX_READINGS:
             raise XmlRefused(f"the file holds more than {MAX_READINGS:,} readings")
 
@@ -157,8 +173,10 @@ def read_usage_feed(root: etree._Element) -> list[ParsedUsagePoint]:
     for e in entries:
         by_kind.setdefault(etree.QName(e.content).localname, []).append(e)
         by_href[e.self_href] = e
-    points = {e.self_href: ParsedUsagePoint(e.uuid, e.title, _int(e.content.find(f"{E}ServiceCategory/{E}kind"), "kind"))
-              for e in by_kind.get("UsagePoint", [])}
+    points = {
+        e.self_href: ParsedUsagePoint(e.uuid, e.title, _int(e.content.find(f"{E}ServiceCategory/{E}kind"), "kind"))
+        for e in by_kind.get("UsagePoint", [])
+    }
     if not points:
         raise XmlRefused("the file holds no UsagePoint entry")
     streams: dict[str, ParsedStream] = {}
@@ -166,8 +184,14 @@ def read_usage_feed(root: etree._Element) -> list[ParsedUsagePoint]:
         up = points.get(_parent(mr, "MeterReading"))
         if up is None:
             raise XmlRefused(f"MeterReading {mr.self_href} belongs to no UsagePoint in the file")
-        rt_entry = next((by_href[h] for h in mr.related if h in by_href and
-                         etree.QName(by_href[h].content).localname == "ReadingType"), None)
+        rt_entry = next(
+            (
+                by_href[h]
+                for h in mr.related
+                if h in by_href and etree.QName(by_href[h].content).localname == "ReadingType"
+            ),
+            None,
+        )
         if rt_entry is None:
             raise XmlRefused(f"MeterReading {mr.self_href} names no ReadingType that is in the file")
         stream = ParsedStream(mr.uuid, mr.title, _reading_type(rt_entry.content), rt_entry.uuid)

@@ -1,4 +1,5 @@
 """Content elements of ESPI usage and management resources, children in schema order."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,8 +23,16 @@ def usage_point(service_kind: int, status: int = 1, tariff_profile: str | None =
 
 
 def local_time_parameters(lt: LocalTime) -> etree._Element:
-    return element("LocalTimeParameters", ESPI, [("dstEndRule", lt.dst_end_rule), ("dstOffset", lt.dst_offset),
-                                                  ("dstStartRule", lt.dst_start_rule), ("tzOffset", lt.tz_offset)])
+    return element(
+        "LocalTimeParameters",
+        ESPI,
+        [
+            ("dstEndRule", lt.dst_end_rule),
+            ("dstOffset", lt.dst_offset),
+            ("dstStartRule", lt.dst_start_rule),
+            ("tzOffset", lt.tz_offset),
+        ],
+    )
 
 
 def meter_reading() -> etree._Element:
@@ -42,8 +51,11 @@ def _quality(q: int) -> str:
 
 
 def _tail(tier: int, tou: int) -> str:
-    return (f"<espi:consumptionTier>{tier}</espi:consumptionTier>" if tier else "") + (
-        f"<espi:tou>{tou}</espi:tou>" if tou else "") + "</espi:IntervalReading>"
+    return (
+        (f"<espi:consumptionTier>{tier}</espi:consumptionTier>" if tier else "")
+        + (f"<espi:tou>{tou}</espi:tou>" if tou else "")
+        + "</espi:IntervalReading>"
+    )
 
 
 def _column_strings(codes: np.ndarray, make) -> list[str]:
@@ -53,8 +65,10 @@ def _column_strings(codes: np.ndarray, make) -> list[str]:
 
 
 def _periods(starts: list[int], durations: list[int]) -> list[str]:
-    return [f"<espi:timePeriod><espi:duration>{d}</espi:duration><espi:start>{s}</espi:start></espi:timePeriod>"
-            f"<espi:value>" for d, s in zip(durations, starts)]
+    return [
+        f"<espi:timePeriod><espi:duration>{d}</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>"
+        for d, s in zip(durations, starts)
+    ]
 
 
 @lru_cache(maxsize=4)  # a grid of 3 years at 15 minutes holds about 16 MB of these
@@ -76,10 +90,16 @@ _READING = "<espi:IntervalReading>%s%s</espi:value>%s"  # timePeriod (quality fi
 _READING_WITH_COST = "<espi:IntervalReading><espi:cost>%s</espi:cost>%s%s</espi:value>%s"
 
 
-def interval_readings(starts: np.ndarray, durations: np.ndarray, values: np.ndarray,
-                      qualities: np.ndarray | None = None, costs: np.ndarray | None = None,
-                      tou: np.ndarray | None = None, tiers: np.ndarray | None = None,
-                      periods: list[str] | None = None) -> ReadingRun:
+def interval_readings(
+    starts: np.ndarray,
+    durations: np.ndarray,
+    values: np.ndarray,
+    qualities: np.ndarray | None = None,
+    costs: np.ndarray | None = None,
+    tou: np.ndarray | None = None,
+    tiers: np.ndarray | None = None,
+    periods: list[str] | None = None,
+) -> ReadingRun:
     """The IntervalReading elements (espi: prefix) of integer columns (NumPy arrays).
 
     Quality 0 writes no ReadingQuality; tier and tou 0 are left out. The columns are
@@ -100,10 +120,11 @@ def interval_readings(starts: np.ndarray, durations: np.ndarray, values: np.ndar
             head[i] = _quality(int(qualities[i])) + head[i]
     if costs is not None:
         args[0::4] = costs.tolist()
-    args[width - 3::width] = head
-    args[width - 2::width] = values.tolist()
-    args[width - 1::width] = _column_strings(tier_col.astype(np.int64) * 65536 + tou_col,
-                                             lambda k: _tail(k // 65536, k % 65536))
+    args[width - 3 :: width] = head
+    args[width - 2 :: width] = values.tolist()
+    args[width - 1 :: width] = _column_strings(
+        tier_col.astype(np.int64) * 65536 + tou_col, lambda k: _tail(k // 65536, k % 65536)
+    )
     return ReadingRun(_READING_WITH_COST if costs is not None else _READING, width, args)
 
 
@@ -111,35 +132,84 @@ def summary_measurement(value: int, uom: int, multiplier: int, timestamp: int | 
     return [("powerOfTenMultiplier", multiplier), ("timeStamp", timestamp), ("uom", uom), ("value", value)]
 
 
-def usage_summary(*, start: int, duration: int, bill: int | None, currency: int, consumption: int, uom: int,
-                  multiplier: int, line_items: Sequence[tuple[int, str, int]], status_time: int, commodity: int,
-                  tariff_profile: str | None = None, quality: int = 0,
-                  additional: int | str | None = None) -> etree._Element:
+def usage_summary(
+    *,
+    start: int,
+    duration: int,
+    bill: int | None,
+    currency: int,
+    consumption: int,
+    uom: int,
+    multiplier: int,
+    line_items: Sequence[tuple[int, str, int]],
+    status_time: int,
+    commodity: int,
+    tariff_profile: str | None = None,
+    quality: int = 0,
+    additional: int | str | None = None,
+) -> etree._Element:
     """A billing period; line_items are (amount, note, itemKind). bill None leaves cost out.
     `additional` is costAdditionalLastPeriod, the items' total (the schema: the details "in total add
     up to" it; FB_16 wants it), passed in because a formed entry's fields are template markers."""
-    items = [("costAdditionalDetailLastPeriod", [("amount", amount), ("dateTime", status_time), ("note", note),
-                                                 ("itemKind", kind)]) for amount, note, kind in line_items]
+    items = [
+        (
+            "costAdditionalDetailLastPeriod",
+            [("amount", amount), ("dateTime", status_time), ("note", note), ("itemKind", kind)],
+        )
+        for amount, note, kind in line_items
+    ]
     children: list = [("billingPeriod", [("duration", duration), ("start", start)]), ("billLastPeriod", bill)]
     children.append(("costAdditionalLastPeriod", additional))
     children += items
-    children += [("currency", currency if bill is not None else None),
-                 ("overallConsumptionLastPeriod", summary_measurement(consumption, uom, multiplier)),
-                 ("qualityOfReading", quality), ("statusTimeStamp", status_time), ("commodity", commodity),
-                 ("tariffProfile", tariff_profile)]
+    children += [
+        ("currency", currency if bill is not None else None),
+        ("overallConsumptionLastPeriod", summary_measurement(consumption, uom, multiplier)),
+        ("qualityOfReading", quality),
+        ("statusTimeStamp", status_time),
+        ("commodity", commodity),
+        ("tariffProfile", tariff_profile),
+    ]
     return element("UsageSummary", ESPI, children)
 
 
 APPLICATION_INFORMATION_ORDER = (
-    "dataCustodianId", "dataCustodianApplicationStatus", "thirdPartyApplicationDescription",
-    "thirdPartyApplicationStatus", "thirdPartyApplicationType", "thirdPartyApplicationUse", "thirdPartyPhone",
-    "authorizationServerUri", "thirdPartyNotifyUri", "authorizationServerAuthorizationEndpoint",
-    "authorizationServerRegistrationEndpoint", "authorizationServerTokenEndpoint", "dataCustodianBulkRequestURI",
-    "dataCustodianResourceEndpoint", "thirdPartyScopeSelectionScreenURI", "thirdPartyUserPortalScreenURI",
-    "client_secret", "logo_uri", "client_name", "client_uri", "redirect_uri", "client_id", "tos_uri", "policy_uri",
-    "software_id", "software_version", "client_id_issued_at", "client_secret_expires_at", "contacts",
-    "token_endpoint_auth_method", "scope", "grant_types", "response_types", "registration_client_uri",
-    "registration_access_token", "dataCustodianScopeSelectionScreenURI")
+    "dataCustodianId",
+    "dataCustodianApplicationStatus",
+    "thirdPartyApplicationDescription",
+    "thirdPartyApplicationStatus",
+    "thirdPartyApplicationType",
+    "thirdPartyApplicationUse",
+    "thirdPartyPhone",
+    "authorizationServerUri",
+    "thirdPartyNotifyUri",
+    "authorizationServerAuthorizationEndpoint",
+    "authorizationServerRegistrationEndpoint",
+    "authorizationServerTokenEndpoint",
+    "dataCustodianBulkRequestURI",
+    "dataCustodianResourceEndpoint",
+    "thirdPartyScopeSelectionScreenURI",
+    "thirdPartyUserPortalScreenURI",
+    "client_secret",
+    "logo_uri",
+    "client_name",
+    "client_uri",
+    "redirect_uri",
+    "client_id",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+    "contacts",
+    "token_endpoint_auth_method",
+    "scope",
+    "grant_types",
+    "response_types",
+    "registration_client_uri",
+    "registration_access_token",
+    "dataCustodianScopeSelectionScreenURI",
+)
 
 
 def application_information(fields: dict[str, object]) -> etree._Element:
@@ -150,17 +220,41 @@ def application_information(fields: dict[str, object]) -> etree._Element:
     return element("ApplicationInformation", ESPI, [(k, fields.get(k)) for k in APPLICATION_INFORMATION_ORDER])
 
 
-def authorization(*, authorized_start: int, authorized_duration: int, published_start: int | None,
-                  published_duration: int | None, status: int, expires_at: int, grant_type: str | None, scope: str,
-                  resource_uri: str, authorization_uri: str, customer_resource_uri: str | None = None,
-                  error: str | None = None, error_description: str | None = None) -> etree._Element:
+def authorization(
+    *,
+    authorized_start: int,
+    authorized_duration: int,
+    published_start: int | None,
+    published_duration: int | None,
+    status: int,
+    expires_at: int,
+    grant_type: str | None,
+    scope: str,
+    resource_uri: str,
+    authorization_uri: str,
+    customer_resource_uri: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> etree._Element:
     published = None if published_start is None else [("duration", published_duration), ("start", published_start)]
-    return element("Authorization", ESPI, [
-        ("authorizedPeriod", [("duration", authorized_duration), ("start", authorized_start)]),
-        ("publishedPeriod", published), ("status", status), ("expires_at", expires_at), ("grant_type", grant_type),
-        ("scope", scope), ("token_type", "Bearer"), ("error", error), ("error_description", error_description),
-        ("resourceURI", resource_uri), ("authorizationURI", authorization_uri),
-        ("customerResourceURI", customer_resource_uri)])
+    return element(
+        "Authorization",
+        ESPI,
+        [
+            ("authorizedPeriod", [("duration", authorized_duration), ("start", authorized_start)]),
+            ("publishedPeriod", published),
+            ("status", status),
+            ("expires_at", expires_at),
+            ("grant_type", grant_type),
+            ("scope", scope),
+            ("token_type", "Bearer"),
+            ("error", error),
+            ("error_description", error_description),
+            ("resourceURI", resource_uri),
+            ("authorizationURI", authorization_uri),
+            ("customerResourceURI", customer_resource_uri),
+        ],
+    )
 
 
 def _bare_document(el: etree._Element) -> bytes:

@@ -12,6 +12,7 @@ through `history_seconds` (a number below a day is months, as the reference data
 `HistoryLength=13`: lenient grammars read it so, strict ones refuse it), and `history_words` shows
 what is served; `IntervalDuration` items through `interval_seconds`, `BlockDuration` through `block_of`.
 """
+
 from __future__ import annotations
 
 import re
@@ -85,8 +86,11 @@ def _history_length(term: str, text: str, strict: bool) -> int:
     """A HistoryLength as written; ScopeError for one that is not a number, or (strict) not plausible seconds."""
     written = _number(term, text)
     if strict and written < MIN_HISTORY_SECONDS:
-        raise ScopeError(term, f"HistoryLength is in seconds (ESPI); {written} is less than a day: 13 months "
-                               f"are {HISTORY_13_MONTHS} (a lenient utility reads a small number as months)")
+        raise ScopeError(
+            term,
+            f"HistoryLength is in seconds (ESPI); {written} is less than a day: 13 months "
+            f"are {HISTORY_13_MONTHS} (a lenient utility reads a small number as months)",
+        )
     return written
 
 
@@ -101,8 +105,14 @@ def history_words(seconds: int) -> str:
 
 
 _NAMED_SECONDS = {"daily": 86400}  # the named frequency an interval length may be written as
-_BLOCKS = {"daily": "daily", "weekly": "weekly", "monthly": "monthly", "billingperiod": "monthly",
-           "86400": "daily", "604800": "weekly"}
+_BLOCKS = {
+    "daily": "daily",
+    "weekly": "weekly",
+    "monthly": "monthly",
+    "billingperiod": "monthly",
+    "86400": "daily",
+    "604800": "weekly",
+}
 
 
 def interval_seconds(item: int | str) -> int | None:
@@ -184,21 +194,30 @@ def covers(registered: Scope, requested: Scope) -> None:
     """Raise ScopeError naming the first term of `requested` that `registered` does not allow."""
     extra_fb = [n for n in requested.function_blocks if n not in registered.function_blocks]
     if extra_fb:
-        raise ScopeError(f"FB={'_'.join(map(str, requested.function_blocks))}",
-                         f"function block {extra_fb[0]} is not in the application's registered scope")
+        raise ScopeError(
+            f"FB={'_'.join(map(str, requested.function_blocks))}",
+            f"function block {extra_fb[0]} is not in the application's registered scope",
+        )
     # a registered scope without IntervalDuration (a function-block-only grammar's) limits none
     offered_iv = {_interval_key(n) for n in registered.interval_durations}
     extra_iv = [n for n in requested.interval_durations if _interval_key(n) not in offered_iv]
     if extra_iv and registered.interval_durations:
-        raise ScopeError(f"IntervalDuration={'_'.join(map(str, requested.interval_durations))}",
-                         f"interval {extra_iv[0]} is not offered")
-    if requested.block_duration is not None and registered.block_duration is not None and \
-            _block_key(requested.block_duration) != _block_key(registered.block_duration):
+        raise ScopeError(
+            f"IntervalDuration={'_'.join(map(str, requested.interval_durations))}",
+            f"interval {extra_iv[0]} is not offered",
+        )
+    if (
+        requested.block_duration is not None
+        and registered.block_duration is not None
+        and _block_key(requested.block_duration) != _block_key(registered.block_duration)
+    ):
         raise ScopeError(f"BlockDuration={requested.block_duration}", f"only {registered.block_duration} is offered")
     asked, offered = requested.history_seconds, registered.history_seconds
     if asked is not None and offered is not None and asked > offered:
-        raise ScopeError(f"HistoryLength={requested.history_length}",
-                         f"at most {offered} seconds of history ({history_words(offered)}) are offered")
+        raise ScopeError(
+            f"HistoryLength={requested.history_length}",
+            f"at most {offered} seconds of history ({history_words(offered)}) are offered",
+        )
 
 
 def _interval_key(item: int | str) -> int | str:
@@ -219,23 +238,32 @@ def check_grammar(scope: Scope, grammar: str) -> None:
     """Raise ScopeError if a parsed request breaks `grammar`'s rule beyond the parse: fb-only takes
     function blocks alone, requires-params wants the data's shape spelled out."""
     if grammar == "fb-only":
-        for term, present in (("IntervalDuration", scope.interval_durations), ("BlockDuration", scope.block_duration),
-                              ("HistoryLength", scope.history_length),
-                              ("SubscriptionFrequency", scope.subscription_frequency),
-                              ("AccountCollection", scope.account_collection)):
+        for term, present in (
+            ("IntervalDuration", scope.interval_durations),
+            ("BlockDuration", scope.block_duration),
+            ("HistoryLength", scope.history_length),
+            ("SubscriptionFrequency", scope.subscription_frequency),
+            ("AccountCollection", scope.account_collection),
+        ):
             if present not in (None, ()):
-                raise ScopeError(term, "this utility accepts function blocks only (FB=...): leave "
-                                       f"{term} and every other term out")
+                raise ScopeError(
+                    term, f"this utility accepts function blocks only (FB=...): leave {term} and every other term out"
+                )
     elif grammar == "requires-params":
-        missing = [t for t, v in zip(_REQUIRED_PARAMS, (scope.interval_durations, scope.block_duration,
-                                                          scope.history_length)) if v in (None, ())]
+        missing = [
+            t
+            for t, v in zip(_REQUIRED_PARAMS, (scope.interval_durations, scope.block_duration, scope.history_length))
+            if v in (None, ())
+        ]
         if missing and scope.bulk_request is None:
-            raise ScopeError(str(scope), f"this utility needs {', '.join(missing)} beside FB "
-                                         f"(a bare function-block list is refused)")
+            raise ScopeError(
+                str(scope), f"this utility needs {', '.join(missing)} beside FB (a bare function-block list is refused)"
+            )
 
 
-def allowed_by(registered: list[str], requested: str, grammar: str = "strict",
-               supported: frozenset[int] | None = None) -> Scope:
+def allowed_by(
+    registered: list[str], requested: str, grammar: str = "strict", supported: frozenset[int] | None = None
+) -> Scope:
     """The parsed requested scope if it keeps `grammar` (strict, fb-only, requires-params or lenient), names only function blocks the
     utility serves (`supported`, None: all) and one of the registered scopes covers it; else ScopeError
     naming a term."""
@@ -245,8 +273,10 @@ def allowed_by(registered: list[str], requested: str, grammar: str = "strict",
         lacking = [n for n in wanted.function_blocks if n not in supported]
         if lacking:
             name = FUNCTION_BLOCK_NAMES.get(lacking[0], f"FB_{lacking[0]}")
-            raise ScopeError(f"FB={'_'.join(map(str, wanted.function_blocks))}",
-                             f"function block {lacking[0]} ({name}) is not offered by this utility")
+            raise ScopeError(
+                f"FB={'_'.join(map(str, wanted.function_blocks))}",
+                f"function block {lacking[0]} ({name}) is not offered by this utility",
+            )
     first_error: ScopeError | None = None
     for text in registered:
         try:
@@ -263,8 +293,12 @@ def allowed_by(registered: list[str], requested: str, grammar: str = "strict",
 _CORE = (1, 3, 4, 5, 12, 13, 14, 15, 16, 18, 19, 31, 32, 37, 38, 39)
 
 
-def standard_scopes(commodities: tuple[str, ...], electricity_interval: int, grammar: str = "strict",
-                    supported: frozenset[int] | None = None) -> list[str]:
+def standard_scopes(
+    commodities: tuple[str, ...],
+    electricity_interval: int,
+    grammar: str = "strict",
+    supported: frozenset[int] | None = None,
+) -> list[str]:
     """The scope strings a utility offers its third parties: usage data, then usage plus customer data
     (function blocks only for an fb-only grammar; only the blocks it serves, if it lists them)."""
     fbs = list(_CORE)
@@ -279,8 +313,11 @@ def standard_scopes(commodities: tuple[str, ...], electricity_interval: int, gra
         fbs, customer = [n for n in fbs if n in supported], [n for n in customer if n in supported]
     fbs.sort()
     intervals = tuple(sorted({electricity_interval, 3600, 86400}))
-    shape: dict = {} if grammar == "fb-only" else dict(interval_durations=intervals, block_duration="daily",
-                                                        history_length=HISTORY_13_MONTHS)
+    shape: dict = (
+        {}
+        if grammar == "fb-only"
+        else dict(interval_durations=intervals, block_duration="daily", history_length=HISTORY_13_MONTHS)
+    )
     usage = Scope(tuple(fbs), **shape)
     with_customer = Scope(tuple(sorted(fbs + customer)), **shape)
     return [str(usage), str(with_customer)]
@@ -337,33 +374,72 @@ def grants_customer_data(scope: str) -> bool:
 # The function blocks' names (ESPI.md 6.2: the implementation agreement's, else the certification's);
 # numbers without a published name are echoed as FB_n.
 FUNCTION_BLOCK_NAMES = {
-    1: "Common Data Custodian", 2: "Green Button Download My Data", 3: "Core Green Button Connect My Data",
-    4: "Interval Metering", 5: "Interval Electricity Metering", 6: "Demand Electricity Metering",
-    7: "Net Metering", 8: "Forward and Reverse Metering", 9: "Register Values", 10: "Gas", 11: "Water",
-    12: "Cost of Interval Data", 13: "Security and Privacy classes", 14: "Authorization and Authentication (OAuth)",
-    15: "Usage Summary", 16: "Usage Summary with Cost", 17: "Power Quality Summary", 18: "Multiple Usage Points",
-    19: "Partial update data", 27: "Usage Summary with Demands and Previous Day Attributes",
-    28: "Usage Summary Costs for Current Billing Period", 29: "Temperature", 31: "Core REST Services",
-    32: "Resource Level REST", 33: "Management REST Interfaces", 34: "SFTP for Bulk", 35: "REST for Bulk",
-    36: "Third Party (Client) Dynamic Registration", 37: "Query Parameters", 38: "On Demand Requests",
-    39: "PUSH model", 40: "Offline Authorization", 41: "Manage Authorization Resource",
-    42: "Third Party Core REST Services", 43: "Third Party Management REST Services",
-    44: "Manage ApplicationInformation Resource", 45: "Upload", 46: "Core RetailCustomer",
-    47: "REST for RetailCustomer Bulk", 48: "SFTP for RetailCustomer Bulk", 49: "RetailCustomer Management REST",
-    50: "RetailCustomer Resource Level REST", 51: "Retail Customer Common",
-    55: "Retail Customer Demographic Information", 56: "Retail Customer Billing Information",
-    58: "Retail Customer Service-Location Information", 59: "Retail Customer Service-Supplier Information",
+    1: "Common Data Custodian",
+    2: "Green Button Download My Data",
+    3: "Core Green Button Connect My Data",
+    4: "Interval Metering",
+    5: "Interval Electricity Metering",
+    6: "Demand Electricity Metering",
+    7: "Net Metering",
+    8: "Forward and Reverse Metering",
+    9: "Register Values",
+    10: "Gas",
+    11: "Water",
+    12: "Cost of Interval Data",
+    13: "Security and Privacy classes",
+    14: "Authorization and Authentication (OAuth)",
+    15: "Usage Summary",
+    16: "Usage Summary with Cost",
+    17: "Power Quality Summary",
+    18: "Multiple Usage Points",
+    19: "Partial update data",
+    27: "Usage Summary with Demands and Previous Day Attributes",
+    28: "Usage Summary Costs for Current Billing Period",
+    29: "Temperature",
+    31: "Core REST Services",
+    32: "Resource Level REST",
+    33: "Management REST Interfaces",
+    34: "SFTP for Bulk",
+    35: "REST for Bulk",
+    36: "Third Party (Client) Dynamic Registration",
+    37: "Query Parameters",
+    38: "On Demand Requests",
+    39: "PUSH model",
+    40: "Offline Authorization",
+    41: "Manage Authorization Resource",
+    42: "Third Party Core REST Services",
+    43: "Third Party Management REST Services",
+    44: "Manage ApplicationInformation Resource",
+    45: "Upload",
+    46: "Core RetailCustomer",
+    47: "REST for RetailCustomer Bulk",
+    48: "SFTP for RetailCustomer Bulk",
+    49: "RetailCustomer Management REST",
+    50: "RetailCustomer Resource Level REST",
+    51: "Retail Customer Common",
+    55: "Retail Customer Demographic Information",
+    56: "Retail Customer Billing Information",
+    58: "Retail Customer Service-Location Information",
+    59: "Retail Customer Service-Supplier Information",
     60: "Retail Customer Meter Information",
 }
 
 # Plain words for the consent page (ESPI.md 6.2), by function block.
 PLAIN_WORDS = {
-    5: "Electricity use in intervals", 7: "Net electricity: what you drew from the grid minus what you sent to it",
+    5: "Electricity use in intervals",
+    7: "Net electricity: what you drew from the grid minus what you sent to it",
     8: "Electricity delivered and received (solar export)",
-    10: "Natural gas use", 11: "Water use", 12: "Cost per interval", 15: "Monthly bill summaries",
-    16: "Bill amounts", 18: "All your service points", 46: "Billing data: name, service address, meter number",
-    55: "Contact details: name, address, phone, e-mail", 56: "Account and billing information",
-    58: "Service location", 60: "Meter details",
+    10: "Natural gas use",
+    11: "Water use",
+    12: "Cost per interval",
+    15: "Monthly bill summaries",
+    16: "Bill amounts",
+    18: "All your service points",
+    46: "Billing data: name, service address, meter number",
+    55: "Contact details: name, address, phone, e-mail",
+    56: "Account and billing information",
+    58: "Service location",
+    60: "Meter details",
 }
 
 
@@ -420,6 +496,7 @@ def summary_words(scope: str) -> list[str]:
 
 # --- what a scope lets a usage document hold (ESPI.md 6.2) -----------------------------------
 
+
 @dataclass(frozen=True)
 class Content:
     """The usage data a scope grants: interval cost (FB 12), summaries (FB 15, with cost FB 16),
@@ -439,10 +516,12 @@ class Content:
 
     def serves(self, commodity: str, flow: str, interval: int) -> bool:
         """Whether a stream of this commodity, flow and interval length is granted."""
-        return ((self.commodities is None or commodity in self.commodities)
-                and (flow != "received" or self.received)
-                and (flow != "net" or self.net)
-                and (self.intervals is None or interval in self.intervals))
+        return (
+            (self.commodities is None or commodity in self.commodities)
+            and (flow != "received" or self.received)
+            and (flow != "net" or self.net)
+            and (self.intervals is None or interval in self.intervals)
+        )
 
 
 EVERYTHING = Content()  # what the customer's own download holds
@@ -456,7 +535,14 @@ def content_of(scope: str) -> Content:
     named = commodities_of(scope)
     intervals = frozenset(_intervals_of(terms))
     seconds = _history_of(terms)
-    return Content(interval_cost=12 in fbs, summaries=bool(fbs & {15, 16}), summary_cost=16 in fbs,
-                   commodities=frozenset(named) if named is not None else None, received=8 in fbs, net=7 in fbs,
-                   intervals=intervals or None, block=block_of(terms.get("blockduration")) or "daily",
-                   history_seconds=seconds)
+    return Content(
+        interval_cost=12 in fbs,
+        summaries=bool(fbs & {15, 16}),
+        summary_cost=16 in fbs,
+        commodities=frozenset(named) if named is not None else None,
+        received=8 in fbs,
+        net=7 in fbs,
+        intervals=intervals or None,
+        block=block_of(terms.get("blockduration")) or "daily",
+        history_seconds=seconds,
+    )

@@ -5,6 +5,7 @@ Links in documents, token responses and notifications are built from it (`href`)
 registered from it (`rule`), and it documents itself (`RESOURCES`). Nothing else in the sandbox
 spells `/espi/1_1/...`.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,11 +38,17 @@ _TREE = (
     ("UsageSummaries", _UP + "/UsageSummary", "a usage point's bills (usage summaries)"),
     ("UsageSummary", _UP + "/UsageSummary/{usage_summary_id}", "a usage summary"),
     ("ElectricPowerUsageSummaries", _UP + "/ElectricPowerUsageSummary", "the usage summaries by their ESPI 1.x name"),
-    ("ElectricPowerUsageSummary", _UP + "/ElectricPowerUsageSummary/{usage_summary_id}",
-     "a usage summary by its ESPI 1.x name"),
+    (
+        "ElectricPowerUsageSummary",
+        _UP + "/ElectricPowerUsageSummary/{usage_summary_id}",
+        "a usage summary by its ESPI 1.x name",
+    ),
     ("ElectricPowerQualitySummaries", _UP + "/ElectricPowerQualitySummary", "a usage point's power quality"),
-    ("ElectricPowerQualitySummary", _UP + "/ElectricPowerQualitySummary/{quality_summary_id}",
-     "a power quality summary"),
+    (
+        "ElectricPowerQualitySummary",
+        _UP + "/ElectricPowerQualitySummary/{quality_summary_id}",
+        "a power quality summary",
+    ),
 )
 TREE = tuple(name for name, _, _ in _TREE)
 
@@ -54,8 +61,12 @@ PII_ROOT = (
     ("ServiceLocation", "service_location_id", "service locations (PII)", "a service location (PII)"),
     ("ServiceSupplier", "service_supplier_id", "service suppliers (the utility, per agreement)", "a service supplier"),
     ("Meter", "meter_id", "meters (PII)", "a meter (PII)"),
-    ("EndDevice", "end_device_id", "end devices (empty: the sandbox's only devices are its meters)",
-     "an end device (none exists)"),
+    (
+        "EndDevice",
+        "end_device_id",
+        "end devices (empty: the sandbox's only devices are its meters)",
+        "an end device (none exists)",
+    ),
     ("Statement", "statement_id", "bill statements (PII)", "a bill statement (PII)"),
 )
 
@@ -66,32 +77,60 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("AuthorizationList", "Authorization", "the Authorization collection"),
     Resource("Authorization", "Authorization/{authorization_id}", "a customer's (or a client's) grant"),
     Resource("BatchSubscription", "Batch/Subscription/{subscription_id}", "everything a customer authorization shares"),
-    Resource("BatchSubscriptionUsagePoints", "Batch/Subscription/{subscription_id}/UsagePoint",
-             "the same, by its usage points"),
-    Resource("BatchSubscriptionUsagePoint", "Batch/Subscription/{subscription_id}/UsagePoint/{usage_point_id}",
-             "one usage point of a subscription, with everything below it"),
+    Resource(
+        "BatchSubscriptionUsagePoints",
+        "Batch/Subscription/{subscription_id}/UsagePoint",
+        "the same, by its usage points",
+    ),
+    Resource(
+        "BatchSubscriptionUsagePoint",
+        "Batch/Subscription/{subscription_id}/UsagePoint/{usage_point_id}",
+        "one usage point of a subscription, with everything below it",
+    ),
     Resource("BatchBulk", "Batch/Bulk/{bulk_id}", "every subscription of a third party's bulk request"),
     Resource("BatchBulkRoot", "Batch/Bulk", "the base of bulk URLs (dataCustodianBulkRequestURI)"),
     Resource("BatchRetailCustomer", "Batch/RetailCustomer/{retail_customer_id}", "a customer's PII resources"),
-    Resource("BatchRetailCustomerUsagePoint", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint",
-             "a customer's usage data (Download My Data); POST uploads a Green Button file"),
-    Resource("BatchRetailCustomerUsagePointOne", "Batch/RetailCustomer/{retail_customer_id}/UsagePoint/{usage_point_id}",
-             "one usage point of a customer's usage data (Download My Data)"),
-    Resource("Subscription", "Subscription/{subscription_id}",
-             "the parent of a subscription's usage points: a feed of its UsagePoint entries"),
-    *(Resource(f"{prefix}{name}", f"{parent}/{path}", what) for prefix, parent in TREE_PARENTS
-      for name, path, what in _TREE),
+    Resource(
+        "BatchRetailCustomerUsagePoint",
+        "Batch/RetailCustomer/{retail_customer_id}/UsagePoint",
+        "a customer's usage data (Download My Data); POST uploads a Green Button file",
+    ),
+    Resource(
+        "BatchRetailCustomerUsagePointOne",
+        "Batch/RetailCustomer/{retail_customer_id}/UsagePoint/{usage_point_id}",
+        "one usage point of a customer's usage data (Download My Data)",
+    ),
+    Resource(
+        "Subscription",
+        "Subscription/{subscription_id}",
+        "the parent of a subscription's usage points: a feed of its UsagePoint entries",
+    ),
+    *(
+        Resource(f"{prefix}{name}", f"{parent}/{path}", what)
+        for prefix, parent in TREE_PARENTS
+        for name, path, what in _TREE
+    ),
     Resource("RetailCustomer", _RC, "a customer, parent of their resources"),
     Resource("CustomerList", _RC + "/Customer", "a customer's Customer resource (PII)"),
-    Resource("CustomerTree", _RC + "/Customer/{rest:path}",
-             "the PII below it: CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation, Meter, "
-             "Statement"),
-    *(r for kind, id_name, many, one in PII_ROOT
-      for r in (Resource(f"{kind}Collection", kind, f"the root collection of {many}"),
-                Resource(kind, f"{kind}/{{{id_name}}}", one))),
+    Resource(
+        "CustomerTree",
+        _RC + "/Customer/{rest:path}",
+        "the PII below it: CustomerAccount, CustomerAgreement, ServiceSupplier, ServiceLocation, Meter, Statement",
+    ),
+    *(
+        r
+        for kind, id_name, many, one in PII_ROOT
+        for r in (
+            Resource(f"{kind}Collection", kind, f"the root collection of {many}"),
+            Resource(kind, f"{kind}/{{{id_name}}}", one),
+        )
+    ),
     Resource("StatementDocument", "Statement/{statement_id}/Document", "a bill statement's document (PDF)"),
-    Resource("ProgramDateIdMappingsList", "ProgramDateIdMappings", "the codes of the utility's tariffs "
-             "(time-of-use periods, tiers) its readings carry"),
+    Resource(
+        "ProgramDateIdMappingsList",
+        "ProgramDateIdMappings",
+        "the codes of the utility's tariffs (time-of-use periods, tiers) its readings carry",
+    ),
     Resource("ProgramDateIdMappings", "ProgramDateIdMappings/{program_date_id_mappings_id}", "one tariff code"),
     Resource("ReadingTypes", "ReadingType", "the ReadingType collection"),
     Resource("ReadingType", "ReadingType/{reading_type_id}", "a reading type"),
@@ -131,8 +170,13 @@ def path(name: str, **ids: str) -> str:
 
 def rule(name: str) -> str:
     """The resource's route (Flask rule) below /dc/<slug>; `{rest:path}` takes slashes."""
-    return RESOURCE_PREFIX + "/" + _PLACEHOLDER.sub(
-        lambda m: f"<{m.group(2)}:{m.group(1)}>" if m.group(2) else f"<{m.group(1)}>", _BY_NAME[name].path)
+    return (
+        RESOURCE_PREFIX
+        + "/"
+        + _PLACEHOLDER.sub(
+            lambda m: f"<{m.group(2)}:{m.group(1)}>" if m.group(2) else f"<{m.group(1)}>", _BY_NAME[name].path
+        )
+    )
 
 
 def template(name: str) -> str:
@@ -182,7 +226,16 @@ class Endpoints:
 def endpoints(base_url: str, slug: str) -> Endpoints:
     dc = dc_root(base_url, slug)
     root = resource_root(base_url, slug)
-    return Endpoints(dc=dc, resource=root, portal=f"{dc}/", developer=f"{dc}/developer/",
-                     authorize=f"{dc}/oauth/authorize", token=f"{dc}/oauth/token", revoke=f"{dc}/oauth/revoke",
-                     introspect=f"{dc}/oauth/introspect", register=dc + REGISTER_RULE,
-                     bulk=href(root, "BatchBulkRoot"), scope_selection=f"{dc}/RetailCustomer/ScopeSelectionList")
+    return Endpoints(
+        dc=dc,
+        resource=root,
+        portal=f"{dc}/",
+        developer=f"{dc}/developer/",
+        authorize=f"{dc}/oauth/authorize",
+        token=f"{dc}/oauth/token",
+        revoke=f"{dc}/oauth/revoke",
+        introspect=f"{dc}/oauth/introspect",
+        register=dc + REGISTER_RULE,
+        bulk=href(root, "BatchBulkRoot"),
+        scope_selection=f"{dc}/RetailCustomer/ScopeSelectionList",
+    )

@@ -1,4 +1,5 @@
 """Name-based (version 5) UUIDs: the same seed and resource identity give the same id forever."""
+
 from __future__ import annotations
 
 import hashlib

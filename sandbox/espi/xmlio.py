@@ -1,5 +1,6 @@
 """Reading untrusted XML safely, and the ESPI schema sets (4.0, and 3.3 for output in that version)
 that validate a whole feed."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -12,8 +13,11 @@ from sandbox.core.errors import XmlRefused
 SCHEMA_DIR = Path(__file__).with_name("schema")
 # each version's folder holds atom.xsd, espi.xsd, customer.xsd, xml.xsd and gb-feed-wrapper.xsd
 SCHEMA_DIRS = {"4.0": SCHEMA_DIR, "3.3": SCHEMA_DIR / "v3.3"}
-_REMOTE_XML_XSD = ("https://www.w3.org/2001/03/xml.xsd", "http://www.w3.org/2001/03/xml.xsd",
-                   "http://www.w3.org/2001/xml.xsd")
+_REMOTE_XML_XSD = (
+    "https://www.w3.org/2001/03/xml.xsd",
+    "http://www.w3.org/2001/03/xml.xsd",
+    "http://www.w3.org/2001/xml.xsd",
+)
 MAX_XML_BYTES = 64 * 1024 * 1024
 # A tree costs ~130 bytes an element: a file of tiny elements (<a/><a/>...) would take 30 times its size.
 # A Green Button file holds an element per 30 bytes or more, so this bounds the tree, not real files.
@@ -50,8 +54,15 @@ def schema_for(version: str) -> etree.XMLSchema:
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                           huge_tree=False, remove_comments=True, remove_pis=True)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
 
 
 def check_size(data: bytes, max_bytes: int = MAX_XML_BYTES) -> None:

@@ -6,6 +6,7 @@ Entries come from the feed builders (usage, customer, management); a request ask
 kinds of entry it serves, so a UsagePoint entry costs no readings. Member URLs give an <entry>
 document, collections and batch URLs a <feed> (ESPI.md 11, item 38).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -85,6 +86,7 @@ class Tree:
 
 # --- usage data ---------------------------------------------------------------------------------
 
+
 def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.date]:
     """The days to compute: the history, bounded by HistoryLength and the query's time windows. The
     filter then cuts exactly; the days computed only need to hold every entry it could keep, whole:
@@ -101,8 +103,10 @@ def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.dat
     highs = [t for t in (q.published_max, q.updated_max) if t is not None]
     # a bound far outside these days gives the same window as one just outside them, so the calendar's own
     # edges (years 1 and 9999) never reach the date arithmetic; the filter still compares the exact times
-    near = (local_midnight(tz, start - dt.timedelta(days=3)),
-            local_midnight(tz, max(start, end) + dt.timedelta(days=62)))
+    near = (
+        local_midnight(tz, start - dt.timedelta(days=3)),
+        local_midnight(tz, max(start, end) + dt.timedelta(days=62)),
+    )
     if lows:
         first = month_start(local_date(tz, min(max(max(lows), near[0]), near[1])) - dt.timedelta(days=1))
         start = max(start, first - dt.timedelta(days=first.weekday()))
@@ -111,9 +115,13 @@ def _window(place: Place, tree: Tree, history: History) -> tuple[dt.date, dt.dat
     return start, max(start, end)
 
 
-def usage_entries(place: Place, tree: Tree, ups: Sequence[UsagePoint] | None = None,
-                  kinds: frozenset[str] = USAGE_KINDS, sent: set[str] | None = None
-                  ) -> tuple[Iterator[Entry | BlockRun], int]:
+def usage_entries(
+    place: Place,
+    tree: Tree,
+    ups: Sequence[UsagePoint] | None = None,
+    kinds: frozenset[str] = USAGE_KINDS,
+    sent: set[str] | None = None,
+) -> tuple[Iterator[Entry | BlockRun], int]:
     """(the entries, lazily; the feed's `updated`) for `ups` (default: all of the tree's). Shared
     entries (ReadingType, LocalTimeParameters) come once per `sent` set (default: per call)."""
     sent = set() if sent is None else sent
@@ -150,16 +158,24 @@ def of_kind(entries: Iterable[Entry | BlockRun], kind: str, up_href: str | None 
 
 # --- documents ----------------------------------------------------------------------------------
 
+
 def feed_id(place: Place, self_href: str) -> str:
     return resource_uuid_str(place.world.seed, "feed", self_href)
 
 
-def feed(place: Place, self_href: str, title: str, entries: Iterable[Entry | BlockRun], updated: int | None = None,
-         prefix: str = "espi") -> Iterator[bytes]:
+def feed(
+    place: Place,
+    self_href: str,
+    title: str,
+    entries: Iterable[Entry | BlockRun],
+    updated: int | None = None,
+    prefix: str = "espi",
+) -> Iterator[bytes]:
     """A feed document of `entries` with the request's query parameters applied (streamed)."""
     writer = FeedWriter(prefix, place.rendered, place.world)
-    return writer.feed(feed_id(place, self_href), title, self_href, updated or place.now,
-                       espi_query.apply(place.query, entries))
+    return writer.feed(
+        feed_id(place, self_href), title, self_href, updated or place.now, espi_query.apply(place.query, entries)
+    )
 
 
 def entry(e: Entry, prefix: str = "espi") -> bytes:
@@ -176,11 +192,26 @@ def usage_point_entry(place: Place, tree: Tree, uuid: str, prefix: str = "espi")
     if not isinstance(tree.source, Shared):
         return _usage_point_entry(place, tree, uuid, prefix)
     shared = tree.source
-    key = (id(place.world), place.world.seed, place.utility.slug, place.root, prefix, place.query, tree.parent,
-           tree.content, tree.earliest, tree.days, shared.authorization_id, shared.customer_id, shared.provisioned, uuid,
-           place.clock.published_end(place.utility.time_zone))
+    key = (
+        id(place.world),
+        place.world.seed,
+        place.utility.slug,
+        place.root,
+        prefix,
+        place.query,
+        tree.parent,
+        tree.content,
+        tree.earliest,
+        tree.days,
+        shared.authorization_id,
+        shared.customer_id,
+        shared.provisioned,
+        uuid,
+        place.clock.published_end(place.utility.time_zone),
+    )
     return kept_of(shared.session, "usage-point-entry", 2_000).get(  # about 2 KB each
-        key, lambda: _usage_point_entry(place, tree, uuid, prefix))
+        key, lambda: _usage_point_entry(place, tree, uuid, prefix)
+    )
 
 
 def _usage_point_entry(place: Place, tree: Tree, uuid: str, prefix: str) -> bytes:
@@ -191,11 +222,13 @@ def _usage_point_entry(place: Place, tree: Tree, uuid: str, prefix: str) -> byte
 
 # --- shared resources -----------------------------------------------------------------------------
 
+
 def local_time(place: Place) -> Entry:
     tz = place.utility.time_zone
     today = place.clock.today(tz)
-    return local_time_entry(place.world, place.utility, place.root, local_midnight(tz, place.world.history_start),
-                            today.year)
+    return local_time_entry(
+        place.world, place.utility, place.root, local_midnight(tz, place.world.history_start), today.year
+    )
 
 
 def reading_types(place: Place, trees: Iterable[Tree]) -> Iterator[Entry]:
@@ -208,14 +241,24 @@ def reading_types(place: Place, trees: Iterable[Tree]) -> Iterator[Entry]:
 
 # --- customer (PII) data ------------------------------------------------------------------------
 
-def customer_documents(place: Place, customer: Customer, usage_point_href,
-                       usage_points: list[UsagePoint] | None = None, statements: bool = False) -> list[Entry]:
+
+def customer_documents(
+    place: Place,
+    customer: Customer,
+    usage_point_href,
+    usage_points: list[UsagePoint] | None = None,
+    statements: bool = False,
+) -> list[Entry]:
     """The customer's PII entries, naming `usage_points` (default: all the customer's), with their
     bill statements if `statements`."""
-    periods = bill_statements.periods(place.world, place.utility, place.clock, customer, usage_points) \
-        if statements else []
-    return list(customer_entries(place.world, place.utility, customer, place.root, usage_point_href, place.now,
-                                 usage_points, periods))
+    periods = (
+        bill_statements.periods(place.world, place.utility, place.clock, customer, usage_points) if statements else []
+    )
+    return list(
+        customer_entries(
+            place.world, place.utility, customer, place.root, usage_point_href, place.now, usage_points, periods
+        )
+    )
 
 
 def program_dates(place: Place) -> list[Entry]:
@@ -231,9 +274,13 @@ def pii_at(entries: list[Entry], href: str) -> tuple[Entry | None, list[Entry]]:
 
 def subscription_tree(place: Place, shared: Shared, usage_points: list[UsagePoint] | None = None) -> Tree:
     """A subscription's tree as its scope grants it (all its usage points unless given)."""
-    return Tree(subscription_href(place, shared.id), None if usage_points is None else shared.customer,
-                shared if usage_points is None else usage_points, shared.content,
-                shared.earliest(place.clock.now(), place.utility.time_zone))
+    return Tree(
+        subscription_href(place, shared.id),
+        None if usage_points is None else shared.customer,
+        shared if usage_points is None else usage_points,
+        shared.content,
+        shared.earliest(place.clock.now(), place.utility.time_zone),
+    )
 
 
 def subscription_href(place: Place, subscription_id: str) -> str:
@@ -242,4 +289,3 @@ def subscription_href(place: Place, subscription_id: str) -> str:
 
 def retail_customer_href(place: Place, customer_uuid: str) -> str:
     return urls.href(place.root, "RetailCustomer", retail_customer_id=customer_uuid)
-

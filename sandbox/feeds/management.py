@@ -1,5 +1,6 @@
 """Entries of the management resources: ApplicationInformation (a third party's registration)
 and Authorization (a customer's grant). Neither ever carries a secret or token value."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -47,8 +48,9 @@ def uris_for(auth: Authorization, root: str) -> Uris:
     return Uris(resource, urls.href(root, "Authorization", authorization_id=auth.uuid), customer)
 
 
-def application_entry(app: Application, data_custodian_id: str, base_url: str, slug: str,
-                      reveal: dict[str, str] | None = None) -> Entry:
+def application_entry(
+    app: Application, data_custodian_id: str, base_url: str, slug: str, reveal: dict[str, str] | None = None
+) -> Entry:
     """The registration as ESPI ApplicationInformation. Secrets are written as "redacted" unless
     `reveal` gives them ({"client_secret": ..., "registration_access_token": ...}), which only the
     registration response does, once."""
@@ -57,47 +59,57 @@ def application_entry(app: Application, data_custodian_id: str, base_url: str, s
     issued = _epoch(app.created_at)
 
     def content():
-        return application_information({
-            "dataCustodianId": data_custodian_id,
-            "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
-            "thirdPartyApplicationDescription": app.description[:256] or None,
-            "thirdPartyApplicationStatus": 3 if app.status == AppStatus.PRODUCTION else 2,
-            "thirdPartyApplicationType": 1,
-            "thirdPartyApplicationUse": 1,
-            "authorizationServerUri": ep.dc + "/",
-            "thirdPartyNotifyUri": app.notify_uri or ep.developer + "no-notify-uri",
-            "authorizationServerAuthorizationEndpoint": ep.authorize,
-            "authorizationServerRegistrationEndpoint": ep.register,
-            "authorizationServerTokenEndpoint": ep.token,
-            "dataCustodianBulkRequestURI": ep.bulk,
-            "dataCustodianResourceEndpoint": ep.resource,
-            "thirdPartyScopeSelectionScreenURI": app.scope_selection_uri,
-            "thirdPartyUserPortalScreenURI": app.portal_uri,
-            "thirdPartyPhone": app.phone,
-            "tos_uri": app.tos_uri,
-            "policy_uri": app.policy_uri,
-            "client_secret": (reveal or {}).get("client_secret", REDACTED),
-            "logo_uri": app.logo_uri,
-            "client_name": app.name,
-            "client_uri": app.client_uri,
-            "redirect_uri": list(app.redirect_uris),
-            "client_id": app.client_id,
-            "software_id": app.software_id or app.uuid,
-            "software_version": app.software_version or "1.0",
-            "client_id_issued_at": issued,
-            "client_secret_expires_at": 0,
-            "contacts": [app.contact_email] if app.contact_email else None,
-            "token_endpoint_auth_method": "client_secret_basic",
-            "scope": list(app.scopes),
-            "grant_types": GRANT_TYPES,
-            "response_types": "code",
-            "registration_client_uri": href,
-            "registration_access_token": (reveal or {}).get("registration_access_token", REDACTED),
-            "dataCustodianScopeSelectionScreenURI": f"{ep.scope_selection}?ThirdPartyID={app.client_id}",
-        })
+        return application_information(
+            {
+                "dataCustodianId": data_custodian_id,
+                "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
+                "thirdPartyApplicationDescription": app.description[:256] or None,
+                "thirdPartyApplicationStatus": 3 if app.status == AppStatus.PRODUCTION else 2,
+                "thirdPartyApplicationType": 1,
+                "thirdPartyApplicationUse": 1,
+                "authorizationServerUri": ep.dc + "/",
+                "thirdPartyNotifyUri": app.notify_uri or ep.developer + "no-notify-uri",
+                "authorizationServerAuthorizationEndpoint": ep.authorize,
+                "authorizationServerRegistrationEndpoint": ep.register,
+                "authorizationServerTokenEndpoint": ep.token,
+                "dataCustodianBulkRequestURI": ep.bulk,
+                "dataCustodianResourceEndpoint": ep.resource,
+                "thirdPartyScopeSelectionScreenURI": app.scope_selection_uri,
+                "thirdPartyUserPortalScreenURI": app.portal_uri,
+                "thirdPartyPhone": app.phone,
+                "tos_uri": app.tos_uri,
+                "policy_uri": app.policy_uri,
+                "client_secret": (reveal or {}).get("client_secret", REDACTED),
+                "logo_uri": app.logo_uri,
+                "client_name": app.name,
+                "client_uri": app.client_uri,
+                "redirect_uri": list(app.redirect_uris),
+                "client_id": app.client_id,
+                "software_id": app.software_id or app.uuid,
+                "software_version": app.software_version or "1.0",
+                "client_id_issued_at": issued,
+                "client_secret_expires_at": 0,
+                "contacts": [app.contact_email] if app.contact_email else None,
+                "token_endpoint_auth_method": "client_secret_basic",
+                "scope": list(app.scopes),
+                "grant_types": GRANT_TYPES,
+                "response_types": "code",
+                "registration_client_uri": href,
+                "registration_access_token": (reveal or {}).get("registration_access_token", REDACTED),
+                "dataCustodianScopeSelectionScreenURI": f"{ep.scope_selection}?ThirdPartyID={app.client_id}",
+            }
+        )
 
-    return Entry("ApplicationInformation", app.uuid, href, urls.href(ep.resource, "ApplicationInformationList"), app.name, issued,
-                 issued, content)
+    return Entry(
+        "ApplicationInformation",
+        app.uuid,
+        href,
+        urls.href(ep.resource, "ApplicationInformationList"),
+        app.name,
+        issued,
+        issued,
+        content,
+    )
 
 
 def authorization_entry(auth: Authorization, base_url: str, slug: str, token_expires_at: int | None = None) -> Entry:
@@ -109,12 +121,31 @@ def authorization_entry(auth: Authorization, base_url: str, slug: str, token_exp
     updated = _epoch(auth.ended_at or auth.created_at)
 
     def content():
-        return authorization(authorized_start=start, authorized_duration=max(0, end - start), published_start=None,
-                             published_duration=None, status=status,
-                             expires_at=token_expires_at if token_expires_at is not None else end,
-                             grant_type=auth.grant_type, scope=auth.scope, resource_uri=resource,
-                             authorization_uri=href, customer_resource_uri=uris.customer)
+        return authorization(
+            authorized_start=start,
+            authorized_duration=max(0, end - start),
+            published_start=None,
+            published_duration=None,
+            status=status,
+            expires_at=token_expires_at if token_expires_at is not None else end,
+            grant_type=auth.grant_type,
+            scope=auth.scope,
+            resource_uri=resource,
+            authorization_uri=href,
+            customer_resource_uri=uris.customer,
+        )
 
-    related = [Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else f"espi-feed/{feed_kind(resource)}")]
-    return Entry("Authorization", auth.uuid, href, urls.href(root, "AuthorizationList"), auth.application.name,
-                 _epoch(auth.created_at), updated, content, related)
+    related = [
+        Link("related", resource, "espi-feed/UsagePoint" if auth.customer_id else f"espi-feed/{feed_kind(resource)}")
+    ]
+    return Entry(
+        "Authorization",
+        auth.uuid,
+        href,
+        urls.href(root, "AuthorizationList"),
+        auth.application.name,
+        _epoch(auth.created_at),
+        updated,
+        content,
+        related,
+    )

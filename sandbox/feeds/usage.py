@@ -6,6 +6,7 @@ Subscription/{id} for Connect My Data). Times are taken from the data, not the w
 clock: a day's IntervalBlock is published at the end of that day, so the same data
 gives the same bytes whenever it is downloaded.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,8 +74,9 @@ def summary_uuid(world: WorldDef, up_uuid: str, month: dt.date) -> str:
 def reading_type_fields(utility: UtilityDef, up: UsagePoint, stream: Stream) -> Mapping[str, object]:
     if up.imported:
         return dict(imported_stream(up, stream.key).reading_type)
-    return codes.reading_type(stream.commodity, stream.flow, stream.unit, stream.multiplier, stream.interval,
-                              utility.currency)
+    return codes.reading_type(
+        stream.commodity, stream.flow, stream.unit, stream.multiplier, stream.interval, utility.currency
+    )
 
 
 def service_kind(up: UsagePoint) -> int:
@@ -87,9 +89,17 @@ def local_time_entry(world: WorldDef, utility: UtilityDef, root: str, published:
     """The utility's LocalTimeParameters (its DST rules of `year`)."""
     ltp = ltp_uuid(world, utility)
     lt = local_time(utility.time_zone, year)
-    return Entry("LocalTimeParameters", ltp, href(root, "LocalTimeParameters", local_time_parameters_id=ltp),
-                 href(root, "LocalTimeParametersList"), f"{utility.time_zone} local time", published, published,
-                 lambda: local_time_parameters(lt), structural=True)
+    return Entry(
+        "LocalTimeParameters",
+        ltp,
+        href(root, "LocalTimeParameters", local_time_parameters_id=ltp),
+        href(root, "LocalTimeParametersList"),
+        f"{utility.time_zone} local time",
+        published,
+        published,
+        lambda: local_time_parameters(lt),
+        structural=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -103,8 +113,9 @@ class Span:
     updated: int
 
 
-USAGE_KINDS = frozenset({"UsagePoint", "LocalTimeParameters", "MeterReading", "ReadingType", "IntervalBlock",
-                         "UsageSummary"})
+USAGE_KINDS = frozenset(
+    {"UsagePoint", "LocalTimeParameters", "MeterReading", "ReadingType", "IntervalBlock", "UsageSummary"}
+)
 
 
 class UsageFeed:
@@ -116,9 +127,18 @@ class UsageFeed:
     those a request needs (a UsagePoint entry needs no readings computed).
     """
 
-    def __init__(self, world: WorldDef, utility: UtilityDef, urls: Urls, start: dt.date, end: dt.date,
-                 with_cost: bool = True, content: Content = EVERYTHING, kinds: frozenset[str] = USAGE_KINDS,
-                 sent: set[str] | None = None):
+    def __init__(
+        self,
+        world: WorldDef,
+        utility: UtilityDef,
+        urls: Urls,
+        start: dt.date,
+        end: dt.date,
+        with_cost: bool = True,
+        content: Content = EVERYTHING,
+        kinds: frozenset[str] = USAGE_KINDS,
+        sent: set[str] | None = None,
+    ):
         self.world, self.utility, self.urls = world, utility, urls
         self.start, self.end = start, end
         self.content = content
@@ -141,8 +161,11 @@ class UsageFeed:
 
     def streams(self, up: UsagePoint) -> list[Stream]:
         """The usage point's streams the scope grants."""
-        return [st for st in streams(self.world, self.utility, up)
-                if self.content.serves(st.commodity, st.flow, st.interval)]
+        return [
+            st
+            for st in streams(self.world, self.utility, up)
+            if self.content.serves(st.commodity, st.flow, st.interval)
+        ]
 
     def usage_point_entries(self, up: UsagePoint, history: History) -> Iterator[Entry | BlockRun]:
         span = self.span(history)
@@ -150,26 +173,47 @@ class UsageFeed:
         up_href = below(urls.parent, USAGE_POINTS, up.uuid)
         ltp = ltp_uuid(world, utility)
         its_streams = self.streams(up)
-        has_summaries = self.content.summaries and not up.imported and bool(its_streams) and \
-            billed_months(span.start, span.end) is not None
+        has_summaries = (
+            self.content.summaries
+            and not up.imported
+            and bool(its_streams)
+            and billed_months(span.start, span.end) is not None
+        )
         mr_collection = below(up_href, METER_READINGS)
         related = [Link("related", mr_collection, "espi-feed/MeterReading")]
-        related += [Link("related", below(mr_collection, meter_reading_uuid(world, up, st)), "espi-entry/MeterReading")
-                    for st in its_streams]
+        related += [
+            Link("related", below(mr_collection, meter_reading_uuid(world, up, st)), "espi-entry/MeterReading")
+            for st in its_streams
+        ]
         if has_summaries:
             related.append(Link("related", below(up_href, USAGE_SUMMARIES), "espi-feed/UsageSummary"))
-        related.append(Link("related", href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp),
-                            "espi-entry/LocalTimeParameters"))
+        related.append(
+            Link(
+                "related",
+                href(urls.root, "LocalTimeParameters", local_time_parameters_id=ltp),
+                "espi-entry/LocalTimeParameters",
+            )
+        )
         kind = service_kind(up)
         tariff = utility.tariffs.get(up.commodity) if not up.imported else None
         if "UsagePoint" in kinds:
-            yield Entry("UsagePoint", up.uuid, up_href, below(urls.parent, USAGE_POINTS), up.label, span.published,
-                        span.updated, lambda: usage_point(kind, 1, tariff.name if tariff else None), related,
-                        structural=True)
+            yield Entry(
+                "UsagePoint",
+                up.uuid,
+                up_href,
+                below(urls.parent, USAGE_POINTS),
+                up.label,
+                span.published,
+                span.updated,
+                lambda: usage_point(kind, 1, tariff.name if tariff else None),
+                related,
+                structural=True,
+            )
         if ltp not in self._sent and "LocalTimeParameters" in kinds:
             self._sent.add(ltp)
-            yield local_time_entry(world, utility, urls.root, span.published,
-                                   max(span.end - dt.timedelta(days=1), span.start).year)
+            yield local_time_entry(
+                world, utility, urls.root, span.published, max(span.end - dt.timedelta(days=1), span.start).year
+            )
         if not kinds & {"MeterReading", "ReadingType", "IntervalBlock", "UsageSummary"}:
             return
         computed: dict[str, Series] = {}
@@ -178,18 +222,37 @@ class UsageFeed:
         if has_summaries and "UsageSummary" in kinds:
             yield from self._summary_entries(up, up_href, its_streams[0], span, computed)
 
-    def _meter_reading_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
-                               computed: dict[str, Series]) -> Iterator[Entry | BlockRun]:
+    def _meter_reading_entries(
+        self, up: UsagePoint, up_href: str, stream: Stream, span: Span, computed: dict[str, Series]
+    ) -> Iterator[Entry | BlockRun]:
         urls, world, kinds = self.urls, self.world, self.kinds
         mr = meter_reading_uuid(world, up, stream)
         rt = reading_type_uuid(world, self.utility, up, stream)
         mr_href = below(up_href, METER_READINGS, mr)
         if kinds & {"MeterReading", "IntervalBlock", "UsageSummary"}:
-            data = computed[stream.key] = series(world, self.utility, up, stream.key, span.start, span.end,
-                                                 cost=self.with_cost or self.summary_cost or not up.imported,
-                                                 computed=computed)
-            key = None if up.imported else (json.dumps(up.params, sort_keys=True), quality_of(world, up.customer),
-                                             stream.key, span.start, span.end, self.with_cost, self.content.block)
+            data = computed[stream.key] = series(
+                world,
+                self.utility,
+                up,
+                stream.key,
+                span.start,
+                span.end,
+                cost=self.with_cost or self.summary_cost or not up.imported,
+                computed=computed,
+            )
+            key = (
+                None
+                if up.imported
+                else (
+                    json.dumps(up.params, sort_keys=True),
+                    quality_of(world, up.customer),
+                    stream.key,
+                    span.start,
+                    span.end,
+                    self.with_cost,
+                    self.content.block,
+                )
+            )
             run = self._block_run(mr, mr_href, data, key)
         else:
             run = None
@@ -199,14 +262,32 @@ class UsageFeed:
             if run is not None:
                 links += [Link("related", below(ib_collection, b), "espi-entry/IntervalBlock") for b in run.uuids]
             links.append(Link("related", href(urls.root, "ReadingType", reading_type_id=rt), "espi-entry/ReadingType"))
-            yield Entry("MeterReading", mr, mr_href, below(up_href, METER_READINGS), stream.title, span.published,
-                        span.updated, meter_reading, links, structural=True)
+            yield Entry(
+                "MeterReading",
+                mr,
+                mr_href,
+                below(up_href, METER_READINGS),
+                stream.title,
+                span.published,
+                span.updated,
+                meter_reading,
+                links,
+                structural=True,
+            )
         if rt not in self._sent and "ReadingType" in kinds:
             self._sent.add(rt)
             fields = reading_type_fields(self.utility, up, stream)
-            yield Entry("ReadingType", rt, href(urls.root, "ReadingType", reading_type_id=rt), href(urls.root, "ReadingTypes"),
-                        _reading_type_title(stream), span.published, span.published,
-                        lambda: reading_type(fields), structural=True)
+            yield Entry(
+                "ReadingType",
+                rt,
+                href(urls.root, "ReadingType", reading_type_id=rt),
+                href(urls.root, "ReadingTypes"),
+                _reading_type_title(stream),
+                span.published,
+                span.published,
+                lambda: reading_type(fields),
+                structural=True,
+            )
         if run is not None and len(run) and "IntervalBlock" in kinds:
             yield run
 
@@ -220,11 +301,23 @@ class UsageFeed:
 
         def readings() -> ReadingRun:
             if not made:  # the whole stream at once, on first use
-                periods = period_texts(data.grid, data.positions) \
-                    if data.grid is not None and data.positions is not None else None
-                made.append(interval_readings(data.starts, data.durations, data.values, data.qualities,
-                                              data.costs if priced else None, data.tou if priced else None,
-                                              data.tiers if priced else None, periods))
+                periods = (
+                    period_texts(data.grid, data.positions)
+                    if data.grid is not None and data.positions is not None
+                    else None
+                )
+                made.append(
+                    interval_readings(
+                        data.starts,
+                        data.durations,
+                        data.values,
+                        data.qualities,
+                        data.costs if priced else None,
+                        data.tou if priced else None,
+                        data.tiers if priced else None,
+                        periods,
+                    )
+                )
             return made[0]
 
         block_id = uuid_family(self.world.seed, "interval-block", mr)
@@ -234,41 +327,91 @@ class UsageFeed:
         first = np.array([a for _, _, a, _ in groups])
         last = np.array([b - 1 for _, _, _, b in groups])
         windows = zip(data.starts[first].tolist(), (data.starts[last] + data.durations[last]).tolist())
-        return BlockRun(below(mr_href, INTERVAL_BLOCKS), [block_id(name) for name, _, _, _ in groups], list(windows),
-                        [_day_facts(self.tz, day)[1] for _, day, _, _ in groups], [(a, b) for _, _, a, b in groups],
-                        readings, key=key)
+        return BlockRun(
+            below(mr_href, INTERVAL_BLOCKS),
+            [block_id(name) for name, _, _, _ in groups],
+            list(windows),
+            [_day_facts(self.tz, day)[1] for _, day, _, _ in groups],
+            [(a, b) for _, _, a, b in groups],
+            readings,
+            key=key,
+        )
 
-    def _summary_entries(self, up: UsagePoint, up_href: str, stream: Stream, span: Span,
-                         computed: dict[str, Series]) -> Iterator[Entry]:
+    def _summary_entries(
+        self, up: UsagePoint, up_href: str, stream: Stream, span: Span, computed: dict[str, Series]
+    ) -> Iterator[Entry]:
         """Monthly bills, measured in the usage point's first (delivered) stream."""
         u = self.utility
         uom, _ = codes.UNITS[stream.unit]
         for bill in bills(self.world, u, up, span.start, span.end, computed):
             uuid = summary_uuid(self.world, up.uuid, bill.first_day)
             end = bill.start + bill.duration
-            items = [(bill.energy_charges, "Energy charges", codes.ITEM_USAGE_FEE),
-                     (bill.fixed_charge, "Basic service charge", codes.ITEM_ADMINISTRATIVE_FEE)]
+            items = [
+                (bill.energy_charges, "Energy charges", codes.ITEM_USAGE_FEE),
+                (bill.fixed_charge, "Basic service charge", codes.ITEM_ADMINISTRATIVE_FEE),
+            ]
             if bill.received:
                 items.append((bill.credits, "Credit for energy exported", codes.ITEM_GENERATION_CREDIT))
             cost = (bill.total, u.currency_code) if self.summary_cost else (None, None)
             # with cost (FB 16): the line items and their total, costAdditionalLastPeriod
             additional = sum(amount for amount, _, _ in items) if self.summary_cost else None
-            fields = (bill.start, bill.duration, *cost, bill.consumption, uom, stream.multiplier, end,
-                      codes.COMMODITY[up.commodity], u.tariffs[up.commodity].name, additional)
+            fields = (
+                bill.start,
+                bill.duration,
+                *cost,
+                bill.consumption,
+                uom,
+                stream.multiplier,
+                end,
+                codes.COMMODITY[up.commodity],
+                u.tariffs[up.commodity].name,
+                additional,
+            )
             if self.summary_cost:
                 fields += tuple(x for item in items for x in item)
-            yield Entry.formed("UsageSummary", uuid, below(up_href, USAGE_SUMMARIES), f"Bill for {bill.first_day:%B %Y}",
-                               end, end, _summary_content, fields,
-                               related=[Link("related", up_href, "espi-entry/UsagePoint")], window=(bill.start, end))
+            yield Entry.formed(
+                "UsageSummary",
+                uuid,
+                below(up_href, USAGE_SUMMARIES),
+                f"Bill for {bill.first_day:%B %Y}",
+                end,
+                end,
+                _summary_content,
+                fields,
+                related=[Link("related", up_href, "espi-entry/UsagePoint")],
+                window=(bill.start, end),
+            )
 
 
-def _summary_content(start, duration, bill, currency, consumption, uom, multiplier, status_time, commodity,
-                     tariff_profile, additional, *items):
+def _summary_content(
+    start,
+    duration,
+    bill,
+    currency,
+    consumption,
+    uom,
+    multiplier,
+    status_time,
+    commodity,
+    tariff_profile,
+    additional,
+    *items,
+):
     """UsageSummary from flat fields (Entry.formed); items are (amount, note, itemKind) flattened."""
-    return usage_summary(start=start, duration=duration, bill=bill, currency=currency, consumption=consumption,
-                         uom=uom, multiplier=multiplier, status_time=status_time, commodity=commodity,
-                         tariff_profile=tariff_profile, line_items=[items[i:i + 3] for i in range(0, len(items), 3)],
-                         additional=additional)
+    return usage_summary(
+        start=start,
+        duration=duration,
+        bill=bill,
+        currency=currency,
+        consumption=consumption,
+        uom=uom,
+        multiplier=multiplier,
+        status_time=status_time,
+        commodity=commodity,
+        tariff_profile=tariff_profile,
+        line_items=[items[i : i + 3] for i in range(0, len(items), 3)],
+        additional=additional,
+    )
 
 
 def _group_days(days: list[tuple[dt.date, int, int]], block: str) -> list[tuple[str, dt.date, int, int]]:

@@ -5,6 +5,7 @@ the directory), so a status means the same everywhere. Statuses are enums whose 
 the texts stored in the database: AppStatus here, AuthState with the authorization lifecycle
 (`services.authorizations`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,12 @@ class AppStatus(enum.StrEnum):
     BLOCKED = "blocked"  # suspended by staff; Unblock restores the status before
 
 
-STATUS_LABELS = {AppStatus.REVIEW: "Review", AppStatus.PRODUCTION: "Production", AppStatus.ON_HOLD: "On Hold",
-                 AppStatus.BLOCKED: "Blocked"}
+STATUS_LABELS = {
+    AppStatus.REVIEW: "Review",
+    AppStatus.PRODUCTION: "Production",
+    AppStatus.ON_HOLD: "On Hold",
+    AppStatus.BLOCKED: "Blocked",
+}
 SUSPENDED = frozenset({AppStatus.ON_HOLD, AppStatus.BLOCKED})
 
 
@@ -47,8 +52,13 @@ class TokenKind(enum.StrEnum):
     REGISTRATION = "registration"  # R: the registration access token of a dynamic registration
 
 
-LETTERS = {TokenKind.CUSTOMER: "A", TokenKind.CLIENT: "C", TokenKind.UPLOAD: "U", TokenKind.CUSTODIAN: "D",
-           TokenKind.REGISTRATION: "R"}
+LETTERS = {
+    TokenKind.CUSTOMER: "A",
+    TokenKind.CLIENT: "C",
+    TokenKind.UPLOAD: "U",
+    TokenKind.CUSTODIAN: "D",
+    TokenKind.REGISTRATION: "R",
+}
 
 
 class ClientRole(enum.StrEnum):
@@ -60,13 +70,20 @@ class ClientRole(enum.StrEnum):
 
 
 # What a client-credentials grant gives each role: the token kind and its scope (ESPI.md 4.1)
-ROLE_TOKENS = {ClientRole.THIRD_PARTY: TokenKind.CLIENT, ClientRole.UPLOAD: TokenKind.UPLOAD,
-               ClientRole.DATA_CUSTODIAN: TokenKind.CUSTODIAN}
-ROLE_SCOPES = {ClientRole.THIRD_PARTY: "FB=34_35", ClientRole.UPLOAD: "FB=45",
-               ClientRole.DATA_CUSTODIAN: "FB=3_19_32_33_34_35_36_37_38_41_44_45"}
+ROLE_TOKENS = {
+    ClientRole.THIRD_PARTY: TokenKind.CLIENT,
+    ClientRole.UPLOAD: TokenKind.UPLOAD,
+    ClientRole.DATA_CUSTODIAN: TokenKind.CUSTODIAN,
+}
+ROLE_SCOPES = {
+    ClientRole.THIRD_PARTY: "FB=34_35",
+    ClientRole.UPLOAD: "FB=45",
+    ClientRole.DATA_CUSTODIAN: "FB=3_19_32_33_34_35_36_37_38_41_44_45",
+}
 
 
 # --- applications -----------------------------------------------------------------------
+
 
 def suspended(app: Application | CallApp) -> bool:
     """On hold or blocked: no new authorizations, no tokens, no data."""
@@ -74,7 +91,6 @@ def suspended(app: Application | CallApp) -> bool:
 
 
 LISTED = (AppStatus.PRODUCTION,)  # the statuses of the third parties customers may choose
-
 
 
 def redirects_unasked(app: Application) -> bool:
@@ -142,14 +158,17 @@ def redirect_allowed(app: Application, uri: str) -> bool:
 
 # --- authorizations ---------------------------------------------------------------------
 
+
 def grants_access(auth: Authorization | None, now: dt.datetime) -> bool:
     """The authorization lets its tokens work now: stored active, not past its end, and its
     application not suspended."""
-    return auth is not None and authorizations.state(auth, now)[0] == AuthState.ACTIVE \
-        and not suspended(auth.application)
+    return (
+        auth is not None and authorizations.state(auth, now)[0] == AuthState.ACTIVE and not suspended(auth.application)
+    )
 
 
 # --- tokens -----------------------------------------------------------------------------
+
 
 def token_usable(token: OAuthToken | None, now: dt.datetime, refresh: bool = False) -> bool:
     """Not revoked, not expired (its refresh part, with `refresh`), its application not suspended,
@@ -157,11 +176,13 @@ def token_usable(token: OAuthToken | None, now: dt.datetime, refresh: bool = Fal
     return token is not None and token_refusal(CallToken.of(token), now, refresh) is None
 
 
-KIND_NAMES = {TokenKind.CUSTOMER: "a customer access token (authorization code grant)",
-              TokenKind.CLIENT: "a third party's client access token (client credentials grant)",
-              TokenKind.UPLOAD: "an upload access token (the utility's upload client)",
-              TokenKind.CUSTODIAN: "a data custodian access token (the utility's admin client)",
-              TokenKind.REGISTRATION: "a registration access token"}
+KIND_NAMES = {
+    TokenKind.CUSTOMER: "a customer access token (authorization code grant)",
+    TokenKind.CLIENT: "a third party's client access token (client credentials grant)",
+    TokenKind.UPLOAD: "an upload access token (the utility's upload client)",
+    TokenKind.CUSTODIAN: "a data custodian access token (the utility's admin client)",
+    TokenKind.REGISTRATION: "a registration access token",
+}
 
 
 # --- why a token does not work ---------------------------------------------------------------
@@ -191,15 +212,18 @@ def token_refusal(token: CallToken, now: dt.datetime, refresh: bool = False) -> 
         if st != AuthState.ACTIVE:
             return _ended(auth, st, until)
     if token.revoked_at is not None:
-        return _invalid("token_revoked", f"this access token was revoked (or replaced by a refresh) at "
-                                         f"{token.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
+        return _invalid(
+            "token_revoked",
+            f"this access token was revoked (or replaced by a refresh) at {token.revoked_at:%Y-%m-%dT%H:%M:%SZ}",
+        )
     if refresh:
         if token.refresh_expires_at is None or token.refresh_expires_at <= n:
             return _invalid("refresh_token_expired", "this refresh token has expired (or the token has none)")
         return None
     if token.expires_at <= n:
-        return _invalid("token_expired", f"this access token expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}; "
-                                         "refresh it")
+        return _invalid(
+            "token_expired", f"this access token expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}; refresh it"
+        )
     return None
 
 
@@ -215,8 +239,10 @@ def _ended(auth: CallAuthorization, st: AuthState, until: dt.datetime) -> TokenR
         return _invalid(reason, f"the authorization was {auth.status_reason or 'revoked'} at {when}")
     if st == AuthState.EXPIRED:
         return _invalid("authorization_expired", f"the authorization expired at {when}")
-    return _invalid("authorization_pending", "the authorization has not begun yet (it begins at "
-                    f"{auth.authorized_start:%Y-%m-%dT%H:%M:%SZ})")
+    return _invalid(
+        "authorization_pending",
+        f"the authorization has not begun yet (it begins at {auth.authorized_start:%Y-%m-%dT%H:%M:%SZ})",
+    )
 
 
 def _invalid(reason: str, description: str) -> TokenRefused:
@@ -225,8 +251,7 @@ def _invalid(reason: str, description: str) -> TokenRefused:
 
 # --- the token matrix (ESPI.md 4.1-4.2) -----------------------------------------------------------
 
-A, C, U, D, R = (TokenKind.CUSTOMER, TokenKind.CLIENT, TokenKind.UPLOAD, TokenKind.CUSTODIAN,
-                 TokenKind.REGISTRATION)
+A, C, U, D, R = (TokenKind.CUSTOMER, TokenKind.CLIENT, TokenKind.UPLOAD, TokenKind.CUSTODIAN, TokenKind.REGISTRATION)
 GET, PUT, POST, DELETE = ("GET",), ("PUT",), ("POST",), ("DELETE",)
 
 
@@ -252,9 +277,14 @@ _PII = tuple(sorted(CUSTOMER_DATA_BLOCKS))
 _BILLING = (46, 56)  # Core RetailCustomer, Retail Customer Billing Information: a customer's bill statements
 _OWN_PII = "A: its own customer's (the usage points shared at consent)"
 _OWN_SUB = ("subscription_id",)
-_TREE_BLOCKS = {"UsageSummaries": _SUMMARY, "UsageSummary": _SUMMARY, "ElectricPowerUsageSummaries": _SUMMARY,
-                "ElectricPowerUsageSummary": _SUMMARY, "ElectricPowerQualitySummaries": (17,),
-                "ElectricPowerQualitySummary": (17,)}
+_TREE_BLOCKS = {
+    "UsageSummaries": _SUMMARY,
+    "UsageSummary": _SUMMARY,
+    "ElectricPowerUsageSummaries": _SUMMARY,
+    "ElectricPowerUsageSummary": _SUMMARY,
+    "ElectricPowerQualitySummaries": (17,),
+    "ElectricPowerQualitySummary": (17,),
+}
 
 MATRIX: tuple[Rule, ...] = (
     Rule("ReadServiceStatus", GET, (C, U, D)),
@@ -271,20 +301,38 @@ MATRIX: tuple[Rule, ...] = (
     Rule("BatchRetailCustomerUsagePoint", GET + POST, (U, D)),
     Rule("BatchRetailCustomerUsagePointOne", GET, (U, D)),
     Rule("Subscription", GET, (A, D), blocks=(32,), own=_OWN_SUB),
-    *(Rule("Subscription" + name, GET, (A, D), blocks=_TREE_BLOCKS.get(name, (32,)), own=_OWN_SUB)
-      for name in urls.TREE),
+    *(
+        Rule("Subscription" + name, GET, (A, D), blocks=_TREE_BLOCKS.get(name, (32,)), own=_OWN_SUB)
+        for name in urls.TREE
+    ),
     *(Rule("RetailCustomer" + name, GET, (D,)) for name in urls.TREE),
     Rule("CustomerList", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
     Rule("CustomerTree", GET, (A, D), blocks=_PII, own=("retail_customer_id",)),
-    *(Rule(name, GET, (A, D), blocks=_BILLING if kind == "Statement" else _PII, limit=_OWN_PII)
-      for kind, *_ in urls.PII_ROOT for name in (f"{kind}Collection", kind)),
+    *(
+        Rule(name, GET, (A, D), blocks=_BILLING if kind == "Statement" else _PII, limit=_OWN_PII)
+        for kind, *_ in urls.PII_ROOT
+        for name in (f"{kind}Collection", kind)
+    ),
     Rule("StatementDocument", GET, (A, D), blocks=_BILLING, limit=_OWN_PII),
-    *(Rule(name, GET, (A, D), blocks=_PII, limit="the utility's tariff codes, the same for every customer")
-      for name in ("ProgramDateIdMappingsList", "ProgramDateIdMappings")),
-    *(Rule(name, GET, (A, D)) for name in ("ReadingTypes", "ReadingType", "LocalTimeParametersList",
-                                           "LocalTimeParameters")),
-    *(Rule(name, GET, (D,)) for name in ("UsagePointList", "UsagePointAny", "MeterReadingList", "MeterReadingAny",
-                                         "IntervalBlockList", "IntervalBlockAny")),
+    *(
+        Rule(name, GET, (A, D), blocks=_PII, limit="the utility's tariff codes, the same for every customer")
+        for name in ("ProgramDateIdMappingsList", "ProgramDateIdMappings")
+    ),
+    *(
+        Rule(name, GET, (A, D))
+        for name in ("ReadingTypes", "ReadingType", "LocalTimeParametersList", "LocalTimeParameters")
+    ),
+    *(
+        Rule(name, GET, (D,))
+        for name in (
+            "UsagePointList",
+            "UsagePointAny",
+            "MeterReadingList",
+            "MeterReadingAny",
+            "IntervalBlockList",
+            "IntervalBlockAny",
+        )
+    ),
 )
 
 
@@ -344,8 +392,10 @@ def check_token(p: Presented | None, now: dt.datetime) -> Presented:
         if refusal is not None:
             raise refusal
     elif suspended(p.application):
-        raise _invalid(f"third_party_{p.application.status}", f"{p.application.name} is "
-                       f"{STATUS_LABELS[AppStatus(p.application.status)].lower()} at the utility")
+        raise _invalid(
+            f"third_party_{p.application.status}",
+            f"{p.application.name} is {STATUS_LABELS[AppStatus(p.application.status)].lower()} at the utility",
+        )
     return p
 
 
@@ -357,9 +407,13 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
     method = "GET" if method == "HEAD" else method
     rules = [r for r in rules_for(resource) if method in r.methods]
     if not rules and p.kind == TokenKind.CUSTODIAN:  # the one kind that could: the sandbox does not offer it
-        raise TokenRefused(405, "method_not_allowed", f"{method} {urls.template(resource)} is not offered; it "
-                           f"answers {', '.join(methods_of(resource))}", "method_not_allowed",
-                           allow=methods_of(resource))
+        raise TokenRefused(
+            405,
+            "method_not_allowed",
+            f"{method} {urls.template(resource)} is not offered; it answers {', '.join(methods_of(resource))}",
+            "method_not_allowed",
+            allow=methods_of(resource),
+        )
     kinds = [k for r in rules for k in r.kinds]
     if p.kind not in kinds:
         action = ACTIONS.get(resource, f"call {method} {urls.template(resource)}")
@@ -368,40 +422,53 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
             why = f"{method} {urls.template(resource)} needs {needed}"
         else:
             why = f"{method} is not offered on {urls.template(resource)}; it answers {', '.join(methods_of(resource))}"
-        raise TokenRefused(403, "access_denied", f"{KIND_NAMES[p.kind].split(' (')[0]} cannot {action}: {why}",
-                           "wrong_token_kind")
+        raise TokenRefused(
+            403, "access_denied", f"{KIND_NAMES[p.kind].split(' (')[0]} cannot {action}: {why}", "wrong_token_kind"
+        )
     rule = next(r for r in rules if p.kind in r.kinds)
     if p.kind == TokenKind.CUSTOMER and rule.blocks:
         scope = p.token.scope if p.token is not None else ""
         granted = function_blocks(scope)
         if not granted & set(rule.blocks):
-            wanted = " or ".join(f"FB_{b}" for b in rule.blocks[:4]) + (" or another customer-data block"
-                                                                         if len(rule.blocks) > 4 else "")
-            raise TokenRefused(403, "insufficient_scope", f"{resource} needs function block {wanted} in the "
-                               f"token's scope; it was granted {scope or 'no scope'}", "missing_function_block")
+            wanted = " or ".join(f"FB_{b}" for b in rule.blocks[:4]) + (
+                " or another customer-data block" if len(rule.blocks) > 4 else ""
+            )
+            raise TokenRefused(
+                403,
+                "insufficient_scope",
+                f"{resource} needs function block {wanted} in the token's scope; it was granted {scope or 'no scope'}",
+                "missing_function_block",
+            )
     for name in rule.own:
         if p.kind in (TokenKind.CUSTOMER, TokenKind.REGISTRATION) and name in ids and ids[name] != p.own.get(name):
-            raise TokenRefused(403, "access_denied", OWN_ONLY[name].format(own=p.own.get(name), asked=ids[name]),
-                               "not_your_resource")
+            raise TokenRefused(
+                403, "access_denied", OWN_ONLY[name].format(own=p.own.get(name), asked=ids[name]), "not_your_resource"
+            )
 
 
 def missing_token(resource: str) -> TokenRefused | None:
     """The refusal of a request without a bearer token, where a resource words it its own way: the
     registration API answers invalid_token naming the registration access token (RFC 7592 2)."""
     if resource == "ApplicationInformation":
-        return TokenRefused(401, "invalid_token", "this resource needs the registration access token "
-                            "(Authorization: Bearer <registration_access_token>)", "no_token")
+        return TokenRefused(
+            401,
+            "invalid_token",
+            "this resource needs the registration access token (Authorization: Bearer <registration_access_token>)",
+            "no_token",
+        )
     return None
 
 
-ACTIONS = {"ApplicationInformation": "manage registrations (registration_access_token)",
-           "ApplicationInformationList": "list registrations"}
+ACTIONS = {
+    "ApplicationInformation": "manage registrations (registration_access_token)",
+    "ApplicationInformationList": "list registrations",
+}
 
 OWN_ONLY = {
     "subscription_id": "this customer access token reaches Subscription/{own} only, not Subscription/{asked}",
     "retail_customer_id": "this customer access token reaches RetailCustomer/{own} only, not RetailCustomer/{asked}",
     "application_id": "this registration access token manages ApplicationInformation/{own} only; "
-                      "ApplicationInformation/{asked} needs the registration_access_token issued when it was registered",
+    "ApplicationInformation/{asked} needs the registration_access_token issued when it was registered",
 }
 
 
@@ -419,21 +486,32 @@ def matrix_rows() -> list[tuple[str, str, str, str]]:
     for r in MATRIX:
         conditions = []
         if r.blocks:
-            blocks = "a customer-data block (FB_46, 50, 51, 55...)" if r.blocks == _PII else \
-                " or ".join(f"FB_{b}" for b in r.blocks)
+            blocks = (
+                "a customer-data block (FB_46, 50, 51, 55...)"
+                if r.blocks == _PII
+                else " or ".join(f"FB_{b}" for b in r.blocks)
+            )
             conditions.append(f"A: scope with {blocks}")
         for name in r.own:
             conditions.append(f"{'R' if name == 'application_id' else 'A'}: its own {name.removesuffix('_id')}")
         if r.limit:
             conditions.append(r.limit)
-        rows.append((urls.template(r.resource), " ".join(r.methods), "".join(LETTERS[k] for k in r.kinds),
-                     "; ".join(conditions)))
+        rows.append(
+            (
+                urls.template(r.resource),
+                " ".join(r.methods),
+                "".join(LETTERS[k] for k in r.kinds),
+                "; ".join(conditions),
+            )
+        )
     return rows
 
 
 def matrix_document() -> str:
     """The matrix as Markdown, for the README (a test keeps the two the same)."""
-    out = [f"| path below `/dc/<slug>{urls.RESOURCE_PREFIX}/` | methods | tokens | conditions |",
-           "| --- | --- | --- | --- |"]
+    out = [
+        f"| path below `/dc/<slug>{urls.RESOURCE_PREFIX}/` | methods | tokens | conditions |",
+        "| --- | --- | --- | --- |",
+    ]
     out += [f"| `{p}` | {m} | {k} | {c} |" for p, m, k, c in matrix_rows()]
     return "\n".join(out)

@@ -6,6 +6,7 @@ Its state at a moment is `state`, and ending one goes through `end` or `cut_shor
 so the portal, staff view, OAuth server and control API agree. Whether an authorization lets
 its tokens work is the access policy's (`access.grants_access`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,6 @@ class AuthState(enum.StrEnum):
     PENDING = "pending"  # its period has not begun
 
 
-
-
 # status_reason of an ended authorization
 MOVED_OUT = "moved out"
 REVOKED_BY_CUSTOMER = "revoked by the customer"
@@ -49,15 +48,33 @@ REVOKED_BY_UTILITY = "revoked by the utility"
 
 # --- granting ---------------------------------------------------------------------------
 
-def _new(s: Session, seed: int, slug: str, app: Application, customer: Customer | None, scope: str,
-         grant_type: str, start: dt.datetime, end: dt.datetime) -> Authorization:
+
+def _new(
+    s: Session,
+    seed: int,
+    slug: str,
+    app: Application,
+    customer: Customer | None,
+    scope: str,
+    grant_type: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> Authorization:
     name = new_token(12)  # authorizations are created at run time: a fresh name, still a version-5 id
     uuid = resource_uuid_str(seed, slug, "authorization", name)
-    auth = Authorization(utility_id=app.utility_id, uuid=uuid,
-                         subscription_uuid=uuid,  # a Subscription has its Authorization's id (DESIGN.md)
-                         application_id=app.id, customer_id=customer.id if customer else None, scope=scope,
-                         grant_type=grant_type, status=AuthState.ACTIVE, authorized_start=start, authorized_end=end,
-                         created_at=start)
+    auth = Authorization(
+        utility_id=app.utility_id,
+        uuid=uuid,
+        subscription_uuid=uuid,  # a Subscription has its Authorization's id (DESIGN.md)
+        application_id=app.id,
+        customer_id=customer.id if customer else None,
+        scope=scope,
+        grant_type=grant_type,
+        status=AuthState.ACTIVE,
+        authorized_start=start,
+        authorized_end=end,
+        created_at=start,
+    )
     s.add(auth)
     return auth
 
@@ -69,8 +86,18 @@ def service_end_instant(customer: Customer, tz_name: str) -> dt.datetime | None:
     return to_naive_utc(dt.datetime.fromtimestamp(local_midnight(tz_name, customer.service_end), dt.timezone.utc))
 
 
-def grant_for_customer(s: Session, seed: int, slug: str, tz_name: str, app: Application, customer: Customer,
-                       scope: str, usage_point_ids: list[int], profile: Profile, now: dt.datetime) -> Authorization:
+def grant_for_customer(
+    s: Session,
+    seed: int,
+    slug: str,
+    tz_name: str,
+    app: Application,
+    customer: Customer,
+    scope: str,
+    usage_point_ids: list[int],
+    profile: Profile,
+    now: dt.datetime,
+) -> Authorization:
     """The customer's grant (made when its code is exchanged); shares only the chosen usage points.
 
     It lasts the utility's authorization length, or until the customer moves out if sooner."""
@@ -86,15 +113,26 @@ def grant_for_customer(s: Session, seed: int, slug: str, tz_name: str, app: Appl
     return auth
 
 
-def grant_for_client(s: Session, seed: int, slug: str, app: Application, scope: str, profile: Profile,
-                     now: dt.datetime) -> Authorization:
+def grant_for_client(
+    s: Session, seed: int, slug: str, app: Application, scope: str, profile: Profile, now: dt.datetime
+) -> Authorization:
     """The Authorization a client-credentials token gets (ESPI.md 4.1)."""
     start = to_naive_utc(now)
-    return _new(s, seed, slug, app, None, scope, "client_credentials", start,
-                start + dt.timedelta(days=profile.authorization_days))
+    return _new(
+        s,
+        seed,
+        slug,
+        app,
+        None,
+        scope,
+        "client_credentials",
+        start,
+        start + dt.timedelta(days=profile.authorization_days),
+    )
 
 
 # --- its state ----------------------------------------------------------------------------
+
 
 class Span(Protocol):
     """What an authorization's state is read from: an Authorization row, or the plain values the
@@ -127,15 +165,20 @@ def can_end(auth: Authorization, now: dt.datetime) -> bool:
     return state(auth, now)[0] in (AuthState.ACTIVE, AuthState.PENDING)
 
 
-
 # --- listing ----------------------------------------------------------------------------
+
 
 def of_customer(s: Session, customer_id: int) -> list[Authorization]:
     """Every authorization of the customer or covering one of their usage points, oldest first."""
     covers = Authorization.usage_points.any(UsagePoint.customer_id == customer_id)
-    return list(s.scalars(select(Authorization).where(or_(Authorization.customer_id == customer_id, covers))
-                          .options(selectinload(Authorization.application), selectinload(Authorization.usage_points))
-                          .order_by(Authorization.created_at, Authorization.id)))
+    return list(
+        s.scalars(
+            select(Authorization)
+            .where(or_(Authorization.customer_id == customer_id, covers))
+            .options(selectinload(Authorization.application), selectinload(Authorization.usage_points))
+            .order_by(Authorization.created_at, Authorization.id)
+        )
+    )
 
 
 def with_state(s: Session, customer_id: int, now: dt.datetime) -> list[tuple[Authorization, AuthState, dt.datetime]]:
@@ -145,14 +188,17 @@ def with_state(s: Session, customer_id: int, now: dt.datetime) -> list[tuple[Aut
 
 # --- ending -----------------------------------------------------------------------------
 
+
 def end(s: Session, auth: Authorization, now: dt.datetime, reason: str) -> bool:
     """End `auth` at `now` if it is still active: status revoked, `ended_at` and `status_reason` set
     by a conditional UPDATE, so that of two requests ending it together one does (the other's
     reason does not overwrite the first's, on SQLite or PostgreSQL). Every token of it is revoked
     either way; `auth` is reloaded. True if this call ended it."""
-    done = s.connection().execute(update(Authorization).where(
-        Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE)
-        .values(status=AuthState.REVOKED, ended_at=to_naive_utc(now), status_reason=reason))
+    done = s.connection().execute(
+        update(Authorization)
+        .where(Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE)
+        .values(status=AuthState.REVOKED, ended_at=to_naive_utc(now), status_reason=reason)
+    )
     s.refresh(auth)
     tokens.revoke_all_of(s, auth.id, now)
     return done.rowcount == 1
@@ -194,9 +240,15 @@ def expire_now(db: Database, clock: Clock, utility_id: int, authorization_id: in
         now = clock.naive_now()
         if state(auth, now)[0] != AuthState.ACTIVE:
             raise _already_ended(auth, now)
-        done = s.connection().execute(update(Authorization).where(
-            Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE, Authorization.authorized_end > now)
-            .values(authorized_end=max(now, auth.authorized_start), status_reason=None))  # expired, not moved out
+        done = s.connection().execute(
+            update(Authorization)
+            .where(
+                Authorization.id == auth.id,
+                Authorization.status == AuthState.ACTIVE,
+                Authorization.authorized_end > now,
+            )
+            .values(authorized_end=max(now, auth.authorized_start), status_reason=None)
+        )  # expired, not moved out
         s.refresh(auth)
         if done.rowcount != 1:
             raise _already_ended(auth, now)
@@ -214,8 +266,9 @@ def by_uuid(s: Session, utility_id: int | None, uuid: str) -> Authorization:
     return auth
 
 
-def revoke_by_third_party(db: Database, clock: Clock, utility_id: int, authorization_id: int,
-                          custodian: bool = False) -> Authorization:
+def revoke_by_third_party(
+    db: Database, clock: Clock, utility_id: int, authorization_id: int, custodian: bool = False
+) -> Authorization:
     """The third party (or the utility's admin client) ends an authorization over the API
     (DELETE Authorization/{id}): every token of it stops working at once."""
     with db.transaction() as s:

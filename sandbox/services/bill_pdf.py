@@ -8,6 +8,7 @@ other text is transliterated where Unicode can (accents dropped) and written as 
 cannot. The same statement always gives the same bytes: the document's dates come from the
 statement, never from the wall clock.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,20 @@ LETTER_LOCALES = ("en_US", "en_CA")  # printed on US Letter there, on A4 elsewhe
 BASIC_SERVICE = "Basic service charge"  # the fixed charge, named as the UsageSummary notes it (feeds/usage.py)
 ROW = 6  # mm, a table row
 # characters the core fonts lack that people read as another one (Unicode does not decompose these)
-STAND_INS = str.maketrans({"\u2212": "-", "\u0141": "L", "\u0142": "l", "\u0110": "D", "\u0111": "d",
-                           "\u0131": "i", "\u0127": "h", "\u0126": "H", "\u0167": "t", "\u0166": "T"})
+STAND_INS = str.maketrans(
+    {
+        "\u2212": "-",
+        "\u0141": "L",
+        "\u0142": "l",
+        "\u0110": "D",
+        "\u0111": "d",
+        "\u0131": "i",
+        "\u0127": "h",
+        "\u0126": "H",
+        "\u0167": "t",
+        "\u0166": "T",
+    }
+)
 
 
 def pdf_text(text: str) -> str:
@@ -87,8 +100,9 @@ def bill_pdf(utility: UtilityDef, customer: Customer, statement: Statement) -> b
     from fpdf import FontFace
 
     issued = dt.datetime.fromtimestamp(statement.issued, utility.tz)
-    pdf = _document_class()(utility, f"{utility.name} · account {customer.account_number} · "
-                             f"bill for {statement.first_day:%B %Y}")
+    pdf = _document_class()(
+        utility, f"{utility.name} · account {customer.account_number} · bill for {statement.first_day:%B %Y}"
+    )
     pdf.set_creation_date(issued)
     pdf.set_title(pdf_text(f"{utility.name}: bill for {statement.first_day:%B %Y}"))
     pdf.set_author(pdf_text(utility.name))
@@ -112,12 +126,23 @@ def bill_pdf(utility: UtilityDef, customer: Customer, statement: Statement) -> b
 
     address = f"{customer.street}, {customer.city}, {customer.state} {customer.postal_code}"
     last_day = statement.end_day - dt.timedelta(days=1)
-    facts = [("Customer", customer.name), ("Account number", customer.account_number), ("Service address", address),
-             ("Billing period", f"{_day(statement.first_day)} to {_day(last_day)}"), ("Issue date", _day(issued.date())),
-             ("Statement", statement.uuid)]
+    facts = [
+        ("Customer", customer.name),
+        ("Account number", customer.account_number),
+        ("Service address", address),
+        ("Billing period", f"{_day(statement.first_day)} to {_day(last_day)}"),
+        ("Issue date", _day(issued.date())),
+        ("Statement", statement.uuid),
+    ]
     pdf.set_font(FONT, "", 10)
-    with pdf.table(col_widths=(1, 3), borders_layout="NONE", first_row_as_headings=False, text_align="LEFT",
-                   line_height=6, align="LEFT") as table:
+    with pdf.table(
+        col_widths=(1, 3),
+        borders_layout="NONE",
+        first_row_as_headings=False,
+        text_align="LEFT",
+        line_height=6,
+        align="LEFT",
+    ) as table:
         for label, value in facts:
             row = table.row()
             row.cell(label, style=FontFace(emphasis="BOLD"))
@@ -144,9 +169,15 @@ def bill_pdf(utility: UtilityDef, customer: Customer, statement: Statement) -> b
     pdf.ln(6)
     pdf.set_font(FONT, "I", 8)
     pdf.set_text_color(90)
-    pdf.multi_cell(0, 4, pdf_text(f"{utility.name} is a fictional utility of the Green Button Sandbox: the "
-                                  "readings and charges on this bill are synthetic. The same numbers are in the "
-                                  "customer portal and in the Green Button data of this account."))
+    pdf.multi_cell(
+        0,
+        4,
+        pdf_text(
+            f"{utility.name} is a fictional utility of the Green Button Sandbox: the "
+            "readings and charges on this bill are synthetic. The same numbers are in the "
+            "customer portal and in the Green Button data of this account."
+        ),
+    )
     return bytes(pdf.output())
 
 
@@ -174,9 +205,13 @@ def _usage_point(pdf: FPDF, utility: UtilityDef, up: UsagePoint, bill: Bill, mon
     pdf.cell(0, 5, pdf_text(f"Meter {up.meter_serial} · Tariff: {tariff}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.set_font(FONT, "", 10)
-    with pdf.table(col_widths=(3, 2, 2), text_align=("LEFT", "RIGHT", "RIGHT"), line_height=ROW,
-                   borders_layout="HORIZONTAL_LINES",
-                   headings_style=FontFace(emphasis="BOLD", fill_color=(235, 238, 242))) as table:
+    with pdf.table(
+        col_widths=(3, 2, 2),
+        text_align=("LEFT", "RIGHT", "RIGHT"),
+        line_height=ROW,
+        borders_layout="HORIZONTAL_LINES",
+        headings_style=FontFace(emphasis="BOLD", fill_color=(235, 238, 242)),
+    ) as table:
         head = table.row()
         for h in ("", "Quantity", "Amount"):
             head.cell(h)

@@ -1,4 +1,5 @@
 """Customers: their account's state, moving out, and finding them (staff)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,8 +57,11 @@ def move_out(db: Database, clock: Clock, customer_id: int, moving_day: dt.date, 
     if moving_day < today:
         raise Refused(f"The moving day cannot be in the past: choose {today.isoformat()} or later.", "moving_day")
     if moving_day > today + dt.timedelta(days=MOVE_MAX_DAYS_AHEAD):
-        raise Refused(f"The moving day can be at most {MOVE_MAX_DAYS_AHEAD} days ahead "
-                      f"({(today + dt.timedelta(days=MOVE_MAX_DAYS_AHEAD)).isoformat()}).", "moving_day")
+        raise Refused(
+            f"The moving day can be at most {MOVE_MAX_DAYS_AHEAD} days ahead "
+            f"({(today + dt.timedelta(days=MOVE_MAX_DAYS_AHEAD)).isoformat()}).",
+            "moving_day",
+        )
     with db.transaction() as s:
         customer = s.get(Customer, customer_id)
         if customer is None:
@@ -69,12 +73,15 @@ def move_out(db: Database, clock: Clock, customer_id: int, moving_day: dt.date, 
         customer.service_end = moving_day
         cut = authorizations.service_end_instant(customer, tz_name)
         assert cut is not None
-        ended = sum(authorizations.cut_short(auth, cut, authorizations.MOVED_OUT)
-                    for auth in authorizations.of_customer(s, customer_id))
+        ended = sum(
+            authorizations.cut_short(auth, cut, authorizations.MOVED_OUT)
+            for auth in authorizations.of_customer(s, customer_id)
+        )
     return MoveResult(moving_day, cut.replace(tzinfo=dt.timezone.utc), ended)
 
 
 # --- finding customers (staff) -----------------------------------------------------------
+
 
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -92,9 +99,23 @@ def find_customers(db: Database, utility_id: int, query: str, limit: int = SEARC
         conds = []
         for w in words:
             p = _like(w)
-            conds.append(or_(*(col.ilike(p, escape="\\") for col in (
-                Customer.first_name, Customer.last_name, Customer.username, Customer.email, Customer.account_number,
-                Customer.street, Customer.city, Customer.postal_code))))
+            conds.append(
+                or_(
+                    *(
+                        col.ilike(p, escape="\\")
+                        for col in (
+                            Customer.first_name,
+                            Customer.last_name,
+                            Customer.username,
+                            Customer.email,
+                            Customer.account_number,
+                            Customer.street,
+                            Customer.city,
+                            Customer.postal_code,
+                        )
+                    )
+                )
+            )
         match_words = and_(*conds)
         if number.isdigit():
             match_words = or_(match_words, Customer.account_number.like(_like(number), escape="\\"))
@@ -105,14 +126,20 @@ def find_customers(db: Database, utility_id: int, query: str, limit: int = SEARC
 
 def by_username(s: Session, utility_id: int, username: str) -> Customer | None:
     """The utility's customer with this username, whatever its case (as signing in finds them)."""
-    return s.scalars(select(Customer).where(Customer.utility_id == utility_id,
-                                            func.lower(Customer.username) == username.strip().lower())).first()
+    return s.scalars(
+        select(Customer).where(
+            Customer.utility_id == utility_id, func.lower(Customer.username) == username.strip().lower()
+        )
+    ).first()
 
 
 def customer_of_utility(s: Session, utility_id: int, customer_id: int) -> Customer:
     """The customer (in session `s`, usage points loaded), or NotFound if it is not this utility's."""
-    c = s.scalars(select(Customer).where(Customer.id == customer_id, Customer.utility_id == utility_id)
-                  .options(selectinload(Customer.usage_points), selectinload(Customer.utility))).one_or_none()
+    c = s.scalars(
+        select(Customer)
+        .where(Customer.id == customer_id, Customer.utility_id == utility_id)
+        .options(selectinload(Customer.usage_points), selectinload(Customer.utility))
+    ).one_or_none()
     if c is None:
         raise NotFound(customer_id)
     for up in c.usage_points:  # its readings need the customer (data quality), also after the session ends
@@ -138,6 +165,7 @@ def chosen_usage_points(customer: Customer, ids: list[int]) -> list[UsagePoint]:
 
 
 # --- data quality ---------------------------------------------------------------------------
+
 
 def data_quality(db: Database, world: WorldDef, customer_id: int) -> DataQuality:
     """The customer's data-quality knobs in effect (its own, else the world's)."""

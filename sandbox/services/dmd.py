@@ -1,5 +1,6 @@
 """Download My Data: the periods a customer may ask for (one rule for the portal and the CLI),
 their Green Button file (XML) or CSV, and importing a Green Button file as their data."""
+
 from __future__ import annotations
 
 import csv
@@ -89,8 +90,9 @@ def parse_day(text: str | None, param: str) -> dt.date:
         raise Refused(f"{param}: enter a date as YYYY-MM-DD.", param) from None
 
 
-def dmd_period(choice: str | None, start_text: str | None, end_text: str | None, history: History,
-               max_span_days: int | None = None) -> tuple[dt.date, dt.date]:
+def dmd_period(
+    choice: str | None, start_text: str | None, end_text: str | None, history: History, max_span_days: int | None = None
+) -> tuple[dt.date, dt.date]:
     """(start, end exclusive) of the portal's Download My Data form, or Refused naming the bad field.
 
     `end_text` is the last day wanted (inclusive), as a person writes it.
@@ -119,6 +121,7 @@ def last_month_label(start: dt.date, end: dt.date) -> str:
 
 # --- the files ----------------------------------------------------------------------------
 
+
 def readings_held(world: WorldDef, utility: UtilityDef, customer: Customer) -> dict[int, list[Stream]]:
     """The readings each of the customer's usage points can put in its file, by usage point id (the
     net series of a solar home only when asked for: see `NET_CHOICE`)."""
@@ -140,8 +143,16 @@ def file_name(utility: UtilityDef, customer: Customer, start: dt.date, end: dt.d
     return f"GreenButton_{utility.slug}_{customer.uuid[:8]}_{start:%Y%m%d}-{last:%Y%m%d}.{ext}"
 
 
-def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int] | None, start: dt.date,
-                   end: dt.date, with_cost: bool, base_url: str, net: bool = False) -> Iterator[bytes]:
+def usage_document(
+    sb: Sandbox,
+    customer_id: int,
+    usage_point_ids: Sequence[int] | None,
+    start: dt.date,
+    end: dt.date,
+    with_cost: bool,
+    base_url: str,
+    net: bool = False,
+) -> Iterator[bytes]:
     """The Download My Data feed, streamed; it opens its own database session for as long as it runs.
     `net`: with the net series of homes with generation."""
     world = sb.require_world()
@@ -153,19 +164,40 @@ def usage_document(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int]
         feed = UsageFeed(world, utility, links, start, end, with_cost, _content(net))
         chosen = [(up, usage_point_history(world, utility, sb.clock, customer, up)) for up in ups]
         if usage_point_ids is not None and len(ups) == 1 and len(customer.usage_points) > 1:
-            self_href = href(links.root, "BatchRetailCustomerUsagePointOne", retail_customer_id=customer.uuid,
-                             usage_point_id=ups[0].uuid)
+            self_href = href(
+                links.root,
+                "BatchRetailCustomerUsagePointOne",
+                retail_customer_id=customer.uuid,
+                usage_point_id=ups[0].uuid,
+            )
         else:
             self_href = href(links.root, "BatchRetailCustomerUsagePoint", retail_customer_id=customer.uuid)
-        feed_id = resource_uuid_str(world.seed, "dmd-feed", customer.uuid, ",".join(up.uuid for up in ups),
-                                    start.isoformat(), end.isoformat(), with_cost, *(("net",) if net else ()))
+        feed_id = resource_uuid_str(
+            world.seed,
+            "dmd-feed",
+            customer.uuid,
+            ",".join(up.uuid for up in ups),
+            start.isoformat(),
+            end.isoformat(),
+            with_cost,
+            *(("net",) if net else ()),
+        )
         updated = max([feed.span(h).updated for _, h in chosen] or [local_midnight(utility.time_zone, start)])
         writer = FeedWriter("espi")
         yield from writer.feed(feed_id, "Green Button Download My Data", self_href, updated, feed.entries(chosen))
 
 
-def build_download(sb: Sandbox, customer: Customer, usage_point_ids: list[int], start: dt.date, end: dt.date,
-                   with_cost: bool, base_url: str, h: History | None = None, net: bool = False) -> Download:
+def build_download(
+    sb: Sandbox,
+    customer: Customer,
+    usage_point_ids: list[int],
+    start: dt.date,
+    end: dt.date,
+    with_cost: bool,
+    base_url: str,
+    h: History | None = None,
+    net: bool = False,
+) -> Download:
     """The customer's chosen usage points and period as a Green Button file (start, end: local days, end
     exclusive); `h` is the customer's history when the caller has it already."""
     world = sb.require_world()
@@ -176,17 +208,38 @@ def build_download(sb: Sandbox, customer: Customer, usage_point_ids: list[int], 
     if not chosen:
         raise Refused("usage_point: choose at least one of your services.", "usage_point")
     # in the utility's own form (ESPI 3.3 at an Ontario utility): any Green Button parser must read it
-    chunks = forms.in_form(usage_document(sb, customer.id, chosen, start, end, with_cost, base_url, net),
-                           forms.Form(*utility.profile.behaviour.xml_form))
+    chunks = forms.in_form(
+        usage_document(sb, customer.id, chosen, start, end, with_cost, base_url, net),
+        forms.Form(*utility.profile.behaviour.xml_form),
+    )
     return Download(file_name(utility, customer, start, end), "application/atom+xml", iter(chunks))
 
 
-CSV_HEADER = ["usage_point", "meter", "reading", "flow", "start", "end", "duration_seconds", "quantity", "unit",
-              "cost", "currency", "quality"]
+CSV_HEADER = [
+    "usage_point",
+    "meter",
+    "reading",
+    "flow",
+    "start",
+    "end",
+    "duration_seconds",
+    "quantity",
+    "unit",
+    "cost",
+    "currency",
+    "quality",
+]
 
 
-def usage_csv(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int], start: dt.date, end: dt.date,
-              with_cost: bool, net: bool = False) -> Iterator[str]:
+def usage_csv(
+    sb: Sandbox,
+    customer_id: int,
+    usage_point_ids: Sequence[int],
+    start: dt.date,
+    end: dt.date,
+    with_cost: bool,
+    net: bool = False,
+) -> Iterator[str]:
     """Every reading of the customer's chosen usage points over local days start <= day < end, one CSV
     row each, streamed; like `usage_document` it opens its own database session for as long as it runs
     (imported readings are read through it, after the request that asked has ended).
@@ -224,12 +277,18 @@ def usage_csv(sb: Sandbox, customer_id: int, usage_point_ids: Sequence[int], sta
                     t0 = int(series.starts[i])
                     dur = int(series.durations[i])
                     row: list[str | int] = [
-                        *texts, dt.datetime.fromtimestamp(t0, tz).isoformat(),
-                        dt.datetime.fromtimestamp(t0 + dur, tz).isoformat(), dur,
-                        f"{quantity(int(series.values[i]), stream):.{places}f}", unit]
+                        *texts,
+                        dt.datetime.fromtimestamp(t0, tz).isoformat(),
+                        dt.datetime.fromtimestamp(t0 + dur, tz).isoformat(),
+                        dur,
+                        f"{quantity(int(series.values[i]), stream):.{places}f}",
+                        unit,
+                    ]
                     if with_cost:
-                        row += ["" if series.costs is None else f"{Decimal(int(series.costs[i])) / 100000:.5f}",
-                                text_cell(utility.currency)]
+                        row += [
+                            "" if series.costs is None else f"{Decimal(int(series.costs[i])) / 100000:.5f}",
+                            text_cell(utility.currency),
+                        ]
                     row.append("estimated" if int(series.qualities[i]) else "measured")
                     w.writerow(row)
                 yield flush()
@@ -245,6 +304,7 @@ def text_cell(value: str) -> str:
 
 
 # --- importing ----------------------------------------------------------------------------
+
 
 def parse_green_button(data: bytes) -> list[ParsedUsagePoint]:
     """Usage points of a Green Button file, or ImportRefused naming what is wrong."""
@@ -280,8 +340,14 @@ def import_green_button(sb: Sandbox, customer: Customer, data: bytes) -> ImportS
     return store_usage_points(sb.db, world.seed, customer.id, parsed, sb.base_url(), sb.clock.now())
 
 
-def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[ParsedUsagePoint],
-                       base_url: str | None = None, at: dt.datetime | None = None) -> ImportSummary:
+def store_usage_points(
+    db: Database,
+    seed: int,
+    customer_id: int,
+    parsed: list[ParsedUsagePoint],
+    base_url: str | None = None,
+    at: dt.datetime | None = None,
+) -> ImportSummary:
     """Store the usage points in one transaction; with `base_url` and `at`, third parties sharing
     them are notified in the same transaction."""
     replaced = readings = 0
@@ -292,9 +358,13 @@ def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[P
         customer = fetch(s, Customer, customer_id)
         number = (s.scalar(select(func.max(UsagePoint.number)).where(UsagePoint.customer_id == customer.id)) or 0) + 1
         for p in parsed:
-            existing = s.scalars(select(UsagePoint).where(
-                UsagePoint.customer_id == customer.id, UsagePoint.source_uuid.is_not(None),
-                or_(UsagePoint.source_uuid == p.uuid, UsagePoint.uuid == p.uuid))).first()
+            existing = s.scalars(
+                select(UsagePoint).where(
+                    UsagePoint.customer_id == customer.id,
+                    UsagePoint.source_uuid.is_not(None),
+                    or_(UsagePoint.source_uuid == p.uuid, UsagePoint.uuid == p.uuid),
+                )
+            ).first()
             if existing is not None:
                 up = existing
                 up.imported_streams.clear()
@@ -304,28 +374,51 @@ def store_usage_points(db: Database, seed: int, customer_id: int, parsed: list[P
                 own = _name_based(p.uuid)
                 if own is None or s.scalars(select(UsagePoint.id).where(UsagePoint.uuid == own)).first() is not None:
                     own = resource_uuid_str(seed, "imported", customer.uuid, p.uuid, number)
-                up = UsagePoint(customer_id=customer.id, number=number, params={}, uuid=own, source_uuid=p.uuid,
-                                commodity=codes.SERVICE_KIND_NAMES.get(p.service_kind or 0, "electricity"),
-                                label=p.title or "Imported service", meter_serial="imported")
+                up = UsagePoint(
+                    customer_id=customer.id,
+                    number=number,
+                    params={},
+                    uuid=own,
+                    source_uuid=p.uuid,
+                    commodity=codes.SERVICE_KIND_NAMES.get(p.service_kind or 0, "electricity"),
+                    label=p.title or "Imported service",
+                    meter_serial="imported",
+                )
                 number += 1
                 s.add(up)
             up.service_kind = p.service_kind
             up.label = p.title or up.label
             s.flush()
             for n, ps in enumerate(p.streams):
-                stream = ImportedStream(usage_point_id=up.id, number=n,
-                                        uuid=resource_uuid_str(seed, "imported-mr", up.uuid, ps.uuid, n),
-                                        title=ps.title, reading_type=ps.reading_type,
-                                        reading_type_uuid=resource_uuid_str(seed, "imported-rt", up.uuid,
-                                                                            ps.reading_type_uuid, n))
+                stream = ImportedStream(
+                    usage_point_id=up.id,
+                    number=n,
+                    uuid=resource_uuid_str(seed, "imported-mr", up.uuid, ps.uuid, n),
+                    title=ps.title,
+                    reading_type=ps.reading_type,
+                    reading_type_uuid=resource_uuid_str(seed, "imported-rt", up.uuid, ps.reading_type_uuid, n),
+                )
                 s.add(stream)
                 s.flush()
-                bulk_insert(s, ImportedReading.__table__, [
-                    {"stream_id": stream.id, "start": r.start, "duration": r.duration, "value": r.value,
-                     "cost": r.cost, "quality": r.quality} for r in ps.readings])
+                bulk_insert(
+                    s,
+                    ImportedReading.__table__,
+                    [
+                        {
+                            "stream_id": stream.id,
+                            "start": r.start,
+                            "duration": r.duration,
+                            "value": r.value,
+                            "cost": r.cost,
+                            "quality": r.quality,
+                        }
+                        for r in ps.readings
+                    ],
+                )
                 readings += len(ps.readings)
             touched.append(up.id)
         if base_url is not None and at is not None and starts:
-            announce.uploaded(s, customer.id, touched, min(starts), max(ends),
-                              urls.resource_root(base_url, customer.utility.slug), at)
+            announce.uploaded(
+                s, customer.id, touched, min(starts), max(ends), urls.resource_root(base_url, customer.utility.slug), at
+            )
     return ImportSummary(len(parsed), readings, replaced)

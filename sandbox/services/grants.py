@@ -108,19 +108,37 @@ def new_token_response(profile: Profile, scope: str | None, refresh: bool) -> di
     return token
 
 
-def issue_customer_token(s: Session, token: dict | None, profile: Profile, seed: int, utility: UtilityDef,
-                         app: Application, customer: Customer, scope: str, usage_point_ids: list[int],
-                         now: dt.datetime, announce_root: str) -> tuple[dict, Authorization]:
+def issue_customer_token(
+    s: Session,
+    token: dict | None,
+    profile: Profile,
+    seed: int,
+    utility: UtilityDef,
+    app: Application,
+    customer: Customer,
+    scope: str,
+    usage_point_ids: list[int],
+    now: dt.datetime,
+    announce_root: str,
+) -> tuple[dict, Authorization]:
     """A customer's consent made into its Authorization, and its access token stored (`token`, the one
     the token endpoint made; None: a new one, with a refresh token), its data announced to the third
     party (`announce_root`: the resource root the notification names). The one path both the token
     endpoint (exchanging a code) and the control API (which skips the browser) issue by; `profile` is
     the application's. In the caller's transaction `s`."""
     token = token if token is not None else new_token_response(profile, scope, True)
-    auth = authorizations.grant_for_customer(s, seed, utility.slug, utility.time_zone, app, customer, scope,
-                                             usage_point_ids, profile, now)
-    tokens.store(s, app=app, kind=TokenKind.CUSTOMER, token=token, authorization=auth, now=now,
-                 refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now))
+    auth = authorizations.grant_for_customer(
+        s, seed, utility.slug, utility.time_zone, app, customer, scope, usage_point_ids, profile, now
+    )
+    tokens.store(
+        s,
+        app=app,
+        kind=TokenKind.CUSTOMER,
+        token=token,
+        authorization=auth,
+        now=now,
+        refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now),
+    )
     s.flush()
     announce.authorized(s, auth, announce_root, now)
     return token, auth

@@ -3,6 +3,7 @@
 The one place the web layer and the XML feeds get numbers from, so the portal's chart,
 its CSV and the Green Button file always agree.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,8 +83,15 @@ def imported_days(utility: UtilityDef, up: UsagePoint) -> History | None:
     ids = [s.id for s in up.imported_streams]
     if not ids:
         return None
-    lo, hi = session_of(up).execute(select(func.min(ImportedReading.start), func.max(ImportedReading.start))
-                                        .where(ImportedReading.stream_id.in_(ids))).one()
+    lo, hi = (
+        session_of(up)
+        .execute(
+            select(func.min(ImportedReading.start), func.max(ImportedReading.start)).where(
+                ImportedReading.stream_id.in_(ids)
+            )
+        )
+        .one()
+    )
     if lo is None:
         return None
     return History(local_date(utility.time_zone, lo), local_date(utility.time_zone, hi) + dt.timedelta(days=1))
@@ -100,8 +108,9 @@ def history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Custom
     return h
 
 
-def usage_point_history(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer,
-                        up: UsagePoint) -> History:
+def usage_point_history(
+    world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer, up: UsagePoint
+) -> History:
     if up.imported:
         return imported_days(utility, up) or History(world.history_start, world.history_start)
     return service_history(world, utility, clock, customer)
@@ -115,8 +124,16 @@ def _imported_stream(s: ImportedStream) -> Stream:
     unit = codes.UNIT_OF_UOM.get(uom, f"uom-{uom}")
     mult = int(rt.get("powerOfTenMultiplier", 0))
     divisor = 1000 if unit == "Wh" else 1  # only synthetic data is priced; kept for displaying kWh
-    return Stream(f"imported-{s.number}", commodity, flow, int(rt.get("intervalLength", 3600)), unit, mult,
-                  divisor, s.title or "Imported readings")
+    return Stream(
+        f"imported-{s.number}",
+        commodity,
+        flow,
+        int(rt.get("intervalLength", 3600)),
+        unit,
+        mult,
+        divisor,
+        s.title or "Imported readings",
+    )
 
 
 def streams(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> list[Stream]:
@@ -132,8 +149,17 @@ def imported_stream(up: UsagePoint, key: str) -> ImportedStream:
     raise KeyError(key)
 
 
-def series(world: WorldDef, utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date,
-           cost: bool = True, session: Session | None = None, computed: Mapping[str, Series] | None = None) -> Series:
+def series(
+    world: WorldDef,
+    utility: UtilityDef,
+    up: UsagePoint,
+    key: str,
+    start: dt.date,
+    end: dt.date,
+    cost: bool = True,
+    session: Session | None = None,
+    computed: Mapping[str, Series] | None = None,
+) -> Series:
     """Readings of local days start <= day < end of one stream (see `streams`); `computed` may hold
     the usage point's other streams over the same days (a net stream is made of them)."""
     if not up.imported:
@@ -141,16 +167,24 @@ def series(world: WorldDef, utility: UtilityDef, up: UsagePoint, key: str, start
     return _imported_series(utility, up, key, start, end, cost, session)
 
 
-def _imported_series(utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date, cost: bool,
-                     session: Session | None) -> Series:
+def _imported_series(
+    utility: UtilityDef, up: UsagePoint, key: str, start: dt.date, end: dt.date, cost: bool, session: Session | None
+) -> Series:
     stored = imported_stream(up, key)
     stream = _imported_stream(stored)
     s = session or session_of(up)
     lo, hi = local_midnight(utility.time_zone, start), local_midnight(utility.time_zone, end)
-    rows = s.execute(select(ImportedReading.start, ImportedReading.duration, ImportedReading.value,
-                            ImportedReading.cost, ImportedReading.quality)
-                     .where(ImportedReading.stream_id == stored.id, ImportedReading.start >= lo, ImportedReading.start < hi)
-                     .order_by(ImportedReading.start)).all()
+    rows = s.execute(
+        select(
+            ImportedReading.start,
+            ImportedReading.duration,
+            ImportedReading.value,
+            ImportedReading.cost,
+            ImportedReading.quality,
+        )
+        .where(ImportedReading.stream_id == stored.id, ImportedReading.start >= lo, ImportedReading.start < hi)
+        .order_by(ImportedReading.start)
+    ).all()
     cols: list[tuple] = list(zip(*rows)) if rows else [(), (), (), (), ()]
     starts = np.array(cols[0], dtype=np.int64)
     costs = None
@@ -164,12 +198,25 @@ def _imported_series(utility: UtilityDef, up: UsagePoint, key: str, start: dt.da
             days[-1] = (d, days[-1][1], i + 1)
         else:
             days.append((d, i, i + 1))
-    return Series(stream, starts, np.array(cols[1], dtype=np.int64), np.array(cols[2], dtype=np.int64),
-                  np.array([q or 0 for q in cols[4]], dtype=np.int64), days, costs)
+    return Series(
+        stream,
+        starts,
+        np.array(cols[1], dtype=np.int64),
+        np.array(cols[2], dtype=np.int64),
+        np.array([q or 0 for q in cols[4]], dtype=np.int64),
+        days,
+        costs,
+    )
 
 
-def bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, start: dt.date, end: dt.date,
-          computed: dict[str, Series] | None = None) -> list[Bill]:
+def bills(
+    world: WorldDef,
+    utility: UtilityDef,
+    up: UsagePoint,
+    start: dt.date,
+    end: dt.date,
+    computed: dict[str, Series] | None = None,
+) -> list[Bill]:
     """Bills of the whole calendar months within start <= day < end (none for imported data).
 
     `computed` may hold series with cost already computed for the period, by stream key.

@@ -4,6 +4,7 @@ sees what its client really sent and why it was refused (the developer portal an
 API show it). Each utility keeps its latest KEEP calls; older ones are dropped as new ones come.
 Calls are written in batches off the request (`Writer`).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -36,9 +37,16 @@ class Call:
     milliseconds: float
 
     def as_json(self) -> dict:
-        return {"at": iso_z(self.at), "method": self.method, "path": self.path,
-                "token_kind": self.token_kind, "status": self.status, "reason": self.reason,
-                "client_id": self.client_id, "milliseconds": round(self.milliseconds, 1)}
+        return {
+            "at": iso_z(self.at),
+            "method": self.method,
+            "path": self.path,
+            "token_kind": self.token_kind,
+            "status": self.status,
+            "reason": self.reason,
+            "client_id": self.client_id,
+            "milliseconds": round(self.milliseconds, 1),
+        }
 
 
 class Writer:
@@ -127,33 +135,67 @@ def _write(db: Database, rows: list[dict]) -> None:
     with db.engine.begin() as c:
         c.execute(insert(RequestRecord), rows)
         for utility_id in {r["utility_id"] for r in rows}:
-            oldest = c.execute(select(RequestRecord.id).where(RequestRecord.utility_id == utility_id)
-                               .order_by(RequestRecord.id.desc()).offset(KEEP).limit(1)).scalar()
+            oldest = c.execute(
+                select(RequestRecord.id)
+                .where(RequestRecord.utility_id == utility_id)
+                .order_by(RequestRecord.id.desc())
+                .offset(KEEP)
+                .limit(1)
+            ).scalar()
             if oldest is not None:
-                c.execute(delete(RequestRecord).where(RequestRecord.utility_id == utility_id,
-                                                      RequestRecord.id <= oldest))
+                c.execute(
+                    delete(RequestRecord).where(RequestRecord.utility_id == utility_id, RequestRecord.id <= oldest)
+                )
 
 
-def record(writer: Writer, utility_id: int, application_id: int | None, at: dt.datetime, method: str, path: str,
-           token_kind: str | None, status: int, reason: str | None, milliseconds: float) -> None:
+def record(
+    writer: Writer,
+    utility_id: int,
+    application_id: int | None,
+    at: dt.datetime,
+    method: str,
+    path: str,
+    token_kind: str | None,
+    status: int,
+    reason: str | None,
+    milliseconds: float,
+) -> None:
     """Keep one call (written with the next batch). A NUL in a refused call's path is kept as it was
     sent (%00): PostgreSQL stores no NUL, and one would lose the whole batch."""
-    writer.add({"utility_id": utility_id, "application_id": application_id, "at": to_naive_utc(at),
-                "method": method[:8], "path": path.replace("\x00", "%00")[:500], "token_kind": token_kind,
-                "status": status, "reason": reason[:64] if reason else None, "milliseconds": milliseconds})
+    writer.add(
+        {
+            "utility_id": utility_id,
+            "application_id": application_id,
+            "at": to_naive_utc(at),
+            "method": method[:8],
+            "path": path.replace("\x00", "%00")[:500],
+            "token_kind": token_kind,
+            "status": status,
+            "reason": reason[:64] if reason else None,
+            "milliseconds": milliseconds,
+        }
+    )
 
 
-def recent(writer: Writer, utility_id: int | None = None, application_id: int | None = None,
-           client_id: str | None = None, limit: int = 100) -> list[Call]:
+def recent(
+    writer: Writer,
+    utility_id: int | None = None,
+    application_id: int | None = None,
+    client_id: str | None = None,
+    limit: int = 100,
+) -> list[Call]:
     """The latest calls, newest first (of one utility, one application or client_id, if given)."""
     try:
         writer.flush()
     except SQLAlchemyError as exc:  # those calls are lost; the ones written before are still shown
         logging.getLogger(__name__).warning("request log: %s", exc)
     db = writer.db
-    q = (select(RequestRecord, Application.client_id)
-         .outerjoin(Application, RequestRecord.application_id == Application.id)
-         .order_by(RequestRecord.id.desc()).limit(limit))
+    q = (
+        select(RequestRecord, Application.client_id)
+        .outerjoin(Application, RequestRecord.application_id == Application.id)
+        .order_by(RequestRecord.id.desc())
+        .limit(limit)
+    )
     if utility_id is not None:
         q = q.where(RequestRecord.utility_id == utility_id)
     if application_id is not None:
@@ -161,5 +203,7 @@ def recent(writer: Writer, utility_id: int | None = None, application_id: int | 
     if client_id is not None:
         q = q.where(Application.client_id == client_id)
     with db.sessions() as s:
-        return [Call(r.at, r.method, r.path, r.token_kind, r.status, r.reason, client_id, r.milliseconds)
-                for r, client_id in s.execute(q)]
+        return [
+            Call(r.at, r.method, r.path, r.token_kind, r.status, r.reason, client_id, r.milliseconds)
+            for r, client_id in s.execute(q)
+        ]

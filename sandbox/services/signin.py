@@ -6,6 +6,7 @@ lock ends the count starts again from zero. Unknown names lock too, and take as 
 as a wrong password, so a refusal reveals nothing. Each attempt's outcome is recorded in one
 short transaction; the password check runs before it, outside any (`throttled`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,13 +65,17 @@ def throttle_key(kind: str, name: str) -> str:
 
 
 def _locked_result(until: dt.datetime) -> LoginResult:
-    return LoginResult(error=f"Too many failed sign-in attempts in a row: this login is locked for "
-                             f"{int(LOCKOUT.total_seconds() // 60)} minutes.", locked_until=utc(until))
+    return LoginResult(
+        error=f"Too many failed sign-in attempts in a row: this login is locked for "
+        f"{int(LOCKOUT.total_seconds() // 60)} minutes.",
+        locked_until=utc(until),
+    )
 
 
 def _row(s: Session, utility_id: int, key: str) -> LoginThrottle | None:
-    return s.scalars(select(LoginThrottle).where(LoginThrottle.utility_id == utility_id,
-                                                 LoginThrottle.key == key)).one_or_none()
+    return s.scalars(
+        select(LoginThrottle).where(LoginThrottle.utility_id == utility_id, LoginThrottle.key == key)
+    ).one_or_none()
 
 
 def throttled(db: Database, clock: Clock, utility_id: int, key: str, check: Callable[[], LoginResult]) -> LoginResult:
@@ -94,9 +99,11 @@ def _record(db: Database, clock: Clock, utility_id: int, key: str, result: Login
     for attempt in (1, 2):
         try:
             with db.transaction() as s:
-                s.connection().execute(update(LoginThrottle).where(
-                    LoginThrottle.utility_id == utility_id, LoginThrottle.key == key)
-                    .values(failures=LoginThrottle.failures))
+                s.connection().execute(
+                    update(LoginThrottle)
+                    .where(LoginThrottle.utility_id == utility_id, LoginThrottle.key == key)
+                    .values(failures=LoginThrottle.failures)
+                )
                 now = clock.naive_now()
                 row = _row(s, utility_id, key)
                 if row is not None and row.locked_until is not None and row.locked_until > now:
@@ -136,12 +143,15 @@ def login_with_password(db: Database, clock: Clock, utility_id: int, username: s
     return throttled(db, clock, utility_id, key, check)
 
 
-def login_with_account(db: Database, clock: Clock, utility_id: int, account_number: str, postal_code: str) -> LoginResult:
+def login_with_account(
+    db: Database, clock: Clock, utility_id: int, account_number: str, postal_code: str
+) -> LoginResult:
     """The second way in: account number (as printed on a bill) and the service address's postal code."""
     number = normalise_account_number(account_number or "")
     with db.sessions() as s:
-        customer = s.scalars(select(Customer).where(Customer.utility_id == utility_id,
-                                                    Customer.account_number == number)).first()
+        customer = s.scalars(
+            select(Customer).where(Customer.utility_id == utility_id, Customer.account_number == number)
+        ).first()
     key = f"customer:{customer.id}" if customer else throttle_key("account", number)
 
     def check() -> LoginResult:
@@ -156,8 +166,9 @@ def staff_login(db: Database, clock: Clock, utility_id: int, username: str, pass
     username = (username or "").strip()
 
     def check() -> LoginResult:
-        good = hmac.compare_digest(username.encode(), STAFF_USERNAME.encode()) & \
-            hmac.compare_digest((password or "").encode(), STAFF_PASSWORD.encode())
+        good = hmac.compare_digest(username.encode(), STAFF_USERNAME.encode()) & hmac.compare_digest(
+            (password or "").encode(), STAFF_PASSWORD.encode()
+        )
         return LoginResult(ok=True) if good else LoginResult(error=BAD_LOGIN)
 
     return throttled(db, clock, utility_id, throttle_key("staff", username), check)
@@ -167,8 +178,9 @@ def developer_login(db: Database, clock: Clock, utility_id: int, email: str, pas
     """A third-party developer's e-mail and password, at one utility."""
     email = (email or "").strip()
     with db.sessions() as s:
-        dev = s.scalars(select(Developer).where(Developer.utility_id == utility_id,
-                                                func.lower(Developer.email) == email.lower())).first()
+        dev = s.scalars(
+            select(Developer).where(Developer.utility_id == utility_id, func.lower(Developer.email) == email.lower())
+        ).first()
 
     def check() -> LoginResult:
         good = password_matches(dev.password_hash if dev else dummy_hash(), password or "")
@@ -179,6 +191,7 @@ def developer_login(db: Database, clock: Clock, utility_id: int, email: str, pas
 
 # --- what staff see and clear ----------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SignInLock:
     failures: int  # failed attempts in a row so far (0 while locked)
@@ -188,19 +201,26 @@ class SignInLock:
 def sign_in_lock(db: Database, clock: Clock, utility_id: int, customer_id: int) -> SignInLock | None:
     """The customer's failed sign-ins in a row and any lock in force, or None if there are none."""
     with db.sessions() as s:
-        row = s.scalars(select(LoginThrottle).where(LoginThrottle.utility_id == utility_id,
-                                                    LoginThrottle.key == f"customer:{customer_id}")).one_or_none()
+        row = s.scalars(
+            select(LoginThrottle).where(
+                LoginThrottle.utility_id == utility_id, LoginThrottle.key == f"customer:{customer_id}"
+            )
+        ).one_or_none()
     if row is None:
         return None
     locked = row.locked_until is not None and row.locked_until > clock.naive_now()
     if not locked and (row.locked_until is not None or row.failures == 0):
         return None
-    return SignInLock(row.failures if not locked else 0,
-                      utc(row.locked_until) if locked and row.locked_until is not None else None)
+    return SignInLock(
+        row.failures if not locked else 0, utc(row.locked_until) if locked and row.locked_until is not None else None
+    )
 
 
 def clear_sign_in_lock(db: Database, utility_id: int, customer_id: int) -> None:
     """Staff action: forget the customer's failed sign-ins (ends a lock at once)."""
     with db.transaction() as s:
-        s.execute(delete(LoginThrottle).where(LoginThrottle.utility_id == utility_id,
-                                              LoginThrottle.key == f"customer:{customer_id}"))
+        s.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.utility_id == utility_id, LoginThrottle.key == f"customer:{customer_id}"
+            )
+        )

@@ -7,6 +7,7 @@ same `Bill` values the portal's Bills table and the UsageSummary entries show, s
 `periods` lists them without computing a reading (a feed of Statement entries needs only the
 months); `statement` computes the bills of the one month asked for.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,8 +60,13 @@ def _billed(customer: Customer, usage_points: Iterable[UsagePoint] | None) -> li
     return [up for up in (customer.usage_points if usage_points is None else usage_points) if not up.imported]
 
 
-def periods(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer,
-            usage_points: Iterable[UsagePoint] | None = None) -> list[Period]:
+def periods(
+    world: WorldDef,
+    utility: UtilityDef,
+    clock: Clock,
+    customer: Customer,
+    usage_points: Iterable[UsagePoint] | None = None,
+) -> list[Period]:
     """The customer's statements without their bills, oldest first: every whole month of synthetic
     service so far, if any of `usage_points` (default: all the customer's) is billed."""
     if not _billed(customer, usage_points):
@@ -77,16 +83,27 @@ def periods(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Custom
     return out
 
 
-def statements(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer,
-               usage_points: Iterable[UsagePoint] | None = None) -> list[Statement]:
+def statements(
+    world: WorldDef,
+    utility: UtilityDef,
+    clock: Clock,
+    customer: Customer,
+    usage_points: Iterable[UsagePoint] | None = None,
+) -> list[Statement]:
     """The customer's statements with their bills, oldest first (see `periods`)."""
     points = _billed(customer, usage_points)
     found = periods(world, utility, clock, customer, points)
     return _with_bills(world, utility, points, found) if found else []
 
 
-def statement(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Customer, uuid: str,
-              usage_points: Iterable[UsagePoint] | None = None) -> Statement:
+def statement(
+    world: WorldDef,
+    utility: UtilityDef,
+    clock: Clock,
+    customer: Customer,
+    uuid: str,
+    usage_points: Iterable[UsagePoint] | None = None,
+) -> Statement:
     """One of the customer's statements by id, its month's bills computed; NotFound if it is not
     theirs (or does not exist)."""
     points = _billed(customer, usage_points)
@@ -98,8 +115,18 @@ def statement(world: WorldDef, utility: UtilityDef, clock: Clock, customer: Cust
 
 def _with_bills(world: WorldDef, utility: UtilityDef, points: list[UsagePoint], found: list[Period]) -> list[Statement]:
     """The statements of consecutive `found` periods, their bills computed for those months only."""
-    bills = {(up.id, b.first_day): b for up in points
-             for b in readings.bills(world, utility, up, found[0].first_day, found[-1].end_day)}
-    return [Statement(p.uuid, p.first_day, p.end_day, p.issued,
-                      tuple((up, bills[up.id, p.first_day]) for up in points if (up.id, p.first_day) in bills))
-            for p in found]
+    bills = {
+        (up.id, b.first_day): b
+        for up in points
+        for b in readings.bills(world, utility, up, found[0].first_day, found[-1].end_day)
+    }
+    return [
+        Statement(
+            p.uuid,
+            p.first_day,
+            p.end_day,
+            p.issued,
+            tuple((up, bills[up.id, p.first_day]) for up in points if (up.id, p.first_day) in bills),
+        )
+        for p in found
+    ]

@@ -6,6 +6,7 @@ A Subscription has the id of its Authorization (deployed third parties build one
 the other). Access itself (is the token good, is this its subscription) was judged before by
 the access policy; this module only finds, and answers NotFound for what is not there.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,16 +26,22 @@ from sandbox.services import access
 from sandbox.services.access import ClientRole
 from sandbox.services.tokens import CallAuthorization
 
-_SHARED_POINT = (select(UsagePoint)
-                 .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
-                 .join(Customer, UsagePoint.customer_id == Customer.id)
-                 .where(authorization_usage_point.c.authorization_id == bindparam("authorization_id"),
-                        UsagePoint.uuid == bindparam("uuid"))
-                 .options(contains_eager(UsagePoint.customer)))
-_SHARED_POINTS = (select(UsagePoint)
-                  .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
-                  .where(authorization_usage_point.c.authorization_id == bindparam("authorization_id"))
-                  .order_by(UsagePoint.id))
+_SHARED_POINT = (
+    select(UsagePoint)
+    .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
+    .join(Customer, UsagePoint.customer_id == Customer.id)
+    .where(
+        authorization_usage_point.c.authorization_id == bindparam("authorization_id"),
+        UsagePoint.uuid == bindparam("uuid"),
+    )
+    .options(contains_eager(UsagePoint.customer))
+)
+_SHARED_POINTS = (
+    select(UsagePoint)
+    .join(authorization_usage_point, authorization_usage_point.c.usage_point_id == UsagePoint.id)
+    .where(authorization_usage_point.c.authorization_id == bindparam("authorization_id"))
+    .order_by(UsagePoint.id)
+)
 
 
 @dataclass
@@ -106,9 +113,11 @@ def of_token(s: Session, p: access.Presented, pending: bool = False) -> Shared:
     return Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(auth.scope), provisioned=not pending)
 
 
-_COUNT_PENDING = (update(Authorization).where(Authorization.id == bindparam("auth_id"),
-                                              Authorization.pending_calls < bindparam("calls"))
-                  .values(pending_calls=Authorization.pending_calls + 1))
+_COUNT_PENDING = (
+    update(Authorization)
+    .where(Authorization.id == bindparam("auth_id"), Authorization.pending_calls < bindparam("calls"))
+    .values(pending_calls=Authorization.pending_calls + 1)
+)
 
 
 def provisioning(db: Database, auth: CallAuthorization, behaviour: Behaviour, now: dt.datetime) -> bool:
@@ -125,23 +134,31 @@ def provisioning(db: Database, auth: CallAuthorization, behaviour: Behaviour, no
     if (auth.pending_calls or 0) >= behaviour.provisioning_delay_calls:  # counted out already: no write
         return False
     with db.transaction() as s:  # one conditional UPDATE: two racing reads count as two
-        counted = s.connection().execute(_COUNT_PENDING, {"auth_id": auth.id,
-                                                          "calls": behaviour.provisioning_delay_calls}).rowcount
+        counted = (
+            s.connection()
+            .execute(_COUNT_PENDING, {"auth_id": auth.id, "calls": behaviour.provisioning_delay_calls})
+            .rowcount
+        )
     return counted == 1
 
 
 def by_id(s: Session, utility_id: int, subscription_id: str) -> Shared:
     """Any customer subscription of the utility (a data custodian's view)."""
-    auth = s.scalars(select(Authorization).where(Authorization.utility_id == utility_id,
-                                                 Authorization.subscription_uuid == subscription_id,
-                                                 Authorization.customer_id.is_not(None))).first()
+    auth = s.scalars(
+        select(Authorization).where(
+            Authorization.utility_id == utility_id,
+            Authorization.subscription_uuid == subscription_id,
+            Authorization.customer_id.is_not(None),
+        )
+    ).first()
     if auth is None:
         raise NotFound(subscription_id)
     return shared(auth)
 
 
-def for_request(s: Session, utility_id: int, p: access.Presented, subscription_id: str,
-                pending: bool = False) -> Shared:
+def for_request(
+    s: Session, utility_id: int, p: access.Presented, subscription_id: str, pending: bool = False
+) -> Shared:
     """The subscription a path names, as the caller may see it: its own for a customer token
     (the policy checked the id; `pending` as of_token), any of the utility's for the data custodian."""
     if p.kind == access.TokenKind.CUSTOMER:
@@ -169,8 +186,11 @@ def bulk(s: Session, utility_id: int, p: access.Presented, bulk_id: str, now: dt
     q = select(Authorization).where(Authorization.utility_id == utility_id, Authorization.customer_id.is_not(None))
     if p.kind != access.TokenKind.CUSTODIAN:
         q = q.where(Authorization.application_id == p.application.id)
-    q = q.options(selectinload(Authorization.application), selectinload(Authorization.customer),
-                  selectinload(Authorization.usage_points))
+    q = q.options(
+        selectinload(Authorization.application),
+        selectinload(Authorization.customer),
+        selectinload(Authorization.usage_points),
+    )
     members = [a for a in s.scalars(q.order_by(Authorization.id)) if bulk_id_of(a) == bulk_id]
     if not members and not _default_bulk(s, utility_id, p, bulk_id):
         raise NotFound(bulk_id)  # no bulk of the caller's has this id (another third party's is not there)
@@ -182,32 +202,42 @@ def _default_bulk(s: Session, utility_id: int, p: access.Presented, bulk_id: str
     custodian, any third party's."""
     if p.kind != access.TokenKind.CUSTODIAN:
         return bulk_id == p.application.client_id
-    return s.scalar(select(Application.id).where(Application.utility_id == utility_id,
-                                                 Application.client_id == bulk_id)) is not None
+    return (
+        s.scalar(select(Application.id).where(Application.utility_id == utility_id, Application.client_id == bulk_id))
+        is not None
+    )
 
 
 def authorizations_visible(s: Session, utility_id: int, p: access.Presented) -> list[Authorization]:
     """The Authorization collection as the caller sees it: its own application's, or every one
     for the data custodian."""
-    q = select(Authorization).where(Authorization.utility_id == utility_id).options(
-        selectinload(Authorization.customer), selectinload(Authorization.application))  # a feed streams them later
+    q = (
+        select(Authorization)
+        .where(Authorization.utility_id == utility_id)
+        .options(selectinload(Authorization.customer), selectinload(Authorization.application))
+    )  # a feed streams them later
     if p.kind != access.TokenKind.CUSTODIAN:
         q = q.where(Authorization.application_id == p.application.id)
     return list(s.scalars(q.order_by(Authorization.id)))
 
 
 def authorization_visible(s: Session, utility_id: int, p: access.Presented, authorization_id: str) -> Authorization:
-    auth = s.scalars(select(Authorization).where(Authorization.utility_id == utility_id,
-                                                 Authorization.uuid == authorization_id)).first()
+    auth = s.scalars(
+        select(Authorization).where(Authorization.utility_id == utility_id, Authorization.uuid == authorization_id)
+    ).first()
     if auth is None or (p.kind != access.TokenKind.CUSTODIAN and auth.application_id != p.application.id):
         raise NotFound(authorization_id)  # another third party's is not there for this caller
     return auth
 
 
 def third_party_applications(s: Session, utility_id: int) -> list[Application]:
-    return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                    Application.role == ClientRole.THIRD_PARTY)
-                          .order_by(Application.id)))
+    return list(
+        s.scalars(
+            select(Application)
+            .where(Application.utility_id == utility_id, Application.role == ClientRole.THIRD_PARTY)
+            .order_by(Application.id)
+        )
+    )
 
 
 def customer_by_uuid(s: Session, utility_id: int, customer_uuid: str) -> Customer:
@@ -219,11 +249,24 @@ def customer_by_uuid(s: Session, utility_id: int, customer_uuid: str) -> Custome
 
 def customers_of_utility(s: Session, utility_id: int) -> list[Customer]:
     """Every customer of the utility (the data custodian's view of the PII), their usage points loaded."""
-    return list(s.scalars(select(Customer).where(Customer.utility_id == utility_id)
-                          .options(selectinload(Customer.usage_points)).order_by(Customer.id)))
+    return list(
+        s.scalars(
+            select(Customer)
+            .where(Customer.utility_id == utility_id)
+            .options(selectinload(Customer.usage_points))
+            .order_by(Customer.id)
+        )
+    )
 
 
 def usage_points_of_utility(s: Session, utility_id: int) -> list[UsagePoint]:
     """Every usage point of the utility, each with its customer loaded by the same query."""
-    return list(s.scalars(select(UsagePoint).join(Customer).where(Customer.utility_id == utility_id)
-                          .options(contains_eager(UsagePoint.customer)).order_by(UsagePoint.id)))
+    return list(
+        s.scalars(
+            select(UsagePoint)
+            .join(Customer)
+            .where(Customer.utility_id == utility_id)
+            .options(contains_eager(UsagePoint.customer))
+            .order_by(UsagePoint.id)
+        )
+    )

@@ -6,6 +6,7 @@ Every number comes from `services.readings` (the source of the Green Button file
 chart, its table, the CSV and the XML always agree. Quantities stay in the stream's stored
 integer units and money in 1e-5 currency until they are formatted, so totals are exact.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,6 +31,7 @@ RECENT_MONTHS = 13
 
 
 # --- formatting -------------------------------------------------------------------------
+
 
 def unit_label(stream: Stream) -> str:
     return UNIT_LABELS.get(stream.unit, stream.unit)
@@ -67,6 +69,7 @@ def format_money(amount: int | None, currency: str) -> str:
 
 
 # --- aggregates -------------------------------------------------------------------------
+
 
 @dataclass
 class StreamTotal:
@@ -115,8 +118,17 @@ def streams_charted(world: WorldDef, utility: UtilityDef, up: UsagePoint) -> tup
     if not found:
         return None
     delivered = next((s for s in found if s.flow == "delivered"), next((s for s in found if s.flow != "net"), found[0]))
-    received = next((s for s in found if s.flow == "received" and s is not delivered
-                     and s.unit == delivered.unit and s.multiplier == delivered.multiplier), None)
+    received = next(
+        (
+            s
+            for s in found
+            if s.flow == "received"
+            and s is not delivered
+            and s.unit == delivered.unit
+            and s.multiplier == delivered.multiplier
+        ),
+        None,
+    )
     return delivered, received
 
 
@@ -124,8 +136,9 @@ def recent_window(history: History, days: int = RECENT_DAYS) -> tuple[dt.date, d
     return history.clamp(history.end - dt.timedelta(days=days), history.end)
 
 
-def recent_usage(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: History,
-                 days: int = RECENT_DAYS) -> RecentUsage:
+def recent_usage(
+    world: WorldDef, utility: UtilityDef, up: UsagePoint, history: History, days: int = RECENT_DAYS
+) -> RecentUsage:
     start, end = recent_window(history, days)
     charted = streams_charted(world, utility, up)
     if charted is None:
@@ -148,8 +161,11 @@ def recent_usage(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: 
         day_idx = np.searchsorted(bounds, s.starts, side="right") - 1
         slot = offsets[day_idx] + ((s.starts - bounds[day_idx]) // 3600 if hourly else 0)
         vals = np.bincount(slot, weights=s.values, minlength=n)
-        costs = np.bincount(day_idx, weights=s.costs, minlength=len(day_list)) if s.costs is not None \
+        costs = (
+            np.bincount(day_idx, weights=s.costs, minlength=len(day_list))
+            if s.costs is not None
             else np.zeros(len(day_list))
+        )
         dvals = np.bincount(day_idx, weights=s.values, minlength=len(day_list))
         total = StreamTotal(stream, int(s.values.sum()), int(s.costs.sum()) if s.costs is not None else 0, len(s))
         return np.rint(vals).astype(np.int64), np.rint(dvals).astype(np.int64), np.rint(costs).astype(np.int64), total
@@ -171,13 +187,22 @@ def recent_usage(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: 
         peak_hour = None
         if hourly and len(seg):
             peak_hour = dt.datetime.fromtimestamp(int(bounds[i]) + 3600 * k, ZoneInfo(tz)).hour
-        out.days.append(DayRow(d, int(d_days[i]), int(r_days[i]) if r_days is not None else None, int(day_costs[i]),
-                               int(seg[k]) if len(seg) else 0, peak_hour))
+        out.days.append(
+            DayRow(
+                d,
+                int(d_days[i]),
+                int(r_days[i]) if r_days is not None else None,
+                int(day_costs[i]),
+                int(seg[k]) if len(seg) else 0,
+                peak_hour,
+            )
+        )
     return out
 
 
-def monthly_bills(world: WorldDef, utility: UtilityDef, up: UsagePoint, history: History,
-                  months: int = RECENT_MONTHS) -> list[Bill]:
+def monthly_bills(
+    world: WorldDef, utility: UtilityDef, up: UsagePoint, history: History, months: int = RECENT_MONTHS
+) -> list[Bill]:
     """The bills of the last `months` whole calendar months with data, oldest first."""
     start, end = history.clamp(months_back(month_start(history.end), months), history.end)
     if start >= end:

@@ -1,6 +1,7 @@
 """Third parties as the utility's staff manage them: the status lifecycle (the one way a status
 changes, with its history), staff actions (hold, release, block, unblock), and the lists staff
 and customers see. Review -> Production is onboarding's (`onboarding.status`)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,15 @@ def set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
     authorization codes it has not exchanged yet: released, it does not get their tokens."""
     s = object_session(app)
     if s is not None and app.id is not None:
-        s.add(ApplicationStatusChange(application_id=app.id, old_status=app.status, new_status=new,
-                                      changed_at=to_naive_utc(now), changed_by=by))
+        s.add(
+            ApplicationStatusChange(
+                application_id=app.id,
+                old_status=app.status,
+                new_status=new,
+                changed_at=to_naive_utc(now),
+                changed_by=by,
+            )
+        )
         if new in SUSPENDED:
             tokens.void_codes(s, app.id, now)
     app.status = new
@@ -46,8 +54,9 @@ def set_status(app: Application, new: str, now: dt.datetime, by: str) -> None:
 
 def staff_actions(status: str) -> list[str]:
     """What staff can do to an application in `status`: approve (in Review), then STATUS_ACTIONS."""
-    return ([APPROVE] if status == AppStatus.REVIEW else []) + [a for a, (allowed, _) in STATUS_ACTIONS.items()
-                                                                if status in allowed]
+    return ([APPROVE] if status == AppStatus.REVIEW else []) + [
+        a for a, (allowed, _) in STATUS_ACTIONS.items() if status in allowed
+    ]
 
 
 def status_text(status: str) -> str:
@@ -57,14 +66,18 @@ def status_text(status: str) -> str:
 
 def _previous_status(s: Session, app: Application, suspended: str) -> str:
     """The status the application had before it was put in `suspended` (review if unrecorded)."""
-    last = s.scalars(select(ApplicationStatusChange).where(ApplicationStatusChange.application_id == app.id)
-                     .order_by(ApplicationStatusChange.id.desc())).first()
+    last = s.scalars(
+        select(ApplicationStatusChange)
+        .where(ApplicationStatusChange.application_id == app.id)
+        .order_by(ApplicationStatusChange.id.desc())
+    ).first()
     recorded = last is not None and last.new_status == suspended and last.old_status != suspended
     return last.old_status if recorded and last is not None else AppStatus.REVIEW
 
 
-def set_application_status(db: Database, clock: Clock, utility_id: int, application_id: int, action: str,
-                           by: str = STAFF_USERNAME) -> Application:
+def set_application_status(
+    db: Database, clock: Clock, utility_id: int, application_id: int, action: str, by: str = STAFF_USERNAME
+) -> Application:
     """Staff actions on a third party: block or put on hold (access suspended), and unblock or
     release, which restore the status it had before."""
     allowed, target = STATUS_ACTIONS[action]
@@ -80,8 +93,9 @@ def set_application_status(db: Database, clock: Clock, utility_id: int, applicat
         return app
 
 
-def set_status_to(db: Database, clock: Clock, utility_id: int, application_id: int, target: str,
-                  by: str) -> Application:
+def set_status_to(
+    db: Database, clock: Clock, utility_id: int, application_id: int, target: str, by: str
+) -> Application:
     """Put a third party in `target` status (an AppStatus) at once, as the control API does: block
     and hold as staff do; Production and Review directly (a test needs no onboarding). Recorded as
     every status change is; Refused if it is in that status already."""
@@ -96,8 +110,9 @@ def set_status_to(db: Database, clock: Clock, utility_id: int, application_id: i
         return app
 
 
-def set_application_blocked(db: Database, clock: Clock, utility_id: int, application_id: int, blocked: bool,
-                            by: str = STAFF_USERNAME) -> Application:
+def set_application_blocked(
+    db: Database, clock: Clock, utility_id: int, application_id: int, blocked: bool, by: str = STAFF_USERNAME
+) -> Application:
     """Block a third party (its status becomes 'blocked'), or unblock it back to the status it had."""
     return set_application_status(db, clock, utility_id, application_id, "block" if blocked else "unblock", by)
 
@@ -105,22 +120,35 @@ def set_application_blocked(db: Database, clock: Clock, utility_id: int, applica
 def applications(db: Database, utility_id: int) -> list[tuple[Application, int]]:
     """The utility's third parties with their number of active authorizations."""
     with db.sessions() as s:
-        apps = s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                   Application.role == ClientRole.THIRD_PARTY)
-                         .order_by(Application.name, Application.id)).all()
-        counts = dict(s.execute(select(Authorization.application_id, func.count(Authorization.id))
-                                .where(Authorization.utility_id == utility_id, Authorization.status == AuthState.ACTIVE)
-                                .group_by(Authorization.application_id)).all())
+        apps = s.scalars(
+            select(Application)
+            .where(Application.utility_id == utility_id, Application.role == ClientRole.THIRD_PARTY)
+            .order_by(Application.name, Application.id)
+        ).all()
+        counts = dict(
+            s.execute(
+                select(Authorization.application_id, func.count(Authorization.id))
+                .where(Authorization.utility_id == utility_id, Authorization.status == AuthState.ACTIVE)
+                .group_by(Authorization.application_id)
+            ).all()
+        )
         return [(a, counts.get(a.id, 0)) for a in apps]
 
 
 def directory(db: Database, utility_id: int) -> list[Application]:
     """Third parties the utility has onboarded and customers may choose (status production)."""
     with db.sessions() as s:
-        return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                        Application.role == ClientRole.THIRD_PARTY,
-                                                        Application.status.in_(LISTED))
-                              .order_by(Application.name)))
+        return list(
+            s.scalars(
+                select(Application)
+                .where(
+                    Application.utility_id == utility_id,
+                    Application.role == ClientRole.THIRD_PARTY,
+                    Application.status.in_(LISTED),
+                )
+                .order_by(Application.name)
+            )
+        )
 
 
 def choose_profile(app: Application, name: str | None, profiles: Mapping[str, Behaviour]) -> str | None:
@@ -128,7 +156,9 @@ def choose_profile(app: Application, name: str | None, profiles: Mapping[str, Be
     caller's transaction; Refused naming the profiles there are."""
     chosen = (name or "").strip() or None
     if chosen is not None and chosen not in profiles:
-        raise Refused(f"profile: no behaviour profile {chosen!r}; use one of {', '.join(sorted(profiles))} "
-                      "(or null for the utility's own)")
+        raise Refused(
+            f"profile: no behaviour profile {chosen!r}; use one of {', '.join(sorted(profiles))} "
+            "(or null for the utility's own)"
+        )
     app.profile = chosen
     return chosen

@@ -6,6 +6,7 @@ a cookie copied before a sign-out names a row that is gone, and a reset of the w
 every table) ends every sign-in. A sign-in lives at most `lifetime` (real time): the rows of those
 never signed out are deleted at a later sign-in.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def begin(db: Database, utility_id: int, role: str, subject: object, lifetime: dt.timedelta,
-          replaces: str | None = None) -> str:
+def begin(
+    db: Database, utility_id: int, role: str, subject: object, lifetime: dt.timedelta, replaces: str | None = None
+) -> str:
     """A new sign-in of `subject` (a customer's or developer's id, the staff login) as `role`: its
     key, for the cookie. One transaction, which also ends the sign-in it `replaces` (the key the
     cookie held) and deletes the sign-ins older than `lifetime`."""
@@ -33,8 +35,11 @@ def begin(db: Database, utility_id: int, role: str, subject: object, lifetime: d
         s.execute(delete(WebSession).where(WebSession.signed_in_at < now - lifetime))
         if replaces is not None:
             s.execute(delete(WebSession).where(WebSession.key_digest == secrets.digest(replaces)))
-        s.add(WebSession(key_digest=secrets.digest(key), utility_id=utility_id, role=role, subject=str(subject),
-                         signed_in_at=now))
+        s.add(
+            WebSession(
+                key_digest=secrets.digest(key), utility_id=utility_id, role=role, subject=str(subject), signed_in_at=now
+            )
+        )
     return key
 
 

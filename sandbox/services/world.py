@@ -1,5 +1,6 @@
 """The fake world in the database: building it from the seed files, finding the one already
 there (and its session secret), resetting it, and the directory of its utilities."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,10 @@ DEMO_APP_CALLBACK = "http://127.0.0.1:8081/callback"  # the demo app run.py star
 # The utility's own clients of the resource server (ESPI.md 4.1: the U and D tokens), per utility
 UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET = "upload-client", "upload-secret"
 CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET = "data-custodian", "data-custodian-secret"
-OWN_CLIENTS = ((UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET, ClientRole.UPLOAD, "Meter data upload"),
-               (CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET, ClientRole.DATA_CUSTODIAN, "Data custodian admin"))
+OWN_CLIENTS = (
+    (UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET, ClientRole.UPLOAD, "Meter data upload"),
+    (CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET, ClientRole.DATA_CUSTODIAN, "Data custodian admin"),
+)
 AUTHORIZATION_YEARS = 2
 CHUNK = 2000
 
@@ -77,9 +80,17 @@ def _parse_once(files: tuple[tuple[str, str], ...], origin: str) -> WorldDef:
     return parse_world(dict(files), origin)
 
 
-def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None = None,
-               customers: int | None = None, origin: str = "seed_data", progress: Progress | None = None,
-               keys: Keys | None = None, templates: WorldTemplates | None = None) -> WorldDef:
+def seed_world(
+    db: Database,
+    files: dict[str, str],
+    clock: Clock,
+    seed: int | None = None,
+    customers: int | None = None,
+    origin: str = "seed_data",
+    progress: Progress | None = None,
+    keys: Keys | None = None,
+    templates: WorldTemplates | None = None,
+) -> WorldDef:
     """Replace whatever the database holds with the world the seed files define.
 
     `customers` overrides every utility's count of generated customers (the demo customer
@@ -92,8 +103,17 @@ def seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | No
         return _seed_world(db, files, clock, seed, customers, origin, progress, keys, templates)
 
 
-def _seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | None, customers: int | None,
-                origin: str, progress: Progress | None, keys: Keys | None, templates: WorldTemplates | None) -> WorldDef:
+def _seed_world(
+    db: Database,
+    files: dict[str, str],
+    clock: Clock,
+    seed: int | None,
+    customers: int | None,
+    origin: str,
+    progress: Progress | None,
+    keys: Keys | None,
+    templates: WorldTemplates | None,
+) -> WorldDef:
     world = _parse(files, origin)
     if seed is not None:
         world = dataclasses.replace(world, seed=seed)
@@ -103,9 +123,20 @@ def _seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | N
     now = clock.now().replace(tzinfo=None)
     keys = keys or Keys.new()
     with db.transaction() as s:
-        s.add(WorldState(id=1, seed=world.seed, version=__version__, fingerprint=world.fingerprint, seed_files=files,
-                         secret_key=keys.secret_key, admin_key=keys.admin_key, digest_key=keys.digest_key,
-                         seeded_at=now, complete=False))
+        s.add(
+            WorldState(
+                id=1,
+                seed=world.seed,
+                version=__version__,
+                fingerprint=world.fingerprint,
+                seed_files=files,
+                secret_key=keys.secret_key,
+                admin_key=keys.admin_key,
+                digest_key=keys.digest_key,
+                seeded_at=now,
+                complete=False,
+            )
+        )
         world_key(s)  # this process knows the new key from now on
     utility_ids = _seed_people(db, world, files, customers, progress, templates)
     with db.transaction() as s:
@@ -116,8 +147,9 @@ def _seed_world(db: Database, files: dict[str, str], clock: Clock, seed: int | N
     return world
 
 
-def reset_to_seed(db: Database, clock: Clock, customers: int | None = None,
-                  templates: WorldTemplates | None = None) -> WorldDef:
+def reset_to_seed(
+    db: Database, clock: Clock, customers: int | None = None, templates: WorldTemplates | None = None
+) -> WorldDef:
     """The world as it was seeded, from the seed files kept with it: every customer, authorization,
     token, upload and registration made since is gone. The keys stay (sessions and the control API's
     callers go on working, and other processes need not learn a new digest key); the clock goes back
@@ -127,8 +159,16 @@ def reset_to_seed(db: Database, clock: Clock, customers: int | None = None,
             st = fetch(s, WorldState, 1)
             files, seed, keys = dict(st.seed_files), st.seed, Keys(st.secret_key, st.admin_key, st.digest_key)
         clock.reset()
-        return seed_world(db, files, clock, seed=seed, customers=customers, origin="database copy of seed_data",
-                          keys=keys, templates=templates)
+        return seed_world(
+            db,
+            files,
+            clock,
+            seed=seed,
+            customers=customers,
+            origin="database copy of seed_data",
+            keys=keys,
+            templates=templates,
+        )
 
 
 def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[str]:
@@ -138,9 +178,12 @@ def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[
     u = world.utility(slug)
     with db.transaction() as s:
         hashes = {world.customer_password: _generated_customers_hash(s, world)}
-        utility_id, after = s.execute(update(Utility).where(Utility.slug == slug)
-                                      .values(customer_count=Utility.customer_count + count)
-                                      .returning(Utility.id, Utility.customer_count)).one()
+        utility_id, after = s.execute(
+            update(Utility)
+            .where(Utility.slug == slug)
+            .values(customer_count=Utility.customer_count + count)
+            .returning(Utility.id, Utility.customer_count)
+        ).one()
         # customer ids are given here (max + 1): two utilities' additions wait for each other (PostgreSQL;
         # SQLite's writes are one at a time already)
         s.execute(select(WorldState.id).where(WorldState.id == 1).with_for_update())
@@ -159,8 +202,14 @@ def _after_explicit_ids(s: Session) -> None:
         s.execute(text("SELECT setval(pg_get_serial_sequence('customer', 'id'), (SELECT max(id) FROM customer))"))
 
 
-def _seed_people(db: Database, world: WorldDef, files: dict[str, str], customers: int | None,
-                 progress: Progress | None, templates: WorldTemplates | None) -> dict[str, int]:
+def _seed_people(
+    db: Database,
+    world: WorldDef,
+    files: dict[str, str],
+    customers: int | None,
+    progress: Progress | None,
+    templates: WorldTemplates | None,
+) -> dict[str, int]:
     """Every utility with its customers and their usage points, copied from a template or made (and
     kept as one); the utilities' row ids by slug."""
     counts = {u.slug: u.customers if customers is None else customers for u in world.utilities}
@@ -186,8 +235,7 @@ def _seed_people(db: Database, world: WorldDef, files: dict[str, str], customers
     return ids
 
 
-def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], digest_key: str,
-                  now: dt.datetime) -> None:
+def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], digest_key: str, now: dt.datetime) -> None:
     """Each utility's applications (the demo third party, its own clients) and the demo customer's
     authorization of the demo third party, in utility order (two flushes for them all): they name the
     seeding time and the world's digest key, so they are made afresh for every world, copied or not."""
@@ -196,35 +244,72 @@ def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], dige
     for u in world.utilities:
         utility_id = utility_ids[u.slug]
         demo_apps[u.slug] = app = Application(
-            utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
-            client_id=DEMO_CLIENT_ID, client_secret_hash=keyed_digest(digest_key, DEMO_CLIENT_SECRET),
-            name="Demo Energy App", description="The sandbox's own third-party application, for demos and tests.",
-            contact_email="developers@example.com", redirect_uris=[DEMO_APP_CALLBACK], allow_loopback_redirects=True,
-            notify_uri=None, scope_selection_uri=None,
-            scopes=offered_scopes(u), status=AppStatus.PRODUCTION, created_at=now)
+            utility_id=utility_id,
+            uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
+            client_id=DEMO_CLIENT_ID,
+            client_secret_hash=keyed_digest(digest_key, DEMO_CLIENT_SECRET),
+            name="Demo Energy App",
+            description="The sandbox's own third-party application, for demos and tests.",
+            contact_email="developers@example.com",
+            redirect_uris=[DEMO_APP_CALLBACK],
+            allow_loopback_redirects=True,
+            notify_uri=None,
+            scope_selection_uri=None,
+            scopes=offered_scopes(u),
+            status=AppStatus.PRODUCTION,
+            created_at=now,
+        )
         s.add(app)
         for client_id, secret, role, name in OWN_CLIENTS:
-            s.add(Application(utility_id=utility_id, uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
-                              client_id=client_id, client_secret_hash=keyed_digest(digest_key, secret),
-                              name=f"{u.name}: {name}",
-                              description=f"{u.name}'s own {name.lower()} client (client credentials only).",
-                              redirect_uris=[], scopes=[], status=AppStatus.PRODUCTION, role=role, created_at=now))
+            s.add(
+                Application(
+                    utility_id=utility_id,
+                    uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
+                    client_id=client_id,
+                    client_secret_hash=keyed_digest(digest_key, secret),
+                    name=f"{u.name}: {name}",
+                    description=f"{u.name}'s own {name.lower()} client (client credentials only).",
+                    redirect_uris=[],
+                    scopes=[],
+                    status=AppStatus.PRODUCTION,
+                    role=role,
+                    created_at=now,
+                )
+            )
     s.flush()
-    demos = {c.utility_id: c for c in s.scalars(select(Customer).where(Customer.number == 0)
-                                                 .options(selectinload(Customer.usage_points)))}
+    demos = {
+        c.utility_id: c
+        for c in s.scalars(select(Customer).where(Customer.number == 0).options(selectinload(Customer.usage_points)))
+    }
     for u in world.utilities:
         app, demo = demo_apps[u.slug], demos[utility_ids[u.slug]]
         demo_id = str(resource_uuid(seed, u.slug, "authorization", "demo"))
         auth = Authorization(
-            utility_id=app.utility_id, uuid=demo_id, subscription_uuid=demo_id,
-            application_id=app.id, customer_id=demo.id, scope=app.scopes[0], status=AuthState.ACTIVE,
-            authorized_start=now, authorized_end=add_years(now, AUTHORIZATION_YEARS), created_at=now)
+            utility_id=app.utility_id,
+            uuid=demo_id,
+            subscription_uuid=demo_id,
+            application_id=app.id,
+            customer_id=demo.id,
+            scope=app.scopes[0],
+            status=AuthState.ACTIVE,
+            authorized_start=now,
+            authorized_end=add_years(now, AUTHORIZATION_YEARS),
+            created_at=now,
+        )
         auth.usage_points = list(demo.usage_points)
         s.add(auth)
 
 
-def _insert_customers(s: Session, world: WorldDef, u: UtilityDef, utility_id: int, people: Iterator[CustomerSpec],
-                      total: int, hashes: dict[str, str], progress: Progress | None) -> None:
+def _insert_customers(
+    s: Session,
+    world: WorldDef,
+    u: UtilityDef,
+    utility_id: int,
+    people: Iterator[CustomerSpec],
+    total: int,
+    hashes: dict[str, str],
+    progress: Progress | None,
+) -> None:
     """`total` customers from `people`, with their usage points, in chunks of Core inserts."""
     seed = world.seed
     customers_t, ups_t = Customer.__table__, UsagePoint.__table__  # Core inserts: no ORM bookkeeping
@@ -234,20 +319,48 @@ def _insert_customers(s: Session, world: WorldDef, u: UtilityDef, utility_id: in
         batch = [next(people) for _ in range(min(CHUNK, total - done))]
         ids = range(next_id, next_id + len(batch))
         next_id += len(batch)
-        rows = [{
-            "id": cid, "utility_id": utility_id, "number": c.number, "uuid": resource_uuid_str(seed, u.slug, "customer", c.number),
-            "username": c.username, "password_hash": hashes[DEMO_PASSWORD if c.is_demo else world.customer_password],
-            "first_name": c.first_name, "last_name": c.last_name, "email": c.email, "phone": c.phone,
-            "account_number": c.account_number, "street": c.street, "city": c.city, "state": c.state,
-            "postal_code": c.postal_code, "archetype": c.archetype, "is_test": c.is_demo,
-            "service_start": c.service_start, "service_end": None,
-        } for cid, c in zip(ids, batch)]
+        rows = [
+            {
+                "id": cid,
+                "utility_id": utility_id,
+                "number": c.number,
+                "uuid": resource_uuid_str(seed, u.slug, "customer", c.number),
+                "username": c.username,
+                "password_hash": hashes[DEMO_PASSWORD if c.is_demo else world.customer_password],
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "email": c.email,
+                "phone": c.phone,
+                "account_number": c.account_number,
+                "street": c.street,
+                "city": c.city,
+                "state": c.state,
+                "postal_code": c.postal_code,
+                "archetype": c.archetype,
+                "is_test": c.is_demo,
+                "service_start": c.service_start,
+                "service_end": None,
+            }
+            for cid, c in zip(ids, batch)
+        ]
         bulk_insert(s, customers_t, rows)
-        bulk_insert(s, ups_t, [{
-            "customer_id": cid, "number": k,
-            "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
-            "commodity": p.commodity, "label": p.label, "meter_serial": c.meter_serials[k], "params": p.to_json(),
-        } for cid, c in zip(ids, batch) for k, p in enumerate(c.usage_points)])
+        bulk_insert(
+            s,
+            ups_t,
+            [
+                {
+                    "customer_id": cid,
+                    "number": k,
+                    "uuid": resource_uuid_str(seed, u.slug, "customer", c.number, "usage-point", k),
+                    "commodity": p.commodity,
+                    "label": p.label,
+                    "meter_serial": c.meter_serials[k],
+                    "params": p.to_json(),
+                }
+                for cid, c in zip(ids, batch)
+                for k, p in enumerate(c.usage_points)
+            ],
+        )
         _apply_data_quality(s, u, utility_id, [c.number for c in batch])
         done += len(batch)
         if progress:
@@ -257,8 +370,12 @@ def _insert_customers(s: Session, world: WorldDef, u: UtilityDef, utility_id: in
 def _apply_data_quality(s: Session, u: UtilityDef, utility_id: int, numbers: list[int]) -> None:
     """The utility's [[data_quality]] knobs on those of its customers (by number) just made."""
     for n in sorted(set(numbers) & set(u.data_quality)):
-        s.execute(update(Customer).where(Customer.utility_id == utility_id, Customer.number == n)
-                  .values(data_quality=u.data_quality[n]).execution_options(synchronize_session=False))
+        s.execute(
+            update(Customer)
+            .where(Customer.utility_id == utility_id, Customer.number == n)
+            .values(data_quality=u.data_quality[n])
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _generated_customers_hash(s: Session, world: WorldDef) -> str:
@@ -289,17 +406,18 @@ def set_demo_notify_uri(db: Database, uri: str | None) -> None:
         st = fetch(s, WorldState, 1)
         unset = Application.notify_uri.is_(None)
         earlier = unset if st.demo_notify_uri is None else (unset | (Application.notify_uri == st.demo_notify_uri))
-        s.execute(update(Application).where(Application.client_id == DEMO_CLIENT_ID,
-                                            Application.role == ClientRole.THIRD_PARTY, earlier)
-                  .values(notify_uri=uri).execution_options(synchronize_session=False))
+        s.execute(
+            update(Application)
+            .where(Application.client_id == DEMO_CLIENT_ID, Application.role == ClientRole.THIRD_PARTY, earlier)
+            .values(notify_uri=uri)
+            .execution_options(synchronize_session=False)
+        )
         st.demo_notify_uri = uri
 
 
 def reset_world(db: Database) -> None:
     """Remove everything (the next start seeds afresh)."""
     db.drop_all()
-
-
 
 
 def stored_state(db: Database) -> tuple[str | None, str | None, str | None]:
@@ -320,6 +438,7 @@ def utility_id(db: Database, slug: str) -> int | None:
 
 
 # --- the directory of utilities -----------------------------------------------------------
+
 
 def utilities_serving(world: WorldDef, postal_code: str | None) -> list[UtilityDef]:
     """Every utility, or those whose service area holds the postal code."""
@@ -351,5 +470,6 @@ def describe(u: UtilityDef, base_url: str) -> dict:
 
 def offered_scopes(u: UtilityDef) -> list[str]:
     """The scopes a utility offers third parties, in its own scope grammar and function blocks."""
-    return standard_scopes(u.commodities, u.electricity_interval, u.profile.behaviour.scope_grammar,
-                           u.profile.function_blocks)
+    return standard_scopes(
+        u.commodities, u.electricity_interval, u.profile.behaviour.scope_grammar, u.profile.function_blocks
+    )

@@ -1,4 +1,5 @@
 """Monthly bills: the month's readings and interval costs plus the tariff's fixed charge."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,9 @@ def billed_months(first: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | Non
     return (m, last) if m < last else None
 
 
-def monthly_bills(model: UsageModel, first: dt.date, end: dt.date, delivered: Series | None = None,
-                  received: Series | None = None) -> list[Bill]:
+def monthly_bills(
+    model: UsageModel, first: dt.date, end: dt.date, delivered: Series | None = None, received: Series | None = None
+) -> list[Bill]:
     """Bills of the whole calendar months that lie in first <= day < end.
 
     `delivered` and `received` may pass readings already computed with cost that cover
@@ -63,10 +65,19 @@ def monthly_bills(model: UsageModel, first: dt.date, end: dt.date, delivered: Se
         start = local_midnight(tz, m)
         if d.costs is None or (r is not None and r.costs is None):
             raise ValueError("bills need series computed with cost")
-        out.append(Bill(
-            first_day=m, end_day=n, start=start, duration=local_midnight(tz, n) - start,
-            consumption=int(d.values.sum()), received=int(r.values.sum()) if r is not None else 0,
-            energy_charges=int(d.costs.sum()), credits=int(r.costs.sum()) if r is not None and r.costs is not None else 0,
-            fixed_charge=model.tariff.fixed_monthly, readings=len(d)))
+        out.append(
+            Bill(
+                first_day=m,
+                end_day=n,
+                start=start,
+                duration=local_midnight(tz, n) - start,
+                consumption=int(d.values.sum()),
+                received=int(r.values.sum()) if r is not None else 0,
+                energy_charges=int(d.costs.sum()),
+                credits=int(r.costs.sum()) if r is not None and r.costs is not None else 0,
+                fixed_charge=model.tariff.fixed_monthly,
+                readings=len(d),
+            )
+        )
         m = n
     return out

@@ -1,4 +1,5 @@
 """Local days in UTC epoch seconds, where daylight saving time makes days 23 or 25 hours long."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -79,8 +80,16 @@ def grid(tz_name: str, first: dt.date, end: dt.date, interval: int) -> Grid:
         hour = np.fromiter((h for hs in hours_l for h in hs), dtype=np.float64, count=len(starts))
     for a in (bounds, starts, durations, day_idx, hour):
         a.setflags(write=False)
-    return Grid(tuple(days), bounds, np.array([x.weekday() for x in days], dtype=np.int8),
-                np.array([x.month for x in days], dtype=np.int8), starts, durations, day_idx, hour)
+    return Grid(
+        tuple(days),
+        bounds,
+        np.array([x.weekday() for x in days], dtype=np.int8),
+        np.array([x.month for x in days], dtype=np.int8),
+        starts,
+        durations,
+        day_idx,
+        hour,
+    )
 
 
 def local_date(tz_name: str, epoch: int) -> dt.date:

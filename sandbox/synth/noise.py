@@ -4,6 +4,7 @@ Interval noise is a counter-based hash (splitmix64) of a stream key and the inte
 start time, computed on whole NumPy arrays, so any period can be generated alone and
 gives the same numbers as a longer one containing it.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ come from a generator named by (seed, utility, n), and Faker (seeded once per ut
 uniform choices for speed) is always asked for the same values in the same order from
 customer 0 on. Number 0 is the fixed demo customer.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -112,14 +113,24 @@ class PeopleFactory:
         ups = tuple(usage_points_for(archetype, u, rng, demo=demo))
         serials = tuple(f"{u.short_name}{p.commodity[0].upper()}{rng.randrange(10**7):07d}" for p in ups)
         return CustomerSpec(
-            number=number, username=username, first_name=first, last_name=last,
+            number=number,
+            username=username,
+            first_name=first,
+            last_name=last,
             email=f"{_ascii(first)}.{_ascii(last)}{number}@example.{'org' if rng.random() < 0.3 else 'com'}",
             phone=f"({rng.choice(self.area_codes)}) 555-{rng.randrange(10000):04d}",
             account_number=account_number(u, number),
             street=f"{rng.randrange(1, 9999)} {f.street_name()}"
             + (f" Apt {rng.randrange(1, 40)}" if archetype == "apartment" else ""),
-            city=area.city, state=u.state, postal_code=_postal_code(rng, prefix),
-            archetype=archetype, service_start=start, usage_points=ups, meter_serials=serials, is_demo=demo)
+            city=area.city,
+            state=u.state,
+            postal_code=_postal_code(rng, prefix),
+            archetype=archetype,
+            service_start=start,
+            usage_points=ups,
+            meter_serials=serials,
+            is_demo=demo,
+        )
 
     def customers(self, count: int) -> Iterator[CustomerSpec]:
         """The demo customer and `count` generated ones."""

@@ -4,6 +4,7 @@ keys those of `core.profile.KNOBS`; what a file leaves out keeps the `standard` 
 A typo (an unknown table or key, a value out of range) is a SeedDataError naming the file and key,
 so a profile never silently behaves as the standard one.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,16 +43,28 @@ def behaviour(name: str, r: Reader) -> Behaviour:
                 t.fail(key, f"is not a knob of [{table}]; use {', '.join(knobs)}")
         for key, k in knobs.items():
             if k.choices:
-                values[k.attr] = t.get(key, str, getattr(d, k.attr), check=lambda v, c=k.choices: v in c,
-                                       problem="must be " + " or ".join(k.choices))
+                values[k.attr] = t.get(
+                    key,
+                    str,
+                    getattr(d, k.attr),
+                    check=lambda v, c=k.choices: v in c,
+                    problem="must be " + " or ".join(k.choices),
+                )
             elif k.kind is int:
                 lo, hi = k.minimum or 0, k.maximum
-                values[k.attr] = t.get(key, int, getattr(d, k.attr), check=lambda v, lo=lo, hi=hi: lo <= v <= hi,
-                                       problem=f"must be between {lo} and {hi}")
+                values[k.attr] = t.get(
+                    key,
+                    int,
+                    getattr(d, k.attr),
+                    check=lambda v, lo=lo, hi=hi: lo <= v <= hi,
+                    problem=f"must be between {lo} and {hi}",
+                )
             else:
                 values[k.attr] = t.get(key, k.kind, getattr(d, k.attr))
     found = Behaviour(name=name, description=r.get("description", str, "").strip(), **values)
     if found.refresh_reuse_detection and not found.refresh_rotation:
-        r.fail("refresh.reuse_detection", "needs refresh.rotation: a refresh token that is never rotated out "
-                                         "cannot be reused")
+        r.fail(
+            "refresh.reuse_detection",
+            "needs refresh.rotation: a refresh token that is never rotated out cannot be reused",
+        )
     return found

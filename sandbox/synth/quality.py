@@ -9,6 +9,7 @@ others are the world's.
 Each knob is drawn per interval from its own counter (see usage.UsageModel), so setting one
 never moves the values another knob or the load model made.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,9 +57,13 @@ class DataQuality:
         return cls(**out)
 
     def as_json(self) -> dict[str, Any]:
-        return {"missing_share": self.missing_share, "estimated_share": self.estimated_share,
-                "zero_share": self.zero_share, "negative_share": self.negative_share,
-                "outage_days": [d.isoformat() for d in self.outage_days]}
+        return {
+            "missing_share": self.missing_share,
+            "estimated_share": self.estimated_share,
+            "zero_share": self.zero_share,
+            "negative_share": self.negative_share,
+            "outage_days": [d.isoformat() for d in self.outage_days],
+        }
 
     @property
     def faulty_values(self) -> bool:

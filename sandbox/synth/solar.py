@@ -1,4 +1,5 @@
 """The sun's position (NOAA's low-precision formulas) and a rooftop array's output."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +12,22 @@ _RAD = math.pi / 180
 def _declination_and_eot(doy: int) -> tuple[float, float]:
     """Solar declination (radians) and equation of time (minutes) on a day of the year."""
     g = 2 * math.pi / 365 * (doy - 1)
-    eot = 229.18 * (0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
-                    - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g))
-    decl = (0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g) - 0.006758 * math.cos(2 * g)
-            + 0.000907 * math.sin(2 * g) - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g))
+    eot = 229.18 * (
+        0.000075
+        + 0.001868 * math.cos(g)
+        - 0.032077 * math.sin(g)
+        - 0.014615 * math.cos(2 * g)
+        - 0.040849 * math.sin(2 * g)
+    )
+    decl = (
+        0.006918
+        - 0.399912 * math.cos(g)
+        + 0.070257 * math.sin(g)
+        - 0.006758 * math.cos(2 * g)
+        + 0.000907 * math.sin(2 * g)
+        - 0.002697 * math.cos(3 * g)
+        + 0.00148 * math.sin(3 * g)
+    )
     return decl, eot
 
 
@@ -49,6 +62,6 @@ def clear_sky_shape(lat: float, lon: float, doy: int, day_start: int, interval: 
         for frac in (0.125, 0.375, 0.625, 0.875):
             s = _sin_el(sp, cp, decl, eot, lon, t0 + frac * interval)
             if s > 0.02:
-                acc += s ** 1.25
+                acc += s**1.25
         out.append(acc * scale)
     return tuple(out)

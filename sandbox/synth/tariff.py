@@ -5,6 +5,7 @@ exact integer arithmetic: round(value x rate / billing_divisor), half up. A tier
 chosen by the month's consumption before the reading starts. Received (exported)
 energy is credited at the period's rate, without tier adders, as a negative cost.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

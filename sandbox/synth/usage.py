@@ -5,6 +5,7 @@ interval's start (noise.uniforms), so any period computed alone gives exactly th
 numbers a longer period gives for the same intervals. The whole period is computed
 at once on NumPy arrays; only integer results leave this module.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,9 +72,19 @@ class Series:
         a = days[0][1] if days else 0
         b = days[-1][2] if days else 0
         cut = lambda xs: xs[a:b] if xs is not None else None  # noqa: E731
-        return Series(self.stream, self.starts[a:b], self.durations[a:b], self.values[a:b], self.qualities[a:b],
-                      [(d, i - a, j - a) for d, i, j in days], cut(self.costs), cut(self.tou), cut(self.tiers),
-                      grid=self.grid, positions=cut(self.positions))
+        return Series(
+            self.stream,
+            self.starts[a:b],
+            self.durations[a:b],
+            self.values[a:b],
+            self.qualities[a:b],
+            [(d, i - a, j - a) for d, i, j in days],
+            cut(self.costs),
+            cut(self.tou),
+            cut(self.tiers),
+            grid=self.grid,
+            positions=cut(self.positions),
+        )
 
 
 def streams_for(utility: UtilityDef, params: A.UsagePointParams) -> list[Stream]:
@@ -83,10 +94,30 @@ def streams_for(utility: UtilityDef, params: A.UsagePointParams) -> list[Stream]
         label = "Hourly" if iv == 3600 else "Fifteen-minute"
         out = [Stream("electricity", c, "delivered", iv, "Wh", 0, 1000, f"{label} electricity delivered")]
         if params.solar_kw:
-            out.append(Stream("electricity-received", c, "received", iv, "Wh", 0, 1000,
-                              f"{label} electricity received (solar export)"))
-            out.append(Stream("electricity-net", c, "net", iv, "Wh", 0, 1000,
-                              f"{label} electricity net (delivered minus received)"))
+            out.append(
+                Stream(
+                    "electricity-received",
+                    c,
+                    "received",
+                    iv,
+                    "Wh",
+                    0,
+                    1000,
+                    f"{label} electricity received (solar export)",
+                )
+            )
+            out.append(
+                Stream(
+                    "electricity-net",
+                    c,
+                    "net",
+                    iv,
+                    "Wh",
+                    0,
+                    1000,
+                    f"{label} electricity net (delivered minus received)",
+                )
+            )
         return out
     if c == "gas":
         return [Stream("gas", c, "delivered", 86400, utility.gas_unit, -3, 1000, "Daily natural gas")]
@@ -109,15 +140,31 @@ def _sunshine(seed: int, utility: UtilityDef, g: Grid, interval: int) -> np.ndar
     parts = []
     for i, d in enumerate(g.days):
         start, end = int(g.day_starts[i]), int(g.day_starts[i + 1])
-        cs = clear_sky_shape(utility.latitude, utility.longitude, d.timetuple().tm_yday, start % 86400, interval,
-                             (end - start) // interval)
+        cs = clear_sky_shape(
+            utility.latitude,
+            utility.longitude,
+            d.timetuple().tm_yday,
+            start % 86400,
+            interval,
+            (end - start) // interval,
+        )
         parts.append(cs)
     shape = np.fromiter((x for part in parts for x in part), dtype=np.float64, count=len(g.starts))
     return shape * clouds[g.day]
 
 
-_SHAPES = {name: np.array(getattr(A, name) + (getattr(A, name)[0],)) for name in
-           ("RESIDENTIAL_WEEKDAY", "RESIDENTIAL_WEEKEND", "BUSINESS_WEEKDAY", "BUSINESS_WEEKEND", "HEATING", "COOLING", "WATER")}
+_SHAPES = {
+    name: np.array(getattr(A, name) + (getattr(A, name)[0],))
+    for name in (
+        "RESIDENTIAL_WEEKDAY",
+        "RESIDENTIAL_WEEKEND",
+        "BUSINESS_WEEKDAY",
+        "BUSINESS_WEEKEND",
+        "HEATING",
+        "COOLING",
+        "WATER",
+    )
+}
 
 
 @lru_cache(maxsize=512)
@@ -144,15 +191,17 @@ def _week_shape(g: Grid, kind: str) -> np.ndarray:
 class UsageModel:
     """The readings of one usage point, as imperfect as `quality` says (default: the world's shares)."""
 
-    def __init__(self, world: WorldDef, utility: UtilityDef, params: A.UsagePointParams,
-                 quality: DataQuality | None = None):
+    def __init__(
+        self, world: WorldDef, utility: UtilityDef, params: A.UsagePointParams, quality: DataQuality | None = None
+    ):
         self.world, self.utility, self.params = world, utility, params
         self.quality = quality if quality is not None else DataQuality.of_world(world)
         self.streams = {s.key: s for s in streams_for(utility, params)}
         self.tariff = utility.tariffs[params.commodity]
 
-    def series(self, key: str, start: dt.date, end: dt.date, cost: bool = True,
-               computed: Mapping[str, Series] | None = None) -> Series:
+    def series(
+        self, key: str, start: dt.date, end: dt.date, cost: bool = True, computed: Mapping[str, Series] | None = None
+    ) -> Series:
         """Readings of local days start <= day < end, with costs if asked (a net stream is never priced).
 
         Tiered prices depend on the month so far, so those start from the first of the month.
@@ -163,8 +212,11 @@ class UsageModel:
         if stream.flow == "net":
             flows = {s.flow: s.key for s in self.streams.values()}
             d, r = (self._reuse(computed, flows[f], start, end) for f in ("delivered", "received"))
-            return net_series(stream, d if d is not None else self.series(flows["delivered"], start, end, cost=False),
-                              r if r is not None else self.series(flows["received"], start, end, cost=False))
+            return net_series(
+                stream,
+                d if d is not None else self.series(flows["delivered"], start, end, cost=False),
+                r if r is not None else self.series(flows["received"], start, end, cost=False),
+            )
         first = month_start(start) if cost and self.tariff.tiers and stream.flow == "delivered" else start
         out = self._compute(stream, first, max(end, first))
         if cost:
@@ -196,7 +248,7 @@ class UsageModel:
             else:
                 qty = (p.base_per_day + p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)) * (0.85 + 0.3 * noise)
                 qty = qty * (GAL_TO_M3 if stream.unit == "m3" else 1.0)
-            raw = qty * 10.0 ** -stream.multiplier
+            raw = qty * 10.0**-stream.multiplier
         else:
             di = g.day
             h_lo = g.hour.astype(np.int64)
@@ -204,15 +256,20 @@ class UsageModel:
             if p.commodity == "water":
                 total = p.base_per_day * (0.85 + 0.3 * day_noise) * np.where(weekend & p.business, 0.9, 1.0)
                 irrigation = p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)
-                level = total[di] / 24 * _shape_at(g, "WATER") + np.where((h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0)
+                level = total[di] / 24 * _shape_at(g, "WATER") + np.where(
+                    (h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0
+                )
                 scale = 1.0 if stream.unit == "gal" else GAL_TO_M3 * 1000
             else:
                 kind = "BUSINESS" if p.business else "RESIDENTIAL"
                 shape = _week_shape(g, kind)
                 lighting = np.where(hdd > 8, 1.08, 1.0)
                 base = p.base_per_day * lighting * (0.9 + 0.2 * day_noise) / 24
-                level = (base[di] * shape + (p.heat_per_hdd * hdd / 24)[di] * _shape_at(g, "HEATING")
-                         + (p.cool_per_cdd * cdd / 24)[di] * _shape_at(g, "COOLING"))
+                level = (
+                    base[di] * shape
+                    + (p.heat_per_hdd * hdd / 24)[di] * _shape_at(g, "HEATING")
+                    + (p.cool_per_cdd * cdd / 24)[di] * _shape_at(g, "COOLING")
+                )
                 if p.ev_kwh:
                     ords = np.array([d.toordinal() for d in g.days], dtype=np.int64) * 4
                     charging = uniforms(key ^ 0xE5, ords) < p.ev_share
@@ -240,8 +297,9 @@ class UsageModel:
         counts = np.bincount(g.day[keep], minlength=len(g.days))
         ends = np.cumsum(counts)
         days = [(d, e - c, e) for d, c, e in zip(g.days, counts.tolist(), ends.tolist())]
-        return Series(stream, g.starts[keep], g.durations[keep], values, quality, days,
-                      grid=g, positions=np.flatnonzero(keep))
+        return Series(
+            stream, g.starts[keep], g.durations[keep], values, quality, days, grid=g, positions=np.flatnonzero(keep)
+        )
 
 
 def net_series(stream: Stream, delivered: Series, received: Series) -> Series:
@@ -252,14 +310,24 @@ def net_series(stream: Stream, delivered: Series, received: Series) -> Series:
     """
     if not np.array_equal(delivered.starts, received.starts):
         raise ValueError("a net series needs delivered and received readings of the same intervals")
-    return Series(stream, delivered.starts, delivered.durations, delivered.values - received.values,
-                  delivered.qualities, delivered.days, grid=delivered.grid, positions=delivered.positions)
+    return Series(
+        stream,
+        delivered.starts,
+        delivered.durations,
+        delivered.values - received.values,
+        delivered.qualities,
+        delivered.days,
+        grid=delivered.grid,
+        positions=delivered.positions,
+    )
 
 
 def _outage_intervals(g: Grid, days: tuple[dt.date, ...]) -> np.ndarray:
     """Whether each interval of the grid falls on one of `days` (local days, DST days whole)."""
-    on = np.isin(np.array([d.toordinal() for d in g.days], dtype=np.int64),
-                 np.array([d.toordinal() for d in days], dtype=np.int64))
+    on = np.isin(
+        np.array([d.toordinal() for d in g.days], dtype=np.int64),
+        np.array([d.toordinal() for d in days], dtype=np.int64),
+    )
     return on[g.day]
 
 

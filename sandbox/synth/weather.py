@@ -6,6 +6,7 @@ computed with `math`), so a day gives the same value whether computed alone or
 inside a longer period, on any machine. Neighbouring days are correlated through a
 five-day smoothing of the noise.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,7 @@ from sandbox.synth.noise import key_int, uniforms
 from sandbox.synth.world import Climate
 
 _SMOOTH = np.array([0.1, 0.2, 0.4, 0.2, 0.1])
-_SMOOTH_NORM = 1 / math.sqrt(float((_SMOOTH ** 2).sum()))
+_SMOOTH_NORM = 1 / math.sqrt(float((_SMOOTH**2).sum()))
 
 
 @lru_cache(maxsize=64)

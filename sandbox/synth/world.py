@@ -3,6 +3,7 @@
 Every problem is reported as a SeedDataError naming the file, the field and what is
 wrong, so that a typo stops start-up with a message a presenter can act on.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -195,7 +196,14 @@ class _Reader:
         return out
 
 
-_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a table", bool: "true or false"}
+_KIND_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    list: "a list",
+    dict: "a table",
+    bool: "true or false",
+}
 
 
 def _money(r: _Reader, key: str, value: object) -> int:
@@ -227,14 +235,22 @@ def _tariff(r: _Reader, commodity: str) -> Tariff:
     covered: list[int] = []
     periods = []
     for pr in r.tables("periods") if "periods" in r.data else []:
-        periods.append(Period(
-            name=pr.get("name", str), tou=pr.get("tou", int, 0),
-            weekday_hours=_hours(pr, "weekday_hours"), weekend_hours=_hours(pr, "weekend_hours")))
+        periods.append(
+            Period(
+                name=pr.get("name", str),
+                tou=pr.get("tou", int, 0),
+                weekday_hours=_hours(pr, "weekday_hours"),
+                weekend_hours=_hours(pr, "weekend_hours"),
+            )
+        )
     if not periods:
         periods.append(Period("all", 0, None, None))
     defaults = [p for p in periods if p.weekday_hours is None and p.weekend_hours is None]
     if len(defaults) != 1:
-        r.fail("periods", "exactly one period must leave out weekday_hours and weekend_hours (it covers the rest of the day)")
+        r.fail(
+            "periods",
+            "exactly one period must leave out weekday_hours and weekend_hours (it covers the rest of the day)",
+        )
     for day, attr in (("weekday", "weekday_hours"), ("weekend", "weekend_hours")):
         seen: set[int] = set()
         for p in periods:
@@ -251,8 +267,9 @@ def _tariff(r: _Reader, commodity: str) -> Tariff:
         rates_r = sr.table("rates")
         if set(rates_r.data) != names:
             sr.fail("rates", f"must give a rate for each period {sorted(names)}, got {sorted(rates_r.data)}")
-        seasons.append(Season(sr.get("name", str), tuple(months),
-                              {k: _money(rates_r, k, v) for k, v in rates_r.data.items()}))
+        seasons.append(
+            Season(sr.get("name", str), tuple(months), {k: _money(rates_r, k, v) for k, v in rates_r.data.items()})
+        )
     if sorted(covered) != list(range(1, 13)):
         r.fail("seasons", "the seasons' months must cover 1 to 12, each once")
     tiers = []
@@ -267,14 +284,23 @@ def _tariff(r: _Reader, commodity: str) -> Tariff:
                 tr.fail("up_to", "must be larger than the previous tier's")
             tiers.append(Tier(tr.get("tier", int, i + 1), up_to, _money(tr, "adder", tr.get("adder", float, 0.0))))
             last = up_to or last
-    return Tariff(name=r.get("name", str), fixed_monthly=_money(r, "fixed_monthly", r.get("fixed_monthly", float, 0.0)),
-                  seasons=tuple(seasons), periods=tuple(periods), tiers=tuple(tiers))
+    return Tariff(
+        name=r.get("name", str),
+        fixed_monthly=_money(r, "fixed_monthly", r.get("fixed_monthly", float, 0.0)),
+        seasons=tuple(seasons),
+        periods=tuple(periods),
+        tiers=tuple(tiers),
+    )
 
 
 def _utility(file: str, data: dict, behaviours: dict[str, Behaviour]) -> UtilityDef:
     r = _Reader(file, data)
-    slug = r.get("slug", str, check=lambda s: s.isascii() and s.replace("-", "").isalnum() and s.islower(),
-                 problem="must be lower-case letters, digits and dashes")
+    slug = r.get(
+        "slug",
+        str,
+        check=lambda s: s.isascii() and s.replace("-", "").isalnum() and s.islower(),
+        problem="must be lower-case letters, digits and dashes",
+    )
     tz = r.get("time_zone", str)
     try:
         ZoneInfo(tz)
@@ -287,8 +313,10 @@ def _utility(file: str, data: dict, behaviours: dict[str, Behaviour]) -> Utility
             r.fail("commodities", f"unknown commodity {c!r}; use {', '.join(COMMODITIES)}")
     if "electricity" not in commodities:
         r.fail("commodities", "every utility delivers electricity")
-    areas = tuple(ServiceArea(a.get("city", str), tuple(a.get("postal_prefixes", list, check=bool, problem="must not be empty")))
-                  for a in r.tables("service_area"))
+    areas = tuple(
+        ServiceArea(a.get("city", str), tuple(a.get("postal_prefixes", list, check=bool, problem="must not be empty")))
+        for a in r.tables("service_area")
+    )
     arch_r = r.table("archetypes")
     archetypes = {}
     for k in arch_r.data:
@@ -302,11 +330,13 @@ def _utility(file: str, data: dict, behaviours: dict[str, Behaviour]) -> Utility
     cr = r.table("climate")
     cloudy = cr.table("cloudy_share")
     climate = Climate(
-        mean_c=cr.get("mean_c", float), amplitude_c=cr.get("amplitude_c", float),
+        mean_c=cr.get("mean_c", float),
+        amplitude_c=cr.get("amplitude_c", float),
         coldest_day=cr.get("coldest_day", int, check=lambda d: 1 <= d <= 366, problem="must be a day of the year"),
         daily_noise_c=cr.get("daily_noise_c", float, 2.0),
         cloudy_winter=cloudy.get("winter", float, check=lambda x: 0 <= x <= 1, problem="must be between 0 and 1"),
-        cloudy_summer=cloudy.get("summer", float, check=lambda x: 0 <= x <= 1, problem="must be between 0 and 1"))
+        cloudy_summer=cloudy.get("summer", float, check=lambda x: 0 <= x <= 1, problem="must be between 0 and 1"),
+    )
     tr = r.table("tariff")
     tariffs = {}
     for c in commodities:
@@ -316,21 +346,45 @@ def _utility(file: str, data: dict, behaviours: dict[str, Behaviour]) -> Utility
     colors = r.get("colors", dict, {"primary": "#333333", "accent": "#888888"})
     profile = _profile(r, behaviours)
     return UtilityDef(
-        slug=slug, name=r.get("name", str), short_name=r.get("short_name", str, slug.upper()),
-        time_zone=tz, currency=currency, locale=r.get("locale", str, "en_US"), state=r.get("state", str, ""),
+        slug=slug,
+        name=r.get("name", str),
+        short_name=r.get("short_name", str, slug.upper()),
+        time_zone=tz,
+        currency=currency,
+        locale=r.get("locale", str, "en_US"),
+        state=r.get("state", str, ""),
         latitude=r.get("latitude", float, check=lambda x: -66 < x < 66, problem="must be between -66 and 66"),
         longitude=r.get("longitude", float, check=lambda x: -180 <= x <= 180, problem="must be between -180 and 180"),
-        colors=colors, customers=r.get("customers", int, 25, check=lambda n: n >= 0, problem="must be zero or more"),
+        colors=colors,
+        customers=r.get("customers", int, 25, check=lambda n: n >= 0, problem="must be zero or more"),
         commodities=commodities,
-        electricity_interval=r.get("electricity_interval", int, 3600, check=lambda n: n in ELECTRICITY_INTERVALS,
-                                   problem=f"must be one of {ELECTRICITY_INTERVALS} seconds"),
+        electricity_interval=r.get(
+            "electricity_interval",
+            int,
+            3600,
+            check=lambda n: n in ELECTRICITY_INTERVALS,
+            problem=f"must be one of {ELECTRICITY_INTERVALS} seconds",
+        ),
         gas_unit=r.get("gas_unit", str, "therm", check=lambda u: u in GAS_UNITS, problem=f"must be one of {GAS_UNITS}"),
-        water_unit=r.get("water_unit", str, "gal", check=lambda u: u in WATER_UNITS, problem=f"must be one of {WATER_UNITS}"),
-        water_interval=r.get("water_interval", int, 3600, check=lambda n: n in WATER_INTERVALS,
-                             problem=f"must be one of {WATER_INTERVALS} seconds"),
+        water_unit=r.get(
+            "water_unit", str, "gal", check=lambda u: u in WATER_UNITS, problem=f"must be one of {WATER_UNITS}"
+        ),
+        water_interval=r.get(
+            "water_interval",
+            int,
+            3600,
+            check=lambda n: n in WATER_INTERVALS,
+            problem=f"must be one of {WATER_INTERVALS} seconds",
+        ),
         data_custodian_id=r.get("data_custodian_id", str, slug),
-        service_area=areas, archetypes=archetypes, climate=climate, tariffs=tariffs, profile=profile, source=file,
-        data_quality=_data_quality(r))
+        service_area=areas,
+        archetypes=archetypes,
+        climate=climate,
+        tariffs=tariffs,
+        profile=profile,
+        source=file,
+        data_quality=_data_quality(r),
+    )
 
 
 def _data_quality(r: _Reader) -> dict[int, dict]:
@@ -356,8 +410,16 @@ def _data_quality(r: _Reader) -> dict[int, dict]:
     return out
 
 
-_PROFILE_KEYS = ("use", "access_token_seconds", "authorization_days", "code_seconds", "pkce_required", "approval",
-                 "terms_version", "function_blocks")
+_PROFILE_KEYS = (
+    "use",
+    "access_token_seconds",
+    "authorization_days",
+    "code_seconds",
+    "pkce_required",
+    "approval",
+    "terms_version",
+    "function_blocks",
+)
 
 
 def _profile(r: _Reader, behaviours: dict[str, Behaviour]) -> Profile:
@@ -365,34 +427,49 @@ def _profile(r: _Reader, behaviours: dict[str, Behaviour]) -> Profile:
     pr = r.table("profile", None)
     for key in pr.data:
         if key not in _PROFILE_KEYS:
-            pr.fail(key, "is not a utility profile key; use " + ", ".join(_PROFILE_KEYS)
-                    + " (scope, refresh, batch, filter, provisioning and XML knobs live in seed_data/profiles)")
+            pr.fail(
+                key,
+                "is not a utility profile key; use "
+                + ", ".join(_PROFILE_KEYS)
+                + " (scope, refresh, batch, filter, provisioning and XML knobs live in seed_data/profiles)",
+            )
     d = Profile()
     positive = dict(check=lambda n: n > 0, problem="must be more than zero")
-    use = pr.get("use", str, DEFAULT_PROFILE, check=lambda n: n in behaviours,
-                 problem=f"names no file of seed_data/profiles; use one of {', '.join(sorted(behaviours))}")
+    use = pr.get(
+        "use",
+        str,
+        DEFAULT_PROFILE,
+        check=lambda n: n in behaviours,
+        problem=f"names no file of seed_data/profiles; use one of {', '.join(sorted(behaviours))}",
+    )
     blocks = pr.get("function_blocks", list, None)
-    if blocks is not None and not (blocks and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 100
-                                                  for n in blocks)):
+    if blocks is not None and not (
+        blocks and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 100 for n in blocks)
+    ):
         pr.fail("function_blocks", "must list function block numbers, e.g. [1, 3, 4, 5, 10]")
     return Profile(
         access_token_seconds=pr.get("access_token_seconds", int, d.access_token_seconds, **positive),
         authorization_days=pr.get("authorization_days", int, d.authorization_days, **positive),
         code_seconds=pr.get("code_seconds", int, d.code_seconds, **positive),
         pkce_required=pr.get("pkce_required", bool, d.pkce_required),
-        approval=pr.get("approval", str, d.approval, check=lambda x: x in APPROVALS,
-                        problem="must be " + " or ".join(APPROVALS)),
+        approval=pr.get(
+            "approval", str, d.approval, check=lambda x: x in APPROVALS, problem="must be " + " or ".join(APPROVALS)
+        ),
         terms_version=pr.get("terms_version", int, d.terms_version, **positive),
         function_blocks=frozenset(blocks) if blocks is not None else None,
-        behaviour=behaviours[use])
+        behaviour=behaviours[use],
+    )
 
 
 def read_seed_dir(seed_dir: str | Path) -> dict[str, str]:
     """The world's files as {path relative to seed_dir: text}."""
     seed_dir = Path(seed_dir)
-    paths = [seed_dir / "world.toml", *sorted((seed_dir / "utilities").glob("*.toml")),
-             *sorted((seed_dir / "profiles").glob("*.toml")),
-             *sorted((seed_dir / "terms").glob("v*.md"))]
+    paths = [
+        seed_dir / "world.toml",
+        *sorted((seed_dir / "utilities").glob("*.toml")),
+        *sorted((seed_dir / "profiles").glob("*.toml")),
+        *sorted((seed_dir / "terms").glob("v*.md")),
+    ]
     out = {}
     for path in paths:
         rel = path.relative_to(seed_dir).as_posix()
@@ -451,15 +528,29 @@ def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
         digest.update(rel.encode() + b"\0" + files[rel].encode())
         stem = rel.rsplit("/", 1)[1].removesuffix(".md")
         if not (stem.startswith("v") and stem[1:].isdigit()):
-            raise SeedDataError(f"{origin.rstrip('/')}/{rel}", "(file)", "terms files are named v<version>.md, e.g. v1.md")
+            raise SeedDataError(
+                f"{origin.rstrip('/')}/{rel}", "(file)", "terms files are named v<version>.md, e.g. v1.md"
+            )
         terms[int(stem[1:])] = files[rel]
     for u in utilities:
         if u.profile.terms_version not in terms:
-            raise SeedDataError(u.source, "profile.terms_version",
-                                f"there is no {origin.rstrip('/')}/terms/v{u.profile.terms_version}.md")
+            raise SeedDataError(
+                u.source,
+                "profile.terms_version",
+                f"there is no {origin.rstrip('/')}/terms/v{u.profile.terms_version}.md",
+            )
     return WorldDef(
-        seed=w.get("seed", int), history_start=start, terms=terms,
-        missing_share=w.get("missing_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
-        estimated_share=w.get("estimated_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"),
+        seed=w.get("seed", int),
+        history_start=start,
+        terms=terms,
+        missing_share=w.get(
+            "missing_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"
+        ),
+        estimated_share=w.get(
+            "estimated_share", float, 0.0, check=lambda x: 0 <= x < 0.5, problem="must be between 0 and 0.5"
+        ),
         customer_password=w.get("customer_password", str, "password", check=bool, problem="must not be empty"),
-        utilities=tuple(utilities), fingerprint=digest.hexdigest(), profiles=behaviours)
+        utilities=tuple(utilities),
+        fingerprint=digest.hexdigest(),
+        profiles=behaviours,
+    )

@@ -2,6 +2,7 @@
 authorize a customer without the browser, move the clock, end access the ways real life does,
 and fetch ESPI resources with a token. Standard library only (urllib), so the plugin adds no
 dependency to a third party's test environment."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,7 +54,9 @@ class SandboxClient:
 
     # --- plain HTTP --------------------------------------------------------------------------
 
-    def request(self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Answer:
+    def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> Answer:
         """Any HTTP call (a path is taken below the sandbox's URL); every status is answered, none raised."""
         if url.startswith("/"):
             url = self.url + url
@@ -121,8 +124,14 @@ class SandboxClient:
 
     # --- authorizations, customers, third parties ----------------------------------------------
 
-    def authorize(self, customer: str = "demo", scope: str = DEFAULT_SCOPE, utility: str = DEFAULT_UTILITY,
-                  client_id: str = DEMO_CLIENT_ID, usage_points: list[str] | None = None) -> dict:
+    def authorize(
+        self,
+        customer: str = "demo",
+        scope: str = DEFAULT_SCOPE,
+        utility: str = DEFAULT_UTILITY,
+        client_id: str = DEMO_CLIENT_ID,
+        usage_points: list[str] | None = None,
+    ) -> dict:
         """A customer's consent without the browser: the token endpoint's answer (access and refresh
         token, resourceURI, authorizationURI...) and the authorization's id."""
         body: dict[str, Any] = {"utility": utility, "customer": customer, "client_id": client_id, "scope": scope}
@@ -178,11 +187,19 @@ class SandboxClient:
 
     # --- notifications -------------------------------------------------------------------------
 
-    def notifications(self, client_id: str | None = None, utility: str | None = None, state: str | None = None,
-                      limit: int | None = None) -> list[dict]:
+    def notifications(
+        self,
+        client_id: str | None = None,
+        utility: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
         """Notifications (newest first), each with its BatchList body, URIs and delivery attempts."""
-        query = {k: v for k, v in (("client_id", client_id), ("utility", utility), ("state", state),
-                                   ("limit", limit)) if v is not None}
+        query = {
+            k: v
+            for k, v in (("client_id", client_id), ("utility", utility), ("state", state), ("limit", limit))
+            if v is not None
+        }
         return self.api("GET", "/notifications" + ("?" + urlencode(query) if query else ""))["notifications"]
 
     def send_notification(self, notification: int | dict) -> dict:
@@ -190,8 +207,14 @@ class SandboxClient:
         n = notification["id"] if isinstance(notification, dict) else notification
         return self.api("POST", f"/notifications/{n}/send")
 
-    def wait_for_notifications(self, count: int = 1, state: str = "delivered", timeout: float = 30,
-                               client_id: str | None = None, utility: str | None = None) -> list[dict]:
+    def wait_for_notifications(
+        self,
+        count: int = 1,
+        state: str = "delivered",
+        timeout: float = 30,
+        client_id: str | None = None,
+        utility: str | None = None,
+    ) -> list[dict]:
         """Wait until at least `count` notifications (of the third party and utility, if given) are in
         `state`; them, newest first. TimeoutError says what was there instead."""
         deadline = time.monotonic() + timeout
@@ -210,8 +233,10 @@ class SandboxClient:
         """How imperfect a customer's readings are: missing_share, estimated_share, zero_share,
         negative_share (0 to 0.5 each), outage_days (dates, or YYYY-MM-DD texts). Knobs left out are
         the world's; none at all resets. The knobs in effect."""
-        body = {k: ([d.isoformat() if isinstance(d, dt.date) else d for d in v] if k == "outage_days" else v)
-                for k, v in knobs.items()}
+        body = {
+            k: ([d.isoformat() if isinstance(d, dt.date) else d for d in v] if k == "outage_days" else v)
+            for k, v in knobs.items()
+        }
         return self.api("PUT", f"/utilities/{slug}/customers/{username}/data-quality", body)
 
     def data_quality(self, slug: str, username: str) -> dict:

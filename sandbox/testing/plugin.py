@@ -13,6 +13,7 @@ instead (a CI service container); `--green-button-customers N` sets the generate
 utility of the one started (default 3: quick to start and to reset). The one started retries a
 failed notification after 0.25 s, doubling to at most 2 s between attempts.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,12 @@ QUICK_RETRIES = {"SANDBOX_NOTIFY_RETRY_BASE": "0.25", "SANDBOX_NOTIFY_RETRY_CAP"
 
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("green-button-sandbox")
-    group.addoption("--green-button-customers", type=int, default=3,
-                    help="generated customers per utility in the sandbox the plugin starts (default 3)")
+    group.addoption(
+        "--green-button-customers",
+        type=int,
+        default=3,
+        help="generated customers per utility in the sandbox the plugin starts (default 3)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +46,18 @@ def green_button_sandbox_server(request, tmp_path_factory) -> Iterator[SandboxCl
     if url:
         key = os.environ.get("GREEN_BUTTON_SANDBOX_ADMIN_KEY")
         if not key:
-            raise pytest.UsageError("GREEN_BUTTON_SANDBOX_URL is set but GREEN_BUTTON_SANDBOX_ADMIN_KEY is not: the "
-                                    "control API needs the sandbox's admin key (run.py prints it)")
+            raise pytest.UsageError(
+                "GREEN_BUTTON_SANDBOX_URL is set but GREEN_BUTTON_SANDBOX_ADMIN_KEY is not: the "
+                "control API needs the sandbox's admin key (run.py prints it)"
+            )
         yield SandboxClient(url, key)
         return
     key = secrets.token_urlsafe(24)
     db = tmp_path_factory.mktemp("green-button-sandbox") / "sandbox.db"
     customers = str(request.config.getoption("--green-button-customers"))
-    with SandboxProcess("--database", str(db), "--customers", customers, "--reset",
-                        env={"SANDBOX_ADMIN_KEY": key, **QUICK_RETRIES}) as server:
+    with SandboxProcess(
+        "--database", str(db), "--customers", customers, "--reset", env={"SANDBOX_ADMIN_KEY": key, **QUICK_RETRIES}
+    ) as server:
         assert server.url is not None
         yield SandboxClient(server.url, key)
 

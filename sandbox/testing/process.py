@@ -1,5 +1,6 @@
 """A sandbox server in a process of its own, on a free loopback port: started, waited for (its
 "running at" line), and stopped. The same for the pytest plugin and the sandbox's own live tests."""
+
 from __future__ import annotations
 
 import http.client
@@ -19,8 +20,14 @@ ADMIN_KEY = re.compile(r"admin key: (\S+)$")
 class SandboxProcess:
     """`python -m sandbox --port 0 ARGS` (or `command`), its URL once it is listening, every line it printed."""
 
-    def __init__(self, *args: str, env: dict | None = None, timeout: float = 60, command: Sequence[str] | None = None,
-                 cwd: str | None = None):
+    def __init__(
+        self,
+        *args: str,
+        env: dict | None = None,
+        timeout: float = 60,
+        command: Sequence[str] | None = None,
+        cwd: str | None = None,
+    ):
         self.command = list(command or [sys.executable, "-m", "sandbox"])
         self.args = ["--port", "0", "--demo-port", "0", *args]  # the demo app, if on, on a free port too
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -36,8 +43,14 @@ class SandboxProcess:
         self._readers: list[threading.Thread] = []
 
     def start(self) -> "SandboxProcess":
-        proc = self.proc = subprocess.Popen([*self.command, *self.args], cwd=self.cwd, env=self.env,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = self.proc = subprocess.Popen(
+            [*self.command, *self.args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         found = threading.Event()
         assert proc.stdout is not None and proc.stderr is not None
         stdout, stderr = proc.stdout, proc.stderr

@@ -1,4 +1,5 @@
 """Flask blueprints: they parse requests, call the layers below and render."""
+
 from flask import Flask
 
 

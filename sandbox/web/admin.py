@@ -3,6 +3,7 @@ signin.STAFF_USERNAME): find customers, see a customer's usage points and
 authorizations, import a Green Button file for a customer, and approve, block, unblock, put on
 hold or release third parties.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,11 @@ UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the CSRF field around the f
 
 @bp.context_processor
 def _admin_globals():
-    return {"staff": g.get("staff"), "status_text": third_parties.status_text,
-            "staff_actions": third_parties.staff_actions}
+    return {
+        "staff": g.get("staff"),
+        "status_text": third_parties.status_text,
+        "staff_actions": third_parties.staff_actions,
+    }
 
 
 def staff_required(view):
@@ -36,12 +40,21 @@ def staff_required(view):
             flash("Staff sign-in required.", "error")
             return redirect(url_for("admin.home"))
         return view(*args, **kwargs)
+
     return wrapper
 
 
 def _login_page(error: str | None = None, status: int = 200, username: str = "") -> Response:
-    return Response(render_template("admin/login.html", error=error, username=username,
-                                    staff_username=signin.STAFF_USERNAME, staff_password=signin.STAFF_PASSWORD), status)
+    return Response(
+        render_template(
+            "admin/login.html",
+            error=error,
+            username=username,
+            staff_username=signin.STAFF_USERNAME,
+            staff_password=signin.STAFF_PASSWORD,
+        ),
+        status,
+    )
 
 
 @bp.get("/")
@@ -90,10 +103,20 @@ def _customer_page(customer_id: int, error: str | None = None, status: int = 200
     today = sb.clock.today(g.utility.time_zone)
     history = readings.history(sb.require_world(), g.utility, sb.clock, customer)
     lock = signin.sign_in_lock(sb.db, sb.clock, g.utility_id, customer.id)
-    return render_template("admin/customer.html", c=customer, auths=auths, state=customers.account_state(customer, today),
-                           history=history, last_day=history.end - dt.timedelta(days=1), error=error, summary=summary,
-                           lock=lock, nav="customers",
-                           describe=summary_words, max_bytes=dmd.MAX_IMPORT_BYTES), status
+    return render_template(
+        "admin/customer.html",
+        c=customer,
+        auths=auths,
+        state=customers.account_state(customer, today),
+        history=history,
+        last_day=history.end - dt.timedelta(days=1),
+        error=error,
+        summary=summary,
+        lock=lock,
+        nav="customers",
+        describe=summary_words,
+        max_bytes=dmd.MAX_IMPORT_BYTES,
+    ), status
 
 
 @bp.get("/customers/<int:customer_id>")
@@ -137,15 +160,18 @@ def import_file(customer_id: int):
 @bp.get("/applications")
 @staff_required
 def applications():
-    return render_template("admin/applications.html", apps=third_parties.applications(sandbox().db, g.utility_id),
-                           nav="applications")
+    return render_template(
+        "admin/applications.html", apps=third_parties.applications(sandbox().db, g.utility_id), nav="applications"
+    )
 
 
-_DONE = {third_parties.APPROVE: "{name} is approved: status {status}.",
-         "block": "{name} is blocked: its access to customer data is suspended (status {status}).",
-         "unblock": "{name} is unblocked (status {status}).",
-         "hold": "{name} is on hold: its access to customer data is suspended (status {status}).",
-         "release": "{name} is released from hold (status {status})."}
+_DONE = {
+    third_parties.APPROVE: "{name} is approved: status {status}.",
+    "block": "{name} is blocked: its access to customer data is suspended (status {status}).",
+    "unblock": "{name} is unblocked (status {status}).",
+    "hold": "{name} is on hold: its access to customer data is suspended (status {status}).",
+    "release": "{name} is released from hold (status {status}).",
+}
 
 
 @bp.post(f"/applications/<int:app_id>/<any({', '.join(_DONE)}):action>")

@@ -1,5 +1,6 @@
 """The app factory: configuration, database, clock and world into one Flask app, with its
 blueprints, CLI commands, CSRF protection and version header."""
+
 from __future__ import annotations
 
 import re
@@ -72,7 +73,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     # started by run.py and the WSGI module; a test steps it or starts it itself
     app.extensions["notifications"] = NotificationWorker(
-        state, Schedule.of(cfg), TargetPolicy.for_listener(cfg["HOST"], cfg["NOTIFY_ALLOW"]))
+        state, Schedule.of(cfg), TargetPolicy.for_listener(cfg["HOST"], cfg["NOTIFY_ALLOW"])
+    )
 
     def prepare() -> WorldDef | None:
         if problem:
@@ -80,11 +82,21 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         world = None if cfg["RESET"] else stored_world(db)
         if world is None and cfg["AUTO_SEED"]:
             seed_dir = cfg["SEED_DATA"]
-            world = seed_world(db, read_seed_dir(seed_dir), state.clock, seed=cfg["SEED"], customers=cfg["CUSTOMERS"],
-                               origin=str(seed_dir), templates=state.templates)
+            world = seed_world(
+                db,
+                read_seed_dir(seed_dir),
+                state.clock,
+                seed=cfg["SEED"],
+                customers=cfg["CUSTOMERS"],
+                origin=str(seed_dir),
+                templates=state.templates,
+            )
         elif world is not None and cfg["SEED"] is not None and cfg["SEED"] != world.seed:
-            print(f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed "
-                  f"{cfg['SEED']}", file=sys.stderr)
+            print(
+                f"note: the database holds the world of seed {world.seed}; restart with --reset to use seed "
+                f"{cfg['SEED']}",
+                file=sys.stderr,
+            )
         if clock is not None:  # a clock handed in (a test's) says what time it is, to every process
             clock.bind(store)
         # the control API's key: configured, else the world's (made when it was seeded)
@@ -100,7 +112,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.config.update(
         # configured, else kept with the world, else random for this process: never guessable
         SECRET_KEY=cfg["SECRET_KEY"] or secret or secrets.token_hex(32),
-        TESTING=bool(cfg["TESTING"]))
+        TESTING=bool(cfg["TESTING"]),
+    )
     app.json = _InOrderJSON(app)
 
     from sandbox.cli import register_commands

@@ -2,6 +2,7 @@
 the answer: who calls (the bearer token as the access policy sees it), at which utility, with which
 behaviour profile and faults, at which instant of the sandbox's clock, in which document form, and
 what its request-log record says. Nothing of a call lives in flask.g: a view reads its call."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -5,6 +5,7 @@ sign-in kept on the server: services.web_sessions).
 The Flask tutorial's `db.py` pattern: every blueprint asks here rather than importing another
 blueprint's helpers.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
 
 # --- who is signed in ---------------------------------------------------------------------
 
+
 def remember_login(store: MutableMapping, role: str, slug: str, value: Any) -> None:
     """Record a sign-in in a session-like mapping: one entry per role and utility, so a customer
     signed in at one utility is not signed in at another."""
@@ -89,8 +91,14 @@ def sign_in(role: str, subject: object) -> None:
     """Sign `subject` (a customer's or developer's id, the staff login) in as `role` at the request's
     utility: a sign-in kept on the server, its key in the cookie (one that was there is ended)."""
     earlier = logged_in(session, role, g.slug)
-    key = web_sessions.begin(sandbox().db, g.utility_id, role, subject, current_app.permanent_session_lifetime,
-                             replaces=earlier if isinstance(earlier, str) else None)
+    key = web_sessions.begin(
+        sandbox().db,
+        g.utility_id,
+        role,
+        subject,
+        current_app.permanent_session_lifetime,
+        replaces=earlier if isinstance(earlier, str) else None,
+    )
     remember_login(session, role, g.slug, key)
 
 
@@ -108,8 +116,11 @@ def signed_in(role: str, s: Session) -> str | None:
     key = logged_in(session, role, g.slug)
     if key is None:
         return None
-    who = web_sessions.subject(s, key, g.utility_id, role, current_app.permanent_session_lifetime) \
-        if isinstance(key, str) else None
+    who = (
+        web_sessions.subject(s, key, g.utility_id, role, current_app.permanent_session_lifetime)
+        if isinstance(key, str)
+        else None
+    )
     if who is None:
         logout(session, role, g.slug)
     return who
@@ -137,8 +148,12 @@ def enter_customer(customer: Customer) -> None:
 
 def customer_globals() -> dict[str, Any]:
     """Template globals of the pages a customer sees (context processor)."""
-    return {"customer": g.get("customer"), "account_state": g.get("account_state"), "today": g.get("today"),
-            "one_day": dt.timedelta(days=1)}
+    return {
+        "customer": g.get("customer"),
+        "account_state": g.get("account_state"),
+        "today": g.get("today"),
+        "one_day": dt.timedelta(days=1),
+    }
 
 
 def current_developer() -> Developer | None:

@@ -6,6 +6,7 @@ endpoint, and find the utility's endpoints.
 
 Views parse the request, call `onboarding` and render; every form carries a CSRF token.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,12 @@ bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = context.DEVELOPER
 REQUEST_LOG_ROWS = 50  # the latest calls shown on an application's page
 NOTIFICATION_ROWS = 20  # the latest notifications shown there
-EVENT_LABELS = {outbox.PUBLISHED: "New data published", outbox.UPLOADED: "Data uploaded",
-                outbox.AUTHORIZED: "Authorized by a customer", outbox.BATCH_READY: "Asynchronous batch ready"}
+EVENT_LABELS = {
+    outbox.PUBLISHED: "New data published",
+    outbox.UPLOADED: "Data uploaded",
+    outbox.AUTHORIZED: "Authorized by a customer",
+    outbox.BATCH_READY: "Asynchronous batch ready",
+}
 
 
 def _schedule_text(schedule: outbox.Schedule) -> str:
@@ -40,10 +45,15 @@ def _schedule_text(schedule: outbox.Schedule) -> str:
         if wait is None or len(waits) == 4:
             break
         waits.append(f"{wait:g}")
-    spelled = f"after {', '.join(waits)}{' …' if schedule.attempts > len(waits) + 1 else ''} seconds" if waits \
-        else "no more"
-    return (f"{spelled} (doubling, at most {schedule.cap:g} s apart), {schedule.attempts} attempts in all, "
-            "then it is failed; Send again tries once more")
+    spelled = (
+        f"after {', '.join(waits)}{' …' if schedule.attempts > len(waits) + 1 else ''} seconds" if waits else "no more"
+    )
+    return (
+        f"{spelled} (doubling, at most {schedule.cap:g} s apart), {schedule.attempts} attempts in all, "
+        "then it is failed; Send again tries once more"
+    )
+
+
 UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields around the certificate
 
 
@@ -53,8 +63,12 @@ OWN_CLIENTS = {role.value: (client_id, secret) for client_id, secret, role, _ in
 
 @bp.context_processor
 def _developer_globals():
-    return {"developer": g.get("developer"), "status_labels": access.STATUS_LABELS, "matrix": MATRIX_ROWS,
-            "own_clients": OWN_CLIENTS}
+    return {
+        "developer": g.get("developer"),
+        "status_labels": access.STATUS_LABELS,
+        "matrix": MATRIX_ROWS,
+        "own_clients": OWN_CLIENTS,
+    }
 
 
 @bp.app_template_filter("terms_html")
@@ -101,6 +115,7 @@ def _terms_html(text: str) -> Markup:
 
 # --- who is signed in ---------------------------------------------------------------------
 
+
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -109,6 +124,7 @@ def login_required(view):
             flash("Please sign in to the developer portal first.", "error")
             return redirect(url_for("developer.home"))
         return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -130,11 +146,21 @@ def _connect_info(app=None) -> dict:
 
 # --- sign-up, sign-in ---------------------------------------------------------------------
 
+
 def _landing(error: str | None = None, status: int = 200, form: str = "login", **fields) -> Response:
-    return Response(render_template("developer/landing.html", error=error, form=form, fields=fields,
-                                    connect=_connect_info(), min_password=onboarding.MIN_PASSWORD,
-                                    max_failures=signin.MAX_FAILURES,
-                                    lockout_minutes=int(signin.LOCKOUT.total_seconds() // 60)), status)
+    return Response(
+        render_template(
+            "developer/landing.html",
+            error=error,
+            form=form,
+            fields=fields,
+            connect=_connect_info(),
+            min_password=onboarding.MIN_PASSWORD,
+            max_failures=signin.MAX_FAILURES,
+            lockout_minutes=int(signin.LOCKOUT.total_seconds() // 60),
+        ),
+        status,
+    )
 
 
 @bp.get("/")
@@ -182,6 +208,7 @@ def logout():
 
 # --- registering and editing an application -------------------------------------------------
 
+
 def _form_metadata() -> dict:
     """The registration form's values under Metadata's keys: redirect URIs one a line, scopes ticked."""
     f, names = request.form, onboarding.FORM_FIELDS
@@ -192,13 +219,21 @@ def _form_metadata() -> dict:
 
 
 def _form_page(values: dict, app=None, error: str | None = None, error_field: str | None = None, status: int = 200):
-    return render_template("developer/app_form.html", values=values, app=app, error=error, error_field=error_field,
-                           offered=onboarding.offered_scopes(_offered()), nav="new" if app is None else "apps"), status
+    return render_template(
+        "developer/app_form.html",
+        values=values,
+        app=app,
+        error=error,
+        error_field=error_field,
+        offered=onboarding.offered_scopes(_offered()),
+        nav="new" if app is None else "apps",
+    ), status
 
 
 def _validate(values: dict) -> onboarding.Metadata:
-    return onboarding.validate_metadata(values, _offered(), utility_name=g.utility.name,
-                                        strict=g.utility.profile.behaviour.strict_scopes)
+    return onboarding.validate_metadata(
+        values, _offered(), utility_name=g.utility.name, strict=g.utility.profile.behaviour.strict_scopes
+    )
 
 
 @bp.get("/apps/new")
@@ -214,8 +249,9 @@ def register_app():
     values = _form_metadata()
     try:
         meta = _validate(values)
-        issued = onboarding.register(sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta,
-                                     developer_id=g.developer.id)
+        issued = onboarding.register(
+            sb.db, sb.clock, g.utility_id, sb.require_world().seed, meta, developer_id=g.developer.id
+        )
     except errors.Refused as exc:
         return _form_page(values, error=exc.message, error_field=exc.field, status=400)
     return _app_page(issued.app.id, status=201, revealed=issued.client_secret, created=True)
@@ -249,6 +285,7 @@ def update_app(app_id: int):
 
 # --- one application ------------------------------------------------------------------------
 
+
 def _own(s, app_id: int):
     try:
         return onboarding.application(s, g.utility_id, app_id, g.developer.id)
@@ -256,26 +293,41 @@ def _own(s, app_id: int):
         abort(404, description="No such application of yours at this utility.")
 
 
-def _app_page(app_id: int, status: int = 200, revealed: str | None = None, error: str | None = None,
-              created: bool = False):
+def _app_page(
+    app_id: int, status: int = 200, revealed: str | None = None, error: str | None = None, created: bool = False
+):
     sb = sandbox()
     with sb.db.sessions() as s:
         app = _own(s, app_id)
         profile = g.utility.profile
         checks = onboarding.checklist(app, profile, now=sb.clock.now())
         html = render_template(
-            "developer/app.html", app=app, checks=checks, done=sum(c.done for c in checks), revealed=revealed,
-            created=created, error=error, profile=profile, connect=_connect_info(app),
-            scopes=[{"scope": sc, "title": onboarding.scope_title(sc), "meaning": plain_words(sc)}
-                    for sc in app.scopes],
+            "developer/app.html",
+            app=app,
+            checks=checks,
+            done=sum(c.done for c in checks),
+            revealed=revealed,
+            created=created,
+            error=error,
+            profile=profile,
+            connect=_connect_info(app),
+            scopes=[
+                {"scope": sc, "title": onboarding.scope_title(sc), "meaning": plain_words(sc)} for sc in app.scopes
+            ],
             terms_current=app.terms_version == profile.terms_version and app.terms_accepted_at is not None,
-            max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024, nav="apps",
-            calls=request_log.recent(context.request_log(), g.utility_id, application_id=app.id, limit=REQUEST_LOG_ROWS),
+            max_certificate_kb=onboarding.MAX_CERTIFICATE_BYTES // 1024,
+            nav="apps",
+            calls=request_log.recent(
+                context.request_log(), g.utility_id, application_id=app.id, limit=REQUEST_LOG_ROWS
+            ),
             notifications=outbox.listing(sb.db, g.utility_id, application_id=app.id, limit=NOTIFICATION_ROWS),
-            event_labels=EVENT_LABELS, schedule_text=_schedule_text(context.notifier().schedule),
-            scenarios=fault_catalogue.SCENARIOS, header_faults=sb.config["FAULT_HEADER"],
+            event_labels=EVENT_LABELS,
+            schedule_text=_schedule_text(context.notifier().schedule),
+            scenarios=fault_catalogue.SCENARIOS,
+            header_faults=sb.config["FAULT_HEADER"],
             profiles=sorted(sb.require_world().profiles.values(), key=lambda b: b.name),
-            resource_path=urls.resource_root("", g.slug))
+            resource_path=urls.resource_root("", g.slug),
+        )
     resp = Response(html, status)
     if revealed:
         resp.headers["Cache-Control"] = "no-store"
@@ -310,9 +362,15 @@ def _terms_page(app, error: str | None = None, status: int = 200):
     world = sandbox().require_world()
     version = g.utility.profile.terms_version
     text = onboarding.terms_text(world.terms, version, g.utility.name)
-    return render_template("developer/terms.html", app=app, version=version, text=text, error=error,
-                           accepted=app.terms_version == version and app.terms_accepted_at is not None,
-                           nav="apps"), status
+    return render_template(
+        "developer/terms.html",
+        app=app,
+        version=version,
+        text=text,
+        error=error,
+        accepted=app.terms_version == version and app.terms_accepted_at is not None,
+        nav="apps",
+    ), status
 
 
 @bp.post("/apps/<int:app_id>/terms")
@@ -328,8 +386,9 @@ def accept_terms(app_id: int):
     except ValueError:
         return _terms_page(app, "version: missing; reload the page and accept again.", 400)
     try:
-        onboarding.accept_terms(sb.db, sb.clock, g.utility_id, app_id, version, g.utility.profile,
-                                developer_id=g.developer.id)
+        onboarding.accept_terms(
+            sb.db, sb.clock, g.utility_id, app_id, version, g.utility.profile, developer_id=g.developer.id
+        )
     except errors.Refused as exc:
         return _terms_page(app, exc.message, 400)
     flash(f"Terms version {version} accepted.", "info")
@@ -350,8 +409,9 @@ def upload_certificate(app_id: int):
     elif request.form.get("pem", "").strip():
         data = request.form["pem"]
     try:
-        info = onboarding.store_certificate(sb.db, sb.clock, g.utility_id, app_id, data, g.utility.profile,
-                                            developer_id=g.developer.id)
+        info = onboarding.store_certificate(
+            sb.db, sb.clock, g.utility_id, app_id, data, g.utility.profile, developer_id=g.developer.id
+        )
     except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
     flash(f"Certificate stored: {info.subject}, SHA-256 {info.fingerprint[:23]}…", "info")
@@ -364,8 +424,16 @@ def notify_test(app_id: int):
     sb = sandbox()
     root = urls.resource_root(request.host_url, g.slug)
     try:
-        result = onboarding.send_test_notification(sb.db, sb.clock, g.utility_id, app_id, root, g.utility.profile,
-                                                   developer_id=g.developer.id, policy=context.notifier().policy)
+        result = onboarding.send_test_notification(
+            sb.db,
+            sb.clock,
+            g.utility_id,
+            app_id,
+            root,
+            g.utility.profile,
+            developer_id=g.developer.id,
+            policy=context.notifier().policy,
+        )
     except errors.NotFound:
         abort(404, description="No such application of yours at this utility.")
     except errors.Refused as exc:
@@ -393,8 +461,15 @@ def send_notification(app_id: int, notification_id: int):
         _own(s, app_id)
     worker = context.notifier()
     try:
-        done = delivery.send_now(sb.db, notification_id, worker.schedule, worker.policy, timeout=worker.timeout,
-                                 utility_id=g.utility_id, application_id=app_id)
+        done = delivery.send_now(
+            sb.db,
+            notification_id,
+            worker.schedule,
+            worker.policy,
+            timeout=worker.timeout,
+            utility_id=g.utility_id,
+            application_id=app_id,
+        )
     except errors.NotFound:
         abort(404, description="No such notification of this application.")
     except delivery.Busy:
@@ -411,12 +486,17 @@ def set_profile(app_id: int):
     sb = sandbox()
     try:
         with sb.db.transaction() as s:
-            chosen = third_parties.choose_profile(_own(s, app_id), request.form.get("profile"),
-                                                  sb.require_world().profiles)
+            chosen = third_parties.choose_profile(
+                _own(s, app_id), request.form.get("profile"), sb.require_world().profiles
+            )
     except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
-    flash(f"Behaviour profile: {chosen}." if chosen else
-          f"Behaviour profile: {g.utility.profile.behaviour.name}, the utility's own.", "info")
+    flash(
+        f"Behaviour profile: {chosen}."
+        if chosen
+        else f"Behaviour profile: {g.utility.profile.behaviour.name}, the utility's own.",
+        "info",
+    )
     return redirect(url_for("developer.show_app", app_id=app_id, _anchor="profile"), 303)
 
 
@@ -431,6 +511,8 @@ def set_faults(app_id: int):
             chosen = fault_catalogue.set_on(_own(s, app_id), names)
     except errors.Refused as exc:
         return _app_page(app_id, status=400, error=exc.message)
-    flash(f"Fault scenarios: {', '.join(chosen)}." if chosen else "No fault scenarios: calls are answered as ever.",
-          "info")
+    flash(
+        f"Fault scenarios: {', '.join(chosen)}." if chosen else "No fault scenarios: calls are answered as ever.",
+        "info",
+    )
     return redirect(url_for("developer.show_app", app_id=app_id, _anchor="faults"), 303)

@@ -6,6 +6,7 @@ Under /espi/ the body is `{"error", "error_description", "reason"}` with the rea
 API `{"error", "error_description", "field"}`. The ESPI pipeline (web.espi_http) answers its calls'
 refusals with `espi_refusal`; `init_app` answers those raised anywhere else on those two APIs.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,12 +21,23 @@ from sandbox.web.oauth.bearer import challenge
 _ESPI = re.compile(r"^/dc/[^/]+/espi/")
 _CONTROL = re.compile(r"^/sandbox-api(?:/|$)")
 
-_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
-                415: "unsupported_media_type"}
+_HTTP_ERRORS = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
 
 
-def refusal(status: int, error: str, description: str, reason: str | None = None,
-            headers: dict[str, str] | None = None, in_body: bool = True) -> Response:
+def refusal(
+    status: int,
+    error: str,
+    description: str,
+    reason: str | None = None,
+    headers: dict[str, str] | None = None,
+    in_body: bool = True,
+) -> Response:
     """A JSON refusal; the reason (default: the error code) in X-Sandbox-Reason and, unless the body's
     shape is fixed by its RFC (`in_body` False), in the body as well."""
     reason = reason or error
@@ -57,8 +69,9 @@ def http_refusal(err: HTTPException) -> Response:
         description = f"{request.method} is not allowed here; this resource answers {', '.join(allowed)}"
     else:
         description = err.description or err.name
-    return refusal(code, _HTTP_ERRORS.get(code, (err.name or "error").lower().replace(" ", "_")), description,
-                   headers=headers)
+    return refusal(
+        code, _HTTP_ERRORS.get(code, (err.name or "error").lower().replace(" ", "_")), description, headers=headers
+    )
 
 
 def espi_refusal(exc: Exception, realm: str | None = None) -> Response:

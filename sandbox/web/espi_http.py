@@ -7,6 +7,7 @@ without credentials (the policy: web.security).
 Every refusal under /espi/ is JSON (web.errors), never an HTML page, so a client's logs say why it
 was refused.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,12 +47,14 @@ def without_trailing_slash(wsgi_app: Callable) -> Callable:
     published client library appends one to every URL it is given; the Spring reference matched
     both). Rewritten before routing, so self links, ids and the request log see the one path. It
     also notes when the request came, for the request log."""
+
     def app(environ, start_response):
         environ[_STARTED] = time.perf_counter()
         m = _SLASHED.match(environ.get("PATH_INFO", ""))
         if m:
             environ["PATH_INFO"] = m.group(1)
         return wsgi_app(environ, start_response)
+
     return app
 
 
@@ -75,8 +78,17 @@ def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: 
     utility, utility_id = find_utility(slug)  # 404 (init_app's handler) if none
     # the host as Werkzeug checked it (trusted hosts), without re-reading it as an IRI: a Host header is ASCII
     host_url = f"{request.scheme}://{request.host}/"
-    call = Call(resource, request.method, slug, utility, utility_id, sb, host_url, sb.clock.now(),
-                request.environ.get(_STARTED) or time.perf_counter())
+    call = Call(
+        resource,
+        request.method,
+        slug,
+        utility,
+        utility_id,
+        sb,
+        host_url,
+        sb.clock.now(),
+        request.environ.get(_STARTED) or time.perf_counter(),
+    )
     try:
         try:
             resp = _answered(call, view, ids)
@@ -214,16 +226,40 @@ def _log_unrouted(resp: Response) -> None:
     if utility_id is None:
         return
     started = request.environ.get(_STARTED)
-    _record(utility_id, None, sandbox().clock.now(), None, resp.status_code, resp.headers.get("X-Sandbox-Reason"),
-            (time.perf_counter() - started) * 1000 if started is not None else 0.0)
+    _record(
+        utility_id,
+        None,
+        sandbox().clock.now(),
+        None,
+        resp.status_code,
+        resp.headers.get("X-Sandbox-Reason"),
+        (time.perf_counter() - started) * 1000 if started is not None else 0.0,
+    )
 
 
-def _record(utility_id: int, application_id: int | None, at, kind: str | None, status: int, reason: str | None,
-            milliseconds: float) -> None:
+def _record(
+    utility_id: int,
+    application_id: int | None,
+    at,
+    kind: str | None,
+    status: int,
+    reason: str | None,
+    milliseconds: float,
+) -> None:
     path = request.full_path.rstrip("?") if request.query_string else request.path
     try:
-        request_log.record(context.request_log(), utility_id, application_id, at, request.method, path, kind,
-                           status, reason, milliseconds)
+        request_log.record(
+            context.request_log(),
+            utility_id,
+            application_id,
+            at,
+            request.method,
+            path,
+            kind,
+            status,
+            reason,
+            milliseconds,
+        )
     except SQLAlchemyError as exc:  # a world being reset, a locked database: the call is answered all the same
         current_app.logger.warning("request log: %s", exc)
 
@@ -241,11 +277,16 @@ def _cors(resp: Response) -> Response:
     return resp
 
 
-_CORS_HEADERS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", CORS_METHODS),
-                 ("Access-Control-Allow-Headers", CORS_HEADERS),
-                 ("Access-Control-Expose-Headers", "WWW-Authenticate, X-Sandbox-Reason, X-Sandbox-Fault-Applied, "
-                                                   "Retry-After, Location"),
-                 ("Access-Control-Max-Age", "1800")]
+_CORS_HEADERS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", CORS_METHODS),
+    ("Access-Control-Allow-Headers", CORS_HEADERS),
+    (
+        "Access-Control-Expose-Headers",
+        "WWW-Authenticate, X-Sandbox-Reason, X-Sandbox-Fault-Applied, Retry-After, Location",
+    ),
+    ("Access-Control-Max-Age", "1800"),
+]
 
 
 def init_app(app: Flask) -> None:

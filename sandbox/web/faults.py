@@ -1,6 +1,7 @@
 """Fault scenarios on the wire (services.faults names them): a call's answer replaced, delayed, cut
 or dropped, or its document rewritten (espi.faulty). Every faulty answer says which faults made it
 in `X-Sandbox-Fault-Applied`, so a client's logs show that the sandbox did it on purpose."""
+
 from __future__ import annotations
 
 import math
@@ -65,9 +66,14 @@ def _delay(seconds: float) -> Response | None:
     seconds = min(seconds, float(current_app.extensions["sandbox"].config["SLOW_FAULT_MAX"]))
     gate: threading.BoundedSemaphore = current_app.extensions["slow_calls"]
     if not gate.acquire(blocking=False):
-        return refusal(503, "temporarily_unavailable", "the slow fault scenario already delays as many calls as this "
-                       "server lets it at once (SANDBOX_SLOW_FAULT_CALLS): try again shortly", "fault:slow-busy",
-                       {"Retry-After": str(max(1, math.ceil(seconds)))})
+        return refusal(
+            503,
+            "temporarily_unavailable",
+            "the slow fault scenario already delays as many calls as this "
+            "server lets it at once (SANDBOX_SLOW_FAULT_CALLS): try again shortly",
+            "fault:slow-busy",
+            {"Retry-After": str(max(1, math.ceil(seconds)))},
+        )
     try:
         time.sleep(seconds)
     finally:

@@ -8,6 +8,7 @@ the sandbox's requests never need paid twice (bench/bench_floor.py measures the 
   it depends on the secret keys only, so it is kept until they change; a request with no cookie
   (an API client's) gets its empty session at once.
 """
+
 from __future__ import annotations
 
 import types

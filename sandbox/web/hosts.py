@@ -7,6 +7,7 @@ listed here get an answer at all (anything else is a 400). Behind a reverse
 proxy, `X-Forwarded-*` headers are believed for exactly PROXY_HOPS proxies (Werkzeug's ProxyFix);
 with none configured they are ignored.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -64,12 +65,15 @@ class HostGuard:
         host = environ.get("HTTP_HOST")
         if host is None or self.trusted(host):  # no Host (HTTP/1.0): nothing of the caller's to believe
             return self.app(environ, start_response)
-        body = {"error": "untrusted_host",
-                "error_description": f"this sandbox does not answer to the host {host[:200]!r}: start it with "
-                                     "--public-url (SANDBOX_PUBLIC_URL) naming the address its users reach, or "
-                                     "list the name in SANDBOX_ALLOWED_HOSTS"}
-        return Response(json.dumps(body), 400, mimetype="application/json",
-                        headers={"X-Sandbox-Reason": "untrusted_host"})(environ, start_response)
+        body = {
+            "error": "untrusted_host",
+            "error_description": f"this sandbox does not answer to the host {host[:200]!r}: start it with "
+            "--public-url (SANDBOX_PUBLIC_URL) naming the address its users reach, or "
+            "list the name in SANDBOX_ALLOWED_HOSTS",
+        }
+        return Response(
+            json.dumps(body), 400, mimetype="application/json", headers={"X-Sandbox-Reason": "untrusted_host"}
+        )(environ, start_response)
 
 
 def secure_wsgi(app: Flask, cfg: Mapping[str, Any]) -> None:
@@ -79,5 +83,6 @@ def secure_wsgi(app: Flask, cfg: Mapping[str, Any]) -> None:
         app.wsgi_app = HostGuard(app.wsgi_app, trusted_hosts(cfg))  # type: ignore[method-assign]
     hops = int(cfg.get("PROXY_HOPS") or 0)
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops,  # type: ignore[method-assign]
-                                x_prefix=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )

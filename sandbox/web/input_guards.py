@@ -7,6 +7,7 @@
   segment, query parameter, form field, JSON member or the Authorization header's credentials holding
   one is refused with 400 naming it, before a view runs or anything is stored, on every database alike.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,8 +48,10 @@ class InputRefused(BadRequest, SandboxError):
 
     @staticmethod
     def _html() -> bool:
-        return has_request_context() and \
-            request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+        return (
+            has_request_context()
+            and request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+        )
 
     def get_body(self, environ: Any = None, scope: dict | None = None) -> str:
         if self._html():
@@ -136,8 +139,13 @@ def refuse_unstorable_request() -> None:
     with no NUL in its raw path, query and bearer credentials is let through at once."""
     env = request.environ
     query, auth = env.get("QUERY_STRING", ""), env.get("HTTP_AUTHORIZATION", "")
-    if ("\x00" not in env.get("PATH_INFO", "") and "%00" not in query and "\x00" not in query
-            and "\x00" not in auth and not auth[:6].lower().startswith("basic")):
+    if (
+        "\x00" not in env.get("PATH_INFO", "")
+        and "%00" not in query
+        and "\x00" not in query
+        and "\x00" not in auth
+        and not auth[:6].lower().startswith("basic")
+    ):
         return
     why = problem(request.path)
     if why:

@@ -18,6 +18,7 @@ as a whole (spraying a few guesses over many accounts).
 
 Flask-Limiter (which wraps the same library) is not used for this: its app-wide hooks cost every
 request about a quarter of a millisecond, and every limit here belongs to one view."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,6 +51,7 @@ def _bounded(text: str) -> str:
 
 
 # --- whose counter --------------------------------------------------------------------------
+
 
 def _address() -> str:
     return request.remote_addr or "unknown"  # the client address (ProxyFix sets it behind trusted proxies)
@@ -93,6 +95,7 @@ def _always() -> bool:
 
 # --- which answers count ----------------------------------------------------------------------
 
+
 def _failed_sign_in(resp: Response) -> bool:
     """Wrong credentials (401), or an attempt on a login its lock-out refused (the view's 429)."""
     return resp.status_code in (401, 429)
@@ -124,26 +127,66 @@ class Rule:
         return self.name.replace(" ", "-")
 
 
-SIGNIN_PER_ADDRESS = Rule("sign-in failures per address", "RATELIMIT_SIGNIN_PER_ADDRESS",
-                          "failed sign-ins from your network address", _address, _failed_sign_in)
-SIGNIN_PER_ACCOUNT_NUMBER = Rule("sign-in failures per account number", "RATELIMIT_SIGNIN_PER_ACCOUNT_NUMBER",
-                                 "failed sign-ins with this account number", _account_number, _failed_sign_in,
-                                 _signs_in_by_account)
-SIGNIN_ACROSS_ACCOUNTS = Rule("sign-in failures across accounts", "RATELIMIT_SIGNIN_ACROSS_ACCOUNTS",
-                              "failed sign-ins at this utility, all accounts together", _utility, _failed_sign_in)
-CLIENT_AUTH_PER_CLIENT = Rule("client authentication failures per client", "RATELIMIT_CLIENT_AUTH_PER_CLIENT",
-                              "failed client authentications for this client_id", _per_client, _failed_client_auth,
-                              _names_a_client)
-CLIENT_AUTH_PER_ADDRESS = Rule("client authentication failures per address", "RATELIMIT_CLIENT_AUTH_PER_ADDRESS",
-                               "failed client authentications from your network address", _address,
-                               _failed_client_auth)
-REGISTRATION_PER_ADDRESS = Rule("registrations per address", "RATELIMIT_REGISTRATION_PER_ADDRESS",
-                                "applications registered from your network address", _address, _registered)
-SIGNUP_PER_ADDRESS = Rule("developer sign-ups per address", "RATELIMIT_SIGNUP_PER_ADDRESS",
-                          "developer sign-ups from your network address", _address)
+SIGNIN_PER_ADDRESS = Rule(
+    "sign-in failures per address",
+    "RATELIMIT_SIGNIN_PER_ADDRESS",
+    "failed sign-ins from your network address",
+    _address,
+    _failed_sign_in,
+)
+SIGNIN_PER_ACCOUNT_NUMBER = Rule(
+    "sign-in failures per account number",
+    "RATELIMIT_SIGNIN_PER_ACCOUNT_NUMBER",
+    "failed sign-ins with this account number",
+    _account_number,
+    _failed_sign_in,
+    _signs_in_by_account,
+)
+SIGNIN_ACROSS_ACCOUNTS = Rule(
+    "sign-in failures across accounts",
+    "RATELIMIT_SIGNIN_ACROSS_ACCOUNTS",
+    "failed sign-ins at this utility, all accounts together",
+    _utility,
+    _failed_sign_in,
+)
+CLIENT_AUTH_PER_CLIENT = Rule(
+    "client authentication failures per client",
+    "RATELIMIT_CLIENT_AUTH_PER_CLIENT",
+    "failed client authentications for this client_id",
+    _per_client,
+    _failed_client_auth,
+    _names_a_client,
+)
+CLIENT_AUTH_PER_ADDRESS = Rule(
+    "client authentication failures per address",
+    "RATELIMIT_CLIENT_AUTH_PER_ADDRESS",
+    "failed client authentications from your network address",
+    _address,
+    _failed_client_auth,
+)
+REGISTRATION_PER_ADDRESS = Rule(
+    "registrations per address",
+    "RATELIMIT_REGISTRATION_PER_ADDRESS",
+    "applications registered from your network address",
+    _address,
+    _registered,
+)
+SIGNUP_PER_ADDRESS = Rule(
+    "developer sign-ups per address",
+    "RATELIMIT_SIGNUP_PER_ADDRESS",
+    "developer sign-ups from your network address",
+    _address,
+)
 
-RULES = (SIGNIN_PER_ADDRESS, SIGNIN_PER_ACCOUNT_NUMBER, SIGNIN_ACROSS_ACCOUNTS, CLIENT_AUTH_PER_CLIENT,
-         CLIENT_AUTH_PER_ADDRESS, REGISTRATION_PER_ADDRESS, SIGNUP_PER_ADDRESS)
+RULES = (
+    SIGNIN_PER_ADDRESS,
+    SIGNIN_PER_ACCOUNT_NUMBER,
+    SIGNIN_ACROSS_ACCOUNTS,
+    CLIENT_AUTH_PER_CLIENT,
+    CLIENT_AUTH_PER_ADDRESS,
+    REGISTRATION_PER_ADDRESS,
+    SIGNUP_PER_ADDRESS,
+)
 
 HTML, JSON = "html", "json"  # how a refusal is written: a page, or an OAuth-style error object
 
@@ -165,6 +208,7 @@ ENDPOINTS: dict[str, tuple[str, tuple[Rule, ...]]] = {
 
 # --- configuration ----------------------------------------------------------------------------
 
+
 def configured(cfg: dict, rule: Rule) -> list[RateLimitItem]:
     """The rule's windows from the configuration (none when it is off); a bad limit is a ConfigError."""
     value = str(cfg.get(rule.setting) or "").strip()
@@ -173,12 +217,14 @@ def configured(cfg: dict, rule: Rule) -> list[RateLimitItem]:
     try:
         return parse_many(value)
     except ValueError:
-        raise ConfigError(f"SANDBOX_{rule.setting}={value!r} is not a rate limit such as \"50 per 10 minutes\" "
-                          "or \"20 per hour;50 per day\"") from None
+        raise ConfigError(
+            f'SANDBOX_{rule.setting}={value!r} is not a rate limit such as "50 per 10 minutes" '
+            'or "20 per hour;50 per day"'
+        ) from None
 
 
 def describe(item: RateLimitItem) -> str:
-    """"50 per 10 minutes", "30 per minute"."""
+    """ "50 per 10 minutes", "30 per minute"."""
     unit = item.GRANULARITY.name
     return f"{item.amount} per {unit}" if item.multiples == 1 else f"{item.amount} per {item.multiples} {unit}s"
 
@@ -189,6 +235,7 @@ def _wait_words(seconds: int) -> str:
 
 # --- the refusal ------------------------------------------------------------------------------
 
+
 def _refusal(rule: Rule, form: str, item: RateLimitItem, reset_at: float) -> Response:
     """The 429 for a reached limit: Retry-After (seconds until its window ends) and a body that names it."""
     retry = max(1, math.ceil(reset_at - time.time()))
@@ -196,17 +243,25 @@ def _refusal(rule: Rule, form: str, item: RateLimitItem, reset_at: float) -> Res
     message = f"Too many {rule.counted}: the limit is {limit}. Try again in {_wait_words(retry)}."
     headers = {"Retry-After": str(retry), "Cache-Control": "no-store"}
     if form == JSON:  # RFC 6749 5.2's members, and which limit
-        resp = jsonify(error="too_many_requests", error_description=message, limit=rule.name, setting=variable,
-                       retry_after=retry)
+        resp = jsonify(
+            error="too_many_requests", error_description=message, limit=rule.name, setting=variable, retry_after=retry
+        )
         resp.status_code = 429
         resp.headers.update(headers)
         return resp
-    page = render_template("limits/too_many.html", message=message, rule=rule, limit=limit, variable=variable,
-                           home=url_for(f"{request.blueprint}.home"))
+    page = render_template(
+        "limits/too_many.html",
+        message=message,
+        rule=rule,
+        limit=limit,
+        variable=variable,
+        home=url_for(f"{request.blueprint}.home"),
+    )
     return Response(page, 429, headers)
 
 
 # --- counting -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Counters:
@@ -241,8 +296,15 @@ def guarded(view: Callable, form: str, rules: tuple[Rule, ...], counters: Counte
     @wraps(view)
     def limited(*args, **kwargs):
         limiter = counters.limiter
-        judged = sorted(((rule, item, (rule.scope, rule.key())) for rule in rules if rule.applies()
-                         for item in counters.windows[rule]), key=lambda j: j[1].get_expiry())
+        judged = sorted(
+            (
+                (rule, item, (rule.scope, rule.key()))
+                for rule in rules
+                if rule.applies()
+                for item in counters.windows[rule]
+            ),
+            key=lambda j: j[1].get_expiry(),
+        )
         for rule, item, ids in judged:
             check = limiter.test if rule.counts else limiter.hit
             if not _storage_says(lambda: check(item, *ids)):  # noqa: B023 (called at once)
@@ -257,6 +319,7 @@ def guarded(view: Callable, form: str, rules: tuple[Rule, ...], counters: Counte
 
 
 # --- wiring -----------------------------------------------------------------------------------
+
 
 def init_app(app: Flask) -> None:
     """Wrap the views of ENDPOINTS in their limits (after the blueprints are registered), unless

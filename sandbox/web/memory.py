@@ -5,6 +5,7 @@ libxml2 free it when the answer is made, but glibc keeps the freed heap, so a pr
 few hostile uploads stayed at about a gigabyte. After a request whose body was larger than
 TRIM_AFTER_BYTES, `malloc_trim(0)` returns the free heap.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -5,6 +5,7 @@ XML or CSV), sharing (authorized third parties, revoke), and moving out.
 Views parse the request, call the services (`customers`, `readings`, `dmd`, `statements`...) and `charts`, and
 render.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,6 +31,7 @@ ROLE = context.CUSTOMER
 
 
 # --- showing numbers and times -------------------------------------------------------------
+
 
 @bp.app_template_filter("money")
 def _money(amount, currency=None):
@@ -63,6 +65,7 @@ def login_required(view):
             return redirect(url_for("portal.home"))
         context.enter_customer(customer)
         return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -71,8 +74,11 @@ bp.context_processor(context.customer_globals)
 
 # --- sign-in ----------------------------------------------------------------------------
 
+
 def _demo_customer() -> Customer | None:
-    return db_session().scalars(select(Customer).where(Customer.utility_id == g.utility_id, Customer.number == 0)).first()
+    return (
+        db_session().scalars(select(Customer).where(Customer.utility_id == g.utility_id, Customer.number == 0)).first()
+    )
 
 
 def safe_next(value: str | None) -> str | None:
@@ -85,11 +91,24 @@ def safe_next(value: str | None) -> str | None:
 
 def _login_page(error: str | None = None, status: int = 200, method: str = "password", **fields) -> Response:
     nxt = safe_next(request.values.get("next"))
-    return Response(render_template(
-        "portal/login.html", error=error, method=method, fields=fields, demo=_demo_customer(), next=nxt,
-        demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=signin.STAFF_USERNAME,
-        staff_password=signin.STAFF_PASSWORD, customer_password=sandbox().require_world().customer_password,
-        max_failures=signin.MAX_FAILURES, lockout_minutes=int(signin.LOCKOUT.total_seconds() // 60)), status)
+    return Response(
+        render_template(
+            "portal/login.html",
+            error=error,
+            method=method,
+            fields=fields,
+            demo=_demo_customer(),
+            next=nxt,
+            demo_username=DEMO_USERNAME,
+            demo_password=DEMO_PASSWORD,
+            staff_username=signin.STAFF_USERNAME,
+            staff_password=signin.STAFF_PASSWORD,
+            customer_password=sandbox().require_world().customer_password,
+            max_failures=signin.MAX_FAILURES,
+            lockout_minutes=int(signin.LOCKOUT.total_seconds() // 60),
+        ),
+        status,
+    )
 
 
 @bp.get("/")
@@ -141,14 +160,24 @@ def logout():
 
 # --- Download My Data -------------------------------------------------------------------
 
+
 def _dmd_page(error: str | None = None, status: int = 200, form=None):
     h = history()
     presets = {c: dmd.preset_period(c, h) for c in ("last_month", "last_12_months")}
     holds = dmd.readings_held(sandbox().require_world(), g.utility, g.customer)
-    return render_template("portal/download.html", nav="download", error=error, form=form or {}, presets=presets,
-                           holds=holds,
-                           first_day=h.first, last_day=h.end - dt.timedelta(days=1), empty=h.empty,
-                           max_span_days=dmd.MAX_SPAN_DAYS, label=dmd.last_month_label), status
+    return render_template(
+        "portal/download.html",
+        nav="download",
+        error=error,
+        form=form or {},
+        presets=presets,
+        holds=holds,
+        first_day=h.first,
+        last_day=h.end - dt.timedelta(days=1),
+        empty=h.empty,
+        max_span_days=dmd.MAX_SPAN_DAYS,
+        label=dmd.last_month_label,
+    ), status
 
 
 @bp.get("/download")
@@ -179,8 +208,9 @@ def download():
     with_cost = form.get("cost") == "1"
     with_net = form.get(dmd.NET_CHOICE) == "1"
     try:
-        start, end = dmd.dmd_period(form.get("period"), form.get("start"), form.get("end"), history(),
-                                         dmd.MAX_SPAN_DAYS)
+        start, end = dmd.dmd_period(
+            form.get("period"), form.get("start"), form.get("end"), history(), dmd.MAX_SPAN_DAYS
+        )
     except errors.Refused as exc:
         return _dmd_page(exc.message, 400, form)
     if fmt == "csv":  # the same selection and the same numbers, one row per reading
@@ -188,8 +218,17 @@ def download():
         body = dmd.usage_csv(sb, g.customer.id, [up.id for up in ups], start, end, with_cost, with_net)
         return _attachment(body, "text/csv; charset=utf-8", dmd.file_name(g.utility, g.customer, start, end, "csv"))
     # the period was checked against history() above; the file opens its own database session
-    d = dmd.build_download(sb, g.customer, [up.id for up in ups], start, end, with_cost,
-                           base_url=request.host_url.rstrip("/"), h=history(), net=with_net)
+    d = dmd.build_download(
+        sb,
+        g.customer,
+        [up.id for up in ups],
+        start,
+        end,
+        with_cost,
+        base_url=request.host_url.rstrip("/"),
+        h=history(),
+        net=with_net,
+    )
     return _attachment(d.chunks, d.content_type, d.filename)
 
 
@@ -202,11 +241,13 @@ def _attachment(chunks, content_type: str, filename: str) -> Response:
 
 # --- bills -----------------------------------------------------------------------------
 
+
 def bill_url(month: dt.date) -> str:
     """Where the signed-in customer downloads the bill of the month that starts on `month`."""
     sb = sandbox()
-    return url_for("portal.bill_document",
-                   statement_id=statement_uuid(sb.require_world(), g.utility, g.customer, month))
+    return url_for(
+        "portal.bill_document", statement_id=statement_uuid(sb.require_world(), g.utility, g.customer, month)
+    )
 
 
 bp.context_processor(lambda: {"bill_url": bill_url})
@@ -226,6 +267,7 @@ def bill_document(statement_id: str):
 
 # --- sharing ----------------------------------------------------------------------------
 
+
 @bp.get("/sharing")
 @login_required
 def sharing():
@@ -235,9 +277,15 @@ def sharing():
     past = [x for x in auths if x[1] not in LIVE]
     # the utility-initiated scope selection (ESPI's ThirdPartyList)
     connect = url_for("oauth.third_party_list", customer_uuid=g.customer.uuid)
-    return render_template("portal/sharing.html", nav="sharing", current=current, past=past,
-                           directory=third_parties.directory(sb.db, g.utility_id), describe=summary_words,
-                           connect_url=connect)
+    return render_template(
+        "portal/sharing.html",
+        nav="sharing",
+        current=current,
+        past=past,
+        directory=third_parties.directory(sb.db, g.utility_id),
+        describe=summary_words,
+        connect_url=connect,
+    )
 
 
 def _own_authorization(auth_id: int):
@@ -252,8 +300,9 @@ def _own_authorization(auth_id: int):
 def revoke_confirm(auth_id: int):
     auth = _own_authorization(auth_id)
     state, until = authorizations.state(auth, sandbox().clock.naive_now())
-    return render_template("portal/revoke.html", nav="sharing", auth=auth, state=state, until=until,
-                           describe=summary_words)
+    return render_template(
+        "portal/revoke.html", nav="sharing", auth=auth, state=state, until=until, describe=summary_words
+    )
 
 
 @bp.post("/sharing/<int:auth_id>/revoke")
@@ -273,9 +322,15 @@ def revoke(auth_id: int):
 
 # --- moving -----------------------------------------------------------------------------
 
+
 def _moving_page(error: str | None = None, status: int = 200, value: str = ""):
-    return render_template("portal/moving.html", nav="moving", error=error, value=value,
-                           latest=g.today + dt.timedelta(days=customers.MOVE_MAX_DAYS_AHEAD)), status
+    return render_template(
+        "portal/moving.html",
+        nav="moving",
+        error=error,
+        value=value,
+        latest=g.today + dt.timedelta(days=customers.MOVE_MAX_DAYS_AHEAD),
+    ), status
 
 
 @bp.get("/moving")
@@ -296,7 +351,10 @@ def moving():
         result = customers.move_out(sb.db, sb.clock, g.customer.id, day, g.utility.time_zone)
     except errors.Refused as exc:
         return _moving_page(exc.message, 400, text)
-    shared = f" {result.authorizations_ended} authorization(s) to share your data end then too." \
-        if result.authorizations_ended else ""
+    shared = (
+        f" {result.authorizations_ended} authorization(s) to share your data end then too."
+        if result.authorizations_ended
+        else ""
+    )
     flash(f"Service at {g.customer.street} ends on {result.service_end:%d %b %Y}.{shared}", "info")
     return redirect(url_for("portal.home"), 303)

@@ -42,6 +42,7 @@ Responses: the ESPI ApplicationInformation entry (application/atom+xml), or RFC 
 when the request's Accept header prefers application/json. Only the registration response
 carries client_secret and registration_access_token; everything else shows "redacted".
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,12 +67,23 @@ bp = Blueprint("registration", __name__, url_prefix="/dc/<slug>")
 
 MAX_BODY = 256 * 1024
 ATOM_XML = "application/atom+xml"
-JSON_FIELDS = {"name": "client_name", "description": "thirdPartyApplicationDescription", "contact_email": "contacts",
-               "redirect_uris": "redirect_uris", "scopes": "scope", "notify_uri": "thirdPartyNotifyUri",
-               "scope_selection_uri": "thirdPartyScopeSelectionScreenURI", "client_uri": "client_uri",
-               "logo_uri": "logo_uri", "portal_uri": "thirdPartyUserPortalScreenURI", "tos_uri": "tos_uri",
-               "policy_uri": "policy_uri", "phone": "thirdPartyPhone", "software_id": "software_id",
-               "software_version": "software_version"}
+JSON_FIELDS = {
+    "name": "client_name",
+    "description": "thirdPartyApplicationDescription",
+    "contact_email": "contacts",
+    "redirect_uris": "redirect_uris",
+    "scopes": "scope",
+    "notify_uri": "thirdPartyNotifyUri",
+    "scope_selection_uri": "thirdPartyScopeSelectionScreenURI",
+    "client_uri": "client_uri",
+    "logo_uri": "logo_uri",
+    "portal_uri": "thirdPartyUserPortalScreenURI",
+    "tos_uri": "tos_uri",
+    "policy_uri": "policy_uri",
+    "phone": "thirdPartyPhone",
+    "software_id": "software_id",
+    "software_version": "software_version",
+}
 XML_FIELDS = JSON_FIELDS | {"redirect_uris": "redirect_uri"}
 _A, _E = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
 
@@ -91,6 +103,7 @@ def _wants_json() -> bool:
 
 # --- reading a request body ---------------------------------------------------------------
 
+
 def _strings(value, name: str) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -105,17 +118,21 @@ def _server_checks(body: dict) -> None:
         wanted = _strings(body["grant_types"], "grant_types")
         bad = [g_ for g_ in wanted if g_ not in GRANT_TYPES]
         if bad:
-            raise errors.Refused(f"grant_types: {bad[0]!r} is not supported; the sandbox registers "
-                                     f"{', '.join(GRANT_TYPES)}.", "grant_types")
+            raise errors.Refused(
+                f"grant_types: {bad[0]!r} is not supported; the sandbox registers {', '.join(GRANT_TYPES)}.",
+                "grant_types",
+            )
     if body.get("response_types") is not None:
         bad = [r for r in _strings(body["response_types"], "response_types") if r != "code"]
         if bad:
-            raise errors.Refused(f"response_types: {bad[0]!r} is not supported; only \"code\".", "response_types")
+            raise errors.Refused(f'response_types: {bad[0]!r} is not supported; only "code".', "response_types")
     method = body.get("token_endpoint_auth_method")
     if method is not None and method not in TOKEN_METHODS:
-        raise errors.Refused(f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; the token "
-                                 f"endpoint accepts {' or '.join(TOKEN_METHODS)} (ESPI uses \"client_secret_basic\").",
-                                 "token_endpoint_auth_method")
+        raise errors.Refused(
+            f"token_endpoint_auth_method: {str(method)[:60]!r} is not supported; the token "
+            f'endpoint accepts {" or ".join(TOKEN_METHODS)} (ESPI uses "client_secret_basic").',
+            "token_endpoint_auth_method",
+        )
     for name, limit in (("software_id", 256), ("software_version", 32)):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
@@ -134,10 +151,17 @@ def _contact(value, name: str) -> str:
 
 def _further(body: dict) -> dict:
     """The further metadata kept and shown in ApplicationInformation, under Metadata's keys."""
-    return {key: body.get(name) for key, name in (("portal_uri", "thirdPartyUserPortalScreenURI"),
-                                                  ("tos_uri", "tos_uri"), ("policy_uri", "policy_uri"),
-                                                  ("phone", "thirdPartyPhone"), ("software_id", "software_id"),
-                                                  ("software_version", "software_version"))}
+    return {
+        key: body.get(name)
+        for key, name in (
+            ("portal_uri", "thirdPartyUserPortalScreenURI"),
+            ("tos_uri", "tos_uri"),
+            ("policy_uri", "policy_uri"),
+            ("phone", "thirdPartyPhone"),
+            ("software_id", "software_id"),
+            ("software_version", "software_version"),
+        )
+    }
 
 
 def _from_json(body) -> tuple[dict, dict]:
@@ -157,11 +181,18 @@ def _from_json(body) -> tuple[dict, dict]:
     if isinstance(redirect, str) and "redirect_uris" not in body:  # ESPI's singular name, one URI
         redirect = [redirect]
     description = body.get("thirdPartyApplicationDescription")
-    return {"name": body.get("client_name"), "description": description, "redirect_uris": redirect,
-            "scopes": scopes, "contact_email": _contact(body.get("contacts"), "contacts"),
-            "notify_uri": body.get("thirdPartyNotifyUri"),
-            "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
-            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri"), **_further(body)}, body
+    return {
+        "name": body.get("client_name"),
+        "description": description,
+        "redirect_uris": redirect,
+        "scopes": scopes,
+        "contact_email": _contact(body.get("contacts"), "contacts"),
+        "notify_uri": body.get("thirdPartyNotifyUri"),
+        "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
+        "client_uri": body.get("client_uri"),
+        "logo_uri": body.get("logo_uri"),
+        **_further(body),
+    }, body
 
 
 def _from_xml(data: bytes, slug: str) -> tuple[dict, dict]:
@@ -172,14 +203,17 @@ def _from_xml(data: bytes, slug: str) -> tuple[dict, dict]:
         raise errors.Refused(f"body: {exc}.", "body") from None
     info = root if root.tag == _E + "ApplicationInformation" else root.find(f"{_A}content/{_E}ApplicationInformation")
     if info is None:
-        raise errors.Refused("body: expected an ApplicationInformation element (bare, or in an Atom entry's "
-                                 "content) in the http://naesb.org/espi namespace.", "body")
+        raise errors.Refused(
+            "body: expected an ApplicationInformation element (bare, or in an Atom entry's "
+            "content) in the http://naesb.org/espi namespace.",
+            "body",
+        )
     repeated = {"redirect_uri", "scope", "contacts", "grant_types", "response_types"}
     body: dict = {}
     for child in info:
         if not isinstance(child.tag, str) or not child.tag.startswith(_E):
             continue
-        name, text = child.tag[len(_E):], (child.text or "").strip()
+        name, text = child.tag[len(_E) :], (child.text or "").strip()
         if name in repeated:
             body.setdefault(name, []).append(text)
         else:
@@ -189,11 +223,18 @@ def _from_xml(data: bytes, slug: str) -> tuple[dict, dict]:
     notify = body.get("thirdPartyNotifyUri")
     if notify == f"{dc}/developer/no-notify-uri":  # the placeholder a GET shows when none is registered
         notify = None
-    return {"name": body.get("client_name"), "description": body.get("thirdPartyApplicationDescription"),
-            "redirect_uris": body.get("redirect_uri"), "scopes": body.get("scope"),
-            "contact_email": _contact(body.get("contacts"), "contacts"), "notify_uri": notify,
-            "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
-            "client_uri": body.get("client_uri"), "logo_uri": body.get("logo_uri"), **_further(body)}, body
+    return {
+        "name": body.get("client_name"),
+        "description": body.get("thirdPartyApplicationDescription"),
+        "redirect_uris": body.get("redirect_uri"),
+        "scopes": body.get("scope"),
+        "contact_email": _contact(body.get("contacts"), "contacts"),
+        "notify_uri": notify,
+        "scope_selection_uri": body.get("thirdPartyScopeSelectionScreenURI"),
+        "client_uri": body.get("client_uri"),
+        "logo_uri": body.get("logo_uri"),
+        **_further(body),
+    }, body
 
 
 def _read_metadata(utility: UtilityDef) -> tuple[onboarding.Metadata, dict]:
@@ -215,12 +256,19 @@ def _read_metadata(utility: UtilityDef) -> tuple[onboarding.Metadata, dict]:
         raw, body = _from_json(parsed)
         names = JSON_FIELDS
     offered = world.offered_scopes(utility)
-    meta = onboarding.validate_metadata(raw, offered, utility_name=utility.name, default_scopes=True,
-                                        strict=utility.profile.behaviour.strict_scopes, names=names)
+    meta = onboarding.validate_metadata(
+        raw,
+        offered,
+        utility_name=utility.name,
+        default_scopes=True,
+        strict=utility.profile.behaviour.strict_scopes,
+        names=names,
+    )
     return meta, body
 
 
 # --- writing a response ---------------------------------------------------------------------
+
 
 def _epoch(when: dt.datetime | None) -> int:
     return int(when.replace(tzinfo=dt.timezone.utc).timestamp()) if when else 0
@@ -237,26 +285,38 @@ def _client_json(app, utility: UtilityDef, reveal: dict | None = None) -> dict:
         out["registration_access_token"] = reveal["registration_access_token"]
     out |= {
         "registration_client_uri": urls.href(ep.resource, "ApplicationInformation", application_id=app.uuid),
-        "client_name": app.name, "redirect_uris": list(app.redirect_uris), "scope": " ".join(app.scopes),
+        "client_name": app.name,
+        "redirect_uris": list(app.redirect_uris),
+        "scope": " ".join(app.scopes),
         "contacts": [app.contact_email] if app.contact_email else [],
-        "grant_types": list(GRANT_TYPES), "response_types": ["code"],
+        "grant_types": list(GRANT_TYPES),
+        "response_types": ["code"],
         "token_endpoint_auth_method": "client_secret_basic",
-        "software_id": app.software_id or app.uuid, "software_version": app.software_version or "1.0",
+        "software_id": app.software_id or app.uuid,
+        "software_version": app.software_version or "1.0",
     }
-    for key, value in (("client_uri", app.client_uri), ("logo_uri", app.logo_uri), ("tos_uri", app.tos_uri),
-                       ("policy_uri", app.policy_uri), ("thirdPartyUserPortalScreenURI", app.portal_uri),
-                       ("thirdPartyPhone", app.phone),
-                       ("thirdPartyApplicationDescription", app.description or None),
-                       ("thirdPartyNotifyUri", app.notify_uri),
-                       ("thirdPartyScopeSelectionScreenURI", app.scope_selection_uri)):
+    for key, value in (
+        ("client_uri", app.client_uri),
+        ("logo_uri", app.logo_uri),
+        ("tos_uri", app.tos_uri),
+        ("policy_uri", app.policy_uri),
+        ("thirdPartyUserPortalScreenURI", app.portal_uri),
+        ("thirdPartyPhone", app.phone),
+        ("thirdPartyApplicationDescription", app.description or None),
+        ("thirdPartyNotifyUri", app.notify_uri),
+        ("thirdPartyScopeSelectionScreenURI", app.scope_selection_uri),
+    ):
         if value:
             out[key] = value
-    out |= {"dataCustodianId": utility.data_custodian_id,
-            "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
-            "authorizationServerAuthorizationEndpoint": ep.authorize,
-            "authorizationServerTokenEndpoint": ep.token,
-            "authorizationServerRegistrationEndpoint": ep.register,
-            "dataCustodianResourceEndpoint": ep.resource, "dataCustodianBulkRequestURI": ep.bulk}
+    out |= {
+        "dataCustodianId": utility.data_custodian_id,
+        "dataCustodianApplicationStatus": codes.APPLICATION_STATUS[app.status],
+        "authorizationServerAuthorizationEndpoint": ep.authorize,
+        "authorizationServerTokenEndpoint": ep.token,
+        "authorizationServerRegistrationEndpoint": ep.register,
+        "dataCustodianResourceEndpoint": ep.resource,
+        "dataCustodianBulkRequestURI": ep.bulk,
+    }
     return out
 
 
@@ -274,31 +334,43 @@ def _answer(app, utility: UtilityDef, status: int, reveal: dict | None = None) -
 
 # --- the endpoints ----------------------------------------------------------------------------
 
+
 @bp.post(urls.REGISTER_RULE)
 def register(slug: str):
     utility, utility_id = find_utility(slug)
     origin = security.cross_origin()
     if origin is not None:  # a web page of another site: not even a blind registration (no CORS: web.security)
-        return refusal(403, "access_denied", f"Origin: {origin[:100]!r} is another site; registration is not "
-                       "answered to web pages of other origins. Register from your server or the developer portal.",
-                       "cross_origin")
+        return refusal(
+            403,
+            "access_denied",
+            f"Origin: {origin[:100]!r} is another site; registration is not "
+            "answered to web pages of other origins. Register from your server or the developer portal.",
+            "cross_origin",
+        )
     sb = sandbox()
     try:
         meta, _body = _read_metadata(utility)
-        issued = onboarding.register(sb.db, sb.clock, utility_id, sb.require_world().seed, meta,
-                                     registration_token=True)
+        issued = onboarding.register(
+            sb.db, sb.clock, utility_id, sb.require_world().seed, meta, registration_token=True
+        )
     except errors.Refused as exc:
         return _refusal(utility, exc)
-    resp = _answer(issued.app, utility, 201, {"client_secret": issued.client_secret,
-                                              "registration_access_token": issued.registration_access_token})
-    resp.headers["Location"] = urls.href(urls.resource_root(request.host_url, slug), "ApplicationInformation",
-                                         application_id=issued.app.uuid)
+    resp = _answer(
+        issued.app,
+        utility,
+        201,
+        {"client_secret": issued.client_secret, "registration_access_token": issued.registration_access_token},
+    )
+    resp.headers["Location"] = urls.href(
+        urls.resource_root(request.host_url, slug), "ApplicationInformation", application_id=issued.app.uuid
+    )
     return resp
 
 
 def read_registration(call: Call, application_id: str):
-    return _answer(onboarding.registered_application(call.sandbox.db, call.utility_id, application_id), call.utility,
-                   200)
+    return _answer(
+        onboarding.registered_application(call.sandbox.db, call.utility_id, application_id), call.utility, 200
+    )
 
 
 def update_registration(call: Call, application_id: str):
@@ -306,8 +378,16 @@ def update_registration(call: Call, application_id: str):
     sb = call.sandbox
     onboarding.registered_application(sb.db, call.utility_id, application_id)
     meta, body = _read_metadata(call.utility)
-    app = onboarding.update_registered(sb.db, sb.clock, call.utility_id, application_id, meta, call.utility.profile,
-                                       client_id=body.get("client_id"), client_secret=body.get("client_secret"))
+    app = onboarding.update_registered(
+        sb.db,
+        sb.clock,
+        call.utility_id,
+        application_id,
+        meta,
+        call.utility.profile,
+        client_id=body.get("client_id"),
+        client_secret=body.get("client_secret"),
+    )
     return _answer(app, call.utility, 200)
 
 
@@ -319,6 +399,9 @@ def delete_registration(call: Call, application_id: str):
 
 
 # ApplicationInformation/{id}: one rule that every method reaches; the access matrix answers the others
-espi_http.route(bp, "ApplicationInformation",
-                {"GET": read_registration, "PUT": update_registration, "DELETE": delete_registration},
-                lambda call, exc: _refusal(call.utility, exc))
+espi_http.route(
+    bp,
+    "ApplicationInformation",
+    {"GET": read_registration, "PUT": update_registration, "DELETE": delete_registration},
+    lambda call, exc: _refusal(call.utility, exc),
+)

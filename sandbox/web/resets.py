@@ -5,6 +5,7 @@ requests that arrive meanwhile wait for it to end (at most RESET_WAIT seconds, t
 Retry-After). Another process cannot see this process's reset coming, so a database error that only
 a rebuild causes (a table gone, a lock the rebuild holds) is answered the same way, never as a 500.
 """
+
 from __future__ import annotations
 
 import threading
@@ -82,8 +83,11 @@ def rebuild_error(exc: DBAPIError) -> bool:
 
 
 def _busy() -> Response:
-    resp = jsonify(error="temporarily_unavailable",
-                   error_description="the world is being reset; try again in a moment", reason="resetting")
+    resp = jsonify(
+        error="temporarily_unavailable",
+        error_description="the world is being reset; try again in a moment",
+        reason="resetting",
+    )
     resp.status_code = 503
     resp.headers["Retry-After"] = "1"
     resp.headers["X-Sandbox-Reason"] = "resetting"

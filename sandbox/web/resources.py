@@ -6,6 +6,7 @@ and answers with an Atom document made in `feeds.documents`.
 
 ApplicationInformation/{id} is the registration API's (web.registration); the matrix judges it too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,14 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 
 def _place(call: Call) -> Place:
     sb = call.sandbox
-    return Place(sb.require_world(), call.utility, sb.clock, urls.resource_root(call.host_url, call.slug),
-                 espi_query.parse_query(request.args, _quirks(call)), sb.rendered)
+    return Place(
+        sb.require_world(),
+        call.utility,
+        sb.clock,
+        urls.resource_root(call.host_url, call.slug),
+        espi_query.parse_query(request.args, _quirks(call)),
+        sb.rendered,
+    )
 
 
 def _member_place(call: Call) -> Place:
@@ -58,8 +65,14 @@ def _quirks(call: Call) -> espi_query.Quirks:
     b = call.behaviour
     if not b.quirky_filters:
         return espi_query.NO_QUIRKS
-    return espi_query.Quirks(b.refuse_future_published_max, b.refuse_fractional_seconds, b.whole_local_days,
-                             b.ignore_updated_min, call.utility.time_zone, int(call.now.timestamp()))
+    return espi_query.Quirks(
+        b.refuse_future_published_max,
+        b.refuse_fractional_seconds,
+        b.whole_local_days,
+        b.ignore_updated_min,
+        call.utility.time_zone,
+        int(call.now.timestamp()),
+    )
 
 
 def _pending(call: Call) -> bool:
@@ -88,12 +101,14 @@ def _entry(call: Call, e, prefix: str = "espi") -> Response:
 
 # --- the usage-point tree, below a subscription or a retail customer --------------------------
 
+
 def _tree(call: Call, place: Place, ids: dict) -> Tree:
     """The tree a path names, as the caller may see it."""
     s = call.session()
     if "subscription_id" in ids:
-        return docs.subscription_tree(place, subscriptions.for_request(s, call.utility_id, call.caller,
-                                                                       ids["subscription_id"], _pending(call)))
+        return docs.subscription_tree(
+            place, subscriptions.for_request(s, call.utility_id, call.caller, ids["subscription_id"], _pending(call))
+        )
     customer = subscriptions.customer_by_uuid(s, call.utility_id, ids["retail_customer_id"])
     return Tree(docs.retail_customer_href(place, customer.uuid), customer, list(customer.usage_points))
 
@@ -113,6 +128,7 @@ def _usage_point(call: Call, **ids):
 
 def _children(kind: str, collection: bool, id_name: str | None = None):
     """A view of one kind of entry below a usage point (the collection, or the member `id_name` names)."""
+
     def view(call: Call, **ids):
         place = _place(call) if collection else _member_place(call)
         tree = _tree(call, place, ids)
@@ -120,8 +136,14 @@ def _children(kind: str, collection: bool, id_name: str | None = None):
         kinds = frozenset({kind})
         entries, updated = docs.usage_entries(place, tree, [up], kinds=kinds)
         if kind == "IntervalBlock":  # below one meter reading: its blocks only
-            wanted = urls.below(tree.parent, urls.USAGE_POINTS, up.uuid, urls.METER_READINGS, ids["meter_reading_id"],
-                                urls.INTERVAL_BLOCKS)
+            wanted = urls.below(
+                tree.parent,
+                urls.USAGE_POINTS,
+                up.uuid,
+                urls.METER_READINGS,
+                ids["meter_reading_id"],
+                urls.INTERVAL_BLOCKS,
+            )
             entries = docs.of_kind(entries, kind, wanted)
             if not collection:
                 return _entry(call, docs.member(entries, kind, ids[id_name or ""]))
@@ -132,6 +154,7 @@ def _children(kind: str, collection: bool, id_name: str | None = None):
         if not collection:
             return _entry(call, docs.member(entries, kind, ids[id_name or ""]))
         return _feed(call, place, f"{kind} entries", entries, updated)
+
     return view
 
 
@@ -172,6 +195,7 @@ TREE_VIEWS: dict[str, Callable] = {
 
 # --- batch ----------------------------------------------------------------------------------
 
+
 def batch_subscription(call: Call, **ids):
     place = _place(call)
     tree = _tree(call, place, ids)
@@ -194,16 +218,21 @@ def _batch_later(call: Call, subscription_id: str, points) -> Response | None:
     b = call.behaviour
     root = urls.resource_root(call.host_url, call.slug)
     query = ("?" + request.query_string.decode("latin-1")) if request.query_string else ""
-    uris = [urls.href(root, "BatchSubscriptionUsagePoint", subscription_id=subscription_id, usage_point_id=up.uuid)
-            + query for up in points]
+    uris = [
+        urls.href(root, "BatchSubscriptionUsagePoint", subscription_id=subscription_id, usage_point_id=up.uuid) + query
+        for up in points
+    ]
     try:
-        if announce.batch_later(call.sandbox.db, call.caller.application.id, uris, call.now,
-                                b.batch_delay_seconds):
+        if announce.batch_later(call.sandbox.db, call.caller.application.id, uris, call.now, b.batch_delay_seconds):
             return None
     except Refused as exc:
         return espi_http.refusal(409, "notification_uri_required", exc.message, "async_batch_needs_notify_uri")
-    resp = jsonify(status="accepted", message="the data is being prepared: a BatchList naming its URLs will be "
-                   "POSTed to the application's notification URI", usage_points=len(uris))
+    resp = jsonify(
+        status="accepted",
+        message="the data is being prepared: a BatchList naming its URLs will be "
+        "POSTed to the application's notification URI",
+        usage_points=len(uris),
+    )
     resp.status_code = 202
     resp.headers["Retry-After"] = str(b.batch_retry_after)
     resp.headers["X-Sandbox-Reason"] = "async_batch"
@@ -253,15 +282,20 @@ def upload_usage(call: Call, retail_customer_id: str):
     except dmd.ImportRefused as exc:
         return espi_http.refusal(400, "invalid_request", f"body: {exc}", "bad_upload")
     resp = jsonify(usage_points=done.usage_points, readings=done.readings, replaced=done.replaced)
-    resp.headers["Location"] = urls.href(urls.resource_root(call.host_url, call.slug), "BatchRetailCustomerUsagePoint",
-                                         retail_customer_id=retail_customer_id)
+    resp.headers["Location"] = urls.href(
+        urls.resource_root(call.host_url, call.slug),
+        "BatchRetailCustomerUsagePoint",
+        retail_customer_id=retail_customer_id,
+    )
     return resp
 
 
 # --- customer (PII) data -----------------------------------------------------------------------
 
-def _owners(call: Call, place: Place, retail_customer_id: str | None = None
-            ) -> Iterator[tuple[Customer, list[UsagePoint] | None, str]]:
+
+def _owners(
+    call: Call, place: Place, retail_customer_id: str | None = None
+) -> Iterator[tuple[Customer, list[UsagePoint] | None, str]]:
     """(customer, the usage points their PII names (None: all), the parent of its usage-point links)
     of each customer whose PII the caller sees: a customer token its own customer with what was shared
     (the policy checked any id), the data custodian the one named, or every customer of the utility."""
@@ -288,9 +322,13 @@ def _pii(call: Call, place: Place, retail_customer_id: str | None = None) -> lis
     """The PII entries the caller sees (one customer's, or all it may see), the tree's entries; found
     before the document streams (a NotFound is a 404, not a broken stream)."""
     shown = _statements_shown(call)
-    return [e for customer, points, parent in _owners(call, place, retail_customer_id)
-            for e in docs.customer_documents(place, customer, lambda uuid, parent=parent: urls.below(
-                parent, urls.USAGE_POINTS, uuid), points, shown)]
+    return [
+        e
+        for customer, points, parent in _owners(call, place, retail_customer_id)
+        for e in docs.customer_documents(
+            place, customer, lambda uuid, parent=parent: urls.below(parent, urls.USAGE_POINTS, uuid), points, shown
+        )
+    ]
 
 
 def batch_retail_customer(call: Call, retail_customer_id: str):
@@ -317,9 +355,11 @@ def customer_tree(call: Call, retail_customer_id: str, rest: str):
 def _pii_collection(kind: str):
     """A root collection of the OpenAPI ({R}/Customer, {R}/Meter...): the kind's entries of every
     customer the caller sees, as the RetailCustomer tree serves them (its self and up links)."""
+
     def view(call: Call):
         place = _place(call)
         return _feed(call, place, f"{kind} entries", docs.of_kind(_pii(call, place), kind), prefix="cust")
+
     return view
 
 
@@ -327,6 +367,7 @@ def _pii_member(kind: str, id_name: str):
     def view(call: Call, **ids):
         place = _member_place(call)
         return _entry(call, docs.member(_pii(call, place), kind, ids[id_name]), "cust")
+
     return view
 
 
@@ -339,8 +380,12 @@ def statement_document(call: Call, statement_id: str):
                 found = statements.statement(place.world, place.utility, place.clock, customer, statement_id, points)
             except NotFound:
                 continue
-            return send_file(io.BytesIO(bill_pdf(call.utility, customer, found)), mimetype=statements.MEDIA_TYPE,
-                             as_attachment=True, download_name=found.file_name)
+            return send_file(
+                io.BytesIO(bill_pdf(call.utility, customer, found)),
+                mimetype=statements.MEDIA_TYPE,
+                as_attachment=True,
+                download_name=found.file_name,
+            )
     raise NotFound(statement_id)
 
 
@@ -351,10 +396,13 @@ def program_date_list(call: Call):
 
 def program_date_one(call: Call, program_date_id_mappings_id: str):
     place = _member_place(call)
-    return _entry(call, docs.member(docs.program_dates(place), "ProgramDateIdMappings", program_date_id_mappings_id), "cust")
+    return _entry(
+        call, docs.member(docs.program_dates(place), "ProgramDateIdMappings", program_date_id_mappings_id), "cust"
+    )
 
 
 # --- shared resources: ReadingType and LocalTimeParameters -------------------------------------------
+
 
 def _trees_visible(call: Call, place: Place) -> list[Tree]:
     s = call.session()
@@ -377,7 +425,9 @@ def reading_type_list(call: Call):
 
 def reading_type_one(call: Call, reading_type_id: str):
     place = _member_place(call)
-    return _entry(call, docs.member(docs.reading_types(place, _trees_visible(call, place)), "ReadingType", reading_type_id))
+    return _entry(
+        call, docs.member(docs.reading_types(place, _trees_visible(call, place)), "ReadingType", reading_type_id)
+    )
 
 
 def local_time_list(call: Call):
@@ -392,6 +442,7 @@ def local_time_one(call: Call, local_time_parameters_id: str):
 
 # --- the data custodian's collections -----------------------------------------------------------
 
+
 def _all_entries(call: Call, place: Place, kind: str):
     for tree in _trees_visible(call, place):
         entries, _ = docs.usage_entries(place, tree, kinds=frozenset({kind}))
@@ -402,6 +453,7 @@ def _custodian_list(kind: str):
     def view(call: Call):
         place = _place(call)
         return _feed(call, place, f"{kind} entries", _all_entries(call, place, kind))
+
     return view
 
 
@@ -409,10 +461,12 @@ def _custodian_one(kind: str, id_name: str):
     def view(call: Call, **ids):
         place = _member_place(call)
         return _entry(call, docs.member(_all_entries(call, place, kind), kind, ids[id_name]))
+
     return view
 
 
 # --- management: ApplicationInformation, Authorization, ReadServiceStatus --------------------------
+
 
 def application_list(call: Call):
     place = _place(call)
@@ -423,7 +477,9 @@ def application_list(call: Call):
 
 def authorization_list(call: Call):
     place = _place(call)
-    found = subscriptions.authorizations_visible(call.session(), call.utility_id, call.caller)  # loaded with their links
+    found = subscriptions.authorizations_visible(
+        call.session(), call.utility_id, call.caller
+    )  # loaded with their links
     entries = (authorization_entry(a, call.host_url, call.slug) for a in found)
     return _feed(call, place, "Authorization entries", entries)
 
@@ -451,8 +507,9 @@ def authorization_put(call: Call, authorization_id: str):
     if status == "0":
         _revoke(call, auth.id)
     elif not authorizations.can_end(auth, call.now):
-        raise Refused("status: an ended authorization cannot be made active again; ask the customer to authorize "
-                      "anew", "status")
+        raise Refused(
+            "status: an ended authorization cannot be made active again; ask the customer to authorize anew", "status"
+        )
     auth = subscriptions.authorization_visible(call.fresh_session(), call.utility_id, call.caller, authorization_id)
     return _entry(call, authorization_entry(auth, call.host_url, call.slug))
 
@@ -468,8 +525,9 @@ def authorization_delete(call: Call, authorization_id: str):
 def _revoke(call: Call, authorization_row_id: int) -> None:
     sb = call.sandbox
     by = access.TokenKind(call.caller.kind)
-    authorizations.revoke_by_third_party(sb.db, sb.clock, call.utility_id, authorization_row_id,
-                                         custodian=by == TokenKind.CUSTODIAN)
+    authorizations.revoke_by_third_party(
+        sb.db, sb.clock, call.utility_id, authorization_row_id, custodian=by == TokenKind.CUSTODIAN
+    )
 
 
 def read_service_status(call: Call):
@@ -492,8 +550,11 @@ VIEWS: dict[str, Callable] = {
     "BatchRetailCustomerUsagePointOne": batch_retail_customer_usage,
     "CustomerList": customer_list,
     "CustomerTree": customer_tree,
-    **{name: view for kind, id_name, *_ in urls.PII_ROOT
-       for name, view in ((f"{kind}Collection", _pii_collection(kind)), (kind, _pii_member(kind, id_name)))},
+    **{
+        name: view
+        for kind, id_name, *_ in urls.PII_ROOT
+        for name, view in ((f"{kind}Collection", _pii_collection(kind)), (kind, _pii_member(kind, id_name)))
+    },
     "StatementDocument": statement_document,
     "ProgramDateIdMappingsList": program_date_list,
     "ProgramDateIdMappings": program_date_one,

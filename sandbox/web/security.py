@@ -16,6 +16,7 @@ read an answer (CORS).
   portal or the control API; the registration endpoint also refuses a browser's cross-origin call
   (`cross_origin`), so such a page cannot even register blindly.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -33,8 +34,11 @@ def init_app(app: Flask) -> None:
     """Install the header and cookie policy on `app` (the demo app writes the same headers itself:
     it uses none of the sandbox's modules)."""
     public_url = app.extensions["sandbox"].config.get("PUBLIC_URL") or ""
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=urlsplit(public_url).scheme.lower() == "https")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=urlsplit(public_url).scheme.lower() == "https",
+    )
 
     @app.after_request
     def _security_headers(resp: Response) -> Response:

@@ -1,4 +1,5 @@
 """The sandbox's own pages: home, health check and the utility directory."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -32,8 +33,10 @@ def utilities():
     if code is not None:
         code = normalise_postal_code(code)
         if not code or not code.isalnum() or len(code) > 10:
-            return jsonify(error="invalid_request",
-                           error_description="postal_code must be 1 to 10 letters and digits, e.g. 94612 or S4P 3Y2"), 400
+            return jsonify(
+                error="invalid_request",
+                error_description="postal_code must be 1 to 10 letters and digits, e.g. 94612 or S4P 3Y2",
+            ), 400
     found = utilities_serving(world, code)
     return jsonify(postal_code=code, utilities=[describe(u, request.host_url) for u in found])
 
@@ -41,17 +44,26 @@ def utilities():
 @bp.get("/")
 def home():
     world = sandbox().require_world()
-    return render_template("site/index.html", utilities=[describe(u, request.host_url) | {"def": u} for u in world.utilities],
-                           demo_username=DEMO_USERNAME, demo_password=DEMO_PASSWORD, staff_username=signin.STAFF_USERNAME,
-                           staff_password=signin.STAFF_PASSWORD, client_id=DEMO_CLIENT_ID,
-                           client_secret=DEMO_CLIENT_SECRET, version=__version__, seed=world.seed)
+    return render_template(
+        "site/index.html",
+        utilities=[describe(u, request.host_url) | {"def": u} for u in world.utilities],
+        demo_username=DEMO_USERNAME,
+        demo_password=DEMO_PASSWORD,
+        staff_username=signin.STAFF_USERNAME,
+        staff_password=signin.STAFF_PASSWORD,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        version=__version__,
+        seed=world.seed,
+    )
 
 
 @bp.get("/utilities.css")
 def utility_colours():
     """Each utility's colours as classes, for pages whose CSP allows no inline style (web.security)."""
-    resp = Response(render_template("site/utilities.css", utilities=sandbox().require_world().utilities),
-                    mimetype="text/css")
+    resp = Response(
+        render_template("site/utilities.css", utilities=sandbox().require_world().utilities), mimetype="text/css"
+    )
     resp.headers["Cache-Control"] = "no-cache"
     resp.add_etag()
     return resp.make_conditional(request)

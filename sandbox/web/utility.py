@@ -1,5 +1,6 @@
 """What every blueprint under /dc/<slug>/ shares: the utility of the URL in flask.g, its
 `utility` in templates and the `local` time filter, signing in and out, and upload limits."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -89,6 +90,7 @@ def utility_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint
 
 # --- signing in and out -------------------------------------------------------------------
 
+
 def lock_message(result) -> str:
     """What a sign-in page says when the login is locked (an signin.LoginResult or
     onboarding.DeveloperLogin): why, and when to try again in the utility's local time."""
@@ -113,13 +115,16 @@ def sign_out(role: str, message: str, home: str) -> WerkzeugResponse:
 
 # --- uploads ------------------------------------------------------------------------------
 
+
 def upload_limit(limit: int | Callable[[], int]):
     """Mark a view that takes an upload: its request body may be at most `limit` bytes (or what
     `limit()` returns, asked at each request). The app's CSRF hook sets the limit before it reads
     the form, so a larger upload is refused with 413 before its body is read."""
+
     def mark(view):
         view.upload_limit = limit
         return view
+
     return mark
 
 

@@ -3,6 +3,7 @@
 Chromium comes from the system (`apt-get install chromium`, done by .ci/run); Playwright's
 own browser downloads are never used. Screenshots go to artifacts/screenshots/ (not committed).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,16 @@ from playwright.sync_api import Page, sync_playwright
 from .helpers import DESKTOP
 
 CHROMIUM = os.environ.get("SANDBOX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Helpers of the browser tests (imported by the test modules)."""
+
 from __future__ import annotations
 
 import re

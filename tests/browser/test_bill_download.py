@@ -1,5 +1,6 @@
 """The portal's Bills table: each month's bill downloads as a PDF, and the table, its links
 included, fits a phone without scrolling sideways."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,5 +1,6 @@
 """The customer's journey in a real browser: sign in two ways, lock-out, Download My Data
 (checked with an independent Green Button parser), an invalid period, revoking, moving."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -104,8 +105,12 @@ def test_download_my_data_file_matches_the_portal(server, page, tmp_path):
         shown[label] = {}
         for p in totals.locator(".total").all():
             flow = "received" if "Exported" in p.inner_text() else "delivered"
-            shown[label][flow] = (int(p.get_attribute("data-value")), int(p.get_attribute("data-cost")),
-                                  p.locator(".quantity").inner_text(), p.locator(".cost").inner_text())
+            shown[label][flow] = (
+                int(p.get_attribute("data-value")),
+                int(p.get_attribute("data-cost")),
+                p.locator(".quantity").inner_text(),
+                p.locator(".cost").inner_text(),
+            )
     water = words(sections.nth(2).locator("h2").inner_text()).split(" ", 1)[1]
 
     page.get_by_role("link", name="Download My Data").first.click()

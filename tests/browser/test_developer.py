@@ -1,5 +1,6 @@
 """A third-party developer in the browser: sign up, register an application, copy the secret,
 accept the terms, upload the certificate, test the notification endpoint; every page fits a phone."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -61,7 +62,9 @@ def test_developer_onboarding_journey(server, context, tmp_path):
 
         cert = tmp_path / "cert.pem"
         now = dt.datetime.now(dt.timezone.utc)  # the live server runs in real time
-        cert.write_text(make_certificate("browser.example.com", now - dt.timedelta(days=1), now + dt.timedelta(days=365))[0])
+        cert.write_text(
+            make_certificate("browser.example.com", now - dt.timedelta(days=1), now + dt.timedelta(days=365))[0]
+        )
         page.locator("#cert-file").set_input_files(str(cert))
         page.locator("#certificate-form").get_by_role("button", name="Upload").click()
         expect(page.locator("#certificate-info")).to_contain_text("CN=browser.example.com")
@@ -73,13 +76,19 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         expect(page.locator('[data-check="notification"]')).to_have_attribute("data-done", "true")
         # the application's own calls show in its request log, a refused one with its reason
         client_id = page.locator("#client-id").inner_text().strip()
-        got = requests.post(f"{server.url}/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=(client_id, client_secret), timeout=30).json()
+        got = requests.post(
+            f"{server.url}/dc/bayview/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, client_secret),
+            timeout=30,
+        ).json()
         resource = f"{server.url}/dc/bayview/espi/1_1/resource"
-        requests.get(f"{resource}/ReadServiceStatus", headers={"Authorization": f"Bearer {got['access_token']}"},
-                     timeout=30)
-        requests.get(f"{resource}/Batch/Subscription/1", headers={"Authorization": f"Bearer {got['access_token']}"},
-                     timeout=30)
+        requests.get(
+            f"{resource}/ReadServiceStatus", headers={"Authorization": f"Bearer {got['access_token']}"}, timeout=30
+        )
+        requests.get(
+            f"{resource}/Batch/Subscription/1", headers={"Authorization": f"Bearer {got['access_token']}"}, timeout=30
+        )
         page.reload()
         rows = page.locator("#request-log tbody tr")
         expect(rows).to_have_count(2)

@@ -1,6 +1,7 @@
 """A page of another loopback port (the same site: the session cookie goes with the frame's
 request) frames the consent page of a signed-in customer, hoping for one click on Allow: the
 browser refuses to show it, and the frame stays empty."""
+
 from __future__ import annotations
 
 import threading
@@ -20,6 +21,7 @@ SCOPE = "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=daily;HistoryLe
 def _attacker(frames: dict[str, str]) -> ThreadingHTTPServer:
     """A server on another loopback port whose page /<name> frames frames[name] (and /own, its own
     harmless page: proof that framing as such works in this browser)."""
+
     class Page(BaseHTTPRequestHandler):
         def do_GET(self):
             name = self.path.strip("/")
@@ -29,9 +31,11 @@ def _attacker(frames: dict[str, str]) -> ThreadingHTTPServer:
             if name == "own":
                 body = "<!doctype html><title>own</title><p id=own>a page that may be framed</p>"
             else:
-                body = (f"<!doctype html><title>Win a prize</title><h1>Click the button to win</h1>"
-                        f'<iframe id=victim src="{frames[name]}" width=900 height=600></iframe>'
-                        '<iframe id=control src="/own" width=300 height=80></iframe>')
+                body = (
+                    f"<!doctype html><title>Win a prize</title><h1>Click the button to win</h1>"
+                    f'<iframe id=victim src="{frames[name]}" width=900 height=600></iframe>'
+                    '<iframe id=control src="/own" width=300 height=80></iframe>'
+                )
             data = body.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -48,9 +52,15 @@ def _attacker(frames: dict[str, str]) -> ThreadingHTTPServer:
 
 
 def test_a_page_on_another_port_cannot_frame_the_consent_page(server, page):
-    consent = f"{server.url}/dc/bayview/oauth/authorize?" + urlencode({
-        "client_id": "demo-third-party", "redirect_uri": "http://127.0.0.1:9/callback", "response_type": "code",
-        "scope": SCOPE, "state": "st"})
+    consent = f"{server.url}/dc/bayview/oauth/authorize?" + urlencode(
+        {
+            "client_id": "demo-third-party",
+            "redirect_uri": "http://127.0.0.1:9/callback",
+            "response_type": "code",
+            "scope": SCOPE,
+            "state": "st",
+        }
+    )
     sign_in(page, server.url)
     page.goto(consent)  # the customer would see it: signed in, one click from Allow
     expect(page.locator("#consent-form").get_by_role("button", name="Allow")).to_be_visible()

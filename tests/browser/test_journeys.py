@@ -7,6 +7,7 @@ clock and a notification; access ends by revocation, by moving out and by expiry
 Download My Data: sign in, choose services, period and cost, download, upload to the demo app,
 and its totals equal the portal's.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,8 +44,16 @@ def control(server):
     return SandboxClient(server.url, server.admin_key)
 
 
-def connect(page: Page, server, slug: str, name: str, *, account: bool = False, decision: str = "Allow",
-            prefix: str | None = None) -> None:
+def connect(
+    page: Page,
+    server,
+    slug: str,
+    name: str,
+    *,
+    account: bool = False,
+    decision: str = "Allow",
+    prefix: str | None = None,
+) -> None:
     """From the demo app's list to the utility, signed in, its consent page answered."""
     page.goto(server.demo_url + "/")
     page.locator(f'[data-slug="{slug}"]').get_by_role("link", name=f"Connect {name}").click()
@@ -165,8 +174,10 @@ def test_download_my_data_journey(server, context, tmp_path):
     electricity = page.locator("section.usage-point").first
     totals = electricity.locator(".totals")
     start, end = totals.get_attribute("data-period-start"), totals.get_attribute("data-period-end")
-    portal = {("Exported" in p.inner_text()): (int(p.get_attribute("data-value")), int(p.get_attribute("data-cost")))
-              for p in totals.locator(".total").all()}
+    portal = {
+        ("Exported" in p.inner_text()): (int(p.get_attribute("data-value")), int(p.get_attribute("data-cost")))
+        for p in totals.locator(".total").all()
+    }
     chosen = electricity.get_attribute("data-usage-point")
     shot(page, "dmd-01-signed-in")
     page.get_by_role("link", name="Download My Data").first.click()
@@ -191,8 +202,10 @@ def test_download_my_data_journey(server, context, tmp_path):
     page.get_by_role("button", name="Analyse").click()
     result = page.locator("#analysis")
     expect(result.locator("h2")).to_have_text(path.name)
-    got = {t.get_attribute("data-label"): (float(t.get_attribute("data-quantity")), t.get_attribute("data-cost"))
-           for t in result.locator(".total").all()}
+    got = {
+        t.get_attribute("data-label"): (float(t.get_attribute("data-quantity")), t.get_attribute("data-cost"))
+        for t in result.locator(".total").all()
+    }
     used, exported = got["electricity"], got.get("electricity exported")
     assert round(used[0], 3) == portal[False][0] / 1000  # the portal keeps Wh, the app shows kWh
     assert used[1] == f"{portal[False][1] / 100000:.2f}"

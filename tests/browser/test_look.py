@@ -1,4 +1,5 @@
 """Each utility's portal shows its own name and colours, and the pages fit a phone."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,7 @@ UTILITIES = load_world(ROOT / "seed_data").utilities
 
 def rgb(hex_colour: str) -> str:
     h = hex_colour.lstrip("#")
-    return "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4)))
+    return "rgb({}, {}, {})".format(*(int(h[i : i + 2], 16) for i in (0, 2, 4)))
 
 
 def test_each_portal_has_its_utilitys_look_and_fits_a_phone(server, context):
@@ -28,7 +29,11 @@ def test_each_portal_has_its_utilitys_look_and_fits_a_phone(server, context):
         expect(page.locator(".topbar")).to_have_css("background-color", rgb(u.colors["primary"]))
         expect(page.locator(".topbar")).to_have_css("border-bottom-color", rgb(u.colors["accent"]))
         expect(page.locator("svg.chart").first).to_be_visible()
-        pages = {"home": f"/dc/{u.slug}/", "download-my-data": f"/dc/{u.slug}/download", "sharing": f"/dc/{u.slug}/sharing"}
+        pages = {
+            "home": f"/dc/{u.slug}/",
+            "download-my-data": f"/dc/{u.slug}/download",
+            "sharing": f"/dc/{u.slug}/sharing",
+        }
         for name, path in pages.items():
             page.set_viewport_size(DESKTOP)
             page.goto(server.url + path)

@@ -1,5 +1,6 @@
 """One end-to-end test per OAuth flow: the real run.py, a stand-in third party on another
 loopback port, and the customer's consent given in headless Chromium."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,9 @@ BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
 
 
 def post(url: str, data: dict, auth: str | None = BASIC) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=urlencode(data).encode(), method="POST",
-                                 headers={"Authorization": auth} if auth else {})
+    req = urllib.request.Request(
+        url, data=urlencode(data).encode(), method="POST", headers={"Authorization": auth} if auth else {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             body = r.read()
@@ -49,13 +51,25 @@ def third_party(server):
 
 
 def authorize(server, tp: ThirdParty, slug="bayview", **extra) -> str:
-    q = {"client_id": "demo-third-party", "redirect_uri": tp.callback, "response_type": "code", "scope": SCOPE,
-         "state": "journey-42", **extra}
+    q = {
+        "client_id": "demo-third-party",
+        "redirect_uri": tp.callback,
+        "response_type": "code",
+        "scope": SCOPE,
+        "state": "journey-42",
+        **extra,
+    }
     return f"{server.url}/dc/{slug}/oauth/authorize?" + urlencode(q)
 
 
-def consent_in_browser(page: Page, url: str, decision: str = "Allow", sign_in: bool = True, untick: str | None = None,
-                       shot: str | None = None) -> None:
+def consent_in_browser(
+    page: Page,
+    url: str,
+    decision: str = "Allow",
+    sign_in: bool = True,
+    untick: str | None = None,
+    shot: str | None = None,
+) -> None:
     page.goto(url)
     if sign_in:  # not signed in yet: the utility's sign-in page comes first, then the consent page
         fill_sign_in(page)
@@ -72,9 +86,10 @@ def consent_in_browser(page: Page, url: str, decision: str = "Allow", sign_in: b
 def exchange(server, tp: ThirdParty, slug="bayview", **extra) -> dict:
     callback = tp.callbacks[-1]
     assert callback["state"] == "journey-42"
-    status, body = post(f"{server.url}/dc/{slug}/oauth/token", {"grant_type": "authorization_code",
-                                                                "code": callback["code"], "redirect_uri": tp.callback,
-                                                                **extra})
+    status, body = post(
+        f"{server.url}/dc/{slug}/oauth/token",
+        {"grant_type": "authorization_code", "code": callback["code"], "redirect_uri": tp.callback, **extra},
+    )
     assert status == 200, body
     return body
 
@@ -87,9 +102,14 @@ def test_authorization_code_without_pkce(server, third_party, page):
     assert token["resourceURI"].startswith(f"{root}/Batch/Subscription/")
     assert token["authorizationURI"].startswith(f"{root}/Authorization/")
     # the same code cannot be used twice
-    status, body = post(f"{server.url}/dc/bayview/oauth/token", {"grant_type": "authorization_code",
-                                                                 "code": third_party.callbacks[-1]["code"],
-                                                                 "redirect_uri": third_party.callback})
+    status, body = post(
+        f"{server.url}/dc/bayview/oauth/token",
+        {
+            "grant_type": "authorization_code",
+            "code": third_party.callbacks[-1]["code"],
+            "redirect_uri": third_party.callback,
+        },
+    )
     assert status == 400 and body["error"] == "invalid_grant"
 
 
@@ -97,8 +117,9 @@ def test_authorization_code_with_pkce_where_required(server, page):
     with ThirdParty() as tp:
         verifier = "pkce-verifier-" * 5
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        consent_in_browser(page, authorize(server, tp, "lakeshore", code_challenge=challenge,
-                                           code_challenge_method="S256"))
+        consent_in_browser(
+            page, authorize(server, tp, "lakeshore", code_challenge=challenge, code_challenge_method="S256")
+        )
         token = exchange(server, tp, "lakeshore", code_verifier=verifier)
         assert token["expires_in"] == 900  # lakeshore's profile
 
@@ -106,8 +127,9 @@ def test_authorization_code_with_pkce_where_required(server, page):
 def test_refresh(server, third_party, page):
     consent_in_browser(page, authorize(server, third_party))
     first = exchange(server, third_party)
-    status, second = post(f"{server.url}/dc/bayview/oauth/token", {"grant_type": "refresh_token",
-                                                                   "refresh_token": first["refresh_token"]})
+    status, second = post(
+        f"{server.url}/dc/bayview/oauth/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    )
     assert status == 200 and second["access_token"] != first["access_token"]
     assert second["resourceURI"] == first["resourceURI"] and second["authorizationURI"] == first["authorizationURI"]
 
@@ -133,8 +155,9 @@ def test_revocation_by_the_third_party(server, third_party, page):
     token = exchange(server, third_party)
     status, _ = post(f"{server.url}/dc/bayview/oauth/revoke", {"token": token["access_token"]})
     assert status == 200
-    status, body = post(f"{server.url}/dc/bayview/oauth/token", {"grant_type": "refresh_token",
-                                                                 "refresh_token": token["refresh_token"]})
+    status, body = post(
+        f"{server.url}/dc/bayview/oauth/token", {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    )
     assert status == 400 and body["error"] == "invalid_grant"
 
 
@@ -148,8 +171,9 @@ def test_revocation_by_the_customer(server, third_party, page):
     listed.last.get_by_role("link", name="Revoke access…").click()
     page.get_by_role("button", name="Yes, revoke access").click()
     expect(page.locator("#current-authorizations li.auth", has_text="Demo Energy App")).to_have_count(count - 1)
-    status, body = post(f"{server.url}/dc/bayview/oauth/token", {"grant_type": "refresh_token",
-                                                                 "refresh_token": token["refresh_token"]})
+    status, body = post(
+        f"{server.url}/dc/bayview/oauth/token", {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    )
     # whichever authorization was revoked on the page, the customer's newest one is the one this token holds
     assert status == 400 and body["error"] == "invalid_grant"
 
@@ -192,14 +216,24 @@ def _register_selector(server, tp: ThirdParty) -> None:
 
     db = server.args[server.args.index("--database") + 1]
     con = sqlite3.connect(db)
-    utility_id, = con.execute("SELECT id FROM utility WHERE slug = 'bayview'").fetchone()
-    scopes, = con.execute("SELECT scopes FROM application WHERE client_id = 'demo-third-party' AND utility_id = ?",
-                          (utility_id,)).fetchone()
-    con.execute("INSERT INTO application (utility_id, uuid, client_id, client_secret_hash, name, description, "
-                "contact_email, redirect_uris, allow_loopback_redirects, scope_selection_uri, scopes, status, created_at)"
-                " VALUES (?, ?, 'selector', ?, 'Scope Selector', 'Picks a scope for you', 'dev@example.com', ?, 0, ?, ?,"
-                " 'production', ?)",
-                (utility_id, "5e1ec7a0-0000-5000-8000-000000000001", generate_password_hash("s"),
-                 json.dumps([tp.callback]), tp.base + "/ScopeSelection", scopes, dt.datetime(2025, 1, 1).isoformat(" ")))
+    (utility_id,) = con.execute("SELECT id FROM utility WHERE slug = 'bayview'").fetchone()
+    (scopes,) = con.execute(
+        "SELECT scopes FROM application WHERE client_id = 'demo-third-party' AND utility_id = ?", (utility_id,)
+    ).fetchone()
+    con.execute(
+        "INSERT INTO application (utility_id, uuid, client_id, client_secret_hash, name, description, "
+        "contact_email, redirect_uris, allow_loopback_redirects, scope_selection_uri, scopes, status, created_at)"
+        " VALUES (?, ?, 'selector', ?, 'Scope Selector', 'Picks a scope for you', 'dev@example.com', ?, 0, ?, ?,"
+        " 'production', ?)",
+        (
+            utility_id,
+            "5e1ec7a0-0000-5000-8000-000000000001",
+            generate_password_hash("s"),
+            json.dumps([tp.callback]),
+            tp.base + "/ScopeSelection",
+            scopes,
+            dt.datetime(2025, 1, 1).isoformat(" "),
+        ),
+    )
     con.commit()
     con.close()

@@ -1,4 +1,5 @@
 """Utility staff in a real browser: block a third party, import a Green Button file."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """A database made by another version of the sandbox is refused with a way out, never reused silently."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -43,7 +44,9 @@ def test_a_database_of_this_version_is_reused(made, clock):
     assert app.extensions["sandbox"].world is not None
 
 
-@pytest.mark.parametrize("version, word", [(None, "older"), (SCHEMA_VERSION - 1, "older"), (SCHEMA_VERSION + 1, "newer")])
+@pytest.mark.parametrize(
+    "version, word", [(None, "older"), (SCHEMA_VERSION - 1, "older"), (SCHEMA_VERSION + 1, "newer")]
+)
 def test_another_versions_database_is_refused_and_left_as_it_was(made, clock, version, word):
     _set_version(made, version)
     before = _customers(made)
@@ -67,9 +70,14 @@ def test_reset_rebuilds_it_at_this_version(made, clock):
 
 def test_the_seed_command_rebuilds_it_too(made, clock):
     _set_version(made, SCHEMA_VERSION - 1)
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={"PATH": "/usr/bin:/bin", "SANDBOX_DATABASE_URL": str(made), "HOME": str(made.parent)})
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "SANDBOX_DATABASE_URL": str(made), "HOME": str(made.parent)},
+    )
     assert result.returncode == 0, result.stderr
     assert Database(f"sqlite:///{made}").schema_version() == SCHEMA_VERSION
 
@@ -77,8 +85,13 @@ def test_the_seed_command_rebuilds_it_too(made, clock):
 @pytest.mark.live
 def test_run_py_stops_with_the_message(made):
     _set_version(made, None)
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "0", "--database", str(made)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--port", "0", "--database", str(made)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "older version of the sandbox" in proc.stderr and "--reset" in proc.stderr
     assert "running at" not in proc.stdout

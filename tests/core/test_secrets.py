@@ -4,6 +4,7 @@ Client secrets and registration access tokens are long random strings: kept as a
 the world's own key, compared in constant time, never scrypt. Human passwords keep werkzeug's slow
 hash, checked a few at a time and never while a write transaction is open (a flood of sign-ins
 stalled every write on SQLite); the lock-out rule stays exact."""
+
 from __future__ import annotations
 
 import base64
@@ -43,8 +44,9 @@ def key_of(app) -> str:
 
 def app_row(app, client_id: str, slug: str = "bayview") -> Application:
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(Application).where(Application.client_id == client_id,
-                                                   Application.utility.has(slug=slug))).one()
+        return s.scalars(
+            select(Application).where(Application.client_id == client_id, Application.utility.has(slug=slug))
+        ).one()
 
 
 def bayview_id(app) -> int:
@@ -66,11 +68,15 @@ def assert_keyed(stored: str, secret: str, key: str) -> None:
 
 # --- client secrets and registration access tokens -------------------------------------------
 
+
 def test_seeded_registered_and_rotated_secrets_are_keyed_digests(app):
     key = key_of(app)
     assert re.fullmatch(r"[0-9a-f]{64}", key)
-    for client_id, secret in (("demo-third-party", "demo-secret"), ("upload-client", "upload-secret"),
-                              ("data-custodian", "data-custodian-secret")):
+    for client_id, secret in (
+        ("demo-third-party", "demo-secret"),
+        ("upload-client", "upload-secret"),
+        ("data-custodian", "data-custodian-secret"),
+    ):
         assert_keyed(app_row(app, client_id).client_secret_hash, secret, key)
     issued = issue(app)
     row = app_row(app, issued.app.client_id)
@@ -82,11 +88,14 @@ def test_seeded_registered_and_rotated_secrets_are_keyed_digests(app):
 
 
 def test_each_world_has_its_own_key_and_a_reset_keeps_it(app, tmp_path, clock):
-    other = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}", "CUSTOMERS": 0, "TESTING": True},
-                       clock=clock)
+    other = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}", "CUSTOMERS": 0, "TESTING": True}, clock=clock
+    )
     try:
         assert key_of(other) != key_of(app)
-        assert app_row(other, "demo-third-party").client_secret_hash != app_row(app, "demo-third-party").client_secret_hash
+        assert (
+            app_row(other, "demo-third-party").client_secret_hash != app_row(app, "demo-third-party").client_secret_hash
+        )
     finally:
         sb_of(other).db.engine.dispose()
     key, stored = key_of(app), app_row(app, "demo-third-party").client_secret_hash
@@ -99,8 +108,15 @@ def test_the_token_endpoint_takes_the_right_secret_and_nothing_near_it(client, a
     ok = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("demo-third-party", "demo-secret"))
     assert ok.status_code == 200 and ok.json["access_token"]
     stored = app_row(app, "demo-third-party").client_secret_hash
-    for wrong in ("demo-secret ", "Demo-secret", "demo-secre", "upload-secret", stored,
-                  hashlib.sha256(b"demo-secret").hexdigest(), ""):
+    for wrong in (
+        "demo-secret ",
+        "Demo-secret",
+        "demo-secre",
+        "upload-secret",
+        stored,
+        hashlib.sha256(b"demo-secret").hexdigest(),
+        "",
+    ):
         r = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("demo-third-party", wrong))
         assert r.status_code == 401 and r.json["error"] == "invalid_client", wrong
 
@@ -126,8 +142,11 @@ def test_a_registration_access_token_works_by_its_keyed_digest_only(client, app)
     path = f"/dc/bayview/espi/1_1/resource/ApplicationInformation/{issued.app.uuid}"
     assert client.get(path, headers={"Authorization": f"Bearer {issued.registration_access_token}"}).status_code == 200
     stored = app_row(app, issued.app.client_id).registration_token_hash
-    for wrong in (stored, hashlib.sha256(issued.registration_access_token.encode()).hexdigest(),
-                  issued.registration_access_token[:-1]):
+    for wrong in (
+        stored,
+        hashlib.sha256(issued.registration_access_token.encode()).hexdigest(),
+        issued.registration_access_token[:-1],
+    ):
         assert client.get(path, headers={"Authorization": f"Bearer {wrong}"}).status_code == 401
 
 
@@ -138,18 +157,24 @@ def test_repeating_the_secret_in_a_registration_update_checks_its_digest(app):
     profile = sb.world.utility("bayview").profile
     for wrong in ("nope", "\ud800", 12345, app_row(app, issued.app.client_id).client_secret_hash):
         with pytest.raises(Refused, match="client_secret"):
-            onboarding.update_registered(sb.db, sb.clock, bayview_id(app), issued.app.uuid, meta, profile,
-                                         client_secret=wrong)
-    done = onboarding.update_registered(sb.db, sb.clock, bayview_id(app), issued.app.uuid, meta, profile,
-                                        client_secret=issued.client_secret)
+            onboarding.update_registered(
+                sb.db, sb.clock, bayview_id(app), issued.app.uuid, meta, profile, client_secret=wrong
+            )
+    done = onboarding.update_registered(
+        sb.db, sb.clock, bayview_id(app), issued.app.uuid, meta, profile, client_secret=issued.client_secret
+    )
     assert done.name == "Keyed 2"
 
 
 def test_a_process_learns_the_key_of_a_world_another_process_seeded(client, app, clock):
     """The key is read once per process; a world seeded afresh elsewhere (a new key) does not lock
     this process's clients out."""
-    assert client.post(TOKEN, data={"grant_type": "client_credentials"},
-                       headers=basic("demo-third-party", "demo-secret")).status_code == 200
+    assert (
+        client.post(
+            TOKEN, data={"grant_type": "client_credentials"}, headers=basic("demo-third-party", "demo-secret")
+        ).status_code
+        == 200
+    )
     before = key_of(app)
     elsewhere = Database(sb_of(app).db.url)
     try:
@@ -162,6 +187,7 @@ def test_a_process_learns_the_key_of_a_world_another_process_seeded(client, app,
 
 
 # --- human passwords: slow, a few at a time, outside write transactions ------------------------
+
 
 def test_human_passwords_keep_a_slow_hash(app):
     sb = sb_of(app)
@@ -196,6 +222,7 @@ def test_no_password_is_checked_or_hashed_while_a_write_transaction_is_open(app,
         def run(*args):
             free.append(_no_write_lock(path))
             return real(*args)
+
         return run
 
     monkeypatch.setattr(signin, "password_matches", checked(secrets.password_matches))
@@ -260,8 +287,9 @@ def test_failures_whose_checks_all_overlap_all_count(app, monkeypatch):
         return real(stored, password)
 
     monkeypatch.setattr(signin, "password_matches", together)
-    results = overlapping(lambda i: signin.login_with_password(sb.db, sb.clock, uid, "demo", f"bad-{i}"),
-                          signin.MAX_FAILURES)
+    results = overlapping(
+        lambda i: signin.login_with_password(sb.db, sb.clock, uid, "demo", f"bad-{i}"), signin.MAX_FAILURES
+    )
     assert sum(r.locked for r in results) == 1 and not any(r.ok for r in results)
     monkeypatch.setattr(signin, "password_matches", real)
     assert signin.login_with_password(sb.db, sb.clock, uid, "demo", DEMO_PASSWORD).locked
@@ -285,8 +313,10 @@ def test_at_most_slow_at_once_passwords_are_checked_together(monkeypatch):
         return False
 
     monkeypatch.setattr(secrets, "check_password_hash", slow_check)
-    threads = [threading.Thread(target=secrets.password_matches, args=("scrypt:x$y$z", "pw"))
-               for _ in range(secrets.SLOW_AT_ONCE + 2)]
+    threads = [
+        threading.Thread(target=secrets.password_matches, args=("scrypt:x$y$z", "pw"))
+        for _ in range(secrets.SLOW_AT_ONCE + 2)
+    ]
     for t in threads:
         t.start()
     with lock:
@@ -303,8 +333,9 @@ def test_published_passwords_are_hashed_once_per_process(app, tmp_path, clock, m
     made = []
     real = secrets.generate_password_hash
     monkeypatch.setattr(secrets, "generate_password_hash", lambda pw: made.append(pw) or real(pw))
-    other = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'again.db'}", "CUSTOMERS": 1, "TESTING": True},
-                       clock=clock)
+    other = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'again.db'}", "CUSTOMERS": 1, "TESTING": True}, clock=clock
+    )
     try:
         assert made == []
         sb = sb_of(other)

@@ -1,6 +1,7 @@
 """The sandbox clock kept in the database: every Clock over one database (as every thread and
 process has) agrees on "now", changes made together all count, a request reads it once, and
 reseeding the world leaves it as it was."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,9 +31,17 @@ def db(tmp_path):
 def _steps(clock: Clock, real: list[float]) -> list[float]:
     """A script of every change, the timestamp after each (real time moves between steps)."""
     seen = []
-    for step in (lambda: clock.advance(60), lambda: clock.freeze(T0), lambda: clock.advance(dt.timedelta(hours=1)),
-                 lambda: clock.unfreeze(), lambda: clock.set(T0), lambda: clock.freeze(),
-                 lambda: clock.set(T0 + dt.timedelta(days=2)), lambda: clock.unfreeze(), lambda: clock.reset()):
+    for step in (
+        lambda: clock.advance(60),
+        lambda: clock.freeze(T0),
+        lambda: clock.advance(dt.timedelta(hours=1)),
+        lambda: clock.unfreeze(),
+        lambda: clock.set(T0),
+        lambda: clock.freeze(),
+        lambda: clock.set(T0 + dt.timedelta(days=2)),
+        lambda: clock.unfreeze(),
+        lambda: clock.reset(),
+    ):
         step()
         real[0] += 7.0
         seen.append(clock.timestamp())

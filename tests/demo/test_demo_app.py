@@ -1,6 +1,7 @@
 """The demo third-party app's own parts: its reader against what the sandbox writes, its reading
 of every refusal the resource server gives, the scope it asks for, and its independence (it talks
 to the utilities over HTTP only, never through the sandbox's modules)."""
+
 from __future__ import annotations
 
 import ast
@@ -30,14 +31,21 @@ ALSO_LOADED = ("sandbox.core.errors",)  # what core.config raises: a module that
 def test_the_demo_app_imports_none_of_the_sandbox_but_its_version_and_templates():
     for path in DEMO.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 if name == "sandbox" or name.startswith("sandbox."):
                     assert name.startswith(ALLOWED), f"{path.name} imports {name}"
     # and at run time: building the app loads no other module of the sandbox
-    code = ("import sys; from sandbox.demo.app import create_demo_app; create_demo_app('http://127.0.0.1:9'); "
-            "print(sorted(m for m in sys.modules if m.startswith('sandbox')))")
+    code = (
+        "import sys; from sandbox.demo.app import create_demo_app; create_demo_app('http://127.0.0.1:9'); "
+        "print(sorted(m for m in sys.modules if m.startswith('sandbox')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     loaded = json.loads(out.stdout.replace("'", '"'))
     assert all(m == "sandbox" or m.startswith(ALLOWED + ALSO_LOADED) or m == "sandbox.core" for m in loaded), loaded
@@ -47,7 +55,9 @@ def test_the_reader_gets_every_reading_the_sandbox_wrote(app):
     sb = app.extensions["sandbox"]
     world = sb.require_world()
     with sb.db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
         utility = world.utility("bayview")
         start, end = dt.date(2025, 5, 1), dt.date(2025, 7, 1)
         expected = {}
@@ -55,16 +65,23 @@ def test_the_reader_gets_every_reading_the_sandbox_wrote(app):
         for up in demo.usage_points:
             for stream in readings.streams(world, utility, up):
                 series = readings.series(world, utility, up, stream.key, start, end)
-                expected[(up.label, stream.flow)] = (int(series.values.sum()),
-                                                     int(series.costs.sum()) if series.costs is not None else 0,
-                                                     len(series))
+                expected[(up.label, stream.flow)] = (
+                    int(series.values.sum()),
+                    int(series.costs.sum()) if series.costs is not None else 0,
+                    len(series),
+                )
         data = b"".join(usage_document(sb, demo.id, None, start, end, True, "http://sandbox.test", net=True))
     assert {flow for _, flow in expected} == {"delivered", "received", "net"}  # the demo home has solar
     usage = espi.parse_usage(data)
     flows = {espi.FORWARD: "delivered", espi.REVERSE: "received", espi.NET: "net"}
-    got = {(s.usage_point, flows[s.flow]):
-           (sum(r.value for r in s.readings.values()), sum(r.cost or 0 for r in s.readings.values()), len(s.readings))
-           for s in usage.streams}
+    got = {
+        (s.usage_point, flows[s.flow]): (
+            sum(r.value for r in s.readings.values()),
+            sum(r.cost or 0 for r in s.readings.values()),
+            len(s.readings),
+        )
+        for s in usage.streams
+    }
     assert got == expected
     assert len(usage.bills) == 2 * len(demo.usage_points)  # May and June, one bill per service
     a = analysis.analyse(usage, utility.time_zone)
@@ -72,16 +89,21 @@ def test_the_reader_gets_every_reading_the_sandbox_wrote(app):
     assert a.first == start and a.last == end - dt.timedelta(days=1)
     # the net series is a total of its own, never added to what was delivered or exported
     totals = {t.label: t.quantity for t in a.totals}
-    electric = {flow: sum(v[0] for (label, f), v in expected.items() if f == flow and label in electric_labels) / 1000
-                for flow in ("delivered", "received")}
+    electric = {
+        flow: sum(v[0] for (label, f), v in expected.items() if f == flow and label in electric_labels) / 1000
+        for flow in ("delivered", "received")
+    }
     assert totals["electricity"] == pytest.approx(electric["delivered"])
     assert totals["electricity net"] == pytest.approx(electric["delivered"] - electric["received"])
 
 
 def test_a_file_that_is_not_green_button_is_refused_plainly():
-    for data, words in ((b"<html/>", "not an Atom feed"), (b"not xml", "not XML"),
-                        (b'<feed xmlns="http://www.w3.org/2005/Atom"/>', "no usage points"),
-                        (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', "not an Atom feed")):
+    for data, words in (
+        (b"<html/>", "not an Atom feed"),
+        (b"not xml", "not XML"),
+        (b'<feed xmlns="http://www.w3.org/2005/Atom"/>', "no usage points"),
+        (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', "not an Atom feed"),
+    ):
         with pytest.raises(espi.NotGreenButton, match=words):
             espi.parse_usage(data)
 
@@ -101,14 +123,21 @@ def _bearer(reason: str | None, description: str, status: int = 401) -> requests
     return _answer(status, headers)
 
 
-@pytest.mark.parametrize("reason, description, words", [
-    ("authorization_revoked_by_customer", "the authorization was revoked by the customer at 2025-07-15", "You revoked"),
-    (None, "the authorization was revoked by the customer at 2025-07-15", "You revoked"),
-    ("authorization_expired", "the authorization expired at 2027-07-15T00:00:00Z", "has expired"),
-    (None, "the customer moved out; the authorization ended at 2025-07-20", "when you moved out"),
-    ("third_party_blocked", "the utility has blocked Demo Energy App", "has blocked this app"),
-    ("some_new_reason", "something the app has not seen", "something the app has not seen"),
-])
+@pytest.mark.parametrize(
+    "reason, description, words",
+    [
+        (
+            "authorization_revoked_by_customer",
+            "the authorization was revoked by the customer at 2025-07-15",
+            "You revoked",
+        ),
+        (None, "the authorization was revoked by the customer at 2025-07-15", "You revoked"),
+        ("authorization_expired", "the authorization expired at 2027-07-15T00:00:00Z", "has expired"),
+        (None, "the customer moved out; the authorization ended at 2025-07-20", "when you moved out"),
+        ("third_party_blocked", "the utility has blocked Demo Energy App", "has blocked this app"),
+        ("some_new_reason", "something the app has not seen", "something the app has not seen"),
+    ],
+)
 def test_a_401_ends_access_and_says_why(reason, description, words):
     r = refusal(_bearer(reason, description), "Bayview Power & Light")
     assert r.ended and r.status == 401 and words in r.message and "Bayview Power & Light" in r.message
@@ -121,8 +150,12 @@ def test_a_403_404_400_and_5xx_are_told_apart():
     assert held.ended and "on hold" in held.message
     gone = refusal(_answer(404), "Bayview")
     assert gone.status == 404 and not gone.ended and "no such data" in gone.message
-    bad = refusal(_answer(400, body={"error": "invalid_request",
-                                     "error_description": "query parameter published-min: not a date"}), "Bayview")
+    bad = refusal(
+        _answer(
+            400, body={"error": "invalid_request", "error_description": "query parameter published-min: not a date"}
+        ),
+        "Bayview",
+    )
     assert bad.code == "invalid_request" and "published-min" in bad.message and not bad.ended
     down = refusal(_answer(503), "Bayview")
     assert down.status == 503 and "try again later" in down.message
@@ -143,11 +176,14 @@ def test_the_scope_asked_for_is_one_the_utilities_accept(world, slug):
     assert lean.split(";")[1:] == offered[0].split(";")[1:]  # the other terms as offered
 
 
-@pytest.mark.parametrize("zone, standard, start, end", [
-    ("America/Los_Angeles", -28800, 0x360E2000, 0xB40E2000),  # 2nd Sunday of March, 1st Sunday of November
-    ("America/New_York", -18000, 0x360E2000, 0xB40E2000),
-    ("Europe/Berlin", 3600, 0x3E0E2000, 0xAE0E3000),  # last Sunday of March 02:00, of October 03:00 (summer time)
-])
+@pytest.mark.parametrize(
+    "zone, standard, start, end",
+    [
+        ("America/Los_Angeles", -28800, 0x360E2000, 0xB40E2000),  # 2nd Sunday of March, 1st Sunday of November
+        ("America/New_York", -18000, 0x360E2000, 0xB40E2000),
+        ("Europe/Berlin", 3600, 0x3E0E2000, 0xAE0E3000),  # last Sunday of March 02:00, of October 03:00 (summer time)
+    ],
+)
 def test_local_time_parameters_give_the_zones_wall_clock(zone, standard, start, end):
     from zoneinfo import ZoneInfo
 
@@ -162,24 +198,35 @@ def test_an_uploaded_file_is_read_in_its_own_local_time(app):
     """Without the utility's zone (a file from anywhere), the file's LocalTimeParameters place the days."""
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
-        data = b"".join(usage_document(sb, demo.id, None, dt.date(2024, 10, 1), dt.date(2024, 12, 1), True,
-                                       "http://sandbox.test"))  # across the November change of clocks
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
+        data = b"".join(
+            usage_document(sb, demo.id, None, dt.date(2024, 10, 1), dt.date(2024, 12, 1), True, "http://sandbox.test")
+        )  # across the November change of clocks
     a = analysis.analyse(espi.parse_usage(data))
     assert (a.first, a.last) == (dt.date(2024, 10, 1), dt.date(2024, 11, 30))
     assert [m for m, _, _ in a.months] == ["2024-10", "2024-11"]
 
 
-@pytest.mark.parametrize("hostile, words", [
-    (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><content><!-- x --></content></entry></feed>',
-     "no usage points"),
-    (b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi"><entry>'
-     b'<link rel="self" href="/R/UsagePoint/1/MeterReading/1/ReadingType/1"/>'
-     b'<content><espi:ReadingType><espi:powerOfTenMultiplier>400</espi:powerOfTenMultiplier></espi:ReadingType>'
-     b'</content></entry><entry><link rel="self" href="/R/UsagePoint/1/MeterReading/1"/>'
-     b'<link rel="related" href="/R/UsagePoint/1/MeterReading/1/ReadingType/1"/>'
-     b'<content><espi:MeterReading/></content></entry></feed>', "powerOfTenMultiplier 400"),
-])
+@pytest.mark.parametrize(
+    "hostile, words",
+    [
+        (
+            b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><content><!-- x --></content></entry></feed>',
+            "no usage points",
+        ),
+        (
+            b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi"><entry>'
+            b'<link rel="self" href="/R/UsagePoint/1/MeterReading/1/ReadingType/1"/>'
+            b"<content><espi:ReadingType><espi:powerOfTenMultiplier>400</espi:powerOfTenMultiplier></espi:ReadingType>"
+            b'</content></entry><entry><link rel="self" href="/R/UsagePoint/1/MeterReading/1"/>'
+            b'<link rel="related" href="/R/UsagePoint/1/MeterReading/1/ReadingType/1"/>'
+            b"<content><espi:MeterReading/></content></entry></feed>",
+            "powerOfTenMultiplier 400",
+        ),
+    ],
+)
 def test_hostile_files_are_refused_not_crashed_on(hostile, words):
     with pytest.raises(espi.NotGreenButton, match=words):
         espi.parse_usage(hostile)

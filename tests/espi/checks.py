@@ -3,6 +3,7 @@ version), plus what they cannot check.
 
 Written from ESPI.md sections 3 and 11, not from the writers' code.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,11 @@ TESTS = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = TESTS.parent / "sandbox" / "espi" / "schema"
 SCHEMA_DIRS = {"4.0": SCHEMA_DIR, "3.3": SCHEMA_DIR / "v3.3"}  # each with its own xml.xsd and wrapper
 SAMPLES = TESTS / "samples"  # published sample files, sources in tests/samples/SOURCES.md
-_XML_XSD_URLS = ("https://www.w3.org/2001/03/xml.xsd", "http://www.w3.org/2001/03/xml.xsd",
-                 "http://www.w3.org/2001/xml.xsd")
+_XML_XSD_URLS = (
+    "https://www.w3.org/2001/03/xml.xsd",
+    "http://www.w3.org/2001/03/xml.xsd",
+    "http://www.w3.org/2001/xml.xsd",
+)
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
 CUST = "{http://naesb.org/espi/customer}"
@@ -66,8 +70,9 @@ def links(entry, rel):
     return [link.get("href") for link in entry.findall(ATOM + "link") if link.get("rel") == rel]
 
 
-def check_feed(root: etree._Element, prefix: str = "espi", related_resolve: bool = True,
-               version: str = "4.0") -> dict[str, list]:
+def check_feed(
+    root: etree._Element, prefix: str = "espi", related_resolve: bool = True, version: str = "4.0"
+) -> dict[str, list]:
     """Every structural rule (`prefix` names the payloads' namespace: espi or cust); returns entries
     grouped by resource kind."""
     assert_valid(root, version)
@@ -89,7 +94,9 @@ def check_feed(root: etree._Element, prefix: str = "espi", related_resolve: bool
         assert ISO.match(e.findtext(ATOM + "published")) and ISO.match(e.findtext(ATOM + "updated"))
         children = [c.tag for c in e]
         link_pos = [i for i, t in enumerate(children) if t == ATOM + "link"]
-        assert link_pos == list(range(link_pos[0], link_pos[0] + len(link_pos))) and len(link_pos) >= 2, "adjacent links"
+        assert link_pos == list(range(link_pos[0], link_pos[0] + len(link_pos))) and len(link_pos) >= 2, (
+            "adjacent links"
+        )
         (self_href,), (up_href,) = links(e, "self"), links(e, "up")
         assert self_href not in selves, f"duplicate self {self_href}"
         assert up_href == self_href.rsplit("/", 1)[0], (self_href, up_href)
@@ -121,8 +128,14 @@ def check_usage_structure(by_kind: dict[str, list], root: etree._Element) -> Non
         # parents before children
         mr_self = links(mr, "self")[0]
         assert position[mr_self.rsplit("/MeterReading/", 1)[0]] < position[mr_self]
-        assert position[rts[0]] < min([position[links(b, "self")[0]] for b in by_kind.get("IntervalBlock", [])
-                                       if links(b, "self")[0].startswith(mr_self + "/")] or [10**9])
+        assert position[rts[0]] < min(
+            [
+                position[links(b, "self")[0]]
+                for b in by_kind.get("IntervalBlock", [])
+                if links(b, "self")[0].startswith(mr_self + "/")
+            ]
+            or [10**9]
+        )
     for s in by_kind.get("UsageSummary", []):
         c = s.find(f"{ATOM}content/{ESPI}UsageSummary")
         assert c.find(f"{ESPI}billingPeriod/{ESPI}start") is not None and c.find(f"{ESPI}statusTimeStamp") is not None
@@ -135,8 +148,11 @@ def reading_type_of(mr, root) -> dict[str, int]:
     href = [h for h in links(mr, "related") if "/ReadingType/" in h][0]
     for e in root.findall(ATOM + "entry"):
         if links(e, "self")[0] == href:
-            return {etree.QName(c).localname: int(c.text) for c in e.find(f"{ATOM}content/{ESPI}ReadingType")
-                    if c.text and c.text.lstrip("-").isdigit()}
+            return {
+                etree.QName(c).localname: int(c.text)
+                for c in e.find(f"{ATOM}content/{ESPI}ReadingType")
+                if c.text and c.text.lstrip("-").isdigit()
+            }
     raise AssertionError(href)
 
 
@@ -150,9 +166,11 @@ def readings_of(block) -> list[dict]:
     ib = block.find(f"{ATOM}content/{ESPI}IntervalBlock")
     out = []
     for r in ib.findall(ESPI + "IntervalReading"):
-        row = {"start": int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")),
-               "duration": int(r.findtext(f"{ESPI}timePeriod/{ESPI}duration")),
-               "value": int(r.findtext(ESPI + "value"))}
+        row = {
+            "start": int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")),
+            "duration": int(r.findtext(f"{ESPI}timePeriod/{ESPI}duration")),
+            "value": int(r.findtext(ESPI + "value")),
+        }
         if r.find(ESPI + "cost") is not None:
             row["cost"] = int(r.findtext(ESPI + "cost"))
         q = r.find(f"{ESPI}ReadingQuality/{ESPI}quality")
@@ -168,5 +186,4 @@ def readings_of(block) -> list[dict]:
 
 
 def all_text(root) -> str:
-    return " ".join(t for t in root.itertext()) + " " + " ".join(
-        v for el in root.iter() for v in el.attrib.values())
+    return " ".join(t for t in root.itertext()) + " " + " ".join(v for el in root.iter() for v in el.attrib.values())

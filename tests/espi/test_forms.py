@@ -1,6 +1,7 @@
 """Documents put in another form (sandbox.espi.forms): every version x namespace style x href style,
 for every kind of document the sandbox writes, is valid in its version, carries exactly the data of
 the plain document, and reads back to the same readings through three independent readers."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,9 +44,10 @@ FORM_IDS = [f"{f.version}-{f.namespaces}-{f.hrefs}" for f in FORMS]
 
 USAGE_FEEDS = ("usage-feed", "usage-feed-15-minute", "usage-feed-without-cost", "download-my-data")
 FEEDS = USAGE_FEEDS + ("customer-feed", "application-information-feed", "authorization-feed")
-ENTRIES = tuple(f"usage-entry-{k}" for k in ("UsagePoint", "MeterReading", "ReadingType", "LocalTimeParameters",
-                                             "IntervalBlock", "UsageSummary")) + (
-    "customer-entry", "application-information", "authorization", "authorization-of-the-utility-client")
+ENTRIES = tuple(
+    f"usage-entry-{k}"
+    for k in ("UsagePoint", "MeterReading", "ReadingType", "LocalTimeParameters", "IntervalBlock", "UsageSummary")
+) + ("customer-entry", "application-information", "authorization", "authorization-of-the-utility-client")
 BARE = ("batch-list", "service-status")
 KINDS = FEEDS + ENTRIES + BARE
 # greenbutton-objects knows no flowDirection 4 (net, FB 7): the usage feeds are those of a third party
@@ -59,8 +61,9 @@ def _usage_feed(world, slug, archetype, with_cost) -> tuple[bytes, list]:
     feed = UsageFeed(world, u, urls, START, END, with_cost, WITHOUT_NET)
     ups = transient_usage_points(world, u, archetype)
     entries = list(feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups]))
-    data = b"".join(FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint",
-                                      0, entries))
+    data = b"".join(
+        FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint", 0, entries)
+    )
     return data, entries
 
 
@@ -79,8 +82,15 @@ def documents(world, tmp_path_factory) -> dict[str, bytes]:
 
     clock = Clock()
     clock.freeze(dt.datetime(2025, 7, 15, 18, 30, tzinfo=dt.timezone.utc))  # as tests/conftest.py's clock
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('forms') / 'test.db'}", "CUSTOMERS": 3,
-                      "TESTING": True, "ADMIN_KEY": "k"}, clock=clock)
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('forms') / 'test.db'}",
+            "CUSTOMERS": 3,
+            "TESTING": True,
+            "ADMIN_KEY": "k",
+        },
+        clock=clock,
+    )
     sb = app.extensions["sandbox"]
     base = SERVER.rstrip("/")
     try:
@@ -88,38 +98,77 @@ def documents(world, tmp_path_factory) -> dict[str, bytes]:
             customer = s.scalars(select(Customer)).first()
             u = sb.world.utility(customer.utility.slug)
             root = f"{base}/dc/{u.slug}/espi/1_1/resource"
-            pii = list(customer_entries(sb.world, u, customer, root,
-                                        lambda up: f"{root}/RetailCustomer/{customer.uuid}/UsagePoint/{up}", NOW))
-            docs["customer-feed"] = b"".join(FeedWriter("cust").feed(
-                "a0000000-0000-5000-8000-000000000000", "Customer data", f"{root}/Batch/RetailCustomer/{customer.uuid}",
-                NOW, pii))
+            pii = list(
+                customer_entries(
+                    sb.world,
+                    u,
+                    customer,
+                    root,
+                    lambda up: f"{root}/RetailCustomer/{customer.uuid}/UsagePoint/{up}",
+                    NOW,
+                )
+            )
+            docs["customer-feed"] = b"".join(
+                FeedWriter("cust").feed(
+                    "a0000000-0000-5000-8000-000000000000",
+                    "Customer data",
+                    f"{root}/Batch/RetailCustomer/{customer.uuid}",
+                    NOW,
+                    pii,
+                )
+            )
             docs["customer-entry"] = FeedWriter("cust").entry_document(pii[0])
-            docs["download-my-data"] = b"".join(usage_document(sb, customer.id, None, dt.date(2025, 5, 1),
-                                                               dt.date(2025, 7, 1), True, base))
+            docs["download-my-data"] = b"".join(
+                usage_document(sb, customer.id, None, dt.date(2025, 5, 1), dt.date(2025, 7, 1), True, base)
+            )
             third = s.scalars(select(Application).where(Application.role == "third_party")).all()
             infos = [application_entry(a, "dc-id", base, "bayview") for a in third]
             docs["application-information"] = writer.entry_document(infos[0])
-            docs["application-information-feed"] = b"".join(writer.feed(
-                "b0000000-0000-5000-8000-000000000000", "ApplicationInformation",
-                f"{base}/dc/bayview/espi/1_1/resource/ApplicationInformation", NOW, infos))
+            docs["application-information-feed"] = b"".join(
+                writer.feed(
+                    "b0000000-0000-5000-8000-000000000000",
+                    "ApplicationInformation",
+                    f"{base}/dc/bayview/espi/1_1/resource/ApplicationInformation",
+                    NOW,
+                    infos,
+                )
+            )
             grants = [authorization_entry(a, base, "bayview") for a in s.scalars(select(Authorization)).all()]
             docs["authorization"] = writer.entry_document(grants[0])
             # the utility's own client reaches the whole resource tree: its grant's related link has no type
             own = s.scalars(select(Application).where(Application.role != "third_party")).first()
             utility_grant = Authorization(
-                uuid="d0000000-0000-5000-8000-000000000001", subscription_uuid="d0000000-0000-5000-8000-000000000002",
-                application=own, customer=None, customer_id=None, scope="FB=4_5_15;IntervalDuration=3600",
-                grant_type="client_credentials", status="active", authorized_start=dt.datetime(2025, 1, 1),
-                authorized_end=dt.datetime(2026, 1, 1), created_at=dt.datetime(2025, 1, 1))
+                uuid="d0000000-0000-5000-8000-000000000001",
+                subscription_uuid="d0000000-0000-5000-8000-000000000002",
+                application=own,
+                customer=None,
+                customer_id=None,
+                scope="FB=4_5_15;IntervalDuration=3600",
+                grant_type="client_credentials",
+                status="active",
+                authorized_start=dt.datetime(2025, 1, 1),
+                authorized_end=dt.datetime(2026, 1, 1),
+                created_at=dt.datetime(2025, 1, 1),
+            )
             grants.append(authorization_entry(utility_grant, base, "bayview"))
             docs["authorization-of-the-utility-client"] = writer.entry_document(grants[-1])
-            docs["authorization-feed"] = b"".join(writer.feed(
-                "c0000000-0000-5000-8000-000000000000", "Authorization",
-                f"{base}/dc/bayview/espi/1_1/resource/Authorization", NOW, grants))
+            docs["authorization-feed"] = b"".join(
+                writer.feed(
+                    "c0000000-0000-5000-8000-000000000000",
+                    "Authorization",
+                    f"{base}/dc/bayview/espi/1_1/resource/Authorization",
+                    NOW,
+                    grants,
+                )
+            )
     finally:
         sb.db.engine.dispose()
-    docs["batch-list"] = batch_list([f"{base}/dc/bayview/espi/1_1/resource/Batch/Subscription/1?published-min="
-                                     "2025-01-01T00:00:00Z&a=b", f"{base}/dc/bayview/espi/1_1/resource/ApplicationInformation/2"])
+    docs["batch-list"] = batch_list(
+        [
+            f"{base}/dc/bayview/espi/1_1/resource/Batch/Subscription/1?published-min=2025-01-01T00:00:00Z&a=b",
+            f"{base}/dc/bayview/espi/1_1/resource/ApplicationInformation/2",
+        ]
+    )
     docs["service-status"] = service_status(1)
     assert set(docs) == set(KINDS)
     return docs
@@ -167,6 +216,7 @@ def _payloads(root) -> list:
 
 # --- the form itself ----------------------------------------------------------------------------
 
+
 def test_form_checks_its_fields_and_knows_the_plain_one(documents):
     assert Form().plain and Form("4.0", "espi", "absolute").plain
     for other in FORMS[1:]:
@@ -201,6 +251,7 @@ def test_version_3_3_refuses_what_3_3_cannot_say(documents):
 
 
 # --- every kind, every form ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 @pytest.mark.parametrize("kind", KINDS)
@@ -279,6 +330,7 @@ def test_entries_keep_their_links_in_every_form(documents, rendered, kind, form)
 
 # --- the readings, through three readers --------------------------------------------------------
 
+
 def _objects_readings(data: bytes) -> list:
     """What greenbutton-objects reads: usage points, their meter readings and reading types, readings.
 
@@ -293,10 +345,27 @@ def _objects_readings(data: bytes) -> list:
         streams = []
         for mr in up.meterReadings:
             rt = mr.readingType
-            rows = [(ir.timePeriod.start, ir.timePeriod.duration, ir._value, ir.cost,
-                     sorted(q.quality.value for q in ir.readingQualities)) for ir in mr.intervalReadings]
-            streams.append((mr.title, rt.uom.value, rt.flowDirection.value, rt.intervalLength, rt.kind.value,
-                            rt.powerOfTenMultiplier, rows))
+            rows = [
+                (
+                    ir.timePeriod.start,
+                    ir.timePeriod.duration,
+                    ir._value,
+                    ir.cost,
+                    sorted(q.quality.value for q in ir.readingQualities),
+                )
+                for ir in mr.intervalReadings
+            ]
+            streams.append(
+                (
+                    mr.title,
+                    rt.uom.value,
+                    rt.flowDirection.value,
+                    rt.intervalLength,
+                    rt.kind.value,
+                    rt.powerOfTenMultiplier,
+                    rows,
+                )
+            )
         out.append((up.title, up.serviceCategory.value, sorted(streams, key=repr)))
     return sorted(out, key=repr)
 

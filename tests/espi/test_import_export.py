@@ -1,4 +1,5 @@
 """Importing Green Button files (the samples from the field, and hostile ones), and exporting them again."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,8 +45,13 @@ def _readings_by_stream(root) -> list[list[tuple]]:
             up = links(e, "up")[0].split("//")[-1].split("/", 1)[-1]
             if up.rstrip("/").endswith(mr_self.strip("/") + "/IntervalBlock") or up == mr_self + "/IntervalBlock":
                 for r in block.findall(ESPI + "IntervalReading"):
-                    rows.append((int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")),
-                                 int(r.findtext(f"{ESPI}timePeriod/{ESPI}duration")), int(r.findtext(ESPI + "value"))))
+                    rows.append(
+                        (
+                            int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")),
+                            int(r.findtext(f"{ESPI}timePeriod/{ESPI}duration")),
+                            int(r.findtext(ESPI + "value")),
+                        )
+                    )
         out.append(sorted(rows))
     return out
 
@@ -57,8 +63,9 @@ def _counts(sb):
 
 def _customer(sb, username="demo", slug="bayview"):
     with sb.db.sessions() as s:
-        c = s.scalars(select(Customer).where(Customer.username == username)
-                      .where(Customer.utility.has(slug=slug))).one()
+        c = s.scalars(
+            select(Customer).where(Customer.username == username).where(Customer.utility.has(slug=slug))
+        ).one()
         return c.id
 
 
@@ -96,11 +103,17 @@ def test_samples_that_are_not_valid_usage_feeds_are_refused(app, path):
 
 
 HOSTILE = {
-    "billion laughs": (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">'
-                       b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><feed xmlns="http://www.w3.org/2005/Atom">'
-                       b'<title>&lol3;</title></feed>', "DTD"),
-    "external entity": (b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-                        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>&xxe;</title></feed>', "DTD"),
+    "billion laughs": (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><feed xmlns="http://www.w3.org/2005/Atom">'
+        b"<title>&lol3;</title></feed>",
+        "DTD",
+    ),
+    "external entity": (
+        b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>&xxe;</title></feed>',
+        "DTD",
+    ),
     "truncated": (None, "not well-formed"),
     "not xml": (b"\x89PNG\r\n\x1a\n binary", "not well-formed"),
     "empty": (b"   ", "empty"),
@@ -125,7 +138,11 @@ def test_oversize_file_is_refused_before_reading(app, monkeypatch):
 
     monkeypatch.setattr(dmd, "MAX_IMPORT_BYTES", 1000)
     with pytest.raises(ImportRefused, match="at most 1,000"):
-        _import(app.extensions["sandbox"], _customer(app.extensions["sandbox"]), (SAMPLES / "gba_cmdtest_Gas.xml").read_bytes())
+        _import(
+            app.extensions["sandbox"],
+            _customer(app.extensions["sandbox"]),
+            (SAMPLES / "gba_cmdtest_Gas.xml").read_bytes(),
+        )
 
 
 def test_cli_refuses_a_2_gb_file_without_reading_it(tmp_path):
@@ -133,8 +150,26 @@ def test_cli_refuses_a_2_gb_file_without_reading_it(tmp_path):
     with open(big, "wb") as f:
         f.truncate(2 * 1024**3)  # sparse: claims 2 GB, occupies nothing
     env = {**os.environ, "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "SANDBOX_CUSTOMERS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "import", str(big), "--utility", "bayview",
-                           "--customer", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "sandbox",
+            "import",
+            str(big),
+            "--utility",
+            "bayview",
+            "--customer",
+            "demo",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "2,147,483,648 bytes" in proc.stderr and "Nothing was stored" in proc.stderr
 
 
@@ -142,8 +177,11 @@ def test_export_import_export_round_trip_keeps_readings_and_costs(app):
     sb = app.extensions["sandbox"]
     demo = _customer(sb, "demo", "lakeshore")
     with sb.db.sessions() as s:
-        other = s.scalars(select(Customer).where(Customer.username != "demo")
-                          .where(Customer.utility.has(slug="lakeshore"))).first().id
+        other = (
+            s.scalars(select(Customer).where(Customer.username != "demo").where(Customer.utility.has(slug="lakeshore")))
+            .first()
+            .id
+        )
     first = _export(sb, demo, dt.date(2025, 3, 1), dt.date(2025, 3, 15))
     _import(sb, other, first)
     with sb.db.sessions() as s:
@@ -165,9 +203,31 @@ def test_thirteen_month_export_is_byte_identical_across_processes(tmp_path):
     outputs = []
     for n in range(2):
         out = tmp_path / f"export{n}.xml"
-        subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "export", "--utility", "bayview", "--customer",
-                        "demo", "--start", "2024-06-01", "--end", "2025-07-01", "-o", str(out)],
-                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "sandbox",
+                "export",
+                "--utility",
+                "bayview",
+                "--customer",
+                "demo",
+                "--start",
+                "2024-06-01",
+                "--end",
+                "2025-07-01",
+                "-o",
+                str(out),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     root = parse(outputs[0])

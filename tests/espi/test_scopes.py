@@ -1,4 +1,5 @@
 """A stored scope is read the same way whichever utility's parsing rule accepted it."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,23 +48,32 @@ def test_every_customer_data_block_is_named_in_the_summary():
 FULL = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 
 
-@pytest.mark.parametrize("grammar, scope, term", [
-    ("fb-only", FULL, "IntervalDuration"),
-    ("fb-only", "FB=1_3_4_5;AccountCollection=2", "AccountCollection"),
-    ("requires-params", "FB=1_3_4_5", "FB=1_3_4_5"),
-    ("requires-params", "FB=1_3_4_5;IntervalDuration=3600", "FB=1_3_4_5;IntervalDuration=3600"),
-    ("strict", "fb=1_3_4_5", "fb=1_3_4_5"),
-])
+@pytest.mark.parametrize(
+    "grammar, scope, term",
+    [
+        ("fb-only", FULL, "IntervalDuration"),
+        ("fb-only", "FB=1_3_4_5;AccountCollection=2", "AccountCollection"),
+        ("requires-params", "FB=1_3_4_5", "FB=1_3_4_5"),
+        ("requires-params", "FB=1_3_4_5;IntervalDuration=3600", "FB=1_3_4_5;IntervalDuration=3600"),
+        ("strict", "fb=1_3_4_5", "fb=1_3_4_5"),
+    ],
+)
 def test_a_grammar_refuses_by_term(grammar, scope, term):
     with pytest.raises(ScopeError) as err:
         allowed_by([FULL], scope, grammar)
     assert err.value.term == term
 
 
-@pytest.mark.parametrize("grammar, scope", [
-    ("fb-only", "FB=1_3_4_5"), ("requires-params", FULL), ("strict", FULL), ("lenient", "fb=1_3_4_5;Colour=blue"),
-    ("requires-params", "FB=1_3_4_5;BR=bulk-1"),  # a bulk request names no data shape
-])
+@pytest.mark.parametrize(
+    "grammar, scope",
+    [
+        ("fb-only", "FB=1_3_4_5"),
+        ("requires-params", FULL),
+        ("strict", FULL),
+        ("lenient", "fb=1_3_4_5;Colour=blue"),
+        ("requires-params", "FB=1_3_4_5;BR=bulk-1"),  # a bulk request names no data shape
+    ],
+)
 def test_a_grammar_accepts_what_it_should(grammar, scope):
     assert allowed_by([FULL + ";BR=bulk-1"], scope, grammar).function_blocks[:4] == (1, 3, 4, 5)
 
@@ -92,7 +102,10 @@ def test_a_function_block_only_registration_limits_no_interval():
 # --- net metering (FB 7) and forward and reverse metering (FB 8), each its own stream -----------
 
 NET_AND_RECEIVED = {  # function blocks beside 1_3_4_5 -> (received stream, net stream)
-    "": (False, False), "_7": (False, True), "_8": (True, False), "_7_8": (True, True),
+    "": (False, False),
+    "_7": (False, True),
+    "_8": (True, False),
+    "_7_8": (True, True),
 }
 
 
@@ -174,8 +187,12 @@ def test_a_lenient_grammar_reads_a_small_history_length_as_months_and_checks_it_
     with pytest.raises(ScopeError, match="at most"):
         allowed_by([registered], f"FB=1_3_4_5;HistoryLength={HISTORY_13_MONTHS + 1}", "lenient")
     # a registered scope in months limits requests in seconds by what it means
-    assert allowed_by(["FB=1_3_4_5;HistoryLength=13"], f"FB=1_3_4_5;HistoryLength={HISTORY_13_MONTHS}",
-                      "lenient").history_length == HISTORY_13_MONTHS
+    assert (
+        allowed_by(
+            ["FB=1_3_4_5;HistoryLength=13"], f"FB=1_3_4_5;HistoryLength={HISTORY_13_MONTHS}", "lenient"
+        ).history_length
+        == HISTORY_13_MONTHS
+    )
 
 
 def test_the_scope_as_written_is_kept():

@@ -1,4 +1,5 @@
 """Ids are computed without uuid.UUID objects for speed; the standard library is the oracle."""
+
 import uuid
 
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str, uuid_family, world_namespace

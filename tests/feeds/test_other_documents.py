@@ -1,4 +1,5 @@
 """Customer (PII), ApplicationInformation, Authorization, BatchList and ServiceStatus documents."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,9 +20,18 @@ def _customer_feed(app, customer) -> bytes:
     sb = app.extensions["sandbox"]
     u = sb.world.utility(customer.utility.slug)
     root = f"http://sandbox.test/dc/{u.slug}/espi/1_1/resource"
-    entries = customer_entries(sb.world, u, customer, root, lambda up: f"{root}/RetailCustomer/{customer.uuid}/UsagePoint/{up}", NOW)
-    return b"".join(FeedWriter("cust").feed("a0000000-0000-5000-8000-000000000000", "Customer data",
-                                            f"{root}/Batch/RetailCustomer/{customer.uuid}", NOW, entries))
+    entries = customer_entries(
+        sb.world, u, customer, root, lambda up: f"{root}/RetailCustomer/{customer.uuid}/UsagePoint/{up}", NOW
+    )
+    return b"".join(
+        FeedWriter("cust").feed(
+            "a0000000-0000-5000-8000-000000000000",
+            "Customer data",
+            f"{root}/Batch/RetailCustomer/{customer.uuid}",
+            NOW,
+            entries,
+        )
+    )
 
 
 def test_customer_feed_is_valid_and_linked_as_certification_expects(app):
@@ -51,7 +61,9 @@ def test_application_information_and_authorization_entries(app):
     with sb.db.sessions() as s:
         # third parties' registrations (the utility's own upload and admin clients have none)
         for application in s.scalars(select(Application).where(Application.role == "third_party")).all():
-            data = FeedWriter().entry_document(application_entry(application, "dc-id", "http://sandbox.test", "bayview"))
+            data = FeedWriter().entry_document(
+                application_entry(application, "dc-id", "http://sandbox.test", "bayview")
+            )
             root = parse(data)
             assert_valid(root)
             info = root.find(f"{ATOM}content/{ESPI}ApplicationInformation")
@@ -76,8 +88,10 @@ def etree_name(el) -> str:
 
 
 def test_bare_documents():
-    for data in (batch_list(["http://x.test/espi/1_1/resource/Batch/Subscription/1?published-min=2025-01-01T00:00:00Z&a=b"]),
-                 service_status(1)):
+    for data in (
+        batch_list(["http://x.test/espi/1_1/resource/Batch/Subscription/1?published-min=2025-01-01T00:00:00Z&a=b"]),
+        service_status(1),
+    ):
         root = parse(data)
         assert_valid(root)
     root = parse(batch_list(["http://x.test/a?b=1&c=2", "http://x.test/d"]))
@@ -89,4 +103,8 @@ def test_feed_kinds_helper_reads_payload_names(app):
     with app.extensions["sandbox"].db.sessions() as s:
         customer = s.scalars(select(Customer)).first()
         root = parse(_customer_feed(app, customer))
-        assert [kind(e) for e in root.findall(ATOM + "entry")][:3] == ["Customer", "CustomerAccount", "CustomerAgreement"]
+        assert [kind(e) for e in root.findall(ATOM + "entry")][:3] == [
+            "Customer",
+            "CustomerAccount",
+            "CustomerAgreement",
+        ]

@@ -1,4 +1,5 @@
 """Every usage document the sandbox writes: schema-valid, and right where the schema cannot look."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,16 @@ def transient_usage_points(world, utility, archetype, seed=7):
     rng = random.Random(f"{utility.slug}-{archetype}-{seed}")
     out = []
     for n, p in enumerate(usage_points_for(archetype, utility, rng)):
-        out.append(UsagePoint(number=n, uuid=resource_uuid_str(world.seed, "test", utility.slug, archetype, n),
-                              commodity=p.commodity, label=p.label, meter_serial="T1", params=p.to_json()))
+        out.append(
+            UsagePoint(
+                number=n,
+                uuid=resource_uuid_str(world.seed, "test", utility.slug, archetype, n),
+                commodity=p.commodity,
+                label=p.label,
+                meter_serial="T1",
+                params=p.to_json(),
+            )
+        )
     return out
 
 
@@ -46,8 +55,9 @@ def write(world, utility, ups, start=START, end=END, with_cost=True) -> bytes:
     urls = Urls.for_customer("http://sandbox.test", utility.slug, "c0ffee00-0000-5000-8000-000000000000")
     feed = UsageFeed(world, utility, urls, start, end, with_cost)
     entries = feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
-    return b"".join(FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint",
-                                      0, entries))
+    return b"".join(
+        FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint", 0, entries)
+    )
 
 
 @pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie"])
@@ -78,9 +88,13 @@ def test_every_archetype_and_utility_validates_and_holds_together(world, slug, a
             assert [r["start"] for r in rows] == truth.starts.tolist()
             assert [r["value"] for r in rows] == truth.values.tolist()
             # a net stream is never priced (its money is in the delivered and received streams)
-            assert [r.get("cost") for r in rows] == (truth.costs.tolist() if stream.flow != "net" else [None] * len(rows))
+            assert [r.get("cost") for r in rows] == (
+                truth.costs.tolist() if stream.flow != "net" else [None] * len(rows)
+            )
             assert [r.get("quality", 0) for r in rows] == truth.qualities.tolist()
-            block_starts = [int(b.findtext(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}interval/{ESPI}start")) for b in blocks]
+            block_starts = [
+                int(b.findtext(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}interval/{ESPI}start")) for b in blocks
+            ]
             assert len(set(block_starts)) == len(block_starts)
             for b in blocks:  # one block per local day
                 days = {dt.datetime.fromtimestamp(r["start"], tz).date() for r in readings_of(b)}
@@ -114,8 +128,10 @@ def test_summaries_add_up_to_the_readings_and_bill(world):
     end = start + int(c.findtext(f"{ESPI}billingPeriod/{ESPI}duration"))
     rows = [r for b in by_kind["IntervalBlock"] for r in readings_of(b) if start <= r["start"] < end]
     assert int(c.findtext(f"{ESPI}overallConsumptionLastPeriod/{ESPI}value")) == sum(r["value"] for r in rows)
-    items = {int(i.findtext(ESPI + "itemKind")): int(i.findtext(ESPI + "amount"))
-             for i in c.findall(ESPI + "costAdditionalDetailLastPeriod")}
+    items = {
+        int(i.findtext(ESPI + "itemKind")): int(i.findtext(ESPI + "amount"))
+        for i in c.findall(ESPI + "costAdditionalDetailLastPeriod")
+    }
     assert items[3] == sum(r["cost"] for r in rows)
     assert items[4] == u.tariffs["electricity"].fixed_monthly
     assert int(c.findtext(ESPI + "billLastPeriod")) == sum(items.values())
@@ -130,9 +146,11 @@ def test_without_cost_there_is_no_money(world):
 
 
 def test_local_time_parameters_follow_the_zone(world):
-    expected = {"bayview": ("-28800", "3600", "360E2000", "B40E2000"),
-                "lakeshore": ("-18000", "3600", "360E2000", "B40E2000"),
-                "prairie": ("-21600", "0", "FFFFFFFF", "FFFFFFFF")}
+    expected = {
+        "bayview": ("-28800", "3600", "360E2000", "B40E2000"),
+        "lakeshore": ("-18000", "3600", "360E2000", "B40E2000"),
+        "prairie": ("-21600", "0", "FFFFFFFF", "FFFFFFFF"),
+    }
     for slug, (tz_offset, dst_offset, start_rule, end_rule) in expected.items():
         u = world.utility(slug)
         root = parse(write(world, u, transient_usage_points(world, u, "apartment")))
@@ -150,14 +168,22 @@ def test_usage_documents_carry_no_personal_data(app):
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
         for customer in s.scalars(select(Customer)).all():
-            data = b"".join(usage_document(sb, customer.id, None, dt.date(2025, 5, 1), dt.date(2025, 7, 1), True,
-                                           "http://sandbox.test"))
+            data = b"".join(
+                usage_document(
+                    sb, customer.id, None, dt.date(2025, 5, 1), dt.date(2025, 7, 1), True, "http://sandbox.test"
+                )
+            )
             text = all_text(parse(data))
             tokens = set(re.split(r"[^0-9A-Za-z]+", text))
             for secret in (customer.street, customer.email, customer.phone):
                 assert secret not in text, secret
-            for word in (customer.first_name, customer.last_name, customer.account_number,
-                         customer.postal_code.replace(" ", ""), customer.username if customer.username != "demo" else ""):
+            for word in (
+                customer.first_name,
+                customer.last_name,
+                customer.account_number,
+                customer.postal_code.replace(" ", ""),
+                customer.username if customer.username != "demo" else "",
+            ):
                 assert word not in tokens, word
 
 
@@ -171,17 +197,23 @@ def test_entries_written_from_a_template_equal_lxml_serializing_each(world, with
     ups = transient_usage_points(world, u, "solar_house")
     urls = Urls.for_customer("http://sandbox.test", u.slug, "c0ffee00-0000-5000-8000-000000000000")
     feed = UsageFeed(world, u, urls, dt.date(2024, 1, 1), dt.date(2024, 7, 1), with_cost)
-    formed = [e for e in feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
-              if getattr(e, "form", None) is not None]
+    formed = [
+        e
+        for e in feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
+        if getattr(e, "form", None) is not None
+    ]
     assert len(formed) >= 6
-    odd = dataclasses.replace(formed[0], title="Q&A <\"bill\"> 100%", fields=tuple(
-        "Tariff & <rate> 5%" if isinstance(f, str) else f for f in formed[0].fields))
+    odd = dataclasses.replace(
+        formed[0],
+        title='Q&A <"bill"> 100%',
+        fields=tuple("Tariff & <rate> 5%" if isinstance(f, str) else f for f in formed[0].fields),
+    )
     writer = FeedWriter()
     for e in formed + [odd]:
         templated = writer.entry(e)
         plain = FeedWriter().entry(dataclasses.replace(e, form=None, content=lambda e=e: e.form(*e.fields)))
         assert templated == plain
-    assert b"Q&amp;A &lt;\"bill\"&gt; 100%" in writer.entry(odd)
+    assert b'Q&amp;A &lt;"bill"&gt; 100%' in writer.entry(odd)
 
 
 def test_blocks_written_from_the_run_template_equal_lxml_serializing_each(world):
@@ -193,8 +225,11 @@ def test_blocks_written_from_the_run_template_equal_lxml_serializing_each(world)
     ups = transient_usage_points(world, u, "solar_house")
     urls = Urls.for_customer("http://sandbox.test", u.slug, "c0ffee00-0000-5000-8000-000000000000")
     feed = UsageFeed(world, u, urls, START, END, True)
-    runs = [e for e in feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
-            if isinstance(e, BlockRun)]
+    runs = [
+        e
+        for e in feed.entries([(up, History(world.history_start, dt.date(2026, 1, 1))) for up in ups])
+        if isinstance(e, BlockRun)
+    ]
     assert runs
     for run in runs:
         written = b"".join(FeedWriter().run(run, chunk=1)).split(b"\n")[:-1]
@@ -213,19 +248,35 @@ def test_related_links_written_as_text_equal_lxml_serializing_them(prefix):
     from sandbox.espi.atom import ATOM as ATOM_NS
     from sandbox.espi.atom import NSMAPS, Entry, Link
 
-    related = [Link("related", "http://sandbox.test/a?x=1&y=\"2\"<3>", "espi-feed/IntervalBlock"),
-               Link("related", "http://sandbox.test/b\tc"), Link("related", "http://sandbox.test/ü", "espi-entry/X")]
-    e = Entry("MeterReading", "u-1", "http://sandbox.test/MR/u-1", "http://sandbox.test/MR", "t", 0, 0,
-              lambda: etree.Element("{http://naesb.org/espi}MeterReading"), related)
+    related = [
+        Link("related", 'http://sandbox.test/a?x=1&y="2"<3>', "espi-feed/IntervalBlock"),
+        Link("related", "http://sandbox.test/b\tc"),
+        Link("related", "http://sandbox.test/ü", "espi-entry/X"),
+    ]
+    e = Entry(
+        "MeterReading",
+        "u-1",
+        "http://sandbox.test/MR/u-1",
+        "http://sandbox.test/MR",
+        "t",
+        0,
+        0,
+        lambda: etree.Element("{http://naesb.org/espi}MeterReading"),
+        related,
+    )
     writer = FeedWriter(prefix)
     by_lxml = etree.tostring(etree.Element(f"{{{ATOM_NS}}}entry", nsmap=NSMAPS[prefix]))[:-2] + b">"
     by_lxml = etree.fromstring(by_lxml + b"</entry>")
     for x in related:
-        etree.SubElement(by_lxml, f"{{{ATOM_NS}}}link", {"rel": x.rel, "href": x.href, **({"type": x.type} if x.type else {})})
+        etree.SubElement(
+            by_lxml, f"{{{ATOM_NS}}}link", {"rel": x.rel, "href": x.href, **({"type": x.type} if x.type else {})}
+        )
     data = etree.tostring(by_lxml, encoding="UTF-8")
-    expected = data[data.index(b">") + 1: -len(b"</entry>")]
+    expected = data[data.index(b">") + 1 : -len(b"</entry>")]
     for written, bare in ((writer.entry(e), False), (writer.entry_document(e), True)):
-        entry = etree.fromstring(written if bare else writer.header("f", "t", "http://s", 0) + written + writer.footer())
+        entry = etree.fromstring(
+            written if bare else writer.header("f", "t", "http://s", 0) + written + writer.footer()
+        )
         entry = entry if bare else entry.find(f"{{{ATOM_NS}}}entry")
         got = [(x.get("rel"), x.get("href"), x.get("type")) for x in entry.findall(f"{{{ATOM_NS}}}link")][2:]
         assert got == [(x.rel, x.href, x.type) for x in related]
@@ -242,8 +293,9 @@ def _written(world, utility, ups, rendered=None, start=START, end=END, with_cost
     if keep is not None:
         entries = (e.subset([i for i in range(len(e)) if keep(i)]) if isinstance(e, BlockRun) else e for e in entries)
     writer = FeedWriter("espi", rendered, world)
-    return b"".join(writer.feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint", 0,
-                                entries))
+    return b"".join(
+        writer.feed("f0000000-0000-5000-8000-000000000000", "test", urls.parent + "/UsagePoint", 0, entries)
+    )
 
 
 def test_kept_block_text_is_what_writing_anew_gives(world, exact_world, monkeypatch):
@@ -318,13 +370,17 @@ def test_a_solar_homes_feed_holds_the_net_series_with_fb_7_and_the_received_one_
     root = parse(b"".join(FeedWriter().feed("f0000000-0000-5000-8000-000000000000", "t", urls.parent, 0, entries)))
     by_kind = check_feed(root)
     check_usage_structure(by_kind, root)
-    types = {reading_type_of(mr, root)["flowDirection"]: (mr, reading_type_of(mr, root)) for mr in by_kind["MeterReading"]}
+    types = {
+        reading_type_of(mr, root)["flowDirection"]: (mr, reading_type_of(mr, root)) for mr in by_kind["MeterReading"]
+    }
     assert set(types) == flows
     if 4 not in flows:
         return
     mr, rt = types[4]
     assert {k: rt[k] for k in FB_07} == FB_07 and rt["intervalLength"] == 3600
-    rows = {flow: {r["start"]: r for b in blocks_of(m, by_kind) for r in readings_of(b)} for flow, (m, _) in types.items()}
+    rows = {
+        flow: {r["start"]: r for b in blocks_of(m, by_kind) for r in readings_of(b)} for flow, (m, _) in types.items()
+    }
     assert rows[4] and all("cost" not in r for r in rows[4].values())  # net is not priced
     received = rows.get(19)
     truth = series(world, u, up, "electricity-received", START, END, cost=False)

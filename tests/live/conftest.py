@@ -1,5 +1,6 @@
 """A live sandbox (the real run.py on a free loopback port, a fresh SQLite database and a small world)
 for the resource-server tests of one module."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Start the real `run.py` on a free loopback port and wait for its running-at line; a free port and a
 seeded database for the tests that start other servers (gunicorn, granian) over `sandbox.wsgi:app`."""
+
 from __future__ import annotations
 
 import os
@@ -31,16 +32,29 @@ def free_port() -> int:
 
 def seed(url: str) -> None:
     """The README's first step: seed once, before any worker starts."""
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"], cwd=ROOT,
-                          env={**os.environ, "SANDBOX_DATABASE_URL": url}, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "sandbox", "seed", "--customers", "1"],
+        cwd=ROOT,
+        env={**os.environ, "SANDBOX_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and re.search(r"Seeded [0-9]+ utilities", proc.stdout), proc.stdout + proc.stderr
 
 
 def small_world(folder: Path, key: str) -> LiveServer:
     """run.py on a fresh SQLite file in `folder` with two customers a utility, no demo app, and the
     control API's key `key` (enter it with `with`)."""
-    return LiveServer("--database", str(folder / "world.db"), "--customers", "2", "--reset", "--no-demo-app",
-                      env={"SANDBOX_ADMIN_KEY": key})
+    return LiveServer(
+        "--database",
+        str(folder / "world.db"),
+        "--customers",
+        "2",
+        "--reset",
+        "--no-demo-app",
+        env={"SANDBOX_ADMIN_KEY": key},
+    )
 
 
 def end_group(pgid: int, timeout: float = 10) -> None:

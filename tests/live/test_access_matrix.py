@@ -21,6 +21,7 @@ the same. What a caller gets (ESPI.md 4.5 and the sandbox's JSON refusals):
 Every refusal is JSON (`error`, `error_description`), never HTML. DELETE calls (which revoke an
 authorization or delete a registration) run in the last test, on resources made for them.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,18 +58,33 @@ SUB = "Subscription/{subscription_id}"
 RC = "RetailCustomer/{retail_customer_id}"
 _UP = "UsagePoint/{usage_point_id}"
 # the usage-point tree below a parent (ESPI.md 4.3 rows /Subscription/{sid}/UsagePoint...)
-TREE = ("UsagePoint", _UP, f"{_UP}/MeterReading", f"{_UP}/MeterReading/{{meter_reading_id}}",
-        f"{_UP}/MeterReading/{{meter_reading_id}}/IntervalBlock",
-        f"{_UP}/MeterReading/{{meter_reading_id}}/IntervalBlock/{{interval_block_id}}",
-        f"{_UP}/UsageSummary", f"{_UP}/UsageSummary/{{usage_summary_id}}",
-        f"{_UP}/ElectricPowerUsageSummary", f"{_UP}/ElectricPowerUsageSummary/{{usage_summary_id}}",
-        f"{_UP}/ElectricPowerQualitySummary", f"{_UP}/ElectricPowerQualitySummary/{{quality_summary_id}}")
+TREE = (
+    "UsagePoint",
+    _UP,
+    f"{_UP}/MeterReading",
+    f"{_UP}/MeterReading/{{meter_reading_id}}",
+    f"{_UP}/MeterReading/{{meter_reading_id}}/IntervalBlock",
+    f"{_UP}/MeterReading/{{meter_reading_id}}/IntervalBlock/{{interval_block_id}}",
+    f"{_UP}/UsageSummary",
+    f"{_UP}/UsageSummary/{{usage_summary_id}}",
+    f"{_UP}/ElectricPowerUsageSummary",
+    f"{_UP}/ElectricPowerUsageSummary/{{usage_summary_id}}",
+    f"{_UP}/ElectricPowerQualitySummary",
+    f"{_UP}/ElectricPowerQualitySummary/{{quality_summary_id}}",
+)
 
 # the OpenAPI's root-level PII paths and the sandbox's placeholder for each member's id
-PII_ROOT = (("Customer", "customer_id"), ("CustomerAccount", "customer_account_id"),
-            ("CustomerAgreement", "customer_agreement_id"), ("ServiceLocation", "service_location_id"),
-            ("ServiceSupplier", "service_supplier_id"), ("Meter", "meter_id"), ("EndDevice", "end_device_id"),
-            ("Statement", "statement_id"), ("ProgramDateIdMappings", "program_date_id_mappings_id"))
+PII_ROOT = (
+    ("Customer", "customer_id"),
+    ("CustomerAccount", "customer_account_id"),
+    ("CustomerAgreement", "customer_agreement_id"),
+    ("ServiceLocation", "service_location_id"),
+    ("ServiceSupplier", "service_supplier_id"),
+    ("Meter", "meter_id"),
+    ("EndDevice", "end_device_id"),
+    ("Statement", "statement_id"),
+    ("ProgramDateIdMappings", "program_date_id_mappings_id"),
+)
 
 ORACLE: dict[str, dict[str, str]] = {
     # management (4.3 second table; 4.2: C and U may GET ReadServiceStatus)
@@ -116,20 +132,38 @@ ORACLE: dict[str, dict[str, str]] = {
 NOT_SERVED: tuple[tuple[str, str, str], ...] = (
     ("ApplicationInformation", "POST", "D: registrations come through /espi/1_1/register (RFC 7591)"),
     ("Authorization", "POST", "D: 'reference only'"),
-    *((f"{SUB}/{p}", "POST", "D: resource-level CRUD") for p in TREE[0::2] if "Summary" not in p
-      or "Electric" in p),
-    *((f"{SUB}/{p}", m, "D: resource-level CRUD") for p in TREE[1::2] if "Summary" not in p or "Electric" in p
-      for m in ("PUT", "DELETE")),
-    *((p, "POST", "D: resource-level CRUD") for p in ("ReadingType", "LocalTimeParameters", "UsagePoint",
-                                                       "MeterReading", "IntervalBlock")),
-    *((p, m, "D: resource-level CRUD") for p in ("ReadingType/{reading_type_id}",
-                                                  "LocalTimeParameters/{local_time_parameters_id}",
-                                                  "UsagePoint/{usage_point_id}", "MeterReading/{meter_reading_id}",
-                                                  "IntervalBlock/{interval_block_id}") for m in ("PUT", "DELETE")),
-    *((p, m, "D: 'reference only'") for p in ("ElectricPowerUsageSummary", "ElectricPowerQualitySummary")
-      for m in METHODS),
-    *((p, m, "D: 'reference only'") for p in ("ElectricPowerUsageSummary/{usage_summary_id}",
-                                               "ElectricPowerQualitySummary/{quality_summary_id}") for m in METHODS),
+    *((f"{SUB}/{p}", "POST", "D: resource-level CRUD") for p in TREE[0::2] if "Summary" not in p or "Electric" in p),
+    *(
+        (f"{SUB}/{p}", m, "D: resource-level CRUD")
+        for p in TREE[1::2]
+        if "Summary" not in p or "Electric" in p
+        for m in ("PUT", "DELETE")
+    ),
+    *(
+        (p, "POST", "D: resource-level CRUD")
+        for p in ("ReadingType", "LocalTimeParameters", "UsagePoint", "MeterReading", "IntervalBlock")
+    ),
+    *(
+        (p, m, "D: resource-level CRUD")
+        for p in (
+            "ReadingType/{reading_type_id}",
+            "LocalTimeParameters/{local_time_parameters_id}",
+            "UsagePoint/{usage_point_id}",
+            "MeterReading/{meter_reading_id}",
+            "IntervalBlock/{interval_block_id}",
+        )
+        for m in ("PUT", "DELETE")
+    ),
+    *(
+        (p, m, "D: 'reference only'")
+        for p in ("ElectricPowerUsageSummary", "ElectricPowerQualitySummary")
+        for m in METHODS
+    ),
+    *(
+        (p, m, "D: 'reference only'")
+        for p in ("ElectricPowerUsageSummary/{usage_summary_id}", "ElectricPowerQualitySummary/{quality_summary_id}")
+        for m in METHODS
+    ),
     *(("RetailCustomer", m, "D: reference-specific XML") for m in METHODS),
     *((RC, m, "D: reference-specific XML") for m in METHODS),
     *((f"{RC}/Authorization", m, "D: 'reference only'") for m in METHODS),
@@ -180,8 +214,10 @@ def test_the_access_policy_matrix_is_the_oracle():
             want = set(ORACLE.get(path, {}).get(method, ""))
             got = matrix.get(path, {}).get(method, set())
             if want != got:
-                differences.append(f"{method} {path}: ESPI.md {''.join(sorted(want)) or '-'}, "
-                                   f"access.MATRIX {''.join(sorted(got)) or '-'}")
+                differences.append(
+                    f"{method} {path}: ESPI.md {''.join(sorted(want)) or '-'}, "
+                    f"access.MATRIX {''.join(sorted(got)) or '-'}"
+                )
     for path, method, _ in NOT_SERVED:
         if method in matrix.get(path, {}):
             differences.append(f"{method} {path}: in NOT_SERVED but served; move it to ORACLE")
@@ -215,8 +251,14 @@ class Got:
         return json.loads(self.body)
 
 
-def call(method: str, url: str, token: str | None = None, authorization: str | None = None,
-         query: dict | None = None, headers: dict | None = None) -> Got:
+def call(
+    method: str,
+    url: str,
+    token: str | None = None,
+    authorization: str | None = None,
+    query: dict | None = None,
+    headers: dict | None = None,
+) -> Got:
     h = dict(headers or {})
     if token is not None:
         h["Authorization"] = f"Bearer {token}"
@@ -252,8 +294,12 @@ def entries(body: bytes) -> list[AtomEntry]:
     out = []
     for e in root.iter(f"{ATOM}entry"):
         links = e.findall(f"{ATOM}link")
-        out.append(AtomEntry(next(str(x.get("href")) for x in links if x.get("rel") == "self"),
-                             [str(x.get("href")) for x in links if x.get("rel") == "related"]))
+        out.append(
+            AtomEntry(
+                next(str(x.get("href")) for x in links if x.get("rel") == "self"),
+                [str(x.get("href")) for x in links if x.get("rel") == "related"],
+            )
+        )
     return out
 
 
@@ -337,19 +383,26 @@ def holder(root: str, tok: dict) -> Holder:
 
 def consent_choices(base: str, slug: str, customer: requests.Session, client_id: str, scope: str) -> dict[str, str]:
     """The consent page's usage points: commodity -> the checkbox value."""
-    q = {"client_id": client_id, "redirect_uri": tokens.CALLBACK, "response_type": "code", "scope": scope,
-         "state": "st"}
+    q = {
+        "client_id": client_id,
+        "redirect_uri": tokens.CALLBACK,
+        "response_type": "code",
+        "scope": scope,
+        "state": "st",
+    }
     page = customer.get(f"{base}/dc/{slug}/oauth/authorize?" + urlencode(q), timeout=30).text
     found = re.findall(r'name="usage_point" value="(\d+)"[^>]*>\s*<span><span class="commodity (\w+)"', page)
     return {commodity: value for value, commodity in found}
 
 
-def authorize(base: str, slug: str, customer: requests.Session, scope: str, client: tuple[str, str],
-              usage_points: list[str]) -> dict:
+def authorize(
+    base: str, slug: str, customer: requests.Session, scope: str, client: tuple[str, str], usage_points: list[str]
+) -> dict:
     """A customer token of `client` for the chosen usage points: the token response."""
     answer = tokens.code_for(base, slug, scope, customer, client_id=client[0], usage_points=usage_points)
-    r = tokens.token(base, slug, client, grant_type="authorization_code", code=answer["code"],
-                     redirect_uri=tokens.CALLBACK)
+    r = tokens.token(
+        base, slug, client, grant_type="authorization_code", code=answer["code"], redirect_uri=tokens.CALLBACK
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -382,13 +435,18 @@ def other_customer(base: str, slug: str) -> dict[str, str]:
     s = requests.Session()
     s.trust_env = False
     page = s.get(f"{base}/dc/{slug}/admin/", timeout=30).text
-    r = s.post(f"{base}/dc/{slug}/admin/login", data={"username": "staff", "password": "staff",
-                                                       "csrf_token": tokens.csrf(page)}, allow_redirects=False,
-               timeout=30)
+    r = s.post(
+        f"{base}/dc/{slug}/admin/login",
+        data={"username": "staff", "password": "staff", "csrf_token": tokens.csrf(page)},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert r.status_code == 303, r.text[:300]
     page = s.get(f"{base}/dc/{slug}/admin/", timeout=30).text
-    row = re.compile(r'<th scope="row"><a [^>]*>([^<]+)</a></th><td>(\d+)</td>\s*<td>([^<]+)</td>'
-                     r"<td><code>([^<]+)</code></td><td>([^<]*)</td>")
+    row = re.compile(
+        r'<th scope="row"><a [^>]*>([^<]+)</a></th><td>(\d+)</td>\s*<td>([^<]+)</td>'
+        r"<td><code>([^<]+)</code></td><td>([^<]*)</td>"
+    )
     for name, account, address, username, home in row.findall(page):
         if username != "demo" and "service ends" not in home:
             return {"name": name, "account": account, "street": address.split(",")[0], "username": username}
@@ -444,8 +502,9 @@ def world(live) -> World:
     reg1, reg2 = register(base, SLUG, "Matrix Other Party"), register(base, SLUG, "Matrix Second Registration")
     a = holder(root, authorize(base, SLUG, demo, pii_scope, tokens.DEMO, [choices["electricity"]]))
     a_usage = holder(root, authorize(base, SLUG, demo, usage_scope, tokens.DEMO, [choices["electricity"]]))
-    t2 = holder(root, authorize(base, SLUG, demo, pii_scope, (reg1["client_id"], reg1["client_secret"]),
-                                [choices["gas"]]))
+    t2 = holder(
+        root, authorize(base, SLUG, demo, pii_scope, (reg1["client_id"], reg1["client_secret"]), [choices["gas"]])
+    )
 
     who = other_customer(base, SLUG)
     password = tomllib.loads((ROOT / "seed_data" / "world.toml").read_text())["customer_password"]
@@ -454,10 +513,29 @@ def world(live) -> World:
 
     c, u, d = (tokens.client_token(base, SLUG, cred) for cred in (tokens.DEMO, tokens.UPLOAD, tokens.CUSTODIAN))
     t2_client = tokens.client_token(base, SLUG, (reg1["client_id"], reg1["client_secret"]))
-    tok = {"A": a.access, "C": c["access_token"], "U": u["access_token"], "D": d["access_token"],
-           "R": reg1["registration_access_token"]}
-    w = World(base, root, tok, a, a_usage, b, t2, reg1, reg2, last(u["authorizationURI"]),
-              last(t2_client["authorizationURI"]), pii_scope, usage_scope, demo)
+    tok = {
+        "A": a.access,
+        "C": c["access_token"],
+        "U": u["access_token"],
+        "D": d["access_token"],
+        "R": reg1["registration_access_token"],
+    }
+    w = World(
+        base,
+        root,
+        tok,
+        a,
+        a_usage,
+        b,
+        t2,
+        reg1,
+        reg2,
+        last(u["authorizationURI"]),
+        last(t2_client["authorizationURI"]),
+        pii_scope,
+        usage_scope,
+        demo,
+    )
     # every placeholder of the oracle's paths has a real id of the A token's own (but power quality)
     needed = {m.group(1) for p in ORACLE for m in re.finditer(r"\{(\w+)(?::\w+)?\}", p)}
     assert needed - set(w.ids("A")) == set(), w.ids("A")
@@ -468,8 +546,9 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: ids[m.group(1)], path)
 
 
-def send(w: World, caller: str, method: str, path: str, ids: dict[str, str] | None = None,
-         token: str | None = None) -> Got:
+def send(
+    w: World, caller: str, method: str, path: str, ids: dict[str, str] | None = None, token: str | None = None
+) -> Got:
     url = f"{w.root}/{fill(path, ids if ids is not None else w.ids(caller))}"
     query = QUERY if method == "GET" else None
     if caller == "none":
@@ -531,8 +610,9 @@ def check(w: World, path: str, method: str, caller: str, got: Got) -> list[str]:
                 problems.append(f"{name}: 200 but not a PDF ({got.headers.get('Content-Type')})")
         elif method == "GET":
             ctype = got.headers.get("Content-Type", "")
-            if not ctype.startswith("application/atom+xml") or not re.search(rb"<(feed|entry|ServiceStatus)\b",
-                                                                                got.body[:4000]):
+            if not ctype.startswith("application/atom+xml") or not re.search(
+                rb"<(feed|entry|ServiceStatus)\b", got.body[:4000]
+            ):
                 problems.append(f"{name}: 200 but not an Atom document ({ctype}): {got.text[:120]!r}")
         return problems
     if got.status != want:
@@ -563,6 +643,7 @@ def answers_delete(path: str) -> bool:
 
 # --- every path x method x caller ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", list(ORACLE), ids=str)
 def test_every_method_and_token_kind_gets_what_the_oracle_says(world, path):
     problems = []
@@ -588,19 +669,26 @@ def test_a_customer_token_without_customer_data_blocks_is_refused_the_pii_paths(
 
 def test_a_token_of_one_utility_is_unknown_at_another(world):
     other = urls.resource_root(world.base, OTHER_UTILITY)
-    calls = {"A": f"{other}/Batch/Subscription/{world.a.ids['subscription_id']}",
-             "C": f"{other}/ReadServiceStatus", "U": f"{other}/ReadServiceStatus", "D": f"{other}/ReadServiceStatus",
-             "R": f"{other}/ApplicationInformation/{world.reg1['application_id']}"}
+    calls = {
+        "A": f"{other}/Batch/Subscription/{world.a.ids['subscription_id']}",
+        "C": f"{other}/ReadServiceStatus",
+        "U": f"{other}/ReadServiceStatus",
+        "D": f"{other}/ReadServiceStatus",
+        "R": f"{other}/ApplicationInformation/{world.reg1['application_id']}",
+    }
     for caller, url in calls.items():
         got = call("GET", url, world.tok[caller])
         assert got.status == 401, (caller, got.status, got.text)
         assert 'error="invalid_token"' in got.headers.get("WWW-Authenticate", ""), got.headers
         assert got.json()["error"] == "invalid_token" and not refusal_problems(got)
     # ... and each works at home
-    home = {"A": f"{world.root}/Batch/Subscription/{world.a.ids['subscription_id']}",
-            "C": f"{world.root}/ReadServiceStatus", "U": f"{world.root}/ReadServiceStatus",
-            "D": f"{world.root}/ReadServiceStatus",
-            "R": f"{world.root}/ApplicationInformation/{world.reg1['application_id']}"}
+    home = {
+        "A": f"{world.root}/Batch/Subscription/{world.a.ids['subscription_id']}",
+        "C": f"{world.root}/ReadServiceStatus",
+        "U": f"{world.root}/ReadServiceStatus",
+        "D": f"{world.root}/ReadServiceStatus",
+        "R": f"{world.root}/ApplicationInformation/{world.reg1['application_id']}",
+    }
     for caller, url in home.items():
         assert call("GET", url, world.tok[caller], query=QUERY).status == 200, caller
 
@@ -616,6 +704,7 @@ def test_rows_of_espi_the_sandbox_does_not_serve_refuse_in_json(world, row):
 
 
 # --- isolation: another customer's ids, another third party's ids ---------------------------------------
+
 
 def _leaks(got: Got, secrets: set[str]) -> list[str]:
     sent = got.url
@@ -645,8 +734,10 @@ def isolation_cases(w: World, other: Holder) -> list[tuple[str, dict[str, str], 
             continue
         cases.append((path, mine | theirs, "all theirs"))
         if len(names) > 1:
-            cases += [(path, mine | {n: theirs[n]} | ({"rest": mine["rest"]} if n != "rest" else {}),
-                       f"their {n}") for n in swappable]
+            cases += [
+                (path, mine | {n: theirs[n]} | ({"rest": mine["rest"]} if n != "rest" else {}), f"their {n}")
+                for n in swappable
+            ]
     return cases
 
 
@@ -677,14 +768,21 @@ def test_usage_points_the_customer_did_not_share_are_not_in_their_subscription(w
     assert world.t2.ids["usage_point_id"] in gas
     problems = []
     for path, ids, what in isolation_cases(world, world.t2):
-        if not path.startswith(("Batch/Subscription", "Subscription", "ReadingType")) or \
-                "subscription_id" in what or what == "all theirs":
+        if (
+            not path.startswith(("Batch/Subscription", "Subscription", "ReadingType"))
+            or "subscription_id" in what
+            or what == "all theirs"
+        ):
             continue
         got = send(world, "A", "GET", path, ids)
         if got.status not in (403, 404) or refusal_problems(got) or _leaks(got, gas):
             problems.append(f"GET {got.url} ({what}): {got.status} {_leaks(got, gas)} {got.text[:150]!r}")
-    body = call("GET", f"{world.root}/Batch/Subscription/{world.a.ids['subscription_id']}", world.a.access,
-                query={"published-min": _days_ago(3)}).body
+    body = call(
+        "GET",
+        f"{world.root}/Batch/Subscription/{world.a.ids['subscription_id']}",
+        world.a.access,
+        query={"published-min": _days_ago(3)},
+    ).body
     assert b"<feed" in body and not _leaks(Got(200, requests.structures.CaseInsensitiveDict(), body, ""), gas)
     assert not problems, "\n".join(problems)
 
@@ -708,8 +806,9 @@ def test_another_third_partys_authorizations_and_bulk_are_not_there_for_a_client
                 problems.append(f"{method} {got.url}: {got.status} {_leaks(got, theirs)} {got.text[:150]!r}")
     got = send(world, "C", "GET", "Batch/Bulk/{bulk_id}", {"bulk_id": reg1["client_id"]})
     if got.status not in (403, 404) or refusal_problems(got) or _leaks(got, theirs):
-        problems.append(f"GET {got.url}: want 403/404 and none of theirs, got {got.status} "
-                        f"{_leaks(got, theirs)} {got.text[:150]!r}")
+        problems.append(
+            f"GET {got.url}: want 403/404 and none of theirs, got {got.status} {_leaks(got, theirs)} {got.text[:150]!r}"
+        )
     mine = call("GET", f"{world.root}/Authorization", world.tok["C"])
     if mine.status != 200:
         problems.append(f"GET Authorization (C): want 200, got {mine.status} {mine.text[:150]!r}")
@@ -717,8 +816,9 @@ def test_another_third_partys_authorizations_and_bulk_are_not_there_for_a_client
         problems.append(f"GET Authorization (C): the other third party's {_leaks(mine, theirs)}")
     elif world.a.ids["authorization_id"].encode() not in mine.body:
         problems.append("GET Authorization (C): its own customer authorization is not listed")
-    bulk = call("GET", f"{world.root}/Batch/Bulk/{tokens.DEMO[0]}", world.tok["C"],
-                query={"published-min": _days_ago(3)})
+    bulk = call(
+        "GET", f"{world.root}/Batch/Bulk/{tokens.DEMO[0]}", world.tok["C"], query={"published-min": _days_ago(3)}
+    )
     assert bulk.status == 200 and world.a.ids["usage_point_id"].encode() in bulk.body
     if _leaks(bulk, theirs):
         problems.append(f"GET Batch/Bulk/{tokens.DEMO[0]} (C): the other third party's {_leaks(bulk, theirs)}")
@@ -734,8 +834,14 @@ def test_a_registration_token_reaches_its_own_registration_only(world):
     reg1, reg2 = world.reg1, world.reg2
     theirs = {reg1["client_id"], reg1["client_name"], reg1["client_secret"], reg1["registration_access_token"]}
     for method in ("GET", "PUT"):
-        got = send(world, "R", method, "ApplicationInformation/{application_id}",
-                   {"application_id": reg1["application_id"]}, token=reg2["registration_access_token"])
+        got = send(
+            world,
+            "R",
+            method,
+            "ApplicationInformation/{application_id}",
+            {"application_id": reg1["application_id"]},
+            token=reg2["registration_access_token"],
+        )
         assert got.status == 403 and not refusal_problems(got), (method, got.status, got.text)
         assert not _leaks(got, theirs)
     got = call("GET", reg2["registration_client_uri"], reg2["registration_access_token"])
@@ -743,6 +849,7 @@ def test_a_registration_token_reaches_its_own_registration_only(world):
 
 
 # --- DELETE, last: on authorizations and registrations made for it -----------------------------------------
+
 
 def test_delete_last(world):
     """DELETE Authorization/{id} and ApplicationInformation/{id} for every caller: refused kinds on the
@@ -757,8 +864,14 @@ def test_delete_last(world):
     if got.status != 404 or refusal_problems(got):
         problems.append(f"DELETE {got.url} as C: want 404, got {got.status} {got.text[:150]!r}")
     # another registration is not this registration token's to delete
-    got = send(world, "R", "DELETE", app_path, {"application_id": world.reg1["application_id"]},
-               token=world.reg2["registration_access_token"])
+    got = send(
+        world,
+        "R",
+        "DELETE",
+        app_path,
+        {"application_id": world.reg1["application_id"]},
+        token=world.reg2["registration_access_token"],
+    )
     if got.status != 403 or refusal_problems(got):
         problems.append(f"DELETE {got.url} with another registration's token: want 403, got {got.status}")
 
@@ -767,8 +880,13 @@ def test_delete_last(world):
     for caller in ORACLE[auth_path]["DELETE"]:
         made = authorize(world.base, SLUG, world.demo, world.usage_scope, tokens.DEMO, [choices["electricity"]])
         aid = last(made["authorizationURI"])
-        problems += check(world, auth_path, "DELETE", caller,
-                          send(world, caller, "DELETE", auth_path, world.ids(caller) | {"authorization_id": aid}))
+        problems += check(
+            world,
+            auth_path,
+            "DELETE",
+            caller,
+            send(world, caller, "DELETE", auth_path, world.ids(caller) | {"authorization_id": aid}),
+        )
         after = call("GET", made["resourceURI"], made["access_token"], query=QUERY)
         if after.status != 401:
             problems.append(f"after DELETE as {caller}: its customer token got {after.status}, want 401")
@@ -779,16 +897,24 @@ def test_delete_last(world):
     for caller in ORACLE[app_path]["DELETE"]:
         reg = register(world.base, SLUG, f"Matrix Delete {caller}")
         token = reg["registration_access_token"] if caller == "R" else None
-        problems += check(world, app_path, "DELETE", caller,
-                          send(world, caller, "DELETE", app_path, {"application_id": reg["application_id"]},
-                               token=token))
+        problems += check(
+            world,
+            app_path,
+            "DELETE",
+            caller,
+            send(world, caller, "DELETE", app_path, {"application_id": reg["application_id"]}, token=token),
+        )
         gone = call("GET", reg["registration_client_uri"], world.tok["D"])
         if gone.status != 404:
             problems.append(f"after DELETE as {caller}: the registration answers {gone.status}, want 404")
 
     # what the refused calls aimed at is still there
-    assert call("GET", f"{world.root}/Batch/Subscription/{world.a.ids['subscription_id']}", world.a.access,
-                query=QUERY).status == 200
+    assert (
+        call(
+            "GET", f"{world.root}/Batch/Subscription/{world.a.ids['subscription_id']}", world.a.access, query=QUERY
+        ).status
+        == 200
+    )
     assert call("GET", world.t2.token["resourceURI"], world.t2.access, query=QUERY).status == 200
     assert call("GET", world.reg1["registration_client_uri"], world.tok["R"]).status == 200
     assert call("GET", world.reg2["registration_client_uri"], world.reg2["registration_access_token"]).status == 200

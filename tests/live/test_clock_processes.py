@@ -1,5 +1,6 @@
 """Two server processes over one database agree on the sandbox's time: a clock moved through one
 moves for the other, and tokens, codes and authorizations expire by it in both."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +22,10 @@ SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;Histor
 def pair(tmp_path_factory):
     db = str(tmp_path_factory.mktemp("clock") / "world.db")
     env = {"SANDBOX_ADMIN_KEY": KEY}
-    with LiveServer("--database", db, "--customers", "1", "--reset", env=env) as a, \
-            LiveServer("--database", db, env=env) as b:
+    with (
+        LiveServer("--database", db, "--customers", "1", "--reset", env=env) as a,
+        LiveServer("--database", db, env=env) as b,
+    ):
         yield SandboxClient(a.url, KEY), SandboxClient(b.url, KEY)
 
 
@@ -54,6 +57,9 @@ def test_expiry_follows_the_shared_clock_in_every_process(pair):
     assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
     # and the authorization itself, at the end of its period
     b.advance(days=3 * 366)
-    ended = requests.get(fresh.json()["resourceURI"].replace(a.url, b.url),
-                         headers={"Authorization": f"Bearer {fresh.json()['access_token']}"}, timeout=30)
+    ended = requests.get(
+        fresh.json()["resourceURI"].replace(a.url, b.url),
+        headers={"Authorization": f"Bearer {fresh.json()['access_token']}"},
+        timeout=30,
+    )
     assert ended.status_code == 401 and ended.headers["X-Sandbox-Reason"] == "authorization_expired"

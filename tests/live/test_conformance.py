@@ -10,6 +10,7 @@ serves (a customer's Batch/Subscription feed, the data custodian's collections).
 access (revocation, refresh) do it to authorizations of their own; the uploads of items 63-64 go
 to a server of their own, so that what they store cannot disturb the other items.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,6 +51,7 @@ XML = {"Content-Type": "application/xml"}
 
 
 # --- HTTP: every answer under /espi/ is judged ---------------------------------------------------
+
 
 def call(method: str, url: str, bearer: str | None = None, **kw) -> requests.Response:
     """One request. Under /espi/ a refusal must be JSON and an XML body valid ESPI 4.0 (parsed into
@@ -95,10 +97,15 @@ def fbs(scope: str) -> set[int]:
 
 def register(base: str, slug: str, name: str) -> dict:
     """A dynamic registration (RFC 7591 style): client credentials and the registration access token."""
-    body = {"client_name": name, "redirect_uris": [CALLBACK], "contacts": ["conformance@tp.example"],
-            "thirdPartyNotifyUri": "http://127.0.0.1:9/notify"}
-    r = requests.post(f"{base}/dc/{slug}/espi/1_1/register", json=body, headers={"Accept": "application/json"},
-                      timeout=30)
+    body = {
+        "client_name": name,
+        "redirect_uris": [CALLBACK],
+        "contacts": ["conformance@tp.example"],
+        "thirdPartyNotifyUri": "http://127.0.0.1:9/notify",
+    }
+    r = requests.post(
+        f"{base}/dc/{slug}/espi/1_1/register", json=body, headers={"Accept": "application/json"}, timeout=30
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -112,6 +119,7 @@ def grant(base: str, slug: str, scope: str, credentials: tuple[str, str] = DEMO)
 
 
 # --- reading documents ------------------------------------------------------------------------------
+
 
 def self_of(e) -> str:
     return links(e, "self")[0]
@@ -150,8 +158,11 @@ def block_window(b) -> tuple[int, int]:
 def as_feed(entry) -> etree._Element:
     """A bare entry document in a minimal feed, so check_feed's per-entry rules apply to it."""
     f = etree.Element(ATOM + "feed", nsmap={None: ATOM[1:-1]})
-    for name, text in (("id", f"urn:uuid:{uuid.uuid4()}"), ("title", "wrapper"),
-                       ("updated", entry.findtext(ATOM + "updated"))):
+    for name, text in (
+        ("id", f"urn:uuid:{uuid.uuid4()}"),
+        ("title", "wrapper"),
+        ("updated", entry.findtext(ATOM + "updated")),
+    ):
         etree.SubElement(f, ATOM + name).text = text
     etree.SubElement(f, ATOM + "link", rel="self", href="http://wrapper.invalid/feed")
     f.append(copy.deepcopy(entry))
@@ -257,8 +268,12 @@ def other_tp(dc):
     """A second third party (dynamic registration) with an authorization of the demo customer."""
     reg = register(dc.base, dc.slug, "Conformance Other TP")
     cred = (reg["client_id"], reg["client_secret"])
-    return SimpleNamespace(reg=reg, cred=cred, cust=grant(dc.base, dc.slug, dc.usage_scope, cred),
-                           c=client_token(dc.base, dc.slug, cred)["access_token"])
+    return SimpleNamespace(
+        reg=reg,
+        cred=cred,
+        cust=grant(dc.base, dc.slug, dc.usage_scope, cred),
+        c=client_token(dc.base, dc.slug, cred)["access_token"],
+    )
 
 
 def ensure(problems: list, what: str) -> None:
@@ -266,6 +281,7 @@ def ensure(problems: list, what: str) -> None:
 
 
 # --- the resource paths of ESPI.md 4.3, with real ids ------------------------------------------------
+
 
 def espi_paths(dc: Dc) -> dict[str, list[str]]:
     """ESPI.md 4.3's paths below {R} (with ids the sandbox serves) -> the methods the table lists."""
@@ -275,41 +291,62 @@ def espi_paths(dc: Dc) -> dict[str, list[str]]:
     rt, ltp = last(self_of(dc.first("ReadingType"))), last(self_of(dc.first("LocalTimeParameters")))
     g, crud = ["GET"], ["GET", "POST", "PUT", "DELETE"]
     return {
-        f"Batch/Subscription/{dc.sid}": g, f"Batch/Subscription/{dc.sid}/UsagePoint": g,
+        f"Batch/Subscription/{dc.sid}": g,
+        f"Batch/Subscription/{dc.sid}/UsagePoint": g,
         f"Batch/Subscription/{dc.sid}/UsagePoint/{last(self_of(up))}": g,
         f"Batch/RetailCustomer/{dc.rc}/UsagePoint": ["GET", "POST"],
         f"Batch/RetailCustomer/{dc.rc}/UsagePoint/{last(self_of(up))}": g,
-        f"Batch/RetailCustomer/{dc.rc}": g, "Batch/Bulk/demo-third-party": g,
-        f"Subscription/{dc.sid}/UsagePoint": ["GET", "POST"], sub: ["GET", "PUT", "DELETE"],
-        f"{sub}/MeterReading": ["GET", "POST"], mr_path: ["GET", "PUT", "DELETE"],
-        f"{mr_path}/IntervalBlock": ["GET", "POST"], f"{mr_path}/IntervalBlock/{last(self_of(ib))}": ["GET", "PUT", "DELETE"],
-        f"{sub}/UsageSummary": g, f"{sub}/ElectricPowerUsageSummary": ["GET", "POST"],
+        f"Batch/RetailCustomer/{dc.rc}": g,
+        "Batch/Bulk/demo-third-party": g,
+        f"Subscription/{dc.sid}/UsagePoint": ["GET", "POST"],
+        sub: ["GET", "PUT", "DELETE"],
+        f"{sub}/MeterReading": ["GET", "POST"],
+        mr_path: ["GET", "PUT", "DELETE"],
+        f"{mr_path}/IntervalBlock": ["GET", "POST"],
+        f"{mr_path}/IntervalBlock/{last(self_of(ib))}": ["GET", "PUT", "DELETE"],
+        f"{sub}/UsageSummary": g,
+        f"{sub}/ElectricPowerUsageSummary": ["GET", "POST"],
         f"{sub}/ElectricPowerQualitySummary": ["GET", "POST"],
-        "LocalTimeParameters": ["GET", "POST"], f"LocalTimeParameters/{ltp}": ["GET", "PUT", "DELETE"],
-        "ReadingType": ["GET", "POST"], f"ReadingType/{rt}": ["GET", "PUT", "DELETE"],
-        "UsagePoint": crud, f"UsagePoint/{last(self_of(up))}": crud, "MeterReading": crud,
-        f"MeterReading/{last(self_of(mr))}": crud, "IntervalBlock": crud, f"IntervalBlock/{last(self_of(ib))}": crud,
-        "ReadServiceStatus": g, "ApplicationInformation": ["GET", "POST"],
-        f"ApplicationInformation/{NOWHERE}": ["GET", "PUT", "DELETE"], "Authorization": ["GET", "POST"],
+        "LocalTimeParameters": ["GET", "POST"],
+        f"LocalTimeParameters/{ltp}": ["GET", "PUT", "DELETE"],
+        "ReadingType": ["GET", "POST"],
+        f"ReadingType/{rt}": ["GET", "PUT", "DELETE"],
+        "UsagePoint": crud,
+        f"UsagePoint/{last(self_of(up))}": crud,
+        "MeterReading": crud,
+        f"MeterReading/{last(self_of(mr))}": crud,
+        "IntervalBlock": crud,
+        f"IntervalBlock/{last(self_of(ib))}": crud,
+        "ReadServiceStatus": g,
+        "ApplicationInformation": ["GET", "POST"],
+        f"ApplicationInformation/{NOWHERE}": ["GET", "PUT", "DELETE"],
+        "Authorization": ["GET", "POST"],
         f"Authorization/{last(dc.cust['authorizationURI'])}": ["GET", "PUT", "DELETE"],
         f"RetailCustomer/{dc.rc}/Customer": g,
     }
 
 
 # The writes the sandbox's resource server takes at all (its URL table); ESPI.md 4.3 lists more.
-SANDBOX_WRITES = {("POST", "Batch/RetailCustomer/{rc}/UsagePoint"), ("PUT", "Authorization/{aid}"),
-                  ("DELETE", "Authorization/{aid}"), ("PUT", "ApplicationInformation/{ai}"),
-                  ("DELETE", "ApplicationInformation/{ai}")}
+SANDBOX_WRITES = {
+    ("POST", "Batch/RetailCustomer/{rc}/UsagePoint"),
+    ("PUT", "Authorization/{aid}"),
+    ("DELETE", "Authorization/{aid}"),
+    ("PUT", "ApplicationInformation/{ai}"),
+    ("DELETE", "ApplicationInformation/{ai}"),
+}
 
 
 def _is_sandbox_write(dc: Dc, method: str, path: str) -> bool:
-    shapes = {"Batch/RetailCustomer/{rc}/UsagePoint": f"Batch/RetailCustomer/{dc.rc}/UsagePoint",
-              "Authorization/{aid}": f"Authorization/{last(dc.cust['authorizationURI'])}",
-              "ApplicationInformation/{ai}": f"ApplicationInformation/{NOWHERE}"}
+    shapes = {
+        "Batch/RetailCustomer/{rc}/UsagePoint": f"Batch/RetailCustomer/{dc.rc}/UsagePoint",
+        "Authorization/{aid}": f"Authorization/{last(dc.cust['authorizationURI'])}",
+        "ApplicationInformation/{ai}": f"ApplicationInformation/{NOWHERE}",
+    }
     return any(method == m and path == shapes[p] for m, p in SANDBOX_WRITES)
 
 
 # --- 1-13: transport and authentication of the resource server ------------------------------------
+
 
 def test_item_01_every_resource_without_a_bearer_token_is_401_with_a_bearer_challenge(dc):
     """ESPI.md 11.1 for the methods each resource answers: GET everywhere, the writes where the sandbox takes
@@ -350,8 +387,9 @@ def test_item_02_no_unknown_or_revoked_token_on_a_subscription_is_401_invalid_to
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"], r.headers
 
     revoked = dc.customer()
-    r = requests.post(f"{dc.base}/dc/{dc.slug}/oauth/revoke", data={"token": revoked["access_token"]}, auth=DEMO,
-                      timeout=30)
+    r = requests.post(
+        f"{dc.base}/dc/{dc.slug}/oauth/revoke", data={"token": revoked["access_token"]}, auth=DEMO, timeout=30
+    )
     assert r.status_code == 200, r.text
     r = call("GET", revoked["resourceURI"], revoked["access_token"])
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"], (r.status_code, r.text)
@@ -371,7 +409,10 @@ def test_item_03_customer_token_on_its_resource_uri_is_an_atom_feed(dc):
 def test_item_04_customer_token_on_another_subscription_is_403(dc):
     other = dc.customer()  # the same customer's second authorization: another subscription
     assert last(other["resourceURI"]) != dc.sid
-    for path in (f"Batch/Subscription/{last(other['resourceURI'])}", f"Subscription/{last(other['resourceURI'])}/UsagePoint"):
+    for path in (
+        f"Batch/Subscription/{last(other['resourceURI'])}",
+        f"Subscription/{last(other['resourceURI'])}/UsagePoint",
+    ):
         r = call("GET", dc.url(path), dc.a)
         assert r.status_code == 403, (path, r.status_code, r.text)
     assert get(other["resourceURI"], other["access_token"]).root is not None
@@ -453,8 +494,9 @@ def test_item_11_custodian_token_reads_the_dc_wide_collections(dc):
         r = get(dc.url(path), dc.d, params={"max-results": "1000"} if path == "IntervalBlock" else None)
         by_kind = check_feed(r.root, related_resolve=False)
         assert set(by_kind) == {path}, (path, set(by_kind))
-    customers = {self_of(e).split("/RetailCustomer/")[1].split("/")[0]
-                 for e in entries(get(dc.url("UsagePoint"), dc.d).root)}
+    customers = {
+        self_of(e).split("/RetailCustomer/")[1].split("/")[0] for e in entries(get(dc.url("UsagePoint"), dc.d).root)
+    }
     assert dc.rc in customers and len(customers) > 1  # every customer's, not one
 
 
@@ -462,9 +504,13 @@ def test_item_11_custodian_token_reads_the_dc_wide_collections(dc):
 def test_item_12_malformed_query_values_are_400_naming_the_parameter(dc, query):
     name = query.split("=")[0]
     aid = last(dc.cust["authorizationURI"])
-    for url, bearer in ((dc.cust["resourceURI"], dc.a), (dc.url("ReadingType"), dc.a), (dc.url("UsagePoint"), dc.d),
-                        (dc.url(f"Authorization/{aid}"), dc.c),
-                        (dc.url(f"Batch/RetailCustomer/{dc.rc}/UsagePoint"), dc.d)):
+    for url, bearer in (
+        (dc.cust["resourceURI"], dc.a),
+        (dc.url("ReadingType"), dc.a),
+        (dc.url("UsagePoint"), dc.d),
+        (dc.url(f"Authorization/{aid}"), dc.c),
+        (dc.url(f"Batch/RetailCustomer/{dc.rc}/UsagePoint"), dc.d),
+    ):
         r = call("GET", f"{url}?{query}", bearer)
         assert r.status_code == 400, (url, r.status_code)
         assert name in r.json()["error_description"], r.json()
@@ -473,14 +519,24 @@ def test_item_12_malformed_query_values_are_400_naming_the_parameter(dc, query):
 def test_item_13_ids_that_do_not_exist_are_404(dc):
     up, mr = self_of(dc.first("UsagePoint")), self_of(dc.first("MeterReading"))
     pii_self = self_of(entries(dc.pii)[0])
-    asks = [(f"ReadingType/{NOWHERE}", dc.a), (f"LocalTimeParameters/{NOWHERE}", dc.a),
-            (f"Subscription/{dc.sid}/UsagePoint/{NOWHERE}", dc.a), (f"{up}/MeterReading/{NOWHERE}", dc.a),
-            (f"{mr}/IntervalBlock/{NOWHERE}", dc.a), (f"{up}/UsageSummary/{NOWHERE}", dc.a),
-            (f"UsagePoint/{NOWHERE}", dc.d), (f"MeterReading/{NOWHERE}", dc.d), (f"IntervalBlock/{NOWHERE}", dc.d),
-            (f"Authorization/{NOWHERE}", dc.c), (f"Authorization/{NOWHERE}", dc.d),
-            (f"ApplicationInformation/{NOWHERE}", dc.d), (f"Batch/Subscription/{NOWHERE}", dc.d),
-            (f"Batch/RetailCustomer/{NOWHERE}/UsagePoint", dc.d), (f"Batch/Subscription/{dc.sid}/UsagePoint/{NOWHERE}", dc.a),
-            (f"{pii_self.rsplit('/', 1)[0]}/{NOWHERE}", dc.pii_cust["access_token"])]
+    asks = [
+        (f"ReadingType/{NOWHERE}", dc.a),
+        (f"LocalTimeParameters/{NOWHERE}", dc.a),
+        (f"Subscription/{dc.sid}/UsagePoint/{NOWHERE}", dc.a),
+        (f"{up}/MeterReading/{NOWHERE}", dc.a),
+        (f"{mr}/IntervalBlock/{NOWHERE}", dc.a),
+        (f"{up}/UsageSummary/{NOWHERE}", dc.a),
+        (f"UsagePoint/{NOWHERE}", dc.d),
+        (f"MeterReading/{NOWHERE}", dc.d),
+        (f"IntervalBlock/{NOWHERE}", dc.d),
+        (f"Authorization/{NOWHERE}", dc.c),
+        (f"Authorization/{NOWHERE}", dc.d),
+        (f"ApplicationInformation/{NOWHERE}", dc.d),
+        (f"Batch/Subscription/{NOWHERE}", dc.d),
+        (f"Batch/RetailCustomer/{NOWHERE}/UsagePoint", dc.d),
+        (f"Batch/Subscription/{dc.sid}/UsagePoint/{NOWHERE}", dc.a),
+        (f"{pii_self.rsplit('/', 1)[0]}/{NOWHERE}", dc.pii_cust["access_token"]),
+    ]
     problems = []
     for path, bearer in asks:
         url = path if path.startswith("http") else dc.url(path)
@@ -492,9 +548,18 @@ def test_item_13_ids_that_do_not_exist_are_404(dc):
 
 # --- 19-26: OAuth 2.0 ---------------------------------------------------------------------------------
 
+
 def test_item_19_authorization_code_token_response(dc):
     t = dc.customer()
-    for name in ("access_token", "token_type", "expires_in", "refresh_token", "scope", "resourceURI", "authorizationURI"):
+    for name in (
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "scope",
+        "resourceURI",
+        "authorizationURI",
+    ):
         assert t.get(name), (name, t)
     assert t["token_type"].lower() == "bearer" and isinstance(t["expires_in"], int) and t["expires_in"] > 0
     assert t["scope"] == dc.usage_scope
@@ -541,8 +606,9 @@ def test_item_22_client_credentials_token_response(dc):
 def test_item_23_a_scope_the_client_did_not_register_is_invalid_scope(dc):
     unregistered = "FB=4_5_15;IntervalDuration=900"
     q = {"client_id": DEMO[0], "redirect_uri": CALLBACK, "response_type": "code", "scope": unregistered, "state": "s23"}
-    r = signed_in(dc.base, dc.slug).get(f"{dc.base}/dc/{dc.slug}/oauth/authorize?{urlencode(q)}", allow_redirects=False,
-                                        timeout=30)
+    r = signed_in(dc.base, dc.slug).get(
+        f"{dc.base}/dc/{dc.slug}/oauth/authorize?{urlencode(q)}", allow_redirects=False, timeout=30
+    )
     assert r.status_code in (302, 303), r.status_code
     back = parse_qs(urlsplit(r.headers["Location"]).query)
     assert back["error"] == ["invalid_scope"] and back["state"] == ["s23"], back
@@ -590,6 +656,7 @@ def test_item_26_delete_authorization_ends_access_and_refresh_and_reports_status
 
 # --- 29-51: the Atom envelope and the XML -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sweep(dc):
     """One member and the collection of every resource kind, with the token kind that may read it:
@@ -597,28 +664,52 @@ def sweep(dc):
     up, mr, ib, us = (dc.first(k) for k in ("UsagePoint", "MeterReading", "IntervalBlock", "UsageSummary"))
     rt, ltp = dc.first("ReadingType"), dc.first("LocalTimeParameters")
     f, e = "feed", "entry"
-    a_urls = [(links(up, "up")[0], f), (self_of(up), e), (links(mr, "up")[0], f), (self_of(mr), e),
-              (links(ib, "up")[0], f), (self_of(ib), e), (links(us, "up")[0], f), (self_of(us), e),
-              (f"{self_of(up)}/ElectricPowerUsageSummary", f), (f"{self_of(up)}/ElectricPowerUsageSummary/{last(self_of(us))}", e),
-              (links(rt, "up")[0], f), (self_of(rt), e),
-              (links(ltp, "up")[0], f), (self_of(ltp), e), (dc.cust["resourceURI"], f),
-              (dc.url(f"Batch/Subscription/{dc.sid}/UsagePoint"), f),
-              (dc.url(f"Batch/Subscription/{dc.sid}/UsagePoint/{last(self_of(up))}"), f),
-              (links(up, "up")[0] + "?max-results=1", f), (links(mr, "up")[0] + "?start-index=1", f)]
+    a_urls = [
+        (links(up, "up")[0], f),
+        (self_of(up), e),
+        (links(mr, "up")[0], f),
+        (self_of(mr), e),
+        (links(ib, "up")[0], f),
+        (self_of(ib), e),
+        (links(us, "up")[0], f),
+        (self_of(us), e),
+        (f"{self_of(up)}/ElectricPowerUsageSummary", f),
+        (f"{self_of(up)}/ElectricPowerUsageSummary/{last(self_of(us))}", e),
+        (links(rt, "up")[0], f),
+        (self_of(rt), e),
+        (links(ltp, "up")[0], f),
+        (self_of(ltp), e),
+        (dc.cust["resourceURI"], f),
+        (dc.url(f"Batch/Subscription/{dc.sid}/UsagePoint"), f),
+        (dc.url(f"Batch/Subscription/{dc.sid}/UsagePoint/{last(self_of(up))}"), f),
+        (links(up, "up")[0] + "?max-results=1", f),
+        (links(mr, "up")[0] + "?start-index=1", f),
+    ]
     to_rc = (f"/Subscription/{dc.sid}/", f"/RetailCustomer/{dc.rc}/")
     d_urls = [(u.replace(*to_rc), k) for u, k in a_urls[:8]]
     d_urls.append((f"{self_of(up)}/ElectricPowerQualitySummary".replace(*to_rc), f))  # FB_17, in no offered scope
     apps = get(dc.url("ApplicationInformation"), dc.d).root
-    d_urls += [(dc.url("UsagePoint"), f), (dc.url(f"UsagePoint/{last(self_of(up))}"), e), (dc.url("MeterReading"), f),
-               (dc.url(f"MeterReading/{last(self_of(mr))}"), e), (dc.url(f"IntervalBlock/{last(self_of(ib))}"), e),
-               (dc.url("ApplicationInformation"), f), (self_of(entries(apps)[0]), e), (dc.cust["authorizationURI"], e),
-               (dc.url(f"Batch/RetailCustomer/{dc.rc}/UsagePoint/{last(self_of(up))}"), f)]
+    d_urls += [
+        (dc.url("UsagePoint"), f),
+        (dc.url(f"UsagePoint/{last(self_of(up))}"), e),
+        (dc.url("MeterReading"), f),
+        (dc.url(f"MeterReading/{last(self_of(mr))}"), e),
+        (dc.url(f"IntervalBlock/{last(self_of(ib))}"), e),
+        (dc.url("ApplicationInformation"), f),
+        (self_of(entries(apps)[0]), e),
+        (dc.cust["authorizationURI"], e),
+        (dc.url(f"Batch/RetailCustomer/{dc.rc}/UsagePoint/{last(self_of(up))}"), f),
+    ]
     pii_urls = [(dc.pii_cust["customerResourceURI"], f), (dc.url(f"RetailCustomer/{dc.rc}/Customer"), f)]
     for x in entries(dc.pii):
         pii_urls += [(self_of(x), e), (links(x, "up")[0], f)]
     out, seen = [], set()
-    for bearer, urls, prefix in ((dc.a, a_urls, "espi"), (dc.d, d_urls, "espi"), (dc.c, [(dc.cust["authorizationURI"], e)], "espi"),
-                                 (dc.pii_cust["access_token"], pii_urls, "cust")):
+    for bearer, urls, prefix in (
+        (dc.a, a_urls, "espi"),
+        (dc.d, d_urls, "espi"),
+        (dc.c, [(dc.cust["authorizationURI"], e)], "espi"),
+        (dc.pii_cust["access_token"], pii_urls, "cust"),
+    ):
         for url, shape in urls:
             if (bearer, url) in seen:
                 continue
@@ -716,8 +807,9 @@ def test_item_37_one_element_per_content_and_usage_and_pii_never_mixed(dc):
 
 
 def test_item_38_member_urls_are_entries_collections_and_batches_are_feeds(sweep):
-    problems = [(url, shape, root.tag) for url, shape, _, root, _ in sweep
-                if root is not None and root.tag != ATOM + shape]
+    problems = [
+        (url, shape, root.tag) for url, shape, _, root, _ in sweep if root is not None and root.tag != ATOM + shape
+    ]
     ensure(problems, "document shapes")
 
 
@@ -741,8 +833,7 @@ def test_item_39_batch_feeds_put_each_parent_before_its_children_per_usage_point
             for m in mrs:
                 rt = next(x for x in links(m, "related") if "/ReadingType/" in x)
                 mine = [pos[self_of(b)] for b in blocks_of(m, {"IntervalBlock": below})]
-                first_user = min(pos[self_of(x)] for x in of_kind(root, "MeterReading")
-                                 if rt in links(x, "related"))
+                first_user = min(pos[self_of(x)] for x in of_kind(root, "MeterReading") if rt in links(x, "related"))
                 assert first_user < pos[rt] < min(mine or [len(all_e)])
 
 
@@ -759,7 +850,9 @@ def gas_trees(live):
     for slug in ("bayview", "lakeshore", "prairie"):
         u = Dc(live, slug)
         ups = entries(get(u.url("UsagePoint"), u.d).root)
-        gas = next(e for e in ups if e.findtext(f"{ATOM}content/{ESPI}UsagePoint/{ESPI}ServiceCategory/{ESPI}kind") == "1")
+        gas = next(
+            e for e in ups if e.findtext(f"{ATOM}content/{ESPI}UsagePoint/{ESPI}ServiceCategory/{ESPI}kind") == "1"
+        )
         rc, up = self_of(gas).split("/RetailCustomer/")[1].split("/UsagePoint/")
         out[slug] = get(u.url(f"Batch/RetailCustomer/{rc}/UsagePoint/{up}"), u.d).root
     return out
@@ -824,10 +917,22 @@ def test_item_45_a_block_interval_spans_exactly_its_readings(dc):
             covered = sum(x["duration"] for x in rs)
             ordered = all(a["start"] + a["duration"] <= z["start"] for a, z in zip(rs, rs[1:]))
             gap = end - start - covered
-            if start != rs[0]["start"] or end != rs[-1]["start"] + rs[-1]["duration"] or not ordered or \
-                    gap < 0 or gap % rt["intervalLength"]:
-                problems.append((last(self_of(b)), iso(start), f"interval {end - start}s", f"{len(rs)} readings",
-                                 f"{sum(x['duration'] for x in rs)}s of readings"))
+            if (
+                start != rs[0]["start"]
+                or end != rs[-1]["start"] + rs[-1]["duration"]
+                or not ordered
+                or gap < 0
+                or gap % rt["intervalLength"]
+            ):
+                problems.append(
+                    (
+                        last(self_of(b)),
+                        iso(start),
+                        f"interval {end - start}s",
+                        f"{len(rs)} readings",
+                        f"{sum(x['duration'] for x in rs)}s of readings",
+                    )
+                )
     ensure(problems, "block intervals")
 
 
@@ -893,7 +998,12 @@ def test_item_49_local_time_parameters_of_us_zones(live, slug, tz_offset):
     (ltp,) = entries(get(u.url("LocalTimeParameters"), u.d).root)
     c = ltp.find(f"{ATOM}content/{ESPI}LocalTimeParameters")
     got = {etree.QName(x).localname: x.text for x in c}
-    assert got == {"dstStartRule": "360E2000", "dstEndRule": "B40E2000", "dstOffset": "3600", "tzOffset": str(tz_offset)}
+    assert got == {
+        "dstStartRule": "360E2000",
+        "dstEndRule": "B40E2000",
+        "dstOffset": "3600",
+        "tzOffset": str(tz_offset),
+    }
 
 
 def test_item_49_every_utilitys_local_time_parameters_have_all_four_children(live):
@@ -974,9 +1084,9 @@ def test_item_54_max_results_and_start_index_page_deterministically(dc):
     n = 7
     first = ids(_query(dc, **{"max-results": str(n)}))
     second = ids(_query(dc, **{"max-results": str(n), "start-index": str(n + 1)}))
-    assert first == everything[:n] and second == everything[n:2 * n]
+    assert first == everything[:n] and second == everything[n : 2 * n]
     k = len(everything) - 3
-    assert ids(_query(dc, **{"start-index": str(k)})) == everything[k - 1:]
+    assert ids(_query(dc, **{"start-index": str(k)})) == everything[k - 1 :]
     assert ids(_query(dc, **{"max-results": "0"})) == []
 
 
@@ -984,12 +1094,22 @@ def test_item_55_utc_datetimes_are_accepted_and_other_forms_refused_naming_the_p
     blocks = of_kind(dc.cmd, "IntervalBlock")
     t = block_window(blocks[len(blocks) // 2])[0]
     for name in ("published-min", "published-max", "updated-min", "updated-max"):
-        other = {"published-min": "published-max", "published-max": "published-min",
-                 "updated-min": "updated-max", "updated-max": "updated-min"}[name]
+        other = {
+            "published-min": "published-max",
+            "published-max": "published-min",
+            "updated-min": "updated-max",
+            "updated-max": "updated-min",
+        }[name]
         lo, hi = (t, t + 86400) if name.endswith("min") else (t + 86400, t)
         assert _query(dc, **{name: iso(lo), other: iso(hi)}).tag == ATOM + "feed"
-    bad = {"published-min": "2025-13-01T00:00:00Z", "published-max": "tomorrow", "updated-min": "1750000000",
-           "updated-max": "2025-06-01T25:00:00Z", "max-results": "-1", "start-index": "first"}
+    bad = {
+        "published-min": "2025-13-01T00:00:00Z",
+        "published-max": "tomorrow",
+        "updated-min": "1750000000",
+        "updated-max": "2025-06-01T25:00:00Z",
+        "max-results": "-1",
+        "start-index": "first",
+    }
     for name, value in bad.items():
         r = call("GET", dc.cust["resourceURI"], dc.a, params={name: value})
         assert r.status_code == 400, (name, value, r.status_code)
@@ -998,8 +1118,11 @@ def test_item_55_utc_datetimes_are_accepted_and_other_forms_refused_naming_the_p
 
 # --- 60: bulk -----------------------------------------------------------------------------------------
 
+
 def _subscriptions_in(root) -> set[str]:
-    return {self_of(e).split("/Subscription/")[1].split("/")[0] for e in entries(root) if "/Subscription/" in self_of(e)}
+    return {
+        self_of(e).split("/Subscription/")[1].split("/")[0] for e in entries(root) if "/Subscription/" in self_of(e)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -1017,15 +1140,18 @@ def bulk(live):
     mine = get(p.url(f"Batch/Bulk/{reg['client_id']}"), tp_c)
     demos = get(p.url("Batch/Bulk/demo-third-party"), p.c)
     across = call("GET", p.url(f"Batch/Bulk/{reg['client_id']}"), p.c)
-    return SimpleNamespace(p=p, reg=reg, active=active, revoked=revoked, demo=demo, mine=mine.root, demos=demos.root,
-                           across=across)
+    return SimpleNamespace(
+        p=p, reg=reg, active=active, revoked=revoked, demo=demo, mine=mine.root, demos=demos.root, across=across
+    )
 
 
 def test_item_60_bulk_lists_the_usage_points_of_the_third_partys_authorizations_and_nothing_else(bulk):
     active = {last(t["resourceURI"]) for t in bulk.active}
     p = bulk.p
-    shared = {e.findtext(ATOM + "id") for e in of_kind(get(bulk.demo["resourceURI"], bulk.demo["access_token"]).root,
-                                                        "UsagePoint")}
+    shared = {
+        e.findtext(ATOM + "id")
+        for e in of_kind(get(bulk.demo["resourceURI"], bulk.demo["access_token"]).root, "UsagePoint")
+    }
     # the union of the authorizations' usage points, each once (the customer shared every one both times,
     # and ids are unique in a document), under the subscriptions of active authorizations only
     in_bulk = [e.findtext(ATOM + "id") for e in of_kind(bulk.mine, "UsagePoint")]
@@ -1054,6 +1180,7 @@ def test_item_29_to_33_the_bulk_feeds_pass_the_structural_checks(bulk):
 
 # --- 62-64: Download My Data and upload ------------------------------------------------------------------
 
+
 def test_item_62_custodian_token_gets_a_customers_full_dmd_feed_and_one_usage_point(dc):
     r = dc.dmd
     assert r.headers["Content-Type"].startswith("application/atom+xml")
@@ -1070,9 +1197,11 @@ def test_item_62_custodian_token_gets_a_customers_full_dmd_feed_and_one_usage_po
         assert self_of(kept) == self_of(up)
         below = [e for e in entries(one) if "/UsagePoint/" in self_of(e)]
         assert below and all(self_of(e).startswith(self_of(up)) for e in below)
-        assert sorted(ids(one)) == sorted([up.findtext(ATOM + "id")] + [e.findtext(ATOM + "id")
-                                          for e in usage_points_of(r.root)[self_of(up)]]
-                                          + ids(one, "ReadingType", "LocalTimeParameters"))
+        assert sorted(ids(one)) == sorted(
+            [up.findtext(ATOM + "id")]
+            + [e.findtext(ATOM + "id") for e in usage_points_of(r.root)[self_of(up)]]
+            + ids(one, "ReadingType", "LocalTimeParameters")
+        )
         check_usage_structure(check_feed(one), one)
 
 
@@ -1092,8 +1221,16 @@ def upload(tmp_path_factory):
         before = {name: get(u.url(f"Batch/RetailCustomer/{name}/UsagePoint"), u.d).root for name in (target, bystander)}
         first = call("POST", u.url(f"Batch/RetailCustomer/{target}/UsagePoint"), u.u, data=file.content, headers=XML)
         listed = [e.findtext(ATOM + "id") for e in entries(get(u.url(f"RetailCustomer/{target}/UsagePoint"), u.d).root)]
-        yield SimpleNamespace(dc=u, source=source, target=target, bystander=bystander, file=file, before=before,
-                              first=first, listed=listed)
+        yield SimpleNamespace(
+            dc=u,
+            source=source,
+            target=target,
+            bystander=bystander,
+            file=file,
+            before=before,
+            first=first,
+            listed=listed,
+        )
 
 
 def test_item_10_upload_token_posts_a_green_button_file(upload):
@@ -1111,25 +1248,37 @@ def test_item_63_the_uploaded_usage_point_and_its_blocks_are_in_the_customers_ba
     assert len(new) == len(of_kind(source, "UsagePoint")), [self_of(x) for x in new]
     below = [e for up in new for e in usage_points_of(after)[self_of(up)]]
     assert sum(kind(e) == "IntervalBlock" for e in below) == len(of_kind(source, "IntervalBlock"))
-    count = sum(len(b.findall(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}IntervalReading"))
-                for b in below if kind(b) == "IntervalBlock")
-    assert count == sum(len(b.findall(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}IntervalReading"))
-                        for b in of_kind(source, "IntervalBlock"))
+    count = sum(
+        len(b.findall(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}IntervalReading"))
+        for b in below
+        if kind(b) == "IntervalBlock"
+    )
+    assert count == sum(
+        len(b.findall(f"{ATOM}content/{ESPI}IntervalBlock/{ESPI}IntervalReading"))
+        for b in of_kind(source, "IntervalBlock")
+    )
 
 
 def test_item_64_uploading_the_same_file_again_creates_no_duplicate(upload):
     u = upload.dc
     assert len(upload.listed) == len(ids(upload.before[upload.target], "UsagePoint")) + len(
-        of_kind(upload.file.root, "UsagePoint"))
-    again = call("POST", u.url(f"Batch/RetailCustomer/{upload.target}/UsagePoint"), u.u, data=upload.file.content,
-                 headers=XML)
+        of_kind(upload.file.root, "UsagePoint")
+    )
+    again = call(
+        "POST", u.url(f"Batch/RetailCustomer/{upload.target}/UsagePoint"), u.u, data=upload.file.content, headers=XML
+    )
     assert 200 <= again.status_code < 300, again.text
-    listed = [e.findtext(ATOM + "id") for e in entries(get(u.url(f"RetailCustomer/{upload.target}/UsagePoint"), u.d).root)]
+    listed = [
+        e.findtext(ATOM + "id") for e in entries(get(u.url(f"RetailCustomer/{upload.target}/UsagePoint"), u.d).root)
+    ]
     assert listed == upload.listed
 
 
-@pytest.mark.parametrize("body", [b"", b"not xml at all", b"<feed><entry>", b"<html><body>hello</body></html>",
-                                  "half"], ids=["empty", "text", "unclosed", "not-atom", "truncated"])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not xml at all", b"<feed><entry>", b"<html><body>hello</body></html>", "half"],
+    ids=["empty", "text", "unclosed", "not-atom", "truncated"],
+)
 def test_item_63_an_unparseable_upload_is_400_and_stores_nothing(upload, body):
     u = upload.dc
     if body == "half":
@@ -1143,9 +1292,13 @@ def test_item_63_an_unparseable_upload_is_400_and_stores_nothing(upload, body):
 
 # --- 66-69: no PII in usage data; PII resources -------------------------------------------------------------
 
+
 def test_item_66_usage_data_titles_ids_and_urls_carry_no_customer_name_address_or_account(dc):
-    found = [el.text for name in ("customerName", "organisationName", "addressGeneral", "accountId", "email1",
-                                  "localNumber") for el in dc.pii.iter(CUST + name)]
+    found = [
+        el.text
+        for name in ("customerName", "organisationName", "addressGeneral", "accountId", "email1", "localNumber")
+        for el in dc.pii.iter(CUST + name)
+    ]
     found += [el.text for el in dc.pii.iterfind(f".//{CUST}streetDetail/{CUST}name")]
     secrets = {t.strip().lower() for t in found if t and len(t.strip()) >= 4}
     assert len(secrets) >= 4, secrets

@@ -1,6 +1,7 @@
 """What deployed clients send, accepted (issue "Conformance gaps that real clients found", items 2, 3 and
 6): int64 paging counts, a lowercase `z` in date-times, trailing slashes, a typed self link on every
 feed, and FB 16's costAdditionalLastPeriod. Against the real run.py on a free loopback port."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,6 +38,7 @@ def usage_points_url(grant: dict) -> str:
 
 # --- item 3: int64 paging counts ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["max-results", "start-index", "depth"])
 def test_ten_digit_and_int64_counts_are_accepted(live, grant, name):
     url = usage_points_url(grant)
@@ -55,8 +57,12 @@ def test_ten_digit_and_int64_counts_are_accepted(live, grant, name):
 @pytest.mark.parametrize("name", ["max-results", "start-index", "depth"])
 def test_counts_beyond_int64_or_not_integers_are_refused_by_name(live, grant, name):
     url = usage_points_url(grant)
-    for value, words in (("9223372036854775808", "64-bit"), ("ten", "not an integer"), ("1.5", "not an integer"),
-                         ("-1", "below")):
+    for value, words in (
+        ("9223372036854775808", "64-bit"),
+        ("ten", "not an integer"),
+        ("1.5", "not an integer"),
+        ("-1", "below"),
+    ):
         r = get(url, grant["access_token"], **{name: value})
         assert r.status_code == 400, (value, r.text)
         described = r.json()["error_description"]
@@ -64,6 +70,7 @@ def test_counts_beyond_int64_or_not_integers_are_refused_by_name(live, grant, na
 
 
 # --- item 6: lowercase z, trailing slashes, typed links -----------------------------------------
+
 
 def test_a_lowercase_z_is_a_utc_date_time(live, grant):
     url = grant["resourceURI"]
@@ -74,9 +81,12 @@ def test_a_lowercase_z_is_a_utc_date_time(live, grant):
 
 
 def test_a_trailing_slash_is_the_path_without_it(live, grant, custodian):
-    for url, bearer in ((grant["resourceURI"], grant["access_token"]), (usage_points_url(grant), grant["access_token"]),
-                        (f"{live}/dc/{SLUG}/espi/1_1/resource/ReadServiceStatus", client_token(live, SLUG)["access_token"]),
-                        (f"{live}/dc/{SLUG}/espi/1_1/resource/UsagePoint", custodian)):
+    for url, bearer in (
+        (grant["resourceURI"], grant["access_token"]),
+        (usage_points_url(grant), grant["access_token"]),
+        (f"{live}/dc/{SLUG}/espi/1_1/resource/ReadServiceStatus", client_token(live, SLUG)["access_token"]),
+        (f"{live}/dc/{SLUG}/espi/1_1/resource/UsagePoint", custodian),
+    ):
         plain, slashed = get(url, bearer), get(url + "/", bearer)
         assert plain.status_code == 200, plain.text
         assert slashed.status_code == 200, (url, slashed.status_code, slashed.text[:200])
@@ -84,9 +94,12 @@ def test_a_trailing_slash_is_the_path_without_it(live, grant, custodian):
 
 
 def test_every_link_of_every_feed_carries_a_type(live, grant, custodian):
-    feeds = [(grant["resourceURI"], grant["access_token"]), (usage_points_url(grant), grant["access_token"]),
-             (f"{live}/dc/{SLUG}/espi/1_1/resource/Authorization", custodian),
-             (f"{live}/dc/{SLUG}/espi/1_1/resource/ReadingType", custodian)]
+    feeds = [
+        (grant["resourceURI"], grant["access_token"]),
+        (usage_points_url(grant), grant["access_token"]),
+        (f"{live}/dc/{SLUG}/espi/1_1/resource/Authorization", custodian),
+        (f"{live}/dc/{SLUG}/espi/1_1/resource/ReadingType", custodian),
+    ]
     for url, bearer in feeds:
         r = get(url, bearer)
         assert r.status_code == 200, r.text
@@ -100,6 +113,7 @@ def test_every_link_of_every_feed_carries_a_type(live, grant, custodian):
 
 # --- item 2: costAdditionalLastPeriod -------------------------------------------------------------
 
+
 def test_every_usage_summary_carries_its_details_total(live, grant):
     root = parse(get(grant["resourceURI"], grant["access_token"]).content)
     summaries = list(root.iter(ESPI + "UsageSummary"))
@@ -109,4 +123,6 @@ def test_every_usage_summary_carries_its_details_total(live, grant):
         total = s.findtext(ESPI + "costAdditionalLastPeriod")
         assert details and total is not None, "FB_16: costAdditionalLastPeriod in each UsageSummary"
         assert int(total) == sum(details)
-        assert int(s.findtext(ESPI + "billLastPeriod")) == sum(details)  # energy, fixed charge and credits make the bill
+        assert int(s.findtext(ESPI + "billLastPeriod")) == sum(
+            details
+        )  # energy, fixed charge and credits make the bill

@@ -1,5 +1,6 @@
 """The pytest plugin's client against the real run.py: set_data_quality and data_quality, and the
 resource server's next answer following them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,9 @@ OUTAGE = dt.date(2025, 7, 4)
 @pytest.fixture(scope="module")
 def control(tmp_path_factory):
     db = str(tmp_path_factory.mktemp("quality") / "world.db")
-    with LiveServer("--database", db, "--customers", "1", "--reset", "--no-demo-app",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with LiveServer(
+        "--database", db, "--customers", "1", "--reset", "--no-demo-app", env={"SANDBOX_ADMIN_KEY": KEY}
+    ) as s:
         c = SandboxClient(s.url, KEY)
         c.freeze(dt.datetime(2025, 7, 15, 18, 30, tzinfo=dt.timezone.utc))
         yield c
@@ -29,8 +31,13 @@ def control(tmp_path_factory):
 
 def _readings(doc: bytes) -> list[tuple[dt.date, int]]:
     tz = ZoneInfo("America/Los_Angeles")
-    return [(dt.datetime.fromtimestamp(int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")), tz).date(),
-             int(r.findtext(ESPI + "value"))) for r in parse(doc).iter(ESPI + "IntervalReading")]
+    return [
+        (
+            dt.datetime.fromtimestamp(int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")), tz).date(),
+            int(r.findtext(ESPI + "value")),
+        )
+        for r in parse(doc).iter(ESPI + "IntervalReading")
+    ]
 
 
 def test_the_plugin_sets_and_reads_a_customers_data_quality(control):

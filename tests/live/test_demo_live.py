@@ -1,6 +1,7 @@
 """The demo third-party app against the real run.py: it starts beside the utilities, finds them in
 the directory (by postal code too), and its client reads data, refreshes an expired token by the
 sandbox clock, and says why for every way access ends."""
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,9 @@ def test_the_demo_app_runs_beside_the_utilities_and_finds_them(live):
     directory = requests.get(live.url + "/utilities", timeout=30).json()["utilities"]
     assert all(f'data-slug="{u["slug"]}"' in page for u in directory)
     bayview = next(u for u in directory if u["slug"] == "bayview")
-    narrowed = requests.get(live.demo_url + "/", params={"postal_code": bayview["postal_prefixes"][0] + "00"},
-                            timeout=30).text
+    narrowed = requests.get(
+        live.demo_url + "/", params={"postal_code": bayview["postal_prefixes"][0] + "00"}, timeout=30
+    ).text
     assert 'data-slug="bayview"' in narrowed and 'data-slug="lakeshore"' not in narrowed
     nowhere = requests.get(live.demo_url + "/", params={"postal_code": "00000"}, timeout=30).text
     assert "No utility here serves 00000" in nowhere
@@ -68,13 +70,16 @@ def test_an_expired_token_is_refreshed_by_the_sandbox_clock(live, control):
     assert abs(again.count(b"<entry") - first.count(b"<entry")) <= 2
 
 
-@pytest.mark.parametrize("end, words", [
-    ("revoke", "You revoked this app's access at Bayview Power & Light."),
-    ("expire", "Your authorization at Bayview Power & Light has expired"),
-    ("move", "ended when you moved out"),
-    ("block", "Bayview Power & Light has blocked this app"),
-    ("hold", "has put this app on hold"),
-])
+@pytest.mark.parametrize(
+    "end, words",
+    [
+        ("revoke", "You revoked this app's access at Bayview Power & Light."),
+        ("expire", "Your authorization at Bayview Power & Light has expired"),
+        ("move", "ended when you moved out"),
+        ("block", "Bayview Power & Light has blocked this app"),
+        ("hold", "has put this app on hold"),
+    ],
+)
 def test_every_way_access_ends_is_said_plainly(live, control, end, words):
     control.freeze()
     tokens = control.authorize("demo")
@@ -127,13 +132,17 @@ def test_a_denial_an_error_and_a_stale_callback_each_get_a_clear_page(demo_clien
 def test_bad_notifications_and_uploads_are_refused_plainly(demo_client):
     r = demo_client.post("/notify", data=b"<not-a-batch-list/>", content_type="application/xml")
     assert r.status_code == 400 and "BatchList" in r.get_json()["error_description"]
-    r = demo_client.post("/notify", data=b'<BatchList xmlns="http://naesb.org/espi"><resources>'
-                         b"http://127.0.0.1:9/unknown</resources></BatchList>", content_type="application/xml")
+    r = demo_client.post(
+        "/notify",
+        data=b'<BatchList xmlns="http://naesb.org/espi"><resources>http://127.0.0.1:9/unknown</resources></BatchList>',
+        content_type="application/xml",
+    )
     assert r.status_code == 200 and r.get_json() == {"received": 1}  # nobody here subscribed to it: nothing read
     import io
 
-    r = demo_client.post("/upload", data={"file": (io.BytesIO(b"hello"), "notes.txt")},
-                         content_type="multipart/form-data")
+    r = demo_client.post(
+        "/upload", data={"file": (io.BytesIO(b"hello"), "notes.txt")}, content_type="multipart/form-data"
+    )
     assert r.status_code == 400 and b"notes.txt: not XML" in r.data
     r = demo_client.post("/upload", data={}, content_type="multipart/form-data")
     assert r.status_code == 400 and b"Choose a Green Button file" in r.data
@@ -146,6 +155,7 @@ def test_an_oversize_upload_is_413(live):
 
     app = create_demo_app(live.url, max_upload=1024 * 1024)
     app.config["WTF_CSRF_ENABLED"] = False
-    r = app.test_client().post("/upload", data={"file": (io.BytesIO(b"<" * (2 * 1024 * 1024)), "big.xml")},
-                               content_type="multipart/form-data")
+    r = app.test_client().post(
+        "/upload", data={"file": (io.BytesIO(b"<" * (2 * 1024 * 1024)), "big.xml")}, content_type="multipart/form-data"
+    )
     assert r.status_code == 413 and b"larger than this app takes (1 MB)" in r.data

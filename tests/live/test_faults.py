@@ -1,5 +1,6 @@
 """Fault scenarios against the real run.py: each gives exactly the status, headers and body a
 client sees, breaks the one check it names, and leaks into no call that did not ask for it."""
+
 from __future__ import annotations
 
 import http.client
@@ -60,9 +61,11 @@ def normal(tokens) -> bytes:
 
 
 def test_server_error_and_rate_limited_say_when_to_retry(tokens, normal):
-    for fault, status, error, retry in (("server-error", 503, "temporarily_unavailable", "2"),
-                                        ("server-error:500", 500, "server_error", "2"),
-                                        ("rate-limited", 429, "too_many_requests", "1")):
+    for fault, status, error, retry in (
+        ("server-error", 503, "temporarily_unavailable", "2"),
+        ("server-error:500", 500, "server_error", "2"),
+        ("rate-limited", 429, "too_many_requests", "1"),
+    ):
         r = get(tokens, fault)
         assert (r.status_code, r.headers["Retry-After"], r.json()["error"]) == (status, retry, error)
         assert r.headers["X-Sandbox-Fault-Applied"] == fault
@@ -80,8 +83,11 @@ def test_slow_answers_late_and_whole(tokens, normal):
 def test_a_truncated_body_is_a_short_read(live, tokens):
     parts = urlsplit(tokens["resourceURI"])
     c = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    c.request("GET", parts.path, headers={"Authorization": f"Bearer {tokens['access_token']}",
-                                          "X-Sandbox-Fault": "truncated-body"})
+    c.request(
+        "GET",
+        parts.path,
+        headers={"Authorization": f"Bearer {tokens['access_token']}", "X-Sandbox-Fault": "truncated-body"},
+    )
     resp = c.getresponse()
     assert resp.status == 200 and resp.getheader("X-Sandbox-Fault-Applied") == "truncated-body"
     with pytest.raises(http.client.IncompleteRead) as short:
@@ -101,9 +107,22 @@ def test_a_token_expired_early_is_refreshed_away(live, tokens):
     assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("fault", ["RemoveEntry:ReadingType", "Duplicate:UsagePoint", "BreakUplink:MeterReading",
-                                   "dst-local-as-utc", "dst-duplicate-hour", "dst-missing-hour", "wrong-multiplier",
-                                   "decimal-values", "unknown-uom", "gap-days", "late-revision"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "RemoveEntry:ReadingType",
+        "Duplicate:UsagePoint",
+        "BreakUplink:MeterReading",
+        "dst-local-as-utc",
+        "dst-duplicate-hour",
+        "dst-missing-hour",
+        "wrong-multiplier",
+        "decimal-values",
+        "unknown-uom",
+        "gap-days",
+        "late-revision",
+    ],
+)
 def test_each_document_fault_breaks_what_it_says_and_nothing_else(tokens, normal, fault):
     r = get(tokens, fault)
     assert r.status_code == 200 and r.headers["X-Sandbox-Fault-Applied"] == fault
@@ -111,17 +130,28 @@ def test_each_document_fault_breaks_what_it_says_and_nothing_else(tokens, normal
     name = fault.split(":")[0]
     if name == "RemoveEntry":
         assert not entries(bad, "ReadingType") and entries(normal, "ReadingType")
-        related = {link.get("href") for e in entries(bad, "MeterReading") for link in e.findall(ATOM + "link")
-                   if link.get("rel") == "related" and "ReadingType" in link.get("href")}
-        selves = {link.get("href") for e in parse(bad).iter(ATOM + "entry") for link in e.findall(ATOM + "link")
-                  if link.get("rel") == "self"}
+        related = {
+            link.get("href")
+            for e in entries(bad, "MeterReading")
+            for link in e.findall(ATOM + "link")
+            if link.get("rel") == "related" and "ReadingType" in link.get("href")
+        }
+        selves = {
+            link.get("href")
+            for e in parse(bad).iter(ATOM + "entry")
+            for link in e.findall(ATOM + "link")
+            if link.get("rel") == "self"
+        }
         assert related and not related & selves  # a related link that resolves nowhere
     elif name == "Duplicate":
         ids = Counter(e.findtext(ATOM + "id") for e in parse(bad).iter(ATOM + "entry"))
         assert max(ids.values()) == 2 and len(entries(bad, "UsagePoint")) == len(entries(normal, "UsagePoint")) + 1
     elif name == "BreakUplink":
-        ups = [link.get("href") for link in entries(bad, "MeterReading")[0].findall(ATOM + "link")
-               if link.get("rel") == "up"]
+        ups = [
+            link.get("href")
+            for link in entries(bad, "MeterReading")[0].findall(ATOM + "link")
+            if link.get("rel") == "up"
+        ]
         assert ups and ups[0].endswith("-nowhere")
     elif name == "dst-local-as-utc":
         assert [s + -28800 for s in starts(normal)] == starts(bad)  # bayview's standard offset, UTC-8
@@ -130,8 +160,9 @@ def test_each_document_fault_breaks_what_it_says_and_nothing_else(tokens, normal
     elif name == "dst-missing-hour":
         assert len(starts(bad)) == len(starts(normal)) - 1
     elif name == "wrong-multiplier":
-        assert [int(m.text) + 3 for m in parse(normal).iter(ESPI + "powerOfTenMultiplier")] == \
-            [int(m.text) for m in parse(bad).iter(ESPI + "powerOfTenMultiplier")]
+        assert [int(m.text) + 3 for m in parse(normal).iter(ESPI + "powerOfTenMultiplier")] == [
+            int(m.text) for m in parse(bad).iter(ESPI + "powerOfTenMultiplier")
+        ]
     elif name == "decimal-values":
         assert not espi_schema().validate(parse(bad))  # value is an integer in the schema
         assert espi_schema().validate(parse(normal))
@@ -172,8 +203,14 @@ def test_a_bad_fault_name_is_400_naming_the_header(tokens):
 
 
 def test_the_header_can_be_turned_off_for_shared_deployments(tmp_path):
-    with LiveServer("--database", str(tmp_path / "w.db"), "--customers", "1", "--no-demo-app",
-                    env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_FAULT_HEADER": "0"}) as s:
+    with LiveServer(
+        "--database",
+        str(tmp_path / "w.db"),
+        "--customers",
+        "1",
+        "--no-demo-app",
+        env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_FAULT_HEADER": "0"},
+    ) as s:
         c = SandboxClient(s.url, KEY)
         t = c.authorize("demo", SCOPE)
         assert get(t, "server-error").status_code == 200

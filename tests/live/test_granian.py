@@ -5,6 +5,7 @@ Granian is itself a click program, so the app is built inside a click context th
 command to prepare. Two workers over one seeded SQLite file then answer the portal, the OAuth
 server and the resource server on kept-alive connections.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,16 +32,36 @@ def granian(tmp_path):
     port = free_port()
     log = tmp_path / "granian.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
-                                 "--port", str(port), "--workers", "2", "--no-ws",
-                                 # a worker slow to stop is killed by its master, which then ends
-                                 "--workers-kill-timeout", "5", "sandbox.wsgi:app"], cwd=ROOT,
-                                env={**os.environ, "SANDBOX_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its own process group: its workers end with it
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-ws",
+                # a worker slow to stop is killed by its master, which then ends
+                "--workers-kill-timeout",
+                "5",
+                "sandbox.wsgi:app",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "SANDBOX_DATABASE_URL": url},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # its own process group: its workers end with it
     try:
         if not wait_healthy(port, lambda: proc.poll() is None, 30):
-            raise AssertionError(f"granian did not answer /healthz within 30 s (exit {proc.poll()}):\n"
-                                 f"{log.read_text()}")
+            raise AssertionError(
+                f"granian did not answer /healthz within 30 s (exit {proc.poll()}):\n{log.read_text()}"
+            )
         # one worker answers /healthz while the other may still be starting: a worker that starts after the
         # master began to stop never hears of it (the worker that outlived the suite)
         deadline = time.monotonic() + 30
@@ -60,15 +81,22 @@ def granian(tmp_path):
 
 def test_granian_workers_serve_the_world_on_kept_alive_connections(granian):
     c = http.client.HTTPConnection("127.0.0.1", granian, timeout=20)
-    c.request("POST", "/dc/bayview/oauth/token", body="grant_type=client_credentials",
-              headers={"Authorization": BASIC, "Content-Type": "application/x-www-form-urlencoded"})
+    c.request(
+        "POST",
+        "/dc/bayview/oauth/token",
+        body="grant_type=client_credentials",
+        headers={"Authorization": BASIC, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     r = c.getresponse()
     token = json.loads(r.read())
     assert r.status == 200 and token["token_type"].lower() == "bearer"
     sock = c.sock
     for _ in range(5):  # one connection for all of them: granian keeps it alive
-        c.request("GET", "/dc/bayview/espi/1_1/resource/ReadServiceStatus",
-                  headers={"Authorization": f"Bearer {token['access_token']}"})
+        c.request(
+            "GET",
+            "/dc/bayview/espi/1_1/resource/ReadServiceStatus",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
         r = c.getresponse()
         body = r.read()
         assert r.status == 200 and b"<currentStatus>1</currentStatus>" in body, body[:300]

@@ -2,6 +2,7 @@
 reads a net series (the Alliance's FB_07 ReadingType, its MeterReading and IntervalBlocks), one that
 grants FB 8 and not 7 reads the received series and no net one, and the customer's own Download My
 Data file holds all three."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,9 @@ def _scope_without(scope: str, block: int) -> str:
 def _feed_by_flow(base: str, scope: str) -> dict[int, tuple]:
     """The token's Batch/Subscription feed over a few days, checked: its MeterReadings by flowDirection."""
     tok = customer_token(base, SLUG, scope)
-    r = requests.get(tok["resourceURI"], params=WINDOW, headers={"Authorization": f"Bearer {tok['access_token']}"},
-                     timeout=120)
+    r = requests.get(
+        tok["resourceURI"], params=WINDOW, headers={"Authorization": f"Bearer {tok['access_token']}"}, timeout=120
+    )
     assert r.status_code == 200, r.text[:300]
     root = parse(r.content)
     by_kind = check_feed(root, related_resolve=False)  # schema-valid ESPI 4.0; blocks outside the window left out
@@ -81,8 +83,11 @@ def test_a_token_with_fb_8_and_not_7_reads_no_net_series(live, usage_scope):
     # nor by id: the net MeterReading of the same usage point is not this token's
     net = _feed_by_flow(live, usage_scope)[4][0]
     tok = flows[1][3]
-    r = requests.get(links(net, "self")[0].replace(_subscription(links(net, "self")[0]), _subscription(tok["resourceURI"])),
-                     headers={"Authorization": f"Bearer {tok['access_token']}"}, timeout=60)
+    r = requests.get(
+        links(net, "self")[0].replace(_subscription(links(net, "self")[0]), _subscription(tok["resourceURI"])),
+        headers={"Authorization": f"Bearer {tok['access_token']}"},
+        timeout=60,
+    )
     assert r.status_code == 404, r.text[:300]
 
 
@@ -102,13 +107,25 @@ def test_the_customers_download_holds_the_net_series(live):
     page = s.get(f"{live}/dc/{SLUG}/download", timeout=30).text
     assert "Include net metering readings" in page
     ids = re.findall(r'name="usage_point" value="(\d+)"', page)
-    r = s.post(f"{live}/dc/{SLUG}/download", data={"csrf_token": csrf(page), "usage_point": ids, "period": "custom",
-                                                    "start": f"{_days_ago(6):%Y-%m-%d}",
-                                                    "end": f"{_days_ago(5):%Y-%m-%d}", "cost": "1",
-                                                    "format": "xml", "net": "1"}, timeout=120)
+    r = s.post(
+        f"{live}/dc/{SLUG}/download",
+        data={
+            "csrf_token": csrf(page),
+            "usage_point": ids,
+            "period": "custom",
+            "start": f"{_days_ago(6):%Y-%m-%d}",
+            "end": f"{_days_ago(5):%Y-%m-%d}",
+            "cost": "1",
+            "format": "xml",
+            "net": "1",
+        },
+        timeout=120,
+    )
     assert r.status_code == 200 and r.headers["Content-Disposition"].startswith("attachment")
     root = parse(r.content)
     by_kind = check_feed(root)
-    net = [reading_type_of(mr, root) for mr in by_kind["MeterReading"] if reading_type_of(mr, root)["flowDirection"] == 4]
+    net = [
+        reading_type_of(mr, root) for mr in by_kind["MeterReading"] if reading_type_of(mr, root)["flowDirection"] == 4
+    ]
     assert len(net) == 1 and {k: net[0][k] for k in FB_07} == FB_07
     assert root.find(ATOM + "entry") is not None

@@ -1,6 +1,7 @@
 """Notifications delivered by real server processes: a receiver that is down and comes back gets
 every notification exactly once, even with the sandbox restarted in between; two processes over
 one database (SQLite, and PostgreSQL as deployments run it) deliver each notification once."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -15,8 +16,12 @@ from .third_party import ThirdParty
 
 pytestmark = pytest.mark.live
 KEY = "notifications-key"
-QUICK = {"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_NOTIFY_RETRY_BASE": "0.2", "SANDBOX_NOTIFY_RETRY_CAP": "0.4",
-         "SANDBOX_NOTIFY_ATTEMPTS": "1000"}
+QUICK = {
+    "SANDBOX_ADMIN_KEY": KEY,
+    "SANDBOX_NOTIFY_RETRY_BASE": "0.2",
+    "SANDBOX_NOTIFY_RETRY_CAP": "0.4",
+    "SANDBOX_NOTIFY_ATTEMPTS": "1000",
+}
 UTILITIES = ("bayview", "lakeshore", "prairie", "trillium")
 
 
@@ -52,8 +57,9 @@ def test_a_receiver_down_then_up_gets_each_notification_once_across_a_restart(tm
         made = c.advance(days=1)["notifications"]
         assert len(made) == len(UTILITIES)  # one BatchList per third party (one registration per utility)
         # the authorization announced, and a day published at every utility
-        notes = _wait_until(c, lambda found: len(found) == len(UTILITIES) + 1
-                            and all(n["attempts"] >= 2 for n in found))
+        notes = _wait_until(
+            c, lambda found: len(found) == len(UTILITIES) + 1 and all(n["attempts"] >= 2 for n in found)
+        )
         assert all(n["state"] == "pending" and n["deliveries"][0]["status"] == 0 for n in notes)
     # stopped mid-retries; the outbox is in the database, so a new process goes on with it
     with ThirdParty(port=port) as receiver, LiveServer("--database", db, env=QUICK) as second:
@@ -67,9 +73,11 @@ def test_a_receiver_down_then_up_gets_each_notification_once_across_a_restart(tm
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_two_processes_deliver_each_notification_once(tmp_path, request, store):
     db = str(tmp_path / "world.db") if store == "sqlite" else request.getfixturevalue("postgres_url")
-    with ThirdParty() as receiver, \
-            LiveServer("--database", db, "--customers", "1", "--reset", env=QUICK) as a, \
-            LiveServer("--database", db, env=QUICK) as b:
+    with (
+        ThirdParty() as receiver,
+        LiveServer("--database", db, "--customers", "1", "--reset", env=QUICK) as a,
+        LiveServer("--database", db, env=QUICK) as b,
+    ):
         ca, cb = SandboxClient(a.url, KEY), SandboxClient(b.url, KEY)
         ca.set_notify_uri(receiver.url)
         ca.freeze()

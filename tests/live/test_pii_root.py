@@ -8,6 +8,7 @@ customer data sees its own customer's entries (the same ids and content as its R
 data custodian's token every customer's, any other kind 403; another customer's id through a customer
 token is a 404 with none of their data.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,8 +27,15 @@ pytestmark = pytest.mark.live
 
 SLUG = "bayview"
 ESPI_3_3 = "trillium"  # its profile writes ESPI 3.3 documents, whose customer.xsd has no Statement
-KINDS = ("Customer", "CustomerAccount", "CustomerAgreement", "ServiceLocation", "ServiceSupplier", "Meter",
-         "Statement")  # the kinds a customer's PII tree holds
+KINDS = (
+    "Customer",
+    "CustomerAccount",
+    "CustomerAgreement",
+    "ServiceLocation",
+    "ServiceSupplier",
+    "Meter",
+    "Statement",
+)  # the kinds a customer's PII tree holds
 ROOTS = (*KINDS, "EndDevice", "ProgramDateIdMappings")
 BILLING = {46, 56}  # Core RetailCustomer, Retail Customer Billing Information
 PII = {46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60}
@@ -92,7 +100,9 @@ class World:
         self.a = tokens.customer_token(base, SLUG, self.pii_scope)  # every usage point of the demo customer
         self.a_usage = tokens.customer_token(base, SLUG, self.usage_scope)
         # customer data, but not billing information: no statements
-        self.a_no_bills = tokens.customer_token(base, SLUG, with_blocks(self.pii_scope, blocks(self.pii_scope) - BILLING))
+        self.a_no_bills = tokens.customer_token(
+            base, SLUG, with_blocks(self.pii_scope, blocks(self.pii_scope) - BILLING)
+        )
         self.c = tokens.client_token(base, SLUG)["access_token"]
         self.u = tokens.client_token(base, SLUG, tokens.UPLOAD)["access_token"]
         self.d = tokens.client_token(base, SLUG, tokens.CUSTODIAN)["access_token"]
@@ -170,23 +180,38 @@ def test_a_customer_token_without_customer_data_is_refused_every_root_path(w):
         for path in (name, urls.path(name, **_ids())):
             body = refused(get(w.url(path), w.a_usage["access_token"]), 403, "insufficient_scope")
             assert "FB_" in body["error_description"], body
-    refused(get(w.url(f"Statement/{_ids()['statement_id']}/Document"), w.a_usage["access_token"]), 403,
-            "insufficient_scope")
+    refused(
+        get(w.url(f"Statement/{_ids()['statement_id']}/Document"), w.a_usage["access_token"]), 403, "insufficient_scope"
+    )
 
 
 def _ids() -> dict[str, str]:
     """Ids for paths a refused token never gets to look up (the policy judges before anything is found)."""
-    return {n: "00000000-0000-5000-8000-000000000001" for n in (
-        "customer_id", "customer_account_id", "customer_agreement_id", "service_location_id", "service_supplier_id",
-        "meter_id", "end_device_id", "statement_id", "program_date_id_mappings_id")}
+    return {
+        n: "00000000-0000-5000-8000-000000000001"
+        for n in (
+            "customer_id",
+            "customer_account_id",
+            "customer_agreement_id",
+            "service_location_id",
+            "service_supplier_id",
+            "meter_id",
+            "end_device_id",
+            "statement_id",
+            "program_date_id_mappings_id",
+        )
+    }
 
 
 def test_statements_need_billing_information_in_the_scope(w):
     """A customer-data scope without FB 46 or 56: Statement 403 naming them, the rest served, and its
     PII batch holds no Statement."""
     t = w.a_no_bills["access_token"]
-    for path in ("Statement", f"Statement/{next(iter(w.own('Statement')))}",
-                 f"Statement/{next(iter(w.own('Statement')))}/Document"):
+    for path in (
+        "Statement",
+        f"Statement/{next(iter(w.own('Statement')))}",
+        f"Statement/{next(iter(w.own('Statement')))}/Document",
+    ):
         body = refused(get(w.url(path), t), 403, "insufficient_scope")
         assert "FB_46" in body["error_description"] and "FB_56" in body["error_description"], body
     assert doc(w.url("Customer"), t).find(ATOM + "entry") is not None
@@ -283,8 +308,11 @@ def test_program_date_id_mappings_are_the_codes_the_readings_carry(w):
         assert content(one) == content(e)
     assert by_id(doc(w.url("ProgramDateIdMappings"), w.d)).keys() == by_id(feed).keys()
     # the tou codes of the data custodian's read of one electricity interval block of the customer
-    up = next(i for i, e in by_id(doc(w.url(f"RetailCustomer/{w.rc}/UsagePoint"), w.d)).items()
-              if e.find(f"{ATOM}content/{ESPI}UsagePoint/{ESPI}ServiceCategory/{ESPI}kind").text == "0")
+    up = next(
+        i
+        for i, e in by_id(doc(w.url(f"RetailCustomer/{w.rc}/UsagePoint"), w.d)).items()
+        if e.find(f"{ATOM}content/{ESPI}UsagePoint/{ESPI}ServiceCategory/{ESPI}kind").text == "0"
+    )
     base = w.url(f"RetailCustomer/{w.rc}/UsagePoint/{up}/MeterReading")
     seen: set[str] = set()
     for mr in by_id(doc(base, w.d)):

@@ -1,6 +1,7 @@
 """Behaviour profiles against the real run.py: one test per knob, each asserting the status,
 headers and body a third party sees, and that the profile given to one application leaves the
 answers to another application alone."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,8 +49,10 @@ def control(live):
 @pytest.fixture
 def profile(control):
     """Give the demo third party at bayview a profile for one test; the utility's own again after."""
+
     def choose(name: str | None) -> dict:
         return control.set_profile(name, utility=SLUG)
+
     yield choose
     control.set_profile(None, utility=SLUG)
 
@@ -58,8 +61,9 @@ def profile(control):
 def other(live):
     """A second third party at bayview (a dynamic registration): what a profile must not touch."""
     body = {"client_name": "Other App", "redirect_uris": [CALLBACK], "contacts": ["other@tp.example"]}
-    r = requests.post(f"{live.url}/dc/{SLUG}/espi/1_1/register", json=body, headers={"Accept": "application/json"},
-                      timeout=30)
+    r = requests.post(
+        f"{live.url}/dc/{SLUG}/espi/1_1/register", json=body, headers={"Accept": "application/json"}, timeout=30
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -71,8 +75,9 @@ def authorize_url(live, scope: str, client_id: str = DEMO[0]) -> str:
 
 def scope_error(live, scope: str, client_id: str = DEMO[0], slug: str = SLUG) -> dict | None:
     """The OAuth error the authorize endpoint redirects back with, or None if it goes on to sign-in."""
-    r = requests.get(authorize_url(live, scope, client_id).replace(f"/dc/{SLUG}/", f"/dc/{slug}/"),
-                     allow_redirects=False, timeout=30)
+    r = requests.get(
+        authorize_url(live, scope, client_id).replace(f"/dc/{SLUG}/", f"/dc/{slug}/"), allow_redirects=False, timeout=30
+    )
     if r.status_code in (302, 303) and r.headers["Location"].startswith(CALLBACK):
         return {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
     assert r.status_code in (200, 302, 303), r.text[:300]  # the sign-in page (or a redirect to it)
@@ -85,8 +90,14 @@ def get(tokens: dict, uri: str | None = None, **query) -> requests.Response:
 
 
 def readings(data: bytes) -> list[tuple[int, int, int]]:
-    return [(int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")), int(r.findtext(f"{ESPI}timePeriod/{ESPI}duration")),
-             int(r.findtext(f"{ESPI}value"))) for r in parse(data).iter(ESPI + "IntervalReading")]
+    return [
+        (
+            int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")),
+            int(r.findtext(f"{ESPI}timePeriod/{ESPI}duration")),
+            int(r.findtext(f"{ESPI}value")),
+        )
+        for r in parse(data).iter(ESPI + "IntervalReading")
+    ]
 
 
 def kinds(data: bytes) -> list[str]:
@@ -106,10 +117,25 @@ def grant(live, control, scope: str = SCOPE) -> dict:
 def test_profiles_are_listed_with_every_knob(control):
     found = control.profiles()
     by_name = {p["name"]: p for p in found["profiles"]}
-    assert {"standard", "ontario", "async-batch", "picky-dates", "slow-provisioning", "gba-xml", "ns0-xml",
-            "hardened", "requires-params", "lenient", "rfc9700"} <= set(by_name)
-    assert found["utilities"] == {"bayview": "standard", "lakeshore": "rfc9700", "prairie": "lenient",
-                                  "trillium": "ontario"}
+    assert {
+        "standard",
+        "ontario",
+        "async-batch",
+        "picky-dates",
+        "slow-provisioning",
+        "gba-xml",
+        "ns0-xml",
+        "hardened",
+        "requires-params",
+        "lenient",
+        "rfc9700",
+    } <= set(by_name)
+    assert found["utilities"] == {
+        "bayview": "standard",
+        "lakeshore": "rfc9700",
+        "prairie": "lenient",
+        "trillium": "ontario",
+    }
     for p in by_name.values():
         assert {f"{t}.{k}" for t, knobs in p["knobs"].items() for k in knobs} == {k.name for k in KNOBS}
     assert by_name["ontario"]["knobs"]["scope"]["grammar"] == "fb-only"
@@ -125,12 +151,16 @@ def test_an_unknown_profile_is_400_and_changes_nothing(control, profile):
 
 # --- scope grammar ------------------------------------------------------------------------------
 
+
 def test_fb_only_refuses_every_other_term(live, control, profile, other):
     assert scope_error(live, SCOPE) is None  # standard: the full scope goes on to sign-in
     profile("ontario")
     err = scope_error(live, SCOPE)
-    assert err["error"] == "invalid_scope" and "IntervalDuration" in err["error_description"] \
+    assert (
+        err["error"] == "invalid_scope"
+        and "IntervalDuration" in err["error_description"]
         and "function blocks only" in err["error_description"]
+    )
     assert scope_error(live, FB) is None
     assert scope_error(live, SCOPE, other["client_id"]) is None  # the other application: standard still
 
@@ -139,7 +169,9 @@ def test_requires_params_refuses_a_bare_fb_list(live, profile):
     assert scope_error(live, FB) is None
     profile("requires-params")
     err = scope_error(live, FB)
-    assert err["error"] == "invalid_scope" and "IntervalDuration, BlockDuration, HistoryLength" in err["error_description"]
+    assert (
+        err["error"] == "invalid_scope" and "IntervalDuration, BlockDuration, HistoryLength" in err["error_description"]
+    )
     assert scope_error(live, SCOPE) is None
 
 
@@ -158,6 +190,7 @@ def test_a_function_block_the_utility_lacks_is_refused_by_name(live):
 
 
 # --- refresh tokens -----------------------------------------------------------------------------
+
 
 def test_without_rotation_one_refresh_token_serves_again_and_again(live, control, profile):
     profile("lenient")
@@ -182,8 +215,11 @@ def test_reuse_detection_revokes_the_whole_family(live, control, profile, other)
     t = grant(live, control)
     first = refresh(t).json()
     reuse = refresh(t)
-    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant" \
+    assert (
+        reuse.status_code == 400
+        and reuse.json()["error"] == "invalid_grant"
         and "RFC 9700" in reuse.json()["error_description"]
+    )
     for access in (t["access_token"], first["access_token"]):
         r = get({"access_token": access}, t["resourceURI"])
         assert r.status_code == 401 and "invalid_token" in r.headers["WWW-Authenticate"]
@@ -195,14 +231,20 @@ def test_scope_on_refresh_required_or_refused(live, control, profile):
     profile("requires-params")
     t = grant(live, control)
     missing = refresh(t)
-    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request" \
+    assert (
+        missing.status_code == 400
+        and missing.json()["error"] == "invalid_request"
         and "requires the scope parameter" in missing.json()["error_description"]
+    )
     assert refresh(t, scope=SCOPE).status_code == 200
     profile("hardened")
     t = grant(live, control)
     sent = refresh(t, scope=SCOPE)
-    assert sent.status_code == 400 and sent.json()["error"] == "invalid_scope" \
+    assert (
+        sent.status_code == 400
+        and sent.json()["error"] == "invalid_scope"
         and "takes no scope parameter" in sent.json()["error_description"]
+    )
     assert refresh(t).status_code == 200
     profile(None)  # standard: optional, either way
     t = grant(live, control)
@@ -232,6 +274,7 @@ def test_refresh_tokens_expire_after_the_profile_lifetime(live, control, profile
 
 # --- batch delivery -----------------------------------------------------------------------------
 
+
 def test_an_async_batch_answers_202_then_a_batch_list_gives_the_same_data(live, control, profile):
     t = grant(live, control)
     sync = get(t)
@@ -244,8 +287,12 @@ def test_an_async_batch_answers_202_then_a_batch_list_gives_the_same_data(live, 
             with ThreadPoolExecutor(4) as pool:  # asked four times at once: one BatchList
                 answers = list(pool.map(lambda _: get(t), range(4)))
             for r in answers:
-                assert r.status_code == 202 and r.headers["Retry-After"] == "3" \
-                    and r.headers["X-Sandbox-Reason"] == "async_batch" and r.json()["status"] == "accepted"
+                assert (
+                    r.status_code == 202
+                    and r.headers["Retry-After"] == "3"
+                    and r.headers["X-Sandbox-Reason"] == "async_batch"
+                    and r.json()["status"] == "accepted"
+                )
             assert get(t).status_code == 202  # asked again while pending: no second BatchList either
             posted = tp.wait_for(1, timeout=30)
             root = etree.fromstring(posted[0]["body"])
@@ -276,6 +323,7 @@ def test_an_async_batch_without_a_notification_uri_is_409(live, control, profile
 
 # --- date filters -------------------------------------------------------------------------------
 
+
 def _iso(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -287,8 +335,12 @@ def test_picky_dates_refuse_future_and_fractional_times(live, control, profile):
     assert get(t, **{"published-min": "2025-03-01T00:00:00.5Z"}).status_code == 200
     profile("picky-dates")
     r = get(t, **{"published-max": future})
-    assert r.status_code == 400 and r.json()["reason"] == "bad_query_parameter" \
-        and "published-max" in r.json()["error_description"] and "future" in r.json()["error_description"]
+    assert (
+        r.status_code == 400
+        and r.json()["reason"] == "bad_query_parameter"
+        and "published-max" in r.json()["error_description"]
+        and "future" in r.json()["error_description"]
+    )
     r = get(t, **{"published-min": "2025-03-01T00:00:00.5Z"})
     assert r.status_code == 400 and "fraction of a second" in r.json()["error_description"]
 
@@ -316,9 +368,13 @@ def test_updated_min_can_be_ignored(live, control, profile):
 
 # --- XML form ----------------------------------------------------------------------------------
 
+
 def _objects(data: bytes) -> list:
-    return [(mr.readingType.uom.value, [(r.timePeriod.start, r.timePeriod.duration, r._value) for r in mr.intervalReadings])
-            for up in gb_parse.parse_feed(io.BytesIO(data)) for mr in up.meterReadings]
+    return [
+        (mr.readingType.uom.value, [(r.timePeriod.start, r.timePeriod.duration, r._value) for r in mr.intervalReadings])
+        for up in gb_parse.parse_feed(io.BytesIO(data))
+        for mr in up.meterReadings
+    ]
 
 
 @pytest.mark.parametrize("name, version", [("gba-xml", "4.0"), ("ns0-xml", "4.0"), ("ontario", "3.3")])
@@ -355,12 +411,14 @@ def test_the_ontario_utility_answers_in_espi_3_3_with_reusable_refresh_tokens(li
     r = get(t)
     assert r.status_code == 200 and espi_schema("3.3").validate(parse(r.content))
     assert readings(r.content)
-    again = [token(live.url, "trillium", grant_type="refresh_token", refresh_token=t["refresh_token"])
-             for _ in range(2)]
+    again = [
+        token(live.url, "trillium", grant_type="refresh_token", refresh_token=t["refresh_token"]) for _ in range(2)
+    ]
     assert [a.status_code for a in again] == [200, 200]  # reusable refresh tokens
 
 
 # --- provisioning -------------------------------------------------------------------------------
+
 
 def test_usage_points_join_after_the_calls_delay(live, control, profile, other):
     profile("slow-provisioning")  # 60 s or 3 reads
@@ -391,8 +449,13 @@ def test_another_applications_profile_never_revokes_a_refresh_token_family(live,
     try:
         t = grant(live, control)
         newer = refresh(t).json()  # the standard profile: t's refresh token is retired
-        stranger = token(live.url, SLUG, (other["client_id"], other["client_secret"]), grant_type="refresh_token",
-                         refresh_token=t["refresh_token"])
+        stranger = token(
+            live.url,
+            SLUG,
+            (other["client_id"], other["client_secret"]),
+            grant_type="refresh_token",
+            refresh_token=t["refresh_token"],
+        )
         assert stranger.status_code == 400 and stranger.json()["error"] == "invalid_grant"
         assert get(newer, t["resourceURI"]).status_code == 200
         assert refresh({**t, **newer}).status_code == 200

@@ -15,6 +15,7 @@ published-min/-max, every data entry by atom:updated against updated-min/-max, p
 A year of hourly data is ~6 MB, so the windows drawn for paging span a few days at most (the unbounded
 side of a one-sided window lies beyond the data); paging a whole feed is done once, with large pages.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,6 +44,7 @@ SETTINGS = settings(max_examples=40, deadline=None, database=None)
 
 
 # --- reading feeds --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Item:
@@ -74,8 +76,16 @@ def items(root: etree._Element) -> list[Item]:
         if period:
             start = int(content.findtext(f"{ESPI}{period}/{ESPI}start"))
             window = (start, start + int(content.findtext(f"{ESPI}{period}/{ESPI}duration")))
-        out.append(Item(e.findtext(ATOM + "id"), kind, _link(e, "self")[0], _link(e, "up")[0], window,
-                        _epoch(e.findtext(ATOM + "updated"))))
+        out.append(
+            Item(
+                e.findtext(ATOM + "id"),
+                kind,
+                _link(e, "self")[0],
+                _link(e, "up")[0],
+                window,
+                _epoch(e.findtext(ATOM + "updated")),
+            )
+        )
     return out
 
 
@@ -115,6 +125,7 @@ def api(live) -> Api:
 
 # --- the documented filter (the oracle) -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Window:
     published_min: int | None = None
@@ -126,17 +137,21 @@ class Window:
         if i.kind in STRUCTURAL:
             return True
         start, end = i.window if i.window else (i.updated, i.updated)
-        return not ((self.published_min is not None and start < self.published_min)
-                    or (self.published_max is not None and end > self.published_max)
-                    or (self.updated_min is not None and i.updated < self.updated_min)
-                    or (self.updated_max is not None and i.updated > self.updated_max))
+        return not (
+            (self.published_min is not None and start < self.published_min)
+            or (self.published_max is not None and end > self.published_max)
+            or (self.updated_min is not None and i.updated < self.updated_min)
+            or (self.updated_max is not None and i.updated > self.updated_max)
+        )
 
     def at(self, name: str) -> int | None:
         return getattr(self, name.replace("-", "_"))
 
     def empty(self) -> bool:
         """A minimum after its maximum: nothing can be inside."""
-        return any(self.at(lo) is not None and self.at(hi) is not None and self.at(lo) > self.at(hi) for lo, hi in PAIRS)
+        return any(
+            self.at(lo) is not None and self.at(hi) is not None and self.at(lo) > self.at(hi) for lo, hi in PAIRS
+        )
 
 
 def iso(t: int) -> str:
@@ -150,6 +165,7 @@ def instant_of(text: str) -> int:
 
 
 # --- drawing values ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Value:
@@ -168,15 +184,22 @@ def _not_a_datetime(text: str) -> bool:
 def _malformed_time(t: int) -> st.SearchStrategy[str]:
     d = dt.datetime.fromtimestamp(t, dt.timezone.utc)
     return st.one_of(
-        st.sampled_from([
-            "yesterday", "now", "", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-03-01T24:61:00Z",
-            d.strftime("%Y-%m-%d"),  # a date alone
-            d.strftime("%Y-%m-%dT%H:%M:%S"),  # no zone
-            d.strftime("%Y-%m-%dT%H:%MZ"),  # no seconds
-            d.strftime("%Y-%m-%dT%H:%M:%SZjunk"),
-            d.strftime("%d/%m/%YT%H:%M:%SZ"),
-            str(t),  # epoch seconds
-        ]),
+        st.sampled_from(
+            [
+                "yesterday",
+                "now",
+                "",
+                "2026-13-01T00:00:00Z",
+                "2026-02-30T00:00:00Z",
+                "2026-03-01T24:61:00Z",
+                d.strftime("%Y-%m-%d"),  # a date alone
+                d.strftime("%Y-%m-%dT%H:%M:%S"),  # no zone
+                d.strftime("%Y-%m-%dT%H:%MZ"),  # no seconds
+                d.strftime("%Y-%m-%dT%H:%M:%SZjunk"),
+                d.strftime("%d/%m/%YT%H:%M:%SZ"),
+                str(t),  # epoch seconds
+            ]
+        ),
         st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=24).filter(_not_a_datetime),
     )
 
@@ -210,13 +233,18 @@ class Combo:
         return {k: v.text for k, v in self.params.items() if k in TIME_PARAMS}
 
 
-def draw_instant(data, api: Api, near: int | None = None, spread: int = 2 * DAY,
-                 anchors: list[int] | None = None) -> int:
+def draw_instant(
+    data, api: Api, near: int | None = None, spread: int = 2 * DAY, anchors: list[int] | None = None
+) -> int:
     """An instant in or around the data: `near` a time, or at a block or billing boundary (nudged by
     a second or an hour), or anywhere from three days before the data to three days after."""
     if near is not None:
-        return near + data.draw(st.one_of(st.integers(-spread, spread), st.integers(-spread // 3600, spread // 3600)
-                                          .map(lambda h: h * 3600)), label="offset")
+        return near + data.draw(
+            st.one_of(
+                st.integers(-spread, spread), st.integers(-spread // 3600, spread // 3600).map(lambda h: h * 3600)
+            ),
+            label="offset",
+        )
     anywhere = st.integers(api.first - 3 * DAY, api.last + 3 * DAY)
     at = st.sampled_from(anchors or api.boundaries)
     base = data.draw(st.one_of(at, at, anywhere), label="anchor")
@@ -238,8 +266,12 @@ def draw_window(data, api: Api, max_width: int = 4 * DAY, anchors: list[int] | N
     out: dict[str, int] = {}
     if shape == "pair":
         lo = draw_instant(data, api, anchors=anchors)
-        width = data.draw(st.one_of(st.integers(0, max_width // DAY).map(lambda d: d * DAY), st.integers(0, max_width),
-                                    st.integers(-DAY, 0)), label="width")
+        width = data.draw(
+            st.one_of(
+                st.integers(0, max_width // DAY).map(lambda d: d * DAY), st.integers(0, max_width), st.integers(-DAY, 0)
+            ),
+            label="width",
+        )
         width += data.draw(st.sampled_from([0, 0, -1, 1, -3600, 3600]), label="width nudge")
         hi = lo + width
         out[data.draw(st.sampled_from(["published-min", "updated-min"]), label="lower")] = lo
@@ -284,13 +316,15 @@ def draw_combo(data, api: Api, malformed_share: int = 25) -> Combo:
         if data.draw(st.integers(0, 2), label=f"with {name}"):
             params[name] = draw_count(data, name)
     if data.draw(st.integers(0, 99), label="malformed?") < malformed_share:
-        for name in data.draw(st.lists(st.sampled_from(ALL_PARAMS), min_size=1, max_size=2, unique=True),
-                              label="malformed parameters"):
+        for name in data.draw(
+            st.lists(st.sampled_from(ALL_PARAMS), min_size=1, max_size=2, unique=True), label="malformed parameters"
+        ):
             params[name] = Value(draw_malformed(data, api, name), "malformed")
     return Combo(params)
 
 
 # --- asking the server ------------------------------------------------------------------------------
+
 
 def get(api: Api, url: str, query: dict[str, str]) -> requests.Response:
     return api.session.get(url, params=query, timeout=60)
@@ -321,8 +355,9 @@ def page_size(combo: Combo) -> int | None:
     return min(sizes) if sizes else None
 
 
-def page_through(api: Api, url: str, time_query: dict[str, str], k: int, by: tuple[str, ...], expected: int
-                 ) -> list[Item]:
+def page_through(
+    api: Api, url: str, time_query: dict[str, str], k: int, by: tuple[str, ...], expected: int
+) -> list[Item]:
     """Every page of size k (asked with each parameter in `by` = k), concatenated; each page full but the last."""
     got: list[Item] = []
     start = 1
@@ -368,15 +403,16 @@ def check_combo(api: Api, url: str, combo: Combo, data, universe: list[Item]) ->
     first = int(combo.params["start-index"].text) if "start-index" in combo.params else 1
     first = max(first, 1)
     size = page_size(combo)
-    wanted = ids[first - 1:] if size is None else ids[first - 1:first - 1 + size]
+    wanted = ids[first - 1 :] if size is None else ids[first - 1 : first - 1 + size]
     assert [i.id for i in answer] == wanted, "start-index/max-results/depth select a slice of the unpaged feed"
 
     blocks = sum(1 for i in unpaged if i.kind == "IntervalBlock")
     event(f"paged: {'no' if not blocks else 'some' if blocks < 6 else 'more'} IntervalBlocks")
     # paging through the unpaged feed with pages of k
     k = size if size else data.draw(st.integers(1, 8), label="page size")
-    by = tuple(p for p in ("max-results", "depth") if p in combo.params) or \
-        data.draw(st.sampled_from([("max-results",), ("depth",), ("max-results", "depth")]), label="page by")
+    by = tuple(p for p in ("max-results", "depth") if p in combo.params) or data.draw(
+        st.sampled_from([("max-results",), ("depth",), ("max-results", "depth")]), label="page by"
+    )
     pages = page_through(api, url, combo.time_query(), k, by, len(ids))
     assert [i.id for i in pages] == ids, f"pages of {k} ({', '.join(by)}) = the unpaged feed"
     assert len({i.id for i in pages}) == len(pages), "no entry on two pages"
@@ -395,6 +431,7 @@ def check_combo(api: Api, url: str, combo: Combo, data, universe: list[Item]) ->
 
 
 # --- the properties -----------------------------------------------------------------------------------
+
 
 @SETTINGS
 @given(data=st.data())
@@ -442,7 +479,8 @@ def test_a_time_filter_keeps_exactly_the_entries_inside_its_window(api, data):
     extra = set(got) - set(expected)
     assert not missing and not extra, (
         f"{combo.query()}: missing {[(i.kind, i.window, iso(i.updated)) for i in missing][:4]} "
-        f"({len(missing)}), {len(extra)} kept outside the window")
+        f"({len(missing)}), {len(extra)} kept outside the window"
+    )
     assert got == expected, "in the unfiltered feed's order"
 
 

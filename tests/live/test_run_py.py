@@ -1,4 +1,5 @@
 """The start-up contract of DESIGN.md, against the real run.py."""
+
 from __future__ import annotations
 
 import json
@@ -57,17 +58,23 @@ def test_broken_seed_file_stops_start_up_with_a_clear_message(tmp_path):
     shutil.copytree(ROOT / "seed_data", seed)
     path = seed / "utilities" / "prairie.toml"
     path.write_text(path.read_text().replace('time_zone = "America/Regina"', 'time_zone = "America/Nowhere"'))
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "0", "--database", str(tmp_path / "x.db")],
-                          cwd=ROOT, env={**__import__("os").environ, "SANDBOX_SEED_DATA": str(seed)},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--port", "0", "--database", str(tmp_path / "x.db")],
+        cwd=ROOT,
+        env={**__import__("os").environ, "SANDBOX_SEED_DATA": str(seed)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "prairie.toml" in proc.stderr and "time_zone" in proc.stderr and "America/Nowhere" in proc.stderr
     assert "running at" not in proc.stdout
 
 
 def test_bad_flag_is_a_usage_error_naming_it(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "eighty"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--port", "eighty"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "--port" in proc.stderr
 
 
@@ -80,8 +87,10 @@ def test_the_demo_app_starts_beside_the_utilities_and_can_be_turned_off(tmp_path
         assert status == 200 and json.loads(body)["app"] == "demo-third-party"
         # the utilities notify the demo app: its notification URI is registered at each
         with __import__("sqlite3").connect(db) as conn:
-            uris = {row[0] for row in conn.execute(
-                "SELECT notify_uri FROM application WHERE client_id = 'demo-third-party'")}
+            uris = {
+                row[0]
+                for row in conn.execute("SELECT notify_uri FROM application WHERE client_id = 'demo-third-party'")
+            }
         assert uris == {server.demo_url + "/notify"}
     with LiveServer("--database", db, "--no-demo-app") as alone:
         assert alone.demo_url is None and not any("Demo third-party app" in line for line in alone.lines)
@@ -94,9 +103,22 @@ def test_a_taken_demo_port_stops_start_up_naming_it(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "0", "--demo-port", str(port),
-                               "--database", str(tmp_path / "x.db")], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "run.py"),
+                "--port",
+                "0",
+                "--demo-port",
+                str(port),
+                "--database",
+                str(tmp_path / "x.db"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 1 and f"{port}" in proc.stderr and "demo app" in proc.stderr
     assert "--no-demo-app" in proc.stderr
 
@@ -109,7 +131,11 @@ def test_a_notification_uri_a_developer_set_survives_a_restart(tmp_path):
         SandboxClient(first.url, "k").set_notify_uri("http://127.0.0.1:9/mine")
     with LiveServer("--database", db, env={"SANDBOX_ADMIN_KEY": "k"}) as second:
         with __import__("sqlite3").connect(db) as conn:
-            uris = dict(conn.execute("SELECT u.slug, a.notify_uri FROM application a JOIN utility u "
-                                     "ON u.id = a.utility_id WHERE a.client_id = 'demo-third-party'"))
+            uris = dict(
+                conn.execute(
+                    "SELECT u.slug, a.notify_uri FROM application a JOIN utility u "
+                    "ON u.id = a.utility_id WHERE a.client_id = 'demo-third-party'"
+                )
+            )
     assert uris["bayview"] == "http://127.0.0.1:9/mine"  # the developer's, kept
     assert uris["lakeshore"] == uris["prairie"] == second.demo_url + "/notify"  # the demo app's, on its new port

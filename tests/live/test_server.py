@@ -1,4 +1,5 @@
 """The server run.py starts: Waitress (a production WSGI server), its threads flag, a busy port."""
+
 from __future__ import annotations
 
 import socket
@@ -21,16 +22,18 @@ def test_requests_are_served_by_the_production_server_on_several_threads(tmp_pat
         with urllib.request.urlopen(s.url + "/healthz", timeout=30) as r:
             assert r.status == 200 and r.headers["Server"] == f"GreenButtonSandbox/{__version__}"
         with ThreadPoolExecutor(8) as pool:  # more requests at once than threads: all are answered
-            statuses = list(pool.map(lambda _: urllib.request.urlopen(s.url + "/utilities", timeout=30).status,
-                                     range(24)))
+            statuses = list(
+                pool.map(lambda _: urllib.request.urlopen(s.url + "/utilities", timeout=30).status, range(24))
+            )
         assert statuses == [200] * 24
     assert "Werkzeug" not in s.stderr and "development server" not in s.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "257", "many"])
 def test_a_bad_threads_value_is_a_usage_error_naming_it(value):
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--threads", value], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--threads", value], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "--threads" in proc.stderr
 
 
@@ -39,17 +42,45 @@ def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", str(port), "--customers", "0",
-                               "--database", str(tmp_path / "p.db")], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "run.py"),
+                "--port",
+                str(port),
+                "--customers",
+                "0",
+                "--database",
+                str(tmp_path / "p.db"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "running at" not in proc.stdout
 
 
 def test_a_host_that_does_not_resolve_stops_start_up_with_a_clear_message(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--host", "no-such-host.invalid", "--port", "0",
-                           "--customers", "0", "--database", str(tmp_path / "h.db")], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "--host",
+            "no-such-host.invalid",
+            "--port",
+            "0",
+            "--customers",
+            "0",
+            "--database",
+            str(tmp_path / "h.db"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot listen on no-such-host.invalid:0" in proc.stderr and "running at" not in proc.stdout
 
@@ -68,10 +99,27 @@ def test_every_listener_of_a_name_with_several_addresses_is_printed(monkeypatch,
         def close(self):  # it opened no sockets
             pass
 
-    monkeypatch.setattr(waitress.server, "create_server", lambda app, **kw: Several(
-        effective_listen=[("::1", 50001), ("127.0.0.1", 50002)]))
-    assert server.main(["--host", "localhost", "--port", "0", "--customers", "0", "--no-demo-app",
-                        "--database", str(tmp_path / "m.db")]) == 0
+    monkeypatch.setattr(
+        waitress.server,
+        "create_server",
+        lambda app, **kw: Several(effective_listen=[("::1", 50001), ("127.0.0.1", 50002)]),
+    )
+    assert (
+        server.main(
+            [
+                "--host",
+                "localhost",
+                "--port",
+                "0",
+                "--customers",
+                "0",
+                "--no-demo-app",
+                "--database",
+                str(tmp_path / "m.db"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Green Button Sandbox running at http://[::1]:50001"
     assert out[1] == "  also at http://127.0.0.1:50002"

@@ -12,6 +12,7 @@ The utility is lakeshore, which requires PKCE. Its water service is not shared: 
 does not know MeasurementKind 58 (volume, ESPI.md 8.7) and cannot parse a water ReadingType; nor is FB 7
 asked for: it does not know flowDirection 4 (net) either.
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,12 +59,17 @@ def _consent(customer: requests.Session, url: str) -> tuple[requests.Response, d
     """Answer the consent page at `url`: Allow, for every service but water."""
     page = customer.get(url, timeout=30)
     assert page.status_code == 200, page.text[:300]
-    services = dict(re.findall(r'name="usage_point" value="(\d+)"[^>]*>\s*<span><span class="commodity (\w+)">',
-                               page.text))
+    services = dict(
+        re.findall(r'name="usage_point" value="(\d+)"[^>]*>\s*<span><span class="commodity (\w+)">', page.text)
+    )
     assert sorted(services.values()) == ["electricity", "gas", "water"], services
     shared = {k: v for k, v in services.items() if v != "water"}
-    r = customer.post(url, data={"csrf_token": csrf(page.text), "decision": "accept", "usage_point": list(shared)},
-                      allow_redirects=False, timeout=30)
+    r = customer.post(
+        url,
+        data={"csrf_token": csrf(page.text), "decision": "accept", "usage_point": list(shared)},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert r.status_code == 302, r.text[:300]
     return r, shared
 
@@ -77,8 +83,13 @@ def scope_asked(meta: dict) -> str:
 
 
 def _session(meta: dict) -> OAuth2Session:
-    return OAuth2Session(*DEMO, scope=scope_asked(meta), redirect_uri=CALLBACK,
-                         code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic")
+    return OAuth2Session(
+        *DEMO,
+        scope=scope_asked(meta),
+        redirect_uri=CALLBACK,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +113,7 @@ def authorized(live) -> Authorized:
 
 # --- what the portal shows ------------------------------------------------------------------------
 
+
 @dataclass
 class Shown:
     """One total of the home page: a stream of a usage point over the page's period."""
@@ -124,21 +136,36 @@ def portal_totals(customer: requests.Session, base: str) -> tuple[dt.date, dt.da
         for p in totals.xpath("./p[@class='total']"):
             flow = "received" if p.xpath("string(.//span[@class='label'])") == "Exported" else "delivered"
             number, unit = p.xpath("string(.//strong[@class='quantity'])").split(" ", 1)
-            shown[(label, flow)] = Shown(int(p.get("data-value")), int(p.get("data-cost")),
-                                         Decimal(number.replace(",", "")), unit,
-                                         " ".join(p.xpath("string(.//span[@class='cost'])").split()))
+            shown[(label, flow)] = Shown(
+                int(p.get("data-value")),
+                int(p.get("data-cost")),
+                Decimal(number.replace(",", "")),
+                unit,
+                " ".join(p.xpath("string(.//span[@class='cost'])").split()),
+            )
     (period,) = periods  # one period for every service
     return dt.date.fromisoformat(period[0]), dt.date.fromisoformat(period[1]), shown
 
 
-def csv_totals(customer: requests.Session, base: str, ids: list[str], first: dt.date, end: dt.date
-               ) -> dict[tuple[str, str], tuple[Decimal, str, Decimal, str, int]]:
+def csv_totals(
+    customer: requests.Session, base: str, ids: list[str], first: dt.date, end: dt.date
+) -> dict[tuple[str, str], tuple[Decimal, str, Decimal, str, int]]:
     """{(usage point label, flow): (quantity, unit, cost, currency, readings)} of the portal's CSV download
     of local days first <= day < end (the form's end day is inclusive)."""
     form = customer.get(f"{base}/dc/{SLUG}/download", timeout=30).text
-    r = customer.post(f"{base}/dc/{SLUG}/download", data={
-        "csrf_token": csrf(form), "usage_point": ids, "period": "custom", "start": first.isoformat(),
-        "end": (end - dt.timedelta(days=1)).isoformat(), "cost": "1", "format": "csv"}, timeout=60)
+    r = customer.post(
+        f"{base}/dc/{SLUG}/download",
+        data={
+            "csrf_token": csrf(form),
+            "usage_point": ids,
+            "period": "custom",
+            "start": first.isoformat(),
+            "end": (end - dt.timedelta(days=1)).isoformat(),
+            "cost": "1",
+            "format": "csv",
+        },
+        timeout=60,
+    )
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv"), r.text[:300]
     sums: dict[tuple[str, str], list] = {}
     for row in csv.DictReader(io.StringIO(r.content.decode("utf-8"))):
@@ -152,6 +179,7 @@ def csv_totals(customer: requests.Session, base: str, ids: list[str], first: dt.
 
 
 # --- what the third party computes from its feed --------------------------------------------------------
+
 
 @dataclass
 class Summed:
@@ -180,8 +208,14 @@ def feed_totals(feed: bytes, first: dt.date, end: dt.date) -> dict[tuple[str, st
             assert all(ir.cost is not None for ir in irs), "every reading priced (the scope grants cost)"
             key = (up.title, FLOWS[rt.flowDirection])
             assert key not in out, f"one MeterReading per flow: {key}"
-            out[key] = Summed(sum(ir._value for ir in irs), rt.powerOfTenMultiplier, rt.uom.name,
-                              sum(round(ir.cost * 100000) for ir in irs), rt.currency.name.upper(), len(irs))
+            out[key] = Summed(
+                sum(ir._value for ir in irs),
+                rt.powerOfTenMultiplier,
+                rt.uom.name,
+                sum(round(ir.cost * 100000) for ir in irs),
+                rt.currency.name.upper(),
+                len(irs),
+            )
     return out
 
 
@@ -194,14 +228,17 @@ def money_text(cost: int, flow: str) -> str:
 
 # --- the tests -----------------------------------------------------------------------------------------
 
+
 def test_the_token_response_names_the_subscription_and_the_authorization(authorized):
     t, meta = authorized.tp.token, authorized.meta
     assert t["token_type"].lower() == "bearer" and t["access_token"] and t["refresh_token"]
     assert t["scope"] == scope_asked(meta)
-    assert re.fullmatch(re.escape(meta["espi_resource_endpoint"]) + r"/Batch/Subscription/[0-9a-f-]{36}",
-                        t["resourceURI"]), t["resourceURI"]
-    assert re.fullmatch(re.escape(meta["espi_resource_endpoint"]) + r"/Authorization/[0-9a-f-]{36}",
-                        t["authorizationURI"]), t["authorizationURI"]
+    assert re.fullmatch(
+        re.escape(meta["espi_resource_endpoint"]) + r"/Batch/Subscription/[0-9a-f-]{36}", t["resourceURI"]
+    ), t["resourceURI"]
+    assert re.fullmatch(
+        re.escape(meta["espi_resource_endpoint"]) + r"/Authorization/[0-9a-f-]{36}", t["authorizationURI"]
+    ), t["authorizationURI"]
 
 
 def test_the_code_is_not_redeemed_without_its_pkce_verifier(authorized):
@@ -209,8 +246,11 @@ def test_the_code_is_not_redeemed_without_its_pkce_verifier(authorized):
     url, _ = tp.create_authorization_url(authorized.meta["authorization_endpoint"], code_verifier=generate_token(64))
     answer, _ = _consent(authorized.customer, url)
     with pytest.raises(OAuthError) as refused:
-        tp.fetch_token(authorized.meta["token_endpoint"], authorization_response=answer.headers["Location"],
-                       code_verifier=generate_token(64))
+        tp.fetch_token(
+            authorized.meta["token_endpoint"],
+            authorization_response=answer.headers["Location"],
+            code_verifier=generate_token(64),
+        )
     assert refused.value.error == "invalid_grant"
 
 
@@ -220,8 +260,11 @@ def test_the_feed_totals_equal_the_portal_totals_for_the_same_days(authorized):
     from_csv = csv_totals(authorized.customer, authorized.base, list(authorized.shared), first, end)
     summed = feed_totals(authorized.feed, first, end)
     # the services shared: electricity delivered and received (solar), gas; water was not shared
-    assert set(summed) == {k for k in shown if not k[0].lower().startswith("water")} == set(from_csv), \
-        (sorted(summed), sorted(shown), sorted(from_csv))
+    assert set(summed) == {k for k in shown if not k[0].lower().startswith("water")} == set(from_csv), (
+        sorted(summed),
+        sorted(shown),
+        sorted(from_csv),
+    )
     for key, s in summed.items():
         page, (csv_qty, csv_unit, csv_cost, csv_currency, csv_rows) = shown[key], from_csv[key]
         unit, power = PORTAL_UNITS[s.uom]
@@ -246,8 +289,12 @@ def test_a_refreshed_token_reads_the_same_data(authorized):
     assert (after["resourceURI"], after["authorizationURI"]) == (before["resourceURI"], before["authorizationURI"])
     r = tp.get(after["resourceURI"], timeout=60)
     assert r.status_code == 200 and r.content == authorized.feed
-    old = requests.get(before["resourceURI"], headers={"Authorization": "Bearer " + before["access_token"]},
-                       params={"max-results": "1"}, timeout=30)
+    old = requests.get(
+        before["resourceURI"],
+        headers={"Authorization": "Bearer " + before["access_token"]},
+        params={"max-results": "1"},
+        timeout=30,
+    )
     assert old.status_code == 401, "the replaced access token stops working (ESPI.md 11, item 21)"
 
 
@@ -268,8 +315,15 @@ def test_cors_headers_and_a_preflight_without_a_token(authorized):
     r = authorized.tp.get(uri, headers={"Origin": origin}, params={"max-results": "1"}, timeout=30)
     assert r.status_code == 200
     assert r.headers["Access-Control-Allow-Origin"] in (origin, "*")
-    pre = requests.options(uri, headers={"Origin": origin, "Access-Control-Request-Method": "GET",
-                                         "Access-Control-Request-Headers": "Authorization"}, timeout=30)
+    pre = requests.options(
+        uri,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization",
+        },
+        timeout=30,
+    )
     assert pre.status_code == 204, pre.text[:300]
     assert pre.headers["Access-Control-Allow-Origin"] in (origin, "*")
     methods = {m.strip() for m in pre.headers["Access-Control-Allow-Methods"].split(",")}

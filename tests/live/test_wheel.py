@@ -106,8 +106,15 @@ def test_the_installed_command_serves_the_site(venv, tmp_path):
     assert Path(where[1]) == package  # the resources are found inside the installed package
 
     proc = subprocess.Popen(
-        [str(venv / "bin" / "green-button-sandbox"), "--port", "0", "--demo-port", "0", "--database",
-         str(tmp_path / "w.db")],
+        [
+            str(venv / "bin" / "green-button-sandbox"),
+            "--port",
+            "0",
+            "--demo-port",
+            "0",
+            "--database",
+            str(tmp_path / "w.db"),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -161,9 +168,15 @@ def test_the_images_start_and_health_check_commands_work_outside_a_container(ven
     from .server import free_port
 
     d = dockerfile()
-    env = {**_clean_env(), **d["env"], "SANDBOX_PORT": str(free_port()), "SANDBOX_DEMO_PORT": str(free_port()),
-           "SANDBOX_DATABASE_URL": str(tmp_path / "sandbox.db"), "SANDBOX_CUSTOMERS": "2",
-           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **_clean_env(),
+        **d["env"],
+        "SANDBOX_PORT": str(free_port()),
+        "SANDBOX_DEMO_PORT": str(free_port()),
+        "SANDBOX_DATABASE_URL": str(tmp_path / "sandbox.db"),
+        "SANDBOX_CUSTOMERS": "2",
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
 
     def healthy() -> int:
         return subprocess.run(d["health"], env=env, cwd=tmp_path, capture_output=True, timeout=30).returncode

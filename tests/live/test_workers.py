@@ -8,6 +8,7 @@ X-Probe header and the log format writes it beside the worker's pid (`%(p)s`), s
 header of its own. Gunicorn's sync workers answer one connection at a time, so requests sent
 together are spread over the workers; "at every worker" means until each worker's pid has answered.
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,9 +75,22 @@ class Gunicorn:
         self.port = free_port()
         self.access = folder / "access.log"
         self.errors = folder / "gunicorn.err"
-        self.args = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
-                     "--access-logfile", str(self.access), "--access-logformat", ACCESS_FORMAT,
-                     "--graceful-timeout", "10", "sandbox.wsgi:app"]
+        self.args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--access-logfile",
+            str(self.access),
+            "--access-logformat",
+            ACCESS_FORMAT,
+            "--graceful-timeout",
+            "10",
+            "sandbox.wsgi:app",
+        ]
         # XDG_RUNTIME_DIR: where newer gunicorns put their control socket, so that it is this test's own
         self.env = {**os.environ, "SANDBOX_DATABASE_URL": url, "XDG_RUNTIME_DIR": str(folder), "PYTHONUNBUFFERED": "1"}
         self.workers = workers
@@ -129,13 +143,17 @@ class Gunicorn:
             self.proc.kill()
             self.proc.wait()
 
-    def request(self, method: str, path: str, headers: dict | None = None, form: dict | None = None,
-                timeout: float = 20) -> Answer:
+    def request(
+        self, method: str, path: str, headers: dict | None = None, form: dict | None = None, timeout: float = 20
+    ) -> Answer:
         """One request over a fresh connection (so any worker may take it), tagged with a unique probe."""
         probe = uuid.uuid4().hex
         body = urlencode(form) if form is not None else None
-        sent = {"X-Probe": probe, **({"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}),
-                **(headers or {})}
+        sent = {
+            "X-Probe": probe,
+            **({"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}),
+            **(headers or {}),
+        }
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=sent)
@@ -204,8 +222,12 @@ def sign_in_form(g: Gunicorn) -> tuple[Answer, str, str]:
 
 
 def sign_in(g: Gunicorn, cookie: str, token: str, username: str, password: str) -> Answer:
-    return g.request("POST", LOGIN, {"Cookie": cookie},
-                     {"csrf_token": token, "method": "password", "username": username, "password": password})
+    return g.request(
+        "POST",
+        LOGIN,
+        {"Cookie": cookie},
+        {"csrf_token": token, "method": "password", "username": username, "password": password},
+    )
 
 
 def test_several_gunicorn_workers_agree_on_all_state(fresh_database, tmp_path):
@@ -215,17 +237,24 @@ def test_several_gunicorn_workers_agree_on_all_state(fresh_database, tmp_path):
         assert len(g.worker_pids) == WORKERS
         health = g.health  # every worker has answered
         assert {(a.status, a.json()["status"], a.headers["X-Sandbox-Version"]) for a in health} == {
-            (200, "ok", health[0].headers["X-Sandbox-Version"])}
+            (200, "ok", health[0].headers["X-Sandbox-Version"])
+        }
 
         # a client-credentials token from one worker is good at every worker ...
-        issued = g.served_by([g.request("POST", TOKEN, {"Authorization": BASIC}, {"grant_type": "client_credentials"})])[0]
+        issued = g.served_by(
+            [g.request("POST", TOKEN, {"Authorization": BASIC}, {"grant_type": "client_credentials"})]
+        )[0]
         assert issued.status == 200, issued.body
         bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
         used = g.at_every_worker(lambda: g.request("GET", STATUS, bearer))
         assert [(a.status, "<currentStatus>1</currentStatus>" in a.body) for a in used] == [(200, True)] * len(used)
         # ... and once revoked at one worker (RFC 7009), refused at every worker
-        revoked = g.request("POST", REVOKE, {"Authorization": BASIC},
-                            {"token": issued.json()["access_token"], "token_type_hint": "access_token"})
+        revoked = g.request(
+            "POST",
+            REVOKE,
+            {"Authorization": BASIC},
+            {"token": issued.json()["access_token"], "token_type_hint": "access_token"},
+        )
         assert revoked.status == 200, revoked.body
         refused = g.at_every_worker(lambda: g.request("GET", STATUS, bearer))
         assert {(a.status, "invalid_token" in a.headers["WWW-Authenticate"]) for a in refused} == {(401, True)}
@@ -235,7 +264,9 @@ def test_several_gunicorn_workers_agree_on_all_state(fresh_database, tmp_path):
         for _ in range(5):
             forms = [sign_in_form(g) for _ in range(2 * WORKERS)]
             g.served_by([page for page, _, _ in forms])
-            posts = g.together([lambda c=cookie, t=token: sign_in(g, c, t, "demo", "demo") for _, cookie, token in forms])
+            posts = g.together(
+                [lambda c=cookie, t=token: sign_in(g, c, t, "demo", "demo") for _, cookie, token in forms]
+            )
             assert [p.status for p in posts] == [303] * len(posts), [p.body[:300] for p in posts]
             crossed += [(page, post) for (page, _, _), post in zip(forms, posts) if page.pid != post.pid]
             if crossed:
@@ -252,8 +283,10 @@ def test_several_gunicorn_workers_agree_on_all_state(fresh_database, tmp_path):
             name = f"nobody-{uuid.uuid4().hex[:8]}"
             forms = [sign_in_form(g) for _ in range(5)]
             # one after another, each counted before the next is sent, each at whichever worker takes it
-            fails = [g.alongside(lambda c=cookie, t=token, n=name: sign_in(g, c, t, n, "wrong"))
-                     for _, cookie, token in forms]
+            fails = [
+                g.alongside(lambda c=cookie, t=token, n=name: sign_in(g, c, t, n, "wrong"))
+                for _, cookie, token in forms
+            ]
             assert [a.status for a in fails] == [401, 401, 401, 401, 429], [a.body[:200] for a in fails]
             if len({a.pid for a in fails}) > 1:
                 break

@@ -1,5 +1,6 @@
 """A stand-in third party on a free loopback port: OAuth callback, notification endpoint and
 scope-selection screen, recording what it receives."""
+
 from __future__ import annotations
 
 import threading
@@ -16,8 +17,16 @@ class ThirdParty:
 
     NOTIFICATION_PATH = "/espi/1_1/Notification"
 
-    def __init__(self, authorize_url: str | None = None, client_id: str = "demo-third-party", state: str = "tp-state",
-                 status: int = 200, body: bytes = b"thanks", hold: bool = False, port: int = 0):
+    def __init__(
+        self,
+        authorize_url: str | None = None,
+        client_id: str = "demo-third-party",
+        state: str = "tp-state",
+        status: int = 200,
+        body: bytes = b"thanks",
+        hold: bool = False,
+        port: int = 0,
+    ):
         self.authorize_url = authorize_url  # where the scope-selection screen sends the customer on
         self.client_id = client_id
         self.state = state
@@ -48,14 +57,27 @@ class ThirdParty:
                 q = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(parts.query).items()}
                 if parts.path == "/callback":
                     outer.callbacks.append(q)
-                    self._reply(200, b"<html><body><h1 id='tp-done'>Back at the third party</h1></body></html>",
-                                {"Content-Type": "text/html"})
+                    self._reply(
+                        200,
+                        b"<html><body><h1 id='tp-done'>Back at the third party</h1></body></html>",
+                        {"Content-Type": "text/html"},
+                    )
                 elif parts.path == "/ScopeSelection":
                     outer.selections.append(q)
                     scopes = q["scope"] if isinstance(q["scope"], list) else [q["scope"]]
-                    target = outer.authorize_url + "?" + urlencode({
-                        "client_id": outer.client_id, "redirect_uri": outer.callback, "response_type": "code",
-                        "scope": scopes[0], "state": outer.state})
+                    target = (
+                        outer.authorize_url
+                        + "?"
+                        + urlencode(
+                            {
+                                "client_id": outer.client_id,
+                                "redirect_uri": outer.callback,
+                                "response_type": "code",
+                                "scope": scopes[0],
+                                "state": outer.state,
+                            }
+                        )
+                    )
                     self._reply(302, b"", {"Location": target})
                 else:
                     self._reply(404, b"not here")
@@ -63,8 +85,14 @@ class ThirdParty:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 with outer.arrived:
-                    outer.received.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": self.rfile.read(length), "at": time.monotonic()})
+                    outer.received.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": self.rfile.read(length),
+                            "at": time.monotonic(),
+                        }
+                    )
                     outer.arrived.notify_all()
                 outer._release.wait(10)
                 self._reply(outer.status, outer.body, {"Content-Type": "text/plain", **outer.headers})

@@ -3,6 +3,7 @@ signs in at the portal and consents (CSRF-protected forms), the third party exch
 
 The seeded credentials (README): the demo third party, and each utility's own upload and
 data-custodian clients."""
+
 from __future__ import annotations
 
 import re
@@ -27,22 +28,37 @@ def signed_in(base: str, slug: str, username: str = "demo", password: str = "dem
     """A browser-like session signed in to the utility's customer portal."""
     s = requests.Session()
     page = s.get(f"{base}/dc/{slug}/", timeout=30).text
-    r = s.post(f"{base}/dc/{slug}/login", data={"method": "password", "username": username, "password": password,
-                                                "csrf_token": csrf(page)}, allow_redirects=False, timeout=30)
+    r = s.post(
+        f"{base}/dc/{slug}/login",
+        data={"method": "password", "username": username, "password": password, "csrf_token": csrf(page)},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert r.status_code == 303, r.text[:300]
     return s
 
 
-def code_for(base: str, slug: str, scope: str, customer: requests.Session, client_id: str = DEMO[0],
-             usage_points: list[str] | None = None, decision: str = "accept", state: str = "st") -> dict:
+def code_for(
+    base: str,
+    slug: str,
+    scope: str,
+    customer: requests.Session,
+    client_id: str = DEMO[0],
+    usage_points: list[str] | None = None,
+    decision: str = "accept",
+    state: str = "st",
+) -> dict:
     """The customer's answer on the consent page: the callback's query (code and state, or error)."""
     q = {"client_id": client_id, "redirect_uri": CALLBACK, "response_type": "code", "scope": scope, "state": state}
     url = f"{base}/dc/{slug}/oauth/authorize?" + urlencode(q)
     page = customer.get(url, timeout=30)
     assert page.status_code == 200, page.text[:500]
     ids = re.findall(r'name="usage_point" value="(\d+)"', page.text)
-    data = {"csrf_token": csrf(page.text), "decision": decision,
-            "usage_point": ids if usage_points is None else usage_points}
+    data = {
+        "csrf_token": csrf(page.text),
+        "decision": decision,
+        "usage_point": ids if usage_points is None else usage_points,
+    }
     r = customer.post(url, data=data, allow_redirects=False, timeout=30)
     assert r.status_code == 302, r.text[:300]
     return {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
@@ -52,8 +68,14 @@ def token(base: str, slug: str, credentials: tuple[str, str] = DEMO, **data) -> 
     return requests.post(f"{base}/dc/{slug}/oauth/token", data=data, auth=credentials, timeout=30)
 
 
-def customer_token(base: str, slug: str, scope: str, username: str = "demo", password: str = "demo",
-                   usage_points: list[str] | None = None) -> dict:
+def customer_token(
+    base: str,
+    slug: str,
+    scope: str,
+    username: str = "demo",
+    password: str = "demo",
+    usage_points: list[str] | None = None,
+) -> dict:
     """A customer access token (authorization code grant) for the demo third party: the token response."""
     customer = signed_in(base, slug, username, password)
     answer = code_for(base, slug, scope, customer, usage_points=usage_points)

@@ -1,4 +1,5 @@
 """The OAuth 2.0 server's rules, through the Flask test client (the browser journeys are in tests/browser)."""
+
 from __future__ import annotations
 
 import base64
@@ -48,12 +49,15 @@ def test_code_flow_returns_espi_token_response_and_records_the_grant(app, signed
     assert "customerResourceURI" not in t
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
-        auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
+        auth = s.scalars(
+            select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])
+        ).one()
         assert auth.status == "active" and auth.scope == SCOPE and auth.grant_type == "authorization_code"
         assert t["resourceURI"].endswith(auth.subscription_uuid)
         # the scope asks for electricity only: the electricity usage points are shared, not the gas one
-        assert [up.id for up in auth.usage_points] == [up.id for up in auth.customer.usage_points
-                                                        if up.commodity == "electricity"]
+        assert [up.id for up in auth.usage_points] == [
+            up.id for up in auth.customer.usage_points if up.commodity == "electricity"
+        ]
         days = (auth.authorized_end - auth.authorized_start).days
         assert days == 730
         stored = s.scalars(select(OAuthToken).where(OAuthToken.authorization_id == auth.id)).one()
@@ -76,9 +80,13 @@ GAS_SCOPE = "FB=1_3_4_5_10_13_14_39;IntervalDuration=3600_86400;BlockDuration=da
 def test_the_customer_may_untick_usage_points_but_not_add_others(app, signed_in):
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
         mine = [up.id for up in demo.usage_points]
-        other = s.scalars(select(Customer).where(Customer.username != "demo", Customer.utility.has(slug="bayview"))).first()
+        other = s.scalars(
+            select(Customer).where(Customer.username != "demo", Customer.utility.has(slug="bayview"))
+        ).first()
         theirs = other.usage_points[0].id
     r = consent(signed_in, authorize_url(scope=GAS_SCOPE), usage_points=[str(mine[0]), str(theirs)])
     assert r.status_code == 400 and "Location" not in r.headers
@@ -86,10 +94,13 @@ def test_the_customer_may_untick_usage_points_but_not_add_others(app, signed_in)
     r = consent(signed_in, authorize_url(), usage_points=[str(mine[1])])
     assert r.status_code == 400 and "Location" not in r.headers
     r = consent(signed_in, authorize_url(scope=GAS_SCOPE), usage_points=[str(mine[1])])
-    t = token(signed_in, grant_type="authorization_code", code=query(r.headers["Location"])["code"],
-              redirect_uri=CALLBACK).json
+    t = token(
+        signed_in, grant_type="authorization_code", code=query(r.headers["Location"])["code"], redirect_uri=CALLBACK
+    ).json
     with sb.db.sessions() as s:
-        auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
+        auth = s.scalars(
+            select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])
+        ).one()
         assert [up.id for up in auth.usage_points] == [mine[1]]
 
 
@@ -130,9 +141,11 @@ def test_scope_outside_the_registration_is_invalid_scope_naming_the_term(signed_
 def test_a_bad_request_is_answered_before_the_customer_is_asked_to_sign_in(client):
     """Nobody is signed in: a bad scope, a bad response_type or a missing PKCE challenge (lakeshore
     requires PKCE) goes straight back to the client, rather than after a sign-in."""
-    for url, error in [(authorize_url(scope="FB=1_3_4_5_13_14_39_99;IntervalDuration=3600"), "invalid_scope"),
-                       (authorize_url(response_type="token"), "unsupported_response_type"),
-                       (authorize_url("lakeshore"), "invalid_request")]:
+    for url, error in [
+        (authorize_url(scope="FB=1_3_4_5_13_14_39_99;IntervalDuration=3600"), "invalid_scope"),
+        (authorize_url(response_type="token"), "unsupported_response_type"),
+        (authorize_url("lakeshore"), "invalid_request"),
+    ]:
         r = client.get(url)
         assert r.status_code == 302 and r.headers["Location"].startswith(CALLBACK), url
         q = query(r.headers["Location"])
@@ -162,7 +175,9 @@ def test_code_used_twice_is_invalid_grant_and_revokes_its_tokens(app, signed_in)
     again = token(signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK)
     assert again.status_code == 400 and again.json["error"] == "invalid_grant"
     assert not usable(app, t["access_token"]) and not usable(app, t["refresh_token"], refresh=True)
-    assert token(signed_in, grant_type="refresh_token", refresh_token=t["refresh_token"]).json["error"] == "invalid_grant"
+    assert (
+        token(signed_in, grant_type="refresh_token", refresh_token=t["refresh_token"]).json["error"] == "invalid_grant"
+    )
 
 
 def test_expired_code_is_invalid_grant(app, signed_in, clock):
@@ -198,8 +213,9 @@ def test_token_parameters_in_form_query_or_get(signed_in):
 
 
 def test_client_secret_post_is_accepted(signed_in):
-    r = token(signed_in, auth=None, grant_type="client_credentials", client_id="demo-third-party",
-              client_secret="demo-secret")
+    r = token(
+        signed_in, auth=None, grant_type="client_credentials", client_id="demo-third-party", client_secret="demo-secret"
+    )
     assert r.status_code == 200 and "refresh_token" not in r.json
 
 
@@ -226,8 +242,14 @@ def test_a_rotated_out_refresh_token_used_again_revokes_its_whole_family(app, si
     def refresh(t):
         return token(signed_in, "lakeshore", grant_type="refresh_token", refresh_token=t["refresh_token"])
 
-    first = token(signed_in, "lakeshore", grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
-                  code_verifier=verifier).json
+    first = token(
+        signed_in,
+        "lakeshore",
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=CALLBACK,
+        code_verifier=verifier,
+    ).json
     second = refresh(first).json
     third = refresh(second).json
     assert usable(app, third["access_token"], slug="lakeshore")
@@ -256,7 +278,9 @@ def test_without_rotation_the_refresh_token_keeps_working(app, client):
     third = token(client, "prairie", grant_type="refresh_token", refresh_token=first["refresh_token"])
     assert third.status_code == 200
     assert usable(app, third.json["access_token"], slug="prairie")
-    assert not usable(app, first["access_token"], slug="prairie") and not usable(app, second["access_token"], slug="prairie")
+    assert not usable(app, first["access_token"], slug="prairie") and not usable(
+        app, second["access_token"], slug="prairie"
+    )
 
 
 def test_client_credentials_token_has_no_refresh_token_and_an_authorization(app, client):
@@ -265,7 +289,9 @@ def test_client_credentials_token_has_no_refresh_token_and_an_authorization(app,
     assert r.status_code == 200 and "refresh_token" not in t and t["scope"] == "FB=34_35"
     assert t["resourceURI"].endswith("/espi/1_1/resource/Batch/Bulk/demo-third-party")  # its default bulk
     with app.extensions["sandbox"].db.sessions() as s:
-        auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
+        auth = s.scalars(
+            select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])
+        ).one()
         assert auth.grant_type == "client_credentials" and auth.customer_id is None
 
 
@@ -287,12 +313,17 @@ def test_read_service_status_needs_a_client_token(app, signed_in):
 def test_revocation_by_the_third_party_ends_the_authorization(app, signed_in):
     code = get_code(signed_in)
     t = token(signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK).json
-    r = signed_in.post("/dc/bayview/oauth/revoke", data={"token": t["refresh_token"], "token_type_hint": "refresh_token"},
-                       headers={"Authorization": BASIC})
+    r = signed_in.post(
+        "/dc/bayview/oauth/revoke",
+        data={"token": t["refresh_token"], "token_type_hint": "refresh_token"},
+        headers={"Authorization": BASIC},
+    )
     assert r.status_code == 200
     assert not usable(app, t["access_token"]) and not usable(app, t["refresh_token"], refresh=True)
     with app.extensions["sandbox"].db.sessions() as s:
-        auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
+        auth = s.scalars(
+            select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])
+        ).one()
         assert auth.status == "revoked"
 
 
@@ -303,7 +334,9 @@ def test_customer_revocation_on_the_sharing_page_stops_the_tokens(app, signed_in
     t = token(signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK).json
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
-        auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])).one()
+        auth = s.scalars(
+            select(Authorization).where(Authorization.uuid == t["authorizationURI"].rsplit("/", 1)[1])
+        ).one()
         authorizations.revoke_by_customer(sb.db, sb.clock, auth.customer_id, auth.id)
     assert not usable(app, t["access_token"]) and not usable(app, t["refresh_token"], refresh=True)
 
@@ -313,8 +346,9 @@ def test_access_token_lifetime_follows_the_profile(app, client, clock):
     verifier = "v" * 50
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     code = get_code(client, "lakeshore", code_challenge=challenge, code_challenge_method="S256")
-    t = token(client, "lakeshore", grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
-              code_verifier=verifier).json
+    t = token(
+        client, "lakeshore", grant_type="authorization_code", code=code, redirect_uri=CALLBACK, code_verifier=verifier
+    ).json
     assert t["expires_in"] == 900
     clock.advance(899)
     assert usable(app, t["access_token"], slug="lakeshore")
@@ -329,12 +363,19 @@ def test_pkce_required_where_the_profile_says_so(client):
     verifier = "correct-horse-battery-staple-" * 2
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     code = get_code(client, "lakeshore", code_challenge=challenge, code_challenge_method="S256")
-    r = token(client, "lakeshore", grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
-              code_verifier="wrong-" * 10)
+    r = token(
+        client,
+        "lakeshore",
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=CALLBACK,
+        code_verifier="wrong-" * 10,
+    )
     assert r.json["error"] == "invalid_grant"
     code = get_code(client, "lakeshore", code_challenge=challenge, code_challenge_method="S256")
-    r = token(client, "lakeshore", grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
-              code_verifier=verifier)
+    r = token(
+        client, "lakeshore", grant_type="authorization_code", code=code, redirect_uri=CALLBACK, code_verifier=verifier
+    )
     assert r.status_code == 200
 
 
@@ -345,8 +386,12 @@ def test_pkce_optional_elsewhere(signed_in):
     missing = token(signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK).json
     assert missing["error"] == "invalid_request" and "code_verifier" in missing["error_description"]
     code = get_code(signed_in, code_challenge=challenge, code_challenge_method="S256")
-    assert token(signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
-                 code_verifier=verifier).status_code == 200
+    assert (
+        token(
+            signed_in, grant_type="authorization_code", code=code, redirect_uri=CALLBACK, code_verifier=verifier
+        ).status_code
+        == 200
+    )
 
 
 def _set_status(app, status, client_id="demo-third-party"):
@@ -374,7 +419,9 @@ def test_application_in_review_only_for_test_customers(app, client):
     _set_status(app, "review")
     sb = app.extensions["sandbox"]
     with sb.db.transaction() as s:
-        other = s.scalars(select(Customer).where(Customer.username != "demo", Customer.utility.has(slug="bayview"))).first()
+        other = s.scalars(
+            select(Customer).where(Customer.username != "demo", Customer.utility.has(slug="bayview"))
+        ).first()
         username = other.username
     sign_in(client, username=username, password="password")
     r = client.get(authorize_url())
@@ -387,16 +434,28 @@ def test_application_in_review_only_for_test_customers(app, client):
 def _add_selection_app(app):
     with app.extensions["sandbox"].db.transaction() as s:
         demo = s.scalars(select(Application).where(Application.client_id == "demo-third-party")).first()
-        s.add(Application(utility_id=demo.utility_id, uuid="0f0f0f0f-0000-5000-8000-000000000001", client_id="chooser",
-                          client_secret_hash=generate_password_hash("x"), name="Chooser", redirect_uris=[CALLBACK],
-                          scope_selection_uri="http://127.0.0.1:9999/ScopeSelection?lang=en",
-                          scopes=[SCOPE, PII_SCOPE], status="production", created_at=dt.datetime(2025, 1, 1)))
+        s.add(
+            Application(
+                utility_id=demo.utility_id,
+                uuid="0f0f0f0f-0000-5000-8000-000000000001",
+                client_id="chooser",
+                client_secret_hash=generate_password_hash("x"),
+                name="Chooser",
+                redirect_uris=[CALLBACK],
+                scope_selection_uri="http://127.0.0.1:9999/ScopeSelection?lang=en",
+                scopes=[SCOPE, PII_SCOPE],
+                status="production",
+                created_at=dt.datetime(2025, 1, 1),
+            )
+        )
 
 
 def test_utility_initiated_scope_selection(app, signed_in):
     _add_selection_app(app)
     with app.extensions["sandbox"].db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
     path = f"/dc/bayview/RetailCustomer/{demo.uuid}/ThirdPartyList"
     html = signed_in.get(path).get_data(as_text=True)
     assert "Chooser" in html
@@ -406,7 +465,10 @@ def test_utility_initiated_scope_selection(app, signed_in):
     assert location.startswith("http://127.0.0.1:9999/ScopeSelection?lang=en&")
     q = parse_qs(urlsplit(location).query)
     assert q["scope"] == [SCOPE, PII_SCOPE] and q["DataCustodianID"] == ["bayview-pl"]
-    assert signed_in.get("/dc/bayview/RetailCustomer/00000000-0000-5000-8000-000000000000/ThirdPartyList").status_code == 404
+    assert (
+        signed_in.get("/dc/bayview/RetailCustomer/00000000-0000-5000-8000-000000000000/ThirdPartyList").status_code
+        == 404
+    )
 
 
 def test_third_party_initiated_scope_selection(app, signed_in):
@@ -419,7 +481,12 @@ def test_third_party_initiated_scope_selection(app, signed_in):
 
 
 def test_authorization_server_metadata(client):
-    for path in ("/dc/bayview/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/dc/bayview"):
+    for path in (
+        "/dc/bayview/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server/dc/bayview",
+    ):
         meta = client.get(path).json
         assert meta["issuer"].endswith("/dc/bayview") and meta["token_endpoint"].endswith("/dc/bayview/oauth/token")
-        assert "S256" in meta["code_challenge_methods_supported"] and "client_credentials" in meta["grant_types_supported"]
+        assert (
+            "S256" in meta["code_challenge_methods_supported"] and "client_credentials" in meta["grant_types_supported"]
+        )

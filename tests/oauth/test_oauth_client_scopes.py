@@ -219,8 +219,19 @@ def test_the_grant_table():
 # --- refresh responses always carry a refresh token ------------------------------------------------
 
 
-PROFILES = ["standard", "lenient", "ontario", "hardened", "rfc9700", "requires-params", "gba-xml", "ns0-xml",
-            "picky-dates", "async-batch", "slow-provisioning"]
+PROFILES = [
+    "standard",
+    "lenient",
+    "ontario",
+    "hardened",
+    "rfc9700",
+    "requires-params",
+    "gba-xml",
+    "ns0-xml",
+    "picky-dates",
+    "async-batch",
+    "slow-provisioning",
+]
 
 
 @pytest.mark.parametrize("name", PROFILES)

@@ -10,6 +10,7 @@ unhandled exception reaches the test as an exception; each group collects every 
 
 The demo third party's secret is re-hashed with a one-round PBKDF2 in this module's database, so
 that hundreds of client authentications stay fast; what is checked is unchanged."""
+
 from __future__ import annotations
 
 import base64
@@ -43,53 +44,170 @@ def b64(raw: bytes) -> str:
 BASIC = "Basic " + b64(b"demo-third-party:demo-secret")
 
 BAD_STRINGS = [
-    "", " ", "\x00", "a\x00b", "demo-third-party\x00", "%00", "%ff%fe", "null", "[]", "{}", "é☃𝄞", "\u202e\u200b",
-    "\ud7ff\ue000\ufffd", "x" * 10_000, "'\";--", "../../etc/passwd", "\r\nX-Injected: 1", "\t", "0", "-1",
-    "99999999999999999999999999", "1e309", "NaN", "true", "<x/>", "javascript:alert(1)", "http://", "http://[::1",
-    "FB=", "FB=1_3;FB=4", ";;;", "FB=" + "_".join(["1"] * 3000), "S256", "plain",
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "demo-third-party\x00",
+    "%00",
+    "%ff%fe",
+    "null",
+    "[]",
+    "{}",
+    "é☃𝄞",
+    "\u202e\u200b",
+    "\ud7ff\ue000\ufffd",
+    "x" * 10_000,
+    "'\";--",
+    "../../etc/passwd",
+    "\r\nX-Injected: 1",
+    "\t",
+    "0",
+    "-1",
+    "99999999999999999999999999",
+    "1e309",
+    "NaN",
+    "true",
+    "<x/>",
+    "javascript:alert(1)",
+    "http://",
+    "http://[::1",
+    "FB=",
+    "FB=1_3;FB=4",
+    ";;;",
+    "FB=" + "_".join(["1"] * 3000),
+    "S256",
+    "plain",
 ]
 
 AUTH_HEADERS = [
-    None, "", "Basic", "Basic ", "Basic !!!notbase64", "Basic " + b64(b"demo-third-party"), "Basic " + b64(b"\xff\xfe:\xff"),
-    "Basic " + b64(b":"), "Basic " + b64(b"demo-third-party:"), "Basic " + b64(b":demo-secret"),
-    "Basic " + b64(b"demo-third-party:demo-secret:extra"), "Basic " + b64(b"demo%zz:%zz"), "Basic " + b64(b"demo%00:x"),
-    "basic " + b64(b"demo-third-party:demo-secret"), "BASIC " + b64(b"demo-third-party:demo-secret"),
-    "Basic  " + b64(b"demo-third-party:demo-secret"), BASIC + " extra", BASIC + "=", BASIC[:-3],
-    "Basic " + "A" * 20_000, "Basic " + b64(b"x" * 5000 + b":" + b"y" * 5000), "Bearer", "Bearer ", "Bearer x",
-    "Bearer " + "x" * 10_000, "Bearer a b c", "Digest username=\"x\"", "Negotiate", "Basic\tabc", "é" * 10,
-    "Basic " + b64("é:ü".encode()), "Basic " + b64("é:ü".encode("latin-1")),
+    None,
+    "",
+    "Basic",
+    "Basic ",
+    "Basic !!!notbase64",
+    "Basic " + b64(b"demo-third-party"),
+    "Basic " + b64(b"\xff\xfe:\xff"),
+    "Basic " + b64(b":"),
+    "Basic " + b64(b"demo-third-party:"),
+    "Basic " + b64(b":demo-secret"),
+    "Basic " + b64(b"demo-third-party:demo-secret:extra"),
+    "Basic " + b64(b"demo%zz:%zz"),
+    "Basic " + b64(b"demo%00:x"),
+    "basic " + b64(b"demo-third-party:demo-secret"),
+    "BASIC " + b64(b"demo-third-party:demo-secret"),
+    "Basic  " + b64(b"demo-third-party:demo-secret"),
+    BASIC + " extra",
+    BASIC + "=",
+    BASIC[:-3],
+    "Basic " + "A" * 20_000,
+    "Basic " + b64(b"x" * 5000 + b":" + b"y" * 5000),
+    "Bearer",
+    "Bearer ",
+    "Bearer x",
+    "Bearer " + "x" * 10_000,
+    "Bearer a b c",
+    'Digest username="x"',
+    "Negotiate",
+    "Basic\tabc",
+    "é" * 10,
+    "Basic " + b64("é:ü".encode()),
+    "Basic " + b64("é:ü".encode("latin-1")),
 ]
 
 CONTENT_TYPES = [
-    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=bogus-charset",
-    "application/x-www-form-urlencoded; charset=utf-16", "application/json", "text/plain", "text/xml",
-    "multipart/form-data", "multipart/form-data; boundary=", "application/octet-stream", "", ";;;", "*/*",
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=bogus-charset",
+    "application/x-www-form-urlencoded; charset=utf-16",
+    "application/json",
+    "text/plain",
+    "text/xml",
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    "application/octet-stream",
+    "",
+    ";;;",
+    "*/*",
 ]
 
-RAW_BODIES = [b"", b"\x00\x01\x02", b"\xff\xfe\xfd", b"grant_type=client_credentials&\xff=\xfe", b"%zz=%zz&&&==",
-              b"grant_type", b"=", b'{"grant_type": "client_credentials"}', b"<xml/>", b"a=" + b"b" * 300_000,
-              b"grant_type=client_credentials&" * 2000, "grant_type=é☃".encode("utf-16")]
+RAW_BODIES = [
+    b"",
+    b"\x00\x01\x02",
+    b"\xff\xfe\xfd",
+    b"grant_type=client_credentials&\xff=\xfe",
+    b"%zz=%zz&&&==",
+    b"grant_type",
+    b"=",
+    b'{"grant_type": "client_credentials"}',
+    b"<xml/>",
+    b"a=" + b"b" * 300_000,
+    b"grant_type=client_credentials&" * 2000,
+    "grant_type=é☃".encode("utf-16"),
+]
 
-RAW_QUERIES = ["%ff", "a=%zz", "&&&", "=", "client_id", "client_id[]=x", "%00=%00", "client_id=%ff%fe&state=%c0%af",
-               "a" * 20_000, "client_id=demo-third-party&client_id=other", ";", "?", "#", "+++=+++"]
+RAW_QUERIES = [
+    "%ff",
+    "a=%zz",
+    "&&&",
+    "=",
+    "client_id",
+    "client_id[]=x",
+    "%00=%00",
+    "client_id=%ff%fe&state=%c0%af",
+    "a" * 20_000,
+    "client_id=demo-third-party&client_id=other",
+    ";",
+    "?",
+    "#",
+    "+++=+++",
+]
 
-GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", "password", "implicit",
-               "urn:ietf:params:oauth:grant-type:jwt-bearer", "AUTHORIZATION_CODE", "", "client_credentials\x00"]
+GRANT_TYPES = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+    "implicit",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    "AUTHORIZATION_CODE",
+    "",
+    "client_credentials\x00",
+]
 
-TOKEN_PARAMS = ["grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id",
-                "client_secret", "state"]
-AUTHORIZE_PARAMS = ["client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
-                    "code_challenge_method", "prompt", "nonce"]
+TOKEN_PARAMS = [
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "state",
+]
+AUTHORIZE_PARAMS = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "nonce",
+]
 
-RANDOM_ALPHABET = ("abcXYZ019-._~:/?#[]@!$&'()*+,;=% \t\n\r\x00\x01\x7f\x80\xa0éüß☃𝄞\u202e\ufeff\ufffd\"<>\\{}|^`")
+RANDOM_ALPHABET = "abcXYZ019-._~:/?#[]@!$&'()*+,;=% \t\n\r\x00\x01\x7f\x80\xa0éüß☃𝄞\u202e\ufeff\ufffd\"<>\\{}|^`"
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
     clock = Clock()
     clock.freeze(FIXED_NOW)
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}", "CUSTOMERS": 1,
-                      "TESTING": True}, clock=clock)
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}", "CUSTOMERS": 1, "TESTING": True},
+        clock=clock,
+    )
     with sb_of(app).db.transaction() as s:
         for row in s.scalars(select(Application).where(Application.client_id == "demo-third-party")):
             row.client_secret_hash = generate_password_hash("demo-secret", "pbkdf2:sha256:1")
@@ -101,8 +219,9 @@ def fuzz_app(tmp_path_factory):
 def signed_in(fuzz_app):
     client = fuzz_app.test_client()
     page = text(client.get(f"{DC}/"))
-    r = client.post(f"{DC}/login", data={"method": "password", "username": "demo", "password": "demo",
-                                         "csrf_token": csrf(page)})
+    r = client.post(
+        f"{DC}/login", data={"method": "password", "username": "demo", "password": "demo", "csrf_token": csrf(page)}
+    )
     assert r.status_code == 303
     return client
 
@@ -141,8 +260,9 @@ class Probe:
             if key not in seen:
                 seen.add(key)
                 distinct.append(f)
-        assert not self.failures, (f"{len(self.failures)} of {self.sent} requests failed; distinct:\n"
-                                   + "\n".join(distinct[:15]))
+        assert not self.failures, f"{len(self.failures)} of {self.sent} requests failed; distinct:\n" + "\n".join(
+            distinct[:15]
+        )
 
 
 def random_text(rng: random.Random) -> str:
@@ -173,14 +293,26 @@ def latin1_header(rng: random.Random) -> str:
     """A random Authorization header (headers carry latin-1 only)."""
     scheme = rng.choice(["Basic", "basic", "Bearer", "Digest", "", "Basic ", "Token"])
     raw = bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 3, 30, 300])))
-    val = rng.choice([b64(raw), raw.decode("latin-1").replace("\r", "").replace("\n", "").replace("\x00", ""),
-                      b64(raw + b":" + raw), "=" * rng.randint(0, 5)])
+    val = rng.choice(
+        [
+            b64(raw),
+            raw.decode("latin-1").replace("\r", "").replace("\n", "").replace("\x00", ""),
+            b64(raw + b":" + raw),
+            "=" * rng.randint(0, 5),
+        ]
+    )
     return f"{scheme} {val}"
 
 
 def good_code(signed_in, **over) -> str:
-    q = {"client_id": "demo-third-party", "redirect_uri": CALLBACK, "response_type": "code", "scope": SCOPE,
-         "state": "fuzz", **over}
+    q = {
+        "client_id": "demo-third-party",
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": SCOPE,
+        "state": "fuzz",
+        **over,
+    }
     url = f"{DC}/oauth/authorize?" + urlencode(q)
     html = text(signed_in.get(url))
     ids = re.findall(r'name="usage_point" value="(\d+)"', html)
@@ -191,48 +323,103 @@ def good_code(signed_in, **over) -> str:
 
 # --- the token endpoint -------------------------------------------------------------------
 
+
 def test_token_endpoint_table(anonymous):
     probe = Probe(anonymous)
     path = f"{DC}/oauth/token"
     for grant in GRANT_TYPES:
         for name in TOKEN_PARAMS:
             for value in BAD_STRINGS:
-                probe("POST", path, f"{grant} {name}={value[:40]}",
-                      data={"grant_type": grant, name: value}, headers={"Authorization": BASIC})
+                probe(
+                    "POST",
+                    path,
+                    f"{grant} {name}={value[:40]}",
+                    data={"grant_type": grant, name: value},
+                    headers={"Authorization": BASIC},
+                )
     for header in AUTH_HEADERS:
         for grant in ("client_credentials", "refresh_token", "authorization_code"):
-            probe("POST", path, f"auth {str(header)[:40]}", data={"grant_type": grant, "code": "x",
-                                                                   "refresh_token": "x"},
-                  headers={"Authorization": header})
-            probe("GET", path + "?" + urlencode({"grant_type": grant}), f"GET auth {str(header)[:40]}",
-                  headers={"Authorization": header})
+            probe(
+                "POST",
+                path,
+                f"auth {str(header)[:40]}",
+                data={"grant_type": grant, "code": "x", "refresh_token": "x"},
+                headers={"Authorization": header},
+            )
+            probe(
+                "GET",
+                path + "?" + urlencode({"grant_type": grant}),
+                f"GET auth {str(header)[:40]}",
+                headers={"Authorization": header},
+            )
     # client_secret_post with odd credentials, and both methods at once
     for cid in BAD_STRINGS[:12] + ["demo-third-party"]:
         for secret in BAD_STRINGS[:12] + ["demo-secret"]:
-            probe("POST", path, f"post {cid[:20]}:{secret[:20]}",
-                  data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
-    probe("POST", path, "basic and post", data={"grant_type": "client_credentials", "client_id": "demo-third-party",
-                                                "client_secret": "demo-secret"}, headers={"Authorization": BASIC})
+            probe(
+                "POST",
+                path,
+                f"post {cid[:20]}:{secret[:20]}",
+                data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+            )
+    probe(
+        "POST",
+        path,
+        "basic and post",
+        data={"grant_type": "client_credentials", "client_id": "demo-third-party", "client_secret": "demo-secret"},
+        headers={"Authorization": BASIC},
+    )
     # duplicated parameters
     for name in TOKEN_PARAMS:
-        probe("POST", path, f"dup {name}", data=[("grant_type", "client_credentials"), (name, "a"), (name, "b")],
-              headers={"Authorization": BASIC})
-        probe("POST", path + "?" + urlencode({name: "q"}), f"query+form {name}",
-              data={"grant_type": "client_credentials", name: "f"}, headers={"Authorization": BASIC})
+        probe(
+            "POST",
+            path,
+            f"dup {name}",
+            data=[("grant_type", "client_credentials"), (name, "a"), (name, "b")],
+            headers={"Authorization": BASIC},
+        )
+        probe(
+            "POST",
+            path + "?" + urlencode({name: "q"}),
+            f"query+form {name}",
+            data={"grant_type": "client_credentials", name: "f"},
+            headers={"Authorization": BASIC},
+        )
     # odd bodies and content types, JSON where a form is expected
     for ctype in CONTENT_TYPES:
         for body in RAW_BODIES:
-            probe("POST", path, f"{ctype} {body[:30]!r}", data=body, content_type=ctype or None,
-                  headers={"Authorization": BASIC})
-    for obj in ({"grant_type": "client_credentials"}, ["grant_type"], "x", 1, None, {"grant_type": ["a", "b"]},
-                {"grant_type": {"x": 1}}):
+            probe(
+                "POST",
+                path,
+                f"{ctype} {body[:30]!r}",
+                data=body,
+                content_type=ctype or None,
+                headers={"Authorization": BASIC},
+            )
+    for obj in (
+        {"grant_type": "client_credentials"},
+        ["grant_type"],
+        "x",
+        1,
+        None,
+        {"grant_type": ["a", "b"]},
+        {"grant_type": {"x": 1}},
+    ):
         probe("POST", path, f"json {obj!r}", json=obj, headers={"Authorization": BASIC})
-    probe("POST", path, "multipart file", data={"grant_type": "client_credentials",
-                                                 "code": (__import__("io").BytesIO(b"\x00" * 100), "f.bin")},
-          headers={"Authorization": BASIC})
+    probe(
+        "POST",
+        path,
+        "multipart file",
+        data={"grant_type": "client_credentials", "code": (__import__("io").BytesIO(b"\x00" * 100), "f.bin")},
+        headers={"Authorization": BASIC},
+    )
     for q in RAW_QUERIES:
-        probe("POST", f"{path}?{q}", f"raw query {q[:30]}", data={"grant_type": "client_credentials"},
-              headers={"Authorization": BASIC})
+        probe(
+            "POST",
+            f"{path}?{q}",
+            f"raw query {q[:30]}",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": BASIC},
+        )
     for method in ("PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
         probe(method, path, method, headers={"Authorization": BASIC})
     probe.check()
@@ -245,16 +432,33 @@ def test_token_endpoint_bogus_pkce_verifiers_are_invalid_grant(fuzz_app, signed_
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     code = good_code(signed_in, code_challenge=challenge, code_challenge_method="S256")
     client = fuzz_app.test_client()
-    bogus = ["", "short", "x" * 42, "x" * 129, "x" * 10_000, "é" * 50, "\x00" * 50, verifier + "\x00",
-             verifier.upper(), challenge, " " + verifier, "%" * 60, verifier + verifier[:1]]
+    bogus = [
+        "",
+        "short",
+        "x" * 42,
+        "x" * 129,
+        "x" * 10_000,
+        "é" * 50,
+        "\x00" * 50,
+        verifier + "\x00",
+        verifier.upper(),
+        challenge,
+        " " + verifier,
+        "%" * 60,
+        verifier + verifier[:1],
+    ]
     for b in bogus:
-        r = client.post(f"{DC}/oauth/token", data={"grant_type": "authorization_code", "code": code,
-                                                   "redirect_uri": CALLBACK, "code_verifier": b},
-                        headers={"Authorization": BASIC})
+        r = client.post(
+            f"{DC}/oauth/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": b},
+            headers={"Authorization": BASIC},
+        )
         assert r.status_code == 400 and r.json["error"] in ("invalid_grant", "invalid_request"), (b[:20], r.json)
-    r = client.post(f"{DC}/oauth/token", data={"grant_type": "authorization_code", "code": code,
-                                               "redirect_uri": CALLBACK, "code_verifier": verifier},
-                    headers={"Authorization": BASIC})
+    r = client.post(
+        f"{DC}/oauth/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier},
+        headers={"Authorization": BASIC},
+    )
     # a failed verifier may or may not burn the code; either way the answer is an OAuth answer
     assert r.status_code in (200, 400), r.get_data(as_text=True)[:300]
 
@@ -263,10 +467,11 @@ def test_token_endpoint_random(fuzz_app, signed_in):
     rng = random.Random(1234)
     probe = Probe(fuzz_app.test_client())
     code = good_code(signed_in)
-    base_sets = [{"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-                  "code_verifier": "x" * 43},
-                 {"grant_type": "refresh_token", "refresh_token": "r" * 40, "scope": SCOPE},
-                 {"grant_type": "client_credentials", "scope": "FB=34_35"}]
+    base_sets = [
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": "x" * 43},
+        {"grant_type": "refresh_token", "refresh_token": "r" * 40, "scope": SCOPE},
+        {"grant_type": "client_credentials", "scope": "FB=34_35"},
+    ]
     for i in range(400):
         params = random_params(rng, TOKEN_PARAMS, rng.choice(base_sets))
         header = rng.choice([BASIC, None, latin1_header(rng), rng.choice(AUTH_HEADERS)])
@@ -274,15 +479,26 @@ def test_token_endpoint_random(fuzz_app, signed_in):
         if how < 0.6:
             probe("POST", f"{DC}/oauth/token", f"#{i} {params!r}", data=params, headers={"Authorization": header})
         elif how < 0.8:
-            probe("GET", f"{DC}/oauth/token?" + urlencode(params), f"#{i} GET {params!r}",
-                  headers={"Authorization": header})
+            probe(
+                "GET",
+                f"{DC}/oauth/token?" + urlencode(params),
+                f"#{i} GET {params!r}",
+                headers={"Authorization": header},
+            )
         else:
-            probe("POST", f"{DC}/oauth/token", f"#{i} json {params!r}", data=json.dumps(dict(params)),
-                  content_type=rng.choice(CONTENT_TYPES) or None, headers={"Authorization": header})
+            probe(
+                "POST",
+                f"{DC}/oauth/token",
+                f"#{i} json {params!r}",
+                data=json.dumps(dict(params)),
+                content_type=rng.choice(CONTENT_TYPES) or None,
+                headers={"Authorization": header},
+            )
     probe.check()
 
 
 # --- revocation ---------------------------------------------------------------------------
+
 
 def test_revocation_endpoint(fuzz_app):
     rng = random.Random(1234)
@@ -292,20 +508,39 @@ def test_revocation_endpoint(fuzz_app):
         probe("POST", path, f"auth {str(header)[:40]}", data={"token": "x"}, headers={"Authorization": header})
     for hint in ["access_token", "refresh_token", "", "id_token", "\x00", "x" * 5000, "é"]:
         for value in BAD_STRINGS:
-            probe("POST", path, f"{hint[:10]} {value[:30]}", data={"token": value, "token_type_hint": hint},
-                  headers={"Authorization": BASIC})
+            probe(
+                "POST",
+                path,
+                f"{hint[:10]} {value[:30]}",
+                data={"token": value, "token_type_hint": hint},
+                headers={"Authorization": BASIC},
+            )
     probe("POST", path, "no token", data={}, headers={"Authorization": BASIC})
     probe("POST", path, "dup token", data=[("token", "a"), ("token", "b")], headers={"Authorization": BASIC})
     for ctype in CONTENT_TYPES:
         for body in RAW_BODIES[:8]:
-            probe("POST", path, f"{ctype} {body[:30]!r}", data=body, content_type=ctype or None,
-                  headers={"Authorization": BASIC})
+            probe(
+                "POST",
+                path,
+                f"{ctype} {body[:30]!r}",
+                data=body,
+                content_type=ctype or None,
+                headers={"Authorization": BASIC},
+            )
     probe("POST", path, "json", json={"token": "x"}, headers={"Authorization": BASIC})
     for i in range(150):
-        params = random_params(rng, ["token", "token_type_hint", "client_id", "client_secret"],
-                               {"token": random_text(rng), "token_type_hint": "access_token"})
-        probe("POST", path, f"#{i} {params!r}", data=params,
-              headers={"Authorization": rng.choice([BASIC, latin1_header(rng), None])})
+        params = random_params(
+            rng,
+            ["token", "token_type_hint", "client_id", "client_secret"],
+            {"token": random_text(rng), "token_type_hint": "access_token"},
+        )
+        probe(
+            "POST",
+            path,
+            f"#{i} {params!r}",
+            data=params,
+            headers={"Authorization": rng.choice([BASIC, latin1_header(rng), None])},
+        )
     for method in ("GET", "PUT", "DELETE"):
         probe(method, path, method, headers={"Authorization": BASIC})
     probe.check()
@@ -313,8 +548,13 @@ def test_revocation_endpoint(fuzz_app):
 
 # --- the authorization endpoint -------------------------------------------------------------
 
-AUTHORIZE_BASE = {"client_id": "demo-third-party", "redirect_uri": CALLBACK, "response_type": "code",
-                  "scope": SCOPE, "state": "s-1"}
+AUTHORIZE_BASE = {
+    "client_id": "demo-third-party",
+    "redirect_uri": CALLBACK,
+    "response_type": "code",
+    "scope": SCOPE,
+    "state": "s-1",
+}
 
 
 @pytest.mark.parametrize("who", ["signed_in", "anonymous"])
@@ -333,8 +573,11 @@ def test_authorization_endpoint_table(request, who):
     for rt in ["token", "code token", "id_token", "CODE", "code ", "none"]:
         probe("GET", path + "?" + urlencode({**AUTHORIZE_BASE, "response_type": rt}), f"response_type {rt}")
     for method in ["S512", "s256", "", "plain", "PLAIN", "\x00"]:
-        probe("GET", path + "?" + urlencode({**AUTHORIZE_BASE, "code_challenge": "c" * 43,
-                                             "code_challenge_method": method}), f"method {method!r}")
+        probe(
+            "GET",
+            path + "?" + urlencode({**AUTHORIZE_BASE, "code_challenge": "c" * 43, "code_challenge_method": method}),
+            f"method {method!r}",
+        )
     for q in RAW_QUERIES:
         probe("GET", f"{path}?{q}", f"raw {q[:30]}")
         probe("GET", path + "?" + urlencode(AUTHORIZE_BASE) + "&" + q, f"raw+ {q[:30]}")
@@ -343,10 +586,26 @@ def test_authorization_endpoint_table(request, who):
     page = client.get(url)
     token = csrf(text(page)) if page.status_code == 200 else csrf(text(client.get(f"{DC}/")))
     for decision in ["accept", "reject", "", "ACCEPT", "\x00", "x" * 5000, None]:
-        for up in [[], ["1"], ["abc"], ["-1"], ["0"], ["99999999999999999999999"], ["1.5"], ["٣"], ["\x00"],
-                   ["1", "1"], ["1"] * 500, [" 1 "], ["1e3"]]:
-            data = [("csrf_token", token), *([("decision", decision)] if decision is not None else []),
-                    *[("usage_point", u) for u in up]]
+        for up in [
+            [],
+            ["1"],
+            ["abc"],
+            ["-1"],
+            ["0"],
+            ["99999999999999999999999"],
+            ["1.5"],
+            ["٣"],
+            ["\x00"],
+            ["1", "1"],
+            ["1"] * 500,
+            [" 1 "],
+            ["1e3"],
+        ]:
+            data = [
+                ("csrf_token", token),
+                *([("decision", decision)] if decision is not None else []),
+                *[("usage_point", u) for u in up],
+            ]
             probe("POST", url, f"decision={str(decision)[:10]} up={up[:3]}", data=data)
     probe("POST", url, "json consent", json={"decision": "accept", "csrf_token": token})
     probe("POST", url, "no csrf", data={"decision": "accept"})
@@ -361,13 +620,19 @@ def test_authorization_endpoint_random(request, who):
     for i in range(250):
         params = random_params(rng, AUTHORIZE_PARAMS, AUTHORIZE_BASE)
         method = rng.choice(["GET", "GET", "POST"])
-        probe(method, f"{DC}/oauth/authorize?" + urlencode(params), f"#{i} {params!r}",
-              data=random_params(rng, ["decision", "usage_point", "csrf_token"], {"decision": "accept"})
-              if method == "POST" else None)
+        probe(
+            method,
+            f"{DC}/oauth/authorize?" + urlencode(params),
+            f"#{i} {params!r}",
+            data=random_params(rng, ["decision", "usage_point", "csrf_token"], {"decision": "accept"})
+            if method == "POST"
+            else None,
+        )
     probe.check()
 
 
 # --- metadata, registration, ReadServiceStatus ---------------------------------------------
+
 
 def test_metadata_endpoints(anonymous):
     rng = random.Random(1234)
@@ -389,18 +654,62 @@ def test_metadata_endpoints(anonymous):
     for slug in ["nowhere", "BAYVIEW", "bay%00view", "é", "x" * 2000, "..", "%2e%2e"]:
         probe("GET", f"/dc/{slug}/.well-known/oauth-authorization-server", f"slug {slug[:20]}")
         probe("GET", f"/.well-known/oauth-authorization-server/dc/{slug}", f"rfc8414 slug {slug[:20]}")
-        probe("POST", f"/dc/{slug}/oauth/token", f"token slug {slug[:20]}", data={"grant_type": "client_credentials"},
-              headers={"Authorization": BASIC})
+        probe(
+            "POST",
+            f"/dc/{slug}/oauth/token",
+            f"token slug {slug[:20]}",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": BASIC},
+        )
     probe.check()
 
 
-REGISTER_GOOD = {"client_name": "Fuzz TP", "redirect_uris": ["http://127.0.0.1:9/cb"], "contacts": ["f@tp.example"],
-                 "thirdPartyNotifyUri": "http://127.0.0.1:9/notify"}
-REGISTER_VALUES = [None, 0, 1.5, -1, 10**30, True, [], {}, "", "\x00", "x" * 5000, ["\x00"], [{}], [None], [1],
-                   {"a": [1]}, "é☃𝄞", ["http://[::1"], ["javascript:alert(1)"], [""] * 200, "http://127.0.0.1:9/cb"]
-REGISTER_KEYS = ["client_name", "redirect_uris", "redirect_uri", "contacts", "scope", "thirdPartyNotifyUri",
-                 "thirdPartyScopeSelectionScreenURI", "client_uri", "logo_uri", "grant_types", "response_types",
-                 "token_endpoint_auth_method", "software_statement", "thirdPartyApplicationDescription", "client_id"]
+REGISTER_GOOD = {
+    "client_name": "Fuzz TP",
+    "redirect_uris": ["http://127.0.0.1:9/cb"],
+    "contacts": ["f@tp.example"],
+    "thirdPartyNotifyUri": "http://127.0.0.1:9/notify",
+}
+REGISTER_VALUES = [
+    None,
+    0,
+    1.5,
+    -1,
+    10**30,
+    True,
+    [],
+    {},
+    "",
+    "\x00",
+    "x" * 5000,
+    ["\x00"],
+    [{}],
+    [None],
+    [1],
+    {"a": [1]},
+    "é☃𝄞",
+    ["http://[::1"],
+    ["javascript:alert(1)"],
+    [""] * 200,
+    "http://127.0.0.1:9/cb",
+]
+REGISTER_KEYS = [
+    "client_name",
+    "redirect_uris",
+    "redirect_uri",
+    "contacts",
+    "scope",
+    "thirdPartyNotifyUri",
+    "thirdPartyScopeSelectionScreenURI",
+    "client_uri",
+    "logo_uri",
+    "grant_types",
+    "response_types",
+    "token_endpoint_auth_method",
+    "software_statement",
+    "thirdPartyApplicationDescription",
+    "client_id",
+]
 
 
 def test_registration_endpoint(fuzz_app):
@@ -411,44 +720,85 @@ def test_registration_endpoint(fuzz_app):
     for key in REGISTER_KEYS:
         for value in REGISTER_VALUES:
             # a bad value is refused before anything is stored; a good registration costs a password hash
-            body = {**REGISTER_GOOD, key: value, "redirect_uris": REGISTER_GOOD["redirect_uris"]
-                    if key != "redirect_uris" else value, "contacts": ["not-an-email"] if key != "contacts" else value}
+            body = {
+                **REGISTER_GOOD,
+                key: value,
+                "redirect_uris": REGISTER_GOOD["redirect_uris"] if key != "redirect_uris" else value,
+                "contacts": ["not-an-email"] if key != "contacts" else value,
+            }
             probe("POST", path, f"{key}={str(value)[:40]}", data=json.dumps(body), headers=json_headers)
-    for raw in [b"", b" ", b"null", b"[]", b'"x"', b"1", b"{", b'{"a":', b"\xff\xfe", b"{}" * 1000,
-                b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 5000 + b"1" + b"}" * 5000, b'{"client_name": "\\ud800"}',
-                b'{"client_name": NaN}', b'{"redirect_uris": ["http://127.0.0.1:9/cb"], "contacts": "a@b.c"}',
-                b"x" * 300_000]:
+    for raw in [
+        b"",
+        b" ",
+        b"null",
+        b"[]",
+        b'"x"',
+        b"1",
+        b"{",
+        b'{"a":',
+        b"\xff\xfe",
+        b"{}" * 1000,
+        b"[" * 20_000 + b"]" * 20_000,
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b'{"client_name": "\\ud800"}',
+        b'{"client_name": NaN}',
+        b'{"redirect_uris": ["http://127.0.0.1:9/cb"], "contacts": "a@b.c"}',
+        b"x" * 300_000,
+    ]:
         for ctype in ["application/json", "", "text/plain", "application/x-www-form-urlencoded"]:
             probe("POST", path, f"{ctype} {raw[:30]!r}", data=raw, headers={"Content-Type": ctype} if ctype else {})
-    xml_bodies = [b"<", b"<x/>", b"<?xml version='1.0'?><ApplicationInformation/>",
-                  b'<ApplicationInformation xmlns="http://naesb.org/espi"><client_name>\x00</client_name>'
-                  b"</ApplicationInformation>",
-                  b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-                  b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><x>&c;</x>',
-                  b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
-                  b'<ApplicationInformation xmlns="http://naesb.org/espi">' + b"<redirect_uri>x</redirect_uri>" * 3000
-                  + b"</ApplicationInformation>",
-                  b"<a>" * 5000 + b"</a>" * 5000, "<x>é</x>".encode("utf-16")]
+    xml_bodies = [
+        b"<",
+        b"<x/>",
+        b"<?xml version='1.0'?><ApplicationInformation/>",
+        b'<ApplicationInformation xmlns="http://naesb.org/espi"><client_name>\x00</client_name>'
+        b"</ApplicationInformation>",
+        b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><x>&c;</x>',
+        b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+        b'<ApplicationInformation xmlns="http://naesb.org/espi">'
+        + b"<redirect_uri>x</redirect_uri>" * 3000
+        + b"</ApplicationInformation>",
+        b"<a>" * 5000 + b"</a>" * 5000,
+        "<x>é</x>".encode("utf-16"),
+    ]
     for raw in xml_bodies:
         for ctype in ["application/xml", "application/atom+xml", "text/xml", ""]:
             probe("POST", path, f"{ctype} {raw[:30]!r}", data=raw, headers={"Content-Type": ctype} if ctype else {})
     for header in AUTH_HEADERS:
-        probe("POST", path, f"auth {str(header)[:30]}", data=json.dumps(REGISTER_GOOD) if header is None else "{}",
-              headers={**json_headers, "Authorization": header})
+        probe(
+            "POST",
+            path,
+            f"auth {str(header)[:30]}",
+            data=json.dumps(REGISTER_GOOD) if header is None else "{}",
+            headers={**json_headers, "Authorization": header},
+        )
     for accept in ["application/xml", "text/html", "", "*/*;q=x", "\x7f"]:
-        probe("POST", path, f"accept {accept!r}", data="{}", headers={"Content-Type": "application/json",
-                                                                      "Accept": accept})
+        probe(
+            "POST",
+            path,
+            f"accept {accept!r}",
+            data="{}",
+            headers={"Content-Type": "application/json", "Accept": accept},
+        )
     for i in range(80):
-        body = {rng.choice(REGISTER_KEYS + [random_text(rng)[:20]]): rng.choice(REGISTER_VALUES + [random_text(rng)])
-                for _ in range(rng.randint(0, 6))}
+        body = {
+            rng.choice(REGISTER_KEYS + [random_text(rng)[:20]]): rng.choice(REGISTER_VALUES + [random_text(rng)])
+            for _ in range(rng.randint(0, 6))
+        }
         body["contacts"] = rng.choice([["bad"], random_text(rng), None])
         probe("POST", path, f"#{i} {body!r}", data=json.dumps(body), headers=json_headers)
     # managing a registration that is not there, with odd tokens
     for header in AUTH_HEADERS[:12]:
         for rid in ["nope", "\x00", "x" * 3000, "%ff", "00000000-0000-0000-0000-000000000000"]:
             for method in ("GET", "PUT", "DELETE"):
-                probe(method, f"{DC}/espi/1_1/resource/ApplicationInformation/{rid}", f"{method} {rid[:20]}",
-                      data="{}" if method == "PUT" else None, headers={**json_headers, "Authorization": header})
+                probe(
+                    method,
+                    f"{DC}/espi/1_1/resource/ApplicationInformation/{rid}",
+                    f"{method} {rid[:20]}",
+                    data="{}" if method == "PUT" else None,
+                    headers={**json_headers, "Authorization": header},
+                )
     for method in ("GET", "PUT", "DELETE"):
         probe(method, path, method)
     probe.check()
@@ -459,19 +809,34 @@ def test_read_service_status(fuzz_app):
     client = fuzz_app.test_client()
     probe = Probe(client)
     path = f"{DC}/espi/1_1/resource/ReadServiceStatus"
-    good = client.post(f"{DC}/oauth/token", data={"grant_type": "client_credentials"},
-                       headers={"Authorization": BASIC}).json["access_token"]
+    good = client.post(
+        f"{DC}/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": BASIC}
+    ).json["access_token"]
     r = probe("GET", path, "good", headers={"Authorization": f"Bearer {good}"})
     assert r is not None and r.status_code == 200
-    for header in AUTH_HEADERS + [f"Bearer {good} x", f"Bearer  {good}", f"bearer {good}", f"Bearer {good}\t",
-                                  f"Bearer {good[:-1]}", f"Basic {good}", f"Bearer {good}," * 3]:
+    for header in AUTH_HEADERS + [
+        f"Bearer {good} x",
+        f"Bearer  {good}",
+        f"bearer {good}",
+        f"Bearer {good}\t",
+        f"Bearer {good[:-1]}",
+        f"Basic {good}",
+        f"Bearer {good}," * 3,
+    ]:
         probe("GET", path, f"auth {str(header)[:40]}", headers={"Authorization": header})
     for q in RAW_QUERIES + ["access_token=" + good, "access_token=x&access_token=y"]:
         probe("GET", f"{path}?{q}", f"raw {q[:30]}", headers={"Authorization": f"Bearer {good}"})
         probe("GET", f"{path}?{q}", f"raw anon {q[:30]}")
     for i in range(120):
-        probe("GET", path, f"#{i}", headers={"Authorization": latin1_header(rng),
-                                             "Accept": rng.choice(["", "*/*", "application/atom+xml", "\x7f"])})
+        probe(
+            "GET",
+            path,
+            f"#{i}",
+            headers={
+                "Authorization": latin1_header(rng),
+                "Accept": rng.choice(["", "*/*", "application/atom+xml", "\x7f"]),
+            },
+        )
     for method in ("POST", "PUT", "DELETE"):
         probe(method, path, method, data=b"\x00", headers={"Authorization": f"Bearer {good}"})
     probe.check()

@@ -1,5 +1,6 @@
 """Onboarding services without HTTP routes: metadata rules, certificates, terms, the notification
 test against a real local endpoint, the checklist and the Review -> Production transitions."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,16 +34,26 @@ def utility_row_id(app, slug: str) -> int:
 
 
 def metadata(world, slug="bayview", **changes) -> onboarding.Metadata:
-    base = onboarding.Metadata(name="Watt Watcher", redirect_uris=["https://ww.example.com/cb"],
-                               scopes=offered(world, slug)[:1], contact_email="dev@ww.example.com",
-                               notify_uri="https://ww.example.com/notify")
+    base = onboarding.Metadata(
+        name="Watt Watcher",
+        redirect_uris=["https://ww.example.com/cb"],
+        scopes=offered(world, slug)[:1],
+        contact_email="dev@ww.example.com",
+        notify_uri="https://ww.example.com/notify",
+    )
     return dataclasses.replace(base, **changes)
 
 
 def new_app(app, slug="bayview", **changes) -> onboarding.Issued:
     sb = sb_of(app)
-    return onboarding.register(sb.db, sb.clock, utility_row_id(app, slug), sb.world.seed,
-                               metadata(sb.world, slug, **changes), registration_token=True)
+    return onboarding.register(
+        sb.db,
+        sb.clock,
+        utility_row_id(app, slug),
+        sb.world.seed,
+        metadata(sb.world, slug, **changes),
+        registration_token=True,
+    )
 
 
 def load(app, app_id: int) -> Application:
@@ -52,25 +63,38 @@ def load(app, app_id: int) -> Application:
 
 # --- metadata -------------------------------------------------------------------------------
 
+
 def test_validate_metadata_accepts_offered_scopes_and_names_the_callers_fields(world):
     scopes = offered(world, "bayview")
     meta = onboarding.validate_metadata(
-        {"name": " App ", "redirect_uris": ["https://a.example/cb", "https://a.example/cb", "http://127.0.0.1:9/cb"],
-         "scopes": [scopes[1]], "notify_uri": "", "contact_email": "x@y.example"}, scopes)
+        {
+            "name": " App ",
+            "redirect_uris": ["https://a.example/cb", "https://a.example/cb", "http://127.0.0.1:9/cb"],
+            "scopes": [scopes[1]],
+            "notify_uri": "",
+            "contact_email": "x@y.example",
+        },
+        scopes,
+    )
     assert meta.name == "App" and meta.redirect_uris == ["https://a.example/cb", "http://127.0.0.1:9/cb"]
     assert meta.scopes == [scopes[1]] and meta.notify_uri is None
     # term order differs from the offered string, but it is the same scope
     terms = scopes[0].split(";")
     reordered = ";".join([terms[0], terms[3], terms[1], terms[2]])
-    assert onboarding.validate_metadata({"name": "A", "redirect_uris": ["https://a.example/cb"],
-                                         "scopes": [reordered]}, scopes).scopes == [scopes[0]]
+    assert onboarding.validate_metadata(
+        {"name": "A", "redirect_uris": ["https://a.example/cb"], "scopes": [reordered]}, scopes
+    ).scopes == [scopes[0]]
     cases = [
         ({"redirect_uris": ["https://a.example/cb#frag"]}, "redirect_uris", "invalid_redirect_uri", "fragment"),
         ({"redirect_uris": ["/relative/cb"]}, "redirect_uris", "invalid_redirect_uri", "absolute"),
         ({"redirect_uris": ["ftp://a.example/cb"]}, "redirect_uris", "invalid_redirect_uri", "absolute"),
         ({"redirect_uris": ["https://user:pw@a.example/cb"]}, "redirect_uris", "invalid_redirect_uri", "password"),
-        ({"redirect_uris": ["https://a.example/ok", "https://a.example/c b"]}, "redirect_uris[1]",
-         "invalid_redirect_uri", "spaces"),
+        (
+            {"redirect_uris": ["https://a.example/ok", "https://a.example/c b"]},
+            "redirect_uris[1]",
+            "invalid_redirect_uri",
+            "spaces",
+        ),
         ({"redirect_uris": []}, "redirect_uris", "invalid_redirect_uri", "at least one"),
         ({"scopes": ["FB=1_3;IntervalDuration=3600"]}, "scopes", "invalid_client_metadata", "not offered"),
         ({"scopes": ["FB=one"]}, "scopes", "invalid_client_metadata", "not a valid ESPI scope"),
@@ -87,11 +111,19 @@ def test_validate_metadata_accepts_offered_scopes_and_names_the_callers_fields(w
         assert exc.value.message.startswith(field + ":") and words in exc.value.message, exc.value.message
     # the caller's own field names appear in the messages
     with pytest.raises(errors.Refused) as exc:
-        onboarding.validate_metadata({"name": "A", "redirect_uris": ["x"], "scopes": None}, scopes,
-                                     names={"redirect_uris": "redirect_uri"}, default_scopes=True)
+        onboarding.validate_metadata(
+            {"name": "A", "redirect_uris": ["x"], "scopes": None},
+            scopes,
+            names={"redirect_uris": "redirect_uri"},
+            default_scopes=True,
+        )
     assert exc.value.field == "redirect_uri"
-    assert onboarding.validate_metadata({"name": "A", "redirect_uris": ["https://a.example/cb"]}, scopes,
-                                        default_scopes=True).scopes == scopes
+    assert (
+        onboarding.validate_metadata(
+            {"name": "A", "redirect_uris": ["https://a.example/cb"]}, scopes, default_scopes=True
+        ).scopes
+        == scopes
+    )
 
 
 def test_scope_meaning_in_plain_words(world):
@@ -101,7 +133,10 @@ def test_scope_meaning_in_plain_words(world):
     assert "Readings every 15 minutes, 1 hour, 1 day" in words and "Up to 13 months of history" in words
     assert not any("Contact details" in w for w in words)
     assert any("Contact details" in w for w in plain_words(with_customer))
-    assert onboarding.scope_title(usage) == "Usage data" and onboarding.scope_title(with_customer) == "Usage and customer data"
+    assert (
+        onboarding.scope_title(usage) == "Usage data"
+        and onboarding.scope_title(with_customer) == "Usage and customer data"
+    )
 
 
 def test_register_stores_only_hashes_and_a_fresh_client_id(app):
@@ -129,10 +164,12 @@ def test_developer_sign_up_and_login(app):
     sb = sb_of(app)
     uid = utility_row_id(app, "bayview")
     dev = onboarding.sign_up(sb.db, sb.clock, uid, "Ann", "Ann@Example.com", "correct horse")
-    for name, email, password, field in [("Ann", "ann@example.com", "correct horse", "email"),
-                                         ("", "b@example.com", "correct horse", "name"),
-                                         ("Bo", "not-an-email", "correct horse", "email"),
-                                         ("Bo", "bo@example.com", "short", "password")]:
+    for name, email, password, field in [
+        ("Ann", "ann@example.com", "correct horse", "email"),
+        ("", "b@example.com", "correct horse", "name"),
+        ("Bo", "not-an-email", "correct horse", "email"),
+        ("Bo", "bo@example.com", "short", "password"),
+    ]:
         with pytest.raises(errors.Refused) as exc:
             onboarding.sign_up(sb.db, sb.clock, uid, name, email, password)
         assert exc.value.field == field
@@ -142,8 +179,9 @@ def test_developer_sign_up_and_login(app):
     assert signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "correct horse").developer_id == dev.id
     assert not signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "wrong").ok
     # the same e-mail at another utility is another account
-    assert not signin.developer_login(sb.db, sb.clock, utility_row_id(app, "prairie"), "ann@example.com",
-                                          "correct horse").ok
+    assert not signin.developer_login(
+        sb.db, sb.clock, utility_row_id(app, "prairie"), "ann@example.com", "correct horse"
+    ).ok
     for _ in range(4):
         signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "wrong")
     locked = signin.developer_login(sb.db, sb.clock, uid, "ann@example.com", "correct horse")
@@ -151,6 +189,7 @@ def test_developer_sign_up_and_login(app):
 
 
 # --- certificates ---------------------------------------------------------------------------
+
 
 def test_parse_certificate_reads_subject_fingerprint_and_expiry():
     pem, _ = make_certificate("tp.example.org", not_after=dt.datetime(2026, 1, 31, 12, tzinfo=dt.timezone.utc))
@@ -163,13 +202,28 @@ def test_parse_certificate_reads_subject_fingerprint_and_expiry():
     assert onboarding.parse_certificate(chain, FIXED_NOW).fingerprint == info.fingerprint  # the first one counts
 
 
-@pytest.mark.parametrize("case", ["expired", "not_yet_valid", "private_key_alone", "certificate_and_key", "garbage",
-                                  "broken_base64", "empty", "der"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "expired",
+        "not_yet_valid",
+        "private_key_alone",
+        "certificate_and_key",
+        "garbage",
+        "broken_base64",
+        "empty",
+        "der",
+    ],
+)
 def test_parse_certificate_refusals(case):
     pem, key = make_certificate()
     data, words = {
-        "expired": (make_certificate(not_before=FIXED_NOW - dt.timedelta(days=400),
-                                     not_after=FIXED_NOW - dt.timedelta(days=1))[0], "expired on 2025-07-14"),
+        "expired": (
+            make_certificate(not_before=FIXED_NOW - dt.timedelta(days=400), not_after=FIXED_NOW - dt.timedelta(days=1))[
+                0
+            ],
+            "expired on 2025-07-14",
+        ),
         "not_yet_valid": (make_certificate(not_before=FIXED_NOW + dt.timedelta(days=2))[0], "not valid before"),
         "private_key_alone": (key, "private key"),
         "certificate_and_key": (pem + key, "private key"),
@@ -188,11 +242,13 @@ def test_store_certificate_keeps_nothing_on_refusal(app, world):
     sb = sb_of(app)
     pem, key = make_certificate()
     with pytest.raises(errors.Refused):
-        onboarding.store_certificate(sb.db, sb.clock, issued.app.utility_id, issued.app.id, pem + key,
-                                     world.utility("bayview").profile)
+        onboarding.store_certificate(
+            sb.db, sb.clock, issued.app.utility_id, issued.app.id, pem + key, world.utility("bayview").profile
+        )
     assert load(app, issued.app.id).certificate_pem is None
-    info = onboarding.store_certificate(sb.db, sb.clock, issued.app.utility_id, issued.app.id, pem,
-                                        world.utility("bayview").profile)
+    info = onboarding.store_certificate(
+        sb.db, sb.clock, issued.app.utility_id, issued.app.id, pem, world.utility("bayview").profile
+    )
     row = load(app, issued.app.id)
     assert row.certificate_fingerprint == info.fingerprint == sha256_fingerprint(pem)
     assert "PRIVATE" not in row.certificate_pem and row.certificate_expires_at == info.expires_at
@@ -200,12 +256,14 @@ def test_store_certificate_keeps_nothing_on_refusal(app, world):
 
 # --- notification test ----------------------------------------------------------------------
 
+
 def test_notification_test_posts_a_schema_valid_batch_list(app, world, third_party):
     issued = new_app(app, notify_uri=third_party.url)
     sb = sb_of(app)
     root = "http://sandbox.test/dc/bayview/espi/1_1/resource"
-    result = onboarding.send_test_notification(sb.db, sb.clock, issued.app.utility_id, issued.app.id, root,
-                                               world.utility("bayview").profile)
+    result = onboarding.send_test_notification(
+        sb.db, sb.clock, issued.app.utility_id, issued.app.id, root, world.utility("bayview").profile
+    )
     assert result.ok and result.status == 200 and result.body == "thanks" and result.ms >= 0
     (got,) = third_party.received
     assert got["path"] == "/espi/1_1/Notification"
@@ -223,13 +281,18 @@ def test_notification_test_names_the_subscriptions_of_the_application(app, world
     """The demo application has the demo customer's authorization: its Batch/Subscription is named."""
     sb = sb_of(app)
     with sb.db.transaction() as s:
-        demo = s.scalars(select(Application).where(Application.client_id == "demo-third-party",
-                                                   Application.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Application).where(
+                Application.client_id == "demo-third-party", Application.utility.has(slug="bayview")
+            )
+        ).one()
         demo.notify_uri = third_party.url
         from sandbox.core.models import Authorization
+
         sub = s.scalars(select(Authorization.subscription_uuid).where(Authorization.application_id == demo.id)).one()
-    result = onboarding.send_test_notification(sb.db, sb.clock, demo.utility_id, demo.id, "http://h/r",
-                                               world.utility("bayview").profile)
+    result = onboarding.send_test_notification(
+        sb.db, sb.clock, demo.utility_id, demo.id, "http://h/r", world.utility("bayview").profile
+    )
     assert result.uris == (f"http://h/r/Batch/Subscription/{sub}",)
     assert parse(third_party.received[0]["body"]).findtext(ESPI + "resources") == f"http://h/r/Batch/Subscription/{sub}"
 
@@ -239,18 +302,30 @@ def test_notification_test_records_failures(app, world):
     profile = world.utility("bayview").profile
     with ThirdParty(status=503, body=b"x" * 5000) as failing:
         issued = new_app(app, notify_uri=failing.url)
-        result = onboarding.send_test_notification(sb.db, sb.clock, issued.app.utility_id, issued.app.id, "http://h/r", profile)
+        result = onboarding.send_test_notification(
+            sb.db, sb.clock, issued.app.utility_id, issued.app.id, "http://h/r", profile
+        )
         assert result.status == 503 and not result.ok and len(result.body) == onboarding.NOTIFY_BODY_CHARS
-        check = {c.key: c for c in onboarding.checklist(load(app, issued.app.id), profile, now=FIXED_NOW)}["notification"]
+        check = {c.key: c for c in onboarding.checklist(load(app, issued.app.id), profile, now=FIXED_NOW)}[
+            "notification"
+        ]
         assert not check.done and "HTTP 503" in check.detail
     nobody = new_app(app, notify_uri=closed_port_url())
-    result = onboarding.send_test_notification(sb.db, sb.clock, nobody.app.utility_id, nobody.app.id, "http://h/r", profile)
-    assert result.status == 0 and "no answer" in result.body and ("refused" in result.body.lower() or "Errno" in result.body)
+    result = onboarding.send_test_notification(
+        sb.db, sb.clock, nobody.app.utility_id, nobody.app.id, "http://h/r", profile
+    )
+    assert (
+        result.status == 0
+        and "no answer" in result.body
+        and ("refused" in result.body.lower() or "Errno" in result.body)
+    )
     row = load(app, nobody.app.id)
     assert row.notify_check_status == 0 and "no answer" in row.notify_check_body
     without = new_app(app, notify_uri=None)
     with pytest.raises(errors.Refused) as exc:
-        onboarding.send_test_notification(sb.db, sb.clock, without.app.utility_id, without.app.id, "http://h/r", profile)
+        onboarding.send_test_notification(
+            sb.db, sb.clock, without.app.utility_id, without.app.id, "http://h/r", profile
+        )
     assert exc.value.field == "notify_uri"
 
 
@@ -258,8 +333,15 @@ def test_notification_test_gives_up_after_the_timeout(app, world):
     with ThirdParty(hold=True) as slow:
         issued = new_app(app, notify_uri=slow.url)
         sb = sb_of(app)
-        result = onboarding.send_test_notification(sb.db, sb.clock, issued.app.utility_id, issued.app.id, "http://h/r",
-                                                   world.utility("bayview").profile, timeout=0.3)
+        result = onboarding.send_test_notification(
+            sb.db,
+            sb.clock,
+            issued.app.utility_id,
+            issued.app.id,
+            "http://h/r",
+            world.utility("bayview").profile,
+            timeout=0.3,
+        )
         assert result.status == 0 and "timed out" in result.body.lower() and result.ms >= 250
 
 
@@ -271,6 +353,7 @@ def test_post_notification_does_not_follow_redirects():
 
 
 # --- checklist and transitions -------------------------------------------------------------
+
 
 def _finish_portal_steps(app, issued, slug, profile, third_party):
     sb = sb_of(app)
@@ -299,15 +382,23 @@ def test_checklist_order_and_automatic_production(app, world, third_party):
     assert [c.done for c in checks] == [False, False, True, False, False, False]
     assert all(c.label and c.detail for c in checks)
     _finish_portal_steps(app, issued, "bayview", profile, third_party)
-    assert [c.done for c in onboarding.checklist(load(app, issued.app.id), profile, now=FIXED_NOW)] == \
-        [True, True, True, True, False, False]
+    assert [c.done for c in onboarding.checklist(load(app, issued.app.id), profile, now=FIXED_NOW)] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert _lead_sets(app, issued.app.id, profile, client_token_at=NOW) is False
     assert load(app, issued.app.id).status == "review"
     assert _lead_sets(app, issued.app.id, profile, service_status_at=NOW) is True
     assert load(app, issued.app.id).status == "production"
     assert _lead_sets(app, issued.app.id, profile) is False  # nothing more to change
     with sb_of(app).db.sessions() as s:
-        change = s.scalars(select(ApplicationStatusChange).where(ApplicationStatusChange.application_id == issued.app.id)).one()
+        change = s.scalars(
+            select(ApplicationStatusChange).where(ApplicationStatusChange.application_id == issued.app.id)
+        ).one()
         assert (change.old_status, change.new_status, change.changed_by) == ("review", "production", "automatic")
 
 
@@ -337,7 +428,9 @@ def test_staff_approval_utility_waits_for_approve(app, world, third_party):
     _finish_portal_steps(app, issued, "lakeshore", profile, third_party)
     assert _lead_sets(app, issued.app.id, profile, client_token_at=NOW, service_status_at=NOW) is False
     assert load(app, issued.app.id).status == "review"
-    approved = onboarding.approve_application(sb.db, sb.clock, issued.app.utility_id, issued.app.id, profile, by="staff")
+    approved = onboarding.approve_application(
+        sb.db, sb.clock, issued.app.utility_id, issued.app.id, profile, by="staff"
+    )
     assert approved.status == "production" and load(app, issued.app.id).status == "production"
     with pytest.raises(errors.Refused) as exc:  # only from Review
         onboarding.approve_application(sb.db, sb.clock, issued.app.utility_id, issued.app.id, profile)
@@ -379,7 +472,17 @@ def test_changing_the_notify_uri_clears_the_last_test(app, world, third_party):
     sb = sb_of(app)
     onboarding.send_test_notification(sb.db, sb.clock, issued.app.utility_id, issued.app.id, "http://h/r", profile)
     assert load(app, issued.app.id).notify_check_status == 200
-    onboarding.update(sb.db, sb.clock, issued.app.utility_id, issued.app.id,
-                      metadata(world, notify_uri="https://elsewhere.example/n"), profile)
+    onboarding.update(
+        sb.db,
+        sb.clock,
+        issued.app.utility_id,
+        issued.app.id,
+        metadata(world, notify_uri="https://elsewhere.example/n"),
+        profile,
+    )
     row = load(app, issued.app.id)
-    assert row.notify_check_status is None and row.notify_check_at is None and row.notify_uri == "https://elsewhere.example/n"
+    assert (
+        row.notify_check_status is None
+        and row.notify_check_at is None
+        and row.notify_uri == "https://elsewhere.example/n"
+    )

@@ -1,4 +1,5 @@
 """The portal's plain-Python services (sandbox.accounts, sandbox.web.charts) without HTTP."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,6 +28,7 @@ def ids(app, slug="bayview"):
 
 
 # --- sign-in rules ------------------------------------------------------------------------
+
 
 def test_lockout_counts_failures_in_a_row_and_expires_by_the_clock(app, clock):
     sb = sb_of(app)
@@ -80,6 +82,7 @@ def test_session_logins_are_kept_per_role_and_utility():
 
 
 # --- moving, revoking, blocking -------------------------------------------------------------
+
 
 def test_move_out_only_shortens_authorizations_that_outlast_it(app, clock):
     sb = sb_of(app)
@@ -144,8 +147,12 @@ def test_presets_are_whole_months_before_the_data_ends():
 def test_custom_period_end_is_inclusive_and_bounded():
     assert dmd.dmd_period("custom", "2024-03-10", "2025-07-14", H, 1098) == (dt.date(2024, 3, 10), dt.date(2025, 7, 15))
     assert dmd.dmd_period("custom", "2025-01-01", "2025-01-01", H, 1098) == (dt.date(2025, 1, 1), dt.date(2025, 1, 2))
-    for start, end, param in [("2024-03-09", "2024-04-01", "start"), ("2025-07-01", "2025-07-15", "end"),
-                              ("2025-02-01", "2025-01-31", "end"), ("2024-04-01", "2024-05-01", "end")]:
+    for start, end, param in [
+        ("2024-03-09", "2024-04-01", "start"),
+        ("2025-07-01", "2025-07-15", "end"),
+        ("2025-02-01", "2025-01-31", "end"),
+        ("2024-04-01", "2024-05-01", "end"),
+    ]:
         with pytest.raises(errors.Refused) as err:
             dmd.dmd_period("custom", start, end, H, 30)
         assert err.value.param == param
@@ -153,9 +160,11 @@ def test_custom_period_end_is_inclusive_and_bounded():
 
 # --- what a scope shares --------------------------------------------------------------------
 
+
 def test_describe_scope():
-    lines = summary_words("FB=1_3_4_5_8_10_12_13_14_15_16;IntervalDuration=900_3600_86400;"
-                                    "BlockDuration=daily;HistoryLength=34128000")
+    lines = summary_words(
+        "FB=1_3_4_5_8_10_12_13_14_15_16;IntervalDuration=900_3600_86400;BlockDuration=daily;HistoryLength=34128000"
+    )
     assert lines[0] == "Usage readings (electricity, gas), 15-minute, hourly, daily"
     assert "Costs and bills" in lines and "History: up to 13 months back" in lines
     assert "Your name, contact details, account and service address" not in lines
@@ -165,6 +174,7 @@ def test_describe_scope():
 
 
 # --- numbers and charts -----------------------------------------------------------------------
+
 
 def _stream(unit, mult, flow="delivered"):
     return Stream("k", "electricity", flow, 3600, unit, mult, 1000, "t")
@@ -186,13 +196,26 @@ def test_money_rounds_half_up_to_cents():
 
 
 def test_bar_chart_axes_share_gridlines_and_zero():
-    svg = str(charts.bar_chart(ident="x", title="T <&>", desc="D", up=[1.0, 3.2, 2.0], down=[0.5, 0, 1.4], y_unit="kWh",
-                               ticks=[charts.Tick(0, "Mon")],
-                               segments=[charts.Segment(0, 2, 4.0, "a"), charts.Segment(2, 3, -1.0, "b")],
-                               line_unit="$", line_label="cost"))
-    assert 'role="img"' in svg and "<title id=\"x-t\">T &lt;&amp;&gt;</title>" in svg and "<desc id=\"x-d\">D</desc>" in svg
-    rows = re.findall(r'<text class="axis" x="\d+" y="([\d.]+)" text-anchor="end">([-\d.,]+)</text>'
-                      r'<text class="axis cost" x="\d+" y="([\d.]+)">([-\d.,]+)</text>', svg)
+    svg = str(
+        charts.bar_chart(
+            ident="x",
+            title="T <&>",
+            desc="D",
+            up=[1.0, 3.2, 2.0],
+            down=[0.5, 0, 1.4],
+            y_unit="kWh",
+            ticks=[charts.Tick(0, "Mon")],
+            segments=[charts.Segment(0, 2, 4.0, "a"), charts.Segment(2, 3, -1.0, "b")],
+            line_unit="$",
+            line_label="cost",
+        )
+    )
+    assert 'role="img"' in svg and '<title id="x-t">T &lt;&amp;&gt;</title>' in svg and '<desc id="x-d">D</desc>' in svg
+    rows = re.findall(
+        r'<text class="axis" x="\d+" y="([\d.]+)" text-anchor="end">([-\d.,]+)</text>'
+        r'<text class="axis cost" x="\d+" y="([\d.]+)">([-\d.,]+)</text>',
+        svg,
+    )
     assert rows, svg
     assert all(a == c for a, _, c, _ in rows)  # each cost label sits on a usage gridline
     zero = [(u, c) for _, u, _, c in rows if u == "0"]

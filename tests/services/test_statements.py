@@ -1,5 +1,6 @@
 """A customer's bill statements (services.statements): the months the Statement entries list without
 computing a reading are the months billed, and a statement found by id is the one the list holds."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,7 +33,9 @@ def test_periods_are_the_months_billed_and_statements_hold_their_bills(found):
         assert [b.first_day for b in bills] == [p.first_day for p in periods]
         assert [b for st in full for u, b in st.bills if u.id == up.id] == bills
     for p in periods:
-        assert p.issued == local_midnight(utility.time_zone, p.end_day) and p.file_name == f"bill-{p.first_day:%Y-%m}.pdf"
+        assert (
+            p.issued == local_midnight(utility.time_zone, p.end_day) and p.file_name == f"bill-{p.first_day:%Y-%m}.pdf"
+        )
     assert len({p.uuid for p in periods}) == len(periods)
 
 

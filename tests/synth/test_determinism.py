@@ -1,4 +1,5 @@
 """One seed fixes the whole world; another seed gives another world."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Interval counts across DST changes, and every reading's cost against the tariff files."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,10 +28,13 @@ def _per_local_day(series, tz_name):
     return Counter(dt.datetime.fromtimestamp(t, tz).date() for t in series.starts.tolist())
 
 
-@pytest.mark.parametrize("slug, per_hour, spring, fall", [
-    ("bayview", 1, dt.date(2024, 3, 10), dt.date(2024, 11, 3)),
-    ("lakeshore", 4, dt.date(2025, 3, 9), dt.date(2025, 11, 2)),
-])
+@pytest.mark.parametrize(
+    "slug, per_hour, spring, fall",
+    [
+        ("bayview", 1, dt.date(2024, 3, 10), dt.date(2024, 11, 3)),
+        ("lakeshore", 4, dt.date(2025, 3, 9), dt.date(2025, 11, 2)),
+    ],
+)
 def test_dst_days_have_23_and_25_hours(exact_world, slug, per_hour, spring, fall):
     model = _demo_model(exact_world, slug)
     s = model.series("electricity", spring - dt.timedelta(days=1), fall + dt.timedelta(days=2))
@@ -85,14 +89,17 @@ def _oracle_rate(tariff, local: dt.datetime, used_units: Decimal) -> Decimal:
     return rate
 
 
-@pytest.mark.parametrize("slug, commodity, key, divisor", [
-    ("bayview", "electricity", "electricity", 1000),
-    ("bayview", "electricity", "electricity-received", 1000),
-    ("prairie", "electricity", "electricity", 1000),  # tiered
-    ("lakeshore", "electricity", "electricity", 1000),
-    ("bayview", "gas", "gas", 1000),
-    ("lakeshore", "water", "water", 1),
-])
+@pytest.mark.parametrize(
+    "slug, commodity, key, divisor",
+    [
+        ("bayview", "electricity", "electricity", 1000),
+        ("bayview", "electricity", "electricity-received", 1000),
+        ("prairie", "electricity", "electricity", 1000),  # tiered
+        ("lakeshore", "electricity", "electricity", 1000),
+        ("bayview", "gas", "gas", 1000),
+        ("lakeshore", "water", "water", 1),
+    ],
+)
 def test_every_cost_is_value_times_rate(world, slug, commodity, key, divisor):
     model = _demo_model(world, slug, commodity)
     tz = ZoneInfo(model.utility.time_zone)

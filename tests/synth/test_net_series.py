@@ -1,5 +1,6 @@
 """The net series of a home with generation (FB 7): delivered minus received, interval by interval,
 from the same draws, whatever the data-quality knobs; never priced; bills unchanged."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,9 @@ WINTER = (dt.date(2025, 10, 20), dt.date(2025, 11, 10))
 def _solar(world, slug="bayview"):
     """The utility's demo home's electricity (it has solar panels)."""
     u = world.utility(slug)
-    params = next(p for p in PeopleFactory(world, u, world.seed).customer(0).usage_points if p.commodity == "electricity")
+    params = next(
+        p for p in PeopleFactory(world, u, world.seed).customer(0).usage_points if p.commodity == "electricity"
+    )
     assert params.solar_kw
     return u, params
 
@@ -39,7 +42,13 @@ def test_a_home_with_generation_has_a_net_stream_with_the_fb_07_reading_type(wor
     assert net.key == "electricity-net" and net.interval == streams["delivered"].interval
     rt = codes.reading_type(net.commodity, net.flow, net.unit, net.multiplier, net.interval, u.currency)
     # the Alliance's FB_07 rule
-    assert (rt["accumulationBehaviour"], rt["commodity"], rt["flowDirection"], rt["kind"], rt["uom"]) == (4, 1, 4, 12, 72)
+    assert (rt["accumulationBehaviour"], rt["commodity"], rt["flowDirection"], rt["kind"], rt["uom"]) == (
+        4,
+        1,
+        4,
+        12,
+        72,
+    )
 
 
 def test_a_home_without_generation_has_no_net_stream(world):
@@ -103,13 +112,20 @@ def test_net_is_taken_from_series_already_computed_only_when_they_hold_the_same_
     delivered, received, net = _three(model)
     # the same days: used as they are (a feed computes them anyway)
     fake = dataclasses.replace(received, values=received.values * 0)
-    reused = model.series("electricity-net", START, END, computed={"electricity": delivered,
-                                                                     "electricity-received": fake})
+    reused = model.series(
+        "electricity-net", START, END, computed={"electricity": delivered, "electricity-received": fake}
+    )
     assert np.array_equal(reused.values, delivered.values)
     # other days: computed afresh
-    other = model.series("electricity-net", START, END, computed={
-        "electricity": model.series("electricity", START, END + dt.timedelta(days=1)),
-        "electricity-received": fake.slice_days(START, END - dt.timedelta(days=1))})
+    other = model.series(
+        "electricity-net",
+        START,
+        END,
+        computed={
+            "electricity": model.series("electricity", START, END + dt.timedelta(days=1)),
+            "electricity-received": fake.slice_days(START, END - dt.timedelta(days=1)),
+        },
+    )
     assert np.array_equal(other.values, net.values)
 
 

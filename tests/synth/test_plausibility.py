@@ -1,4 +1,5 @@
 """Each archetype's year looks like what it claims to be."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,7 +34,9 @@ def _electric(ups):
 
 def _gross_load_kwh(world, utility, params) -> float:
     """Consumption of the home itself: for solar homes, the same home without panels."""
-    return _kwh(UsageModel(world, utility, dataclasses.replace(params, solar_kw=0.0)).series("electricity", *YEAR, cost=False))
+    return _kwh(
+        UsageModel(world, utility, dataclasses.replace(params, solar_kw=0.0)).series("electricity", *YEAR, cost=False)
+    )
 
 
 @pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie"])
@@ -48,8 +51,11 @@ def test_all_electric_house_between_8000_and_25000_kwh(world, slug):
 def test_apartment_below_every_house(world, slug):
     u = world.utility(slug)
     apartments = [_gross_load_kwh(world, u, _electric(ups)[0]) for ups in _premises(world, u, "apartment", 10)]
-    houses = [_gross_load_kwh(world, u, _electric(ups)[0])
-              for a in ("gas_house", "electric_house", "solar_house", "ev_house") for ups in _premises(world, u, a)]
+    houses = [
+        _gross_load_kwh(world, u, _electric(ups)[0])
+        for a in ("gas_house", "electric_house", "solar_house", "ev_house")
+        for ups in _premises(world, u, a)
+    ]
     assert max(apartments) < min(houses), (max(apartments), min(houses))
 
 
@@ -96,10 +102,14 @@ def _night_share(series, tz_name) -> float:
 @pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie"])
 def test_ev_homes_charge_at_night(world, slug):
     u = world.utility(slug)
-    ev = [_night_share(UsageModel(world, u, _electric(ups)[0]).series("electricity", *YEAR, cost=False), u.time_zone)
-          for ups in _premises(world, u, "ev_house", 4)]
-    plain = [_night_share(UsageModel(world, u, _electric(ups)[0]).series("electricity", *YEAR, cost=False), u.time_zone)
-             for ups in _premises(world, u, "gas_house", 4)]
+    ev = [
+        _night_share(UsageModel(world, u, _electric(ups)[0]).series("electricity", *YEAR, cost=False), u.time_zone)
+        for ups in _premises(world, u, "ev_house", 4)
+    ]
+    plain = [
+        _night_share(UsageModel(world, u, _electric(ups)[0]).series("electricity", *YEAR, cost=False), u.time_zone)
+        for ups in _premises(world, u, "gas_house", 4)
+    ]
     assert min(ev) > max(plain) + 0.08, (ev, plain)
 
 
@@ -112,6 +122,7 @@ def test_small_business_peaks_on_weekdays(world, slug):
         local = [dt.datetime.fromtimestamp(t, tz) for t in s.starts.tolist()]
         weekday = np.array([t.weekday() < 5 for t in local])
         hours = np.array([t.hour for t in local])
+
         def per_day(mask, s=s, local=local):
             return s.values[mask].sum() / len({t.date() for t, m in zip(local, mask) if m})
 

@@ -1,5 +1,6 @@
 """seed_data/profiles/: one behaviour profile per file, every knob documented in the README, and a
 broken file reported by file, key and problem (a typo never behaves as the standard profile)."""
+
 from __future__ import annotations
 
 import shutil
@@ -32,7 +33,11 @@ def test_every_knob_and_every_shipped_profile_is_in_the_readme():
 def test_each_utility_names_its_profile():
     world = load_world(SEED_DATA)
     assert {u.slug: u.profile.behaviour.name for u in world.utilities} == {
-        "bayview": "standard", "lakeshore": "rfc9700", "prairie": "lenient", "trillium": "ontario"}
+        "bayview": "standard",
+        "lakeshore": "rfc9700",
+        "prairie": "lenient",
+        "trillium": "ontario",
+    }
     trillium = world.utility("trillium")
     assert trillium.time_zone == "America/Toronto" and trillium.currency == "CAD"
     assert set(trillium.commodities) == {"electricity", "gas"}
@@ -57,14 +62,17 @@ def _copy(tmp_path):
     return src
 
 
-@pytest.mark.parametrize("text, field, words", [
-    ('[scope]\ngrammar = "loose"\n', "scope.grammar", "strict or fb-only"),
-    ('[refresh]\nrotations = false\n', "refresh.rotations", "not a knob of [refresh]"),
-    ('[refresh]\nlifetime_days = -1\n', "refresh.lifetime_days", "between 0 and"),
-    ('[batches]\nmode = "async"\n', "batches", "not a profile table"),
-    ('[batch]\nretry_after = "soon"\n', "batch.retry_after", "a whole number"),
-    ('[refresh]\nrotation = false\nreuse_detection = true\n', "refresh.reuse_detection", "needs refresh.rotation"),
-])
+@pytest.mark.parametrize(
+    "text, field, words",
+    [
+        ('[scope]\ngrammar = "loose"\n', "scope.grammar", "strict or fb-only"),
+        ("[refresh]\nrotations = false\n", "refresh.rotations", "not a knob of [refresh]"),
+        ("[refresh]\nlifetime_days = -1\n", "refresh.lifetime_days", "between 0 and"),
+        ('[batches]\nmode = "async"\n', "batches", "not a profile table"),
+        ('[batch]\nretry_after = "soon"\n', "batch.retry_after", "a whole number"),
+        ("[refresh]\nrotation = false\nreuse_detection = true\n", "refresh.reuse_detection", "needs refresh.rotation"),
+    ],
+)
 def test_a_bad_profile_file_is_named_with_its_key(tmp_path, text, field, words):
     src = _copy(tmp_path)
     path = src / "profiles" / "mine.toml"
@@ -74,11 +82,18 @@ def test_a_bad_profile_file_is_named_with_its_key(tmp_path, text, field, words):
     assert err.value.file == str(path) and err.value.field == field and words in err.value.problem
 
 
-@pytest.mark.parametrize("old, new, field, words", [
-    ('use = "standard"', 'use = "missing"', "profile.use", "ontario"),  # a profile name that is no file
-    ("[profile]\n", "[profile]\nrefresh_rotation = false\n", "profile.refresh_rotation",
-     "seed_data/profiles"),  # a behaviour knob left in a utility file points to the profiles
-])
+@pytest.mark.parametrize(
+    "old, new, field, words",
+    [
+        ('use = "standard"', 'use = "missing"', "profile.use", "ontario"),  # a profile name that is no file
+        (
+            "[profile]\n",
+            "[profile]\nrefresh_rotation = false\n",
+            "profile.refresh_rotation",
+            "seed_data/profiles",
+        ),  # a behaviour knob left in a utility file points to the profiles
+    ],
+)
 def test_a_utility_profile_table_is_checked(tmp_path, old, new, field, words):
     src = _copy(tmp_path)
     path = src / "utilities" / "bayview.toml"

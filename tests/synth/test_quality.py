@@ -1,5 +1,6 @@
 """Data-quality knobs (synth.quality): each changes exactly what it says and nothing else; the
 world's shares stay the default; seed files' [[data_quality]] tables are read and checked."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -121,12 +122,15 @@ def test_knobs_stack_without_moving_each_other(exact_world):
     assert np.array_equal(alone.values[untouched], more.values[untouched])
 
 
-@pytest.mark.parametrize("slug, outage, per_hour, hours", [
-    ("bayview", dt.date(2024, 3, 10), 1, 23),  # spring forward (America/Los_Angeles)
-    ("bayview", dt.date(2024, 11, 3), 1, 25),  # fall back
-    ("lakeshore", dt.date(2025, 3, 9), 4, 23),  # spring forward, fifteen-minute readings
-    ("lakeshore", dt.date(2025, 1, 14), 4, 24),
-])
+@pytest.mark.parametrize(
+    "slug, outage, per_hour, hours",
+    [
+        ("bayview", dt.date(2024, 3, 10), 1, 23),  # spring forward (America/Los_Angeles)
+        ("bayview", dt.date(2024, 11, 3), 1, 25),  # fall back
+        ("lakeshore", dt.date(2025, 3, 9), 4, 23),  # spring forward, fifteen-minute readings
+        ("lakeshore", dt.date(2025, 1, 14), 4, 24),
+    ],
+)
 def test_an_outage_day_has_no_readings_that_local_day(exact_world, slug, outage, per_hour, hours):
     u = exact_world.utility(slug)
     tz = ZoneInfo(u.time_zone)
@@ -147,8 +151,14 @@ def test_an_outage_day_removes_the_daily_gas_reading(exact_world):
     outage = dt.date(2024, 3, 10)  # a 23-hour day
     days = (dt.date(2024, 3, 9), dt.date(2024, 3, 12))
     plain = _series(exact_world, "bayview", commodity="gas", start=days[0], end=days[1])
-    s = _series(exact_world, "bayview", DataQuality(outage_days=(outage, dt.date(2030, 1, 1))), commodity="gas",
-                start=days[0], end=days[1])
+    s = _series(
+        exact_world,
+        "bayview",
+        DataQuality(outage_days=(outage, dt.date(2030, 1, 1))),
+        commodity="gas",
+        start=days[0],
+        end=days[1],
+    )
     assert len(plain) == 3 and len(s) == 2
     assert s.starts.tolist() == [plain.starts[0], plain.starts[2]]
 
@@ -156,8 +166,9 @@ def test_an_outage_day_removes_the_daily_gas_reading(exact_world):
 def test_knobs_of_one_customer_leave_anothers_readings_alone(world):
     """A customer's knobs reach only its own model: another customer's full series is unchanged,
     and the same knobs on two customers make different (their own) patterns."""
-    harsh = DataQuality(missing_share=0.3, estimated_share=0.2, zero_share=0.1, negative_share=0.1,
-                        outage_days=(dt.date(2025, 2, 3),))
+    harsh = DataQuality(
+        missing_share=0.3, estimated_share=0.2, zero_share=0.1, negative_share=0.1, outage_days=(dt.date(2025, 2, 3),)
+    )
     one = _series(world, "lakeshore", harsh, number=2)
     other_plain, other_again = _series(world, "lakeshore", number=3), _series(world, "lakeshore", number=3)
     _same(other_plain, other_again)
@@ -167,17 +178,20 @@ def test_knobs_of_one_customer_leave_anothers_readings_alone(world):
     _same(one, _series(world, "lakeshore", harsh, number=2))
 
 
-@pytest.mark.parametrize("knobs, field", [
-    ({"missing_share": 0.6}, "missing_share"),
-    ({"estimated_share": -0.1}, "estimated_share"),
-    ({"zero_share": "0.1"}, "zero_share"),
-    ({"negative_share": True}, "negative_share"),
-    ({"negative_share": float("nan")}, "negative_share"),
-    ({"outage_days": "2025-01-14"}, "outage_days"),
-    ({"outage_days": ["2025-01-14", "2025-02-30"]}, "outage_days[1]"),
-    ({"outage_days": ["2025-1-4"]}, "outage_days[0]"),
-    ({"gap_share": 0.1}, "gap_share"),
-])
+@pytest.mark.parametrize(
+    "knobs, field",
+    [
+        ({"missing_share": 0.6}, "missing_share"),
+        ({"estimated_share": -0.1}, "estimated_share"),
+        ({"zero_share": "0.1"}, "zero_share"),
+        ({"negative_share": True}, "negative_share"),
+        ({"negative_share": float("nan")}, "negative_share"),
+        ({"outage_days": "2025-01-14"}, "outage_days"),
+        ({"outage_days": ["2025-01-14", "2025-02-30"]}, "outage_days[1]"),
+        ({"outage_days": ["2025-1-4"]}, "outage_days[0]"),
+        ({"gap_share": 0.1}, "gap_share"),
+    ],
+)
 def test_bad_knobs_are_named(knobs, field):
     with pytest.raises(QualityError) as err:
         check_knobs(knobs)
@@ -194,6 +208,7 @@ def test_knobs_are_stored_as_json(world):
 
 # --- seed files ------------------------------------------------------------------------------
 
+
 def _files(extra: str, rel: str = "utilities/bayview.toml") -> dict[str, str]:
     files = read_seed_dir(ROOT / "seed_data")
     files[rel] = files[rel] + "\n" + extra
@@ -209,28 +224,39 @@ def test_the_shipped_world_has_a_customer_with_imperfect_data(world):
 
 
 def test_a_data_quality_table_is_read():
-    world = parse_world(_files('[[data_quality]]\ncustomers = [1, 2]\nzero_share = 0.25\n'
-                               'outage_days = [2025-01-14, "2025-01-02"]\n'
-                               '[[data_quality]]\ncustomers = [0]\nmissing_share = 0.05\n'))
+    world = parse_world(
+        _files(
+            "[[data_quality]]\ncustomers = [1, 2]\nzero_share = 0.25\n"
+            'outage_days = [2025-01-14, "2025-01-02"]\n'
+            "[[data_quality]]\ncustomers = [0]\nmissing_share = 0.05\n"
+        )
+    )
     assert world.utility("bayview").data_quality == {
         1: {"zero_share": 0.25, "outage_days": ["2025-01-02", "2025-01-14"]},
         2: {"zero_share": 0.25, "outage_days": ["2025-01-02", "2025-01-14"]},
-        0: {"missing_share": 0.05}}
+        0: {"missing_share": 0.05},
+    }
     assert world.utility("lakeshore").data_quality == {}
 
 
-@pytest.mark.parametrize("table, field, words", [
-    ("customers = [1]\nmissing_share = 0.75", "data_quality[0].missing_share", "between 0 and 0.5"),
-    ("customers = [1]\nzero_share = 'a lot'", "data_quality[0].zero_share", "must be a number"),
-    ("customers = [1]\noutage_days = ['14/01/2025']", "data_quality[0].outage_days[0]", "YYYY-MM-DD"),
-    ("customers = [1]\nnoise_share = 0.1", "data_quality[0].noise_share", "not a data-quality knob"),
-    ("customers = []\nzero_share = 0.1", "data_quality[0].customers", "at least one"),
-    ("customers = ['demo']\nzero_share = 0.1", "data_quality[0].customers", "customer numbers"),
-    ("zero_share = 0.1", "data_quality[0].customers", "required"),
-    ("customers = [1]", "data_quality[0].customers", "no knob"),
-    ("customers = [1]\nzero_share = 0.1\n[[data_quality]]\ncustomers = [2, 1]\nzero_share = 0.2",
-     "data_quality[1].customers", "customer 1 already"),
-])
+@pytest.mark.parametrize(
+    "table, field, words",
+    [
+        ("customers = [1]\nmissing_share = 0.75", "data_quality[0].missing_share", "between 0 and 0.5"),
+        ("customers = [1]\nzero_share = 'a lot'", "data_quality[0].zero_share", "must be a number"),
+        ("customers = [1]\noutage_days = ['14/01/2025']", "data_quality[0].outage_days[0]", "YYYY-MM-DD"),
+        ("customers = [1]\nnoise_share = 0.1", "data_quality[0].noise_share", "not a data-quality knob"),
+        ("customers = []\nzero_share = 0.1", "data_quality[0].customers", "at least one"),
+        ("customers = ['demo']\nzero_share = 0.1", "data_quality[0].customers", "customer numbers"),
+        ("zero_share = 0.1", "data_quality[0].customers", "required"),
+        ("customers = [1]", "data_quality[0].customers", "no knob"),
+        (
+            "customers = [1]\nzero_share = 0.1\n[[data_quality]]\ncustomers = [2, 1]\nzero_share = 0.2",
+            "data_quality[1].customers",
+            "customer 1 already",
+        ),
+    ],
+)
 def test_bad_seed_values_give_a_seed_data_error(table, field, words):
     with pytest.raises(SeedDataError) as err:
         parse_world(_files("[[data_quality]]\n" + table))

@@ -1,4 +1,5 @@
 """seed_data/ is read, checked, and a broken file is reported by file, field and problem."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,11 @@ SEED_DATA = ROOT / "seed_data"
 def test_default_world_has_what_the_design_promises(world):
     zones = {u.time_zone for u in world.utilities}
     assert len(world.utilities) >= 3 and len(zones) == len(world.utilities)
-    assert any(u.tz.utcoffset(__import__("datetime").datetime(2025, 1, 1)) == u.tz.utcoffset(
-        __import__("datetime").datetime(2025, 7, 1)) for u in world.utilities), "one utility without DST"
+    assert any(
+        u.tz.utcoffset(__import__("datetime").datetime(2025, 1, 1))
+        == u.tz.utcoffset(__import__("datetime").datetime(2025, 7, 1))
+        for u in world.utilities
+    ), "one utility without DST"
     assert any(u.electricity_interval == 900 for u in world.utilities)
     assert len({u.currency for u in world.utilities}) >= 2
     assert any(u.tariffs["electricity"].tiers for u in world.utilities)
@@ -27,12 +31,15 @@ def test_default_world_has_what_the_design_promises(world):
     assert any("water" in u.commodities for u in world.utilities)
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("time_zone", '"Mars/Olympus"', "time_zone"),
-    ("currency", '"XYZ"', "currency"),
-    ("electricity_interval", "600", "electricity_interval"),
-    ("latitude", '"north"', "latitude"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("time_zone", '"Mars/Olympus"', "time_zone"),
+        ("currency", '"XYZ"', "currency"),
+        ("electricity_interval", "600", "electricity_interval"),
+        ("latitude", '"north"', "latitude"),
+    ],
+)
 def test_bad_field_is_named_with_file(tmp_path, field, value, expected):
     src = tmp_path / "seed"
     shutil.copytree(SEED_DATA, src)

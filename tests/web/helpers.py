@@ -2,6 +2,7 @@
 the scopes a utility offers, and certificates and URLs for the developer-portal tests.
 
 Import as `web.helpers` (tests/ is on sys.path), so that tests/browser gets the same module."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,10 @@ def csrf(html: str) -> str:
 
 def token_from(default_path: str):
     """A `token(client, path=default_path)` that fetches a page and returns its CSRF token."""
+
     def token(client, path: str = default_path) -> str:
         return csrf(text(client.get(path)))
+
     return token
 
 
@@ -54,18 +57,27 @@ def app_count(app) -> int:
         return s.scalar(select(func.count(Application.id)).where(Application.role == "third_party"))
 
 
-def make_certificate(cn: str = "app.example.com", not_before: dt.datetime | None = None,
-                     not_after: dt.datetime | None = None) -> tuple[str, str]:
+def make_certificate(
+    cn: str = "app.example.com", not_before: dt.datetime | None = None, not_after: dt.datetime | None = None
+) -> tuple[str, str]:
     """(certificate PEM, private key PEM) of a self-signed certificate; times are aware UTC."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test TP")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or FIXED_NOW - dt.timedelta(days=30))
-            .not_valid_after(not_after or FIXED_NOW + dt.timedelta(days=365))
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test TP")]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or FIXED_NOW - dt.timedelta(days=30))
+        .not_valid_after(not_after or FIXED_NOW + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 

@@ -1,5 +1,6 @@
 """The OAuth steps a third party and a customer take, through the Flask test client: sign in,
 consent, exchange the code (shared by the OAuth and resource-server tests)."""
+
 from __future__ import annotations
 
 import base64
@@ -16,14 +17,21 @@ BASIC = "Basic " + base64.b64encode(b"demo-third-party:demo-secret").decode()
 
 def sign_in(client, slug="bayview", username="demo", password="demo"):
     page = client.get(f"/dc/{slug}/").get_data(as_text=True)
-    r = client.post(f"/dc/{slug}/login", data={"method": "password", "username": username, "password": password,
-                                               "csrf_token": csrf(page)})
+    r = client.post(
+        f"/dc/{slug}/login",
+        data={"method": "password", "username": username, "password": password, "csrf_token": csrf(page)},
+    )
     assert r.status_code == 303
 
 
 def authorize_url(slug="bayview", **over) -> str:
-    q = {"client_id": "demo-third-party", "redirect_uri": CALLBACK, "response_type": "code", "scope": SCOPE,
-         "state": "s-123"}
+    q = {
+        "client_id": "demo-third-party",
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": SCOPE,
+        "state": "s-123",
+    }
     q.update({k: v for k, v in over.items() if v is not None})
     for k in [k for k, v in over.items() if v is None]:
         q.pop(k, None)
@@ -35,7 +43,11 @@ def consent(client, url, decision="accept", usage_points=None):
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
     html = page.get_data(as_text=True)
     ids = re.findall(r'name="usage_point" value="(\d+)"', html)
-    data = {"csrf_token": csrf(html), "decision": decision, "usage_point": usage_points if usage_points is not None else ids}
+    data = {
+        "csrf_token": csrf(html),
+        "decision": decision,
+        "usage_point": usage_points if usage_points is not None else ids,
+    }
     return client.post(url, data=data)
 
 

@@ -1,4 +1,5 @@
 """The utility staff view through the Flask test client."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,8 +24,10 @@ token = token_from("/dc/bayview/admin/")
 
 
 def staff_login(client, slug="bayview", username="staff", password="staff"):
-    return client.post(f"/dc/{slug}/admin/login", data={"csrf_token": token(client, f"/dc/{slug}/admin/"),
-                                                         "username": username, "password": password})
+    return client.post(
+        f"/dc/{slug}/admin/login",
+        data={"csrf_token": token(client, f"/dc/{slug}/admin/"), "username": username, "password": password},
+    )
 
 
 def customers(app, slug="bayview") -> list[Customer]:
@@ -34,8 +37,9 @@ def customers(app, slug="bayview") -> list[Customer]:
 
 def demo_app(app, slug="bayview") -> Application:
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(Application).where(Application.utility.has(slug=slug),
-                                                  Application.role == "third_party")).one()
+        return s.scalars(
+            select(Application).where(Application.utility.has(slug=slug), Application.role == "third_party")
+        ).one()
 
 
 def test_staff_view_needs_the_staff_login(client):
@@ -48,8 +52,15 @@ def test_staff_view_needs_the_staff_login(client):
 
 
 def test_a_customer_session_is_not_a_staff_session_and_staff_is_per_utility(client):
-    client.post("/dc/bayview/login", data={"csrf_token": token(client, "/dc/bayview/"), "method": "password",
-                                           "username": "demo", "password": "demo"})
+    client.post(
+        "/dc/bayview/login",
+        data={
+            "csrf_token": token(client, "/dc/bayview/"),
+            "method": "password",
+            "username": "demo",
+            "password": "demo",
+        },
+    )
     assert client.get("/dc/bayview/admin/applications").status_code == 302
     assert staff_login(client).status_code == 303
     assert client.get("/dc/bayview/admin/applications").status_code == 200
@@ -70,14 +81,18 @@ def test_staff_login_locks_after_five_failures(client):
 def test_find_customers_by_name_account_or_address(client, app, query):
     staff_login(client)
     target = customers(app)[2]
-    q = {"last_name": target.last_name, "account_number": target.account_number,
-         "street": target.street.split(" ", 1)[1], "postal_code": target.postal_code,
-         "full_name": f"{target.first_name} {target.last_name}"}[query]
+    q = {
+        "last_name": target.last_name,
+        "account_number": target.account_number,
+        "street": target.street.split(" ", 1)[1],
+        "postal_code": target.postal_code,
+        "full_name": f"{target.first_name} {target.last_name}",
+    }[query]
     html = text(client.get("/dc/bayview/admin/", query_string={"q": q}))
     table = html.split('id="customers"')[1]
     assert f"/customers/{target.id}" in table
     for other in customers(app, "lakeshore"):
-        assert f"/customers/{other.id}\"" not in table  # only this utility's customers
+        assert f'/customers/{other.id}"' not in table  # only this utility's customers
 
 
 def test_search_matches_nothing_for_nonsense(client):
@@ -108,18 +123,24 @@ def test_block_and_unblock_a_third_party(client, app, clock):
     assert demo_app(app).status == "blocked"
     html = text(client.get("/dc/bayview/admin/applications"))
     assert "is blocked" in html and "Unblock" in html
-    again = client.post(f"/dc/bayview/admin/applications/{a.id}/block", data={"csrf_token": token(client)},
-                        follow_redirects=True)
+    again = client.post(
+        f"/dc/bayview/admin/applications/{a.id}/block", data={"csrf_token": token(client)}, follow_redirects=True
+    )
     assert "already blocked" in text(again)
     client.post(f"/dc/bayview/admin/applications/{a.id}/unblock", data={"csrf_token": token(client)})
     assert demo_app(app).status == "production"  # the status it had
     with sb_of(app).db.sessions() as s:
         changes = s.scalars(select(ApplicationStatusChange).order_by(ApplicationStatusChange.id)).all()
     assert [(c.old_status, c.new_status, c.changed_by) for c in changes] == [
-        ("production", "blocked", "staff"), ("blocked", "production", "staff")]
+        ("production", "blocked", "staff"),
+        ("blocked", "production", "staff"),
+    ]
     assert changes[0].changed_at == clock.now().replace(tzinfo=None)
     other = demo_app(app, "lakeshore")
-    assert client.post(f"/dc/bayview/admin/applications/{other.id}/block", data={"csrf_token": token(client)}).status_code == 404
+    assert (
+        client.post(f"/dc/bayview/admin/applications/{other.id}/block", data={"csrf_token": token(client)}).status_code
+        == 404
+    )
     assert demo_app(app, "lakeshore").status == "production"
 
 
@@ -141,8 +162,9 @@ def upload(client, customer_id, data: bytes, name="file.xml", with_token=True):
     form = {"file": (io.BytesIO(data), name)}
     if with_token:
         form["csrf_token"] = token(client, f"/dc/bayview/admin/customers/{customer_id}")
-    return client.post(f"/dc/bayview/admin/customers/{customer_id}/import", data=form,
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/dc/bayview/admin/customers/{customer_id}/import", data=form, content_type="multipart/form-data"
+    )
 
 
 def test_import_a_green_button_file_for_a_customer(client, app):
@@ -157,8 +179,15 @@ def test_import_a_green_button_file_for_a_customer(client, app):
     assert f"Imported {len(ups)} usage point(s) with {readings} readings." in text(r)
     assert all(f'data-usage-point="{u.id}"' in text(r) for u in ups)
     # the customer sees it on their home page
-    client.post("/dc/bayview/login", data={"csrf_token": token(client, "/dc/bayview/"), "method": "password",
-                                           "username": target.username, "password": "password"})
+    client.post(
+        "/dc/bayview/login",
+        data={
+            "csrf_token": token(client, "/dc/bayview/"),
+            "method": "password",
+            "username": target.username,
+            "password": "password",
+        },
+    )
     home = text(client.get("/dc/bayview/"))
     assert all(f'data-usage-point="{u.id}"' in home for u in ups) and "Loaded from a Green Button file" in home
 
@@ -191,15 +220,29 @@ def test_an_oversize_upload_is_413_and_the_token_is_still_checked(client, app, m
 def test_staff_can_see_and_clear_a_customer_sign_in_lock(client, app):
     demo = customers(app)[0]
     for _ in range(5):
-        client.post("/dc/bayview/login", data={"csrf_token": token(client, "/dc/bayview/"), "method": "password",
-                                               "username": "demo", "password": "nope"})
+        client.post(
+            "/dc/bayview/login",
+            data={
+                "csrf_token": token(client, "/dc/bayview/"),
+                "method": "password",
+                "username": "demo",
+                "password": "nope",
+            },
+        )
     staff_login(client)
     html = text(client.get(f"/dc/bayview/admin/customers/{demo.id}"))
     assert "locked until" in html
     client.post(f"/dc/bayview/admin/customers/{demo.id}/unlock", data={"csrf_token": token(client)})
     assert "normal" in text(client.get(f"/dc/bayview/admin/customers/{demo.id}"))
-    r = client.post("/dc/bayview/login", data={"csrf_token": token(client, "/dc/bayview/"), "method": "password",
-                                               "username": "demo", "password": "demo"})
+    r = client.post(
+        "/dc/bayview/login",
+        data={
+            "csrf_token": token(client, "/dc/bayview/"),
+            "method": "password",
+            "username": "demo",
+            "password": "demo",
+        },
+    )
     assert r.status_code == 303
 
 
@@ -210,8 +253,9 @@ def test_put_on_hold_and_release(client, app):
     assert demo_app(app).status == "on_hold"
     html = text(client.get("/dc/bayview/admin/applications"))
     assert "is on hold" in html and "Release" in html
-    refused = client.post(f"/dc/bayview/admin/applications/{a.id}/unblock", data={"csrf_token": token(client)},
-                          follow_redirects=True)
+    refused = client.post(
+        f"/dc/bayview/admin/applications/{a.id}/unblock", data={"csrf_token": token(client)}, follow_redirects=True
+    )
     assert "cannot be unblocked" in text(refused) and demo_app(app).status == "on_hold"
     client.post(f"/dc/bayview/admin/applications/{a.id}/release", data={"csrf_token": token(client)})
     assert demo_app(app).status == "production"
@@ -221,19 +265,30 @@ def test_staff_approval_needs_the_finished_checklist(client, app):
     from sandbox.services import onboarding
 
     with sb_of(app).db.transaction() as s:
-        a = s.scalars(select(Application).where(Application.client_id == "demo-third-party")
-                      .where(Application.utility.has(slug="lakeshore"))).one()
+        a = s.scalars(
+            select(Application)
+            .where(Application.client_id == "demo-third-party")
+            .where(Application.utility.has(slug="lakeshore"))
+        ).one()
         a.status = "review"
         app_id = a.id
     staff_login(client, "lakeshore")
     page = text(client.get("/dc/lakeshore/admin/applications"))
     assert "Approve" in page and "when staff approve it" in page
-    r = client.post(f"/dc/lakeshore/admin/applications/{app_id}/approve",
-                    data={"csrf_token": token(client, "/dc/lakeshore/admin/")}, follow_redirects=True)
+    r = client.post(
+        f"/dc/lakeshore/admin/applications/{app_id}/approve",
+        data={"csrf_token": token(client, "/dc/lakeshore/admin/")},
+        follow_redirects=True,
+    )
     assert "cannot be approved yet" in text(r)
     with sb_of(app).db.sessions() as s:
         assert s.get(Application, app_id).status == "review"
-        todo = [c.key for c in onboarding.checklist(s.get(Application, app_id),
-                                                     app.extensions["sandbox"].world.utility("lakeshore").profile,
-                                                     now=sb_of(app).clock.now())]
+        todo = [
+            c.key
+            for c in onboarding.checklist(
+                s.get(Application, app_id),
+                app.extensions["sandbox"].world.utility("lakeshore").profile,
+                now=sb_of(app).clock.now(),
+            )
+        ]
     assert "terms" in todo

@@ -1,6 +1,7 @@
 """Bill statements as PDF documents (issue 22, item 5) and their download from the portal: the
 bill shows the numbers of the portal's Bills table and monthly tables, is the same bytes every
 time, survives names the PDF core fonts cannot write, and is served to its customer only."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,15 @@ token = token_from("/dc/bayview/")
 
 
 def login(client, slug="bayview"):
-    r = client.post(f"/dc/{slug}/login", data={"csrf_token": token(client, f"/dc/{slug}/"), "method": "password",
-                                                "username": "demo", "password": "demo"})
+    r = client.post(
+        f"/dc/{slug}/login",
+        data={
+            "csrf_token": token(client, f"/dc/{slug}/"),
+            "method": "password",
+            "username": "demo",
+            "password": "demo",
+        },
+    )
     assert r.status_code == 303
 
 
@@ -83,7 +91,7 @@ def test_the_bill_shows_the_numbers_of_the_portals_bills_and_monthly_tables(clie
         commodity, label = title.split(" ", 1)
         start = lines.index(f"{commodity}: {label}")
         end = next(i for i in range(start, len(lines)) if lines[i].startswith(f"Total {commodity.lower()} "))
-        part = lines[start:end + 1]
+        part = lines[start : end + 1]
         monthly = section.xpath('.//table[@class="monthly"]')[0]
         columns = cells(monthly.xpath("./thead/tr")[0])
         figures = dict(zip(columns, cells(monthly.xpath('./tbody/tr[@data-month="2025-06-01"]')[0])))
@@ -161,7 +169,9 @@ def test_paper_follows_the_utilitys_locale(app):
         c = s.scalars(select(Customer).where(Customer.number == 0, Customer.utility.has(slug="bayview"))).one()
         st = statements.statements(sb.world, utility, sb.clock, c)[-1]
         letter = pypdf.PdfReader(io.BytesIO(bill_pdf(utility, c, st))).pages[0].mediabox
-        a4 = pypdf.PdfReader(io.BytesIO(bill_pdf(dataclasses.replace(utility, locale="en_GB"), c, st))).pages[0].mediabox
+        a4 = (
+            pypdf.PdfReader(io.BytesIO(bill_pdf(dataclasses.replace(utility, locale="en_GB"), c, st))).pages[0].mediabox
+        )
     assert (round(letter.width), round(letter.height)) == (612, 792)
     assert (round(a4.width), round(a4.height)) == (595, 842)
 

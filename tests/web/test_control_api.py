@@ -1,6 +1,7 @@
 """The control API through the test client: every operation of its table does what it says,
 and every refusal (no key, a bad body, an unknown thing, a state that forbids it) names its
 cause and changes nothing. The OpenAPI document is valid and lists exactly the routes served."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -60,14 +61,20 @@ def local(uri: str) -> str:
 
 def test_every_call_needs_the_key_but_the_document(client):
     for op in OPERATIONS:
-        path = op.path.replace("{authorization_id}", "x").replace("{slug}", "bayview").replace(
-            "{username}", "demo").replace("{client_id}", "demo-third-party")
+        path = (
+            op.path.replace("{authorization_id}", "x")
+            .replace("{slug}", "bayview")
+            .replace("{username}", "demo")
+            .replace("{client_id}", "demo-third-party")
+        )
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + KEY}):
             r = client.open("/sandbox-api" + path, method=op.method, headers=headers, json={})
             if op.open:
                 assert r.status_code == 200
             else:
-                refused(r, 401, "invalid_token" if headers.get("Authorization", "").startswith("Bearer") else "unauthorized")
+                refused(
+                    r, 401, "invalid_token" if headers.get("Authorization", "").startswith("Bearer") else "unauthorized"
+                )
                 assert r.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -91,20 +98,34 @@ def test_the_clock(client, clock):
     r = call(client, "POST", "/clock", "set_clock", json={"advance": "P1DT2H"})
     assert r.get_json()["now"] == "2025-07-16T20:30:00Z" and clock.now() == FIXED_NOW + dt.timedelta(hours=26)
     assert call(client, "POST", "/clock", "set_clock", json={"advance": 60}).get_json()["now"] == "2025-07-16T20:31:00Z"
-    assert call(client, "POST", "/clock", "set_clock", json={"set": "2025-08-01T00:00:00+02:00"}).get_json()["now"] \
+    assert (
+        call(client, "POST", "/clock", "set_clock", json={"set": "2025-08-01T00:00:00+02:00"}).get_json()["now"]
         == "2025-07-31T22:00:00Z"
+    )
     r = call(client, "POST", "/clock", "set_clock", json={"resume": True}).get_json()
     assert r["frozen"] is False
     assert call(client, "POST", "/clock", "set_clock", json={"freeze": True}).get_json()["frozen"] is True
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "body"), ({"advance": "P1D", "freeze": True}, "body"), ({"advance": "P1M"}, "advance"),
-    ({"advance": "soon"}, "advance"), ({"advance": -5}, "advance"), ({"advance": True}, "advance"),
-    ({"set": "2025-08-01T00:00:00"}, "set"), ({"set": "tomorrow"}, "set"), ({"freeze": False}, "freeze"),
-    ({"stop": True}, "stop"), ({"advance": 1e300}, "advance"), ({"advance": "P999999999999D"}, "advance"),
-    ({"set": "9999-12-31T23:00:00-05:00"}, "set"), ({"set": "1900-01-01T00:00:00Z"}, "set"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "body"),
+        ({"advance": "P1D", "freeze": True}, "body"),
+        ({"advance": "P1M"}, "advance"),
+        ({"advance": "soon"}, "advance"),
+        ({"advance": -5}, "advance"),
+        ({"advance": True}, "advance"),
+        ({"set": "2025-08-01T00:00:00"}, "set"),
+        ({"set": "tomorrow"}, "set"),
+        ({"freeze": False}, "freeze"),
+        ({"stop": True}, "stop"),
+        ({"advance": 1e300}, "advance"),
+        ({"advance": "P999999999999D"}, "advance"),
+        ({"set": "9999-12-31T23:00:00-05:00"}, "set"),
+        ({"set": "1900-01-01T00:00:00Z"}, "set"),
+    ],
+)
 def test_a_bad_clock_change_names_the_field_and_moves_nothing(client, clock, body, field):
     r = call(client, "POST", "/clock", "set_clock", json=body)
     refused(r, 400, "invalid_request", field)
@@ -119,26 +140,43 @@ def test_a_number_that_is_not_finite_moves_nothing(client, clock, raw):
 
 
 def test_not_json_is_400(client):
-    refused(call(client, "POST", "/clock", "set_clock", data="{advance", content_type="application/json"), 400,
-            "invalid_request", "body")
+    refused(
+        call(client, "POST", "/clock", "set_clock", data="{advance", content_type="application/json"),
+        400,
+        "invalid_request",
+        "body",
+    )
 
 
 def test_authorize_without_the_browser_gives_what_the_token_endpoint_gives(app, client):
     t = authorize(client)
-    assert set(t) >= {"access_token", "refresh_token", "token_type", "expires_in", "scope", "resourceURI",
-                      "authorizationURI", "authorization_id"}
+    assert set(t) >= {
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+        "scope",
+        "resourceURI",
+        "authorizationURI",
+        "authorization_id",
+    }
     assert t["resourceURI"].endswith(f"/Batch/Subscription/{t['authorization_id']}")
     r = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
     assert r.status_code == 200 and b"<feed" in r.data[:400]
     # the refresh token works at the real token endpoint
-    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "refresh_token", "refresh_token": t["refresh_token"]},
-                    auth=("demo-third-party", "demo-secret"))
+    r = client.post(
+        "/dc/bayview/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": t["refresh_token"]},
+        auth=("demo-third-party", "demo-secret"),
+    )
     assert r.status_code == 200 and r.get_json()["resourceURI"] == t["resourceURI"]
 
 
 def test_authorize_some_usage_points(app, client):
     with app.extensions["sandbox"].db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
         first = demo.usage_points[0].uuid
     t = authorize(client, usage_points=[first])
     tree = local(t["resourceURI"]).replace("Batch/Subscription", "Subscription")
@@ -150,7 +188,9 @@ def test_authorize_shares_what_the_consent_page_offers(app, client):
     """By default the usage points of the scope's commodities, as the consent page lists them; another
     commodity's usage point is refused by name, and a customer with none of them has nothing to share."""
     with app.extensions["sandbox"].db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
         kinds = {up.uuid: up.commodity for up in demo.usage_points}
         gas = next(uuid for uuid, kind in kinds.items() if kind == "gas")
         others = s.scalars(select(Customer).where(Customer.utility.has(slug="bayview"), Customer.number > 0)).all()
@@ -162,25 +202,42 @@ def test_authorize_shares_what_the_consent_page_offers(app, client):
     assert shared == {uuid for uuid, kind in kinds.items() if kind == "electricity"} and gas not in shared
     before = counts(app)
     body = {"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE}
-    refused(call(client, "POST", "/authorizations", "create_authorization", json={**body, "usage_points": [gas]}),
-            400, "invalid_request", "usage_points")
+    refused(
+        call(client, "POST", "/authorizations", "create_authorization", json={**body, "usage_points": [gas]}),
+        400,
+        "invalid_request",
+        "usage_points",
+    )
     gas_only = SCOPE.replace("FB=1_3_4_5_", "FB=1_3_4_10_")
-    refused(call(client, "POST", "/authorizations", "create_authorization",
-                 json={**body, "customer": no_gas, "scope": gas_only}), 409, "nothing_to_share", "scope")
+    refused(
+        call(
+            client,
+            "POST",
+            "/authorizations",
+            "create_authorization",
+            json={**body, "customer": no_gas, "scope": gas_only},
+        ),
+        409,
+        "nothing_to_share",
+        "scope",
+    )
     assert counts(app) == before
 
 
-@pytest.mark.parametrize("over, status, error, field", [
-    ({"utility": "nowhere"}, 404, "not_found", "utility"),
-    ({"customer": "nobody"}, 404, "not_found", "customer"),
-    ({"client_id": "nobody"}, 404, "not_found", "client_id"),
-    ({"client_id": "upload-client"}, 404, "not_found", "client_id"),  # not a third party
-    ({"scope": "FB=99"}, 400, "invalid_scope", "scope"),
-    ({"usage_points": ["not-one-of-hers"]}, 400, "invalid_request", "usage_points"),
-    ({"usage_points": []}, 400, "invalid_request", "usage_points"),
-    ({"extra": 1}, 400, "invalid_request", "extra"),
-    ({"scope": None}, 400, "invalid_request", "scope"),
-])
+@pytest.mark.parametrize(
+    "over, status, error, field",
+    [
+        ({"utility": "nowhere"}, 404, "not_found", "utility"),
+        ({"customer": "nobody"}, 404, "not_found", "customer"),
+        ({"client_id": "nobody"}, 404, "not_found", "client_id"),
+        ({"client_id": "upload-client"}, 404, "not_found", "client_id"),  # not a third party
+        ({"scope": "FB=99"}, 400, "invalid_scope", "scope"),
+        ({"usage_points": ["not-one-of-hers"]}, 400, "invalid_request", "usage_points"),
+        ({"usage_points": []}, 400, "invalid_request", "usage_points"),
+        ({"extra": 1}, 400, "invalid_request", "extra"),
+        ({"scope": None}, 400, "invalid_request", "scope"),
+    ],
+)
 def test_a_refused_authorization_names_its_cause_and_makes_nothing(app, client, over, status, error, field):
     before = counts(app)
     body = {"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE, **over}
@@ -189,35 +246,90 @@ def test_a_refused_authorization_names_its_cause_and_makes_nothing(app, client, 
 
 
 def test_a_blocked_third_party_cannot_be_authorized(app, client):
-    r = call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
-             json={"status": "blocked"})
+    r = call(
+        client,
+        "POST",
+        "/utilities/bayview/third-parties/demo-third-party/status",
+        "set_third_party_status",
+        json={"status": "blocked"},
+    )
     assert r.get_json() == {"client_id": "demo-third-party", "status": "blocked"}
     before = counts(app)
-    refused(call(client, "POST", "/authorizations", "create_authorization",
-                 json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE}),
-            409, "blocked")
+    refused(
+        call(
+            client,
+            "POST",
+            "/authorizations",
+            "create_authorization",
+            json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE},
+        ),
+        409,
+        "blocked",
+    )
     assert counts(app) == before
-    refused(call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
-                 json={"status": "blocked"}), 409, "conflict")
-    refused(call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
-                 json={"status": "gone"}), 400, "invalid_request", "status")
-    refused(call(client, "POST", "/utilities/bayview/third-parties/nobody/status", "set_third_party_status",
-                 json={"status": "blocked"}), 404, "not_found", "client_id")
+    refused(
+        call(
+            client,
+            "POST",
+            "/utilities/bayview/third-parties/demo-third-party/status",
+            "set_third_party_status",
+            json={"status": "blocked"},
+        ),
+        409,
+        "conflict",
+    )
+    refused(
+        call(
+            client,
+            "POST",
+            "/utilities/bayview/third-parties/demo-third-party/status",
+            "set_third_party_status",
+            json={"status": "gone"},
+        ),
+        400,
+        "invalid_request",
+        "status",
+    )
+    refused(
+        call(
+            client,
+            "POST",
+            "/utilities/bayview/third-parties/nobody/status",
+            "set_third_party_status",
+            json={"status": "blocked"},
+        ),
+        404,
+        "not_found",
+        "client_id",
+    )
 
 
 def test_status_change_stops_tokens_and_is_recorded_as_staff_changes_are(app, client):
     t = authorize(client)
-    call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
-         json={"status": "on_hold"})
+    call(
+        client,
+        "POST",
+        "/utilities/bayview/third-parties/demo-third-party/status",
+        "set_third_party_status",
+        json={"status": "on_hold"},
+    )
     r = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
     assert r.status_code == 401 and r.headers["X-Sandbox-Reason"] == "third_party_on_hold"
-    call(client, "POST", "/utilities/bayview/third-parties/demo-third-party/status", "set_third_party_status",
-         json={"status": "production"})
+    call(
+        client,
+        "POST",
+        "/utilities/bayview/third-parties/demo-third-party/status",
+        "set_third_party_status",
+        json={"status": "production"},
+    )
     r = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
     assert r.status_code == 200
     with app.extensions["sandbox"].db.sessions() as s:
-        app_row = s.scalars(select(Application).where(Application.client_id == "demo-third-party",
-                                                      Application.utility.has(slug="bayview"))).one()
+        app_row = s.scalars(
+            select(Application).where(
+                Application.client_id == "demo-third-party", Application.utility.has(slug="bayview")
+            )
+        ).one()
         assert app_row.status == "production"
 
 
@@ -255,16 +367,23 @@ def test_move_out(client, clock):
     assert got.headers["X-Sandbox-Reason"] == "customer_moved_out"
 
 
-@pytest.mark.parametrize("path, body, status, field", [
-    ("/utilities/bayview/customers/demo/move-out", {"date": "2020-01-01"}, 400, "date"),
-    ("/utilities/bayview/customers/demo/move-out", {"date": "soon"}, 400, "date"),
-    ("/utilities/bayview/customers/demo/move-out", {}, 400, "date"),
-    ("/utilities/bayview/customers/nobody/move-out", {"date": "2025-07-20"}, 404, "username"),
-    ("/utilities/nowhere/customers/demo/move-out", {"date": "2025-07-20"}, 404, "slug"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, field",
+    [
+        ("/utilities/bayview/customers/demo/move-out", {"date": "2020-01-01"}, 400, "date"),
+        ("/utilities/bayview/customers/demo/move-out", {"date": "soon"}, 400, "date"),
+        ("/utilities/bayview/customers/demo/move-out", {}, 400, "date"),
+        ("/utilities/bayview/customers/nobody/move-out", {"date": "2025-07-20"}, 404, "username"),
+        ("/utilities/nowhere/customers/demo/move-out", {"date": "2025-07-20"}, 404, "slug"),
+    ],
+)
 def test_a_bad_move_changes_nothing(app, client, path, body, status, field):
-    refused(call(client, "POST", path, "move_out", json=body), status,
-            "not_found" if status == 404 else "invalid_request", field)
+    refused(
+        call(client, "POST", path, "move_out", json=body),
+        status,
+        "not_found" if status == 404 else "invalid_request",
+        field,
+    )
     with app.extensions["sandbox"].db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Customer).where(Customer.service_end.is_not(None))) == 0
 
@@ -276,10 +395,15 @@ def test_seed_more_customers_and_reset(app, client, clock):
     assert len(names) == 2 and counts(app)[0] == before[0] + 2
     # the new customers can sign in and be authorized like any other
     authorize(client, customer=names[0])
-    refused(call(client, "POST", "/seed", "seed", json={"utility": "bayview", "customers": 0}), 400,
-            "invalid_request", "customers")
-    refused(call(client, "POST", "/seed", "seed", json={"utility": "nowhere", "customers": 1}), 404, "not_found",
-            "utility")
+    refused(
+        call(client, "POST", "/seed", "seed", json={"utility": "bayview", "customers": 0}),
+        400,
+        "invalid_request",
+        "customers",
+    )
+    refused(
+        call(client, "POST", "/seed", "seed", json={"utility": "nowhere", "customers": 1}), 404, "not_found", "utility"
+    )
     call(client, "POST", "/clock", "set_clock", json={"advance": "P2D"})
     r = call(client, "POST", "/reset", "reset")
     assert r.status_code == 200 and r.get_json()["seed"] == 42
@@ -289,15 +413,20 @@ def test_seed_more_customers_and_reset(app, client, clock):
 
 
 def test_seeding_gives_the_customers_a_larger_seed_would(tmp_path, clock):
-    small = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "CUSTOMERS": 1, "ADMIN_KEY": KEY},
-                       clock=clock)
-    names = call(small.test_client(), "POST", "/seed", "seed", json={"utility": "bayview", "customers": 2}
-                 ).get_json()["usernames"]
+    small = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "CUSTOMERS": 1, "ADMIN_KEY": KEY}, clock=clock
+    )
+    names = call(small.test_client(), "POST", "/seed", "seed", json={"utility": "bayview", "customers": 2}).get_json()[
+        "usernames"
+    ]
     large = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}", "CUSTOMERS": 3}, clock=clock)
     for a in (small, large):
         with a.extensions["sandbox"].db.sessions() as s:
-            rows = s.execute(select(Customer.username, Customer.account_number, Customer.uuid)
-                             .where(Customer.utility.has(slug="bayview")).order_by(Customer.number)).all()
+            rows = s.execute(
+                select(Customer.username, Customer.account_number, Customer.uuid)
+                .where(Customer.utility.has(slug="bayview"))
+                .order_by(Customer.number)
+            ).all()
         a.extensions["rows"] = rows
         a.extensions["sandbox"].db.engine.dispose()
     assert small.extensions["rows"] == large.extensions["rows"]
@@ -311,11 +440,15 @@ def test_explain_scope(client):
     assert body["function_blocks"][2]["name"] == "Interval Metering"
     assert "Monthly bill summaries" in body["plain"]
     r = call(client, "GET", "/scope/explain?scope=FB=1_3;IntervalDuration=soon", "explain_scope").get_json()
-    assert r["valid"] is False and r["error"]["error"] == "invalid_scope" and "IntervalDuration" in \
-        r["error"]["error_description"]
+    assert (
+        r["valid"] is False
+        and r["error"]["error"] == "invalid_scope"
+        and "IntervalDuration" in r["error"]["error_description"]
+    )
     refused(call(client, "GET", "/scope/explain", "explain_scope"), 400, "invalid_request", "scope")
-    refused(call(client, "GET", "/scope/explain?scope=FB=1&utility=nowhere", "explain_scope"), 404, "not_found",
-            "utility")
+    refused(
+        call(client, "GET", "/scope/explain?scope=FB=1&utility=nowhere", "explain_scope"), 404, "not_found", "utility"
+    )
 
 
 def test_the_request_log_lists_resource_calls(client):
@@ -336,86 +469,183 @@ def test_notifications_listed_filtered_and_sent_again(app, client):
     from live.third_party import ThirdParty
 
     with ThirdParty() as tp:
-        r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/notify-uri",
-                 "set_third_party_notify_uri", json={"notify_uri": tp.url})
+        r = call(
+            client,
+            "PUT",
+            "/utilities/bayview/third-parties/demo-third-party/notify-uri",
+            "set_third_party_notify_uri",
+            json={"notify_uri": tp.url},
+        )
         assert r.get_json() == {"client_id": "demo-third-party", "notify_uri": tp.url}
         authorize(client)
-        (note,) = call(client, "GET", "/notifications?client_id=demo-third-party&utility=bayview&state=pending",
-                       "list_notifications").get_json()["notifications"]
+        (note,) = call(
+            client,
+            "GET",
+            "/notifications?client_id=demo-third-party&utility=bayview&state=pending",
+            "list_notifications",
+        ).get_json()["notifications"]
         assert note["event"] == "authorized" and note["deliveries"] == [] and note["attempts"] == 0
         assert call(client, "GET", "/notifications?state=delivered", "list_notifications").get_json() == {
-            "notifications": []}
+            "notifications": []
+        }
         assert call(client, "GET", "/notifications?client_id=nobody", "list_notifications").get_json() == {
-            "notifications": []}
+            "notifications": []
+        }
         sent = call(client, "POST", f"/notifications/{note['id']}/send", "send_notification").get_json()
         assert sent["state"] == "delivered" and sent["deliveries"][0]["status"] == 200 and len(tp.received) == 1
     refused(call(client, "GET", "/notifications?utility=atlantis", "list_notifications"), 404, "not_found", "utility")
     refused(call(client, "GET", "/notifications?state=lost", "list_notifications"), 400, "invalid_request", "state")
     for missing in ("999999", "abc"):
-        refused(call(client, "POST", f"/notifications/{missing}/send", "send_notification"), 404, "not_found",
-                "notification_id")
+        refused(
+            call(client, "POST", f"/notifications/{missing}/send", "send_notification"),
+            404,
+            "not_found",
+            "notification_id",
+        )
 
 
 def test_a_bad_notify_uri_is_refused_and_changes_nothing(app, client):
     path = "/utilities/bayview/third-parties/demo-third-party/notify-uri"
-    for body, field in (({"notify_uri": "ftp://example.com/x"}, "notify_uri"), ({"notify_uri": 5}, "notify_uri"),
-                        ({}, "notify_uri")):
+    for body, field in (
+        ({"notify_uri": "ftp://example.com/x"}, "notify_uri"),
+        ({"notify_uri": 5}, "notify_uri"),
+        ({}, "notify_uri"),
+    ):
         refused(call(client, "PUT", path, "set_third_party_notify_uri", json=body), 400, "invalid_request", field)
-    refused(call(client, "PUT", "/utilities/bayview/third-parties/nobody/notify-uri", "set_third_party_notify_uri",
-                 json={"notify_uri": None}), 404, "not_found", "client_id")
+    refused(
+        call(
+            client,
+            "PUT",
+            "/utilities/bayview/third-parties/nobody/notify-uri",
+            "set_third_party_notify_uri",
+            json={"notify_uri": None},
+        ),
+        404,
+        "not_found",
+        "client_id",
+    )
     with app.extensions["sandbox"].db.sessions() as s:
-        assert s.scalars(select(Application.notify_uri).where(Application.client_id == "demo-third-party")).all() \
-            == [None, None, None, None]
+        assert s.scalars(select(Application.notify_uri).where(Application.client_id == "demo-third-party")).all() == [
+            None,
+            None,
+            None,
+            None,
+        ]
 
 
 def test_behaviour_profiles_listed_chosen_and_refused(app, client):
     listed = call(client, "GET", "/profiles", "list_profiles").get_json()
     assert listed["utilities"]["trillium"] == "ontario" and "async-batch" in {p["name"] for p in listed["profiles"]}
-    r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/profile", "set_third_party_profile",
-             json={"profile": "picky-dates"})
+    r = call(
+        client,
+        "PUT",
+        "/utilities/bayview/third-parties/demo-third-party/profile",
+        "set_third_party_profile",
+        json={"profile": "picky-dates"},
+    )
     body = r.get_json()
     assert body["profile"] == "picky-dates" and body["effective"]["knobs"]["filters"]["ignore_updated_min"] is True
     for bad in ({"profile": "nope"}, {"profile": 3}, {}):
-        refused(call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/profile",
-                     "set_third_party_profile", json=bad), 400, "invalid_request", "profile")
-    refused(call(client, "PUT", "/utilities/bayview/third-parties/nobody/profile", "set_third_party_profile",
-                 json={"profile": None}), 404, "not_found", "client_id")
+        refused(
+            call(
+                client,
+                "PUT",
+                "/utilities/bayview/third-parties/demo-third-party/profile",
+                "set_third_party_profile",
+                json=bad,
+            ),
+            400,
+            "invalid_request",
+            "profile",
+        )
+    refused(
+        call(
+            client,
+            "PUT",
+            "/utilities/bayview/third-parties/nobody/profile",
+            "set_third_party_profile",
+            json={"profile": None},
+        ),
+        404,
+        "not_found",
+        "client_id",
+    )
 
     def chosen():
         with app.extensions["sandbox"].db.sessions() as s:
-            return dict(s.execute(select(Application.utility_id, Application.profile)
-                                  .where(Application.client_id == "demo-third-party")).all())
+            return dict(
+                s.execute(
+                    select(Application.utility_id, Application.profile).where(
+                        Application.client_id == "demo-third-party"
+                    )
+                ).all()
+            )
+
     assert sorted(chosen().values(), key=str) == [None, None, None, "picky-dates"]  # refused: nothing changed
-    r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/profile", "set_third_party_profile",
-             json={"profile": None})
+    r = call(
+        client,
+        "PUT",
+        "/utilities/bayview/third-parties/demo-third-party/profile",
+        "set_third_party_profile",
+        json={"profile": None},
+    )
     assert r.get_json()["profile"] is None and r.get_json()["effective"]["name"] == "standard"
     assert set(chosen().values()) == {None}
 
 
 def test_fault_scenarios_listed_set_and_refused(app, client):
     listed = call(client, "GET", "/faults", "list_faults").get_json()
-    assert listed["header_allowed"] is True and {"server-error", "RemoveEntry", "late-revision"} <= \
-        {f["name"] for f in listed["faults"]}
+    assert listed["header_allowed"] is True and {"server-error", "RemoveEntry", "late-revision"} <= {
+        f["name"] for f in listed["faults"]
+    }
     assert all(f["robust_client"] for f in listed["faults"])
-    r = call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/faults", "set_third_party_faults",
-             json={"faults": ["slow:0.1", "RemoveEntry:ReadingType"]})
+    r = call(
+        client,
+        "PUT",
+        "/utilities/bayview/third-parties/demo-third-party/faults",
+        "set_third_party_faults",
+        json={"faults": ["slow:0.1", "RemoveEntry:ReadingType"]},
+    )
     assert r.get_json() == {"client_id": "demo-third-party", "faults": ["slow:0.1", "RemoveEntry:ReadingType"]}
     t = authorize(client)
-    r = call(client, "PUT", f"/authorizations/{t['authorization_id']}/faults", "set_authorization_faults",
-             json={"faults": ["rate-limited"]})
+    r = call(
+        client,
+        "PUT",
+        f"/authorizations/{t['authorization_id']}/faults",
+        "set_authorization_faults",
+        json={"faults": ["rate-limited"]},
+    )
     assert r.get_json() == {"authorization_id": t["authorization_id"], "faults": ["rate-limited"]}
     got = client.get(local(t["resourceURI"]), headers={"Authorization": f"Bearer {t['access_token']}"})
-    assert got.status_code == 429 and got.headers["X-Sandbox-Fault-Applied"] == "slow:0.1, RemoveEntry:ReadingType, " \
-        "rate-limited"
+    assert (
+        got.status_code == 429
+        and got.headers["X-Sandbox-Fault-Applied"] == "slow:0.1, RemoveEntry:ReadingType, rate-limited"
+    )
     for body in ({"faults": ["nope"]}, {"faults": ["slow:99"]}, {"faults": "slow"}, {}):
-        refused(call(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/faults",
-                     "set_third_party_faults", json=body), 400, "invalid_request", "faults")
-    refused(call(client, "PUT", "/authorizations/nothing/faults", "set_authorization_faults", json={"faults": []}),
-            404, "not_found", "authorization_id")
+        refused(
+            call(
+                client,
+                "PUT",
+                "/utilities/bayview/third-parties/demo-third-party/faults",
+                "set_third_party_faults",
+                json=body,
+            ),
+            400,
+            "invalid_request",
+            "faults",
+        )
+    refused(
+        call(client, "PUT", "/authorizations/nothing/faults", "set_authorization_faults", json={"faults": []}),
+        404,
+        "not_found",
+        "authorization_id",
+    )
     with app.extensions["sandbox"].db.sessions() as s:  # the refused calls changed nothing
-        assert s.scalars(select(Application.faults).where(Application.client_id == "demo-third-party",
-                                                          Application.utility.has(slug="bayview"))).one() \
-            == ["slow:0.1", "RemoveEntry:ReadingType"]
+        assert s.scalars(
+            select(Application.faults).where(
+                Application.client_id == "demo-third-party", Application.utility.has(slug="bayview")
+            )
+        ).one() == ["slow:0.1", "RemoveEntry:ReadingType"]
 
 
 def _introspect(client, token: str, credentials=("demo-third-party", "demo-secret"), **extra):
@@ -445,13 +675,28 @@ def test_introspection_follows_the_clock_and_the_owner(client, clock):
 
 def test_data_quality_round_trip(client):
     """(tests/web/test_data_quality.py has the rest: the documents following, every refusal.)"""
-    r = call(client, "PUT", "/utilities/bayview/customers/demo/data-quality", "set_data_quality",
-             json={"zero_share": 0.1, "outage_days": ["2025-07-04"]})
+    r = call(
+        client,
+        "PUT",
+        "/utilities/bayview/customers/demo/data-quality",
+        "set_data_quality",
+        json={"zero_share": 0.1, "outage_days": ["2025-07-04"]},
+    )
     assert r.status_code == 200 and r.get_json()["zero_share"] == 0.1
     r = call(client, "GET", "/utilities/bayview/customers/demo/data-quality", "get_data_quality")
     assert r.get_json()["outage_days"] == ["2025-07-04"]
-    refused(call(client, "PUT", "/utilities/bayview/customers/demo/data-quality", "set_data_quality",
-                 json={"zero_share": 0.9}), 400, "invalid_request", "zero_share")
+    refused(
+        call(
+            client,
+            "PUT",
+            "/utilities/bayview/customers/demo/data-quality",
+            "set_data_quality",
+            json={"zero_share": 0.9},
+        ),
+        400,
+        "invalid_request",
+        "zero_share",
+    )
 
 
 def test_every_operation_is_exercised():

@@ -2,6 +2,7 @@
 and every document that carries readings (the resource server, with its kept block text, and
 Download My Data) following at once, for that customer only. Refusals name the field and change
 nothing."""
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,13 @@ SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;Histor
 TZ = ZoneInfo("America/Los_Angeles")  # bayview's
 WEEK = (dt.date(2025, 7, 1), dt.date(2025, 7, 8))
 OUTAGE = dt.date(2025, 7, 4)
-HARSH = {"missing_share": 0.1, "estimated_share": 0.2, "zero_share": 0.1, "negative_share": 0.2,
-         "outage_days": [OUTAGE.isoformat()]}
+HARSH = {
+    "missing_share": 0.1,
+    "estimated_share": 0.2,
+    "zero_share": 0.1,
+    "negative_share": 0.2,
+    "outage_days": [OUTAGE.isoformat()],
+}
 KNOBS = ("missing_share", "estimated_share", "zero_share", "negative_share", "outage_days")
 token = token_from("/dc/bayview/")
 
@@ -49,8 +55,13 @@ def get(client, slug="bayview", username="demo"):
 
 def world_defaults(app) -> dict:
     w = sb_of(app).require_world()
-    return {"missing_share": w.missing_share, "estimated_share": w.estimated_share, "zero_share": 0.0,
-            "negative_share": 0.0, "outage_days": []}
+    return {
+        "missing_share": w.missing_share,
+        "estimated_share": w.estimated_share,
+        "zero_share": 0.0,
+        "negative_share": 0.0,
+        "outage_days": [],
+    }
 
 
 def readings(doc: bytes) -> list[tuple[str, int, int, int]]:
@@ -65,8 +76,14 @@ def readings(doc: bytes) -> list[tuple[str, int, int, int]]:
         mr = entry.find(ATOM + "link[@rel='self']").get("href").rsplit("/IntervalBlock", 1)[0]
         for r in block.iter(ESPI + "IntervalReading"):
             q = r.findtext(f"{ESPI}ReadingQuality/{ESPI}quality")
-            out.append((mr, int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")), int(r.findtext(ESPI + "value")),
-                        int(q) if q is not None else 0))
+            out.append(
+                (
+                    mr,
+                    int(r.findtext(f"{ESPI}timePeriod/{ESPI}start")),
+                    int(r.findtext(ESPI + "value")),
+                    int(q) if q is not None else 0,
+                )
+            )
     return out
 
 
@@ -92,16 +109,20 @@ def download(app, username="demo", slug="bayview") -> bytes:
 
 
 def authorize(client) -> dict:
-    r = client.post("/sandbox-api/authorizations", headers=H, json={
-        "utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE})
+    r = client.post(
+        "/sandbox-api/authorizations",
+        headers=H,
+        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE},
+    )
     assert r.status_code == 200, r.data[:300]
     return r.get_json()
 
 
 def stored(app, slug="bayview", username="demo"):
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(Customer.data_quality).where(Customer.username == username,
-                                                             Customer.utility.has(slug=slug))).one()
+        return s.scalars(
+            select(Customer.data_quality).where(Customer.username == username, Customer.utility.has(slug=slug))
+        ).one()
 
 
 def test_the_seed_files_tables_are_applied_at_seed(app, client):
@@ -125,9 +146,12 @@ def test_the_seed_files_tables_are_applied_at_seed(app, client):
         if want:  # the control API shows them, the others left at the world's
             applied += 1
             answer = get(client, slugs[utility_id], username)
-            assert {k: answer[k] for k in want} == {k: (sorted(v) if k == "outage_days" else v) for k, v in want.items()}
-            assert {k: answer[k] for k in KNOBS if k not in want} == \
-                {k: v for k, v in world_defaults(app).items() if k not in want}
+            assert {k: answer[k] for k in want} == {
+                k: (sorted(v) if k == "outage_days" else v) for k, v in want.items()
+            }
+            assert {k: answer[k] for k in KNOBS if k not in want} == {
+                k: v for k, v in world_defaults(app).items() if k not in want
+            }
     assert applied >= 1  # the small test world has at least one of the customers named
 
 
@@ -184,17 +208,20 @@ def test_one_customers_knobs_never_change_anothers_readings(app, client):
         assert download(app, name, slug) == before[(slug, name)], (slug, name)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"missing_share": 0.7}, "missing_share"),
-    ({"estimated_share": -0.01}, "estimated_share"),
-    ({"zero_share": "0.1"}, "zero_share"),
-    ({"negative_share": None}, "negative_share"),
-    ({"outage_days": "2025-07-04"}, "outage_days"),
-    ({"outage_days": ["2025-07-04", "2025-07-32"]}, "outage_days.1"),
-    ({"outage_days": ["2025-7-4"]}, "outage_days.0"),
-    ({"zero_share": 0.1, "dropout_share": 0.1}, "dropout_share"),
-    ([0.1], "body"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"missing_share": 0.7}, "missing_share"),
+        ({"estimated_share": -0.01}, "estimated_share"),
+        ({"zero_share": "0.1"}, "zero_share"),
+        ({"negative_share": None}, "negative_share"),
+        ({"outage_days": "2025-07-04"}, "outage_days"),
+        ({"outage_days": ["2025-07-04", "2025-07-32"]}, "outage_days.1"),
+        ({"outage_days": ["2025-7-4"]}, "outage_days.0"),
+        ({"zero_share": 0.1, "dropout_share": 0.1}, "dropout_share"),
+        ([0.1], "body"),
+    ],
+)
 def test_a_bad_body_is_refused_naming_the_field_and_changes_nothing(app, client, body, field):
     assert put(client, {"zero_share": 0.05}).status_code == 200
     before = get(client)
@@ -213,16 +240,27 @@ def test_unknown_customer_or_utility_is_404(client):
 
 def test_the_portals_csv_follows_the_knobs(app, client):
     """The portal's own numbers (its CSV, like its charts) come from the same readings as the XML."""
-    client.post("/dc/bayview/login", data={"csrf_token": token(client), "method": "password",
-                                           "username": "demo", "password": "demo"})
+    client.post(
+        "/dc/bayview/login",
+        data={"csrf_token": token(client), "method": "password", "username": "demo", "password": "demo"},
+    )
     with sb_of(app).db.sessions() as s:
-        up = s.scalars(select(UsagePoint).join(Customer).where(Customer.username == "demo", UsagePoint.number == 0,
-                                                             Customer.utility.has(slug="bayview"))).one()
+        up = s.scalars(
+            select(UsagePoint)
+            .join(Customer)
+            .where(Customer.username == "demo", UsagePoint.number == 0, Customer.utility.has(slug="bayview"))
+        ).one()
 
     def csv_rows() -> list[dict]:
-        form = {"csrf_token": token(client, "/dc/bayview/download"), "period": "custom", "cost": "1",
-                "format": "csv", "usage_point": str(up.id), "start": WEEK[0].isoformat(),
-                "end": (WEEK[1] - dt.timedelta(days=1)).isoformat()}
+        form = {
+            "csrf_token": token(client, "/dc/bayview/download"),
+            "period": "custom",
+            "cost": "1",
+            "format": "csv",
+            "usage_point": str(up.id),
+            "start": WEEK[0].isoformat(),
+            "end": (WEEK[1] - dt.timedelta(days=1)).isoformat(),
+        }
         r = client.post("/dc/bayview/download", data=form)
         assert r.status_code == 200, r.data[:300]
         return list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
@@ -237,13 +275,21 @@ def test_the_portals_csv_follows_the_knobs(app, client):
 def test_the_portal_shows_a_customer_with_imperfect_data(app, client):
     """The seeded prairie customer with negative and zero readings and outage days: its pages draw."""
     with sb_of(app).db.sessions() as s:
-        c = s.scalars(select(Customer).where(Customer.data_quality.is_not(None),
-                                             Customer.utility.has(slug="prairie"))).first()
+        c = s.scalars(
+            select(Customer).where(Customer.data_quality.is_not(None), Customer.utility.has(slug="prairie"))
+        ).first()
         assert c is not None
         username = c.username
     password = sb_of(app).require_world().customer_password
-    r = client.post("/dc/prairie/login", data={"csrf_token": token(client, "/dc/prairie/"), "method": "password",
-                                               "username": username, "password": password})
+    r = client.post(
+        "/dc/prairie/login",
+        data={
+            "csrf_token": token(client, "/dc/prairie/"),
+            "method": "password",
+            "username": username,
+            "password": password,
+        },
+    )
     assert r.status_code == 303, r.data[:300]
     r = client.get("/dc/prairie/")
     html = r.get_data(as_text=True)

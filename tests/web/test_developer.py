@@ -1,6 +1,7 @@
 """The developer portal through the Flask test client: accounts, registering an application,
 the secret shown once, rotation, terms, certificate upload, the notification test button,
 the checklist and the way to Production through the OAuth server's own endpoints."""
+
 from __future__ import annotations
 
 import base64
@@ -35,15 +36,29 @@ token = token_from("/dc/bayview/developer/")
 
 
 def sign_up(client, slug="bayview", email="ann@example.com", name="Ann's Apps", password="correct horse"):
-    return client.post(f"/dc/{slug}/developer/signup", data={"csrf_token": token(client, f"/dc/{slug}/developer/"),
-                                                             "name": name, "email": email, "password": password})
+    return client.post(
+        f"/dc/{slug}/developer/signup",
+        data={
+            "csrf_token": token(client, f"/dc/{slug}/developer/"),
+            "name": name,
+            "email": email,
+            "password": password,
+        },
+    )
 
 
 def form(app, slug="bayview", **changes) -> dict:
-    data = {"name": "Watt Watcher", "description": "Shows your usage", "contact_email": "ann@example.com",
-            "redirect_uris": "https://ww.example.com/cb\r\nhttp://127.0.0.1:5000/cb\r\n",
-            "notify_uri": "https://ww.example.com/notify", "scope_selection_uri": "", "client_uri": "",
-            "logo_uri": "", "scopes": offered(sb_of(app).world, slug)[:1]}
+    data = {
+        "name": "Watt Watcher",
+        "description": "Shows your usage",
+        "contact_email": "ann@example.com",
+        "redirect_uris": "https://ww.example.com/cb\r\nhttp://127.0.0.1:5000/cb\r\n",
+        "notify_uri": "https://ww.example.com/notify",
+        "scope_selection_uri": "",
+        "client_uri": "",
+        "logo_uri": "",
+        "scopes": offered(sb_of(app).world, slug)[:1],
+    }
     data.update(changes)
     return data
 
@@ -56,8 +71,7 @@ def register(client, app, slug="bayview", **changes):
 
 def the_app(app, name="Watt Watcher", slug="bayview") -> Application:
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(Application).where(Application.name == name,
-                                                   Application.utility.has(slug=slug))).one()
+        return s.scalars(select(Application).where(Application.name == name, Application.utility.has(slug=slug))).one()
 
 
 def checklist(html: str) -> list[tuple[str, bool]]:
@@ -65,6 +79,7 @@ def checklist(html: str) -> list[tuple[str, bool]]:
 
 
 # --- accounts -----------------------------------------------------------------------------
+
 
 def test_landing_page_has_sign_in_and_sign_up_with_csrf_and_the_endpoints(client):
     html = text(client.get("/dc/bayview/developer/"))
@@ -86,11 +101,15 @@ def test_sign_up_sign_in_and_out(client, app):
         assert dev.email == "ann@example.com" and check_password_hash(dev.password_hash, "correct horse")
     client.post("/dc/bayview/developer/logout", data={"csrf_token": token(client)})
     assert 'id="developer-login"' in text(client.get("/dc/bayview/developer/"))
-    bad = client.post("/dc/bayview/developer/login", data={"csrf_token": token(client), "email": "ann@example.com",
-                                                            "password": "wrong horse"})
+    bad = client.post(
+        "/dc/bayview/developer/login",
+        data={"csrf_token": token(client), "email": "ann@example.com", "password": "wrong horse"},
+    )
     assert bad.status_code == 401 and "do not match" in text(bad)
-    ok = client.post("/dc/bayview/developer/login", data={"csrf_token": token(client), "email": "ANN@example.com",
-                                                           "password": "correct horse"})
+    ok = client.post(
+        "/dc/bayview/developer/login",
+        data={"csrf_token": token(client), "email": "ANN@example.com", "password": "correct horse"},
+    )
     assert ok.status_code == 303
     assert 'id="no-applications"' in text(client.get("/dc/bayview/developer/"))
     # the developer session is per utility and apart from the customer portal
@@ -109,22 +128,46 @@ def test_sign_up_refusals(client):
 
 def test_customer_login_does_not_open_the_developer_portal(client):
     t = token(client, "/dc/bayview/")
-    client.post("/dc/bayview/login", data={"csrf_token": t, "method": "password", "username": "demo", "password": "demo"})
+    client.post(
+        "/dc/bayview/login", data={"csrf_token": t, "method": "password", "username": "demo", "password": "demo"}
+    )
     r = client.get("/dc/bayview/developer/apps/new")
     assert r.status_code == 302 and r.headers["Location"].endswith("/dc/bayview/developer/")
 
 
-@pytest.mark.parametrize("path", ["/signup", "/login", "/apps/new", "/apps/1/rotate", "/apps/1/certificate",
-                                  "/apps/1/notify-test", "/apps/1/terms", "/apps/1/edit", "/logout"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/signup",
+        "/login",
+        "/apps/new",
+        "/apps/1/rotate",
+        "/apps/1/certificate",
+        "/apps/1/notify-test",
+        "/apps/1/terms",
+        "/apps/1/edit",
+        "/logout",
+    ],
+)
 def test_every_form_needs_the_csrf_token(client, app, path):
     sign_up(client)
     register(client, app)
     a = the_app(app)
     before = (a.client_secret_hash, a.certificate_pem, a.terms_version, a.name)
     url = f"/dc/bayview/developer{path}".replace("/apps/1/", f"/apps/{a.id}/")
-    r = client.post(url, data={"name": "Changed", "email": "x@example.com", "password": "correct horse",
-                               "redirect_uris": "https://x.example/cb", "scopes": offered(sb_of(app).world)[:1],
-                               "accept": "yes", "version": "1", "pem": make_certificate()[0]})
+    r = client.post(
+        url,
+        data={
+            "name": "Changed",
+            "email": "x@example.com",
+            "password": "correct horse",
+            "redirect_uris": "https://x.example/cb",
+            "scopes": offered(sb_of(app).world)[:1],
+            "accept": "yes",
+            "version": "1",
+            "pem": make_certificate()[0],
+        },
+    )
     assert r.status_code == 400 and "CSRF" in text(r)
     a = the_app(app)
     assert (a.client_secret_hash, a.certificate_pem, a.terms_version, a.name) == before
@@ -132,6 +175,7 @@ def test_every_form_needs_the_csrf_token(client, app, path):
 
 
 # --- registering ------------------------------------------------------------------------------
+
 
 def test_register_shows_the_secret_once_and_stores_its_hash(client, app):
     sign_up(client)
@@ -156,15 +200,21 @@ def test_register_shows_the_secret_once_and_stores_its_hash(client, app):
     assert "Watt Watcher" in listing and a.client_id in listing
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"redirect_uris": "https://ww.example.com/cb#top"}, "redirect_uris: &#39;https://ww.example.com/cb#top&#39; has a fragment"),
-    ({"redirect_uris": "/callback"}, "must be an absolute http:// or https:// URI"),
-    ({"redirect_uris": ""}, "register at least one redirect URI"),
-    ({"scopes": ["FB=1_3_4_5;IntervalDuration=60"]}, "is not offered by Bayview Power &amp; Light"),
-    ({"scopes": []}, "scopes: choose at least one"),
-    ({"notify_uri": "javascript:alert(1)"}, "notify_uri:"),
-    ({"name": ""}, "name: the application needs a name"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (
+            {"redirect_uris": "https://ww.example.com/cb#top"},
+            "redirect_uris: &#39;https://ww.example.com/cb#top&#39; has a fragment",
+        ),
+        ({"redirect_uris": "/callback"}, "must be an absolute http:// or https:// URI"),
+        ({"redirect_uris": ""}, "register at least one redirect URI"),
+        ({"scopes": ["FB=1_3_4_5;IntervalDuration=60"]}, "is not offered by Bayview Power &amp; Light"),
+        ({"scopes": []}, "scopes: choose at least one"),
+        ({"notify_uri": "javascript:alert(1)"}, "notify_uri:"),
+        ({"name": ""}, "name: the application needs a name"),
+    ],
+)
 def test_register_refusals_store_nothing(client, app, change, words):
     sign_up(client)
     r = register(client, app, **change)
@@ -176,15 +226,21 @@ def test_edit_rotate_and_ownership(client, app):
     sign_up(client)
     secret = SECRET.search(text(register(client, app))).group(1)
     a = the_app(app)
-    data = form(app, name="Watt Watcher Pro", redirect_uris="https://ww.example.com/new-cb", scopes=offered(sb_of(app).world))
+    data = form(
+        app, name="Watt Watcher Pro", redirect_uris="https://ww.example.com/new-cb", scopes=offered(sb_of(app).world)
+    )
     data["csrf_token"] = token(client)
     r = client.post(f"/dc/bayview/developer/apps/{a.id}/edit", data=data)
     assert r.status_code == 303
     b = the_app(app, "Watt Watcher Pro")
     assert b.redirect_uris == ["https://ww.example.com/new-cb"] and b.scopes == offered(sb_of(app).world)
-    bad = client.post(f"/dc/bayview/developer/apps/{a.id}/edit",
-                      data=form(app, redirect_uris="https://x.example/#f") | {"csrf_token": token(client)})
-    assert bad.status_code == 400 and the_app(app, "Watt Watcher Pro").redirect_uris == ["https://ww.example.com/new-cb"]
+    bad = client.post(
+        f"/dc/bayview/developer/apps/{a.id}/edit",
+        data=form(app, redirect_uris="https://x.example/#f") | {"csrf_token": token(client)},
+    )
+    assert bad.status_code == 400 and the_app(app, "Watt Watcher Pro").redirect_uris == [
+        "https://ww.example.com/new-cb"
+    ]
     r = client.post(f"/dc/bayview/developer/apps/{a.id}/rotate", data={"csrf_token": token(client)})
     new = SECRET.search(text(r)).group(1)
     b = the_app(app, "Watt Watcher Pro")
@@ -203,6 +259,7 @@ def test_edit_rotate_and_ownership(client, app):
 
 # --- terms --------------------------------------------------------------------------------
 
+
 def test_terms_page_and_acceptance(client, app):
     sign_up(client, slug="lakeshore")
     register(client, app, "lakeshore")
@@ -213,9 +270,13 @@ def test_terms_page_and_acceptance(client, app):
     t = token(client, f"/dc/lakeshore/developer/apps/{a.id}/terms")
     unticked = client.post(f"/dc/lakeshore/developer/apps/{a.id}/terms", data={"csrf_token": t, "version": "2"})
     assert unticked.status_code == 400 and the_app(app, slug="lakeshore").terms_version is None
-    stale = client.post(f"/dc/lakeshore/developer/apps/{a.id}/terms", data={"csrf_token": t, "version": "1", "accept": "yes"})
+    stale = client.post(
+        f"/dc/lakeshore/developer/apps/{a.id}/terms", data={"csrf_token": t, "version": "1", "accept": "yes"}
+    )
     assert stale.status_code == 400 and "version 2 is the current version" in text(stale)
-    ok = client.post(f"/dc/lakeshore/developer/apps/{a.id}/terms", data={"csrf_token": t, "version": "2", "accept": "yes"})
+    ok = client.post(
+        f"/dc/lakeshore/developer/apps/{a.id}/terms", data={"csrf_token": t, "version": "2", "accept": "yes"}
+    )
     assert ok.status_code == 303
     a = the_app(app, slug="lakeshore")
     assert a.terms_version == 2 and a.terms_accepted_at == FIXED_NOW.replace(tzinfo=None)
@@ -229,6 +290,7 @@ def test_terms_page_and_acceptance(client, app):
 
 
 # --- certificate --------------------------------------------------------------------------
+
 
 def _upload(client, app_id, pem=None, file: bytes | None = None, slug="bayview"):
     data = {"csrf_token": token(client)}
@@ -261,7 +323,9 @@ def test_certificate_refusals_store_nothing(client, app, case):
     register(client, app)
     a = the_app(app)
     pem, key = make_certificate()
-    expired, _ = make_certificate(not_before=FIXED_NOW - dt.timedelta(days=800), not_after=FIXED_NOW - dt.timedelta(days=3))
+    expired, _ = make_certificate(
+        not_before=FIXED_NOW - dt.timedelta(days=800), not_after=FIXED_NOW - dt.timedelta(days=3)
+    )
     upload, words = {
         "malformed": (b"-----BEGIN CERTIFICATE-----\nMIIBnotreally\n-----END CERTIFICATE-----\n", "could not be read"),
         "expired": (expired.encode(), "expired on 2025-07-12"),
@@ -286,6 +350,7 @@ def test_certificate_upload_over_the_request_limit_is_413(client, app):
 
 # --- notification test and the checklist --------------------------------------------------
 
+
 def test_notification_button_posts_a_valid_batch_list_and_shows_the_answer(client, app):
     with ThirdParty(status=200, body=b"<ok/>") as tp:
         sign_up(client)
@@ -297,7 +362,10 @@ def test_notification_button_posts_a_valid_batch_list_and_shows_the_answer(clien
         assert got["headers"]["Content-Type"] == "application/xml"
         doc = parse(got["body"])
         assert_valid(doc)
-        assert doc.findtext(ESPI + "resources") == f"http://localhost/dc/bayview/espi/1_1/resource/Batch/Bulk/{a.client_id}"
+        assert (
+            doc.findtext(ESPI + "resources")
+            == f"http://localhost/dc/bayview/espi/1_1/resource/Batch/Bulk/{a.client_id}"
+        )
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         assert 'id="notify-result" data-status="200"' in page and "HTTP 200" in page and "&lt;ok/&gt;" in page
         assert re.search(r"<dd>\d+ ms</dd>", page)
@@ -312,8 +380,9 @@ def test_notification_button_shows_a_connection_error_as_status_zero(client, app
     sign_up(client)
     register(client, app, notify_uri=closed_port_url())
     a = the_app(app)
-    r = client.post(f"/dc/bayview/developer/apps/{a.id}/notify-test", data={"csrf_token": token(client)},
-                    follow_redirects=True)
+    r = client.post(
+        f"/dc/bayview/developer/apps/{a.id}/notify-test", data={"csrf_token": token(client)}, follow_redirects=True
+    )
     page = text(r)
     assert "Test notification not delivered: no answer" in page
     assert 'data-status="0"' in page and "0 (no answer)" in page
@@ -335,8 +404,11 @@ def test_the_notification_inspector_shows_each_attempt_and_sends_again(client, a
         sign_up(client)
         register(client, app, notify_uri=tp.url)
         a = the_app(app)
-        r = client.post("/sandbox-api/authorizations", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                        json={"utility": "bayview", "customer": "demo", "client_id": a.client_id, "scope": a.scopes[0]})
+        r = client.post(
+            "/sandbox-api/authorizations",
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            json={"utility": "bayview", "customer": "demo", "client_id": a.client_id, "scope": a.scopes[0]},
+        )
         assert r.status_code == 200, r.data  # the demo customer is a test customer: an app in Review may be authorized
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         (nid,) = re.findall(r'id="notification-(\d+)" data-state="pending"', page)
@@ -346,7 +418,9 @@ def test_the_notification_inspector_shows_each_attempt_and_sends_again(client, a
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         assert f'id="notification-{nid}" data-state="delivered"' in page
         assert "<td>202</td>" in page and "queued &lt;b&gt;it&lt;/b&gt;" in page and tp.url in page
-        r = client.post(f"/dc/bayview/developer/apps/{a.id}/notifications/{nid}/send", data={"csrf_token": token(client)})
+        r = client.post(
+            f"/dc/bayview/developer/apps/{a.id}/notifications/{nid}/send", data={"csrf_token": token(client)}
+        )
         assert r.status_code == 303 and r.headers["Location"].endswith(f"#notification-{nid}")
         page = text(client.get(r.headers["Location"]))
         assert f"Notification {nid} delivered: HTTP 202" in page and page.count("<td>202</td>") == 2
@@ -354,7 +428,9 @@ def test_the_notification_inspector_shows_each_attempt_and_sends_again(client, a
         # another developer sees neither the notification nor a way to send it
         client.post("/dc/bayview/developer/logout", data={"csrf_token": token(client)})
         sign_up(client, email="bob@example.com", name="Bob")
-        r = client.post(f"/dc/bayview/developer/apps/{a.id}/notifications/{nid}/send", data={"csrf_token": token(client)})
+        r = client.post(
+            f"/dc/bayview/developer/apps/{a.id}/notifications/{nid}/send", data={"csrf_token": token(client)}
+        )
         assert r.status_code == 404 and len(tp.received) == 2
 
 
@@ -362,8 +438,10 @@ def test_fault_scenarios_are_set_on_the_application_page_and_refused_by_name(cli
     sign_up(client)
     register(client, app)
     a = the_app(app)
-    r = client.post(f"/dc/bayview/developer/apps/{a.id}/faults",
-                    data={"csrf_token": token(client), "faults": "rate-limited, RemoveEntry:ReadingType"})
+    r = client.post(
+        f"/dc/bayview/developer/apps/{a.id}/faults",
+        data={"csrf_token": token(client), "faults": "rate-limited, RemoveEntry:ReadingType"},
+    )
     assert r.status_code == 303 and r.headers["Location"].endswith("#faults")
     assert the_app(app).faults == ["rate-limited", "RemoveEntry:ReadingType"]
     page = text(client.get(r.headers["Location"]))
@@ -383,7 +461,9 @@ def test_a_behaviour_profile_is_chosen_on_the_application_page(client, app):
     page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
     assert "standard (the utility's own)" in page and '<option value="async-batch">' in page
     assert '<code>batch.mode="async"</code>' in page  # what each profile changes
-    r = client.post(f"/dc/bayview/developer/apps/{a.id}/profile", data={"csrf_token": token(client), "profile": "ontario"})
+    r = client.post(
+        f"/dc/bayview/developer/apps/{a.id}/profile", data={"csrf_token": token(client), "profile": "ontario"}
+    )
     assert r.status_code == 303 and r.headers["Location"].endswith("#profile")
     assert the_app(app).profile == "ontario"
     page = text(client.get(r.headers["Location"]))
@@ -400,13 +480,23 @@ def test_application_page_checklist_and_how_to_connect(client, app):
     register(client, app)
     a = the_app(app)
     page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
-    assert checklist(page) == [("terms", False), ("certificate", False), ("urls", True), ("notification", False),
-                               ("client_token", False), ("service_status", False)]
+    assert checklist(page) == [
+        ("terms", False),
+        ("certificate", False),
+        ("urls", True),
+        ("notification", False),
+        ("client_token", False),
+        ("service_status", False),
+    ]
     assert "0 of 6 done" not in page and "1 of 6 done" in page
     assert "moves to Production by itself" in page
-    for url in ("http://localhost/dc/bayview/oauth/authorize", "http://localhost/dc/bayview/oauth/token",
-                "http://localhost/dc/bayview/espi/1_1/resource", "http://localhost/dc/bayview/espi/1_1/resource/ReadServiceStatus",
-                f"http://localhost/dc/bayview/espi/1_1/resource/ApplicationInformation/{a.uuid}"):
+    for url in (
+        "http://localhost/dc/bayview/oauth/authorize",
+        "http://localhost/dc/bayview/oauth/token",
+        "http://localhost/dc/bayview/espi/1_1/resource",
+        "http://localhost/dc/bayview/espi/1_1/resource/ReadServiceStatus",
+        f"http://localhost/dc/bayview/espi/1_1/resource/ApplicationInformation/{a.uuid}",
+    ):
         assert url in page, url
     assert "bayview-pl" in page
     assert page.count('name="csrf_token"') == 6  # sign out, rotate, certificate, notification test, profile, faults
@@ -420,21 +510,33 @@ def test_full_journey_to_production_through_the_oauth_server(client, app):
         sign_up(client)
         secret = SECRET.search(text(register(client, app, notify_uri=tp.url))).group(1)
         a = the_app(app)
-        client.post(f"/dc/bayview/developer/apps/{a.id}/terms", data={"csrf_token": token(client), "version": "1",
-                                                                        "accept": "yes"})
+        client.post(
+            f"/dc/bayview/developer/apps/{a.id}/terms",
+            data={"csrf_token": token(client), "version": "1", "accept": "yes"},
+        )
         _upload(client, a.id, pem=make_certificate()[0])
         client.post(f"/dc/bayview/developer/apps/{a.id}/notify-test", data={"csrf_token": token(client)})
-        assert [d for _, d in checklist(text(client.get(f"/dc/bayview/developer/apps/{a.id}")))] == \
-            [True, True, True, True, False, False]
+        assert [d for _, d in checklist(text(client.get(f"/dc/bayview/developer/apps/{a.id}")))] == [
+            True,
+            True,
+            True,
+            True,
+            False,
+            False,
+        ]
         basic = base64.b64encode(f"{a.client_id}:{secret}".encode()).decode()
-        tok = app.test_client().post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
-                                     headers={"Authorization": f"Basic {basic}"})
+        tok = app.test_client().post(
+            "/dc/bayview/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
+        )
         assert tok.status_code == 200, tok.get_data(as_text=True)
         access = tok.get_json()["access_token"]
         assert "refresh_token" not in tok.get_json()
         assert the_app(app).status == "review"
-        status = app.test_client().get("/dc/bayview/espi/1_1/resource/ReadServiceStatus",
-                                       headers={"Authorization": f"Bearer {access}"})
+        status = app.test_client().get(
+            "/dc/bayview/espi/1_1/resource/ReadServiceStatus", headers={"Authorization": f"Bearer {access}"}
+        )
         assert status.status_code == 200
         page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
         assert all(d for _, d in checklist(page)) and 'data-status="production"' in page and ">Production<" in page

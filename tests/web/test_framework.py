@@ -1,4 +1,5 @@
 """Flask as the sandbox runs it (web.framework): what it keeps between requests changes no answer."""
+
 from __future__ import annotations
 
 from flask import session

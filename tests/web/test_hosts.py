@@ -1,5 +1,6 @@
 """web.hosts and the base URL: the hosts an app answers to, the proxy hops it believes, and where the
 URLs it writes without a request come from (never a request's Host)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,12 +12,15 @@ from sandbox.web.hosts import HostGuard, trusted_hosts
 
 
 def _app(tmp_path, clock, **config):
-    return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "CUSTOMERS": 1, "TESTING": True,
-                       **config}, clock=clock)
+    return create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "CUSTOMERS": 1, "TESTING": True, **config}, clock=clock
+    )
 
 
 def test_loopback_the_listening_host_the_public_url_and_allowed_hosts_are_answered():
-    names = trusted_hosts({"HOST": "10.0.0.5", "PUBLIC_URL": "https://gb.example.org/", "ALLOWED_HOSTS": " a.test, .b.test"})
+    names = trusted_hosts(
+        {"HOST": "10.0.0.5", "PUBLIC_URL": "https://gb.example.org/", "ALLOWED_HOSTS": " a.test, .b.test"}
+    )
     assert names == ["localhost", "127.0.0.1", "::1", "10.0.0.5", "gb.example.org", "a.test", ".b.test"]
     assert "0.0.0.0" not in trusted_hosts({"HOST": "0.0.0.0"})  # every interface names no host
     guard = HostGuard(lambda *a: [], names)
@@ -63,12 +67,15 @@ def test_the_base_url_never_comes_from_a_request(tmp_path, clock):
     assert sb.base_url() == "http://127.0.0.1:8080/"  # every interface: loopback's address
 
 
-@pytest.mark.parametrize("value, words", [
-    ("ftp://gb.example.org", "not an http"),
-    ("gb.example.org", "not an http"),
-    ("https://gb.example.org/?x=1", "query or fragment"),
-    ("https://gb.example.org:99999/", "invalid port"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("ftp://gb.example.org", "not an http"),
+        ("gb.example.org", "not an http"),
+        ("https://gb.example.org/?x=1", "query or fragment"),
+        ("https://gb.example.org:99999/", "invalid port"),
+    ],
+)
 def test_a_bad_public_url_is_refused_naming_the_setting(value, words):
     with pytest.raises(ConfigError) as refused:
         load_config({"PUBLIC_URL": value}, environ={})
@@ -76,7 +83,9 @@ def test_a_bad_public_url_is_refused_naming_the_setting(value, words):
 
 
 def test_the_public_url_is_normalised_and_proxy_hops_bounded():
-    assert load_config({"PUBLIC_URL": "https://gb.example.org/sandbox//"}, environ={})["PUBLIC_URL"] == \
-        "https://gb.example.org/sandbox/"
+    assert (
+        load_config({"PUBLIC_URL": "https://gb.example.org/sandbox//"}, environ={})["PUBLIC_URL"]
+        == "https://gb.example.org/sandbox/"
+    )
     with pytest.raises(ConfigError, match="SANDBOX_PROXY_HOPS"):
         load_config(environ={"SANDBOX_PROXY_HOPS": "11"})

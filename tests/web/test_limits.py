@@ -2,6 +2,7 @@
 configuration: it trips at its number, its 429 names it and carries Retry-After, only the answers
 it counts are counted, other addresses, clients and utilities keep their own counters, and
 RATELIMIT off (or one limit "off") lets everything through."""
+
 from __future__ import annotations
 
 import base64
@@ -57,32 +58,36 @@ def client_at(app, address: str = "127.0.0.1"):
 
 def sign_in(client, slug="bayview", username="demo", password="demo"):
     page = text(client.get(f"/dc/{slug}/"))
-    return client.post(f"/dc/{slug}/login", data={"csrf_token": csrf(page), "method": "password",
-                                                  "username": username, "password": password})
+    return client.post(
+        f"/dc/{slug}/login",
+        data={"csrf_token": csrf(page), "method": "password", "username": username, "password": password},
+    )
 
 
 def sign_in_by_account(client, number: str, postal: str, slug="bayview"):
     page = text(client.get(f"/dc/{slug}/"))
-    return client.post(f"/dc/{slug}/login", data={"csrf_token": csrf(page), "method": "account",
-                                                  "account_number": number, "postal_code": postal})
+    return client.post(
+        f"/dc/{slug}/login",
+        data={"csrf_token": csrf(page), "method": "account", "account_number": number, "postal_code": postal},
+    )
 
 
 def staff_sign_in(client, password="wrong"):
     page = text(client.get(f"{DC}/admin/"))
-    return client.post(f"{DC}/admin/login", data={"csrf_token": csrf(page), "username": "staff",
-                                                  "password": password})
+    return client.post(f"{DC}/admin/login", data={"csrf_token": csrf(page), "username": "staff", "password": password})
 
 
 def developer_sign_in(client, email="nobody@example.com", password="wrong-password"):
     page = text(client.get(f"{DC}/developer/"))
-    return client.post(f"{DC}/developer/login", data={"csrf_token": csrf(page), "email": email,
-                                                      "password": password})
+    return client.post(f"{DC}/developer/login", data={"csrf_token": csrf(page), "email": email, "password": password})
 
 
 def sign_up(client, email: str, password="correct horse battery"):
     page = text(client.get(f"{DC}/developer/"))
-    return client.post(f"{DC}/developer/signup", data={"csrf_token": csrf(page), "name": "Ann's Apps",
-                                                       "email": email, "password": password})
+    return client.post(
+        f"{DC}/developer/signup",
+        data={"csrf_token": csrf(page), "name": "Ann's Apps", "email": email, "password": password},
+    )
 
 
 def basic(credentials: tuple[str, str]) -> dict:
@@ -120,6 +125,7 @@ def assert_json_refusal(r, name: str, setting: str, seconds: int):
 
 # --- sign-in -----------------------------------------------------------------------------------
 
+
 def test_failed_sign_ins_per_address_trip_at_the_limit_for_every_sign_in_page(make_app):
     app = make_app(RATELIMIT_SIGNIN_PER_ADDRESS="3 per minute")
     attacker = client_at(app, "203.0.113.7")
@@ -152,8 +158,10 @@ def test_a_refused_form_is_not_a_failed_sign_in(make_app):
     browser = client_at(app)
     for _ in range(3):
         assert sign_in(browser, username=" ", password="").status_code == 400
-        assert browser.post(f"{DC}/login", data={"method": "password", "username": "x", "password": "y"}
-                            ).status_code == 400
+        assert (
+            browser.post(f"{DC}/login", data={"method": "password", "username": "x", "password": "y"}).status_code
+            == 400
+        )
     assert sign_in(browser, password="wrong").status_code == 401
     assert sign_in(browser).status_code == 429
 
@@ -199,6 +207,7 @@ def test_an_attempt_on_a_locked_login_counts_as_a_failure(make_app):
 
 # --- client authentication ---------------------------------------------------------------------
 
+
 def test_failed_client_authentication_per_client_at_token_revoke_and_introspect(make_app):
     app = make_app(RATELIMIT_CLIENT_AUTH_PER_CLIENT="3 per minute")
     wrong = (DEMO[0], "wrong-secret")
@@ -209,11 +218,16 @@ def test_failed_client_authentication_per_client_at_token_revoke_and_introspect(
         r = client_token(client_at(app, "203.0.113.1"), wrong, endpoint)
         assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
     for endpoint in ("token", "revoke", "introspect"):  # now even the right secret waits, from anywhere
-        assert_json_refusal(client_token(client_at(app, "203.0.113.2"), DEMO, endpoint),
-                            "client authentication failures per client", "RATELIMIT_CLIENT_AUTH_PER_CLIENT", 60)
+        assert_json_refusal(
+            client_token(client_at(app, "203.0.113.2"), DEMO, endpoint),
+            "client authentication failures per client",
+            "RATELIMIT_CLIENT_AUTH_PER_CLIENT",
+            60,
+        )
     # client_secret_post names the same client
-    posted = client_at(app).post(f"{DC}/oauth/token", data={"grant_type": "client_credentials",
-                                                            "client_id": DEMO[0], "client_secret": DEMO[1]})
+    posted = client_at(app).post(
+        f"{DC}/oauth/token", data={"grant_type": "client_credentials", "client_id": DEMO[0], "client_secret": DEMO[1]}
+    )
     assert posted.status_code == 429
     # another client, and the same client_id at another utility, are not held back
     assert client_token(client_at(app, "203.0.113.1"), UPLOAD).status_code == 200
@@ -226,8 +240,11 @@ def test_successful_client_authentication_is_not_counted(make_app):
     for _ in range(6):
         assert client_token(client).status_code == 200
     # a refused grant with good credentials is not a failed authentication either
-    bad_grant = client.post(f"{DC}/oauth/token", data={"grant_type": "authorization_code", "code": "nope",
-                                                       "redirect_uri": "http://127.0.0.1:9/cb"}, headers=basic(DEMO))
+    bad_grant = client.post(
+        f"{DC}/oauth/token",
+        data={"grant_type": "authorization_code", "code": "nope", "redirect_uri": "http://127.0.0.1:9/cb"},
+        headers=basic(DEMO),
+    )
     assert bad_grant.status_code == 400 and bad_grant.get_json()["error"] != "invalid_client"
     assert client_token(client).status_code == 200
 
@@ -238,20 +255,28 @@ def test_failed_client_authentication_per_address_with_ever_new_client_ids(make_
     for n in range(3):
         r = client_token(flood, (f"made-up-{n}", "secret"))
         assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
-    assert_json_refusal(client_token(flood, DEMO, "introspect"), "client authentication failures per address",
-                        "RATELIMIT_CLIENT_AUTH_PER_ADDRESS", 60)
-    malformed = flood.post(f"{DC}/oauth/token", data={"grant_type": "client_credentials"},
-                           headers={"Authorization": "Basic \u00e9\u00e9"})
+    assert_json_refusal(
+        client_token(flood, DEMO, "introspect"),
+        "client authentication failures per address",
+        "RATELIMIT_CLIENT_AUTH_PER_ADDRESS",
+        60,
+    )
+    malformed = flood.post(
+        f"{DC}/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic \u00e9\u00e9"}
+    )
     assert malformed.status_code == 429  # no client_id to count it by: the address limit still holds
     assert client_token(client_at(app, "203.0.113.10"), DEMO).status_code == 200
 
 
 # --- open registration ---------------------------------------------------------------------------
 
+
 def registration(client, name="Grid Graph", **headers):
-    return client.post(f"{DC}/espi/1_1/register", json={"client_name": name,
-                                                        "redirect_uris": ["https://gg.example.com/cb"]},
-                       headers={"Accept": "application/json", **headers})
+    return client.post(
+        f"{DC}/espi/1_1/register",
+        json={"client_name": name, "redirect_uris": ["https://gg.example.com/cb"]},
+        headers={"Accept": "application/json", **headers},
+    )
 
 
 def test_registrations_per_address_count_what_was_registered(make_app):
@@ -278,6 +303,7 @@ def test_developer_sign_ups_per_address_count_every_attempt(make_app):
 
 # --- switches and configuration --------------------------------------------------------------------
 
+
 def test_ratelimit_off_lets_everything_through(make_app):
     tiny = {rule.setting: "1 per hour" for rule in limits.RULES}
     app = make_app(RATELIMIT=False, **tiny)
@@ -303,15 +329,23 @@ def test_every_limit_has_a_default_and_an_environment_variable():
         assert environment[rule.setting] == f"SANDBOX_{rule.setting}"
     assert DEFAULTS["RATELIMIT"] is True and environment["RATELIMIT"] == "SANDBOX_RATELIMIT"
     assert DEFAULTS["RATELIMIT_STORAGE"] == "memory://"
-    cfg = load_config(environ={"SANDBOX_RATELIMIT": "off", "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS": "5 per minute",
-                               "SANDBOX_RATELIMIT_STORAGE": "memory://"})
+    cfg = load_config(
+        environ={
+            "SANDBOX_RATELIMIT": "off",
+            "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS": "5 per minute",
+            "SANDBOX_RATELIMIT_STORAGE": "memory://",
+        }
+    )
     assert cfg["RATELIMIT"] is False and cfg["RATELIMIT_SIGNIN_PER_ADDRESS"] == "5 per minute"
 
 
-@pytest.mark.parametrize("config, words", [
-    ({"RATELIMIT_SIGNIN_PER_ADDRESS": "often"}, "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS='often' is not a rate limit"),
-    ({"RATELIMIT_STORAGE": "nosuch://host"}, "SANDBOX_RATELIMIT_STORAGE='nosuch://host'"),
-])
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"RATELIMIT_SIGNIN_PER_ADDRESS": "often"}, "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS='often' is not a rate limit"),
+        ({"RATELIMIT_STORAGE": "nosuch://host"}, "SANDBOX_RATELIMIT_STORAGE='nosuch://host'"),
+    ],
+)
 def test_a_bad_limit_or_storage_stops_the_app_naming_the_variable(make_app, config, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
         make_app(**config)

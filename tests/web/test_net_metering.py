@@ -1,5 +1,6 @@
 """The net series (FB 7) where a customer meets it: the Download My Data page names it, the file
 holds it, an imported file's net series stays one, and the portal's charts leave it out."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,11 @@ def _flows(root) -> dict[int, list[dict]]:
 
 def _electricity(app, c: Customer) -> UsagePoint:
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(UsagePoint).where(UsagePoint.customer_id == c.id, UsagePoint.commodity == "electricity")
-                         .order_by(UsagePoint.number)).first()
+        return s.scalars(
+            select(UsagePoint)
+            .where(UsagePoint.customer_id == c.id, UsagePoint.commodity == "electricity")
+            .order_by(UsagePoint.number)
+        ).first()
 
 
 def test_the_download_page_names_the_readings_each_file_holds(client, app):
@@ -81,8 +85,9 @@ def test_an_imported_net_series_is_exported_as_one_and_not_charted(app):
     sb = sb_of(app)
     demo, other = customer(app), other_customer(app)
     start, end = dt.date(2025, 6, 1), dt.date(2025, 6, 4)
-    first = b"".join(dmd.usage_document(sb, demo.id, [_electricity(app, demo).id], start, end, True, "http://t",
-                                        net=True))
+    first = b"".join(
+        dmd.usage_document(sb, demo.id, [_electricity(app, demo).id], start, end, True, "http://t", net=True)
+    )
     with sb.db.sessions() as s:
         dmd.import_green_button(sb, s.get(Customer, other.id), first)
     with sb.db.sessions() as s:

@@ -6,6 +6,7 @@ wrap an IPv4 address are judged by that address; run.py's demo app is allowed by
 Names are resolved by a resolver the tests give the TargetPolicy, and connections opened through
 its connector: a stand-in for the one public address the tests use, a real socket otherwise, so
 a loopback listener shows whether anything arrived."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -132,6 +133,7 @@ def test_one_private_address_among_public_ones_refuses_the_name():
 
 # --- one resolution --------------------------------------------------------------------------------
 
+
 def test_a_rebinding_name_is_resolved_once_and_never_reaches_loopback(listener):
     net = rebinding()
     target = net.policy().target(f"http://rebind.test:{listener.port}/notify")
@@ -179,9 +181,17 @@ def test_a_host_named_in_notify_allow_is_resolved_once_too(listener):
 
 # --- the demo app: one exact URL ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8081/notifyx", "http://127.0.0.1:8081/notify/../admin",
-                                 "http://127.0.0.1:8081/notify?next=1", "http://127.0.0.1:8081/notify/",
-                                 "http://127.0.0.1:8082/notify"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8081/notifyx",
+        "http://127.0.0.1:8081/notify/../admin",
+        "http://127.0.0.1:8081/notify?next=1",
+        "http://127.0.0.1:8081/notify/",
+        "http://127.0.0.1:8082/notify",
+    ],
+)
 def test_the_demo_apps_uri_is_allowed_exactly_and_nothing_it_prefixes(url):
     policy = TargetPolicy(open=False, allow_urls=frozenset({"http://127.0.0.1:8081/notify"}))
     assert policy.target("http://127.0.0.1:8081/notify").addresses == ("127.0.0.1",)
@@ -191,20 +201,28 @@ def test_the_demo_apps_uri_is_allowed_exactly_and_nothing_it_prefixes(url):
 
 # --- https: the pinned address is verified by name ------------------------------------------------------
 
+
 def _certificate(name: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
 
 
 @pytest.fixture
@@ -252,11 +270,20 @@ def test_https_to_a_pinned_address_checks_the_certificate_against_the_name(tls_r
 
 # --- through the developer portal and the outbox ---------------------------------------------------------
 
+
 @pytest.fixture
 def beyond_loopback(tmp_path, clock):
     """An app listening on every interface (its notifications go to public hosts only)."""
-    a = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'wide.db'}", "CUSTOMERS": 1, "TESTING": True,
-                    "HOST": "0.0.0.0", "ADMIN_KEY": ADMIN_KEY}, clock=clock)
+    a = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'wide.db'}",
+            "CUSTOMERS": 1,
+            "TESTING": True,
+            "HOST": "0.0.0.0",
+            "ADMIN_KEY": ADMIN_KEY,
+        },
+        clock=clock,
+    )
     yield a
     sb_of(a).db.engine.dispose()
 
@@ -269,15 +296,31 @@ def _with_network(app, net: Network) -> None:
 def _developer_app(app, notify_uri: str):
     """A signed-up developer's test client and the id of the application registered with `notify_uri`."""
     client = app.test_client()
-    r = client.post("/dc/bayview/developer/signup", data={
-        "csrf_token": csrf(text(client.get("/dc/bayview/developer/"))), "name": "Ann", "email": "ann@example.com",
-        "password": "correct horse"})
+    r = client.post(
+        "/dc/bayview/developer/signup",
+        data={
+            "csrf_token": csrf(text(client.get("/dc/bayview/developer/"))),
+            "name": "Ann",
+            "email": "ann@example.com",
+            "password": "correct horse",
+        },
+    )
     assert r.status_code == 303, text(r)[:300]
-    r = client.post("/dc/bayview/developer/apps/new", data={
-        "csrf_token": csrf(text(client.get("/dc/bayview/developer/apps/new"))), "name": "Watt Watcher",
-        "description": "", "contact_email": "ann@example.com", "redirect_uris": "https://ww.example.com/cb",
-        "notify_uri": notify_uri, "scope_selection_uri": "", "client_uri": "", "logo_uri": "",
-        "scopes": offered(sb_of(app).world)[:1]})
+    r = client.post(
+        "/dc/bayview/developer/apps/new",
+        data={
+            "csrf_token": csrf(text(client.get("/dc/bayview/developer/apps/new"))),
+            "name": "Watt Watcher",
+            "description": "",
+            "contact_email": "ann@example.com",
+            "redirect_uris": "https://ww.example.com/cb",
+            "notify_uri": notify_uri,
+            "scope_selection_uri": "",
+            "client_uri": "",
+            "logo_uri": "",
+            "scopes": offered(sb_of(app).world)[:1],
+        },
+    )
     assert r.status_code == 201, text(r)[:500]
     return client, int(re.search(r"/developer/apps/(\d+)/notify-test", text(r)).group(1))
 
@@ -329,11 +372,17 @@ def test_the_outbox_delivers_to_the_address_checked(beyond_loopback, listener):
     sb = sb_of(beyond_loopback)
     client = beyond_loopback.test_client()
     key = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    r = client.put("/sandbox-api/utilities/bayview/third-parties/demo-third-party/notify-uri", headers=key,
-                   json={"notify_uri": f"http://rebind.test:{listener.port}/notify"})
+    r = client.put(
+        "/sandbox-api/utilities/bayview/third-parties/demo-third-party/notify-uri",
+        headers=key,
+        json={"notify_uri": f"http://rebind.test:{listener.port}/notify"},
+    )
     assert r.status_code == 200, r.get_json()
-    r = client.post("/sandbox-api/authorizations", headers=key, json={
-        "utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": offered(sb.world)[0]})
+    r = client.post(
+        "/sandbox-api/authorizations",
+        headers=key,
+        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": offered(sb.world)[0]},
+    )
     assert r.status_code == 200, r.get_json()
     with sb.db.sessions() as s:
         (nid,) = s.scalars(select(Notification.id)).all()

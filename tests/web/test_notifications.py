@@ -2,6 +2,7 @@
 announce (and to whom never), the BatchList the third party receives, what its URIs return with
 the third party's own token, and the outbox's delivery rules (retry schedule, failure, Send
 again, one worker per notification)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,8 +44,12 @@ def notify_to(client, url: str | None, client_id: str = "demo-third-party", slug
 
 
 def authorize(client, customer: str = "demo", scope: str = SCOPE, **extra) -> dict:
-    return control(client, "POST", "/authorizations", json={"utility": "bayview", "customer": customer,
-                                                            "client_id": "demo-third-party", "scope": scope, **extra})
+    return control(
+        client,
+        "POST",
+        "/authorizations",
+        json={"utility": "bayview", "customer": customer, "client_id": "demo-third-party", "scope": scope, **extra},
+    )
 
 
 def advance(client, duration: str = "P1D") -> list[int]:
@@ -57,9 +62,11 @@ def listed(client, **query) -> list[dict]:
 
 
 def refreshed(client, tokens: dict) -> str:
-    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "refresh_token",
-                                                     "refresh_token": tokens["refresh_token"]},
-                    auth=("demo-third-party", "demo-secret"))
+    r = client.post(
+        "/dc/bayview/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("demo-third-party", "demo-secret"),
+    )
     assert r.status_code == 200, r.data
     return r.get_json()["access_token"]
 
@@ -77,10 +84,15 @@ def blocks(client, uri: str, token: str) -> dict[str, tuple]:
     for e in parse(r.data).iter(ATOM + "entry"):
         block = e.find(f"{ATOM}content/{ESPI}IntervalBlock")
         if block is not None:
-            readings = tuple((int(x.findtext(f"{ESPI}timePeriod/{ESPI}start")), int(x.findtext(f"{ESPI}value")))
-                             for x in block.iter(ESPI + "IntervalReading"))
-            out[e.findtext(ATOM + "id")] = (int(block.findtext(f"{ESPI}interval/{ESPI}start")),
-                                            int(block.findtext(f"{ESPI}interval/{ESPI}duration")), readings)
+            readings = tuple(
+                (int(x.findtext(f"{ESPI}timePeriod/{ESPI}start")), int(x.findtext(f"{ESPI}value")))
+                for x in block.iter(ESPI + "IntervalReading")
+            )
+            out[e.findtext(ATOM + "id")] = (
+                int(block.findtext(f"{ESPI}interval/{ESPI}start")),
+                int(block.findtext(f"{ESPI}interval/{ESPI}duration")),
+                readings,
+            )
     return out
 
 
@@ -88,8 +100,10 @@ def bounds(uri: str) -> tuple[dt.datetime, dt.datetime] | None:
     q = parse_qs(urlsplit(uri).query)
     if not q:
         return None
-    return tuple(dt.datetime.fromisoformat(q[k][0].replace("Z", "+00:00"))  # type: ignore[return-value]
-                 for k in ("published-min", "published-max"))
+    return tuple(
+        dt.datetime.fromisoformat(q[k][0].replace("Z", "+00:00"))  # type: ignore[return-value]
+        for k in ("published-min", "published-max")
+    )
 
 
 def midnight(day: dt.date) -> dt.datetime:
@@ -154,8 +168,11 @@ def test_a_new_authorization_is_announced_without_bounds(app, client, receiver):
 def test_never_for_ended_access_nor_suspended_third_parties(app, client, receiver):
     notify_to(client, receiver.url)
     with app.extensions["sandbox"].db.sessions() as s:
-        other = s.scalars(select(Customer.username).join(Customer.utility)
-                          .where(Customer.number == 1, Customer.utility.has(slug="bayview"))).one()
+        other = s.scalars(
+            select(Customer.username)
+            .join(Customer.utility)
+            .where(Customer.number == 1, Customer.utility.has(slug="bayview"))
+        ).one()
     kept, revoked, expired = authorize(client), authorize(client, other), authorize(client)
     control(client, "POST", f"/authorizations/{revoked['authorization_id']}/revoke")
     control(client, "POST", f"/authorizations/{expired['authorization_id']}/expire")
@@ -203,8 +220,11 @@ def test_several_days_at_once_are_one_notification_and_a_clock_moved_back_announ
 
 def _offer(app, *scopes: str) -> None:
     with app.extensions["sandbox"].db.transaction() as s:
-        app_row = s.scalars(select(Application).where(Application.client_id == "demo-third-party",
-                                                      Application.utility.has(slug="bayview"))).one()
+        app_row = s.scalars(
+            select(Application).where(
+                Application.client_id == "demo-third-party", Application.utility.has(slug="bayview")
+            )
+        ).one()
         app_row.scopes = [*app_row.scopes, *scopes]
 
 
@@ -219,8 +239,11 @@ def test_a_bulk_scope_is_announced_once_as_its_bulk(app, client, receiver):
     assert len(bulks) == 1 and urlsplit(bulks[0]).path.endswith("/Batch/Bulk/nightly")
     assert not any(first["authorization_id"] in u or second["authorization_id"] in u for u in note["uris"])
     # the client token reads it, and the bulk holds the new day of both subscriptions only
-    r = client.post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials", "scope": "FB=34_35"},
-                    auth=("demo-third-party", "demo-secret"))
+    r = client.post(
+        "/dc/bayview/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "FB=34_35"},
+        auth=("demo-third-party", "demo-secret"),
+    )
     got = blocks(client, bulks[0], r.get_json()["access_token"])
     assert got and {start for start, _, _ in got.values()} == {midnight(dt.date(2025, 7, 15)).timestamp()}
 
@@ -243,7 +266,9 @@ def test_an_upload_is_announced_to_the_subscriptions_sharing_it(app, client, rec
     sb = app.extensions["sandbox"]
     data = (SAMPLES / "gba_cmdtest_Gas.xml").read_bytes()
     with sb.db.sessions() as s:
-        demo = s.scalars(select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))).one()
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
         import_green_button(sb, demo, data)
     with sb.db.sessions() as s:
         demo = s.get(Customer, demo.id)
@@ -266,6 +291,7 @@ def test_an_upload_is_announced_to_the_subscriptions_sharing_it(app, client, rec
 
 
 # --- delivery --------------------------------------------------------------------------------
+
 
 def _one_pending(app, client, receiver) -> int:
     notify_to(client, receiver.url)

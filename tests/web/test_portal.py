@@ -1,6 +1,7 @@
 """The customer portal through the Flask test client: sign-in, lock-out, home, Download My
 Data, sharing and moving. Expected numbers are computed here from `readings`, not taken
 from the portal's own helpers."""
+
 from __future__ import annotations
 
 import csv
@@ -33,16 +34,31 @@ def other_customer(app, slug="bayview") -> Customer:
 
 
 def login(client, slug="bayview", username="demo", password="demo"):
-    return client.post(f"/dc/{slug}/login", data={"csrf_token": token(client, f"/dc/{slug}/"), "method": "password",
-                                                   "username": username, "password": password})
+    return client.post(
+        f"/dc/{slug}/login",
+        data={
+            "csrf_token": token(client, f"/dc/{slug}/"),
+            "method": "password",
+            "username": username,
+            "password": password,
+        },
+    )
 
 
 def login_account(client, number, postal, slug="bayview"):
-    return client.post(f"/dc/{slug}/login", data={"csrf_token": token(client, f"/dc/{slug}/"), "method": "account",
-                                                   "account_number": number, "postal_code": postal})
+    return client.post(
+        f"/dc/{slug}/login",
+        data={
+            "csrf_token": token(client, f"/dc/{slug}/"),
+            "method": "account",
+            "account_number": number,
+            "postal_code": postal,
+        },
+    )
 
 
 # --- sign-in ------------------------------------------------------------------------------
+
 
 def test_login_page_shows_utility_demo_logins_and_lockout_rule(client, app):
     demo = customer(app)
@@ -84,8 +100,12 @@ def test_login_with_account_number_and_postal_code(client, app):
 
 def test_wrong_credentials_give_one_message_that_names_no_field(client, app):
     demo = customer(app)
-    answers = [login(client, password="wrong"), login(client, username="nobody-here"),
-               login_account(client, demo.account_number, "00000"), login_account(client, "1234567890", demo.postal_code)]
+    answers = [
+        login(client, password="wrong"),
+        login(client, username="nobody-here"),
+        login_account(client, demo.account_number, "00000"),
+        login_account(client, "1234567890", demo.postal_code),
+    ]
     messages = {re.search(r'id="login-error">([^<]+)<', text(r)).group(1) for r in answers}
     assert len(messages) == 1 and all(r.status_code == 401 for r in answers)
     (message,) = messages
@@ -130,17 +150,28 @@ def test_missing_fields_and_bad_method_are_400_and_not_counted(client, app):
         assert s.scalars(select(LoginThrottle)).all() == []
 
 
-@pytest.mark.parametrize("target, followed", [
-    ("/dc/bayview/sharing?x=1", True),
-    ("https://evil.example/", False),
-    ("//evil.example/dc/bayview/", False),
-    ("/dc/lakeshore/sharing", False),
-])
+@pytest.mark.parametrize(
+    "target, followed",
+    [
+        ("/dc/bayview/sharing?x=1", True),
+        ("https://evil.example/", False),
+        ("//evil.example/dc/bayview/", False),
+        ("/dc/lakeshore/sharing", False),
+    ],
+)
 def test_sign_in_returns_to_a_page_of_the_same_utility_only(client, target, followed):
     page = text(client.get("/dc/bayview/", query_string={"next": target}))
     assert ('name="next"' in page) == followed
-    r = client.post("/dc/bayview/login", data={"csrf_token": token(client), "method": "password", "username": "demo",
-                                               "password": "demo", "next": target})
+    r = client.post(
+        "/dc/bayview/login",
+        data={
+            "csrf_token": token(client),
+            "method": "password",
+            "username": "demo",
+            "password": "demo",
+            "next": target,
+        },
+    )
     assert r.status_code == 303
     assert r.headers["Location"] == (target if followed else "/dc/bayview/")
 
@@ -159,6 +190,7 @@ def test_logout_and_logins_are_per_utility(client):
 
 # --- home ---------------------------------------------------------------------------------
 
+
 def _sums(app, slug, username, start, end):
     """{stream key: (value, cost)} per usage point id, straight from readings."""
     sb = sb_of(app)
@@ -169,8 +201,10 @@ def _sums(app, slug, username, start, end):
         for up in c.usage_points:
             for st in readings.streams(sb.world, utility, up):
                 series = readings.series(sb.world, utility, up, st.key, start, end)
-                out[(up.id, st.key)] = (int(series.values.sum()),
-                                        int(series.costs.sum()) if series.costs is not None else 0)  # net: unpriced
+                out[(up.id, st.key)] = (
+                    int(series.values.sum()),
+                    int(series.costs.sum()) if series.costs is not None else 0,
+                )  # net: unpriced
     return out
 
 
@@ -200,12 +234,15 @@ def test_home_shows_account_usage_points_charts_with_numbers_and_bills(client, a
     assert html.count('class="chart wide"') == html.count('class="chart narrow"') == 2 * len(ups)
     assert html.count('role="img"') == 4 * len(ups) and "<desc id=" in html and "<caption>" in html
     # thirteen bills, newest first, each the sum of the usage points' bills
-    bills = re.findall(r"<tr><th scope=\"row\"><a class=\"bill-pdf\"[^>]*><span class=\"wide-only\">(\w{3} \d{4})</span>",
-                       html.split('id="bills"')[1])
+    bills = re.findall(
+        r"<tr><th scope=\"row\"><a class=\"bill-pdf\"[^>]*><span class=\"wide-only\">(\w{3} \d{4})</span>",
+        html.split('id="bills"')[1],
+    )
     assert len(bills) == 13 and bills[0] == "Jun 2025" and bills[-1] == "Jun 2024"
 
 
 # --- Download My Data ---------------------------------------------------------------------
+
 
 def dmd_post(client, slug="bayview", **form):
     data = {"csrf_token": token(client, f"/dc/{slug}/download"), "period": "custom", "cost": "1", "format": "xml"}
@@ -294,17 +331,20 @@ def test_last_month_and_last_12_months_are_whole_months(client, app):
     assert "June 2025" in form and 'min="2023-01-01"' in form and 'max="2025-07-14"' in form
 
 
-@pytest.mark.parametrize("form, field", [
-    ({"start": "2025-06-10", "end": "2025-06-01"}, "end date comes before the start"),
-    ({"start": "2022-12-31", "end": "2023-01-05"}, "data starts on 2023-01-01"),
-    ({"start": "2025-07-10", "end": "2025-07-15"}, "data runs to 2025-07-14"),
-    ({"start": "2023-01-01", "end": "2025-07-01", "period": "custom"}, None),  # within the span: accepted
-    ({"start": "June", "end": "2025-06-03"}, "start: enter a date"),
-    ({"start": "2025-06-01", "end": "2025-06-03", "period": "forever"}, "period must be one of"),
-    ({"start": "2025-06-01", "end": "2025-06-03", "format": "pdf"}, "format must be"),
-    ({"start": "2025-06-01", "end": "2025-06-03", "usage_point": "x"}, "usage_point"),
-    ({"start": "2025-06-01", "end": "2025-06-03", "usage_point": []}, "usage_point: choose at least one"),
-])
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"start": "2025-06-10", "end": "2025-06-01"}, "end date comes before the start"),
+        ({"start": "2022-12-31", "end": "2023-01-05"}, "data starts on 2023-01-01"),
+        ({"start": "2025-07-10", "end": "2025-07-15"}, "data runs to 2025-07-14"),
+        ({"start": "2023-01-01", "end": "2025-07-01", "period": "custom"}, None),  # within the span: accepted
+        ({"start": "June", "end": "2025-06-03"}, "start: enter a date"),
+        ({"start": "2025-06-01", "end": "2025-06-03", "period": "forever"}, "period must be one of"),
+        ({"start": "2025-06-01", "end": "2025-06-03", "format": "pdf"}, "format must be"),
+        ({"start": "2025-06-01", "end": "2025-06-03", "usage_point": "x"}, "usage_point"),
+        ({"start": "2025-06-01", "end": "2025-06-03", "usage_point": []}, "usage_point: choose at least one"),
+    ],
+)
 def test_bad_requests_are_refused_with_a_message_and_no_file(client, app, form, field):
     login(client)
     demo = customer(app)
@@ -330,7 +370,10 @@ def test_a_period_longer_than_the_allowed_span_is_refused(client, app, monkeypat
 
 def customer_usage_point_ids(app, c) -> list[int]:
     with sb_of(app).db.sessions() as s:
-        return [u.id for u in s.scalars(select(UsagePoint).where(UsagePoint.customer_id == c.id).order_by(UsagePoint.number))]
+        return [
+            u.id
+            for u in s.scalars(select(UsagePoint).where(UsagePoint.customer_id == c.id).order_by(UsagePoint.number))
+        ]
 
 
 def test_another_customers_usage_point_is_404(client, app):
@@ -347,10 +390,14 @@ def test_download_requires_sign_in(client):
 
 # --- sharing ------------------------------------------------------------------------------
 
+
 def _demo_authorization(app, slug="bayview") -> Authorization:
     with sb_of(app).db.sessions() as s:
-        return s.scalars(select(Authorization).join(Authorization.customer)
-                         .where(Customer.username == "demo", Customer.utility.has(slug=slug))).one()
+        return s.scalars(
+            select(Authorization)
+            .join(Authorization.customer)
+            .where(Customer.username == "demo", Customer.utility.has(slug=slug))
+        ).one()
 
 
 def test_sharing_lists_authorizations_and_the_directory(client, app):
@@ -378,8 +425,13 @@ def test_revoke_has_a_confirm_step_and_ends_access_at_once(client, app, clock):
         assert a.status == "revoked" and a.ended_at == clock.now().replace(tzinfo=None)
     html = text(client.get("/dc/bayview/sharing"))
     assert "no longer be able" not in html and "can no longer get your data" in html
-    assert 'id="no-authorizations"' in html and f'data-authorization="{auth.id}"' in html.split('id="past-authorizations"')[1]
-    again = client.post(f"/dc/bayview/sharing/{auth.id}/revoke", data={"csrf_token": token(client)}, follow_redirects=True)
+    assert (
+        'id="no-authorizations"' in html
+        and f'data-authorization="{auth.id}"' in html.split('id="past-authorizations"')[1]
+    )
+    again = client.post(
+        f"/dc/bayview/sharing/{auth.id}/revoke", data={"csrf_token": token(client)}, follow_redirects=True
+    )
     assert "already ended" in text(again)
 
 
@@ -394,9 +446,12 @@ def test_another_customers_authorization_is_404(client, app):
 
 # --- moving -------------------------------------------------------------------------------
 
+
 def moving_post(client, day, confirm="1"):
-    return client.post("/dc/bayview/moving", data={"csrf_token": token(client, "/dc/bayview/moving"),
-                                                   "moving_day": day, "confirm": confirm})
+    return client.post(
+        "/dc/bayview/moving",
+        data={"csrf_token": token(client, "/dc/bayview/moving"), "moving_day": day, "confirm": confirm},
+    )
 
 
 def test_moving_ends_service_and_authorizations_then_closes_the_account(client, app, clock):
@@ -422,12 +477,15 @@ def test_moving_ends_service_and_authorizations_then_closes_the_account(client, 
     assert "already ends" in text(moving_post(client, "2025-09-01"))
 
 
-@pytest.mark.parametrize("day, confirm, message", [
-    ("2025-07-14", "1", "cannot be in the past"),
-    ("2025-12-01", "1", "at most 90 days ahead"),
-    ("someday", "1", "moving_day: enter a date"),
-    ("2025-08-01", "", "confirm: tick the box"),
-])
+@pytest.mark.parametrize(
+    "day, confirm, message",
+    [
+        ("2025-07-14", "1", "cannot be in the past"),
+        ("2025-12-01", "1", "at most 90 days ahead"),
+        ("someday", "1", "moving_day: enter a date"),
+        ("2025-08-01", "", "confirm: tick the box"),
+    ],
+)
 def test_bad_moving_requests_change_nothing(client, app, day, confirm, message):
     login(client)
     r = moving_post(client, day, confirm)
@@ -448,8 +506,9 @@ def test_moving_today_closes_the_account_at_once(client, app):
 def test_the_directory_leaves_out_blocked_third_parties(client, app):
     login(client)
     with sb_of(app).db.transaction() as s:
-        s.scalars(select(Application).where(Application.utility.has(slug="bayview"),
-                                              Application.role == "third_party")).one().status = "blocked"
+        s.scalars(
+            select(Application).where(Application.utility.has(slug="bayview"), Application.role == "third_party")
+        ).one().status = "blocked"
     html = text(client.get("/dc/bayview/sharing"))
     assert "Demo Energy App" not in html.split('id="directory"')[1]
     assert "blocked by BPL" in html
@@ -458,11 +517,13 @@ def test_the_directory_leaves_out_blocked_third_parties(client, app):
 def test_csrf_covers_html_forms_but_not_the_machine_endpoints(app):
     """The token and revocation endpoints, the ESPI API and the control API authenticate
     otherwise; every other POST (HTML forms, e.g. OAuth consent) needs the token."""
-    probes = {"/dc/<slug>/espi/1_1/resource/csrf-probe": "/dc/bayview/espi/1_1/resource/csrf-probe",
-              "/sandbox-api/csrf-probe": "/sandbox-api/csrf-probe",
-              "/dc/<slug>/oauth/revoke/csrf-probe": "/dc/bayview/oauth/revoke/csrf-probe",
-              "/dc/<slug>/oauth/authorize/csrf-probe": "/dc/bayview/oauth/authorize/csrf-probe",
-              "/dc/<slug>/tokenish/csrf-probe": "/dc/bayview/tokenish/csrf-probe"}
+    probes = {
+        "/dc/<slug>/espi/1_1/resource/csrf-probe": "/dc/bayview/espi/1_1/resource/csrf-probe",
+        "/sandbox-api/csrf-probe": "/sandbox-api/csrf-probe",
+        "/dc/<slug>/oauth/revoke/csrf-probe": "/dc/bayview/oauth/revoke/csrf-probe",
+        "/dc/<slug>/oauth/authorize/csrf-probe": "/dc/bayview/oauth/authorize/csrf-probe",
+        "/dc/<slug>/tokenish/csrf-probe": "/dc/bayview/tokenish/csrf-probe",
+    }
     for rule in probes:
         app.add_url_rule(rule, rule, lambda slug=None: "reached", methods=["POST"])
     client = app.test_client()

@@ -1,5 +1,6 @@
 """Dynamic registration over real HTTP against the real run.py: register, then manage the record
 with the registration access token, and use the issued client credentials at the token endpoint."""
+
 from __future__ import annotations
 
 import base64
@@ -35,14 +36,21 @@ def server(tmp_path_factory):
 def test_register_and_manage_over_http(server):
     register = f"{server.url}/dc/prairie/espi/1_1/register"
     # no scope: the registration gets every scope Prairie offers
-    meta = {"client_name": "Live TP", "redirect_uris": ["http://127.0.0.1:9/cb"], "contacts": ["live@tp.example"],
-            "thirdPartyNotifyUri": "http://127.0.0.1:9/notify"}
-    status, headers, body = call("POST", register, json.dumps(meta).encode(),
-                                 {"Content-Type": "application/json", "Accept": "application/json"})
+    meta = {
+        "client_name": "Live TP",
+        "redirect_uris": ["http://127.0.0.1:9/cb"],
+        "contacts": ["live@tp.example"],
+        "thirdPartyNotifyUri": "http://127.0.0.1:9/notify",
+    }
+    status, headers, body = call(
+        "POST", register, json.dumps(meta).encode(), {"Content-Type": "application/json", "Accept": "application/json"}
+    )
     assert status == 201, body
     reg = json.loads(body)
     assert headers["Cache-Control"] == "no-store" and headers["Location"] == reg["registration_client_uri"]
-    assert reg["registration_client_uri"].startswith(f"{server.url}/dc/prairie/espi/1_1/resource/ApplicationInformation/")
+    assert reg["registration_client_uri"].startswith(
+        f"{server.url}/dc/prairie/espi/1_1/resource/ApplicationInformation/"
+    )
     auth = {"Authorization": f"Bearer {reg['registration_access_token']}"}
 
     status, headers, body = call("GET", reg["registration_client_uri"], headers=auth)
@@ -59,20 +67,28 @@ def test_register_and_manage_over_http(server):
     assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
 
     changed = dict(meta, client_name="Live TP renamed", redirect_uris=["http://127.0.0.1:9/cb2"])
-    status, _, body = call("PUT", reg["registration_client_uri"], json.dumps(changed).encode(),
-                           {**auth, "Content-Type": "application/json", "Accept": "application/json"})
+    status, _, body = call(
+        "PUT",
+        reg["registration_client_uri"],
+        json.dumps(changed).encode(),
+        {**auth, "Content-Type": "application/json", "Accept": "application/json"},
+    )
     assert status == 200 and json.loads(body)["client_name"] == "Live TP renamed"
     assert json.loads(body)["redirect_uris"] == ["http://127.0.0.1:9/cb2"]
     bad = dict(changed, redirect_uris=["http://127.0.0.1:9/cb#f"])
-    status, _, body = call("PUT", reg["registration_client_uri"], json.dumps(bad).encode(),
-                           {**auth, "Content-Type": "application/json"})
+    status, _, body = call(
+        "PUT", reg["registration_client_uri"], json.dumps(bad).encode(), {**auth, "Content-Type": "application/json"}
+    )
     assert status == 400 and json.loads(body)["error"] == "invalid_redirect_uri"
 
     # the issued credentials work at the OAuth server's token endpoint
     basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
-    status, _, body = call("POST", f"{server.url}/dc/prairie/oauth/token",
-                           urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
-                           {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+    status, _, body = call(
+        "POST",
+        f"{server.url}/dc/prairie/oauth/token",
+        urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 200, body
     access = json.loads(body)["access_token"]
     # ... but an access token does not manage the registration
@@ -83,7 +99,10 @@ def test_register_and_manage_over_http(server):
     assert status == 204 and body == b""
     status, _, _ = call("GET", reg["registration_client_uri"], headers=auth)
     assert status == 401  # its registration token went with it, and tokens are judged first
-    status, _, body = call("POST", f"{server.url}/dc/prairie/oauth/token",
-                           urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
-                           {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+    status, _, body = call(
+        "POST",
+        f"{server.url}/dc/prairie/oauth/token",
+        urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 401 and json.loads(body)["error"] == "invalid_client"

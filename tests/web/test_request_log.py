@@ -1,6 +1,7 @@
 """The request log: every call to a utility's ESPI API is kept with its time (sandbox clock),
 method, path, token kind, status and refusal reason, and shown to the third party whose token
 made it (the developer portal, the control API), never to another one."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +26,11 @@ def requests_of(client, **query) -> list[dict]:
 
 
 def test_calls_are_logged_with_their_answer_and_reason(client, clock):
-    t = client.post("/sandbox-api/authorizations", headers=H, json={
-        "utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE}).get_json()
+    t = client.post(
+        "/sandbox-api/authorizations",
+        headers=H,
+        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE},
+    ).get_json()
     sid = t["authorization_id"]
     bearer = {"Authorization": f"Bearer {t['access_token']}"}
     assert client.get(f"{R}/Subscription/{sid}/UsagePoint?depth=2", headers=bearer).status_code == 200
@@ -40,8 +44,10 @@ def test_calls_are_logged_with_their_answer_and_reason(client, clock):
         ("GET", f"{R}/Subscription/{sid}/UsagePoint?depth=2", 200, None, "customer", "demo-third-party"),
     ]
     assert calls[1]["at"] == "2025-07-15T20:30:00Z" and calls[2]["at"] == "2025-07-15T18:30:00Z"  # the sandbox clock
-    assert [c["path"] for c in requests_of(client, client_id="demo-third-party", utility="bayview")] == \
-        [calls[1]["path"], calls[2]["path"]]
+    assert [c["path"] for c in requests_of(client, client_id="demo-third-party", utility="bayview")] == [
+        calls[1]["path"],
+        calls[2]["path"],
+    ]
     assert requests_of(client, client_id="nobody") == []
     assert len(requests_of(client, utility="bayview", limit=1)) == 1
     for bad in ({"limit": "0"}, {"limit": "many"}, {"limit": "1001"}):
@@ -91,13 +97,14 @@ def test_the_developer_portal_shows_only_its_own_calls(app, client):
     own = {"Authorization": f"Bearer {r.get_json()['access_token']}"}
     assert client.get(f"{R}/ReadServiceStatus", headers=own).status_code == 200
     assert client.get(f"{R}/Batch/Subscription/x", headers=own).status_code == 403
-    demo = client.post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
-                       auth=("demo-third-party", "demo-secret")).get_json()
+    demo = client.post(
+        "/dc/bayview/oauth/token", data={"grant_type": "client_credentials"}, auth=("demo-third-party", "demo-secret")
+    ).get_json()
     client.get(f"{R}/Authorization?secret-of-another=1", headers={"Authorization": f"Bearer {demo['access_token']}"})
     html = text(client.get(f"/dc/bayview/developer/apps/{mine.id}"))
-    log = html[html.index('id="request-log"'):]
-    log = log[:log.index("</section>")]  # the request log's section only
-    rows = re.findall(r"<code>(GET [^<]+)</code>", log[log.index("<table"):])
+    log = html[html.index('id="request-log"') :]
+    log = log[: log.index("</section>")]  # the request log's section only
+    rows = re.findall(r"<code>(GET [^<]+)</code>", log[log.index("<table") :])
     assert rows == ["GET /Batch/Subscription/x", "GET /ReadServiceStatus"]
     assert "wrong_token_kind" in log and "secret-of-another" not in log
 

@@ -8,6 +8,7 @@ the demo app's), path arguments filled from the seeded world and the answers fol
 - CORS only under the resource root, for any origin and without credentials; no route echoes an
   Origin or allows credentials, and the registration endpoint refuses another site's page.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,51 +31,113 @@ RESOURCE = re.compile(r"^/dc/[^/]+/espi/1_1/resource/")
 SAFE_REFERRER_POLICIES = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
 ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 # pages the walk must have seen rendered (200, HTML), or it proves little
-MUST_RENDER = {"oauth.authorize", "site.home", "control.index", "portal.home", "portal.sharing", "portal.download_form",
-               "portal.moving_form", "portal.revoke_confirm", "oauth.third_party_list", "admin.home",
-               "admin.applications", "admin.customer", "developer.home", "developer.show_app", "developer.edit_app",
-               "developer.new_app", "developer.terms"}
+MUST_RENDER = {
+    "oauth.authorize",
+    "site.home",
+    "control.index",
+    "portal.home",
+    "portal.sharing",
+    "portal.download_form",
+    "portal.moving_form",
+    "portal.revoke_confirm",
+    "oauth.third_party_list",
+    "admin.home",
+    "admin.applications",
+    "admin.customer",
+    "developer.home",
+    "developer.show_app",
+    "developer.edit_app",
+    "developer.new_app",
+    "developer.terms",
+}
 
 
 # --- the world's values for every path argument ------------------------------------------------
+
 
 def _values(app, client) -> dict[str, str]:
     """Every path argument of the route table, from the seeded world: the demo customer, a developer's
     application (registered here) with an authorization and its notification."""
     sign_in(client)
-    client.post("/dc/bayview/admin/login", data={"csrf_token": csrf(text(client.get("/dc/bayview/admin/"))),
-                                                 "username": "staff", "password": "staff"})
+    client.post(
+        "/dc/bayview/admin/login",
+        data={"csrf_token": csrf(text(client.get("/dc/bayview/admin/"))), "username": "staff", "password": "staff"},
+    )
     page = text(client.get("/dc/bayview/developer/"))
-    assert client.post("/dc/bayview/developer/signup", data={"csrf_token": csrf(page), "name": "Ann",
-                       "email": "ann@example.com", "password": "correct horse"}).status_code == 303
-    form = {"name": "Watt Watcher", "contact_email": "ann@example.com", "redirect_uris": "https://ww.example.com/cb",
-            "notify_uri": "https://ww.example.com/notify", "scopes": offered(sb_of(app).world)[:1]}
+    assert (
+        client.post(
+            "/dc/bayview/developer/signup",
+            data={"csrf_token": csrf(page), "name": "Ann", "email": "ann@example.com", "password": "correct horse"},
+        ).status_code
+        == 303
+    )
+    form = {
+        "name": "Watt Watcher",
+        "contact_email": "ann@example.com",
+        "redirect_uris": "https://ww.example.com/cb",
+        "notify_uri": "https://ww.example.com/notify",
+        "scopes": offered(sb_of(app).world)[:1],
+    }
     new = text(client.get("/dc/bayview/developer/apps/new"))
     assert client.post("/dc/bayview/developer/apps/new", data={**form, "csrf_token": csrf(new)}).status_code == 201
     with sb_of(app).db.sessions() as s:
         dev_app = s.scalars(select(Application).where(Application.name == "Watt Watcher")).one()
         demo = s.scalars(select(Customer).where(Customer.utility.has(slug="bayview"), Customer.number == 0)).one()
         point = demo.usage_points[0].uuid
-    r = client.post("/sandbox-api/authorizations", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                    json={"utility": "bayview", "customer": "demo", "client_id": dev_app.client_id,
-                          "scope": dev_app.scopes[0]})
+    r = client.post(
+        "/sandbox-api/authorizations",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        json={"utility": "bayview", "customer": "demo", "client_id": dev_app.client_id, "scope": dev_app.scopes[0]},
+    )
     assert r.status_code == 200, r.data
     with sb_of(app).db.sessions() as s:
         auth = s.scalars(select(Authorization).where(Authorization.uuid == r.get_json()["authorization_id"])).one()
         notification = s.scalar(select(func.max(Notification.id)))  # the authorization's, to the app's notify URI
     assert notification is not None
-    return {"slug": "bayview", "customer_uuid": demo.uuid, "customer_id": str(demo.id), "username": "demo",
-            "app_id": str(dev_app.id), "application_id": dev_app.uuid, "client_id": dev_app.client_id,
-            "action": "hold", "auth_id": str(auth.id), "authorization_id": auth.uuid,
-            "subscription_id": auth.subscription_uuid, "retail_customer_id": demo.uuid, "usage_point_id": point,
-            "notification_id": str(notification), "bulk_id": dev_app.client_id, "filename": "css/sandbox.css",
-            "rest": "nothing-here", "meter_reading_id": "1", "interval_block_id": "1", "reading_type_id": "1",
-            "local_time_parameters_id": "1", "quality_summary_id": "1", "usage_summary_id": "1", "statement_id": "1",
-            **{name: "1" for name in ("customer_account_id", "customer_agreement_id", "service_location_id",
-                                      "service_supplier_id", "meter_id", "end_device_id", "program_date_id_mappings_id")}}
+    return {
+        "slug": "bayview",
+        "customer_uuid": demo.uuid,
+        "customer_id": str(demo.id),
+        "username": "demo",
+        "app_id": str(dev_app.id),
+        "application_id": dev_app.uuid,
+        "client_id": dev_app.client_id,
+        "action": "hold",
+        "auth_id": str(auth.id),
+        "authorization_id": auth.uuid,
+        "subscription_id": auth.subscription_uuid,
+        "retail_customer_id": demo.uuid,
+        "usage_point_id": point,
+        "notification_id": str(notification),
+        "bulk_id": dev_app.client_id,
+        "filename": "css/sandbox.css",
+        "rest": "nothing-here",
+        "meter_reading_id": "1",
+        "interval_block_id": "1",
+        "reading_type_id": "1",
+        "local_time_parameters_id": "1",
+        "quality_summary_id": "1",
+        "usage_summary_id": "1",
+        "statement_id": "1",
+        **{
+            name: "1"
+            for name in (
+                "customer_account_id",
+                "customer_agreement_id",
+                "service_location_id",
+                "service_supplier_id",
+                "meter_id",
+                "end_device_id",
+                "program_date_id_mappings_id",
+            )
+        },
+    }
 
 
-QUERIES = {"oauth.authorize": urlsplit(authorize_url()).query, "oauth.scope_selection_list": "ThirdPartyID=demo-third-party"}
+QUERIES = {
+    "oauth.authorize": urlsplit(authorize_url()).query,
+    "oauth.scope_selection_list": "ThirdPartyID=demo-third-party",
+}
 
 
 def _url(rule, values: dict[str, str]) -> str:
@@ -82,6 +145,7 @@ def _url(rule, values: dict[str, str]) -> str:
         name = m.group(1)
         assert name in values, f"{rule.rule}: no value for the path argument {name!r}; add one to _values"
         return quote(values[name], safe="/")
+
     url = ARGUMENT.sub(fill, rule.rule)
     return url + ("?" + QUERIES[rule.endpoint] if rule.endpoint in QUERIES else "")
 
@@ -109,6 +173,7 @@ def _walk(client, url: str, method: str, data: dict | None):
 
 # --- what an answer must carry ---------------------------------------------------------------------
 
+
 class _Markup(HTMLParser):
     """What in a page its CSP would block: inline styles, scripts and handlers, foreign stylesheets."""
 
@@ -133,7 +198,11 @@ class _Markup(HTMLParser):
 
 def _own(url: str) -> bool:
     parts = urlsplit(url)
-    return parts.netloc in ("", "localhost") and parts.scheme in ("", "http") and url.startswith(("/", "http://localhost/"))
+    return (
+        parts.netloc in ("", "localhost")
+        and parts.scheme in ("", "http")
+        and url.startswith(("/", "http://localhost/"))
+    )
 
 
 def csp(header: str) -> dict[str, list[str]]:
@@ -171,6 +240,7 @@ def check_cors(r, where: str) -> None:
 
 # --- the walks ---------------------------------------------------------------------------------------
 
+
 def _rules(app):
     return sorted(((rule, m) for rule in app.url_map.iter_rules() for m in _methods(rule)), key=_order)
 
@@ -204,8 +274,14 @@ def test_every_route_gives_cors_only_under_the_resource_root_and_never_with_cred
     before = app_count(app)
     for rule, method in _rules(app):
         url = _url(rule, values)
-        pre = client.options(url, headers={"Origin": EVIL, "Access-Control-Request-Method": method,
-                                           "Access-Control-Request-Headers": "Authorization, Content-Type"})
+        pre = client.options(
+            url,
+            headers={
+                "Origin": EVIL,
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": "Authorization, Content-Type",
+            },
+        )
         check_cors(pre, f"OPTIONS {url}")
         if RESOURCE.match(url):
             allowed = {m.strip() for m in pre.headers["Access-Control-Allow-Methods"].split(",")}
@@ -240,13 +316,21 @@ METADATA = {"client_name": "Lurker", "redirect_uris": ["https://lurker.example/c
 
 def test_a_page_of_another_site_cannot_register_or_read_a_secret(app, client):
     before = app_count(app)
-    pre = client.options("/dc/bayview/espi/1_1/register", headers={
-        "Origin": EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Content-Type"})
+    pre = client.options(
+        "/dc/bayview/espi/1_1/register",
+        headers={
+            "Origin": EVIL,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Content-Type",
+        },
+    )
     assert "Access-Control-Allow-Origin" not in pre.headers  # the browser never sends the POST
     for ctype in ("application/json", "text/plain"):  # text/plain: a "simple" request, sent without asking
-        r = client.post("/dc/bayview/espi/1_1/register", headers={"Origin": EVIL, "Content-Type": ctype,
-                                                                  "Accept": "application/json"},
-                        data=json.dumps(METADATA))
+        r = client.post(
+            "/dc/bayview/espi/1_1/register",
+            headers={"Origin": EVIL, "Content-Type": ctype, "Accept": "application/json"},
+            data=json.dumps(METADATA),
+        )
         assert r.status_code == 403 and r.headers["X-Sandbox-Reason"] == "cross_origin", r.data
         assert "Origin" in r.get_json()["error_description"] and "client_secret" not in text(r)
         assert "Access-Control-Allow-Origin" not in r.headers
@@ -255,16 +339,19 @@ def test_a_page_of_another_site_cannot_register_or_read_a_secret(app, client):
 
 def test_a_program_and_the_sandboxs_own_pages_still_register(app, client):
     for headers in ({}, {"Origin": "http://localhost"}):
-        r = client.post("/dc/bayview/espi/1_1/register", json=METADATA,
-                        headers={"Accept": "application/json", **headers})
+        r = client.post(
+            "/dc/bayview/espi/1_1/register", json=METADATA, headers={"Accept": "application/json", **headers}
+        )
         assert r.status_code == 201 and r.get_json()["client_secret"], r.data
         assert "Access-Control-Allow-Origin" not in r.headers
 
 
 def test_the_token_endpoint_and_the_control_api_give_no_cors(client):
-    r = client.post("/dc/bayview/oauth/token", headers={"Origin": EVIL},
-                    data={"grant_type": "client_credentials", "client_id": "demo-third-party",
-                          "client_secret": "demo-secret"})
+    r = client.post(
+        "/dc/bayview/oauth/token",
+        headers={"Origin": EVIL},
+        data={"grant_type": "client_credentials", "client_id": "demo-third-party", "client_secret": "demo-secret"},
+    )
     assert r.status_code == 200 and "access_token" in r.get_json()
     assert "Access-Control-Allow-Origin" not in r.headers
     r = client.get("/sandbox-api/clock", headers={"Origin": EVIL, "Authorization": f"Bearer {ADMIN_KEY}"})
@@ -273,10 +360,18 @@ def test_the_token_endpoint_and_the_control_api_give_no_cors(client):
 
 # --- cookies under an https public URL ----------------------------------------------------------
 
+
 @pytest.fixture
 def https_app(tmp_path, clock):
-    a = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'https.db'}", "CUSTOMERS": 1, "TESTING": True,
-                    "PUBLIC_URL": "https://sandbox.example/"}, clock=clock)
+    a = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'https.db'}",
+            "CUSTOMERS": 1,
+            "TESTING": True,
+            "PUBLIC_URL": "https://sandbox.example/",
+        },
+        clock=clock,
+    )
     yield a
     sb_of(a).db.engine.dispose()
 
@@ -285,9 +380,12 @@ def test_cookies_are_secure_under_an_https_public_url(https_app):
     client = https_app.test_client()
     page = client.get("/dc/bayview/", base_url="https://sandbox.example")
     check_answer(page, "GET /dc/bayview/ over https", secure=True)
-    r = client.post("/dc/bayview/login", base_url="https://sandbox.example",
-                    headers={"Referer": "https://sandbox.example/dc/bayview/"},
-                    data={"csrf_token": csrf(text(page)), "method": "password", "username": "demo", "password": "demo"})
+    r = client.post(
+        "/dc/bayview/login",
+        base_url="https://sandbox.example",
+        headers={"Referer": "https://sandbox.example/dc/bayview/"},
+        data={"csrf_token": csrf(text(page)), "method": "password", "username": "demo", "password": "demo"},
+    )
     assert r.status_code == 303 and r.headers.getlist("Set-Cookie")
     check_answer(r, "POST /dc/bayview/login over https", secure=True)
 

@@ -1,4 +1,5 @@
 """The sandbox's own pages and the utility directory (Flask test client)."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -39,8 +40,12 @@ def test_seeded_world_has_demo_fixtures(app):
     with db.sessions() as s:
         assert s.scalar(select(func.count(Customer.id))) == n * (3 + 1)
         for slug in ("bayview", "lakeshore", "prairie", "trillium"):
-            demo = s.scalars(select(Customer).join(Customer.utility).where(Customer.username == "demo")
-                             .where(Customer.utility.has(slug=slug))).one()
+            demo = s.scalars(
+                select(Customer)
+                .join(Customer.utility)
+                .where(Customer.username == "demo")
+                .where(Customer.utility.has(slug=slug))
+            ).one()
             commodities = [up.commodity for up in demo.usage_points]
             assert commodities[:2] == ["electricity", "gas"]
             assert demo.usage_points[0].params["solar_kw"] > 0

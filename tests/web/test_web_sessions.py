@@ -1,6 +1,7 @@
 """Sign-ins kept on the server: a cookie copied before a sign-out (or a reset of the world) signs
 nobody in afterwards, and the check costs one primary-key lookup per request that relies on a
 sign-in and none for an ESPI call."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,15 +20,19 @@ COOKIE = "session"
 
 
 def staff_sign_in(client, slug="bayview"):
-    r = client.post(f"/dc/{slug}/admin/login", data={"csrf_token": csrf(text(client.get(f"/dc/{slug}/admin/"))),
-                                                     "username": "staff", "password": "staff"})
+    r = client.post(
+        f"/dc/{slug}/admin/login",
+        data={"csrf_token": csrf(text(client.get(f"/dc/{slug}/admin/"))), "username": "staff", "password": "staff"},
+    )
     assert r.status_code == 303
 
 
 def developer_sign_up(client, slug="bayview"):
     page = text(client.get(f"/dc/{slug}/developer/"))
-    r = client.post(f"/dc/{slug}/developer/signup", data={"csrf_token": csrf(page), "name": "Ann",
-                                                          "email": "ann@example.com", "password": "correct horse"})
+    r = client.post(
+        f"/dc/{slug}/developer/signup",
+        data={"csrf_token": csrf(page), "name": "Ann", "email": "ann@example.com", "password": "correct horse"},
+    )
     assert r.status_code == 303
 
 
@@ -103,8 +108,15 @@ def test_a_control_api_reset_ends_every_sign_in(app, client):
 
 
 def _app_on(path, **config):
-    return create_app({"DATABASE_URL": f"sqlite:///{path}", "CUSTOMERS": 1, "TESTING": True,
-                       "SECRET_KEY": "kept-across-resets", **config})
+    return create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{path}",
+            "CUSTOMERS": 1,
+            "TESTING": True,
+            "SECRET_KEY": "kept-across-resets",
+            **config,
+        }
+    )
 
 
 @pytest.mark.parametrize("how", ["--reset", "flask reset"])
@@ -129,7 +141,9 @@ def test_a_reset_at_start_or_from_the_command_line_ends_every_sign_in(tmp_path, 
 def test_a_sign_in_ends_after_the_session_lifetime(app, client):
     sign_in(client)
     assert signed_in(client, "/dc/bayview/sharing")
-    old = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - app.permanent_session_lifetime - dt.timedelta(seconds=1)
+    old = (
+        dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - app.permanent_session_lifetime - dt.timedelta(seconds=1)
+    )
     with sb_of(app).db.transaction() as s:
         s.execute(update(WebSession).values(signed_in_at=old))
     assert not signed_in(client, "/dc/bayview/sharing")
@@ -152,8 +166,9 @@ def test_a_sign_in_costs_one_lookup_and_an_espi_call_none(app, client):
         statements.append(statement)
 
     sign_in(client)
-    token = client.post("/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
-                        headers={"Authorization": BASIC}).get_json()["access_token"]
+    token = client.post(
+        "/dc/bayview/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": BASIC}
+    ).get_json()["access_token"]
     event.listen(engine, "before_cursor_execute", seen)
     try:
         assert signed_in(client, "/dc/bayview/sharing")
@@ -167,8 +182,10 @@ def test_a_sign_in_costs_one_lookup_and_an_espi_call_none(app, client):
 
 
 def test_sign_ins_end_on_postgresql_too(postgres_url, clock):  # noqa: F811  (the session's throw-away cluster)
-    app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "TESTING": True,
-                      "ADMIN_KEY": ADMIN_KEY}, clock=clock)
+    app = create_app(
+        {"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "TESTING": True, "ADMIN_KEY": ADMIN_KEY},
+        clock=clock,
+    )
     try:
         client = app.test_client()
         sign_in(client)

@@ -17,6 +17,7 @@ Only third parties with a notification URI are notified, never for an authorizat
 not active at the time (revoked, denied, expired or not begun) nor while the third party is
 on hold or blocked. Each announcement is part of the transaction of its change.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,19 +69,31 @@ def _target(root: str, auth: Authorization) -> str:
     """Where a third party reads an authorization's data: its bulk's URL for a scope with a BR
     term, else its subscription's."""
     bulk = bulk_request_of(auth)
-    return urls.href(root, "BatchBulk", bulk_id=bulk) if bulk else \
-        urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
+    return (
+        urls.href(root, "BatchBulk", bulk_id=bulk)
+        if bulk
+        else urls.href(root, "BatchSubscription", subscription_id=auth.subscription_uuid)
+    )
 
 
 def _bounded(base: str, span: Span | None) -> str:
     if span is None:
         return base
-    return base + "?" + urlencode({"published-min": iso(span.start), "published-max": iso(span.end)},
-                                  safe=":", quote_via=quote)
+    return (
+        base
+        + "?"
+        + urlencode({"published-min": iso(span.start), "published-max": iso(span.end)}, safe=":", quote_via=quote)
+    )
 
 
-def _batch_lists(s: Session, root: str, found: Iterable[tuple[Authorization, Span | None]], event: str,
-                 at: dt.datetime, real: dt.datetime | None) -> list[int]:
+def _batch_lists(
+    s: Session,
+    root: str,
+    found: Iterable[tuple[Authorization, Span | None]],
+    event: str,
+    at: dt.datetime,
+    real: dt.datetime | None,
+) -> list[int]:
     """One notification per third party: its subscriptions' URIs, a bulk's once (its span the union)."""
     per_app: dict[int, tuple[Application, dict[str, Span | None]]] = {}
     for auth, span in found:
@@ -89,12 +102,15 @@ def _batch_lists(s: Session, root: str, found: Iterable[tuple[Authorization, Spa
         base = _target(root, auth)
         if base in targets:  # a bulk named by several authorizations
             old = targets[base]
-            targets[base] = None if old is None or span is None else Span(min(old.start, span.start),
-                                                                          max(old.end, span.end))
+            targets[base] = (
+                None if old is None or span is None else Span(min(old.start, span.start), max(old.end, span.end))
+            )
         else:
             targets[base] = span
-    made = [enqueue(s, app, event, [_bounded(base, span) for base, span in targets.items()], at, real)
-            for app, targets in per_app.values()]
+    made = [
+        enqueue(s, app, event, [_bounded(base, span) for base, span in targets.items()], at, real)
+        for app, targets in per_app.values()
+    ]
     s.flush()
     return [n.id for n in made]
 
@@ -110,11 +126,17 @@ def batch_later(db: Database, application_id: int, uris: list[str], at: dt.datet
         s.execute(update(Application).where(Application.id == application_id).values(id=Application.id))
         app = s.get(Application, application_id)
         if app is None or not app.notify_uri:
-            raise Refused("this utility answers a subscription's batch asynchronously: the data is announced to the "
-                          "application's notification URI, and it has none (set one in the developer portal)")
-        earlier = s.scalars(select(Notification).where(Notification.application_id == application_id,
-                                                       Notification.event == BATCH_READY,
-                                                       Notification.state.in_((PENDING, DELIVERED)))).all()
+            raise Refused(
+                "this utility answers a subscription's batch asynchronously: the data is announced to the "
+                "application's notification URI, and it has none (set one in the developer portal)"
+            )
+        earlier = s.scalars(
+            select(Notification).where(
+                Notification.application_id == application_id,
+                Notification.event == BATCH_READY,
+                Notification.state.in_((PENDING, DELIVERED)),
+            )
+        ).all()
         same = [n for n in earlier if list(n.uris) == uris]
         if any(n.state == DELIVERED for n in same):
             return True
@@ -129,10 +151,13 @@ def _active(auth: Authorization, now: dt.datetime) -> bool:
 
 # --- data published -------------------------------------------------------------------------
 
+
 def mark_all(s: Session, world: WorldDef, clock: Clock) -> None:
     """Every utility's mark at its published end now (a new world announces nothing it was born with)."""
     for utility in s.scalars(select(Utility)):
-        s.merge(PublicationMark(utility_id=utility.id, through=clock.published_end(world.utility(utility.slug).time_zone)))
+        s.merge(
+            PublicationMark(utility_id=utility.id, through=clock.published_end(world.utility(utility.slug).time_zone))
+        )
 
 
 def _block_start(day: dt.date, block: str) -> dt.date:
@@ -148,21 +173,43 @@ def _synthetic_shares(s: Session, auth_ids: list[int]) -> set[int]:
     """The authorizations sharing a usage point whose data the clock makes (not only imported ones)."""
     if not auth_ids:
         return set()
-    q = (select(shares.c.authorization_id).join(UsagePoint, UsagePoint.id == shares.c.usage_point_id)
-         .where(shares.c.authorization_id.in_(auth_ids), UsagePoint.source_uuid.is_(None))
-         .group_by(shares.c.authorization_id).having(func.count() > 0))
+    q = (
+        select(shares.c.authorization_id)
+        .join(UsagePoint, UsagePoint.id == shares.c.usage_point_id)
+        .where(shares.c.authorization_id.in_(auth_ids), UsagePoint.source_uuid.is_(None))
+        .group_by(shares.c.authorization_id)
+        .having(func.count() > 0)
+    )
     return set(s.scalars(q))
 
 
-def _published(s: Session, world: WorldDef, utility_id: int, tz: str, first: dt.date, end: dt.date,
-               root: str, at: dt.datetime, real: dt.datetime | None) -> list[int]:
+def _published(
+    s: Session,
+    world: WorldDef,
+    utility_id: int,
+    tz: str,
+    first: dt.date,
+    end: dt.date,
+    root: str,
+    at: dt.datetime,
+    real: dt.datetime | None,
+) -> list[int]:
     """Announce the local days first <= day < end of one utility."""
-    auths = list(s.scalars(select(Authorization).join(Application, Authorization.application_id == Application.id)
-                           .where(Authorization.utility_id == utility_id, Authorization.customer_id.is_not(None),
-                                  Authorization.status == AuthState.ACTIVE, Application.notify_uri.is_not(None),
-                                  Application.role == ClientRole.THIRD_PARTY)
-                           .options(joinedload(Authorization.application), joinedload(Authorization.customer))
-                           .order_by(Authorization.id)))
+    auths = list(
+        s.scalars(
+            select(Authorization)
+            .join(Application, Authorization.application_id == Application.id)
+            .where(
+                Authorization.utility_id == utility_id,
+                Authorization.customer_id.is_not(None),
+                Authorization.status == AuthState.ACTIVE,
+                Application.notify_uri.is_not(None),
+                Application.role == ClientRole.THIRD_PARTY,
+            )
+            .options(joinedload(Authorization.application), joinedload(Authorization.customer))
+            .order_by(Authorization.id)
+        )
+    )
     auths = [a for a in auths if _active(a, at)]
     synthetic = _synthetic_shares(s, [a.id for a in auths])
     found = []
@@ -187,33 +234,48 @@ def publish(db: Database, clock: Clock, world: WorldDef, base_url: str, real: dt
     with clock.pinned():
         at = clock.now()
         with db.sessions() as s:
-            marks = [(m.utility_id, m.through, slug) for m, slug in
-                     s.execute(select(PublicationMark, Utility.slug).join(Utility))]
+            marks = [
+                (m.utility_id, m.through, slug)
+                for m, slug in s.execute(select(PublicationMark, Utility.slug).join(Utility))
+            ]
         for utility_id, through, slug in marks:
             u = world.utility(slug)
             end = clock.published_end(u.time_zone)
             if end == through:
                 continue
             with db.transaction() as s:
-                moved = s.connection().execute(update(PublicationMark).where(PublicationMark.utility_id == utility_id,
-                                                                PublicationMark.through == through)
-                                  .values(through=end)).rowcount
+                moved = (
+                    s.connection()
+                    .execute(
+                        update(PublicationMark)
+                        .where(PublicationMark.utility_id == utility_id, PublicationMark.through == through)
+                        .values(through=end)
+                    )
+                    .rowcount
+                )
                 if moved and end > through:
-                    made += _published(s, world, utility_id, u.time_zone, through, end,
-                                       urls.resource_root(base_url, slug), at, real)
+                    made += _published(
+                        s, world, utility_id, u.time_zone, through, end, urls.resource_root(base_url, slug), at, real
+                    )
     return made
 
 
 # --- data uploaded, authorization granted ---------------------------------------------------
 
-def uploaded(s: Session, customer_id: int, usage_point_ids: list[int], start: int, end: int, root: str,
-             at: dt.datetime) -> list[int]:
+
+def uploaded(
+    s: Session, customer_id: int, usage_point_ids: list[int], start: int, end: int, root: str, at: dt.datetime
+) -> list[int]:
     """Announce readings uploaded for a customer's usage points (epoch seconds, [start, end])."""
     if not usage_point_ids or end <= start:
         return []
     sharing = select(shares.c.authorization_id).where(shares.c.usage_point_id.in_(usage_point_ids))
-    q = (select(Authorization).where(Authorization.id.in_(sharing), Authorization.customer_id == customer_id)
-         .options(joinedload(Authorization.application)).order_by(Authorization.id))
+    q = (
+        select(Authorization)
+        .where(Authorization.id.in_(sharing), Authorization.customer_id == customer_id)
+        .options(joinedload(Authorization.application))
+        .order_by(Authorization.id)
+    )
     found = [(a, Span(start, end)) for a in s.scalars(q) if _active(a, at)]
     return _batch_lists(s, root, found, UPLOADED, at, None) if found else []
 

@@ -8,6 +8,7 @@ The attempt is recorded only while the lease is still the worker's, so each noti
 POSTed once per attempt. A worker killed between its POST and its record may leave an attempt
 that is made again after LEASE seconds (at least once, never lost).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,15 +45,30 @@ def claim_due(db: Database, owner: str, now: dt.datetime, limit: int = 64) -> li
         if not ids:
             return []
         # the condition again in the UPDATE: another worker may have taken some since the SELECT
-        s.execute(update(Notification).where(Notification.id.in_(ids), due)
-                  .values(lease_owner=owner, lease_until=now + LEASE).execution_options(synchronize_session=False))
+        s.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids), due)
+            .values(lease_owner=owner, lease_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
     with db.sessions() as s:
-        return list(s.scalars(select(Notification.id).where(Notification.lease_owner == owner, Notification.id.in_(ids))
-                              .order_by(Notification.id)))
+        return list(
+            s.scalars(
+                select(Notification.id)
+                .where(Notification.lease_owner == owner, Notification.id.in_(ids))
+                .order_by(Notification.id)
+            )
+        )
 
 
-def claim_one(db: Database, notification_id: int, owner: str, now: dt.datetime, utility_id: int | None = None,
-              application_id: int | None = None) -> None:
+def claim_one(
+    db: Database,
+    notification_id: int,
+    owner: str,
+    now: dt.datetime,
+    utility_id: int | None = None,
+    application_id: int | None = None,
+) -> None:
     """Lease one notification whatever its state (Send again); NotFound, or Busy while a worker has it."""
     q = [Notification.id == notification_id]
     if utility_id is not None:
@@ -60,8 +76,11 @@ def claim_one(db: Database, notification_id: int, owner: str, now: dt.datetime, 
     if application_id is not None:
         q.append(Notification.application_id == application_id)
     with db.transaction() as s:
-        done = s.connection().execute(update(Notification).where(*q, _free(now))
-                         .values(lease_owner=owner, lease_until=now + LEASE)).rowcount
+        done = (
+            s.connection()
+            .execute(update(Notification).where(*q, _free(now)).values(lease_owner=owner, lease_until=now + LEASE))
+            .rowcount
+        )
         if not done:
             if s.scalar(select(Notification.id).where(*q)) is None:
                 raise NotFound(f"notification {notification_id}")
@@ -71,8 +90,12 @@ def claim_one(db: Database, notification_id: int, owner: str, now: dt.datetime, 
 def release(db: Database, owner: str) -> None:
     """Give back what `owner` leased and has not tried (a worker stopping)."""
     with db.transaction() as s:
-        s.execute(update(Notification).where(Notification.lease_owner == owner)
-                  .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False))
+        s.execute(
+            update(Notification)
+            .where(Notification.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -83,18 +106,29 @@ class Attempted:
     state: str  # the notification's state after the attempt ("" if it was gone meanwhile)
 
 
-def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy: TargetPolicy,
-            real: Callable[[], dt.datetime] = real_now, timeout: float = NOTIFY_TIMEOUT, manual: bool = False,
-            pool: Executor | None = None, going_on: Callable[[], bool] | None = None) -> list[Attempted]:
+def deliver(
+    db: Database,
+    ids: list[int],
+    owner: str,
+    schedule: Schedule,
+    policy: TargetPolicy,
+    real: Callable[[], dt.datetime] = real_now,
+    timeout: float = NOTIFY_TIMEOUT,
+    manual: bool = False,
+    pool: Executor | None = None,
+    going_on: Callable[[], bool] | None = None,
+) -> list[Attempted]:
     """POST notifications this owner has leased, each to its third party's notification URI as it is
     now (together, through `pool`), then record every attempt and move each notification on, in one
     transaction; the leases end. No transaction is open while the POSTs run. Once `going_on()` is
     false (a worker stopping), the POSTs not begun are left, still leased, for the caller to release."""
     with db.sessions() as s:
-        rows = s.execute(select(Notification.id, Notification.body, Application.notify_uri, Application.status)
-                         .join(Application, Notification.application_id == Application.id)
-                         .where(Notification.id.in_(ids), Notification.lease_owner == owner)
-                         .order_by(Notification.id)).all()
+        rows = s.execute(
+            select(Notification.id, Notification.body, Application.notify_uri, Application.status)
+            .join(Application, Notification.application_id == Application.id)
+            .where(Notification.id.in_(ids), Notification.lease_owner == owner)
+            .order_by(Notification.id)
+        ).all()
 
     def post(row) -> tuple[int, str, NotifyResult] | None:
         if going_on is not None and not going_on():
@@ -102,8 +136,11 @@ def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy
         n_id, body, uri, status = row
         uri = uri or ""
         if status in SUSPENDED:
-            return n_id, uri, NotifyResult(0, 0, f"not sent: the utility has put this third party "
-                                                 f"{status.replace('_', ' ')}")
+            return (
+                n_id,
+                uri,
+                NotifyResult(0, 0, f"not sent: the utility has put this third party {status.replace('_', ' ')}"),
+            )
         if not uri:
             return n_id, uri, NotifyResult(0, 0, "no notification URI is registered")
         try:
@@ -117,15 +154,30 @@ def deliver(db: Database, ids: list[int], owner: str, schedule: Schedule, policy
     now = real()
     done: list[Attempted] = []
     with db.transaction() as s:
-        mine = {n.id: n for n in s.scalars(select(Notification).where(Notification.id.in_([r[0] for r in results]),
-                                                                     Notification.lease_owner == owner))}
+        mine = {
+            n.id: n
+            for n in s.scalars(
+                select(Notification).where(
+                    Notification.id.in_([r[0] for r in results]), Notification.lease_owner == owner
+                )
+            )
+        }
         for n_id, uri, result in results:
             n = mine.get(n_id)
             if n is None:  # gone (a reset) or no longer ours: nothing recorded
                 done.append(Attempted(n_id, uri, result, ""))
                 continue
-            s.add(DeliveryAttempt(notification_id=n.id, at=now, uri=uri[:500], status=result.status,
-                                  milliseconds=result.ms, answer=result.body, manual=manual))
+            s.add(
+                DeliveryAttempt(
+                    notification_id=n.id,
+                    at=now,
+                    uri=uri[:500],
+                    status=result.status,
+                    milliseconds=result.ms,
+                    answer=result.body,
+                    manual=manual,
+                )
+            )
             _move_on(n, result, schedule, now)
             done.append(Attempted(n.id, uri, result, n.state))
     return done
@@ -147,17 +199,31 @@ def _move_on(n: Notification, result: NotifyResult, schedule: Schedule, now: dt.
     n.lease_owner = n.lease_until = None
 
 
-def attempt(db: Database, notification_id: int, owner: str, schedule: Schedule, policy: TargetPolicy,
-            real: Callable[[], dt.datetime] = real_now, timeout: float = NOTIFY_TIMEOUT,
-            manual: bool = False) -> Attempted:
+def attempt(
+    db: Database,
+    notification_id: int,
+    owner: str,
+    schedule: Schedule,
+    policy: TargetPolicy,
+    real: Callable[[], dt.datetime] = real_now,
+    timeout: float = NOTIFY_TIMEOUT,
+    manual: bool = False,
+) -> Attempted:
     """One leased notification delivered (see `deliver`)."""
     done = deliver(db, [notification_id], owner, schedule, policy, real, timeout, manual)
     return done[0] if done else Attempted(notification_id, "", NotifyResult(0, 0, "the notification is gone"), "")
 
 
-def send_now(db: Database, notification_id: int, schedule: Schedule, policy: TargetPolicy,
-             real: Callable[[], dt.datetime] = real_now, timeout: float = NOTIFY_TIMEOUT,
-             utility_id: int | None = None, application_id: int | None = None) -> Attempted:
+def send_now(
+    db: Database,
+    notification_id: int,
+    schedule: Schedule,
+    policy: TargetPolicy,
+    real: Callable[[], dt.datetime] = real_now,
+    timeout: float = NOTIFY_TIMEOUT,
+    utility_id: int | None = None,
+    application_id: int | None = None,
+) -> Attempted:
     """Send again: one attempt now, whatever the notification's state (a delivered one is
     delivered again; a failed one answered 2xx becomes delivered). NotFound, or Busy."""
     owner = new_owner("manual")

@@ -6,6 +6,7 @@ third party's notification URI is answered 2xx (`delivered`), or until the retry
 spent (`failed`). Deliveries keep real time (a receiver is down for real seconds, whatever the
 sandbox clock says); the event's own time is sandbox time.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,11 +47,14 @@ class Schedule:
     @classmethod
     def of(cls, config: Mapping[str, Any]) -> "Schedule":
         """The schedule configured; ConfigError for one that cannot work."""
-        schedule = cls(float(config["NOTIFY_RETRY_BASE"]), float(config["NOTIFY_RETRY_CAP"]),
-                       int(config["NOTIFY_ATTEMPTS"]))
+        schedule = cls(
+            float(config["NOTIFY_RETRY_BASE"]), float(config["NOTIFY_RETRY_CAP"]), int(config["NOTIFY_ATTEMPTS"])
+        )
         if not (0 < schedule.base <= schedule.cap) or not math.isfinite(schedule.cap) or schedule.attempts < 1:
-            raise ConfigError("notification retries: NOTIFY_RETRY_BASE must be above 0 and at most NOTIFY_RETRY_CAP, "
-                              "and NOTIFY_ATTEMPTS at least 1")
+            raise ConfigError(
+                "notification retries: NOTIFY_RETRY_BASE must be above 0 and at most NOTIFY_RETRY_CAP, "
+                "and NOTIFY_ATTEMPTS at least 1"
+            )
         return schedule
 
     def delay(self, failures: int) -> float | None:
@@ -87,14 +91,30 @@ def _after_rollback(session: Session) -> None:
     session.info.pop("notifications_enqueued", None)
 
 
-def enqueue(s: Session, app: Application, event_name: str, uris: Sequence[str], at: dt.datetime,
-            real: dt.datetime | None = None, delay: float = 0) -> Notification:
+def enqueue(
+    s: Session,
+    app: Application,
+    event_name: str,
+    uris: Sequence[str],
+    at: dt.datetime,
+    real: dt.datetime | None = None,
+    delay: float = 0,
+) -> Notification:
     """A BatchList naming `uris` for `app`, due at once (or `delay` real seconds later); part of
     the caller's transaction."""
     now = real or real_now()
-    n = Notification(utility_id=app.utility_id, application_id=app.id, event=event_name, created_at=to_naive_utc(at),
-                     enqueued_at=now, uris=list(uris), body=batch_list(uris).decode("utf-8"), state=PENDING,
-                     attempts=0, next_attempt_at=now + dt.timedelta(seconds=delay))
+    n = Notification(
+        utility_id=app.utility_id,
+        application_id=app.id,
+        event=event_name,
+        created_at=to_naive_utc(at),
+        enqueued_at=now,
+        uris=list(uris),
+        body=batch_list(uris).decode("utf-8"),
+        state=PENDING,
+        attempts=0,
+        next_attempt_at=now + dt.timedelta(seconds=delay),
+    )
     s.add(n)
     s.info["notifications_enqueued"] = True
     return n
@@ -102,26 +122,55 @@ def enqueue(s: Session, app: Application, event_name: str, uris: Sequence[str], 
 
 # --- reading --------------------------------------------------------------------------------
 
+
 def _iso(when: dt.datetime | None) -> str | None:
     return None if when is None else iso_z(when)
 
 
 def as_json(n: Notification) -> dict:
     """A notification and its delivery attempts, as the control API gives them."""
-    return {"id": n.id, "client_id": n.application.client_id, "event": n.event, "created_at": _iso(n.created_at),
-            "enqueued_at": _iso(n.enqueued_at), "state": n.state, "attempts": n.attempts,
-            "next_attempt_at": _iso(n.next_attempt_at) if n.state == PENDING else None,
-            "delivered_at": _iso(n.delivered_at), "uris": list(n.uris), "body": n.body,
-            "deliveries": [{"at": _iso(a.at), "uri": a.uri, "status": a.status, "milliseconds": a.milliseconds,
-                            "answer": a.answer, "manual": a.manual} for a in n.deliveries]}
+    return {
+        "id": n.id,
+        "client_id": n.application.client_id,
+        "event": n.event,
+        "created_at": _iso(n.created_at),
+        "enqueued_at": _iso(n.enqueued_at),
+        "state": n.state,
+        "attempts": n.attempts,
+        "next_attempt_at": _iso(n.next_attempt_at) if n.state == PENDING else None,
+        "delivered_at": _iso(n.delivered_at),
+        "uris": list(n.uris),
+        "body": n.body,
+        "deliveries": [
+            {
+                "at": _iso(a.at),
+                "uri": a.uri,
+                "status": a.status,
+                "milliseconds": a.milliseconds,
+                "answer": a.answer,
+                "manual": a.manual,
+            }
+            for a in n.deliveries
+        ],
+    }
 
 
-def listing(db: Database, utility_id: int | None = None, application_id: int | None = None,
-            client_id: str | None = None, state: str | None = None, limit: int = 100) -> list[Notification]:
+def listing(
+    db: Database,
+    utility_id: int | None = None,
+    application_id: int | None = None,
+    client_id: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[Notification]:
     """Notifications newest first, with their application and attempts loaded."""
-    q = (select(Notification).join(Application, Notification.application_id == Application.id)
-         .options(selectinload(Notification.deliveries), selectinload(Notification.application))
-         .order_by(Notification.id.desc()).limit(limit))
+    q = (
+        select(Notification)
+        .join(Application, Notification.application_id == Application.id)
+        .options(selectinload(Notification.deliveries), selectinload(Notification.application))
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
     if utility_id is not None:
         q = q.where(Notification.utility_id == utility_id)
     if application_id is not None:
@@ -134,13 +183,20 @@ def listing(db: Database, utility_id: int | None = None, application_id: int | N
         return list(s.scalars(q))
 
 
-def one(db: Database, notification_id: int, utility_id: int | None = None,
-        application_id: int | None = None) -> Notification:
+def one(
+    db: Database, notification_id: int, utility_id: int | None = None, application_id: int | None = None
+) -> Notification:
     """One notification (of the utility or application, if given), loaded; NotFound otherwise."""
     with db.sessions() as s:
-        n = s.scalars(select(Notification).where(Notification.id == notification_id)
-                      .options(selectinload(Notification.deliveries), selectinload(Notification.application))).first()
-    if n is None or (utility_id is not None and n.utility_id != utility_id) \
-            or (application_id is not None and n.application_id != application_id):
+        n = s.scalars(
+            select(Notification)
+            .where(Notification.id == notification_id)
+            .options(selectinload(Notification.deliveries), selectinload(Notification.application))
+        ).first()
+    if (
+        n is None
+        or (utility_id is not None and n.utility_id != utility_id)
+        or (application_id is not None and n.application_id != application_id)
+    ):
         raise NotFound(f"notification {notification_id}")
     return n

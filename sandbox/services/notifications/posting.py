@@ -6,6 +6,7 @@ ones checked and the only ones connected to. Resolving again to connect would le
 answers a public address to the check and a loopback one to the connection (DNS rebinding)
 reach inside. Over https the pinned address is still verified by name: the request's Host, the
 TLS server name and the certificate check all use the URI's host."""
+
 from __future__ import annotations
 
 import http.client
@@ -149,9 +150,12 @@ class TargetPolicy:
                 ip = reached(address)
                 if not is_public(ip):
                     shown = address if str(ip) == address.split("%")[0] else f"{address}, which reaches {ip}"
-                    raise Refused(f"notify_uri: {host} is a private, loopback or link-local address ({shown}); this "
-                                  "sandbox listens beyond loopback, so it notifies only public hosts and those named "
-                                  "in SANDBOX_NOTIFY_ALLOW.", "notify_uri")
+                    raise Refused(
+                        f"notify_uri: {host} is a private, loopback or link-local address ({shown}); this "
+                        "sandbox listens beyond loopback, so it notifies only public hosts and those named "
+                        "in SANDBOX_NOTIFY_ALLOW.",
+                        "notify_uri",
+                    )
         return Target(request_url, host, port, addresses, connect=self.connect)
 
     def _resolve(self, host: str, port: int) -> tuple[str, ...]:
@@ -199,8 +203,9 @@ class _ToTargetTLS(urllib.request.HTTPSHandler):
         self.target, self.tls = target, context
 
     def https_open(self, req):
-        return self.do_open(lambda host, **kw: _PinnedHTTPSConnection(host, target=self.target, **kw), req,
-                            context=self.tls)
+        return self.do_open(
+            lambda host, **kw: _PinnedHTTPSConnection(host, target=self.target, **kw), req, context=self.tls
+        )
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -208,8 +213,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def post_notification(target: Target | str, body: bytes, timeout: float = NOTIFY_TIMEOUT, *,
-                      context: ssl.SSLContext | None = None) -> NotifyResult:
+def post_notification(
+    target: Target | str, body: bytes, timeout: float = NOTIFY_TIMEOUT, *, context: ssl.SSLContext | None = None
+) -> NotifyResult:
     """POST a BatchList to a third party (Content-Type application/xml) at the addresses of
     `target` only (a URL: resolved once, any host allowed); never raises for the third party's
     failures. No proxy is used (the sandbox talks to the developer's own machine). `context`: the
@@ -224,11 +230,15 @@ def post_notification(target: Target | str, body: bytes, timeout: float = NOTIFY
             target = TargetPolicy().target(target)
         except Refused as exc:
             return NotifyResult(0, elapsed(), exc.message)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(), _ToTarget(target),
-                                         _ToTargetTLS(target, context))
-    req = urllib.request.Request(target.url, data=body, method="POST",
-                                 headers={"Content-Type": "application/xml", "Accept": "*/*",
-                                          "User-Agent": "GreenButtonSandbox-Notifier"})
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), _NoRedirect(), _ToTarget(target), _ToTargetTLS(target, context)
+    )
+    req = urllib.request.Request(
+        target.url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/xml", "Accept": "*/*", "User-Agent": "GreenButtonSandbox-Notifier"},
+    )
     try:
         with opener.open(req, timeout=timeout) as resp:
             data = resp.read(NOTIFY_BODY_CHARS * 4)

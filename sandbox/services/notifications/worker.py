@@ -7,6 +7,7 @@ every POLL seconds for what other processes enqueued and for retries coming due.
 lets the POSTs under way finish (each is bounded by its timeout) and gives back what was
 claimed but not tried, so a clean stop loses nothing and a restart goes on where it was.
 """
+
 from __future__ import annotations
 
 import logging
@@ -102,9 +103,16 @@ class NotificationWorker:
             if not ids:
                 break
             tried += len(ids)
-            delivery.deliver(self.sb.db, ids, self.owner, self.schedule, self.policy, timeout=self.timeout,
-                             pool=self._pool,  # stepped by hand (a test, not started): one after another
-                             going_on=lambda: not self._stopping.is_set())
+            delivery.deliver(
+                self.sb.db,
+                ids,
+                self.owner,
+                self.schedule,
+                self.policy,
+                timeout=self.timeout,
+                pool=self._pool,  # stepped by hand (a test, not started): one after another
+                going_on=lambda: not self._stopping.is_set(),
+            )
         return tried
 
     def publish(self) -> list[int]:

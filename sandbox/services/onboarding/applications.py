@@ -1,4 +1,5 @@
 """Application records: registering, looking up, updating, secrets, registration access, terms, approval."""
+
 from __future__ import annotations
 
 import secrets as _secrets
@@ -36,8 +37,16 @@ def new_client_id() -> str:
     return "tp-" + _secrets.token_hex(10)
 
 
-def register(db: Database, clock: Clock, utility_id: int, seed: int, meta: Metadata, *,
-             developer_id: int | None = None, registration_token: bool = False) -> Issued:
+def register(
+    db: Database,
+    clock: Clock,
+    utility_id: int,
+    seed: int,
+    meta: Metadata,
+    *,
+    developer_id: int | None = None,
+    registration_token: bool = False,
+) -> Issued:
     """Create an application in Review with a fresh client_id and client_secret and, for the
     registration API, a registration access token (both kept as keyed digests: core.secrets)."""
     secret = new_token(32)
@@ -49,14 +58,29 @@ def register(db: Database, clock: Clock, utility_id: int, seed: int, meta: Metad
         key = world_key(s)
         while True:
             client_id = new_client_id()
-            if s.scalar(select(Application.id).where(Application.utility_id == utility_id,
-                                                     Application.client_id == client_id)) is None:
+            if (
+                s.scalar(
+                    select(Application.id).where(
+                        Application.utility_id == utility_id, Application.client_id == client_id
+                    )
+                )
+                is None
+            ):
                 break
-        app = Application(utility_id=utility_id, uuid=resource_uuid_str(seed, utility.slug, "application", client_id),
-                          client_id=client_id, client_secret_hash=keyed_digest(key, secret), name=meta.name,
-                          allow_loopback_redirects=False, status=AppStatus.REVIEW, created_at=clock.naive_now(),
-                          developer_id=developer_id, redirect_uris=[], scopes=[],
-                          registration_token_hash=keyed_digest(key, reg_token) if reg_token else None)
+        app = Application(
+            utility_id=utility_id,
+            uuid=resource_uuid_str(seed, utility.slug, "application", client_id),
+            client_id=client_id,
+            client_secret_hash=keyed_digest(key, secret),
+            name=meta.name,
+            allow_loopback_redirects=False,
+            status=AppStatus.REVIEW,
+            created_at=clock.naive_now(),
+            developer_id=developer_id,
+            redirect_uris=[],
+            scopes=[],
+            registration_token_hash=keyed_digest(key, reg_token) if reg_token else None,
+        )
         _apply(app, meta)
         s.add(app)
         s.flush()
@@ -72,13 +96,25 @@ def application(s: Session, utility_id: int, app_id: int, developer_id: int | No
 
 
 def developer_applications(s: Session, utility_id: int, developer_id: int) -> list[Application]:
-    return list(s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                                    Application.developer_id == developer_id)
-                          .order_by(Application.created_at.desc(), Application.id.desc())))
+    return list(
+        s.scalars(
+            select(Application)
+            .where(Application.utility_id == utility_id, Application.developer_id == developer_id)
+            .order_by(Application.created_at.desc(), Application.id.desc())
+        )
+    )
 
 
-def update(db: Database, clock: Clock, utility_id: int, app_id: int, meta: Metadata, profile: Profile, *,
-           developer_id: int | None = None) -> Application:
+def update(
+    db: Database,
+    clock: Clock,
+    utility_id: int,
+    app_id: int,
+    meta: Metadata,
+    profile: Profile,
+    *,
+    developer_id: int | None = None,
+) -> Application:
     """Replace the application's metadata. A new notification URI clears the last test's result."""
     with db.transaction() as s:
         app = application(s, utility_id, app_id, developer_id)
@@ -87,8 +123,9 @@ def update(db: Database, clock: Clock, utility_id: int, app_id: int, meta: Metad
         return app
 
 
-def set_notify_uri(db: Database, clock: Clock, utility_id: int, app_id: int, uri: str | None,
-                   profile: Profile) -> Application:
+def set_notify_uri(
+    db: Database, clock: Clock, utility_id: int, app_id: int, uri: str | None, profile: Profile
+) -> Application:
     """Register the notification URI alone (None removes it), checked as registration checks it."""
     checked = checked_notify_uri(uri)
     with db.transaction() as s:
@@ -110,6 +147,7 @@ def rotate_secret(db: Database, utility_id: int, app_id: int, *, developer_id: i
 
 # --- terms ----------------------------------------------------------------------------------
 
+
 def terms_text(terms: Mapping[int, str], version: int, utility_name: str) -> str:
     """The terms of `version` with {utility} replaced by the utility's name."""
     try:
@@ -118,12 +156,23 @@ def terms_text(terms: Mapping[int, str], version: int, utility_name: str) -> str
         raise NotFound(f"terms version {version}") from None
 
 
-def accept_terms(db: Database, clock: Clock, utility_id: int, app_id: int, version: int, profile: Profile, *,
-                 developer_id: int | None = None) -> Application:
+def accept_terms(
+    db: Database,
+    clock: Clock,
+    utility_id: int,
+    app_id: int,
+    version: int,
+    profile: Profile,
+    *,
+    developer_id: int | None = None,
+) -> Application:
     """Record that the application accepted the utility's current terms (version `version`)."""
     if version != profile.terms_version:
-        raise Refused(f"terms_version: version {profile.terms_version} is the current version, not {version}; "
-                      "read it and accept it.", "terms_version")
+        raise Refused(
+            f"terms_version: version {profile.terms_version} is the current version, not {version}; "
+            "read it and accept it.",
+            "terms_version",
+        )
     with db.transaction() as s:
         app = application(s, utility_id, app_id, developer_id)
         now = clock.naive_now()
@@ -135,8 +184,10 @@ def accept_terms(db: Database, clock: Clock, utility_id: int, app_id: int, versi
 
 # --- staff approval -------------------------------------------------------------------------
 
-def approve_application(db: Database, clock: Clock, utility_id: int, app_id: int, profile: Profile,
-                        by: str = STAFF_USERNAME) -> Application:
+
+def approve_application(
+    db: Database, clock: Clock, utility_id: int, app_id: int, profile: Profile, by: str = STAFF_USERNAME
+) -> Application:
     """`approve` in one transaction, for the staff view (third parties only)."""
     with db.transaction() as s:
         app = application(s, utility_id, app_id, None)
@@ -148,6 +199,7 @@ def approve_application(db: Database, clock: Clock, utility_id: int, app_id: int
 
 # --- registration management (RFC 7592), for the registration API ------------------------------
 
+
 def registered_application(db: Database, utility_id: int, app_uuid: str) -> Application:
     """The third-party application `app_uuid` of this utility (NotFound otherwise). The caller's
     token was judged by the access policy first."""
@@ -156,15 +208,29 @@ def registered_application(db: Database, utility_id: int, app_uuid: str) -> Appl
 
 
 def _registered(s: Session, utility_id: int, app_uuid: str) -> Application:
-    app = s.scalars(select(Application).where(Application.utility_id == utility_id, Application.uuid == app_uuid,
-                                              Application.role == ClientRole.THIRD_PARTY)).first()
+    app = s.scalars(
+        select(Application).where(
+            Application.utility_id == utility_id,
+            Application.uuid == app_uuid,
+            Application.role == ClientRole.THIRD_PARTY,
+        )
+    ).first()
     if app is None:
         raise NotFound(app_uuid)
     return app
 
 
-def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str, meta: Metadata,
-                      profile: Profile, *, client_id=None, client_secret=None) -> Application:
+def update_registered(
+    db: Database,
+    clock: Clock,
+    utility_id: int,
+    app_uuid: str,
+    meta: Metadata,
+    profile: Profile,
+    *,
+    client_id=None,
+    client_secret=None,
+) -> Application:
     """Replace a registration's metadata (RFC 7592 2.2) in one transaction.
 
     The request may repeat the registration's credentials: `client_id`, if given, must be its
@@ -174,10 +240,13 @@ def update_registered(db: Database, clock: Clock, utility_id: int, app_uuid: str
         app = _registered(s, utility_id, app_uuid)
         if client_id not in (None, "") and client_id != app.client_id:
             raise Refused(f"client_id: {str(client_id)[:64]!r} is not this registration's client_id.", "client_id")
-        if client_secret not in (None, "", REDACTED) and not keyed_matches(world_key(s), client_secret,
-                                                                            app.client_secret_hash):
-            raise Refused("client_secret: does not match the current secret (leave it out, or send the current "
-                          "one).", "client_secret")
+        if client_secret not in (None, "", REDACTED) and not keyed_matches(
+            world_key(s), client_secret, app.client_secret_hash
+        ):
+            raise Refused(
+                "client_secret: does not match the current secret (leave it out, or send the current one).",
+                "client_secret",
+            )
         apply_metadata(app, meta, profile, clock.naive_now())
         s.flush()
         return app

@@ -1,4 +1,5 @@
 """Developer accounts: signing up and looking one up (signing in is `services.signin`)."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -31,10 +32,18 @@ def sign_up(db: Database, clock: Clock, utility_id: int, name: str, email: str, 
     taken = Refused("email: there is already a developer account with this e-mail address; sign in instead.", "email")
     try:
         with db.transaction() as s:
-            if s.scalar(select(Developer.id).where(Developer.utility_id == utility_id,
-                                                   func.lower(Developer.email) == email.lower())) is not None:
+            if (
+                s.scalar(
+                    select(Developer.id).where(
+                        Developer.utility_id == utility_id, func.lower(Developer.email) == email.lower()
+                    )
+                )
+                is not None
+            ):
                 raise taken
-            dev = Developer(utility_id=utility_id, email=email, name=name, password_hash=hashed, created_at=clock.naive_now())
+            dev = Developer(
+                utility_id=utility_id, email=email, name=name, password_hash=hashed, created_at=clock.naive_now()
+            )
             s.add(dev)
             s.flush()
             return dev

@@ -1,4 +1,5 @@
 """Validating what a third party says about its application (client metadata) before it is stored."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,10 +52,21 @@ class Metadata:
 
 
 # The names fields have in the portal's forms; the registration API passes its own (RFC 7591/ESPI).
-FORM_FIELDS = {"name": "name", "description": "description", "contact_email": "contact_email",
-               "redirect_uris": "redirect_uris", "scopes": "scopes", "notify_uri": "notify_uri",
-               "scope_selection_uri": "scope_selection_uri", "client_uri": "client_uri", "logo_uri": "logo_uri",
-               "portal_uri": "portal_uri", "tos_uri": "tos_uri", "policy_uri": "policy_uri", "phone": "phone"}
+FORM_FIELDS = {
+    "name": "name",
+    "description": "description",
+    "contact_email": "contact_email",
+    "redirect_uris": "redirect_uris",
+    "scopes": "scopes",
+    "notify_uri": "notify_uri",
+    "scope_selection_uri": "scope_selection_uri",
+    "client_uri": "client_uri",
+    "logo_uri": "logo_uri",
+    "portal_uri": "portal_uri",
+    "tos_uri": "tos_uri",
+    "policy_uri": "policy_uri",
+    "phone": "phone",
+}
 
 
 def check_uri(value: object, field_name: str, *, redirect: bool = False) -> str:
@@ -81,8 +93,11 @@ def check_uri(value: object, field_name: str, *, redirect: bool = False) -> str:
         raise Refused(f"{field_name}: {shown!r} names no host.", field_name, error)
     if redirect:
         if "#" in v:
-            raise Refused(f"{field_name}: {shown!r} has a fragment (#...); redirect URIs must not (RFC 6749 3.1.2).",
-                          field_name, error)
+            raise Refused(
+                f"{field_name}: {shown!r} has a fragment (#...); redirect URIs must not (RFC 6749 3.1.2).",
+                field_name,
+                error,
+            )
         if parts.username is not None or parts.password is not None:
             raise Refused(f"{field_name}: {shown!r} must not contain a user name or password.", field_name, error)
     return v
@@ -119,13 +134,20 @@ def _text(raw: Mapping[str, object], key: str, field_name: str, limit: int, miss
     return value
 
 
-def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_name: str = "this utility",
-                      strict: bool = True, default_scopes: bool = False,
-                      names: Mapping[str, str] = FORM_FIELDS) -> Metadata:
+def validate_metadata(
+    raw: Mapping[str, object],
+    offered: list[str],
+    *,
+    utility_name: str = "this utility",
+    strict: bool = True,
+    default_scopes: bool = False,
+    names: Mapping[str, str] = FORM_FIELDS,
+) -> Metadata:
     """Check metadata given under the canonical keys of Metadata; `names` maps each key to the
     field name the caller uses (so errors name the caller's field). Scopes must be among the
     utility's `offered` scopes (compared after parsing, so term order and case follow the
     utility's parsing rule); with `default_scopes`, no scopes at all means every offered one."""
+
     def n(key):
         return names.get(key, key)
 
@@ -138,13 +160,20 @@ def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_
 
     uris = raw.get("redirect_uris")
     if uris is None or uris == [] or uris == "":
-        raise Refused(f"{n('redirect_uris')}: register at least one redirect URI (where customers come back "
-                      "with the authorization code).", n("redirect_uris"), "invalid_redirect_uri")
+        raise Refused(
+            f"{n('redirect_uris')}: register at least one redirect URI (where customers come back "
+            "with the authorization code).",
+            n("redirect_uris"),
+            "invalid_redirect_uri",
+        )
     if isinstance(uris, str) or not isinstance(uris, (list, tuple)):
         raise Refused(f"{n('redirect_uris')}: must be a list of URIs.", n("redirect_uris"), "invalid_redirect_uri")
     if len(uris) > MAX_REDIRECT_URIS:
-        raise Refused(f"{n('redirect_uris')}: at most {MAX_REDIRECT_URIS} redirect URIs.", n("redirect_uris"),
-                      "invalid_redirect_uri")
+        raise Refused(
+            f"{n('redirect_uris')}: at most {MAX_REDIRECT_URIS} redirect URIs.",
+            n("redirect_uris"),
+            "invalid_redirect_uri",
+        )
     redirect_uris: list[str] = []
     for i, u in enumerate(uris):
         v = check_uri(u, f"{n('redirect_uris')}[{i}]" if len(uris) > 1 else n("redirect_uris"), redirect=True)
@@ -172,25 +201,36 @@ def validate_metadata(raw: Mapping[str, object], offered: list[str], *, utility_
             try:
                 parsed = parse_scope(text, strict)
             except ScopeError as exc:
-                raise Refused(f"{n('scopes')}: {text[:120]!r} is not a valid ESPI scope ({exc}).", n("scopes")) from None
+                raise Refused(
+                    f"{n('scopes')}: {text[:120]!r} is not a valid ESPI scope ({exc}).", n("scopes")
+                ) from None
             match = canonical.get(str(parsed))
             if match is None:
-                raise Refused(f"{n('scopes')}: {text[:120]!r} is not offered by {utility_name}; offered: "
-                              + " | ".join(offered) + ".", n("scopes"))
+                raise Refused(
+                    f"{n('scopes')}: {text[:120]!r} is not offered by {utility_name}; offered: "
+                    + " | ".join(offered)
+                    + ".",
+                    n("scopes"),
+                )
             if match not in scopes:
                 scopes.append(match)
-    return Metadata(name=name, redirect_uris=redirect_uris, scopes=scopes, description=description,
-                    contact_email=contact,
-                    notify_uri=_optional_uri(raw.get("notify_uri"), n("notify_uri")),
-                    scope_selection_uri=_optional_uri(raw.get("scope_selection_uri"), n("scope_selection_uri")),
-                    client_uri=_optional_uri(raw.get("client_uri"), n("client_uri")),
-                    logo_uri=_optional_uri(raw.get("logo_uri"), n("logo_uri")),
-                    portal_uri=_optional_uri(raw.get("portal_uri"), n("portal_uri")),
-                    tos_uri=_optional_uri(raw.get("tos_uri"), n("tos_uri")),
-                    policy_uri=_optional_uri(raw.get("policy_uri"), n("policy_uri")),
-                    phone=_text(raw, "phone", n("phone"), 40) or None,
-                    software_id=_text(raw, "software_id", n("software_id"), 256) or None,
-                    software_version=_text(raw, "software_version", n("software_version"), 32) or None)
+    return Metadata(
+        name=name,
+        redirect_uris=redirect_uris,
+        scopes=scopes,
+        description=description,
+        contact_email=contact,
+        notify_uri=_optional_uri(raw.get("notify_uri"), n("notify_uri")),
+        scope_selection_uri=_optional_uri(raw.get("scope_selection_uri"), n("scope_selection_uri")),
+        client_uri=_optional_uri(raw.get("client_uri"), n("client_uri")),
+        logo_uri=_optional_uri(raw.get("logo_uri"), n("logo_uri")),
+        portal_uri=_optional_uri(raw.get("portal_uri"), n("portal_uri")),
+        tos_uri=_optional_uri(raw.get("tos_uri"), n("tos_uri")),
+        policy_uri=_optional_uri(raw.get("policy_uri"), n("policy_uri")),
+        phone=_text(raw, "phone", n("phone"), 40) or None,
+        software_id=_text(raw, "software_id", n("software_id"), 256) or None,
+        software_version=_text(raw, "software_version", n("software_version"), 32) or None,
+    )
 
 
 def is_email(text: str) -> bool:

@@ -1,4 +1,5 @@
 """The test notification: POSTing a BatchList to the application's notification URI and recording the answer."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -20,18 +21,34 @@ from sandbox.services.onboarding.status import evaluate
 def notification_uris(s: Session, app: Application, resource_root: str, limit: int = 10) -> list[str]:
     """What a notification for this application names: the Batch/Subscription of each of its
     active customer authorizations, or, with none, its Batch/Bulk URL (bulk id = client_id)."""
-    subs = s.scalars(select(Authorization.subscription_uuid).where(
-        Authorization.application_id == app.id, Authorization.customer_id.is_not(None),
-        Authorization.status == AuthState.ACTIVE).order_by(Authorization.id).limit(limit)).all()
+    subs = s.scalars(
+        select(Authorization.subscription_uuid)
+        .where(
+            Authorization.application_id == app.id,
+            Authorization.customer_id.is_not(None),
+            Authorization.status == AuthState.ACTIVE,
+        )
+        .order_by(Authorization.id)
+        .limit(limit)
+    ).all()
     root = resource_root.rstrip("/")
     if subs:
         return [urls.href(root, "BatchSubscription", subscription_id=sub) for sub in subs]
     return [urls.href(root, "BatchBulk", bulk_id=app.client_id)]
 
 
-def send_test_notification(db: Database, clock: Clock, utility_id: int, app_id: int, resource_root: str,
-                           profile: Profile, *, developer_id: int | None = None,
-                           timeout: float = NOTIFY_TIMEOUT, policy: TargetPolicy | None = None) -> NotifyResult:
+def send_test_notification(
+    db: Database,
+    clock: Clock,
+    utility_id: int,
+    app_id: int,
+    resource_root: str,
+    profile: Profile,
+    *,
+    developer_id: int | None = None,
+    timeout: float = NOTIFY_TIMEOUT,
+    policy: TargetPolicy | None = None,
+) -> NotifyResult:
     """POST a schema-valid BatchList to the application's notification URI and record the answer
     (status, latency, start of the body). The HTTP call happens outside any transaction. A URI
     the `policy` refuses is Refused (field notify_uri) and nothing is sent or recorded."""

@@ -5,6 +5,7 @@ JSON Schema (400 naming the field), then the view (404 for unknown things, 409 w
 state refuses; a ControlError, as every sandbox exception, is answered by web.errors). A refused call
 changes nothing: each view's change is one service transaction.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -37,8 +38,12 @@ def admin_key() -> str:
 def _check_key() -> None:
     scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise ControlError(401, "unauthorized", "the control API needs the admin key: Authorization: Bearer <key> "
-                           "(SANDBOX_ADMIN_KEY, or the key run.py prints at start-up)")
+        raise ControlError(
+            401,
+            "unauthorized",
+            "the control API needs the admin key: Authorization: Bearer <key> "
+            "(SANDBOX_ADMIN_KEY, or the key run.py prints at start-up)",
+        )
     if not admin_key() or not hmac.compare_digest(value.strip().encode(), admin_key().encode()):
         raise ControlError(401, "invalid_token", "this is not the sandbox's admin key")
 
@@ -101,7 +106,9 @@ def _query(op: Operation) -> dict[str, Any]:
             try:
                 value = int(value)
             except ValueError:
-                raise ControlError(400, "invalid_request", f"{p.name}: {value!r} is not a whole number", p.name) from None
+                raise ControlError(
+                    400, "invalid_request", f"{p.name}: {value!r} is not a whole number", p.name
+                ) from None
         err = next(iter(Draft202012Validator(p.schema, format_checker=FORMATS).iter_errors(value)), None)
         if err is not None:
             raise ControlError(400, "invalid_request", f"{p.name}: {err.message}", p.name)
@@ -114,11 +121,15 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 def _route(rule: str, ops: dict[str, Operation]) -> None:
     """One URL rule for every method, so that a method the path lacks is a JSON 405 too."""
+
     def view(**ids):
         op = ops.get("GET" if request.method == "HEAD" else request.method)
         if op is None:
-            resp = refusal(405, "method_not_allowed", f"{request.method} is not allowed here; "
-                           f"{PREFIX}{rule} answers {', '.join(sorted(ops))}")
+            resp = refusal(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here; {PREFIX}{rule} answers {', '.join(sorted(ops))}",
+            )
             resp.headers["Allow"] = ", ".join(sorted(ops))
             return resp
         if not op.open:
@@ -144,8 +155,9 @@ def _unknown(rest: str):
 @bp.get("/")
 def index():
     """The readable page beside the OpenAPI document."""
-    return render_template("control/index.html", doc=openapi.document(request.host_url.rstrip("/"), OPERATIONS, PREFIX),
-                           prefix=PREFIX)
+    return render_template(
+        "control/index.html", doc=openapi.document(request.host_url.rstrip("/"), OPERATIONS, PREFIX), prefix=PREFIX
+    )
 
 
 @bp.errorhandler(InputRefused)

@@ -1,5 +1,6 @@
 """The control API's OpenAPI 3.1 document, built from the one table of operations (given by the
 table's module, which serves this document: nothing here imports it back)."""
+
 from __future__ import annotations
 
 import re
@@ -10,11 +11,20 @@ from sandbox.version import __version__
 if TYPE_CHECKING:
     from sandbox.web.control.operations import Operation
 
-ERROR = {"type": "object", "required": ["error", "error_description"],
-         "properties": {"error": {"type": "string"}, "error_description": {"type": "string"},
-                        "field": {"type": "string", "description": "the body field or parameter at fault"}}}
-_STANDARD = {400: "a malformed body or parameter: `field` names it; nothing changed",
-             401: "no admin key, or not the sandbox's", 413: "the body is too large"}
+ERROR = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {
+        "error": {"type": "string"},
+        "error_description": {"type": "string"},
+        "field": {"type": "string", "description": "the body field or parameter at fault"},
+    },
+}
+_STANDARD = {
+    400: "a malformed body or parameter: `field` names it; nothing changed",
+    401: "no admin key, or not the sandbox's",
+    413: "the body is too large",
+}
 
 
 def _responses(op: Operation) -> dict[str, Any]:
@@ -31,12 +41,20 @@ def _responses(op: Operation) -> dict[str, Any]:
 
 
 def _operation(op: Operation) -> dict[str, Any]:
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-              for name in re.findall(r"{(\w+)}", op.path)]
-    params += [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
-                "schema": p.schema} for p in op.query]
-    doc: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
-                           "responses": _responses(op)}
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ]
+    params += [
+        {"name": p.name, "in": "query", "required": p.required, "description": p.description, "schema": p.schema}
+        for p in op.query
+    ]
+    doc: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": _responses(op),
+    }
     if params:
         doc["parameters"] = params
     if op.body is not None:
@@ -52,14 +70,24 @@ def document(base_url: str, operations: Sequence[Operation], prefix: str) -> dic
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Green Button Sandbox control API", "version": __version__,
-                 "description": "Drive the sandbox from a test suite: reset the world, move the clock, authorize "
-                                "without a browser, end access the ways real customers and utilities do. Every "
-                                "call but this document needs the admin key as a bearer token."},
+        "info": {
+            "title": "Green Button Sandbox control API",
+            "version": __version__,
+            "description": "Drive the sandbox from a test suite: reset the world, move the clock, authorize "
+            "without a browser, end access the ways real customers and utilities do. Every "
+            "call but this document needs the admin key as a bearer token.",
+        },
         "servers": [{"url": base_url + prefix}],
-        "components": {"securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer",
-                                                        "description": "SANDBOX_ADMIN_KEY, or the key printed at start-up"}},
-                       "schemas": {"Error": ERROR}},
+        "components": {
+            "securitySchemes": {
+                "adminKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "SANDBOX_ADMIN_KEY, or the key printed at start-up",
+                }
+            },
+            "schemas": {"Error": ERROR},
+        },
         "security": [{"adminKey": []}],
         "paths": paths,
     }

@@ -1,6 +1,7 @@
 """The control API's views: each reads its checked call, asks one service, and answers JSON.
 The services are the portal's and the staff view's own (revoke, move out, block), so a test that
 drives the sandbox here sees exactly what a browser would have made."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,12 +58,17 @@ def _customer(s, utility_id: int, username: str, name: str = "customer") -> Cust
 
 
 def _third_party(s, utility_id: int, client_id: str) -> Application:
-    app = s.scalars(select(Application).where(Application.utility_id == utility_id,
-                                              Application.client_id == client_id,
-                                              Application.role == ClientRole.THIRD_PARTY)).first()
+    app = s.scalars(
+        select(Application).where(
+            Application.utility_id == utility_id,
+            Application.client_id == client_id,
+            Application.role == ClientRole.THIRD_PARTY,
+        )
+    ).first()
     if app is None:
-        raise ControlError(404, "not_found", f"no third party with client_id {client_id!r} at this utility",
-                           "client_id")
+        raise ControlError(
+            404, "not_found", f"no third party with client_id {client_id!r} at this utility", "client_id"
+        )
     return app
 
 
@@ -75,6 +81,7 @@ def _authorization(s, authorization_id: str) -> Authorization:
 
 # --- about --------------------------------------------------------------------------------
 
+
 def explain_scope(call: Call) -> Response:
     scope = call.query["scope"]
     grammar, supported = "strict", None
@@ -86,18 +93,24 @@ def explain_scope(call: Call) -> Response:
     try:
         parsed = allowed_by([scope], scope, grammar, supported)
         out["valid"] = True
-        out["terms"] = {"interval_durations": list(parsed.interval_durations), "block_duration": parsed.block_duration,
-                        "history_length": parsed.history_length, "bulk_request": parsed.bulk_request}
+        out["terms"] = {
+            "interval_durations": list(parsed.interval_durations),
+            "block_duration": parsed.block_duration,
+            "history_length": parsed.history_length,
+            "bulk_request": parsed.bulk_request,
+        }
     except ScopeError as exc:
         out["valid"] = False
         out["error"] = {"error": "invalid_scope", "error_description": str(exc)}
-    out["function_blocks"] = [{"id": n, "name": FUNCTION_BLOCK_NAMES.get(n, f"FB_{n}")}
-                              for n in sorted(function_blocks(scope))]
+    out["function_blocks"] = [
+        {"id": n, "name": FUNCTION_BLOCK_NAMES.get(n, f"FB_{n}")} for n in sorted(function_blocks(scope))
+    ]
     out["plain"] = plain_words(scope)
     return jsonify(out)
 
 
 # --- the world ------------------------------------------------------------------------------
+
 
 def reset(call: Call) -> Response:
     sb = sandbox()
@@ -118,12 +131,15 @@ def seed(call: Call) -> Response:
 
 # --- the clock ------------------------------------------------------------------------------
 
+
 def get_clock(call: Call) -> Response:
     return jsonify(sandbox().clock.state())
 
 
-_DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-                       r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+_DURATION = re.compile(
+    r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+)
 
 
 def seconds_of(value: Any) -> float:
@@ -136,8 +152,10 @@ def seconds_of(value: Any) -> float:
         return float(value)
     m = _DURATION.match(value.strip().upper())
     if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
-        raise ValueError(f"{value!r} is not an ISO 8601 duration such as P1D, PT6H or P1DT12H (years and months "
-                         "are not allowed: their length varies)")
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 duration such as P1D, PT6H or P1DT12H (years and months "
+            "are not allowed: their length varies)"
+        )
     weeks, days, hours, minutes, secs = (float(x) if x else 0.0 for x in m.groups())
     try:
         return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=secs).total_seconds()
@@ -151,16 +169,21 @@ EARLIEST, LATEST = dt.datetime(1971, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(
 
 def _within(when: dt.datetime, name: str) -> None:
     if not EARLIEST <= when <= LATEST:
-        raise ControlError(400, "invalid_request", f"{name}: the clock would be at {when.isoformat()}; it stays "
-                           f"between {EARLIEST.date()} and {LATEST.date()}", name)
+        raise ControlError(
+            400,
+            "invalid_request",
+            f"{name}: the clock would be at {when.isoformat()}; it stays between {EARLIEST.date()} and {LATEST.date()}",
+            name,
+        )
 
 
 def parse_instant(value: str, name: str) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ControlError(400, "invalid_request", f"{name}: {value!r} is not an ISO 8601 date and time",
-                           name) from None
+        raise ControlError(
+            400, "invalid_request", f"{name}: {value!r} is not an ISO 8601 date and time", name
+        ) from None
     if when.tzinfo is None:
         raise ControlError(400, "invalid_request", f"{name}: {value!r} has no offset; write Z or +hh:mm", name)
     return when
@@ -168,18 +191,23 @@ def parse_instant(value: str, name: str) -> dt.datetime:
 
 def set_clock(call: Call) -> Response:
     clock = sandbox().clock
-    (what, value), = call.body.items()
+    ((what, value),) = call.body.items()
     if what == "advance":
         try:
             seconds = seconds_of(value)
         except ValueError as exc:
             raise ControlError(400, "invalid_request", f"advance: {exc}", "advance") from None
         if seconds < 0:
-            raise ControlError(400, "invalid_request", "advance: the clock only moves forward; use set to go back",
-                               "advance")
+            raise ControlError(
+                400, "invalid_request", "advance: the clock only moves forward; use set to go back", "advance"
+            )
         if seconds > (LATEST - clock.now()).total_seconds():  # measured, not added: no date lies past 9999
-            raise ControlError(400, "invalid_request", f"advance: {value!r} is too far; the clock stays before "
-                               f"{LATEST.date()}", "advance")
+            raise ControlError(
+                400,
+                "invalid_request",
+                f"advance: {value!r} is too far; the clock stays before {LATEST.date()}",
+                "advance",
+            )
         clock.advance(seconds)
     elif what == "set":
         when = parse_instant(value, "set")
@@ -195,6 +223,7 @@ def set_clock(call: Call) -> Response:
 
 
 # --- authorizations --------------------------------------------------------------------------
+
 
 def create_authorization(call: Call) -> Response:
     sb = sandbox()
@@ -217,17 +246,36 @@ def create_authorization(call: Call) -> Response:
             known = {up.uuid: up.id for up in points}
             unknown = [x for x in b["usage_points"] if x not in known]
             if unknown:
-                raise ControlError(400, "invalid_request", f"usage_points: {unknown[0]!r} is not one of this "
-                                   f"customer's usage points of the scope's commodities ({', '.join(known)})",
-                                   "usage_points")
+                raise ControlError(
+                    400,
+                    "invalid_request",
+                    f"usage_points: {unknown[0]!r} is not one of this "
+                    f"customer's usage points of the scope's commodities ({', '.join(known)})",
+                    "usage_points",
+                )
             ids = [known[x] for x in b["usage_points"]]
         elif points:
             ids = [up.id for up in points]
         else:
-            raise ControlError(409, "nothing_to_share", "the customer has no usage point of the commodities the "
-                               "scope asks for", "scope")
-        token, auth = grants.issue_customer_token(s, None, profile, sb.require_world().seed, u, app, customer,
-                                                  b["scope"], ids, now, urls.resource_root(sb.base_url(), u.slug))
+            raise ControlError(
+                409,
+                "nothing_to_share",
+                "the customer has no usage point of the commodities the scope asks for",
+                "scope",
+            )
+        token, auth = grants.issue_customer_token(
+            s,
+            None,
+            profile,
+            sb.require_world().seed,
+            u,
+            app,
+            customer,
+            b["scope"],
+            ids,
+            now,
+            urls.resource_root(sb.base_url(), u.slug),
+        )
         add_uris(token, auth, urls.resource_root(request.host_url, u.slug))
         token["authorization_id"] = auth.uuid
         token["subscription_id"] = auth.subscription_uuid
@@ -238,8 +286,7 @@ def create_authorization(call: Call) -> Response:
 
 def _authorization_state(auth: Authorization) -> Response:
     st, until = authorizations.state(auth, sandbox().clock.now())
-    return jsonify(authorization_id=auth.uuid, state=str(st), status_reason=auth.status_reason,
-                   ends_at=iso_z(until))
+    return jsonify(authorization_id=auth.uuid, state=str(st), status_reason=auth.status_reason, ends_at=iso_z(until))
 
 
 def _refused(exc: Refused) -> ControlError:
@@ -275,6 +322,7 @@ def expire_authorization(call: Call, authorization_id: str) -> Response:
 
 # --- the request log ---------------------------------------------------------------------------
 
+
 def list_requests(call: Call) -> Response:
     limit = int(call.query.get("limit", 100))
     utility_id = None
@@ -286,12 +334,18 @@ def list_requests(call: Call) -> Response:
 
 # --- notifications ---------------------------------------------------------------------------------
 
+
 def list_notifications(call: Call) -> Response:
     utility_id = None
     if "utility" in call.query:
         _, utility_id = _utility(call.query["utility"])
-    found = outbox.listing(sandbox().db, utility_id, client_id=call.query.get("client_id"),
-                           state=call.query.get("state"), limit=int(call.query.get("limit", 100)))
+    found = outbox.listing(
+        sandbox().db,
+        utility_id,
+        client_id=call.query.get("client_id"),
+        state=call.query.get("state"),
+        limit=int(call.query.get("limit", 100)),
+    )
     return jsonify(notifications=[outbox.as_json(n) for n in found])
 
 
@@ -305,12 +359,14 @@ def send_notification(call: Call, notification_id: str) -> Response:
     except NotFound:
         raise ControlError(404, "not_found", f"no notification {notification_id!r}", "notification_id") from None
     except delivery.Busy:
-        raise ControlError(409, "conflict", f"notification {notification_id} is being delivered right now; "
-                                            "try again in a moment") from None
+        raise ControlError(
+            409, "conflict", f"notification {notification_id} is being delivered right now; try again in a moment"
+        ) from None
     return jsonify(outbox.as_json(outbox.one(sb.db, done.notification_id)))
 
 
 # --- customers and third parties -----------------------------------------------------------------
+
 
 def move_out(call: Call, slug: str, username: str) -> Response:
     sb = sandbox()
@@ -318,16 +374,20 @@ def move_out(call: Call, slug: str, username: str) -> Response:
     try:
         day = dt.date.fromisoformat(call.body["date"])
     except ValueError:
-        raise ControlError(400, "invalid_request", f"date: {call.body['date']!r} is not a date (YYYY-MM-DD)",
-                           "date") from None
+        raise ControlError(
+            400, "invalid_request", f"date: {call.body['date']!r} is not a date (YYYY-MM-DD)", "date"
+        ) from None
     with sb.db.sessions() as s:
         customer_id = _customer(s, utility_id, username, "username").id
     try:
         done = customers.move_out(sb.db, sb.clock, customer_id, day, u.time_zone)
     except Refused as exc:
         raise ControlError(400, "invalid_request", f"date: {exc.message}", "date") from None
-    return jsonify(service_end=done.service_end.isoformat(), ends_at=iso_z(done.ends_at),
-                   authorizations_ended=done.authorizations_ended)
+    return jsonify(
+        service_end=done.service_end.isoformat(),
+        ends_at=iso_z(done.ends_at),
+        authorizations_ended=done.authorizations_ended,
+    )
 
 
 def _third_party_of(slug: str, client_id: str) -> tuple[UtilityDef, int, int]:
@@ -364,8 +424,10 @@ def third_party_faults(call: Call, slug: str, client_id: str) -> Response:
 
 def list_profiles(call: Call) -> Response:
     world = sandbox().require_world()
-    return jsonify(profiles=[b.as_json() for _, b in sorted(world.profiles.items())],
-                   utilities={u.slug: u.profile.behaviour.name for u in world.utilities})
+    return jsonify(
+        profiles=[b.as_json() for _, b in sorted(world.profiles.items())],
+        utilities={u.slug: u.profile.behaviour.name for u in world.utilities},
+    )
 
 
 def third_party_profile(call: Call, slug: str, client_id: str) -> Response:

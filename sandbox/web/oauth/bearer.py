@@ -4,6 +4,7 @@ A missing or malformed header is 401 "unauthorized"; a token is found among the 
 (customer, client, upload, data custodian) or the registration access tokens of dynamic
 registrations. Whether it may make the call is the access policy's (`access.judge`).
 """
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session

@@ -10,6 +10,7 @@ scope names (services.grants), a refresh token in every refresh answer (the same
 profile does not rotate it), and the behaviour profile (token lifetimes, PKCE required (S256),
 refresh-token rotation, strict or lenient scopes).
 """
+
 from __future__ import annotations
 
 import binascii
@@ -170,13 +171,16 @@ class Server(AuthorizationServer):
         try:
             return super().authenticate_client(request, methods, endpoint)
         except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise InvalidClientError(status_code=401, description="the Authorization header is not HTTP Basic "
-                                     "with base64 of client_id:client_secret") from None
+            raise InvalidClientError(
+                status_code=401,
+                description="the Authorization header is not HTTP Basic with base64 of client_id:client_secret",
+            ) from None
 
     def query_client(self, client_id):
         with sandbox().db.sessions() as s:
-            app = s.scalars(select(Application).where(Application.utility_id == g.utility_id,
-                                                      Application.client_id == client_id)).first()
+            app = s.scalars(
+                select(Application).where(Application.utility_id == g.utility_id, Application.client_id == client_id)
+            ).first()
             if app is None:
                 return None
             g.client_profile = app.profile  # the client's calls are answered with its profile (_profile)
@@ -261,26 +265,50 @@ def save_token(token: dict, req) -> None:
             else:
                 old_id = take_refresh(s, presented)
             if old_id is None:
-                raise InvalidGrantError(description="this refresh token was just used by another request; use the "
-                                                    "tokens that request received")
+                raise InvalidGrantError(
+                    description="this refresh token was just used by another request; use the "
+                    "tokens that request received"
+                )
         # a client-credentials token changes nothing of the application it read a moment ago (Authlib's
         # query_client): attached as it is, without a second SELECT; the other grants read it afresh
-        app = (s.merge(req.client.app, load=False) if grant_type == "client_credentials"
-               else fetch(s, Application, req.client.app.id))
+        app = (
+            s.merge(req.client.app, load=False)
+            if grant_type == "client_credentials"
+            else fetch(s, Application, req.client.app.id)
+        )
         auth: Authorization | None
         if grant_type == "authorization_code":
             code = fetch(s, OAuthCode, req.authorization_code.row.id)
-            _, auth = issuing.issue_customer_token(s, token, profile, world.seed, g.utility, app, code.customer, code.scope,
-                                           code.usage_point_ids, now, urls.resource_root(sb.base_url(), g.slug))
+            _, auth = issuing.issue_customer_token(
+                s,
+                token,
+                profile,
+                world.seed,
+                g.utility,
+                app,
+                code.customer,
+                code.scope,
+                code.usage_point_ids,
+                now,
+                urls.resource_root(sb.base_url(), g.slug),
+            )
             code.authorization_id = auth.id
         elif grant_type == "refresh_token":
             old = fetch(s, OAuthToken, old_id)
             auth = old.authorization
             if not rotated and auth is not None:
                 tokens.retire_issued_by(s, auth.id, replaced_before(now), now)
-            row = tokens.store(s, app=app, kind=old.kind, token=token, authorization=auth, now=now,
-                               refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now)
-                               if auth else None)
+            row = tokens.store(
+                s,
+                app=app,
+                kind=old.kind,
+                token=token,
+                authorization=auth,
+                now=now,
+                refresh_until=tokens.refresh_until(auth, profile.behaviour.refresh_lifetime_days, now)
+                if auth
+                else None,
+            )
             if not rotated:  # the same refresh token now belongs to the new row
                 row.refresh_hash, row.refresh_expires_at = presented.refresh_hash, old.refresh_expires_at
         else:
@@ -313,13 +341,15 @@ def check_pkce_required(data: dict) -> None:
         return
     name = g.utility.name
     if not data.get("code_challenge"):
-        raise InvalidRequestError(description=f"{name} requires PKCE: send code_challenge and "
-                                              "code_challenge_method=S256")
+        raise InvalidRequestError(
+            description=f"{name} requires PKCE: send code_challenge and code_challenge_method=S256"
+        )
     method = data.get("code_challenge_method")
     if method != "S256":
         sent = f"is {error_text(method)}" if method else "is missing, which means plain (RFC 7636 4.3)"
-        raise InvalidRequestError(description=f"code_challenge_method {sent}: {name} requires PKCE with "
-                                              "code_challenge_method=S256")
+        raise InvalidRequestError(
+            description=f"code_challenge_method {sent}: {name} requires PKCE with code_challenge_method=S256"
+        )
 
 
 def check_exchange(code: OAuthCode) -> None:
@@ -330,14 +360,20 @@ def check_exchange(code: OAuthCode) -> None:
     app, customer = code.application, code.customer
     refusal = access.authorize_refusal(app, customer, sandbox().clock.today(g.utility.time_zone))
     if refusal in ("blocked", "on_hold"):
-        raise UnauthorizedClientError(description=f"{app.name} is {_status(app.status)} at {g.utility.name}: it "
-                                                  "gets no tokens, and the codes issued to it before are void")
+        raise UnauthorizedClientError(
+            description=f"{app.name} is {_status(app.status)} at {g.utility.name}: it "
+            "gets no tokens, and the codes issued to it before are void"
+        )
     if refusal == "moved_out":
-        raise InvalidGrantError(description=f"the customer moved out: their service ended on "
-                                            f"{customer.service_end:%Y-%m-%d}, so this code gives no tokens")
+        raise InvalidGrantError(
+            description=f"the customer moved out: their service ended on "
+            f"{customer.service_end:%Y-%m-%d}, so this code gives no tokens"
+        )
     if refusal == "review":
-        raise InvalidGrantError(description=f"{app.name} is in Review at {g.utility.name} and only test "
-                                            "customers may authorize it: this code gives no tokens")
+        raise InvalidGrantError(
+            description=f"{app.name} is in Review at {g.utility.name} and only test "
+            "customers may authorize it: this code gives no tokens"
+        )
 
 
 def _status(status: str) -> str:
@@ -346,15 +382,21 @@ def _status(status: str) -> str:
 
 def expired_code(s: Session, code: OAuthCode) -> str:
     """Why an unexchanged code no longer works: it expired, or a suspension of its application voided it."""
-    voided = s.scalars(select(ApplicationStatusChange).where(
-        ApplicationStatusChange.application_id == code.application_id,
-        ApplicationStatusChange.new_status.in_(access.SUSPENDED),
-        ApplicationStatusChange.changed_at.between(code.created_at, code.expires_at))
-        .order_by(ApplicationStatusChange.id)).first()
+    voided = s.scalars(
+        select(ApplicationStatusChange)
+        .where(
+            ApplicationStatusChange.application_id == code.application_id,
+            ApplicationStatusChange.new_status.in_(access.SUSPENDED),
+            ApplicationStatusChange.changed_at.between(code.created_at, code.expires_at),
+        )
+        .order_by(ApplicationStatusChange.id)
+    ).first()
     if voided is None:
         return "this authorization code has expired"
-    return (f"this authorization code was voided when {code.application.name} was {_status(voided.new_status)} "
-            f"(at {voided.changed_at:%Y-%m-%dT%H:%M:%SZ}): send the customer through authorization again")
+    return (
+        f"this authorization code was voided when {code.application.name} was {_status(voided.new_status)} "
+        f"(at {voided.changed_at:%Y-%m-%dT%H:%M:%SZ}): send the customer through authorization again"
+    )
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -376,12 +418,21 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         now = _now()
         chosen = g.get("consent_usage_points") or []
         with sb.db.transaction() as s:
-            s.add(OAuthCode(utility_id=g.utility_id, code_hash=digest(code), application_id=req.client.app.id,
-                            customer_id=req.user.id, redirect_uri=req.payload.redirect_uri, scope=req.payload.scope,
-                            usage_point_ids=list(chosen), code_challenge=req.payload.data.get("code_challenge"),
-                            code_challenge_method=req.payload.data.get("code_challenge_method"),
-                            created_at=now,
-                            expires_at=now + dt.timedelta(seconds=_profile().code_seconds)))
+            s.add(
+                OAuthCode(
+                    utility_id=g.utility_id,
+                    code_hash=digest(code),
+                    application_id=req.client.app.id,
+                    customer_id=req.user.id,
+                    redirect_uri=req.payload.redirect_uri,
+                    scope=req.payload.scope,
+                    usage_point_ids=list(chosen),
+                    code_challenge=req.payload.data.get("code_challenge"),
+                    code_challenge_method=req.payload.data.get("code_challenge_method"),
+                    created_at=now,
+                    expires_at=now + dt.timedelta(seconds=_profile().code_seconds),
+                )
+            )
 
     def query_authorization_code(self, code, client):
         """A code is good once: a second use revokes everything the first one minted (RFC 6749 4.1.2).
@@ -407,8 +458,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 authorizations.end(s, fetch(s, Authorization, row.authorization_id), now, REUSED_CODE)
                 problem = "this authorization code was already used; the tokens issued for it are revoked"
             else:  # its exchange was refused (PKCE, redirect_uri), or is still under way
-                problem = "this authorization code was already presented, and a code is good for one exchange: " \
-                          "send the customer through authorization again"
+                problem = (
+                    "this authorization code was already presented, and a code is good for one exchange: "
+                    "send the customer through authorization again"
+                )
         raise InvalidGrantError(description=problem)
 
     def delete_authorization_code(self, authorization_code):
@@ -433,11 +486,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         rule = _profile().behaviour.refresh_scope
         sent = self.request.payload.scope
         if rule == "required" and not sent:
-            raise InvalidRequestError(description=f"{g.utility.name} requires the scope parameter on a refresh: "
-                                                  "send the scope the authorization was granted")
+            raise InvalidRequestError(
+                description=f"{g.utility.name} requires the scope parameter on a refresh: "
+                "send the scope the authorization was granted"
+            )
         if rule == "refused" and sent:
-            raise InvalidScopeError(description=f"{g.utility.name} takes no scope parameter on a refresh: leave it out "
-                                                "(the new token carries the authorization's scope)")
+            raise InvalidScopeError(
+                description=f"{g.utility.name} takes no scope parameter on a refresh: leave it out "
+                "(the new token carries the authorization's scope)"
+            )
 
     def authenticate_refresh_token(self, refresh_token):
         sb = sandbox()
@@ -447,9 +504,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             # application: another client presenting it is refused without touching its family
             owner = row.application if row is not None else None
             profile = sandbox().require_world().profile_for(g.utility, owner.profile) if owner is not None else None
-            if row is not None and profile is not None and row.revoked_at is not None \
-                    and row.authorization_id is not None and row.application_id == self.request.client.app.id \
-                    and profile.behaviour.refresh_rotation and profile.behaviour.refresh_reuse_detection:
+            if (
+                row is not None
+                and profile is not None
+                and row.revoked_at is not None
+                and row.authorization_id is not None
+                and row.application_id == self.request.client.app.id
+                and profile.behaviour.refresh_rotation
+                and profile.behaviour.refresh_reuse_detection
+            ):
                 family = row.authorization_id
             elif row is None or not access.token_usable(row, _now(), refresh=True):
                 return None
@@ -459,9 +522,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         # a refresh token used again after it was rotated out: someone else may hold it (RFC 9700 4.14.2)
         with sb.db.transaction() as s:
             ended = tokens.revoke_all_of(s, family, _now())
-        raise InvalidGrantError(description="this refresh token was already used" + (
-            f"; the {ended} token(s) issued from it are revoked too (refresh-token reuse detection, RFC 9700 4.14.2): "
-            "authorize again" if ended else ""))
+        raise InvalidGrantError(
+            description="this refresh token was already used"
+            + (
+                f"; the {ended} token(s) issued from it are revoked too (refresh-token reuse detection, RFC 9700 4.14.2): "
+                "authorize again"
+                if ended
+                else ""
+            )
+        )
 
     def authenticate_user(self, credential):
         auth = credential.row.authorization
@@ -482,11 +551,14 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         super().validate_token_request()
         app = self.request.client.app
         if not access.may_get_client_token(app):
-            raise UnauthorizedClientError(description=f"this application is {access.STATUS_LABELS[app.status].lower()} "
-                                                      "at the utility: it gets no tokens")
+            raise UnauthorizedClientError(
+                description=f"this application is {access.STATUS_LABELS[app.status].lower()} "
+                "at the utility: it gets no tokens"
+            )
         try:
-            self.request.client_grant = client_grant(ClientRole(app.role), self.request.payload.scope,
-                                                     _profile().behaviour.strict_scopes)
+            self.request.client_grant = client_grant(
+                ClientRole(app.role), self.request.payload.scope, _profile().behaviour.strict_scopes
+            )
         except ScopeError as exc:
             raise InvalidScopeError(description=error_text(str(exc))) from None
 
@@ -551,10 +623,15 @@ class Introspection(IntrospectionEndpoint):
 def _introspection(row: OAuthToken, refresh: bool) -> dict:
     if not access.token_usable(row, _now(), refresh=refresh):
         return {"active": False}
-    out = {"active": True, "scope": row.scope, "client_id": row.application.client_id, "token_type": "Bearer",
-           "iat": int(utc(row.issued_at).timestamp()),
-           "exp": int(utc(row.refresh_expires_at if refresh and row.refresh_expires_at else row.expires_at).timestamp()),
-           "token_kind": row.kind}
+    out = {
+        "active": True,
+        "scope": row.scope,
+        "client_id": row.application.client_id,
+        "token_type": "Bearer",
+        "iat": int(utc(row.issued_at).timestamp()),
+        "exp": int(utc(row.refresh_expires_at if refresh and row.refresh_expires_at else row.expires_at).timestamp()),
+        "token_kind": row.kind,
+    }
     auth = row.authorization
     if auth is not None:
         out["authorization_id"] = auth.uuid
@@ -589,7 +666,10 @@ class Pkce(CodeChallenge):
             super().validate_code_verifier(grant, result)
         except OAuth2Error as exc:
             method = grant.request.authorization_code.code_challenge_method or "plain"
-            what = (f"code_verifier does not match the code_challenge ({method}) of the authorization request"
-                    if isinstance(exc, InvalidGrantError) else (exc.description or exc.error).rstrip("."))
+            what = (
+                f"code_verifier does not match the code_challenge ({method}) of the authorization request"
+                if isinstance(exc, InvalidGrantError)
+                else (exc.description or exc.error).rstrip(".")
+            )
             exc.description = f"PKCE check failed: {what}; this code cannot be exchanged again: authorize again"
             raise

@@ -1,6 +1,7 @@
 """OAuth 2.0 endpoints of each utility, the customer's consent page, ESPI's legacy
 scope-selection screens, and ReadServiceStatus. Authlib (sandbox.web.oauth.server) does the
 protocol; this module parses requests, asks the customer, and renders."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,11 +31,17 @@ def server():
 
 def _error_page(title: str, message: str, status: int = 400):
     """An error page, with the portal's menu if the customer is signed in (not yet entered in g)."""
-    return render_template("oauth/error.html", title=title, message=message, customer=context.current_customer()), status
+    return render_template(
+        "oauth/error.html", title=title, message=message, customer=context.current_customer()
+    ), status
 
 
-_REFUSAL_TITLES = {"blocked": "Application unavailable", "on_hold": "Application unavailable",
-                   "review": "Application in review", "moved_out": "Service has ended"}
+_REFUSAL_TITLES = {
+    "blocked": "Application unavailable",
+    "on_hold": "Application unavailable",
+    "review": "Application in review",
+    "moved_out": "Service has ended",
+}
 
 
 def _today():
@@ -54,9 +61,12 @@ def _client_error(app: Application, redirect_uri: str, error: str, description: 
     redirector (RFC 6749 4.1.2.1, RFC 9700 4.11.2)."""
     if access.redirects_unasked(app):
         return _redirect_error(redirect_uri, error, description, state)
-    return _error_page("Invalid request", f"{app.name} sent a request that cannot be answered ({error}: "
-                       f"{description}). It is not in production at {g.utility.name}, so you were not sent back "
-                       "to it. Nothing was shared.")
+    return _error_page(
+        "Invalid request",
+        f"{app.name} sent a request that cannot be answered ({error}: "
+        f"{description}). It is not in production at {g.utility.name}, so you were not sent back "
+        "to it. Nothing was shared.",
+    )
 
 
 def _redirect_error(redirect_uri: str, error: str, description: str, state: str | None):
@@ -67,8 +77,15 @@ def _redirect_error(redirect_uri: str, error: str, description: str, state: str 
     return redirect(redirect_uri + sep + urlencode(params))
 
 
-AUTHORIZE_PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
-                    "code_challenge_method")
+AUTHORIZE_PARAMS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
@@ -79,18 +96,25 @@ def authorize():
     repeated = [k for k in AUTHORIZE_PARAMS if len(args.getlist(k)) > 1]
     client = server().query_client(args.get("client_id", "")) if args.get("client_id") else None
     if client is None or "client_id" in repeated:
-        return _error_page("Unknown application", "The link that brought you here names no application registered "
-                           f"with {g.utility.name} (client_id is missing, repeated or unknown). Nothing was shared.")
+        return _error_page(
+            "Unknown application",
+            "The link that brought you here names no application registered "
+            f"with {g.utility.name} (client_id is missing, repeated or unknown). Nothing was shared.",
+        )
     redirect_uri = args.get("redirect_uri") or client.get_default_redirect_uri()
     if not redirect_uri or "redirect_uri" in repeated or not client.check_redirect_uri(redirect_uri):
-        return _error_page("Unregistered return address", f"{client.app.name} asked to send you back to an address "
-                           "it has not registered (redirect_uri). For your safety you were not sent there.")
+        return _error_page(
+            "Unregistered return address",
+            f"{client.app.name} asked to send you back to an address "
+            "it has not registered (redirect_uri). For your safety you were not sent there.",
+        )
     app = client.app
     if repeated:  # RFC 6749 3.1: a parameter must not be sent more than once
         return _client_error(app, redirect_uri, "invalid_request", f"{repeated[0]} is repeated", args.get("state"))
     if args.get("response_type") != "code":  # answered here: Authlib would echo the value back
-        return _client_error(app, redirect_uri, "unsupported_response_type", "response_type must be code",
-                             args.get("state"))
+        return _client_error(
+            app, redirect_uri, "unsupported_response_type", "response_type must be code", args.get("state")
+        )
     refusal = access.authorize_refusal(app, None, _today())
     if refusal:
         return _refused_page(refusal, app)
@@ -129,17 +153,26 @@ def authorize():
     return server().create_authorization_response(grant_user=customer, grant=grant)
 
 
-def _consent_page(app: Application, customer: Customer, scope: str, redirect_uri: str, error: str | None = None,
-                  status: int = 200):
+def _consent_page(
+    app: Application, customer: Customer, scope: str, redirect_uri: str, error: str | None = None, status: int = 200
+):
     days = g.utility.profile.authorization_days
     until = sandbox().clock.today(g.utility.time_zone) + dt.timedelta(days=days)
     if customer.service_end is not None:
         until = min(until, customer.service_end)
     # an application the utility has not vetted: the customer sees where either answer sends them
     going_to = None if access.redirects_unasked(app) else urlsplit(redirect_uri).netloc
-    return render_template("oauth/consent.html", app=app, items=plain_words(scope), scope=scope, until=until,
-                           error=error, usage_points=customers.shareable_usage_points(customer, scope),
-                           action=request.full_path, going_to=going_to), status
+    return render_template(
+        "oauth/consent.html",
+        app=app,
+        items=plain_words(scope),
+        scope=scope,
+        until=until,
+        error=error,
+        usage_points=customers.shareable_usage_points(customer, scope),
+        action=request.full_path,
+        going_to=going_to,
+    ), status
 
 
 @bp.route("/oauth/token", methods=["POST", "GET"])
@@ -159,22 +192,24 @@ def introspect():
 
 def _metadata() -> dict:
     ep = urls.endpoints(request.host_url, g.slug)
-    meta = AuthorizationServerMetadata({
-        "issuer": ep.dc,
-        "authorization_endpoint": ep.authorize,
-        "token_endpoint": ep.token,
-        "revocation_endpoint": ep.revoke,
-        "introspection_endpoint": ep.introspect,
-        "registration_endpoint": ep.register,
-        "response_types_supported": ["code"],
-        "grant_types_supported": list(GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": list(TOKEN_METHODS),
-        "revocation_endpoint_auth_methods_supported": list(TOKEN_METHODS),
-        "introspection_endpoint_auth_methods_supported": list(TOKEN_METHODS),
-        "code_challenge_methods_supported": ["S256"] if g.utility.profile.pkce_required else ["S256", "plain"],
-        "scopes_supported": sorted(set(world.offered_scopes(g.utility))),
-        "service_documentation": f"{request.host_url.rstrip('/')}/",
-    })
+    meta = AuthorizationServerMetadata(
+        {
+            "issuer": ep.dc,
+            "authorization_endpoint": ep.authorize,
+            "token_endpoint": ep.token,
+            "revocation_endpoint": ep.revoke,
+            "introspection_endpoint": ep.introspect,
+            "registration_endpoint": ep.register,
+            "response_types_supported": ["code"],
+            "grant_types_supported": list(GRANT_TYPES),
+            "token_endpoint_auth_methods_supported": list(TOKEN_METHODS),
+            "revocation_endpoint_auth_methods_supported": list(TOKEN_METHODS),
+            "introspection_endpoint_auth_methods_supported": list(TOKEN_METHODS),
+            "code_challenge_methods_supported": ["S256"] if g.utility.profile.pkce_required else ["S256", "plain"],
+            "scopes_supported": sorted(set(world.offered_scopes(g.utility))),
+            "service_documentation": f"{request.host_url.rstrip('/')}/",
+        }
+    )
     meta.validate()
     meta["espi_resource_endpoint"] = ep.resource
     meta["espi_data_custodian_id"] = g.utility.data_custodian_id
@@ -195,10 +230,14 @@ def metadata_rfc8414(slug: str):
 
 # --- ESPI's legacy scope-selection flows (ESPI.md 5.4) ------------------------------------
 
+
 def _scope_selection_redirect(app: Application):
     if not app.scope_selection_uri:
-        return _error_page("No scope selection screen", f"{app.name} has not registered a scope selection screen "
-                           "(thirdPartyScopeSelectionScreenURI).", 404)
+        return _error_page(
+            "No scope selection screen",
+            f"{app.name} has not registered a scope selection screen (thirdPartyScopeSelectionScreenURI).",
+            404,
+        )
     params = [("scope", s) for s in app.scopes] + [("DataCustodianID", g.utility.data_custodian_id)]
     sep = "&" if urlsplit(app.scope_selection_uri).query else "?"
     return redirect(app.scope_selection_uri + sep + urlencode(params))
@@ -232,8 +271,11 @@ def scope_selection_list():
     client = server().query_client(request.args.get("ThirdPartyID", ""))
     app = client.app if client is not None else None
     if app is None or not access.redirects_unasked(app):  # sent there unasked: only an application in production
-        return _error_page("Access Not Authorized", "ThirdPartyID names no third party in production at this "
-                           "utility, so you were not sent on to it.", 403)
+        return _error_page(
+            "Access Not Authorized",
+            "ThirdPartyID names no third party in production at this utility, so you were not sent on to it.",
+            403,
+        )
     return _scope_selection_redirect(app)
 
 

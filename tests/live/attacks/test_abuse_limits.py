@@ -7,6 +7,7 @@ the README's table) lets through.
 
 Each test sends from loopback addresses of its own (127.0.0.x, which Linux routes to the server
 on 127.0.0.1), so that the per-address counters of one test are not another's."""
+
 from __future__ import annotations
 
 import re
@@ -57,9 +58,12 @@ class Guesser:
         self.token = csrf(self.session.get(f"{base}/dc/{slug}/", timeout=30).text)
 
     def guess(self, number: str, postal: str) -> requests.Response:
-        return self.session.post(self.url, data={"csrf_token": self.token, "method": "account",
-                                                 "account_number": number, "postal_code": postal},
-                                 allow_redirects=False, timeout=30)
+        return self.session.post(
+            self.url,
+            data={"csrf_token": self.token, "method": "account", "account_number": number, "postal_code": postal},
+            allow_redirects=False,
+            timeout=30,
+        )
 
 
 def limited(r: requests.Response) -> bool:
@@ -126,13 +130,18 @@ def test_spraying_from_many_addresses_is_stopped_across_accounts(live):
 
 
 def register(session: requests.Session, base: str, slug: str, name: str) -> requests.Response:
-    return session.post(f"{base}/dc/{slug}/espi/1_1/register", timeout=30, headers={"Accept": "application/json"},
-                        json={"client_name": name, "redirect_uris": ["https://tp.example.com/cb"]})
+    return session.post(
+        f"{base}/dc/{slug}/espi/1_1/register",
+        timeout=30,
+        headers={"Accept": "application/json"},
+        json={"client_name": name, "redirect_uris": ["https://tp.example.com/cb"]},
+    )
 
 
 def token_request(session: requests.Session, base: str, slug: str, client_id: str, secret: str):
-    return session.post(f"{base}/dc/{slug}/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(client_id, secret), timeout=30)
+    return session.post(
+        f"{base}/dc/{slug}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=30
+    )
 
 
 def test_a_flood_of_wrong_client_secrets_is_limited_per_client(live):
@@ -146,8 +155,10 @@ def test_a_flood_of_wrong_client_secrets_is_limited_per_client(live):
     body = refused.json()
     assert body["error"] == "too_many_requests" and body["limit"] == "client authentication failures per client"
     # the right secret waits as well, from anywhere; other clients are served
-    assert token_request(browser("127.0.0.31"), live, "prairie", mine["client_id"], mine["client_secret"]
-                         ).status_code == 429
+    assert (
+        token_request(browser("127.0.0.31"), live, "prairie", mine["client_id"], mine["client_secret"]).status_code
+        == 429
+    )
     assert token_request(flood, live, "prairie", *DEMO).status_code == 200
 
 

@@ -2,6 +2,7 @@
 page framed by another page, a session cookie copied before sign-out used after it, a session that
 outlives a reset of the world, and a page of another site registering an application in the
 developer's sandbox to read its secret."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,17 @@ def live(folder):
 
 
 def consent_page(base: str, customer: requests.Session) -> requests.Response:
-    return customer.get(base + CONSENT, params={"client_id": "demo-third-party", "redirect_uri": CALLBACK,
-                                                "response_type": "code", "scope": SCOPE, "state": "st"}, timeout=30)
+    return customer.get(
+        base + CONSENT,
+        params={
+            "client_id": "demo-third-party",
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "scope": SCOPE,
+            "state": "st",
+        },
+        timeout=30,
+    )
 
 
 def copy_of(customer: requests.Session) -> requests.Session:
@@ -71,28 +81,41 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(live):
     stolen = copy_of(customer)
     assert sees_sharing(stolen, live.url)
     token = csrf(customer.get(live.url + SHARING, timeout=30).text)
-    assert customer.post(live.url + "/dc/bayview/logout", data={"csrf_token": token}, allow_redirects=False,
-                         timeout=30).status_code == 303
+    assert (
+        customer.post(
+            live.url + "/dc/bayview/logout", data={"csrf_token": token}, allow_redirects=False, timeout=30
+        ).status_code
+        == 303
+    )
     assert not sees_sharing(stolen, live.url)
     assert not sees_sharing(customer, live.url)
 
 
 def test_a_page_of_another_site_cannot_register_an_application_or_read_its_secret(live, folder):
     url = live.url + "/dc/bayview/espi/1_1/register"
-    pre = requests.options(url, headers={"Origin": EVIL, "Access-Control-Request-Method": "POST",
-                                         "Access-Control-Request-Headers": "content-type"}, timeout=30)
+    pre = requests.options(
+        url,
+        headers={
+            "Origin": EVIL,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+        timeout=30,
+    )
     assert "Access-Control-Allow-Origin" not in pre.headers  # a browser stops before the POST
     body = json.dumps({"client_name": "Lurker", "redirect_uris": ["https://evil.example/cb"]})
     for ctype in ("application/json", "text/plain"):  # text/plain: sent by a browser without asking first
-        r = requests.post(url, data=body, headers={"Origin": EVIL, "Content-Type": ctype,
-                                                   "Accept": "application/json"}, timeout=30)
+        r = requests.post(
+            url, data=body, headers={"Origin": EVIL, "Content-Type": ctype, "Accept": "application/json"}, timeout=30
+        )
         assert r.status_code == 403 and r.headers["X-Sandbox-Reason"] == "cross_origin", r.text
         assert "client_secret" not in r.text and "Access-Control-Allow-Origin" not in r.headers
     with sqlite3.connect(folder / "world.db") as db:
         assert db.execute("select count(*) from application where name = 'Lurker'").fetchone() == (0,)
     # a program (no Origin) registers as before, and reads its secret
-    r = requests.post(url, data=body, headers={"Content-Type": "application/json", "Accept": "application/json"},
-                      timeout=30)
+    r = requests.post(
+        url, data=body, headers={"Content-Type": "application/json", "Accept": "application/json"}, timeout=30
+    )
     assert r.status_code == 201 and r.json()["client_secret"]
 
 
@@ -102,8 +125,13 @@ def test_resource_reads_allow_any_origin_without_credentials(live):
     r = requests.get(uri, headers={"Origin": EVIL, "Authorization": f"Bearer {access}"}, timeout=30)
     assert r.status_code == 200
     assert r.headers["Access-Control-Allow-Origin"] == "*" and "Access-Control-Allow-Credentials" not in r.headers
-    token = requests.post(live.url + "/dc/bayview/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=("demo-third-party", "demo-secret"), headers={"Origin": EVIL}, timeout=30)
+    token = requests.post(
+        live.url + "/dc/bayview/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("demo-third-party", "demo-secret"),
+        headers={"Origin": EVIL},
+        timeout=30,
+    )
     assert token.status_code == 200 and "Access-Control-Allow-Origin" not in token.headers
 
 

@@ -2,6 +2,7 @@
 never becomes the base of what the sandbox writes, unknown hosts get a 400, forwarded headers count
 only for configured proxy hops, idle and half-sent connections do not stop the server, and the
 `slow` fault cannot take every request thread."""
+
 from __future__ import annotations
 
 import http.client
@@ -36,8 +37,16 @@ def _get(url: str, path: str, headers: dict[str, str] | None = None, timeout: fl
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hosts")
-    with LiveServer("--database", str(folder / "world.db"), "--customers", "1", "--reset", "--threads", "4",
-                    env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_SLOW_FAULT_MAX": "2", "SANDBOX_IDLE_TIMEOUT": "2"}) as s:
+    with LiveServer(
+        "--database",
+        str(folder / "world.db"),
+        "--customers",
+        "1",
+        "--reset",
+        "--threads",
+        "4",
+        env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_SLOW_FAULT_MAX": "2", "SANDBOX_IDLE_TIMEOUT": "2"},
+    ) as s:
         yield s
 
 
@@ -60,9 +69,11 @@ def test_the_demo_app_answers_only_the_deployments_hosts(server):
 
 
 def test_forwarded_headers_are_ignored_without_configured_proxy_hops(server):
-    status, _, body = _get(server.url, "/dc/bayview/.well-known/oauth-authorization-server",
-                           {"X-Forwarded-Host": "attacker.invalid", "X-Forwarded-Proto": "https",
-                            "X-Forwarded-Prefix": "/evil"})
+    status, _, body = _get(
+        server.url,
+        "/dc/bayview/.well-known/oauth-authorization-server",
+        {"X-Forwarded-Host": "attacker.invalid", "X-Forwarded-Proto": "https", "X-Forwarded-Prefix": "/evil"},
+    )
     assert status == 200
     issuer = json.loads(body)["issuer"]
     assert issuer.startswith(server.url) and "attacker" not in body.decode() and "/evil" not in body.decode()
@@ -82,9 +93,18 @@ def _notified(server: LiveServer, receiver: ThirdParty) -> str:
 def test_notifications_never_name_the_host_of_a_caller(tmp_path):
     """Even a deployment that answers every host (ALLOWED_HOSTS=*) builds notifications from its own
     address: the first request's Host used to become the base of every BatchList a process wrote."""
-    with ThirdParty() as receiver, LiveServer(
-            "--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
-            env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_ALLOWED_HOSTS": "*"}) as s:
+    with (
+        ThirdParty() as receiver,
+        LiveServer(
+            "--database",
+            str(tmp_path / "world.db"),
+            "--customers",
+            "1",
+            "--reset",
+            "--no-demo-app",
+            env={"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_ALLOWED_HOSTS": "*"},
+        ) as s,
+    ):
         assert _get(s.url, "/healthz", {"Host": "attacker.invalid"})[0] == 200  # the first request of the process
         bodies = _notified(s, receiver)
         assert "attacker.invalid" not in bodies
@@ -93,9 +113,20 @@ def test_notifications_never_name_the_host_of_a_caller(tmp_path):
 
 def test_the_public_url_is_the_base_of_notifications_and_a_host_answered(tmp_path):
     public = "https://gb.example.org/sandbox"
-    with ThirdParty() as receiver, LiveServer(
-            "--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
-            "--public-url", public, env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with (
+        ThirdParty() as receiver,
+        LiveServer(
+            "--database",
+            str(tmp_path / "world.db"),
+            "--customers",
+            "1",
+            "--reset",
+            "--no-demo-app",
+            "--public-url",
+            public,
+            env={"SANDBOX_ADMIN_KEY": KEY},
+        ) as s,
+    ):
         assert _get(s.url, "/healthz", {"Host": "gb.example.org"})[0] == 200
         bodies = _notified(s, receiver)
         assert f"{public}/dc/bayview/espi/1_1/resource/Batch/Subscription/" in bodies
@@ -103,24 +134,47 @@ def test_the_public_url_is_the_base_of_notifications_and_a_host_answered(tmp_pat
 
 
 def test_forwarded_headers_are_believed_for_the_configured_hops_only(tmp_path):
-    with LiveServer("--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
-                    "--proxy-hops", "1", "--public-url", "https://gb.example.org",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with LiveServer(
+        "--database",
+        str(tmp_path / "world.db"),
+        "--customers",
+        "1",
+        "--reset",
+        "--no-demo-app",
+        "--proxy-hops",
+        "1",
+        "--public-url",
+        "https://gb.example.org",
+        env={"SANDBOX_ADMIN_KEY": KEY},
+    ) as s:
         meta = "/dc/bayview/.well-known/oauth-authorization-server"
-        status, _, body = _get(s.url, meta, {"X-Forwarded-Host": "gb.example.org", "X-Forwarded-Proto": "https",
-                                            "X-Forwarded-For": "203.0.113.9"})
+        status, _, body = _get(
+            s.url,
+            meta,
+            {"X-Forwarded-Host": "gb.example.org", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+        )
         assert status == 200 and json.loads(body)["issuer"].startswith("https://gb.example.org/dc/bayview")
         # a forwarded host the deployment does not answer to is refused like a Host header
         assert _get(s.url, meta, {"X-Forwarded-Host": "attacker.invalid"})[0] == 400
         # two hops claimed where one is configured: only the nearest proxy's value counts
-        status, _, body = _get(s.url, meta, {"X-Forwarded-Host": "attacker.invalid, gb.example.org",
-                                            "X-Forwarded-Proto": "https"})
+        status, _, body = _get(
+            s.url, meta, {"X-Forwarded-Host": "attacker.invalid, gb.example.org", "X-Forwarded-Proto": "https"}
+        )
         assert status == 200 and "attacker" not in body.decode()
 
 
 def test_a_bad_public_url_stops_start_up_naming_the_flag(tmp_path):
-    s = LiveServer("--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
-                   "--public-url", "ftp://gb.example.org", timeout=60)
+    s = LiveServer(
+        "--database",
+        str(tmp_path / "world.db"),
+        "--customers",
+        "1",
+        "--reset",
+        "--no-demo-app",
+        "--public-url",
+        "ftp://gb.example.org",
+        timeout=60,
+    )
     with pytest.raises(RuntimeError) as failed:
         s.start()
     assert "--public-url" in str(failed.value) and "ftp://gb.example.org" in str(failed.value)
@@ -172,8 +226,12 @@ def test_the_slow_fault_is_capped_in_length_and_in_calls_at_once(server):
 
     def slow_call(_):
         t0 = time.monotonic()
-        status, headers, _ = _get(server.url, urlsplit(uri).path, {
-            "Authorization": f"Bearer {tokens['access_token']}", "X-Sandbox-Fault": "slow:30"}, timeout=60)
+        status, headers, _ = _get(
+            server.url,
+            urlsplit(uri).path,
+            {"Authorization": f"Bearer {tokens['access_token']}", "X-Sandbox-Fault": "slow:30"},
+            timeout=60,
+        )
         return status, headers, time.monotonic() - t0
 
     with ThreadPoolExecutor(8) as pool:
@@ -187,5 +245,4 @@ def test_the_slow_fault_is_capped_in_length_and_in_calls_at_once(server):
     busy = [a for a in answers if a[0] == 503]
     assert len(delayed) + len(busy) == 8 and 1 <= len(delayed) <= 2 * 2  # two at a time, at most two rounds
     assert all(2 <= took < 10 for _, _, took in delayed)  # capped at 2 s, not the 30 asked for
-    assert busy and all(h["x-sandbox-reason"] == "fault:slow-busy" and int(h["retry-after"]) >= 1
-                        for _, h, _ in busy)
+    assert busy and all(h["x-sandbox-reason"] == "fault:slow-busy" and int(h["retry-after"]) >= 1 for _, h, _ in busy)

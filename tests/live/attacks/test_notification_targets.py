@@ -7,6 +7,7 @@ listening on loopback shows that nothing arrived.
 The server process is run.py's own main() with a stand-in for the outside world installed first:
 names under .rebind.test answer PUBLIC the first time each is asked and 127.0.0.1 after, and a
 connection to PUBLIC is refused at once (so the tests send nothing off this machine)."""
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,19 @@ def server(tmp_path_factory):
     """run.py on every interface (so notifications go to public hosts only), its base URL on loopback."""
     db = tmp_path_factory.mktemp("targets") / "world.db"
     env = {"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_NOTIFY_RETRY_BASE": "0.2", "SANDBOX_NOTIFY_RETRY_CAP": "0.4"}
-    with SandboxProcess("--host", "0.0.0.0", "--database", str(db), "--customers", "1", "--reset", "--no-demo-app",
-                        env=env, command=[sys.executable, "-c", WORLD], cwd=str(ROOT)) as proc:
+    with SandboxProcess(
+        "--host",
+        "0.0.0.0",
+        "--database",
+        str(db),
+        "--customers",
+        "1",
+        "--reset",
+        "--no-demo-app",
+        env=env,
+        command=[sys.executable, "-c", WORLD],
+        cwd=str(ROOT),
+    ) as proc:
         assert proc.url is not None
         yield "http://127.0.0.1:" + proc.url.rsplit(":", 1)[1]
 
@@ -72,9 +84,16 @@ def developer(server):
     """A signed-up developer's session at bayview."""
     web = requests.Session()
     portal = f"{server}/dc/bayview/developer"
-    r = web.post(f"{portal}/signup", allow_redirects=False, data={
-        "csrf_token": _csrf(web.get(f"{portal}/")), "name": "Mallory", "email": "mallory@example.com",
-        "password": "correct horse battery"})
+    r = web.post(
+        f"{portal}/signup",
+        allow_redirects=False,
+        data={
+            "csrf_token": _csrf(web.get(f"{portal}/")),
+            "name": "Mallory",
+            "email": "mallory@example.com",
+            "password": "correct horse battery",
+        },
+    )
     assert r.status_code == 303, r.text[:300]
     return web, portal
 
@@ -88,10 +107,21 @@ def _test_notification(developer, name: str, notify_uri: str) -> requests.Respon
     web, portal = developer
     new = web.get(f"{portal}/apps/new")
     scope = re.search(r'name="scopes" value="([^"]+)"', new.text).group(1)
-    r = web.post(f"{portal}/apps/new", data={
-        "csrf_token": _csrf(new), "name": name, "description": "", "contact_email": "mallory@example.com",
-        "redirect_uris": "https://tp.example.com/cb", "notify_uri": notify_uri, "scope_selection_uri": "",
-        "client_uri": "", "logo_uri": "", "scopes": scope})
+    r = web.post(
+        f"{portal}/apps/new",
+        data={
+            "csrf_token": _csrf(new),
+            "name": name,
+            "description": "",
+            "contact_email": "mallory@example.com",
+            "redirect_uris": "https://tp.example.com/cb",
+            "notify_uri": notify_uri,
+            "scope_selection_uri": "",
+            "client_uri": "",
+            "logo_uri": "",
+            "scopes": scope,
+        },
+    )
     assert r.status_code == 201, r.text[:500]
     app_id = re.search(r"/developer/apps/(\d+)/notify-test", r.text).group(1)
     page = web.get(f"{portal}/apps/{app_id}")

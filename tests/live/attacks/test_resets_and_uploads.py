@@ -1,6 +1,7 @@
 """Resets under load and hostile uploads (issue item 10) against real run.py processes: requests that
 arrive while the world is rebuilt wait or get 503 with Retry-After, never a 500; two processes'
 resets take turns in the database; memory goes back to where it was after hostile uploads."""
+
 from __future__ import annotations
 
 import re
@@ -40,12 +41,24 @@ def _resets_under_load(servers: list[LiveServer], resets_each: int) -> list[tupl
     tokens = SandboxClient(servers[0].url, KEY).authorize("demo")
     stop = threading.Event()
     with ThreadPoolExecutor(4 * len(servers) + len(servers)) as pool:
-        readers = [pool.submit(_hammer, [f"{s.url}/healthz", f"{s.url}/dc/bayview/", f"{s.url}/sandbox-api/clock",
-                                         tokens["resourceURI"].replace(servers[0].url, s.url)],
-                               stop, {"Authorization": f"Bearer {tokens['access_token']}"})
-                   for s in servers for _ in range(4)]
-        resetters = [pool.submit(lambda s=s: [SandboxClient(s.url, KEY).reset() for _ in range(resets_each)])
-                     for s in servers]
+        readers = [
+            pool.submit(
+                _hammer,
+                [
+                    f"{s.url}/healthz",
+                    f"{s.url}/dc/bayview/",
+                    f"{s.url}/sandbox-api/clock",
+                    tokens["resourceURI"].replace(servers[0].url, s.url),
+                ],
+                stop,
+                {"Authorization": f"Bearer {tokens['access_token']}"},
+            )
+            for s in servers
+            for _ in range(4)
+        ]
+        resetters = [
+            pool.submit(lambda s=s: [SandboxClient(s.url, KEY).reset() for _ in range(resets_each)]) for s in servers
+        ]
         try:
             for r in resetters:
                 r.result()  # a reset that failed raises here
@@ -62,8 +75,15 @@ def _no_server_errors(answers: list[tuple[int, str]], also: frozenset[int] = fro
 
 
 def test_requests_during_resets_wait_or_get_503_never_500(tmp_path):
-    with LiveServer("--database", str(tmp_path / "world.db"), "--customers", "2", "--reset", "--no-demo-app",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with LiveServer(
+        "--database",
+        str(tmp_path / "world.db"),
+        "--customers",
+        "2",
+        "--reset",
+        "--no-demo-app",
+        env={"SANDBOX_ADMIN_KEY": KEY},
+    ) as s:
         _no_server_errors(_resets_under_load([s], resets_each=3))
         assert SandboxClient(s.url, KEY).authorize("demo")["access_token"]  # the world works after them
 
@@ -71,9 +91,12 @@ def test_requests_during_resets_wait_or_get_503_never_500(tmp_path):
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_resets_from_two_processes_take_turns(tmp_path, request, store):
     db = str(tmp_path / "world.db") if store == "sqlite" else request.getfixturevalue("postgres_url")
-    with LiveServer("--database", db, "--customers", "2", "--reset", "--no-demo-app",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as a, \
-            LiveServer("--database", db, "--no-demo-app", env={"SANDBOX_ADMIN_KEY": KEY}) as b:
+    with (
+        LiveServer(
+            "--database", db, "--customers", "2", "--reset", "--no-demo-app", env={"SANDBOX_ADMIN_KEY": KEY}
+        ) as a,
+        LiveServer("--database", db, "--no-demo-app", env={"SANDBOX_ADMIN_KEY": KEY}) as b,
+    ):
         # a process cannot see another's rebuild coming: between the drop and the last insert it may find the
         # world half made and answer 404 for what is not there yet (the README's limits say so); never a 500
         _no_server_errors(_resets_under_load([a, b], resets_each=2), also=frozenset({404}))
@@ -86,16 +109,21 @@ def test_resets_from_two_processes_take_turns(tmp_path, request, store):
 def test_memory_goes_back_after_hostile_uploads(tmp_path):
     """The demo app (in run.py's process) parses what a visitor uploads: a file of a million small elements
     makes a tree many times its size, which used to stay with the process after the answer."""
-    with LiveServer("--database", str(tmp_path / "world.db"), "--customers", "1", "--reset",
-                    env={"SANDBOX_ADMIN_KEY": KEY}) as s:
+    with LiveServer(
+        "--database", str(tmp_path / "world.db"), "--customers", "1", "--reset", env={"SANDBOX_ADMIN_KEY": KEY}
+    ) as s:
         assert s.proc and s.demo_url
         with requests.Session() as http:
             form = http.get(f"{s.demo_url}/upload", timeout=30).text
             token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
 
             def upload(body: bytes):
-                return http.post(f"{s.demo_url}/upload", data={"csrf_token": token},
-                                 files={"file": ("hostile.xml", body, "text/xml")}, timeout=120)
+                return http.post(
+                    f"{s.demo_url}/upload",
+                    data={"csrf_token": token},
+                    files={"file": ("hostile.xml", body, "text/xml")},
+                    timeout=120,
+                )
 
             upload(b"<feed/>")  # the first upload's one-off costs (imports, templates) before the baseline
             before = _rss_mb(s.proc.pid)

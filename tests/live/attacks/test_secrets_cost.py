@@ -5,6 +5,7 @@ behind the flood (0.3 tokens/s instead of 86.7); a client secret's own check too
 
 The abuse limits are switched off in this server: they would answer the flood 429 before any
 password is checked, and the point here is what the checks themselves cost."""
+
 from __future__ import annotations
 
 import statistics
@@ -26,8 +27,17 @@ TOKENS = 12
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("secrets")
-    with LiveServer("--database", str(folder / "world.db"), "--customers", "1", "--reset", "--no-demo-app",
-                    "--threads", "8", env={"SANDBOX_RATELIMIT": "0"}) as s:
+    with LiveServer(
+        "--database",
+        str(folder / "world.db"),
+        "--customers",
+        "1",
+        "--reset",
+        "--no-demo-app",
+        "--threads",
+        "8",
+        env={"SANDBOX_RATELIMIT": "0"},
+    ) as s:
         yield s.url
 
 
@@ -51,14 +61,24 @@ class Flood:
             while not self.stop.is_set():
                 with self.cond:
                     start = self.pending[me] = time.monotonic()
-                r = s.post(f"{self.base}/dc/bayview/login", allow_redirects=False, timeout=120,
-                           data={"method": "password", "username": f"nobody-{uuid.uuid4().hex}",
-                                 "password": "wrong", "csrf_token": form})
+                r = s.post(
+                    f"{self.base}/dc/bayview/login",
+                    allow_redirects=False,
+                    timeout=120,
+                    data={
+                        "method": "password",
+                        "username": f"nobody-{uuid.uuid4().hex}",
+                        "password": "wrong",
+                        "csrf_token": form,
+                    },
+                )
                 with self.cond:
                     del self.pending[me]
                     self.answers.append((start, time.monotonic(), r.status_code))
                     self.cond.notify_all()
-                form = csrf(r.text if 'name="csrf_token"' in r.text else s.get(f"{self.base}/dc/bayview/", timeout=60).text)
+                form = csrf(
+                    r.text if 'name="csrf_token"' in r.text else s.get(f"{self.base}/dc/bayview/", timeout=60).text
+                )
         except BaseException as exc:  # noqa: BLE001  (reported by the test)
             with self.cond:
                 self.errors.append(exc)
@@ -92,7 +112,9 @@ def test_token_issue_is_not_stalled_behind_a_flood_of_sign_ins_for_unknown_names
     assert {status for _, _, status in flood.answers} == {401}  # refused as wrong passwords, never an error
     assert overtaken  # the tokens were issued while the flood went on, ahead of sign-ins sent before them
     signing_in = statistics.median(end - start for start, end, _ in flood.answers)
-    print(f"token p50 {statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms; sign-in p50 "
-          f"{signing_in * 1000:.0f} ms over {len(flood.answers)} sign-ins")
+    print(
+        f"token p50 {statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms; sign-in p50 "
+        f"{signing_in * 1000:.0f} ms over {len(flood.answers)} sign-ins"
+    )
     # a token no longer waits for a password check to end: far quicker than the sign-ins around it
     assert statistics.median(took) < signing_in / 2, (took, signing_in)
