@@ -219,30 +219,28 @@ class Server:
         )
 
     @classmethod
-    def granian(cls, database_url: str, workers: int, threads: int = 1) -> "Server":
-        """Granian (a Rust HTTP server with keep-alive) running sandbox.wsgi:app in `workers` processes."""
+    def granian(
+        cls,
+        database_url: str | None,
+        workers: int,
+        threads: int = 1,
+        target: str = "sandbox.wsgi:app",
+        env: dict[str, str] | None = None,
+        label: str | None = None,
+        working_dir: Path | None = None,
+    ) -> "Server":
+        """Granian (a Rust HTTP server with keep-alive) running `target` (the sandbox by default) in
+        `workers` processes."""
         port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--blocking-threads",
-            str(threads),
-            "--no-ws",
-            "sandbox.wsgi:app",
-        ]
+        argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--workers", str(workers), "--blocking-threads", str(threads), "--no-ws"]
+        if working_dir is not None:
+            argv += ["--working-dir", str(working_dir)]
+        env = {**(env or {}), **({"SANDBOX_DATABASE_URL": database_url} if database_url else {})}
         return cls(
-            f"granian --workers {workers} --blocking-threads {threads} (SQLite)",
-            argv,
-            {"SANDBOX_DATABASE_URL": database_url},
+            label or f"granian --workers {workers} --blocking-threads {threads} (SQLite)",
+            [*argv, target],
+            env,
             url=f"http://127.0.0.1:{port}",
         )
 

@@ -79,27 +79,9 @@ WAITRESS_OF_GRANIAN = 0.8  # run.py's server / the sandbox under granian
 
 
 def floor_granian(folder: Path, env: dict[str, str], workers: int) -> Server:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "wsgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--blocking-threads",
-        "1",
-        "--no-ws",
-        "--working-dir",
-        str(folder),
-        "floor_app:app",
-    ]
-    return Server(f"floor, granian --workers {workers}", argv, env, url=f"http://127.0.0.1:{port}")
+    return Server.granian(
+        None, workers, target="floor_app:app", env=env, label=f"floor, granian --workers {workers}", working_dir=folder
+    )
 
 
 def floor_waitress(folder: Path, env: dict[str, str], threads: int) -> Server:

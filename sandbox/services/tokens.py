@@ -9,6 +9,7 @@ revoked, an authorization ended or a world reset by any process is seen at the n
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -188,6 +189,10 @@ def find_for_call(s: Session, utility_id: int, value: str) -> CallToken | None:
     return kept_of(s, "call-token").get((utility_id, hashed), lambda: _read_for_call(s, utility_id, hashed))
 
 
+# the authorization's columns in the call query's order: CallAuthorization's fields up to created_at
+_AUTH_FIELDS = [f.name for f in dataclasses.fields(CallAuthorization)][:12]
+
+
 def _read_for_call(s: Session, utility_id: int, hashed: str) -> CallToken | None:
     row = s.connection().execute(_FOR_CALL, {"utility_id": utility_id, "hash": hashed}).first()
     if row is None:
@@ -197,39 +202,8 @@ def _read_for_call(s: Session, utility_id: int, hashed: str) -> CallToken | None
     app = _app_of(values[5 : 5 + n_app])
     z = values[5 + n_app :]
     auth = None
-    if z[0] is not None:
-        (
-            id_,
-            uuid,
-            sub,
-            scope_,
-            status,
-            reason,
-            ended,
-            start,
-            end,
-            customer_id,
-            customer_uuid,
-            created,
-            pending,
-            faults,
-        ) = z
-        auth = CallAuthorization(
-            id_,
-            uuid,
-            sub,
-            scope_,
-            status,
-            reason,
-            ended,
-            start,
-            end,
-            customer_id,
-            customer_uuid,
-            created,
-            pending or 0,
-            tuple(faults or ()),
-        )
+    if z[0] is not None:  # the authorization's columns, its pending count and faults last
+        auth = CallAuthorization(**dict(zip(_AUTH_FIELDS, z[:12])), pending_calls=z[12] or 0, faults=tuple(z[13] or ()))
     kind, scope, expires_at, revoked_at, refresh_expires_at = values[:5]
     return CallToken(kind, scope, expires_at, revoked_at, refresh_expires_at, app, auth)
 
