@@ -214,12 +214,19 @@ class SandboxClient:
         timeout: float = 30,
         client_id: str | None = None,
         utility: str | None = None,
+        event: str | None = None,
     ) -> list[dict]:
-        """Wait until at least `count` notifications (of the third party and utility, if given) are in
-        `state`; them, newest first. TimeoutError says what was there instead."""
+        """Wait until at least `count` notifications (of the third party, utility and event, if given:
+        "published", "uploaded", "authorized", "batch_ready") are in `state`; them, newest first.
+        TimeoutError says what was there instead. A third party that has received a BatchList can
+        call this to see its delivery recorded: the sandbox records it once the POST is answered."""
         deadline = time.monotonic() + timeout
         while True:
-            found = self.notifications(client_id, utility, state, limit=1000)
+            found = [
+                n
+                for n in self.notifications(client_id, utility, state, limit=1000)
+                if event is None or n["event"] == event
+            ]
             if len(found) >= count:
                 return found
             if time.monotonic() >= deadline:

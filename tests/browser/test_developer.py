@@ -99,8 +99,11 @@ def test_developer_onboarding_journey(server, context, tmp_path):
         expect(rows.nth(1)).to_contain_text("200")
         # a customer's authorization is announced: the inspector shows the BatchList and its delivery
         scope = page.locator("ul.scopes code.scope").first.inner_text().strip()
-        SandboxClient(server.url, server.admin_key).authorize("demo", scope, client_id=client_id)
+        control = SandboxClient(server.url, server.admin_key)
+        control.authorize("demo", scope, client_id=client_id)
         tp.wait_for(2)
+        # received by the third party; recorded as delivered once its answer is back
+        control.wait_for_notifications(1, client_id=client_id, utility="bayview", event="authorized")
         page.reload()
         note = page.locator("details.notification").first
         expect(note).to_have_attribute("data-state", "delivered")

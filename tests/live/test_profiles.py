@@ -305,8 +305,9 @@ def test_an_async_batch_answers_202_then_a_batch_list_gives_the_same_data(live, 
                 assert one.status_code == 200
                 got += readings(one.content)
             assert sorted(got) == sorted(by_point_sync) and got
-            made = [n for n in control.notifications(client_id=DEMO[0], utility=SLUG) if n["event"] == "batch_ready"]
-            assert len(made) == 1 and made[0]["state"] == "delivered" and made[0]["uris"] == uris
+            made = control.wait_for_notifications(1, client_id=DEMO[0], utility=SLUG, event="batch_ready")
+            every = [n for n in control.notifications(client_id=DEMO[0], utility=SLUG) if n["event"] == "batch_ready"]
+            assert len(made) == len(every) == 1 and made[0]["uris"] == uris
             ready = get(t)  # asked again once its BatchList was sent: the data is ready
             assert ready.status_code == 200 and ready.content == sync.content
             assert get(t, **{"published-min": "2025-03-01T00:00:00Z"}).status_code == 202  # another request: later
