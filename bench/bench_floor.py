@@ -12,17 +12,27 @@ granian with 2 workers; the default `python run.py` server >= 0.8 of the sandbox
 The entry: `Subscription/{id}/UsagePoint/{id}` with a customer token of the demo third party (about
 1.6 KB). Needs Linux and wrk (Debian: apt-get install wrk).
 
+With --profile N, each app (the sandbox's WSGI callable, the floor's) is first called N times in this
+process with a prepared environ, no HTTP server: the CPU per call of each, and cProfile's view of
+where the sandbox's goes (what bench numbers cannot say).
+
 Usage: python bench/bench_floor.py [--rounds 3] [--duration 8] [--connections 16] [--workers 2]
-           [--threads 8] [--skip-waitress]
+           [--threads 8] [--skip-waitress] [--profile N]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import os
+import pstats
+import runpy
 import statistics
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -110,6 +120,86 @@ def rounds(pair: list[tuple[str, Server]], path: str, token: str, args, folder: 
     return out
 
 
+def _environ(path: str, token: str) -> dict:
+    """A GET of `path` as an HTTP server hands it to a WSGI app."""
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "HTTP_ACCEPT": "*/*",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+
+def _caller(app, path: str, token: str):
+    """One call of `app` (its whole answer read), refused unless it is a 200."""
+
+    def start_response(status: str, headers: list, exc_info=None) -> None:
+        if not status.startswith("200"):
+            raise SystemExit(f"profile: GET {path}: {status}")
+
+    def call() -> None:
+        answer = app(_environ(path, token), start_response)
+        b"".join(answer)
+        getattr(answer, "close", lambda: None)()
+
+    return call
+
+
+def _cpu_per_call(call, n: int) -> float:
+    """Microseconds of this process's CPU per call (the best of three runs of n)."""
+    for _ in range(min(n, 300)):  # warm: imports, caches, pools
+        call()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for _ in range(n):
+            call()
+        best = min(best, (time.process_time() - t0) / n * 1e6)
+    return best
+
+
+def profile_calls(db_url: str, folder: Path, env: dict[str, str], path: str, token: str, n: int) -> None:
+    """The sandbox's and the floor's CPU per call in this process, and where the sandbox's goes."""
+    os.environ.update(env)
+    floor = runpy.run_path(str(folder / "floor_app.py"), run_name="floor_app")["app"]
+    os.environ["SANDBOX_DATABASE_URL"] = db_url
+    from sandbox.wsgi import build_app
+
+    sandbox = build_app()
+    own, base = _caller(sandbox, path, token), _caller(floor, path, token)
+    cpu = {"sandbox": _cpu_per_call(own, n), "floor": _cpu_per_call(base, n)}
+    print(
+        f"in-process CPU per call ({n} calls, best of 3): sandbox {cpu['sandbox']:.0f} us, floor "
+        f"{cpu['floor']:.0f} us, ratio {cpu['floor'] / cpu['sandbox']:.2f}",
+        flush=True,
+    )
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        own()
+    prof.disable()
+    stats = pstats.Stats(prof, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(45)
+    sandbox.extensions["notifications"].stop()  # started by the first call (sandbox.wsgi)
+    sandbox.extensions["request_log"].flush()
+    sandbox.extensions["sandbox"].db.engine.dispose()
+
+
 def median(values: list) -> tuple[float, float, float]:
     return tuple(statistics.median(v[k] for v in values) for k in range(3))  # type: ignore[return-value]
 
@@ -122,6 +212,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="granian workers (both apps)")
     ap.add_argument("--threads", type=int, default=8, help="Waitress threads (both apps; run.py's default is 8)")
     ap.add_argument("--skip-waitress", action="store_true")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="first profile N calls of each app in-process")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
@@ -145,6 +236,8 @@ def main() -> None:
             f"round, {args.rounds} rounds alternating",
             flush=True,
         )
+        if args.profile:
+            profile_calls(db_url, folder, env, path, token["access_token"], args.profile)
 
         results: dict[str, tuple[float, float, float]] = {}
         with Server.granian(db_url, args.workers) as sandbox, floor_granian(folder, env, args.workers) as floor:

@@ -7,9 +7,15 @@ imports Flask.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Mapping
 
 from sandbox.version import __version__
+
+# numpy's OpenBLAS starts a pool of threads as numpy is imported: about 50 ms of every start-up on two
+# cores, and threads that forked workers would inherit. The sandbox does no linear algebra (its numpy
+# work is element-wise), so it asks for one thread, unless the environment says otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -1,18 +1,23 @@
 """Start the Green Button Sandbox: `green-button-sandbox` (or `python run.py`) `[--host H] [--port P]
-[--database URL] [--seed N] [--customers N] [--threads N] [--reset] [--no-demo-app] [--demo-port P]`.
+[--database URL] [--seed N] [--customers N] [--server granian|waitress] [--workers N] [--threads N]
+[--reset] [--no-demo-app] [--demo-port P]`.
 
-It serves through Waitress, a multi-threaded production WSGI server in pure Python that runs the
-same on Linux, macOS and Windows laptops (Werkzeug's development server is not for this)."""
+The sandbox is served by granian with several worker processes (sandbox.serving.processes), which
+has wheels for Linux, macOS and Windows; `--server waitress` serves it from one process of threads
+instead. The demo third-party app runs beside it under Waitress. Werkzeug's development server is
+not for this."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import gc
+import os
 import signal
 import sys
 import threading
 
-from sandbox.core.config import is_wildcard
+from sandbox.core.config import SERVERS, is_wildcard
+from sandbox.serving.served import Served
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -27,7 +32,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, help="world seed (default 42 from seed_data/world.toml; SANDBOX_SEED)")
     p.add_argument("--customers", type=int, help="generated customers per utility (SANDBOX_CUSTOMERS)")
-    p.add_argument("--threads", type=int, help="request threads (default 8; SANDBOX_THREADS)")
+    p.add_argument(
+        "--server",
+        choices=SERVERS,
+        help="granian: worker processes (default); waitress: one process of threads (SANDBOX_SERVER)",
+    )
+    p.add_argument(
+        "--workers", type=int, help="granian's worker processes (default: the CPUs, 2 to 4; SANDBOX_WORKERS)"
+    )
+    p.add_argument("--threads", type=int, help="request threads of each process (default 8; SANDBOX_THREADS)")
     p.add_argument(
         "--public-url",
         help="the address its users reach it at, e.g. https://gb.example.org: the base of "
@@ -55,6 +68,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("argument --port: must be between 0 and 65535")
     if args.customers is not None and args.customers < 0:
         p.error("argument --customers: must be zero or more")
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        p.error("argument --workers: must be between 1 and 64")
     if args.threads is not None and not 1 <= args.threads <= 256:
         p.error("argument --threads: must be between 1 and 256")
     if args.proxy_hops is not None and not 0 <= args.proxy_hops <= 10:
@@ -68,13 +83,9 @@ def _stop(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from waitress.server import BaseWSGIServer, create_server
-
-    from sandbox import __version__, create_app
+    from sandbox import create_app
     from sandbox.core.config import ConfigError
     from sandbox.core.db import SchemaError
-    from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, OWN_CLIENTS
-    from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
     from sandbox.synth.world import SeedDataError
 
     flags = {
@@ -83,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         "DATABASE_URL": args.database,
         "SEED": args.seed,
         "CUSTOMERS": args.customers,
+        "SERVER": args.server,
+        "WORKERS": args.workers,
         "THREADS": args.threads,
         "RESET": args.reset or None,
         "DEMO_APP": False if args.no_demo_app else None,
@@ -98,33 +111,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     cfg = app.extensions["sandbox"].config
     try:
-        server = create_server(
-            app,
-            host=cfg["HOST"],
-            port=cfg["PORT"],
-            threads=cfg["THREADS"],
-            ident=f"GreenButtonSandbox/{__version__}",
-            **waitress_limits(cfg),
-        )
+        server = _bind(app, cfg, flags)
     except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
         print(
-            f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc}",
+            f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc} "
+            "(--port moves it)",
             file=sys.stderr,
         )
         return 1
-    if isinstance(server, BaseWSGIServer):
-        port = int(server.getsockname()[1])  # the port bound (a free one for --port 0)
-        listeners = [(cfg["HOST"], port)]
-    else:  # a name with several addresses (localhost: 127.0.0.1 and ::1) gets one socket each, each its own port
-        listeners = [(h, int(p)) for h, p in server.effective_listen]
+    listeners = server.listeners
     urls = [f"http://{h if ':' not in h else f'[{h}]'}:{p}" for h, p in listeners]
-    sb = app.extensions["sandbox"]
     # notifications name the public URL, else the address listened at (every interface: loopback's)
-    sb.listen_url = (urls[0] if not is_wildcard(cfg["HOST"]) else f"http://127.0.0.1:{listeners[0][1]}") + "/"
+    listen_url = (urls[0] if not is_wildcard(cfg["HOST"]) else f"http://127.0.0.1:{listeners[0][1]}") + "/"
     if is_wildcard(cfg["HOST"]) and not cfg["PUBLIC_URL"]:
         print(
             f"note: listening on every interface without --public-url: it answers to loopback names only, and "
-            f"notifications name {sb.listen_url}; give --public-url (SANDBOX_PUBLIC_URL) with the address others "
+            f"notifications name {listen_url}; give --public-url (SANDBOX_PUBLIC_URL) with the address others "
             "reach it at",
             file=sys.stderr,
         )
@@ -140,24 +142,84 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+    served = Served(listen_url, demo[1] + "/notify" if demo else None)
+    served.apply(app)
+    # what start-up made lives as long as the process: kept out of the garbage collector's passes, so a
+    # process's first calls pay no full collection of it (and forked workers share its pages untouched)
+    gc.freeze()
     if demo:  # registered before the running line: whoever reads it finds the demo app notified
         from sandbox.services.world import set_demo_notify_uri
 
-        notifier = app.extensions["notifications"]
-        sb.demo_notify_uri = demo[1] + "/notify"  # kept through the control API's resets
-        notifier.policy = dataclasses.replace(
-            notifier.policy,  # this exact URL, even beyond loopback
-            allow_urls=notifier.policy.allow_urls | {sb.demo_notify_uri},
-        )
-        set_demo_notify_uri(sb.db, sb.demo_notify_uri)
-    world = sb.world
-    # one write, so whoever reads the running line has the demo credentials with it
+        set_demo_notify_uri(app.extensions["sandbox"].db, served.demo_notify_uri)
+    notifier = app.extensions["notifications"]
+
+    def on_ready() -> None:
+        notifier.start()
+        if demo:
+            threading.Thread(target=demo[0].run, name="demo-app", daemon=True).start()
+        _print_running(app, urls, demo[1] if demo else None)
+
+    try:
+        return server.serve(served, on_ready)
+    finally:
+        if demo:
+            demo[0].close()
+        notifier.stop()  # the POSTs under way finish; nothing claimed is lost
+
+
+def _bind(app, cfg: dict, flags: dict):
+    """The sandbox's server, holding its port: granian's worker processes, or Waitress's threads."""
+    if cfg["SERVER"] == "granian":
+        from sandbox.serving.processes import Processes
+
+        return Processes(app, cfg, flags, workers=cfg["WORKERS"] or default_workers(), threads=cfg["THREADS"])
+    return _Threads(app, cfg)
+
+
+def default_workers() -> int:
+    """granian's workers when none are asked for: one per CPU, at least 2 (a call that waits, as the
+    slow fault does, leaves the other serving), at most 4 (each holds the app and its caches)."""
+    return max(2, min(os.cpu_count() or 1, 4))
+
+
+class _Threads:
+    """Waitress in this process (`--server waitress`): its sockets bound once this is made."""
+
+    def __init__(self, app, cfg: dict):
+        from sandbox.serving import threads
+
+        self._server = threads.server(app, cfg, cfg["PORT"], cfg["THREADS"], "GreenButtonSandbox")
+        self.listeners = threads.listeners(self._server, cfg["HOST"])
+
+    def serve(self, served: Served, on_ready) -> int:
+        signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
+        on_ready()
+        try:
+            self._server.run()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self._server.close()
+        return 0
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def _print_running(app, urls: list[str], demo_url: str | None) -> None:
+    """The running line, with what a user needs to start: in one write, so whoever reads it has
+    the demo credentials with it."""
+    from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, OWN_CLIENTS
+    from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
+
+    sb = app.extensions["sandbox"]
+    cfg, world = sb.config, sb.world
     print(
         "\n".join(
             [
                 f"Green Button Sandbox running at {urls[0]}",
                 *(f"  also at {u}" for u in urls[1:]),
-                *([f"Demo third-party app running at {demo[1]}"] if demo else []),
+                *([f"Demo third-party app running at {demo_url}"] if demo_url else []),
                 f"  utilities: {', '.join(f'{u.slug} (/dc/{u.slug}/)' for u in world.utilities)}",
                 f"  customer login in every utility: {DEMO_USERNAME} / {DEMO_PASSWORD}",
                 f"  third party: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
@@ -166,36 +228,19 @@ def main(argv: list[str] | None = None) -> int:
                     for cid, secret, _, name in OWN_CLIENTS
                 ),
                 "  utility staff: staff / staff at /dc/<slug>/admin",
-                f"  control API: {urls[0]}/sandbox-api/ admin key: {app.extensions['sandbox'].admin_key}",
+                f"  control API: {urls[0]}/sandbox-api/ admin key: {sb.admin_key}",
                 f"  seed {world.seed}, database {cfg['DATABASE_URL']}",
             ]
         ),
         flush=True,
     )
-    signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
-    notifier = app.extensions["notifications"]
-    notifier.start()
-    if demo:
-        threading.Thread(target=demo[0].run, name="demo-app", daemon=True).start()
-    try:
-        server.run()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.close()
-        if demo:
-            demo[0].close()
-        notifier.stop()  # the POSTs under way finish; nothing claimed is lost
-    return 0
 
 
 def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
     """The demo third-party app's server (not yet running) and its URL. It reaches the utilities on
     loopback (a container maps the same ports), as the browser that follows its redirects does."""
-    from waitress.server import create_server
-
-    from sandbox import __version__
     from sandbox.demo.app import create_demo_app
+    from sandbox.serving import threads
     from sandbox.web.hosts import HostGuard, trusted_hosts
     from sandbox.web.memory import ReturnsMemory
 
@@ -204,29 +249,7 @@ def _demo_server(cfg: dict, sandbox_url: str, sandbox_port: int):
     demo = create_demo_app(sandbox_url)
     # served beside the sandbox, it answers the same hosts and hands back an upload's memory the same way
     demo.wsgi_app = ReturnsMemory(HostGuard(demo.wsgi_app, trusted_hosts(cfg)))  # type: ignore[method-assign]
-    server = create_server(
-        demo,
-        host=cfg["HOST"],
-        port=cfg["DEMO_PORT"],
-        threads=4,
-        ident=f"DemoEnergyApp/{__version__}",
-        **waitress_limits(cfg),
-    )
+    server = threads.server(demo, cfg, cfg["DEMO_PORT"], 4, "DemoEnergyApp")
     host = cfg["HOST"] if not is_wildcard(cfg["HOST"]) else "127.0.0.1"
-    port = int(server.getsockname()[1]) if hasattr(server, "getsockname") else int(server.effective_listen[0][1])
+    port = threads.listeners(server, host)[0][1]
     return server, f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-
-
-def waitress_limits(cfg: dict) -> dict:
-    """Waitress's settings that keep a server accepting under idle or half-sent connections:
-    CONNECTION_LIMIT open connections at most (Waitress's default, 100, let 105 idle sockets stop the
-    server; the sandbox's and the demo app's 400 each stay under select()'s 1,024 descriptors, which
-    Waitress's poll() loop would lift at a cost to every request), and connections idle for
-    IDLE_TIMEOUT seconds closed (a request still being answered is never idle). Forwarded headers
-    reach the app, which believes them for PROXY_HOPS proxies, only when some are configured."""
-    return {
-        "connection_limit": cfg["CONNECTION_LIMIT"],
-        "channel_timeout": cfg["IDLE_TIMEOUT"],
-        "cleanup_interval": max(1, min(10, cfg["IDLE_TIMEOUT"] // 2)),
-        "clear_untrusted_proxy_headers": not cfg["PROXY_HOPS"],
-    }

@@ -38,6 +38,7 @@ from flask import Flask
 from sandbox import create_app
 from sandbox.core.errors import NoWorldError
 from sandbox.core.state import Sandbox
+from sandbox.services import request_log
 
 
 def build_app() -> Flask:
@@ -54,6 +55,7 @@ def build_app() -> Flask:
             "started together would race to). Seed it once before starting the workers, with the same "
             "SANDBOX_DATABASE_URL: flask --app sandbox seed [--customers N]"
         )
+    request_log.several_processes()  # a reader of the request log waits for the other workers' calls
     worker = app.extensions["notifications"]
 
     @app.before_request

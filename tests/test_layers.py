@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "sandbox"
 
-HTTP = ("flask", "flask_wtf", "authlib.integrations", "sandbox.web", "sandbox.cli", "sandbox.server")
+HTTP = ("flask", "flask_wtf", "authlib.integrations", "sandbox.web", "sandbox.cli", "sandbox.server", "sandbox.serving")
 # layer folder -> import prefixes it must not use
 FORBIDDEN = {
     "espi": HTTP + ("sqlalchemy", "sandbox.core", "sandbox.services", "sandbox.feeds", "sandbox.synth"),

@@ -8,22 +8,29 @@ own that never writes (it changes whenever any other connection, of this process
 committed); PostgreSQL's WAL insert position (`pg_current_wal_insert_lsn()`: every commit that
 changes a row moves it before it returns).
 An in-memory SQLite database or another database gives a new mark every time: nothing is kept.
+
+A request looks once (`Changes.pinned`, around each request: web.app): its later looks return the
+same mark, unless this process committed meanwhile (any commit through the engine, or the engine
+disposed, takes the look again). Another process's commit is seen at the next request.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sqlite3
 import threading
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Hashable, TypeVar
+from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 V = TypeVar("V")
+_LOOK = object()  # pinned, not looked yet: the next mark() looks, for the rest of the block
 
 
 class Changes:
@@ -49,20 +56,51 @@ class Changes:
         self._generation = 0
         self._shared_id = 0
         self._ids_lock = threading.Lock()
+        # a block's one look (`pinned`): (the commits this process had made, the mark) in its context
+        self._pin: contextvars.ContextVar[Any] = contextvars.ContextVar(f"changes-pin-{id(self)}", default=None)
+        self._commits = 0  # commits (and disposals) this process made through the engine: a pin older is looked again
         if name == "sqlite" and path and path != ":memory:" and not path.startswith("file::memory:"):
             self._path = path
-            self.mark = self._sqlite_mark  # type: ignore[method-assign]
+            self._look = self._sqlite_mark  # type: ignore[method-assign]
         elif name == "postgresql":
-            self.mark = self._postgres_mark  # type: ignore[method-assign]
+            self._look = self._postgres_mark  # type: ignore[method-assign]
         else:
             return
         event.listen(engine, "engine_disposed", self._disposed)
+        event.listen(engine, "commit", self._committed)
 
     def mark(self) -> Hashable:
-        """A value equal to an earlier one only if nothing was committed in between."""
+        """A value equal to an earlier one only if nothing was committed in between (within a pinned
+        block: the block's first look, while this process commits nothing)."""
+        pin = self._pin.get()
+        if pin is None:
+            return self._look()
+        if pin is not _LOOK and pin[0] == self._commits:
+            return pin[1]
+        commits = self._commits  # before looking: a commit made while looking is looked at again
+        found = self._look()
+        self._pin.set((commits, found))
+        return found
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """One look for the block (a request), taken when first asked; this process's commits are seen at once."""
+        before = self._pin.get()
+        self._pin.set(_LOOK)
+        try:
+            yield
+        finally:
+            self._pin.set(before)
+
+    def _look(self) -> Hashable:
         return object()
 
+    def _committed(self, _conn: Any) -> None:
+        with self._ids_lock:
+            self._commits += 1
+
     def _disposed(self, _engine: Engine) -> None:
+        self._committed(None)
         with self._lock:
             self._close()
         with self._ids_lock:

@@ -20,6 +20,8 @@ def _resource_root() -> Path:
 
 ROOT = _resource_root()
 
+SERVERS = ("granian", "waitress")  # run.py's servers (sandbox.serving)
+
 DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
     "PORT": 8080,
@@ -27,7 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "SEED": None,  # None: the seed in seed_data/world.toml (42)
     "CUSTOMERS": None,  # generated customers per utility; None: each utility file's count
     "SEED_DATA": str(ROOT / "seed_data"),
-    "THREADS": 8,  # request threads of the server (run.py, green-button-sandbox)
+    "SERVER": "granian",  # run.py's server: granian (worker processes) or waitress (one process of threads)
+    "WORKERS": None,  # granian's worker processes; None: one per CPU, 2 to 4
+    "THREADS": 8,  # request threads of each server process (run.py, green-button-sandbox)
     "CONNECTION_LIMIT": 400,  # open connections run.py's server keeps at once (each server: the demo app's too)
     "IDLE_TIMEOUT": 30,  # seconds before run.py's server closes a connection that sends nothing and awaits nothing
     "SLOW_FAULT_MAX": 30.0,  # the longest delay the `slow` fault scenario makes, in seconds
@@ -49,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "FAULT_HEADER": True,  # a request's X-Sandbox-Fault header may ask for a fault scenario (off for shared use)
     # abuse limits (sandbox/web/limits.py): `limits` notation ("50 per 10 minutes;300 per day"); "off" drops one
     "RATELIMIT": True,  # every limit below on or off
-    "RATELIMIT_STORAGE": "memory://",  # where counters live: this process, or redis://, memcached:// for several
+    "RATELIMIT_STORAGE": "database",  # where counters live: the world's database (every process), memory://, redis://...
     "RATELIMIT_SIGNIN_PER_ADDRESS": "50 per 10 minutes",  # failed sign-ins from one client address
     "RATELIMIT_SIGNIN_PER_ACCOUNT_NUMBER": "20 per hour;50 per day",  # failed sign-ins with one account number
     "RATELIMIT_SIGNIN_ACROSS_ACCOUNTS": "200 per 10 minutes",  # failed sign-ins at one utility, any account or address
@@ -78,6 +82,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_DATABASE_URL": ("DATABASE_URL", str),
     "SANDBOX_SEED": ("SEED", int),
     "SANDBOX_CUSTOMERS": ("CUSTOMERS", int),
+    "SANDBOX_SERVER": ("SERVER", str),
+    "SANDBOX_WORKERS": ("WORKERS", int),
     "SANDBOX_THREADS": ("THREADS", int),
     "SANDBOX_CONNECTION_LIMIT": ("CONNECTION_LIMIT", int),
     "SANDBOX_IDLE_TIMEOUT": ("IDLE_TIMEOUT", int),
@@ -148,6 +154,10 @@ def load_config(*layers: Mapping[str, Any] | None, environ: Mapping[str, str] | 
                 out[key] = value
     if out["PUBLIC_URL"]:
         out["PUBLIC_URL"] = public_url(out["PUBLIC_URL"])
+    if out["SERVER"] not in SERVERS:
+        raise ConfigError(
+            f"the server (--server, SANDBOX_SERVER) must be one of {', '.join(SERVERS)}, not {out['SERVER']!r}"
+        )
     if not 0 <= int(out["PROXY_HOPS"]) <= 10:
         raise ConfigError(f"the proxy hops (--proxy-hops, SANDBOX_PROXY_HOPS) must be 0 to 10, not {out['PROXY_HOPS']}")
     return out

@@ -24,11 +24,11 @@ except ImportError:  # Windows: rebuilds of one process take turns, as with an i
 # The schema's version: raise it whenever a table or column changes. A database made at another
 # version is refused with a message to rebuild it (--reset), never reused silently.
 SCHEMA_VERSION = (
-    9  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
+    10  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
 )
 # 6: notifications (publication_mark, notification, delivery_attempt); 7: Application.faults, Authorization.faults;
 # 8: Application.profile, Customer.data_quality, Authorization.pending_calls; 9: keyed digests of client secrets and
-# registration tokens, server-side web sessions
+# registration tokens, server-side web sessions; 10: rate_counter, RequestRecord.answered
 
 
 def make_engine(url: str) -> Engine:
@@ -106,9 +106,9 @@ class Database:
     def has_table(self, name: str) -> bool:
         return inspect(self.engine).has_table(name)
 
-    def create_all(self) -> None:
-
-        Base.metadata.create_all(self.engine)
+    def create_all(self, checkfirst: bool = True) -> None:
+        """The schema's tables (those missing, or all without looking when `checkfirst` is False), at SCHEMA_VERSION."""
+        Base.metadata.create_all(self.engine, checkfirst=checkfirst)
         with self.transaction() as s:
             s.execute(delete(models.SchemaVersion))
             s.add(models.SchemaVersion(version=SCHEMA_VERSION))
@@ -117,11 +117,12 @@ class Database:
         """Every table of the schema, empty, at SCHEMA_VERSION. A database at that version keeps its
         tables and loses their rows in one transaction (the DDL of dropping and making them again
         cost more than the rest of a reset); ids start again at 1, as in new tables. Any other
-        database is dropped and made again."""
-
-        if self.schema_version() != SCHEMA_VERSION:
-            self.drop_all()
-            self.create_all()
+        database is dropped and made again (one that holds none of the tables, as a new one, only made)."""
+        found = self.schema_version()
+        if found != SCHEMA_VERSION:
+            if found is not None:
+                self.drop_all()
+            self.create_all(checkfirst=found is not None)
             return
         tables = Base.metadata.sorted_tables
         with self.transaction() as s:

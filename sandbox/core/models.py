@@ -1,7 +1,9 @@
 """What the sandbox stores. Synthetic readings are not here: they are computed from
-UsagePoint.params. Readings imported from Green Button files are (ImportedReading)."""
+UsagePoint.params. Readings imported from Green Button files are (ImportedReading).
 
-from __future__ import annotations
+Annotations are evaluated as written (no `from __future__ import annotations`): SQLAlchemy reads
+each Mapped[...] as a type then, instead of evaluating its text, which made building the mappers at
+every start-up slower; a class named before it is defined is written in quotes."""
 
 import datetime as dt
 
@@ -369,6 +371,18 @@ class RequestRecord(Base):
     status: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)  # X-Sandbox-Reason of a refusal
     milliseconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # real time of the answer, seconds since the epoch: the order of calls answered by several processes,
+    # whose batches are written at different moments (and the sandbox clock may stand still)
+    answered: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+
+
+class RateCounter(Base):
+    """One counter of an abuse limit (core.rate_counters): shared by every process serving the world."""
+
+    __tablename__ = "rate_counter"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[float] = mapped_column(Float)  # real time, seconds since the epoch
 
 
 class PublicationMark(Base):

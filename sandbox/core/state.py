@@ -28,6 +28,8 @@ class Sandbox:
     prepare: Callable[[], WorldDef | None] | None = None
     # the text of synthetic block runs written lately (valid for `world` only: see RenderedRuns)
     rendered: RenderedRuns = field(default_factory=RenderedRuns)
+    # whole usage documents written lately (feeds.documents.usage_feed), by what their bytes are made of
+    documents: RenderedRuns = field(default_factory=lambda: RenderedRuns(64 * 1024 * 1024))
 
     # where this process listens, for the URLs of notifications when no public URL is configured (set by run.py)
     listen_url: str | None = None

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-import requests
 from flask import Flask, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from sandbox.core.config import ROOT
 from sandbox.demo import analysis, charts, espi
-from sandbox.demo.client import CHOICES, Connection, Refused, Utilities, scope_for
+from sandbox.demo.client import CHOICES, Connection, Refused, Unreachable, Utilities, scope_for
 from sandbox.version import __version__
 
 MAX_UPLOAD = espi.MAX_BYTES
@@ -119,7 +118,7 @@ def create_demo_app(
                     linked.error = exc.message
             except espi.NotGreenButton as exc:
                 linked.error = f"{c.name} sent data this app cannot read: {exc}"
-            except requests.RequestException as exc:
+            except Unreachable as exc:
                 linked.error = f"{c.name} did not answer: {exc}"
 
     def check(linked: Linked) -> None:
@@ -131,7 +130,7 @@ def create_demo_app(
                     linked.connection.ended = exc.message
                 else:
                     linked.error = exc.message
-            except requests.RequestException as exc:
+            except Unreachable as exc:
                 linked.error = f"{linked.connection.name} did not answer: {exc}"
             linked.checked_at = time.time()
 
@@ -178,7 +177,7 @@ def create_demo_app(
         wanted = {k for k in CHOICES if request.form.get(k) == "1"}
         try:
             offered = utilities.offered_scopes(slug)
-        except requests.RequestException as exc:
+        except Unreachable as exc:
             return render_template("demo/problem.html", title=f"{u['name']} did not answer", message=str(exc)), 502
         scope = scope_for(offered, wanted, request.form.get("customer") == "1")
         url, state, verifier = utilities.authorization_url(u, scope, callback_uri())
@@ -216,7 +215,7 @@ def create_demo_app(
             return render_template(
                 "demo/problem.html", title=f"{u['name']} did not give this app access", message=exc.message
             ), 400
-        except requests.RequestException as exc:
+        except Unreachable as exc:
             return render_template(
                 "demo/problem.html",
                 title=f"{u['name']} did not answer",
@@ -305,7 +304,7 @@ def create_demo_app(
             ), 400
         return render_template("demo/upload.html", result=result, name=f.filename, error=None, chart=_charts)
 
-    @app.errorhandler(requests.RequestException)
+    @app.errorhandler(Unreachable)
     def utilities_down(exc):
         return render_template(
             "demo/problem.html", title="The utility did not answer", message=f"{exc}. Try again in a moment."

@@ -5,18 +5,22 @@ the access token when it has expired and say in plain words why access ended oth
 A refusal from the resource server is read from the standard parts of the answer (the status
 and RFC 6750's WWW-Authenticate error_description), and from the sandbox's X-Sandbox-Reason
 header when there is one (an exact code for the same thing).
+
+The HTTP client (requests) and Authlib's OAuth client are imported at the first call to a utility,
+not when the app is built: run.py's start-up does not pay for them, the first visitor does. Their
+errors reach the app as `Unreachable` (no answer) or `Refused` (an answer that says no).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from authlib.common.security import generate_token
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT = 60
 CHOICES = {  # what the customer may leave out of the request, and the function blocks it means
@@ -47,6 +51,22 @@ _DESCRIPTION_HINTS = (
     ("on hold", "third_party_on_hold"),
 )
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class Unreachable(Exception):
+    """A utility that did not answer (or answered the directory with an HTTP error): the HTTP
+    client's exception, as its cause, in words."""
+
+
+@contextmanager
+def _reaching() -> Iterator[None]:
+    """A call to a utility: the HTTP client's errors become Unreachable."""
+    import requests
+
+    try:
+        yield
+    except requests.RequestException as exc:
+        raise Unreachable(str(exc)) from exc
 
 
 class Refused(Exception):
@@ -81,13 +101,26 @@ class Utilities:
     def __init__(self, sandbox_url: str, client_id: str, client_secret: str, http: requests.Session | None = None):
         self.sandbox_url = sandbox_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
-        self.http = http or requests.Session()
-        self.http.trust_env = False  # the utilities are on this machine: no proxy
+        self._http = http
+        if http is not None:
+            http.trust_env = False  # the utilities are on this machine: no proxy
+
+    @property
+    def http(self) -> requests.Session:
+        """The HTTP session, made at the first call (two threads making it at once: one is kept)."""
+        if self._http is None:
+            import requests
+
+            session = requests.Session()
+            session.trust_env = False
+            self._http = session
+        return self._http
 
     def directory(self, postal_code: str | None = None) -> list[dict]:
         params = {"postal_code": postal_code} if postal_code else None
-        r = self.http.get(self.sandbox_url + "/utilities", params=params, timeout=TIMEOUT)
-        r.raise_for_status()
+        with _reaching():
+            r = self.http.get(self.sandbox_url + "/utilities", params=params, timeout=TIMEOUT)
+            r.raise_for_status()
         return r.json()["utilities"]
 
     def utility(self, slug: str) -> dict | None:
@@ -95,13 +128,13 @@ class Utilities:
 
     def offered_scopes(self, slug: str) -> list[str]:
         """The scopes the utility supports (its RFC 8414 metadata)."""
-        r = self.http.get(f"{self.sandbox_url}/.well-known/oauth-authorization-server/dc/{slug}", timeout=TIMEOUT)
-        r.raise_for_status()
+        with _reaching():
+            r = self.http.get(f"{self.sandbox_url}/.well-known/oauth-authorization-server/dc/{slug}", timeout=TIMEOUT)
+            r.raise_for_status()
         return list(r.json().get("scopes_supported") or [])
 
     def _session(self, **kw):
-        # imported here: Authlib's requests client is the slowest import of the app, and its first
-        # page does not need it (run.py answers sooner)
+        from authlib.integrations.requests_client import OAuth2Session
 
         s = OAuth2Session(self.client_id, self.client_secret, token_endpoint_auth_method="client_secret_basic", **kw)
         s.trust_env = False
@@ -109,6 +142,7 @@ class Utilities:
 
     def authorization_url(self, utility: dict, scope: str, redirect_uri: str) -> tuple[str, str, str]:
         """(where to send the customer, the state, the PKCE verifier)."""
+        from authlib.common.security import generate_token
 
         verifier = generate_token(48)
         s = self._session(scope=scope, redirect_uri=redirect_uri, code_challenge_method="S256")
@@ -119,11 +153,17 @@ class Utilities:
         self, utility: dict, redirect_uri: str, callback_url: str, state: str, verifier: str, scope: str
     ) -> Connection:
         """The code in `callback_url` exchanged for tokens; Refused with the utility's error otherwise."""
+        from authlib.integrations.base_client.errors import OAuthError
+
         s = self._session(redirect_uri=redirect_uri, state=state)
         try:
-            token = s.fetch_token(
-                utility["token_endpoint"], authorization_response=callback_url, code_verifier=verifier, timeout=TIMEOUT
-            )
+            with _reaching():
+                token = s.fetch_token(
+                    utility["token_endpoint"],
+                    authorization_response=callback_url,
+                    code_verifier=verifier,
+                    timeout=TIMEOUT,
+                )
         except OAuthError as exc:
             raise Refused(400, exc.error or "invalid_grant", exc.description or str(exc)) from None
         if "resourceURI" not in token:
@@ -139,9 +179,12 @@ class Utilities:
 
     def refresh(self, c: Connection) -> None:
         """New tokens for the connection (a rotated refresh token is kept); Refused if the grant is gone."""
+        from authlib.integrations.base_client.errors import OAuthError
+
         s = self._session(token=c.token)
         try:
-            new = s.refresh_token(c.token_endpoint, refresh_token=c.token.get("refresh_token"), timeout=TIMEOUT)
+            with _reaching():
+                new = s.refresh_token(c.token_endpoint, refresh_token=c.token.get("refresh_token"), timeout=TIMEOUT)
         except OAuthError as exc:
             said = (exc.description or str(exc)).lower()
             code = next((code for hint, code in _DESCRIPTION_HINTS if hint in said), "")
@@ -165,11 +208,12 @@ class Utilities:
         self.get(c, c.resource_uri.split("?")[0].replace("/Batch/Subscription/", "/Subscription/") + "/UsagePoint")
 
     def _get(self, c: Connection, uri: str) -> requests.Response:
-        return self.http.get(
-            uri,
-            headers={"Authorization": f"Bearer {c.token['access_token']}", "Accept": "application/atom+xml"},
-            timeout=TIMEOUT,
-        )
+        with _reaching():
+            return self.http.get(
+                uri,
+                headers={"Authorization": f"Bearer {c.token['access_token']}", "Accept": "application/atom+xml"},
+                timeout=TIMEOUT,
+            )
 
 
 def _challenge(r: requests.Response) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -224,7 +225,8 @@ _OPEN = {
 
 class RenderedRuns:
     """The text of recently written block runs, by what they are made of (BlockRun.key), within a
-    byte budget, least recently used first out.
+    byte budget, least recently used first out. A second store of this kind keeps whole usage
+    documents (feeds.documents.usage_feed), by everything their bytes are made of.
 
     A third party polling a subscription asks for the same year of synthetic blocks again and again;
     formatting the readings is most of the cost of writing them. The text kept is valid for one
@@ -271,9 +273,44 @@ class RenderedRuns:
                 _, old = self._runs.popitem(last=False)
                 self._size -= sum(len(c) for c in old)
 
+    def keeping(self, world: object, key: tuple, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """`chunks` as they come, kept under `key` once all came (a stream left unfinished, or longer
+        than `largest`, is not kept, nor held while it is written)."""
+        made: list[bytes] | None = []
+        size = 0
+        for piece in chunks:
+            if made is not None:
+                size += len(piece)
+                if size <= self.largest:
+                    made.append(piece)
+                else:
+                    made = None
+            yield piece
+        if made is not None:
+            self.put(world, key, made)
+
     @property
     def size(self) -> int:
         return self._size
+
+
+class KeptDocument(list[bytes]):
+    """A whole document answered from a store (its chunks of bytes), which also keeps the document's
+    gzip form once a client asked for it: a polled document is then compressed once, not per call."""
+
+    def __init__(self, chunks: list[bytes], store: RenderedRuns, world: object, key: tuple):
+        super().__init__(chunks)
+        self._store, self._world, self._key = store, world, ("gzip", *key)
+
+    def gzipped(self) -> list[bytes]:
+        """The document gzip-compressed (level 6, a gzip header and trailer: what a stream compressed
+        as it is written gives), kept in the same store."""
+        found = self._store.get(self._world, self._key)
+        if found is None:
+            z = zlib.compressobj(6, zlib.DEFLATED, 31)
+            found = [b"".join([z.compress(chunk) for chunk in self] + [z.flush()])]
+            self._store.put(self._world, self._key, found)
+        return found
 
 
 _RESOURCE_WORD = re.compile(r"^[A-Z][A-Za-z]+$")
@@ -430,36 +467,29 @@ class FeedWriter:
         if kept is not None:
             yield from kept
             return
-        made: list[bytes] | None = []
-        size = 0
-        for piece in self._run(r, chunk):
-            if made is not None:
-                size += len(piece)
-                if size <= self.rendered.largest:
-                    made.append(piece)
-                else:
-                    made = None  # too long to keep: not held while it is written
-            yield piece
-        if made is not None:
-            self.rendered.put(self.world, key, made)
+        yield from self.rendered.keeping(self.world, key, self._run(r, chunk))
 
     def _run(self, r: BlockRun, chunk: int) -> Iterator[bytes]:
         pre, post = self._template(r.up_href, r.kind)
         readings = r.readings()
         formats: dict[int, str] = {}
         args, width = readings.args, readings.width
-        for lo in range(0, len(r), chunk):
+        for lo in range(0, len(r), chunk):  # one %-format of the whole piece: a block is a part of it
             hi = min(lo + chunk, len(r))
-            out = []
+            parts: list[str] = []
+            values: list = []
             for uuid, (start, end), (a, b), published in zip(
                 r.uuids[lo:hi], r.windows[lo:hi], r.slices[lo:hi], r.published[lo:hi]
             ):
                 fmt = formats.get(b - a)
                 if fmt is None:
                     fmt = formats[b - a] = pre + readings.format(b - a) + post
+                parts.append(fmt)
                 when = iso(published)
-                out.append(fmt % (uuid, uuid, end - start, start, *args[a * width : b * width], when, when))
-            yield "".join(out).encode("utf-8")
+                values += (uuid, uuid, end - start, start)
+                values += args[a * width : b * width]
+                values += (when, when)
+            yield ("".join(parts) % tuple(values)).encode("utf-8")
 
     def entry_document(self, e: Entry) -> bytes:
         """A bare <entry> document (what a member URL returns)."""

@@ -10,6 +10,7 @@ document, collections and batch URLs a <feed> (ESPI.md 11, item 38).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
@@ -19,13 +20,13 @@ from sandbox.core.errors import NotFound
 from sandbox.core.models import Customer, UsagePoint
 from sandbox.espi import query as espi_query
 from sandbox.espi import urls
-from sandbox.espi.atom import BlockRun, Entry, FeedWriter, RenderedRuns
+from sandbox.espi.atom import BlockRun, Entry, FeedWriter, KeptDocument, RenderedRuns
 from sandbox.espi.scopes import EVERYTHING, Content
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.customer import customer_entries, program_date_entries
 from sandbox.feeds.usage import USAGE_KINDS, Urls, UsageFeed, local_time_entry
 from sandbox.services import statements as bill_statements
-from sandbox.services.readings import History, usage_point_history
+from sandbox.services.readings import History, quality_of, usage_point_history
 from sandbox.services.subscriptions import Shared
 from sandbox.synth.calendar import local_date, local_midnight, month_start
 from sandbox.synth.world import UtilityDef, WorldDef
@@ -43,6 +44,7 @@ class Place:
     root: str
     query: espi_query.Query = field(default_factory=espi_query.Query)
     rendered: RenderedRuns | None = None  # block runs' text kept between requests
+    documents: RenderedRuns | None = None  # whole usage documents kept between requests (usage_feed)
 
     @property
     def now(self) -> int:
@@ -124,6 +126,21 @@ def usage_entries(
 ) -> tuple[Iterator[Entry | BlockRun], int]:
     """(the entries, lazily; the feed's `updated`) for `ups` (default: all of the tree's). Shared
     entries (ReadingType, LocalTimeParameters) come once per `sent` set (default: per call)."""
+    feeds, updated = _usage_feeds(place, tree, ups, kinds, sent)
+    return _entries_of(feeds), updated
+
+
+_Feeds = list[tuple[UsageFeed, UsagePoint, History]]
+
+
+def _usage_feeds(
+    place: Place,
+    tree: Tree,
+    ups: Sequence[UsagePoint] | None,
+    kinds: frozenset[str] = USAGE_KINDS,
+    sent: set[str] | None = None,
+) -> tuple[_Feeds, int]:
+    """(each usage point's feed over its days, with its history; the document's `updated`)."""
     sent = set() if sent is None else sent
     chosen = list(tree.usage_points if ups is None else ups)
     histories = [usage_point_history(place.world, place.utility, place.clock, tree.customer, up) for up in chosen]
@@ -134,8 +151,70 @@ def usage_entries(
         feed = UsageFeed(place.world, place.utility, links, start, end, True, tree.content, kinds, sent=sent)
         feeds.append((feed, up, h))
         updated = max(updated, feed.span(h).updated)
-    entries = (e for feed, up, h in feeds for e in feed.usage_point_entries(up, h))
-    return entries, updated or place.now
+    return feeds, updated or place.now
+
+
+def _entries_of(feeds: _Feeds) -> Iterator[Entry | BlockRun]:
+    return (e for feed, up, h in feeds for e in feed.usage_point_entries(up, h))
+
+
+def usage_feed(
+    place: Place, tree: Tree, self_href: str, title: str, ups: Sequence[UsagePoint] | None = None
+) -> Iterable[bytes]:
+    """The feed document of every usage entry of `ups` (default: all of the tree's): a
+    Batch/Subscription, a customer's own data.
+
+    A polled subscription asks for the same bytes again and again: with `place.documents`, the
+    written document is kept by everything its bytes are made of (`_document_key`: the usage points'
+    rows, their customer's data quality, the days each history and window spans, which move with the
+    sandbox clock, the scope, the query, where it is served) and answered from there while those are
+    the same. Those are read on every call (the access policy judged the token before), so a moved
+    clock, a data-quality change or another usage point list is a new document at once; imported
+    readings (read from the database as the document streams) are never kept. A document answered
+    from the store is a KeptDocument, which keeps its gzip form too."""
+    feeds, updated = _usage_feeds(place, tree, ups)
+    store = place.documents
+    key = _document_key(place, tree, self_href, title, feeds, updated) if store is not None else None
+    if store is None or key is None:
+        return feed(place, self_href, title, _entries_of(feeds), updated)
+    kept = store.get(place.world, key)
+    if kept is not None:
+        return KeptDocument(kept, store, place.world, key)
+    return store.keeping(place.world, key, feed(place, self_href, title, _entries_of(feeds), updated))
+
+
+def _document_key(place: Place, tree: Tree, self_href: str, title: str, feeds: _Feeds, updated: int) -> tuple | None:
+    """What a usage document's bytes are made of besides the world (the kept store is the world's
+    own): None when a usage point has imported readings (they are read as the document streams)."""
+    points = []
+    for f, up, h in feeds:
+        if up.imported:
+            return None
+        points.append(
+            (
+                up.uuid,
+                up.label,
+                up.commodity,
+                json.dumps(up.params, sort_keys=True),
+                quality_of(place.world, up.customer),
+                h.first,
+                h.end,
+                f.start,
+                f.end,
+            )
+        )
+    return (
+        "usage-feed",
+        place.utility.slug,
+        place.root,
+        self_href,
+        title,
+        place.query,
+        tree.parent,
+        tree.content,
+        updated,
+        tuple(points),
+    )
 
 
 def member(entries: Iterable[Entry | BlockRun], kind: str, uuid: str) -> Entry:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -336,8 +337,19 @@ MATRIX: tuple[Rule, ...] = (
 )
 
 
+def _by_resource(matrix: tuple[Rule, ...]) -> dict[str, tuple[Rule, ...]]:
+    found: dict[str, list[Rule]] = {}
+    for rule in matrix:
+        found.setdefault(rule.resource, []).append(rule)
+    return {resource: tuple(rules) for resource, rules in found.items()}
+
+
+_BY_RESOURCE = _by_resource(MATRIX)  # every call asks for its resource's rows
+
+
 def rules_for(resource: str) -> list[Rule]:
-    return [r for r in MATRIX if r.resource == resource]
+    """A resource's rows of the matrix, in table order."""
+    return list(_BY_RESOURCE.get(resource, ()))
 
 
 def methods_of(resource: str) -> list[str]:
@@ -428,7 +440,7 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
     rule = next(r for r in rules if p.kind in r.kinds)
     if p.kind == TokenKind.CUSTOMER and rule.blocks:
         scope = p.token.scope if p.token is not None else ""
-        granted = function_blocks(scope)
+        granted = _granted_blocks(scope)
         if not granted & set(rule.blocks):
             wanted = " or ".join(f"FB_{b}" for b in rule.blocks[:4]) + (
                 " or another customer-data block" if len(rule.blocks) > 4 else ""
@@ -444,6 +456,10 @@ def judge(p: Presented | None, resource: str, method: str, ids: Mapping[str, str
             raise TokenRefused(
                 403, "access_denied", OWN_ONLY[name].format(own=p.own.get(name), asked=ids[name]), "not_your_resource"
             )
+
+
+# a token's scope, read on every call it makes: parsed once (the scopes of live tokens are few)
+_granted_blocks = lru_cache(maxsize=1024)(function_blocks)
 
 
 def missing_token(resource: str) -> TokenRefused | None:

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 
@@ -122,8 +123,9 @@ if hasattr(os, "register_at_fork"):
 
 
 @atexit.register
-def _flush_all() -> None:
-    """Calls still waiting when the process ends are written (a server stopped cleanly loses none)."""
+def flush_all() -> None:
+    """Calls still waiting when the process ends are written (a server stopped cleanly loses none;
+    a worker process, which ends without exit handlers, calls this itself)."""
     for writer in list(_WRITERS):
         try:
             writer.flush()
@@ -173,8 +175,20 @@ def record(
             "status": status,
             "reason": reason[:64] if reason else None,
             "milliseconds": milliseconds,
+            "answered": time.time(),
         }
     )
+
+
+_SETTLE = 0.0  # seconds a reader waits for the batches of other processes (several_processes())
+
+
+def several_processes() -> None:
+    """This process is one of several serving the world (granian's or gunicorn's workers): a reader
+    of the log first waits one batch interval, and a little more, so that the calls the other
+    processes answered before the read began are written and shown."""
+    global _SETTLE
+    _SETTLE = Writer.INTERVAL + 0.1
 
 
 def recent(
@@ -185,6 +199,8 @@ def recent(
     limit: int = 100,
 ) -> list[Call]:
     """The latest calls, newest first (of one utility, one application or client_id, if given)."""
+    if _SETTLE:
+        time.sleep(_SETTLE)  # the other processes' batches of calls answered before now
     try:
         writer.flush()
     except SQLAlchemyError as exc:  # those calls are lost; the ones written before are still shown
@@ -193,7 +209,7 @@ def recent(
     q = (
         select(RequestRecord, Application.client_id)
         .outerjoin(Application, RequestRecord.application_id == Application.id)
-        .order_by(RequestRecord.id.desc())
+        .order_by(RequestRecord.answered.desc(), RequestRecord.id.desc())
         .limit(limit)
     )
     if utility_id is not None:

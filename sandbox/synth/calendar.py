@@ -67,17 +67,16 @@ def grid(tz_name: str, first: dt.date, end: dt.date, interval: int) -> Grid:
         day_idx = np.arange(len(days), dtype=np.int32)
         hour = np.zeros(len(days))
     else:
-        hours_l, counts = [], []
-        for x in days:
-            h = day_hours(tz_name, x, interval)
-            counts.append(len(h))
-            hours_l.append(h)
-        counts_a = np.array(counts, dtype=np.int64)
+        lengths = np.diff(bounds)
+        counts_a = lengths // interval
         day_idx = np.repeat(np.arange(len(days), dtype=np.int32), counts_a)
         offsets = np.arange(len(day_idx), dtype=np.int64) - np.repeat(np.cumsum(counts_a) - counts_a, counts_a)
         starts = bounds[:-1][day_idx] + offsets * interval
         durations = np.full(len(starts), interval, dtype=np.int64)
-        hour = np.fromiter((h for hs in hours_l for h in hs), dtype=np.float64, count=len(starts))
+        hour = offsets * (interval / 3600)  # a day of 24 hours: the clock hour is the time since midnight
+        for i in np.flatnonzero(lengths != 86400).tolist():  # a DST change's day (23 or 25 hours)
+            at = np.flatnonzero(day_idx == i)
+            hour[at] = day_hours(tz_name, days[i], interval)
     for a in (bounds, starts, durations, day_idx, hour):
         a.setflags(write=False)
     return Grid(

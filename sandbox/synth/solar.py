@@ -6,6 +6,8 @@ import datetime as dt
 import math
 from functools import lru_cache
 
+import numpy as np
+
 _RAD = math.pi / 180
 
 
@@ -43,25 +45,34 @@ def _sin_el(sin_phi: float, cos_phi: float, decl: float, eot: float, lon: float,
     return sin_phi * math.sin(decl) + cos_phi * math.cos(decl) * math.cos(hour_angle)
 
 
-@lru_cache(maxsize=8192)
-def clear_sky_shape(lat: float, lon: float, doy: int, day_start: int, interval: int, n: int) -> tuple[float, ...]:
-    """kWh per kW of panels in each interval of a local day under a clear sky.
-
-    Sampled at four points inside each interval, so an interval that holds sunrise gets
-    only the part after sunrise, and nothing is produced while the sun is below 1 degree.
-    The sun's path depends only on the day of the year, so callers pass day_start modulo
-    one day and every year shares the cache.
-    """
+@lru_cache(maxsize=4096)  # a latitude's 366 days, for every utility
+def _day_terms(lat: float, doy: int) -> tuple[float, float, float]:
+    """(sin(lat) sin(decl), cos(lat) cos(decl), equation of time) of a day of the year: the sine of
+    the sun's elevation is the first plus the second times the cosine of the hour angle."""
     decl, eot = _declination_and_eot(doy)
-    sp, cp = math.sin(lat * _RAD), math.cos(lat * _RAD)
-    scale = 0.82 / 4 * interval / 3600
-    out = []
-    for i in range(n):
-        t0 = day_start + i * interval
-        acc = 0.0
-        for frac in (0.125, 0.375, 0.625, 0.875):
-            s = _sin_el(sp, cp, decl, eot, lon, t0 + frac * interval)
-            if s > 0.02:
-                acc += s**1.25
-        out.append(acc * scale)
-    return tuple(out)
+    return math.sin(lat * _RAD) * math.sin(decl), math.cos(lat * _RAD) * math.cos(decl), eot
+
+
+def clear_sky(lat: float, lon: float, doy: np.ndarray, seconds: np.ndarray, interval: int) -> np.ndarray:
+    """kWh per kW of panels in each interval under a clear sky: interval k starts `seconds[k]`
+    after a UTC midnight, on day of the year `doy[k]` (a local day's intervals all take its day).
+
+    Sampled at four points inside each interval, so an interval that holds sunrise gets only the
+    part after sunrise, and nothing is produced while the sun is below 1 degree. The arithmetic is
+    NumPy's, element by element in the order of `sin_elevation`; the cosines and powers of samples
+    with the sun up are the math library's (NumPy's own may differ in the last bit on some CPUs), so
+    every machine writes the same readings. NumPy's cosine only tells the night (far below the
+    threshold, whatever its last bits) from the samples to compute exactly."""
+    days, at = np.unique(doy, return_inverse=True)
+    terms = np.array([_day_terms(lat, int(d)) for d in days.tolist()], dtype=np.float64).reshape(-1, 3)
+    a, b, eot = (terms[:, i][at.reshape(-1)] for i in range(3))
+    acc = np.zeros(len(seconds))
+    for frac in (0.125, 0.375, 0.625, 0.875):
+        epoch = seconds + frac * interval
+        hour_angle = (((epoch % 86400) / 60 + eot + 4 * lon) / 4 - 180) * _RAD
+        up = np.flatnonzero(a + b * np.cos(hour_angle) > 0.02 - 1e-9)
+        s = a[up] + b[up] * np.array(list(map(math.cos, hour_angle[up].tolist())), dtype=np.float64)
+        power = np.zeros(len(seconds))
+        power[up] = [x**1.25 if x > 0.02 else 0.0 for x in s.tolist()]
+        acc = acc + power
+    return acc * (0.82 / 4 * interval / 3600)

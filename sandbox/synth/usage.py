@@ -20,7 +20,7 @@ from sandbox.synth import archetypes as A
 from sandbox.synth.calendar import Grid, grid, month_start
 from sandbox.synth.noise import key_int, uniforms
 from sandbox.synth.quality import DataQuality
-from sandbox.synth.solar import clear_sky_shape
+from sandbox.synth.solar import clear_sky
 from sandbox.synth.tariff import price
 from sandbox.synth.weather import daily_weather, degree_days
 from sandbox.synth.world import UtilityDef, WorldDef
@@ -137,20 +137,11 @@ def _weather(seed: int, utility: UtilityDef, g: Grid) -> tuple[np.ndarray, ...]:
 def _sunshine(seed: int, utility: UtilityDef, g: Grid, interval: int) -> np.ndarray:
     """kWh per installed kW in each interval of the grid, clouds included."""
     clouds = _weather(seed, utility, g)[3]
-    parts = []
-    for i, d in enumerate(g.days):
-        start, end = int(g.day_starts[i]), int(g.day_starts[i + 1])
-        cs = clear_sky_shape(
-            utility.latitude,
-            utility.longitude,
-            d.timetuple().tm_yday,
-            start % 86400,
-            interval,
-            (end - start) // interval,
-        )
-        parts.append(cs)
-    shape = np.fromiter((x for part in parts for x in part), dtype=np.float64, count=len(g.starts))
-    return shape * clouds[g.day]
+    day_of_year = np.array([d.timetuple().tm_yday for d in g.days], dtype=np.int64)
+    # each interval's start counted from the UTC midnight before its local day's start: the sun's
+    # path is the day of the year's, whichever year it is
+    seconds = g.starts - g.day_starts[:-1][g.day] + g.day_starts[:-1][g.day] % 86400
+    return clear_sky(utility.latitude, utility.longitude, day_of_year[g.day], seconds, interval) * clouds[g.day]
 
 
 _SHAPES = {
@@ -204,9 +195,11 @@ class UsageModel:
     ) -> Series:
         """Readings of local days start <= day < end, with costs if asked (a net stream is never priced).
 
-        Tiered prices depend on the month so far, so those start from the first of the month.
-        A net stream is taken from `computed` (series of the same days by stream key) when that holds
-        its delivered and received streams already.
+        Tiered prices depend on the month so far, so readings are computed from the first of the
+        month and cut to the days asked for: every stream of the period then shares one grid, and
+        with it the weather, the sun and the readings' period texts, computed once. A net stream is
+        taken from `computed` (series of the same days by stream key) when that holds its delivered
+        and received streams already.
         """
         stream = self.streams[key]
         if stream.flow == "net":
@@ -217,7 +210,7 @@ class UsageModel:
                 d if d is not None else self.series(flows["delivered"], start, end, cost=False),
                 r if r is not None else self.series(flows["received"], start, end, cost=False),
             )
-        first = month_start(start) if cost and self.tariff.tiers and stream.flow == "delivered" else start
+        first = month_start(start)
         out = self._compute(stream, first, max(end, first))
         if cost:
             price(out, self.tariff, stream)

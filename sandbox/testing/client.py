@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from werkzeug.datastructures import Headers
+
 DEFAULT_UTILITY = "bayview"
 DEMO_CLIENT_ID = "demo-third-party"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -32,10 +34,11 @@ class ControlRefused(Exception):
 
 @dataclass
 class Answer:
-    """An HTTP answer: status, headers and body bytes (`.json()` and `.text` as requests has them)."""
+    """An HTTP answer: status, headers and body bytes (`.json()` and `.text` as requests has them).
+    Header names are matched in any case, as HTTP has them (granian sends them in lower case)."""
 
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
 
     @property
@@ -63,10 +66,10 @@ class SandboxClient:
         req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                return Answer(r.status, dict(r.headers.items()), r.read())
+                return Answer(r.status, Headers(list(r.headers.items())), r.read())
         except urllib.error.HTTPError as err:
             with err:
-                return Answer(err.code, dict(err.headers.items()), err.read())
+                return Answer(err.code, Headers(list(err.headers.items())), err.read())
 
     def get(self, url: str, token: str | dict | None = None, **headers: str) -> Answer:
         """GET a resource (a resourceURI, say) with a bearer token (a token response or its access_token)."""

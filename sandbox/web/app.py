@@ -13,6 +13,7 @@ from flask import Flask, current_app, g, request
 from flask.cli import ScriptInfo
 from flask.json.provider import DefaultJSONProvider
 
+from sandbox.core.changes import changes_of
 from sandbox.core.clock import Clock
 from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.config import ROOT, load_config
@@ -147,16 +148,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     def _globals():
         return {"sandbox_version": __version__}
 
+    changes = changes_of(db.engine)
+
     @app.before_request
     def _pin_clock():
-        # one read of the shared clock per request; `now` is the same throughout it
-        g.clock_pin = state.clock.pinned()
-        g.clock_pin.__enter__()
+        # one read of the shared clock per request, `now` the same throughout it; and one look for commits
+        g.clock_pin = pins = (changes.pinned(), state.clock.pinned())
+        for pin in pins:
+            pin.__enter__()
 
     @app.teardown_request
     def _unpin_clock(_exc):
-        pin = g.pop("clock_pin", None)
-        if pin is not None:
+        for pin in reversed(g.pop("clock_pin", ())):
             pin.__exit__(None, None, None)
 
     @app.after_request

@@ -6,11 +6,12 @@ what its request-log record says. Nothing of a call lives in flask.g: a view rea
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.core.profile import Behaviour, Profile
 from sandbox.core.state import Sandbox
@@ -88,7 +89,7 @@ class Call:
         """A read session kept open for the rest of the call (imported readings load lazily through
         the customer's usage points). Changes go through the services' own transactions."""
         if self._session is None:
-            self._session = self.sandbox.db.sessions()
+            self._session = _unused_session(self.sandbox.db.sessions)
         return self._session
 
     def fresh_session(self) -> Session:
@@ -98,5 +99,28 @@ class Call:
 
     def close_session(self) -> None:
         s, self._session = self._session, None
-        if s is not None:
+        if s is not None and not _kept_unused(self.sandbox.db.sessions, s):
             s.close()
+
+
+# A call answered from kept values (core.changes: its token, the clock, an entry) never uses its
+# session: no query, no object, no transaction. Such a session is as good as a new one, and making and
+# closing one costs as much as the rest of judging the call, so the thread's next call takes it over.
+_UNUSED = threading.local()
+
+
+def _unused_session(sessions: sessionmaker) -> Session:
+    """The thread's unused session of this database, else a new one."""
+    kept = getattr(_UNUSED, "kept", None)
+    if kept is not None and kept[0] is sessions:
+        _UNUSED.kept = None
+        return kept[1]
+    return sessions()
+
+
+def _kept_unused(sessions: sessionmaker, s: Session) -> bool:
+    """Keep `s` for the thread's next call if nothing ever used it (else the caller closes it)."""
+    if s.in_transaction() or s.identity_map or s.new or s.deleted or s.info:
+        return False
+    _UNUSED.kept = (sessions, s)
+    return True

@@ -15,12 +15,13 @@ import time
 import zlib
 from typing import Callable, Iterable, Iterator, Mapping
 
-from flask import Flask, Response, current_app, request, stream_with_context
+from flask import Flask, Request, Response, current_app, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import Refused, TokenRefused
 from sandbox.espi import faulty, forms, urls
+from sandbox.espi.atom import KeptDocument
 from sandbox.services import access, request_log
 from sandbox.web import context, faults
 from sandbox.web.call import Call
@@ -74,24 +75,25 @@ def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: 
     """The pipeline of one ESPI call: the call made once, its token judged by the access matrix before
     anything is looked up, its faults, the view, every refusal mapped to its JSON answer, the fault
     header, and its record in the request log (a refused call's too)."""
+    req = request._get_current_object()  # type: ignore[attr-defined]  # read directly, not through the proxy
     sb = sandbox()
     utility, utility_id = find_utility(slug)  # 404 (init_app's handler) if none
-    # the host as Werkzeug checked it (trusted hosts), without re-reading it as an IRI: a Host header is ASCII
-    host_url = f"{request.scheme}://{request.host}/"
+    environ = req.environ
     call = Call(
         resource,
-        request.method,
+        req.method,
         slug,
         utility,
         utility_id,
         sb,
-        host_url,
+        # the host as Werkzeug checked it (trusted hosts), without re-reading it as an IRI: a Host header is ASCII
+        f"{req.scheme}://{req.host}/",
         sb.clock.now(),
-        request.environ.get(_STARTED) or time.perf_counter(),
+        environ.get(_STARTED) or time.perf_counter(),
     )
     try:
         try:
-            resp = _answered(call, view, ids)
+            resp = _answered(call, view, ids, environ.get("HTTP_AUTHORIZATION"))
             if not isinstance(resp, Response):
                 resp = current_app.make_response(resp)
         except Exception as exc:  # mapped to its answer, or re-raised to Flask's handlers
@@ -99,19 +101,19 @@ def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: 
             resp = (refusals(call, exc) if refusals is not None else None) or espi_refusal(exc, call.utility.name)
     except Exception:
         call.close_session()
-        _log(call, 500, None)
+        _log(req, call, 500, None)
         raise
     if not call.streaming:  # else its stream closes the session when it ends
         call.close_session()
     if call.faults:
         resp.headers[faults.APPLIED] = call.applied
-    _log(call, resp.status_code, resp.headers.get("X-Sandbox-Reason"))
+    _log(req, call, resp.status_code, resp.headers.get("X-Sandbox-Reason"))
     return resp
 
 
-def _answered(call: Call, view: View, ids: dict[str, str]) -> Response:
+def _answered(call: Call, view: View, ids: dict[str, str], authorization: str | None) -> Response:
     try:
-        p = identify(call.session(), call.utility_id, request.headers.get("Authorization"))
+        p = identify(call.session(), call.utility_id, authorization)
     except TokenRefused as err:
         raise access.missing_token(call.resource) or err from None
     call.presented = p  # before judging: the request log names a refused caller too
@@ -160,7 +162,9 @@ def atom(call: Call, chunks: Iterable[bytes], status: int = 200, headers: dict[s
     if not call.form.plain or call.document_faults:  # written whole, then rewritten (not streamed)
         chunks = [_as_sent(call, b"".join(chunks))]
     gzip = request.accept_encodings.quality("gzip") > 0
-    body: Iterable[bytes] = _gzipped(chunks) if gzip else chunks
+    body: Iterable[bytes] = (
+        (chunks.gzipped() if isinstance(chunks, KeptDocument) else _gzipped(chunks)) if gzip else chunks
+    )  # a kept document keeps its gzip form too
     call.streaming = True
     resp = Response(stream_with_context(_keeping(call, iter(body))), status, content_type=ATOM)
     resp.call_on_close(call.close_session)  # a stream the client left unread too
@@ -213,20 +217,20 @@ def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield b"".join(pending)
 
 
-def _log(call: Call, status: int, reason: str | None) -> None:
+def _log(req: Request, call: Call, status: int, reason: str | None) -> None:
     """The call in the utility's request log (never the reason a call fails)."""
-    request.environ[_LOGGED] = True
-    _record(call.utility_id, call.application_id, call.now, call.caller_kind, status, reason, call.elapsed_ms())
+    req.environ[_LOGGED] = True
+    _record(req, call.utility_id, call.application_id, call.now, call.caller_kind, status, reason, call.elapsed_ms())
 
 
-def _log_unrouted(resp: Response) -> None:
+def _log_unrouted(req: Request, resp: Response, slug: str) -> None:
     """A request under /espi/ that no pipeline answered (no such path, a preflight, a 500) in the log."""
-    found = ESPI_PATH.match(request.path)
-    utility_id = utility_row_id(found.group(1)) if found else None
+    utility_id = utility_row_id(slug)
     if utility_id is None:
         return
-    started = request.environ.get(_STARTED)
+    started = req.environ.get(_STARTED)
     _record(
+        req,
         utility_id,
         None,
         sandbox().clock.now(),
@@ -238,6 +242,7 @@ def _log_unrouted(resp: Response) -> None:
 
 
 def _record(
+    req: Request,
     utility_id: int,
     application_id: int | None,
     at,
@@ -246,14 +251,14 @@ def _record(
     reason: str | None,
     milliseconds: float,
 ) -> None:
-    path = request.full_path.rstrip("?") if request.query_string else request.path
+    path = req.full_path.rstrip("?") if req.query_string else req.path
     try:
         request_log.record(
             context.request_log(),
             utility_id,
             application_id,
             at,
-            request.method,
+            req.method,
             path,
             kind,
             status,
@@ -302,11 +307,13 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _espi_headers(resp: Response) -> Response:
-        if not under_espi():
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        found = ESPI_PATH.match(req.path)
+        if found is None:
             return resp
-        if _LOGGED not in request.environ:  # no pipeline answered: no such path, a preflight, a 500
-            _log_unrouted(resp)
-        return _cors(resp) if under_resources() else resp
+        if _LOGGED not in req.environ:  # no pipeline answered: no such path, a preflight, a 500
+            _log_unrouted(req, resp, found.group(1))
+        return _cors(resp) if RESOURCE_PATH.match(req.path) else resp
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

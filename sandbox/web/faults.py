@@ -91,8 +91,9 @@ def after(call: Call, resp: Response) -> Response:
 
 
 def _dropped() -> Response:
-    """The connection closed with no answer: under run.py's server (Waitress) a TCP reset; elsewhere
-    an answer that announces a byte and sends none."""
+    """The connection closed with no whole answer: under Waitress a TCP reset with no answer at all;
+    elsewhere (granian, run.py's default, sends the status line before it reads a body that its
+    request threads make) an answer that announces a byte and closes without it."""
     channel = getattr(request.environ.get("waitress.client_disconnected"), "__self__", None)
     sock = getattr(channel, "socket", None)
     if sock is not None:

@@ -6,7 +6,7 @@ the sandbox's requests never need paid twice (bench/bench_floor.py measures the 
   function.
 - The cookie session's signing serializer is built anew for every request, a signed cookie or not;
   it depends on the secret keys only, so it is kept until they change; a request with no cookie
-  (an API client's) gets its empty session at once.
+  (an API client's) gets its empty session at once, and an empty session nobody touched is not saved.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
-from flask import Flask, Request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 
 
@@ -39,6 +39,13 @@ class KeptSerializerSessions(SecureCookieSessionInterface):
         if app.secret_key and "HTTP_COOKIE" not in request.environ:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """A session left empty and untouched (every API call's) has nothing to write: Flask's own
+        method would work out the cookie's seven settings first and then do nothing."""
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
 
 
 class SandboxFlask(Flask):

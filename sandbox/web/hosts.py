@@ -47,12 +47,23 @@ class HostGuard:
     check (Flask's TRUSTED_HOSTS) cannot list an IPv6 literal ("[::1]", which run.py prints when
     `localhost` has both addresses), so literals are compared as addresses and names by Werkzeug."""
 
+    KEEP = 256  # verdicts kept (a flood of made-up hosts empties them rather than growing them)
+
     def __init__(self, app: WSGIApplication, names: list[str]):
         self.app = app
         self.names = [n for n in names if ":" not in n]
         self.addresses = {ipaddress.ip_address(n) for n in names if ":" in n}
+        self._verdicts: dict[str, bool] = {}  # by Host header: the names never change, so neither does the verdict
 
     def trusted(self, host: str) -> bool:
+        found = self._verdicts.get(host)
+        if found is None:
+            if len(self._verdicts) >= self.KEEP:
+                self._verdicts = {}
+            found = self._verdicts[host] = self._judged(host)
+        return found
+
+    def _judged(self, host: str) -> bool:
         if host.startswith("["):
             literal = host[1:].partition("]")[0]
             try:

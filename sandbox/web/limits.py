@@ -9,15 +9,21 @@ the answers its rule names (failures, where its name says so) and is checked bef
 so once it is reached even a correct attempt waits. Windows are fixed and start at the first
 counted answer: "50 per 10 minutes" lets at most 50 through in the ten minutes after the first
 (concurrent requests may each pass the check before any of them is counted). Counters live in
-RATELIMIT_STORAGE, a `limits` storage URL: memory:// is this process; redis:// or memcached://
-(with that client installed) share them between processes.
+RATELIMIT_STORAGE: "database" (the default) keeps them in the world's database, shared by every
+process serving it (core.rate_counters); or a `limits` storage URL: memory:// is this process,
+redis:// or memcached:// (with that client installed) a store of their own.
 
 The lock-out of one login (services.signin: five failures in a row) stays where it is; the layers
 here add the client address, the account number (a postal code is a short secret) and the utility
 as a whole (spraying a few guesses over many accounts).
 
 Flask-Limiter (which wraps the same library) is not used for this: its app-wide hooks cost every
-request about a quarter of a millisecond, and every limit here belongs to one view."""
+request about a quarter of a millisecond, and every limit here belongs to one view.
+
+The `limits` library is imported, and the counters made, by the first request a limit judges, not
+when the app is built (start-up does not pay for it). The default limits are constants the tests
+parse; a limit or storage configured otherwise is checked when the app is built, so a bad one still
+stops the start."""
 
 from __future__ import annotations
 
@@ -25,22 +31,25 @@ import hashlib
 import logging
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass
 from functools import wraps
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 from urllib.parse import unquote
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
-from limits import RateLimitItem, parse_many
-from limits.errors import ConfigurationError
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 
-from sandbox.core.config import ConfigError
+from sandbox.core.config import DEFAULTS, ConfigError
+from sandbox.core.db import Database
 from sandbox.services.customers import normalise_account_number
 
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.strategies import FixedWindowRateLimiter
+
 log = logging.getLogger(__name__)
+DATABASE = "database"  # RATELIMIT_STORAGE: the counters in the world's database (core.rate_counters)
 _PLAIN = re.compile(r"[A-Za-z0-9._~@+-]{1,80}")
 
 
@@ -209,10 +218,20 @@ ENDPOINTS: dict[str, tuple[str, tuple[Rule, ...]]] = {
 # --- configuration ----------------------------------------------------------------------------
 
 
+def _setting(cfg: dict, rule: Rule) -> str:
+    return str(cfg.get(rule.setting) or "").strip()
+
+
+def switched_on(cfg: dict, rule: Rule) -> bool:
+    return _setting(cfg, rule).lower() not in ("", "off", "none")
+
+
 def configured(cfg: dict, rule: Rule) -> list[RateLimitItem]:
     """The rule's windows from the configuration (none when it is off); a bad limit is a ConfigError."""
-    value = str(cfg.get(rule.setting) or "").strip()
-    if value.lower() in ("", "off", "none"):
+    from limits import parse_many
+
+    value = _setting(cfg, rule)
+    if not switched_on(cfg, rule):
         return []
     try:
         return parse_many(value)
@@ -270,6 +289,52 @@ class Counters:
     windows: dict[Rule, list[RateLimitItem]]
     limiter: FixedWindowRateLimiter
 
+    @classmethod
+    def of(cls, cfg: dict, db: Database) -> Counters:
+        """The configured limits over the configured storage ("database": the world's, which every
+        process serving it shares); a bad limit or storage URL is a ConfigError."""
+        from limits.errors import ConfigurationError
+        from limits.storage import Storage, storage_from_string
+        from limits.strategies import FixedWindowRateLimiter
+
+        windows = {rule: items for rule in RULES if (items := configured(cfg, rule))}
+        uri = str(cfg.get("RATELIMIT_STORAGE") or DATABASE)
+        storage: Storage
+        if uri == DATABASE:
+            from sandbox.core.rate_counters import DatabaseCounters
+
+            storage = DatabaseCounters(db)
+        else:
+            try:
+                storage = cast(Storage, storage_from_string(uri))  # a synchronous storage's URL
+            except ConfigurationError as exc:
+                raise ConfigError(f"SANDBOX_RATELIMIT_STORAGE={uri!r}: {exc}") from None
+        return cls(windows, FixedWindowRateLimiter(storage))
+
+
+class KeptCounters:
+    """An app's Counters, made once, by the first request a limit judges (or at once: `made`)."""
+
+    def __init__(self, cfg: dict, db: Database):
+        self._cfg, self._db = cfg, db
+        self._made: Counters | None = None
+        self._lock = threading.Lock()
+
+    def made(self) -> Counters:
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = Counters.of(self._cfg, self._db)
+        return self._made
+
+    @property
+    def windows(self) -> dict[Rule, list[RateLimitItem]]:
+        return self.made().windows
+
+    @property
+    def limiter(self) -> FixedWindowRateLimiter:
+        return self.made().limiter
+
 
 def _storage_says(call: Callable[[], bool]) -> bool:
     """A storage call; a store that cannot be reached lets the request through (logged), never a 500."""
@@ -289,20 +354,16 @@ def _window_end(limiter: FixedWindowRateLimiter, item: RateLimitItem, ids: tuple
         return time.time() + item.get_expiry()
 
 
-def guarded(view: Callable, form: str, rules: tuple[Rule, ...], counters: Counters) -> Callable:
+def guarded(view: Callable, form: str, rules: tuple[Rule, ...], counters: KeptCounters) -> Callable:
     """`view` behind its limits: all are judged before it runs, the shortest window first (a rule
     that counts every request counts it then); those that count answers count it once it answered."""
 
     @wraps(view)
     def limited(*args, **kwargs):
-        limiter = counters.limiter
+        made = counters.made()
+        limiter = made.limiter
         judged = sorted(
-            (
-                (rule, item, (rule.scope, rule.key()))
-                for rule in rules
-                if rule.applies()
-                for item in counters.windows[rule]
-            ),
+            ((rule, item, (rule.scope, rule.key())) for rule in rules if rule.applies() for item in made.windows[rule]),
             key=lambda j: j[1].get_expiry(),
         )
         for rule, item, ids in judged:
@@ -321,21 +382,25 @@ def guarded(view: Callable, form: str, rules: tuple[Rule, ...], counters: Counte
 # --- wiring -----------------------------------------------------------------------------------
 
 
+SETTINGS = ("RATELIMIT_STORAGE", *(rule.setting for rule in RULES))
+
+
 def init_app(app: Flask) -> None:
     """Wrap the views of ENDPOINTS in their limits (after the blueprints are registered), unless
-    RATELIMIT is off. A bad limit or storage URL stops the app from starting (ConfigError)."""
+    RATELIMIT is off. A bad limit or storage URL stops the app from starting (ConfigError): the
+    defaults are known good, so only a setting configured otherwise is read now."""
     cfg = app.extensions["sandbox"].config
     if not cfg.get("RATELIMIT", True):
         return
-    windows = {rule: items for rule in RULES if (items := configured(cfg, rule))}
-    uri = str(cfg.get("RATELIMIT_STORAGE") or "memory://")
-    try:
-        storage = storage_from_string(uri)
-    except ConfigurationError as exc:
-        raise ConfigError(f"SANDBOX_RATELIMIT_STORAGE={uri!r}: {exc}") from None
-    counters = Counters(windows, FixedWindowRateLimiter(storage))
+    counters = KeptCounters(cfg, app.extensions["sandbox"].db)
+    if any(_differs(cfg.get(key), DEFAULTS[key]) for key in SETTINGS):
+        counters.made()
     app.extensions["limits"] = counters
     for endpoint, (form, rules) in ENDPOINTS.items():
-        used = tuple(rule for rule in rules if rule in windows)
+        used = tuple(rule for rule in rules if switched_on(cfg, rule))
         if used:
             app.view_functions[endpoint] = guarded(app.view_functions[endpoint], form, used, counters)
+
+
+def _differs(value: Any, default: Any) -> bool:
+    return str(value or "").strip() != str(default or "").strip()

@@ -48,8 +48,9 @@ def _place(call: Call) -> Place:
         call.utility,
         sb.clock,
         urls.resource_root(call.host_url, call.slug),
-        espi_query.parse_query(request.args, _quirks(call)),
+        espi_query.parse_query(request.args, _quirks(call)) if request.query_string else espi_query.NO_QUERY,
         sb.rendered,
+        sb.documents,
     )
 
 
@@ -207,8 +208,7 @@ def batch_subscription(call: Call, **ids):
         later = _batch_later(call, ids["subscription_id"], points) if points else None
         if later is not None:
             return later
-    entries, updated = docs.usage_entries(place, tree, ups)
-    return _feed(call, place, "Green Button Connect My Data", entries, updated)
+    return espi_http.atom(call, docs.usage_feed(place, tree, _self(), "Green Button Connect My Data", ups))
 
 
 def _batch_later(call: Call, subscription_id: str, points) -> Response | None:
@@ -242,7 +242,7 @@ def _batch_later(call: Call, subscription_id: str, points) -> Response | None:
 def batch_bulk(call: Call, bulk_id: str):
     # a bulk is many subscriptions read once: their blocks' text is not kept (it would push out
     # the text of subscriptions that are polled)
-    place = dataclasses.replace(_place(call), rendered=None)
+    place = dataclasses.replace(_place(call), rendered=None, documents=None)
     s = call.session()
     found = subscriptions.bulk(s, call.utility_id, call.caller, bulk_id, place.clock.now())
     sent: set[str] = set()
@@ -265,8 +265,7 @@ def batch_retail_customer_usage(call: Call, **ids):
     tree = _tree(call, place, ids)
     tree.days = docs.DMD_DAYS
     ups = [tree.usage_point(ids["usage_point_id"])] if "usage_point_id" in ids else None
-    entries, updated = docs.usage_entries(place, tree, ups)
-    resp = _feed(call, place, "Green Button Download My Data", entries, updated)
+    resp = espi_http.atom(call, docs.usage_feed(place, tree, _self(), "Green Button Download My Data", ups))
     resp.headers["Content-Disposition"] = "attachment; filename=GreenButtonDownload.xml"
     return resp
 

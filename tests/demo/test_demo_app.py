@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import socket
 import subprocess
 import sys
 
@@ -17,7 +18,8 @@ from sqlalchemy import select
 
 from sandbox.core.models import Customer
 from sandbox.demo import analysis, espi
-from sandbox.demo.client import CHOICES, refusal, scope_for
+from sandbox.demo.app import create_demo_app
+from sandbox.demo.client import CHOICES, Unreachable, Utilities, refusal, scope_for
 from sandbox.espi.scopes import allowed_by, function_blocks
 from sandbox.services import readings
 from sandbox.services.dmd import usage_document
@@ -235,3 +237,19 @@ def test_hostile_files_are_refused_not_crashed_on(hostile, words):
 def test_a_dst_rule_naming_no_day_means_no_daylight_saving():
     lt = espi.LocalTime(-18000, 3600, 0x060E2000, 0xB40E2000)  # month 0
     assert lt.local(0) == dt.datetime(1969, 12, 31, 19)
+
+
+def test_a_utility_that_does_not_answer_is_said_so_in_words_never_a_500():
+    """The HTTP client's errors reach the app as Unreachable (the client is imported at the first
+    call, not when the app is built): the directory, a connection and the error page say so."""
+    with socket.socket() as held:  # bound and never listening: every connection to it is refused
+        held.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{held.getsockname()[1]}"
+        with pytest.raises(Unreachable) as raised:
+            Utilities(down, "demo-third-party", "demo-secret").directory()
+        assert isinstance(raised.value.__cause__, requests.ConnectionError) and str(raised.value)
+        client = create_demo_app(down).test_client()
+        home = client.get("/")
+        assert home.status_code == 502 and b"The utility directory did not answer" in home.data
+        connect = client.get("/connect/bayview")  # the directory asked outside any try: the app's handler
+        assert connect.status_code == 502 and b"The utility did not answer" in connect.data

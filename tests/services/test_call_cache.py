@@ -74,6 +74,46 @@ def test_a_commit_of_another_process_changes_the_mark(file_db):
     assert changes.mark() != before
 
 
+def _commit_elsewhere(db: Database, value: int) -> None:
+    """A commit this process's engine does not make (as another process's is)."""
+    with sqlite3.connect(db.engine.url.database) as c:
+        c.execute("INSERT INTO t VALUES (?)", (value,))
+
+
+def test_a_pinned_block_looks_once_and_the_next_block_sees_what_others_committed(file_db):
+    changes = changes_of(file_db.engine)
+    with changes.pinned():
+        first = changes.mark()
+        _commit_elsewhere(file_db, 2)
+        assert changes.mark() == first  # the block's one look
+    with changes.pinned():
+        assert changes.mark() != first  # the next request sees it
+    assert changes.mark() != first  # and so does a look outside any block
+
+
+def test_a_pinned_block_sees_its_own_processs_commits_at_once(file_db):
+    changes = changes_of(file_db.engine)
+    with changes.pinned():
+        first = changes.mark()
+        _commit(file_db)
+        second = changes.mark()
+        assert second != first
+        assert changes.mark() == second
+        file_db.engine.dispose()  # a rebuilt world: looked at again, through a connection opened anew
+        assert changes.mark() != second
+
+
+def test_a_value_kept_in_a_pinned_block_is_read_again_after_this_processs_commit(file_db):
+    reads: list[int] = []
+    read = lambda: reads.append(1) or len(reads)  # noqa: E731
+    values = Kept(file_db.engine)
+    with values._changes.pinned():
+        assert values.get("k", read) == 1
+        assert values.get("k", read) == 1
+        _commit(file_db)
+        assert values.get("k", read) == 2
+
+
 def test_an_in_memory_database_keeps_nothing():
     changes = changes_of(Database("sqlite://").engine)
     assert changes.mark() != changes.mark()
@@ -204,6 +244,19 @@ def other_worker(app):
     db = Database(sb_of(app).db.url)
     yield db
     db.engine.dispose()
+
+
+def test_a_call_looks_for_commits_once(app, client, monkeypatch):
+    """The clock, the token and the entry are kept values: one look at the database answers for all three."""
+    head, entry = _granted(client)
+    changes = changes_of(sb_of(app).db.engine)
+    looks: list[int] = []
+    look = changes._look
+    monkeypatch.setattr(changes, "_look", lambda: looks.append(1) or look())
+    assert client.get(entry, headers=head).status_code == 200
+    assert len(looks) == 1
+    assert client.get(entry, headers=head).status_code == 200
+    assert len(looks) == 2
 
 
 def test_a_token_revoked_by_another_worker_is_refused_at_the_next_call(client, other_worker):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from sandbox.synth.people import PeopleFactory
@@ -117,3 +118,16 @@ def test_every_cost_is_value_times_rate(world, slug, commodity, key, divisor):
         used += value
     if tariff.get("tiers"):
         assert len(set(s.tiers.tolist())) >= 2, "a year of an electric home reaches a second tier"
+
+
+@pytest.mark.parametrize("tz_name", ["America/Los_Angeles", "America/Regina", "Australia/Lord_Howe", "Asia/Kolkata"])
+@pytest.mark.parametrize("interval", [900, 3600])
+def test_a_grids_clock_hours_are_each_days_own(tz_name, interval):
+    """The grid gives every interval of a 24-hour day its time since midnight, and a DST change's
+    day (23 or 25 hours; Lord Howe's moves half an hour) the wall clock's hours, as day_hours has them."""
+    from sandbox.synth.calendar import day_hours, grid
+
+    g = grid(tz_name, dt.date(2024, 1, 1), dt.date(2026, 1, 1), interval)
+    for i, day in enumerate(g.days):
+        assert tuple(g.hour[g.day == i].tolist()) == day_hours(tz_name, day, interval), day
+    assert len(set(np.diff(g.day_starts).tolist())) == (1 if tz_name in ("America/Regina", "Asia/Kolkata") else 3)

@@ -43,3 +43,28 @@ def test_plain_functions_are_run_as_they_are():
 
     assert app.ensure_sync(hook) is hook and app.ensure_sync(hook) is hook
     assert app.ensure_sync(app.make_response) == app.make_response  # a bound method: asked each time, not kept
+
+
+def test_an_untouched_empty_session_writes_nothing_and_a_touched_one_what_flask_writes():
+    app = small_app()
+
+    @app.get("/plain")
+    def plain():
+        return "plain"
+
+    @app.get("/clear")
+    def clear():
+        session.clear()
+        return "cleared"
+
+    c = app.test_client()
+    untouched = c.get("/plain")
+    assert "Set-Cookie" not in untouched.headers and "Vary" not in untouched.headers
+    read = c.get("/get")  # read, still empty: Flask's Vary: Cookie, no cookie
+    assert "Set-Cookie" not in read.headers and read.headers["Vary"] == "Cookie"
+    assert "session=" in c.get("/set").headers["Set-Cookie"]
+    cleared = c.get("/clear")  # emptied: the cookie is deleted
+    assert (
+        cleared.headers["Set-Cookie"].startswith("session=;")
+        and "Expires=Thu, 01 Jan 1970" in cleared.headers["Set-Cookie"]
+    )

@@ -30,6 +30,17 @@ def test_loopback_the_listening_host_the_public_url_and_allowed_hosts_are_answer
         assert not guard.trusted(host), host
 
 
+def test_kept_verdicts_are_the_same_verdicts_and_a_flood_of_hosts_keeps_no_more_than_its_bound():
+    guard = HostGuard(lambda *a: [], ["localhost", ".b.test"])
+    for _ in range(2):  # judged, then kept
+        assert guard.trusted("localhost:8080") and guard.trusted("x.b.test")
+        assert not guard.trusted("attacker.invalid") and not guard.trusted("b.test.evil")
+    for n in range(3 * HostGuard.KEEP):
+        assert not guard.trusted(f"h{n}.invalid")
+    assert len(guard._verdicts) <= HostGuard.KEEP
+    assert guard.trusted("x.b.test") and not guard.trusted("attacker.invalid")
+
+
 def test_an_unknown_host_gets_a_400_and_reaches_no_view(tmp_path, clock):
     app = _app(tmp_path, clock)
     c = app.test_client()

@@ -328,7 +328,7 @@ def test_every_limit_has_a_default_and_an_environment_variable():
         assert limits.configured(DEFAULTS, rule), rule.setting  # on by default, and parses
         assert environment[rule.setting] == f"SANDBOX_{rule.setting}"
     assert DEFAULTS["RATELIMIT"] is True and environment["RATELIMIT"] == "SANDBOX_RATELIMIT"
-    assert DEFAULTS["RATELIMIT_STORAGE"] == "memory://"
+    assert DEFAULTS["RATELIMIT_STORAGE"] == "database"  # shared by every process serving the world
     cfg = load_config(
         environ={
             "SANDBOX_RATELIMIT": "off",

@@ -9,11 +9,10 @@ changes nothing: each view's change is one service transaction.
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, json, render_template, request
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from sandbox.web.context import sandbox
@@ -23,9 +22,12 @@ from sandbox.web.control.views import Call, ControlError
 from sandbox.web.errors import control_refusal as refusal
 from sandbox.web.input_guards import InputRefused
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
+
 bp = Blueprint("control", __name__, url_prefix=PREFIX)
 MAX_BODY = 64 * 1024
-FORMATS = FormatChecker()  # date and date-time are checked, not only described
 
 
 def admin_key() -> str:
@@ -64,6 +66,21 @@ def _field(err: ValidationError) -> str:
     return path or "body"
 
 
+@cache
+def _formats() -> FormatChecker:
+    """date and date-time are checked, not only described (jsonschema is imported by the first call
+    with a body or a query to check, not when the app is built)."""
+    from jsonschema import FormatChecker
+
+    return FormatChecker()
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema, format_checker=_formats())
+
+
 _VALIDATORS: dict[str, Draft202012Validator] = {}
 
 
@@ -83,7 +100,7 @@ def _body(op: Operation) -> dict[str, Any]:
             raise ControlError(400, "invalid_request", f"body: not JSON ({exc})", "body") from None
     validator = _VALIDATORS.get(op.operation_id)
     if validator is None:
-        validator = _VALIDATORS[op.operation_id] = Draft202012Validator(op.body, format_checker=FORMATS)
+        validator = _VALIDATORS[op.operation_id] = _validator(op.body)
     err = next(iter(sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.path))), None)
     if err is not None:
         name = _field(err)
@@ -109,7 +126,7 @@ def _query(op: Operation) -> dict[str, Any]:
                 raise ControlError(
                     400, "invalid_request", f"{p.name}: {value!r} is not a whole number", p.name
                 ) from None
-        err = next(iter(Draft202012Validator(p.schema, format_checker=FORMATS).iter_errors(value)), None)
+        err = next(iter(_validator(p.schema).iter_errors(value)), None)
         if err is not None:
             raise ControlError(400, "invalid_request", f"{p.name}: {err.message}", p.name)
         out[p.name] = value
