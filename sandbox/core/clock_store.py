@@ -35,11 +35,13 @@ class DatabaseClockStore:
         self._kept = kept(db.engine, "clock")
 
     def read(self) -> tuple[float | None, float]:
+        if self.db.joined is not None:  # a rebuild under way in this thread reads what it has written
+            return self._read_stored()
         return self._kept.get(self.world, self._read_stored)
 
     def _read_stored(self) -> tuple[float | None, float]:
         try:
-            with self.db.engine.connect() as c:
+            with self.db.connect() as c:
                 row = c.execute(self._read).first()
         except (OperationalError, ProgrammingError):
             if self.db.has_table(ClockState.__tablename__):
@@ -51,7 +53,7 @@ class DatabaseClockStore:
         """UPDATE the row with `values`; if there is none yet, insert the state `op` makes of real time."""
         for attempt in range(3):
             try:
-                with self.db.engine.begin() as c:
+                with self.db.begin() as c:
                     if c.execute(update(_T).where(_T.world == self.world).values(**values)).rowcount:
                         return
                     start = MemoryClockStore()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from typing import Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.core import models
@@ -50,6 +50,11 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
 # the PostgreSQL advisory lock that rebuilding a world holds (any fixed number no other code uses)
 REBUILD_LOCK = 0x6762_7362  # "gbsb"
 _in_memory_rebuild = threading.Lock()
@@ -59,8 +64,63 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._rebuild_held = threading.local()
+        self._joined = threading.local()  # .conn: the connection of this thread's one_transaction()
+        self.sessions: Callable[[], Session] = self._session  # one object: callers may compare it
+
+    def _session(self) -> Session:
+        """A new session: on the engine, or inside this thread's one_transaction() on its connection,
+        whose transaction its commits then leave open (and its rollbacks end)."""
+        conn = self.joined
+        if conn is None:
+            return self._sessions()
+        return self._sessions(bind=conn, join_transaction_mode="rollback_only")
+
+    @property
+    def joined(self) -> Connection | None:
+        """The connection of this thread's one_transaction(), if one is open."""
+        return getattr(self._joined, "conn", None)
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[Connection]:
+        """Everything this thread does through sessions(), transaction(), connect() and begin() while
+        inside is one transaction on one connection, committed at the end (rolled back on an error):
+        other connections, in this process or another, see all of it or none of it. Entered again, it
+        joins the open one."""
+        conn = self.joined
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as conn:
+            self._joined.conn = conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self._joined.conn = None
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to read with: the engine's, or this thread's one_transaction()'s."""
+        conn = self.joined
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction committed when the block ends: the engine's own, or this
+        thread's one_transaction()'s (committed with it)."""
+        conn = self.joined
+        if conn is not None:
+            with conn.begin_nested() if self.engine.dialect.name == "postgresql" else _nothing():
+                yield conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def rebuilding(self) -> Iterator[None]:

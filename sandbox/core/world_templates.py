@@ -104,12 +104,14 @@ class WorldTemplates:
     def restore(self, db: Database, key: str) -> bool:
         """Insert the template's rows (ids included) into `db`, in one transaction; False, and nothing
         inserted, if there is no usable template. SQLite copies them as stored (ATTACH, INSERT ...
-        SELECT); another database gets them through the driver in bulk."""
+        SELECT), unless the copy is part of a larger transaction (Database.one_transaction: ATTACH
+        cannot run inside one); otherwise they go through the driver in bulk."""
         path = self.path(key)
         if not path.is_file():
             return False
+        sqlite = db.engine.dialect.name == "sqlite"
         try:
-            if db.engine.dialect.name == "sqlite":
+            if sqlite and db.joined is None:
                 _copy_attached(db.engine, path)
                 return True
             with self._engine(path).connect() as src:
@@ -124,7 +126,7 @@ class WorldTemplates:
             for table, rows in tables:
                 bulk_insert(s, table, rows)
             # ids were given explicitly: move PostgreSQL's sequences past them
-            for table in TABLES:
+            for table in TABLES if not sqlite else ():
                 s.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "

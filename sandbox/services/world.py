@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Callable, Iterator, NamedTuple
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from sandbox.core.clock import Clock
 from sandbox.core.clock_store import DatabaseClockStore
-from sandbox.core.db import Database, bulk_insert, fetch
+from sandbox.core.db import SCHEMA_VERSION, Database, bulk_insert, fetch
 from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
 from sandbox.core.secrets import constant_password_hash, keyed_digest, new_digest_key, world_key
 from sandbox.core.world_templates import WorldTemplates, template_key
@@ -99,8 +100,20 @@ def seed_world(
     clock is not part of the world: it stays as it is. With `templates`, the people are copied
     from the template of the same seed, count and files if there is one, and kept as one if not.
     """
-    with db.rebuilding():  # rebuilds by several processes take turns
+    with db.rebuilding(), _at_once(db):  # rebuilds by several processes take turns
         return _seed_world(db, files, clock, seed, customers, origin, progress, keys, templates)
+
+
+@contextmanager
+def _at_once(db: Database) -> Iterator[None]:
+    """A world replaced in one transaction when its tables stay (the schema is current): every other
+    connection, of this process or another, sees the old world or the new one, never one half made.
+    A database that needs its tables made (empty, or of another schema version) is built step by step."""
+    if db.joined is None and db.schema_version() != SCHEMA_VERSION:
+        yield
+        return
+    with db.one_transaction():
+        yield
 
 
 def _seed_world(
@@ -154,7 +167,7 @@ def reset_to_seed(
     token, upload and registration made since is gone. The keys stay (sessions and the control API's
     callers go on working, and other processes need not learn a new digest key); the clock goes back
     to real time."""
-    with db.rebuilding():  # another process's rebuild ends before this one reads the kept seed files
+    with db.rebuilding(), _at_once(db):  # another process's rebuild ends before this one reads the kept seed files
         with db.sessions() as s:
             st = fetch(s, WorldState, 1)
             files, seed, keys = dict(st.seed_files), st.seed, Keys(st.secret_key, st.admin_key, st.digest_key)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from sandbox.core.profile import Behaviour, Profile
 from sandbox.core.state import Sandbox
@@ -109,7 +109,7 @@ class Call:
 _UNUSED = threading.local()
 
 
-def _unused_session(sessions: sessionmaker) -> Session:
+def _unused_session(sessions: Callable[[], Session]) -> Session:
     """The thread's unused session of this database, else a new one."""
     kept = getattr(_UNUSED, "kept", None)
     if kept is not None and kept[0] is sessions:
@@ -118,7 +118,7 @@ def _unused_session(sessions: sessionmaker) -> Session:
     return sessions()
 
 
-def _kept_unused(sessions: sessionmaker, s: Session) -> bool:
+def _kept_unused(sessions: Callable[[], Session], s: Session) -> bool:
     """Keep `s` for the thread's next call if nothing ever used it (else the caller closes it)."""
     if s.in_transaction() or s.identity_map or s.new or s.deleted or s.info:
         return False
