@@ -33,12 +33,15 @@ manager (for gunicorn, `kill -HUP` its master) after `flask --app sandbox seed`.
 
 from __future__ import annotations
 
+import gc
+
 from flask import Flask
 
 from sandbox import create_app
 from sandbox.core.errors import NoWorldError
 from sandbox.core.state import Sandbox
 from sandbox.services import request_log
+from sandbox.web import request_hooks
 
 
 def build_app() -> Flask:
@@ -58,15 +61,17 @@ def build_app() -> Flask:
     request_log.several_processes()  # a reader of the request log waits for the other workers' calls
     worker = app.extensions["notifications"]
 
-    @app.before_request
     def _notifier_running():
         # each serving process runs its own (started at its first request, so never before a fork: a thread
         # and its pooled connections would not survive one)
         if not worker.running:
             worker.start()
 
+    request_hooks.on_request(app, _notifier_running)  # by either path (web.fast_path's too)
+
     return app
 
 
 app = build_app()
+gc.freeze()  # what loading made lives as long as the process: no full collection of it in a first call
 application = app

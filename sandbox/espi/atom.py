@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
@@ -46,21 +46,29 @@ def _iso(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@lru_cache(maxsize=8192)
+def _iso_bytes(epoch: int) -> bytes:
+    return _iso(epoch).encode()
+
+
 # Entries written from a template are serialized by lxml once with markers (@@NAME@@) where
 # their values go; the values are UUIDs, integers, timestamps or escaped text.
 _MARKER_RE = re.compile(r"@@([A-Z0-9]+)@@")
 _BLOCK_ORDER = (("UUID", "UUID", "DURATION", "START"), ("PUBLISHED", "UPDATED"))  # around the readings
+_BLOCK_INTEGERS = frozenset({"DURATION", "START"})  # a block's markers written with %d, the others bytes
 
 
-def _percent_format(text: str) -> tuple[str, tuple[str, ...]]:
-    """text with its markers made %s (and % made %%), and the names of the markers in order."""
+def _percent_format(text: str, integers: frozenset[str] = frozenset()) -> tuple[str, tuple[str, ...]]:
+    """text with its markers made %s (%d for the names in `integers`; % made %%), and the names of
+    the markers in order."""
     parts = _MARKER_RE.split(text)
-    fmt = "".join("%s" if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
+    fmt = "".join(("%d" if p in integers else "%s") if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
     return fmt, tuple(parts[1::2])
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
+    """An atom:link (a named tuple: a MeterReading's entry makes one per block, hundreds at a time)."""
+
     rel: str
     href: str
     type: str | None = None
@@ -94,7 +102,19 @@ def _put_links(data: bytes, related: Sequence[Link]) -> bytes:
     head, mark, tail = data.partition(_RELATED_MARK)
     if not mark:
         raise AssertionError("an entry with related links was written without their mark")
-    return head + "".join([link.text() for link in related]).encode("utf-8") + tail
+    return head + _links_text(related).encode("utf-8") + tail
+
+
+def _links_text(related: Sequence[Link]) -> str:
+    """The links' elements, as Link.text writes each (a MeterReading links each of its hundreds of
+    blocks: their hrefs are checked for characters to escape at once, not one by one)."""
+    if _ATTR_SPECIAL.search("".join([link.href for link in related])):
+        return "".join([link.text() for link in related])
+    parts: list[str] = []
+    for link in related:
+        head, tail = _link_frame(link.rel, link.type)
+        parts += (head, link.href, tail)
+    return "".join(parts)
 
 
 @dataclass
@@ -110,7 +130,7 @@ class Entry:
     updated: int | str
     content: Callable[[], etree._Element]
     related: list[Link] = field(default_factory=list)
-    readings: Callable[[], str] | None = None  # pre-formatted IntervalReadings appended to the content
+    readings: Callable[[], bytes] | None = None  # pre-formatted IntervalReadings appended to the content
     window: tuple[int, int] | None = None  # (start, end) of the data it holds, for published-min/max
     structural: bool = False  # a parent (UsagePoint, MeterReading, ReadingType...) kept whatever the time filters
     # optional: content is form(*fields), its layout fixed by which fields are None; the writer then
@@ -149,24 +169,25 @@ class Entry:
 
 @dataclass
 class ReadingRun:
-    """A stream's IntervalReading elements, kept as one %-format per reading and the flat list of
-    the readings' arguments (`width` per reading): a block's text is then one format call."""
+    """A stream's IntervalReading elements, kept as one bytes %-format per reading and the flat list
+    of the readings' arguments (`width` per reading): a block's bytes are then one format call.
+    Bytes, not text: formatting them directly spares a copy of the whole feed (and its memory)."""
 
-    pattern: str
+    pattern: bytes
     width: int
     args: list
-    _formats: dict[int, str] = field(default_factory=dict, repr=False)
+    _formats: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.args) // self.width
 
-    def format(self, count: int) -> str:
+    def format(self, count: int) -> bytes:
         f = self._formats.get(count)
         if f is None:
             f = self._formats[count] = self.pattern * count
         return f
 
-    def text(self, a: int, b: int) -> str:
+    def text(self, a: int, b: int) -> bytes:
         """Readings a <= i < b."""
         return self.format(b - a) % tuple(self.args[a * self.width : b * self.width])
 
@@ -341,7 +362,7 @@ class FeedWriter:
         self.feed_type = f"{prefix}-feed"
         self.entry_type = f"{prefix}-entry"
         self._open = _OPEN[prefix]
-        self._templates: dict[tuple[str, str], tuple[str, str]] = {}
+        self._templates: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._forms: dict[tuple, tuple[str, tuple[str, ...]]] = {}
 
     def header(self, feed_id: str, title: str, self_href: str, updated: int) -> bytes:
@@ -385,14 +406,8 @@ class FeedWriter:
         if cut < 0:  # the content element was empty and written as <x/>
             empty = f"<{self.prefix}:{e.kind}/>".encode()
             cut = data.rfind(empty)
-            return (
-                data[:cut]
-                + f"<{self.prefix}:{e.kind}>".encode()
-                + e.readings().encode()
-                + close
-                + data[cut + len(empty) :]
-            )
-        return data[:cut] + e.readings().encode() + data[cut:]
+            return data[:cut] + f"<{self.prefix}:{e.kind}>".encode() + e.readings() + close + data[cut + len(empty) :]
+        return data[:cut] + e.readings() + data[cut:]
 
     def entry(self, e: Entry) -> bytes:
         if e.form is not None and e.readings is None and e.self_href == f"{e.up_href}/{e.uuid}":
@@ -433,9 +448,9 @@ class FeedWriter:
             values[f"F{i}"] = xml_escape(f) if isinstance(f, str) else _text(f)
         return (fmt % tuple([values[name] for name in order])).encode("utf-8")
 
-    def _template(self, up_href: str, kind: str) -> tuple[str, str]:
-        """One block entry as a %-format before and after its readings, serialized by lxml once per
-        MeterReading. Markers stand where the per-block values go (UUIDs, integers and timestamps,
+    def _template(self, up_href: str, kind: str) -> tuple[bytes, bytes]:
+        """One block entry as a bytes %-format before and after its readings, serialized by lxml once
+        per MeterReading. Markers stand where the per-block values go (UUIDs, integers and timestamps,
         none needing escaping); `run` fills them in the order checked here."""
         template = self._templates.get((up_href, kind))
         if template is None:
@@ -448,13 +463,13 @@ class FeedWriter:
                 "@@PUBLISHED@@",
                 "@@UPDATED@@",
                 lambda: interval_block("@@START@@", "@@DURATION@@"),
-                readings=lambda: "@@READINGS@@",
+                readings=lambda: b"@@READINGS@@",
             )
             before, after = self.entry(marker).decode("utf-8").split("@@READINGS@@")
-            (pre, pre_order), (post, post_order) = _percent_format(before), _percent_format(after)
+            (pre, pre_order), (post, post_order) = (_percent_format(t, _BLOCK_INTEGERS) for t in (before, after))
             if (pre_order, post_order) != _BLOCK_ORDER:
                 raise AssertionError(f"block entry fields in an unexpected order: {pre_order}, {post_order}")
-            template = self._templates[(up_href, kind)] = (pre, post)
+            template = self._templates[(up_href, kind)] = (pre.encode("utf-8"), post.encode("utf-8"))
         return template
 
     def run(self, r: BlockRun, chunk: int = 64) -> Iterator[bytes]:
@@ -472,11 +487,11 @@ class FeedWriter:
     def _run(self, r: BlockRun, chunk: int) -> Iterator[bytes]:
         pre, post = self._template(r.up_href, r.kind)
         readings = r.readings()
-        formats: dict[int, str] = {}
+        formats: dict[int, bytes] = {}
         args, width = readings.args, readings.width
         for lo in range(0, len(r), chunk):  # one %-format of the whole piece: a block is a part of it
             hi = min(lo + chunk, len(r))
-            parts: list[str] = []
+            parts: list[bytes] = []
             values: list = []
             for uuid, (start, end), (a, b), published in zip(
                 r.uuids[lo:hi], r.windows[lo:hi], r.slices[lo:hi], r.published[lo:hi]
@@ -485,11 +500,12 @@ class FeedWriter:
                 if fmt is None:
                     fmt = formats[b - a] = pre + readings.format(b - a) + post
                 parts.append(fmt)
-                when = iso(published)
-                values += (uuid, uuid, end - start, start)
+                when = _iso_bytes(published)
+                uuid_bytes = uuid.encode()
+                values += (uuid_bytes, uuid_bytes, end - start, start)
                 values += args[a * width : b * width]
                 values += (when, when)
-            yield ("".join(parts) % tuple(values)).encode("utf-8")
+            yield b"".join(parts) % tuple(values)
 
     def entry_document(self, e: Entry) -> bytes:
         """A bare <entry> document (what a member URL returns)."""

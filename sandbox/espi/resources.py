@@ -46,29 +46,29 @@ def reading_type(fields: Mapping[str, object]) -> etree._Element:
     return element("ReadingType", ESPI, [(k, fields.get(k)) for k in READING_TYPE_ORDER])
 
 
-def _quality(q: int) -> str:
-    return f"<espi:ReadingQuality><espi:quality>{q}</espi:quality></espi:ReadingQuality>" if q else ""
+def _quality(q: int) -> bytes:
+    return b"<espi:ReadingQuality><espi:quality>%d</espi:quality></espi:ReadingQuality>" % q if q else b""
 
 
-def _tail(tier: int, tou: int) -> str:
+def _tail(tier: int, tou: int) -> bytes:
     return (
-        (f"<espi:consumptionTier>{tier}</espi:consumptionTier>" if tier else "")
-        + (f"<espi:tou>{tou}</espi:tou>" if tou else "")
-        + "</espi:IntervalReading>"
+        (b"<espi:consumptionTier>%d</espi:consumptionTier>" % tier if tier else b"")
+        + (b"<espi:tou>%d</espi:tou>" % tou if tou else b"")
+        + b"</espi:IntervalReading>"
     )
 
 
-def _column_strings(codes: np.ndarray, make) -> list[str]:
+def _column_strings(codes: np.ndarray, make) -> list[bytes]:
     """make(code) for each code of an integer column, computed once per distinct code."""
     distinct, index = np.unique(codes, return_inverse=True)
     return np.array([make(int(c)) for c in distinct], dtype=object)[index.reshape(-1)].tolist()
 
 
-def _periods(starts: list[int], durations: list[int]) -> list[str]:
-    return [
-        f"<espi:timePeriod><espi:duration>{d}</espi:duration><espi:start>{s}</espi:start></espi:timePeriod><espi:value>"
-        for d, s in zip(durations, starts)
-    ]
+_PERIOD = b"<espi:timePeriod><espi:duration>%d</espi:duration><espi:start>%d</espi:start></espi:timePeriod><espi:value>"
+
+
+def _periods(starts: list[int], durations: list[int]) -> list[bytes]:
+    return [_PERIOD % ds for ds in zip(durations, starts)]
 
 
 @lru_cache(maxsize=4)  # a grid of 3 years at 15 minutes holds about 16 MB of these
@@ -76,7 +76,7 @@ def _grid_periods(grid) -> np.ndarray:
     return np.array(_periods(grid.starts.tolist(), grid.durations.tolist()), dtype=object)
 
 
-def period_texts(grid, positions: np.ndarray) -> list[str]:
+def period_texts(grid, positions: np.ndarray) -> list[bytes]:
     """The timePeriod of each reading, from a text per interval of the grid the readings come from.
 
     Usage points on the same grid (every customer of a utility over the same days) share
@@ -86,8 +86,9 @@ def period_texts(grid, positions: np.ndarray) -> list[str]:
     return _grid_periods(grid)[positions].tolist()
 
 
-_READING = "<espi:IntervalReading>%s%s</espi:value>%s"  # timePeriod (quality first), value, tail
-_READING_WITH_COST = "<espi:IntervalReading><espi:cost>%s</espi:cost>%s%s</espi:value>%s"
+# bytes formats (a feed is written as bytes: no text to encode): timePeriod (quality first), value, tail
+_READING = b"<espi:IntervalReading>%s%d</espi:value>%s"
+_READING_WITH_COST = b"<espi:IntervalReading><espi:cost>%d</espi:cost>%s%d</espi:value>%s"
 
 
 def interval_readings(
@@ -98,7 +99,7 @@ def interval_readings(
     costs: np.ndarray | None = None,
     tou: np.ndarray | None = None,
     tiers: np.ndarray | None = None,
-    periods: list[str] | None = None,
+    periods: list[bytes] | None = None,
 ) -> ReadingRun:
     """The IntervalReading elements (espi: prefix) of integer columns (NumPy arrays).
 

@@ -24,6 +24,9 @@ from sandbox.core.db import Database
 from sandbox.core.models import Application, RequestRecord
 
 KEEP = 5000  # calls kept per utility
+# a utility's older calls are dropped once this many more were written (not at every batch: finding the
+# KEEP-th newest cost the writer as much as the insert); a reader drops them first, so it sees KEEP at most
+PRUNE_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Writer:
         self._writing = threading.Lock()  # one batch written at a time, in order
         self._wake = threading.Event()
         self._running = False
+        self._unpruned: dict[int, int] = {}  # by utility: calls written since its older ones were last dropped
         _WRITERS.add(self)
 
     def add(self, row: dict) -> None:
@@ -92,12 +96,20 @@ class Writer:
                     self._running = False
                     return
 
-    def flush(self) -> None:
+    def flush(self, reading: bool = False) -> None:
+        """Write the calls waiting now; a utility's older calls are dropped when PRUNE_EVERY were written
+        since the last time, and every utility's when `reading` (a reader sees at most KEEP)."""
         with self._writing:
             with self._lock:
                 rows, self._pending = self._pending, []
-            if rows:
-                _write(self.db, rows)
+            unpruned = self._unpruned
+            for r in rows:
+                unpruned[r["utility_id"]] = unpruned.get(r["utility_id"], 0) + 1
+            due = None if reading else {u for u, n in unpruned.items() if n >= PRUNE_EVERY}
+            if rows or reading:
+                _write(self.db, rows, due)
+                for u in list(unpruned) if due is None else due:
+                    del unpruned[u]
 
     def discard(self) -> None:
         """Forget the calls not written yet (the world they belong to is being replaced)."""
@@ -107,7 +119,7 @@ class Writer:
     def _after_fork(self) -> None:
         """A forked child starts with no thread and its own locks; the parent writes what it had."""
         self._lock, self._writing, self._wake = threading.Lock(), threading.Lock(), threading.Event()
-        self._pending, self._running = [], False
+        self._pending, self._running, self._unpruned = [], False, {}
 
 
 _WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()
@@ -133,10 +145,14 @@ def flush_all() -> None:
             pass
 
 
-def _write(db: Database, rows: list[dict]) -> None:
+def _write(db: Database, rows: list[dict], prune: set[int] | None) -> None:
+    """Insert `rows`, then keep the latest KEEP calls of the utilities in `prune` (None: of every one)."""
     with db.engine.begin() as c:
-        c.execute(insert(RequestRecord), rows)
-        for utility_id in {r["utility_id"] for r in rows}:
+        if rows:
+            c.execute(insert(RequestRecord), rows)
+        if prune is None:
+            prune = set(c.execute(select(RequestRecord.utility_id).distinct()).scalars())
+        for utility_id in prune:
             oldest = c.execute(
                 select(RequestRecord.id)
                 .where(RequestRecord.utility_id == utility_id)
@@ -202,7 +218,7 @@ def recent(
     if _SETTLE:
         time.sleep(_SETTLE)  # the other processes' batches of calls answered before now
     try:
-        writer.flush()
+        writer.flush(reading=True)
     except SQLAlchemyError as exc:  # those calls are lost; the ones written before are still shown
         logging.getLogger(__name__).warning("request log: %s", exc)
     db = writer.db

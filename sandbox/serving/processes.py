@@ -157,6 +157,7 @@ class _Supervisor(Server):  # type: ignore[misc, valid-type]
             backlog=max(128, cfg["CONNECTION_LIMIT"]),
             http1_settings=HTTP1Settings(header_read_timeout=cfg["IDLE_TIMEOUT"] * 1000),
             log_level=LogLevels.error,  # not its advice on thread counts at every start
+            workers_kill_timeout=5,  # a worker that has not stopped 5 s after the signal is killed: a stop always ends
             process_name=None,
         )
         self._processes, self._on_ready, self._stopped = processes, on_ready, threading.Event()

@@ -16,6 +16,19 @@ def local_midnight(tz_name: str, day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz_name)).timestamp())
 
 
+@lru_cache(maxsize=64)
+def day_numbers(days: tuple[dt.date, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(proleptic ordinal, day of the year) of each day, as read-only int64 arrays (a grid's days are
+    asked for by the weather, the sun and the noise: computed once, without a date object per day)."""
+    ordinals = np.array([d.toordinal() for d in days], dtype=np.int64)
+    years = range(min(d.year for d in days), max(d.year for d in days) + 1) if days else range(0)
+    new_years = np.array([dt.date(y, 1, 1).toordinal() for y in years], dtype=np.int64)
+    day_of_year = ordinals - new_years[np.searchsorted(new_years, ordinals, side="right") - 1] + 1
+    for a in (ordinals, day_of_year):
+        a.setflags(write=False)
+    return ordinals, day_of_year
+
+
 @lru_cache(maxsize=8192)
 def day_hours(tz_name: str, day: dt.date, interval: int) -> tuple[float, ...]:
     """Local clock hour (14.25 = 14:15) at the start of each interval of a local day.

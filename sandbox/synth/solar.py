@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 
@@ -63,16 +64,19 @@ def clear_sky(lat: float, lon: float, doy: np.ndarray, seconds: np.ndarray, inte
     with the sun up are the math library's (NumPy's own may differ in the last bit on some CPUs), so
     every machine writes the same readings. NumPy's cosine only tells the night (far below the
     threshold, whatever its last bits) from the samples to compute exactly."""
-    days, at = np.unique(doy, return_inverse=True)
-    terms = np.array([_day_terms(lat, int(d)) for d in days.tolist()], dtype=np.float64).reshape(-1, 3)
-    a, b, eot = (terms[:, i][at.reshape(-1)] for i in range(3))
+    doy = np.asarray(doy, dtype=np.int64)
+    terms = np.zeros((367, 3))  # by day of the year, only the days present computed (no sort)
+    for d in np.flatnonzero(np.bincount(doy, minlength=367)).tolist():
+        terms[d] = _day_terms(lat, d)
+    a, b, eot = terms[doy].T
     acc = np.zeros(len(seconds))
     for frac in (0.125, 0.375, 0.625, 0.875):
         epoch = seconds + frac * interval
         hour_angle = (((epoch % 86400) / 60 + eot + 4 * lon) / 4 - 180) * _RAD
         up = np.flatnonzero(a + b * np.cos(hour_angle) > 0.02 - 1e-9)
-        s = a[up] + b[up] * np.array(list(map(math.cos, hour_angle[up].tolist())), dtype=np.float64)
+        s = a[up] + b[up] * np.fromiter(map(math.cos, hour_angle[up].tolist()), dtype=np.float64, count=len(up))
+        lit = s > 0.02
         power = np.zeros(len(seconds))
-        power[up] = [x**1.25 if x > 0.02 else 0.0 for x in s.tolist()]
+        power[up[lit]] = list(map(pow, s[lit].tolist(), repeat(1.25)))  # x ** 1.25, the math library's
         acc = acc + power
     return acc * (0.82 / 4 * interval / 3600)

@@ -27,12 +27,16 @@ def rate_of(tariff: Tariff, month: int, weekend: bool, hour: int) -> tuple[int, 
 
 @lru_cache(maxsize=64)
 def _tables(tariff: Tariff) -> tuple[np.ndarray, np.ndarray]:
+    """(rate, tou code) by month, weekend and local clock hour: rate_of for each, with each month's
+    season and each hour's period looked up once (not 576 times)."""
     rates = np.zeros((13, 2, 24), dtype=np.int64)
     tou = np.zeros((13, 2, 24), dtype=np.int64)
+    periods = [[tariff.period(h, bool(we)) for h in range(24)] for we in (0, 1)]
     for m in range(1, 13):
+        season = tariff.season(m).rates
         for we in (0, 1):
-            for h in range(24):
-                rates[m, we, h], tou[m, we, h] = rate_of(tariff, m, bool(we), h)
+            for h, p in enumerate(periods[we]):
+                rates[m, we, h], tou[m, we, h] = season[p.name], p.tou
     rates.setflags(write=False)
     tou.setflags(write=False)
     return rates, tou

@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 
 from sandbox.synth import archetypes as A
-from sandbox.synth.calendar import Grid, grid, month_start
+from sandbox.synth.calendar import Grid, day_numbers, grid, month_start
 from sandbox.synth.noise import key_int, uniforms
 from sandbox.synth.quality import DataQuality
 from sandbox.synth.solar import clear_sky
@@ -78,7 +78,7 @@ class Series:
             self.durations[a:b],
             self.values[a:b],
             self.qualities[a:b],
-            [(d, i - a, j - a) for d, i, j in days],
+            days if a == 0 else [(d, i - a, j - a) for d, i, j in days],
             cut(self.costs),
             cut(self.tou),
             cut(self.tiers),
@@ -137,7 +137,7 @@ def _weather(seed: int, utility: UtilityDef, g: Grid) -> tuple[np.ndarray, ...]:
 def _sunshine(seed: int, utility: UtilityDef, g: Grid, interval: int) -> np.ndarray:
     """kWh per installed kW in each interval of the grid, clouds included."""
     clouds = _weather(seed, utility, g)[3]
-    day_of_year = np.array([d.timetuple().tm_yday for d in g.days], dtype=np.int64)
+    day_of_year = day_numbers(g.days)[1]
     # each interval's start counted from the UTC midnight before its local day's start: the sun's
     # path is the day of the year's, whichever year it is
     seconds = g.starts - g.day_starts[:-1][g.day] + g.day_starts[:-1][g.day] % 86400
@@ -227,52 +227,10 @@ class UsageModel:
     def _compute(self, stream: Stream, first: dt.date, end: dt.date) -> Series:
         u, p, w = self.utility, self.params, self.world
         g = grid(u.time_zone, first, end, stream.interval)
-        temps, hdd, cdd, _ = _weather(w.seed, u, g)
-        key = key_int(p.seed, stream.commodity)
-        day_noise = uniforms(key ^ 0x5DEECE66D, np.array([d.toordinal() for d in g.days], dtype=np.int64))
-        counters = g.starts * 4
-        noise = uniforms(key, counters)
-        q = uniforms(key, counters + 1)
-        weekend = g.weekday >= 5
-        if stream.interval == 86400:
-            if p.commodity == "gas":
-                qty = (p.base_per_day + p.heat_per_hdd * hdd) * (0.9 + 0.2 * noise)
-                qty = qty * (THERM_TO_M3 if stream.unit == "m3" else 1.0)
-            else:
-                qty = (p.base_per_day + p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)) * (0.85 + 0.3 * noise)
-                qty = qty * (GAL_TO_M3 if stream.unit == "m3" else 1.0)
-            raw = qty * 10.0**-stream.multiplier
-        else:
-            di = g.day
-            h_lo = g.hour.astype(np.int64)
-            frac = stream.interval / 3600
-            if p.commodity == "water":
-                total = p.base_per_day * (0.85 + 0.3 * day_noise) * np.where(weekend & p.business, 0.9, 1.0)
-                irrigation = p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)
-                level = total[di] / 24 * _shape_at(g, "WATER") + np.where(
-                    (h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0
-                )
-                scale = 1.0 if stream.unit == "gal" else GAL_TO_M3 * 1000
-            else:
-                kind = "BUSINESS" if p.business else "RESIDENTIAL"
-                shape = _week_shape(g, kind)
-                lighting = np.where(hdd > 8, 1.08, 1.0)
-                base = p.base_per_day * lighting * (0.9 + 0.2 * day_noise) / 24
-                level = (
-                    base[di] * shape
-                    + (p.heat_per_hdd * hdd / 24)[di] * _shape_at(g, "HEATING")
-                    + (p.cool_per_cdd * cdd / 24)[di] * _shape_at(g, "COOLING")
-                )
-                if p.ev_kwh:
-                    ords = np.array([d.toordinal() for d in g.days], dtype=np.int64) * 4
-                    charging = uniforms(key ^ 0xE5, ords) < p.ev_share
-                    energy = p.ev_kwh * (0.6 + 0.8 * uniforms(key ^ 0xE5, ords + 1))
-                    begin = (uniforms(key ^ 0xE5, ords + 2) < 0.5).astype(np.int64)  # timer at midnight or 1 am
-                    into = h_lo - begin[di]
-                    ev = np.clip(energy[di] - EV_CHARGER_KW * into, 0.0, EV_CHARGER_KW)
-                    level = level + np.where(charging[di] & (into >= 0) & (h_lo < 7), ev, 0.0)
-                scale = 1000.0
-            raw = level * frac * (0.82 + 0.36 * noise)
+        key, counters, q, raw, scale = _demand(
+            w, u, p, stream.commodity, stream.interval, stream.unit, stream.multiplier, g
+        )
+        if scale is not None:
             if stream.commodity == "electricity" and p.solar_kw:
                 sun = _sunshine(w.seed, u, g, stream.interval) * p.solar_kw
                 raw = (sun - raw) if stream.flow == "received" else (raw - sun)
@@ -293,6 +251,74 @@ class UsageModel:
         return Series(
             stream, g.starts[keep], g.durations[keep], values, quality, days, grid=g, positions=np.flatnonzero(keep)
         )
+
+
+@lru_cache(maxsize=4)
+def _demand(
+    w: WorldDef,
+    u: UtilityDef,
+    p: A.UsagePointParams,
+    commodity: str,
+    interval: int,
+    unit: str,
+    multiplier: int,
+    g: Grid,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, float | None]:
+    """A usage point's draws and the quantity it takes from the grid before solar, in each interval of
+    the grid: (noise key, counters, quality draw, raw quantity, scale to stored units, None when raw
+    is in them already). Its delivered and received streams (and so its net one) are made of the
+    same, computed once."""
+    temps, hdd, cdd, _ = _weather(w.seed, u, g)
+    key = key_int(p.seed, commodity)
+    ordinals = day_numbers(g.days)[0]
+    day_noise = uniforms(key ^ 0x5DEECE66D, ordinals)
+    counters = g.starts * 4
+    noise = uniforms(key, counters)
+    q = uniforms(key, counters + 1)
+    weekend = g.weekday >= 5
+    scale: float | None = None
+    if interval == 86400:
+        if p.commodity == "gas":
+            qty = (p.base_per_day + p.heat_per_hdd * hdd) * (0.9 + 0.2 * noise)
+            qty = qty * (THERM_TO_M3 if unit == "m3" else 1.0)
+        else:
+            qty = (p.base_per_day + p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)) * (0.85 + 0.3 * noise)
+            qty = qty * (GAL_TO_M3 if unit == "m3" else 1.0)
+        raw = qty * 10.0**-multiplier
+    else:
+        di = g.day
+        h_lo = g.hour.astype(np.int64)
+        frac = interval / 3600
+        if p.commodity == "water":
+            total = p.base_per_day * (0.85 + 0.3 * day_noise) * np.where(weekend & p.business, 0.9, 1.0)
+            irrigation = p.irrigation_per_cdd * np.maximum(0.0, temps - 20.0)
+            level = total[di] / 24 * _shape_at(g, "WATER") + np.where(
+                (h_lo == 5) | (h_lo == 6), irrigation[di] / 2, 0.0
+            )
+            scale = 1.0 if unit == "gal" else GAL_TO_M3 * 1000
+        else:
+            kind = "BUSINESS" if p.business else "RESIDENTIAL"
+            shape = _week_shape(g, kind)
+            lighting = np.where(hdd > 8, 1.08, 1.0)
+            base = p.base_per_day * lighting * (0.9 + 0.2 * day_noise) / 24
+            level = (
+                base[di] * shape
+                + (p.heat_per_hdd * hdd / 24)[di] * _shape_at(g, "HEATING")
+                + (p.cool_per_cdd * cdd / 24)[di] * _shape_at(g, "COOLING")
+            )
+            if p.ev_kwh:
+                ords = ordinals * 4
+                charging = uniforms(key ^ 0xE5, ords) < p.ev_share
+                energy = p.ev_kwh * (0.6 + 0.8 * uniforms(key ^ 0xE5, ords + 1))
+                begin = (uniforms(key ^ 0xE5, ords + 2) < 0.5).astype(np.int64)  # timer at midnight or 1 am
+                into = h_lo - begin[di]
+                ev = np.clip(energy[di] - EV_CHARGER_KW * into, 0.0, EV_CHARGER_KW)
+                level = level + np.where(charging[di] & (into >= 0) & (h_lo < 7), ev, 0.0)
+            scale = 1000.0
+        raw = level * frac * (0.82 + 0.36 * noise)
+    for a in (counters, q, raw):
+        a.setflags(write=False)
+    return key, counters, q, raw, scale
 
 
 def net_series(stream: Stream, delivered: Series, received: Series) -> Series:
@@ -318,7 +344,7 @@ def net_series(stream: Stream, delivered: Series, received: Series) -> Series:
 def _outage_intervals(g: Grid, days: tuple[dt.date, ...]) -> np.ndarray:
     """Whether each interval of the grid falls on one of `days` (local days, DST days whole)."""
     on = np.isin(
-        np.array([d.toordinal() for d in g.days], dtype=np.int64),
+        day_numbers(g.days)[0],
         np.array([d.toordinal() for d in days], dtype=np.int64),
     )
     return on[g.day]

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sandbox.synth.calendar import day_numbers
 from sandbox.synth.noise import key_int, uniforms
 from sandbox.synth.world import Climate
 
@@ -39,8 +40,7 @@ def daily_weather(seed: int, slug: str, climate: Climate, days: tuple[dt.date, .
     """(mean temperature in degrees Celsius, share of clear-sky sunshine 0.15..1) per day."""
     if not days:
         return np.zeros(0), np.zeros(0)
-    o = np.array([d.toordinal() for d in days], dtype=np.int64)
-    doy = np.array([d.timetuple().tm_yday for d in days], dtype=np.int64)
+    o, doy = day_numbers(tuple(days))
     season = _seasonal(climate.coldest_day)[doy]
     wide = _normal(key_int(seed, slug, "temperature"), np.arange(o[0] - 2, o[-1] + 3, dtype=np.int64))
     smooth = np.convolve(wide, _SMOOTH[::-1], mode="valid")[o - o[0]] * _SMOOTH_NORM

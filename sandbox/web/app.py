@@ -9,11 +9,10 @@ import sys
 from typing import Any, Mapping
 
 import click
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask.cli import ScriptInfo
 from flask.json.provider import DefaultJSONProvider
 
-from sandbox.core.changes import changes_of
 from sandbox.core.clock import Clock
 from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.config import ROOT, load_config
@@ -127,14 +126,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         limits,
         memory,
         register_blueprints,
+        request_hooks,
         resets,
         security,
     )
+    from sandbox.web.fast_path import FastPath
 
-    app.wsgi_app = memory.ReturnsMemory(app.wsgi_app)  # type: ignore[method-assign]
+    # an ESPI GET answered without Flask's request context, else Flask (ESPI_FAST_PATH off: always Flask)
+    app.extensions["fast_path"] = fast = FastPath(app, app.wsgi_app)
+    app.wsgi_app = memory.ReturnsMemory(fast)  # type: ignore[method-assign]
     app.wsgi_app = espi_http.without_trailing_slash(app.wsgi_app)  # type: ignore[method-assign]
     hosts.secure_wsgi(app, cfg)  # the hosts answered and the proxy hops believed
-    resets.init_app(app)  # first: no request touches the database while this process resets the world
+    resets.init_app(app)
+    request_hooks.init_app(app)  # first: no request touches the database while this process resets the world
     context.init_app(app)
     input_guards.init_app(app)  # before the blueprints: it bounds the URL converters their rules use
     security.init_app(app)
@@ -147,25 +151,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     @app.context_processor
     def _globals():
         return {"sandbox_version": __version__}
-
-    changes = changes_of(db.engine)
-
-    @app.before_request
-    def _pin_clock():
-        # one read of the shared clock per request, `now` the same throughout it; and one look for commits
-        g.clock_pin = pins = (changes.pinned(), state.clock.pinned())
-        for pin in pins:
-            pin.__enter__()
-
-    @app.teardown_request
-    def _unpin_clock(_exc):
-        for pin in reversed(g.pop("clock_pin", ())):
-            pin.__exit__(None, None, None)
-
-    @app.after_request
-    def _version_header(response):
-        response.headers["X-Sandbox-Version"] = __version__
-        return response
 
     return app
 

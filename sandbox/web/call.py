@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Request
 
 from sandbox.core.profile import Behaviour, Profile
 from sandbox.core.state import Sandbox
@@ -35,6 +36,8 @@ class Call:
     host_url: str  # the request's http://host/ (asked of Werkzeug once a call)
     now: dt.datetime  # the sandbox's clock when the call came (one reading for the whole call)
     started: float = field(default_factory=time.perf_counter)
+    # the HTTP request (Werkzeug's, made once: Flask's or the fast path's): a view reads it here, never flask.request
+    request: Request = field(default=None, repr=False)  # type: ignore[assignment]  # always set by the pipeline
     presented: Presented | None = None
     profile: Profile | None = None
     faults: tuple[Fault, ...] = ()

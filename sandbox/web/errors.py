@@ -10,9 +10,9 @@ refusals with `espi_refusal`; `init_app` answers those raised anywhere else on t
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Request, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import NotFound, SandboxError, TokenRefused, describe
@@ -59,14 +59,14 @@ def token_refused(err: TokenRefused, realm: str | None = None) -> Response:
     return refusal(err.status, err.error, err.description, err.reason, headers)
 
 
-def http_refusal(err: HTTPException) -> Response:
-    """An HTTP error under /espi/ (Werkzeug's: 404, 405, 413...) as a JSON refusal."""
+def http_refusal(err: HTTPException, req: Request | None = None) -> Response:
+    """An HTTP error under /espi/ (Werkzeug's: 404, 405, 413...) as a JSON refusal (of `req`, else Flask's request)."""
     code = err.code or 500
     headers = {}
     if code == 405:
         allowed = getattr(err, "valid_methods", None) or []
         headers["Allow"] = ", ".join(allowed)
-        description = f"{request.method} is not allowed here; this resource answers {', '.join(allowed)}"
+        description = f"{(req or request).method} is not allowed here; this resource answers {', '.join(allowed)}"
     else:
         description = err.description or err.name
     return refusal(
@@ -74,19 +74,28 @@ def http_refusal(err: HTTPException) -> Response:
     )
 
 
-def espi_refusal(exc: Exception, realm: str | None = None) -> Response:
+def espi_refusal(
+    exc: Exception,
+    realm: str | None = None,
+    req: Request | None = None,
+    unexpected: Callable[[Exception], Response] | None = None,
+) -> Response:
     """The JSON answer of a refused ESPI call: any sandbox exception by what it carries (a refused
     token with its challenge; an unknown or foreign id a 404 that names the path, never a byte of its
     data), an HTTP error (Werkzeug's); any other exception goes on to Flask's handlers (a database
-    being rebuilt is 503 there; else a 500). Called while `exc` is being handled."""
+    being rebuilt is 503 there; else a 500), through `unexpected` where the caller has no request
+    context (the fast path's). Called while `exc` is being handled; `req`: the call's request."""
+    req = req or request._get_current_object()  # type: ignore[attr-defined]
     if isinstance(exc, TokenRefused):
         return token_refused(exc, realm)
     if isinstance(exc, NotFound):
-        return refusal(404, "not_found", f"no such resource at this utility: {request.path}", "not_found")
+        return refusal(404, "not_found", f"no such resource at this utility: {req.path}", "not_found")
     if isinstance(exc, SandboxError):
         return refusal(*describe(exc), headers=_retry_after(exc))
     if isinstance(exc, HTTPException):
-        return http_refusal(exc)
+        return http_refusal(exc, req)
+    if unexpected is not None:
+        return unexpected(exc)
     found = current_app.handle_user_exception(exc)  # re-raises what no handler takes
     return found if isinstance(found, Response) else current_app.make_response(found)
 

@@ -15,7 +15,7 @@ import time
 import zlib
 from typing import Callable, Iterable, Iterator, Mapping
 
-from flask import Flask, Request, Response, current_app, request, stream_with_context
+from flask import Flask, Request, Response, current_app, has_request_context, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +23,7 @@ from sandbox.core.errors import Refused, TokenRefused
 from sandbox.espi import faulty, forms, urls
 from sandbox.espi.atom import KeptDocument
 from sandbox.services import access, request_log
+from sandbox.synth.world import UtilityDef
 from sandbox.web import context, faults
 from sandbox.web.call import Call
 from sandbox.web.context import sandbox
@@ -71,13 +72,25 @@ View = Callable[..., Response]
 Refusals = Callable[[Call, Exception], "Response | None"]
 
 
-def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: Refusals | None = None) -> Response:
+def answer(
+    resource: str,
+    view: View,
+    slug: str,
+    ids: dict[str, str],
+    refusals: Refusals | None = None,
+    req: Request | None = None,
+    unexpected: Callable[[Exception], Response] | None = None,
+    found: tuple[UtilityDef, int] | None = None,
+) -> Response:
     """The pipeline of one ESPI call: the call made once, its token judged by the access matrix before
     anything is looked up, its faults, the view, every refusal mapped to its JSON answer, the fault
-    header, and its record in the request log (a refused call's too)."""
-    req = request._get_current_object()  # type: ignore[attr-defined]  # read directly, not through the proxy
+    header, and its record in the request log (a refused call's too). `req`: the fast path's request
+    (web.fast_path), else Flask's; `unexpected`: how the fast path has Flask's handlers answer an
+    exception no refusal maps; `found`: the utility and its row id, if the caller looked them up."""
+    if req is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]  # read directly, not through the proxy
     sb = sandbox()
-    utility, utility_id = find_utility(slug)  # 404 (init_app's handler) if none
+    utility, utility_id = found or find_utility(slug)  # 404 (init_app's handler) if none
     environ = req.environ
     call = Call(
         resource,
@@ -90,6 +103,7 @@ def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: 
         f"{req.scheme}://{req.host}/",
         sb.clock.now(),
         environ.get(_STARTED) or time.perf_counter(),
+        request=req,
     )
     try:
         try:
@@ -98,7 +112,9 @@ def answer(resource: str, view: View, slug: str, ids: dict[str, str], refusals: 
                 resp = current_app.make_response(resp)
         except Exception as exc:  # mapped to its answer, or re-raised to Flask's handlers
             call.streaming = False  # a stream begun is dropped
-            resp = (refusals(call, exc) if refusals is not None else None) or espi_refusal(exc, call.utility.name)
+            resp = (refusals(call, exc) if refusals is not None else None) or espi_refusal(
+                exc, call.utility.name, req, unexpected
+            )
     except Exception:
         call.close_session()
         _log(req, call, 500, None)
@@ -122,7 +138,7 @@ def _answered(call: Call, view: View, ids: dict[str, str], authorization: str | 
     # the behaviour profile the call is answered with: its application's, else its utility's
     call.profile = call.sandbox.require_world().profile_for(call.utility, p.application.profile)
     try:
-        call.faults = faults.of_call(p)
+        call.faults = faults.of_call(p, call.request.environ)
     except Refused as exc:
         return refusal(400, "invalid_request", exc.message, "bad_fault")
     if not call.faults:
@@ -135,7 +151,9 @@ def route(bp, resource: str, views: Mapping[str, View], refusals: Refusals | Non
     """Register `resource`'s one URL rule on `bp` (its prefix holds <slug>), by method the view that
     answers it (called with the Call first). Every method reaches the pipeline, so the matrix answers
     those it does not grant; HEAD gets GET's view. An upload view's size limit applies to the rule
-    (refused with 413 before the body is read). `refusals` answers a blueprint's own refusals first."""
+    (refused with 413 before the body is read). `refusals` answers a blueprint's own refusals first.
+    The fast path (web.fast_path) answers the rule's GET and HEAD unless a view is marked
+    `needs_request_context` (it reads flask.request or uses send_file): a view reads `call.request`."""
     missing = set(access.methods_of(resource)) - set(views)
     if missing:
         raise AssertionError(f"{resource}: the matrix grants {sorted(missing)} but no view answers")
@@ -147,6 +165,8 @@ def route(bp, resource: str, views: Mapping[str, View], refusals: Refusals | Non
         return answer(resource, dispatch, slug, ids, refusals)
 
     view.__name__ = f"espi_{resource}"
+    if not any(getattr(v, "needs_request_context", False) for v in views.values()):
+        view.espi_call = (resource, dispatch, refusals, view)  # type: ignore[attr-defined]  # web.fast_path's
     limits = [limit for limit in (getattr(v, "upload_limit", None) for v in views.values()) if limit]
     if limits:
         (limit,) = limits  # one upload view per resource
@@ -161,12 +181,15 @@ def atom(call: Call, chunks: Iterable[bytes], status: int = 200, headers: dict[s
     reads as it goes: imported readings, links) stays open for the stream, which closes it when it ends."""
     if not call.form.plain or call.document_faults:  # written whole, then rewritten (not streamed)
         chunks = [_as_sent(call, b"".join(chunks))]
-    gzip = request.accept_encodings.quality("gzip") > 0
+    gzip = call.request.accept_encodings.quality("gzip") > 0
     body: Iterable[bytes] = (
         (chunks.gzipped() if isinstance(chunks, KeptDocument) else _gzipped(chunks)) if gzip else chunks
     )  # a kept document keeps its gzip form too
     call.streaming = True
-    resp = Response(stream_with_context(_keeping(call, iter(body))), status, content_type=ATOM)
+    stream = _keeping(call, iter(body))
+    resp = Response(
+        stream_with_context(stream) if has_request_context() else _in_app_context(stream), status, content_type=ATOM
+    )
     resp.call_on_close(call.close_session)  # a stream the client left unread too
     resp.headers.update(headers or {})
     resp.headers["Vary"] = "Accept-Encoding"
@@ -178,7 +201,7 @@ def atom(call: Call, chunks: Iterable[bytes], status: int = 200, headers: dict[s
 def atom_document(call: Call, data: bytes, status: int = 200) -> Response:
     """A small Atom document (an entry) in one piece, gzip-compressed when the client accepts it."""
     data = _as_sent(call, data)
-    gzip = len(data) > 512 and request.accept_encodings.quality("gzip") > 0
+    gzip = len(data) > 512 and call.request.accept_encodings.quality("gzip") > 0
     resp = Response(zlib.compress(data, 6, wbits=31) if gzip else data, status, content_type=ATOM)
     resp.headers["Vary"] = "Accept-Encoding"
     if gzip:
@@ -199,6 +222,18 @@ def _keeping(call: Call, chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from chunks
     finally:
         call.close_session()
+
+
+def _in_app_context(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A stream written in an app context of its app (the fast path's: stream_with_context keeps a
+    request context, which the fast path has none of)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def written() -> Iterator[bytes]:
+        with app.app_context():
+            yield from chunks
+
+    return written()
 
 
 def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -294,6 +329,17 @@ _CORS_HEADERS = [
 ]
 
 
+def espi_headers(req: Request, resp: Response) -> Response:
+    """Under /espi/, the request log of a call no pipeline answered (no such path, a preflight, a 500);
+    under the resource root, CORS (web.request_hooks writes them on every answer)."""
+    found = ESPI_PATH.match(req.path)
+    if found is None:
+        return resp
+    if _LOGGED not in req.environ:
+        _log_unrouted(req, resp, found.group(1))
+    return _cors(resp) if RESOURCE_PATH.match(req.path) else resp
+
+
 def init_app(app: Flask) -> None:
     """JSON refusals for every path under /dc/<slug>/espi/ that no pipeline answered (no such path, a
     bad method, a utility that does not exist); CORS under the resource root, whose preflights are
@@ -304,16 +350,6 @@ def init_app(app: Flask) -> None:
         if request.method == "OPTIONS" and under_resources():
             return Response(status=204)
         return None
-
-    @app.after_request
-    def _espi_headers(resp: Response) -> Response:
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        found = ESPI_PATH.match(req.path)
-        if found is None:
-            return resp
-        if _LOGGED not in req.environ:  # no pipeline answered: no such path, a preflight, a 500
-            _log_unrouted(req, resp, found.group(1))
-        return _cors(resp) if RESOURCE_PATH.match(req.path) else resp
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 
 from sandbox.core.errors import TokenRefused, describe
 from sandbox.services import faults as catalogue
@@ -24,10 +24,10 @@ APPLIED = "X-Sandbox-Fault-Applied"
 _ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")  # the header as WSGI names it
 
 
-def of_call(p: Presented) -> tuple[Fault, ...]:
+def of_call(p: Presented, environ: dict) -> tuple[Fault, ...]:
     """The call's faults: its request's header (if allowed), its application's and its authorization's.
     Nothing is parsed when none is set (a call without faults costs two tuple checks)."""
-    header = request.environ.get(_ENVIRON_KEY)
+    header = environ.get(_ENVIRON_KEY)
     if header is not None and not current_app.extensions["sandbox"].config["FAULT_HEADER"]:
         header = None
     app_faults = p.application.faults
@@ -45,7 +45,7 @@ def before(call: Call) -> Response | None:
         if busy is not None:
             return busy
     if plan.drop:
-        return _dropped()
+        return _dropped(call.request.environ)
     found = plan.refusal
     if isinstance(found, TokenRefused):
         return token_refused(found, call.utility.name)
@@ -90,11 +90,11 @@ def after(call: Call, resp: Response) -> Response:
     return resp
 
 
-def _dropped() -> Response:
+def _dropped(environ: dict) -> Response:
     """The connection closed with no whole answer: under Waitress a TCP reset with no answer at all;
     elsewhere (granian, run.py's default, sends the status line before it reads a body that its
     request threads make) an answer that announces a byte and closes without it."""
-    channel = getattr(request.environ.get("waitress.client_disconnected"), "__self__", None)
+    channel = getattr(environ.get("waitress.client_disconnected"), "__self__", None)
     sock = getattr(channel, "socket", None)
     if sock is not None:
         try:

@@ -398,7 +398,9 @@ def delete_registration(call: Call, application_id: str):
     return resp
 
 
-# ApplicationInformation/{id}: one rule that every method reaches; the access matrix answers the others
+# ApplicationInformation/{id}: one rule that every method reaches; the access matrix answers the others.
+# Its views read flask.request: answered by Flask, never the fast path (web.fast_path)
+read_registration.needs_request_context = True  # type: ignore[attr-defined]
 espi_http.route(
     bp,
     "ApplicationInformation",

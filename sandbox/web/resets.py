@@ -9,11 +9,10 @@ a rebuild causes (a table gone, a lock the rebuild holds) is answered the same w
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from flask import Flask, Response, current_app, g, jsonify
+from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import InternalServerError
 
@@ -62,6 +61,28 @@ class ResetGate:
                 self._cond.notify_all()
 
 
+_ENTERED = "sandbox.reset_gate_entered"  # in the WSGI environ: the request is counted in this process's gate
+
+
+def enter(app: Flask, environ: dict) -> bool:
+    """Count a request in (False: a reset was still under way after RESET_WAIT seconds)."""
+    if not app.extensions["reset_gate"].enter():
+        return False
+    environ[_ENTERED] = True
+    return True
+
+
+def leave(app: Flask, environ: dict) -> None:
+    """Count a request out, once (what `enter` counted in)."""
+    if environ.pop(_ENTERED, None) is not None:
+        app.extensions["reset_gate"].leave()
+
+
+def counted_by(key: str) -> bool:
+    """Is `key` the WSGI environ's mark that a request is counted in?"""
+    return key == _ENTERED
+
+
 def gate() -> ResetGate:
     return current_app.extensions["reset_gate"]
 
@@ -69,7 +90,7 @@ def gate() -> ResetGate:
 @contextmanager
 def resetting() -> Iterator[None]:
     """Around a reset made by a request: the other requests of this process stay out meanwhile."""
-    with gate().exclusive(own=1 if g.get("reset_gate_entered") else 0):
+    with gate().exclusive(own=1 if _ENTERED in request.environ else 0):
         yield
 
 
@@ -82,13 +103,20 @@ def rebuild_error(exc: DBAPIError) -> bool:
     return any(w in str(orig).lower() for w in _SQLITE_REBUILD_WORDS)
 
 
-def _busy() -> Response:
-    resp = jsonify(
-        error="temporarily_unavailable",
-        error_description="the world is being reset; try again in a moment",
-        reason="resetting",
+def busy() -> Response:
+    """503 with Retry-After: the world is being reset (needs no request context: the fast path's too)."""
+    resp = Response(
+        json.dumps(
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "the world is being reset; try again in a moment",
+                "reason": "resetting",
+            }
+        )
+        + "\n",
+        503,
+        mimetype="application/json",
     )
-    resp.status_code = 503
     resp.headers["Retry-After"] = "1"
     resp.headers["X-Sandbox-Reason"] = "resetting"
     resp.headers["Cache-Control"] = "no-store"
@@ -96,25 +124,13 @@ def _busy() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Count every request through the gate, and answer rebuild errors with 503."""
+    """The gate every request is counted through (web.request_hooks), and rebuild errors answered with 503."""
     app.extensions["reset_gate"] = ResetGate()
-
-    @app.before_request
-    def _enter():
-        if not app.extensions["reset_gate"].enter():
-            return _busy()
-        g.reset_gate_entered = time.monotonic()
-        return None
-
-    @app.teardown_request
-    def _leave(_exc):
-        if g.pop("reset_gate_entered", None) is not None:
-            app.extensions["reset_gate"].leave()
 
     @app.errorhandler(DBAPIError)
     def _during_rebuild(exc: DBAPIError):
         if rebuild_error(exc):
-            return _busy()
+            return busy()
         raise exc
 
     @app.errorhandler(InternalServerError)
@@ -122,5 +138,5 @@ def init_app(app: Flask) -> None:
         # a database error outside the view (an after-request hook) reaches Flask as a 500
         original = exc.original_exception
         if isinstance(original, DBAPIError) and rebuild_error(original):
-            return _busy()
+            return busy()
         return exc

@@ -14,7 +14,7 @@ import io
 import itertools
 from typing import Callable, Iterator
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, send_file
 
 from sandbox.core.errors import NotFound, Refused
 from sandbox.core.models import Customer, UsagePoint
@@ -48,7 +48,7 @@ def _place(call: Call) -> Place:
         call.utility,
         sb.clock,
         urls.resource_root(call.host_url, call.slug),
-        espi_query.parse_query(request.args, _quirks(call)) if request.query_string else espi_query.NO_QUERY,
+        espi_query.parse_query(call.request.args, _quirks(call)) if call.request.query_string else espi_query.NO_QUERY,
         sb.rendered,
         sb.documents,
     )
@@ -88,12 +88,12 @@ def _pending(call: Call) -> bool:
     return call.provisioning
 
 
-def _self() -> str:
-    return request.base_url
+def _self(call: Call) -> str:
+    return call.request.base_url
 
 
 def _feed(call: Call, place: Place, title: str, entries, updated: int | None = None, prefix: str = "espi") -> Response:
-    return espi_http.atom(call, docs.feed(place, _self(), title, entries, updated, prefix))
+    return espi_http.atom(call, docs.feed(place, _self(call), title, entries, updated, prefix))
 
 
 def _entry(call: Call, e, prefix: str = "espi") -> Response:
@@ -208,7 +208,7 @@ def batch_subscription(call: Call, **ids):
         later = _batch_later(call, ids["subscription_id"], points) if points else None
         if later is not None:
             return later
-    return espi_http.atom(call, docs.usage_feed(place, tree, _self(), "Green Button Connect My Data", ups))
+    return espi_http.atom(call, docs.usage_feed(place, tree, _self(call), "Green Button Connect My Data", ups))
 
 
 def _batch_later(call: Call, subscription_id: str, points) -> Response | None:
@@ -217,7 +217,7 @@ def _batch_later(call: Call, subscription_id: str, points) -> Response | None:
     BatchList was delivered (the data is ready: answered as a synchronous utility does)."""
     b = call.behaviour
     root = urls.resource_root(call.host_url, call.slug)
-    query = ("?" + request.query_string.decode("latin-1")) if request.query_string else ""
+    query = ("?" + call.request.query_string.decode("latin-1")) if call.request.query_string else ""
     uris = [
         urls.href(root, "BatchSubscriptionUsagePoint", subscription_id=subscription_id, usage_point_id=up.uuid) + query
         for up in points
@@ -265,7 +265,7 @@ def batch_retail_customer_usage(call: Call, **ids):
     tree = _tree(call, place, ids)
     tree.days = docs.DMD_DAYS
     ups = [tree.usage_point(ids["usage_point_id"])] if "usage_point_id" in ids else None
-    resp = espi_http.atom(call, docs.usage_feed(place, tree, _self(), "Green Button Download My Data", ups))
+    resp = espi_http.atom(call, docs.usage_feed(place, tree, _self(call), "Green Button Download My Data", ups))
     resp.headers["Content-Disposition"] = "attachment; filename=GreenButtonDownload.xml"
     return resp
 
@@ -277,7 +277,7 @@ def upload_usage(call: Call, retail_customer_id: str):
     sb = call.sandbox
     customer = subscriptions.customer_by_uuid(call.session(), call.utility_id, retail_customer_id)
     try:
-        done = dmd.import_green_button(sb, customer, request.get_data())
+        done = dmd.import_green_button(sb, customer, call.request.get_data())
     except dmd.ImportRefused as exc:
         return espi_http.refusal(400, "invalid_request", f"body: {exc}", "bad_upload")
     resp = jsonify(usage_points=done.usage_points, readings=done.readings, replaced=done.replaced)
@@ -337,13 +337,13 @@ def batch_retail_customer(call: Call, retail_customer_id: str):
 
 def customer_list(call: Call, retail_customer_id: str):
     place = _place(call)
-    _, below = docs.pii_at(_pii(call, place, retail_customer_id), _self())
+    _, below = docs.pii_at(_pii(call, place, retail_customer_id), _self(call))
     return _feed(call, place, "Customer", below, prefix="cust")
 
 
 def customer_tree(call: Call, retail_customer_id: str, rest: str):
     place = _place(call)
-    one, below = docs.pii_at(_pii(call, place, retail_customer_id), _self())
+    one, below = docs.pii_at(_pii(call, place, retail_customer_id), _self(call))
     if one is not None:
         return _entry(call, one, "cust")
     if not below:
@@ -386,6 +386,9 @@ def statement_document(call: Call, statement_id: str):
                 download_name=found.file_name,
             )
     raise NotFound(statement_id)
+
+
+statement_document.needs_request_context = True  # type: ignore[attr-defined]  # send_file: answered by Flask
 
 
 def program_date_list(call: Call):
@@ -494,7 +497,7 @@ def authorization_put(call: Call, authorization_id: str):
     (revoked), as DELETE does. The body is an espi:Authorization, bare or in an Atom entry."""
     auth = subscriptions.authorization_visible(call.session(), call.utility_id, call.caller, authorization_id)
     try:
-        root = parse_untrusted(request.get_data(), MAX_PUT_BYTES)
+        root = parse_untrusted(call.request.get_data(), MAX_PUT_BYTES)
     except XmlRefused as exc:
         raise Refused(f"body: {exc}", "body") from None
     el = root if root.tag == _ESPI + "Authorization" else root.find(f"{_ATOM}content/{_ESPI}Authorization")

@@ -31,8 +31,8 @@ HTML_POLICY = {
 
 
 def init_app(app: Flask) -> None:
-    """Install the header and cookie policy on `app` (the demo app writes the same headers itself:
-    it uses none of the sandbox's modules)."""
+    """Install the cookie policy on `app` (its headers: `headers`, which web.request_hooks writes on every
+    answer; the demo app writes the same headers itself: it uses none of the sandbox's modules)."""
     public_url = app.extensions["sandbox"].config.get("PUBLIC_URL") or ""
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -40,14 +40,15 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=urlsplit(public_url).scheme.lower() == "https",
     )
 
-    @app.after_request
-    def _security_headers(resp: Response) -> Response:
-        headers = resp.headers
-        if "X-Content-Type-Options" not in headers:
-            headers.add("X-Content-Type-Options", "nosniff")
-        if resp.mimetype == "text/html":
-            headers.update(HTML_POLICY)
-        return resp
+
+def headers(resp: Response) -> Response:
+    """nosniff on every answer, the HTML policy on a page's (web.request_hooks writes them)."""
+    found = resp.headers
+    if "X-Content-Type-Options" not in found:
+        found.add("X-Content-Type-Options", "nosniff")
+    if resp.mimetype == "text/html":
+        found.update(HTML_POLICY)
+    return resp
 
 
 def cross_origin() -> str | None:

@@ -104,7 +104,7 @@ def test_block_runs_are_filtered_and_paged_block_by_block():
         [(T0 + d * DAY, T0 + (d + 1) * DAY) for d in range(5)],
         [T0 + (d + 1) * DAY for d in range(5)],
         [(d, d + 1) for d in range(5)],
-        lambda: ReadingRun("%s", 1, ["x"] * 5),
+        lambda: ReadingRun(b"%s", 1, [b"x"] * 5),
     )
     entries = _entries()[:3] + [run]
 

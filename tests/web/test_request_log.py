@@ -9,9 +9,11 @@ import re
 import threading
 
 from conftest import ADMIN_KEY as KEY
+from sqlalchemy import func, select
 from web.helpers import text
 from web.test_developer import SECRET, register, sign_up, the_app
 
+from sandbox.core.models import RequestRecord
 from sandbox.services import request_log
 
 H = {"Authorization": f"Bearer {KEY}"}
@@ -67,6 +69,31 @@ def test_a_utility_keeps_its_latest_calls(app, monkeypatch):
         writer.flush()
     kept = request_log.recent(writer, 1, limit=1000)
     assert [c.path for c in kept] == [f"/call/{n}" for n in range(74, 44, -1)]  # the latest 30, newest first
+
+
+def test_older_calls_are_dropped_every_prune_every_calls_and_always_before_a_read(app, monkeypatch):
+    """The writer does not look for a utility's KEEP-th newest call at every batch, only once
+    PRUNE_EVERY more were written; a reader drops the older ones first, so it never sees more than KEEP."""
+    monkeypatch.setattr(request_log, "KEEP", 10)
+    monkeypatch.setattr(request_log, "PRUNE_EVERY", 20)
+    writer = app.extensions["request_log"]
+    now = app.extensions["sandbox"].clock.now()
+    db = app.extensions["sandbox"].db
+
+    def write(first: int, n: int) -> int:
+        for k in range(first, first + n):
+            request_log.record(writer, 1, None, now, "GET", f"/call/{k}", None, 200, None, 1.0)
+        writer.flush()
+        with db.sessions() as s:
+            return s.scalar(select(func.count()).select_from(RequestRecord).where(RequestRecord.utility_id == 1))
+
+    before = len(request_log.recent(writer, 1, limit=1000))  # the world's calls so far, dropped to KEEP
+    assert before <= 10
+    assert write(0, 15) == before + 15  # 15 since the read: none dropped yet
+    assert write(15, 10) == 10  # 25 since the read (>= PRUNE_EVERY): the latest KEEP left
+    assert write(25, 5) == 15
+    kept = request_log.recent(writer, 1, limit=1000)
+    assert [c.path for c in kept] == [f"/call/{k}" for k in range(29, 19, -1)]  # the reader saw KEEP
 
 
 def test_calls_made_together_are_all_kept(app):
