@@ -12,7 +12,7 @@ import pytest
 from conftest import ADMIN_KEY
 from espi.checks import ESPI, check_feed, parse
 from sqlalchemy import select
-from web.helpers import sb_of
+from web.helpers import demo_consent, sb_of
 
 from sandbox.core.models import Customer
 from sandbox.espi.atom import FeedWriter, RenderedRuns
@@ -24,13 +24,7 @@ R = "/dc/bayview/espi/1_1/resource"
 
 
 def authorize(client, scope: str = SCOPE) -> dict:
-    r = client.post(
-        "/sandbox-api/authorizations",
-        headers=H,
-        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": scope},
-    )
-    assert r.status_code == 200, r.data[:300]
-    return r.get_json()
+    return demo_consent(client, ADMIN_KEY, scope)
 
 
 def get(client, path: str, token: str, **headers) -> bytes:

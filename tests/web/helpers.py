@@ -157,3 +157,15 @@ class LoopbackListener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def demo_consent(client, admin_key: str, scope: str) -> dict:
+    """The demo customer's consent to the demo third party at bayview, made through the control API:
+    the token response (access_token, resourceURI, subscription_id...)."""
+    r = client.post(
+        "/sandbox-api/authorizations",
+        headers={"Authorization": f"Bearer {admin_key}"},
+        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": scope},
+    )
+    assert r.status_code == 200, r.data[:300]
+    return r.get_json()

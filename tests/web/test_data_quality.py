@@ -17,7 +17,7 @@ import pytest
 from conftest import ADMIN_KEY
 from espi.checks import ATOM, ESPI, assert_valid, parse
 from sqlalchemy import select
-from web.helpers import sb_of, token_from
+from web.helpers import demo_consent, sb_of, token_from
 
 from sandbox.core.models import Customer, UsagePoint
 from sandbox.services import dmd
@@ -109,13 +109,7 @@ def download(app, username="demo", slug="bayview") -> bytes:
 
 
 def authorize(client) -> dict:
-    r = client.post(
-        "/sandbox-api/authorizations",
-        headers=H,
-        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE},
-    )
-    assert r.status_code == 200, r.data[:300]
-    return r.get_json()
+    return demo_consent(client, ADMIN_KEY, SCOPE)
 
 
 def stored(app, slug="bayview", username="demo"):

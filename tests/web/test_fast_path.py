@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from conftest import ADMIN_KEY
 from sqlalchemy.exc import OperationalError
+from web.helpers import demo_consent
 
 from sandbox.web import fast_path, resets, resources
 from sandbox.web.resets import ResetGate
@@ -23,13 +24,7 @@ SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;Histor
 
 @pytest.fixture
 def token(client) -> dict:
-    r = client.post(
-        "/sandbox-api/authorizations",
-        headers=H,
-        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE},
-    )
-    assert r.status_code == 200, r.get_json()
-    t = r.get_json()
+    t = demo_consent(client, ADMIN_KEY, SCOPE)
     feed = client.get(f"{R}/Subscription/{t['subscription_id']}/UsagePoint", headers=_bearer(t)).get_data(True)
     t["usage_point"] = re.search(r'rel="self" href="[^"]*/UsagePoint/([0-9a-f-]{36})"', feed).group(1)  # type: ignore[union-attr]
     return t

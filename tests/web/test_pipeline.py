@@ -11,6 +11,7 @@ import sys
 import pytest
 from conftest import ADMIN_KEY
 from flask import g, request_tearing_down
+from web.helpers import demo_consent
 from web.oauth_steps import CALLBACK, get_code, sign_in, token
 
 from sandbox.services import grants
@@ -35,13 +36,7 @@ OLD_KEYS = {
 
 
 def consent_token(client) -> dict:
-    r = client.post(
-        "/sandbox-api/authorizations",
-        headers=H,
-        json={"utility": "bayview", "customer": "demo", "client_id": "demo-third-party", "scope": SCOPE},
-    )
-    assert r.status_code == 200, r.get_json()
-    return r.get_json()
+    return demo_consent(client, ADMIN_KEY, SCOPE)
 
 
 def requests_of(client) -> list[dict]:
