@@ -9,7 +9,8 @@ running thread).
 
 granian's Rust listeners share the port with SO_REUSEPORT, one per worker; on Linux the main process
 keeps a bound, never listening socket on it from the start, so `--port 0` names one free port for
-every worker and no other program can take it in between."""
+every worker and no other program can take it in between. A port in use is found by a plain bind
+first: a second run.py on the same port stops with a message instead of sharing it."""
 
 from __future__ import annotations
 
@@ -91,15 +92,19 @@ class Processes:
 
     def __init__(self, app: Any, cfg: dict, flags: dict, workers: int, threads: int):
         family, self.address = _address(cfg["HOST"])
+        # first a plain bind: a port another program listens on is refused even if that program shares
+        # its port (SO_REUSEPORT, as a second run.py's granian workers would); it also picks port 0's port
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((self.address, cfg["PORT"]))
+            self.port = int(probe.getsockname()[1])
         self._hold = socket.socket(family, socket.SOCK_STREAM)
         try:
             if hasattr(socket, "SO_REUSEPORT"):
                 self._hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            self._hold.bind((self.address, cfg["PORT"]))
+            self._hold.bind((self.address, self.port))
         except OSError:
             self._hold.close()
             raise
-        self.port = int(self._hold.getsockname()[1])
         self.listeners = [(self.address, self.port)]
         self.app, self.cfg, self.flags = app, cfg, flags
         self.workers, self.threads = workers, threads

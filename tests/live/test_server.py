@@ -62,6 +62,22 @@ def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "running at" not in proc.stdout
 
 
+def test_a_second_sandbox_on_the_same_port_stops_instead_of_sharing_it(tmp_path):
+    """granian's workers share their port (SO_REUSEPORT); another run.py on it must not join them."""
+    with LiveServer("--customers", "0", "--database", str(tmp_path / "a.db"), "--no-demo-app") as first:
+        port = first.url.rsplit(":", 1)[1]
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "run.py"), "--port", port, "--customers", "0", "--no-demo-app"]
+            + ["--database", str(tmp_path / "b.db")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 1 and "running at" not in proc.stdout
+        assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
 def test_a_host_that_does_not_resolve_stops_start_up_with_a_clear_message(tmp_path):
     proc = subprocess.run(
         [
