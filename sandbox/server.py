@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import signal
 import sys
 import threading
 
@@ -75,10 +73,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.proxy_hops is not None and not 0 <= args.proxy_hops <= 10:
         p.error("argument --proxy-hops: must be between 0 and 10")
     return args
-
-
-def _stop(signum, frame) -> None:
-    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,40 +164,12 @@ def main(argv: list[str] | None = None) -> int:
 def _bind(app, cfg: dict, flags: dict):
     """The sandbox's server, holding its port: granian's worker processes, or Waitress's threads."""
     if cfg["SERVER"] == "granian":
-        from sandbox.serving.processes import Processes
+        from sandbox.serving.processes import Processes, default_workers
 
         return Processes(app, cfg, flags, workers=cfg["WORKERS"] or default_workers(), threads=cfg["THREADS"])
-    return _Threads(app, cfg)
+    from sandbox.serving.threads import Threads
 
-
-def default_workers() -> int:
-    """granian's workers when none are asked for: one per CPU, at least 2 (a call that waits, as the
-    slow fault does, leaves the other serving), at most 4 (each holds the app and its caches)."""
-    return max(2, min(os.cpu_count() or 1, 4))
-
-
-class _Threads:
-    """Waitress in this process (`--server waitress`): its sockets bound once this is made."""
-
-    def __init__(self, app, cfg: dict):
-        from sandbox.serving import threads
-
-        self._server = threads.server(app, cfg, cfg["PORT"], cfg["THREADS"], "GreenButtonSandbox")
-        self.listeners = threads.listeners(self._server, cfg["HOST"])
-
-    def serve(self, served: Served, on_ready) -> int:
-        signal.signal(signal.SIGTERM, _stop)  # a clean stop (exit handlers run: the request log's last calls are kept)
-        on_ready()
-        try:
-            self._server.run()
-        except (KeyboardInterrupt, SystemExit):
-            pass
-        finally:
-            self._server.close()
-        return 0
-
-    def close(self) -> None:
-        self._server.close()
+    return Threads(app, cfg)
 
 
 def _print_running(app, urls: list[str], demo_url: str | None) -> None:

@@ -15,6 +15,7 @@ first: a second run.py on the same port stops with a message instead of sharing 
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import sys
 import threading
@@ -75,6 +76,12 @@ def _serve_worker(*args: Any, **kwargs: Any) -> None:
         MPServer._spawn_wsgi_worker(*args, **kwargs)
     finally:
         request_log.flush_all()
+
+
+def default_workers() -> int:
+    """granian's workers when none are asked for: one per CPU, at least 2 (a call that waits, as the
+    slow fault does, leaves the other serving), at most 4 (each holds the app and its caches)."""
+    return max(2, min(os.cpu_count() or 1, 4))
 
 
 def _address(host: str) -> tuple[int, str]:

@@ -3,10 +3,13 @@ with `--server waitress` (pure Python, binds every address of a host name)."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
 from typing import Any
 
 from waitress.server import BaseWSGIServer, create_server
 
+from sandbox.serving.served import Served
 from sandbox.version import __version__
 
 
@@ -39,3 +42,31 @@ def listeners(srv: Any, host: str) -> list[tuple[str, int]]:
     if isinstance(srv, BaseWSGIServer):
         return [(host, int(srv.getsockname()[1]))]
     return [(h, int(p)) for h, p in srv.effective_listen]
+
+
+class Threads:
+    """Waitress serving the sandbox in this process (`--server waitress`): its sockets are bound once
+    this is made (OSError if taken, ValueError for a host that does not resolve)."""
+
+    def __init__(self, app: Any, cfg: dict):
+        self._server = server(app, cfg, cfg["PORT"], cfg["THREADS"], "GreenButtonSandbox")
+        self.listeners = listeners(self._server, cfg["HOST"])
+
+    def serve(self, served: Served, on_ready: Callable[[], None]) -> int:
+        """Serve until SIGTERM or Ctrl-C (exit handlers then run: the request log's last calls are kept)."""
+        signal.signal(signal.SIGTERM, _stop)
+        on_ready()
+        try:
+            self._server.run()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self._server.close()
+        return 0
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
