@@ -50,7 +50,7 @@ def build_app() -> Flask:
     sb: Sandbox = app.extensions["sandbox"]
     # Start every process with an empty connection pool: with gunicorn --preload this module runs
     # in the master before it forks, and a connection must never be shared by two processes.
-    sb.db.engine.dispose()
+    sb.db.dispose()
     if sb.world is None:
         where = sb.db.engine.url.render_as_string(hide_password=True)
         raise NoWorldError(

@@ -76,7 +76,7 @@ class SeededWorlds:
                 {**APP_CONFIG, "DATABASE_URL": f"sqlite:///{template}", "CUSTOMERS": customers},
                 clock=None if self.real_time else frozen_clock(),
             )
-            made.extensions["sandbox"].db.engine.dispose()  # closes the WAL: the file alone is the world
+            made.extensions["sandbox"].db.dispose()  # closes the WAL: the file alone is the world
             self._templates[customers] = template
         return template
 
@@ -108,7 +108,7 @@ def app(tmp_path, clock, seeded_worlds):
     url = seeded_worlds.copy(tmp_path / "test.db", customers=APP_CONFIG["CUSTOMERS"])
     application = create_app({**APP_CONFIG, "DATABASE_URL": url}, clock=clock)
     yield application
-    application.extensions["sandbox"].db.engine.dispose()
+    application.extensions["sandbox"].db.dispose()
 
 
 @pytest.fixture

@@ -60,10 +60,30 @@ REBUILD_LOCK = 0x6762_7362  # "gbsb"
 _in_memory_rebuild = threading.Lock()
 
 
+def own_log_file(engine: Engine) -> str | None:
+    """The file of a SQLite world's request log, beside the world's own (None: the log is a table of
+    the world's database, as on PostgreSQL or in memory).
+
+    A file of its own because SQLite tells a reader that another connection committed (PRAGMA
+    data_version, which core.changes keys every kept value on) per database file: the log's batch
+    written by one worker would otherwise make every other worker read its tokens and clock again."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return f"{path}.request-log"
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
+        log_file = own_log_file(self.engine)
+        # the request log's engine: a file of its own for a SQLite world (own_log_file), else the world's
+        self.log_engine = make_engine(f"sqlite:///{log_file}") if log_file else self.engine
+        log_table = models.RequestRecord.__table__
+        # the tables of the world's own database, parents first (the request log's aside when it has a file)
+        self.tables = [t for t in Base.metadata.sorted_tables if not (log_file and t is log_table)]
+        self._log_tables = [log_table] if log_file else []
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._rebuild_held = threading.local()
         self._joined = threading.local()  # .conn: the connection of this thread's one_transaction()
@@ -163,15 +183,37 @@ class Database:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def dispose(self) -> None:
+        """Close every pooled connection (the request log's too): before a fork, and to leave a SQLite
+        file whole (its WAL checkpointed)."""
+        self.engine.dispose()
+        if self.log_engine is not self.engine:
+            self.log_engine.dispose()
+
     def has_table(self, name: str) -> bool:
         return inspect(self.engine).has_table(name)
 
     def create_all(self, checkfirst: bool = True) -> None:
         """The schema's tables (those missing, or all without looking when `checkfirst` is False), at SCHEMA_VERSION."""
-        Base.metadata.create_all(self.engine, checkfirst=checkfirst)
+        Base.metadata.create_all(self.engine, tables=self.tables, checkfirst=checkfirst)
+        self.log_ready(empty=True)
         with self.transaction() as s:
             s.execute(delete(models.SchemaVersion))
             s.add(models.SchemaVersion(version=SCHEMA_VERSION))
+
+    def log_ready(self, empty: bool = False) -> None:
+        """The request log's table in its own file, as this schema makes it (a file made by another
+        version is made again), emptied if `empty`. Nothing to do when the log is a table of the world's."""
+        if not self._log_tables:
+            return
+        with self.log_engine.begin() as c:
+            if c.exec_driver_sql("PRAGMA user_version").scalar() != SCHEMA_VERSION:
+                Base.metadata.drop_all(c, tables=self._log_tables)
+                c.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            Base.metadata.create_all(c, tables=self._log_tables)
+            if empty:
+                for table in self._log_tables:
+                    c.execute(table.delete())
 
     def clear_all(self) -> None:
         """Every table of the schema, empty, at SCHEMA_VERSION. A database at that version keeps its
@@ -184,7 +226,8 @@ class Database:
                 self.drop_all()
             self.create_all(checkfirst=found is not None)
             return
-        tables = Base.metadata.sorted_tables
+        tables = self.tables
+        self.log_ready(empty=True)
         with self.transaction() as s:
             if self.engine.dialect.name == "postgresql":
                 quote = self.engine.dialect.identifier_preparer.format_table
@@ -195,8 +238,9 @@ class Database:
             s.add(models.SchemaVersion(version=SCHEMA_VERSION))
 
     def drop_all(self) -> None:
-
-        Base.metadata.drop_all(self.engine)
+        Base.metadata.drop_all(self.engine, tables=self.tables)
+        if self._log_tables:
+            Base.metadata.drop_all(self.log_engine, tables=self._log_tables)
 
     def schema_version(self) -> int | None:
         """The version the database's tables were made at: None for an empty database, 0 for

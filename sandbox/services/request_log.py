@@ -72,6 +72,7 @@ class Writer:
         self._running = False
         self._unpruned: dict[int, int] = {}  # by utility: calls written since its older ones were last dropped
         _WRITERS.add(self)
+        db.log_ready()
 
     def add(self, row: dict) -> None:
         with self._lock:
@@ -147,7 +148,7 @@ def flush_all() -> None:
 
 def _write(db: Database, rows: list[dict], prune: set[int] | None) -> None:
     """Insert `rows`, then keep the latest KEEP calls of the utilities in `prune` (None: of every one)."""
-    with db.engine.begin() as c:
+    with db.log_engine.begin() as c:
         if rows:
             c.execute(insert(RequestRecord), rows)
         if prune is None:
@@ -222,20 +223,24 @@ def recent(
     except SQLAlchemyError as exc:  # those calls are lost; the ones written before are still shown
         logging.getLogger(__name__).warning("request log: %s", exc)
     db = writer.db
-    q = (
-        select(RequestRecord, Application.client_id)
-        .outerjoin(Application, RequestRecord.application_id == Application.id)
-        .order_by(RequestRecord.answered.desc(), RequestRecord.id.desc())
-        .limit(limit)
-    )
+    q = select(RequestRecord).order_by(RequestRecord.answered.desc(), RequestRecord.id.desc()).limit(limit)
     if utility_id is not None:
         q = q.where(RequestRecord.utility_id == utility_id)
     if application_id is not None:
         q = q.where(RequestRecord.application_id == application_id)
-    if client_id is not None:
-        q = q.where(Application.client_id == client_id)
-    with db.sessions() as s:
-        return [
-            Call(r.at, r.method, r.path, r.token_kind, r.status, r.reason, client_id, r.milliseconds)
-            for r, client_id in s.execute(q)
-        ]
+    with db.sessions() as s:  # the applications' client_ids are the world's; the calls may be in a file of their own
+        if client_id is not None:
+            q = q.where(
+                RequestRecord.application_id.in_(
+                    list(s.scalars(select(Application.id).where(Application.client_id == client_id)))
+                )
+            )
+        with db.log_engine.connect() as c:
+            rows = list(c.execute(q))
+        ids = {r.application_id for r in rows} - {None}
+        found = s.execute(select(Application.id, Application.client_id).where(Application.id.in_(ids))) if ids else ()
+        names = {app_id: name for app_id, name in found}
+    return [
+        Call(r.at, r.method, r.path, r.token_kind, r.status, r.reason, names.get(r.application_id), r.milliseconds)
+        for r in rows
+    ]

@@ -121,7 +121,7 @@ class Processes:
         return the exit status once granian has stopped them (a signal, or a worker that died)."""
         global _PREPARED
         _PREPARED = with_server_header(self.app)
-        self.app.extensions["sandbox"].db.engine.dispose()  # no pooled connection crosses a fork
+        self.app.extensions["sandbox"].db.dispose()  # no pooled connection crosses a fork
         if sys.platform != "linux":  # elsewhere granian binds the port itself, once
             self._hold.close()
         supervisor = _Supervisor(self, on_ready)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 _METHODS = ("GET", "HEAD")
+_MATCHES_KEPT = 4096  # request lines whose match is kept (all forgotten at once when full)
 # the modules whose app-wide hooks this path does what they do for an ESPI GET (request_hooks' all;
 # the input guard's by input_guards.plain; the CSRF and preflight hooks do nothing for it)
 _KNOWN_HOOKS = {
@@ -47,6 +48,9 @@ class FastPath:
         self.flask = flask_wsgi
         self.enabled = bool(app.extensions["sandbox"].config.get("ESPI_FAST_PATH", True))
         self._hooks_known: bool | None = None  # asked at the first request (hooks are all added by then)
+        # the URL map's match of a request line seen before (the map is fixed once requests come): a
+        # client polls the same few paths, and matching was a tenth of this path's cost
+        self._matched: dict[tuple, tuple[Any, dict[str, Any]]] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -60,10 +64,17 @@ class FastPath:
             return self.flask(environ, start_response)
         app = self.app
         req = app.request_class(environ)
-        try:
-            rule, ids = app.create_url_adapter(req).match(return_rule=True)  # type: ignore[union-attr]
-        except HTTPException:  # no such path, a method it does not take, a redirect: Flask's answers
-            return self.flask(environ, start_response)
+        key = (environ.get("HTTP_HOST"), environ.get("SCRIPT_NAME"), environ["PATH_INFO"], environ["REQUEST_METHOD"])
+        matched = self._matched.get(key)
+        if matched is None:
+            try:
+                matched = app.create_url_adapter(req).match(return_rule=True)  # type: ignore[union-attr]
+            except HTTPException:  # no such path, a method it does not take, a redirect: Flask's answers
+                return self.flask(environ, start_response)
+            if len(self._matched) >= _MATCHES_KEPT:
+                self._matched.clear()
+            self._matched[key] = matched
+        rule, ids = matched
         view = app.view_functions.get(rule.endpoint)
         made = getattr(view, "espi_call", None)
         if made is None or made[3] is not view:  # not a pipeline's view, or one wrapped since (a limit's)
@@ -81,7 +92,7 @@ class FastPath:
                 resp = self._answer(req, (resource, dispatch, slug, called, refusals), found)
         if resp is None:
             return self.flask(environ, start_response)
-        return resp(environ, start_response)
+        return _written(resp, environ, start_response)
 
     def _answer(self, req: Any, route: tuple[str, Callable, str, dict, Any], found: tuple) -> Response:
         """`answer` between request_hooks' `begin`, `finish` and `end`, as Flask's hooks put it."""
@@ -100,6 +111,8 @@ class FastPath:
         finally:
             if not streamed:
                 request_hooks.end(app, environ)
+        if not streamed:
+            return resp
         # a stream's request ends with it, as under Flask's stream_with_context: when it is written, or
         # closed unwritten (a HEAD's); `end` undoes once
         resp.response = _ending(resp.response, lambda: request_hooks.end(app, environ))
@@ -125,6 +138,27 @@ class FastPath:
             )
             app._got_first_request = True  # as Flask marks it: no hook may be added now
         return self._hooks_known
+
+
+def _written(resp: Response, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A whole answer as one list of bytes, which a server writes at once (granian without iterating it
+    in Python: a third of this path's cost when it did), its headers as they are plus Content-Length.
+    Werkzeug's own writing (a copy of every header, each checked again) serves a stream and an answer
+    its rules change: a status without a body, a Location to make absolute."""
+    headers = resp.headers.to_wsgi_list()
+    names = {name.lower() for name, _ in headers}
+    status = resp.status_code
+    if resp.is_streamed or status < 200 or status in (204, 304) or names & _REWRITTEN:
+        return resp(environ, start_response)
+    body = resp.get_data()
+    if "content-length" not in names:
+        headers.append(("Content-Length", str(len(body))))
+    start_response(resp.status, headers)
+    resp.close()
+    return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+
+_REWRITTEN = {"location", "content-location"}  # headers werkzeug writes anew (Response.get_wsgi_headers)
 
 
 def _modules(funcs: dict[Any, list[Callable]]) -> set[str]:

@@ -154,7 +154,7 @@ def test_sigterm_stops_it_cleanly_and_keeps_the_last_calls(tmp_path):
         except urllib.error.HTTPError as err:
             assert err.code == 401
     assert s.stop() == 0  # SIGTERM, straight after the calls: the writer's last batch is written on the way out
-    with sqlite3.connect(db) as c:
+    with sqlite3.connect(f"{db}.request-log") as c:  # the log's own file beside the world's (core.db.own_log_file)
         # in the order answered: each worker process writes batches of its own
         paths = [p for (p,) in c.execute("SELECT path FROM request_record ORDER BY answered, id")]
     assert paths == [f"/dc/bayview/espi/1_1/resource/ReadServiceStatus?n={n}" for n in range(5)]

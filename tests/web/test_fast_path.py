@@ -191,3 +191,50 @@ def test_a_pipeline_view_wrapped_since_is_left_to_flask(app, client, token, monk
     entry = f"{R}/Subscription/{token['subscription_id']}/UsagePoint/{token['usage_point']}"
     assert client.get(entry, headers=_bearer(token)).status_code == 200
     assert ran == ["wrapper"]
+
+
+def _wsgi_call(app, method: str, path: str, headers: dict) -> tuple[str, list, object]:
+    """The app called as a WSGI server calls it: (status, headers, the iterable it returned)."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
+    started: list = []
+    body = app.wsgi_app(environ, lambda status, hs, exc_info=None: started.extend([status, hs]))
+    return started[0], started[1], body
+
+
+def test_a_whole_answer_is_returned_as_one_list_of_bytes(app, token):
+    """A server writes a list at once (granian iterates anything else in Python); its Content-Length is
+    its body's, and a HEAD's is the GET's with no body."""
+    entry = f"{R}/Subscription/{token['subscription_id']}/UsagePoint/{token['usage_point']}"
+    status, headers, body = _wsgi_call(app, "GET", entry, _bearer(token))
+    assert status == "200 OK" and isinstance(body, list) and len(body) == 1
+    assert dict(headers)["Content-Length"] == str(len(body[0])) and body[0].startswith(b"<?xml")
+    status, head_headers, head_body = _wsgi_call(app, "HEAD", entry, _bearer(token))
+    assert status == "200 OK" and head_body == [b""]
+    assert dict(head_headers)["Content-Length"] == str(len(body[0]))
+    refused = _wsgi_call(app, "GET", entry, {})  # a refusal is whole too
+    assert refused[0].startswith("401") and isinstance(refused[2], list)
+
+
+def test_a_request_line_is_matched_once(app, client, token, monkeypatch):
+    """The URL map's match of a path seen before is kept; a path the map refuses is matched every time."""
+    entry = f"{R}/Subscription/{token['subscription_id']}/UsagePoint/{token['usage_point']}"
+    matched: list[str] = []
+    made = app.create_url_adapter
+
+    def counting(req):
+        if req is not None:  # None: an app context's
+            matched.append(req.path)
+        return made(req)
+
+    monkeypatch.setattr(app, "create_url_adapter", counting)
+    first = client.get(entry, headers=_bearer(token))
+    again = client.get(entry, headers=_bearer(token))
+    assert first.status_code == again.status_code == 200 and first.get_data() == again.get_data()
+    assert matched.count(entry) == 1
+    other = client.get(entry.replace(token["usage_point"], "00000000-0000-0000-0000-000000000000"), headers=_bearer(token))
+    assert other.status_code == 404  # another path: matched anew, answered by its own ids
+    for _ in range(2):
+        assert client.get(f"{R}/Nothing", headers=_bearer(token)).status_code == 404
+    assert matched.count(f"{R}/Nothing") >= 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import threading
 
 from conftest import ADMIN_KEY as KEY
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from web.helpers import text
 from web.test_developer import SECRET, register, sign_up, the_app
 
+from sandbox.core.db import SCHEMA_VERSION
 from sandbox.core.models import RequestRecord
 from sandbox.services import request_log
 
@@ -84,8 +86,8 @@ def test_older_calls_are_dropped_every_prune_every_calls_and_always_before_a_rea
         for k in range(first, first + n):
             request_log.record(writer, 1, None, now, "GET", f"/call/{k}", None, 200, None, 1.0)
         writer.flush()
-        with db.sessions() as s:
-            return s.scalar(select(func.count()).select_from(RequestRecord).where(RequestRecord.utility_id == 1))
+        with db.log_engine.connect() as c:
+            return c.scalar(select(func.count()).select_from(RequestRecord).where(RequestRecord.utility_id == 1))
 
     before = len(request_log.recent(writer, 1, limit=1000))  # the world's calls so far, dropped to KEEP
     assert before <= 10
@@ -144,3 +146,35 @@ def test_a_call_of_an_application_gone_is_kept_and_a_reset_forgets_calls_not_wri
     request_log.record(writer, 1, None, now, "GET", "/before-the-reset", None, 200, None, 1.0)
     assert client.post("/sandbox-api/reset", headers=H).status_code == 200
     assert request_log.recent(writer, 1) == []
+
+
+def test_a_sqlite_worlds_calls_are_written_to_a_file_of_their_own(app):
+    """Writing the log is no change of the world: another process's kept token and clock stay kept
+    (core.changes looks at the world's file only), and the calls are in the file beside it."""
+    from sandbox.core.changes import changes_of
+    from sandbox.core.db import own_log_file
+
+    writer, db = app.extensions["request_log"], app.extensions["sandbox"].db
+    log_file = own_log_file(db.engine)
+    assert log_file == f"{db.engine.url.database}.request-log" and db.log_engine is not db.engine
+    changes = changes_of(db.engine)
+    before = changes.mark()
+    request_log.record(writer, 1, None, app.extensions["sandbox"].clock.now(), "GET", "/own-file", None, 200, None, 1.0)
+    writer.flush()
+    assert changes.mark() == before
+    with sqlite3.connect(log_file) as c:
+        assert c.execute("SELECT path FROM request_record").fetchall() == [("/own-file",)]
+    with sqlite3.connect(db.engine.url.database) as c:  # the world's file holds no call
+        assert "request_record" not in {n for (n,) in c.execute("SELECT name FROM sqlite_master")}
+    assert [c.path for c in request_log.recent(writer, 1)] == ["/own-file"]
+
+
+def test_a_log_file_of_another_schema_is_made_again(app):
+    """A log file left by another version of the sandbox is made anew, never read as it is."""
+    db = app.extensions["sandbox"].db
+    with db.log_engine.begin() as c:
+        c.exec_driver_sql("PRAGMA user_version = 1")
+    db.log_ready()
+    with db.log_engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION
+        assert c.scalar(select(func.count()).select_from(RequestRecord)) == 0
