@@ -3,7 +3,9 @@
 
 1. start-up, `python run.py` (the sandbox and its demo app) to both answering /healthz 200:
    an empty database [<= 0.5 s], a restart on a seeded database [<= 0.3 s], and the very first
-   start, with no template of the world kept yet (not a target: it seeds and keeps one)
+   start, with no template of the world kept yet (not a target: it seeds and keeps one); each
+   beside the stack's floor measured in the same rounds: a minimal Flask + SQLAlchemy + Waitress app
+   from an empty SQLite file to answering /healthz (what no app on this stack can start below)
 2. `POST /sandbox-api/reset` through a running run.py [<= 0.1 s]
 3. seeding 100,000 customers: time, database size, first usage served       [<= 60 s, <= 300 MB]
    baseline: Faker alone making the same number of names and street names
@@ -95,6 +97,64 @@ class Running:
         self.proc.wait()
 
 
+FLOOR_APP = """
+import sys
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+import logging
+from waitress.server import create_server
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+class Base(DeclarativeBase):
+    pass
+
+class Row(Base):
+    __tablename__ = "row"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+engine = create_engine(f"sqlite:///{sys.argv[1]}")
+Base.metadata.create_all(engine)
+sessions = sessionmaker(engine)
+app = Flask(__name__)
+
+@app.get("/healthz")
+def healthz():
+    with sessions() as s:
+        s.execute(text("SELECT 1"))
+    return "ok"
+
+server = create_server(app, host="127.0.0.1", port=0)
+print(f"http://127.0.0.1:{server.effective_port}", flush=True)
+server.run()
+"""
+
+
+def floor_start(folder: Path) -> float:
+    """The stack's own floor: a fresh Python process importing Flask, SQLAlchemy (its ORM) and Waitress,
+    making one table in a SQLite file and answering /healthz through a session, until it answers (what
+    any start of an app on this stack costs before its own code runs)."""
+    script = folder / "floor_app.py"
+    script.write_text(FLOOR_APP)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(folder / "floor.db")], stdout=subprocess.PIPE, text=True, cwd=folder
+    )
+    try:
+        url = proc.stdout.readline().strip() if proc.stdout else ""
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/healthz", timeout=5).status == 200:
+                    return time.perf_counter() - t0
+            except OSError:
+                if proc.poll() is not None:
+                    raise SystemExit("the floor app did not start") from None
+                time.sleep(0.005)  # polling a server that is starting
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def _start(checkout: Path, database: Path, cache: Path) -> tuple[float, float, Running]:
     """(wall seconds, CPU seconds of the server process) until both apps answer, and the server."""
     t0 = time.perf_counter()
@@ -145,16 +205,29 @@ def startup_and_reset(baseline: Path | None, rounds: int, resets: int = 5) -> No
     for checkout in checkouts.values():  # a start that writes the bytecode, not measured
         with tempfile.TemporaryDirectory() as tmp:
             _start(checkout, Path(tmp) / "warm.db", Path(tmp))[2].stop()
+    floors: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_start(Path(tmp))  # its bytecode written, not measured
     for _ in range(rounds):
         for name, checkout in checkouts.items():  # alternating: both see the same load
             with tempfile.TemporaryDirectory() as tmp:
                 for key, values in measure(checkout, Path(tmp), resets).items():
                     got[name].setdefault(key, []).extend(values)
+        with tempfile.TemporaryDirectory() as tmp:
+            floors.append(floor_start(Path(tmp)))
+    floor = statistics.median(floors)
+    print(
+        f"the stack's floor (a minimal Flask + SQLAlchemy + Waitress app, empty SQLite file to /healthz): median "
+        f"{floor:.3f} s of {len(floors)}",
+        flush=True,
+    )
     for key, (what, target) in TARGETS.items():
         med = statistics.median(got["this"][key])
         line = f"{what}: median {med:.3f} s of {len(got['this'][key])}"
         if target is not None:
             line += f"; target {target:.2f} s -> ratio {med / target:.2f}"
+        if key in ("empty", "restart"):
+            line += f"; {med / floor:.1f}x the stack's floor"
         if baseline:
             base = statistics.median(got["baseline"][key])
             line += f"; baseline {baseline} {base:.3f} s -> ratio {med / base:.2f}"

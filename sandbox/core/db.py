@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import JSON, Date, create_engine, delete, event, func, inspect, select, text
+from sqlalchemy import JSON, Date, Table, create_engine, delete, event, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -80,7 +80,7 @@ class Database:
         log_file = own_log_file(self.engine)
         # the request log's engine: a file of its own for a SQLite world (own_log_file), else the world's
         self.log_engine = make_engine(f"sqlite:///{log_file}") if log_file else self.engine
-        log_table = models.RequestRecord.__table__
+        log_table: Table = models.RequestRecord.__table__  # type: ignore[assignment]
         # the tables of the world's own database, parents first (the request log's aside when it has a file)
         self.tables = [t for t in Base.metadata.sorted_tables if not (log_file and t is log_table)]
         self._log_tables = [log_table] if log_file else []

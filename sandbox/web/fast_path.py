@@ -68,12 +68,14 @@ class FastPath:
         matched = self._matched.get(key)
         if matched is None:
             try:
-                matched = app.create_url_adapter(req).match(return_rule=True)  # type: ignore[union-attr]
+                adapter = app.create_url_adapter(req)
+                assert adapter is not None  # made for a request: never None
+                rule_ids = adapter.match(return_rule=True)
             except HTTPException:  # no such path, a method it does not take, a redirect: Flask's answers
                 return self.flask(environ, start_response)
             if len(self._matched) >= _MATCHES_KEPT:
                 self._matched.clear()
-            self._matched[key] = matched
+            matched = self._matched[key] = (rule_ids[0], dict(rule_ids[1]))
         rule, ids = matched
         view = app.view_functions.get(rule.endpoint)
         made = getattr(view, "espi_call", None)

@@ -233,7 +233,9 @@ def test_a_request_line_is_matched_once(app, client, token, monkeypatch):
     again = client.get(entry, headers=_bearer(token))
     assert first.status_code == again.status_code == 200 and first.get_data() == again.get_data()
     assert matched.count(entry) == 1
-    other = client.get(entry.replace(token["usage_point"], "00000000-0000-0000-0000-000000000000"), headers=_bearer(token))
+    other = client.get(
+        entry.replace(token["usage_point"], "00000000-0000-0000-0000-000000000000"), headers=_bearer(token)
+    )
     assert other.status_code == 404  # another path: matched anew, answered by its own ids
     for _ in range(2):
         assert client.get(f"{R}/Nothing", headers=_bearer(token)).status_code == 404
