@@ -145,8 +145,10 @@ class FastPath:
 def _written(resp: Response, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """A whole answer as one list of bytes, which a server writes at once (granian without iterating it
     in Python: a third of this path's cost when it did), its headers as they are plus Content-Length.
-    Werkzeug's own writing (a copy of every header, each checked again) serves a stream and an answer
-    its rules change: a status without a body, a Location to make absolute."""
+    Werkzeug's own writing (a copy of every header, each checked again) serves a stream, an answer
+    its rules change (a status without a body, a Location to make absolute) and one whose
+    Content-Length is not its body's (the truncated-body and connection-reset faults: a server given
+    the whole list would send a whole answer)."""
     headers = resp.headers.to_wsgi_list()
     names = {name.lower() for name, _ in headers}
     status = resp.status_code
@@ -155,6 +157,8 @@ def _written(resp: Response, environ: WSGIEnvironment, start_response: StartResp
     body = resp.get_data()
     if "content-length" not in names:
         headers.append(("Content-Length", str(len(body))))
+    elif resp.headers.get("Content-Length") != str(len(body)):  # a fault's short body: it must stay short
+        return resp(environ, start_response)
     start_response(resp.status, headers)
     resp.close()
     return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
