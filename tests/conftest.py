@@ -108,6 +108,7 @@ def app(tmp_path, clock, seeded_worlds):
     url = seeded_worlds.copy(tmp_path / "test.db", customers=APP_CONFIG["CUSTOMERS"])
     application = create_app({**APP_CONFIG, "DATABASE_URL": url}, clock=clock)
     yield application
+    application.extensions["private_sandboxes"].close_all()  # the private sandboxes a test made and used
     application.extensions["sandbox"].db.dispose()
 
 

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "SLOW_FAULT_MAX": 30.0,  # the longest delay the `slow` fault scenario makes, in seconds
     "SLOW_FAULT_CALLS": None,  # calls a process delays at once for the `slow` fault (None: half of THREADS, >= 1)
     "DEMO_APP": True,  # run.py starts the demo third-party app beside the utilities
+    "SANDBOX_ID": None,  # a private sandbox's id (web.private builds its app); None: the default sandbox
+    "MAX_SANDBOXES": 100,  # private sandboxes a deployment keeps live at once
+    "OPEN_SIGNUP": False,  # anyone may make a private sandbox, without the operator key
     "DEMO_PORT": 8081,
     "RESET": False,
     "AUTO_SEED": True,  # seed an empty database when the app is created
@@ -92,6 +95,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_DEMO_PORT": ("DEMO_PORT", int),
     "SANDBOX_DEMO_APP": ("DEMO_APP", flag),
     "SANDBOX_FAULT_HEADER": ("FAULT_HEADER", flag),
+    "SANDBOX_MAX_SANDBOXES": ("MAX_SANDBOXES", int),
+    "SANDBOX_OPEN_SIGNUP": ("OPEN_SIGNUP", flag),
     "SANDBOX_RATELIMIT": ("RATELIMIT", flag),
     "SANDBOX_RATELIMIT_STORAGE": ("RATELIMIT_STORAGE", str),
     "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS": ("RATELIMIT_SIGNIN_PER_ADDRESS", str),

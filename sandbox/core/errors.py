@@ -193,3 +193,22 @@ class ControlError(SandboxError):
         super().__init__(description)
         self.status, self.error, self.field = status, error, field
         self.reason = error
+
+
+# --- private sandboxes (services.sandboxes) ---------------------------------------------------
+
+
+class QuotaExceeded(SandboxError):
+    """A limit of the deployment or of a sandbox would be passed: a 429 naming the limit (`field`)."""
+
+    status, error = 429, "quota_exceeded"
+
+    def __init__(self, limit: str, description: str):
+        super().__init__(description)
+        self.field, self.reason = limit, f"quota:{limit}"
+
+
+class NoPrivateSandboxes(SandboxError):
+    """The deployment's database cannot hold private sandboxes (an in-memory SQLite database)."""
+
+    status, error, reason = 501, "not_supported", "no_private_sandboxes"

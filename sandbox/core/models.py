@@ -440,3 +440,24 @@ class SchemaVersion(Base):
 
     __tablename__ = SCHEMA_TABLE
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class RegistryBase(DeclarativeBase):
+    """The deployment's own tables, kept in the default sandbox's database beside its world and never
+    reset, rebuilt or dropped with it (services.sandboxes)."""
+
+
+class SandboxRecord(RegistryBase):
+    """One private sandbox of the deployment: a world of its own in a database of its own (a SQLite file,
+    a PostgreSQL schema), served under /s/{id}/."""
+
+    __tablename__ = "sandbox_record"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    seed: Mapped[int] = mapped_column(BigInteger)
+    customers: Mapped[int | None] = mapped_column(Integer, nullable=True)  # generated a utility (None: the files')
+    utilities: Mapped[list] = mapped_column(JSON)  # the slugs it serves
+    # real time, seconds since the epoch (the sandbox's own clock may be anywhere)
+    created: Mapped[float] = mapped_column(Float)
+    expires: Mapped[float] = mapped_column(Float, index=True)
+    last_used: Mapped[float] = mapped_column(Float)

@@ -39,15 +39,18 @@ class Sandbox:
 
     def base_url(self) -> str:
         """The base of URLs made without a request to take them from (notifications): PUBLIC_URL,
-        else the address this process listens at (run.py's), else the configured host and port.
-        Never a request's Host: that is the caller's to choose."""
+        else the address this process listens at (run.py's), else the configured host and port, and
+        a private sandbox's /s/{id}/ after it. Never a request's Host: that is the caller's to choose."""
         if self.config.get("PUBLIC_URL"):
-            return self.config["PUBLIC_URL"]
-        if self.listen_url:
-            return self.listen_url
-        host = self.config["HOST"]
-        host = "127.0.0.1" if is_wildcard(host) else host
-        return f"http://{host if ':' not in host else f'[{host}]'}:{self.config['PORT']}/"
+            base = self.config["PUBLIC_URL"]
+        elif self.listen_url:
+            base = self.listen_url
+        else:
+            host = self.config["HOST"]
+            host = "127.0.0.1" if is_wildcard(host) else host
+            base = f"http://{host if ':' not in host else f'[{host}]'}:{self.config['PORT']}/"
+        sandbox_id = self.config.get("SANDBOX_ID")
+        return f"{base.rstrip('/')}/s/{sandbox_id}/" if sandbox_id else base
 
     def require_world(self) -> WorldDef:
         if self.world is None and self.prepare is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 from contextlib import contextmanager
 from functools import lru_cache
@@ -43,6 +45,19 @@ AUTHORIZATION_YEARS = 2
 CHUNK = 2000
 
 Progress = Callable[[int], None]
+
+
+def seeded_secrets(world_secret: str | None = None) -> dict[str, str]:
+    """client_id -> secret of the clients every world is seeded with: the published constants in the
+    default sandbox (None), else a private sandbox's own, drawn from its world's secret key (`Keys`), so
+    that no neighbour's secret works there and a reset keeps them."""
+    constants = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET, **{c: secret for c, secret, _, _ in OWN_CLIENTS}}
+    if world_secret is None:
+        return constants
+    return {
+        c: hmac.new(world_secret.encode(), f"seeded-client:{c}".encode(), hashlib.sha256).hexdigest()[:32]
+        for c in constants
+    }
 
 
 class Keys(NamedTuple):
@@ -91,6 +106,7 @@ def seed_world(
     progress: Progress | None = None,
     keys: Keys | None = None,
     templates: WorldTemplates | None = None,
+    private: bool = False,
 ) -> WorldDef:
     """Replace whatever the database holds with the world the seed files define.
 
@@ -99,9 +115,10 @@ def seed_world(
     is redone at the next start. `keys` are kept from the world replaced, else made anew. The
     clock is not part of the world: it stays as it is. With `templates`, the people are copied
     from the template of the same seed, count and files if there is one, and kept as one if not.
+    A `private` sandbox's seeded clients get secrets of its own (`seeded_secrets`).
     """
     with db.rebuilding(), _at_once(db):  # rebuilds by several processes take turns
-        return _seed_world(db, files, clock, seed, customers, origin, progress, keys, templates)
+        return _seed_world(db, files, clock, seed, customers, origin, progress, keys, templates, private)
 
 
 @contextmanager
@@ -126,6 +143,7 @@ def _seed_world(
     progress: Progress | None,
     keys: Keys | None,
     templates: WorldTemplates | None,
+    private: bool = False,
 ) -> WorldDef:
     world = _parse(files, origin)
     if seed is not None:
@@ -153,7 +171,7 @@ def _seed_world(
         world_key(s)  # this process knows the new key from now on
     utility_ids = _seed_people(db, world, files, customers, progress, templates)
     with db.transaction() as s:
-        _seed_clients(s, world, utility_ids, keys.digest_key, now)
+        _seed_clients(s, world, utility_ids, keys.digest_key, now, seeded_secrets(keys.secret_key if private else None))
         mark_all(s, world, clock)  # announced from now on: what is published already is the world's
         fetch(s, WorldState, 1).complete = True
         _after_explicit_ids(s)
@@ -161,7 +179,11 @@ def _seed_world(
 
 
 def reset_to_seed(
-    db: Database, clock: Clock, customers: int | None = None, templates: WorldTemplates | None = None
+    db: Database,
+    clock: Clock,
+    customers: int | None = None,
+    templates: WorldTemplates | None = None,
+    private: bool = False,
 ) -> WorldDef:
     """The world as it was seeded, from the seed files kept with it: every customer, authorization,
     token, upload and registration made since is gone. The keys stay (sessions and the control API's
@@ -181,6 +203,7 @@ def reset_to_seed(
             origin="database copy of seed_data",
             keys=keys,
             templates=templates,
+            private=private,
         )
 
 
@@ -248,7 +271,14 @@ def _seed_people(
     return ids
 
 
-def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], digest_key: str, now: dt.datetime) -> None:
+def _seed_clients(
+    s: Session,
+    world: WorldDef,
+    utility_ids: dict[str, int],
+    digest_key: str,
+    now: dt.datetime,
+    client_secrets: dict[str, str],
+) -> None:
     """Each utility's applications (the demo third party, its own clients) and the demo customer's
     authorization of the demo third party, in utility order (two flushes for them all): they name the
     seeding time and the world's digest key, so they are made afresh for every world, copied or not."""
@@ -260,7 +290,7 @@ def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], dige
             utility_id=utility_id,
             uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
             client_id=DEMO_CLIENT_ID,
-            client_secret_hash=keyed_digest(digest_key, DEMO_CLIENT_SECRET),
+            client_secret_hash=keyed_digest(digest_key, client_secrets[DEMO_CLIENT_ID]),
             name="Demo Energy App",
             description="The sandbox's own third-party application, for demos and tests.",
             contact_email="developers@example.com",
@@ -273,13 +303,13 @@ def _seed_clients(s: Session, world: WorldDef, utility_ids: dict[str, int], dige
             created_at=now,
         )
         s.add(app)
-        for client_id, secret, role, name in OWN_CLIENTS:
+        for client_id, _, role, name in OWN_CLIENTS:
             s.add(
                 Application(
                     utility_id=utility_id,
                     uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
                     client_id=client_id,
-                    client_secret_hash=keyed_digest(digest_key, secret),
+                    client_secret_hash=keyed_digest(digest_key, client_secrets[client_id]),
                     name=f"{u.name}: {name}",
                     description=f"{u.name}'s own {name.lower()} client (client credentials only).",
                     redirect_uris=[],
@@ -431,6 +461,11 @@ def set_demo_notify_uri(db: Database, uri: str | None) -> None:
 def reset_world(db: Database) -> None:
     """Remove everything (the next start seeds afresh)."""
     db.drop_all()
+
+
+def client_secrets(db: Database, private: bool) -> dict[str, str]:
+    """client_id -> secret of the seeded clients of the world in `db` (`seeded_secrets`)."""
+    return seeded_secrets(stored_state(db)[0] if private else None)
 
 
 def stored_state(db: Database) -> tuple[str | None, str | None, str | None]:

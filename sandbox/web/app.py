@@ -136,7 +136,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.extensions["fast_path"] = fast = FastPath(app, app.wsgi_app)
     app.wsgi_app = memory.ReturnsMemory(fast)  # type: ignore[method-assign]
     app.wsgi_app = espi_http.without_trailing_slash(app.wsgi_app)  # type: ignore[method-assign]
-    hosts.secure_wsgi(app, cfg)  # the hosts answered and the proxy hops believed
+    if cfg["SANDBOX_ID"] is None:  # the default sandbox: the deployment's, with its private ones under /s/{id}/
+        from sandbox.services.sandboxes import Registry
+        from sandbox.web.private import PrivateSandboxes
+
+        app.extensions["sandboxes"] = Registry(db, lambda: read_seed_dir(cfg["SEED_DATA"]), state.templates)
+        app.extensions["private_sandboxes"] = app.wsgi_app = PrivateSandboxes(app, app.wsgi_app, create_app)  # type: ignore[method-assign]
+        hosts.secure_wsgi(app, cfg)  # the hosts answered and the proxy hops believed (a private sandbox's too)
     resets.init_app(app)
     request_hooks.init_app(app)  # first: no request touches the database while this process resets the world
     context.init_app(app)

@@ -33,7 +33,7 @@ class Call:
     utility: UtilityDef
     utility_id: int
     sandbox: Sandbox
-    host_url: str  # the request's http://host/ (asked of Werkzeug once a call)
+    host_url: str  # the request's http://host/ and the private sandbox's /s/{id} (asked of Werkzeug once a call)
     now: dt.datetime  # the sandbox's clock when the call came (one reading for the whole call)
     started: float = field(default_factory=time.perf_counter)
     # the HTTP request (Werkzeug's, made once: Flask's or the fast path's): a view reads it here, never flask.request

@@ -29,6 +29,14 @@ def sandbox() -> Sandbox:
     return current_app.extensions["sandbox"]
 
 
+def seeded_secrets() -> dict[str, str]:
+    """client_id -> secret of the current sandbox's seeded clients (a private sandbox's are its own)."""
+    from sandbox.services.world import client_secrets
+
+    sb = sandbox()
+    return client_secrets(sb.db, sb.config.get("SANDBOX_ID") is not None)
+
+
 def request_log() -> Writer:
     """This process's writer of the request log."""
     return current_app.extensions["request_log"]

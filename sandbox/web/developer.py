@@ -23,7 +23,7 @@ from sandbox.services import faults as fault_catalogue
 from sandbox.services.notifications import delivery, outbox
 from sandbox.services.world import describe
 from sandbox.web import context
-from sandbox.web.context import sandbox
+from sandbox.web.context import sandbox, seeded_secrets
 from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
@@ -58,7 +58,12 @@ UPLOAD_OVERHEAD = 16 * 1024  # multipart headers and the other form fields aroun
 
 
 MATRIX_ROWS = access.matrix_rows()  # the token matrix as the developer pages show it
-OWN_CLIENTS = {role.value: (client_id, secret) for client_id, secret, role, _ in world.OWN_CLIENTS}
+
+
+def _own_clients() -> dict[str, tuple[str, str]]:
+    """The utility's own clients by role: (client_id, secret), a private sandbox's secrets its own."""
+    secrets = seeded_secrets()
+    return {role.value: (client_id, secrets[client_id]) for client_id, _, role, _ in world.OWN_CLIENTS}
 
 
 @bp.context_processor
@@ -67,7 +72,7 @@ def _developer_globals():
         "developer": g.get("developer"),
         "status_labels": access.STATUS_LABELS,
         "matrix": MATRIX_ROWS,
-        "own_clients": OWN_CLIENTS,
+        "own_clients": _own_clients(),
     }
 
 
@@ -134,8 +139,8 @@ def _offered() -> list[str]:
 
 def _connect_info(app=None) -> dict:
     """The utility's endpoints for the "how to connect" box."""
-    info = describe(g.utility, request.host_url)
-    ep = urls.endpoints(request.host_url, g.slug)
+    info = describe(g.utility, request.url_root)
+    ep = urls.endpoints(request.url_root, g.slug)
     info["registration_endpoint"] = ep.register
     info["service_status"] = urls.href(ep.resource, "ReadServiceStatus")
     info["bulk"] = ep.bulk
@@ -422,7 +427,7 @@ def upload_certificate(app_id: int):
 @login_required
 def notify_test(app_id: int):
     sb = sandbox()
-    root = urls.resource_root(request.host_url, g.slug)
+    root = urls.resource_root(request.url_root, g.slug)
     try:
         result = onboarding.send_test_notification(
             sb.db,

@@ -100,7 +100,7 @@ def answer(
         utility_id,
         sb,
         # the host as Werkzeug checked it (trusted hosts), without re-reading it as an IRI: a Host header is ASCII
-        f"{req.scheme}://{req.host}/",
+        f"{req.scheme}://{req.host}{req.script_root}/",
         sb.clock.now(),
         environ.get(_STARTED) or time.perf_counter(),
         request=req,

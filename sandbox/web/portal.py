@@ -83,14 +83,16 @@ def _demo_customer() -> Customer | None:
 
 def safe_next(value: str | None) -> str | None:
     """A page of this utility to return to after sign-in (e.g. the OAuth consent page), or None.
-    Only paths under /dc/<slug>/ are followed, so the parameter cannot send anyone elsewhere."""
+    Only paths under /dc/<slug>/ are followed, so the parameter cannot send anyone elsewhere; they are
+    the app's own paths (request.full_path), so a private sandbox's /s/{id} goes before them."""
     if not value or not value.startswith(f"/dc/{g.slug}/") or "\\" in value or any(ord(c) < 32 for c in value):
         return None
-    return value
+    return request.script_root + value
 
 
 def _login_page(error: str | None = None, status: int = 200, method: str = "password", **fields) -> Response:
-    nxt = safe_next(request.values.get("next"))
+    asked = request.values.get("next")
+    nxt = asked if safe_next(asked) else None  # the app's own path, carried through the form
     return Response(
         render_template(
             "portal/login.html",
@@ -225,7 +227,7 @@ def download():
         start,
         end,
         with_cost,
-        base_url=request.host_url.rstrip("/"),
+        base_url=request.url_root.rstrip("/"),
         h=history(),
         net=with_net,
     )

@@ -219,7 +219,7 @@ def _from_xml(data: bytes, slug: str) -> tuple[dict, dict]:
         else:
             body[name] = text
     _server_checks(body)
-    dc = urls.dc_root(request.host_url, slug)
+    dc = urls.dc_root(request.url_root, slug)
     notify = body.get("thirdPartyNotifyUri")
     if notify == f"{dc}/developer/no-notify-uri":  # the placeholder a GET shows when none is registered
         notify = None
@@ -276,7 +276,7 @@ def _epoch(when: dt.datetime | None) -> int:
 
 def _client_json(app, utility: UtilityDef, reveal: dict | None = None) -> dict:
     """RFC 7591/7592 client information: the secrets only when `reveal` gives them."""
-    ep = urls.endpoints(request.host_url, utility.slug)
+    ep = urls.endpoints(request.url_root, utility.slug)
     out = {"client_id": app.client_id}
     if reveal:
         out["client_secret"] = reveal["client_secret"]
@@ -324,7 +324,7 @@ def _answer(app, utility: UtilityDef, status: int, reveal: dict | None = None) -
     if _wants_json():
         resp = jsonify(_client_json(app, utility, reveal))
     else:
-        entry = application_entry(app, utility.data_custodian_id, request.host_url, utility.slug, reveal=reveal)
+        entry = application_entry(app, utility.data_custodian_id, request.url_root, utility.slug, reveal=reveal)
         resp = Response(FeedWriter("espi").entry_document(entry), mimetype=ATOM_XML)
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"
@@ -362,7 +362,7 @@ def register(slug: str):
         {"client_secret": issued.client_secret, "registration_access_token": issued.registration_access_token},
     )
     resp.headers["Location"] = urls.href(
-        urls.resource_root(request.host_url, slug), "ApplicationInformation", application_id=issued.app.uuid
+        urls.resource_root(request.url_root, slug), "ApplicationInformation", application_id=issued.app.uuid
     )
     return resp
 

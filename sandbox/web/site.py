@@ -6,10 +6,10 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from sandbox.services import signin
 from sandbox.services.customers import normalise_postal_code
-from sandbox.services.world import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, describe, utilities_serving
+from sandbox.services.world import DEMO_CLIENT_ID, describe, utilities_serving
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
 from sandbox.version import __version__
-from sandbox.web.context import sandbox
+from sandbox.web.context import sandbox, seeded_secrets
 
 bp = Blueprint("site", __name__)
 
@@ -38,7 +38,7 @@ def utilities():
                 error_description="postal_code must be 1 to 10 letters and digits, e.g. 94612 or S4P 3Y2",
             ), 400
     found = utilities_serving(world, code)
-    return jsonify(postal_code=code, utilities=[describe(u, request.host_url) for u in found])
+    return jsonify(postal_code=code, utilities=[describe(u, request.url_root) for u in found])
 
 
 @bp.get("/")
@@ -46,13 +46,13 @@ def home():
     world = sandbox().require_world()
     return render_template(
         "site/index.html",
-        utilities=[describe(u, request.host_url) | {"def": u} for u in world.utilities],
+        utilities=[describe(u, request.url_root) | {"def": u} for u in world.utilities],
         demo_username=DEMO_USERNAME,
         demo_password=DEMO_PASSWORD,
         staff_username=signin.STAFF_USERNAME,
         staff_password=signin.STAFF_PASSWORD,
         client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
+        client_secret=seeded_secrets()[DEMO_CLIENT_ID],
         version=__version__,
         seed=world.seed,
     )

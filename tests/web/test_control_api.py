@@ -699,6 +699,21 @@ def test_data_quality_round_trip(client):
     )
 
 
+def test_private_sandboxes_are_made_listed_inspected_extended_and_deleted(client):
+    """Each sandbox operation once, its answer checked against the document (tests/web/test_sandboxes.py
+    holds the rest)."""
+    made = call(client, "POST", "/sandboxes", "create_sandbox", json={"label": "ci", "customers": 0})
+    assert made.status_code == 201
+    sandbox_id = made.get_json()["id"]
+    listed = call(client, "GET", "/sandboxes", "list_sandboxes")
+    assert [s["id"] for s in listed.get_json()["sandboxes"]] == [sandbox_id]
+    assert call(client, "GET", f"/sandboxes/{sandbox_id}", "get_sandbox").get_json()["label"] == "ci"
+    extended = call(client, "POST", f"/sandboxes/{sandbox_id}/extend", "extend_sandbox", json={"ttl": "P1D"})
+    assert extended.status_code == 200
+    assert call(client, "DELETE", f"/sandboxes/{sandbox_id}", "delete_sandbox").status_code == 204
+    refused(call(client, "GET", f"/sandboxes/{sandbox_id}", "get_sandbox"), 404, "not_found")
+
+
 def test_every_operation_is_exercised():
     """Runs last in this module (pytest keeps file order): each row of the table was called above."""
     assert EXERCISED == {op.operation_id for op in OPERATIONS}

@@ -94,7 +94,12 @@ def _values(app, client) -> dict[str, str]:
         auth = s.scalars(select(Authorization).where(Authorization.uuid == r.get_json()["authorization_id"])).one()
         notification = s.scalar(select(func.max(Notification.id)))  # the authorization's, to the app's notify URI
     assert notification is not None
+    made = client.post(
+        "/sandbox-api/sandboxes", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, json={"customers": 0}
+    )
+    assert made.status_code == 201, made.data
     return {
+        "sandbox_id": made.get_json()["id"],
         "slug": "bayview",
         "customer_uuid": demo.uuid,
         "customer_id": str(demo.id),

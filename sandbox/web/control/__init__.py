@@ -149,7 +149,9 @@ def _route(rule: str, ops: dict[str, Operation]) -> None:
             )
             resp.headers["Allow"] = ", ".join(sorted(ops))
             return resp
-        if not op.open:
+        if op.check is not None:
+            op.check(**ids)
+        elif not op.open:
             _check_key()
         return op.view(Call(_body(op), _query(op)), **ids)
 
@@ -173,7 +175,7 @@ def _unknown(rest: str):
 def index():
     """The readable page beside the OpenAPI document."""
     return render_template(
-        "control/index.html", doc=openapi.document(request.host_url.rstrip("/"), OPERATIONS, PREFIX), prefix=PREFIX
+        "control/index.html", doc=openapi.document(request.url_root.rstrip("/"), OPERATIONS, PREFIX), prefix=PREFIX
     )
 
 

@@ -12,14 +12,14 @@ from flask import Response, jsonify, request
 from sandbox.services import faults
 from sandbox.services.access import AppStatus
 from sandbox.services.notifications import outbox
-from sandbox.web.control import openapi, views
+from sandbox.web.control import openapi, sandboxes, views
 
 PREFIX = "/sandbox-api"
 
 
 def openapi_document(call: views.Call) -> Response:
     """This table as an OpenAPI 3.1 document."""
-    return jsonify(openapi.document(request.host_url.rstrip("/"), OPERATIONS, PREFIX))
+    return jsonify(openapi.document(request.url_root.rstrip("/"), OPERATIONS, PREFIX))
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class Operation:
     response: dict[str, Any] | None = None  # JSON Schema of the success body
     tag: str = "world"
     open: bool = False  # needs no admin key
+    check: Callable[..., None] | None = None  # who may call it, if not the sandbox's admin key (given the path's ids)
+    auth: str = "the sandbox's admin key"  # who may, in words (the OpenAPI document and the page say it)
 
     @property
     def rule(self) -> str:
@@ -214,6 +216,46 @@ DATA_QUALITY_STATE = _object(
     ("username", "missing_share", "estimated_share", "zero_share", "negative_share", "outage_days"),
     username={"type": "string"},
     **DATA_QUALITY["properties"],
+)
+SANDBOX = _object(
+    ("id", "label", "base_url", "seed", "utilities", "created_at", "expires_at", "last_used_at"),
+    id={"type": "string"},
+    label={"type": "string"},
+    base_url={"type": "string", "format": "uri"},
+    seed={"type": "integer"},
+    utilities={"type": "array", "items": {"type": "string"}},
+    created_at={"type": "string", "format": "date-time"},
+    expires_at={"type": "string", "format": "date-time"},
+    last_used_at={"type": "string", "format": "date-time"},
+)
+SANDBOX_MADE = {
+    "type": "object",
+    "required": ["id", "base_url", "admin_key", "expires_at", "utilities", "demo"],
+    "properties": {
+        **SANDBOX["properties"],
+        "admin_key": {"type": "string"},
+        "control_api": {"type": "string"},
+        "utilities": {"type": "array", "items": {"type": "object", "required": ["slug", "portal_url"]}},
+        "demo": {"type": "object", "required": ["customer", "third_party"]},
+    },
+}
+CREATE_SANDBOX = _object(
+    label={"type": "string", "maxLength": 100},
+    seed={"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "description": "default: the seed files' (42)"},
+    customers={"type": "integer", "minimum": 0, "maximum": 200, "description": "generated customers per utility"},
+    utilities={
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "minItems": 1,
+        "uniqueItems": True,
+        "description": "the slugs of the utilities it serves (default: all)",
+    },
+    profiles={
+        "type": "object",
+        "additionalProperties": {"type": "string", "minLength": 1},
+        "description": "a utility's behaviour profile by slug (GET /profiles lists them)",
+    },
+    ttl={**_DURATION, "description": "how long it lives (ISO 8601 duration or seconds; default P7D, at most P90D)"},
 )
 _REFUSED = "the world's state does not allow it (already ended, already in that status...): nothing changed"
 
@@ -549,5 +591,71 @@ OPERATIONS: tuple[Operation, ...] = (
             404: "no such utility or customer",
         },
         response=DATA_QUALITY_STATE,
+    ),
+    Operation(
+        "POST",
+        "/sandboxes",
+        "create_sandbox",
+        "A private sandbox: a world of its own under /s/{id}/, with its own keys, clock and control API "
+        "(the deployment's root only)",
+        sandboxes.create_sandbox,
+        body=CREATE_SANDBOX,
+        tag="sandboxes",
+        check=sandboxes.check_signup,
+        auth="the operator key (the default sandbox's admin key), or none under SANDBOX_OPEN_SIGNUP=1",
+        answers={
+            201: "made: its base_url, admin_key and demo credentials (only this answer tells the keys)",
+            404: "asked inside a private sandbox",
+            429: "the deployment's live sandboxes are at SANDBOX_MAX_SANDBOXES",
+        },
+        response=SANDBOX_MADE,
+    ),
+    Operation(
+        "GET",
+        "/sandboxes",
+        "list_sandboxes",
+        "The live private sandboxes",
+        sandboxes.list_sandboxes,
+        tag="sandboxes",
+        check=sandboxes.check_operator,
+        auth="the operator key",
+        answers={200: "every live sandbox, oldest first"},
+        response=_object(("sandboxes",), sandboxes={"type": "array", "items": SANDBOX}),
+    ),
+    Operation(
+        "GET",
+        "/sandboxes/{sandbox_id}",
+        "get_sandbox",
+        "One private sandbox: its base URL, utilities, creation, expiry and last use",
+        sandboxes.get_sandbox,
+        tag="sandboxes",
+        check=sandboxes.check_operator_or_own,
+        auth="the operator key or the sandbox's own admin key",
+        answers={200: "the sandbox", 404: "no such live sandbox"},
+        response=SANDBOX,
+    ),
+    Operation(
+        "POST",
+        "/sandboxes/{sandbox_id}/extend",
+        "extend_sandbox",
+        "The sandbox lives `ttl` from now",
+        sandboxes.extend_sandbox,
+        body=_object(("ttl",), ttl=_DURATION),
+        tag="sandboxes",
+        check=sandboxes.check_operator_or_own,
+        auth="the operator key or the sandbox's own admin key",
+        answers={200: "its new expiry", 404: "no such live sandbox"},
+        response=SANDBOX,
+    ),
+    Operation(
+        "DELETE",
+        "/sandboxes/{sandbox_id}",
+        "delete_sandbox",
+        "The sandbox and its world are gone: every URL under its base_url answers 404",
+        sandboxes.delete_sandbox,
+        tag="sandboxes",
+        check=sandboxes.check_operator_or_own,
+        auth="the operator key or the sandbox's own admin key",
+        answers={204: "deleted", 404: "no such sandbox"},
     ),
 )

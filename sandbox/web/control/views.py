@@ -117,7 +117,8 @@ def reset(call: Call) -> Response:
     t0 = time.perf_counter()
     with resetting():  # the other requests of this process wait (other processes' take turns in the database)
         request_log_writer().discard()  # calls made before the reset are not the new world's
-        sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"], sb.templates)
+        private = sb.config.get("SANDBOX_ID") is not None  # its seeded clients keep its own secrets
+        sb.world = world.reset_to_seed(sb.db, sb.clock, sb.config["CUSTOMERS"], sb.templates, private)
         if sb.demo_notify_uri:  # run.py's demo app goes on receiving notifications
             world.set_demo_notify_uri(sb.db, sb.demo_notify_uri)
     return jsonify(seed=sb.world.seed, seconds=round(time.perf_counter() - t0, 3))
@@ -276,7 +277,7 @@ def create_authorization(call: Call) -> Response:
             now,
             urls.resource_root(sb.base_url(), u.slug),
         )
-        add_uris(token, auth, urls.resource_root(request.host_url, u.slug))
+        add_uris(token, auth, urls.resource_root(request.url_root, u.slug))
         token["authorization_id"] = auth.uuid
         token["subscription_id"] = auth.subscription_uuid
     resp = jsonify(token)

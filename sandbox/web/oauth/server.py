@@ -73,7 +73,7 @@ def _now() -> dt.datetime:
 
 
 def resource_root() -> str:
-    return urls.resource_root(request.host_url, g.slug)
+    return urls.resource_root(request.url_root, g.slug)
 
 
 class Client(ClientMixin):

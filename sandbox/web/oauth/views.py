@@ -191,7 +191,7 @@ def introspect():
 
 
 def _metadata() -> dict:
-    ep = urls.endpoints(request.host_url, g.slug)
+    ep = urls.endpoints(request.url_root, g.slug)
     meta = AuthorizationServerMetadata(
         {
             "issuer": ep.dc,
@@ -207,7 +207,7 @@ def _metadata() -> dict:
             "introspection_endpoint_auth_methods_supported": list(TOKEN_METHODS),
             "code_challenge_methods_supported": ["S256"] if g.utility.profile.pkce_required else ["S256", "plain"],
             "scopes_supported": sorted(set(world.offered_scopes(g.utility))),
-            "service_documentation": f"{request.host_url.rstrip('/')}/",
+            "service_documentation": f"{request.url_root.rstrip('/')}/",
         }
     )
     meta.validate()

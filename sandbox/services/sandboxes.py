@@ -1,0 +1,265 @@
+"""Private sandboxes of one deployment: each a world of its own, in a database of its own, listed in the
+deployment's registry (the `sandbox_record` table in the default sandbox's database).
+
+A world per database rather than a sandbox column on every row: every query, credential and lock of
+the code that serves one world is then scoped to that sandbox by construction, a reset or a deletion
+is the database's own (its tables emptied, its file or schema dropped), and the readings stay free
+(they are computed from the seed, never stored). A SQLite deployment keeps each sandbox in a file
+of the folder beside its database (`<database>.sandboxes/<id>.db`); a PostgreSQL one in a schema
+of the same database (`sb_<id>`), reached through the connection's search_path.
+
+Making one is seeding a world from the template of the seeded people (core.world_templates): the
+same work as a reset, a few hundred rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
+
+from sandbox.core.clock import Clock
+from sandbox.core.db import Database
+from sandbox.core.errors import NoPrivateSandboxes
+from sandbox.core.models import RegistryBase, SandboxRecord
+from sandbox.core.world_templates import WorldTemplates
+from sandbox.services.world import Keys, seed_world, seeded_secrets
+from sandbox.synth.world import WorldDef
+
+DEFAULT_TTL = 7 * 86400.0  # seconds a sandbox lives unless asked otherwise
+MAX_TTL = 90 * 86400.0
+MIN_TTL = 60.0
+TOUCH_EVERY = 60.0  # seconds between two writes of a sandbox's last use
+ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")  # what an id looks like (anything else is no sandbox)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a new sandbox is made of (every field has a default: the default sandbox's world)."""
+
+    label: str = ""
+    seed: int | None = None
+    customers: int | None = None  # generated customers per utility
+    utilities: tuple[str, ...] | None = None  # the slugs it serves (None: all)
+    profiles: dict[str, str] = field(default_factory=dict)  # slug -> behaviour profile
+    ttl: float = DEFAULT_TTL  # seconds
+
+
+@dataclass(frozen=True)
+class Made:
+    """A sandbox just made: its record, its world and the credentials only its maker is told."""
+
+    record: SandboxRecord
+    world: WorldDef
+    admin_key: str
+    client_secrets: dict[str, str]
+
+
+def world_url(deployment_url: str, sandbox_id: str) -> str:
+    """The database URL of a sandbox's world (see the module's docstring)."""
+    url = make_url(deployment_url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise NoPrivateSandboxes(
+                "private sandboxes need the deployment's database to be a file or PostgreSQL, not in memory"
+            )
+        return f"sqlite:///{Path(f'{path}.sandboxes') / f'{sandbox_id}.db'}"
+    if url.get_backend_name() == "postgresql":
+        return url.update_query_dict({"options": f"-csearch_path={schema_of(sandbox_id)}"}).render_as_string(
+            hide_password=False
+        )
+    raise NoPrivateSandboxes(f"private sandboxes are kept in SQLite or PostgreSQL, not {url.get_backend_name()}")
+
+
+def schema_of(sandbox_id: str) -> str:
+    return f"sb_{sandbox_id}"
+
+
+def seed_files(files: dict[str, str], utilities: tuple[str, ...] | None, profiles: dict[str, str]) -> dict[str, str]:
+    """The seed files with only the utilities asked for, each with the behaviour profile asked for."""
+    out = {}
+    for name, body in files.items():
+        if name.startswith("utilities/"):
+            slug = tomllib.loads(body).get("slug")
+            if utilities is not None and slug not in utilities:
+                continue
+            if slug in profiles:
+                body = _with_profile(body, profiles[slug])
+        out[name] = body
+    return out
+
+
+def _with_profile(body: str, profile: str) -> str:
+    """A utility file whose [profile] table uses `profile` (the line replaced, or the table added)."""
+    table = re.search(r"(?m)^\[profile\][^\[]*", body)
+    if table is None:
+        return f'{body.rstrip()}\n\n[profile]\nuse = "{profile}"\n'
+    section = table.group(0)
+    if re.search(r"(?m)^use\s*=", section):
+        section = re.sub(r"(?m)^use\s*=.*$", f'use = "{profile}"', section, count=1)
+    else:
+        section = section.replace("[profile]\n", f'[profile]\nuse = "{profile}"\n', 1)
+    return body[: table.start()] + section + body[table.end() :]
+
+
+class Registry:
+    """The deployment's sandboxes: made, found, listed, deleted and collected when expired."""
+
+    def __init__(self, db: Database, files: Callable[[], dict[str, str]], templates: WorldTemplates | None = None):
+        self.db = db
+        self.files = files  # reads the seed files new sandboxes start from
+        self.templates = templates
+        self._ready = False
+        self._lock = threading.Lock()
+        self._touched: dict[str, float] = {}
+
+    def _prepare(self) -> None:
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    RegistryBase.metadata.create_all(self.db.engine)
+                    self._ready = True
+
+    def create(self, options: Options, now: float | None = None) -> Made:
+        """A new sandbox, its world seeded; its record is written last, so a sandbox half made is never found."""
+        self._prepare()
+        now = time.time() if now is None else now
+        sandbox_id = secrets.token_hex(6)
+        url = world_url(self.db.url, sandbox_id)
+        files = seed_files(self.files(), options.utilities, options.profiles)
+        self._make_storage(sandbox_id)
+        db = Database(url)
+        try:
+            keys = Keys.new()
+            world = seed_world(
+                db,
+                files,
+                Clock(),
+                seed=options.seed,
+                customers=options.customers,
+                origin="seed_data (a private sandbox)",
+                keys=keys,
+                templates=self.templates,
+                private=True,
+            )
+        except BaseException:
+            db.dispose()
+            self._drop_storage(sandbox_id)
+            raise
+        db.dispose()
+        record = SandboxRecord(
+            id=sandbox_id,
+            label=options.label,
+            seed=world.seed,
+            customers=options.customers,
+            utilities=[u.slug for u in world.utilities],
+            created=now,
+            expires=now + options.ttl,
+            last_used=now,
+        )
+        with self.db.transaction() as s:
+            s.add(record)
+        return Made(record, world, keys.admin_key, seeded_secrets(keys.secret_key))
+
+    def get(self, sandbox_id: str, now: float | None = None) -> SandboxRecord | None:
+        """The live sandbox of that id (None: no such sandbox, or expired)."""
+        if not ID_PATTERN.match(sandbox_id):
+            return None
+        self._prepare()
+        now = time.time() if now is None else now
+        with self.db.sessions() as s:
+            found = s.get(SandboxRecord, sandbox_id)
+        return found if found is not None and found.expires > now else None
+
+    def live(self, now: float | None = None) -> list[SandboxRecord]:
+        self._prepare()
+        now = time.time() if now is None else now
+        with self.db.sessions() as s:
+            return list(
+                s.scalars(select(SandboxRecord).where(SandboxRecord.expires > now).order_by(SandboxRecord.created))
+            )
+
+    def count(self, now: float | None = None) -> int:
+        return len(self.live(now))
+
+    def touch(self, sandbox_id: str, now: float | None = None) -> None:
+        """Note the sandbox's use (written at most once every TOUCH_EVERY seconds a process)."""
+        now = time.time() if now is None else now
+        if now - self._touched.get(sandbox_id, 0.0) < TOUCH_EVERY:
+            return
+        self._touched[sandbox_id] = now
+        with self.db.transaction() as s:
+            s.execute(update(SandboxRecord).where(SandboxRecord.id == sandbox_id).values(last_used=now))
+
+    def extend(self, sandbox_id: str, ttl: float, now: float | None = None) -> SandboxRecord | None:
+        """The sandbox's life set to end `ttl` seconds from now (None: no such live sandbox)."""
+        now = time.time() if now is None else now
+        with self.db.transaction() as s:
+            found = s.get(SandboxRecord, sandbox_id)
+            if found is None or found.expires <= now:
+                return None
+            found.expires = now + ttl
+            return found
+
+    def delete(self, sandbox_id: str) -> bool:
+        """The sandbox's record and world gone (False: there was none). Its record goes first: from then
+        on nothing finds it, in any process."""
+        if not ID_PATTERN.match(sandbox_id):
+            return False
+        self._prepare()
+        with self.db.transaction() as s:
+            gone = s.get(SandboxRecord, sandbox_id)
+            if gone is not None:
+                s.delete(gone)
+        self._drop_storage(sandbox_id)
+        self._touched.pop(sandbox_id, None)
+        return gone is not None
+
+    def collect(self, now: float | None = None) -> list[str]:
+        """Delete every expired sandbox: the ids deleted."""
+        self._prepare()
+        now = time.time() if now is None else now
+        with self.db.sessions() as s:
+            expired = list(s.scalars(select(SandboxRecord.id).where(SandboxRecord.expires <= now)))
+        return [sandbox_id for sandbox_id in expired if self.delete(sandbox_id)]
+
+    def _make_storage(self, sandbox_id: str) -> None:
+        if self.db.engine.dialect.name == "postgresql":
+            with self.db.engine.begin() as c:
+                c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_of(sandbox_id)}"'))
+        else:
+            Path(make_url(world_url(self.db.url, sandbox_id)).database or "").parent.mkdir(parents=True, exist_ok=True)
+
+    def _drop_storage(self, sandbox_id: str) -> None:
+        """The sandbox's schema dropped, or its files removed (the world's, its request log's, their journals)."""
+        if self.db.engine.dialect.name == "postgresql":
+            with self.db.engine.begin() as c:
+                c.execute(text(f'DROP SCHEMA IF EXISTS "{schema_of(sandbox_id)}" CASCADE'))
+            return
+        path = Path(make_url(world_url(self.db.url, sandbox_id)).database or "")
+        for suffix in (
+            "",
+            "-wal",
+            "-shm",
+            "-journal",
+            ".rebuild-lock",
+            ".request-log",
+            ".request-log-wal",
+            ".request-log-shm",
+        ):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def iso(seconds: float) -> str:
+    """Real time, seconds since the epoch, as the API writes it (2026-12-06T14:00:00Z)."""
+    return dt.datetime.fromtimestamp(round(seconds), dt.timezone.utc).isoformat().replace("+00:00", "Z")
