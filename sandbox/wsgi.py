@@ -68,6 +68,7 @@ def build_app() -> Flask:
             worker.start()
 
     request_hooks.on_request(app, _notifier_running)  # by either path (web.fast_path's too)
+    app.extensions["private_sandboxes"].notify = True  # a private sandbox's app runs its own, where it is built
 
     return app
 

@@ -18,6 +18,8 @@ class Served:
     def apply(self, app: Any) -> None:
         sb = app.extensions["sandbox"]
         sb.listen_url = self.listen_url
+        # each private sandbox's notifications are delivered by the processes that serve it (web.private)
+        app.extensions["private_sandboxes"].notify = True
         if self.demo_notify_uri:
             notifier = app.extensions["notifications"]
             sb.demo_notify_uri = self.demo_notify_uri

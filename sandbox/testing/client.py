@@ -54,6 +54,7 @@ class SandboxClient:
 
     def __init__(self, url: str, admin_key: str, timeout: float = 60):
         self.url, self.admin_key, self.timeout = url.rstrip("/"), admin_key, timeout
+        self.made: dict[str, Any] = {}  # a private sandbox's creation answer (create_sandbox)
 
     # --- plain HTTP --------------------------------------------------------------------------
 
@@ -93,6 +94,26 @@ class SandboxClient:
                 detail = {"error": "http_error", "error_description": answer.text[:500]}
             raise ControlRefused(answer.status, detail)
         return answer.json()
+
+    # --- private sandboxes (a deployment's; this client holds its operator key) ---------------
+
+    def create_sandbox(self, **options: Any) -> "SandboxClient":
+        """A private sandbox of this deployment (options as POST /sandbox-api/sandboxes takes: label,
+        seed, customers, utilities, profiles, ttl): a client of its own base URL and admin key, with what
+        its creation answered (its demo credentials among them) as `.made`."""
+        made = self.api("POST", "/sandboxes", options)
+        private = SandboxClient(made["base_url"], made["admin_key"], self.timeout)
+        private.made = made
+        return private
+
+    def delete_sandbox(self, sandbox: "str | SandboxClient") -> None:
+        """Delete a private sandbox (by id, or its client): its URLs answer 404 from now on."""
+        sandbox_id = sandbox.made["id"] if isinstance(sandbox, SandboxClient) else sandbox
+        answer = self.request(
+            "DELETE", f"/sandbox-api/sandboxes/{sandbox_id}", {"Authorization": f"Bearer {self.admin_key}"}
+        )
+        if answer.status != 204:
+            raise ControlRefused(answer.status, answer.json())
 
     # --- the world ---------------------------------------------------------------------------
 
