@@ -8,6 +8,8 @@ from sqlalchemy import create_engine, text
 from test_postgres import postgres_url  # noqa: F401  (the session's throw-away cluster)
 
 from sandbox import create_app
+from sandbox.core.db import SCHEMA_VERSION
+from sandbox.services.sandboxes import READY_SCHEMAS
 
 pytestmark = pytest.mark.postgres
 KEY = "postgres-operator-key-0123456789abcdef"
@@ -15,11 +17,14 @@ H = {"Authorization": f"Bearer {KEY}"}
 SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 
 
-def _schemas(url: str) -> set[str]:
+def _schemas(url: str, prefix: str = "sb") -> set[str]:
     engine = create_engine(url)
     try:
         with engine.connect() as c:
-            return set(c.scalars(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sb\\_%'")))
+            found = c.scalars(
+                text("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :p)"), {"p": prefix + "_"}
+            )
+            return set(found)
     finally:
         engine.dispose()
 
@@ -28,8 +33,13 @@ def test_a_private_sandbox_is_a_schema_of_its_own(postgres_url, clock):  # noqa:
     app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "ADMIN_KEY": KEY}, clock=clock)
     c = app.test_client()
     try:
+        registry = app.extensions["sandboxes"]
         made = c.post("/sandbox-api/sandboxes", headers=H, json={"customers": 1}).get_json()
+        registry.refilling.join(60)  # schemas of empty tables made ahead for the next ones
+        ready = {n for n in _schemas(postgres_url, "sbready") if n.startswith(f"sbready_{SCHEMA_VERSION}_")}
+        assert len(ready) == READY_SCHEMAS
         other = c.post("/sandbox-api/sandboxes", headers=H, json={"customers": 0}).get_json()
+        assert len(ready - _schemas(postgres_url, "sbready")) == 1  # claimed one of them, renamed to its own
         assert {f"sb_{made['id']}", f"sb_{other['id']}"} <= _schemas(postgres_url)
         base, own = f"/s/{made['id']}", {"Authorization": f"Bearer {made['admin_key']}"}
         t = c.post(
@@ -51,5 +61,7 @@ def test_a_private_sandbox_is_a_schema_of_its_own(postgres_url, clock):  # noqa:
         assert c.get(f"{base}/healthz").status_code == 404
         assert c.get(f"/s/{other['id']}/healthz").status_code == 200
     finally:
+        if app.extensions["sandboxes"].refilling is not None:
+            app.extensions["sandboxes"].refilling.join(60)
         app.extensions["private_sandboxes"].close_all()
         app.extensions["sandbox"].db.dispose()

@@ -15,6 +15,7 @@ same work as a reset, a few hundred rows.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import secrets
@@ -27,8 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import SCHEMA_VERSION, Database
@@ -78,14 +80,21 @@ def world_url(deployment_url: str, sandbox_id: str) -> str:
             )
         return f"sqlite:///{Path(f'{path}.sandboxes') / f'{sandbox_id}.db'}"
     if url.get_backend_name() == "postgresql":
-        return url.update_query_dict({"options": f"-csearch_path={schema_of(sandbox_id)}"}).render_as_string(
-            hide_password=False
-        )
+        return _with_search_path(deployment_url, schema_of(sandbox_id))
     raise NoPrivateSandboxes(f"private sandboxes are kept in SQLite or PostgreSQL, not {url.get_backend_name()}")
 
 
 def schema_of(sandbox_id: str) -> str:
     return f"sb_{sandbox_id}"
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    return make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+READY_SCHEMAS = 2  # PostgreSQL schemas of empty tables kept made ahead
+BLANK_PREFIX = "sbready_"  # + schema version + _ + random: made ahead, waiting to be claimed
+BLANK_MAKING = "sbmaking_"  # being made (never claimed)
 
 
 @lru_cache(maxsize=64)
@@ -130,6 +139,8 @@ class Registry:
         self._ready = False
         self._lock = threading.Lock()
         self._touched: dict[str, float] = {}
+        self._refilling = threading.Lock()
+        self.refilling: threading.Thread | None = None  # the latest thread making PostgreSQL schemas ahead
 
     def _prepare(self) -> None:
         if not self._ready:
@@ -159,6 +170,7 @@ class Registry:
                 keys=keys,
                 templates=self.templates,
                 private=True,
+                unseen=True,  # nothing finds it before its record is written
             )
         except BaseException:
             db.dispose()
@@ -198,7 +210,10 @@ class Registry:
             )
 
     def count(self, now: float | None = None) -> int:
-        return len(self.live(now))
+        self._prepare()
+        now = time.time() if now is None else now
+        with self.db.sessions() as s:
+            return s.scalar(select(func.count()).select_from(SandboxRecord).where(SandboxRecord.expires > now)) or 0
 
     def touch(self, sandbox_id: str, now: float | None = None) -> None:
         """Note the sandbox's use (written at most once every TOUCH_EVERY seconds a process)."""
@@ -245,8 +260,7 @@ class Registry:
         """An empty world database: a PostgreSQL schema, or a copy of the file of empty tables (made once
         a folder and schema version: the DDL of two dozen tables cost a third of a sandbox's making)."""
         if self.db.engine.dialect.name == "postgresql":
-            with self.db.engine.begin() as c:
-                c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_of(sandbox_id)}"'))
+            self._claim_schema(sandbox_id)
             return
         path = Path(make_url(world_url(self.db.url, sandbox_id)).database or "")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +278,69 @@ class Registry:
                 db.dispose()
             os.replace(made, blank)  # whole or not at all, whichever process made it first or last
         shutil.copyfile(blank, path)
+
+    # --- PostgreSQL: schemas of empty tables made ahead (their DDL took most of a sandbox's making) ---
+
+    def _claim_schema(self, sandbox_id: str) -> None:
+        """Rename a schema of empty tables made ahead to the sandbox's (made now if none is ready), and
+        have another made in the background. A rename is atomic: two processes never claim the same one."""
+        target = schema_of(sandbox_id)
+        for blank in self._blank_schemas():
+            try:
+                with self.db.engine.begin() as c:
+                    c.execute(text(f'ALTER SCHEMA "{blank}" RENAME TO "{target}"'))
+            except SQLAlchemyError:  # another process claimed it first
+                continue
+            self._refill()
+            return
+        self._make_blank_schema(target)
+        self._refill()
+
+    def _blank_schemas(self) -> list[str]:
+        with self.db.engine.connect() as c:
+            return list(
+                c.scalars(
+                    text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :made ORDER BY nspname"),
+                    {"made": f"{BLANK_PREFIX}{SCHEMA_VERSION}\\_%"},
+                )
+            )
+
+    def _make_blank_schema(self, schema: str) -> None:
+        """A schema of the world's tables, empty, at this schema version (made under another name and
+        renamed when whole, so that a half-made one is never claimed)."""
+        making = f"{BLANK_MAKING}{secrets.token_hex(6)}"
+        with self.db.engine.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{making}"'))
+        db = Database(_with_search_path(self.db.url, making))
+        try:
+            Base.metadata.create_all(db.engine, tables=db.tables)
+            with db.transaction() as s:
+                s.add(SchemaVersion(version=SCHEMA_VERSION))
+        except BaseException:
+            db.dispose()
+            with self.db.engine.begin() as c:
+                c.execute(text(f'DROP SCHEMA IF EXISTS "{making}" CASCADE'))
+            raise
+        db.dispose()
+        with self.db.engine.begin() as c:
+            c.execute(text(f'ALTER SCHEMA "{making}" RENAME TO "{schema}"'))
+
+    def _refill(self) -> None:
+        """Make schemas ahead in a thread until READY_SCHEMAS wait (one thread a process at a time)."""
+        if not self._refilling.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                while len(self._blank_schemas()) < READY_SCHEMAS:
+                    self._make_blank_schema(f"{BLANK_PREFIX}{SCHEMA_VERSION}_{secrets.token_hex(6)}")
+            except SQLAlchemyError as exc:
+                logging.getLogger(__name__).warning("sandboxes: making a schema ahead: %s", exc)
+            finally:
+                self._refilling.release()
+
+        self.refilling = threading.Thread(target=run, name="sandbox-schemas", daemon=True)
+        self.refilling.start()
 
     def _drop_storage(self, sandbox_id: str) -> None:
         """The sandbox's schema dropped, or its files removed (the world's, its request log's, their journals)."""

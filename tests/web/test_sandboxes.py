@@ -16,6 +16,7 @@ from web.helpers import csrf, demo_consent
 from web.oauth_steps import CALLBACK, SCOPE, query
 
 from sandbox import create_app
+from sandbox.core.db import SCHEMA_VERSION
 from sandbox.services.world import DEMO_CLIENT_SECRET
 
 H = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -189,6 +190,7 @@ def test_a_deleted_sandbox_answers_404_everywhere_and_its_files_are_gone(app, cl
         assert r.status_code == 404 and r.headers["X-Sandbox-Reason"] == "no_such_sandbox"
     assert client.get(path_of(t["resourceURI"]), headers=bearer(t["access_token"])).status_code == 404
     assert not world.exists()
+    assert [p.name for p in world.parent.iterdir()] == [f".empty-schema-{SCHEMA_VERSION}.db"]  # the next one's start
     assert client.delete(f"/sandbox-api/sandboxes/{made['id']}", headers=H).status_code == 404
     assert client.get("/sandbox-api/sandboxes", headers=H).get_json()["sandboxes"] == []
 
