@@ -102,6 +102,7 @@ def size_mb(engine: str, where: str) -> float:
 
 def bench(engine: str, database: str, url_for_size: str, args, folder: Path) -> dict[str, float]:
     os.environ["SANDBOX_ADMIN_KEY"] = KEY
+    os.environ["SANDBOX_MAX_SANDBOXES"] = str(args.live + 10)  # the limit is not what is measured
     out: dict[str, float] = {}
     with Server.run_py(database, extra=("--no-demo-app", "--reset")) as server:
         base = server.url
