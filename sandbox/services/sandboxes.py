@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import SCHEMA_VERSION, Database
-from sandbox.core.errors import NoPrivateSandboxes
+from sandbox.core.errors import NoPrivateSandboxes, QuotaExceeded
 from sandbox.core.models import Base, RegistryBase, SandboxRecord, SchemaVersion
 from sandbox.core.world_templates import WorldTemplates
 from sandbox.services.world import Keys, seed_world, seeded_secrets
@@ -149,10 +149,15 @@ class Registry:
                     RegistryBase.metadata.create_all(self.db.engine)
                     self._ready = True
 
-    def create(self, options: Options, now: float | None = None) -> Made:
-        """A new sandbox, its world seeded; its record is written last, so a sandbox half made is never found."""
+    def create(self, options: Options, limit: int | None = None, now: float | None = None) -> Made:
+        """A new sandbox, its world seeded; its record is written last, so a sandbox half made is never
+        found. QuotaExceeded when `limit` sandboxes live already (the deployment's SANDBOX_MAX_SANDBOXES)."""
         self._prepare()
         now = time.time() if now is None else now
+        if limit is not None and self.count(now) >= limit:
+            raise QuotaExceeded(
+                "sandboxes", f"sandboxes: this deployment keeps at most {limit} live sandboxes (SANDBOX_MAX_SANDBOXES)"
+            )
         sandbox_id = secrets.token_hex(6)
         url = world_url(self.db.url, sandbox_id)
         files = seed_files(self.files(), options.utilities, options.profiles)

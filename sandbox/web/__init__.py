@@ -9,6 +9,10 @@ def register_blueprints(app: Flask) -> None:
     from sandbox.web.site import bp as site
 
     app.register_blueprint(site)
+    if app.extensions["sandbox"].config.get("SANDBOX_ID") is None:  # the deployment's own pages
+        from sandbox.web.signup import bp as signup
+
+        app.register_blueprint(signup)
     app.register_blueprint(portal)
     app.register_blueprint(admin)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from sandbox.services import signin
 from sandbox.services.customers import normalise_postal_code
@@ -55,7 +55,20 @@ def home():
         client_secret=seeded_secrets()[DEMO_CLIENT_ID],
         version=__version__,
         seed=world.seed,
+        signup=_signup(),
     )
+
+
+def _signup() -> dict | None:
+    """The home page's "Create my sandbox" (the deployment's, under open sign-up) and the sandboxes this
+    browser made that still live."""
+    from sandbox.web import signup
+
+    sb = sandbox()
+    registry = current_app.extensions.get("sandboxes")
+    if registry is None or not sb.config.get("OPEN_SIGNUP"):
+        return None
+    return {"own": [record for sandbox_id in signup.own() if (record := registry.get(sandbox_id)) is not None]}
 
 
 @bp.get("/utilities.css")

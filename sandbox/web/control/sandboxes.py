@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 
-from sandbox.core.errors import ControlError, QuotaExceeded
+from sandbox.core.errors import ControlError
 from sandbox.core.models import SandboxRecord
 from sandbox.services import sandboxes
 from sandbox.services.world import DEMO_CLIENT_ID, OWN_CLIENTS, describe
@@ -155,13 +155,7 @@ def _described(record: SandboxRecord) -> dict[str, Any]:
 
 def create_sandbox(call) -> Response:
     app, registry = _deployment()
-    options = _options(call.body)
-    limit = int(sandbox().config["MAX_SANDBOXES"])
-    if registry.count() >= limit:
-        raise QuotaExceeded(
-            "sandboxes", f"sandboxes: this deployment keeps at most {limit} live sandboxes (SANDBOX_MAX_SANDBOXES)"
-        )
-    made = registry.create(options)
+    made = registry.create(_options(call.body), int(sandbox().config["MAX_SANDBOXES"]))
     base = _base_url(made.record) + "/"
     secrets = made.client_secrets
     out = {
