@@ -102,7 +102,8 @@ def size_mb(engine: str, where: str) -> float:
 
 def bench(engine: str, database: str, url_for_size: str, args, folder: Path) -> dict[str, float]:
     os.environ["SANDBOX_ADMIN_KEY"] = KEY
-    os.environ["SANDBOX_MAX_SANDBOXES"] = str(args.live + 10)  # the limit is not what is measured
+    os.environ["SANDBOX_MAX_SANDBOXES"] = str(args.live + 10)  # the limits are not what is measured
+    os.environ["SANDBOX_QUOTA_REQUESTS_PER_MINUTE"] = "0" if not args.quota else str(10**9)
     out: dict[str, float] = {}
     with Server.run_py(database, extra=("--no-demo-app", "--reset")) as server:
         base = server.url
@@ -140,6 +141,9 @@ def main() -> None:
     ap.add_argument("--live", type=int, default=1000, help="sandboxes live at once in the second measure")
     ap.add_argument("--makes", type=int, default=30, help="of them, the first N makings are timed")
     ap.add_argument("--duration", type=float, default=5, help="seconds of wrk a measure")
+    ap.add_argument(
+        "--quota", action="store_true", help="count each request against a (never reached) quota of requests a minute"
+    )
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {args.live} sandboxes live at most")
     for engine in args.engines.split(","):

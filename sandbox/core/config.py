@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_ID": None,  # a private sandbox's id (web.private builds its app); None: the default sandbox
     "MAX_SANDBOXES": 100,  # private sandboxes a deployment keeps live at once
     "OPEN_SIGNUP": False,  # anyone may make a private sandbox, without the operator key
+    # each private sandbox's quotas (services.quotas; 0: none)
+    "QUOTA_CUSTOMERS": 2000,
+    "QUOTA_APPLICATIONS": 100,
+    "QUOTA_OUTBOX": 1000,
+    "QUOTA_REQUESTS_PER_MINUTE": 6000,
     "DEMO_PORT": 8081,
     "RESET": False,
     "AUTO_SEED": True,  # seed an empty database when the app is created
@@ -97,6 +102,10 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "SANDBOX_FAULT_HEADER": ("FAULT_HEADER", flag),
     "SANDBOX_MAX_SANDBOXES": ("MAX_SANDBOXES", int),
     "SANDBOX_OPEN_SIGNUP": ("OPEN_SIGNUP", flag),
+    "SANDBOX_QUOTA_CUSTOMERS": ("QUOTA_CUSTOMERS", int),
+    "SANDBOX_QUOTA_APPLICATIONS": ("QUOTA_APPLICATIONS", int),
+    "SANDBOX_QUOTA_OUTBOX": ("QUOTA_OUTBOX", int),
+    "SANDBOX_QUOTA_REQUESTS_PER_MINUTE": ("QUOTA_REQUESTS_PER_MINUTE", int),
     "SANDBOX_RATELIMIT": ("RATELIMIT", flag),
     "SANDBOX_RATELIMIT_STORAGE": ("RATELIMIT_STORAGE", str),
     "SANDBOX_RATELIMIT_SIGNIN_PER_ADDRESS": ("RATELIMIT_SIGNIN_PER_ADDRESS", str),

@@ -88,14 +88,16 @@ class Database:
         self._rebuild_held = threading.local()
         self._joined = threading.local()  # .conn: the connection of this thread's one_transaction()
         self.sessions: Callable[[], Session] = self._session  # one object: callers may compare it
+        self.quotas: object | None = None  # a private sandbox's (services.quotas), in every session's info
 
     def _session(self) -> Session:
         """A new session: on the engine, or inside this thread's one_transaction() on its connection,
         whose transaction its commits then leave open (and its rollbacks end)."""
         conn = self.joined
-        if conn is None:
-            return self._sessions()
-        return self._sessions(bind=conn, join_transaction_mode="rollback_only")
+        made = self._sessions() if conn is None else self._sessions(bind=conn, join_transaction_mode="rollback_only")
+        if self.quotas is not None:
+            made.info["quotas"] = self.quotas
+        return made
 
     @property
     def joined(self) -> Connection | None:

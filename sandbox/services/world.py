@@ -24,6 +24,7 @@ from sandbox.core.world_templates import WorldTemplates, template_key
 from sandbox.espi import urls
 from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
+from sandbox.services import quotas
 from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
 from sandbox.services.notifications.announce import mark_all
@@ -223,6 +224,7 @@ def add_customers(db: Database, world: WorldDef, slug: str, count: int) -> list[
     taking the next numbers, so two requests adding customers together get different ones."""
     u = world.utility(slug)
     with db.transaction() as s:
+        quotas.check(s, "customers", count)
         hashes = {world.customer_password: _generated_customers_hash(s, world)}
         utility_id, after = s.execute(
             update(Utility)

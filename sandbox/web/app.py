@@ -54,6 +54,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.url_rule_class = RULE_CLASS  # URL builders compiled at their first url_for, not for each of 141 rules
     cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
     db = Database(cfg["DATABASE_URL"])
+    from sandbox.services.quotas import Quotas
+
+    db.quotas = Quotas.of(cfg)  # a private sandbox's (None: the default's has none)
     problem = None if cfg["RESET"] else db.schema_problem()
     under_cli = _under_flask_command()
     if problem and not under_cli:

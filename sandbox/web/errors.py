@@ -15,7 +15,7 @@ from typing import Any, Callable
 from flask import Flask, Request, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.core.errors import NotFound, SandboxError, TokenRefused, describe
+from sandbox.core.errors import NotFound, QuotaExceeded, SandboxError, TokenRefused, describe
 from sandbox.web.oauth.bearer import challenge
 
 _ESPI = re.compile(r"^/dc/[^/]+/espi/")
@@ -129,4 +129,6 @@ def init_app(app: Flask) -> None:
             return resp
         if _ESPI.match(request.path):
             return espi_refusal(exc)
+        if isinstance(exc, QuotaExceeded):  # a page's change a private sandbox's quota refuses (nothing changed)
+            return Response(exc.description, 429, mimetype="text/plain", headers={"X-Sandbox-Reason": exc.reason})
         raise exc

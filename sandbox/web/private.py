@@ -74,6 +74,9 @@ class PrivateSandboxes:
             return Response(status=308, headers={"Location": location})(environ, start_response)
         private = self.built(record)
         self.registry.touch(sandbox_id, now)
+        refused = _over_request_quota(private, sandbox_id, self.registry)
+        if refused is not None:
+            return refused(environ, start_response)
         environ["SCRIPT_NAME"] = f"{environ.get('SCRIPT_NAME', '')}{PREFIX}{sandbox_id}"
         environ["PATH_INFO"] = "/" + rest
         return private.wsgi_app(environ, start_response)
@@ -154,6 +157,40 @@ def build_private_app(
     if notify:
         private.extensions["notifications"].start()
     return private
+
+
+def _over_request_quota(private: Flask, sandbox_id: str, registry: Registry) -> Response | None:
+    """429 naming requests_per_minute when the sandbox's quota of requests this minute is spent, else None.
+    Counted in the deployment's database by every worker together (core.rate_counters), not in the
+    sandbox's own: a write there would have each call read its token and clock again (core.changes)."""
+    quotas = private.extensions["sandbox"].db.quotas
+    limit = quotas.requests_per_minute if quotas is not None else 0
+    if not limit:
+        return None
+    counter = private.extensions.get("request_quota")
+    if counter is None:
+        from limits import RateLimitItemPerMinute
+        from limits.strategies import FixedWindowRateLimiter
+
+        from sandbox.core.rate_counters import DatabaseCounters
+
+        counter = private.extensions["request_quota"] = (
+            FixedWindowRateLimiter(DatabaseCounters(registry.db)),
+            RateLimitItemPerMinute(limit),
+        )
+    limiter, item = counter
+    if limiter.hit(item, "sandbox-requests", sandbox_id):
+        return None
+    reset = limiter.get_window_stats(item, "sandbox-requests", sandbox_id).reset_time
+    body = {
+        "error": "quota_exceeded",
+        "error_description": f"requests_per_minute: this sandbox answers at most {limit} requests a minute (the "
+        "deployment's SANDBOX_QUOTA_REQUESTS_PER_MINUTE)",
+        "field": "requests_per_minute",
+    }
+    wait = max(1, int(reset - time.time()) + 1)
+    headers = {"X-Sandbox-Reason": "quota:requests_per_minute", "Retry-After": str(wait)}
+    return Response(json.dumps(body), 429, mimetype="application/json", headers=headers)
 
 
 def close_app(app: Flask) -> None:

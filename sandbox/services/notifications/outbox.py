@@ -26,6 +26,7 @@ from sandbox.core.db import Database
 from sandbox.core.errors import NotFound
 from sandbox.core.models import Application, Notification
 from sandbox.espi.resources import batch_list
+from sandbox.services import quotas
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 PUBLISHED, UPLOADED, AUTHORIZED = "published", "uploaded", "authorized"  # the events that notify
@@ -102,6 +103,7 @@ def enqueue(
 ) -> Notification:
     """A BatchList naming `uris` for `app`, due at once (or `delay` real seconds later); part of
     the caller's transaction."""
+    quotas.check(s, "outbox")
     now = real or real_now()
     n = Notification(
         utility_id=app.utility_id,

@@ -17,6 +17,7 @@ from sandbox.core.profile import Profile
 from sandbox.core.secrets import keyed_digest, keyed_matches, new_token, world_key
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.feeds.management import REDACTED
+from sandbox.services import quotas
 from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.onboarding.metadata import Metadata, _apply, apply_metadata, checked_notify_uri, set_notify
 from sandbox.services.onboarding.status import approve, evaluate
@@ -55,6 +56,7 @@ def register(
         utility = s.get(Utility, utility_id)
         if utility is None:
             raise NotFound(utility_id)
+        quotas.check(s, "applications")
         key = world_key(s)
         while True:
             client_id = new_client_id()
