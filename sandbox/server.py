@@ -76,7 +76,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["listen"]:  # green-button-sandbox listen: a client of a sandbox, no server
+        from sandbox.listen import main as listen
+
+        return listen(argv[1:])
+    args = parse_args(argv)
     from sandbox import create_app
     from sandbox.core.config import ConfigError
     from sandbox.core.db import SchemaError

@@ -144,6 +144,7 @@ def build_private_app(
         "DATABASE_URL": world_url(sb.db.url, sandbox_id),
         "SANDBOX_ID": sandbox_id,
         "CUSTOMERS": record.customers,  # what a reset makes again
+        "SEED": None,  # its world's own (the deployment's --seed is the default sandbox's)
         "AUTO_SEED": False,
         "RESET": False,
         "ADMIN_KEY": "",  # the world's own, never the deployment's

@@ -504,6 +504,41 @@ def test_notifications_listed_filtered_and_sent_again(app, client):
         )
 
 
+def test_a_listener_takes_the_next_notifications_and_reports_what_it_forwarded(app, client):
+    """The calls `green-button-sandbox listen` makes (tests/live/test_listen.py runs the command)."""
+    quiet = call(client, "GET", "/notifications/next?wait=0", "next_notifications").get_json()
+    assert quiet["notifications"] == []  # from now on: none made since
+    call(
+        client,
+        "PUT",
+        "/utilities/bayview/third-parties/demo-third-party/notify-uri",
+        "set_third_party_notify_uri",
+        json={"notify_uri": "http://127.0.0.1:9/closed"},
+    )
+    authorize(client)
+    got = call(client, "GET", f"/notifications/next?after={quiet['after']}&wait=0", "next_notifications").get_json()
+    (note,) = got["notifications"]
+    assert note["event"] == "authorized" and got["after"] == note["id"]
+    assert (
+        call(client, "GET", f"/notifications/next?after={got['after']}&wait=0", "next_notifications").get_json()[
+            "notifications"
+        ]
+        == []
+    )
+    report = {"to": "http://127.0.0.1:3000/notify", "status": 204, "milliseconds": 12, "answer": ""}
+    done = call(client, "POST", f"/notifications/{note['id']}/forwarded", "forwarded_notification", json=report)
+    assert done.get_json()["state"] == "delivered"
+    assert done.get_json()["deliveries"][-1]["uri"] == "forwarded to http://127.0.0.1:3000/notify"
+    refused(
+        call(client, "POST", "/notifications/999999/forwarded", "forwarded_notification", json=report),
+        404,
+        "not_found",
+        "notification_id",
+    )
+    bad = call(client, "POST", f"/notifications/{note['id']}/forwarded", "forwarded_notification", json={"to": "x"})
+    refused(bad, 400, "invalid_request", "status")
+
+
 def test_a_bad_notify_uri_is_refused_and_changes_nothing(app, client):
     path = "/utilities/bayview/third-parties/demo-third-party/notify-uri"
     for body, field in (

@@ -199,6 +199,33 @@ def _move_on(n: Notification, result: NotifyResult, schedule: Schedule, now: dt.
     n.lease_owner = n.lease_until = None
 
 
+def forwarded(
+    db: Database, notification_id: int, target: str, status: int, milliseconds: int, answer: str, now: dt.datetime
+) -> None:
+    """A delivery made by a listener (`green-button-sandbox listen`) to a receiver the sandbox cannot
+    reach, as the listener reports it: kept as an attempt; a 2xx makes the notification delivered.
+    NotFound for no such notification."""
+    with db.transaction() as s:
+        n = s.get(Notification, notification_id)
+        if n is None:
+            raise NotFound(notification_id)
+        s.add(
+            DeliveryAttempt(
+                notification_id=n.id,
+                at=now,
+                uri=f"forwarded to {target}"[:500],
+                status=status,
+                milliseconds=milliseconds,
+                answer=answer[:2000],
+                manual=True,
+            )
+        )
+        n.attempts += 1
+        if 200 <= status < 300:
+            n.state, n.next_attempt_at = DELIVERED, None
+            n.delivered_at = n.delivered_at or now
+
+
 def attempt(
     db: Database,
     notification_id: int,

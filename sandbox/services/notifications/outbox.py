@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from sandbox.core.clock import iso_z, to_naive_utc
@@ -183,6 +183,25 @@ def listing(
         q = q.where(Notification.state == state)
     with db.sessions() as s:
         return list(s.scalars(q))
+
+
+def after(db: Database, notification_id: int, limit: int = 20) -> list[Notification]:
+    """The notifications made after `notification_id`, oldest first (a listener's next ones), loaded."""
+    q = (
+        select(Notification)
+        .where(Notification.id > notification_id)
+        .options(selectinload(Notification.deliveries), selectinload(Notification.application))
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    with db.sessions() as s:
+        return list(s.scalars(q))
+
+
+def latest_id(db: Database) -> int:
+    """The newest notification's id (0: none yet): where a listener that starts now begins."""
+    with db.sessions() as s:
+        return s.scalar(select(func.max(Notification.id))) or 0
 
 
 def one(

@@ -542,6 +542,52 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET",
+        "/notifications/next",
+        "next_notifications",
+        "A listener's long poll (green-button-sandbox listen): the notifications made after `after`, oldest "
+        "first, as soon as there is one, or none after `wait` seconds",
+        views.next_notifications,
+        tag="notifications",
+        query=(
+            Param(
+                "after",
+                "the last notification id seen (left out: the newest now, so only new ones come)",
+                schema={"type": "integer", "minimum": 0},
+            ),
+            Param(
+                "wait",
+                "seconds to wait for one (default and at most 25)",
+                schema={"type": "integer", "minimum": 0, "maximum": 25},
+            ),
+            Param("limit", "how many at most (default 20)", schema={"type": "integer", "minimum": 1, "maximum": 100}),
+        ),
+        answers={200: "the next notifications (maybe none) and the id to ask after next"},
+        response=_object(
+            ("notifications", "after"),
+            notifications={"type": "array", "items": NOTIFICATION},
+            after={"type": "integer"},
+        ),
+    ),
+    Operation(
+        "POST",
+        "/notifications/{notification_id}/forwarded",
+        "forwarded_notification",
+        "What a listener's receiver answered to a notification it forwarded: kept as a delivery attempt (a 2xx "
+        "makes the notification delivered)",
+        views.forwarded_notification,
+        tag="notifications",
+        body=_object(
+            ("to", "status"),
+            to={"type": "string", "minLength": 1, "maxLength": 400, "description": "the receiver's URL"},
+            status={"type": "integer", "minimum": 0, "maximum": 599, "description": "its HTTP status (0: no answer)"},
+            milliseconds={"type": "integer", "minimum": 0},
+            answer={"type": "string", "maxLength": 4000, "description": "the start of its answer, or why none came"},
+        ),
+        response=NOTIFICATION,
+        answers={200: "the notification with the attempt", 404: "no such notification"},
+    ),
+    Operation(
+        "GET",
         "/scope/explain",
         "explain_scope",
         "A scope in plain words and function blocks",

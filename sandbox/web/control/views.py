@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -364,6 +365,51 @@ def send_notification(call: Call, notification_id: str) -> Response:
             409, "conflict", f"notification {notification_id} is being delivered right now; try again in a moment"
         ) from None
     return jsonify(outbox.as_json(outbox.one(sb.db, done.notification_id)))
+
+
+LISTEN_WAIT = 25.0  # the longest a listener's call waits for a notification (seconds)
+LISTEN_POLL = 0.25  # between two looks while it waits (another process's notifications, too)
+
+
+def next_notifications(call: Call) -> Response:
+    """A listener's long poll: the notifications after `after`, oldest first, as soon as there is one
+    (or none when `wait` seconds pass). `after` left out: none of those made so far."""
+    db = sandbox().db
+    start = call.query.get("after")
+    after = outbox.latest_id(db) if start is None else int(start)
+    deadline = time.monotonic() + min(LISTEN_WAIT, float(call.query.get("wait", LISTEN_WAIT)))
+    woken = threading.Event()
+    outbox.listen(woken)  # this process's new notifications wake it at once
+    while True:
+        found = outbox.after(db, after, int(call.query.get("limit", 20)))
+        left = deadline - time.monotonic()
+        if found or left <= 0:
+            break
+        woken.wait(min(LISTEN_POLL, left))
+        woken.clear()
+    last = found[-1].id if found else after
+    return jsonify(notifications=[outbox.as_json(n) for n in found], after=last)
+
+
+def forwarded_notification(call: Call, notification_id: str) -> Response:
+    """What a listener's receiver answered to a notification it forwarded (kept as a delivery attempt)."""
+    sb = sandbox()
+    if not re.fullmatch(r"[0-9]{1,18}", notification_id):
+        raise ControlError(404, "not_found", f"no notification {notification_id!r}", "notification_id")
+    body = call.body
+    try:
+        delivery.forwarded(
+            sb.db,
+            int(notification_id),
+            body["to"],
+            body["status"],
+            body.get("milliseconds", 0),
+            body.get("answer", ""),
+            outbox.real_now(),
+        )
+    except NotFound:
+        raise ControlError(404, "not_found", f"no notification {notification_id!r}", "notification_id") from None
+    return jsonify(outbox.as_json(outbox.one(sb.db, int(notification_id))))
 
 
 # --- customers and third parties -----------------------------------------------------------------
