@@ -9,7 +9,11 @@ COPY sandbox ./sandbox
 COPY templates ./templates
 COPY static ./static
 COPY seed_data ./seed_data
-RUN pip install . && rm -rf /src
+# with the PostgreSQL driver: the same image serves a laptop (SQLite) and a shared deployment
+# (compose.hosted.yaml, PostgreSQL)
+# (the package of the build context itself, not one of the index: nothing to pin)
+# hadolint ignore=DL3013
+RUN pip install ".[postgres]" && rm -rf /src
 # The database lives in /data (mount a volume there to keep it across containers).
 RUN mkdir -p /data && chown sandbox:sandbox /data
 WORKDIR /data

@@ -44,3 +44,23 @@ def test_compose_runs_the_images_health_check_on_its_ports():
     assert sorted(p.split(":")[1] for p in service["ports"]) == sorted(d["expose"])
     assert {d["env"]["SANDBOX_PORT"], d["env"]["SANDBOX_DEMO_PORT"]} == set(d["expose"])
     assert d["cmd"] == ["green-button-sandbox"] and d["env"]["SANDBOX_HOST"] == "0.0.0.0"
+
+
+def test_the_hosted_compose_file_is_one_deployment_that_holds_together():
+    """compose.hosted.yaml (docs/hosting.md): every setting it gives is one the sandbox reads, the
+    sandbox reaches the database it defines, the proxy's address is the public URL every written URL
+    uses, and it forwards to the port the image serves on."""
+    from sandbox.core.config import ENVIRONMENT
+
+    d = dockerfile()
+    services = yaml.safe_load((ROOT / "compose.hosted.yaml").read_text())["services"]
+    env, pg = services["sandbox"]["environment"], services["postgres"]["environment"]
+    assert set(env) <= set(ENVIRONMENT), set(env) - set(ENVIRONMENT)
+    db = env["SANDBOX_DATABASE_URL"]
+    assert db == f"postgresql+psycopg://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres/{pg['POSTGRES_DB']}"
+    assert '".[postgres]"' in (ROOT / "Dockerfile").read_text()  # the image has the PostgreSQL driver
+    command = services["proxy"]["command"]
+    assert command[command.index("--from") + 1] == env["SANDBOX_PUBLIC_URL"].rstrip("/")
+    assert command[command.index("--to") + 1] == f"sandbox:{d['env']['SANDBOX_PORT']}"
+    assert env["SANDBOX_PROXY_HOPS"] == "1" and env["SANDBOX_PUBLIC_URL"].startswith("https://")
+    assert services["sandbox"]["depends_on"]["postgres"]["condition"] == "service_healthy"
