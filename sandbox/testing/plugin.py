@@ -12,6 +12,10 @@ GREEN_BUTTON_SANDBOX_URL and GREEN_BUTTON_SANDBOX_ADMIN_KEY to use a sandbox alr
 instead (a CI service container); `--green-button-customers N` sets the generated customers per
 utility of the one started (default 3: quick to start and to reset). The one started retries a
 failed notification after 0.25 s, doubling to at most 2 s between attempts.
+
+On a shared deployment, add GREEN_BUTTON_SANDBOX_PRIVATE=1 (or `--green-button-private`): the URL is
+the deployment's and the key its operator key (or none under open sign-up), and the session makes a
+private sandbox of its own there, uses it, and deletes it at the end (docs/hosting.md).
 """
 
 from __future__ import annotations
@@ -37,12 +41,30 @@ def pytest_addoption(parser) -> None:
         default=3,
         help="generated customers per utility in the sandbox the plugin starts (default 3)",
     )
+    group.addoption(
+        "--green-button-private",
+        action="store_true",
+        help="make a private sandbox of this session's own on the deployment GREEN_BUTTON_SANDBOX_URL names, "
+        "and delete it at the end (GREEN_BUTTON_SANDBOX_PRIVATE=1 says the same)",
+    )
 
 
 @pytest.fixture(scope="session")
 def green_button_sandbox_server(request, tmp_path_factory) -> Iterator[SandboxClient]:
     """The session's sandbox (started here unless GREEN_BUTTON_SANDBOX_URL names one), not reset."""
     url = os.environ.get("GREEN_BUTTON_SANDBOX_URL")
+    private = (
+        request.config.getoption("--green-button-private") or os.environ.get("GREEN_BUTTON_SANDBOX_PRIVATE") == "1"
+    )
+    if url and private:
+        deployment = SandboxClient(url, os.environ.get("GREEN_BUTTON_SANDBOX_ADMIN_KEY", ""))
+        customers = request.config.getoption("--green-button-customers")
+        mine = deployment.create_sandbox(label="pytest session", customers=customers, ttl="PT6H")
+        try:
+            yield mine
+        finally:
+            SandboxClient(url, mine.admin_key).delete_sandbox(mine)  # its own key: open sign-up has no other
+        return
     if url:
         key = os.environ.get("GREEN_BUTTON_SANDBOX_ADMIN_KEY")
         if not key:
