@@ -153,14 +153,25 @@ def test_a_customer_session_is_its_sandboxs_only(client, two):
 
 def test_a_reset_and_a_clock_move_leave_the_neighbour_alone(client, two):
     a, b = two
+    for made in two:  # a notification URI: each consent below is announced in its sandbox's outbox
+        uri = client.put(
+            f"{prefix(made)}/sandbox-api/utilities/bayview/third-parties/demo-third-party/notify-uri",
+            headers=bearer(made["admin_key"]),
+            json={"notify_uri": "http://127.0.0.1:9/closed"},
+        )
+        assert uri.status_code == 200
     t = consent(client, b)
+    consent(client, a)
     before = client.get(path_of(t["resourceURI"]), headers=bearer(t["access_token"])).get_data()
     clock_b = client.get(f"{prefix(b)}/sandbox-api/clock", headers=bearer(b["admin_key"])).get_json()
+    notes_b = client.get(f"{prefix(b)}/sandbox-api/notifications", headers=bearer(b["admin_key"])).get_data()
+    assert b'"event":"authorized"' in notes_b.replace(b" ", b"")
     assert client.post(f"{prefix(a)}/sandbox-api/reset", headers=bearer(a["admin_key"])).status_code == 200
     moved = client.post(f"{prefix(a)}/sandbox-api/clock", headers=bearer(a["admin_key"]), json={"advance": "P3D"})
     assert moved.status_code == 200
     after = client.get(path_of(t["resourceURI"]), headers=bearer(t["access_token"])).get_data()
     assert after == before
+    assert client.get(f"{prefix(b)}/sandbox-api/notifications", headers=bearer(b["admin_key"])).get_data() == notes_b
     still = client.get(f"{prefix(b)}/sandbox-api/clock", headers=bearer(b["admin_key"])).get_json()
     assert still["offset_seconds"] == clock_b["offset_seconds"] == 0
     default_clock = client.get("/sandbox-api/clock", headers=H).get_json()
