@@ -27,7 +27,7 @@ from sandbox.espi.urls import href
 from sandbox.espi.uuids import resource_uuid_str
 from sandbox.espi.xmlio import XmlRefused, parse_untrusted, validation_errors
 from sandbox.feeds import Urls, UsageFeed
-from sandbox.services import readings
+from sandbox.services import quotas, readings
 from sandbox.services.notifications import announce
 from sandbox.services.readings import History, history, usage_point_history
 from sandbox.services.summaries import quantity, quantity_places, unit_label
@@ -417,6 +417,8 @@ def store_usage_points(
                 )
                 readings += len(ps.readings)
             touched.append(up.id)
+        s.flush()
+        quotas.check(s, "imported_readings", 0)  # the readings the sandbox holds with these (the replaced gone)
         if base_url is not None and at is not None and starts:
             announce.uploaded(
                 s, customer.id, touched, min(starts), max(ends), urls.resource_root(base_url, customer.utility.slug), at

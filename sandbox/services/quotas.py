@@ -1,5 +1,6 @@
 """A private sandbox's quotas: what one developer's world may hold and take on a shared deployment
-(customers, third-party applications, notifications waiting in its outbox, requests a minute). The
+(customers, third-party applications, readings imported from uploads, notifications waiting in its
+outbox, requests a minute). The
 default sandbox, the operator's own, has none.
 
 The row quotas are checked by the services that add the rows, inside their transaction, before they
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sandbox.core.errors import QuotaExceeded
-from sandbox.core.models import Application, Customer, Notification
+from sandbox.core.models import Application, Customer, ImportedReading, Notification
 
 # name -> (config key, what it counts, its rows now)
 ROWS: dict[str, tuple[str, str, Callable[[Session], int]]] = {
@@ -27,6 +28,11 @@ ROWS: dict[str, tuple[str, str, Callable[[Session], int]]] = {
         "QUOTA_APPLICATIONS",
         "third-party applications (the seeded ones included)",
         lambda s: s.scalar(select(func.count(Application.id))) or 0,
+    ),
+    "imported_readings": (
+        "QUOTA_IMPORTED_READINGS",
+        "readings imported from uploaded files (the only readings a sandbox stores)",
+        lambda s: s.scalar(select(func.count(ImportedReading.id))) or 0,
     ),
     "outbox": (
         "QUOTA_OUTBOX",
@@ -43,6 +49,7 @@ class Quotas:
     customers: int = 0
     applications: int = 0
     outbox: int = 0
+    imported_readings: int = 0
     requests_per_minute: int = 0
 
     @classmethod
@@ -54,6 +61,7 @@ class Quotas:
             customers=int(config.get("QUOTA_CUSTOMERS") or 0),
             applications=int(config.get("QUOTA_APPLICATIONS") or 0),
             outbox=int(config.get("QUOTA_OUTBOX") or 0),
+            imported_readings=int(config.get("QUOTA_IMPORTED_READINGS") or 0),
             requests_per_minute=int(config.get("QUOTA_REQUESTS_PER_MINUTE") or 0),
         )
 
@@ -66,7 +74,7 @@ def check(s: Session, name: str, adding: int = 1) -> None:
     if not limit:
         return
     setting, what, count = ROWS[name]
-    if count(s) + adding > limit:
+    if count(s) + adding > limit:  # (`adding` 0: the rows are in the session already, flushed)
         raise QuotaExceeded(
             name, f"{name}: this sandbox holds at most {limit} {what} (the deployment's SANDBOX_{setting})"
         )

@@ -23,7 +23,13 @@ def tight(request, tmp_path, seeded_worlds, clock):
     minute (or as many as the test's `requests` mark says)."""
     url = seeded_worlds.copy(tmp_path / "quotas.db", customers=APP_CONFIG["CUSTOMERS"])
     marked = request.node.get_closest_marker("requests")
-    cfg = {**APP_CONFIG, "DATABASE_URL": url, "QUOTA_CUSTOMERS": 10, "QUOTA_APPLICATIONS": 13}
+    cfg = {
+        **APP_CONFIG,
+        "DATABASE_URL": url,
+        "QUOTA_CUSTOMERS": 10,
+        "QUOTA_APPLICATIONS": 13,
+        "QUOTA_IMPORTED_READINGS": 20,
+    }
     app = create_app({**cfg, "QUOTA_REQUESTS_PER_MINUTE": marked.args[0] if marked else 8}, clock=clock)
     yield app
     app.extensions["private_sandboxes"].close_all()
@@ -112,3 +118,23 @@ def test_an_application_beyond_the_quota_is_refused_on_the_developer_portal_too(
     assert [r.status_code for r in statuses[:10]] == [201] * 10
     assert statuses[10].status_code == 429 and "SANDBOX_QUOTA_APPLICATIONS" in statuses[10].get_data(as_text=True)
     assert _count(tight, made, Application) == 13
+
+
+def test_imported_readings_beyond_the_quota_are_refused_and_none_stored(tight):
+    from espi.checks import SAMPLES
+
+    from sandbox.core.errors import QuotaExceeded
+    from sandbox.core.models import ImportedReading
+    from sandbox.services.dmd import import_green_button
+
+    made, _, _ = _made(tight)
+    private = tight.extensions["private_sandboxes"].built(tight.extensions["sandboxes"].get(made["id"]))
+    sb = private.extensions["sandbox"]
+    with sb.db.sessions() as s:
+        demo = s.scalars(select(Customer).where(Customer.username == "demo")).first()
+        assert import_green_button(sb, demo, (SAMPLES / "gba_cmdtest_Gas.xml").read_bytes()).readings == 13
+        assert import_green_button(sb, demo, (SAMPLES / "gba_cmdtest_Gas.xml").read_bytes()).replaced  # the same again
+        with pytest.raises(QuotaExceeded) as refused:
+            import_green_button(sb, demo, (SAMPLES / "gba_cmdtest_threeusagepointsonecustomer.xml").read_bytes())
+    assert refused.value.field == "imported_readings" and refused.value.status == 429
+    assert _count(tight, made, ImportedReading) == 13
