@@ -89,6 +89,8 @@ class Database:
         self._joined = threading.local()  # .conn: the connection of this thread's one_transaction()
         self.sessions: Callable[[], Session] = self._session  # one object: callers may compare it
         self.quotas: object | None = None  # a private sandbox's (services.quotas), in every session's info
+        # called after a commit that enqueued notifications (services.notifications.outbox), if set
+        self.on_notifications: Callable[[], None] | None = None
 
     def _session(self) -> Session:
         """A new session: on the engine, or inside this thread's one_transaction() on its connection,
@@ -97,6 +99,8 @@ class Database:
         made = self._sessions() if conn is None else self._sessions(bind=conn, join_transaction_mode="rollback_only")
         if self.quotas is not None:
             made.info["quotas"] = self.quotas
+        if self.on_notifications is not None:
+            made.info["on_notifications"] = self.on_notifications
         return made
 
     @property

@@ -229,6 +229,34 @@ class Registry:
         with self.db.transaction() as s:
             s.execute(update(SandboxRecord).where(SandboxRecord.id == sandbox_id).values(last_used=now))
 
+    def note_due(self, sandbox_id: str, when: float) -> None:
+        """A notification of the sandbox is due at `when` (kept if an earlier one is)."""
+        with self.db.transaction() as s:
+            s.execute(
+                update(SandboxRecord)
+                .where(SandboxRecord.id == sandbox_id)
+                .where((SandboxRecord.notify_due.is_(None)) | (SandboxRecord.notify_due > when))
+                .values(notify_due=when)
+            )
+
+    def set_due(self, sandbox_id: str, when: float | None) -> None:
+        """When the sandbox's next notification is due, as its outbox says now (None: none waits)."""
+        with self.db.transaction() as s:
+            s.execute(update(SandboxRecord).where(SandboxRecord.id == sandbox_id).values(notify_due=when))
+
+    def due(self, now: float | None = None) -> list[SandboxRecord]:
+        """The live sandboxes with a notification due now (none before the first sandbox is made: the
+        registry's table is not made for a look)."""
+        if not self._ready:
+            if not self.db.has_table(SandboxRecord.__tablename__):
+                return []
+            self._prepare()
+        now = time.time() if now is None else now
+        with self.db.sessions() as s:
+            return list(
+                s.scalars(select(SandboxRecord).where(SandboxRecord.notify_due <= now, SandboxRecord.expires > now))
+            )
+
     def extend(self, sandbox_id: str, ttl: float, now: float | None = None) -> SandboxRecord | None:
         """The sandbox's life set to end `ttl` seconds from now (None: no such live sandbox)."""
         now = time.time() if now is None else now

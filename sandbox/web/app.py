@@ -145,6 +145,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
         app.extensions["sandboxes"] = Registry(db, lambda: read_seed_dir(cfg["SEED_DATA"]), state.templates)
         app.extensions["private_sandboxes"] = app.wsgi_app = PrivateSandboxes(app, app.wsgi_app, create_app)  # type: ignore[method-assign]
+        app.extensions["notifications"].also.append(app.wsgi_app.deliver_due)  # private sandboxes' due ones too
         hosts.secure_wsgi(app, cfg)  # the hosts answered and the proxy hops believed (a private sandbox's too)
     resets.init_app(app)
     request_hooks.init_app(app)  # first: no request touches the database while this process resets the world

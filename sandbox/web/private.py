@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response
 
 from sandbox.core.changes import kept
 from sandbox.core.models import SandboxRecord
+from sandbox.services.notifications import outbox
 from sandbox.services.sandboxes import ID_PATTERN, Registry, world_url
 
 if TYPE_CHECKING:
@@ -120,6 +121,18 @@ class PrivateSandboxes:
         for found in apps:
             close_app(found)
 
+    def deliver_due(self) -> int:
+        """Deliver the due notifications of every private sandbox that has some (the registry says which),
+        from this process, whether or not a worker serves the sandbox: its app built here, one step of
+        its worker, and when its next one is due written back. Run at each step of the deployment's
+        notification worker. The notifications tried."""
+        tried = 0
+        for record in self.registry.due(self.now()):
+            private = self.built(record)
+            tried += private.extensions["notifications"].step()
+            self.registry.set_due(record.id, outbox.next_due(private.extensions["sandbox"].db))
+        return tried
+
     def _collect_now_and_then(self, now: float) -> None:
         if now - self._collected < COLLECT_EVERY:
             return
@@ -152,6 +165,9 @@ def build_private_app(
         "DEMO_APP": False,
     }
     private = create_app(cfg)
+    registry: Registry = default.extensions["sandboxes"]
+    # a notification enqueued: the deployment's sweep delivers it even where no worker serves the sandbox
+    private.extensions["sandbox"].db.on_notifications = lambda: registry.note_due(sandbox_id, time.time())
     private.config.update(SESSION_COOKIE_NAME=f"session_{sandbox_id}", SESSION_COOKIE_PATH=f"{PREFIX}{sandbox_id}/")
     state = private.extensions["sandbox"]
     state.listen_url = sb.listen_url

@@ -308,3 +308,27 @@ def test_the_demo_consent_of_the_default_sandbox_still_works_beside_them(client,
     t = demo_consent(client, ADMIN_KEY, SCOPE)
     assert urlsplit(t["resourceURI"]).path.startswith(R)  # no prefix in the default sandbox
     assert client.get(path_of(t["resourceURI"]), headers=bearer(t["access_token"])).status_code == 200
+
+
+def test_a_sandboxs_notification_is_delivered_where_no_worker_serves_it(app, client):
+    """Its notification enqueued, the sandbox's app closed in this process (as in a worker that never served
+    it): the deployment's notification worker, at its next step, delivers it from the registry's note."""
+    from live.third_party import ThirdParty
+
+    made = make(client, customers=1)
+    with ThirdParty() as receiver:
+        uri = client.put(
+            f"{prefix(made)}/sandbox-api/utilities/bayview/third-parties/demo-third-party/notify-uri",
+            headers=bearer(made["admin_key"]),
+            json={"notify_uri": receiver.url},
+        )
+        assert uri.status_code == 200
+        consent(client, made)  # an "authorized" notification, waiting
+        registry = app.extensions["sandboxes"]
+        assert registry.get(made["id"]).notify_due is not None
+        app.extensions["private_sandboxes"].close(made["id"])
+        app.extensions["notifications"].step()  # the default sandbox's worker: it sweeps the private ones too
+        (got,) = receiver.received
+        assert b"<BatchList" in got["body"] and f"{made['base_url']}/dc/bayview/".encode() in got["body"]
+        assert registry.get(made["id"]).notify_due is None  # nothing else waits
+    app.extensions["private_sandboxes"].close_all()

@@ -85,6 +85,9 @@ def _after_commit(session: Session) -> None:
     if session.info.pop("notifications_enqueued", False):
         for wake in list(_LISTENERS):
             wake.set()
+        told = session.info.get("on_notifications")  # its Database's (a private sandbox's: web.private)
+        if told is not None:
+            told()
 
 
 @event.listens_for(Session, "after_rollback")
@@ -196,6 +199,13 @@ def after(db: Database, notification_id: int, limit: int = 20) -> list[Notificat
     )
     with db.sessions() as s:
         return list(s.scalars(q))
+
+
+def next_due(db: Database) -> float | None:
+    """When the next pending notification is due, real time in seconds since the epoch (None: none)."""
+    with db.sessions() as s:
+        when = s.scalar(select(func.min(Notification.next_attempt_at)).where(Notification.state == PENDING))
+    return when.replace(tzinfo=dt.timezone.utc).timestamp() if when is not None else None
 
 
 def latest_id(db: Database) -> int:

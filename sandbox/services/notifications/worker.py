@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,6 +43,8 @@ class NotificationWorker:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._last_publication = 0.0
+        # more to do at every step (the deployment's: private sandboxes' due notifications, web.private)
+        self.also: list[Callable[[], object]] = []
         outbox.listen(self._wake)
         _WORKERS.add(self)
 
@@ -113,6 +116,8 @@ class NotificationWorker:
                 pool=self._pool,  # stepped by hand (a test, not started): one after another
                 going_on=lambda: not self._stopping.is_set(),
             )
+        for more in self.also:
+            more()
         return tried
 
     def publish(self) -> list[int]:
