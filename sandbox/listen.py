@@ -4,7 +4,7 @@ A hosted sandbox cannot POST to a third party's receiver on a developer's laptop
 a long poll on the sandbox's control API (GET /sandbox-api/notifications/next), POSTs each new
 notification's BatchList to the local URL, prints what it forwarded and the answer, and reports the
 answer back (POST .../notifications/{id}/forwarded), so the sandbox's inspector shows the delivery and a
-2xx makes the notification delivered. It starts with the notifications made from now on.
+2xx makes the notification delivered. It forwards the notifications made after its "listening" line.
 
     green-button-sandbox listen --sandbox https://gb.example.org/s/3f9c0a1b2c4d --key ADMIN_KEY \\
         --forward-to http://127.0.0.1:3000/notify
@@ -58,9 +58,20 @@ def forward_once(client: SandboxClient, target: str, after: int | None, out: Tex
     return got["after"]
 
 
-def run(client: SandboxClient, target: str, out: TextIO, keep_on: Callable[[], bool] = lambda: True) -> None:
-    """Forward until `keep_on` says stop (Ctrl-C, for the command); a sandbox that does not answer is asked again."""
-    after: int | None = None
+def starting_point(client: SandboxClient) -> int:
+    """The newest notification's id now: what a listener starting now forwards comes after it."""
+    return client.api("GET", "/notifications/next?wait=0")["after"]
+
+
+def run(
+    client: SandboxClient,
+    target: str,
+    out: TextIO,
+    after: int | None = None,
+    keep_on: Callable[[], bool] = lambda: True,
+) -> None:
+    """Forward what comes after `after` until `keep_on` says stop (Ctrl-C, for the command); a sandbox
+    that does not answer is asked again."""
     while keep_on():
         try:
             after = forward_once(client, target, after, out)
@@ -85,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--forward-to", required=True, help="the receiver's URL (your third party's notification endpoint)")
     args = p.parse_args(argv)
     client = SandboxClient(args.sandbox, args.key, timeout=60)
-    print(f"listening to {client.url}; forwarding to {args.forward_to} (Ctrl-C stops)", flush=True)
     try:
-        run(client, args.forward_to, sys.stdout)
+        after = starting_point(client)  # before saying it listens: what comes from then on is forwarded
+        print(f"listening to {client.url}; forwarding to {args.forward_to} (Ctrl-C stops)", flush=True)
+        run(client, args.forward_to, sys.stdout, after)
     except KeyboardInterrupt:
         return 0
     except ControlRefused as exc:

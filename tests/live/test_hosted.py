@@ -10,7 +10,6 @@ import socket
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest import mock
 
@@ -21,6 +20,7 @@ from test_postgres import postgres_url  # noqa: F401  (the session's throw-away 
 from sandbox.testing.client import SandboxClient
 
 from .server import LiveServer
+from .third_party import ThirdParty
 from .tokens import code_for, signed_in
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres]
@@ -101,30 +101,6 @@ http {{
             nginx.wait(10)
 
 
-class Receiver(ThreadingHTTPServer):
-    """A third party's notification endpoint on loopback: counts each BatchList POSTed."""
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        received = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/notify"
-
-
 def _with_referer(request, base: str):
     def sent(self, method, url, **kw):
         kw.setdefault("headers", {}).setdefault("Referer", f"{base}/")
@@ -175,7 +151,7 @@ def test_two_sandboxes_journeys_at_once_through_tls_then_one_delivery_each(deplo
         timeout=30,
     )
     assert crossed.status_code == 401
-    receivers = {s.made["id"]: Receiver() for s in (a, b)}
+    receivers = {s.made["id"]: ThirdParty() for s in (a, b)}
     try:
         for s in (a, b):
             s.set_notify_uri(receivers[s.made["id"]].url)
@@ -184,10 +160,10 @@ def test_two_sandboxes_journeys_at_once_through_tls_then_one_delivery_each(deplo
             delivered = s.wait_for_notifications(1, client_id="demo-third-party", state="delivered", timeout=60)
             assert delivered
         for s in (a, b):
-            bodies = receivers[s.made["id"]].bodies
+            bodies = [got["body"] for got in receivers[s.made["id"]].received]
             assert bodies and all(f"{s.url}/dc/".encode() in body for body in bodies)
             notes = s.notifications(client_id="demo-third-party", state="delivered")
             assert len(bodies) == sum(len(n["deliveries"]) for n in notes)  # each attempt once, across workers
     finally:
         for r in receivers.values():
-            r.shutdown()
+            r.close()

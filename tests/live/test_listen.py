@@ -6,48 +6,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from sandbox.testing.client import SandboxClient
 
 from .server import ROOT, LiveServer
+from .third_party import ThirdParty
 
 pytestmark = pytest.mark.live
 KEY = "listen-operator-key-0123456789abcdef"
 SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
 
 
-class Receiver(ThreadingHTTPServer):
-    """A third party's notification endpoint on a free loopback port: keeps each body POSTed."""
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        self.got = threading.Event()
-        received = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-                received.got.set()
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/notify"
-
-
 def test_a_sandboxs_notification_is_forwarded_to_a_local_receiver_and_recorded(tmp_path):
-    receiver = Receiver()
+    receiver = ThirdParty(status=204)
     with LiveServer(
         "--database", str(tmp_path / "w.db"), "--customers", "0", "--reset", env={"SANDBOX_ADMIN_KEY": KEY}
     ) as s:
@@ -62,17 +35,17 @@ def test_a_sandboxs_notification_is_forwarded_to_a_local_receiver_and_recorded(t
         try:
             assert "listening to" in (listener.stdout.readline() if listener.stdout else "")
             sandbox.advance(days=1)  # a day published: a BatchList for the demo third party
-            assert receiver.got.wait(60), "nothing was forwarded"
+            (got,) = receiver.wait_for(1, timeout=60)
             line = listener.stdout.readline() if listener.stdout else ""
             assert "-> " + receiver.url + ": 204" in line and "to demo-third-party" in line
-            assert b"<BatchList" in receiver.bodies[0] and sandbox.url.encode() + b"/dc/" in receiver.bodies[0]
-            shown = sandbox.notifications(client_id="demo-third-party")
-            forwarded = [n for n in shown if any(d["uri"] == f"forwarded to {receiver.url}" for d in n["deliveries"])]
-            assert forwarded and forwarded[0]["state"] == "delivered"
+            assert b"<BatchList" in got["body"] and sandbox.url.encode() + b"/dc/" in got["body"]
+            # the listener reports the answer after printing it: the sandbox records it then
+            (shown,) = sandbox.wait_for_notifications(1, client_id="demo-third-party", event="published", timeout=60)
+            assert any(d["uri"] == f"forwarded to {receiver.url}" and d["status"] == 204 for d in shown["deliveries"])
         finally:
             listener.terminate()
             listener.wait(10)
-            receiver.shutdown()
+            receiver.close()
 
 
 def test_a_wrong_key_stops_the_listener_with_a_message(tmp_path):
