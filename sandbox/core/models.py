@@ -461,6 +461,7 @@ class SandboxRecord(RegistryBase):
     created: Mapped[float] = mapped_column(Float)
     expires: Mapped[float] = mapped_column(Float, index=True)
     last_used: Mapped[float] = mapped_column(Float)
+    admin_key_digest: Mapped[str] = mapped_column(String(64))  # of its admin key (core.secrets.digest)
     # when its next notification is due (real time; None: none waiting): whichever process sweeps the
     # registry delivers it, even where no worker serves the sandbox (web.private)
     notify_due: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)

@@ -36,6 +36,7 @@ from sandbox.core.clock import Clock
 from sandbox.core.db import SCHEMA_VERSION, Database
 from sandbox.core.errors import NoPrivateSandboxes, QuotaExceeded
 from sandbox.core.models import Base, RegistryBase, SandboxRecord, SchemaVersion
+from sandbox.core.secrets import digest, matches
 from sandbox.core.world_templates import WorldTemplates
 from sandbox.services.world import Keys, seed_world, seeded_secrets
 from sandbox.synth.world import WorldDef
@@ -146,7 +147,11 @@ class Registry:
         if not self._ready:
             with self._lock:
                 if not self._ready:
-                    RegistryBase.metadata.create_all(self.db.engine)
+                    try:
+                        RegistryBase.metadata.create_all(self.db.engine)
+                    except SQLAlchemyError:  # another process made it at the same moment
+                        if not self.db.has_table(SandboxRecord.__tablename__):
+                            raise
                     self._ready = True
 
     def create(self, options: Options, limit: int | None = None, now: float | None = None) -> Made:
@@ -191,6 +196,7 @@ class Registry:
             created=now,
             expires=now + options.ttl,
             last_used=now,
+            admin_key_digest=digest(keys.admin_key),
         )
         with self.db.transaction() as s:
             s.add(record)
@@ -239,10 +245,11 @@ class Registry:
                 .values(notify_due=when)
             )
 
-    def set_due(self, sandbox_id: str, when: float | None) -> None:
-        """When the sandbox's next notification is due, as its outbox says now (None: none waits)."""
+    def clear_due(self, sandbox_id: str) -> None:
+        """No notification of the sandbox is due (before its outbox is read again and `note_due` says when
+        the next one is: one enqueued meanwhile is noted by its own commit, never lost)."""
         with self.db.transaction() as s:
-            s.execute(update(SandboxRecord).where(SandboxRecord.id == sandbox_id).values(notify_due=when))
+            s.execute(update(SandboxRecord).where(SandboxRecord.id == sandbox_id).values(notify_due=None))
 
     def due(self, now: float | None = None) -> list[SandboxRecord]:
         """The live sandboxes with a notification due now (none before the first sandbox is made: the
@@ -267,6 +274,17 @@ class Registry:
             found.expires = now + ttl
             return found
 
+    def owns(self, sandbox_id: str, admin_key: str | None) -> bool:
+        """Is `admin_key` the live sandbox's own? (compared by digest: nothing of the sandbox is opened)"""
+        record = self.get(sandbox_id)
+        return record is not None and admin_key is not None and matches(admin_key, record.admin_key_digest)
+
+    def expired_ids(self, now: float | None = None) -> list[str]:
+        self._prepare()
+        now = time.time() if now is None else now
+        with self.db.sessions() as s:
+            return list(s.scalars(select(SandboxRecord.id).where(SandboxRecord.expires <= now)))
+
     def delete(self, sandbox_id: str) -> bool:
         """The sandbox's record and world gone (False: there was none). Its record goes first: from then
         on nothing finds it, in any process."""
@@ -283,11 +301,7 @@ class Registry:
 
     def collect(self, now: float | None = None) -> list[str]:
         """Delete every expired sandbox: the ids deleted."""
-        self._prepare()
-        now = time.time() if now is None else now
-        with self.db.sessions() as s:
-            expired = list(s.scalars(select(SandboxRecord.id).where(SandboxRecord.expires <= now)))
-        return [sandbox_id for sandbox_id in expired if self.delete(sandbox_id)]
+        return [sandbox_id for sandbox_id in self.expired_ids(now) if self.delete(sandbox_id)]
 
     def _make_storage(self, sandbox_id: str) -> None:
         """An empty world database: a PostgreSQL schema, or a copy of the file of empty tables (made once

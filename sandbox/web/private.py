@@ -18,15 +18,18 @@ COLLECT_EVERY seconds apart.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from sandbox.core.changes import kept
+from sandbox.core.errors import SandboxError
 from sandbox.core.models import SandboxRecord
 from sandbox.services.notifications import outbox
 from sandbox.services.sandboxes import ID_PATTERN, Registry, world_url
@@ -34,6 +37,7 @@ from sandbox.services.sandboxes import ID_PATTERN, Registry, world_url
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+log = logging.getLogger(__name__)
 PREFIX = "/s/"
 RESIDENT = 32  # sandbox apps a process keeps built
 COLLECT_EVERY = 30.0  # seconds between two looks for expired sandboxes (rows gone within a minute)
@@ -73,7 +77,10 @@ class PrivateSandboxes:
         if not slash:  # /s/{id}: the sandbox's home, as / is the default's
             location = f"{environ.get('SCRIPT_NAME', '')}{PREFIX}{sandbox_id}/"
             return Response(status=308, headers={"Location": location})(environ, start_response)
-        private = self.built(record)
+        try:
+            private = self.built(record)
+        except SandboxError as exc:  # its database of another schema version, say: said, never a bare 500
+            return _cannot_open(sandbox_id, exc)(environ, start_response)
         self.registry.touch(sandbox_id, now)
         refused = _over_request_quota(private, sandbox_id, self.registry)
         if refused is not None:
@@ -128,9 +135,15 @@ class PrivateSandboxes:
         notification worker. The notifications tried."""
         tried = 0
         for record in self.registry.due(self.now()):
-            private = self.built(record)
-            tried += private.extensions["notifications"].step()
-            self.registry.set_due(record.id, outbox.next_due(private.extensions["sandbox"].db))
+            try:
+                private = self.built(record)
+                tried += private.extensions["notifications"].step()
+                self.registry.clear_due(record.id)
+                when = outbox.next_due(private.extensions["sandbox"].db)
+                if when is not None:
+                    self.registry.note_due(record.id, when)
+            except (SandboxError, SQLAlchemyError) as exc:  # one sandbox's trouble stops no other's delivery
+                log.warning("sandbox %s: notifications: %s", record.id, exc)
         return tried
 
     def _collect_now_and_then(self, now: float) -> None:
@@ -141,8 +154,9 @@ class PrivateSandboxes:
         self.collecting.start()
 
     def _collect(self, now: float) -> None:
-        for sandbox_id in self.registry.collect(now):
-            self.close(sandbox_id)
+        for sandbox_id in self.registry.expired_ids(now):
+            self.close(sandbox_id)  # this process's connections closed before its storage goes
+            self.registry.delete(sandbox_id)
 
 
 def build_private_app(
@@ -165,6 +179,8 @@ def build_private_app(
         "DEMO_APP": False,
     }
     private = create_app(cfg)
+    # one gate of delayed calls a process (the `slow` fault), whichever sandbox asks: its threads are shared
+    private.extensions["slow_calls"] = default.extensions["slow_calls"]
     registry: Registry = default.extensions["sandboxes"]
     # a notification enqueued: the deployment's sweep delivers it even where no worker serves the sandbox
     private.extensions["sandbox"].db.on_notifications = lambda: registry.note_due(sandbox_id, time.time())
@@ -211,10 +227,22 @@ def _over_request_quota(private: Flask, sandbox_id: str, registry: Registry) -> 
 
 
 def close_app(app: Flask) -> None:
-    """Stop what a sandbox's app runs in this process and close its connections."""
-    app.extensions["notifications"].stop(timeout=5)
-    app.extensions["request_log"].flush()
-    app.extensions["sandbox"].db.dispose()
+    """Stop what a sandbox's app runs in this process and close its connections (whatever fails on the
+    way: its storage may be gone already, deleted by another process)."""
+    try:
+        app.extensions["notifications"].stop(timeout=5)
+        app.extensions["request_log"].flush()
+    except SQLAlchemyError as exc:
+        log.info("a sandbox's app closed without its last calls: %s", exc)
+    finally:
+        app.extensions["sandbox"].db.dispose()
+
+
+def _cannot_open(sandbox_id: str, exc: SandboxError) -> Response:
+    body = {"error": "temporarily_unavailable", "error_description": f"sandbox {sandbox_id} cannot be opened: {exc}"}
+    return Response(
+        json.dumps(body), 503, mimetype="application/json", headers={"X-Sandbox-Reason": "sandbox_unavailable"}
+    )
 
 
 def _no_sandbox(sandbox_id: str) -> Response:

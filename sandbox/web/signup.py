@@ -41,7 +41,8 @@ def create():
     except QuotaExceeded:
         flash("This deployment holds as many sandboxes as it may at once: try again later.", "error")
         return redirect(url_for("site.home"), 303)
-    session[OWN] = {**own(), made.record.id: made.admin_key}
+    live = {k: v for k, v in own().items() if registry.get(k) is not None}  # the cookie stays small
+    session[OWN] = {**live, made.record.id: made.admin_key}
     return redirect(url_for("signup.page", sandbox_id=made.record.id), 303)
 
 

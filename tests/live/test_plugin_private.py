@@ -25,23 +25,24 @@ def test_in_a_sandbox_of_its_own(green_button_sandbox):
 """
 
 
-@pytest.mark.parametrize("open_signup", [False, True])
-def test_a_session_makes_uses_and_deletes_a_private_sandbox(tmp_path, open_signup):
-    env_server = {"SANDBOX_ADMIN_KEY": KEY, **({"SANDBOX_OPEN_SIGNUP": "1"} if open_signup else {})}
-    with LiveServer("--database", str(tmp_path / "w.db"), "--customers", "0", "--reset", env=env_server) as s:
+def test_a_session_makes_uses_and_deletes_a_private_sandbox(tmp_path):
+    """With the operator key, and without one under open sign-up (one deployment that allows both)."""
+    server_env = {"SANDBOX_ADMIN_KEY": KEY, "SANDBOX_OPEN_SIGNUP": "1"}
+    with LiveServer("--database", str(tmp_path / "w.db"), "--customers", "0", "--reset", env=server_env) as s:
         (tmp_path / "test_third_party.py").write_text(TESTS)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
-        env.update(GREEN_BUTTON_SANDBOX_URL=s.url, GREEN_BUTTON_SANDBOX_PRIVATE="1")
-        if not open_signup:
-            env["GREEN_BUTTON_SANDBOX_ADMIN_KEY"] = KEY
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--green-button-customers", "0"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert "1 passed" in proc.stdout
-        assert SandboxClient(s.url, KEY).api("GET", "/sandboxes")["sandboxes"] == []  # deleted at the end
+        for key in (KEY, None):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
+            env.update(GREEN_BUTTON_SANDBOX_URL=s.url, GREEN_BUTTON_SANDBOX_PRIVATE="1")
+            if key is not None:
+                env["GREEN_BUTTON_SANDBOX_ADMIN_KEY"] = key
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--green-button-customers", "0"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            assert "1 passed" in proc.stdout
+            assert SandboxClient(s.url, KEY).api("GET", "/sandboxes")["sandboxes"] == []  # deleted at the end

@@ -286,6 +286,8 @@ def test_open_sign_up_makes_one_without_a_key_but_lists_nothing(tmp_path, seeded
         c = app.test_client()
         assert c.post("/sandbox-api/sandboxes", json={"customers": 0}).status_code == 201
         assert c.post("/sandbox-api/sandboxes", headers=bearer("wrong"), json={}).status_code == 401
+        longer = c.post("/sandbox-api/sandboxes", json={"customers": 0, "ttl": "P30D"})  # only the operator gives more
+        assert longer.status_code == 400 and longer.get_json()["field"] == "ttl"
         assert c.get("/sandbox-api/sandboxes").status_code == 401  # the list is the operator's
     finally:
         app.extensions["private_sandboxes"].close_all()
@@ -332,3 +334,17 @@ def test_a_sandboxs_notification_is_delivered_where_no_worker_serves_it(app, cli
         assert b"<BatchList" in got["body"] and f"{made['base_url']}/dc/bayview/".encode() in got["body"]
         assert registry.get(made["id"]).notify_due is None  # nothing else waits
     app.extensions["private_sandboxes"].close_all()
+
+
+def test_a_wrong_key_opens_nothing_of_a_sandbox(app, client):
+    """Its own admin key is checked against the registry's digest: a wrong one builds none of its app."""
+    made = make(client, customers=0)
+    dispatcher = app.extensions["private_sandboxes"]
+    dispatcher.close(made["id"])
+    for method, path in (("GET", ""), ("DELETE", ""), ("POST", "/extend")):
+        r = client.open(
+            f"/sandbox-api/sandboxes/{made['id']}{path}", method=method, headers=bearer("wrong"), json={"ttl": "P1D"}
+        )
+        assert r.status_code == 401 and r.get_json()["error"] == "invalid_token"
+    assert made["id"] not in dispatcher._apps
+    assert client.get(f"/sandbox-api/sandboxes/{made['id']}", headers=bearer(made["admin_key"])).status_code == 200

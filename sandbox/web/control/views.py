@@ -371,9 +371,36 @@ LISTEN_WAIT = 25.0  # the longest a listener's call waits for a notification (se
 LISTEN_POLL = 0.25  # between two looks while it waits (another process's notifications, too)
 
 
+_LISTENING: list[threading.BoundedSemaphore] = []  # long polls a process holds at once, every sandbox's
+
+
+def _listening(threads: int) -> threading.BoundedSemaphore:
+    if not _LISTENING:
+        _LISTENING.append(threading.BoundedSemaphore(max(1, threads // 2)))
+    return _LISTENING[0]
+
+
 def next_notifications(call: Call) -> Response:
     """A listener's long poll: the notifications after `after`, oldest first, as soon as there is one
-    (or none when `wait` seconds pass). `after` left out: none of those made so far."""
+    (or none when `wait` seconds pass). `after` left out: none of those made so far. A process holds at
+    most half its threads in long polls, whichever sandboxes ask (the rest answer everything else);
+    one more is a 429 with Retry-After."""
+    gate = _listening(int(sandbox().config["THREADS"]))
+    if not gate.acquire(blocking=False):
+        busy = ControlError(
+            429,
+            "too_many_listeners",
+            "this server holds as many listeners' long polls as it may at once: ask again shortly",
+        )
+        busy.retry_after = 2
+        raise busy
+    try:
+        return _next_notifications(call)
+    finally:
+        gate.release()
+
+
+def _next_notifications(call: Call) -> Response:
     db = sandbox().db
     start = call.query.get("after")
     after = outbox.latest_id(db) if start is None else int(start)
