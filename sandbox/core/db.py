@@ -31,10 +31,14 @@ SCHEMA_VERSION = (
 # registration tokens, server-side web sessions; 10: rate_counter, RequestRecord.answered
 
 
-def make_engine(url: str) -> Engine:
-    kwargs = {}
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine of `url`; `pool_size` bounds a server database's pool (a private sandbox's: many of them
+    share one PostgreSQL server's connections), twice that with the overflow."""
+    kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    elif pool_size is not None:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -74,9 +78,9 @@ def own_log_file(engine: Engine) -> str | None:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int | None = None):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         log_file = own_log_file(self.engine)
         # the request log's engine: a file of its own for a SQLite world (own_log_file), else the world's
         self.log_engine = make_engine(f"sqlite:///{log_file}") if log_file else self.engine

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PREFIX = "/s/"
-RESIDENT = 32  # sandbox apps a process keeps built
+RESIDENT = 32  # sandbox apps a process keeps built (on PostgreSQL each holds up to 4 pooled connections and 1 more)
 COLLECT_EVERY = 30.0  # seconds between two looks for expired sandboxes (rows gone within a minute)
 
 
