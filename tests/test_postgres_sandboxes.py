@@ -53,7 +53,17 @@ def test_a_private_sandbox_is_a_schema_of_its_own(postgres_url, clock):  # noqa:
         assert first.status_code == 200 and f"{base}/dc/bayview/".encode() in first.get_data()
         assert c.get(feed.replace(base, f"/s/{other['id']}"), headers=bearer).status_code == 401
         assert c.get(feed.replace(base, ""), headers=bearer).status_code == 401
-        assert c.post(f"{base}/sandbox-api/reset", headers=own).status_code == 200
+        # a world's rebuild holds its own lock: another sandbox's reset goes on meanwhile
+        import threading
+
+        other_reset: list[int] = []
+        with app.extensions["sandbox"].db.rebuilding():  # the default sandbox's world, held
+            t = threading.Thread(
+                target=lambda: other_reset.append(c.post(f"{base}/sandbox-api/reset", headers=own).status_code)
+            )
+            t.start()
+            t.join(60)
+        assert other_reset == [200]
         assert c.get(feed, headers=bearer).status_code == 401  # the reset forgot its token; the default's world stays
         assert c.get("/healthz").get_json()["utilities"] == 4
         assert c.delete(f"/sandbox-api/sandboxes/{made['id']}", headers=H).status_code == 204

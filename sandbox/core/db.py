@@ -173,12 +173,14 @@ class Database:
     def _rebuild_lock(self) -> Iterator[None]:
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": REBUILD_LOCK})
+                # one lock a world: the schema the connection works in (a private sandbox's is its own)
+                key = {"k": REBUILD_LOCK, "world": conn.execute(text("SELECT current_schema()")).scalar() or ""}
+                conn.execute(text("SELECT pg_advisory_lock(:k, hashtext(:world))"), key)
                 conn.commit()
                 try:
                     yield
                 finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_LOCK})
+                    conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(:world))"), key)
                     conn.commit()
             return
         path = self.engine.url.database

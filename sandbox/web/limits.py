@@ -345,7 +345,7 @@ def _storage_says(call: Callable[[], bool]) -> bool:
         return True
 
 
-def _window_end(limiter: FixedWindowRateLimiter, item: RateLimitItem, ids: tuple[str, str]) -> float:
+def _window_end(limiter: FixedWindowRateLimiter, item: RateLimitItem, ids: tuple[str, ...]) -> float:
     """When the window of a reached limit ends (if the store cannot say: a whole window from now)."""
     try:
         return limiter.get_window_stats(item, *ids).reset_time
@@ -362,8 +362,15 @@ def guarded(view: Callable, form: str, rules: tuple[Rule, ...], counters: KeptCo
     def limited(*args, **kwargs):
         made = counters.made()
         limiter = made.limiter
+        # a private sandbox's counters are its own, in whatever storage (a Redis several deployments share)
+        world: str = current_app.extensions["sandbox"].config.get("SANDBOX_ID") or ""
         judged = sorted(
-            ((rule, item, (rule.scope, rule.key())) for rule in rules if rule.applies() for item in made.windows[rule]),
+            (
+                (rule, item, (rule.scope, world, rule.key()))
+                for rule in rules
+                if rule.applies()
+                for item in made.windows[rule]
+            ),
             key=lambda j: j[1].get_expiry(),
         )
         for rule, item, ids in judged:

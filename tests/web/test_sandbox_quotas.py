@@ -138,3 +138,30 @@ def test_imported_readings_beyond_the_quota_are_refused_and_none_stored(tight):
             import_green_button(sb, demo, (SAMPLES / "gba_cmdtest_threeusagepointsonecustomer.xml").read_bytes())
     assert refused.value.field == "imported_readings" and refused.value.status == 429
     assert _count(tight, made, ImportedReading) == 13
+
+
+def test_abuse_limits_count_apart_in_a_storage_sandboxes_share(tmp_path, seeded_worlds, clock, monkeypatch):
+    """With the limiter's counters in one store for every sandbox (a Redis a deployment's processes share),
+    failed sign-ins at one sandbox lock nothing at its neighbour: the sandbox is part of every key."""
+    import limits.storage
+    from web.helpers import csrf
+
+    shared = limits.storage.MemoryStorage()
+    monkeypatch.setattr(limits.storage, "storage_from_string", lambda uri, **kw: shared)
+    url = seeded_worlds.copy(tmp_path / "limits.db", customers=APP_CONFIG["CUSTOMERS"])
+    cfg = {**APP_CONFIG, "DATABASE_URL": url, "RATELIMIT": True, "RATELIMIT_STORAGE": "memory://"}
+    app = create_app({**cfg, "RATELIMIT_SIGNIN_PER_ADDRESS": "2 per 10 minutes"}, clock=clock)
+    try:
+        c = app.test_client()
+        bases = [urlsplit(_made(app)[0]["base_url"]).path for _ in range(2)]
+
+        def wrong(base: str) -> int:
+            page = c.get(f"{base}/dc/bayview/").get_data(as_text=True)
+            form = {"method": "password", "username": "demo", "password": "nope", "csrf_token": csrf(page)}
+            return c.post(f"{base}/dc/bayview/login", data=form).status_code
+
+        assert [wrong(bases[0]) for _ in range(3)][-1] == 429  # the neighbour's limit reached
+        assert wrong(bases[1]) == 401  # here: a first failure, not a lock
+    finally:
+        app.extensions["private_sandboxes"].close_all()
+        app.extensions["sandbox"].db.dispose()
