@@ -131,7 +131,8 @@ def _with_profile(body: str, profile: str) -> str:
 
 
 class Registry:
-    """The deployment's sandboxes: made, found, listed, deleted and collected when expired."""
+    """The deployment's sandboxes: made, found, listed, extended and deleted (web.private deletes the
+    expired ones, `expired_ids`, once it has closed their apps)."""
 
     def __init__(self, db: Database, files: Callable[[], dict[str, str]], templates: WorldTemplates | None = None):
         self.db = db
@@ -298,10 +299,6 @@ class Registry:
         self._drop_storage(sandbox_id)
         self._touched.pop(sandbox_id, None)
         return gone is not None
-
-    def collect(self, now: float | None = None) -> list[str]:
-        """Delete every expired sandbox: the ids deleted."""
-        return [sandbox_id for sandbox_id in self.expired_ids(now) if self.delete(sandbox_id)]
 
     def _make_storage(self, sandbox_id: str) -> None:
         """An empty world database: a PostgreSQL schema, or a copy of the file of empty tables (made once

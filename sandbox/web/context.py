@@ -29,12 +29,12 @@ def sandbox() -> Sandbox:
     return current_app.extensions["sandbox"]
 
 
-def seeded_secrets() -> dict[str, str]:
+def client_secrets() -> dict[str, str]:
     """client_id -> secret of the current sandbox's seeded clients (a private sandbox's are its own)."""
-    from sandbox.services.world import client_secrets
+    from sandbox.services.world import client_secrets as of_world
 
     sb = sandbox()
-    return client_secrets(sb.db, sb.config.get("SANDBOX_ID") is not None)
+    return of_world(sb.db, sb.config.get("SANDBOX_ID") is not None)
 
 
 def request_log() -> Writer:

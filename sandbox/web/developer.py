@@ -23,7 +23,7 @@ from sandbox.services import faults as fault_catalogue
 from sandbox.services.notifications import delivery, outbox
 from sandbox.services.world import describe
 from sandbox.web import context
-from sandbox.web.context import sandbox, seeded_secrets
+from sandbox.web.context import client_secrets, sandbox
 from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit, utility_blueprint
 
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
@@ -62,7 +62,7 @@ MATRIX_ROWS = access.matrix_rows()  # the token matrix as the developer pages sh
 
 def _own_clients() -> dict[str, tuple[str, str]]:
     """The utility's own clients by role: (client_id, secret), a private sandbox's secrets its own."""
-    secrets = seeded_secrets()
+    secrets = client_secrets()
     return {role.value: (client_id, secrets[client_id]) for client_id, _, role, _ in world.OWN_CLIENTS}
 
 

@@ -75,7 +75,8 @@ class PrivateSandboxes:
             self.close(sandbox_id)
             return _no_sandbox(sandbox_id)(environ, start_response)
         if not slash:  # /s/{id}: the sandbox's home, as / is the default's
-            location = f"{environ.get('SCRIPT_NAME', '')}{PREFIX}{sandbox_id}/"
+            query = environ.get("QUERY_STRING")
+            location = f"{environ.get('SCRIPT_NAME', '')}{PREFIX}{sandbox_id}/" + (f"?{query}" if query else "")
             return Response(status=308, headers={"Location": location})(environ, start_response)
         try:
             private = self.built(record)

@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 
 from sandbox.core.errors import QuotaExceeded
+from sandbox.core.models import SandboxRecord
 from sandbox.services import sandboxes
 from sandbox.services.world import DEMO_CLIENT_ID, OWN_CLIENTS, client_secrets, describe
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
@@ -46,19 +47,19 @@ def create():
     return redirect(url_for("signup.page", sandbox_id=made.record.id), 303)
 
 
-def _mine(sandbox_id: str) -> tuple[sandboxes.Registry, str]:
+def _mine(sandbox_id: str) -> tuple[sandboxes.Registry, SandboxRecord, str]:
+    """The registry, the live sandbox and its admin key, if this browser made it (else 404)."""
     registry = _registry()
     key = own().get(sandbox_id)
-    if key is None or registry.get(sandbox_id) is None:
+    record = registry.get(sandbox_id) if key is not None else None
+    if record is None or key is None:
         abort(404)
-    return registry, key
+    return registry, record, key
 
 
 @bp.get("/sandboxes/<sandbox_id>")
 def page(sandbox_id: str):
-    registry, key = _mine(sandbox_id)
-    record = registry.get(sandbox_id)
-    assert record is not None
+    _, record, key = _mine(sandbox_id)
     app = current_app.extensions["private_sandboxes"].built(record)
     base = f"{request.url_root.rstrip('/')}/s/{sandbox_id}/"
     world = app.extensions["sandbox"].require_world()
@@ -80,9 +81,7 @@ def page(sandbox_id: str):
 
 @bp.post("/sandboxes/<sandbox_id>/extend")
 def extend(sandbox_id: str):
-    registry, _ = _mine(sandbox_id)
-    record = registry.get(sandbox_id)
-    assert record is not None
+    registry, record, _ = _mine(sandbox_id)
     left = record.expires - time.time()
     registry.extend(sandbox_id, min(sandboxes.MAX_TTL, left + EXTEND))
     flash("Extended by a week." if left + EXTEND <= sandboxes.MAX_TTL else "Extended as far as it goes.", "info")
@@ -91,7 +90,7 @@ def extend(sandbox_id: str):
 
 @bp.post("/sandboxes/<sandbox_id>/delete")
 def delete(sandbox_id: str):
-    registry, _ = _mine(sandbox_id)
+    registry, _, _ = _mine(sandbox_id)
     current_app.extensions["private_sandboxes"].close(sandbox_id)
     registry.delete(sandbox_id)
     session[OWN] = {k: v for k, v in own().items() if k != sandbox_id}

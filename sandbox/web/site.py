@@ -9,7 +9,7 @@ from sandbox.services.customers import normalise_postal_code
 from sandbox.services.world import DEMO_CLIENT_ID, describe, utilities_serving
 from sandbox.synth.people import DEMO_PASSWORD, DEMO_USERNAME
 from sandbox.version import __version__
-from sandbox.web.context import sandbox, seeded_secrets
+from sandbox.web.context import client_secrets, sandbox
 
 bp = Blueprint("site", __name__)
 
@@ -52,7 +52,7 @@ def home():
         staff_username=signin.STAFF_USERNAME,
         staff_password=signin.STAFF_PASSWORD,
         client_id=DEMO_CLIENT_ID,
-        client_secret=seeded_secrets()[DEMO_CLIENT_ID],
+        client_secret=client_secrets()[DEMO_CLIENT_ID],
         version=__version__,
         seed=world.seed,
         signup=_signup(),

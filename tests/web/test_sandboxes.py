@@ -72,6 +72,7 @@ def test_a_sandbox_is_made_with_its_own_keys_and_urls(client):
     health = client.get(f"{prefix(made)}/healthz")
     assert health.status_code == 200 and health.get_json()["utilities"] == 2
     assert client.get(prefix(made)).headers["Location"] == f"{prefix(made)}/"
+    assert client.get(f"{prefix(made)}?postal_code=94612").headers["Location"] == f"{prefix(made)}/?postal_code=94612"
     page = client.get(f"{prefix(made)}/dc/bayview/").get_data(as_text=True)
     links = re.findall(r'(?:href|action)="(/[^"]*)"', page)
     assert links and all(link.startswith(f"{prefix(made)}/") for link in links), links

@@ -182,10 +182,14 @@ def list_sandboxes(call) -> Response:
     return jsonify(sandboxes=[_described(r) for r in registry.live()])
 
 
+def _no_such(sandbox_id: str) -> ControlError:
+    return ControlError(404, "not_found", f"no sandbox {sandbox_id[:40]!r}: deleted, expired or never made")
+
+
 def _found(registry: sandboxes.Registry, sandbox_id: str) -> SandboxRecord:
     record = registry.get(sandbox_id)
     if record is None:
-        raise ControlError(404, "not_found", f"no sandbox {sandbox_id[:40]!r}: deleted, expired or never made")
+        raise _no_such(sandbox_id)
     return record
 
 
@@ -196,9 +200,9 @@ def get_sandbox(call, sandbox_id: str) -> Response:
 
 def extend_sandbox(call, sandbox_id: str) -> Response:
     _, registry = _deployment()
-    record = registry.extend(_found(registry, sandbox_id).id, _ttl(call.body["ttl"]))
+    record = registry.extend(sandbox_id, _ttl(call.body["ttl"]))
     if record is None:
-        raise ControlError(404, "not_found", f"no sandbox {sandbox_id[:40]!r}: deleted, expired or never made")
+        raise _no_such(sandbox_id)
     return jsonify(_described(record))
 
 
@@ -206,5 +210,5 @@ def delete_sandbox(call, sandbox_id: str) -> Response:
     app, registry = _deployment()
     app.extensions["private_sandboxes"].close(sandbox_id)  # this process's connections closed first
     if not registry.delete(sandbox_id):
-        raise ControlError(404, "not_found", f"no sandbox {sandbox_id[:40]!r}: deleted, expired or never made")
+        raise _no_such(sandbox_id)
     return Response(status=204)
