@@ -53,7 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app = SandboxFlask("sandbox", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.url_rule_class = RULE_CLASS  # URL builders compiled at their first url_for, not for each of 141 rules
     cfg["DATABASE_URL"] = database_url(cfg["DATABASE_URL"], app.instance_path)
-    db = Database(cfg["DATABASE_URL"], 2 if cfg["SANDBOX_ID"] is not None else None)  # a private sandbox: a small pool
+    db = Database(cfg["DATABASE_URL"])
     from sandbox.services.quotas import Quotas
 
     db.quotas = Quotas.of(cfg)  # a private sandbox's (None: the default's has none)

@@ -95,7 +95,7 @@ http {{
                 except requests.ConnectionError:
                     assert time.monotonic() < deadline, (tmp_path / "nginx-error.log").read_text()
                     time.sleep(0.05)  # polling a proxy that is starting
-            yield public, SandboxClient(public, KEY)
+            yield public, SandboxClient(public, KEY), server
         finally:
             nginx.terminate()
             nginx.wait(10)
@@ -133,7 +133,7 @@ def _journey(public: str, sandbox: SandboxClient, out: dict) -> None:
 
 
 def test_two_sandboxes_journeys_at_once_through_tls_then_one_delivery_each(deployment):
-    public, operator = deployment
+    public, operator, _ = deployment
     a, b = operator.create_sandbox(customers=1), operator.create_sandbox(customers=1)
     assert a.url.startswith(f"{public}/s/")
     done: dict = {}
@@ -144,7 +144,7 @@ def test_two_sandboxes_journeys_at_once_through_tls_then_one_delivery_each(deplo
             j.start()
         for j in journeys:
             j.join(120)
-    assert set(done) == {a.made["id"], b.made["id"]}
+    assert set(done) == {a.made["id"], b.made["id"]}, "".join(deployment[2]._stderr_chunks)[-4000:]  # its log
     crossed = requests.get(
         done[a.made["id"]]["resourceURI"].replace(a.url, b.url),
         headers={"Authorization": f"Bearer {done[a.made['id']]['access_token']}"},
