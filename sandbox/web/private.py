@@ -52,6 +52,7 @@ class PrivateSandboxes:
         self.factory = factory  # the app factory (web.app.create_app), handed in: that module builds this one
         self._apps: OrderedDict[str, Flask] = OrderedDict()
         self._lock = threading.Lock()
+        self._building = threading.Lock()
         self._collected = 0.0
         # each sandbox's notifications delivered by the processes that serve it (set by the servers:
         # run.py's workers, the WSGI module; a test steps a sandbox's worker itself)
@@ -105,7 +106,14 @@ class PrivateSandboxes:
             if found is not None:
                 self._apps.move_to_end(record.id)
                 return found
-        made = build_private_app(self.factory, self.app, record, self.notify)
+        # one app built at a time in a process: building registers the same module-level blueprints on
+        # each new app, which two threads must not do at once (two sandboxes' first calls in one worker)
+        with self._building:
+            with self._lock:
+                found = self._apps.get(record.id)
+            if found is not None:
+                return found
+            made = build_private_app(self.factory, self.app, record, self.notify)
         with self._lock:
             found = self._apps.setdefault(record.id, made)
             self._apps.move_to_end(record.id)
