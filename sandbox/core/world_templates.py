@@ -6,7 +6,11 @@ about a second a world; a copy of the rows costs milliseconds. A template is a s
 cache folder (WORLD_CACHE; "off" keeps none), written whole and moved into place, so several processes
 may make and read them at once; a file that cannot be read or written is passed over, never an error.
 What depends on the time or on the world's random keys (applications, the demo authorization, the
-world's state) is made afresh after each copy."""
+world's state) is made afresh after each copy.
+
+On PostgreSQL a template is also kept as a schema of the same database (`sbtpl_<key>`), copied by the
+server (INSERT ... SELECT) in one round trip: a private sandbox's making cannot afford the rows'
+journey through the driver."""
 
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ GENERATOR_CODE = (
     "core/world_templates.py",
 )
 OFF = "off"
+PG_PREFIX = "sbtpl_"  # + the template's key: a PostgreSQL schema holding its rows
+PG_MAKING = "sbtplmk_"  # + random: one being made, renamed when whole
 
 
 def default_folder() -> Path:
@@ -106,10 +112,12 @@ class WorldTemplates:
         inserted, if there is no usable template. SQLite copies them as stored (ATTACH, INSERT ...
         SELECT), unless the copy is part of a larger transaction (Database.one_transaction: ATTACH
         cannot run inside one); otherwise they go through the driver in bulk."""
+        sqlite = db.engine.dialect.name == "sqlite"
+        if not sqlite and _copy_schema(db, key):
+            return True
         path = self.path(key)
         if not path.is_file():
             return False
-        sqlite = db.engine.dialect.name == "sqlite"
         try:
             if sqlite and db.joined is None:
                 _copy_attached(db.engine, path)
@@ -133,10 +141,15 @@ class WorldTemplates:
                         f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)"
                     )
                 )
+            if not sqlite:  # the next copy is the server's
+                _keep_schema(s, key)
         return True
 
     def save(self, s: Session, key: str) -> None:
-        """Keep the people `s` sees as the template `key` (the first process to finish one wins)."""
+        """Keep the people `s` sees as the template `key` (the first process to finish one wins); on
+        PostgreSQL as a schema of the database too."""
+        if s.get_bind().dialect.name == "postgresql":
+            _keep_schema(s, key)
         path = self.path(key)
         if path.is_file():
             return
@@ -189,3 +202,48 @@ def _copy_attached(engine: Engine, path: Path) -> None:
             conn.rollback()
             conn.exec_driver_sql("DETACH DATABASE template")
             conn.commit()
+
+
+def _schema(key: str) -> str:
+    return f"{PG_PREFIX}{key}"
+
+
+def _copy_schema(db: Database, key: str) -> bool:
+    """The template schema's rows into the world's tables, by the server, ids and sequences included;
+    False, and nothing copied, when the database holds no such schema."""
+    schema = _schema(key)
+    with db.transaction() as s:
+        conn = s.connection()
+        if conn.scalar(text("SELECT to_regnamespace(:s)"), {"s": schema}) is None:
+            return False
+        quote = conn.dialect.identifier_preparer.quote
+        statements = []
+        for table in TABLES:
+            cols = ", ".join(quote(c.name) for c in table.columns)
+            statements.append(
+                f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {quote(schema)}.{quote(table.name)}"
+            )
+            statements.append(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {quote(table.name)}), false)"
+            )
+        conn.exec_driver_sql("; ".join(statements))  # one round trip: no parameters, several statements
+    return True
+
+
+def _keep_schema(s: Session, key: str) -> None:
+    """The rows `s` sees kept as the template schema of `key`: made under another name and renamed
+    when whole (a rename is atomic; when another process's is there first, this one is dropped)."""
+    conn = s.connection()
+    quote = conn.dialect.identifier_preparer.quote
+    making = quote(f"{PG_MAKING}{os.urandom(6).hex()}")
+    try:
+        with conn.begin_nested():
+            if conn.scalar(text("SELECT to_regnamespace(:s)"), {"s": _schema(key)}) is not None:
+                return
+            conn.exec_driver_sql(f"CREATE SCHEMA {making}")
+            for table in TABLES:
+                conn.exec_driver_sql(f"CREATE TABLE {making}.{quote(table.name)} AS SELECT * FROM {quote(table.name)}")
+            conn.exec_driver_sql(f"ALTER SCHEMA {making} RENAME TO {quote(_schema(key))}")
+    except SQLAlchemyError:  # another process kept it first
+        pass

@@ -29,16 +29,17 @@ from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from sandbox.core.clock import Clock
 from sandbox.core.db import SCHEMA_VERSION, Database
 from sandbox.core.errors import NoPrivateSandboxes, QuotaExceeded
 from sandbox.core.models import Base, RegistryBase, SandboxRecord, SchemaVersion
 from sandbox.core.secrets import digest, matches
-from sandbox.core.world_templates import WorldTemplates
-from sandbox.services.world import Keys, seed_world, seeded_secrets
+from sandbox.core.world_templates import WorldTemplates, template_key
+from sandbox.services.world import Keys, seed_world, seeded_secrets, taken_up
 from sandbox.synth.world import WorldDef
 
 DEFAULT_TTL = 7 * 86400.0  # seconds a sandbox lives unless asked otherwise
@@ -96,6 +97,12 @@ def _with_search_path(url: str, schema: str) -> str:
 READY_SCHEMAS = 2  # PostgreSQL schemas of empty tables kept made ahead
 BLANK_PREFIX = "sbready_"  # + schema version + _ + random: made ahead, waiting to be claimed
 BLANK_MAKING = "sbmaking_"  # being made (never claimed)
+# PostgreSQL: worlds of the default options seeded ahead, "sbworld_<version>_<files>_<made, epoch s>_<random>":
+# claimed whole, a sandbox of the default world is made in milliseconds rather than by seeding it
+READY_WORLDS = 2
+ORIGIN = "seed_data (a private sandbox)"  # where a sandbox's world says it comes from
+WORLD_PREFIX = "sbworld_"
+READY_WORLD_AGE = 600.0  # seconds a world made ahead may wait (older ones are dropped: their times would show)
 
 
 @lru_cache(maxsize=64)
@@ -165,29 +172,22 @@ class Registry:
                 "sandboxes", f"sandboxes: this deployment keeps at most {limit} live sandboxes (SANDBOX_MAX_SANDBOXES)"
             )
         sandbox_id = secrets.token_hex(6)
-        url = world_url(self.db.url, sandbox_id)
         files = seed_files(self.files(), options.utilities, options.profiles)
-        self._make_storage(sandbox_id)
-        db = Database(url)
-        try:
+        postgres = self.db.engine.dialect.name == "postgresql"
+        default = postgres and options == Options(options.label, ttl=options.ttl)  # the default world
+        claimed = self._claim_world(sandbox_id, files) if default else None
+        if claimed is not None:
+            world, keys = claimed
+        else:
+            self._make_storage(sandbox_id)
             keys = Keys.new()
-            world = seed_world(
-                db,
-                files,
-                Clock(),
-                seed=options.seed,
-                customers=options.customers,
-                origin="seed_data (a private sandbox)",
-                keys=keys,
-                templates=self.templates,
-                private=True,
-                unseen=True,  # nothing finds it before its record is written
-            )
-        except BaseException:
-            db.dispose()
-            self._drop_storage(sandbox_id)
-            raise
-        db.dispose()
+            try:
+                world = self._seed(world_url(self.db.url, sandbox_id), files, keys, options.seed, options.customers)
+            except BaseException:
+                self._drop_storage(sandbox_id)
+                raise
+        if postgres:
+            self._refill(files if default else None)
         record = SandboxRecord(
             id=sandbox_id,
             label=options.label,
@@ -202,6 +202,25 @@ class Registry:
         with self.db.transaction() as s:
             s.add(record)
         return Made(record, world, keys.admin_key, seeded_secrets(keys.secret_key))
+
+    def _seed(self, url: str, files: dict[str, str], keys: Keys, seed: int | None, customers: int | None) -> WorldDef:
+        """A world seeded into a database no one reads yet (a sandbox's before its record is written)."""
+        db = Database(url)
+        try:
+            return seed_world(
+                db,
+                files,
+                Clock(),
+                seed=seed,
+                customers=customers,
+                origin=ORIGIN,
+                keys=keys,
+                templates=self.templates,
+                private=True,
+                unseen=True,
+            )
+        finally:
+            db.dispose()
 
     def get(self, sandbox_id: str, now: float | None = None) -> SandboxRecord | None:
         """The live sandbox of that id (None: no such sandbox, or expired)."""
@@ -323,60 +342,96 @@ class Registry:
             os.replace(made, blank)  # whole or not at all, whichever process made it first or last
         shutil.copyfile(blank, path)
 
-    # --- PostgreSQL: schemas of empty tables made ahead (their DDL took most of a sandbox's making) ---
+    # --- PostgreSQL: schemas made ahead, empty or seeded (their DDL took most of a sandbox's making) ---
 
     def _claim_schema(self, sandbox_id: str) -> None:
-        """Rename a schema of empty tables made ahead to the sandbox's (made now if none is ready), and
-        have another made in the background. A rename is atomic: two processes never claim the same one."""
+        """Rename a schema of empty tables made ahead to the sandbox's (made now if none is ready). A
+        rename is atomic: two processes never claim the same one. (`create` has more made.)"""
         target = schema_of(sandbox_id)
-        for blank in self._blank_schemas():
-            try:
-                with self.db.engine.begin() as c:
-                    c.execute(text(f'ALTER SCHEMA "{blank}" RENAME TO "{target}"'))
-            except SQLAlchemyError:  # another process claimed it first
-                continue
-            self._refill()
-            return
-        self._make_blank_schema(target)
-        self._refill()
+        for blank in self._schemas(f"{BLANK_PREFIX}{SCHEMA_VERSION}_"):
+            if self._rename(blank, target):
+                break
+        else:
+            self._make_blank_schema(target)
 
-    def _blank_schemas(self) -> list[str]:
+    def _claim_world(self, sandbox_id: str, files: dict[str, str]) -> tuple[WorldDef, Keys] | None:
+        """A world of these seed files seeded ahead, renamed to the sandbox's, with its keys (None when
+        no fresh one waits; the stale ones are dropped)."""
+        now = time.time()
+        for name in self._schemas(_world_name(files)):
+            made = float(name.rsplit("_", 2)[1])
+            if not now - READY_WORLD_AGE < made <= now + 60:
+                self._drop_schema(name)
+                continue
+            if not self._rename(name, schema_of(sandbox_id)):
+                continue  # another process claimed it first
+            db = Database(world_url(self.db.url, sandbox_id))
+            try:
+                return taken_up(db, files, Clock(), ORIGIN)
+            except BaseException:
+                db.dispose()
+                self._drop_storage(sandbox_id)
+                raise
+            finally:
+                db.dispose()
+        return None
+
+    def _schemas(self, prefix: str) -> list[str]:
+        """The schemas whose names start with `prefix`, by name."""
         with self.db.engine.connect() as c:
             return list(
                 c.scalars(
                     text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :made ORDER BY nspname"),
-                    {"made": f"{BLANK_PREFIX}{SCHEMA_VERSION}\\_%"},
+                    {"made": prefix.replace("_", "\\_") + "%"},
                 )
             )
 
-    def _make_blank_schema(self, schema: str) -> None:
-        """A schema of the world's tables, empty, at this schema version (made under another name and
-        renamed when whole, so that a half-made one is never claimed)."""
-        making = f"{BLANK_MAKING}{secrets.token_hex(6)}"
-        with self.db.engine.begin() as c:
-            c.execute(text(f'CREATE SCHEMA "{making}"'))
-        db = Database(_with_search_path(self.db.url, making))
+    def _rename(self, schema: str, to: str) -> bool:
         try:
-            Base.metadata.create_all(db.engine, tables=db.tables)
-            with db.transaction() as s:
-                s.add(SchemaVersion(version=SCHEMA_VERSION))
-        except BaseException:
-            db.dispose()
             with self.db.engine.begin() as c:
-                c.execute(text(f'DROP SCHEMA IF EXISTS "{making}" CASCADE'))
-            raise
-        db.dispose()
-        with self.db.engine.begin() as c:
-            c.execute(text(f'ALTER SCHEMA "{making}" RENAME TO "{schema}"'))
+                c.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{to}"'))
+            return True
+        except SQLAlchemyError:  # gone: another process claimed or dropped it first
+            return False
 
-    def _refill(self) -> None:
-        """Make schemas ahead in a thread until READY_SCHEMAS wait (one thread a process at a time)."""
+    def _drop_schema(self, schema: str) -> None:
+        with self.db.engine.begin() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+    def _make_blank_schema(self, schema: str) -> None:
+        """A schema of the world's tables, empty, at this schema version, in one round trip of DDL made
+        once a process (made under another name and renamed when whole, in one transaction: a half-made
+        one is never claimed)."""
+        quote = self.db.engine.dialect.identifier_preparer.quote
+        making = quote(f"{BLANK_MAKING}{secrets.token_hex(6)}")
+        with self.db.engine.begin() as c:
+            c.exec_driver_sql(
+                f"CREATE SCHEMA {making}; SET LOCAL search_path TO {making}; {_world_ddl(self.db.engine.dialect)}; "
+                f"ALTER SCHEMA {making} RENAME TO {quote(schema)}"
+            )
+
+    def _make_world(self, files: dict[str, str]) -> None:
+        """A world of `files` seeded ahead, with keys of its own, renamed to be claimed when whole."""
+        making = f"{BLANK_MAKING}{secrets.token_hex(6)}"
+        self._make_blank_schema(making)
+        try:
+            self._seed(_with_search_path(self.db.url, making), files, Keys.new(), None, None)
+            self._rename(making, f"{_world_name(files)}{int(time.time())}_{secrets.token_hex(4)}")
+        except BaseException:
+            self._drop_schema(making)
+            raise
+
+    def _refill(self, files: dict[str, str] | None = None) -> None:
+        """Make schemas ahead in a thread until READY_SCHEMAS empty ones and (given the default world's
+        seed files) READY_WORLDS seeded ones wait (one thread a process at a time)."""
         if not self._refilling.acquire(blocking=False):
             return
 
         def run() -> None:
             try:
-                while len(self._blank_schemas()) < READY_SCHEMAS:
+                while files is not None and len(self._schemas(_world_name(files))) < READY_WORLDS:
+                    self._make_world(files)
+                while len(self._schemas(f"{BLANK_PREFIX}{SCHEMA_VERSION}_")) < READY_SCHEMAS:
                     self._make_blank_schema(f"{BLANK_PREFIX}{SCHEMA_VERSION}_{secrets.token_hex(6)}")
             except SQLAlchemyError as exc:
                 logging.getLogger(__name__).warning("sandboxes: making a schema ahead: %s", exc)
@@ -404,6 +459,24 @@ class Registry:
             ".request-log-shm",
         ):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=2)
+def _world_ddl(dialect: Dialect) -> str:
+    """The statements that make a world's tables and indexes in the current schema, and mark its
+    version (what Base.metadata.create_all would run, without its look at what exists)."""
+    statements = []
+    for table in Base.metadata.sorted_tables:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
+    statements.append(f"INSERT INTO {SchemaVersion.__tablename__} (version) VALUES ({int(SCHEMA_VERSION)})")
+    return "; ".join(statements)
+
+
+def _world_name(files: dict[str, str]) -> str:
+    """How the names of worlds made ahead from these seed files (at this schema version and generator)
+    start; the time each was made follows."""
+    return f"{WORLD_PREFIX}{SCHEMA_VERSION}_{template_key(files, 0, None)[:12]}_"
 
 
 def iso(seconds: float) -> str:

@@ -12,13 +12,21 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Callable, Iterator, NamedTuple
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session
 
 from sandbox.core.clock import Clock
 from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.db import SCHEMA_VERSION, Database, bulk_insert, fetch
-from sandbox.core.models import Application, Authorization, Customer, UsagePoint, Utility, WorldState
+from sandbox.core.models import (
+    Application,
+    Authorization,
+    Customer,
+    UsagePoint,
+    Utility,
+    WorldState,
+    authorization_usage_point,
+)
 from sandbox.core.secrets import constant_password_hash, keyed_digest, new_digest_key, world_key
 from sandbox.core.world_templates import WorldTemplates, template_key
 from sandbox.espi import urls
@@ -121,7 +129,8 @@ def seed_world(
     reads yet (`unseen`: a private sandbox being made) is filled step by step, which copies a template's
     people faster than one transaction can.
     """
-    with db.rebuilding(), _step_by_step() if unseen else _at_once(db):  # rebuilds by several processes take turns
+    # rebuilds by several processes take turns (an unseen database has no other process to wait for)
+    with _step_by_step() if unseen else db.rebuilding(), _step_by_step() if unseen else _at_once(db):
         return _seed_world(db, files, clock, seed, customers, origin, progress, keys, templates, private, unseen)
 
 
@@ -159,7 +168,7 @@ def _seed_world(
     if seed is not None:
         world = dataclasses.replace(world, seed=seed)
     kept = clock.snapshot()
-    if not unseen or db.schema_version() != SCHEMA_VERSION:  # an unseen database of empty tables stays as it is
+    if not unseen:  # an unseen database is one of empty tables at SCHEMA_VERSION (Registry._make_storage)
         db.clear_all()
     DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
@@ -187,6 +196,16 @@ def _seed_world(
         fetch(s, WorldState, 1).complete = True
         _after_explicit_ids(s)
     return world
+
+
+def taken_up(db: Database, files: dict[str, str], clock: Clock, origin: str) -> tuple[WorldDef, Keys]:
+    """A world seeded ahead (by seed_world, unseen) put to use now: its world and keys, its marks moved
+    to now (what was published while it waited is the world's, never announced)."""
+    world = _parse(files, origin)
+    with db.transaction() as s:
+        st = fetch(s, WorldState, 1)
+        mark_all(s, world, clock)
+        return world, Keys(st.secret_key, st.admin_key, st.digest_key)
 
 
 def reset_to_seed(
@@ -278,7 +297,7 @@ def _seed_people(
             people = PeopleFactory(world, u, world.seed).customers(counts[u.slug])
             _insert_customers(s, world, u, utility.id, people, counts[u.slug] + 1, hashes, progress)
     if templates is not None:
-        with db.sessions() as s:
+        with db.transaction() as s:  # committed: on PostgreSQL the template is a schema of the database too
             templates.save(s, key)
     return ids
 
@@ -292,67 +311,80 @@ def _seed_clients(
     client_secrets: dict[str, str],
 ) -> None:
     """Each utility's applications (the demo third party, its own clients) and the demo customer's
-    authorization of the demo third party, in utility order (two flushes for them all): they name the
-    seeding time and the world's digest key, so they are made afresh for every world, copied or not."""
+    authorization of the demo third party, in utility order, in four statements however many utilities
+    (a private sandbox is made in milliseconds): they name the seeding time and the world's digest key,
+    so they are made afresh for every world, copied or not."""
     seed = world.seed
-    demo_apps = {}
+    apps = []
     for u in world.utilities:
-        utility_id = utility_ids[u.slug]
-        demo_apps[u.slug] = app = Application(
-            utility_id=utility_id,
-            uuid=str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
-            client_id=DEMO_CLIENT_ID,
-            client_secret_hash=keyed_digest(digest_key, client_secrets[DEMO_CLIENT_ID]),
-            name="Demo Energy App",
-            description="The sandbox's own third-party application, for demos and tests.",
-            contact_email="developers@example.com",
-            redirect_uris=[DEMO_APP_CALLBACK],
-            allow_loopback_redirects=True,
-            notify_uri=None,
-            scope_selection_uri=None,
-            scopes=offered_scopes(u),
-            status=AppStatus.PRODUCTION,
-            created_at=now,
+        common = {"utility_id": utility_ids[u.slug], "status": AppStatus.PRODUCTION, "created_at": now}
+        apps.append(
+            common
+            | {
+                "uuid": str(resource_uuid(seed, u.slug, "application", DEMO_CLIENT_ID)),
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret_hash": keyed_digest(digest_key, client_secrets[DEMO_CLIENT_ID]),
+                "name": "Demo Energy App",
+                "description": "The sandbox's own third-party application, for demos and tests.",
+                "contact_email": "developers@example.com",
+                "redirect_uris": [DEMO_APP_CALLBACK],
+                "allow_loopback_redirects": True,
+                "scopes": offered_scopes(u),
+                "role": "third_party",
+            }
         )
-        s.add(app)
         for client_id, _, role, name in OWN_CLIENTS:
-            s.add(
-                Application(
-                    utility_id=utility_id,
-                    uuid=str(resource_uuid(seed, u.slug, "application", client_id)),
-                    client_id=client_id,
-                    client_secret_hash=keyed_digest(digest_key, client_secrets[client_id]),
-                    name=f"{u.name}: {name}",
-                    description=f"{u.name}'s own {name.lower()} client (client credentials only).",
-                    redirect_uris=[],
-                    scopes=[],
-                    status=AppStatus.PRODUCTION,
-                    role=role,
-                    created_at=now,
-                )
+            apps.append(
+                common
+                | {
+                    "uuid": str(resource_uuid(seed, u.slug, "application", client_id)),
+                    "client_id": client_id,
+                    "client_secret_hash": keyed_digest(digest_key, client_secrets[client_id]),
+                    "name": f"{u.name}: {name}",
+                    "description": f"{u.name}'s own {name.lower()} client (client credentials only).",
+                    "contact_email": "",
+                    "redirect_uris": [],
+                    "allow_loopback_redirects": False,
+                    "scopes": [],
+                    "role": role,
+                }
             )
-    s.flush()
-    demos = {
-        c.utility_id: c
-        for c in s.scalars(select(Customer).where(Customer.number == 0).options(selectinload(Customer.usage_points)))
-    }
+    made = s.execute(insert(Application).returning(Application.id, Application.utility_id, Application.client_id), apps)
+    demo_app = {utility: app_id for app_id, utility, client_id in made if client_id == DEMO_CLIENT_ID}
+    scope = {utility_ids[u.slug]: offered_scopes(u)[0] for u in world.utilities}
+    points: dict[int, list[int]] = {}
+    demo_of: dict[int, int] = {}
+    for utility, customer, point in s.execute(
+        select(Customer.utility_id, Customer.id, UsagePoint.id)
+        .join(UsagePoint, UsagePoint.customer_id == Customer.id)
+        .where(Customer.number == 0)
+        .order_by(UsagePoint.id)
+    ):
+        demo_of[utility] = customer
+        points.setdefault(utility, []).append(point)
+    auths = []
     for u in world.utilities:
-        app, demo = demo_apps[u.slug], demos[utility_ids[u.slug]]
+        utility = utility_ids[u.slug]
         demo_id = str(resource_uuid(seed, u.slug, "authorization", "demo"))
-        auth = Authorization(
-            utility_id=app.utility_id,
-            uuid=demo_id,
-            subscription_uuid=demo_id,
-            application_id=app.id,
-            customer_id=demo.id,
-            scope=app.scopes[0],
-            status=AuthState.ACTIVE,
-            authorized_start=now,
-            authorized_end=add_years(now, AUTHORIZATION_YEARS),
-            created_at=now,
+        auths.append(
+            {
+                "utility_id": utility,
+                "uuid": demo_id,
+                "subscription_uuid": demo_id,
+                "application_id": demo_app[utility],
+                "customer_id": demo_of[utility],
+                "scope": scope[utility],
+                "status": AuthState.ACTIVE,
+                "authorized_start": now,
+                "authorized_end": add_years(now, AUTHORIZATION_YEARS),
+                "created_at": now,
+            }
         )
-        auth.usage_points = list(demo.usage_points)
-        s.add(auth)
+    made = s.execute(insert(Authorization).returning(Authorization.id, Authorization.utility_id), auths)
+    shared = [
+        {"authorization_id": auth, "usage_point_id": point} for auth, utility in made for point in points[utility]
+    ]
+    s.execute(insert(authorization_usage_point), shared)
 
 
 def _insert_customers(
