@@ -380,9 +380,9 @@ def _seed_clients(
                 "created_at": now,
             }
         )
-    made = s.execute(insert(Authorization).returning(Authorization.id, Authorization.utility_id), auths)
+    granted = s.execute(insert(Authorization).returning(Authorization.id, Authorization.utility_id), auths)
     shared = [
-        {"authorization_id": auth, "usage_point_id": point} for auth, utility in made for point in points[utility]
+        {"authorization_id": auth, "usage_point_id": point} for auth, utility in granted for point in points[utility]
     ]
     s.execute(insert(authorization_usage_point), shared)
 
