@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -106,37 +107,44 @@ def bench(engine: str, database: str, url_for_size: str, args, folder: Path) -> 
     os.environ["SANDBOX_ADMIN_KEY"] = KEY
     os.environ["SANDBOX_MAX_SANDBOXES"] = str(args.live + 10)  # the limits are not what is measured
     os.environ["SANDBOX_QUOTA_REQUESTS_PER_MINUTE"] = "0" if not args.quota else str(10**9)
-    out: dict[str, float] = {}
     with Server.run_py(database, extra=("--no-demo-app", "--reset")) as server:
-        base = server.url
-        resets = [call(f"{base}/sandbox-api/reset", KEY)[0] for _ in range(6)][1:]
-        out["default reset"] = statistics.median(resets) * 1000
-        first = call(f"{base}/sandbox-api/sandboxes", KEY, body={"label": "measured"})[1] or {}
-        token = consent(first)
-        path = entry_path(server, token)
-        out["alone rps"], out["alone batch"] = speed(server, token, path, folder, args.duration)
-        size0 = size_mb(engine, url_for_size)
-        makes, burst, ids = [], [], []
-        for i in range(args.live - 1):
-            if i < args.makes:
-                time.sleep(args.gap)
-            took, made = call(f"{base}/sandbox-api/sandboxes", KEY, body={})
-            ids.append((made or {})["id"])
-            (makes if i < args.makes else burst).append(took)
-            if (i + 1) % 100 == 0:
-                print(f"   {engine}: {i + 2} sandboxes", flush=True)
-        out["make p50"], out["make p90"] = p(makes, 0.5) * 1000, p(makes, 0.9) * 1000
-        out["burst p50"], out["burst rate"] = p(burst or [0.0], 0.5) * 1000, len(burst) / max(sum(burst), 1e-9)
-        out["size per sandbox"] = (size_mb(engine, url_for_size) - size0) / max(1, len(ids))
-        time.sleep(3)  # the schemas the burst left to be made ahead, made
-        own = [call(f"{first['base_url']}/sandbox-api/reset", first["admin_key"])[0] for _ in range(11)][1:]
-        out["sandbox reset p50"] = statistics.median(own) * 1000
-        token = consent(first)  # the reset forgot the old one
-        path = entry_path(server, token)
-        out["many rps"], out["many batch"] = speed(server, token, path, folder, args.duration)
-        for sandbox_id in ids:
-            call(f"{base}/sandbox-api/sandboxes/{sandbox_id}", KEY, method="DELETE")
-        out["alone again rps"], out["alone again batch"] = speed(server, token, path, folder, args.duration)
+        try:
+            return measure(engine, url_for_size, args, folder, server)
+        except urllib.error.HTTPError as exc:  # the server's side of it
+            raise SystemExit(f"{exc}: {exc.read()[:300]!r}\n" + "\n".join(server.out[-60:])) from None
+
+
+def measure(engine: str, url_for_size: str, args, folder: Path, server: Server) -> dict[str, float]:
+    out: dict[str, float] = {}
+    base = server.url
+    resets = [call(f"{base}/sandbox-api/reset", KEY)[0] for _ in range(6)][1:]
+    out["default reset"] = statistics.median(resets) * 1000
+    first = call(f"{base}/sandbox-api/sandboxes", KEY, body={"label": "measured"})[1] or {}
+    token = consent(first)
+    path = entry_path(server, token)
+    out["alone rps"], out["alone batch"] = speed(server, token, path, folder, args.duration)
+    size0 = size_mb(engine, url_for_size)
+    makes, burst, ids = [], [], []
+    for i in range(args.live - 1):
+        if i < args.makes:
+            time.sleep(args.gap)
+        took, made = call(f"{base}/sandbox-api/sandboxes", KEY, body={})
+        ids.append((made or {})["id"])
+        (makes if i < args.makes else burst).append(took)
+        if (i + 1) % 100 == 0:
+            print(f"   {engine}: {i + 2} sandboxes", flush=True)
+    out["make p50"], out["make p90"] = p(makes, 0.5) * 1000, p(makes, 0.9) * 1000
+    out["burst p50"], out["burst rate"] = p(burst or [0.0], 0.5) * 1000, len(burst) / max(sum(burst), 1e-9)
+    out["size per sandbox"] = (size_mb(engine, url_for_size) - size0) / max(1, len(ids))
+    time.sleep(3)  # the schemas the burst left to be made ahead, made
+    own = [call(f"{first['base_url']}/sandbox-api/reset", first["admin_key"])[0] for _ in range(11)][1:]
+    out["sandbox reset p50"] = statistics.median(own) * 1000
+    token = consent(first)  # the reset forgot the old one
+    path = entry_path(server, token)
+    out["many rps"], out["many batch"] = speed(server, token, path, folder, args.duration)
+    for sandbox_id in ids:
+        call(f"{base}/sandbox-api/sandboxes/{sandbox_id}", KEY, method="DELETE")
+    out["alone again rps"], out["alone again batch"] = speed(server, token, path, folder, args.duration)
     return out
 
 

@@ -24,11 +24,11 @@ except ImportError:  # Windows: rebuilds of one process take turns, as with an i
 # The schema's version: raise it whenever a table or column changes. A database made at another
 # version is refused with a message to rebuild it (--reset), never reused silently.
 SCHEMA_VERSION = (
-    10  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
+    11  # 3: Application.role and its further registration metadata; 4: the clock_state table; 5: request_record;
 )
 # 6: notifications (publication_mark, notification, delivery_attempt); 7: Application.faults, Authorization.faults;
 # 8: Application.profile, Customer.data_quality, Authorization.pending_calls; 9: keyed digests of client secrets and
-# registration tokens, server-side web sessions; 10: rate_counter, RequestRecord.answered
+# registration tokens, server-side web sessions; 10: rate_counter, RequestRecord.answered; 11: conformance_run
 
 
 def make_engine(url: str, pool_size: int | None = None) -> Engine:

@@ -98,6 +98,13 @@ class Busy(SandboxError):
         self.notification_id = notification_id
 
 
+class Conflict(SandboxError):
+    """A request that clashes with what is under way (409): a second conformance run for a client
+    whose first goes on."""
+
+    status, error, reason = 409, "conflict", "conflict"
+
+
 class FaultAnswer(SandboxError):
     """The answer a fault scenario asked for in place of the view's (services.faults: server-error,
     rate-limited): the sandbox failing on purpose, with Retry-After."""

@@ -435,6 +435,28 @@ class DeliveryAttempt(Base):
     manual: Mapped[bool] = mapped_column(Boolean, default=False)  # "Send again", not the worker
 
 
+class ConformanceRun(Base):
+    """One grading of a third party's client (services.conformance): its checks one after another,
+    each arranged for the client's authorizations, watched and judged; `checks` holds each one's
+    state, verdict and evidence, `answers` what the client reported it computed. Times are real
+    seconds since the epoch (a run waits in real time, whatever the sandbox clock does)."""
+
+    __tablename__ = "conformance_run"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    utility_id: Mapped[int] = mapped_column(ForeignKey("utility.id", ondelete="CASCADE"), index=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # running, passed, failed, incomplete
+    started: Mapped[float] = mapped_column(Float)
+    deadline: Mapped[float] = mapped_column(Float)
+    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
+    current: Mapped[int] = mapped_column(Integer, default=0)  # the check under way (its index in `checks`)
+    checks: Mapped[list] = mapped_column(JSON)
+    answers: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    step: Mapped[int] = mapped_column(Integer, default=0)  # moved by one conditional UPDATE: one process steps it
+
+    application: Mapped[Application] = relationship()
+
+
 class SchemaVersion(Base):
     """The schema version the tables were made at (db.SCHEMA_VERSION); one row."""
 

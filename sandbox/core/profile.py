@@ -25,6 +25,11 @@ BATCH_MODES = ("sync", "async")
 XML_VERSIONS = ("4.0", "3.3")
 XML_NAMESPACES = ("espi", "default", "ns0")
 XML_HREFS = ("absolute", "root-relative")
+# statuses where certified platforms answer otherwise than the RFCs (the default first: the RFC's)
+NO_TOKEN_STATUSES = (401, 403)  # RFC 6750 3.1: a request without credentials gets 401
+DELETE_STATUSES = (204, 200)  # RFC 7592 2.3: a deleted registration answers 204
+UNKNOWN_CLIENT_STATUSES = (400, 401)  # RFC 6749 4.1.2.1: told to the customer, never redirected
+UNREGISTERED_REDIRECT_STATUSES = (400, 401, 403)
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Knob:
     key: str
     attr: str
     kind: type
-    choices: tuple = ()  # for text knobs
+    choices: tuple = ()  # the values a text or whole-number knob takes
     minimum: int | None = None  # for whole-number knobs
     maximum: int | None = None
 
@@ -62,6 +67,10 @@ KNOBS = (
     Knob("xml", "version", "xml_version", str, XML_VERSIONS),
     Knob("xml", "namespaces", "xml_namespaces", str, XML_NAMESPACES),
     Knob("xml", "hrefs", "xml_hrefs", str, XML_HREFS),
+    Knob("answers", "no_token", "no_token_status", int, NO_TOKEN_STATUSES),
+    Knob("answers", "delete", "delete_status", int, DELETE_STATUSES),
+    Knob("answers", "unknown_client", "unknown_client_status", int, UNKNOWN_CLIENT_STATUSES),
+    Knob("answers", "unregistered_redirect", "unregistered_redirect_status", int, UNREGISTERED_REDIRECT_STATUSES),
 )
 
 
@@ -89,6 +98,10 @@ class Behaviour:
     xml_version: str = "4.0"
     xml_namespaces: str = "espi"
     xml_hrefs: str = "absolute"
+    no_token_status: int = 401  # a data or management call without a token
+    delete_status: int = 204  # a DELETE done
+    unknown_client_status: int = 400  # the authorization endpoint, a client_id it does not know
+    unregistered_redirect_status: int = 400  # ... a redirect_uri the client did not register
 
     def changed(self) -> dict[str, object]:
         """The knobs (by KNOBS name) this profile sets apart from the defaults."""

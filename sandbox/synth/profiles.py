@@ -45,10 +45,10 @@ def behaviour(name: str, r: Reader) -> Behaviour:
             if k.choices:
                 values[k.attr] = t.get(
                     key,
-                    str,
+                    k.kind,
                     getattr(d, k.attr),
                     check=lambda v, c=k.choices: v in c,
-                    problem="must be " + " or ".join(k.choices),
+                    problem="must be " + " or ".join(str(c) for c in k.choices),
                 )
             elif k.kind is int:
                 lo, hi = k.minimum or 0, k.maximum

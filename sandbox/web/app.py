@@ -78,6 +78,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.extensions["notifications"] = NotificationWorker(
         state, Schedule.of(cfg), TargetPolicy.for_listener(cfg["HOST"], cfg["NOTIFY_ALLOW"])
     )
+    from sandbox.services.conformance import runs
+
+    def conformance_runs() -> None:  # stepped with the notifications: a run's checks wait on them
+        if state.world is not None:
+            runs.step(runs.Where(db, state.world, state.clock, state.base_url(), app.extensions["request_log"].flush))
+
+    app.extensions["notifications"].also.append(conformance_runs)
 
     def prepare() -> WorldDef | None:
         if problem:

@@ -131,7 +131,12 @@ def _answered(call: Call, view: View, ids: dict[str, str], authorization: str | 
     try:
         p = identify(call.session(), call.utility_id, authorization)
     except TokenRefused as err:
-        raise access.missing_token(call.resource) or err from None
+        refused = access.missing_token(call.resource) or err
+        # no token names no application: the utility's profile says 401 (RFC 6750 3.1) or 403
+        status = call.sandbox.require_world().profile_for(call.utility, None).behaviour.no_token_status
+        if refused.reason == "no_token" and status != refused.status:
+            refused = TokenRefused(status, refused.error, str(refused), refused.reason)
+        raise refused from None
     call.presented = p  # before judging: the request log names a refused caller too
     access.judge(p, call.resource, call.method, ids, call.now)
     assert p is not None  # judged

@@ -393,7 +393,7 @@ def update_registration(call: Call, application_id: str):
 
 def delete_registration(call: Call, application_id: str):
     onboarding.delete_registered(call.sandbox.db, call.utility_id, application_id)
-    resp = Response(status=204)
+    resp = Response(status=call.behaviour.delete_status)  # 204, or the profile's
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -519,7 +519,7 @@ def authorization_put(call: Call, authorization_id: str):
 def authorization_delete(call: Call, authorization_id: str):
     auth = subscriptions.authorization_visible(call.session(), call.utility_id, call.caller, authorization_id)
     _revoke(call, auth.id)
-    resp = Response(status=204)
+    resp = Response(status=call.behaviour.delete_status)  # 204, or the profile's
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

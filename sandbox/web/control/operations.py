@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 from sandbox.services import faults
 from sandbox.services.access import AppStatus
 from sandbox.services.notifications import outbox
-from sandbox.web.control import openapi, sandboxes, views
+from sandbox.web.control import conformance, openapi, sandboxes, views
 
 PREFIX = "/sandbox-api"
 
@@ -449,6 +449,63 @@ OPERATIONS: tuple[Operation, ...] = (
         body=_FAULTS,
         answers={200: "the faults set", 404: "no such authorization"},
         response=_object(("authorization_id", "faults"), authorization_id={"type": "string"}, faults=_FAULT_NAMES),
+    ),
+    Operation(
+        "GET",
+        "/conformance/checks",
+        "list_conformance_checks",
+        "The checks a conformance run makes: what each arranges, what passes and why it matters",
+        conformance.list_checks,
+        tag="conformance",
+        open=True,
+        auth="anyone",
+        answers={200: "every check"},
+        response=_object(("checks",), checks={"type": "array", "items": {"type": "object"}}),
+    ),
+    Operation(
+        "POST",
+        "/conformance",
+        "start_conformance_run",
+        "Grade a third party's client: its checks arranged one after another for its authorizations",
+        conformance.start,
+        tag="conformance",
+        body=_object(
+            ("utility", "client_id"),
+            utility=_SLUG,
+            client_id={"type": "string", "minLength": 1, "maxLength": 64},
+            checks={
+                "type": "array",
+                "items": {"type": "string", "maxLength": 64},
+                "maxItems": 32,
+                "description": "the checks to make (all of them if left out; GET /conformance/checks)",
+            },
+            timeout={"type": "number", "description": "seconds the run may take at most (10 to 1800; 240)"},
+        ),
+        answers={201: "the run, started", 404: "no such utility or client", 409: "the client has a run going"},
+        response=_object(("id", "status", "checks", "report_url"), id={"type": "string"}),
+    ),
+    Operation(
+        "GET",
+        "/conformance/{run_id}",
+        "get_conformance_run",
+        "A conformance run: its status and each check's verdict, summary and evidence (its id is its key)",
+        conformance.read,
+        tag="conformance",
+        open=True,
+        auth="whoever holds the run's id",
+        answers={200: "the run", 404: "no such run"},
+        response=_object(("id", "status", "checks"), id={"type": "string"}),
+    ),
+    Operation(
+        "GET",
+        "/conformance/{run_id}/report",
+        "conformance_report_page",
+        "A conformance run as a page (HTML, readable on a phone), with its JSON to download",
+        conformance.page,
+        tag="conformance",
+        open=True,
+        auth="whoever holds the run's id",
+        answers={200: "the page", 404: "no such run"},
     ),
     Operation(
         "GET",

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from sandbox.core.models import Application, Customer
+from sandbox.core.profile import Behaviour
 from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words
 from sandbox.services import access, customers, third_parties, world
@@ -42,6 +43,12 @@ _REFUSAL_TITLES = {
     "review": "Application in review",
     "moved_out": "Service has ended",
 }
+
+
+def _answers(app: Application | None) -> Behaviour:
+    """The behaviour profile the authorization endpoint answers with: the application's, else the
+    utility's (an unknown client names none)."""
+    return sandbox().require_world().profile_for(g.utility, app.profile if app is not None else None).behaviour
 
 
 def _today():
@@ -100,6 +107,7 @@ def authorize():
             "Unknown application",
             "The link that brought you here names no application registered "
             f"with {g.utility.name} (client_id is missing, repeated or unknown). Nothing was shared.",
+            _answers(None).unknown_client_status,
         )
     redirect_uri = args.get("redirect_uri") or client.get_default_redirect_uri()
     if not redirect_uri or "redirect_uri" in repeated or not client.check_redirect_uri(redirect_uri):
@@ -107,6 +115,7 @@ def authorize():
             "Unregistered return address",
             f"{client.app.name} asked to send you back to an address "
             "it has not registered (redirect_uri). For your safety you were not sent there.",
+            _answers(client.app).unregistered_redirect_status,
         )
     app = client.app
     if repeated:  # RFC 6749 3.1: a parameter must not be sent more than once

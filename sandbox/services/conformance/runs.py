@@ -1,0 +1,213 @@
+"""A conformance run's life: started for one client at one utility, stepped by the notification
+worker of every process serving the world (a conditional UPDATE of its `step` lets one process move
+it at a time), and reported. Its checks go one after another (two at once would blur whose calls
+answer which situation); the run ends when the last is judged or its timeout comes, the checks not
+reached then being not_observed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select, update
+
+from sandbox.core.clock import Clock, iso_z
+from sandbox.core.db import Database
+from sandbox.core.errors import Conflict, NotFound, Refused
+from sandbox.core.models import Application, ConformanceRun, RequestRecord, Utility
+from sandbox.espi import urls
+from sandbox.services.conformance.checks import BY_NAME, CHECKS, FAIL, NOT_OBSERVED, PASS, NotArranged, Seen, Situation
+from sandbox.synth.world import WorldDef
+
+RUNNING, PASSED, FAILED, INCOMPLETE = "running", "passed", "failed", "incomplete"
+DEFAULT_TIMEOUT, MIN_TIMEOUT, MAX_TIMEOUT = 240, 10, 1800  # seconds
+
+
+@dataclass(frozen=True)
+class Where:
+    """What stepping a world's runs needs beyond its database: the world, its clock, the URL its
+    clients reach it at, and a way to have this process's request log written now."""
+
+    db: Database
+    world: WorldDef
+    clock: Clock
+    base_url: str
+    flush: Callable[[], None]
+
+
+def start(
+    db: Database, utility_id: int, client_id: str, names: list[str] | None, timeout: float, now: float | None = None
+) -> ConformanceRun:
+    """A new run of `names` (every check if None, in the table's order) for the client; Refused naming
+    a bad field, NotFound for an unknown client, Conflict while the client has a run going."""
+    unknown = [n for n in names or () if n not in BY_NAME]
+    if unknown:
+        raise Refused(f"checks: no check {unknown[0]!r}; GET /sandbox-api/conformance/checks lists them", "checks")
+    if not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+        raise Refused(f"timeout: between {MIN_TIMEOUT} and {MAX_TIMEOUT} seconds", "timeout")
+    chosen = [c.name for c in CHECKS if names is None or c.name in names]
+    now = time.time() if now is None else now
+    with db.transaction() as s:
+        app = s.scalar(
+            select(Application).where(Application.utility_id == utility_id, Application.client_id == client_id)
+        )
+        if app is None:
+            raise NotFound(f"client_id: no application {client_id!r} at this utility")
+        going = s.scalar(
+            select(ConformanceRun.id).where(ConformanceRun.application_id == app.id, ConformanceRun.status == RUNNING)
+        )
+        if going is not None:
+            raise Conflict(f"client_id: {client_id} has a conformance run going ({going}); wait for it to end")
+        run = ConformanceRun(
+            id=str(uuid.uuid4()),
+            utility_id=utility_id,
+            application_id=app.id,
+            status=RUNNING,
+            started=now,
+            deadline=now + timeout,
+            current=0,
+            checks=[{"name": n, "status": "waiting"} for n in chosen],
+            step=0,
+        )
+        s.add(run)
+    return run
+
+
+def get(db: Database, run_id: str, utility_id: int | None = None) -> ConformanceRun:
+    with db.sessions() as s:
+        run = s.get(ConformanceRun, run_id)
+        if run is None or (utility_id is not None and run.utility_id != utility_id):
+            raise NotFound(f"no conformance run {run_id}")
+        _ = run.application
+        return run
+
+
+def step(where: Where, now: float | None = None) -> int:
+    """Move every running run of the world one step; how many were moved (by this process)."""
+    now = time.time() if now is None else now
+    with where.db.sessions() as s:
+        going = list(s.execute(select(ConformanceRun.id, ConformanceRun.step).where(ConformanceRun.status == RUNNING)))
+    if not going:
+        return 0
+    where.flush()
+    return sum(_advance(where, run_id, seen, now) for run_id, seen in going)
+
+
+def _advance(where: Where, run_id: str, seen: int, now: float) -> bool:
+    with where.db.transaction() as s:
+        claimed = s.execute(
+            update(ConformanceRun)
+            .where(ConformanceRun.id == run_id, ConformanceRun.step == seen, ConformanceRun.status == RUNNING)
+            .values(step=seen + 1)
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return False  # another process moved it
+        run = s.get(ConformanceRun, run_id)
+        assert run is not None
+        checks = copy.deepcopy(run.checks)
+        slug = s.scalar(select(Utility.slug).where(Utility.id == run.utility_id))
+        utility = where.world.utility(slug or "")
+        behaviour = where.world.profile_for(utility, run.application.profile).behaviour
+
+        def log(since: float) -> list[Seen]:
+            q = (
+                select(
+                    RequestRecord.answered,
+                    RequestRecord.method,
+                    RequestRecord.path,
+                    RequestRecord.status,
+                    RequestRecord.reason,
+                )
+                .where(RequestRecord.application_id == run.application_id, RequestRecord.answered >= since)
+                .order_by(RequestRecord.answered, RequestRecord.id)
+            )
+            with where.db.log_engine.connect() as c:
+                return [Seen(*row) for row in c.execute(q)]
+
+        while run.current < len(checks):
+            c = checks[run.current]
+            check = BY_NAME[c["name"]]
+            sit = Situation(
+                s,
+                run.application,
+                urls.resource_root(where.base_url, utility.slug),
+                utility.time_zone,
+                behaviour,
+                where.clock,
+                now,
+                c.setdefault("state", {}),
+                log,
+            )
+            if now >= run.deadline:
+                if c["status"] == "watching":
+                    check.undo(sit)
+                _judged(c, NOT_OBSERVED, "the run's timeout came first", [])
+                run.current += 1
+                continue
+            if c["status"] == "waiting":
+                try:
+                    sit.state["at"] = now
+                    check.arrange(sit)
+                    c["status"], c["started"] = "watching", now
+                except NotArranged as why:
+                    c.setdefault("waiting_since", now)
+                    if now - c["waiting_since"] < check.window:
+                        break
+                    check.undo(sit)
+                    _judged(c, NOT_OBSERVED, str(why), [])
+                    run.current += 1
+                    continue
+            verdict = check.judge(sit, now - sit.state["at"] >= check.window)
+            if verdict is None:
+                break
+            check.undo(sit)
+            _judged(c, verdict.verdict, verdict.summary, verdict.evidence)
+            run.current += 1
+        if run.current >= len(checks):
+            verdicts = {c["verdict"] for c in checks}
+            run.status = FAILED if FAIL in verdicts else PASSED if verdicts <= {PASS} else INCOMPLETE
+            run.ended = now
+        run.checks = checks
+    return True
+
+
+def _judged(c: dict, verdict: str, summary: str, evidence: list[dict]) -> None:
+    c.update(status="done", verdict=verdict, summary=summary, evidence=evidence)
+
+
+def report(run: ConformanceRun, report_url: str) -> dict:
+    """The run as the API gives it (the checks' inner state left out)."""
+
+    def when(t: float | None) -> str | None:
+        return None if t is None else iso_z(_utc(t))
+
+    return {
+        "id": run.id,
+        "status": run.status,
+        "client_id": run.application.client_id,
+        "started_at": when(run.started),
+        "deadline": when(run.deadline),
+        "ended_at": when(run.ended),
+        "report_url": report_url,
+        "checks": [
+            {
+                "name": c["name"],
+                "status": c["status"],
+                "verdict": c.get("verdict"),
+                "summary": c.get("summary"),
+                "evidence": c.get("evidence", []),
+                **{k: BY_NAME[c["name"]].as_json()[k] for k in ("arranges", "passes", "why")},
+            }
+            for c in run.checks
+        ],
+    }
+
+
+def _utc(t: float):
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc)
