@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import JSON, Date, Table, create_engine, delete, event, func, select, text
+from sqlalchemy import JSON, Date, Integer, Table, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,7 +93,8 @@ class Database:
         self._joined = threading.local()  # .conn: the connection of this thread's one_transaction()
         self.sessions: Callable[[], Session] = self._session  # one object: callers may compare it
         self.quotas: object | None = None  # a private sandbox's (services.quotas), in every session's info
-        # called after a commit that enqueued notifications (services.notifications.outbox), if set
+        # called after a commit that enqueued notifications (services.notifications.outbox), or started a
+        # conformance run (services.conformance), if set: the world has something for its worker to do
         self.on_notifications: Callable[[], None] | None = None
 
     def _session(self) -> Session:
@@ -203,13 +204,23 @@ class Database:
             self.log_engine.dispose()
 
     def has_table(self, name: str) -> bool:
+        if self.engine.dialect.name == "postgresql":  # by name, through pg_class's index
+            with self.connect() as c:
+                return c.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": name}) is True
         return name in self.table_names()
 
     def table_names(self) -> set[str]:
-        """The tables of the world's schema, read on this thread's one_transaction() if one is open
-        (the dialect's own query: an Inspector costs milliseconds of Python a reset repeats)."""
+        """The tables of the world's schema (on PostgreSQL: those of the world's tables that are there,
+        looked up by name in one query), read on this thread's one_transaction() if one is open. Neither
+        an Inspector (milliseconds of Python a reset repeats) nor a scan of pg_class (a deployment's
+        database may hold a thousand sandboxes' tables)."""
         with self.connect() as c:
-            return set(c.dialect.get_table_names(c))
+            if c.dialect.name != "postgresql":
+                return set(c.dialect.get_table_names(c))
+            names = list(Base.metadata.tables)
+            looks = ", ".join(f"to_regclass(:t{i}) IS NOT NULL" for i in range(len(names)))
+            found = c.execute(text(f"SELECT {looks}"), {f"t{i}": n for i, n in enumerate(names)}).one()
+            return {n for n, there in zip(names, found) if there}
 
     def create_all(self, checkfirst: bool = True) -> None:
         """The schema's tables (those missing, or all without looking when `checkfirst` is False), at SCHEMA_VERSION."""
@@ -253,10 +264,11 @@ class Database:
             if self.engine.dialect.name == "postgresql":
                 quote = self.engine.dialect.identifier_preparer.format_table
                 statements = [f"DELETE FROM {quote(t)}" for t in reversed(tables)]
-                statements.append(  # every sequence of the world's schema: next value 1
-                    "SELECT setval(c.oid, 1, false) FROM pg_class c "
-                    "WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace"
-                )
+                statements += [  # each table's own sequence, found by name: next value 1
+                    f"SELECT setval(pg_get_serial_sequence('{quote(t)}', 'id'), 1, false)"
+                    for t in tables
+                    if "id" in t.c and t.c.id.primary_key and isinstance(t.c.id.type, Integer)
+                ]
                 s.connection().exec_driver_sql("; ".join(statements))
             else:  # SQLite gives a rowid key max + 1: 1 again in an emptied table
                 for table in reversed(tables):

@@ -60,14 +60,19 @@ class Store:
             return self.visitors.setdefault(visitor, {})
 
     def subscribed(self, resource: str) -> list[Linked]:
-        """The connections whose data lives at `resource` (a notified URI without its query)."""
+        """The connections whose data lives at `resource` (a notified URI without its query): their
+        subscription, or a part of it (an asynchronous batch names each usage point's)."""
         with self.lock:
             return [
                 ln
                 for links in self.visitors.values()
                 for ln in links.values()
-                if ln.connection.resource_uri.split("?")[0] == resource
+                if _within(resource, ln.connection.resource_uri.split("?")[0])
             ]
+
+
+def _within(resource: str, subscription: str) -> bool:
+    return resource == subscription or resource.startswith(subscription + "/")
 
 
 def create_demo_app(

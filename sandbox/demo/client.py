@@ -14,6 +14,7 @@ errors reach the app as `Unreachable` (no answer) or `Refused` (an answer that s
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     import requests
 
 TIMEOUT = 60
+TRANSIENT = (429, 500, 502, 503, 504)  # answers worth asking again, after a wait
+RETRIES, BACK_OFF, MAX_WAIT = 3, 1.0, 30.0  # tries after the first; the first wait; the longest
 CHOICES = {  # what the customer may leave out of the request, and the function blocks it means
     "cost": ("Cost of each interval", (12,)),
     "bills": ("Monthly bills", (15, 16)),
@@ -193,11 +196,19 @@ class Utilities:
         c.token = {**c.token, **dict(new)}
 
     def get(self, c: Connection, uri: str) -> bytes:
-        """GET an ESPI resource with the connection's token, refreshing it once if it has expired."""
-        r = self._get(c, uri)
-        if r.status_code == 401 and _reason(r) == "token_expired":
-            self.refresh(c)
+        """GET an ESPI resource with the connection's token, refreshing it once if it has expired, and
+        trying again after a 429 or a 5xx as the utility asks (Retry-After) or with a doubling back-off,
+        RETRIES times at most."""
+        wait = BACK_OFF
+        for attempt in range(RETRIES + 1):
             r = self._get(c, uri)
+            if r.status_code == 401 and _reason(r) == "token_expired":
+                self.refresh(c)
+                r = self._get(c, uri)
+            if r.status_code not in TRANSIENT or attempt == RETRIES:
+                break
+            time.sleep(min(MAX_WAIT, max(wait, _retry_after(r))))
+            wait *= 2
         if r.status_code == 200:
             return r.content
         raise refusal(r, c.name)
@@ -214,6 +225,14 @@ class Utilities:
                 headers={"Authorization": f"Bearer {c.token['access_token']}", "Accept": "application/atom+xml"},
                 timeout=TIMEOUT,
             )
+
+
+def _retry_after(r: requests.Response) -> float:
+    """The answer's Retry-After in seconds (0 when it has none, or gives a date)."""
+    try:
+        return max(0.0, float(r.headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0
 
 
 def _challenge(r: requests.Response) -> dict[str, str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +32,9 @@ from werkzeug.wrappers import Response
 from sandbox.core.changes import kept
 from sandbox.core.errors import SandboxError
 from sandbox.core.models import SandboxRecord
+from sandbox.services.conformance import runs
 from sandbox.services.notifications import outbox
+from sandbox.services.notifications.worker import NotificationWorker
 from sandbox.services.sandboxes import ID_PATTERN, Registry, world_url
 
 if TYPE_CHECKING:
@@ -149,6 +152,8 @@ class PrivateSandboxes:
                 tried += private.extensions["notifications"].step()
                 self.registry.clear_due(record.id)
                 when = outbox.next_due(private.extensions["sandbox"].db)
+                if runs.going(private.extensions["sandbox"].db):  # its conformance run is stepped as often
+                    when = min(when or math.inf, self.now() + NotificationWorker.POLL)
                 if when is not None:
                     self.registry.note_due(record.id, when)
             except (SandboxError, SQLAlchemyError) as exc:  # one sandbox's trouble stops no other's delivery

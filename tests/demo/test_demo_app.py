@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sandbox.core.models import Customer
 from sandbox.demo import analysis, espi
 from sandbox.demo.app import create_demo_app
-from sandbox.demo.client import CHOICES, Unreachable, Utilities, refusal, scope_for
+from sandbox.demo.client import CHOICES, Connection, Refused, Unreachable, Utilities, refusal, scope_for
 from sandbox.espi.scopes import allowed_by, function_blocks
 from sandbox.services import readings
 from sandbox.services.dmd import usage_document
@@ -161,6 +161,40 @@ def test_a_403_404_400_and_5xx_are_told_apart():
     assert bad.code == "invalid_request" and "published-min" in bad.message and not bad.ended
     down = refusal(_answer(503), "Bayview")
     assert down.status == 503 and "try again later" in down.message
+
+
+class _Answers:
+    """An HTTP session that answers each GET with the next of `answers`, and counts them."""
+
+    def __init__(self, *answers: requests.Response):
+        self.answers, self.gets = list(answers), 0
+
+    def get(self, *args, **kwargs) -> requests.Response:
+        self.gets += 1
+        return self.answers.pop(0)
+
+
+def _connection() -> Connection:
+    return Connection("bayview", "Bayview", "America/Los_Angeles", "http://x/token", {"access_token": "t"}, "FB=1")
+
+
+def test_a_429_or_5xx_is_tried_again_after_retry_after_or_a_doubling_back_off(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("sandbox.demo.client.time.sleep", waits.append)
+    ok = _answer(200)
+    ok._content = b"<feed/>"
+    http = _Answers(_answer(429, {"Retry-After": "3"}), _answer(503), _answer(503, {"Retry-After": "1"}), ok)
+    assert Utilities("http://x", "id", "secret", http).get(_connection(), "http://x/feed") == b"<feed/>"
+    assert waits == [3.0, 2.0, 4.0]  # Retry-After when it says more than the back-off (1, 2, 4 s)
+
+
+def test_the_retries_are_bounded_and_the_last_answer_is_said(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("sandbox.demo.client.time.sleep", waits.append)
+    http = _Answers(*(_answer(503, {"Retry-After": "2"}) for _ in range(10)))
+    with pytest.raises(Refused) as refused:
+        Utilities("http://x", "id", "secret", http).get(_connection(), "http://x/feed")
+    assert http.gets == 4 and len(waits) == 3 and refused.value.status == 503
 
 
 @pytest.mark.parametrize("slug", ["bayview", "lakeshore", "prairie", "trillium"])

@@ -73,9 +73,7 @@ def _authorize(sandbox: SandboxClient, client_id: str, redirect_uri: str) -> req
     return requests.get(f"{sandbox.url}/dc/{SLUG}/oauth/authorize?" + urlencode(q), allow_redirects=False, timeout=30)
 
 
-def test_the_authorization_endpoint_refuses_an_unknown_client_with_401_certified_and_400_by_the_rfc(
-    default, certified
-):
+def test_the_authorization_endpoint_refuses_an_unknown_client_with_401_certified_and_400_by_the_rfc(default, certified):
     rfc, gba = _authorize(default, "no-such-client", CALLBACK), _authorize(certified, "no-such-client", CALLBACK)
     assert (rfc.status_code, gba.status_code) == (400, 401)
     assert "Unknown application" in rfc.text and "Unknown application" in gba.text  # shown, never redirected

@@ -74,7 +74,15 @@ def start(
             step=0,
         )
         s.add(run)
+    if db.on_notifications is not None:  # a private sandbox: the deployment's worker steps it from now on
+        db.on_notifications()
     return run
+
+
+def going(db: Database) -> bool:
+    """Has the world a run going (its worker must go on stepping it)?"""
+    with db.sessions() as s:
+        return s.scalar(select(ConformanceRun.id).where(ConformanceRun.status == RUNNING).limit(1)) is not None
 
 
 def get(db: Database, run_id: str, utility_id: int | None = None) -> ConformanceRun:

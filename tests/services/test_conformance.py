@@ -1,0 +1,214 @@
+"""Conformance runs in one process: a well-behaved client passes every check, a naive one fails
+exactly the checks its habits break (each with the calls that decided it), a client that does
+nothing leaves the run incomplete with every check not_observed, and the control API refuses bad
+runs by name.
+
+The clients here are driven by the test between the worker's steps: they read the BatchLists the
+run POSTs to the receiver and call the resource server through the test client, as a third party's
+background job would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ADMIN_KEY
+from live.third_party import ThirdParty
+from sqlalchemy import select
+
+from sandbox.core.models import Authorization
+from sandbox.demo.espi import batch_list_uris
+from sandbox.services.conformance.checks import CHECKS
+
+H = {"Authorization": f"Bearer {ADMIN_KEY}"}
+SCOPE = "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000"
+DEMO = ("demo-third-party", "demo-secret")
+
+
+def control(client, method: str, path: str, status: int = 200, **kw) -> dict:
+    r = client.open("/sandbox-api" + path, method=method, headers=H, **kw)
+    assert r.status_code == status, (path, r.status_code, r.data[:300])
+    return r.get_json()
+
+
+class Client:
+    """A third party's background job: it holds the tokens of its one authorization and reads what
+    each BatchList names. `naive` gives it the habits the checks catch: no wait on 429, 5xx or 202,
+    the first refresh token kept for ever, and no stop when its access ends."""
+
+    def __init__(self, app, receiver: ThirdParty, tokens: dict, naive: bool = False):
+        self.client, self.receiver, self.naive = app.test_client(), receiver, naive
+        self.tokens = dict(tokens)
+        self.first_refresh = tokens["refresh_token"]
+        self.seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Client":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self.receiver.arrived:
+                if self.seen >= len(self.receiver.received):
+                    self.receiver.arrived.wait(0.5)
+            while self.seen < len(self.receiver.received):
+                body = self.receiver.received[self.seen]["body"]
+                self.seen += 1
+                for uri in batch_list_uris(body):
+                    self.pull(uri)
+
+    def _get(self, uri: str):
+        parts = urlsplit(uri)
+        path = parts.path + ("?" + parts.query if parts.query else "")
+        r = self.client.get(path, headers={"Authorization": f"Bearer {self.tokens['access_token']}"})
+        r.get_data()  # read whole, as a client does (a streamed document left unread is closed later, elsewhere)
+        r.close()
+        return r
+
+    def _refresh(self) -> bool:
+        presented = self.first_refresh if self.naive else self.tokens["refresh_token"]
+        r = self.client.post(
+            "/dc/bayview/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": presented},
+            auth=DEMO,
+        )
+        if r.status_code != 200:
+            return False
+        self.tokens.update(r.get_json())
+        return True
+
+    def pull(self, uri: str) -> None:
+        wait = 1.0
+        for _ in range(8 if self.naive else 5):
+            r = self._get(uri)
+            if r.status_code == 401 and r.headers.get("X-Sandbox-Reason") == "token_expired":
+                if not self._refresh() and not self.naive:
+                    return
+                continue
+            if r.status_code in (429, 500, 502, 503, 504) or (r.status_code == 202 and self.naive):
+                if not self.naive:  # Retry-After, or a doubling back-off
+                    time.sleep(max(float(r.headers.get("Retry-After", "0")), wait))
+                    wait *= 2
+                continue
+            if r.status_code in (401, 403) and self.naive:
+                continue  # it does not stop when its access ends
+            return
+
+
+def _drive(app, client, run_id: str, limit: float = 150) -> dict:
+    """Step the worker, as run.py's does in the background, until the run ends (at most `limit` seconds)."""
+    worker = app.extensions["notifications"]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        worker.step()
+        run = control(client, "GET", f"/conformance/{run_id}")
+        if run["status"] != "running":
+            return run
+        time.sleep(worker.POLL / 2)  # the worker's own pace: the checks wait in real time
+    raise AssertionError(f"the run did not end in {limit} s: {run}")
+
+
+@pytest.fixture
+def receiver():
+    with ThirdParty() as tp:
+        yield tp
+
+
+@pytest.fixture
+def tokens(app, client, receiver) -> dict:
+    """The demo third party's own authorization (the seeded ones revoked: their tokens are no one's
+    here) and its notification URI set to the receiver."""
+    with app.extensions["sandbox"].db.sessions() as s:
+        seeded = list(s.scalars(select(Authorization.uuid).where(Authorization.customer_id.is_not(None))))
+    for uuid in seeded:
+        control(client, "POST", f"/authorizations/{uuid}/revoke")
+    put = {"notify_uri": receiver.url}
+    control(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/notify-uri", json=put)
+    body = {"utility": "bayview", "customer": "demo", "client_id": DEMO[0], "scope": SCOPE}
+    return control(client, "POST", "/authorizations", json=body)
+
+
+def _start(client, **extra) -> dict:
+    body = {"utility": "bayview", "client_id": DEMO[0], **extra}
+    return control(client, "POST", "/conformance", status=201, json=body)
+
+
+def _verdicts(run: dict) -> dict[str, str]:
+    return {c["name"]: c["verdict"] for c in run["checks"]}
+
+
+def test_a_well_behaved_client_passes_every_check(app, client, receiver, tokens):
+    started = _start(client, timeout=200)
+    assert started["status"] == "running" and [c["name"] for c in started["checks"]] == [c.name for c in CHECKS]
+    assert all(c["status"] == "waiting" for c in started["checks"])
+    with Client(app, receiver, tokens):
+        run = _drive(app, client, started["id"])
+    assert _verdicts(run) == {c.name: "pass" for c in CHECKS}, [(c["name"], c["summary"]) for c in run["checks"]]
+    assert run["status"] == "passed"
+    for c in run["checks"]:  # each verdict names the calls that decided it
+        assert c["evidence"] and all("at" in e and "status" in e for e in c["evidence"]), c
+    page = client.get(urlsplit(run["report_url"]).path)
+    assert page.status_code == 200 and b"Conformance run: passed" in page.data
+
+
+def test_a_naive_client_fails_the_checks_its_habits_break_with_the_calls_as_evidence(app, client, receiver, tokens):
+    broken = ["retry-after-429", "server-errors-backoff", "async-batch-waited"]
+    with Client(app, receiver, tokens, naive=True):
+        started = _start(client, checks=["batch-list-read", *broken], timeout=200)
+        run = _drive(app, client, started["id"])
+        # its access lost at the second refresh, it goes on calling after the revocation too
+        then = _start(client, checks=["rotated-refresh-kept", "stops-after-revocation"], timeout=200)
+        last = _drive(app, client, then["id"])
+    verdicts = _verdicts(run) | _verdicts(last)
+    assert verdicts == {
+        "batch-list-read": "pass",  # it does read what a BatchList names
+        **{name: "fail" for name in broken},
+        "rotated-refresh-kept": "fail",
+        "stops-after-revocation": "fail",
+    }, [(c["name"], c["summary"]) for c in run["checks"] + last["checks"]]
+    assert run["status"] == last["status"] == "failed"
+    by_name = {c["name"]: c for c in run["checks"] + last["checks"]}
+    assert any(e["status"] == 429 for e in by_name["retry-after-429"]["evidence"])
+    assert sum(e["status"] == 503 for e in by_name["server-errors-backoff"]["evidence"]) >= 2
+    assert any(e["status"] == 202 for e in by_name["async-batch-waited"]["evidence"])
+    assert all("/dc/bayview/espi/1_1/resource/" in e["call"] for e in by_name["stops-after-revocation"]["evidence"])
+
+
+def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(
+    app, client, receiver, tokens
+):
+    with app.extensions["sandbox"].db.sessions() as s:
+        others = {a.uuid: (a.status, a.faults) for a in s.scalars(select(Authorization))}
+    started = _start(client, checks=["retry-after-429", "expired-token-refreshed"], timeout=12)
+    run = _drive(app, client, started["id"], limit=40)
+    assert run["status"] == "incomplete"
+    assert set(_verdicts(run).values()) == {"not_observed"}
+    with app.extensions["sandbox"].db.sessions() as s:
+        after = {a.uuid: (a.status, a.faults) for a in s.scalars(select(Authorization))}
+    assert after == others  # its faults undone; no authorization ended
+
+
+def test_a_run_is_refused_by_name(client, tokens):
+    bad = [
+        ({"utility": "nowhere", "client_id": DEMO[0]}, 404, "utility"),
+        ({"utility": "bayview", "client_id": "no-such-client"}, 404, "client_id"),
+        ({"utility": "bayview", "client_id": DEMO[0], "checks": ["no-such-check"]}, 400, "checks"),
+        ({"utility": "bayview", "client_id": DEMO[0], "timeout": 5}, 400, "timeout"),
+    ]
+    for body, status, field in bad:
+        got = control(client, "POST", "/conformance", status=status, json=body)
+        assert got.get("field") == field or field in got["error_description"], got
+    first = _start(client, checks=["batch-list-read"])
+    again = control(client, "POST", "/conformance", status=409, json={"utility": "bayview", "client_id": DEMO[0]})
+    assert first["id"] in again["error_description"]
+    assert control(client, "GET", "/conformance/no-such-run", status=404)["error"] == "not_found"
+    listed = client.get("/sandbox-api/conformance/checks").get_json()["checks"]  # open: the catalogue
+    assert [c["name"] for c in listed] == [c.name for c in CHECKS] and all(c["why"] for c in listed)
