@@ -105,6 +105,12 @@ class Conflict(SandboxError):
     status, error, reason = 409, "conflict", "conflict"
 
 
+class NotArranged(SandboxError):
+    """A conformance check's situation that cannot be set up for a client (yet): why, in words (no
+    active authorization, no notification URI). Never an HTTP answer: the check waits, then is
+    not_observed."""
+
+
 class FaultAnswer(SandboxError):
     """The answer a fault scenario asked for in place of the view's (services.faults: server-error,
     rate-limited): the sandbox failing on purpose, with Retry-After."""

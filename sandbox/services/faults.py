@@ -140,6 +140,11 @@ def table(*rows: Scenario) -> dict[str, Scenario]:
     return out
 
 
+# the scenarios a conformance run arranges (services.conformance), and the Retry-After each answers with
+RATE_LIMITED, SERVER_ERROR = "rate-limited", "server-error"
+RATE_LIMITED_RETRY_AFTER, SERVER_ERROR_RETRY_AFTER = 1, 2
+
+
 def _server_error(arg: str) -> SandboxError:
     status = int(arg or 503)
     return FaultAnswer(
@@ -147,7 +152,7 @@ def _server_error(arg: str) -> SandboxError:
         "server_error" if status == 500 else "temporarily_unavailable",
         "the utility's server failed (a fault scenario asked for)",
         "fault:server-error",
-        retry_after=2,
+        retry_after=SERVER_ERROR_RETRY_AFTER,
     )
 
 
@@ -157,7 +162,7 @@ def _rate_limited(arg: str) -> SandboxError:
         "too_many_requests",
         "too many requests: wait, then try again (a fault scenario)",
         "fault:rate-limited",
-        retry_after=1,
+        retry_after=RATE_LIMITED_RETRY_AFTER,
     )
 
 
@@ -167,7 +172,7 @@ def _token_expired(arg: str) -> SandboxError:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
-        "server-error",
+        SERVER_ERROR,
         "503 Service Unavailable with Retry-After: 2 (server-error:500 for a 500)",
         "retry after the Retry-After delay, with back-off, without losing its place",
         "",
@@ -183,7 +188,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         SECONDS,
     ),
     Scenario(
-        "rate-limited",
+        RATE_LIMITED,
         "429 Too Many Requests with Retry-After: 1",
         "wait Retry-After seconds, then retry; slow down",
         "",

@@ -226,6 +226,7 @@ PROFILES = [
     "hardened",
     "rfc9700",
     "requires-params",
+    "gba-certified",
     "gba-xml",
     "ns0-xml",
     "picky-dates",

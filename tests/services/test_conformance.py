@@ -212,3 +212,11 @@ def test_a_run_is_refused_by_name(client, tokens):
     assert control(client, "GET", "/conformance/no-such-run", status=404)["error"] == "not_found"
     listed = client.get("/sandbox-api/conformance/checks").get_json()["checks"]  # open: the catalogue
     assert [c["name"] for c in listed] == [c.name for c in CHECKS] and all(c["why"] for c in listed)
+
+
+def test_the_checks_documented_are_the_checks_made():
+    from conftest import ROOT
+
+    from sandbox.services.conformance.checks import document
+
+    assert document() in (ROOT / "docs" / "conformance.md").read_text()

@@ -66,11 +66,12 @@ def test_every_call_needs_the_key_but_the_document(client):
             .replace("{slug}", "bayview")
             .replace("{username}", "demo")
             .replace("{client_id}", "demo-third-party")
+            .replace("{run_id}", "no-such-run")
         )
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + KEY}):
             r = client.open("/sandbox-api" + path, method=op.method, headers=headers, json={})
-            if op.open:
-                assert r.status_code == 200
+            if op.open:  # a run's id is its key: an unknown one is not found, whoever asks
+                assert r.status_code == (404 if "{run_id}" in op.path else 200)
             else:
                 refused(
                     r, 401, "invalid_token" if headers.get("Authorization", "").startswith("Bearer") else "unauthorized"
@@ -747,6 +748,20 @@ def test_private_sandboxes_are_made_listed_inspected_extended_and_deleted(client
     assert extended.status_code == 200
     assert call(client, "DELETE", f"/sandboxes/{sandbox_id}", "delete_sandbox").status_code == 204
     refused(call(client, "GET", f"/sandboxes/{sandbox_id}", "get_sandbox"), 404, "not_found")
+
+
+def test_a_conformance_run_is_started_read_and_shown(client):
+    checks = call(client, "GET", "/conformance/checks", "list_conformance_checks", headers={}).get_json()["checks"]
+    assert checks and all({"name", "arranges", "passes", "why", "window"} <= set(c) for c in checks)
+    body = {"utility": "bayview", "client_id": "demo-third-party", "checks": [checks[0]["name"]], "timeout": 10}
+    r = call(client, "POST", "/conformance", "start_conformance_run", json=body)
+    assert r.status_code == 201, r.data
+    run = r.get_json()
+    assert run["status"] == "running" and [c["name"] for c in run["checks"]] == [checks[0]["name"]]
+    read = call(client, "GET", f"/conformance/{run['id']}", "get_conformance_run", headers={}).get_json()
+    assert read["id"] == run["id"] and read["report_url"].endswith(f"/conformance/{run['id']}/report")
+    page = call(client, "GET", f"/conformance/{run['id']}/report", "conformance_report_page", headers={})
+    assert page.status_code == 200 and b"demo-third-party" in page.data and b"Download the JSON" in page.data
 
 
 def test_every_operation_is_exercised():

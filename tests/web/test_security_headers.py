@@ -98,7 +98,14 @@ def _values(app, client) -> dict[str, str]:
         "/sandbox-api/sandboxes", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, json={"customers": 0}
     )
     assert made.status_code == 201, made.data
+    run = client.post(
+        "/sandbox-api/conformance",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        json={"utility": "bayview", "client_id": dev_app.client_id, "timeout": 10},
+    )
+    assert run.status_code == 201, run.data
     return {
+        "run_id": run.get_json()["id"],
         "sandbox_id": made.get_json()["id"],
         "slug": "bayview",
         "customer_uuid": demo.uuid,

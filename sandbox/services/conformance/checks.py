@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sandbox.core.clock import Clock, iso_z
+from sandbox.core.errors import NotArranged
 from sandbox.core.models import Application, Authorization, DeliveryAttempt, OAuthToken
 from sandbox.core.profile import Behaviour
 from sandbox.espi import urls
@@ -27,13 +28,9 @@ from sandbox.services.notifications import outbox
 
 PASS, FAIL, NOT_OBSERVED = "pass", "fail", "not_observed"
 CONFORMANCE = "conformance"  # the event of the BatchLists a run POSTs
-RATE_LIMIT_RETRY_AFTER = 1.0  # the rate-limited fault's Retry-After
-SERVER_ERROR_RETRY_AFTER = 2.0  # the server-error fault's
+RATE_LIMIT_RETRY_AFTER = float(faults.RATE_LIMITED_RETRY_AFTER)
+SERVER_ERROR_RETRY_AFTER = float(faults.SERVER_ERROR_RETRY_AFTER)
 STORM = 6  # more calls than this where a client should wait or stop is a storm
-
-
-class NotArranged(Exception):
-    """The situation cannot be set up for this client (yet): why, in words."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +241,7 @@ def _judge_windows(sit: Situation, final: bool) -> Verdict | None:
 
 def _arrange_rate_limited(sit: Situation) -> None:
     auths = sit.held()
-    sit.set_faults(auths, ["rate-limited"])
+    sit.set_faults(auths, [faults.RATE_LIMITED])
     _poked(sit, auths, sit.usage_point_uris(auths))
 
 
@@ -268,7 +265,7 @@ def _judge_rate_limited(sit: Situation, final: bool) -> Verdict | None:
 
 def _arrange_server_errors(sit: Situation) -> None:
     auths = sit.held()
-    sit.set_faults(auths, ["server-error"])
+    sit.set_faults(auths, [faults.SERVER_ERROR])
     _poked(sit, auths, sit.usage_point_uris(auths))
 
 
@@ -284,7 +281,8 @@ def _judge_server_errors(sit: Situation, final: bool) -> Verdict | None:
     if len(errors) > STORM:
         return Verdict(FAIL, f"{len(errors)} calls into a utility answering 503: a retry storm", shown)
     if any(g + 0.05 < SERVER_ERROR_RETRY_AFTER for g in gaps):
-        return Verdict(FAIL, f"retried {min(gaps):.2f} s after a 503 whose Retry-After said 2 s", shown)
+        said = f"{SERVER_ERROR_RETRY_AFTER:g}"
+        return Verdict(FAIL, f"retried {min(gaps):.2f} s after a 503 whose Retry-After said {said} s", shown)
     recovered = [c for c in calls if c.status == 200 and c.at > errors[-1].at]
     if recovered and len(errors) >= 2:
         waits = ", ".join(f"{g:.1f}" for g in gaps)
@@ -515,3 +513,13 @@ CHECKS: tuple[Check, ...] = (
     ),
 )
 BY_NAME = {c.name: c for c in CHECKS}
+
+
+def document() -> str:
+    """The checks as a Markdown table, for docs/conformance.md (a test keeps the two the same)."""
+    rows = [
+        "| check | what the sandbox arranges | what passes | why real utilities make it matter | window |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    rows += [f"| `{c.name}` | {c.arranges} | {c.passes} | {c.why} | {c.window:g} s |" for c in CHECKS]
+    return "\n".join(rows)

@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 
 from sandbox.core.clock import Clock, iso_z
 from sandbox.core.db import Database
-from sandbox.core.errors import Conflict, NotFound, Refused
+from sandbox.core.errors import Conflict, NotArranged, NotFound, Refused
 from sandbox.core.models import Application, ConformanceRun, RequestRecord, Utility
 from sandbox.espi import urls
-from sandbox.services.conformance.checks import BY_NAME, CHECKS, FAIL, NOT_OBSERVED, PASS, NotArranged, Seen, Situation
+from sandbox.services.conformance.checks import BY_NAME, CHECKS, FAIL, NOT_OBSERVED, PASS, Seen, Situation
 from sandbox.synth.world import WorldDef
 
 RUNNING, PASSED, FAILED, INCOMPLETE = "running", "passed", "failed", "incomplete"

@@ -61,6 +61,27 @@ _DURATION = {
     "description": "ISO 8601 duration (P1D, PT6H, P1DT12H) or a number of seconds",
     "oneOf": [{"type": "string", "minLength": 2}, {"type": "number", "minimum": 0}],
 }
+CONFORMANCE_RUN = _object(
+    ("id", "status", "client_id", "started_at", "deadline", "ended_at", "report_url", "checks"),
+    id={"type": "string"},
+    status={"enum": ["running", "passed", "failed", "incomplete"]},
+    client_id={"type": "string"},
+    started_at={"type": "string", "format": "date-time"},
+    deadline={"type": "string", "format": "date-time"},
+    ended_at={"type": ["string", "null"], "format": "date-time"},
+    report_url={"type": "string", "description": "the run as a page (HTML)"},
+    checks={
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name", "status", "verdict", "summary", "evidence"],
+            "properties": {
+                "verdict": {"enum": ["pass", "fail", "not_observed", None]},
+                "evidence": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    },
+)
 CLOCK_STATE = _object(
     ("now", "frozen", "offset_seconds"),
     now={"type": "string", "format": "date-time"},
@@ -482,7 +503,7 @@ OPERATIONS: tuple[Operation, ...] = (
             timeout={"type": "number", "description": "seconds the run may take at most (10 to 1800; 240)"},
         ),
         answers={201: "the run, started", 404: "no such utility or client", 409: "the client has a run going"},
-        response=_object(("id", "status", "checks", "report_url"), id={"type": "string"}),
+        response=CONFORMANCE_RUN,
     ),
     Operation(
         "GET",
@@ -494,7 +515,7 @@ OPERATIONS: tuple[Operation, ...] = (
         open=True,
         auth="whoever holds the run's id",
         answers={200: "the run", 404: "no such run"},
-        response=_object(("id", "status", "checks"), id={"type": "string"}),
+        response=CONFORMANCE_RUN,
     ),
     Operation(
         "GET",
