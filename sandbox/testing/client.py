@@ -258,6 +258,57 @@ class SandboxClient:
                 raise TimeoutError(f"{len(found)} of {count} notifications {state} after {timeout} s: {seen}")
             time.sleep(0.05)  # polling a server that delivers in the background
 
+    # --- conformance runs ------------------------------------------------------------------------
+
+    def start_conformance(
+        self,
+        client_id: str = DEMO_CLIENT_ID,
+        utility: str = DEFAULT_UTILITY,
+        checks: list[str] | None = None,
+        timeout: float = 240,
+    ) -> dict:
+        """Grade a third party's client (docs/conformance.md): a run of `checks` (every one if None),
+        arranged for its authorizations while it runs; the run as started (its `id`, its `report_url`)."""
+        body: dict[str, Any] = {"utility": utility, "client_id": client_id, "timeout": timeout}
+        if checks is not None:
+            body["checks"] = list(checks)
+        return self.api("POST", "/conformance", body)
+
+    def conformance(self, run: str | dict) -> dict:
+        """The run now: its status and each check's verdict, summary and evidence."""
+        return self.api("GET", f"/conformance/{run['id'] if isinstance(run, dict) else run}")
+
+    def wait_for_conformance(self, run: str | dict, timeout: float | None = None) -> dict:
+        """Wait until the run has ended (at most `timeout` seconds: by default until its own deadline,
+        and a little more); the run. TimeoutError if it still runs."""
+        found = self.conformance(run)
+        if timeout is None:
+            deadline_at = dt.datetime.fromisoformat(found["deadline"].replace("Z", "+00:00"))
+            timeout = max(0.0, (deadline_at - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 10
+        until = time.monotonic() + timeout
+        while found["status"] == "running":
+            if time.monotonic() >= until:
+                raise TimeoutError(f"conformance run {found['id']} still running after {timeout:.0f} s")
+            time.sleep(0.5)  # polling a server that runs it in the background
+            found = self.conformance(found)
+        return found
+
+    @staticmethod
+    def assert_conformant(run: dict, allow_not_observed: bool = False) -> None:
+        """AssertionError naming each check that failed (and each not observed, unless allowed), with its
+        summary and the first calls of its evidence."""
+        bad = {"fail"} if allow_not_observed else {"fail", "not_observed"}
+        lines = []
+        for c in run["checks"]:
+            if c.get("verdict") in bad or c.get("verdict") is None:
+                calls = "; ".join(f"{e.get('call')} -> {e.get('status')}" for e in c.get("evidence", [])[:3])
+                lines.append(
+                    f"{c['name']}: {c.get('verdict') or c['status']}: {c.get('summary')}"
+                    + (f" [{calls}]" if calls else "")
+                )
+        if lines:
+            raise AssertionError(f"conformance run {run['id']} {run['status']}:\n  " + "\n  ".join(lines))
+
     # --- data quality ----------------------------------------------------------------------------
 
     def set_data_quality(self, slug: str, username: str, **knobs: Any) -> dict:

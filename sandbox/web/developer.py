@@ -20,6 +20,7 @@ from sandbox.espi import urls
 from sandbox.espi.scopes import plain_words
 from sandbox.services import access, onboarding, request_log, signin, third_parties, world
 from sandbox.services import faults as fault_catalogue
+from sandbox.services.conformance import runs as conformance_runs
 from sandbox.services.notifications import delivery, outbox
 from sandbox.services.world import describe
 from sandbox.web import context
@@ -29,6 +30,7 @@ from sandbox.web.utility import lock_message, locked_out, sign_out, upload_limit
 bp = utility_blueprint("developer", __name__, "/dc/<slug>/developer")
 ROLE = context.DEVELOPER
 REQUEST_LOG_ROWS = 50  # the latest calls shown on an application's page
+CONFORMANCE_ROWS = 5  # the application's latest conformance runs, on its page
 NOTIFICATION_ROWS = 20  # the latest notifications shown there
 EVENT_LABELS = {
     outbox.PUBLISHED: "New data published",
@@ -331,6 +333,7 @@ def _app_page(
             scenarios=fault_catalogue.SCENARIOS,
             header_faults=sb.config["FAULT_HEADER"],
             profiles=sorted(sb.require_world().profiles.values(), key=lambda b: b.name),
+            conformance_runs=conformance_runs.of_application(sb.db, app.id, limit=CONFORMANCE_ROWS),
             resource_path=urls.resource_root("", g.slug),
         )
     resp = Response(html, status)
@@ -503,6 +506,21 @@ def set_profile(app_id: int):
         "info",
     )
     return redirect(url_for("developer.show_app", app_id=app_id, _anchor="profile"), 303)
+
+
+@bp.post("/apps/<int:app_id>/conformance")
+@login_required
+def start_conformance(app_id: int):
+    """Grade this application's client: a conformance run of every check; its report page next."""
+    sb = sandbox()
+    with sb.db.sessions() as s:
+        client_id = _own(s, app_id).client_id
+    try:
+        run = conformance_runs.start(sb.db, g.utility_id, client_id, None, conformance_runs.DEFAULT_TIMEOUT)
+    except errors.Conflict as exc:
+        return _app_page(app_id, status=409, error=str(exc))
+    context.notifier().wake()
+    return redirect(url_for("control.control_conformance_report_page", run_id=run.id), 303)
 
 
 @bp.post("/apps/<int:app_id>/faults")

@@ -454,6 +454,22 @@ def test_fault_scenarios_are_set_on_the_application_page_and_refused_by_name(cli
     assert not the_app(app).faults  # none
 
 
+def test_a_conformance_run_starts_from_the_application_page_and_is_listed_there(client, app):
+    sign_up(client)
+    register(client, app)
+    a = the_app(app)
+    page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
+    assert "Start a run of every check" in page
+    r = client.post(f"/dc/bayview/developer/apps/{a.id}/conformance", data={"csrf_token": token(client)})
+    assert r.status_code == 303 and "/sandbox-api/conformance/" in r.headers["Location"]
+    report = text(client.get(r.headers["Location"]))
+    assert "Conformance run: running" in report and a.client_id in report and "batch-list-read" in report
+    again = client.post(f"/dc/bayview/developer/apps/{a.id}/conformance", data={"csrf_token": token(client)})
+    assert again.status_code == 409 and "has a conformance run going" in text(again)  # one at a time
+    page = text(client.get(f"/dc/bayview/developer/apps/{a.id}"))
+    assert r.headers["Location"].split("localhost")[-1] in page and "running</a>, started" in page
+
+
 def test_a_behaviour_profile_is_chosen_on_the_application_page(client, app):
     sign_up(client)
     register(client, app)

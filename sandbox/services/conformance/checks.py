@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -23,8 +24,10 @@ from sandbox.core.errors import NotArranged
 from sandbox.core.models import Application, Authorization, DeliveryAttempt, OAuthToken
 from sandbox.core.profile import Behaviour
 from sandbox.espi import urls
-from sandbox.services import authorizations, faults
+from sandbox.espi.scopes import function_blocks
+from sandbox.services import authorizations, faults, readings, summaries
 from sandbox.services.notifications import outbox
+from sandbox.synth.world import UtilityDef, WorldDef
 
 PASS, FAIL, NOT_OBSERVED = "pass", "fail", "not_observed"
 CONFORMANCE = "conformance"  # the event of the BatchLists a run POSTs
@@ -66,12 +69,18 @@ class Situation:
     s: Session
     app: Application
     root: str  # the utility's resource root, as the client reaches it
-    time_zone: str  # the utility's
+    world: WorldDef
+    utility: UtilityDef
     behaviour: Behaviour  # the profile the client is answered with
     clock: Clock
     now: float
     state: dict
     log: Callable[[float], list[Seen]]  # the client's calls answered since a real time
+    answers: dict | None = None  # what the client reported it computed (POST .../answers)
+
+    @property
+    def time_zone(self) -> str:
+        return self.utility.time_zone
 
     def authorizations(self) -> list[Authorization]:
         """The client's customer authorizations at the utility that are active now, with usage points."""
@@ -394,6 +403,109 @@ def _undo_async(sit: Situation) -> None:
         sit.app.profile = sit.state.pop("profile")
 
 
+TRUTH_DAYS = 7  # the published days a client reports on
+KWH_TOLERANCE = Decimal("0.001")  # a day's quantity, in kWh (therms...): rounding, never an hour's reading
+COST_TOLERANCE = Decimal("0.01")
+
+
+def _truth(sit: Situation, auth: Authorization) -> list[dict]:
+    """What the client can compute from its authorization: per usage point it may read, per local day
+    of the last TRUTH_DAYS published, the quantity delivered and received (kWh, therms, m3, gal: the
+    powerOfTenMultiplier applied) and the cost (delivered, less credits for received)."""
+    blocks = function_blocks(auth.scope)
+    customer = auth.customer
+    assert customer is not None  # held(): a customer's authorizations
+    out = []
+    for up in auth.usage_points:
+        if up.commodity != "electricity" and not (up.commodity == "gas" and 10 in blocks):
+            continue
+        if summaries.streams_charted(sit.world, sit.utility, up) is None:
+            continue
+        h = readings.usage_point_history(sit.world, sit.utility, sit.clock, customer, up)
+        usage = summaries.recent_usage(sit.world, sit.utility, up, h, days=TRUTH_DAYS)
+        days = [
+            {
+                "date": d.day.isoformat(),
+                "delivered": str(summaries.quantity(d.delivered, usage.delivered)),
+                "received": None
+                if d.received is None or usage.received is None
+                else str(summaries.quantity(d.received, usage.received)),
+                "cost": str(summaries.money(d.cost)) if 12 in blocks else None,
+            }
+            for d in usage.days
+        ]
+        out.append(
+            {
+                "usage_point": up.uuid,
+                "commodity": up.commodity,
+                "unit": summaries.unit_label(usage.delivered),
+                "days": days,
+            }
+        )
+    return out
+
+
+def _arrange_truth(sit: Situation) -> None:
+    auth = sit.held()[0]
+    truth = _truth(sit, auth)
+    if not truth:
+        raise NotArranged("the client's authorization shares no usage point with readings to report on")
+    sit.state["truth"] = truth
+    sit.state["asks"] = {
+        "usage_points": [t["usage_point"] for t in truth],
+        "first_day": truth[0]["days"][0]["date"],
+        "last_day": truth[0]["days"][-1]["date"],
+        "report": "per usage point and local day: delivered and received (kWh, therms...), cost (delivered less credits)",
+    }
+    _poked(
+        sit,
+        [auth],
+        [u for u in sit.usage_point_uris([auth]) if u.rsplit("/", 1)[1] in sit.state["asks"]["usage_points"]],
+    )
+
+
+def _differences(truth: list[dict], answers: dict) -> list[str]:
+    given = {
+        a.get("usage_point"): {d.get("date"): d for d in a.get("days", [])} for a in answers.get("usage_points", [])
+    }
+    out = []
+    for t in truth:
+        days = given.get(t["usage_point"])
+        if days is None:
+            out.append(f"usage point {t['usage_point']} ({t['commodity']}): not reported")
+            continue
+        for want in t["days"]:
+            got = days.get(want["date"])
+            if got is None:
+                out.append(f"{t['commodity']} {want['date']}: not reported")
+                continue
+            for key, tolerance in (("delivered", KWH_TOLERANCE), ("received", KWH_TOLERANCE), ("cost", COST_TOLERANCE)):
+                if want[key] is None:
+                    continue
+                try:
+                    wrong = got.get(key) is None or abs(Decimal(str(got[key])) - Decimal(want[key])) > tolerance
+                except ArithmeticError:
+                    wrong = True
+                if wrong:
+                    unit = "" if key == "cost" else f" {t['unit']}"
+                    out.append(
+                        f"{t['commodity']} {want['date']} {key}: reported {got.get(key)}, the truth is {want[key]}{unit}"
+                    )
+    return out
+
+
+def _judge_truth(sit: Situation, final: bool) -> Verdict | None:
+    if not sit.answers:
+        return Verdict(NOT_OBSERVED, "the client reported nothing (POST .../answers)") if final else None
+    wrong = _differences(sit.state["truth"], sit.answers)
+    at = _iso(sit.now)
+    if wrong:
+        shown = [{"at": at, "call": "answers", "status": w} for w in wrong[:12]]
+        return Verdict(FAIL, f"{len(wrong)} reported value(s) differ from the truth: {wrong[0]}", shown)
+    n = sum(len(t["days"]) for t in sit.state["truth"])
+    return Verdict(PASS, f"the {n} day(s) reported match the truth", [{"at": at, "call": "answers", "status": "match"}])
+
+
 def _arrange_revoked(sit: Situation) -> None:
     auths = sit.held()
     now = sit.clock.naive_now()
@@ -501,6 +613,15 @@ CHECKS: tuple[Check, ...] = (
         _judge_async,
         20,
         _undo_async,
+    ),
+    Check(
+        "ground-truth",
+        "a BatchList for the usage points of one authorization; the run asks (its `asks`) for each one's last seven published days",
+        "the values the client POSTs to the run's answers match the truth: each day's quantity delivered and received, and its cost",
+        "DST days, a powerOfTenMultiplier other than 0, estimated readings and late revisions make sums that look right and are not",
+        _arrange_truth,
+        _judge_truth,
+        60,
     ),
     Check(
         "stops-after-revocation",

@@ -8,6 +8,7 @@ reached then being not_observed.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
@@ -79,10 +80,36 @@ def start(
     return run
 
 
+def of_application(db: Database, application_id: int, limit: int = 5) -> list[dict]:
+    """The application's latest runs, newest first: id, status and start (ISO 8601)."""
+    with db.sessions() as s:
+        found = s.execute(
+            select(ConformanceRun.id, ConformanceRun.status, ConformanceRun.started)
+            .where(ConformanceRun.application_id == application_id)
+            .order_by(ConformanceRun.started.desc())
+            .limit(limit)
+        )
+        return [{"id": i, "status": status, "started_at": iso_z(_utc(started))} for i, status, started in found]
+
+
 def going(db: Database) -> bool:
     """Has the world a run going (its worker must go on stepping it)?"""
     with db.sessions() as s:
         return s.scalar(select(ConformanceRun.id).where(ConformanceRun.status == RUNNING).limit(1)) is not None
+
+
+def answer(db: Database, run_id: str, answers: dict) -> ConformanceRun:
+    """Keep what the client reports it computed (the ground-truth check compares it); a later report
+    replaces an earlier one. Conflict once the run has ended."""
+    with db.transaction() as s:
+        run = s.get(ConformanceRun, run_id)
+        if run is None:
+            raise NotFound(f"no conformance run {run_id}")
+        if run.status != RUNNING:
+            raise Conflict(f"run_id: the run has ended ({run.status}); start another")
+        run.answers = answers
+        _ = run.application
+        return run
 
 
 def get(db: Database, run_id: str, utility_id: int | None = None) -> ConformanceRun:
@@ -143,12 +170,14 @@ def _advance(where: Where, run_id: str, seen: int, now: float) -> bool:
                 s,
                 run.application,
                 urls.resource_root(where.base_url, utility.slug),
-                utility.time_zone,
+                where.world,
+                utility,
                 behaviour,
                 where.clock,
                 now,
                 c.setdefault("state", {}),
                 log,
+                run.answers,
             )
             if now >= run.deadline:
                 if c["status"] == "watching":
@@ -208,6 +237,7 @@ def report(run: ConformanceRun, report_url: str) -> dict:
                 "verdict": c.get("verdict"),
                 "summary": c.get("summary"),
                 "evidence": c.get("evidence", []),
+                **({"asks": c["state"]["asks"]} if "asks" in c.get("state", {}) else {}),
                 **{k: BY_NAME[c["name"]].as_json()[k] for k in ("arranges", "passes", "why")},
             }
             for c in run.checks
@@ -215,7 +245,5 @@ def report(run: ConformanceRun, report_url: str) -> dict:
     }
 
 
-def _utc(t: float):
-    import datetime as dt
-
+def _utc(t: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc)

@@ -56,3 +56,14 @@ def read(call: views.Call, run_id: str) -> Response:
 def page(call: views.Call, run_id: str) -> str:
     report = runs.report(_run(run_id), _report_url(run_id))
     return render_template("control/conformance.html", report=report, json_url=report["report_url"][: -len("/report")])
+
+
+def answers(call: views.Call, run_id: str) -> Response:
+    """What the client computed, for the ground-truth check: kept until the check compares it."""
+    try:
+        run = runs.answer(sandbox().db, run_id, call.body)
+    except NotFound:
+        raise ControlError(404, "not_found", f"no conformance run {run_id!r}", "run_id") from None
+    except Conflict as exc:
+        raise ControlError(409, "conflict", str(exc), "run_id") from None
+    return jsonify(runs.report(run, _report_url(run_id)))

@@ -518,6 +518,47 @@ OPERATIONS: tuple[Operation, ...] = (
         response=CONFORMANCE_RUN,
     ),
     Operation(
+        "POST",
+        "/conformance/{run_id}/answers",
+        "report_conformance_answers",
+        "What the client computed for the ground-truth check (its `asks`): per usage point and local day, "
+        "delivered and received (kWh, therms...) and cost; a later report replaces an earlier one",
+        conformance.answers,
+        tag="conformance",
+        open=True,
+        auth="whoever holds the run's id",
+        body=_object(
+            ("usage_points",),
+            usage_points={
+                "type": "array",
+                "maxItems": 16,
+                "items": {
+                    "type": "object",
+                    "required": ["usage_point", "days"],
+                    "properties": {
+                        "usage_point": {"type": "string", "maxLength": 64},
+                        "days": {
+                            "type": "array",
+                            "maxItems": 62,
+                            "items": {
+                                "type": "object",
+                                "required": ["date"],
+                                "properties": {
+                                    "date": {"type": "string", "format": "date"},
+                                    "delivered": {"type": ["number", "string", "null"]},
+                                    "received": {"type": ["number", "string", "null"]},
+                                    "cost": {"type": ["number", "string", "null"]},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        ),
+        answers={200: "the run, the answers kept", 404: "no such run", 409: "the run has ended"},
+        response=CONFORMANCE_RUN,
+    ),
+    Operation(
         "GET",
         "/conformance/{run_id}/report",
         "conformance_report_page",
