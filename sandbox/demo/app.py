@@ -245,6 +245,20 @@ def create_demo_app(
                 views.append((ln, analysis.analyse(ln.usage, ln.connection.time_zone)))
         return render_template("demo/dashboard.html", views=views, chart=_charts)
 
+    @app.get("/computed.json")
+    def computed():
+        """What this app computed from each connection's readings, per usage point and local day from
+        `first` to `last` (YYYY-MM-DD): the figures a conformance run's ground-truth check compares."""
+        try:
+            first, last = dt.date.fromisoformat(request.args["first"]), dt.date.fromisoformat(request.args["last"])
+        except (KeyError, ValueError):
+            return jsonify(error="invalid_request", error_description="first and last: days as YYYY-MM-DD"), 400
+        found = []
+        for ln in list(store.of(visitor()).values()):
+            with ln.lock:
+                found += analysis.daily_totals(ln.usage, ln.connection.time_zone, first, last)
+        return jsonify(usage_points=found)
+
     @app.post("/refresh/<slug>")
     def refresh(slug: str):
         linked = store.of(visitor()).get(slug) or abort(404)

@@ -58,9 +58,19 @@ def test_the_demo_app_passes_every_check_within_two_minutes(live):
     control = SandboxClient(live.url, KEY)
     seed = control.reset()["seed"]
     control.revoke(str(resource_uuid(seed, SLUG, "authorization", "demo")))  # the seeded grant: no one holds it
-    _connect_the_demo_app(live)
+    visitor = _connect_the_demo_app(live)
     t0 = time.monotonic()
-    run = control.wait_for_conformance(control.start_conformance("demo-third-party", SLUG, timeout=300))
+    run = control.start_conformance("demo-third-party", SLUG, timeout=300)
+    while run["status"] == "running" and time.monotonic() - t0 < 300:
+        asks = next((c["asks"] for c in run["checks"] if c.get("asks") and c["status"] == "watching"), None)
+        if asks:  # as the demo app's CI would: what it computed, reported to the run
+            period = {"first": asks["first_day"], "last": asks["last_day"]}
+            computed = visitor.get(f"{live.demo_url}/computed.json", params=period, timeout=30).json()
+            control.api("POST", f"/conformance/{run['id']}/answers", computed)
+            break
+        time.sleep(0.5)  # the run goes on in the server's worker; this only looks
+        run = control.conformance(run)
+    run = control.wait_for_conformance(run)
     took = time.monotonic() - t0
     control.assert_conformant(run)  # the plugin's helper: every check passed
     assert run["status"] == "passed" and {c["verdict"] for c in run["checks"]} == {"pass"}

@@ -9,9 +9,12 @@ background job would."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+from decimal import Decimal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import ADMIN_KEY
@@ -19,6 +22,7 @@ from live.third_party import ThirdParty
 from sqlalchemy import select
 
 from sandbox.core.models import Authorization
+from sandbox.demo import analysis, espi
 from sandbox.demo.espi import batch_list_uris
 from sandbox.services.conformance.checks import CHECKS
 
@@ -43,6 +47,8 @@ class Client:
         self.tokens = dict(tokens)
         self.first_refresh = tokens["refresh_token"]
         self.seen = 0
+        self.usage = espi.Usage()  # what it read, merged
+        self.read_at: dict[str, float] = {}  # a usage point's id -> when a read of it last ended
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -100,18 +106,59 @@ class Client:
                 continue
             if r.status_code in (401, 403) and self.naive:
                 continue  # it does not stop when its access ends
+            if r.status_code == 200 and r.data.lstrip().startswith(b"<"):
+                espi.merge(self.usage, espi.parse_usage(r.data))
+                if "/UsagePoint/" in uri:
+                    self.read_at[uri.split("/UsagePoint/")[1].split("/")[0].split("?")[0]] = time.time()
             return
 
+    def answers(self, asks: dict, time_zone: str, since: float) -> dict | None:
+        """What it computed for the days a ground-truth check asks of each usage point (None until it
+        has read each since `since`). Naive, it sums raw values, whatever the powerOfTenMultiplier."""
+        if any(self.read_at.get(up, 0) < since for up in asks["usage_points"]):
+            return None
+        first, last = dt.date.fromisoformat(asks["first_day"]), dt.date.fromisoformat(asks["last_day"])
+        if not self.naive:  # the demo app's own arithmetic
+            return {"usage_points": analysis.daily_totals(self.usage, time_zone, first, last)}
+        zone, out = ZoneInfo(time_zone), []
+        for up in asks["usage_points"]:
+            days: dict[dt.date, dict] = {}
+            for st in self.usage.streams:
+                if f"/UsagePoint/{up}/" not in st.key or st.flow not in (espi.FORWARD, espi.REVERSE):
+                    continue
+                key = "delivered" if st.flow == espi.FORWARD else "received"
+                for r in st.readings.values():
+                    day = dt.datetime.fromtimestamp(r.start, zone).date()
+                    if first <= day <= last:
+                        d = days.setdefault(day, {"delivered": Decimal(0), "received": Decimal(0), "cost": Decimal(0)})
+                        d[key] += Decimal(r.value).scaleb(-3 if st.uom == 72 else 0)  # no powerOfTenMultiplier
+                        d["cost"] += Decimal(r.cost or 0) / 100000
+            reported = [
+                {"date": day.isoformat(), **{k: str(v) for k, v in d.items()}} for day, d in sorted(days.items())
+            ]
+            out.append({"usage_point": up, "days": reported})
+        return {"usage_points": out}
 
-def _drive(app, client, run_id: str, limit: float = 150) -> dict:
-    """Step the worker, as run.py's does in the background, until the run ends (at most `limit` seconds)."""
+
+def _drive(app, client, run_id: str, limit: float = 150, reporting: Client | None = None) -> dict:
+    """Step the worker, as run.py's does in the background, until the run ends (at most `limit` seconds);
+    `reporting` posts what it computed once a check asks for it, as a client's CI would."""
     worker = app.extensions["notifications"]
     deadline = time.monotonic() + limit
+    reported, asked_at = False, None
     while time.monotonic() < deadline:
         worker.step()
         run = control(client, "GET", f"/conformance/{run_id}")
         if run["status"] != "running":
             return run
+        asks = next((c["asks"] for c in run["checks"] if "asks" in c and c["status"] == "watching"), None)
+        if asks and asked_at is None:
+            asked_at = time.time()
+        if reporting is not None and asks and not reported:
+            computed = reporting.answers(asks, "America/Los_Angeles", asked_at)
+            if computed is not None:
+                control(client, "POST", f"/conformance/{run_id}/answers", json=computed)
+                reported = True
         time.sleep(worker.POLL / 2)  # the worker's own pace: the checks wait in real time
     raise AssertionError(f"the run did not end in {limit} s: {run}")
 
@@ -149,9 +196,11 @@ def test_a_well_behaved_client_passes_every_check(app, client, receiver, tokens)
     started = _start(client, timeout=200)
     assert started["status"] == "running" and [c["name"] for c in started["checks"]] == [c.name for c in CHECKS]
     assert all(c["status"] == "waiting" for c in started["checks"])
-    with Client(app, receiver, tokens):
-        run = _drive(app, client, started["id"])
-    assert _verdicts(run) == {c.name: "pass" for c in CHECKS}, [(c["name"], c["summary"]) for c in run["checks"]]
+    with Client(app, receiver, tokens) as c:
+        run = _drive(app, client, started["id"], reporting=c)
+    assert _verdicts(run) == {c.name: "pass" for c in CHECKS}, [
+        (c["name"], c["summary"]) for c in run["checks"] if c["verdict"] != "pass"
+    ]
     assert run["status"] == "passed"
     for c in run["checks"]:  # each verdict names the calls that decided it
         assert c["evidence"] and all("at" in e and "status" in e for e in c["evidence"]), c
@@ -180,6 +229,25 @@ def test_a_naive_client_fails_the_checks_its_habits_break_with_the_calls_as_evid
     assert sum(e["status"] == 503 for e in by_name["server-errors-backoff"]["evidence"]) >= 2
     assert any(e["status"] == 202 for e in by_name["async-batch-waited"]["evidence"])
     assert all("/dc/bayview/espi/1_1/resource/" in e["call"] for e in by_name["stops-after-revocation"]["evidence"])
+
+
+@pytest.mark.parametrize("naive", [False, True])
+def test_the_ground_truth_is_the_client_s_sums_with_the_multiplier_applied(app, client, receiver, tokens, naive):
+    offered = client.get("/.well-known/oauth-authorization-server/dc/bayview").get_json()["scopes_supported"][0]
+    body = {"utility": "bayview", "customer": "demo", "client_id": DEMO[0], "scope": offered}  # gas and cost too
+    control(client, "POST", f"/authorizations/{tokens['authorization_id']}/revoke")
+    wide = control(client, "POST", "/authorizations", json=body)
+    run = _start(client, checks=["ground-truth"], timeout=120)
+    with Client(app, receiver, wide, naive=naive) as c:
+        run = _drive(app, client, run["id"], reporting=c)
+    (check,) = run["checks"]
+    asked = {up for up in check["asks"]["usage_points"]}
+    assert len(asked) >= 2  # electricity, and gas in therms (powerOfTenMultiplier -3)
+    if not naive:
+        assert (check["verdict"], run["status"]) == ("pass", "passed"), check["summary"]
+        return
+    assert check["verdict"] == "fail" and "gas" in check["summary"] and "delivered" in check["summary"]
+    assert all(e["call"] == "answers" for e in check["evidence"])
 
 
 def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(

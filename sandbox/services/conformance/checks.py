@@ -24,7 +24,7 @@ from sandbox.core.errors import NotArranged
 from sandbox.core.models import Application, Authorization, DeliveryAttempt, OAuthToken
 from sandbox.core.profile import Behaviour
 from sandbox.espi import urls
-from sandbox.espi.scopes import function_blocks
+from sandbox.espi.scopes import content_of
 from sandbox.services import authorizations, faults, readings, summaries
 from sandbox.services.notifications import outbox
 from sandbox.synth.world import UtilityDef, WorldDef
@@ -412,25 +412,27 @@ def _truth(sit: Situation, auth: Authorization) -> list[dict]:
     """What the client can compute from its authorization: per usage point it may read, per local day
     of the last TRUTH_DAYS published, the quantity delivered and received (kWh, therms, m3, gal: the
     powerOfTenMultiplier applied) and the cost (delivered, less credits for received)."""
-    blocks = function_blocks(auth.scope)
+    content = content_of(auth.scope)  # what the client's feeds hold
     customer = auth.customer
     assert customer is not None  # held(): a customer's authorizations
     out = []
     for up in auth.usage_points:
-        if up.commodity != "electricity" and not (up.commodity == "gas" and 10 in blocks):
+        charted = summaries.streams_charted(sit.world, sit.utility, up)
+        if charted is None or not content.serves(charted[0].commodity, charted[0].flow, charted[0].interval):
             continue
-        if summaries.streams_charted(sit.world, sit.utility, up) is None:
-            continue
+        received = charted[1] is not None and content.serves(charted[1].commodity, charted[1].flow, charted[1].interval)
+        # a day's cost sums both flows: compared when the client sees both, with their costs
+        costed = content.interval_cost and (received or charted[1] is None)
         h = readings.usage_point_history(sit.world, sit.utility, sit.clock, customer, up)
         usage = summaries.recent_usage(sit.world, sit.utility, up, h, days=TRUTH_DAYS)
         days = [
             {
                 "date": d.day.isoformat(),
                 "delivered": str(summaries.quantity(d.delivered, usage.delivered)),
-                "received": None
-                if d.received is None or usage.received is None
-                else str(summaries.quantity(d.received, usage.received)),
-                "cost": str(summaries.money(d.cost)) if 12 in blocks else None,
+                "received": str(summaries.quantity(d.received, usage.received))
+                if received and d.received is not None and usage.received is not None
+                else None,
+                "cost": str(summaries.money(d.cost)) if costed else None,
             }
             for d in usage.days
         ]
