@@ -244,36 +244,42 @@ class Database:
                 for table in self._log_tables:
                     c.execute(table.delete())
 
-    def clear_all(self) -> None:
+    def clear_all(self, keep: Callable[[], frozenset[str]] = frozenset) -> frozenset[str]:
         """Every table of the schema, empty, at SCHEMA_VERSION. A database at that version keeps its
         tables and loses their rows in one transaction (the DDL of dropping and making them again
         cost more than the rest of a reset); ids start again at 1, as in new tables. Any other
         database is dropped and made again (one that holds none of the tables, as a new one, only made).
         PostgreSQL deletes rows rather than truncating: a world's tables are small, and TRUNCATE makes
         every table's files anew (two dozen tables: 60 ms of a 150 ms reset); its sequences restart
-        in the same round trip."""
+        in the same round trip. The tables `keep()` names, asked only of a database at SCHEMA_VERSION,
+        keep their rows (their sequences move past them); the tables kept."""
         found = self.schema_version()
         if found != SCHEMA_VERSION:
             if found is not None:
                 self.drop_all()
             self.create_all(checkfirst=found is not None)
-            return
+            return frozenset()
+        kept = keep()
         tables = self.tables
         self.log_ready(empty=True)
         with self.transaction() as s:
             if self.engine.dialect.name == "postgresql":
                 quote = self.engine.dialect.identifier_preparer.format_table
-                statements = [f"DELETE FROM {quote(t)}" for t in reversed(tables)]
-                statements += [  # each table's own sequence, found by name: next value 1
-                    f"SELECT setval(pg_get_serial_sequence('{quote(t)}', 'id'), 1, false)"
+                statements = [f"DELETE FROM {quote(t)}" for t in reversed(tables) if t.name not in kept]
+                statements += [  # each table's own sequence, found by name: next value 1, or past what is kept
+                    f"SELECT setval(pg_get_serial_sequence('{quote(t)}', 'id'), "
+                    + (f"(SELECT coalesce(max(id), 0) + 1 FROM {quote(t)})" if t.name in kept else "1")
+                    + ", false)"
                     for t in tables
                     if "id" in t.c and t.c.id.primary_key and isinstance(t.c.id.type, Integer)
                 ]
                 s.connection().exec_driver_sql("; ".join(statements))
             else:  # SQLite gives a rowid key max + 1: 1 again in an emptied table
                 for table in reversed(tables):
-                    s.execute(table.delete())
+                    if table.name not in kept:
+                        s.execute(table.delete())
             s.add(models.SchemaVersion(version=SCHEMA_VERSION))
+        return kept
 
     def drop_all(self) -> None:
         Base.metadata.drop_all(self.engine, tables=self.tables)

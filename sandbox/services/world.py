@@ -168,8 +168,11 @@ def _seed_world(
     if seed is not None:
         world = dataclasses.replace(world, seed=seed)
     kept = clock.snapshot()
+    people: frozenset[str] = frozenset()
     if not unseen:  # an unseen database is one of empty tables at SCHEMA_VERSION (Registry._make_storage)
-        db.clear_all()
+        # the people stay when they are the template's as they were copied (PostgreSQL compares them)
+        key = template_key(files, world.seed, customers)
+        people = db.clear_all(keep=lambda: templates.unchanged(db, key) if templates is not None else frozenset())
     DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
     keys = keys or Keys.new()
@@ -189,7 +192,7 @@ def _seed_world(
             )
         )
         world_key(s)  # this process knows the new key from now on
-    utility_ids = _seed_people(db, world, files, customers, progress, templates)
+    utility_ids = _seed_people(db, world, files, customers, progress, templates, kept=bool(people))
     with db.transaction() as s:
         _seed_clients(s, world, utility_ids, keys.digest_key, now, seeded_secrets(keys.secret_key if private else None))
         mark_all(s, world, clock)  # announced from now on: what is published already is the world's
@@ -276,12 +279,13 @@ def _seed_people(
     customers: int | None,
     progress: Progress | None,
     templates: WorldTemplates | None,
+    kept: bool = False,
 ) -> dict[str, int]:
     """Every utility with its customers and their usage points, copied from a template or made (and
-    kept as one); the utilities' row ids by slug."""
+    kept as one), or `kept` as they are (the template's already); the utilities' row ids by slug."""
     counts = {u.slug: u.customers if customers is None else customers for u in world.utilities}
     key = template_key(files, world.seed, customers)
-    if templates is not None and templates.restore(db, key):
+    if kept or (templates is not None and templates.restore(db, key)):
         if progress:
             progress(sum(counts.values()) + len(counts))
         with db.sessions() as s:
