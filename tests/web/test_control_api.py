@@ -70,8 +70,8 @@ def test_every_call_needs_the_key_but_the_document(client):
         )
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + KEY}):
             r = client.open("/sandbox-api" + path, method=op.method, headers=headers, json={})
-            if op.open:  # a run's id is its key: an unknown one is not found, whoever asks
-                assert r.status_code == (404 if "{run_id}" in op.path else 200)
+            if op.open:  # a run's id is its key: an unknown one is not found (a bad body refused first), whoever asks
+                assert r.status_code == ((400 if op.body else 404) if "{run_id}" in op.path else 200)
             else:
                 refused(
                     r, 401, "invalid_token" if headers.get("Authorization", "").startswith("Bearer") else "unauthorized"
@@ -760,6 +760,14 @@ def test_a_conformance_run_is_started_read_and_shown(client):
     assert run["status"] == "running" and [c["name"] for c in run["checks"]] == [checks[0]["name"]]
     read = call(client, "GET", f"/conformance/{run['id']}", "get_conformance_run", headers={}).get_json()
     assert read["id"] == run["id"] and read["report_url"].endswith(f"/conformance/{run['id']}/report")
+    day = {"date": "2025-03-10", "delivered": "12.345", "received": None, "cost": 1.5}
+    answers = {"usage_points": [{"usage_point": "x", "days": [day]}]}
+    kept = call(
+        client, "POST", f"/conformance/{run['id']}/answers", "report_conformance_answers", headers={}, json=answers
+    )
+    assert kept.status_code == 200 and kept.get_json()["id"] == run["id"]
+    bad = call(client, "POST", f"/conformance/{run['id']}/answers", "report_conformance_answers", headers={}, json={})
+    refused(bad, 400, "invalid_request", "usage_points")
     page = call(client, "GET", f"/conformance/{run['id']}/report", "conformance_report_page", headers={})
     assert page.status_code == 200 and b"demo-third-party" in page.data and b"Download the JSON" in page.data
 

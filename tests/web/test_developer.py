@@ -515,7 +515,9 @@ def test_application_page_checklist_and_how_to_connect(client, app):
     ):
         assert url in page, url
     assert "bayview-pl" in page
-    assert page.count('name="csrf_token"') == 6  # sign out, rotate, certificate, notification test, profile, faults
+    assert (
+        page.count('name="csrf_token"') == 7
+    )  # sign out, rotate, certificate, notification test, profile, faults, conformance
     assert 'id="developer-login"' in text(client.get("/dc/lakeshore/developer/"))  # signed in at bayview only
 
 
