@@ -158,11 +158,19 @@ class Situation:
 
 
 def _iso(at: float) -> str:
-    return iso_z(dt.datetime.fromtimestamp(at, dt.timezone.utc))
+    """A real time as evidence gives it: ISO 8601 in UTC, to the millisecond."""
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _delivery_evidence(attempts: list[DeliveryAttempt]) -> list[dict]:
-    return [{"at": iso_z(a.at), "call": f"POST {a.uri} (BatchList)", "status": a.status} for a in attempts]
+    return [
+        {
+            "at": _iso(a.at.replace(tzinfo=dt.timezone.utc).timestamp()),
+            "call": f"POST {a.uri} (BatchList)",
+            "status": a.status,
+        }
+        for a in attempts
+    ]
 
 
 def _poked(sit: Situation, auths: list[Authorization], uris: list[str]) -> dict:
@@ -195,7 +203,9 @@ def _judge_batch_list(sit: Situation, final: bool) -> Verdict | None:
         return None
     if not attempts:
         return Verdict(FAIL, "the BatchList was never answered", shown)
-    return Verdict(FAIL, f"did not read {len(missing)} of the {len(wanted)} URIs: {sorted(missing)[:3]}", shown)
+    return Verdict(
+        FAIL, f"did not read {len(missing)} of the {len(wanted)} URIs: {', '.join(sorted(missing)[:3])}", shown
+    )
 
 
 def _ev(calls: list[Seen], limit: int = 12) -> list[dict]:

@@ -89,7 +89,7 @@ def of_application(db: Database, application_id: int, limit: int = 5) -> list[di
             .order_by(ConformanceRun.started.desc())
             .limit(limit)
         )
-        return [{"id": i, "status": status, "started_at": iso_z(_utc(started))} for i, status, started in found]
+        return [{"id": i, "status": status, "started_at": iso_z(_utc(round(started)))} for i, status, started in found]
 
 
 def going(db: Database) -> bool:
@@ -220,7 +220,7 @@ def report(run: ConformanceRun, report_url: str) -> dict:
     """The run as the API gives it (the checks' inner state left out)."""
 
     def when(t: float | None) -> str | None:
-        return None if t is None else iso_z(_utc(t))
+        return None if t is None else iso_z(_utc(round(t)))
 
     return {
         "id": run.id,
