@@ -79,6 +79,20 @@ def test_a_private_sandbox_is_a_schema_of_its_own(postgres_url, clock):  # noqa:
         app.extensions["sandbox"].db.dispose()
 
 
+@pytest.fixture
+def deployment(postgres_url, clock):  # noqa: F811
+    """A deployment on the session's PostgreSQL: its app's test client, and its registry (closed after)."""
+    app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "ADMIN_KEY": KEY}, clock=clock)
+    registry = app.extensions["sandboxes"]
+    try:
+        yield app.test_client(), registry
+    finally:
+        if registry.refilling is not None:
+            registry.refilling.join(60)
+        app.extensions["private_sandboxes"].close_all()
+        app.extensions["sandbox"].db.dispose()
+
+
 def _rows(url: str, sql: str) -> list[tuple]:
     engine = create_engine(url)
     try:
@@ -101,85 +115,61 @@ def _consented_feed(c, made: dict) -> int:
     ).status_code
 
 
-def test_a_sandbox_of_the_default_world_is_a_world_seeded_ahead_with_keys_of_its_own(postgres_url, clock):  # noqa: F811
-    app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "ADMIN_KEY": KEY}, clock=clock)
-    c = app.test_client()
-    registry = app.extensions["sandboxes"]
-    try:
-        first = c.post("/sandbox-api/sandboxes", headers=H, json={"label": "first"}).get_json()
-        registry.refilling.join(60)
-        ahead = _schemas(postgres_url, f"{WORLD_PREFIX}{SCHEMA_VERSION}")
-        assert len(ahead) == READY_WORLDS
-        second = c.post("/sandbox-api/sandboxes", headers=H, json={"label": "second"}).get_json()
-        registry.refilling.join(60)
-        claimed = ahead - _schemas(postgres_url, f"{WORLD_PREFIX}{SCHEMA_VERSION}")
-        assert len(claimed) == 1 and f"sb_{second['id']}" in _schemas(postgres_url)
-        # its own keys: nothing of the first sandbox's, or of the world made ahead beside it, opens it
-        assert second["admin_key"] != first["admin_key"]
-        assert second["demo"]["third_party"]["client_secret"] != first["demo"]["third_party"]["client_secret"]
-        assert _consented_feed(c, second) == 200 and _consented_feed(c, first) == 200
-        wrong = {"Authorization": f"Bearer {first['admin_key']}"}
-        assert c.post(f"/s/{second['id']}/sandbox-api/reset", headers=wrong).status_code == 401
-        # its marks are where a world made now would have them (nothing published while it waited is announced)
-        marks = _rows(postgres_url, f'SELECT through FROM "sb_{second["id"]}".publication_mark ORDER BY utility_id')
-        fresh = _rows(postgres_url, f'SELECT through FROM "sb_{first["id"]}".publication_mark ORDER BY utility_id')
-        assert marks == fresh and len(marks) == 4
-        assert c.get(f"/s/{second['id']}/healthz").get_json()["utilities"] == 4
-    finally:
-        if registry.refilling is not None:
-            registry.refilling.join(60)
-        app.extensions["private_sandboxes"].close_all()
-        app.extensions["sandbox"].db.dispose()
+def test_a_sandbox_of_the_default_world_is_a_world_seeded_ahead_with_keys_of_its_own(postgres_url, deployment):  # noqa: F811
+    c, registry = deployment
+    first = c.post("/sandbox-api/sandboxes", headers=H, json={"label": "first"}).get_json()
+    registry.refilling.join(60)
+    ahead = _schemas(postgres_url, f"{WORLD_PREFIX}{SCHEMA_VERSION}")
+    assert len(ahead) == READY_WORLDS
+    second = c.post("/sandbox-api/sandboxes", headers=H, json={"label": "second"}).get_json()
+    registry.refilling.join(60)
+    claimed = ahead - _schemas(postgres_url, f"{WORLD_PREFIX}{SCHEMA_VERSION}")
+    assert len(claimed) == 1 and f"sb_{second['id']}" in _schemas(postgres_url)
+    # its own keys: nothing of the first sandbox's, or of the world made ahead beside it, opens it
+    assert second["admin_key"] != first["admin_key"]
+    assert second["demo"]["third_party"]["client_secret"] != first["demo"]["third_party"]["client_secret"]
+    assert _consented_feed(c, second) == 200 and _consented_feed(c, first) == 200
+    wrong = {"Authorization": f"Bearer {first['admin_key']}"}
+    assert c.post(f"/s/{second['id']}/sandbox-api/reset", headers=wrong).status_code == 401
+    # its marks are where a world made now would have them (nothing published while it waited is announced)
+    marks = _rows(postgres_url, f'SELECT through FROM "sb_{second["id"]}".publication_mark ORDER BY utility_id')
+    fresh = _rows(postgres_url, f'SELECT through FROM "sb_{first["id"]}".publication_mark ORDER BY utility_id')
+    assert marks == fresh and len(marks) == 4
+    assert c.get(f"/s/{second['id']}/healthz").get_json()["utilities"] == 4
 
 
-def test_worlds_seeded_ahead_too_long_ago_are_dropped_not_claimed(postgres_url, clock):  # noqa: F811
-    app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "ADMIN_KEY": KEY}, clock=clock)
-    c = app.test_client()
-    registry = app.extensions["sandboxes"]
-    try:
-        c.post("/sandbox-api/sandboxes", headers=H, json={})
-        registry.refilling.join(60)
-        old, their_keys = set(), set()
-        for name in _schemas(postgres_url, f"{WORLD_PREFIX}{SCHEMA_VERSION}"):
-            head, _, rand = name.rsplit("_", 2)
-            stale = f"{head}_{int(time.time() - READY_WORLD_AGE - 5)}_{rand}"
-            engine = create_engine(postgres_url)
-            with engine.begin() as conn:
-                conn.execute(text(f'ALTER SCHEMA "{name}" RENAME TO "{stale}"'))
-            engine.dispose()
-            old.add(stale)
-            their_keys |= {k for (k,) in _rows(postgres_url, f'SELECT admin_key FROM "{stale}".world_state')}
-        made = c.post("/sandbox-api/sandboxes", headers=H, json={}).get_json()
-        assert not old & _schemas(postgres_url, WORLD_PREFIX.rstrip("_"))  # dropped...
-        assert len(their_keys) == READY_WORLDS and made["admin_key"] not in their_keys  # ...not claimed
-        assert _consented_feed(c, made) == 200
-    finally:
-        if registry.refilling is not None:
-            registry.refilling.join(60)
-        app.extensions["private_sandboxes"].close_all()
-        app.extensions["sandbox"].db.dispose()
+def test_worlds_seeded_ahead_too_long_ago_are_dropped_not_claimed(postgres_url, deployment):  # noqa: F811
+    c, registry = deployment
+    c.post("/sandbox-api/sandboxes", headers=H, json={})
+    registry.refilling.join(60)
+    old, their_keys = set(), set()
+    for name in _schemas(postgres_url, f"{WORLD_PREFIX}{SCHEMA_VERSION}"):
+        head, _, rand = name.rsplit("_", 2)
+        stale = f"{head}_{int(time.time() - READY_WORLD_AGE - 5)}_{rand}"
+        engine = create_engine(postgres_url)
+        with engine.begin() as conn:
+            conn.execute(text(f'ALTER SCHEMA "{name}" RENAME TO "{stale}"'))
+        engine.dispose()
+        old.add(stale)
+        their_keys |= {k for (k,) in _rows(postgres_url, f'SELECT admin_key FROM "{stale}".world_state')}
+    made = c.post("/sandbox-api/sandboxes", headers=H, json={}).get_json()
+    assert not old & _schemas(postgres_url, WORLD_PREFIX.rstrip("_"))  # dropped...
+    assert len(their_keys) == READY_WORLDS and made["admin_key"] not in their_keys  # ...not claimed
+    assert _consented_feed(c, made) == 200
 
 
-def test_a_reset_copies_the_people_from_the_template_schema_as_they_were_seeded(postgres_url, clock):  # noqa: F811
-    app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 1, "RESET": True, "ADMIN_KEY": KEY}, clock=clock)
-    c = app.test_client()
-    registry = app.extensions["sandboxes"]
-    try:
-        made = c.post("/sandbox-api/sandboxes", headers=H, json={"customers": 2}).get_json()
-        schema = f"sb_{made['id']}"
-        people = f'SELECT id, uuid, username, postal_code FROM "{schema}".customer ORDER BY id'
-        seeded = _rows(postgres_url, people)
-        assert len(seeded) == 4 * 3 and _schemas(postgres_url, "sbtpl")  # kept by the server for the next copy
-        own = {"Authorization": f"Bearer {made['admin_key']}"}
-        added = c.post(f"/s/{made['id']}/sandbox-api/seed", headers=own, json={"utility": "bayview", "customers": 2})
-        assert added.status_code == 200 and len(_rows(postgres_url, people)) == 4 * 3 + 2
-        assert c.post(f"/s/{made['id']}/sandbox-api/reset", headers=own).status_code == 200
-        assert _rows(postgres_url, people) == seeded  # ids included
-        apps = _rows(postgres_url, f'SELECT min(id), count(*) FROM "{schema}".application')
-        assert apps == [(1, 12)]  # ids start again at 1, as in new tables
-        assert _consented_feed(c, made) == 200
-    finally:
-        if registry.refilling is not None:
-            registry.refilling.join(60)
-        app.extensions["private_sandboxes"].close_all()
-        app.extensions["sandbox"].db.dispose()
+def test_a_reset_copies_the_people_from_the_template_schema_as_they_were_seeded(postgres_url, deployment):  # noqa: F811
+    c, registry = deployment
+    made = c.post("/sandbox-api/sandboxes", headers=H, json={"customers": 2}).get_json()
+    schema = f"sb_{made['id']}"
+    people = f'SELECT id, uuid, username, postal_code FROM "{schema}".customer ORDER BY id'
+    seeded = _rows(postgres_url, people)
+    assert len(seeded) == 4 * 3 and _schemas(postgres_url, "sbtpl")  # kept by the server for the next copy
+    own = {"Authorization": f"Bearer {made['admin_key']}"}
+    added = c.post(f"/s/{made['id']}/sandbox-api/seed", headers=own, json={"utility": "bayview", "customers": 2})
+    assert added.status_code == 200 and len(_rows(postgres_url, people)) == 4 * 3 + 2
+    assert c.post(f"/s/{made['id']}/sandbox-api/reset", headers=own).status_code == 200
+    assert _rows(postgres_url, people) == seeded  # ids included
+    apps = _rows(postgres_url, f'SELECT min(id), count(*) FROM "{schema}".application')
+    assert apps == [(1, 12)]  # ids start again at 1, as in new tables
+    assert _consented_feed(c, made) == 200

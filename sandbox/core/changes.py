@@ -5,8 +5,10 @@ at the next call.
 
 The look (`Changes.mark`) is cheap: SQLite's `PRAGMA data_version` on a connection of the process's
 own that never writes (it changes whenever any other connection, of this process or another, has
-committed); PostgreSQL's WAL insert position (`pg_current_wal_insert_lsn()`: every commit that
-changes a row moves it before it returns).
+committed); PostgreSQL's current snapshot (`txid_current_snapshot()`: every transaction that
+changes a row holds a transaction id, and its start or its end changes the snapshot's text). Not
+the WAL insert position: on a deployment of many sandboxes, vacuuming their catalogs and checkpoints
+write WAL all day, and every process's kept values were read again at every call.
 An in-memory SQLite database or another database gives a new mark every time: nothing is kept.
 
 A request looks once (`Changes.pinned`, around each request: web.app): its later looks return the
@@ -172,7 +174,7 @@ class Changes:
                     self._conn.autocommit = True
                     self._pid, self._opened = os.getpid(), self._opened + 1
                 cur = self._conn.cursor()
-                cur.execute("SELECT pg_current_wal_insert_lsn()")
+                cur.execute("SELECT txid_current_snapshot()::text")
                 return self._opened, cur.fetchone()[0]
             except Exception:  # noqa: BLE001  (a dropped connection, a standby: nothing is kept this time)
                 self._close()

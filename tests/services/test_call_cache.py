@@ -325,7 +325,7 @@ def test_a_kept_entry_follows_the_day_published_data_ends(app):
             docs.usage_point_entry(place, tree, "not-a-usage-point")
 
 
-# --- PostgreSQL: the WAL insert position ------------------------------------------------------------
+# --- PostgreSQL: the current snapshot -----------------------------------------------------------------
 
 
 @pytest.mark.postgres
@@ -344,6 +344,16 @@ def test_postgresql_marks_follow_commits_of_any_connection(postgres_url):  # noq
         with other.engine.begin() as c:  # another worker's commit
             c.execute(text("INSERT INTO marks_t VALUES (1)"))
         assert changes.mark() != first
+        with other.engine.connect() as c:  # a transaction under way at a look, committed after it
+            c.execute(text("INSERT INTO marks_t VALUES (2)"))
+            during = changes.mark()
+            c.commit()
+        assert changes.mark() != during
+        settled = changes.mark()
+        with other.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("CHECKPOINT"))  # work that writes WAL but changes no row: nothing to read again
+            c.execute(text("VACUUM marks_t"))
+        assert changes.mark() == settled
         db.engine.dispose()  # its own connection closed with the pool (the database can then be dropped)
         assert changes._conn is None
     finally:
