@@ -265,7 +265,10 @@ class Database:
         with self.transaction() as s:
             if self.engine.dialect.name == "postgresql":
                 quote = self.engine.dialect.identifier_preparer.format_table
-                statements = [f"DELETE FROM {quote(t)}" for t in reversed(tables) if t.name not in kept]
+                # writers wait for the reset (readers go on seeing the world replaced until it commits), so
+                # that no row another process writes meanwhile outlives it
+                statements = [f"LOCK TABLE {', '.join(quote(t) for t in tables)} IN EXCLUSIVE MODE"]
+                statements += [f"DELETE FROM {quote(t)}" for t in reversed(tables) if t.name not in kept]
                 statements += [  # each table's own sequence, found by name: next value 1, or past what is kept
                     f"SELECT setval(pg_get_serial_sequence('{quote(t)}', 'id'), "
                     + (f"(SELECT coalesce(max(id), 0) + 1 FROM {quote(t)})" if t.name in kept else "1")

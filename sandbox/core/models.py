@@ -16,11 +16,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -455,6 +457,16 @@ class ConformanceRun(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)  # moved by one conditional UPDATE: one process steps it
 
     application: Mapped[Application] = relationship()
+
+    __table_args__ = (  # one running run an application: of two started at once, the second is refused
+        Index(
+            "ix_conformance_run_running",
+            "application_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
 
 class SchemaVersion(Base):

@@ -416,10 +416,12 @@ class Registry:
         self._make_blank_schema(making)
         try:
             self._seed(_with_search_path(self.db.url, making), files, Keys.new(), None, None)
-            self._rename(making, f"{_world_name(files)}{int(time.time())}_{secrets.token_hex(4)}")
+            renamed = self._rename(making, f"{_world_name(files)}{int(time.time())}_{secrets.token_hex(4)}")
         except BaseException:
             self._drop_schema(making)
             raise
+        if not renamed:
+            self._drop_schema(making)
 
     def _refill(self, files: dict[str, str] | None = None) -> None:
         """Make schemas ahead in a thread until READY_SCHEMAS empty ones and (given the default world's

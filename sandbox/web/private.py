@@ -158,6 +158,8 @@ class PrivateSandboxes:
                     self.registry.note_due(record.id, when)
             except (SandboxError, SQLAlchemyError) as exc:  # one sandbox's trouble stops no other's delivery
                 log.warning("sandbox %s: notifications: %s", record.id, exc)
+            except Exception:  # noqa: BLE001  (nor does a defect)
+                log.exception("sandbox %s: notifications", record.id)
         return tried
 
     def _collect_now_and_then(self, now: float) -> None:

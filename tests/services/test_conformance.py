@@ -42,8 +42,8 @@ class Client:
     each BatchList names. `naive` gives it the habits the checks catch: no wait on 429, 5xx or 202,
     the first refresh token kept for ever, and no stop when its access ends."""
 
-    def __init__(self, app, receiver: ThirdParty, tokens: dict, naive: bool = False):
-        self.client, self.receiver, self.naive = app.test_client(), receiver, naive
+    def __init__(self, app, receiver: ThirdParty, tokens: dict, naive: bool = False, secret: str = DEMO[1]):
+        self.client, self.receiver, self.naive, self.secret = app.test_client(), receiver, naive, secret
         self.tokens = dict(tokens)
         self.first_refresh = tokens["refresh_token"]
         self.seen = 0
@@ -81,10 +81,11 @@ class Client:
 
     def _refresh(self) -> bool:
         presented = self.first_refresh if self.naive else self.tokens["refresh_token"]
+        token_endpoint = self.tokens["resourceURI"].split("/espi/")[0].split("localhost", 1)[-1] + "/oauth/token"
         r = self.client.post(
-            "/dc/bayview/oauth/token",
+            token_endpoint,
             data={"grant_type": "refresh_token", "refresh_token": presented},
-            auth=DEMO,
+            auth=(DEMO[0], self.secret),
         )
         if r.status_code != 200:
             return False
@@ -248,6 +249,41 @@ def test_the_ground_truth_is_the_client_s_sums_with_the_multiplier_applied(app, 
         return
     assert check["verdict"] == "fail" and "gas" in check["summary"] and "delivered" in check["summary"]
     assert all(e["call"] == "answers" for e in check["evidence"])
+
+
+def test_a_run_in_a_private_sandbox_reads_its_calls_below_the_sandbox_s_base(app, client, receiver):
+    made = control(client, "POST", "/sandboxes", status=201, json={"customers": 0})
+    base, own = f"/s/{made['id']}", {"Authorization": f"Bearer {made['admin_key']}"}
+
+    def private(method: str, path: str, status: int = 200, **kw) -> dict:
+        r = client.open(f"{base}/sandbox-api{path}", method=method, headers=own, **kw)
+        assert r.status_code == status, (path, r.status_code, r.data[:300])
+        return r.get_json()
+
+    record = app.extensions["sandboxes"].get(made["id"])
+    world_db = app.extensions["private_sandboxes"].built(record).extensions["sandbox"].db
+    with world_db.sessions() as s:  # its seeded grants: no one here holds their tokens
+        seeded = list(s.scalars(select(Authorization.uuid).where(Authorization.customer_id.is_not(None))))
+    for uuid in seeded:
+        private("POST", f"/authorizations/{uuid}/revoke")
+    private("PUT", "/utilities/bayview/third-parties/demo-third-party/notify-uri", json={"notify_uri": receiver.url})
+    body = {"utility": "bayview", "customer": "demo", "client_id": DEMO[0], "scope": SCOPE}
+    tokens = private("POST", "/authorizations", json=body)
+    run = private(
+        "POST",
+        "/conformance",
+        status=201,
+        json={"utility": "bayview", "client_id": DEMO[0], "checks": ["batch-list-read"]},
+    )
+    deadline = time.monotonic() + 60
+    with Client(app, receiver, tokens, secret=made["demo"]["third_party"]["client_secret"]):
+        while run["status"] == "running" and time.monotonic() < deadline:
+            app.extensions["notifications"].step()  # the deployment's worker steps the private sandbox's run
+            time.sleep(app.extensions["notifications"].POLL / 2)
+            run = private("GET", f"/conformance/{run['id']}")
+    (check,) = run["checks"]
+    assert (check["verdict"], run["status"]) == ("pass", "passed"), check["summary"]
+    assert all(f"{base}/dc/bayview/" in e["call"] for e in check["evidence"][1:])  # the calls it read
 
 
 def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(

@@ -75,7 +75,7 @@ class Situation:
     clock: Clock
     now: float
     state: dict
-    log: Callable[[float], list[Seen]]  # the client's calls answered since a real time
+    log: Callable[[float], list[Seen]]  # the client's calls answered since a real time, paths as it sent them
     answers: dict | None = None  # what the client reported it computed (POST .../answers)
 
     @property
@@ -114,7 +114,10 @@ class Situation:
         )
 
     def held(self) -> list[Authorization]:
-        """The authorizations to arrange for: the active ones (NotArranged when there is none)."""
+        """The authorizations to arrange for: the active ones. NotArranged, before anything is changed,
+        when there is none or the client has no notification URI to be moved by."""
+        if not self.app.notify_uri:
+            raise NotArranged("the application has no notification URI, so the sandbox cannot move it")
         found = self.authorizations()
         if not found:
             raise NotArranged("the client holds no active authorization with usage points: have a customer consent")
@@ -190,9 +193,9 @@ def _arrange_batch_list(sit: Situation) -> None:
 def _judge_batch_list(sit: Situation, final: bool) -> Verdict | None:
     attempts = sit.attempts(sit.state["notification"])
     shown = _delivery_evidence(attempts)
-    refused = [a for a in attempts if not 200 <= a.status < 300]
-    if refused and not any(200 <= a.status < 300 for a in attempts):
-        a = refused[-1]
+    delivered = any(200 <= a.status < 300 for a in attempts)
+    if attempts and not delivered and (final or len(attempts) >= 3):  # the outbox tries again meanwhile
+        a = attempts[-1]
         return Verdict(FAIL, f"the BatchList POST was answered {a.status or 'with no answer'}, not 2xx", shown)
     wanted = {urlsplit(u).path for u in sit.state["uris"]}
     fetched = [c for c in sit.calls() if c.method == "GET" and c.bare in wanted and c.status == 200]
@@ -226,14 +229,26 @@ def _arrange_windows(sit: Situation) -> None:
     sit.state["notifications"] = ids
 
 
-def _windows(calls: list[Seen]) -> dict[str, list[tuple[str, str, Seen]]]:
-    """The distinct published-min/max windows the client asked of each resource, by resource."""
-    out: dict[str, dict[tuple[str, str], Seen]] = {}
+def _instant(text: str) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _windows(calls: list[Seen]) -> dict[str, list[tuple[dt.datetime, dt.datetime, Seen]]]:
+    """The distinct published-min/max windows the client asked of each resource (as instants: an offset
+    or a fraction of a second written otherwise is the same window), by resource."""
+    out: dict[str, dict[tuple[dt.datetime, dt.datetime], Seen]] = {}
     for c in calls:
         q = parse_qs(urlsplit(c.path).query)
-        if c.status == 200 and "published-min" in q and "published-max" in q:
-            out.setdefault(c.bare, {}).setdefault((q["published-min"][0], q["published-max"][0]), c)
-    return {path: sorted((lo, hi, c) for (lo, hi), c in found.items()) for path, found in out.items()}
+        lo, hi = _instant(q.get("published-min", [""])[0]), _instant(q.get("published-max", [""])[0])
+        if c.status == 200 and lo is not None and hi is not None:
+            out.setdefault(c.bare, {}).setdefault((lo, hi), c)
+    return {
+        path: sorted(((lo, hi, c) for (lo, hi), c in found.items()), key=lambda w: w[:2]) for path, found in out.items()
+    }
 
 
 def _judge_windows(sit: Situation, final: bool) -> Verdict | None:
@@ -245,9 +260,9 @@ def _judge_windows(sit: Situation, final: bool) -> Verdict | None:
         for (_, hi1, c1), (lo2, _, c2) in zip(windows, windows[1:]):
             shown += [c1.evidence(), c2.evidence()]
             if lo2 > hi1:
-                problems.append(f"{path}: a gap from {hi1} to {lo2}")
+                problems.append(f"{path}: a gap from {iso_z(hi1)} to {iso_z(lo2)}")
             elif lo2 < hi1:
-                problems.append(f"{path}: {lo2} to {hi1} asked twice")
+                problems.append(f"{path}: {iso_z(lo2)} to {iso_z(hi1)} asked twice")
     pairs = sum(max(0, len(w) - 1) for w in by_path.values())
     if problems:
         return Verdict(FAIL, "successive windows " + "; ".join(problems[:3]), shown[:12])
@@ -379,10 +394,15 @@ def _judge_rotated(sit: Situation, final: bool) -> Verdict | None:
     )
 
 
+ASYNC_PROFILE = "async-batch"
+
+
 def _arrange_async(sit: Situation) -> None:
     auths = sit.held()
-    sit.state["profile"] = sit.app.profile
-    sit.app.profile = "async-batch"
+    if ASYNC_PROFILE not in sit.world.profiles:
+        raise NotArranged(f"this world has no {ASYNC_PROFILE} behaviour profile (seed_data/profiles)")
+    sit.state.setdefault("profile", sit.app.profile)  # the application's own, kept once
+    sit.app.profile = ASYNC_PROFILE
     uris = [urls.href(sit.root, "BatchSubscription", subscription_id=a.subscription_uuid) for a in auths]
     _poked(sit, auths, uris)
 
@@ -400,7 +420,7 @@ def _judge_async(sit: Situation, final: bool) -> Verdict | None:
         return Verdict(
             FAIL, f"asked for the batch again {len(polls)} time(s), the first {first:.2f} s after the 202", _ev(calls)
         )
-    read = [c for c in calls if c.status == 200 and c.at > accepted[0].at]
+    read = [c for c in calls if c.status == 200 and c.at > accepted[0].at and "/UsagePoint/" in c.bare]
     if read:
         return Verdict(PASS, "waited for the BatchList (or Retry-After) after the 202, then read the data", _ev(calls))
     if not final:
@@ -459,7 +479,7 @@ def _truth(sit: Situation, auth: Authorization) -> list[dict]:
 
 def _arrange_truth(sit: Situation) -> None:
     auth = sit.held()[0]
-    truth = _truth(sit, auth)
+    truth = [t for t in _truth(sit, auth) if t["days"]]
     if not truth:
         raise NotArranged("the client's authorization shares no usage point with readings to report on")
     sit.state["truth"] = truth
@@ -507,10 +527,13 @@ def _differences(truth: list[dict], answers: dict) -> list[str]:
 
 
 def _judge_truth(sit: Situation, final: bool) -> Verdict | None:
-    if not sit.answers:
+    answers = sit.answers or {}
+    if answers.get("_at", 0) < sit.state["at"]:  # none, or reported before the check asked
         return Verdict(NOT_OBSERVED, "the client reported nothing (POST .../answers)") if final else None
-    wrong = _differences(sit.state["truth"], sit.answers)
-    at = _iso(sit.now)
+    wrong = _differences(sit.state["truth"], answers)
+    at = _iso(answers["_at"])
+    if wrong and not final:
+        return None  # a later report replaces this one
     if wrong:
         shown = [{"at": at, "call": "answers", "status": w} for w in wrong[:12]]
         return Verdict(FAIL, f"{len(wrong)} reported value(s) differ from the truth: {wrong[0]}", shown)
@@ -592,7 +615,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "server-errors-backoff",
         "its calls answered 503 with Retry-After: 2 until two came, then the utility back; a BatchList",
-        "it retries after at least Retry-After, makes no more than six calls, and reads the data once the utility is back",
+        "it retries after at least Retry-After, meets no more than six 503s, and reads the data once the utility is back",
         "utility platforms have maintenance windows and bad days; a client must neither give up nor hammer",
         _arrange_server_errors,
         _judge_server_errors,
@@ -619,7 +642,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "async-batch-waited",
         "the client answered as an asynchronous platform does (202 Accepted, Retry-After: 3, then a BatchList)",
-        "after a 202 it asks again no sooner than Retry-After, and reads the data the BatchList names",
+        "after a 202 it asks again no sooner than Retry-After, and then reads a usage point's data (200)",
         "large platforms assemble batches in the background; a client that polls a 202 in a loop is throttled",
         _arrange_async,
         _judge_async,
@@ -638,7 +661,8 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "stops-after-revocation",
         "the customer revokes every authorization of the client; a BatchList names them",
-        "at most three calls after the revocation, then none (at least one call shows it looked)",
+        "at most three calls for data after the revocation, then none (reading its Authorization is not counted; "
+        "at least one call shows it looked)",
         "calls after revocation are calls for data the customer withdrew; utilities audit and block them",
         _arrange_revoked,
         _judge_revoked,

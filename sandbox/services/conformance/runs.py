@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
@@ -107,7 +108,10 @@ def answer(db: Database, run_id: str, answers: dict) -> ConformanceRun:
             raise NotFound(f"no conformance run {run_id}")
         if run.status != RUNNING:
             raise Conflict(f"run_id: the run has ended ({run.status}); start another")
-        run.answers = answers
+        run.answers = {
+            **answers,
+            "_at": time.time(),
+        }  # when: the ground-truth check reads only what came after it asked
         _ = run.application
         return run
 
@@ -147,6 +151,7 @@ def _advance(where: Where, run_id: str, seen: int, now: float) -> bool:
         slug = s.scalar(select(Utility.slug).where(Utility.id == run.utility_id))
         utility = where.world.utility(slug or "")
         behaviour = where.world.profile_for(utility, run.application.profile).behaviour
+        base = urlsplit(where.base_url).path.rstrip("/")  # a private sandbox's /s/{id}, a PUBLIC_URL's path
 
         def log(since: float) -> list[Seen]:
             q = (
@@ -160,8 +165,10 @@ def _advance(where: Where, run_id: str, seen: int, now: float) -> bool:
                 .where(RequestRecord.application_id == run.application_id, RequestRecord.answered >= since)
                 .order_by(RequestRecord.answered, RequestRecord.id)
             )
-            with where.db.log_engine.connect() as c:
-                return [Seen(*row) for row in c.execute(q)]
+            with where.db.log_engine.connect() as c:  # the log keeps paths below the sandbox's own base
+                return [
+                    Seen(at, method, base + path, status, reason) for at, method, path, status, reason in c.execute(q)
+                ]
 
         while run.current < len(checks):
             c = checks[run.current]

@@ -497,6 +497,7 @@ OPERATIONS: tuple[Operation, ...] = (
             checks={
                 "type": "array",
                 "items": {"type": "string", "maxLength": 64},
+                "minItems": 1,
                 "maxItems": 32,
                 "description": "the checks to make (all of them if left out; GET /conformance/checks)",
             },
