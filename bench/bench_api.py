@@ -723,9 +723,19 @@ class WrkResult:
     raw: str
 
 
-def run_wrk(url: str, token: str, duration: float, connections: int, folder: Path, threads: int = 1) -> WrkResult:
+def run_wrk(
+    url: str,
+    token: str,
+    duration: float,
+    connections: int,
+    folder: Path,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
     script = folder / "bearer.lua"
-    script.write_text(f'wrk.method = "GET"\nwrk.headers["Authorization"] = "Bearer {token}"\n')
+    lines = ['wrk.method = "GET"', f'wrk.headers["Authorization"] = "Bearer {token}"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    script.write_text("\n".join(lines) + "\n")
     cmd = [
         "wrk",
         "-t",
