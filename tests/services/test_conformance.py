@@ -42,8 +42,11 @@ class Client:
     each BatchList names. `naive` gives it the habits the checks catch: no wait on 429, 5xx or 202,
     the first refresh token kept for ever, and no stop when its access ends."""
 
-    def __init__(self, app, receiver: ThirdParty, tokens: dict, naive: bool = False, secret: str = DEMO[1]):
+    def __init__(
+        self, app, receiver: ThirdParty, tokens: dict, naive: bool = False, secret: str = DEMO[1], greedy: bool = False
+    ):
         self.client, self.receiver, self.naive, self.secret = app.test_client(), receiver, naive, secret
+        self.greedy = greedy  # at every BatchList it reads its whole subscription's usage points again
         self.tokens = dict(tokens)
         self.first_refresh = tokens["refresh_token"]
         self.seen = 0
@@ -70,6 +73,10 @@ class Client:
                 self.seen += 1
                 for uri in batch_list_uris(body):
                     self.pull(uri)
+                if self.greedy:
+                    self.pull(
+                        self.tokens["resourceURI"].replace("/Batch/Subscription/", "/Subscription/") + "/UsagePoint"
+                    )
 
     def _get(self, uri: str):
         parts = urlsplit(uri)
@@ -284,6 +291,15 @@ def test_a_run_in_a_private_sandbox_reads_its_calls_below_the_sandbox_s_base(app
     (check,) = run["checks"]
     assert (check["verdict"], run["status"]) == ("pass", "passed"), check["summary"]
     assert all(f"{base}/dc/bayview/" in e["call"] for e in check["evidence"][1:])  # the calls it read
+
+
+def test_a_client_that_reads_more_than_a_batch_list_names_fails_it(app, client, receiver, tokens):
+    run = _start(client, checks=["batch-list-read"], timeout=60)
+    with Client(app, receiver, tokens, greedy=True):
+        run = _drive(app, client, run["id"])
+    (check,) = run["checks"]
+    assert check["verdict"] == "fail" and "did not name" in check["summary"]
+    assert any(e["call"].endswith("/UsagePoint") for e in check["evidence"])
 
 
 def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(
