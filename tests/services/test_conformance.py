@@ -9,7 +9,9 @@ background job would."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import threading
 import time
 from decimal import Decimal
@@ -20,6 +22,7 @@ import pytest
 from conftest import ADMIN_KEY
 from live.third_party import ThirdParty
 from sqlalchemy import select
+from web.oauth_steps import CALLBACK, get_code, sign_in, token
 
 from sandbox.core.models import Authorization
 from sandbox.demo import analysis, espi
@@ -187,8 +190,22 @@ def tokens(app, client, receiver) -> dict:
         control(client, "POST", f"/authorizations/{uuid}/revoke")
     put = {"notify_uri": receiver.url}
     control(client, "PUT", "/utilities/bayview/third-parties/demo-third-party/notify-uri", json=put)
-    body = {"utility": "bayview", "customer": "demo", "client_id": DEMO[0], "scope": SCOPE}
-    return control(client, "POST", "/authorizations", json=body)
+    return consented(client, SCOPE)
+
+
+def consented(client, scope: str, pkce: bool = True) -> dict:
+    """The demo customer's consent through the authorization endpoint (with PKCE S256, or none), the code
+    exchanged: the token response, with the authorization's id."""
+    verifier = "v" * 43
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    sign_in(client)
+    extra = {"code_challenge": challenge, "code_challenge_method": "S256"} if pkce else {}
+    code = get_code(client, scope=scope, **extra)
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    r = token(client, **data, **({"code_verifier": verifier} if pkce else {}))
+    assert r.status_code == 200, r.data
+    got = r.get_json()
+    return got | {"authorization_id": got["authorizationURI"].rsplit("/", 1)[1]}
 
 
 def _start(client, **extra) -> dict:
@@ -242,9 +259,8 @@ def test_a_naive_client_fails_the_checks_its_habits_break_with_the_calls_as_evid
 @pytest.mark.parametrize("naive", [False, True])
 def test_the_ground_truth_is_the_client_s_sums_with_the_multiplier_applied(app, client, receiver, tokens, naive):
     offered = client.get("/.well-known/oauth-authorization-server/dc/bayview").get_json()["scopes_supported"][0]
-    body = {"utility": "bayview", "customer": "demo", "client_id": DEMO[0], "scope": offered}  # gas and cost too
     control(client, "POST", f"/authorizations/{tokens['authorization_id']}/revoke")
-    wide = control(client, "POST", "/authorizations", json=body)
+    wide = consented(client, offered)  # gas and cost too
     run = _start(client, checks=["ground-truth"], timeout=120)
     with Client(app, receiver, wide, naive=naive) as c:
         run = _drive(app, client, run["id"], reporting=c)
@@ -300,6 +316,19 @@ def test_a_client_that_reads_more_than_a_batch_list_names_fails_it(app, client, 
     (check,) = run["checks"]
     assert check["verdict"] == "fail" and "did not name" in check["summary"]
     assert any(e["call"].endswith("/UsagePoint") for e in check["evidence"])
+
+
+def test_an_authorization_request_without_pkce_fails_pkce_s256(client, tokens):
+    consented(client, SCOPE, pkce=False)
+    run = _start(client, checks=["pkce-s256"], timeout=30)
+    run = control(client, "GET", f"/conformance/{run['id']}")
+    for _ in range(3):  # judged at its first step: the codes are there already
+        client.application.extensions["notifications"].step()
+        run = control(client, "GET", f"/conformance/{run['id']}")
+    (check,) = run["checks"]
+    assert (check["verdict"], run["status"]) == ("fail", "failed"), check
+    assert "1 of 2 authorization request(s) without PKCE S256" in check["summary"]
+    assert [e["status"] for e in check["evidence"]] == ["S256", "no PKCE"]
 
 
 def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from sandbox.core.clock import Clock, iso_z
 from sandbox.core.errors import NotArranged
-from sandbox.core.models import Application, Authorization, DeliveryAttempt, Notification, OAuthToken
+from sandbox.core.models import Application, Authorization, DeliveryAttempt, Notification, OAuthCode, OAuthToken
 from sandbox.core.profile import Behaviour
 from sandbox.espi import urls
 from sandbox.espi.scopes import content_of
@@ -193,6 +193,45 @@ def _poked(sit: Situation, auths: list[Authorization], uris: list[str]) -> dict:
 
 
 # --- the checks ----------------------------------------------------------------------------------
+
+PKCE_LOOKBACK = dt.timedelta(hours=1)  # the authorization requests judged: those of the last hour and the run's
+
+
+def _arrange_pkce(sit: Situation) -> None:
+    """Nothing to set up: a data custodian cannot send a customer through consent. The customer does, in
+    the browser, before or during the run."""
+
+
+def _judge_pkce(sit: Situation, final: bool) -> Verdict | None:
+    since = sit.clock.naive_now() - PKCE_LOOKBACK
+    codes = list(
+        sit.s.scalars(
+            select(OAuthCode)
+            .where(OAuthCode.application_id == sit.app.id, OAuthCode.created_at >= since)
+            .order_by(OAuthCode.created_at)
+        )
+    )
+    shown = [
+        {
+            "at": iso_z(c.created_at),
+            "call": "GET /oauth/authorize (a code issued)",
+            "status": c.code_challenge_method or "no PKCE",
+        }
+        for c in codes[-12:]
+    ]
+    weak = [c for c in codes if c.code_challenge_method != "S256"]
+    if weak:
+        method = weak[-1].code_challenge_method or "none"
+        return Verdict(
+            FAIL, f"{len(weak)} of {len(codes)} authorization request(s) without PKCE S256 (method: {method})", shown
+        )
+    if codes:
+        return Verdict(PASS, f"{len(codes)} authorization request(s), each with state and PKCE S256", shown)
+    if not final:
+        return None
+    return Verdict(
+        NOT_OBSERVED, "no authorization request in the hour before the run or during it: have a customer consent"
+    )
 
 
 def _arrange_batch_list(sit: Situation) -> None:
@@ -602,6 +641,16 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
+    Check(
+        "pkce-s256",
+        "nothing: a customer consents to the client in the browser, in the hour before the run or during it",
+        "every authorization request carries state and a PKCE code_challenge with method S256",
+        "a code without PKCE can be stolen and exchanged by anyone who holds the client's secret or none; "
+        "several utilities require S256",
+        _arrange_pkce,
+        _judge_pkce,
+        30,
+    ),
     Check(
         "batch-list-read",
         "a BatchList naming each usage point of the client's authorizations, POSTed to its notification URI",
