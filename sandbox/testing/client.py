@@ -266,10 +266,12 @@ class SandboxClient:
         utility: str = DEFAULT_UTILITY,
         checks: list[str] | None = None,
         timeout: float = 240,
+        ending: str = "revocation",
     ) -> dict:
         """Grade a third party's client (docs/conformance.md): a run of `checks` (every one if None),
-        arranged for its authorizations while it runs; the run as started (its `id`, its `report_url`)."""
-        body: dict[str, Any] = {"utility": utility, "client_id": client_id, "timeout": timeout}
+        arranged for its authorizations while it runs, its access ended at the last by `ending`
+        ("revocation" or "expiry"); the run as started (its `id`, its `report_url`)."""
+        body: dict[str, Any] = {"utility": utility, "client_id": client_id, "timeout": timeout, "ending": ending}
         if checks is not None:
             body["checks"] = list(checks)
         return self.api("POST", "/conformance", body)

@@ -10,6 +10,7 @@ background job would."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import threading
@@ -22,11 +23,14 @@ import pytest
 from conftest import ADMIN_KEY
 from live.third_party import ThirdParty
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from web.oauth_steps import CALLBACK, get_code, sign_in, token
 
-from sandbox.core.models import Authorization
+from sandbox.core.errors import Conflict
+from sandbox.core.models import Authorization, ConformanceRun, Utility
 from sandbox.demo import analysis, espi
 from sandbox.demo.espi import batch_list_uris
+from sandbox.services.conformance import checks, runs
 from sandbox.services.conformance.checks import CHECKS
 
 H = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -239,21 +243,21 @@ def test_a_naive_client_fails_the_checks_its_habits_break_with_the_calls_as_evid
         started = _start(client, checks=["batch-list-read", *broken], timeout=200)
         run = _drive(app, client, started["id"])
         # its access lost at the second refresh, it goes on calling after the revocation too
-        then = _start(client, checks=["rotated-refresh-kept", "stops-after-revocation"], timeout=200)
+        then = _start(client, checks=["rotated-refresh-kept", "stops-when-access-ends"], timeout=200)
         last = _drive(app, client, then["id"])
     verdicts = _verdicts(run) | _verdicts(last)
     assert verdicts == {
         "batch-list-read": "pass",  # it does read what a BatchList names
         **{name: "fail" for name in broken},
         "rotated-refresh-kept": "fail",
-        "stops-after-revocation": "fail",
+        "stops-when-access-ends": "fail",
     }, [(c["name"], c["summary"]) for c in run["checks"] + last["checks"]]
     assert run["status"] == last["status"] == "failed"
     by_name = {c["name"]: c for c in run["checks"] + last["checks"]}
     assert any(e["status"] == 429 for e in by_name["retry-after-429"]["evidence"])
     assert sum(e["status"] == 503 for e in by_name["server-errors-backoff"]["evidence"]) >= 2
     assert any(e["status"] == 202 for e in by_name["async-batch-waited"]["evidence"])
-    assert all("/dc/bayview/espi/1_1/resource/" in e["call"] for e in by_name["stops-after-revocation"]["evidence"])
+    assert all("/dc/bayview/espi/1_1/resource/" in e["call"] for e in by_name["stops-when-access-ends"]["evidence"])
 
 
 @pytest.mark.parametrize("naive", [False, True])
@@ -331,6 +335,44 @@ def test_an_authorization_request_without_pkce_fails_pkce_s256(client, tokens):
     assert [e["status"] for e in check["evidence"]] == ["S256", "no PKCE"]
 
 
+def test_two_runs_started_at_once_for_one_client_are_one_run_and_a_conflict(app, monkeypatch):
+    db = app.extensions["sandbox"].db
+    with db.sessions() as s:
+        utility_id = s.scalar(select(Utility.id).where(Utility.slug == "bayview"))
+    first = runs.start(db, utility_id, DEMO[0], ["pkce-s256"], 30)
+    with pytest.raises(IntegrityError), db.transaction() as s:  # the index refuses a second running run
+        s.add(ConformanceRun(id="x", utility_id=utility_id, application_id=first.application_id, status="running",
+                             started=0, deadline=1, current=0, checks=[], step=0))  # fmt: skip
+    # the other request's insert lost the race: its start is a Conflict, not a 500
+    monkeypatch.setattr(runs, "_started", lambda *a: (_ for _ in ()).throw(IntegrityError("insert", {}, Exception())))
+    with pytest.raises(Conflict, match="has a conformance run going"):
+        runs.start(db, utility_id, DEMO[0], ["pkce-s256"], 30)
+
+
+def test_a_check_that_fails_is_judged_and_the_run_goes_on(app, client, tokens, monkeypatch):
+    def broken(sit, final):
+        raise ZeroDivisionError("a defect")
+
+    monkeypatch.setitem(checks.BY_NAME, "pkce-s256", dataclasses.replace(checks.BY_NAME["pkce-s256"], judge=broken))
+    run = _start(client, checks=["pkce-s256", "batch-list-read"], timeout=30)
+    app.extensions["notifications"].step()
+    run = control(client, "GET", f"/conformance/{run['id']}")
+    first, second = run["checks"]
+    assert first["verdict"] == "not_observed" and "ZeroDivisionError: a defect" in first["summary"]
+    assert second["status"] == "watching"  # the next check arranged in the same step
+
+
+def test_access_ended_by_expiry_a_well_behaved_client_stops(app, client, receiver, tokens):
+    run = _start(client, checks=["stops-when-access-ends"], timeout=60, ending="expiry")
+    with Client(app, receiver, tokens):
+        run = _drive(app, client, run["id"])
+    (check,) = run["checks"]
+    assert check["verdict"] == "pass" and "(expiry)" in check["summary"], check["summary"]
+    with app.extensions["sandbox"].db.sessions() as s:
+        auth = s.scalar(select(Authorization).where(Authorization.uuid == tokens["authorization_id"]))
+        assert auth.status == "active" and auth.authorized_end <= app.extensions["sandbox"].clock.naive_now()
+
+
 def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(
     app, client, receiver, tokens
 ):
@@ -351,6 +393,8 @@ def test_a_run_is_refused_by_name(client, tokens):
         ({"utility": "bayview", "client_id": "no-such-client"}, 404, "client_id"),
         ({"utility": "bayview", "client_id": DEMO[0], "checks": ["no-such-check"]}, 400, "checks"),
         ({"utility": "bayview", "client_id": DEMO[0], "timeout": 5}, 400, "timeout"),
+        ({"utility": "bayview", "client_id": DEMO[0], "checks": []}, 400, "checks"),
+        ({"utility": "bayview", "client_id": DEMO[0], "ending": "never"}, 400, "ending"),
     ]
     for body, status, field in bad:
         got = control(client, "POST", "/conformance", status=status, json=body)

@@ -597,11 +597,19 @@ def _judge_truth(sit: Situation, final: bool) -> Verdict | None:
     return Verdict(PASS, f"the {n} day(s) reported match the truth", [{"at": at, "call": "answers", "status": "match"}])
 
 
+ENDINGS = ("revocation", "expiry")  # how a run ends the client's access (its `ending`)
+
+
 def _arrange_revoked(sit: Situation) -> None:
+    """Every authorization of the client ended, as the run asked: revoked by the customer, or expired
+    now (its period run out early, as the control API's expire does)."""
     auths = sit.held()
     now = sit.clock.naive_now()
     for a in auths:
-        authorizations.end(sit.s, a, now, authorizations.REVOKED_BY_CUSTOMER)
+        if sit.state.get("ending") == "expiry":
+            a.authorized_end, a.status_reason = max(now, a.authorized_start), None
+        else:
+            authorizations.end(sit.s, a, now, authorizations.REVOKED_BY_CUSTOMER)
     uris = [urls.href(sit.root, "Authorization", authorization_id=a.uuid) for a in auths]
     uris += [urls.href(sit.root, "BatchSubscription", subscription_id=a.subscription_uuid) for a in auths]
     _poked(sit, auths, uris)
@@ -609,14 +617,17 @@ def _arrange_revoked(sit: Situation) -> None:
 
 def _judge_revoked(sit: Situation, final: bool) -> Verdict | None:
     calls = sit.calls()
+    ending = sit.state.get("ending", ENDINGS[0])
     data = [c for c in calls if "/Authorization/" not in c.bare]
     if len(data) > 3:
-        return Verdict(FAIL, f"{len(data)} calls after its authorization was revoked: it did not stop", _ev(calls))
+        return Verdict(
+            FAIL, f"{len(data)} calls for data after its access ended ({ending}): it did not stop", _ev(calls)
+        )
     if not final:
         return None
     if not calls:
-        return Verdict(NOT_OBSERVED, "the client made no call after the revocation's BatchList")
-    return Verdict(PASS, f"{len(calls)} call(s) after the revocation, then it stopped", _ev(calls))
+        return Verdict(NOT_OBSERVED, f"the client made no call after the BatchList that followed the {ending}")
+    return Verdict(PASS, f"{len(calls)} call(s) after its access ended ({ending}), then it stopped", _ev(calls))
 
 
 @dataclass(frozen=True)
@@ -725,11 +736,12 @@ CHECKS: tuple[Check, ...] = (
         60,
     ),
     Check(
-        "stops-after-revocation",
-        "the customer revokes every authorization of the client; a BatchList names them",
-        "at most three calls for data after the revocation, then none (reading its Authorization is not counted; "
+        "stops-when-access-ends",
+        "every authorization of the client ends, revoked by the customer or expired (the run's `ending`); "
+        "a BatchList names them",
+        "at most three calls for data after access ended, then none (reading its Authorization is not counted; "
         "at least one call shows it looked)",
-        "calls after revocation are calls for data the customer withdrew; utilities audit and block them",
+        "calls after access ends are calls for data no one may give; utilities audit and block them",
         _arrange_revoked,
         _judge_revoked,
         10,

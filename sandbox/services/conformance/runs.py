@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,17 +17,32 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from sandbox.core.clock import Clock, iso_z
 from sandbox.core.db import Database
 from sandbox.core.errors import Conflict, NotArranged, NotFound, Refused
 from sandbox.core.models import Application, ConformanceRun, RequestRecord, Utility
 from sandbox.espi import urls
-from sandbox.services.conformance.checks import BY_NAME, CHECKS, FAIL, NOT_OBSERVED, PASS, Seen, Situation
+from sandbox.services.conformance.checks import (
+    BY_NAME,
+    CHECKS,
+    ENDINGS,
+    FAIL,
+    NOT_OBSERVED,
+    PASS,
+    Check,
+    Seen,
+    Situation,
+    Verdict,
+)
+from sandbox.services.request_log import Writer
 from sandbox.synth.world import WorldDef
 
 RUNNING, PASSED, FAILED, INCOMPLETE = "running", "passed", "failed", "incomplete"
 DEFAULT_TIMEOUT, MIN_TIMEOUT, MAX_TIMEOUT = 240, 10, 1800  # seconds
+SETTLE = Writer.INTERVAL + 0.3  # seconds until every process has written the calls it answered
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,17 +58,40 @@ class Where:
 
 
 def start(
-    db: Database, utility_id: int, client_id: str, names: list[str] | None, timeout: float, now: float | None = None
+    db: Database,
+    utility_id: int,
+    client_id: str,
+    names: list[str] | None,
+    timeout: float,
+    now: float | None = None,
+    ending: str = ENDINGS[0],
 ) -> ConformanceRun:
-    """A new run of `names` (every check if None, in the table's order) for the client; Refused naming
-    a bad field, NotFound for an unknown client, Conflict while the client has a run going."""
+    """A new run of `names` (every check if None, in the table's order) for the client, its access ended
+    at the last by `ending`; Refused naming a bad field, NotFound for an unknown client, Conflict while
+    the client has a run going."""
+    if names is not None and not names:
+        raise Refused("checks: name at least one check, or leave checks out for all of them", "checks")
     unknown = [n for n in names or () if n not in BY_NAME]
     if unknown:
         raise Refused(f"checks: no check {unknown[0]!r}; GET /sandbox-api/conformance/checks lists them", "checks")
     if not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
         raise Refused(f"timeout: between {MIN_TIMEOUT} and {MAX_TIMEOUT} seconds", "timeout")
+    if ending not in ENDINGS:
+        raise Refused(f"ending: one of {', '.join(ENDINGS)}", "ending")
     chosen = [c.name for c in CHECKS if names is None or c.name in names]
     now = time.time() if now is None else now
+    try:
+        run = _started(db, utility_id, client_id, chosen, timeout, now, ending)
+    except IntegrityError:  # another request started one at the same moment (one running run an application)
+        raise Conflict(f"client_id: {client_id} has a conformance run going; wait for it to end") from None
+    if db.on_notifications is not None:  # a private sandbox: the deployment's worker steps it from now on
+        db.on_notifications()
+    return run
+
+
+def _started(
+    db: Database, utility_id: int, client_id: str, chosen: list[str], timeout: float, now: float, ending: str
+) -> ConformanceRun:
     with db.transaction() as s:
         app = s.scalar(
             select(Application).where(Application.utility_id == utility_id, Application.client_id == client_id)
@@ -72,12 +111,10 @@ def start(
             started=now,
             deadline=now + timeout,
             current=0,
-            checks=[{"name": n, "status": "waiting"} for n in chosen],
+            checks=[{"name": n, "status": "waiting", "state": {"ending": ending}} for n in chosen],
             step=0,
         )
         s.add(run)
-    if db.on_notifications is not None:  # a private sandbox: the deployment's worker steps it from now on
-        db.on_notifications()
     return run
 
 
@@ -187,28 +224,29 @@ def _advance(where: Where, run_id: str, seen: int, now: float) -> bool:
                 run.answers,
             )
             if now >= run.deadline:
-                if c["status"] == "watching":
-                    check.undo(sit)
+                check.undo(sit)  # whatever it set up, watching or half arranged
                 _judged(c, NOT_OBSERVED, "the run's timeout came first", [])
                 run.current += 1
                 continue
-            if c["status"] == "waiting":
-                try:
-                    sit.state["at"] = now
-                    check.arrange(sit)
-                    c["status"], c["started"] = "watching", now
-                except NotArranged as why:
-                    c.setdefault("waiting_since", now)
-                    if now - c["waiting_since"] < check.window:
-                        break
+            verdict: Verdict | None
+            try:
+                with s.begin_nested():  # a check that fails is judged, and the run goes on
+                    verdict = _move(check, c, sit, now)
+            except NotArranged as why:
+                c.setdefault("waiting_since", now)
+                if now - c["waiting_since"] < check.window:
+                    break
+                check.undo(sit)
+                verdict = Verdict(NOT_OBSERVED, str(why))
+            except Exception as exc:  # noqa: BLE001  (one check's trouble stops neither the run nor the worker)
+                logger.exception("conformance run %s: %s", run.id, check.name)
+                with s.begin_nested():
                     check.undo(sit)
-                    _judged(c, NOT_OBSERVED, str(why), [])
-                    run.current += 1
-                    continue
-            verdict = check.judge(sit, now - sit.state["at"] >= check.window)
+                verdict = Verdict(
+                    NOT_OBSERVED, f"the sandbox could not go on with this check ({type(exc).__name__}: {exc})"
+                )
             if verdict is None:
                 break
-            check.undo(sit)
             _judged(c, verdict.verdict, verdict.summary, verdict.evidence)
             run.current += 1
         if run.current >= len(checks):
@@ -217,6 +255,20 @@ def _advance(where: Where, run_id: str, seen: int, now: float) -> bool:
             run.ended = now
         run.checks = checks
     return True
+
+
+def _move(check: Check, c: dict, sit: Situation, now: float) -> Verdict | None:
+    """One step of a check: arranged if it waits (NotArranged when it cannot be yet), then judged (None
+    while it watches), undone once judged. Its window ends a batch of the request log later, so that the
+    calls other processes answered at its end are written when it is judged."""
+    if c["status"] == "waiting":
+        sit.state["at"] = now
+        check.arrange(sit)
+        c["status"], c["started"] = "watching", now
+    verdict = check.judge(sit, now - sit.state["at"] >= check.window + SETTLE)
+    if verdict is not None:
+        check.undo(sit)
+    return verdict
 
 
 def _judged(c: dict, verdict: str, summary: str, evidence: list[dict]) -> None:

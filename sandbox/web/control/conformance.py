@@ -8,7 +8,7 @@ from flask import Response, jsonify, render_template, request
 
 from sandbox.core.errors import Conflict, ControlError, NotFound, Refused
 from sandbox.services.conformance import runs
-from sandbox.services.conformance.checks import CHECKS
+from sandbox.services.conformance.checks import CHECKS, ENDINGS
 from sandbox.web.context import notifier, sandbox
 from sandbox.web.control import views
 
@@ -31,6 +31,7 @@ def start(call: views.Call) -> tuple[Response, int]:
             call.body["client_id"],
             call.body.get("checks"),
             call.body.get("timeout", runs.DEFAULT_TIMEOUT),
+            ending=call.body.get("ending", ENDINGS[0]),
         )
     except Refused as exc:
         raise ControlError(400, "invalid_request", str(exc), exc.field) from None

@@ -502,6 +502,10 @@ OPERATIONS: tuple[Operation, ...] = (
                 "description": "the checks to make (all of them if left out; GET /conformance/checks)",
             },
             timeout={"type": "number", "description": "seconds the run may take at most (10 to 1800; 240)"},
+            ending={
+                "enum": ["revocation", "expiry"],
+                "description": "how stops-when-access-ends ends the client's access (revocation by default)",
+            },
         ),
         answers={201: "the run, started", 404: "no such utility or client", 409: "the client has a run going"},
         response=CONFORMANCE_RUN,
