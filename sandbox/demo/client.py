@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 TIMEOUT = 60
 TRANSIENT = (429, 500, 502, 503, 504)  # answers worth asking again, after a wait
-RETRIES, BACK_OFF, MAX_WAIT = 3, 1.0, 30.0  # tries after the first; the first wait; the longest
+RETRIES, BACK_OFF, MAX_WAIT = 3, 1.0, 10.0  # tries after the first; the first wait; the longest (a page waits)
 CHOICES = {  # what the customer may leave out of the request, and the function blocks it means
     "cost": ("Cost of each interval", (12,)),
     "bills": ("Monthly bills", (15, 16)),

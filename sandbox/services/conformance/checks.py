@@ -178,7 +178,7 @@ def _iso(at: float) -> str:
 def _delivery_evidence(attempts: list[DeliveryAttempt]) -> list[dict]:
     return [
         {
-            "at": _iso(a.at.replace(tzinfo=dt.timezone.utc).timestamp()),
+            "at": a.at.isoformat(timespec="milliseconds") + "Z",  # naive UTC
             "call": f"POST {a.uri} (BatchList)",
             "status": a.status,
         }
@@ -186,10 +186,10 @@ def _delivery_evidence(attempts: list[DeliveryAttempt]) -> list[dict]:
     ]
 
 
-def _poked(sit: Situation, auths: list[Authorization], uris: list[str]) -> dict:
+def _poked(sit: Situation, uris: list[str]) -> None:
+    """A BatchList naming `uris` POSTed to the client, kept in the check's state for its judge."""
     sit.state["notification"] = sit.notify(uris)
     sit.state["uris"] = uris
-    return sit.state
 
 
 # --- the checks ----------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def _judge_pkce(sit: Situation, final: bool) -> Verdict | None:
 
 def _arrange_batch_list(sit: Situation) -> None:
     auths = sit.held()
-    _poked(sit, auths, sit.usage_point_uris(auths))
+    _poked(sit, sit.usage_point_uris(auths))
 
 
 def _judge_batch_list(sit: Situation, final: bool) -> Verdict | None:
@@ -332,7 +332,7 @@ def _judge_windows(sit: Situation, final: bool) -> Verdict | None:
 def _arrange_rate_limited(sit: Situation) -> None:
     auths = sit.held()
     sit.set_faults(auths, [faults.RATE_LIMITED])
-    _poked(sit, auths, sit.usage_point_uris(auths))
+    _poked(sit, sit.usage_point_uris(auths))
 
 
 def _judge_rate_limited(sit: Situation, final: bool) -> Verdict | None:
@@ -356,7 +356,7 @@ def _judge_rate_limited(sit: Situation, final: bool) -> Verdict | None:
 def _arrange_server_errors(sit: Situation) -> None:
     auths = sit.held()
     sit.set_faults(auths, [faults.SERVER_ERROR])
-    _poked(sit, auths, sit.usage_point_uris(auths))
+    _poked(sit, sit.usage_point_uris(auths))
 
 
 def _judge_server_errors(sit: Situation, final: bool) -> Verdict | None:
@@ -389,7 +389,7 @@ def _judge_server_errors(sit: Situation, final: bool) -> Verdict | None:
 def _arrange_expired(sit: Situation) -> None:
     auths = sit.held()
     sit.state["expired"] = sit.expire_access_tokens(auths)
-    _poked(sit, auths, sit.usage_point_uris(auths))
+    _poked(sit, sit.usage_point_uris(auths))
 
 
 def _refreshed(calls: list[Seen]) -> tuple[Seen | None, Seen | None, list[Seen]]:
@@ -460,7 +460,7 @@ def _arrange_async(sit: Situation) -> None:
     sit.state.setdefault("profile", sit.app.profile)  # the application's own, kept once
     sit.app.profile = ASYNC_PROFILE
     uris = [urls.href(sit.root, "BatchSubscription", subscription_id=a.subscription_uuid) for a in auths]
-    _poked(sit, auths, uris)
+    _poked(sit, uris)
 
 
 def _judge_async(sit: Situation, final: bool) -> Verdict | None:
@@ -547,7 +547,6 @@ def _arrange_truth(sit: Situation) -> None:
     }
     _poked(
         sit,
-        [auth],
         [u for u in sit.usage_point_uris([auth]) if u.rsplit("/", 1)[1] in sit.state["asks"]["usage_points"]],
     )
 
@@ -612,7 +611,7 @@ def _arrange_revoked(sit: Situation) -> None:
             authorizations.end(sit.s, a, now, authorizations.REVOKED_BY_CUSTOMER)
     uris = [urls.href(sit.root, "Authorization", authorization_id=a.uuid) for a in auths]
     uris += [urls.href(sit.root, "BatchSubscription", subscription_id=a.subscription_uuid) for a in auths]
-    _poked(sit, auths, uris)
+    _poked(sit, uris)
 
 
 def _judge_revoked(sit: Situation, final: bool) -> Verdict | None:

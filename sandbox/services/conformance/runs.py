@@ -115,6 +115,7 @@ def _started(
             step=0,
         )
         s.add(run)
+        run.application = app  # loaded: the caller reports it after the session
     return run
 
 
@@ -297,7 +298,7 @@ def report(run: ConformanceRun, report_url: str) -> dict:
                 "summary": c.get("summary"),
                 "evidence": c.get("evidence", []),
                 **({"asks": c["state"]["asks"]} if "asks" in c.get("state", {}) else {}),
-                **{k: BY_NAME[c["name"]].as_json()[k] for k in ("arranges", "passes", "why")},
+                **{k: v for k, v in BY_NAME[c["name"]].as_json().items() if k in ("arranges", "passes", "why")},
             }
             for c in run.checks
         ],

@@ -13,8 +13,12 @@ from sandbox.web.context import notifier, sandbox
 from sandbox.web.control import views
 
 
+def _run_url(run_id: str) -> str:
+    return f"{request.url_root.rstrip('/')}/sandbox-api/conformance/{run_id}"
+
+
 def _report_url(run_id: str) -> str:
-    return f"{request.url_root.rstrip('/')}/sandbox-api/conformance/{run_id}/report"
+    return _run_url(run_id) + "/report"
 
 
 def list_checks(call: views.Call) -> Response:
@@ -40,7 +44,7 @@ def start(call: views.Call) -> tuple[Response, int]:
     except Conflict as exc:
         raise ControlError(409, "conflict", str(exc), "client_id") from None
     notifier().wake()  # its first check arranged now, not at the worker's next look
-    return jsonify(runs.report(runs.get(sb.db, run.id), _report_url(run.id))), 201
+    return jsonify(runs.report(run, _report_url(run.id))), 201
 
 
 def _run(run_id: str):
@@ -56,7 +60,7 @@ def read(call: views.Call, run_id: str) -> Response:
 
 def page(call: views.Call, run_id: str) -> str:
     report = runs.report(_run(run_id), _report_url(run_id))
-    return render_template("control/conformance.html", report=report, json_url=report["report_url"][: -len("/report")])
+    return render_template("control/conformance.html", report=report, json_url=_run_url(run_id))
 
 
 def answers(call: views.Call, run_id: str) -> Response:
