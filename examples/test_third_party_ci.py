@@ -1,17 +1,16 @@
 """A third party's own CI, written against the Green Button Sandbox's pytest plugin.
 
-    pip install greenbutton-sandbox
+    pip install /path/to/greenbutton-sandbox     # a clone (or a built wheel, or a git URL)
     pytest examples/
+
+The package is not on the package index yet; docs/use-from-your-project.md has each install line.
 
 The `green_button_sandbox` fixture is a live sandbox reset for each test; nothing here uses a
 browser. Replace the `fetch_usage` function with a call into your own application's code.
 """
 from __future__ import annotations
 
-import base64
 import threading
-import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -29,23 +28,12 @@ def fetch_usage(sandbox, tokens: dict) -> list[tuple[int, int]]:
             for r in root.iter(f"{ESPI}IntervalReading")]
 
 
-def refresh(sandbox, tokens: dict) -> dict:
-    """The refresh grant at the utility's token endpoint, as the third party's OAuth client sends it."""
-    url = tokens["resourceURI"].split("/espi/", 1)[0] + "/oauth/token"
-    data = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).encode()
-    basic = base64.b64encode(b"demo-third-party:demo-secret").decode()
-    answer = sandbox.request("POST", url, {"Authorization": f"Basic {basic}",
-                                           "Content-Type": "application/x-www-form-urlencoded"}, data)
-    assert answer.status == 200, answer.text
-    return answer.json()
-
-
 def test_a_new_day_of_data_arrives(green_button_sandbox):
     green_button_sandbox.freeze()
     tokens = green_button_sandbox.authorize("demo")
     before = fetch_usage(green_button_sandbox, tokens)
-    green_button_sandbox.advance(days=1)  # the access token (an hour's) has expired meanwhile: refresh it
-    after = fetch_usage(green_button_sandbox, refresh(green_button_sandbox, tokens))
+    green_button_sandbox.advance(days=1)  # the access token (an hour's) has expired: get() refreshes it
+    after = fetch_usage(green_button_sandbox, tokens)
     new = sorted(set(after) - set(before))
     assert new, "a day later there is more data"
     assert min(start for start, _ in new) > max(start for start, _ in before)
@@ -55,10 +43,12 @@ def test_tokens_expire_by_the_sandbox_clock_and_refresh(green_button_sandbox):
     green_button_sandbox.freeze()
     tokens = green_button_sandbox.authorize("demo")
     green_button_sandbox.advance(seconds=tokens["expires_in"] + 1)
-    expired = green_button_sandbox.get(tokens["resourceURI"], tokens)
+    old = dict(tokens)
+    expired = green_button_sandbox.get(tokens["resourceURI"], tokens["access_token"])  # a bare token: no refresh
     assert expired.status == 401 and expired.headers["X-Sandbox-Reason"] == "token_expired"
-    fresh = refresh(green_button_sandbox, tokens)
-    assert green_button_sandbox.get(fresh["resourceURI"], fresh).status == 200
+    assert green_button_sandbox.get(tokens["resourceURI"], tokens).status == 200  # the token response: refreshed
+    assert tokens["access_token"] != old["access_token"]
+    assert tokens["refresh_token"] != old["refresh_token"]  # bayview rotates refresh tokens: the new one kept
 
 
 def test_the_customer_revokes(green_button_sandbox):
@@ -98,8 +88,7 @@ def test_a_notification_names_exactly_the_new_day(green_button_sandbox, receiver
     green_button_sandbox.advance(days=1)
     (note,) = green_button_sandbox.wait_for_notifications(2, client_id="demo-third-party", utility="bayview")[:1]
     assert note["event"] == "published" and note["body"].encode() in received
-    fresh = refresh(green_button_sandbox, tokens)
     ours = [uri for uri in note["uris"] if uri.startswith(tokens["resourceURI"] + "?")]
-    new = fetch_usage(green_button_sandbox, {**fresh, "resourceURI": ours[0]})
+    new = fetch_usage(green_button_sandbox, {**tokens, "resourceURI": ours[0]})
     assert new and min(start for start, _ in new) > max(start for start, _ in before)
     assert max(start for start, _ in new) - min(start for start, _ in new) < 86400  # one day, nothing older

@@ -82,7 +82,8 @@ def test_world_on_postgresql(postgres_url, clock):
     app = create_app({"DATABASE_URL": postgres_url, "CUSTOMERS": 2, "RESET": True}, clock=clock)
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
-        assert s.scalar(select(func.count(Customer.id))) == len(sb.require_world().utilities) * (2 + 1)
+        generated = select(func.count(Customer.id)).where(Customer.number >= 0)  # the named identities aside
+        assert s.scalar(generated) == len(sb.require_world().utilities) * (2 + 1)
         demo = s.scalars(
             select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
         ).one()

@@ -67,7 +67,7 @@ def test_a_private_sandbox_is_a_schema_of_its_own(postgres_url, clock):  # noqa:
             t.join(60)
         assert other_reset == [200]
         assert c.get(feed, headers=bearer).status_code == 401  # the reset forgot its token; the default's world stays
-        assert c.get("/healthz").get_json()["utilities"] == 4
+        assert c.get("/healthz").get_json()["utilities"] == 5
         assert c.delete(f"/sandbox-api/sandboxes/{made['id']}", headers=H).status_code == 204
         assert f"sb_{made['id']}" not in _schemas(postgres_url)
         assert c.get(f"{base}/healthz").status_code == 404
@@ -134,8 +134,8 @@ def test_a_sandbox_of_the_default_world_is_a_world_seeded_ahead_with_keys_of_its
     # its marks are where a world made now would have them (nothing published while it waited is announced)
     marks = _rows(postgres_url, f'SELECT through FROM "sb_{second["id"]}".publication_mark ORDER BY utility_id')
     fresh = _rows(postgres_url, f'SELECT through FROM "sb_{first["id"]}".publication_mark ORDER BY utility_id')
-    assert marks == fresh and len(marks) == 4
-    assert c.get(f"/s/{second['id']}/healthz").get_json()["utilities"] == 4
+    assert marks == fresh and len(marks) == 5
+    assert c.get(f"/s/{second['id']}/healthz").get_json()["utilities"] == 5
 
 
 def test_worlds_seeded_ahead_too_long_ago_are_dropped_not_claimed(postgres_url, deployment):  # noqa: F811
@@ -164,12 +164,12 @@ def test_a_reset_copies_the_people_from_the_template_schema_as_they_were_seeded(
     schema = f"sb_{made['id']}"
     people = f'SELECT id, uuid, username, postal_code FROM "{schema}".customer ORDER BY id'
     seeded = _rows(postgres_url, people)
-    assert len(seeded) == 4 * 3 and _schemas(postgres_url, "sbtpl")  # kept by the server for the next copy
+    assert len(seeded) == 5 * 3 + 7 and _schemas(postgres_url, "sbtpl")  # 7 named identities; the template kept
     own = {"Authorization": f"Bearer {made['admin_key']}"}
     added = c.post(f"/s/{made['id']}/sandbox-api/seed", headers=own, json={"utility": "bayview", "customers": 2})
-    assert added.status_code == 200 and len(_rows(postgres_url, people)) == 4 * 3 + 2
+    assert added.status_code == 200 and len(_rows(postgres_url, people)) == 5 * 3 + 7 + 2
     assert c.post(f"/s/{made['id']}/sandbox-api/reset", headers=own).status_code == 200
     assert _rows(postgres_url, people) == seeded  # ids included
     apps = _rows(postgres_url, f'SELECT min(id), count(*) FROM "{schema}".application')
-    assert apps == [(1, 12)]  # ids start again at 1, as in new tables
+    assert apps == [(1, 15)]  # ids start again at 1, as in new tables
     assert _consented_feed(c, made) == 200

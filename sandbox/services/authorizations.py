@@ -97,16 +97,30 @@ def grant_for_customer(
     usage_point_ids: list[int],
     profile: Profile,
     now: dt.datetime,
+    revokes_after: dt.timedelta | None = None,
 ) -> Authorization:
     """The customer's grant (made when its code is exchanged); shares only the chosen usage points.
 
-    It lasts the utility's authorization length, or until the customer moves out if sooner."""
+    It lasts the utility's authorization length, or until the customer moves out if sooner. A
+    customer who `revokes_after` a while (a named test identity) has the revocation scheduled now:
+    from then on the authorization reads as revoked by the customer."""
     start = to_naive_utc(now)
-    end = start + dt.timedelta(days=profile.authorization_days)
+    auth = _new(
+        s,
+        seed,
+        slug,
+        app,
+        customer,
+        scope,
+        "authorization_code",
+        start,
+        start + dt.timedelta(days=profile.authorization_days),
+    )
     moved = service_end_instant(customer, tz_name)
-    if moved is not None:
-        end = max(start, min(end, moved))
-    auth = _new(s, seed, slug, app, customer, scope, "authorization_code", start, end)
+    if moved is not None:  # a move already scheduled ends it as a move made later would
+        cut_short(auth, moved, MOVED_OUT)
+    if revokes_after is not None:
+        cut_short(auth, start + revokes_after, REVOKED_BY_CUSTOMER)
     wanted = set(usage_point_ids)
     auth.usage_points = [up for up in customer.usage_points if up.id in wanted]
     s.flush()
@@ -141,6 +155,8 @@ class Span(Protocol):
     @property
     def status(self) -> str: ...
     @property
+    def status_reason(self) -> str | None: ...
+    @property
     def ended_at(self) -> dt.datetime | None: ...
     @property
     def authorized_start(self) -> dt.datetime: ...
@@ -154,7 +170,9 @@ def state(auth: Span, now: dt.datetime) -> tuple[AuthState, dt.datetime]:
     if auth.status != AuthState.ACTIVE:
         return AuthState(auth.status), auth.ended_at or auth.authorized_end
     if n >= auth.authorized_end:
-        return AuthState.EXPIRED, auth.authorized_end
+        # a revocation scheduled ahead (cut_short by the customer) has come
+        scheduled = auth.status_reason == REVOKED_BY_CUSTOMER
+        return AuthState.REVOKED if scheduled else AuthState.EXPIRED, auth.authorized_end
     if n < auth.authorized_start:
         return AuthState.PENDING, auth.authorized_end
     return AuthState.ACTIVE, auth.authorized_end

@@ -127,8 +127,19 @@ def issue_customer_token(
     endpoint (exchanging a code) and the control API (which skips the browser) issue by; `profile` is
     the application's. In the caller's transaction `s`."""
     token = token if token is not None else new_token_response(profile, scope, True)
+    ident = utility.identity(customer.username) if customer.number < 0 else None
     auth = authorizations.grant_for_customer(
-        s, seed, utility.slug, utility.time_zone, app, customer, scope, usage_point_ids, profile, now
+        s,
+        seed,
+        utility.slug,
+        utility.time_zone,
+        app,
+        customer,
+        scope,
+        usage_point_ids,
+        profile,
+        now,
+        revokes_after=ident.revokes_after if ident else None,
     )
     tokens.store(
         s,

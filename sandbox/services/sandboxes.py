@@ -40,6 +40,7 @@ from sandbox.core.models import Base, RegistryBase, SandboxRecord, SchemaVersion
 from sandbox.core.secrets import digest, matches
 from sandbox.core.world_templates import WorldTemplates, template_key
 from sandbox.services.world import Keys, seed_world, seeded_secrets, taken_up
+from sandbox.synth.identities import FILE as IDENTITIES_FILE
 from sandbox.synth.world import WorldDef
 
 DEFAULT_TTL = 7 * 86400.0  # seconds a sandbox lives unless asked otherwise
@@ -111,7 +112,8 @@ def _slug_of(body: str) -> str | None:
 
 
 def seed_files(files: dict[str, str], utilities: tuple[str, ...] | None, profiles: dict[str, str]) -> dict[str, str]:
-    """The seed files with only the utilities asked for, each with the behaviour profile asked for."""
+    """The seed files with only the utilities asked for (and their named test identities), each with
+    the behaviour profile asked for."""
     out = {}
     for name, body in files.items():
         if name.startswith("utilities/"):
@@ -120,8 +122,16 @@ def seed_files(files: dict[str, str], utilities: tuple[str, ...] | None, profile
                 continue
             if slug in profiles:
                 body = _with_profile(body, profiles[slug])
+        elif name == IDENTITIES_FILE and utilities is not None:
+            body = _identities_at(body, utilities)
         out[name] = body
     return out
+
+
+def _identities_at(body: str, utilities: tuple[str, ...]) -> str:
+    """The catalogue's text with only the [[identity]] tables of those utilities (its comments kept)."""
+    head, *tables = re.split(r"(?m)^(?=\[\[identity\]\])", body)
+    return head + "".join(t for t in tables if tomllib.loads(t)["identity"][0].get("utility") in utilities)
 
 
 def _with_profile(body: str, profile: str) -> str:

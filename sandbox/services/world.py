@@ -36,7 +36,7 @@ from sandbox.services import quotas
 from sandbox.services.access import AppStatus, ClientRole
 from sandbox.services.authorizations import AuthState
 from sandbox.services.notifications.announce import mark_all
-from sandbox.synth.people import DEMO_PASSWORD, CustomerSpec, PeopleFactory
+from sandbox.synth.people import DEMO_PASSWORD, CustomerSpec, PeopleFactory, identity_customer
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
 from sandbox.version import __version__
 
@@ -196,6 +196,7 @@ def _seed_world(
     with db.transaction() as s:
         _seed_clients(s, world, utility_ids, keys.digest_key, now, seeded_secrets(keys.secret_key if private else None))
         mark_all(s, world, clock)  # announced from now on: what is published already is the world's
+        schedule_identities(s, world, clock)
         fetch(s, WorldState, 1).complete = True
         _after_explicit_ids(s)
     return world
@@ -208,6 +209,7 @@ def taken_up(db: Database, files: dict[str, str], clock: Clock, origin: str) -> 
     with db.transaction() as s:
         st = fetch(s, WorldState, 1)
         mark_all(s, world, clock)
+        schedule_identities(s, world, clock)
         return world, Keys(st.secret_key, st.admin_key, st.digest_key)
 
 
@@ -300,6 +302,8 @@ def _seed_people(
             ids[u.slug] = utility.id
             people = PeopleFactory(world, u, world.seed).customers(counts[u.slug])
             _insert_customers(s, world, u, utility.id, people, counts[u.slug] + 1, hashes, progress)
+            named = [identity_customer(world, u, i) for i in u.identities]
+            _insert_customers(s, world, u, utility.id, iter(named), len(named), hashes, None)
     if templates is not None:
         with db.transaction() as s:  # committed: on PostgreSQL the template is a schema of the database too
             templates.save(s, key)
@@ -428,7 +432,7 @@ def _insert_customers(
                 "state": c.state,
                 "postal_code": c.postal_code,
                 "archetype": c.archetype,
-                "is_test": c.is_demo,
+                "is_test": c.is_demo or c.is_identity,  # may authorize applications in Review
                 "service_start": c.service_start,
                 "service_end": None,
             }
@@ -467,6 +471,25 @@ def _apply_data_quality(s: Session, u: UtilityDef, utility_id: int, numbers: lis
             .values(data_quality=u.data_quality[n])
             .execution_options(synchronize_session=False)
         )
+
+
+def schedule_identities(s: Session, world: WorldDef, clock: Clock) -> None:
+    """The identities' moves scheduled ahead on the sandbox clock, from the day the world is seeded,
+    reset or put to use (no authorization exists yet for the move to cut short)."""
+    for u in world.utilities:
+        moving = [i for i in u.identities if i.moves_out_in_days is not None]
+        if not moving:
+            continue
+        today = clock.today(u.time_zone)
+        utility = select(Utility.id).where(Utility.slug == u.slug).scalar_subquery()
+        for i in moving:
+            assert i.moves_out_in_days is not None
+            s.execute(
+                update(Customer)
+                .where(Customer.utility_id == utility, Customer.number == i.number)
+                .values(service_end=today + dt.timedelta(days=i.moves_out_in_days))
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _generated_customers_hash(s: Session, world: WorldDef) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Iterator
 
 from sandbox.synth.archetypes import UsagePointParams, usage_points_for
+from sandbox.synth.identities import IdentityDef
 from sandbox.synth.noise import key_int
 from sandbox.synth.world import UtilityDef, WorldDef
 
@@ -41,6 +42,10 @@ class CustomerSpec:
     usage_points: tuple[UsagePointParams, ...]
     meter_serials: tuple[str, ...]
     is_demo: bool = False
+
+    @property
+    def is_identity(self) -> bool:
+        return self.number < 0
 
 
 @lru_cache(maxsize=65536)
@@ -75,7 +80,7 @@ def _archetype(utility: UtilityDef, rng: random.Random) -> str:
     return rng.choices(names, weights=[utility.archetypes[a] for a in names])[0]
 
 
-_AREA_CODES = {"CA": ("510", "341"), "OH": ("216", "330", "234"), "SK": ("306", "639")}
+_AREA_CODES = {"CA": ("510", "341"), "OH": ("216", "330", "234"), "SK": ("306", "639"), "NL": ("709",)}
 
 
 class PeopleFactory:
@@ -136,3 +141,41 @@ class PeopleFactory:
         """The demo customer and `count` generated ones."""
         for n in range(count + 1):
             yield self.customer(n)
+
+
+def identity_customer(world: WorldDef, utility: UtilityDef, ident: IdentityDef) -> CustomerSpec:
+    """A named test identity as a customer: the catalogue's names and behaviours, the rest drawn
+    from a generator of its own (seed, utility, username), so no generated customer moves."""
+    u = utility
+    rng = random.Random(key_int(world.seed, u.slug, "identity", ident.username))
+    area = u.service_area[rng.randrange(len(u.service_area))]
+    prefix = area.postal_prefixes[rng.randrange(len(area.postal_prefixes))]
+    ups = usage_points_for(ident.archetype, u, rng)
+    power = [p for p in ups if p.commodity == "electricity"]
+    if ident.meters > 1:  # one address, several meters: units of a building, each its own service
+        power = [
+            replace(power[0], label=f"Unit {chr(65 + i)} electric service", seed=rng.getrandbits(62))
+            for i in range(ident.meters)
+        ]
+    if ident.usage_point:
+        power[0] = UsagePointParams.from_json({**power[0].to_json(), **ident.usage_point})
+    ups = power + [p for p in ups if p.commodity != "electricity"]
+    serials = tuple(f"{u.short_name}{p.commodity[0].upper()}{rng.randrange(10**7):07d}" for p in ups)
+    first, last = ident.first_name, ident.last_name
+    return CustomerSpec(
+        number=ident.number,
+        username=ident.username,
+        first_name=first,
+        last_name=last,
+        email=f"{_ascii(first)}.{_ascii(last)}@example.org",
+        phone=f"({rng.choice(_AREA_CODES.get(u.state, ('555',)))}) 555-{rng.randrange(10000):04d}",
+        account_number=account_number(u, ident.number),
+        street=ident.street or f"{rng.randrange(1, 400)} Water Street",
+        city=area.city,
+        state=u.state,
+        postal_code=ident.postal_code or _postal_code(rng, prefix),
+        archetype=ident.archetype,
+        service_start=world.history_start,
+        usage_points=tuple(ups),
+        meter_serials=serials,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sandbox.core.errors import SeedDataError
 from sandbox.core.profile import APPROVALS, DEFAULT_PROFILE, Behaviour, Profile
 from sandbox.synth import profiles as profile_files
+from sandbox.synth.identities import FILE as IDENTITIES_FILE
+from sandbox.synth.identities import IdentityDef
 from sandbox.synth.quality import QualityError, check_knobs
 
 ARCHETYPES = ("apartment", "gas_house", "electric_house", "solar_house", "ev_house", "small_business")
@@ -120,10 +122,17 @@ class UtilityDef:
     source: str = ""
     # customer number -> its data-quality knobs as stored (synth.quality), from [[data_quality]] tables
     data_quality: dict[int, dict] = field(default_factory=dict)
+    identities: tuple[IdentityDef, ...] = ()  # its named test identities (seed_data/identities.toml)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    def identity(self, username: str) -> IdentityDef | None:
+        for i in self.identities:
+            if i.username == username:
+                return i
+        return None
 
     @property
     def currency_code(self) -> int:
@@ -422,6 +431,78 @@ _PROFILE_KEYS = (
 )
 
 
+_PARAMS = ("base_per_day", "heat_per_hdd", "cool_per_cdd", "solar_kw", "ev_kwh", "ev_share")
+MAX_METERS = 6
+MAX_REVOKE_SECONDS = 86400
+
+
+def _with_identities(utilities: list[UtilityDef], r: _Reader) -> list[UtilityDef]:
+    """The utilities with the catalogue's [[identity]] tables: each checked, numbered -1, -2... at its
+    utility, its data-quality knobs added to the utility's (by that number)."""
+    by_slug = {u.slug: u for u in utilities}
+    found: dict[str, list[IdentityDef]] = {}
+    for tr in r.tables("identity") if "identity" in r.data else []:
+        slug = tr.get("utility", str, check=lambda s: s in by_slug, problem=f"must be one of {sorted(by_slug)}")
+        mine = found.setdefault(slug, [])
+        username = tr.get(
+            "username",
+            str,
+            check=lambda n: 3 <= len(n) <= 40 and n.isascii() and not n[-1].isdigit() and n != "demo",
+            problem="must be 3 to 40 ASCII characters, not end in a digit (generated customers' names do) nor be demo",
+        )
+        if any(i.username == username for i in mine):
+            tr.fail("username", f"{username!r} is already an identity at {slug}")
+        archetype = tr.get("archetype", str, check=lambda a: a in ARCHETYPES, problem=f"must be one of {ARCHETYPES}")
+        point = tr.table("usage_point", {})
+        for key in point.data:
+            if key not in _PARAMS:
+                point.fail(key, f"is not a usage-point parameter; use {', '.join(_PARAMS)}")
+        params = {
+            k: point.get(k, float, check=lambda x: 0 <= x <= 10_000, problem="must be 0 to 10000") for k in point.data
+        }
+        knobs = None
+        if "data_quality" in tr.data:
+            try:
+                knobs = check_knobs(tr.get("data_quality", dict))
+            except QualityError as exc:
+                tr.fail(f"data_quality.{exc.field}", exc.problem)
+        revoke = tr.get(
+            "revokes_after_seconds",
+            int,
+            None,
+            check=lambda n: 1 <= n <= MAX_REVOKE_SECONDS,
+            problem=f"must be 1 to {MAX_REVOKE_SECONDS}",
+        )
+        mine.append(
+            IdentityDef(
+                username=username,
+                utility=slug,
+                number=-(len(mine) + 1),
+                first_name=tr.get("first_name", str),
+                last_name=tr.get("last_name", str),
+                archetype=archetype,
+                summary=tr.get("summary", str, check=bool, problem="must say what the identity shows"),
+                street=tr.get("street", str, ""),
+                postal_code=tr.get("postal_code", str, ""),
+                meters=tr.get(
+                    "meters", int, 1, check=lambda n: 1 <= n <= MAX_METERS, problem=f"must be 1 to {MAX_METERS}"
+                ),
+                usage_point=params,
+                data_quality=knobs,
+                moves_out_in_days=tr.get(
+                    "moves_out_in_days", int, None, check=lambda n: 1 <= n <= 90, problem="must be 1 to 90"
+                ),
+                revokes_after=dt.timedelta(seconds=revoke) if revoke is not None else None,
+            )
+        )
+    out = []
+    for u in utilities:
+        mine = found.get(u.slug, [])
+        theirs = {i.number: i.data_quality for i in mine if i.data_quality}
+        out.append(replace(u, identities=tuple(mine), data_quality={**u.data_quality, **theirs}) if mine else u)
+    return out
+
+
 def _profile(r: _Reader, behaviours: dict[str, Behaviour]) -> Profile:
     """The utility's `[profile]`: its own settings, and `use`, the behaviour profile it acts on."""
     pr = r.table("profile", None)
@@ -470,6 +551,8 @@ def read_seed_dir(seed_dir: str | Path) -> dict[str, str]:
         *sorted((seed_dir / "profiles").glob("*.toml")),
         *sorted((seed_dir / "terms").glob("v*.md")),
     ]
+    if (seed_dir / IDENTITIES_FILE).exists():
+        paths.insert(1, seed_dir / IDENTITIES_FILE)
     out = {}
     for path in paths:
         rel = path.relative_to(seed_dir).as_posix()
@@ -523,6 +606,9 @@ def parse_world(files: dict[str, str], origin: str = "seed_data") -> WorldDef:
             if other.slug == u.slug:
                 raise SeedDataError(shown, "slug", f"{u.slug!r} is already used by {other.source}")
         utilities.append(u)
+    if IDENTITIES_FILE in files:
+        shown = f"{origin.rstrip('/')}/{IDENTITIES_FILE}"
+        utilities = _with_identities(utilities, _Reader(shown, parse(IDENTITIES_FILE)))
     terms = {}
     for rel in sorted(r for r in files if r.startswith("terms/")):
         digest.update(rel.encode() + b"\0" + files[rel].encode())

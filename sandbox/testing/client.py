@@ -5,6 +5,7 @@ dependency to a third party's test environment."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -12,7 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from werkzeug.datastructures import Headers
 
@@ -72,12 +73,44 @@ class SandboxClient:
             with err:
                 return Answer(err.code, Headers(list(err.headers.items())), err.read())
 
-    def get(self, url: str, token: str | dict | None = None, **headers: str) -> Answer:
-        """GET a resource (a resourceURI, say) with a bearer token (a token response or its access_token)."""
+    def get(self, url: str, token: str | dict | None = None, client_secret: str | None = None, **headers: str) -> Answer:
+        """GET a resource (a resourceURI, say) with a bearer token (a token response or its access_token).
+
+        Given the token response (a dict with a refresh token), an access token the sandbox answers
+        401 `token_expired` is refreshed at the utility's token endpoint and the GET made once more:
+        the dict is updated in place with the new access token and, where the utility rotates them,
+        the new refresh token, so a test that moved the clock a day on goes on as written. The
+        client's secret is `client_secret`, or the demo third party's for its own tokens."""
+        answer = self._get(url, token, headers)
+        if isinstance(token, dict) and token.get("refresh_token") and _expired(answer):
+            self.refresh(token, client_secret)
+            answer = self._get(url, token, headers)
+        return answer
+
+    def _get(self, url: str, token: str | dict | None, headers: dict[str, str]) -> Answer:
         if token is not None:
             value = token["access_token"] if isinstance(token, dict) else token
             headers = {"Authorization": f"Bearer {value}", **headers}
         return self.request("GET", url, headers)
+
+    def refresh(self, token: dict, client_secret: str | None = None) -> dict:
+        """Refresh a token response in place (grant_type=refresh_token at its utility's token endpoint,
+        which its resourceURI names): its new access token, expiry, and refresh token if rotated. A
+        refusal raises ControlRefused with the token endpoint's status and error."""
+        client_id = token.get("client_id", DEMO_CLIENT_ID)
+        secret = client_secret if client_secret is not None else DEMO_CLIENT_SECRET
+        endpoint = token["resourceURI"].split("/espi/", 1)[0] + "/oauth/token"
+        basic = base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+        answer = self.request(
+            "POST",
+            endpoint,
+            {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+            urlencode({"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}).encode(),
+        )
+        if answer.status != 200:
+            raise ControlRefused(answer.status, answer.json())
+        token.update({k: v for k, v in answer.json().items() if k in _REFRESHED})
+        return token
 
     def api(self, method: str, path: str, body: dict | None = None) -> Any:
         """A control-API call's JSON answer; ControlRefused for a refusal."""
@@ -161,7 +194,9 @@ class SandboxClient:
         body: dict[str, Any] = {"utility": utility, "customer": customer, "client_id": client_id, "scope": scope}
         if usage_points is not None:
             body["usage_points"] = usage_points
-        return self.api("POST", "/authorizations", body)
+        answer = self.api("POST", "/authorizations", body)
+        answer.setdefault("client_id", client_id)  # whose tokens they are, for `refresh`
+        return answer
 
     def revoke(self, authorization: str | dict) -> dict:
         """The customer revokes it, as on the portal."""
@@ -270,7 +305,7 @@ class SandboxClient:
     ) -> dict:
         """Grade a third party's client (docs/conformance.md): a run of `checks` (every one if None),
         arranged for its authorizations while it runs, its access ended at the last by `ending`
-        ("revocation" or "expiry"); the run as started (its `id`, its `report_url`)."""
+        ("revocation", "expiry" or "move-out"); the run as started (its `id`, its `report_url`)."""
         body: dict[str, Any] = {"utility": utility, "client_id": client_id, "timeout": timeout, "ending": ending}
         if checks is not None:
             body["checks"] = list(checks)
@@ -326,6 +361,14 @@ class SandboxClient:
     def data_quality(self, slug: str, username: str) -> dict:
         """The customer's data-quality knobs in effect."""
         return self.api("GET", f"/utilities/{slug}/customers/{username}/data-quality")
+
+
+_REFRESHED = ("access_token", "refresh_token", "expires_in", "scope", "token_type")
+
+
+def _expired(answer: Answer) -> bool:
+    """A 401 saying the access token's time ran out (not a revoked or ended authorization)."""
+    return answer.status == 401 and answer.headers.get("X-Sandbox-Reason") == "token_expired"
 
 
 def _authorization_id(authorization: str | dict) -> str:

@@ -86,7 +86,7 @@ def test_connect_my_data_journey(server, context, control):
     page.set_viewport_size(DESKTOP)
     page.goto(server.demo_url + "/")
     expect(page.get_by_role("heading", name="Hello, please select your utility")).to_be_visible()
-    expect(page.locator("li.utility")).to_have_count(4)
+    expect(page.locator("li.utility")).to_have_count(5)
     shot(page, "cmd-01-select-your-utility")
     bayview = next(u for u in control.request("GET", "/utilities").json()["utilities"] if u["slug"] == "bayview")
     page.get_by_label("Find it by your postal code").fill(bayview["postal_prefixes"][0] + "01")

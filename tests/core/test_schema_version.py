@@ -65,7 +65,8 @@ def test_reset_rebuilds_it_at_this_version(made, clock):
     assert db.schema_version() == SCHEMA_VERSION
     with db.sessions() as s:
         assert s.scalars(select(SchemaVersion.version)).all() == [SCHEMA_VERSION]
-        assert len(s.scalars(select(Customer)).all()) == len(app.extensions["sandbox"].world.utilities) * (2 + 1)
+        generated = s.scalars(select(Customer).where(Customer.number >= 0)).all()  # the named identities aside
+        assert len(generated) == len(app.extensions["sandbox"].world.utilities) * (2 + 1)
 
 
 def test_the_seed_command_rebuilds_it_too(made, clock):

@@ -9,6 +9,7 @@ from conftest import FIXED_NOW
 from sqlalchemy import func, select
 from test_postgres import postgres_url  # noqa: F401  (the throw-away cluster of the session)
 
+from core.test_world_templates import unscheduled
 from sandbox import create_app
 from sandbox.core import secrets
 from sandbox.core.clock import Clock
@@ -30,7 +31,7 @@ def _app(url: str, cache, reset: bool):
 def _people(app) -> list[tuple]:
     with app.extensions["sandbox"].db.sessions() as s:
         return [
-            tuple(r)
+            tuple(unscheduled(r._mapping))
             for m in (Utility, Customer, UsagePoint)
             for r in s.execute(select(*m.__table__.columns).order_by(m.id))
         ]

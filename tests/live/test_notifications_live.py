@@ -22,7 +22,7 @@ QUICK = {
     "SANDBOX_NOTIFY_RETRY_CAP": "0.4",
     "SANDBOX_NOTIFY_ATTEMPTS": "1000",
 }
-UTILITIES = ("bayview", "lakeshore", "prairie", "trillium")
+UTILITIES = ("bayview", "harbour", "lakeshore", "prairie", "trillium")
 
 
 def _wait_until(c: SandboxClient, done, timeout: float = 30) -> list[dict]:

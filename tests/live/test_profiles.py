@@ -132,6 +132,7 @@ def test_profiles_are_listed_with_every_knob(control):
     } <= set(by_name)
     assert found["utilities"] == {
         "bayview": "standard",
+        "harbour": "standard",
         "lakeshore": "rfc9700",
         "prairie": "lenient",
         "trillium": "ontario",

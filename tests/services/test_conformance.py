@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from web.oauth_steps import CALLBACK, get_code, sign_in, token
 
 from sandbox.core.errors import Conflict
-from sandbox.core.models import Authorization, ConformanceRun, Utility
+from sandbox.core.models import Authorization, ConformanceRun, Customer, Utility
 from sandbox.demo import analysis, espi
 from sandbox.demo.espi import batch_list_uris
 from sandbox.services.conformance import checks, runs
@@ -362,15 +362,21 @@ def test_a_check_that_fails_is_judged_and_the_run_goes_on(app, client, tokens, m
     assert second["status"] == "watching"  # the next check arranged in the same step
 
 
-def test_access_ended_by_expiry_a_well_behaved_client_stops(app, client, receiver, tokens):
-    run = _start(client, checks=["stops-when-access-ends"], timeout=60, ending="expiry")
+@pytest.mark.parametrize(("ending", "reason"), [("expiry", None), ("move-out", "moved out")])
+def test_access_ended_by_expiry_or_a_move_out_a_well_behaved_client_stops(
+    app, client, receiver, tokens, ending, reason
+):
+    run = _start(client, checks=["stops-when-access-ends"], timeout=60, ending=ending)
     with Client(app, receiver, tokens):
         run = _drive(app, client, run["id"])
     (check,) = run["checks"]
-    assert check["verdict"] == "pass" and "(expiry)" in check["summary"], check["summary"]
+    assert check["verdict"] == "pass" and f"({ending})" in check["summary"], check["summary"]
     with app.extensions["sandbox"].db.sessions() as s:
         auth = s.scalar(select(Authorization).where(Authorization.uuid == tokens["authorization_id"]))
         assert auth.status == "active" and auth.authorized_end <= app.extensions["sandbox"].clock.naive_now()
+        assert auth.status_reason == reason
+        customer = s.get(Customer, auth.customer_id)
+        assert customer.service_end is None  # the customer's account stays open
 
 
 def test_a_client_that_does_nothing_is_incomplete_and_nothing_outside_its_authorizations_changes(

@@ -34,6 +34,7 @@ def test_each_utility_names_its_profile():
     world = load_world(SEED_DATA)
     assert {u.slug: u.profile.behaviour.name for u in world.utilities} == {
         "bayview": "standard",
+        "harbour": "standard",
         "lakeshore": "rfc9700",
         "prairie": "lenient",
         "trillium": "ontario",

@@ -129,6 +129,11 @@ def test_the_seed_files_tables_are_applied_at_seed(app, client):
             knobs = {k: v for k, v in table.items() if k != "customers"}
             for n in table["customers"]:
                 seeded[(data["slug"], n)] = knobs
+    numbered: dict[str, int] = {}  # the named test identities: -1, -2... in file order at their utility
+    for ident in tomllib.loads((ROOT / "seed_data" / "identities.toml").read_text())["identity"]:
+        numbered[ident["utility"]] = numbered.get(ident["utility"], 0) - 1
+        if "data_quality" in ident:
+            seeded[(ident["utility"], numbered[ident["utility"]])] = ident["data_quality"]
     assert seeded
     with sb_of(app).db.sessions() as s:
         rows = s.execute(select(Customer.number, Customer.username, Customer.data_quality, Customer.utility_id)).all()

@@ -19,15 +19,15 @@ H = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 @pytest.fixture
 def tight(request, tmp_path, seeded_worlds, clock):
-    """A deployment whose sandboxes may hold 10 customers and 13 applications, and answer 8 requests a
+    """A deployment whose sandboxes may hold 19 customers and 16 applications, and answer 8 requests a
     minute (or as many as the test's `requests` mark says)."""
     url = seeded_worlds.copy(tmp_path / "quotas.db", customers=APP_CONFIG["CUSTOMERS"])
     marked = request.node.get_closest_marker("requests")
     cfg = {
         **APP_CONFIG,
         "DATABASE_URL": url,
-        "QUOTA_CUSTOMERS": 10,
-        "QUOTA_APPLICATIONS": 13,
+        "QUOTA_CUSTOMERS": 19,
+        "QUOTA_APPLICATIONS": 16,
         "QUOTA_IMPORTED_READINGS": 20,
     }
     app = create_app({**cfg, "QUOTA_REQUESTS_PER_MINUTE": marked.args[0] if marked else 8}, clock=clock)
@@ -51,8 +51,8 @@ def _count(app, made: dict, model) -> int:
 def test_customers_beyond_the_quota_are_a_429_that_adds_none(tight):
     made, base, own = _made(tight)
     c = tight.test_client()
-    before = _count(tight, made, Customer)  # 4 utilities x (1 generated + the demo customer)
-    assert before == 8
+    before = _count(tight, made, Customer)  # 5 utilities x (1 generated + the demo customer), 7 named identities
+    assert before == 17
     r = c.post(f"{base}/sandbox-api/seed", headers=own, json={"utility": "bayview", "customers": 3})
     assert r.status_code == 429 and r.get_json()["field"] == "customers"
     assert "SANDBOX_QUOTA_CUSTOMERS" in r.get_json()["error_description"]
@@ -65,13 +65,13 @@ def test_customers_beyond_the_quota_are_a_429_that_adds_none(tight):
 def test_an_application_beyond_the_quota_is_refused_by_the_registration_api(tight):
     made, base, _ = _made(tight)
     c = tight.test_client()
-    assert _count(tight, made, Application) == 12  # the seeded ones: 3 a utility
+    assert _count(tight, made, Application) == 15  # the seeded ones: 3 a utility
     meta = {"client_name": "One", "redirect_uris": ["https://one.example/cb"]}
     assert c.post(f"{base}/dc/bayview/espi/1_1/register", json=meta).status_code == 201
     r = c.post(f"{base}/dc/bayview/espi/1_1/register", json={**meta, "client_name": "Two"})
     assert r.status_code == 429 and r.headers["X-Sandbox-Reason"] == "quota:applications", r.get_json()
     assert "SANDBOX_QUOTA_APPLICATIONS" in r.get_json()["error_description"]
-    assert _count(tight, made, Application) == 13
+    assert _count(tight, made, Application) == 16
 
 
 def test_requests_beyond_the_minutes_quota_are_a_429_with_retry_after(tight):
@@ -98,7 +98,7 @@ def test_an_application_beyond_the_quota_is_refused_on_the_developer_portal_too(
     """A page's change the quota refuses is a 429 that says why, never a 500."""
     from web.helpers import csrf
 
-    made, base, _ = _made(tight, utilities=["bayview"])  # 3 seeded applications: 10 more may come
+    made, base, _ = _made(tight, utilities=["bayview"])  # 3 seeded applications: 13 more may come
     c = tight.test_client()
     page = c.get(f"{base}/dc/bayview/developer/").get_data(as_text=True)
     form = {"csrf_token": csrf(page), "name": "Ann", "email": "ann@example.com", "password": "correct horse"}
@@ -109,15 +109,15 @@ def test_an_application_beyond_the_quota_is_refused_on_the_developer_portal_too(
         "redirect_uris": "https://ww.example.com/cb",
     }
     statuses = []
-    for _ in range(11):
+    for _ in range(14):
         new_page = c.get(f"{base}/dc/bayview/developer/apps/new")
         assert new_page.status_code == 200, (len(statuses), new_page.status_code, new_page.get_data()[:200])
         new = new_page.get_data(as_text=True)
         app_form["scopes"] = re.findall(r'name="scopes" value="([^"]+)"', new)[:1]  # one the utility offers
         statuses.append(c.post(f"{base}/dc/bayview/developer/apps/new", data={**app_form, "csrf_token": csrf(new)}))
-    assert [r.status_code for r in statuses[:10]] == [201] * 10
-    assert statuses[10].status_code == 429 and "SANDBOX_QUOTA_APPLICATIONS" in statuses[10].get_data(as_text=True)
-    assert _count(tight, made, Application) == 13
+    assert [r.status_code for r in statuses[:13]] == [201] * 13
+    assert statuses[13].status_code == 429 and "SANDBOX_QUOTA_APPLICATIONS" in statuses[13].get_data(as_text=True)
+    assert _count(tight, made, Application) == 16
 
 
 def test_imported_readings_beyond_the_quota_are_refused_and_none_stored(tight):

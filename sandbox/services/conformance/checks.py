@@ -596,17 +596,21 @@ def _judge_truth(sit: Situation, final: bool) -> Verdict | None:
     return Verdict(PASS, f"the {n} day(s) reported match the truth", [{"at": at, "call": "answers", "status": "match"}])
 
 
-ENDINGS = ("revocation", "expiry")  # how a run ends the client's access (its `ending`)
+ENDINGS = ("revocation", "expiry", "move-out")  # how a run ends the client's access (its `ending`)
 
 
 def _arrange_revoked(sit: Situation) -> None:
-    """Every authorization of the client ended, as the run asked: revoked by the customer, or expired
-    now (its period run out early, as the control API's expire does)."""
+    """Every authorization of the client ended, as the run asked: revoked by the customer, expired
+    now (its period run out early, as the control API's expire does), or ended by the customer's
+    move-out as the third party meets it (its tokens refused with customer_moved_out; the customer's
+    account and other third parties' access stay as they were)."""
     auths = sit.held()
     now = sit.clock.naive_now()
     for a in auths:
         if sit.state.get("ending") == "expiry":
             a.authorized_end, a.status_reason = max(now, a.authorized_start), None
+        elif sit.state.get("ending") == "move-out":
+            authorizations.cut_short(a, now, authorizations.MOVED_OUT)
         else:
             authorizations.end(sit.s, a, now, authorizations.REVOKED_BY_CUSTOMER)
     uris = [urls.href(sit.root, "Authorization", authorization_id=a.uuid) for a in auths]
@@ -736,7 +740,8 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "stops-when-access-ends",
-        "every authorization of the client ends, revoked by the customer or expired (the run's `ending`); "
+        "every authorization of the client ends, revoked by the customer, expired, or cut by a move-out "
+        "(the run's `ending`); "
         "a BatchList names them",
         "at most three calls for data after access ended, then none (reading its Authorization is not counted; "
         "at least one call shows it looked)",

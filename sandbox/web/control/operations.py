@@ -11,6 +11,7 @@ from flask import Response, jsonify, request
 
 from sandbox.services import faults
 from sandbox.services.access import AppStatus
+from sandbox.services.conformance.checks import ENDINGS
 from sandbox.services.notifications import outbox
 from sandbox.web.control import conformance, openapi, sandboxes, views
 
@@ -503,7 +504,7 @@ OPERATIONS: tuple[Operation, ...] = (
             },
             timeout={"type": "number", "description": "seconds the run may take at most (10 to 1800; 240)"},
             ending={
-                "enum": ["revocation", "expiry"],
+                "enum": list(ENDINGS),
                 "description": "how stops-when-access-ends ends the client's access (revocation by default)",
             },
         ),
