@@ -92,3 +92,15 @@ def test_a_notification_names_exactly_the_new_day(green_button_sandbox, receiver
     new = fetch_usage(green_button_sandbox, {**tokens, "resourceURI": ours[0]})
     assert new and min(start for start, _ in new) > max(start for start, _ in before)
     assert max(start for start, _ in new) - min(start for start, _ in new) < 86400  # one day, nothing older
+
+
+def test_only_your_own_grants_are_notified(green_button_sandbox, receiver):
+    url, received = receiver
+    green_button_sandbox.set_notify_uri(url)
+    green_button_sandbox.freeze()
+    green_button_sandbox.authorize("demo")
+    green_button_sandbox.advance(days=1)
+    delivered = green_button_sandbox.wait_for_notifications(2)
+    every = green_button_sandbox.notifications()  # any state, any utility, any third party
+    assert sorted(n["event"] for n in every) == ["authorized", "published"] and len(delivered) == 2
+    assert all("/dc/bayview/" in uri for n in every for uri in n["uris"]) and len(received) == 2

@@ -27,4 +27,4 @@ def test_the_example_third_party_tests_pass(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "4 passed" in proc.stdout
+    assert "5 passed" in proc.stdout

@@ -20,12 +20,10 @@ from sandbox.core.clock_store import DatabaseClockStore
 from sandbox.core.db import SCHEMA_VERSION, Database, bulk_insert, fetch
 from sandbox.core.models import (
     Application,
-    Authorization,
     Customer,
     UsagePoint,
     Utility,
     WorldState,
-    authorization_usage_point,
 )
 from sandbox.core.secrets import constant_password_hash, keyed_digest, new_digest_key, world_key
 from sandbox.core.world_templates import WorldTemplates, template_key
@@ -34,7 +32,6 @@ from sandbox.espi.scopes import standard_scopes
 from sandbox.espi.uuids import resource_uuid, resource_uuid_str
 from sandbox.services import quotas
 from sandbox.services.access import AppStatus, ClientRole
-from sandbox.services.authorizations import AuthState
 from sandbox.services.notifications.announce import mark_all
 from sandbox.synth.people import DEMO_PASSWORD, CustomerSpec, PeopleFactory, identity_customer
 from sandbox.synth.world import UtilityDef, WorldDef, parse_world
@@ -50,7 +47,6 @@ OWN_CLIENTS = (
     (UPLOAD_CLIENT_ID, UPLOAD_CLIENT_SECRET, ClientRole.UPLOAD, "Meter data upload"),
     (CUSTODIAN_CLIENT_ID, CUSTODIAN_CLIENT_SECRET, ClientRole.DATA_CUSTODIAN, "Data custodian admin"),
 )
-AUTHORIZATION_YEARS = 2
 CHUNK = 2000
 
 Progress = Callable[[int], None]
@@ -318,10 +314,11 @@ def _seed_clients(
     now: dt.datetime,
     client_secrets: dict[str, str],
 ) -> None:
-    """Each utility's applications (the demo third party, its own clients) and the demo customer's
-    authorization of the demo third party, in utility order, in four statements however many utilities
-    (a private sandbox is made in milliseconds): they name the seeding time and the world's digest key,
-    so they are made afresh for every world, copied or not."""
+    """Each utility's applications (the demo third party, its own clients), in utility order, in one
+    statement however many utilities (a private sandbox is made in milliseconds): they name the seeding
+    time and the world's digest key, so they are made afresh for every world, copied or not. No
+    authorization is seeded: a customer's Sharing page lists only the consents they gave, and no third
+    party is notified of a grant it holds no token for."""
     seed = world.seed
     apps = []
     for u in world.utilities:
@@ -357,42 +354,7 @@ def _seed_clients(
                     "role": role,
                 }
             )
-    made = s.execute(insert(Application).returning(Application.id, Application.utility_id, Application.client_id), apps)
-    demo_app = {utility: app_id for app_id, utility, client_id in made if client_id == DEMO_CLIENT_ID}
-    scope = {utility_ids[u.slug]: offered_scopes(u)[0] for u in world.utilities}
-    points: dict[int, list[int]] = {}
-    demo_of: dict[int, int] = {}
-    for utility, customer, point in s.execute(
-        select(Customer.utility_id, Customer.id, UsagePoint.id)
-        .join(UsagePoint, UsagePoint.customer_id == Customer.id)
-        .where(Customer.number == 0)
-        .order_by(UsagePoint.id)
-    ):
-        demo_of[utility] = customer
-        points.setdefault(utility, []).append(point)
-    auths = []
-    for u in world.utilities:
-        utility = utility_ids[u.slug]
-        demo_id = str(resource_uuid(seed, u.slug, "authorization", "demo"))
-        auths.append(
-            {
-                "utility_id": utility,
-                "uuid": demo_id,
-                "subscription_uuid": demo_id,
-                "application_id": demo_app[utility],
-                "customer_id": demo_of[utility],
-                "scope": scope[utility],
-                "status": AuthState.ACTIVE,
-                "authorized_start": now,
-                "authorized_end": add_years(now, AUTHORIZATION_YEARS),
-                "created_at": now,
-            }
-        )
-    granted = s.execute(insert(Authorization).returning(Authorization.id, Authorization.utility_id), auths)
-    shared = [
-        {"authorization_id": auth, "usage_point_id": point} for auth, utility in granted for point in points[utility]
-    ]
-    s.execute(insert(authorization_usage_point), shared)
+    s.execute(insert(Application), apps)
 
 
 def _insert_customers(
@@ -504,13 +466,6 @@ def _hash_all(passwords: set[str]) -> dict[str, str]:
     made once per process. Every generated customer shares the documented password, so one hash
     serves them all."""
     return {p: constant_password_hash(p) for p in passwords}
-
-
-def add_years(when: dt.datetime, years: int) -> dt.datetime:
-    try:
-        return when.replace(year=when.year + years)
-    except ValueError:  # 29 February
-        return when.replace(year=when.year + years, day=28)
 
 
 def set_demo_notify_uri(db: Database, uri: str | None) -> None:

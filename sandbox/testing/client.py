@@ -73,7 +73,9 @@ class SandboxClient:
             with err:
                 return Answer(err.code, Headers(list(err.headers.items())), err.read())
 
-    def get(self, url: str, token: str | dict | None = None, client_secret: str | None = None, **headers: str) -> Answer:
+    def get(
+        self, url: str, token: str | dict | None = None, client_secret: str | None = None, **headers: str
+    ) -> Answer:
         """GET a resource (a resourceURI, say) with a bearer token (a token response or its access_token).
 
         Given the token response (a dict with a refresh token), an access token the sandbox answers

@@ -13,6 +13,8 @@ from greenbutton_objects.enums import FlowDirectionType
 from lxml import etree
 from playwright.sync_api import expect
 
+from sandbox.testing.client import SandboxClient
+
 from .helpers import money_text, screenshot, sign_in, submit, words
 
 pytestmark = pytest.mark.browser
@@ -188,6 +190,7 @@ def test_an_invalid_period_is_refused_without_a_file(server, page):
 
 
 def test_revoke_on_the_sharing_page(server, page):
+    SandboxClient(server.url, server.admin_key).authorize("demo")  # the customer's consent (none is seeded)
     sign_in(page, server.url)
     page.get_by_role("link", name="Sharing").click()
     current = page.locator("#current-authorizations")
@@ -203,6 +206,7 @@ def test_revoke_on_the_sharing_page(server, page):
 
 
 def test_moving_out_closes_the_account_and_ends_sharing(server, page):
+    SandboxClient(server.url, server.admin_key).authorize("demo", utility="prairie")
     sign_in(page, server.url, "prairie")
     page.get_by_role("link", name="I'm moving").click()
     day = page.get_by_label("Moving day")

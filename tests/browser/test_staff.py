@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from sandbox.testing.client import SandboxClient
+
 from .helpers import screenshot, sign_in, staff_sign_in
 
 pytestmark = pytest.mark.browser
@@ -12,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 def test_staff_blocks_a_third_party_and_imports_a_file(server, page, tmp_path):
     base = server.url
+    SandboxClient(base, server.admin_key).authorize("demo")  # the customer's consent (none is seeded)
     # a customer downloads last month's Green Button file...
     sign_in(page, base)
     page.goto(f"{base}/dc/bayview/download")

@@ -16,6 +16,7 @@ from feeds.test_usage_feeds import END, START, transient_usage_points
 from greenbutton_objects import parse as gb_parse
 from lxml import etree
 from sqlalchemy import select
+from web.helpers import demo_grant
 
 from sandbox import create_app
 from sandbox.core.clock import Clock
@@ -94,6 +95,7 @@ def documents(world, tmp_path_factory) -> dict[str, bytes]:
     sb = app.extensions["sandbox"]
     base = SERVER.rstrip("/")
     try:
+        demo_grant(app, admin_key="k")  # an Authorization to write
         with sb.db.sessions() as s:
             customer = s.scalars(select(Customer)).first()
             u = sb.world.utility(customer.utility.slug)

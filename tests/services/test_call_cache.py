@@ -13,9 +13,9 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from test_postgres import postgres_url  # noqa: F401  (the throw-away cluster fixture)
-from web.helpers import sb_of
+from web.helpers import demo_grant, sb_of
 
 from sandbox.core.changes import Kept, changes_of, kept
 from sandbox.core.clock import Clock
@@ -310,8 +310,9 @@ def test_a_kept_entry_follows_the_day_published_data_ends(app):
     utility = world.utility("bayview")
     clock = Clock()
     clock.freeze(dt.datetime(2025, 7, 15, 18, 30, tzinfo=dt.timezone.utc))
+    granted = demo_grant(app)
     with sb.db.sessions() as s:
-        auth = s.scalars(select(Authorization).where(Authorization.customer_id.is_not(None))).first()
+        auth = s.get(Authorization, granted.id)
         up = auth.usage_points[0]
         shared = subscriptions.Shared(s, auth.id, auth.subscription_uuid, auth.customer_id, content_of(SCOPE))
         place = docs.Place(world, utility, clock, urls.resource_root("http://localhost/", "bayview"))

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from espi.checks import ESPI, assert_valid, parse
 from live.third_party import ThirdParty
 from sqlalchemy import select
-from web.helpers import closed_port_url, kept_secret, make_certificate, offered, sb_of, sha256_fingerprint
+from web.helpers import closed_port_url, demo_grant, kept_secret, make_certificate, offered, sb_of, sha256_fingerprint
 
 from sandbox.core import errors
 from sandbox.core.models import Application, ApplicationStatusChange, Developer
@@ -280,6 +280,7 @@ def test_notification_test_posts_a_schema_valid_batch_list(app, world, third_par
 def test_notification_test_names_the_subscriptions_of_the_application(app, world, third_party):
     """The demo application has the demo customer's authorization: its Batch/Subscription is named."""
     sb = sb_of(app)
+    demo_grant(app)
     with sb.db.transaction() as s:
         demo = s.scalars(
             select(Application).where(

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from web.helpers import overlapping, sb_of
+from web.helpers import demo_grant, overlapping, sb_of
 
 from sandbox.core import errors
 from sandbox.core.models import Application, Authorization, Customer
@@ -20,10 +20,10 @@ from sandbox.web import charts, context
 
 
 def ids(app, slug="bayview"):
-    sb = sb_of(app)
-    with sb.db.sessions() as s:
+    """The demo customer's utility and row id, and its consent to the demo third party (made here)."""
+    auth = demo_grant(app, slug)
+    with sb_of(app).db.sessions() as s:
         demo = s.scalars(select(Customer).where(Customer.number == 0, Customer.utility.has(slug=slug))).one()
-        auth = s.scalars(select(Authorization).where(Authorization.customer_id == demo.id)).one()
         return demo.utility_id, demo.id, auth.id, auth.application_id
 
 

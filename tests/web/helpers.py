@@ -10,14 +10,14 @@ import re
 import socket
 import threading
 
-from conftest import FIXED_NOW
+from conftest import ADMIN_KEY, FIXED_NOW
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
-from sandbox.core.models import Application
+from sandbox.core.models import Application, Authorization
 from sandbox.espi.scopes import standard_scopes
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -169,3 +169,23 @@ def demo_consent(client, admin_key: str, scope: str) -> dict:
     )
     assert r.status_code == 200, r.data[:300]
     return r.get_json()
+
+
+def demo_grant(app, slug: str = "bayview", admin_key: str = ADMIN_KEY):
+    """The demo customer's consent to the demo third party at `slug` (its first offered scope, every
+    usage point), made through the control API as the token endpoint makes it: the Authorization row.
+    The world seeds no grant."""
+    sb = sb_of(app)
+    r = app.test_client().post(
+        "/sandbox-api/authorizations",
+        headers={"Authorization": f"Bearer {admin_key}"},
+        json={
+            "utility": slug,
+            "customer": "demo",
+            "client_id": "demo-third-party",
+            "scope": offered(sb.world, slug)[0],
+        },
+    )
+    assert r.status_code == 200, r.data[:300]
+    with sb.db.sessions() as s:
+        return s.scalars(select(Authorization).where(Authorization.uuid == r.get_json()["authorization_id"])).one()

@@ -8,12 +8,11 @@ import io
 import pytest
 from espi.checks import SAMPLES
 from sqlalchemy import func, select
-from web.helpers import sb_of, text, token_from
+from web.helpers import demo_grant, sb_of, text, token_from
 
 from sandbox.core.models import (
     Application,
     ApplicationStatusChange,
-    Authorization,
     Customer,
     ImportedReading,
     UsagePoint,
@@ -103,10 +102,10 @@ def test_search_matches_nothing_for_nonsense(client):
 def test_customer_page_shows_usage_points_and_authorizations(client, app):
     staff_login(client)
     demo = customers(app)[0]
+    auth = demo_grant(app)
     html = text(client.get(f"/dc/bayview/admin/customers/{demo.id}"))
     with sb_of(app).db.sessions() as s:
         ups = s.scalars(select(UsagePoint).where(UsagePoint.customer_id == demo.id)).all()
-        auth = s.scalars(select(Authorization).where(Authorization.customer_id == demo.id)).one()
     for up in ups:
         assert f'data-usage-point="{up.id}"' in html and up.uuid in html
     assert f'data-authorization="{auth.id}"' in html and "demo-third-party" in html

@@ -15,7 +15,7 @@ import pytest
 from espi.checks import ATOM, ESPI, assert_valid
 from lxml import etree
 from sqlalchemy import select
-from web.helpers import sb_of, text, token_from
+from web.helpers import demo_grant, sb_of, text, token_from
 
 from sandbox.core.models import Application, Authorization, Customer, LoginThrottle, UsagePoint
 from sandbox.services import readings
@@ -391,18 +391,20 @@ def test_download_requires_sign_in(client):
 # --- sharing ------------------------------------------------------------------------------
 
 
-def _demo_authorization(app, slug="bayview") -> Authorization:
-    with sb_of(app).db.sessions() as s:
-        return s.scalars(
-            select(Authorization)
-            .join(Authorization.customer)
-            .where(Customer.username == "demo", Customer.utility.has(slug=slug))
-        ).one()
+def test_a_consent_is_the_only_grant_the_sharing_page_lists(client, app):
+    """The world seeds no grant: after one consent to the demo third party, its Sharing page lists one."""
+    login(client)
+    assert 'id="no-authorizations"' in text(client.get("/dc/bayview/sharing"))
+    demo_grant(app)
+    current = (
+        text(client.get("/dc/bayview/sharing")).split('id="current-authorizations"')[1].split("</ul>\n</section>")[0]
+    )
+    assert current.count("data-authorization=") == 1 and current.count("<h3>Demo Energy App</h3>") == 1
 
 
 def test_sharing_lists_authorizations_and_the_directory(client, app):
     login(client)
-    auth = _demo_authorization(app)
+    auth = demo_grant(app)
     html = text(client.get("/dc/bayview/sharing"))
     current = html.split('id="current-authorizations"')[1].split("</ul>\n</section>")[0]
     assert "Demo Energy App" in current and f'data-authorization="{auth.id}"' in current
@@ -413,7 +415,7 @@ def test_sharing_lists_authorizations_and_the_directory(client, app):
 
 def test_revoke_has_a_confirm_step_and_ends_access_at_once(client, app, clock):
     login(client)
-    auth = _demo_authorization(app)
+    auth = demo_grant(app)
     page = text(client.get(f"/dc/bayview/sharing/{auth.id}/revoke"))
     assert "Stop sharing with Demo Energy App?" in page
     with sb_of(app).db.sessions() as s:
@@ -437,7 +439,7 @@ def test_revoke_has_a_confirm_step_and_ends_access_at_once(client, app, clock):
 
 def test_another_customers_authorization_is_404(client, app):
     login(client, "bayview")
-    theirs = _demo_authorization(app, "lakeshore")
+    theirs = demo_grant(app, "lakeshore")
     assert client.get(f"/dc/bayview/sharing/{theirs.id}/revoke").status_code == 404
     assert client.post(f"/dc/bayview/sharing/{theirs.id}/revoke", data={"csrf_token": token(client)}).status_code == 404
     with sb_of(app).db.sessions() as s:
@@ -456,7 +458,7 @@ def moving_post(client, day, confirm="1"):
 
 def test_moving_ends_service_and_authorizations_then_closes_the_account(client, app, clock):
     login(client)
-    auth = _demo_authorization(app)
+    auth = demo_grant(app)
     r = moving_post(client, "2025-08-01")
     assert r.status_code == 303
     move_out = dt.datetime(2025, 8, 1, tzinfo=ZoneInfo("America/Los_Angeles")).astimezone(dt.timezone.utc)
@@ -492,7 +494,7 @@ def test_bad_moving_requests_change_nothing(client, app, day, confirm, message):
     assert r.status_code == 400 and message in text(r)
     demo = customer(app)
     assert demo.service_end is None
-    assert _demo_authorization(app).status_reason is None
+    assert demo_grant(app).status_reason is None
 
 
 def test_moving_today_closes_the_account_at_once(client, app):
@@ -505,6 +507,7 @@ def test_moving_today_closes_the_account_at_once(client, app):
 
 def test_the_directory_leaves_out_blocked_third_parties(client, app):
     login(client)
+    demo_grant(app)
     with sb_of(app).db.transaction() as s:
         s.scalars(
             select(Application).where(Application.utility.has(slug="bayview"), Application.role == "third_party")

@@ -13,9 +13,9 @@ from espi.checks import ATOM, ESPI, all_text, assert_valid, links, parse
 from lxml import etree
 from sqlalchemy import func, select
 from web import helpers
-from web.helpers import app_count, kept_secret, sb_of, utility_count
+from web.helpers import app_count, demo_grant, kept_secret, sb_of, utility_count
 
-from sandbox.core.models import Application, ApplicationStatusChange, Authorization, OAuthCode, OAuthToken
+from sandbox.core.models import Application, ApplicationStatusChange, Authorization, Customer, OAuthCode, OAuthToken
 from sandbox.core.secrets import digest
 
 REGISTER = "/dc/bayview/espi/1_1/register"
@@ -403,17 +403,18 @@ def test_a_registration_without_notify_uri_reads_back_without_one(client, app):
 
 def test_delete_removes_the_registration_with_its_tokens_and_authorizations(client, app):
     reg = registered(client, app)
+    kept = demo_grant(app)  # another third party's grant, which must remain
     sb = sb_of(app)
     now = NOW
     with sb.db.transaction() as s:
         a = app_row(s, reg)
-        demo_auth = s.scalars(select(Authorization).where(Authorization.utility_id == a.utility_id)).first()
+        demo = s.scalars(select(Customer).where(Customer.utility_id == a.utility_id, Customer.number == 0)).one()
         auth = Authorization(
             utility_id=a.utility_id,
             uuid="11111111-1111-5111-8111-111111111111",
             subscription_uuid="22222222-2222-5222-8222-222222222222",
             application_id=a.id,
-            customer_id=demo_auth.customer_id,
+            customer_id=demo.id,
             scope=a.scopes[0],
             authorized_start=now,
             authorized_end=now + dt.timedelta(days=1),
@@ -438,7 +439,7 @@ def test_delete_removes_the_registration_with_its_tokens_and_authorizations(clie
                 utility_id=a.utility_id,
                 code_hash=digest("a-code"),
                 application_id=a.id,
-                customer_id=demo_auth.customer_id,
+                customer_id=demo.id,
                 scope=a.scopes[0],
                 usage_point_ids=[],
                 created_at=now,
@@ -461,8 +462,8 @@ def test_delete_removes_the_registration_with_its_tokens_and_authorizations(clie
         assert s.get(Application, app_id) is None
         for model in (Authorization, OAuthToken, OAuthCode, ApplicationStatusChange):
             assert s.scalar(select(func.count()).select_from(model).where(model.application_id == app_id)) == 0, model
-        # the demo grants of the utilities remain
-        assert s.scalar(select(func.count(Authorization.id))) == utility_count(app)
+        # the demo third party's grant remains
+        assert s.scalars(select(Authorization.id)).all() == [kept.id]
 
 
 def test_application_information_carries_every_element_the_registration_gave(client, app):
