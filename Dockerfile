@@ -1,4 +1,6 @@
-FROM python:3.11-slim
+# The base image: any with Python 3.11+ and pip (a mirror's, or one made with debootstrap) works.
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --create-home --uid 10001 sandbox

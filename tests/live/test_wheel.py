@@ -75,6 +75,18 @@ def get(url: str) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
+def test_the_release_builds_and_passes_twine_check(tmp_path):
+    """What .github/workflows/release.yml does: an sdist and a wheel, checked as the package index
+    checks them (metadata, the README rendered as the project's description)."""
+    _run(sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT))
+    built = sorted(p.name for p in tmp_path.iterdir())
+    assert len(built) == 2 and built[0].endswith("-py3-none-any.whl") and built[1].endswith(".tar.gz"), built
+    checked = _run(sys.executable, "-m", "twine", "check", "--strict", *map(str, sorted(tmp_path.iterdir())))
+    assert checked.stdout.count("PASSED") == 2, checked.stdout
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    assert "python -m build --sdist --wheel" in workflow and "twine check --strict dist/*" in workflow
+
+
 def test_the_wheel_carries_templates_static_files_seed_data_and_schemas(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for prefix in ("sandbox/templates/", "sandbox/static/", "sandbox/seed_data/utilities/"):

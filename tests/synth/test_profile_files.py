@@ -1,4 +1,4 @@
-"""seed_data/profiles/: one behaviour profile per file, every knob documented in the README, and a
+"""seed_data/profiles/: one behaviour profile per file, every knob documented in docs/profiles-and-faults.md, and a
 broken file reported by file, key and problem (a typo never behaves as the standard profile)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sandbox.core.profile import KNOBS, Behaviour
 from sandbox.synth.world import SeedDataError, load_world
 
 SEED_DATA = ROOT / "seed_data"
-README = (ROOT / "README.md").read_text()
+README = (ROOT / "docs" / "profiles-and-faults.md").read_text()
 
 
 def test_standard_file_spells_out_the_defaults():
