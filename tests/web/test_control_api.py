@@ -5,17 +5,20 @@ cause and changes nothing. The OpenAPI document is valid and lists exactly the r
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from conftest import ADMIN_KEY as KEY
 from conftest import FIXED_NOW
 from jsonschema import Draft202012Validator
+from markupsafe import escape
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 from web.helpers import utility_count
 
 from sandbox import create_app
 from sandbox.core.models import Application, Authorization, Customer, OAuthToken
+from sandbox.web.control import openapi
 from sandbox.web.control.operations import OPERATIONS
 
 H = {"Authorization": f"Bearer {KEY}"}
@@ -90,8 +93,14 @@ def test_the_document_is_valid_and_matches_the_routes(app, client):
     assert {"/sandbox-api" + op.rule for op in OPERATIONS} <= served
     page = client.get("/sandbox-api/")
     assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "`" not in html  # the table's `code` is marked up on the page, never shown with its backticks
     for op in OPERATIONS:
-        assert f'id="{op.operation_id}"' in page.get_data(as_text=True)
+        assert f'id="{op.operation_id}"' in html
+        body = openapi.example_body(op)
+        if body is not None:  # each example a body the call takes, shown as a curl line to copy
+            assert not list(Draft202012Validator(op.body).iter_errors(body)), op.operation_id
+            assert escape(json.dumps(body)) in html, op.operation_id
 
 
 def test_the_clock(client, clock):

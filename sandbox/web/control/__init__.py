@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, json, render_template, request
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from sandbox.web.context import sandbox
@@ -173,10 +174,32 @@ def _unknown(rest: str):
 
 @bp.get("/")
 def index():
-    """The readable page beside the OpenAPI document."""
-    return render_template(
-        "control/index.html", doc=openapi.document(request.url_root.rstrip("/"), OPERATIONS, PREFIX), prefix=PREFIX
-    )
+    """The readable page beside the OpenAPI document: each call by its tag, with its parameters, body,
+    answers and an example to copy."""
+    base = request.url_root.rstrip("/")
+    doc = openapi.document(base, OPERATIONS, PREFIX)
+    sections: dict[str, list[dict]] = {}
+    for op in OPERATIONS:
+        described = doc["paths"][op.path][op.method.lower()]
+        sections.setdefault(op.tag, []).append(
+            {
+                "op": op,
+                "path_parts": (PREFIX + op.path).split("/")[1:],
+                "params": [p for p in described.get("parameters", []) if p["in"] == "query"],
+                "body": (op.body or {}).get("properties", {}),
+                "required": set((op.body or {}).get("required", [])),
+                "answers": described["responses"],
+                "curl": openapi.example_curl(op, base, PREFIX),
+            }
+        )
+    return render_template("control/index.html", doc=doc, prefix=PREFIX, sections=sections)
+
+
+@bp.app_template_filter("ticks")
+def _ticks(text: str) -> Markup:
+    """Text written with `backticks` for code, as the operations table writes it: escaped, code marked up."""
+    parts = str(escape(text)).split("`")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
 
 
 @bp.errorhandler(InputRefused)

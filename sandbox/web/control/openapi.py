@@ -3,6 +3,7 @@ table's module, which serves this document: nothing here imports it back)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -40,6 +41,59 @@ def _responses(op: Operation) -> dict[str, Any]:
     return out
 
 
+# Sample values by name, for the examples the document and the page show (path parameters and body
+# properties alike); an id no sample has is left as its {placeholder}.
+SAMPLES: dict[str, Any] = {
+    "slug": "bayview",
+    "utility": "bayview",
+    "username": "demo",
+    "customer": "demo",
+    "client_id": "demo-third-party",
+    "scope": "FB=1_3_4_5_13_14_32_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=34128000",
+    "customers": 2,
+    "date": "2026-12-31",
+    "status": "blocked",
+    "notify_uri": "http://127.0.0.1:9000/notify",
+    "faults": ["rate-limited"],
+    "profile": "ontario",
+    "advance": "P1D",
+    "checks": ["batch-list-read"],
+    "missing_share": 0.05,
+    "label": "my laptop",
+    "answers": [],
+}
+
+
+def example_body(op: Operation) -> dict[str, Any] | None:
+    """A body this operation takes: its required properties (or its first one) with sample values."""
+    if op.body is None:
+        return None
+    if op.example is not None:
+        return op.example
+    props = op.body.get("properties", {})
+    names = op.body.get("required") or list(props)[:1]
+    return {n: SAMPLES.get(n, f"<{n}>") for n in names}
+
+
+def example_path(op: Operation, prefix: str) -> str:
+    """The operation's path with sample values where there are some."""
+    return prefix + re.sub(r"{(\w+)}", lambda m: str(SAMPLES.get(m.group(1), m.group(0))), op.path)
+
+
+def example_curl(op: Operation, base_url: str, prefix: str) -> str:
+    """A curl command line that makes the call (the admin key in $KEY)."""
+    line = ["curl -s"]
+    if not op.open:
+        line.append('-H "Authorization: Bearer $KEY"')
+    if op.method != "GET":
+        line.append(f"-X {op.method}")
+    line.append(base_url + example_path(op, prefix))
+    body = example_body(op)
+    if body is not None:
+        line.append("\\\n  -H 'Content-Type: application/json' -d '" + json.dumps(body) + "'")
+    return " ".join(line)
+
+
 def _operation(op: Operation) -> dict[str, Any]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -58,7 +112,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     if params:
         doc["parameters"] = params
     if op.body is not None:
-        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+        body = {"schema": op.body, "example": example_body(op)}
+        doc["requestBody"] = {"required": True, "content": {"application/json": body}}
     if op.open:
         doc["security"] = []
     elif op.check is not None:  # a key other than the sandbox's admin key: said in words

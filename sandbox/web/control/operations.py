@@ -46,6 +46,7 @@ class Operation:
     open: bool = False  # needs no admin key
     check: Callable[..., None] | None = None  # who may call it, if not the sandbox's admin key (given the path's ids)
     auth: str = "the sandbox's admin key"  # who may, in words (the OpenAPI document and the page say it)
+    example: dict[str, Any] | None = None  # a body to show, where the sample values (openapi.SAMPLES) make none
 
     @property
     def rule(self) -> str:
@@ -336,6 +337,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="clock",
         answers={200: "the clock after the change, and the notifications of the days it published"},
         response=CLOCK_CHANGED,
+        example={"advance": "P1D"},
     ),
     Operation(
         "POST",
@@ -563,6 +565,14 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         answers={200: "the run, the answers kept", 404: "no such run", 409: "the run has ended"},
         response=CONFORMANCE_RUN,
+        example={
+            "usage_points": [
+                {
+                    "usage_point": "<UsagePoint id>",
+                    "days": [{"date": "2026-03-08", "delivered": "23.456", "received": "0", "cost": "4.12"}],
+                }
+            ]
+        },
     ),
     Operation(
         "GET",
@@ -710,6 +720,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         response=NOTIFICATION,
         answers={200: "the notification with the attempt", 404: "no such notification"},
+        example={"to": "http://127.0.0.1:9000/notify", "status": 200},
     ),
     Operation(
         "GET",
