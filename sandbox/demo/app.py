@@ -311,8 +311,16 @@ def create_demo_app(
         f = request.files.get("file")
         if f is None or not f.filename:
             return render_template("demo/upload.html", result=None, error="Choose a Green Button file (.xml)."), 400
+        data = f.read()
+        if _looks_like_csv(f.filename, data):
+            return render_template(
+                "demo/upload.html",
+                result=None,
+                error=f"{f.filename} is a spreadsheet (CSV), not a Green Button file. This app reads Green Button "
+                "XML: in the utility's Download My Data, choose the format “Green Button (.xml)” and upload that file.",
+            ), 400
         try:
-            result = analysis.analyse(espi.parse_usage(f.read()))
+            result = analysis.analyse(espi.parse_usage(data))
         except espi.NotGreenButton as exc:
             return render_template("demo/upload.html", result=None, error=f"{f.filename}: {exc}"), 400
         except (ValueError, ArithmeticError) as exc:  # numbers no Green Button file holds
@@ -329,6 +337,21 @@ def create_demo_app(
             "demo/problem.html", title="The utility did not answer", message=f"{exc}. Try again in a moment."
         ), 502
 
+    @app.errorhandler(404)
+    def not_found(_exc):
+        message = "Nothing lives at this address of Demo Energy App. Start again from the list of utilities."
+        return render_template("demo/problem.html", title="No such page", message=message), 404
+
+    @app.errorhandler(405)
+    def wrong_method(_exc):
+        message = "This page does not take that kind of request. Start again from the list of utilities."
+        return render_template("demo/problem.html", title="Not that way", message=message), 405
+
+    @app.errorhandler(500)
+    def broke(_exc):
+        message = "Demo Energy App failed on this request. Try again; the server's log says why."
+        return render_template("demo/problem.html", title="Something broke", message=message), 500
+
     @app.errorhandler(413)
     def too_big(_exc):
         limit = app.config["MAX_CONTENT_LENGTH"]
@@ -339,6 +362,13 @@ def create_demo_app(
         ), 413
 
     return app
+
+
+def _looks_like_csv(filename: str, data: bytes) -> bool:
+    """A spreadsheet export (the portal's CSV download, say) rather than XML: named .csv, or a first
+    line of comma-separated words with no markup."""
+    first = data.lstrip(b"\xef\xbb\xbf \r\n\t")[:200].split(b"\n", 1)[0]
+    return filename.lower().endswith(".csv") or (b"," in first and not first.startswith(b"<"))
 
 
 def _days(uri: str, time_zone: str) -> str:

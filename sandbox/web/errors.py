@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from flask import Flask, Request, Response, current_app, json, request
+from flask import Flask, Request, Response, current_app, json, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core.errors import NotFound, QuotaExceeded, SandboxError, TokenRefused, describe
@@ -109,6 +109,60 @@ def control_refusal(status: int, error: str, description: str, field: str | None
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="Green Button Sandbox control API"'
     resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# what a page says for an HTTP error outside the APIs: a title and a sentence a visitor can act on
+_PAGES = {
+    400: (
+        "That request could not be read",
+        "The form or link was incomplete or out of date: go back, reload the page and try again.",
+    ),
+    403: ("Not allowed", "This page is not open to you."),
+    404: (
+        "No such page",
+        "Nothing lives at this address. Check the link, or start again from the sandbox's utilities.",
+    ),
+    405: ("Not that way", "This page does not take that kind of request."),
+    413: ("Too large", "What was sent is larger than the sandbox takes."),
+    500: (
+        "Something broke",
+        "The sandbox failed on this request. Nothing was changed; try again, and if it persists the server's log says why.",
+    ),
+}
+
+
+def under_apis() -> bool:
+    """The request is one of the ESPI or control API's, which answer errors as JSON, never as a page."""
+    return bool(_ESPI.match(request.path) or _CONTROL.match(request.path))
+
+
+def styled(err: HTTPException) -> bool:
+    """An error Werkzeug would answer with its bare page: one with no answer of its own (a refusal
+    that carries its own JSON, a redirect, are answered as they are)."""
+    kind = type(err)
+    own = err.response is not None or (kind.get_response, kind.get_body) != (
+        HTTPException.get_response,
+        HTTPException.get_body,
+    )
+    return not own and err.code is not None and err.code >= 400
+
+
+def error_page(err: HTTPException) -> Response:
+    """An HTTP error outside the ESPI and control APIs as a styled page (never Werkzeug's bare one)."""
+    status = err.code or 500
+    title, message = _PAGES.get(status, (err.name, err.description or ""))
+    if err.description and err.description != type(err).description:  # what the view said, when it said something
+        message = err.description
+    if status == 400 and err.description and "CSRF" in err.description:
+        message = "The form had expired (or came from another site). Go back, reload the page and send it again."
+    detail = err.description if status == 400 and err.description else ""
+    page = render_template(
+        "site/error.html", status=status, title=title, message=message, detail=detail, path=request.path
+    )
+    resp = current_app.make_response((page, status))
+    if status == 405 and (allowed := err.get_headers()):
+        resp.headers.extend([(k, v) for k, v in allowed if k == "Allow"])
     return resp
 
 

@@ -16,6 +16,8 @@ from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import InternalServerError
 
+from sandbox.web.errors import error_page, under_apis
+
 RESET_WAIT = 15.0  # seconds a request waits for a reset under way (one takes about a second)
 RESET_DRAIN = 10.0  # seconds a reset waits for the requests under way before it goes ahead
 # what a database says of a table dropped under a query: SQLite, and PostgreSQL's SQLSTATEs
@@ -139,4 +141,4 @@ def init_app(app: Flask) -> None:
         original = exc.original_exception
         if isinstance(original, DBAPIError) and rebuild_error(original):
             return busy()
-        return exc
+        return exc if under_apis() else error_page(exc)
