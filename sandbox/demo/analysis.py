@@ -42,9 +42,12 @@ class Analysis:
     first: dt.date | None
     last: dt.date | None
     months: list[tuple[str, float, float]]  # (YYYY-MM, kWh delivered, kWh exported)
-    month_costs: list[tuple[str, float]]
+    month_costs: list[tuple[str, float]]  # energy charges of the readings (no fixed charge)
     days: list[tuple[dt.date, float]]  # the latest 60 days' kWh delivered
     findings: list[Finding] = field(default_factory=list)
+    # the utility's bills (UsageSummary) by month of their period's start, every usage point's together:
+    # what the customer pays, fixed charges and export credits included (a credit is negative)
+    month_bills: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -123,7 +126,17 @@ def analyse(usage: Usage, time_zone: str | None = None) -> Analysis:
     days = sorted(day_in.items())[-60:]
     a = Analysis(totals, cost, symbol, first, last, months, sorted(month_cost.items()), days)
     a.findings = _findings(delivered, exported, local, symbol)
+    a.month_bills = _month_bills(usage, local)
     return a
+
+
+def _month_bills(usage: Usage, local: "_Local") -> list[tuple[str, float]]:
+    """Each month's bills summed over the usage points (billLastPeriod, in hundred-thousandths)."""
+    by_month: dict[str, int] = defaultdict(int)
+    for b in usage.bills:
+        if b.amount is not None:
+            by_month[local(b.start).strftime("%Y-%m")] += b.amount
+    return [(m, by_month[m] / 100000) for m in sorted(by_month)]
 
 
 def _findings(delivered: list[Stream], exported: list[Stream], local: _Local, symbol: str) -> list[Finding]:

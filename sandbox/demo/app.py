@@ -299,7 +299,7 @@ def create_demo_app(
         added = sum(len(s.readings) for s in linked.usage.streams) - before
         with store.lock:
             linked.connection.updates.append(
-                f"{time.strftime('%H:%M:%S')}: {linked.connection.name} sent word of new "
+                f"{_arrived()}: {linked.connection.name} sent word of new "
                 f"data{_days(uri, linked.connection.time_zone)}; this app read it: "
                 f"{added} new readings"
             )
@@ -364,6 +364,11 @@ def create_demo_app(
     return app
 
 
+def _arrived() -> str:
+    """Now, as an update's arrival is shown: date, time and this app's time zone."""
+    return dt.datetime.now().astimezone().strftime("%d %b %Y, %H:%M:%S %Z")
+
+
 def _looks_like_csv(filename: str, data: bytes) -> bool:
     """A spreadsheet export (the portal's CSV download, say) rather than XML: named .csv, or a first
     line of comma-separated words with no markup."""
@@ -401,14 +406,20 @@ def _month(text: str, first: bool) -> str:
 def _charts(a: analysis.Analysis) -> dict:
     months = [(_month(m, i == 0), kwh) for i, (m, kwh, _) in enumerate(a.months[-13:])]
     exported = [out for _, _, out in a.months[-13:]]
+    billed = a.month_bills[-13:] or a.month_costs[-13:]  # the bills when the utility shared them
     return {
         "monthly": charts.bars(
-            months, "kWh", "Electricity used each month", exported if any(exported) else None, "exported"
+            months,
+            "kWh",
+            "Electricity used each month",
+            exported if any(exported) else None,
+            "sent to the grid (solar)",
+            first_label="taken from the grid",
         ),
         "daily": charts.bars([(f"{d:%d %b}", v) for d, v in a.days], "kWh", "Electricity used each day", every=10),
         "costs": charts.bars(
-            [(_month(m, i == 0), c) for i, (m, c) in enumerate(a.month_costs[-13:])],
+            [(_month(m, i == 0), c) for i, (m, c) in enumerate(billed)],
             a.currency,
-            "What it cost each month",
+            "What each month's bills came to" if a.month_bills else "Energy charges each month",
         ),
     }

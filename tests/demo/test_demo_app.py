@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -287,3 +288,46 @@ def test_a_utility_that_does_not_answer_is_said_so_in_words_never_a_500():
         assert home.status_code == 502 and b"The utility directory did not answer" in home.data
         connect = client.get("/connect/bayview")  # the directory asked outside any try: the app's handler
         assert connect.status_code == 502 and b"The utility did not answer" in connect.data
+
+
+def test_the_bills_chart_matches_the_portals_bills_to_the_cent(app):
+    """Month by month, what the demo app shows as bills (read from the file's UsageSummary entries) is
+    what the portal's Bills table says the customer pays: fixed charges and solar credits included."""
+    from collections import defaultdict
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from sandbox.services import readings
+
+    sb = app.extensions["sandbox"]
+    world = sb.require_world()
+    utility = world.utility("bayview")
+    with sb.db.sessions() as s:
+        demo = s.scalars(
+            select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
+        ).one()
+        data = b"".join(
+            usage_document(sb, demo.id, None, dt.date(2024, 7, 1), dt.date(2025, 7, 1), True, "http://sandbox.test")
+        )
+        portal: dict[str, int] = defaultdict(int)
+        for up in demo.usage_points:
+            for b in readings.bills(world, utility, up, dt.date(2024, 7, 1), dt.date(2025, 7, 1)):
+                portal[b.first_day.strftime("%Y-%m")] += b.energy_charges + b.credits + b.fixed_charge
+    cents = lambda x: Decimal(x).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # noqa: E731
+    shown = analysis.analyse(espi.parse_usage(data), utility.time_zone).month_bills
+    assert len(shown) == 12 and any(v < 0 for _, v in shown)  # summer months are credits (solar)
+    assert [(m, cents(str(v))) for m, v in shown] == [(m, cents(Decimal(portal[m]) / 100000)) for m in sorted(portal)]
+    energy_only = analysis.analyse(espi.parse_usage(data), utility.time_zone).month_costs
+    assert sum(v for _, v in energy_only) != sum(v for _, v in shown)  # the interval costs alone differ
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(0, 25), (0, 0.8), (-89.8, 130.2), (0, 12345), (-3, 0), (0, 1), (7, 7.5), (0, 0)]
+)
+def test_a_chart_axis_has_round_ticks_around_its_values(low, high):
+    from sandbox.demo import charts
+
+    bottom, top, step = charts.scale(low, high)
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 9) in (1, 2, 5)
+    assert bottom <= min(low, 0) and top >= max(high, 0) and round((top - bottom) / step) <= charts.MAX_TICKS
+    assert abs(bottom / step - round(bottom / step)) < 1e-9  # every tick a multiple of the step
