@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
         print(
             f"error: cannot listen on {cfg['HOST']}:{cfg['PORT']}: {getattr(exc, 'strerror', None) or exc} "
-            "(--port moves it)",
+            "(--port moves it, e.g. --port 8090; --demo-port moves the demo app's, --port 0 and --demo-port 0 "
+            "take free ones)",
             file=sys.stderr,
         )
         return 1

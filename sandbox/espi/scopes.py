@@ -451,9 +451,10 @@ def plain_words(scope: str) -> list[str]:
         return ["(not a valid ESPI scope)"]
     lines = [PLAIN_WORDS[n] for n in s.function_blocks if n in PLAIN_WORDS]
     if s.interval_durations:
-        names = {900: "15 minutes", 1800: "30 minutes", 3600: "1 hour", 86400: "1 day"}
+        names = {900: "every 15 minutes", 1800: "every 30 minutes", 3600: "every hour", 86400: "daily"}
         shown = [(i, interval_seconds(i)) for i in s.interval_durations]
-        lines.append("Readings every " + ", ".join(str(i) if n is None else names.get(n, f"{n} s") for i, n in shown))
+        said = [f"of {i}" if n is None else names.get(n, f"every {n} seconds") for i, n in shown]
+        lines.append("Readings " + (" and ".join(said) if len(said) < 3 else ", ".join(said[:-1]) + " and " + said[-1]))
     if s.block_duration:
         lines.append(f"Delivered in {block_of(s.block_duration) or s.block_duration} blocks")
     seconds = s.history_seconds

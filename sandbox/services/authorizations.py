@@ -46,6 +46,22 @@ REUSED_CODE = "code reused"
 REVOKED_BY_UTILITY = "revoked by the utility"
 
 
+# how an ended authorization ended, as its customer reads it (by reason, else by state)
+_ENDED_WORDS = {
+    REVOKED_BY_CUSTOMER: "You revoked this",
+    REVOKED_BY_THIRD_PARTY: "The app gave up its access",
+    MOVED_OUT: "Ended when you moved out",
+    REUSED_CODE: "Ended for safety: the app's one-time code was used twice",
+    REVOKED_BY_UTILITY: "The utility ended it",
+}
+_STATE_WORDS = {"expired": "Its time ran out", "denied": "You said no", "revoked": "Access was revoked"}
+
+
+def ended_in_words(st: "AuthState | str", reason: str | None) -> str:
+    """How an authorization ended, in the words its customer's Sharing page uses."""
+    return _ENDED_WORDS.get(reason or "", _STATE_WORDS.get(str(st), str(st)))
+
+
 # --- granting ---------------------------------------------------------------------------
 
 

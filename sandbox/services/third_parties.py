@@ -162,3 +162,15 @@ def choose_profile(app: Application, name: str | None, profiles: Mapping[str, Be
         )
     app.profile = chosen
     return chosen
+
+
+def name_of(db: Database, utility_id: int, client_id: str) -> str | None:
+    """The name of the utility's third-party application with that client_id, if there is one."""
+    with db.sessions() as s:
+        return s.scalar(
+            select(Application.name).where(
+                Application.utility_id == utility_id,
+                Application.client_id == client_id,
+                Application.role == ClientRole.THIRD_PARTY,
+            )
+        )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import wraps
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from sandbox.core import errors
 from sandbox.core.models import Customer
-from sandbox.espi.scopes import summary_words
+from sandbox.espi.scopes import plain_words, summary_words
 from sandbox.services import authorizations, customers, dmd, readings, signin, summaries, third_parties
 from sandbox.services.bill_pdf import bill_pdf
 from sandbox.services.statements import MEDIA_TYPE, statement, statement_uuid
@@ -41,6 +42,11 @@ def _money(amount, currency=None):
 @bp.app_template_filter("qty")
 def _qty(value, stream):
     return summaries.format_quantity(value, stream)
+
+
+@bp.app_template_filter("ended")
+def _ended(state, reason: str | None) -> str:
+    return authorizations.ended_in_words(state, reason)
 
 
 @bp.app_template_filter("day")
@@ -90,6 +96,20 @@ def safe_next(value: str | None) -> str | None:
     return request.script_root + value
 
 
+def _asking(nxt: str | None) -> dict | None:
+    """When the sign-in was asked for by a third party's authorization request: the app's name and
+    what it asks for, in plain words (the customer reads who sent them before signing in)."""
+    if not nxt:
+        return None
+    parts = urlsplit(nxt)
+    if not parts.path.endswith("/oauth/authorize"):
+        return None
+    query = parse_qs(parts.query)
+    client_id, scope = query.get("client_id", [""])[0], query.get("scope", [""])[0]
+    name = third_parties.name_of(sandbox().db, g.utility_id, client_id) if client_id else None
+    return {"app": name, "items": plain_words(scope) if scope else []} if name else None
+
+
 def _login_page(error: str | None = None, status: int = 200, method: str = "password", **fields) -> Response:
     asked = request.values.get("next")
     nxt = asked if safe_next(asked) else None  # the app's own path, carried through the form
@@ -101,6 +121,7 @@ def _login_page(error: str | None = None, status: int = 200, method: str = "pass
             fields=fields,
             demo=_demo_customer(),
             next=nxt,
+            asking=_asking(nxt),
             demo_username=DEMO_USERNAME,
             demo_password=DEMO_PASSWORD,
             staff_username=signin.STAFF_USERNAME,
@@ -353,10 +374,10 @@ def moving():
         result = customers.move_out(sb.db, sb.clock, g.customer.id, day, g.utility.time_zone)
     except errors.Refused as exc:
         return _moving_page(exc.message, 400, text)
-    shared = (
-        f" {result.authorizations_ended} authorization(s) to share your data end then too."
-        if result.authorizations_ended
-        else ""
-    )
+    n = result.authorizations_ended
+    if n == 1:
+        shared = " The app you share your data with stops getting it then too."
+    else:
+        shared = f" The {n} apps you share your data with stop getting it then too." if n else ""
     flash(f"Service at {g.customer.street} ends on {result.service_end:%d %b %Y}.{shared}", "info")
     return redirect(url_for("portal.home"), 303)

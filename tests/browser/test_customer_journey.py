@@ -202,7 +202,7 @@ def test_revoke_on_the_sharing_page(server, page):
     page.get_by_role("button", name="Yes, revoke access").click()
     expect(page.locator(".flash")).to_contain_text("Demo Energy App can no longer get your data")
     expect(page.locator("#no-authorizations")).to_be_visible()
-    expect(page.locator("#past-authorizations")).to_contain_text("revoked")
+    expect(page.locator("#past-authorizations")).to_contain_text("You revoked this")
 
 
 def test_moving_out_closes_the_account_and_ends_sharing(server, page):

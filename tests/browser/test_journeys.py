@@ -154,7 +154,7 @@ def test_two_utilities_moving_and_expiry(server, context, control):
     page.locator("#moving_day").fill(today)
     page.get_by_label("I understand that every app").check()
     page.get_by_role("button", name="End service").click()
-    expect(page.locator("p.flash").first).to_contain_text("authorization(s) to share your data end then too")
+    expect(page.locator("p.flash").first).to_contain_text("you share your data with stop")
     shot(page, "two-07-moved-out-at-the-utility")
     page.goto(server.demo_url + "/dashboard")
     reload_until(page, "#ended-lakeshore", "ended when you moved out")

@@ -218,7 +218,7 @@ def test_a_named_interval_is_read_as_its_seconds_by_every_reader():
     scope = "FB=1_3_4_5_13_14;IntervalDuration=daily_900;BlockDuration=billingPeriod"
     assert content_of(scope).intervals == {86400, 900}
     assert "Usage readings (electricity), 15-minute, daily" in summary_words(scope)
-    assert "Readings every 1 day, 15 minutes" in plain_words(scope)
+    assert "Readings daily and every 15 minutes" in plain_words(scope)
     # the blocks served are monthly, and so they are shown
     assert content_of(scope).block == "monthly" and "Delivered in monthly blocks" in plain_words(scope)
 

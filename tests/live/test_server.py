@@ -60,6 +60,7 @@ def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path):
         )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "running at" not in proc.stdout
+    assert "--port" in proc.stderr and "--demo-port" in proc.stderr  # the flags that move them, named
 
 
 def test_a_second_sandbox_on_the_same_port_stops_instead_of_sharing_it(tmp_path):

@@ -130,7 +130,7 @@ def test_scope_meaning_in_plain_words(world):
     usage, with_customer = offered(world, "lakeshore")
     words = plain_words(usage)
     assert "Electricity use in intervals" in words and "Water use" in words and "Natural gas use" in words
-    assert "Readings every 15 minutes, 1 hour, 1 day" in words and "Up to 13 months of history" in words
+    assert "Readings every 15 minutes, every hour and daily" in words and "Up to 13 months of history" in words
     assert not any("Contact details" in w for w in words)
     assert any("Contact details" in w for w in plain_words(with_customer))
     assert (

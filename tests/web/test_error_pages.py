@@ -58,3 +58,34 @@ def test_the_portals_csv_uploaded_to_the_demo_app_gets_a_plain_message(client, a
         page = text(r)
         assert r.status_code == 400 and "is a spreadsheet (CSV), not a Green Button file" in page, name
         assert "Start tag" not in page and "Error" not in page
+
+
+def test_the_demo_apps_postal_code_example_is_one_a_utility_serves(client):
+    import re
+
+    from conftest import ROOT
+
+    hello = (ROOT / "templates" / "demo" / "hello.html").read_text()
+    example = re.search(r'placeholder="e\.g\. ([^"]+)"', hello).group(1)
+    assert client.get("/utilities", query_string={"postal_code": example}).json["utilities"], example
+
+
+def test_the_sign_in_page_names_the_app_that_sent_the_customer_and_what_it_asks(client, world):
+    from web.helpers import offered
+
+    scope = offered(world, "bayview")[0]
+    r = client.get(
+        "/dc/bayview/oauth/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": "demo-third-party",
+            "scope": scope,
+            "state": "s",
+            "redirect_uri": "http://127.0.0.1:9/cb",
+        },
+    )
+    assert r.status_code == 302
+    page = text(client.get(r.headers["Location"]))
+    asking = page.split('id="asking"', 1)[1].split("</section>", 1)[0]
+    assert "Demo Energy App asks to see your data" in asking and "Nothing is shared until you choose Allow" in asking
+    assert "<li>" in asking  # what it asks for, in plain words

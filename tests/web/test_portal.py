@@ -473,7 +473,7 @@ def test_moving_ends_service_and_authorizations_then_closes_the_account(client, 
     home = text(client.get("/dc/bayview/"))
     assert "Closed since 01 Aug 2025" in home and "This account is closed" in home
     sharing = text(client.get("/dc/bayview/sharing"))
-    assert 'id="no-authorizations"' in sharing and "expired (moved out)" in sharing
+    assert 'id="no-authorizations"' in sharing and "Ended when you moved out" in sharing
     # the data ends on the moving day
     assert 'max="2025-07-31"' in text(client.get("/dc/bayview/download"))
     assert "already ends" in text(moving_post(client, "2025-09-01"))

@@ -7,6 +7,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
+from sandbox.services import faults
 from sandbox.version import __version__
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ SAMPLES: dict[str, Any] = {
     "date": "2026-12-31",
     "status": "blocked",
     "notify_uri": "http://127.0.0.1:9000/notify",
-    "faults": ["rate-limited"],
+    "faults": [faults.RATE_LIMITED],
     "profile": "ontario",
     "advance": "P1D",
     "checks": ["batch-list-read"],
