@@ -15,7 +15,7 @@ COPY seed_data ./seed_data
 # (compose.hosted.yaml, PostgreSQL)
 # (the package of the build context itself, not one of the index: nothing to pin)
 # hadolint ignore=DL3013
-RUN pip install ".[postgres]" && rm -rf /src
+RUN python3 -m pip install ".[postgres]" && rm -rf /src
 # The database lives in /data (mount a volume there to keep it across containers).
 RUN mkdir -p /data && chown sandbox:sandbox /data
 WORKDIR /data
@@ -23,5 +23,5 @@ WORKDIR /data
 ENV SANDBOX_HOST=0.0.0.0 SANDBOX_PORT=8080 SANDBOX_DEMO_PORT=8081 SANDBOX_DATABASE_URL=/data/sandbox.db
 USER 10001
 EXPOSE 8080 8081
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["python", "-m", "sandbox.healthcheck"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["python3", "-m", "sandbox.healthcheck"]
 CMD ["green-button-sandbox"]

@@ -50,6 +50,7 @@ def test_staff_blocks_a_third_party_and_imports_a_file(server, page, tmp_path):
     page.get_by_label("Find by name").fill(last_name)
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=last_name).first.click()
+    expect(page.locator("#usage-points")).to_be_visible()  # the customer's page, loaded, before counting
     before = page.locator("#usage-points tbody tr").count()
     page.get_by_label("Green Button file").set_input_files(str(tmp_path / "notes.xml"))
     page.get_by_role("button", name="Import").click()
