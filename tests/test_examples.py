@@ -3,12 +3,10 @@ pass (run by pytest in a process of its own, as the third party runs them)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from importlib.metadata import entry_points
 
 from conftest import ROOT
+from live.server import third_party_pytest
 
 
 def test_the_plugin_is_registered_with_pytest():
@@ -17,14 +15,6 @@ def test_the_plugin_is_registered_with_pytest():
 
 
 def test_the_example_third_party_tests_pass(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "examples")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = third_party_pytest(tmp_path, str(ROOT / "examples"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "5 passed" in proc.stdout

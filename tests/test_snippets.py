@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 from conftest import ROOT
-from live.server import LiveServer
+from live.server import small_world, third_party_pytest
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```(\w+) run\n(.*?)^```$", re.M | re.S)
@@ -44,15 +43,7 @@ def test_every_python_snippet_passes_with_the_plugin(tmp_path):
     found = snippets("python")
     for i, (where, code) in enumerate(found):
         (tmp_path / f"test_snippet_{i}.py").write_text(f"# {where}\n{code}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--green-button-customers", "1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = third_party_pytest(tmp_path, "--green-button-customers", "1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert re.search(rf"\b{len(found)} passed\b", proc.stdout), proc.stdout
 
@@ -60,15 +51,7 @@ def test_every_python_snippet_passes_with_the_plugin(tmp_path):
 @pytest.mark.live
 @pytest.mark.parametrize(("where", "code"), snippets("sh"), ids=[w for w, _ in snippets("sh")])
 def test_every_shell_snippet_succeeds_against_a_live_sandbox(tmp_path, where, code):
-    with LiveServer(
-        "--database",
-        str(tmp_path / "w.db"),
-        "--customers",
-        "1",
-        "--reset",
-        "--no-demo-app",
-        env={"SANDBOX_ADMIN_KEY": KEY},
-    ) as server:
+    with small_world(tmp_path, KEY) as server:
         host = server.url.split("//", 1)[1]
         script = "\n".join(line for line in code.splitlines() if not line.startswith("KEY=..."))  # the placeholder
         script = (

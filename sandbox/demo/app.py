@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from sandbox.core.config import ROOT
 from sandbox.demo import analysis, charts, espi
@@ -337,20 +338,12 @@ def create_demo_app(
             "demo/problem.html", title="The utility did not answer", message=f"{exc}. Try again in a moment."
         ), 502
 
-    @app.errorhandler(404)
-    def not_found(_exc):
-        message = "Nothing lives at this address of Demo Energy App. Start again from the list of utilities."
-        return render_template("demo/problem.html", title="No such page", message=message), 404
+    def problem_page(exc: HTTPException):
+        title, message = PROBLEMS[exc.code or 500]
+        return render_template("demo/problem.html", title=title, message=message), exc.code
 
-    @app.errorhandler(405)
-    def wrong_method(_exc):
-        message = "This page does not take that kind of request. Start again from the list of utilities."
-        return render_template("demo/problem.html", title="Not that way", message=message), 405
-
-    @app.errorhandler(500)
-    def broke(_exc):
-        message = "Demo Energy App failed on this request. Try again; the server's log says why."
-        return render_template("demo/problem.html", title="Something broke", message=message), 500
+    for code in PROBLEMS:
+        app.register_error_handler(code, problem_page)
 
     @app.errorhandler(413)
     def too_big(_exc):
@@ -362,6 +355,14 @@ def create_demo_app(
         ), 413
 
     return app
+
+
+# the pages an HTTP error gets (the app's own style, never Werkzeug's bare page)
+PROBLEMS = {
+    404: ("No such page", "Nothing lives at this address of Demo Energy App. Start again from the list of utilities."),
+    405: ("Not that way", "This page does not take that kind of request. Start again from the list of utilities."),
+    500: ("Something broke", "Demo Energy App failed on this request. Try again; the server's log says why."),
+}
 
 
 def _arrived() -> str:

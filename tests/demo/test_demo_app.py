@@ -231,16 +231,19 @@ def test_local_time_parameters_give_the_zones_wall_clock(zone, standard, start, 
         assert lt.local(t) == dt.datetime.fromtimestamp(t, tz).replace(tzinfo=None), (zone, t)
 
 
-def test_an_uploaded_file_is_read_in_its_own_local_time(app):
-    """Without the utility's zone (a file from anywhere), the file's LocalTimeParameters place the days."""
+def _demo_file(app, first: dt.date, end: dt.date) -> bytes:
+    """bayview's demo customer's Download My Data file (every usage point, costs) for first <= day < end."""
     sb = app.extensions["sandbox"]
     with sb.db.sessions() as s:
         demo = s.scalars(
             select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
         ).one()
-        data = b"".join(
-            usage_document(sb, demo.id, None, dt.date(2024, 10, 1), dt.date(2024, 12, 1), True, "http://sandbox.test")
-        )  # across the November change of clocks
+        return b"".join(usage_document(sb, demo.id, None, first, end, True, "http://sandbox.test"))
+
+
+def test_an_uploaded_file_is_read_in_its_own_local_time(app):
+    """Without the utility's zone (a file from anywhere), the file's LocalTimeParameters place the days."""
+    data = _demo_file(app, dt.date(2024, 10, 1), dt.date(2024, 12, 1))  # across the November change of clocks
     a = analysis.analyse(espi.parse_usage(data))
     assert (a.first, a.last) == (dt.date(2024, 10, 1), dt.date(2024, 11, 30))
     assert [m for m, _, _ in a.months] == ["2024-10", "2024-11"]
@@ -301,13 +304,11 @@ def test_the_bills_chart_matches_the_portals_bills_to_the_cent(app):
     sb = app.extensions["sandbox"]
     world = sb.require_world()
     utility = world.utility("bayview")
+    data = _demo_file(app, dt.date(2024, 7, 1), dt.date(2025, 7, 1))
     with sb.db.sessions() as s:
         demo = s.scalars(
             select(Customer).where(Customer.username == "demo", Customer.utility.has(slug="bayview"))
         ).one()
-        data = b"".join(
-            usage_document(sb, demo.id, None, dt.date(2024, 7, 1), dt.date(2025, 7, 1), True, "http://sandbox.test")
-        )
         portal: dict[str, int] = defaultdict(int)
         for up in demo.usage_points:
             for b in readings.bills(world, utility, up, dt.date(2024, 7, 1), dt.date(2025, 7, 1)):

@@ -24,6 +24,20 @@ class LiveServer(SandboxProcess):
         super().__init__(*args, env=env, timeout=timeout, command=[sys.executable, str(ROOT / "run.py")], cwd=str(ROOT))
 
 
+def third_party_pytest(cwd, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """pytest in a process of its own at `cwd`, as a third party runs its tests with the installed
+    plugin: this session's GREEN_BUTTON_SANDBOX_* settings left out, `env` added."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

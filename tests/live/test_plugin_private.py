@@ -3,15 +3,11 @@ session makes a private sandbox of its own there, runs its tests in it, and dele
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from sandbox.testing.client import SandboxClient
 
-from .server import LiveServer
+from .server import LiveServer, third_party_pytest
 
 pytestmark = pytest.mark.live
 KEY = "plugin-private-operator-key-0123456789"
@@ -31,18 +27,10 @@ def test_a_session_makes_uses_and_deletes_a_private_sandbox(tmp_path):
     with LiveServer("--database", str(tmp_path / "w.db"), "--customers", "0", "--reset", env=server_env) as s:
         (tmp_path / "test_third_party.py").write_text(TESTS)
         for key in (KEY, None):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("GREEN_BUTTON_SANDBOX_")}
-            env.update(GREEN_BUTTON_SANDBOX_URL=s.url, GREEN_BUTTON_SANDBOX_PRIVATE="1")
+            env = {"GREEN_BUTTON_SANDBOX_URL": s.url, "GREEN_BUTTON_SANDBOX_PRIVATE": "1"}
             if key is not None:
                 env["GREEN_BUTTON_SANDBOX_ADMIN_KEY"] = key
-            proc = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--green-button-customers", "0"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
+            proc = third_party_pytest(tmp_path, "--green-button-customers", "0", env=env, timeout=300)
             assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
             assert "1 passed" in proc.stdout
             assert SandboxClient(s.url, KEY).api("GET", "/sandboxes")["sandboxes"] == []  # deleted at the end
