@@ -5,7 +5,7 @@ Seeding is deterministic, but generating customers and hashing the published pas
 about a second a world; a copy of the rows costs milliseconds. A template is a small SQLite file in a
 cache folder (WORLD_CACHE; "off" keeps none), written whole and moved into place, so several processes
 may make and read them at once; a file that cannot be read or written is passed over, never an error.
-What depends on the time or on the world's random keys (applications, the demo authorization, the
+What depends on the time or on the world's random keys (applications, the identities' moves, the
 world's state) is made afresh after each copy.
 
 On PostgreSQL a template is also kept as a schema of the same database (`sbtpl_<key>`), copied by the

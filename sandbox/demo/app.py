@@ -359,6 +359,7 @@ def create_demo_app(
 
 # the pages an HTTP error gets (the app's own style, never Werkzeug's bare page)
 PROBLEMS = {
+    400: ("That could not be read", "The form had expired or was incomplete. Go back, reload the page and try again."),
     404: ("No such page", "Nothing lives at this address of Demo Energy App. Start again from the list of utilities."),
     405: ("Not that way", "This page does not take that kind of request. Start again from the list of utilities."),
     500: ("Something broke", "Demo Energy App failed on this request. Try again; the server's log says why."),

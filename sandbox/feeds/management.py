@@ -11,6 +11,7 @@ from sandbox.espi import codes, urls
 from sandbox.espi.atom import Entry, Link, feed_kind
 from sandbox.espi.resources import application_information, authorization
 from sandbox.espi.scopes import grants_customer_data
+from sandbox.services import authorizations
 from sandbox.services.access import AppStatus, ClientRole, TokenKind
 from sandbox.services.grants import issued_kind
 from sandbox.services.subscriptions import bulk_id_of
@@ -112,12 +113,16 @@ def application_entry(
     )
 
 
-def authorization_entry(auth: Authorization, base_url: str, slug: str, token_expires_at: int | None = None) -> Entry:
+def authorization_entry(
+    auth: Authorization, base_url: str, slug: str, now: dt.datetime, token_expires_at: int | None = None
+) -> Entry:
     root = urls.resource_root(base_url, slug)
     uris = uris_for(auth, root)
     href, resource = uris.authorization, uris.resource
     start, end = _epoch(auth.authorized_start), _epoch(auth.authorized_end)
-    status = codes.AUTHORIZATION_STATUS[auth.status]
+    # a revocation scheduled ahead (a named test identity's) reads as revoked once its time has come
+    revoked = authorizations.state(auth, now)[0] == authorizations.AuthState.REVOKED
+    status = codes.AUTHORIZATION_STATUS["revoked" if revoked else auth.status]
     updated = _epoch(auth.ended_at or auth.created_at)
 
     def content():

@@ -168,7 +168,7 @@ def _seed_world(
     if not unseen:  # an unseen database is one of empty tables at SCHEMA_VERSION (Registry._make_storage)
         # the people stay when they are the template's as they were copied (PostgreSQL compares them)
         key = template_key(files, world.seed, customers)
-        people = db.clear_all(keep=lambda: templates.unchanged(db, key) if templates is not None else frozenset())
+        people = db.clear_all(keep=lambda: _unchanged_people(db, templates, key))
     DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
     keys = keys or Keys.new()
@@ -433,6 +433,17 @@ def _apply_data_quality(s: Session, u: UtilityDef, utility_id: int, numbers: lis
             .values(data_quality=u.data_quality[n])
             .execution_options(synchronize_session=False)
         )
+
+
+def _unchanged_people(db: Database, templates: WorldTemplates | None, key: str) -> frozenset[str]:
+    """The people's tables a reset keeps (templates.unchanged). The identities' moves are scheduled per
+    seeding, after the template was kept: undone first, so that they alone never make every person be
+    copied again (schedule_identities sets them again)."""
+    if templates is None:
+        return frozenset()
+    with db.transaction() as s:
+        s.execute(update(Customer).where(Customer.number < 0).values(service_end=None))
+    return templates.unchanged(db, key)
 
 
 def schedule_identities(s: Session, world: WorldDef, clock: Clock) -> None:

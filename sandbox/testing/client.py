@@ -100,7 +100,7 @@ class SandboxClient:
         which its resourceURI names): its new access token, expiry, and refresh token if rotated. A
         refusal raises ControlRefused with the token endpoint's status and error."""
         client_id = token.get("client_id", DEMO_CLIENT_ID)
-        secret = client_secret if client_secret is not None else DEMO_CLIENT_SECRET
+        secret = client_secret if client_secret is not None else self._demo_secret()
         endpoint = token["resourceURI"].split("/espi/", 1)[0] + "/oauth/token"
         basic = base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
         answer = self.request(
@@ -110,7 +110,11 @@ class SandboxClient:
             urlencode({"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}).encode(),
         )
         if answer.status != 200:
-            raise ControlRefused(answer.status, answer.json())
+            try:
+                refused = answer.json()
+            except ValueError:
+                refused = {"error": "http_error", "error_description": answer.text[:500]}
+            raise ControlRefused(answer.status, refused)
         token.update({k: v for k, v in answer.json().items() if k in _REFRESHED})
         return token
 
@@ -129,6 +133,11 @@ class SandboxClient:
                 detail = {"error": "http_error", "error_description": answer.text[:500]}
             raise ControlRefused(answer.status, detail)
         return answer.json()
+
+    def _demo_secret(self) -> str:
+        """The demo third party's secret here: a private sandbox's own (its creation said it), else the
+        published one."""
+        return self.made.get("demo", {}).get("third_party", {}).get("client_secret", DEMO_CLIENT_SECRET)
 
     # --- private sandboxes (a deployment's; this client holds its operator key) ---------------
 

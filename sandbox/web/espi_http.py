@@ -27,7 +27,7 @@ from sandbox.synth.world import UtilityDef
 from sandbox.web import context, faults
 from sandbox.web.call import Call
 from sandbox.web.context import sandbox
-from sandbox.web.errors import error_page, espi_refusal, http_refusal, refusal, styled, token_refused
+from sandbox.web.errors import error_page, espi_refusal, http_refusal, refusal, styled, token_refused, under_apis
 from sandbox.web.oauth.bearer import identify
 from sandbox.web.utility import find_utility, upload_limit, utility_row_id
 
@@ -359,7 +359,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
         if not under_espi():
-            return error_page(err) if styled(err) else err
+            return error_page(err) if styled(err) and not under_apis() else err
         found = RESOURCE_PATH.match(request.path)
         slug = found.group(1) if err.code == 404 and found else None
         utility_id = utility_row_id(slug) if slug is not None else None

@@ -482,14 +482,14 @@ def authorization_list(call: Call):
     found = subscriptions.authorizations_visible(
         call.session(), call.utility_id, call.caller
     )  # loaded with their links
-    entries = (authorization_entry(a, call.host_url, call.slug) for a in found)
+    entries = (authorization_entry(a, call.host_url, call.slug, call.now) for a in found)
     return _feed(call, place, "Authorization entries", entries)
 
 
 def authorization_one(call: Call, authorization_id: str):
     _place(call)  # the query parameters are checked on every GET
     auth = subscriptions.authorization_visible(call.session(), call.utility_id, call.caller, authorization_id)
-    return _entry(call, authorization_entry(auth, call.host_url, call.slug))
+    return _entry(call, authorization_entry(auth, call.host_url, call.slug, call.now))
 
 
 def authorization_put(call: Call, authorization_id: str):
@@ -513,7 +513,7 @@ def authorization_put(call: Call, authorization_id: str):
             "status: an ended authorization cannot be made active again; ask the customer to authorize anew", "status"
         )
     auth = subscriptions.authorization_visible(call.fresh_session(), call.utility_id, call.caller, authorization_id)
-    return _entry(call, authorization_entry(auth, call.host_url, call.slug))
+    return _entry(call, authorization_entry(auth, call.host_url, call.slug, call.now))
 
 
 def authorization_delete(call: Call, authorization_id: str):

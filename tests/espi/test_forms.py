@@ -135,7 +135,9 @@ def documents(world, tmp_path_factory) -> dict[str, bytes]:
                     infos,
                 )
             )
-            grants = [authorization_entry(a, base, "bayview") for a in s.scalars(select(Authorization)).all()]
+            grants = [
+                authorization_entry(a, base, "bayview", clock.now()) for a in s.scalars(select(Authorization)).all()
+            ]
             docs["authorization"] = writer.entry_document(grants[0])
             # the utility's own client reaches the whole resource tree: its grant's related link has no type
             own = s.scalars(select(Application).where(Application.role != "third_party")).first()
@@ -152,7 +154,7 @@ def documents(world, tmp_path_factory) -> dict[str, bytes]:
                 authorized_end=dt.datetime(2026, 1, 1),
                 created_at=dt.datetime(2025, 1, 1),
             )
-            grants.append(authorization_entry(utility_grant, base, "bayview"))
+            grants.append(authorization_entry(utility_grant, base, "bayview", clock.now()))
             docs["authorization-of-the-utility-client"] = writer.entry_document(grants[-1])
             docs["authorization-feed"] = b"".join(
                 writer.feed(

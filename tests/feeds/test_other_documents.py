@@ -6,6 +6,7 @@ import datetime as dt
 
 from espi.checks import ATOM, CUST, ESPI, assert_valid, check_feed, kind, links, parse
 from sqlalchemy import select
+from web.helpers import demo_grant
 
 from sandbox.core.models import Application, Authorization, Customer
 from sandbox.espi.atom import FeedWriter
@@ -56,8 +57,9 @@ def test_customer_feed_is_valid_and_linked_as_certification_expects(app):
             assert [h.rsplit("/", 1)[1] for h in hrefs] == [up.uuid for up in customer.usage_points]
 
 
-def test_application_information_and_authorization_entries(app):
+def test_application_information_and_authorization_entries(app, clock):
     sb = app.extensions["sandbox"]
+    granted = [demo_grant(app, slug) for slug in ("bayview", "lakeshore")]  # no grant is seeded
     with sb.db.sessions() as s:
         # third parties' registrations (the utility's own upload and admin clients have none)
         for application in s.scalars(select(Application).where(Application.role == "third_party")).all():
@@ -71,8 +73,10 @@ def test_application_information_and_authorization_entries(app):
             assert [e.text for e in info.findall(ESPI + "scope")] == application.scopes
             assert info.findtext(ESPI + "client_id") == application.client_id
             assert b"demo-secret" not in data
-        for auth in s.scalars(select(Authorization)).all():
-            data = FeedWriter().entry_document(authorization_entry(auth, "http://sandbox.test", "bayview"))
+        found = s.scalars(select(Authorization)).all()
+        assert sorted(a.id for a in found) == sorted(g.id for g in granted)
+        for auth in found:
+            data = FeedWriter().entry_document(authorization_entry(auth, "http://sandbox.test", "bayview", clock.now()))
             root = parse(data)
             assert_valid(root)
             a = root.find(f"{ATOM}content/{ESPI}Authorization")

@@ -18,6 +18,9 @@ def test_in_a_sandbox_of_its_own(green_button_sandbox):
     tokens = green_button_sandbox.authorize("demo")
     assert tokens["resourceURI"].startswith(green_button_sandbox.url)
     assert green_button_sandbox.get(tokens["resourceURI"], tokens).status == 200
+    green_button_sandbox.freeze()
+    green_button_sandbox.advance(days=1)  # the access token has expired: refreshed with this sandbox's secret
+    assert green_button_sandbox.get(tokens["resourceURI"], tokens).status == 200
 """
 
 

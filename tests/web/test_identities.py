@@ -12,12 +12,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import ADMIN_KEY, FIXED_NOW
-from espi.checks import assert_valid, blocks_of, check_feed, parse, reading_type_of, readings_of
+from espi.checks import ATOM, ESPI, assert_valid, blocks_of, check_feed, parse, reading_type_of, readings_of
 from sqlalchemy import select
 from web.helpers import offered, sb_of
 from web.test_portal import login, login_account
 
 from sandbox.core.models import Authorization, Customer
+from sandbox.espi.atom import FeedWriter
+from sandbox.feeds.management import authorization_entry
 from sandbox.services import authorizations
 from sandbox.services.authorizations import AuthState
 
@@ -189,6 +191,12 @@ def test_the_quick_revoker_revokes_a_minute_after_consenting(app, client, world)
     assert r.status_code == 401 and r.headers["X-Sandbox-Reason"] == "authorization_revoked_by_customer"
     revoked = (FIXED_NOW + dt.timedelta(seconds=after)).replace(tzinfo=None)
     assert stored_state(app, t) == (AuthState.REVOKED, revoked, "revoked by the customer")
+    with sb_of(app).db.sessions() as s:  # the ESPI Authorization resource says so too (status 0: revoked)
+        auth = s.scalars(select(Authorization).where(Authorization.uuid == t["authorization_id"])).one()
+        entry = FeedWriter().entry_document(
+            authorization_entry(auth, "http://localhost", "harbour", sb_of(app).clock.now())
+        )
+    assert parse(entry).findtext(f"{ATOM}content/{ESPI}Authorization/{ESPI}status") == "0"
 
 
 def test_the_readme_lists_every_identity_with_what_it_shows():
