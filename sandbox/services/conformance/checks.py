@@ -329,10 +329,16 @@ def _judge_windows(sit: Situation, final: bool) -> Verdict | None:
     return Verdict(PASS, f"{pairs} successive windows, each starting where the last ended", shown[:12])
 
 
-def _arrange_rate_limited(sit: Situation) -> None:
-    auths = sit.held()
-    sit.set_faults(auths, [faults.RATE_LIMITED])
-    _poked(sit, sit.usage_point_uris(auths))
+def _arranged_fault(name: str) -> Callable[[Situation], None]:
+    """An arrangement: the client's authorizations answered with the fault scenario `name`, and a
+    BatchList naming their usage points to make it call."""
+
+    def arrange(sit: Situation) -> None:
+        auths = sit.held()
+        sit.set_faults(auths, [name])
+        _poked(sit, sit.usage_point_uris(auths))
+
+    return arrange
 
 
 def _judge_rate_limited(sit: Situation, final: bool) -> Verdict | None:
@@ -351,12 +357,6 @@ def _judge_rate_limited(sit: Situation, final: bool) -> Verdict | None:
             FAIL, f"came back {gap:.2f} s after a 429 whose Retry-After said {RATE_LIMIT_RETRY_AFTER:g} s", shown
         )
     return Verdict(PASS, f"waited {gap:.1f} s after the 429 (Retry-After: {RATE_LIMIT_RETRY_AFTER:g})", shown)
-
-
-def _arrange_server_errors(sit: Situation) -> None:
-    auths = sit.held()
-    sit.set_faults(auths, [faults.SERVER_ERROR])
-    _poked(sit, sit.usage_point_uris(auths))
 
 
 def _judge_server_errors(sit: Situation, final: bool) -> Verdict | None:
@@ -688,7 +688,7 @@ CHECKS: tuple[Check, ...] = (
         "the client's calls answered 429 Too Many Requests with Retry-After: 1, and a BatchList to make it call",
         "after the first 429 its next call comes no sooner than Retry-After",
         "utilities throttle third parties; one that retries at once stays throttled, and some get blocked",
-        _arrange_rate_limited,
+        _arranged_fault(faults.RATE_LIMITED),
         _judge_rate_limited,
         15,
     ),
@@ -697,7 +697,7 @@ CHECKS: tuple[Check, ...] = (
         "its calls answered 503 with Retry-After: 2 until two came, then the utility back; a BatchList",
         "it retries after at least Retry-After, meets no more than six 503s, and reads the data once the utility is back",
         "utility platforms have maintenance windows and bad days; a client must neither give up nor hammer",
-        _arrange_server_errors,
+        _arranged_fault(faults.SERVER_ERROR),
         _judge_server_errors,
         30,
     ),
