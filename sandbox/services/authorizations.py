@@ -272,21 +272,22 @@ def expire_now(db: Database, clock: Clock, utility_id: int, authorization_id: in
         if auth is None or auth.utility_id != utility_id:
             raise NotFound(authorization_id)
         now = clock.naive_now()
-        if state(auth, now)[0] != AuthState.ACTIVE:
-            raise _already_ended(auth, now)
-        done = s.connection().execute(
-            update(Authorization)
-            .where(
-                Authorization.id == auth.id,
-                Authorization.status == AuthState.ACTIVE,
-                Authorization.authorized_end > now,
-            )
-            .values(authorized_end=max(now, auth.authorized_start), status_reason=None)
-        )  # expired, not moved out
-        s.refresh(auth)
-        if done.rowcount != 1:
+        if state(auth, now)[0] != AuthState.ACTIVE or not expire(s, auth, now):
             raise _already_ended(auth, now)
         return auth
+
+
+def expire(s: Session, auth: Authorization, now: dt.datetime) -> bool:
+    """Bring an active authorization's end forward to `now` (expired, not moved out) by a conditional
+    UPDATE, so that of two requests ending it together one does; `auth` is reloaded. True if this call did."""
+    n = to_naive_utc(now)
+    done = s.connection().execute(
+        update(Authorization)
+        .where(Authorization.id == auth.id, Authorization.status == AuthState.ACTIVE, Authorization.authorized_end > n)
+        .values(authorized_end=max(n, auth.authorized_start), status_reason=None)
+    )
+    s.refresh(auth)
+    return done.rowcount == 1
 
 
 def by_uuid(s: Session, utility_id: int | None, uuid: str) -> Authorization:

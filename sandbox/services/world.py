@@ -165,9 +165,9 @@ def _seed_world(
         world = dataclasses.replace(world, seed=seed)
     kept = clock.snapshot()
     people: frozenset[str] = frozenset()
+    key = template_key(files, world.seed, customers)
     if not unseen:  # an unseen database is one of empty tables at SCHEMA_VERSION (Registry._make_storage)
         # the people stay when they are the template's as they were copied (PostgreSQL compares them)
-        key = template_key(files, world.seed, customers)
         people = db.clear_all(keep=lambda: _unchanged_people(db, templates, key))
     DatabaseClockStore(db).replace(*kept)
     now = clock.now().replace(tzinfo=None)
@@ -188,7 +188,7 @@ def _seed_world(
             )
         )
         world_key(s)  # this process knows the new key from now on
-    utility_ids = _seed_people(db, world, files, customers, progress, templates, kept=bool(people))
+    utility_ids = _seed_people(db, world, key, customers, progress, templates, kept=bool(people))
     with db.transaction() as s:
         _seed_clients(s, world, utility_ids, keys.digest_key, now, seeded_secrets(keys.secret_key if private else None))
         mark_all(s, world, clock)  # announced from now on: what is published already is the world's
@@ -273,16 +273,15 @@ def _after_explicit_ids(s: Session) -> None:
 def _seed_people(
     db: Database,
     world: WorldDef,
-    files: dict[str, str],
+    key: str,
     customers: int | None,
     progress: Progress | None,
     templates: WorldTemplates | None,
     kept: bool = False,
 ) -> dict[str, int]:
-    """Every utility with its customers and their usage points, copied from a template or made (and
-    kept as one), or `kept` as they are (the template's already); the utilities' row ids by slug."""
+    """Every utility with its customers and their usage points, copied from the template `key` or made
+    (and kept as it), or `kept` as they are (the template's already); the utilities' row ids by slug."""
     counts = {u.slug: u.customers if customers is None else customers for u in world.utilities}
-    key = template_key(files, world.seed, customers)
     if kept or (templates is not None and templates.restore(db, key)):
         if progress:
             progress(sum(counts.values()) + len(counts))
@@ -439,7 +438,7 @@ def _unchanged_people(db: Database, templates: WorldTemplates | None, key: str) 
     """The people's tables a reset keeps (templates.unchanged). The identities' moves are scheduled per
     seeding, after the template was kept: undone first, so that they alone never make every person be
     copied again (schedule_identities sets them again)."""
-    if templates is None:
+    if templates is None or db.engine.dialect.name != "postgresql":  # only PostgreSQL compares (unchanged)
         return frozenset()
     with db.transaction() as s:
         s.execute(update(Customer).where(Customer.number < 0).values(service_end=None))

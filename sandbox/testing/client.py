@@ -110,11 +110,7 @@ class SandboxClient:
             urlencode({"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}).encode(),
         )
         if answer.status != 200:
-            try:
-                refused = answer.json()
-            except ValueError:
-                refused = {"error": "http_error", "error_description": answer.text[:500]}
-            raise ControlRefused(answer.status, refused)
+            raise _refused(answer)
         token.update({k: v for k, v in answer.json().items() if k in _REFRESHED})
         return token
 
@@ -127,11 +123,7 @@ class SandboxClient:
             headers["Content-Type"] = "application/json"
         answer = self.request(method, "/sandbox-api" + path, headers, data)
         if answer.status >= 400:
-            try:
-                detail = answer.json()
-            except ValueError:
-                detail = {"error": "http_error", "error_description": answer.text[:500]}
-            raise ControlRefused(answer.status, detail)
+            raise _refused(answer)
         return answer.json()
 
     def _demo_secret(self) -> str:
@@ -311,15 +303,16 @@ class SandboxClient:
         client_id: str = DEMO_CLIENT_ID,
         utility: str = DEFAULT_UTILITY,
         checks: list[str] | None = None,
-        timeout: float = 240,
-        ending: str = "revocation",
+        timeout: float | None = None,
+        ending: str | None = None,
     ) -> dict:
         """Grade a third party's client (docs/conformance.md): a run of `checks` (every one if None),
         arranged for its authorizations while it runs, its access ended at the last by `ending`
-        ("revocation", "expiry" or "move-out"); the run as started (its `id`, its `report_url`)."""
-        body: dict[str, Any] = {"utility": utility, "client_id": client_id, "timeout": timeout, "ending": ending}
-        if checks is not None:
-            body["checks"] = list(checks)
+        ("revocation", "expiry" or "move-out"; None leaves timeout and ending to the sandbox: 240 s,
+        revocation); the run as started (its `id`, its `report_url`)."""
+        body: dict[str, Any] = {"utility": utility, "client_id": client_id}
+        given = {"checks": list(checks) if checks is not None else None, "timeout": timeout, "ending": ending}
+        body.update({k: v for k, v in given.items() if v is not None})  # else the sandbox's defaults
         return self.api("POST", "/conformance", body)
 
     def conformance(self, run: str | dict) -> dict:
@@ -375,6 +368,15 @@ class SandboxClient:
 
 
 _REFRESHED = ("access_token", "refresh_token", "expires_in", "scope", "token_type")
+
+
+def _refused(answer: Answer) -> ControlRefused:
+    """A refusal as ControlRefused: the JSON body's error and description, or the start of a body that is not JSON."""
+    try:
+        detail = answer.json()
+    except ValueError:
+        detail = {"error": "http_error", "error_description": answer.text[:500]}
+    return ControlRefused(answer.status, detail)
 
 
 def _expired(answer: Answer) -> bool:

@@ -516,7 +516,7 @@ def start_conformance(app_id: int):
     with sb.db.sessions() as s:
         client_id = _own(s, app_id).client_id
     try:
-        run = conformance_runs.start(sb.db, g.utility_id, client_id, None, conformance_runs.DEFAULT_TIMEOUT)
+        run = conformance_runs.start(sb.db, g.utility_id, client_id, None)
     except errors.Conflict as exc:
         return _app_page(app_id, status=409, error=str(exc))
     context.notifier().wake()

@@ -156,7 +156,7 @@ def error_page(err: HTTPException) -> Response:
         message = err.description
     if status == 400 and err.description and "CSRF" in err.description:
         message = "The form had expired (or came from another site). Go back, reload the page and send it again."
-    detail = err.description if status == 400 and err.description else ""
+    detail = err.description if status == 400 and err.description and err.description != message else ""
     page = render_template(
         "site/error.html", status=status, title=title, message=message, detail=detail, path=request.path
     )

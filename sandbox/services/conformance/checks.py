@@ -470,7 +470,8 @@ def _judge_async(sit: Situation, final: bool) -> Verdict | None:
     if not accepted:
         return Verdict(NOT_OBSERVED, "the client did not ask for the batch") if final else None
     polls = [c for c in calls if c.bare in subscription and c.at > accepted[0].at]
-    early = [c for c in polls if c.at - accepted[0].at + 0.05 < 3]
+    wait = sit.world.profiles[ASYNC_PROFILE].batch_retry_after  # the 202's Retry-After
+    early = [c for c in polls if c.at - accepted[0].at + 0.05 < wait]
     if early or len(polls) > STORM:
         first = polls[0].at - accepted[0].at
         return Verdict(
@@ -608,7 +609,7 @@ def _arrange_revoked(sit: Situation) -> None:
     now = sit.clock.naive_now()
     for a in auths:
         if sit.state.get("ending") == "expiry":
-            a.authorized_end, a.status_reason = max(now, a.authorized_start), None
+            authorizations.expire(sit.s, a, now)
         elif sit.state.get("ending") == "move-out":
             authorizations.cut_short(a, now, authorizations.MOVED_OUT)
         else:

@@ -62,7 +62,7 @@ def start(
     utility_id: int,
     client_id: str,
     names: list[str] | None,
-    timeout: float,
+    timeout: float = DEFAULT_TIMEOUT,
     now: float | None = None,
     ending: str = ENDINGS[0],
 ) -> ConformanceRun:
@@ -128,7 +128,12 @@ def of_application(db: Database, application_id: int, limit: int = 5) -> list[di
             .order_by(ConformanceRun.started.desc())
             .limit(limit)
         )
-        return [{"id": i, "status": status, "started_at": iso_z(_utc(round(started)))} for i, status, started in found]
+        return [{"id": i, "status": status, "started_at": _iso(started)} for i, status, started in found]
+
+
+def _iso(t: float | None) -> str | None:
+    """A run's time (epoch seconds) as the API writes it."""
+    return None if t is None else iso_z(_utc(round(t)))
 
 
 def going(db: Database) -> bool:
@@ -154,10 +159,10 @@ def answer(db: Database, run_id: str, answers: dict) -> ConformanceRun:
         return run
 
 
-def get(db: Database, run_id: str, utility_id: int | None = None) -> ConformanceRun:
+def get(db: Database, run_id: str) -> ConformanceRun:
     with db.sessions() as s:
         run = s.get(ConformanceRun, run_id)
-        if run is None or (utility_id is not None and run.utility_id != utility_id):
+        if run is None:
             raise NotFound(f"no conformance run {run_id}")
         _ = run.application
         return run
@@ -279,16 +284,13 @@ def _judged(c: dict, verdict: str, summary: str, evidence: list[dict]) -> None:
 def report(run: ConformanceRun, report_url: str) -> dict:
     """The run as the API gives it (the checks' inner state left out)."""
 
-    def when(t: float | None) -> str | None:
-        return None if t is None else iso_z(_utc(round(t)))
-
     return {
         "id": run.id,
         "status": run.status,
         "client_id": run.application.client_id,
-        "started_at": when(run.started),
-        "deadline": when(run.deadline),
-        "ended_at": when(run.ended),
+        "started_at": _iso(run.started),
+        "deadline": _iso(run.deadline),
+        "ended_at": _iso(run.ended),
         "report_url": report_url,
         "checks": [
             {

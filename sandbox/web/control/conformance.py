@@ -4,17 +4,17 @@ the URL (a CI log, a teammate), as the run's own calls are the client's, not the
 
 from __future__ import annotations
 
-from flask import Response, jsonify, render_template, request
+from flask import Response, jsonify, render_template, url_for
 
 from sandbox.core.errors import Conflict, ControlError, NotFound, Refused
 from sandbox.services.conformance import runs
-from sandbox.services.conformance.checks import CHECKS, ENDINGS
+from sandbox.services.conformance.checks import CHECKS
 from sandbox.web.context import notifier, sandbox
 from sandbox.web.control import views
 
 
 def _run_url(run_id: str) -> str:
-    return f"{request.url_root.rstrip('/')}/sandbox-api/conformance/{run_id}"
+    return url_for("control.control_get_conformance_run", run_id=run_id, _external=True)
 
 
 def _report_url(run_id: str) -> str:
@@ -34,8 +34,7 @@ def start(call: views.Call) -> tuple[Response, int]:
             utility_id,
             call.body["client_id"],
             call.body.get("checks"),
-            call.body.get("timeout", runs.DEFAULT_TIMEOUT),
-            ending=call.body.get("ending", ENDINGS[0]),
+            **{k: call.body[k] for k in ("timeout", "ending") if k in call.body},  # else the run's defaults
         )
     except Refused as exc:
         raise ControlError(400, "invalid_request", str(exc), exc.field) from None

@@ -58,10 +58,9 @@ SAMPLES: dict[str, Any] = {
     "faults": [faults.RATE_LIMITED],
     "profile": "ontario",
     "advance": "P1D",
-    "checks": ["batch-list-read"],
     "missing_share": 0.05,
     "label": "my laptop",
-    "answers": [],
+    "ttl": "P1D",
 }
 
 

@@ -11,6 +11,7 @@ from flask import Response, jsonify, request
 
 from sandbox.services import faults
 from sandbox.services.access import AppStatus
+from sandbox.services.conformance import runs
 from sandbox.services.conformance.checks import ENDINGS
 from sandbox.services.notifications import outbox
 from sandbox.web.control import conformance, openapi, sandboxes, views
@@ -504,7 +505,11 @@ OPERATIONS: tuple[Operation, ...] = (
                 "maxItems": 32,
                 "description": "the checks to make (all of them if left out; GET /conformance/checks)",
             },
-            timeout={"type": "number", "description": "seconds the run may take at most (10 to 1800; 240)"},
+            timeout={
+                "type": "number",
+                "description": f"seconds the run may take at most ({runs.MIN_TIMEOUT} to {runs.MAX_TIMEOUT}; "
+                f"{runs.DEFAULT_TIMEOUT})",
+            },
             ending={
                 "enum": list(ENDINGS),
                 "description": "how stops-when-access-ends ends the client's access (revocation by default)",
